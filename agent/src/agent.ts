@@ -1,0 +1,200 @@
+import { SCHEMA_VERSION, type DesiredState, type HostRegistration, type HostReport, type RulesetIR } from "@fleetwall/api";
+import type { Logger } from "pino";
+import type { Enforcer } from "./enforcer.js";
+import { LAST_APPLIED, PINNED_KEY, type StateStore } from "./state-store.js";
+import { verifyDesired } from "./verify.js";
+
+/** What the agent needs from the bus; `AgentLink` in production. */
+export interface AgentBus {
+  register(reg: HostRegistration, signal: AbortSignal): Promise<void>;
+  watchDesired(onValue: (data: Uint8Array) => Promise<void>, signal: AbortSignal): Promise<void>;
+  publishReport(report: HostReport): void;
+}
+
+export interface AgentOptions {
+  hostId: string;
+  registration: Omit<HostRegistration, "schemaVersion" | "hostId" | "startedAt">;
+  /** The controller's public key (PEM) when configured; otherwise the first key seen is pinned. */
+  controllerKey: string | undefined;
+  heartbeatMs: number;
+  driftIntervalMs: number;
+  now: () => Date;
+}
+
+interface Applied {
+  state: DesiredState;
+  envelope: string;
+  rulesetHash: string;
+  fingerprint: string;
+}
+
+const dec = new TextDecoder();
+
+/** The agent's control loop: verify, apply, persist, report, repair drift. One operation at a time. */
+export class Agent {
+  #applied: Applied | undefined;
+  #trustedKey: string | undefined;
+  #desiredRevision = 0;
+  #error: string | undefined;
+  #failedHash: string | undefined;
+  #driftRepairs = 0;
+  #dropped = 0;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly options: AgentOptions,
+    private readonly enforcer: Enforcer,
+    private readonly store: StateStore,
+    private readonly log: Logger,
+  ) {
+    this.#trustedKey = options.controllerKey;
+  }
+
+  get droppedMessages(): number {
+    return this.#dropped;
+  }
+
+  get appliedRevision(): number {
+    return this.#applied?.state.revision ?? 0;
+  }
+
+  /** Restores the last applied ruleset from the state directory (boot, restart) before any bus exists. */
+  async restore(): Promise<boolean> {
+    await this.store.init();
+    this.#trustedKey ??= await this.store.read(PINNED_KEY);
+    const saved = await this.store.read(LAST_APPLIED);
+    if (!saved) return false;
+    const v = verifyDesired(saved, { hostId: this.options.hostId, trustedKey: this.#trustedKey, appliedRevision: 0 });
+    if (!v.ok) {
+      this.log.error({ reason: v.reason }, "saved state refused; not restored");
+      return false;
+    }
+    const result = await this.enforcer.apply(v.state.ruleset);
+    this.#applied = { state: v.state, envelope: saved, ...result };
+    this.#desiredRevision = v.state.revision;
+    this.log.info({ revision: v.state.revision }, "ruleset restored from state directory");
+    return true;
+  }
+
+  /** Runs until `signal` aborts: registers, follows desired state, heartbeats and repairs drift. */
+  async run(bus: AgentBus, signal: AbortSignal): Promise<void> {
+    const heartbeat = setInterval(() => this.#serial(() => this.#report(bus)), this.options.heartbeatMs);
+    const drift = setInterval(() => this.#serial(() => this.checkDrift(bus)), this.options.driftIntervalMs);
+    signal.addEventListener("abort", () => {
+      clearInterval(heartbeat);
+      clearInterval(drift);
+    });
+    await bus.register(
+      { schemaVersion: SCHEMA_VERSION, hostId: this.options.hostId, startedAt: this.options.now().toISOString(), ...this.options.registration },
+      signal,
+    );
+    this.log.info("registered");
+    await this.#serial(() => this.#report(bus));
+    await bus.watchDesired((data) => this.#serial(() => this.onDesired(bus, dec.decode(data))), signal);
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(fn);
+    this.#queue = next.catch((error: unknown) => this.log.error({ err: error }, "agent operation failed"));
+    return next;
+  }
+
+  /** Handles one desired-state message. Malformed or untrusted messages are dropped and counted. */
+  async onDesired(bus: AgentBus, data: string): Promise<void> {
+    const v = verifyDesired(data, { hostId: this.options.hostId, trustedKey: this.#trustedKey, appliedRevision: this.appliedRevision });
+    if (!v.ok) {
+      this.#dropped += 1;
+      this.log.warn({ reason: v.reason }, "desired state dropped");
+      this.#report(bus);
+      return;
+    }
+    if (!this.#trustedKey) {
+      this.#trustedKey = v.publicKey;
+      await this.store.write(PINNED_KEY, v.publicKey);
+      this.log.warn({ keyId: v.envelope.keyId }, "no controller key configured; pinned the first key seen");
+    }
+    this.#desiredRevision = Math.max(this.#desiredRevision, v.state.revision);
+    if (this.#applied?.state.hash === v.state.hash) {
+      this.#applied = { ...this.#applied, state: v.state, envelope: data };
+      await this.#persist();
+      this.#report(bus);
+      return;
+    }
+    if (this.#failedHash === v.state.hash) return;
+    await this.#apply(v.state, data);
+    this.#report(bus);
+  }
+
+  async #apply(state: DesiredState, envelope: string): Promise<void> {
+    const started = performance.now();
+    try {
+      const result = await this.enforcer.apply(state.ruleset);
+      this.#applied = { state, envelope, ...result };
+      this.#error = undefined;
+      this.#failedHash = undefined;
+      await this.#persist();
+      this.log.info({ revision: state.revision, ms: Math.round(performance.now() - started) }, "ruleset applied");
+    } catch (error) {
+      this.#error = `revision ${state.revision}: ${describe(error)}`;
+      this.#failedHash = state.hash;
+      this.log.error({ revision: state.revision, err: error }, "ruleset apply failed; previous ruleset stays");
+    }
+  }
+
+  async #persist(): Promise<void> {
+    if (!this.#applied) return;
+    await this.store.write(LAST_APPLIED, this.#applied.envelope);
+  }
+
+  /** Compares the kernel's table with the one applied; re-applies on any foreign change. */
+  async checkDrift(bus: AgentBus): Promise<boolean> {
+    if (!this.#applied) return false;
+    const now = await this.enforcer.fingerprint();
+    if (now === this.#applied.fingerprint) return false;
+    this.#driftRepairs += 1;
+    this.log.warn({ revision: this.appliedRevision }, "drift detected; repairing");
+    await this.#apply(this.#applied.state, this.#applied.envelope);
+    this.#report(bus);
+    return true;
+  }
+
+  async auditCounts(): Promise<Record<string, number>> {
+    return this.#applied ? this.enforcer.auditCounts(this.#applied.state.ruleset) : {};
+  }
+
+  #report(bus: AgentBus): Promise<void> {
+    return this.auditCounts()
+      .catch(() => ({}))
+      .then((auditDrops) => bus.publishReport(this.report(auditDrops)));
+  }
+
+  report(auditDrops: Record<string, number> = {}): HostReport {
+    const a = this.#applied;
+    const failing = this.#error !== undefined;
+    return {
+      schemaVersion: SCHEMA_VERSION,
+      hostId: this.options.hostId,
+      at: this.options.now().toISOString(),
+      state: failing ? "Failed" : a ? "Applied" : "Pending",
+      desiredRevision: this.#desiredRevision,
+      appliedRevision: a?.state.revision ?? 0,
+      ...(a ? { appliedHash: a.state.hash, rulesetHash: a.rulesetHash } : {}),
+      ...(this.#error ? { error: this.#error } : {}),
+      driftRepairs: this.#driftRepairs,
+      droppedMessages: this.#dropped,
+      auditDrops,
+    };
+  }
+
+  ruleset(): RulesetIR | undefined {
+    return this.#applied?.state.ruleset;
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) {
+    const stderr = (error as { stderr?: string }).stderr;
+    return stderr ? `${error.message}: ${stderr.split("\n").slice(0, 3).join(" ")}` : error.message;
+  }
+  return String(error);
+}

@@ -1,0 +1,82 @@
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { Kvm, type KV } from "@nats-io/kv";
+import { DESIRED_BUCKET, HOSTS_BUCKET, reportSubject, type HostRegistration, type HostReport } from "@fleetwall/api";
+import type { Logger } from "pino";
+
+const enc = new TextEncoder();
+
+export interface LinkOptions {
+  servers: string[];
+  hostId: string;
+  log: Logger;
+}
+
+/** The agent's NATS adapter: the only agent file that imports the NATS client. */
+export class AgentLink {
+  private constructor(
+    readonly nc: NatsConnection,
+    private readonly options: LinkOptions,
+  ) {}
+
+  /** Connects, waiting for the first server as long as it takes (the agent fails static meanwhile). */
+  static async connect(options: LinkOptions): Promise<AgentLink> {
+    const nc = await connect({
+      servers: options.servers,
+      name: `fleetwall-agent-${options.hostId}`,
+      waitOnFirstConnect: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+    });
+    return new AgentLink(nc, options);
+  }
+
+  /** Opens a bucket the controller creates, waiting for it to exist. */
+  async #bucket(name: string, signal: AbortSignal): Promise<KV> {
+    const kvm = new Kvm(this.nc);
+    let delay = 200;
+    for (;;) {
+      try {
+        return await kvm.open(name, { bindOnly: true });
+      } catch (error) {
+        if (signal.aborted) throw error;
+        this.options.log.debug({ bucket: name, err: error }, "bucket not available yet");
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+  }
+
+  async register(reg: HostRegistration, signal: AbortSignal): Promise<void> {
+    const hosts = await this.#bucket(HOSTS_BUCKET, signal);
+    await hosts.put(this.options.hostId, enc.encode(JSON.stringify(reg)));
+  }
+
+  /** Delivers the raw bytes of this host's desired-state key (snapshot, then every update) until aborted. */
+  async watchDesired(onValue: (data: Uint8Array) => Promise<void>, signal: AbortSignal): Promise<void> {
+    const desired = await this.#bucket(DESIRED_BUCKET, signal);
+    while (!signal.aborted) {
+      const watch = await desired.watch({ key: this.options.hostId });
+      const stop = () => watch.stop();
+      signal.addEventListener("abort", stop, { once: true });
+      for await (const e of watch) {
+        if (e.operation === "PUT") await onValue(e.value);
+      }
+      signal.removeEventListener("abort", stop);
+      if (!signal.aborted) this.options.log.warn("desired-state watch ended; restarting");
+    }
+  }
+
+  publishReport(report: HostReport): void {
+    this.nc.publish(reportSubject(this.options.hostId), enc.encode(JSON.stringify(report)));
+  }
+
+  /** True when a round trip to the server completes within `timeoutMs`. */
+  async roundTrip(timeoutMs: number): Promise<boolean> {
+    const timer = new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs).unref());
+    return Promise.race([this.nc.flush().then(() => true, () => false), timer]);
+  }
+
+  async close(): Promise<void> {
+    await this.nc.drain().catch(() => this.nc.close());
+  }
+}

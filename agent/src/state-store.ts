@@ -1,0 +1,30 @@
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+
+/** Files the agent keeps in its state directory, written atomically (temp file, then rename). */
+export class StateStore {
+  constructor(readonly dir: string) {}
+
+  async init(): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+  }
+
+  async read(name: string): Promise<string | undefined> {
+    try {
+      return await readFile(join(this.dir, name), "utf8");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw e;
+    }
+  }
+
+  async write(name: string, text: string): Promise<void> {
+    const path = join(this.dir, name);
+    const tmp = `${path}.tmp-${process.pid}`;
+    await writeFile(tmp, text, { mode: 0o600 });
+    await rename(tmp, path);
+  }
+}
+
+export const LAST_APPLIED = "last-applied.json";
+export const PINNED_KEY = "controller.pub";

@@ -1,0 +1,43 @@
+import { DesiredState, SignedEnvelope, keyIdOfPem, verifyEnvelope } from "@fleetwall/api";
+
+export type Verified =
+  | { ok: true; state: DesiredState; envelope: SignedEnvelope; publicKey: string }
+  | { ok: false; reason: string };
+
+/**
+ * Checks one desired-state message: well-formed, signed by the trusted key (or, with none yet,
+ * by the key it carries, which the caller then pins), for this host, and not older than what is
+ * applied. Pure; never throws.
+ */
+export function verifyDesired(data: string, opts: { hostId: string; trustedKey: string | undefined; appliedRevision: number }): Verified {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(data);
+  } catch {
+    return { ok: false, reason: "not JSON" };
+  }
+  const env = SignedEnvelope.safeParse(raw);
+  if (!env.success) return { ok: false, reason: "not a signed envelope of a known schemaVersion" };
+  const key = opts.trustedKey ?? env.data.publicKey;
+  if (!key) return { ok: false, reason: "unsigned: no trusted key and none offered" };
+  let keyId: string;
+  try {
+    keyId = keyIdOfPem(key);
+  } catch {
+    return { ok: false, reason: "offered public key does not parse" };
+  }
+  if (env.data.keyId !== keyId || !verifyEnvelope(env.data, key)) return { ok: false, reason: "bad signature" };
+  let payload: unknown;
+  try {
+    payload = JSON.parse(env.data.payload);
+  } catch {
+    return { ok: false, reason: "payload is not JSON" };
+  }
+  const state = DesiredState.safeParse(payload);
+  if (!state.success) return { ok: false, reason: "payload is not a desired state of a known schemaVersion" };
+  if (state.data.hostId !== opts.hostId) return { ok: false, reason: `desired state is for host ${state.data.hostId}` };
+  if (state.data.revision < opts.appliedRevision) {
+    return { ok: false, reason: `replayed revision ${state.data.revision} < applied ${opts.appliedRevision}` };
+  }
+  return { ok: true, state: state.data, envelope: env.data, publicKey: key };
+}

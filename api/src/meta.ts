@@ -1,0 +1,40 @@
+import { z } from "zod";
+
+export const GROUP = "fleetwall.io";
+export const VERSION = "v1alpha1";
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+/** Kubernetes names: DNS subdomain, the form `kubectl` accepts for cluster-scoped objects. */
+export const ResourceName = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "must be a lowercase DNS name (a-z, 0-9, '-', '.')");
+
+export const LabelMap = z.record(
+  z.string().min(1).max(317).regex(/^([a-z0-9.-]+\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/, "invalid label key"),
+  z.string().max(63).regex(/^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/, "invalid label value"),
+);
+export type Labels = z.infer<typeof LabelMap>;
+
+export const ObjectMeta = z.looseObject({
+  name: ResourceName.describe("Name of the object; cluster-scoped, unique per kind."),
+  labels: LabelMap.optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+  generation: z.number().int().optional(),
+  resourceVersion: z.string().optional(),
+  uid: z.string().optional(),
+  creationTimestamp: z.string().optional(),
+});
+export type ObjectMeta = z.infer<typeof ObjectMeta>;
+
+/** Standard Kubernetes condition (metav1.Condition). */
+export const Condition = z.object({
+  type: z.string().describe("Condition type: Ready, Reconciling, Stalled, Invalid, Degraded, InSync."),
+  status: z.enum(["True", "False", "Unknown"]),
+  reason: z.string().describe("CamelCase machine-readable reason."),
+  message: z.string().describe("Human-readable explanation."),
+  lastTransitionTime: z.string().describe("RFC 3339 time of the last status change."),
+  observedGeneration: z.number().int().optional(),
+});
+export type Condition = z.infer<typeof Condition>;

@@ -1,0 +1,218 @@
+import { z } from "zod";
+import { icmpTypeNumber } from "./icmp.js";
+import { API_VERSION, Condition, ObjectMeta } from "./meta.js";
+import { CidrString, parseCidr, type Family } from "./net.js";
+import { LabelSelector } from "./selector.js";
+import { servicePort } from "./services.js";
+
+const PORT_RANGE = /^(\d{1,5})-(\d{1,5})$/;
+
+/** A port (22), a range ("9100-9102"), or a well-known service name ("ssh"). */
+export const PortSpec = z
+  .union([z.number().int().min(1).max(65535), z.string().min(1).max(32)])
+  .superRefine((value, ctx) => {
+    if (typeof value === "number") return;
+    if (/^\d+$/.test(value)) {
+      const n = Number(value);
+      if (n < 1 || n > 65535) ctx.addIssue({ code: "custom", message: `port ${value} is outside 1-65535` });
+      return;
+    }
+    const range = PORT_RANGE.exec(value);
+    if (range) {
+      const lo = Number(range[1]);
+      const hi = Number(range[2]);
+      if (lo < 1 || hi > 65535) ctx.addIssue({ code: "custom", message: `port range ${value} is outside 1-65535` });
+      else if (lo > hi) ctx.addIssue({ code: "custom", message: `port range ${value} starts after it ends` });
+      return;
+    }
+    if (servicePort(value) === undefined) {
+      ctx.addIssue({ code: "custom", message: `"${value}" is not a port, a range like 9100-9102, or a known service name` });
+    }
+  })
+  .describe("A port number, a range \"low-high\", or a well-known service name such as ssh, http, https.");
+export type PortSpec = z.infer<typeof PortSpec>;
+
+/** Resolves a port spec to an inclusive range. Call only on validated specs. */
+export function portRange(spec: PortSpec): [number, number] {
+  if (typeof spec === "number") return [spec, spec];
+  if (/^\d+$/.test(spec)) return [Number(spec), Number(spec)];
+  const range = PORT_RANGE.exec(spec);
+  if (range) return [Number(range[1]), Number(range[2])];
+  const port = servicePort(spec);
+  if (port === undefined) throw new Error(`unknown service ${spec}`);
+  return [port, port];
+}
+
+export const Protocol = z.enum(["tcp", "udp", "icmp", "icmpv6"]);
+export type Protocol = z.infer<typeof Protocol>;
+
+export const RuleAction = z.enum(["Allow", "Deny", "Reject", "Log"]);
+export type RuleAction = z.infer<typeof RuleAction>;
+
+export const RateLimit = z
+  .object({
+    newConnections: z.number().int().min(1).max(100000).describe("New connections allowed per source address within perSeconds; more are dropped."),
+    perSeconds: z.number().int().min(1).max(86400).describe("Length of the window in seconds."),
+  })
+  .describe("Per-source limit on new connections (the iptables `recent --hitcount` recipe), IPv4 and IPv6.");
+export type RateLimit = z.infer<typeof RateLimit>;
+
+const RuleName = z.string().min(1).max(48).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be lowercase letters, digits and '-'");
+const Comment = z.string().max(100).regex(/^[^"\\\n]*$/, "must not contain quotes, backslashes or newlines");
+
+export const Rule = z
+  .object({
+    name: RuleName.describe("Unique name of the rule within its policy; shown in nft listings and counters."),
+    action: RuleAction.describe("Allow accepts, Deny drops silently, Reject answers with ICMP/TCP reset, Log logs and continues."),
+    protocol: Protocol.optional().describe("Transport protocol. With ports and no protocol, the rule matches TCP and UDP."),
+    ports: z.array(PortSpec).max(512).optional().describe("Destination ports, ranges or service names (TCP/UDP only)."),
+    sources: z.array(CidrString).max(10000).optional().describe("Source addresses/CIDRs, IPv4 and IPv6 may be mixed."),
+    destinations: z.array(CidrString).max(10000).optional().describe("Destination addresses/CIDRs, IPv4 and IPv6 may be mixed."),
+    interface: z.string().min(1).max(15).regex(/^[A-Za-z0-9_.:@-]+$/, "invalid interface name").optional().describe("Interface the packet arrives on (ingress) or leaves by (egress)."),
+    icmpTypes: z.array(z.union([z.number().int().min(0).max(255), z.string()])).max(64).optional().describe("ICMP or ICMPv6 types, by number or nft name (echo-request); needs protocol icmp or icmpv6."),
+    state: z.array(z.enum(["new", "established", "related", "invalid"])).min(1).optional().describe("Connection-tracking states to match."),
+    rateLimit: RateLimit.optional(),
+    comment: Comment.optional().describe("Free text kept with the nft rule."),
+    counter: z.boolean().default(true).describe("Count packets and bytes that match this rule."),
+  })
+  .superRefine((rule, ctx) => {
+    const isL4 = rule.protocol === undefined || rule.protocol === "tcp" || rule.protocol === "udp";
+    if (rule.ports && rule.ports.length > 0 && !isL4) {
+      ctx.addIssue({ code: "custom", path: ["ports"], message: `ports need protocol tcp or udp, not ${rule.protocol}` });
+    }
+    if (rule.icmpTypes && rule.protocol !== "icmp" && rule.protocol !== "icmpv6") {
+      ctx.addIssue({ code: "custom", path: ["icmpTypes"], message: "icmpTypes need protocol icmp or icmpv6" });
+    }
+    if (rule.icmpTypes && (rule.protocol === "icmp" || rule.protocol === "icmpv6")) {
+      const family = rule.protocol === "icmp" ? "ip" : "ip6";
+      rule.icmpTypes.forEach((t, i) => {
+        if (icmpTypeNumber(family, t) === undefined) {
+          ctx.addIssue({ code: "custom", path: ["icmpTypes", i], message: `unknown ${rule.protocol} type ${JSON.stringify(t)}` });
+        }
+      });
+    }
+    if (rule.rateLimit && rule.action !== "Allow") {
+      ctx.addIssue({ code: "custom", path: ["rateLimit"], message: "rateLimit applies to Allow rules only" });
+    }
+    if (ruleFamilies(rule).length === 0) {
+      ctx.addIssue({ code: "custom", path: [rule.destinations ? "destinations" : "sources"], message: "sources, destinations and protocol leave no address family (IPv4 and IPv6 mixed up)" });
+    }
+    const only = rule.protocol === "icmp" ? "ip" : rule.protocol === "icmpv6" ? "ip6" : undefined;
+    for (const field of ["sources", "destinations"] as const) {
+      const list = rule[field];
+      if (!only || !list) continue;
+      list.forEach((c, i) => {
+        let fam: string | undefined;
+        try {
+          fam = parseCidr(c).family;
+        } catch {
+          return; // already reported by CidrString
+        }
+        if (fam !== only) {
+          ctx.addIssue({ code: "custom", path: [field, i], message: `${c} is not an ${only === "ip" ? "IPv4" : "IPv6"} address but protocol is ${rule.protocol}` });
+        }
+      });
+    }
+  });
+export type Rule = z.infer<typeof Rule>;
+
+/** Address families a rule can match, from its protocol and its address lists. */
+export function ruleFamilies(rule: Pick<Rule, "protocol" | "sources" | "destinations">): Family[] {
+  let families: Family[] = rule.protocol === "icmp" ? ["ip"] : rule.protocol === "icmpv6" ? ["ip6"] : ["ip", "ip6"];
+  for (const list of [rule.sources, rule.destinations]) {
+    if (!list) continue;
+    const present = new Set<Family>();
+    for (const c of list) {
+      try {
+        present.add(parseCidr(c).family);
+      } catch {
+        // reported by CidrString
+      }
+    }
+    families = families.filter((f) => present.has(f));
+  }
+  return families;
+}
+export type RuleInput = z.input<typeof Rule>;
+
+export const Verdict = z.enum(["Drop", "Reject", "Accept"]);
+export type Verdict = z.infer<typeof Verdict>;
+
+export const Baseline = z
+  .object({
+    loopback: z.boolean().default(true).describe("Accept loopback traffic; drop 127.0.0.0/8 and ::1 arriving on any other interface."),
+    established: z.boolean().default(true).describe("Accept packets of established and related connections."),
+    dropInvalid: z.boolean().default(true).describe("Drop packets conntrack marks invalid."),
+    badTcpFlags: z.boolean().default(true).describe("Drop new TCP that is not a SYN, XMAS (all flags) and NULL (no flags) packets."),
+  })
+  .describe("Standard hardening rules rendered before any policy rule; every item defaults to true.");
+export type Baseline = z.infer<typeof Baseline>;
+
+export const IcmpPreset = z.enum(["Essential", "Ping", "All", "None"]);
+export const IcmpSpec = z
+  .union([
+    IcmpPreset,
+    z.object({
+      preset: IcmpPreset.optional().describe("Preset to start from."),
+      types: z
+        .array(z.string().refine((t) => icmpTypeNumber("ip", t) !== undefined || icmpTypeNumber("ip6", t) !== undefined, { message: "unknown ICMP/ICMPv6 type name" }))
+        .optional()
+        .describe("Extra ICMP/ICMPv6 type names (echo-request, ...), accepted in each family that has the name."),
+      rate: z.string().regex(/^\d+\/(second|minute|hour)$/, "must look like 10/second").optional().describe("Rate limit on accepted ICMP, e.g. 10/second."),
+    }),
+  ])
+  .describe("Inbound ICMP to accept: Essential (errors, PMTU, IPv6 neighbour discovery), Ping (adds echo), All, None.");
+export type IcmpSpec = z.infer<typeof IcmpSpec>;
+
+export const LogDropped = z
+  .object({
+    prefix: z.string().max(64).regex(/^[^"\\\n]*$/, "must not contain quotes, backslashes or newlines").default("fleetwall drop: ").describe("Prefix of each kernel log line."),
+    rate: z.string().regex(/^\d+\/(second|minute|hour|day)$/, "must look like 5/minute").default("5/minute").describe("Most log lines per period."),
+  })
+  .describe("Log dropped packets, rate-limited.");
+export type LogDropped = z.infer<typeof LogDropped>;
+
+export const FirewallPolicySpec = z
+  .object({
+    hostSelector: LabelSelector.describe("Which hosts the policy applies to; {} selects every host."),
+    order: z.number().int().min(0).max(1000000).default(1000).describe("Evaluation order across policies on one host; lower first, then by name."),
+    mode: z.enum(["Enforce", "Audit"]).default("Enforce").describe("Audit counts and logs what the policy would drop and drops nothing."),
+    defaultInput: Verdict.default("Drop").describe("What happens to inbound packets no rule matched."),
+    defaultOutput: Verdict.default("Accept").describe("What happens to outbound packets no rule matched."),
+    baseline: Baseline.default({ loopback: true, established: true, dropInvalid: true, badTcpFlags: true }),
+    icmp: IcmpSpec.default("Essential"),
+    logDropped: LogDropped.optional(),
+    ingress: z.array(Rule).max(1000).default([]).describe("Inbound rules, first match wins."),
+    egress: z.array(Rule).max(1000).default([]).describe("Outbound rules, first match wins."),
+  })
+  .superRefine((spec, ctx) => {
+    for (const dir of ["ingress", "egress"] as const) {
+      const seen = new Map<string, number>();
+      spec[dir].forEach((rule, i) => {
+        const prev = seen.get(rule.name);
+        if (prev !== undefined) {
+          ctx.addIssue({ code: "custom", path: [dir, i, "name"], message: `duplicate rule name "${rule.name}" (also ${dir}[${prev}])` });
+        }
+        seen.set(rule.name, i);
+      });
+    }
+  });
+export type FirewallPolicySpec = z.infer<typeof FirewallPolicySpec>;
+
+export const FirewallPolicyStatus = z.object({
+  observedGeneration: z.number().int().optional(),
+  selectedHosts: z.number().int().optional(),
+  appliedHosts: z.number().int().optional(),
+  failedHosts: z.number().int().optional(),
+  conditions: z.array(Condition).optional(),
+});
+
+export const FirewallPolicy = z.object({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal("FirewallPolicy"),
+  metadata: ObjectMeta,
+  spec: FirewallPolicySpec,
+  status: FirewallPolicyStatus.optional(),
+});
+export type FirewallPolicy = z.infer<typeof FirewallPolicy>;
+export type FirewallPolicyInput = z.input<typeof FirewallPolicy>;

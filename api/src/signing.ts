@@ -1,0 +1,48 @@
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
+import { SCHEMA_VERSION, type SignedEnvelope } from "./messages.js";
+import { sha256Hex } from "./canonical.js";
+
+export interface SigningKey {
+  keyId: string;
+  privateKey: KeyObject;
+  publicKeyPem: string;
+}
+
+/** Key id: the first 16 hex digits of sha256 over the SPKI DER of the public key. */
+export function keyIdOf(publicKey: KeyObject): string {
+  const der = publicKey.export({ type: "spki", format: "der" });
+  return sha256Hex(der.toString("latin1")).slice(0, 16);
+}
+
+export function generateSigningKeyPem(): { privatePem: string; publicPem: string } {
+  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+  return {
+    privatePem: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+    publicPem: publicKey.export({ type: "spki", format: "pem" }).toString(),
+  };
+}
+
+export function loadSigningKey(privatePem: string): SigningKey {
+  const privateKey = createPrivateKey(privatePem);
+  const publicKey = createPublicKey(privateKey);
+  return { keyId: keyIdOf(publicKey), privateKey, publicKeyPem: publicKey.export({ type: "spki", format: "pem" }).toString() };
+}
+
+export function signPayload(key: SigningKey, payload: string): SignedEnvelope {
+  const signature = sign(null, Buffer.from(payload), key.privateKey).toString("base64");
+  return { schemaVersion: SCHEMA_VERSION, keyId: key.keyId, payload, signature, publicKey: key.publicKeyPem };
+}
+
+/** True when `envelope` was signed by the holder of `publicKeyPem`. */
+export function keyIdOfPem(publicKeyPem: string): string {
+  return keyIdOf(createPublicKey(publicKeyPem));
+}
+
+export function verifyEnvelope(envelope: SignedEnvelope, publicKeyPem: string): boolean {
+  try {
+    const publicKey = createPublicKey(publicKeyPem);
+    return verify(null, Buffer.from(envelope.payload), publicKey, Buffer.from(envelope.signature, "base64"));
+  } catch {
+    return false;
+  }
+}

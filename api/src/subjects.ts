@@ -1,0 +1,14 @@
+/** NATS subjects and JetStream names; the one place they are spelled. */
+export const DESIRED_BUCKET = "fleetwall-desired";
+export const HOSTS_BUCKET = "fleetwall-hosts";
+export const BANS_BUCKET = "fleetwall-bans";
+export const SIGNALS_STREAM = "fleetwall-signals";
+
+export const reportSubject = (hostId: string): string => `fleetwall.report.${hostId}`;
+export const REPORT_WILDCARD = "fleetwall.report.*";
+export const signalSubject = (hostId: string): string => `fleetwall.signal.${hostId}`;
+export const SIGNAL_WILDCARD = "fleetwall.signal.*";
+export const STATUS_REQUEST = "fleetwall.ctl.status";
+
+/** Host ids are NATS subject tokens and KV keys: a restricted alphabet. */
+export const HOST_ID_PATTERN = /^[a-z0-9]([-a-z0-9_]{0,61}[a-z0-9])?$/;

@@ -1,0 +1,83 @@
+import { readFileSync } from "node:fs";
+import { HostId, isCidr, parseCidr, parseLabelList } from "@fleetwall/api";
+import { z } from "zod";
+
+/** Duration flags: `500ms`, `10s`, `5m`, `1h`, or plain milliseconds. */
+export const Duration = z
+  .union([z.number(), z.string()])
+  .transform((v, ctx) => {
+    if (typeof v === "number") return v;
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
+    if (!m) {
+      ctx.addIssue({ code: "custom", message: `"${v}" is not a duration like 500ms, 10s, 5m, 1h` });
+      return z.NEVER;
+    }
+    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? "ms"] as number;
+    return Math.round(Number(m[1]) * unit);
+  });
+
+const Servers = z
+  .string()
+  .min(1, "at least one NATS URL is needed")
+  .transform((s) => s.split(",").map((u) => u.trim()).filter(Boolean));
+
+const LogLevel = z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info");
+
+export const ControllerConfig = z.object({
+  nats: Servers,
+  source: z.string().regex(/^dir:.+/, "must be dir:PATH (kube comes with the Kubernetes source)").transform((s) => ({ kind: "dir" as const, path: s.slice(4) })),
+  signingKey: z.string().min(1).describe("PEM file of the Ed25519 signing key; created when missing"),
+  replicas: z.coerce.number().int().min(1).max(5).default(1),
+  rescan: Duration.default(5000),
+  logLevel: LogLevel,
+});
+export type ControllerConfig = z.infer<typeof ControllerConfig>;
+
+export const AgentConfig = z.object({
+  nats: Servers,
+  hostId: HostId,
+  labels: z.string().default("").transform((s, ctx) => {
+    try {
+      return parseLabelList(s);
+    } catch (e) {
+      ctx.addIssue({ code: "custom", message: (e as Error).message });
+      return z.NEVER;
+    }
+  }),
+  stateDir: z.string().min(1),
+  controllerKey: z.string().optional().describe("PEM file of the controller's public key"),
+  sshPort: z.array(z.coerce.number().int().min(1).max(65535)).default([22]),
+  sshSource: z.array(z.string().refine(isCidr, "must be an address or CIDR")).default([]),
+  dhcp: z.boolean().default(true),
+  heartbeat: Duration.default(10_000),
+  driftInterval: Duration.default(10_000),
+  nft: z.string().default("nft"),
+  logLevel: LogLevel,
+});
+export type AgentConfig = z.infer<typeof AgentConfig>;
+
+/** Parses raw options into one frozen config object, or throws a ConfigError naming each flag. */
+export function parseConfig<S extends z.ZodType>(schema: S, raw: unknown): Readonly<z.infer<S>> {
+  const r = schema.safeParse(raw);
+  if (!r.success) {
+    throw new ConfigError(r.error.issues.map((i) => `--${i.path.map(String).map(kebab).join(".")}: ${i.message}`).join("\n"));
+  }
+  return Object.freeze(r.data);
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+function kebab(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+export function readPem(path: string): string {
+  return readFileSync(path, "utf8");
+}
+
+export function splitSources(list: readonly string[]): { ip: string[]; ip6: string[] } {
+  const parsed = list.map(parseCidr);
+  return { ip: parsed.filter((c) => c.family === "ip").map((c) => c.text), ip6: parsed.filter((c) => c.family === "ip6").map((c) => c.text) };
+}

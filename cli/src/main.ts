@@ -1,0 +1,127 @@
+#!/usr/bin/env node
+import { Command, Option } from "commander";
+import { pino, type Logger } from "pino";
+import { runAgent, bootAgent, AGENT_VERSION } from "./agent-command.js";
+import { AgentConfig, ConfigError, ControllerConfig, parseConfig, splitSources } from "./config.js";
+import { runController } from "./controller-command.js";
+import { renderForLabels, InvalidManifestError } from "./render-command.js";
+import { fetchStatus, formatStatus } from "./status-command.js";
+import { natsFailsafe } from "./nats-url.js";
+
+/** Lifecycle lives here: signals, abort, exit codes. Library code never exits the process. */
+function withSignals(): AbortController {
+  const ac = new AbortController();
+  for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => ac.abort());
+  return ac;
+}
+
+function logger(level: string): Logger {
+  return pino({ level, base: { pid: process.pid } });
+}
+
+const collect = (value: string, prev: string[] = []) => [...prev, value];
+
+function configFlags(cmd: Command): Command {
+  return cmd
+    .option("--check-config", "validate the configuration and exit")
+    .option("--print-config", "print the parsed configuration as JSON and exit");
+}
+
+/** Handles --check-config / --print-config; true when the command should stop here. */
+function configOnly(opts: { checkConfig?: boolean; printConfig?: boolean }, cfg: unknown): boolean {
+  if (opts.printConfig) process.stdout.write(`${JSON.stringify(cfg, null, 2)}\n`);
+  else if (opts.checkConfig) process.stdout.write("configuration OK\n");
+  return !!(opts.printConfig || opts.checkConfig);
+}
+
+const program = new Command()
+  .name("fleetwall")
+  .description("Declarative host firewall for fleets of Linux hosts, with fleet-wide ban sharing")
+  .version(AGENT_VERSION);
+
+configFlags(
+  program
+    .command("controller")
+    .description("compile policies into one signed desired state per host and publish it over NATS")
+    .addOption(new Option("--nats <urls>", "NATS server URLs, comma-separated").env("FLEETWALL_NATS").makeOptionMandatory())
+    .addOption(new Option("--source <source>", "where policies come from: dir:PATH").env("FLEETWALL_SOURCE").makeOptionMandatory())
+    .addOption(new Option("--signing-key <file>", "Ed25519 private key (PEM); created with <file>.pub when missing").env("FLEETWALL_SIGNING_KEY").default("/var/lib/fleetwall/signing-key.pem"))
+    .option("--replicas <n>", "JetStream replicas for buckets and streams (3 on a 3-server cluster)", "1")
+    .option("--rescan <duration>", "directory rescan interval (the file watcher is the fast path)", "5s")
+    .addOption(new Option("--log-level <level>").env("FLEETWALL_LOG_LEVEL").default("info")),
+).action(async (opts) => {
+  const cfg = parseConfig(ControllerConfig, opts);
+  if (configOnly(opts, cfg)) return;
+  const ac = withSignals();
+  await runController(cfg, logger(cfg.logLevel), ac.signal);
+});
+
+configFlags(
+  program
+    .command("agent")
+    .description("enforce this host's desired state with nftables and report back")
+    .addOption(new Option("--nats <urls>", "NATS server URLs, comma-separated").env("FLEETWALL_NATS").makeOptionMandatory())
+    .addOption(new Option("--host-id <id>", "this host's id (lowercase, digits, - and _)").env("FLEETWALL_HOST_ID").makeOptionMandatory())
+    .addOption(new Option("--labels <k=v,...>", "labels the host proposes for hostSelector").env("FLEETWALL_LABELS").default(""))
+    .addOption(new Option("--state-dir <dir>", "where the last applied state and pinned key are kept").env("FLEETWALL_STATE_DIR").default("/var/lib/fleetwall"))
+    .addOption(new Option("--controller-key <file>", "the controller's public key (PEM); without it the first key seen is pinned").env("FLEETWALL_CONTROLLER_KEY"))
+    .option("--ssh-port <port>", "failsafe management SSH port (repeatable)", collect)
+    .option("--ssh-source <cidr>", "narrow failsafe SSH to these sources (repeatable)", collect)
+    .option("--no-dhcp", "do not render the DHCP client failsafe")
+    .option("--heartbeat <duration>", "report interval", "10s")
+    .option("--drift-interval <duration>", "how often the kernel table is compared and repaired", "10s")
+    .option("--nft <path>", "nft binary", "nft")
+    .option("--boot", "restore the last applied ruleset from the state directory and exit (for early boot)")
+    .addOption(new Option("--log-level <level>").env("FLEETWALL_LOG_LEVEL").default("info")),
+).action(async (opts) => {
+  const cfg = parseConfig(AgentConfig, opts);
+  if (configOnly(opts, cfg)) return;
+  const log = logger(cfg.logLevel);
+  if (opts.boot) {
+    const restored = await bootAgent(cfg, log);
+    process.exitCode = restored ? 0 : 2;
+    return;
+  }
+  const ac = withSignals();
+  await runAgent(cfg, log, ac.signal);
+});
+
+program
+  .command("status")
+  .description("print the hosts and policies of the fleet as the controller sees them")
+  .addOption(new Option("--nats <urls>", "NATS server URLs, comma-separated").env("FLEETWALL_NATS").makeOptionMandatory())
+  .option("--json", "print JSON for scripts")
+  .option("--timeout <ms>", "how long to wait for the controller", "3000")
+  .action(async (opts: { nats: string; json?: boolean; timeout: string }) => {
+    const status = await fetchStatus(opts.nats.split(","), Number(opts.timeout));
+    process.stdout.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+  });
+
+program
+  .command("render")
+  .description("print the nft script a host with these labels would get (no NATS, no root)")
+  .requiredOption("-f, --file <file>", "manifest file (repeatable)", collect)
+  .option("--labels <k=v,...>", "the host's labels", "")
+  .option("--nats <urls>", "render the NATS failsafe for these URLs")
+  .option("--ssh-port <port>", "failsafe management SSH port (repeatable)", collect)
+  .option("--ssh-source <cidr>", "failsafe SSH sources (repeatable)", collect)
+  .option("--no-dhcp", "leave out the DHCP client failsafe")
+  .action(async (opts: { file: string[]; labels: string; nats?: string; sshPort?: string[]; sshSource?: string[]; dhcp: boolean }) => {
+    const script = await renderForLabels(opts.file, opts.labels, {
+      sshPorts: (opts.sshPort ?? ["22"]).map(Number),
+      sshSources: splitSources(opts.sshSource ?? []),
+      nats: opts.nats ? natsFailsafe(opts.nats.split(",")) : [],
+      dhcp: opts.dhcp,
+    });
+    process.stdout.write(script);
+  });
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  if (error instanceof ConfigError || error instanceof InvalidManifestError) {
+    process.stderr.write(`fleetwall: invalid input:\n${error.message}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  process.stderr.write(`fleetwall: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,45 @@
+import { connect } from "@nats-io/transport-node";
+import { FleetStatus, STATUS_REQUEST } from "@fleetwall/api";
+
+export class StatusUnavailableError extends Error {
+  override name = "StatusUnavailableError";
+}
+
+export async function fetchStatus(servers: string[], timeoutMs: number): Promise<FleetStatus> {
+  const nc = await connect({ servers, name: "fleetwall-cli", timeout: timeoutMs });
+  try {
+    const msg = await nc.request(STATUS_REQUEST, new Uint8Array(), { timeout: timeoutMs }).catch((e: unknown) => {
+      throw new StatusUnavailableError("no controller answered the status request", { cause: e });
+    });
+    return FleetStatus.parse(msg.json());
+  } finally {
+    await nc.close();
+  }
+}
+
+/** Plain-text tables for people. */
+export function formatStatus(status: FleetStatus): string {
+  const hosts = table(
+    ["HOST", "LABELS", "DESIRED", "APPLIED", "IN SYNC", "LAST SEEN", "ERROR"],
+    status.hosts.map((h) => [
+      h.id,
+      Object.entries(h.labels).map(([k, v]) => `${k}=${v}`).join(",") || "-",
+      String(h.desiredRevision),
+      String(h.appliedRevision),
+      h.inSync ? "yes" : "no",
+      h.lastSeen ?? "never",
+      h.error ?? "",
+    ]),
+  );
+  const policies = table(
+    ["POLICY", "SELECTED", "APPLIED", "FAILED", "ERROR"],
+    status.policies.map((p) => [p.name, String(p.selectedHosts), String(p.appliedHosts), String(p.failedHosts), p.error ?? ""]),
+  );
+  return `${hosts}\n\n${policies}\n`;
+}
+
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] as number)).join("  ").trimEnd();
+  return [line(header), ...rows.map(line)].join("\n");
+}

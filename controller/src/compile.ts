@@ -1,0 +1,206 @@
+import {
+  ICMP_PRESETS,
+  canonicalJson,
+  icmpTypeNumber,
+  matchesSelector,
+  parseCidr,
+  portRange,
+  ruleFamilies,
+  sha256Hex,
+  type Cidr,
+  type FirewallPolicy,
+  type IcmpSpec,
+  type Labels,
+  type LogIR,
+  type MatchIR,
+  type PolicyIR,
+  type Rule,
+  type RuleIR,
+  type RulesetIR,
+  type Verdict,
+  type VerdictIR,
+} from "@fleetwall/api";
+
+export interface HostInfo {
+  id: string;
+  labels: Labels;
+}
+
+export interface CompiledHost {
+  hostId: string;
+  policies: { name: string; generation: number }[];
+  ruleset: RulesetIR;
+  /** sha256 over the policy names and the ruleset: what decides whether a host needs a new revision. */
+  hash: string;
+}
+
+export interface CompileResult {
+  hosts: Map<string, CompiledHost>;
+  /** Policy name → ids of the hosts it selects, sorted. */
+  selection: Map<string, string[]>;
+}
+
+/**
+ * Compiles validated policies for a set of hosts. Pure and deterministic: the order of `policies`
+ * and `hosts` does not change the result.
+ */
+export function compile(policies: readonly FirewallPolicy[], hosts: readonly HostInfo[]): CompileResult {
+  const ordered = [...policies].sort(byEvaluationOrder);
+  const compiledPolicies = new Map(ordered.map((p) => [p.metadata.name, compilePolicy(p)]));
+  const selection = new Map<string, string[]>(ordered.map((p) => [p.metadata.name, []]));
+  const result = new Map<string, CompiledHost>();
+  for (const host of [...hosts].sort((a, b) => cmp(a.id, b.id))) {
+    const selected = ordered.filter((p) => matchesSelector(p.spec.hostSelector, host.labels));
+    for (const p of selected) selection.get(p.metadata.name)?.push(host.id);
+    const ruleset = hostRuleset(selected, compiledPolicies);
+    const names = selected.map((p) => p.metadata.name);
+    result.set(host.id, {
+      hostId: host.id,
+      policies: selected.map((p) => ({ name: p.metadata.name, generation: p.metadata.generation ?? 1 })),
+      ruleset,
+      hash: sha256Hex(canonicalJson({ policies: names, ruleset })),
+    });
+  }
+  return { hosts: result, selection };
+}
+
+export function byEvaluationOrder(a: FirewallPolicy, b: FirewallPolicy): number {
+  return a.spec.order - b.spec.order || cmp(a.metadata.name, b.metadata.name);
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+const STRICTNESS: Record<VerdictIR, number> = { accept: 0, reject: 1, drop: 2 };
+
+function verdict(v: Verdict): VerdictIR {
+  return v === "Drop" ? "drop" : v === "Reject" ? "reject" : "accept";
+}
+
+function hostRuleset(selected: FirewallPolicy[], compiled: Map<string, PolicyIR>): RulesetIR {
+  const enforcing = selected.filter((p) => p.spec.mode === "Enforce");
+  const baseline = {
+    loopback: true,
+    established: true,
+    dropInvalid: true,
+    badTcpFlags: true,
+  };
+  if (enforcing.length > 0) {
+    for (const key of Object.keys(baseline) as (keyof typeof baseline)[]) {
+      baseline[key] = enforcing.some((p) => p.spec.baseline[key]);
+    }
+  }
+  const strictest = (pick: (p: FirewallPolicy) => Verdict): VerdictIR =>
+    enforcing.map((p) => verdict(pick(p))).reduce<VerdictIR>((a, b) => (STRICTNESS[b] > STRICTNESS[a] ? b : a), "accept");
+  const log = enforcing.find((p) => p.spec.logDropped)?.spec.logDropped;
+  const defaultLog = log ? { prefix: log.prefix, rate: log.rate } : undefined;
+  const inputVerdict = strictest((p) => p.spec.defaultInput);
+  const outputVerdict = strictest((p) => p.spec.defaultOutput);
+  return {
+    baseline,
+    policies: selected.map((p) => compiled.get(p.metadata.name) as PolicyIR),
+    defaultInput: withLog(inputVerdict, defaultLog),
+    defaultOutput: withLog(outputVerdict, defaultLog),
+  };
+}
+
+function withLog(v: VerdictIR, log: LogIR | undefined): RulesetIR["defaultInput"] {
+  return v !== "accept" && log ? { verdict: v, log } : { verdict: v };
+}
+
+export function compilePolicy(policy: FirewallPolicy): PolicyIR {
+  const spec = policy.spec;
+  const log = spec.logDropped ? { prefix: spec.logDropped.prefix, rate: spec.logDropped.rate } : undefined;
+  return {
+    name: policy.metadata.name,
+    mode: spec.mode === "Audit" ? "audit" : "enforce",
+    input: [...icmpRules(spec.icmp), ...spec.ingress.map((r) => compileRule(r, "in", log))],
+    output: spec.egress.map((r) => compileRule(r, "out", log)),
+    defaultInput: verdict(spec.defaultInput),
+    defaultOutput: verdict(spec.defaultOutput),
+    ...(log ? { log } : {}),
+  };
+}
+
+function icmpRules(icmp: IcmpSpec): RuleIR[] {
+  const preset = typeof icmp === "string" ? icmp : (icmp.preset ?? "None");
+  const extra = typeof icmp === "string" ? [] : (icmp.types ?? []);
+  const rate = typeof icmp === "string" ? undefined : icmp.rate;
+  if (preset === "All") {
+    return [icmpRule("icmp-all", { families: ["ip", "ip6"], protocols: ["icmp", "icmpv6"] }, rate)];
+  }
+  const base: { v4: readonly number[]; v6: readonly number[] } = preset === "None" ? { v4: [], v6: [] } : ICMP_PRESETS[preset];
+  const v4 = uniqSorted([...base.v4, ...extra.map((t) => icmpTypeNumber("ip", t)).filter((n) => n !== undefined)]);
+  const v6 = uniqSorted([...base.v6, ...extra.map((t) => icmpTypeNumber("ip6", t)).filter((n) => n !== undefined)]);
+  const rules: RuleIR[] = [];
+  if (v4.length) rules.push(icmpRule("icmp", { families: ["ip"], protocols: ["icmp"], icmpTypes: v4 }, rate));
+  if (v6.length) rules.push(icmpRule("icmpv6", { families: ["ip6"], protocols: ["icmpv6"], icmpTypes: v6 }, rate));
+  return rules;
+}
+
+function icmpRule(name: string, match: MatchIR, rate: string | undefined): RuleIR {
+  return { name, action: "accept", match, counter: true, ...(rate ? { limit: rate } : {}) };
+}
+
+function compileRule(rule: Rule, direction: "in" | "out", policyLog: LogIR | undefined): RuleIR {
+  const families = ruleFamilies(rule);
+  const match: MatchIR = { families };
+  if (rule.protocol) match.protocols = [rule.protocol];
+  else if (rule.ports?.length) match.protocols = ["tcp", "udp"];
+  if (rule.ports?.length) match.dports = mergeRanges(rule.ports.map(portRange));
+  if (rule.sources) match.saddr = splitCidrs(rule.sources);
+  if (rule.destinations) match.daddr = splitCidrs(rule.destinations);
+  if (rule.interface) {
+    if (direction === "in") match.iifname = rule.interface;
+    else match.oifname = rule.interface;
+  }
+  if (rule.icmpTypes) {
+    const family = rule.protocol === "icmpv6" ? "ip6" : "ip";
+    match.icmpTypes = uniqSorted(rule.icmpTypes.map((t) => icmpTypeNumber(family, t) as number));
+  }
+  if (rule.state) match.ctState = [...new Set(rule.state)].sort();
+  const action = rule.action === "Allow" ? "accept" : rule.action === "Deny" ? "drop" : rule.action === "Reject" ? "reject" : "log";
+  const out: RuleIR = { name: rule.name, action, match, counter: rule.counter };
+  if (rule.rateLimit) out.rateLimit = { ...rule.rateLimit };
+  if (action === "log") out.log = policyLog ?? { prefix: `fleetwall ${rule.name}: `, rate: "5/minute" };
+  else if (action !== "accept" && policyLog) out.log = policyLog;
+  if (rule.comment) out.comment = rule.comment;
+  return out;
+}
+
+function uniqSorted(values: number[]): number[] {
+  return [...new Set(values)].sort((a, b) => a - b);
+}
+
+/** Sorts and merges overlapping or adjacent port ranges (nft rejects overlapping set elements). */
+export function mergeRanges(ranges: [number, number][]): [number, number][] {
+  const sorted = [...ranges].sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const out: [number, number][] = [];
+  for (const [lo, hi] of sorted) {
+    const last = out[out.length - 1];
+    if (last && lo <= last[1] + 1) last[1] = Math.max(last[1], hi);
+    else out.push([lo, hi]);
+  }
+  return out;
+}
+
+/** Canonical CIDRs by family, sorted, with any CIDR covered by another one removed. */
+export function splitCidrs(list: readonly string[]): { ip: string[]; ip6: string[] } {
+  const parsed = list.map(parseCidr);
+  const keep = (family: "ip" | "ip6"): string[] => {
+    const mine = parsed.filter((c) => c.family === family).sort((a, b) => a.prefix - b.prefix);
+    const kept: Cidr[] = [];
+    for (const c of mine) {
+      if (!kept.some((k) => covers(k, c))) kept.push(c);
+    }
+    return [...new Set(kept.map((c) => c.text))].sort();
+  };
+  return { ip: keep("ip"), ip6: keep("ip6") };
+}
+
+function covers(outer: Cidr, inner: Cidr): boolean {
+  if (outer.prefix > inner.prefix) return false;
+  const innerAtOuterPrefix = parseCidr(`${inner.text.split("/")[0]}/${outer.prefix}`);
+  return innerAtOuterPrefix.text === outer.text;
+}

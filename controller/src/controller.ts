@@ -1,0 +1,101 @@
+import { signPayload, type FirewallPolicy, type FleetStatus, type HostRegistration, type HostReport, type SigningKey } from "@fleetwall/api";
+import type { Logger } from "pino";
+import { compile, type CompileResult } from "./compile.js";
+import type { PolicySet } from "./manifests.js";
+import { planPublish, type Published } from "./publisher.js";
+import { fleetStatus } from "./status.js";
+
+/** Where desired states go; the NATS bus in production. */
+export interface DesiredSink {
+  putDesired(hostId: string, envelope: ReturnType<typeof signPayload>): Promise<void>;
+}
+
+/**
+ * Level-based reconciler: events only record facts and wake the loop; each pass recomputes
+ * every host's desired state from the current facts and publishes what changed.
+ */
+export class Controller {
+  #policies: FirewallPolicy[] = [];
+  #invalid = new Map<string, string[]>();
+  #hosts = new Map<string, HostRegistration>();
+  #reports = new Map<string, HostReport>();
+  #published: Map<string, Published>;
+  #compiled: CompileResult = { hosts: new Map(), selection: new Map() };
+  #dirty = true;
+  #wake: (() => void) | undefined;
+
+  constructor(
+    private readonly sink: DesiredSink,
+    private readonly key: SigningKey,
+    private readonly log: Logger,
+    published: Map<string, Published>,
+  ) {
+    this.#published = published;
+  }
+
+  setPolicies(set: PolicySet): void {
+    this.#policies = set.policies;
+    this.#invalid = new Map(set.errors.map((e) => [e.name || e.file, e.errors]));
+    for (const e of set.errors) this.log.warn({ file: e.file, kind: e.kind, policy: e.name, errors: e.errors }, "invalid manifest");
+    this.#kick();
+  }
+
+  setHost(id: string, reg: HostRegistration | null): void {
+    if (reg) this.#hosts.set(id, reg);
+    else this.#hosts.delete(id);
+    this.#kick();
+  }
+
+  recordReport(report: HostReport): void {
+    this.#reports.set(report.hostId, report);
+  }
+
+  status(): FleetStatus {
+    return fleetStatus({ hosts: this.#hosts, compiled: this.#compiled, published: this.#published, reports: this.#reports, invalid: this.#invalid });
+  }
+
+  #kick(): void {
+    this.#dirty = true;
+    this.#wake?.();
+  }
+
+  /** Runs reconcile passes until `signal` aborts; failed passes are retried with backoff. */
+  async run(signal: AbortSignal): Promise<void> {
+    let backoff = 200;
+    while (!signal.aborted) {
+      if (!this.#dirty) {
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve;
+          signal.addEventListener("abort", () => resolve(), { once: true });
+        });
+        this.#wake = undefined;
+        continue;
+      }
+      this.#dirty = false;
+      try {
+        await this.reconcile();
+        backoff = 200;
+      } catch (error) {
+        this.log.error({ err: error }, "reconcile failed; retrying");
+        this.#dirty = true;
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, 10_000);
+      }
+    }
+  }
+
+  /** One pass: compile every known host, publish the hosts whose hash changed. */
+  async reconcile(): Promise<number> {
+    const hosts = [...this.#hosts.values()].map((h) => ({ id: h.hostId, labels: h.labels }));
+    this.#compiled = compile(this.#policies, hosts);
+    const plan = planPublish(this.#compiled.hosts, this.#published);
+    await Promise.all(
+      plan.map(async (state) => {
+        await this.sink.putDesired(state.hostId, signPayload(this.key, JSON.stringify(state)));
+        this.#published.set(state.hostId, { revision: state.revision, hash: state.hash });
+        this.log.info({ host: state.hostId, revision: state.revision, policies: state.policies.map((p) => p.name) }, "desired state published");
+      }),
+    );
+    return plan.length;
+  }
+}

@@ -1,0 +1,47 @@
+import type { FleetStatus, HostRegistration, HostReport } from "@fleetwall/api";
+import type { CompileResult } from "./compile.js";
+import type { Published } from "./publisher.js";
+
+export interface StatusInput {
+  hosts: ReadonlyMap<string, HostRegistration>;
+  compiled: CompileResult;
+  published: ReadonlyMap<string, Published>;
+  reports: ReadonlyMap<string, HostReport>;
+  /** Policies that failed validation, by name, with their errors. */
+  invalid: ReadonlyMap<string, string[]>;
+}
+
+/** Aggregates registrations, compiled state and reports into the fleet status. Pure. */
+export function fleetStatus(input: StatusInput): FleetStatus {
+  const inSync = new Map<string, boolean>();
+  const hosts = [...input.hosts.values()]
+    .sort((a, b) => (a.hostId < b.hostId ? -1 : 1))
+    .map((reg) => {
+      const report = input.reports.get(reg.hostId);
+      const want = input.compiled.hosts.get(reg.hostId)?.hash;
+      const synced = !!report && report.state === "Applied" && !!want && report.appliedHash === want;
+      inSync.set(reg.hostId, synced);
+      return {
+        id: reg.hostId,
+        labels: reg.labels,
+        desiredRevision: input.published.get(reg.hostId)?.revision ?? 0,
+        appliedRevision: report?.appliedRevision ?? 0,
+        inSync: synced,
+        lastSeen: report?.at ?? null,
+        error: report?.error ?? null,
+      };
+    });
+  const names = new Set([...input.compiled.selection.keys(), ...input.invalid.keys()]);
+  const policies = [...names].sort().map((name) => {
+    const selected = input.compiled.selection.get(name) ?? [];
+    const errors = input.invalid.get(name);
+    return {
+      name,
+      selectedHosts: selected.length,
+      appliedHosts: selected.filter((h) => inSync.get(h)).length,
+      failedHosts: selected.filter((h) => input.reports.get(h)?.state === "Failed").length,
+      error: errors ? errors.join("; ") : null,
+    };
+  });
+  return { hosts, policies };
+}
