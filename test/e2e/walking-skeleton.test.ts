@@ -1,0 +1,104 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FleetStatus } from "@fleetwall/api";
+import { REPO, createFleet, type Fleet, type FleetHost } from "../harness/fleet.js";
+import { waitFor } from "../harness/sh.js";
+
+const example = readFileSync(join(REPO, "examples/web-server.yaml"), "utf8");
+const OTHER = `table inet other {
+  chain c {
+    type filter hook input priority 10; policy accept;
+    tcp dport 5555 accept
+  }
+}
+`;
+
+describe("walking skeleton: a policy file becomes nftables rules on a fleet", () => {
+  let fleet: Fleet;
+  let web1: FleetHost;
+  let web2: FleetHost;
+  let db1: FleetHost;
+  let otherBefore: string;
+
+  const status = async () => FleetStatus.parse(JSON.parse(await fleet.cli(["status", "--nats", fleet.nats.url, "--json"])));
+  const tcp = (h: FleetHost, port: number, v6 = false) => `tcp:${v6 ? `[${h.ip6}]` : h.ip4}:${port}`;
+
+  beforeAll(async () => {
+    fleet = await createFleet([
+      { id: "web-1", labels: "role=web" },
+      { id: "web-2", labels: "role=web,zone=b" },
+      { id: "db-1", labels: "role=db" },
+    ]);
+    [web1, web2, db1] = fleet.hosts as [FleetHost, FleetHost, FleetHost];
+    await fleet.nft(web1, ["-f", "-"], OTHER);
+    otherBefore = await fleet.nft(web1, ["list", "table", "inet", "other"]);
+    await fleet.listen(["tcp:22", "tcp:80", "tcp:443", "tcp:3306", "tcp:9100"]);
+    fleet.writePolicy("web.yaml", example);
+    await fleet.startController();
+    for (const h of fleet.hosts) fleet.startAgent(h);
+    await waitFor("web hosts in sync", async () => {
+      const s = await status();
+      return s.hosts.length === 3 && s.hosts.every((h) => h.inSync);
+    }, 30_000, 200);
+  });
+
+  afterAll(async () => {
+    await fleet?.destroy();
+  });
+
+  it("opens 22, 80 and 443 on web hosts and drops everything else, over IPv4 and IPv6", async () => {
+    for (const h of [web1, web2]) {
+      const r = await fleet.probe([22, 80, 443, 3306, 9100].flatMap((p) => [tcp(h, p), tcp(h, p, true)]));
+      for (const v6 of [false, true]) {
+        expect(r[tcp(h, 22, v6)], `${h.id} 22`).toBe(true);
+        expect(r[tcp(h, 80, v6)], `${h.id} 80`).toBe(true);
+        expect(r[tcp(h, 443, v6)], `${h.id} 443`).toBe(true);
+        expect(r[tcp(h, 3306, v6)], `${h.id} 3306`).toBe(false);
+        // the client is not in 198.18.0.0/24 nor 2001:db8::/64
+        expect(r[tcp(h, 9100, v6)], `${h.id} 9100`).toBe(false);
+      }
+    }
+  });
+
+  it("leaves a host without the label untouched", async () => {
+    const r = await fleet.probe([tcp(db1, 22), tcp(db1, 3306), tcp(db1, 9100, true)]);
+    expect(Object.values(r)).toEqual([true, true, true]);
+    await expect(fleet.nft(db1, ["list", "table", "inet", "fleetwall"])).rejects.toThrow(/No such file/);
+  });
+
+  it("reports desired and applied revisions per host and a summary per policy", async () => {
+    const s = await status();
+    const byId = Object.fromEntries(s.hosts.map((h) => [h.id, h]));
+    expect(byId["web-1"]).toMatchObject({ labels: { role: "web" }, desiredRevision: 1, appliedRevision: 1, inSync: true, error: null });
+    expect(byId["web-2"]).toMatchObject({ desiredRevision: 1, appliedRevision: 1, inSync: true });
+    expect(byId["web-1"]?.lastSeen).toMatch(/^\d{4}-/);
+    expect(s.policies).toEqual([{ name: "web-servers", selectedHosts: 2, appliedHosts: 2, failedHosts: 0, error: null }]);
+    const text = await fleet.cli(["status", "--nats", fleet.nats.url]);
+    expect(text).toMatch(/^HOST\s+LABELS\s+DESIRED\s+APPLIED\s+IN SYNC\s+LAST SEEN/m);
+    expect(text).toMatch(/^web-servers\s+2\s+2\s+0/m);
+  });
+
+  it("applies an edit of the file on every selected host without a restart", async () => {
+    const started = Date.now();
+    fleet.writePolicy("web.yaml", example.replace("ports: [80, 443]", "ports: [443]"));
+    await waitFor("port 80 closed on both web hosts", async () => {
+      const r = await fleet.probe([tcp(web1, 80), tcp(web2, 80)], 300);
+      return !r[tcp(web1, 80)] && !r[tcp(web2, 80)];
+    }, 15_000, 20);
+    console.log(`policy edit enforced on every selected host after ${Date.now() - started} ms`);
+    const r = await fleet.probe([tcp(web1, 443), tcp(web2, 22), tcp(db1, 80)]);
+    expect(Object.values(r)).toEqual([true, true, true]);
+    await waitFor("status shows revision 2 applied", async () => {
+      const s = await status();
+      return s.hosts.filter((h) => h.id.startsWith("web")).every((h) => h.appliedRevision === 2 && h.desiredRevision === 2 && h.inSync);
+    }, 10_000, 100);
+  });
+
+  it("never touches another table", async () => {
+    const strip = (s: string) => s.replace(/counter packets \d+ bytes \d+/g, "counter");
+    expect(strip(await fleet.nft(web1, ["list", "table", "inet", "other"]))).toBe(strip(otherBefore));
+    const tables = await fleet.nft(web1, ["list", "tables"]);
+    expect(tables.trim().split("\n").sort()).toEqual(["table inet fleetwall", "table inet other"]);
+  });
+});

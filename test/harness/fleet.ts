@@ -1,0 +1,108 @@
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createTestNet, type NetHost, type TestNet } from "./netns.js";
+import { startNats, type NatsServer } from "./nats.js";
+import { startProc, type Proc } from "./procs.js";
+import { sh, waitFor } from "./sh.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const REPO = resolve(here, "../..");
+export const CLI = join(REPO, "cli/dist/main.js");
+
+export interface FleetHost extends NetHost {
+  id: string;
+  labels: string;
+  stateDir: string;
+  agent?: Proc;
+}
+
+export interface Fleet {
+  net: TestNet;
+  nats: NatsServer;
+  dir: string;
+  policyDir: string;
+  signingKey: string;
+  hosts: FleetHost[];
+  controller?: Proc;
+  startController(extra?: string[]): Promise<Proc>;
+  startAgent(host: FleetHost, extra?: string[]): Proc;
+  /** Starts the listener script on these ports (tcp:22 udp:53) in every host namespace. */
+  listen(specs: string[], hosts?: FleetHost[]): Promise<void>;
+  /** From the client namespace: which of these targets answered (tcp:HOST:PORT, udp:…, optional @SOURCE). */
+  probe(targets: string[], timeoutMs?: number): Promise<Record<string, boolean>>;
+  nft(host: FleetHost, args: string[], input?: string): Promise<string>;
+  cli(args: string[]): Promise<string>;
+  writePolicy(name: string, yaml: string): void;
+  destroy(): Promise<void>;
+}
+
+/**
+ * A whole test fleet: network namespaces (see netns.ts), nats-server with JetStream on the bridge
+ * address, a policy directory and a signing key; controller and agents are started on demand,
+ * each in its own process, agents inside their host namespaces. destroy() removes everything.
+ */
+export async function createFleet(hosts: { id: string; labels: string }[], options: { attackers?: number } = {}): Promise<Fleet> {
+  const net = await createTestNet(hosts.length, options);
+  const dir = mkdtempSync(join(tmpdir(), `fleetwall-fleet${net.slot}-`));
+  const procs: Proc[] = [];
+  let nats: NatsServer | undefined;
+  try {
+    nats = await startNats({ host: net.gw4, logDir: join(dir, "logs") });
+  } catch (e) {
+    await net.destroy();
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  const policyDir = join(dir, "policies");
+  mkdirSync(policyDir);
+  const fleet: Fleet = {
+    net,
+    nats,
+    dir,
+    policyDir,
+    signingKey: join(dir, "controller", "signing-key.pem"),
+    hosts: hosts.map((h, i) => ({ ...(net.hosts[i] as NetHost), id: h.id, labels: h.labels, stateDir: join(dir, "state", h.id) })),
+    async startController(extra = []) {
+      const proc = startProc("controller", ["node", CLI, "controller", "--nats", fleet.nats.url, "--source", `dir:${policyDir}`, "--signing-key", fleet.signingKey, "--log-level", "debug", ...extra], join(dir, "logs"));
+      procs.push(proc);
+      fleet.controller = proc;
+      await waitFor("the controller's signing key", async () => (await sh("test", ["-s", `${fleet.signingKey}.pub`]).then(() => true)), 10_000);
+      return proc;
+    },
+    startAgent(host, extra = []) {
+      const argv = ["ip", "netns", "exec", host.ns, "node", CLI, "agent", "--nats", fleet.nats.url, "--host-id", host.id, "--labels", host.labels, "--state-dir", host.stateDir, "--controller-key", `${fleet.signingKey}.pub`, "--heartbeat", "1s", "--drift-interval", "1s", "--log-level", "debug", ...extra];
+      const proc = startProc(`agent-${host.id}`, argv, join(dir, "logs"));
+      procs.push(proc);
+      host.agent = proc;
+      return proc;
+    },
+    async listen(specs, which = fleet.hosts) {
+      for (const h of which) {
+        const proc = startProc(`listen-${h.id}`, ["ip", "netns", "exec", h.ns, "node", join(here, "listen.mjs"), ...specs], join(dir, "logs"));
+        procs.push(proc);
+        await waitFor(`listeners on ${h.id}`, () => proc.log().includes("ready"), 10_000);
+      }
+    },
+    async probe(targets, timeoutMs = 700) {
+      const out = await net.exec(net.client.ns, ["node", join(here, "probe.mjs"), String(timeoutMs), ...targets]);
+      return JSON.parse(out) as Record<string, boolean>;
+    },
+    nft: (host, args, input) => net.exec(host.ns, ["nft", ...args], input),
+    cli: (args) => sh("node", [CLI, ...args]),
+    writePolicy(name, yaml) {
+      const tmp = join(policyDir, `.${name}.tmp`);
+      writeFileSync(tmp, yaml);
+      renameSync(tmp, join(policyDir, name));
+    },
+    async destroy() {
+      await Promise.all(procs.map((p) => p.kill()));
+      await fleet.nats.stop().catch(() => undefined);
+      await net.destroy();
+      rmSync(fleet.nats.storeDir, { recursive: true, force: true });
+      if (!process.env.FLEETWALL_KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return fleet;
+}

@@ -1,0 +1,68 @@
+import { createServer } from "node:net";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect } from "@nats-io/transport-node";
+import { startProc, type Proc } from "./procs.js";
+import { waitFor } from "./sh.js";
+
+export interface NatsServer {
+  url: string;
+  host: string;
+  port: number;
+  proc: Proc;
+  storeDir: string;
+  stop(): Promise<void>;
+  /** Starts the server again on the same port and store (after stop). */
+  restart(): Promise<void>;
+}
+
+/** A free TCP port on `host`, as the kernel hands it out. */
+export function freePort(host = "127.0.0.1"): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, host, () => {
+      const addr = srv.address();
+      srv.close(() => resolve(typeof addr === "object" && addr ? addr.port : 0));
+    });
+  });
+}
+
+/** Starts Debian's `nats-server` with JetStream on `host` and a free port, waiting until it serves. */
+export async function startNats(options: { host: string; logDir: string; name?: string }): Promise<NatsServer> {
+  const port = await freePort(options.host);
+  const storeDir = mkdtempSync(join(tmpdir(), "fleetwall-nats-"));
+  const url = `nats://${options.host.includes(":") ? `[${options.host}]` : options.host}:${port}`;
+  const argv = ["nats-server", "-js", "-a", options.host, "-p", String(port), "-sd", storeDir];
+  const server: NatsServer = {
+    url,
+    host: options.host,
+    port,
+    storeDir,
+    proc: startProc(options.name ?? "nats", argv, options.logDir),
+    async stop() {
+      await server.proc.stop();
+    },
+    async restart() {
+      server.proc = startProc(options.name ?? "nats", argv, options.logDir);
+      await ready(url);
+    },
+  };
+  try {
+    await ready(url);
+  } catch (e) {
+    await server.proc.kill();
+    rmSync(storeDir, { recursive: true, force: true });
+    throw e;
+  }
+  return server;
+}
+
+async function ready(url: string): Promise<void> {
+  await waitFor(`nats-server at ${url}`, async () => {
+    const nc = await connect({ servers: url, reconnect: false, timeout: 500 });
+    await nc.close();
+    return true;
+  }, 10_000, 100);
+}

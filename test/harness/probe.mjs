@@ -1,0 +1,39 @@
+// Tries TCP connections (and UDP request/answer) from inside a namespace; prints a JSON object
+// "proto:host:port" -> true when the service answered. Arguments: timeoutMs then targets like
+// tcp:198.18.3.11:22 or udp:[2001:db8::11]:53, optionally @SOURCE to bind a source address.
+import { connect } from "node:net";
+import { createSocket } from "node:dgram";
+
+const [timeoutText, ...targets] = process.argv.slice(2);
+const timeout = Number(timeoutText);
+
+function parse(target) {
+  const [spec, source] = target.split("@");
+  const m = /^(tcp|udp):\[?([^\]]+?)\]?:(\d+)$/.exec(spec);
+  return { proto: m[1], host: m[2], port: Number(m[3]), source };
+}
+
+function tcp({ host, port, source }) {
+  return new Promise((resolve) => {
+    const sock = connect({ host, port, localAddress: source, timeout });
+    let got = "";
+    sock.on("data", (d) => (got += d));
+    sock.on("end", () => resolve(got.trim() === String(port)));
+    sock.on("timeout", () => { sock.destroy(); resolve(false); });
+    sock.on("error", () => resolve(false));
+  });
+}
+
+function udp({ host, port, source }) {
+  return new Promise((resolve) => {
+    const sock = createSocket(host.includes(":") ? "udp6" : "udp4");
+    const done = (v) => { clearTimeout(t); sock.close(); resolve(v); };
+    const t = setTimeout(() => done(false), timeout);
+    sock.on("message", (m) => done(m.toString().trim() === String(port)));
+    sock.on("error", () => done(false));
+    sock.bind({ address: source }, () => sock.send("hi", port, host));
+  });
+}
+
+const results = await Promise.all(targets.map((t) => { const p = parse(t); return (p.proto === "tcp" ? tcp(p) : udp(p)).then((ok) => [t, ok]); }));
+process.stdout.write(JSON.stringify(Object.fromEntries(results)) + "\n");
