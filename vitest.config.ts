@@ -1,6 +1,11 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
+const src = (w: string) => fileURLToPath(new URL(`./${w}/src/index.ts`, import.meta.url));
+
 export default defineConfig({
+  // Tests run against the sources; the spawned agents and controller run the built dist/.
+  resolve: { alias: { "@fleetwall/api": src("api"), "@fleetwall/controller": src("controller"), "@fleetwall/agent": src("agent") } },
   test: {
     include: ["**/src/**/*.test.ts", "test/**/*.test.ts"],
     exclude: ["**/node_modules/**", "**/dist/**"],

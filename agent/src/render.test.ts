@@ -1,0 +1,143 @@
+import { execFileSync } from "node:child_process";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FirewallPolicy } from "@fleetwall/api";
+import { compile } from "@fleetwall/controller";
+import { nftBinary, checkScript } from "./nft.js";
+import { rateExpression, render, type Failsafe } from "./render.js";
+
+// `nft -c` checks a script against the kernel without changing anything; it runs in a namespace of
+// this file's own so that nothing depends on the machine's ruleset.
+const NS = `fwrender${process.pid}`;
+const nft = nftBinary({ prefix: ["ip", "netns", "exec", NS] });
+beforeAll(() => {
+  execFileSync("ip", ["netns", "add", NS]);
+});
+afterAll(() => {
+  execFileSync("ip", ["netns", "del", NS]);
+});
+
+const failsafe: Failsafe = { sshPorts: [22], sshSources: { ip: [], ip6: [] }, nats: [{ address: "198.18.0.1", family: "ip", port: 4222 }], dhcp: true };
+
+function scriptFor(specs: unknown[], labels: Record<string, string> = { role: "web" }): string {
+  const policies = specs.map((spec, i) => FirewallPolicy.parse({ apiVersion: "fleetwall.io/v1alpha1", kind: "FirewallPolicy", metadata: { name: `p${i}` }, spec }));
+  const host = compile(policies, [{ id: "h", labels }]).hosts.get("h");
+  if (!host) throw new Error("no host");
+  return render(host.ruleset, failsafe).script;
+}
+
+describe("render", () => {
+  it("removes the table when no policy applies", () => {
+    expect(scriptFor([])).toBe("table inet fleetwall {}\ndelete table inet fleetwall\n");
+  });
+
+  it("renders failsafe before any policy rule, and the default last", () => {
+    const script = scriptFor([{ hostSelector: {}, ingress: [{ name: "web", action: "Allow", protocol: "tcp", ports: [80] }] }]);
+    const input = script.slice(script.indexOf("chain input {"));
+    expect(input.indexOf("jump failsafe_in")).toBeLessThan(input.indexOf("jump in_p0"));
+    expect(input.indexOf("jump in_p0")).toBeLessThan(input.indexOf('counter drop comment "default/input"'));
+    expect(script).toContain('tcp dport 22 accept comment "failsafe/ssh"');
+    expect(script).toContain('ip daddr 198.18.0.1 tcp dport 4222 accept comment "failsafe/nats-0"');
+  });
+
+  it("uses sets, not one rule per port or address", () => {
+    const script = scriptFor([{ hostSelector: {}, ingress: [{ name: "m", action: "Allow", ports: [22, 80, "9100-9102"], sources: ["198.18.0.0/24", "198.18.9.0/24"] }] }]);
+    expect(script).toContain("ip saddr { 198.18.0.0/24, 198.18.9.0/24 } meta l4proto { tcp, udp } th dport { 22, 80, 9100-9102 } counter accept");
+  });
+
+  it.each([
+    [3, 60, "3/minute"],
+    [5, 30, "10/minute"],
+    [10, 1, "10/second"],
+    [1, 3600, "1/hour"],
+    [1, 7, "12343/day"],
+  ])("rate %i per %i s is %s", (n, s, expected) => expect(rateExpression(n, s)).toBe(expected));
+
+  it("renders what nft accepts for a policy using every feature", async () => {
+    const script = scriptFor([
+      {
+        hostSelector: {},
+        order: 1,
+        mode: "Audit",
+        defaultInput: "Drop",
+        ingress: [{ name: "no-telnet", action: "Deny", protocol: "tcp", ports: ["telnet"] }],
+      },
+      {
+        hostSelector: { matchLabels: { role: "web" } },
+        defaultInput: "Reject",
+        defaultOutput: "Drop",
+        icmp: { preset: "Ping", types: ["router-advertisement"], rate: "10/second" },
+        logDropped: { prefix: "fw drop: ", rate: "5/minute" },
+        ingress: [
+          { name: "ssh", action: "Allow", protocol: "tcp", ports: ["ssh"], rateLimit: { newConnections: 3, perSeconds: 60 } },
+          { name: "dns", action: "Allow", ports: ["dns"], sources: ["198.18.0.0/24", "2001:db8::/48"] },
+          { name: "scanner", action: "Reject", sources: ["203.0.113.0/24"], comment: "known scanner" },
+          { name: "lan", action: "Log", interface: "eth0", state: ["new"] },
+          { name: "ping6", action: "Allow", protocol: "icmpv6", icmpTypes: ["echo-request", 129] },
+        ],
+        egress: [
+          { name: "no-smtp", action: "Reject", protocol: "tcp", ports: ["smtp"] },
+          { name: "dns-out", action: "Allow", protocol: "udp", ports: [53], destinations: ["2001:db8::53"] },
+        ],
+      },
+    ]);
+    await expect(checkScript(nft, script)).resolves.toBeUndefined();
+  });
+});
+
+// Generators for policies: each accepted (valid) policy must render to a script nft accepts.
+const cidr = fc.oneof(
+  fc.tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 8, max: 32 })).map(([a, b, p]) => `198.${18 + (a % 2)}.${b}.0/${p}`),
+  fc.tuple(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 32, max: 128 })).map(([a, p]) => `2001:db8:${a.toString(16)}::/${p}`),
+  fc.constantFrom("203.0.113.7", "2001:db8::1"),
+);
+const port = fc.oneof(fc.integer({ min: 1, max: 65535 }), fc.constantFrom("ssh", "https", "dns", "smtp", "imap"), fc.tuple(fc.integer({ min: 1, max: 60000 }), fc.integer({ min: 0, max: 5000 })).map(([a, l]) => `${a}-${a + l}`));
+const rule = fc.record(
+  {
+    name: fc.constantFrom("a", "b", "c", "d", "e"),
+    action: fc.constantFrom("Allow", "Deny", "Reject", "Log"),
+    protocol: fc.constantFrom("tcp", "udp", "icmp", "icmpv6"),
+    ports: fc.array(port, { minLength: 1, maxLength: 5 }),
+    sources: fc.array(cidr, { minLength: 1, maxLength: 4 }),
+    destinations: fc.array(cidr, { minLength: 1, maxLength: 3 }),
+    interface: fc.constantFrom("eth0", "ens3", "wg0"),
+    icmpTypes: fc.array(fc.constantFrom("echo-request", "destination-unreachable", 3, 128), { minLength: 1, maxLength: 3 }),
+    state: fc.uniqueArray(fc.constantFrom("new", "established", "related", "invalid"), { minLength: 1, maxLength: 3 }),
+    rateLimit: fc.record({ newConnections: fc.integer({ min: 1, max: 100 }), perSeconds: fc.integer({ min: 1, max: 3600 }) }),
+    comment: fc.constantFrom("x", "from the guide"),
+    counter: fc.boolean(),
+  },
+  { requiredKeys: ["name", "action"] },
+);
+const spec = fc.record(
+  {
+    hostSelector: fc.constant({}),
+    order: fc.integer({ min: 0, max: 10 }),
+    mode: fc.constantFrom("Enforce", "Audit"),
+    defaultInput: fc.constantFrom("Drop", "Reject", "Accept"),
+    defaultOutput: fc.constantFrom("Drop", "Reject", "Accept"),
+    baseline: fc.record({ loopback: fc.boolean(), established: fc.boolean(), dropInvalid: fc.boolean(), badTcpFlags: fc.boolean() }),
+    icmp: fc.constantFrom("Essential", "Ping", "All", "None"),
+    logDropped: fc.record({ prefix: fc.constantFrom("drop: ", "fw "), rate: fc.constantFrom("5/minute", "1/second") }),
+    ingress: fc.array(rule, { maxLength: 5 }),
+    egress: fc.array(rule, { maxLength: 3 }),
+  },
+  { requiredKeys: ["hostSelector"] },
+);
+
+describe("every valid policy renders to a script nft accepts (property)", () => {
+  const runs = Number(process.env.FLEETWALL_PROPERTY_RUNS ?? 1000);
+  it(`${runs} generated policy sets`, async () => {
+    let accepted = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(spec, { minLength: 1, maxLength: 3 }), async (specs) => {
+        const valid = specs.every((s) => FirewallPolicy.safeParse({ apiVersion: "fleetwall.io/v1alpha1", kind: "FirewallPolicy", metadata: { name: "x" }, spec: s }).success);
+        fc.pre(valid);
+        accepted += 1;
+        await checkScript(nft, scriptFor(specs));
+      }),
+      { numRuns: runs, maxSkipsPerRun: 100 },
+    );
+    expect(accepted).toBeGreaterThanOrEqual(runs);
+  }, 300_000);
+});

@@ -1,0 +1,64 @@
+import { describe, expect, it } from "vitest";
+import { FirewallPolicy, parseCidr, parseResource } from "./index.js";
+
+const base = (spec: Record<string, unknown>) => ({
+  apiVersion: "fleetwall.io/v1alpha1",
+  kind: "FirewallPolicy",
+  metadata: { name: "p" },
+  spec: { hostSelector: {}, ...spec },
+});
+
+describe("FirewallPolicy validation names the field", () => {
+  it.each([
+    [{ ingress: [{ name: "a", action: "Allow", protocol: "tcp", ports: [70000] }] }, "spec.ingress[0].ports[0]"],
+    [{ ingress: [{ name: "a", action: "Allow", protocol: "tcp", ports: ["90-80"] }] }, "spec.ingress[0].ports[0]: port range 90-80 starts after it ends"],
+    [{ ingress: [{ name: "a", action: "Allow", protocol: "tcp", ports: ["sshh"] }] }, 'spec.ingress[0].ports[0]: "sshh" is not a port'],
+    [{ ingress: [{ name: "a", action: "Allow", protocol: "icmp", ports: [22] }] }, "spec.ingress[0].ports: ports need protocol tcp or udp"],
+    [{ ingress: [{ name: "a", action: "Allow", sources: ["10.0.0.0/33"] }] }, "spec.ingress[0].sources[0]"],
+    [{ ingress: [{ name: "a", action: "Maybe" }] }, "spec.ingress[0].action"],
+    [{ ingress: [{ name: "a", action: "Allow" }, { name: "a", action: "Deny" }] }, 'spec.ingress[1].name: duplicate rule name "a"'],
+    [{ ingress: [{ name: "a", action: "Allow", protocol: "icmpv6", sources: ["198.18.0.1"] }] }, "spec.ingress[0].sources[0]: 198.18.0.1 is not an IPv6 address"],
+    [{ ingress: [{ name: "a", action: "Allow", sources: ["198.18.0.0/24"], destinations: ["2001:db8::1"] }] }, "leave no address family"],
+    [{ defaultInput: "drop" }, "spec.defaultInput"],
+    [{ hostSelector: { matchExpressions: [{ key: "role", operator: "In" }] } }, "spec.hostSelector.matchExpressions[0].values: operator In needs at least one value"],
+    [{ ingress: [{ name: "a", action: "Deny", rateLimit: { newConnections: 3, perSeconds: 60 } }] }, "spec.ingress[0].rateLimit"],
+  ])("%j → %s", (spec, expected) => {
+    const r = parseResource(base(spec));
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.errors.join("\n")).toContain(expected);
+  });
+
+  it("rejects unknown kinds without throwing", () => {
+    const r = parseResource({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "x" } });
+    expect(r).toMatchObject({ ok: false, errors: [expect.stringContaining("kind: unsupported kind")] });
+  });
+
+  it("fills the documented defaults", () => {
+    const p = FirewallPolicy.parse(base({}));
+    expect(p.spec).toMatchObject({
+      order: 1000,
+      mode: "Enforce",
+      defaultInput: "Drop",
+      defaultOutput: "Accept",
+      baseline: { loopback: true, established: true, dropInvalid: true, badTcpFlags: true },
+      icmp: "Essential",
+      ingress: [],
+      egress: [],
+    });
+  });
+});
+
+describe("parseCidr", () => {
+  it.each([
+    ["198.18.0.5/24", "198.18.0.0/24", "ip"],
+    ["198.18.0.5", "198.18.0.5", "ip"],
+    ["2001:db8::1/64", "2001:db8::/64", "ip6"],
+    ["::ffff:203.0.113.7", "203.0.113.7", "ip"],
+    ["2001:DB8:0:0::1", "2001:db8::1", "ip6"],
+  ])("%s → %s", (input, text, family) => {
+    expect(parseCidr(input)).toMatchObject({ text, family });
+  });
+  it.each(["", "198.18.0.0/33", "300.1.1.1", "2001:db8::/129", "host.example"])("rejects %j", (input) => {
+    expect(() => parseCidr(input)).toThrow();
+  });
+});
