@@ -8,6 +8,8 @@ need=()
 command -v nats-server >/dev/null || need+=(nats-server)
 command -v nft >/dev/null || need+=(nftables)
 command -v ip >/dev/null || need+=(iproute2)
+command -v hping3 >/dev/null || need+=(hping3)
+command -v ping >/dev/null || need+=(iputils-ping)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

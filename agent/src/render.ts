@@ -118,12 +118,13 @@ function inputChain(r: RulesetIR, ctx: RenderContext): Line[] {
     lines.push({ text: 'iif != "lo" ip daddr 127.0.0.0/8 counter drop', comment: "baseline/loopback-spoof-v4" });
     lines.push({ text: 'iif != "lo" ip6 daddr ::1 counter drop', comment: "baseline/loopback-spoof-v6" });
   }
-  if (b.dropInvalid) lines.push({ text: "ct state invalid counter drop", comment: "baseline/invalid" });
+  // XMAS and NULL first: conntrack would also call them invalid, but their own counters tell the operator what was seen.
   if (b.badTcpFlags) {
-    lines.push({ text: "tcp flags & (fin|syn|rst|ack) != syn ct state new counter drop", comment: "baseline/new-not-syn" });
     lines.push({ text: "tcp flags & (fin|syn|rst|psh|ack|urg) == fin|syn|rst|psh|ack|urg counter drop", comment: "baseline/xmas" });
     lines.push({ text: "tcp flags & (fin|syn|rst|psh|ack|urg) == 0x0 counter drop", comment: "baseline/null" });
   }
+  if (b.dropInvalid) lines.push({ text: "ct state invalid counter drop", comment: "baseline/invalid" });
+  if (b.badTcpFlags) lines.push({ text: "tcp flags & (fin|syn|rst|ack) != syn ct state new counter drop", comment: "baseline/new-not-syn" });
   if (b.established) lines.push({ text: "ct state established,related accept", comment: "baseline/established" });
   lines.push({ text: "jump failsafe_in", comment: "failsafe" });
   for (const p of r.policies) lines.push({ text: `jump ${chainName("in", p.name)}`, comment: `policy/${p.name}` });

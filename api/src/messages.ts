@@ -74,6 +74,8 @@ export const HostStatusRow = z.object({
   inSync: z.boolean(),
   lastSeen: z.string().nullable(),
   error: z.string().nullable(),
+  /** Packets audit-mode policies would have dropped, by policy, as the agent last reported. */
+  auditDrops: z.record(z.string(), z.number().int()).default({}),
 });
 export const PolicyStatusRow = z.object({
   name: z.string(),

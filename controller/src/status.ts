@@ -29,6 +29,7 @@ export function fleetStatus(input: StatusInput): FleetStatus {
         inSync: synced,
         lastSeen: report?.at ?? null,
         error: report?.error ?? null,
+        auditDrops: report?.auditDrops ?? {},
       };
     });
   const names = new Set([...input.compiled.selection.keys(), ...input.invalid.keys()]);

@@ -32,6 +32,8 @@ export interface Fleet {
   listen(specs: string[], hosts?: FleetHost[]): Promise<void>;
   /** From the client namespace: which of these targets answered (tcp:HOST:PORT, udp:…, optional @SOURCE). */
   probe(targets: string[], timeoutMs?: number): Promise<Record<string, boolean>>;
+  /** Like probe, from any namespace, with the outcome: open, refused (reset/unreachable) or timeout. */
+  probeDetail(targets: string[], options?: { timeoutMs?: number; from?: string }): Promise<Record<string, "open" | "refused" | "timeout" | "closed">>;
   nft(host: FleetHost, args: string[], input?: string): Promise<string>;
   cli(args: string[]): Promise<string>;
   writePolicy(name: string, yaml: string): void;
@@ -86,8 +88,12 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
       }
     },
     async probe(targets, timeoutMs = 700) {
-      const out = await net.exec(net.client.ns, ["node", join(here, "probe.mjs"), String(timeoutMs), ...targets]);
-      return JSON.parse(out) as Record<string, boolean>;
+      const detail = await fleet.probeDetail(targets, { timeoutMs });
+      return Object.fromEntries(Object.entries(detail).map(([k, v]) => [k, v === "open"]));
+    },
+    async probeDetail(targets, { timeoutMs = 700, from = net.client.ns } = {}) {
+      const out = await net.exec(from, ["node", join(here, "probe.mjs"), String(timeoutMs), ...targets]);
+      return JSON.parse(out) as Record<string, "open" | "refused" | "timeout" | "closed">;
     },
     nft: (host, args, input) => net.exec(host.ns, ["nft", ...args], input),
     cli: (args) => sh("node", [CLI, ...args]),

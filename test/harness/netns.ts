@@ -16,6 +16,8 @@ export interface TestNet {
   gw6: string;
   hosts: NetHost[];
   client: NetHost;
+  /** A second IPv4 address of the client namespace, to act as another source. */
+  client2: string;
   /** Runs a command inside a namespace. */
   exec(ns: string, argv: string[], input?: string): Promise<string>;
   destroy(): Promise<void>;
@@ -44,6 +46,7 @@ export async function createTestNet(hostCount: number, options: { attackers?: nu
     gw6: v6(slot, 1),
     hosts: names.slice(0, hostCount).map((ns, i) => ({ ns, ip4: `198.18.${slot}.${11 + i}`, ip6: v6(slot, 0x11 + i) })),
     client: { ns: `${prefix}-c`, ip4: `198.18.${slot}.200`, ip6: v6(slot, 0x200) },
+    client2: `198.18.${slot}.201`,
     exec: (ns, argv, input) => sh("ip", ["netns", "exec", ns, ...argv], input === undefined ? {} : { input }),
     async destroy() {
       for (const ns of names) await killNamespace(ns);
@@ -69,6 +72,7 @@ export async function createTestNet(hostCount: number, options: { attackers?: nu
       await net.exec(h.ns, ["ip", "link", "set", "eth0", "up"]);
       await net.exec(h.ns, ["ip", "route", "add", "203.0.113.0/24", "dev", "eth0"]);
     }
+    await net.exec(net.client.ns, ["ip", "addr", "add", `${net.client2}/24`, "dev", "eth0"]);
     for (let a = 1; a <= (options.attackers ?? 0); a += 1) {
       await net.exec(net.client.ns, ["ip", "addr", "add", attacker(a), "dev", "eth0"]);
     }

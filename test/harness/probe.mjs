@@ -1,5 +1,6 @@
 // Tries TCP connections (and UDP request/answer) from inside a namespace; prints a JSON object
-// "proto:host:port" -> true when the service answered. Arguments: timeoutMs then targets like
+// "proto:host:port" -> "open" (the service answered), "refused" (TCP reset or ICMP unreachable) or
+// "timeout" (dropped). Arguments: timeoutMs then targets like
 // tcp:198.18.3.11:22 or udp:[2001:db8::11]:53, optionally @SOURCE to bind a source address.
 import { connect } from "node:net";
 import { createSocket } from "node:dgram";
@@ -18,9 +19,9 @@ function tcp({ host, port, source }) {
     const sock = connect({ host, port, localAddress: source, timeout });
     let got = "";
     sock.on("data", (d) => (got += d));
-    sock.on("end", () => resolve(got.trim() === String(port)));
-    sock.on("timeout", () => { sock.destroy(); resolve(false); });
-    sock.on("error", () => resolve(false));
+    sock.on("end", () => resolve(got.trim() === String(port) ? "open" : "closed"));
+    sock.on("timeout", () => { sock.destroy(); resolve("timeout"); });
+    sock.on("error", (e) => resolve(e.code === "ECONNREFUSED" || e.code === "EHOSTUNREACH" ? "refused" : "timeout"));
   });
 }
 
@@ -28,9 +29,9 @@ function udp({ host, port, source }) {
   return new Promise((resolve) => {
     const sock = createSocket(host.includes(":") ? "udp6" : "udp4");
     const done = (v) => { clearTimeout(t); sock.close(); resolve(v); };
-    const t = setTimeout(() => done(false), timeout);
-    sock.on("message", (m) => done(m.toString().trim() === String(port)));
-    sock.on("error", () => done(false));
+    const t = setTimeout(() => done("timeout"), timeout);
+    sock.on("message", (m) => done(m.toString().trim() === String(port) ? "open" : "closed"));
+    sock.on("error", (e) => done(e.code === "ECONNREFUSED" ? "refused" : "timeout"));
     sock.bind({ address: source }, () => sock.send("hi", port, host));
   });
 }

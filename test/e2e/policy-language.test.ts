@@ -1,0 +1,159 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FleetStatus } from "@fleetwall/api";
+import { attacker } from "../harness/netns.js";
+import { createFleet, type Fleet, type FleetHost } from "../harness/fleet.js";
+import { sh, waitFor } from "../harness/sh.js";
+
+// The contract example of the policy-language issue, as written.
+const HARDENED = `apiVersion: fleetwall.io/v1alpha1
+kind: FirewallPolicy
+metadata:
+  name: web-hardened
+spec:
+  hostSelector:
+    matchLabels: {role: web}
+  order: 100
+  mode: Enforce
+  defaultInput: Drop
+  defaultOutput: Accept
+  baseline:
+    loopback: true
+    established: true
+    dropInvalid: true
+    badTcpFlags: true
+  icmp: Essential
+  logDropped:
+    prefix: "fleetwall drop: "
+    rate: 5/minute
+  ingress:
+    - name: ssh
+      action: Allow
+      protocol: tcp
+      ports: [ssh]
+      rateLimit: {newConnections: 3, perSeconds: 60}
+    - name: web
+      action: Allow
+      protocol: tcp
+      ports: [http, https]
+    - name: mysql-internal
+      action: Allow
+      protocol: tcp
+      ports: [3306]
+      sources: ["198.18.0.0/24", "2001:db8:1::/64"]
+    - name: noisy-scanner
+      action: Reject
+      sources: ["203.0.113.0/24"]
+  egress:
+    - name: no-smtp-out
+      action: Reject
+      protocol: tcp
+      ports: [smtp]
+`;
+
+describe("the policy language, proved with real packets", () => {
+  let fleet: Fleet;
+  let web: FleetHost;
+  let audit: FleetHost;
+
+  const status = async () => FleetStatus.parse(JSON.parse(await fleet.cli(["status", "--nats", fleet.nats.url, "--json"])));
+  const counter = async (host: FleetHost, chain: string, comment: string) => {
+    const text = await fleet.nft(host, ["list", "chain", "inet", "fleetwall", chain]);
+    const line = text.split("\n").find((l) => l.includes(`comment "${comment}"`));
+    return Number(/counter packets (\d+)/.exec(line ?? "")?.[1] ?? -1);
+  };
+
+  beforeAll(async () => {
+    fleet = await createFleet(
+      [
+        { id: "web-1", labels: "role=web" },
+        { id: "audit-1", labels: "role=audit" },
+      ],
+      { attackers: 1 },
+    );
+    [web, audit] = fleet.hosts as [FleetHost, FleetHost];
+    // 2222 stands for management SSH, so that the failsafe does not open port 22 itself.
+    await fleet.listen(["tcp:22", "tcp:80", "tcp:443", "tcp:3306", "tcp:8080", "udp:5353"]);
+    fleet.writePolicy("hardened.yaml", HARDENED);
+    fleet.writePolicy(
+      "audit.yaml",
+      `apiVersion: fleetwall.io/v1alpha1
+kind: FirewallPolicy
+metadata: {name: audit-only}
+spec:
+  hostSelector: {matchLabels: {role: audit}}
+  mode: Audit
+  defaultInput: Drop
+  ingress:
+    - {name: web, action: Allow, protocol: tcp, ports: [443]}
+`,
+    );
+    await fleet.startController();
+    for (const h of fleet.hosts) fleet.startAgent(h, ["--ssh-port", "2222"]);
+    await waitFor("hosts in sync", async () => {
+      const s = await status();
+      return s.hosts.length === 2 && s.hosts.every((h) => h.inSync);
+    }, 30_000, 200);
+  });
+
+  afterAll(async () => {
+    await fleet?.destroy();
+  });
+
+  it("allows 80 and 443, drops the rest, rejects the scanner network with a reset", async () => {
+    const r = await fleet.probeDetail([`tcp:${web.ip4}:80`, `tcp:${web.ip4}:443`, `tcp:${web.ip4}:8080`, `udp:${web.ip4}:5353`]);
+    expect(r).toEqual({ [`tcp:${web.ip4}:80`]: "open", [`tcp:${web.ip4}:443`]: "open", [`tcp:${web.ip4}:8080`]: "timeout", [`udp:${web.ip4}:5353`]: "timeout" });
+    // first match wins: the web rule comes before the scanner rule, so the scanner still reaches 443
+    const scanner = await fleet.probeDetail([`tcp:${web.ip4}:443@${attacker(1)}`, `tcp:${web.ip4}:8080@${attacker(1)}`]);
+    expect(scanner).toEqual({ [`tcp:${web.ip4}:443@${attacker(1)}`]: "open", [`tcp:${web.ip4}:8080@${attacker(1)}`]: "refused" });
+  });
+
+  it("opens 3306 only to the internal networks", async () => {
+    const r = await fleet.probe([`tcp:${web.ip4}:3306`]);
+    expect(r[`tcp:${web.ip4}:3306`]).toBe(false);
+    // the rule's sources, rendered as a set, must contain the internal network
+    const chain = await fleet.nft(web, ["list", "chain", "inet", "fleetwall", "in_web-hardened"]);
+    expect(chain).toMatch(/ip saddr 198\.18\.0\.0\/24 tcp dport 3306 .*accept comment "web-hardened\/mysql-internal"/);
+  });
+
+  it("drops the fourth new SSH connection within 60 s from one source while another source still connects", async () => {
+    const from = (src: string) => fleet.probeDetail([`tcp:${web.ip4}:22@${src}`], { timeoutMs: 1500 });
+    for (let i = 1; i <= 3; i += 1) expect(Object.values(await from(fleet.net.client.ip4)), `connection ${i}`).toEqual(["open"]);
+    expect(Object.values(await from(fleet.net.client.ip4))).toEqual(["timeout"]);
+    expect(Object.values(await from(fleet.net.client2))).toEqual(["open"]);
+  });
+
+  it("keeps IPv6 working under default drop: neighbour discovery and TCP pass, echo is not essential", async () => {
+    await sh("ip", ["netns", "exec", fleet.net.client.ns, "ip", "-6", "neigh", "flush", "dev", "eth0"]);
+    const r = await fleet.probe([`tcp:[${web.ip6}]:443`]);
+    expect(r[`tcp:[${web.ip6}]:443`]).toBe(true);
+    await expect(fleet.net.exec(fleet.net.client.ns, ["ping", "-6", "-c", "1", "-W", "1", web.ip6])).rejects.toThrow();
+    // the policy's own host (audit, default accept in effect) answers ping6
+    await fleet.net.exec(fleet.net.client.ns, ["ping", "-6", "-c", "1", "-W", "2", audit.ip6]);
+  });
+
+  it("drops XMAS and NULL packets before any socket sees them", async () => {
+    const before = [await counter(web, "input", "baseline/xmas"), await counter(web, "input", "baseline/null")];
+    await fleet.net.exec(fleet.net.client.ns, ["hping3", "-c", "3", "-i", "u10000", "-p", "443", "-F", "-S", "-R", "-P", "-A", "-U", web.ip4]).catch(() => "");
+    await fleet.net.exec(fleet.net.client.ns, ["hping3", "-c", "3", "-i", "u10000", "-p", "443", web.ip4]).catch(() => "");
+    const after = [await counter(web, "input", "baseline/xmas"), await counter(web, "input", "baseline/null")];
+    expect(after[0]! - before[0]!).toBe(3);
+    expect(after[1]! - before[1]!).toBe(3);
+  });
+
+  it("rejects outbound SMTP from the host", async () => {
+    // nothing listens on the bridge address: 26 is refused by the kernel there, 25 by the host's own egress rule
+    const before = await counter(web, "out_web-hardened", "web-hardened/no-smtp-out");
+    const r = await fleet.probeDetail([`tcp:${fleet.net.gw4}:25`], { from: web.ns, timeoutMs: 1000 });
+    expect(r[`tcp:${fleet.net.gw4}:25`]).toBe("refused");
+    expect(await counter(web, "out_web-hardened", "web-hardened/no-smtp-out")).toBe(before + 1);
+  });
+
+  it("audit mode drops nothing but counts what it would drop, and the count reaches the status report", async () => {
+    const r = await fleet.probe([`tcp:${audit.ip4}:443`, `tcp:${audit.ip4}:3306`, `tcp:${audit.ip4}:8080`]);
+    expect(Object.values(r)).toEqual([true, true, true]);
+    const listed = await fleet.nft(audit, ["list", "counter", "inet", "fleetwall", "audit_audit-only"]);
+    expect(Number(/packets (\d+)/.exec(listed)?.[1])).toBeGreaterThanOrEqual(2);
+    await waitFor("audit drops in the status report", async () => ((await status()).hosts.find((h) => h.id === "audit-1")?.auditDrops["audit-only"] ?? 0) >= 2, 10_000, 200);
+    expect((await status()).hosts.find((h) => h.id === "web-1")?.auditDrops).toEqual({});
+  });
+});
