@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+npx tsc -p tsconfig.test.json   # type-check the tests and the harness too (vitest only strips types)
 report=$(mktemp)
 trap 'rm -f "$report"' EXIT
 status=0

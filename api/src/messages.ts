@@ -83,6 +83,7 @@ export const PolicyStatusRow = z.object({
   appliedHosts: z.number().int(),
   failedHosts: z.number().int(),
   error: z.string().nullable().optional(),
+  warnings: z.array(z.string()).default([]),
 });
 export const FleetStatus = z.object({
   hosts: z.array(HostStatusRow),

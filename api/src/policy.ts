@@ -182,6 +182,7 @@ export const FirewallPolicySpec = z
     baseline: Baseline.default({ loopback: true, established: true, dropInvalid: true, badTcpFlags: true }),
     icmp: IcmpSpec.default("Essential"),
     logDropped: LogDropped.optional(),
+    managementPorts: z.array(PortSpec).max(16).default([22]).describe("TCP ports operators manage hosts through; a Drop policy that opens none of them is flagged (lockout lint)."),
     ingress: z.array(Rule).max(1000).default([]).describe("Inbound rules, first match wins."),
     egress: z.array(Rule).max(1000).default([]).describe("Outbound rules, first match wins."),
   })

@@ -32,8 +32,8 @@ export function formatStatus(status: FleetStatus): string {
     ]),
   );
   const policies = table(
-    ["POLICY", "SELECTED", "APPLIED", "FAILED", "ERROR"],
-    status.policies.map((p) => [p.name, String(p.selectedHosts), String(p.appliedHosts), String(p.failedHosts), p.error ?? ""]),
+    ["POLICY", "SELECTED", "APPLIED", "FAILED", "ERROR / WARNING"],
+    status.policies.map((p) => [p.name, String(p.selectedHosts), String(p.appliedHosts), String(p.failedHosts), p.error ?? p.warnings.join("; ")]),
   );
   return `${hosts}\n\n${policies}\n`;
 }

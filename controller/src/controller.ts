@@ -1,6 +1,7 @@
 import { signPayload, type FirewallPolicy, type FleetStatus, type HostRegistration, type HostReport, type SigningKey } from "@fleetwall/api";
 import type { Logger } from "pino";
 import { compile, type CompileResult } from "./compile.js";
+import { lintPolicy } from "./lint.js";
 import type { PolicySet } from "./manifests.js";
 import { planPublish, type Published } from "./publisher.js";
 import { fleetStatus } from "./status.js";
@@ -17,6 +18,7 @@ export interface DesiredSink {
 export class Controller {
   #policies: FirewallPolicy[] = [];
   #invalid = new Map<string, string[]>();
+  #warnings = new Map<string, string[]>();
   #hosts = new Map<string, HostRegistration>();
   #reports = new Map<string, HostReport>();
   #published: Map<string, Published>;
@@ -36,6 +38,8 @@ export class Controller {
   setPolicies(set: PolicySet): void {
     this.#policies = set.policies;
     this.#invalid = new Map(set.errors.map((e) => [e.name || e.file, e.errors]));
+    this.#warnings = new Map(set.policies.map((p) => [p.metadata.name, lintPolicy(p)] as const).filter(([, w]) => w.length > 0));
+    for (const [policy, warnings] of this.#warnings) this.log.warn({ policy, warnings }, "policy warning");
     for (const e of set.errors) this.log.warn({ file: e.file, kind: e.kind, policy: e.name, errors: e.errors }, "invalid manifest");
     this.#kick();
   }
@@ -51,7 +55,7 @@ export class Controller {
   }
 
   status(): FleetStatus {
-    return fleetStatus({ hosts: this.#hosts, compiled: this.#compiled, published: this.#published, reports: this.#reports, invalid: this.#invalid });
+    return fleetStatus({ hosts: this.#hosts, compiled: this.#compiled, published: this.#published, reports: this.#reports, invalid: this.#invalid, warnings: this.#warnings });
   }
 
   #kick(): void {

@@ -5,3 +5,4 @@ export * from "./publisher.js";
 export * from "./status.js";
 export * from "./bus.js";
 export * from "./controller.js";
+export * from "./lint.js";

@@ -9,6 +9,8 @@ export interface StatusInput {
   reports: ReadonlyMap<string, HostReport>;
   /** Policies that failed validation, by name, with their errors. */
   invalid: ReadonlyMap<string, string[]>;
+  /** Lint warnings of valid policies, by name. */
+  warnings: ReadonlyMap<string, string[]>;
 }
 
 /** Aggregates registrations, compiled state and reports into the fleet status. Pure. */
@@ -42,6 +44,7 @@ export function fleetStatus(input: StatusInput): FleetStatus {
       appliedHosts: selected.filter((h) => inSync.get(h)).length,
       failedHosts: selected.filter((h) => input.reports.get(h)?.state === "Failed").length,
       error: errors ? errors.join("; ") : null,
+      warnings: input.warnings.get(name) ?? [],
     };
   });
   return { hosts, policies };

@@ -73,7 +73,7 @@ describe("walking skeleton: a policy file becomes nftables rules on a fleet", ()
     expect(byId["web-1"]).toMatchObject({ labels: { role: "web" }, desiredRevision: 1, appliedRevision: 1, inSync: true, error: null });
     expect(byId["web-2"]).toMatchObject({ desiredRevision: 1, appliedRevision: 1, inSync: true });
     expect(byId["web-1"]?.lastSeen).toMatch(/^\d{4}-/);
-    expect(s.policies).toEqual([{ name: "web-servers", selectedHosts: 2, appliedHosts: 2, failedHosts: 0, error: null }]);
+    expect(s.policies).toEqual([{ name: "web-servers", selectedHosts: 2, appliedHosts: 2, failedHosts: 0, error: null, warnings: [] }]);
     const text = await fleet.cli(["status", "--nats", fleet.nats.url]);
     expect(text).toMatch(/^HOST\s+LABELS\s+DESIRED\s+APPLIED\s+IN SYNC\s+LAST SEEN/m);
     expect(text).toMatch(/^web-servers\s+2\s+2\s+0/m);

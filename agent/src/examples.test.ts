@@ -1,0 +1,40 @@
+import { execFileSync } from "node:child_process";
+import { readFileSync, readdirSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { compile, parseManifestText } from "@fleetwall/controller";
+import { Enforcer } from "./enforcer.js";
+import { listTable, nftBinary } from "./nft.js";
+import { FAMILY, TABLE } from "./render.js";
+
+// Every example policy is applied for real to a namespace of this file's own, then read back.
+const NS = `fwexamples${process.pid}`;
+const nft = nftBinary({ prefix: ["ip", "netns", "exec", NS] });
+const dir = new URL("../../examples/", import.meta.url);
+const examples = readdirSync(dir).filter((f) => f.endsWith(".yaml"));
+
+beforeAll(() => {
+  execFileSync("ip", ["netns", "add", NS]);
+});
+afterAll(() => {
+  execFileSync("ip", ["netns", "del", NS]);
+});
+
+describe("examples/", () => {
+  it("has the examples the guides call for", () => {
+    expect(examples).toEqual(expect.arrayContaining(["web-server.yaml", "gotosocial.yaml", "mail-server.yaml", "internal-service.yaml"]));
+  });
+
+  it.each(examples)("%s is valid, selects a host by its labels and applies", async (file) => {
+    const parsed = parseManifestText(file, readFileSync(new URL(file, dir), "utf8"));
+    expect(parsed.errors).toEqual([]);
+    expect(parsed.policies.length).toBeGreaterThan(0);
+    const labels = parsed.policies[0]?.spec.hostSelector.matchLabels ?? {};
+    const host = compile(parsed.policies, [{ id: "h", labels }]).hosts.get("h");
+    expect(host?.ruleset.policies.length).toBeGreaterThan(0);
+    const enforcer = new Enforcer(nft, { sshPorts: [22], sshSources: { ip: [], ip6: [] }, nats: [], dhcp: true });
+    await enforcer.apply(host!.ruleset);
+    const listed = await listTable(nft, FAMILY, TABLE);
+    const chains = (listed ?? []).filter((o) => o.chain).map((o) => String(o.chain?.name));
+    for (const p of parsed.policies) expect(chains).toContain(`in_${p.metadata.name}`);
+  });
+});
