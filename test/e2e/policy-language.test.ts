@@ -54,6 +54,7 @@ describe("the policy language, proved with real packets", () => {
   let fleet: Fleet;
   let web: FleetHost;
   let audit: FleetHost;
+  let multi: FleetHost;
 
   const status = async () => FleetStatus.parse(JSON.parse(await fleet.cli(["status", "--nats", fleet.nats.url, "--json"])));
   const counter = async (host: FleetHost, chain: string, comment: string) => {
@@ -67,12 +68,25 @@ describe("the policy language, proved with real packets", () => {
       [
         { id: "web-1", labels: "role=web" },
         { id: "audit-1", labels: "role=audit" },
+        { id: "multi-1", labels: "role=multi" },
       ],
       { attackers: 1 },
     );
-    [web, audit] = fleet.hosts as [FleetHost, FleetHost];
+    [web, audit, multi] = fleet.hosts as [FleetHost, FleetHost, FleetHost];
     // 2222 stands for management SSH, so that the failsafe does not open port 22 itself.
-    await fleet.listen(["tcp:22", "tcp:80", "tcp:443", "tcp:3306", "tcp:8080", "udp:5353"]);
+    await fleet.listen(["tcp:22", "tcp:80", "tcp:443", "tcp:3306", "tcp:8080", "tcp:8081", "tcp:8082", "udp:5353"]);
+    const pol = (name: string, order: number, action: string, ports: string) => `apiVersion: fleetwall.io/v1alpha1
+kind: FirewallPolicy
+metadata: {name: ${name}}
+spec:
+  hostSelector: {matchLabels: {role: multi}}
+  order: ${order}
+  defaultInput: ${order === 10 ? "Drop" : "Accept"}
+  ingress:
+    - {name: r, action: ${action}, protocol: tcp, ports: ["${ports}"]}
+`;
+    // "zz-deny" sorts after "allow" by name but comes first by order
+    fleet.writePolicy("multi.yaml", [pol("zz-deny-8080", 10, "Deny", "8080-8080"), pol("allow-high", 20, "Allow", "8000-8081"), pol("aa-deny-range", 30, "Deny", "8081-8090")].join("---\n"));
     fleet.writePolicy("hardened.yaml", HARDENED);
     fleet.writePolicy(
       "audit.yaml",
@@ -91,7 +105,7 @@ spec:
     for (const h of fleet.hosts) fleet.startAgent(h, ["--ssh-port", "2222"]);
     await waitFor("hosts in sync", async () => {
       const s = await status();
-      return s.hosts.length === 2 && s.hosts.every((h) => h.inSync);
+      return s.hosts.length === 3 && s.hosts.every((h) => h.inSync);
     }, 30_000, 200);
   });
 
@@ -146,6 +160,14 @@ spec:
     const r = await fleet.probeDetail([`tcp:${fleet.net.gw4}:25`], { from: web.ns, timeoutMs: 1000 });
     expect(r[`tcp:${fleet.net.gw4}:25`]).toBe("refused");
     expect(await counter(web, "out_web-hardened", "web-hardened/no-smtp-out")).toBe(before + 1);
+  });
+
+  it("evaluates several policies by order (not name), first match wins, then the strictest default", async () => {
+    const t = (p: number) => `tcp:${multi.ip4}:${p}`;
+    const r = await fleet.probe([t(8080), t(8081), t(8082), t(443)]);
+    // 8080: denied by order 10 before order 20 allows it; 8081: allowed by order 20 before order 30 denies it;
+    // 8082: denied by order 30; 443: no rule, and the strictest default (Drop, from order 10) applies
+    expect(r).toEqual({ [t(8080)]: false, [t(8081)]: true, [t(8082)]: false, [t(443)]: false });
   });
 
   it("audit mode drops nothing but counts what it would drop, and the count reaches the status report", async () => {
