@@ -7,6 +7,7 @@ import { runController } from "./controller-command.js";
 import { renderForLabels, InvalidManifestError } from "./render-command.js";
 import { fetchStatus, formatStatus } from "./status-command.js";
 import { natsFailsafe } from "./nats-url.js";
+import { diffForHost } from "./diff-command.js";
 
 /** Lifecycle lives here: signals, abort, exit codes. Library code never exits the process. */
 function withSignals(): AbortController {
@@ -114,6 +115,23 @@ program
       dhcp: opts.dhcp,
     });
     process.stdout.write(script);
+  });
+
+program
+  .command("diff")
+  .description("show what would change on a host if these files were its policies (unified diff of the nft script)")
+  .addOption(new Option("--nats <urls>", "NATS server URLs, comma-separated").env("FLEETWALL_NATS").makeOptionMandatory())
+  .requiredOption("--host <id>", "the host to compare")
+  .requiredOption("-f, --file <file>", "manifest file (repeatable)", collect)
+  .action(async (opts: { nats: string; host: string; file: string[] }) => {
+    const patch = await diffForHost({
+      servers: opts.nats.split(","),
+      hostId: opts.host,
+      files: opts.file,
+      failsafe: { sshPorts: [22], sshSources: { ip: [], ip6: [] }, nats: [], dhcp: true },
+    });
+    process.stdout.write(patch || "no change\n");
+    process.exitCode = patch ? 1 : 0;
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {

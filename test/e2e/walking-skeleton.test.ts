@@ -1,8 +1,9 @@
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FleetStatus } from "@fleetwall/api";
-import { REPO, createFleet, type Fleet, type FleetHost } from "../harness/fleet.js";
+import { CLI, REPO, createFleet, type Fleet, type FleetHost } from "../harness/fleet.js";
 import { waitFor } from "../harness/sh.js";
 
 const example = readFileSync(join(REPO, "examples/web-server.yaml"), "utf8");
@@ -93,6 +94,18 @@ describe("walking skeleton: a policy file becomes nftables rules on a fleet", ()
       const s = await status();
       return s.hosts.filter((h) => h.id.startsWith("web")).every((h) => h.appliedRevision === 2 && h.desiredRevision === 2 && h.inSync);
     }, 10_000, 100);
+  });
+
+  it("diff shows what a file would change on a host, before it is applied", async () => {
+    const file = join(fleet.dir, "candidate.yaml");
+    writeFileSync(file, example);
+    const run = spawnSync("node", [CLI, "diff", "--nats", fleet.nats.url, "--host", "web-1", "-f", file], { encoding: "utf8" });
+    expect(run.status).toBe(1);
+    expect(run.stdout).toContain("-\t\ttcp dport 443 counter accept comment \"web-servers/web\"");
+    expect(run.stdout).toContain("+\t\ttcp dport { 80, 443 } counter accept comment \"web-servers/web\"");
+    writeFileSync(file, example.replace("ports: [80, 443]", "ports: [443]"));
+    const same = spawnSync("node", [CLI, "diff", "--nats", fleet.nats.url, "--host", "web-1", "-f", file], { encoding: "utf8" });
+    expect([same.status, same.stdout]).toEqual([0, "no change\n"]);
   });
 
   it("never touches another table", async () => {

@@ -1,0 +1,50 @@
+import { readFile } from "node:fs/promises";
+import { createTwoFilesPatch } from "diff";
+import { connect } from "@nats-io/transport-node";
+import { Kvm } from "@nats-io/kv";
+import { DESIRED_BUCKET, DesiredState, HOSTS_BUCKET, HostRegistration, SignedEnvelope, type RulesetIR } from "@fleetwall/api";
+import { render, type Failsafe } from "@fleetwall/agent";
+import { compile, parseManifestText, type ManifestError } from "@fleetwall/controller";
+import { InvalidManifestError } from "./render-command.js";
+
+export class HostUnknownError extends Error {
+  override name = "HostUnknownError";
+}
+
+/**
+ * What would change on a host if these manifest files replaced the policies it gets now: a unified
+ * diff of the nft script for its current desired state against the script compiled from the files.
+ */
+export async function diffForHost(opts: { servers: string[]; hostId: string; files: string[]; failsafe: Failsafe }): Promise<string> {
+  const nc = await connect({ servers: opts.servers, name: "fleetwall-cli", timeout: 3000 });
+  let current: RulesetIR | undefined;
+  let labels: Record<string, string>;
+  let revision = 0;
+  try {
+    const kvm = new Kvm(nc);
+    const hostEntry = await (await kvm.open(HOSTS_BUCKET, { bindOnly: true })).get(opts.hostId);
+    if (!hostEntry || hostEntry.operation !== "PUT") throw new HostUnknownError(`host ${opts.hostId} has not registered`);
+    labels = HostRegistration.parse(hostEntry.json()).labels;
+    const desiredEntry = await (await kvm.open(DESIRED_BUCKET, { bindOnly: true })).get(opts.hostId);
+    if (desiredEntry && desiredEntry.operation === "PUT") {
+      const state = DesiredState.parse(JSON.parse(SignedEnvelope.parse(desiredEntry.json()).payload));
+      current = state.ruleset;
+      revision = state.revision;
+    }
+  } finally {
+    await nc.close();
+  }
+  const policies = [];
+  const errors: ManifestError[] = [];
+  for (const file of opts.files) {
+    const parsed = parseManifestText(file, await readFile(file, "utf8"));
+    policies.push(...parsed.policies);
+    errors.push(...parsed.errors);
+  }
+  if (errors.length > 0) throw new InvalidManifestError(errors);
+  const next = compile(policies, [{ id: opts.hostId, labels }]).hosts.get(opts.hostId)?.ruleset;
+  const before = current ? render(current, opts.failsafe).script : "";
+  const after = next ? render(next, opts.failsafe).script : "";
+  if (before === after) return "";
+  return createTwoFilesPatch(`${opts.hostId} (revision ${revision})`, `${opts.hostId} (from ${opts.files.join(", ")})`, before, after);
+}
