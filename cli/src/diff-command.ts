@@ -1,11 +1,10 @@
-import { readFile } from "node:fs/promises";
 import { createTwoFilesPatch } from "diff";
 import { connect } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
 import { DESIRED_BUCKET, DesiredState, HOSTS_BUCKET, HostRegistration, SignedEnvelope, type RulesetIR } from "@fleetwall/api";
 import { render, type Failsafe } from "@fleetwall/agent";
-import { compile, parseManifestText, type ManifestError } from "@fleetwall/controller";
-import { InvalidManifestError } from "./render-command.js";
+import { compile } from "@fleetwall/controller";
+import { loadManifestFiles } from "./render-command.js";
 
 export class HostUnknownError extends Error {
   override name = "HostUnknownError";
@@ -34,14 +33,7 @@ export async function diffForHost(opts: { servers: string[]; hostId: string; fil
   } finally {
     await nc.close();
   }
-  const policies = [];
-  const errors: ManifestError[] = [];
-  for (const file of opts.files) {
-    const parsed = parseManifestText(file, await readFile(file, "utf8"));
-    policies.push(...parsed.policies);
-    errors.push(...parsed.errors);
-  }
-  if (errors.length > 0) throw new InvalidManifestError(errors);
+  const policies = await loadManifestFiles(opts.files);
   const next = compile(policies, [{ id: opts.hostId, labels }]).hosts.get(opts.hostId)?.ruleset;
   const before = current ? render(current, opts.failsafe).script : "";
   const after = next ? render(next, opts.failsafe).script : "";
