@@ -108,6 +108,22 @@ describe("walking skeleton: a policy file becomes nftables rules on a fleet", ()
     expect([same.status, same.stdout]).toEqual([0, "no change\n"]);
   });
 
+  it("repairs a foreign change to its table within the drift interval", async () => {
+    await fleet.nft(web1, ["flush", "chain", "inet", "fleetwall", "in_web-servers"]);
+    expect((await fleet.probe([tcp(web1, 443)]))[tcp(web1, 443)]).toBe(false);
+    await waitFor("443 open again on web-1", async () => (await fleet.probe([tcp(web1, 443)], 300))[tcp(web1, 443)], 10_000, 100);
+    expect(fleet.hosts[0]?.agent?.log()).toContain("drift detected; repairing");
+  });
+
+  it("restores the last applied ruleset from its state directory with --boot, without NATS", async () => {
+    await web2.agent?.stop();
+    await fleet.nft(web2, ["delete", "table", "inet", "fleetwall"]);
+    expect((await fleet.probe([tcp(web2, 3306)]))[tcp(web2, 3306)]).toBe(true);
+    await fleet.net.exec(web2.ns, ["node", CLI, "agent", "--boot", "--nats", "nats://127.0.0.1:1", "--host-id", web2.id, "--state-dir", web2.stateDir, "--controller-key", `${fleet.signingKey}.pub`]);
+    const r = await fleet.probe([tcp(web2, 443), tcp(web2, 3306)]);
+    expect(r).toEqual({ [tcp(web2, 443)]: true, [tcp(web2, 3306)]: false });
+  });
+
   it("never touches another table", async () => {
     const strip = (s: string) => s.replace(/counter packets \d+ bytes \d+/g, "counter");
     expect(strip(await fleet.nft(web1, ["list", "table", "inet", "other"]))).toBe(strip(otherBefore));
