@@ -78,8 +78,8 @@ export class Agent {
 
   /** Runs until `signal` aborts: registers, follows desired state, heartbeats and repairs drift. */
   async run(bus: AgentBus, signal: AbortSignal): Promise<void> {
-    const heartbeat = setInterval(() => this.#serial(() => this.#report(bus)), this.options.heartbeatMs);
-    const drift = setInterval(() => this.#serial(() => this.checkDrift(bus)), this.options.driftIntervalMs);
+    const heartbeat = setInterval(() => void this.#serialLogged(() => this.#report(bus)), this.options.heartbeatMs);
+    const drift = setInterval(() => void this.#serialLogged(() => this.checkDrift(bus)), this.options.driftIntervalMs);
     signal.addEventListener("abort", () => {
       clearInterval(heartbeat);
       clearInterval(drift);
@@ -90,13 +90,22 @@ export class Agent {
     );
     this.log.info("registered");
     await this.#serial(() => this.#report(bus));
-    await bus.watchDesired((data) => this.#serial(() => this.onDesired(bus, dec.decode(data))), signal);
+    await bus.watchDesired((data) => this.#serialLogged(() => this.onDesired(bus, dec.decode(data))), signal);
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.#queue.then(fn);
-    this.#queue = next.catch((error: unknown) => this.log.error({ err: error }, "agent operation failed"));
+    this.#queue = next.catch(() => undefined);
     return next;
+  }
+
+  /** Runs one operation after the others; a failure is logged and never stops the agent's loops. */
+  async #serialLogged(fn: () => Promise<unknown>): Promise<void> {
+    try {
+      await this.#serial(fn);
+    } catch (error) {
+      this.log.error({ err: error }, "agent operation failed");
+    }
   }
 
   /** Handles one desired-state message. Malformed or untrusted messages are dropped and counted. */
@@ -105,7 +114,7 @@ export class Agent {
     if (!v.ok) {
       this.#dropped += 1;
       this.log.warn({ reason: v.reason }, "desired state dropped");
-      this.#report(bus);
+      await this.#report(bus);
       return;
     }
     if (!this.#trustedKey) {
@@ -117,12 +126,12 @@ export class Agent {
     if (this.#applied?.state.hash === v.state.hash) {
       this.#applied = { ...this.#applied, state: v.state, envelope: data };
       await this.#persist();
-      this.#report(bus);
+      await this.#report(bus);
       return;
     }
     if (this.#failedHash === v.state.hash) return;
     await this.#apply(v.state, data);
-    this.#report(bus);
+    await this.#report(bus);
   }
 
   async #apply(state: DesiredState, envelope: string): Promise<void> {
@@ -154,7 +163,7 @@ export class Agent {
     this.#driftRepairs += 1;
     this.log.warn({ revision: this.appliedRevision }, "drift detected; repairing");
     await this.#apply(this.#applied.state, this.#applied.envelope);
-    this.#report(bus);
+    await this.#report(bus);
     return true;
   }
 
@@ -162,10 +171,14 @@ export class Agent {
     return this.#applied ? this.enforcer.auditCounts(this.#applied.state.ruleset) : {};
   }
 
-  #report(bus: AgentBus): Promise<void> {
-    return this.auditCounts()
-      .catch(() => ({}))
-      .then((auditDrops) => bus.publishReport(this.report(auditDrops)));
+  /** Publishes a report; never rejects (a report that cannot be sent now is superseded by the next heartbeat). */
+  async #report(bus: AgentBus): Promise<void> {
+    const auditDrops = await this.auditCounts().catch(() => ({}));
+    try {
+      bus.publishReport(this.report(auditDrops));
+    } catch (error) {
+      this.log.warn({ err: error }, "report not sent");
+    }
   }
 
   report(auditDrops: Record<string, number> = {}): HostReport {
