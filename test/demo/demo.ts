@@ -2,9 +2,7 @@
 // controller, and what each host then enforces, proved with real connections from a client.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { FleetStatus } from "@fleetwall/api";
 import { REPO, createFleet, type Fleet } from "../harness/fleet.js";
-import { waitFor } from "../harness/sh.js";
 
 const PORTS = [22, 80, 443, 3306, 9100];
 
@@ -35,10 +33,7 @@ async function main(): Promise<void> {
     await f.startController();
     for (const h of f.hosts) f.startAgent(h);
     const started = Date.now();
-    await waitFor("every host in sync", async () => {
-      const s = FleetStatus.parse(JSON.parse(await f.cli(["status", "--nats", f.nats.url, "--json"])));
-      return s.hosts.length === 3 && s.hosts.every((h) => h.inSync);
-    }, 30_000, 100);
+    await f.waitInSync();
     process.stdout.write(`   all hosts in sync ${Date.now() - started} ms after the agents started\n`);
 
     say("fleetwall status");

@@ -2,7 +2,6 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FleetStatus } from "@fleetwall/api";
 import { CLI, REPO, createFleet, type Fleet, type FleetHost } from "../harness/fleet.js";
 import { waitFor } from "../harness/sh.js";
 
@@ -22,7 +21,7 @@ describe("walking skeleton: a policy file becomes nftables rules on a fleet", ()
   let db1: FleetHost;
   let otherBefore: string;
 
-  const status = async () => FleetStatus.parse(JSON.parse(await fleet.cli(["status", "--nats", fleet.nats.url, "--json"])));
+  const status = () => fleet.status();
   const tcp = (h: FleetHost, port: number, v6 = false) => `tcp:${v6 ? `[${h.ip6}]` : h.ip4}:${port}`;
 
   beforeAll(async () => {
@@ -38,10 +37,7 @@ describe("walking skeleton: a policy file becomes nftables rules on a fleet", ()
     fleet.writePolicy("web.yaml", example);
     await fleet.startController();
     for (const h of fleet.hosts) fleet.startAgent(h);
-    await waitFor("web hosts in sync", async () => {
-      const s = await status();
-      return s.hosts.length === 3 && s.hosts.every((h) => h.inSync);
-    }, 30_000, 200);
+    await fleet.waitInSync();
   });
 
   afterAll(async () => {

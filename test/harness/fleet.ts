@@ -1,7 +1,8 @@
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { FleetStatus } from "@fleetwall/api";
 import { createTestNet, type NetHost, type TestNet } from "./netns.js";
 import { startNats, type NatsServer } from "./nats.js";
 import { startProc, type Proc } from "./procs.js";
@@ -28,14 +29,18 @@ export interface Fleet {
   controller?: Proc;
   startController(extra?: string[]): Promise<Proc>;
   startAgent(host: FleetHost, extra?: string[]): Proc;
-  /** Starts the listener script on these ports (tcp:22 udp:53) in every host namespace. */
-  listen(specs: string[], hosts?: FleetHost[]): Promise<void>;
+  /** Starts the listener script on these ports (tcp:22 udp:53) in every host namespace, or in the given ones. */
+  listen(specs: string[], where?: { ns: string }[]): Promise<void>;
   /** From the client namespace: which of these targets answered (tcp:HOST:PORT, udp:…, optional @SOURCE). */
   probe(targets: string[], timeoutMs?: number): Promise<Record<string, boolean>>;
   /** Like probe, from any namespace, with the outcome: open, refused (reset/unreachable) or timeout. */
   probeDetail(targets: string[], options?: { timeoutMs?: number; from?: string }): Promise<Record<string, "open" | "refused" | "timeout" | "closed">>;
   nft(host: FleetHost, args: string[], input?: string): Promise<string>;
   cli(args: string[]): Promise<string>;
+  /** `fleetwall status --json`, parsed. */
+  status(): Promise<FleetStatus>;
+  /** Waits until every host of the fleet is registered and in sync. */
+  waitInSync(timeoutMs?: number): Promise<void>;
   writePolicy(name: string, yaml: string): void;
   destroy(): Promise<void>;
 }
@@ -70,7 +75,7 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
       const proc = startProc("controller", ["node", CLI, "controller", "--nats", fleet.nats.url, "--source", `dir:${policyDir}`, "--signing-key", fleet.signingKey, "--log-level", "debug", ...extra], join(dir, "logs"));
       procs.push(proc);
       fleet.controller = proc;
-      await waitFor("the controller's signing key", async () => (await sh("test", ["-s", `${fleet.signingKey}.pub`]).then(() => true)), 10_000);
+      await waitFor("the controller's signing key", () => existsSync(`${fleet.signingKey}.pub`), 10_000);
       return proc;
     },
     startAgent(host, extra = []) {
@@ -80,11 +85,11 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
       host.agent = proc;
       return proc;
     },
-    async listen(specs, which = fleet.hosts) {
-      for (const h of which) {
-        const proc = startProc(`listen-${h.id}`, ["ip", "netns", "exec", h.ns, "node", join(here, "listen.mjs"), ...specs], join(dir, "logs"));
+    async listen(specs, where = fleet.hosts) {
+      for (const { ns } of where) {
+        const proc = startProc(`listen-${ns}-${specs.join("_").replace(/:/g, "")}`, ["ip", "netns", "exec", ns, "node", join(here, "listen.mjs"), ...specs], join(dir, "logs"));
         procs.push(proc);
-        await waitFor(`listeners on ${h.id}`, () => proc.log().includes("ready"), 10_000);
+        await waitFor(`listeners in ${ns}`, () => proc.log().includes("ready"), 10_000);
       }
     },
     async probe(targets, timeoutMs = 700) {
@@ -97,6 +102,13 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
     },
     nft: (host, args, input) => net.exec(host.ns, ["nft", ...args], input),
     cli: (args) => sh("node", [CLI, ...args]),
+    status: async () => FleetStatus.parse(JSON.parse(await fleet.cli(["status", "--nats", fleet.nats.url, "--json"]))),
+    async waitInSync(timeoutMs = 30_000) {
+      await waitFor("every host in sync", async () => {
+        const s = await fleet.status();
+        return s.hosts.length === fleet.hosts.length && s.hosts.every((h) => h.inSync);
+      }, timeoutMs, 100);
+    },
     writePolicy(name, yaml) {
       const tmp = join(policyDir, `.${name}.tmp`);
       writeFileSync(tmp, yaml);

@@ -23,6 +23,14 @@ export interface TestNet {
   destroy(): Promise<void>;
 }
 
+/**
+ * An "internal network" source the example policies name (198.18.0.0/24): the client also carries
+ * 198.18.0.200 and every host routes 198.18.0.0/24 onto its own segment. Slot numbers start at 1, so
+ * no test bridge in the root namespace ever holds 198.18.0.0/24.
+ */
+export const INTERNAL_NET = "198.18.0.0/24";
+export const INTERNAL_CLIENT = "198.18.0.200";
+
 /** Attacker address number `a` (1-based); each test network is its own segment, so they may repeat across tests. */
 export const attacker = (a: number): string => `203.0.113.${10 + a}`;
 
@@ -71,8 +79,10 @@ export async function createTestNet(hostCount: number, options: { attackers?: nu
       await net.exec(h.ns, ["ip", "-6", "addr", "add", `${h.ip6}/64`, "dev", "eth0", "nodad"]);
       await net.exec(h.ns, ["ip", "link", "set", "eth0", "up"]);
       await net.exec(h.ns, ["ip", "route", "add", "203.0.113.0/24", "dev", "eth0"]);
+      if (h !== net.client) await net.exec(h.ns, ["ip", "route", "add", INTERNAL_NET, "dev", "eth0"]);
     }
     await net.exec(net.client.ns, ["ip", "addr", "add", `${net.client2}/24`, "dev", "eth0"]);
+    await net.exec(net.client.ns, ["ip", "addr", "add", INTERNAL_CLIENT, "dev", "eth0"]);
     for (let a = 1; a <= (options.attackers ?? 0); a += 1) {
       await net.exec(net.client.ns, ["ip", "addr", "add", attacker(a), "dev", "eth0"]);
     }
