@@ -136,6 +136,13 @@ function outputChain(r: RulesetIR, ctx: RenderContext): Line[] {
   const lines: Line[] = [];
   if (r.baseline.loopback) lines.push({ text: 'oif "lo" accept', comment: "baseline/loopback" });
   if (r.baseline.established) lines.push({ text: "ct state established,related accept", comment: "baseline/established" });
+  // Whatever egress says, the host keeps sending ICMP errors and doing IPv6 neighbour discovery and
+  // MLD (RFC 4890): without them path MTU discovery and IPv6 itself stop working.
+  lines.push({ text: "icmp type { destination-unreachable, time-exceeded, parameter-problem } accept", comment: "baseline/icmp-out" });
+  lines.push({
+    text: "icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem, mld-listener-report, mld-listener-done, nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld2-listener-report } accept",
+    comment: "baseline/icmpv6-out",
+  });
   lines.push({ text: "jump failsafe_out", comment: "failsafe" });
   for (const p of r.policies) lines.push({ text: `jump ${chainName("out", p.name)}`, comment: `policy/${p.name}` });
   lines.push(...defaultLines(r.defaultOutput.verdict, r.defaultOutput.log, "default/output", ctx));

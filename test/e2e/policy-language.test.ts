@@ -54,6 +54,9 @@ describe("the policy language, proved with real packets", () => {
   let web: FleetHost;
   let audit: FleetHost;
   let multi: FleetHost;
+  let edge: FleetHost;
+  let logSetting = "0";
+  const logPrefix = `fwtest${process.pid}x${Date.now() % 100000} `;
 
   const status = () => fleet.status();
   const counter = async (host: FleetHost, chain: string, comment: string) => {
@@ -68,12 +71,36 @@ describe("the policy language, proved with real packets", () => {
         { id: "web-1", labels: "role=web" },
         { id: "audit-1", labels: "role=audit" },
         { id: "multi-1", labels: "role=multi" },
+        { id: "edge-1", labels: "role=edge" },
       ],
       { attackers: 1 },
     );
-    [web, audit, multi] = fleet.hosts as [FleetHost, FleetHost, FleetHost];
+    [web, audit, multi, edge] = fleet.hosts as [FleetHost, FleetHost, FleetHost, FleetHost];
+    logSetting = (await sh("sysctl", ["-n", "net.netfilter.nf_log_all_netns"])).trim();
+    // kernel log lines from rules in non-initial namespaces are printed only with this on
+    await sh("sysctl", ["-q", "-w", "net.netfilter.nf_log_all_netns=1"]);
     // 2222 stands for management SSH, so that the failsafe does not open port 22 itself.
-    await fleet.listen(["tcp:22", "tcp:80", "tcp:443", "tcp:3306", "tcp:8080", "tcp:8081", "tcp:8082", "udp:5353"]);
+    await fleet.listen(["tcp:22", "tcp:80", "tcp:443", "tcp:3306", "tcp:8080", "tcp:8081", "tcp:8082", "tcp:8083", "tcp:8084", "udp:5353"]);
+    // the client listens too, for the hosts' egress rules: without them both ports would answer
+    await fleet.listen(["tcp:25", "tcp:26"], [fleet.net.client]);
+    fleet.writePolicy(
+      "edge.yaml",
+      `apiVersion: fleetwall.io/v1alpha1
+kind: FirewallPolicy
+metadata: {name: edge}
+spec:
+  hostSelector: {matchLabels: {role: edge}}
+  defaultInput: Drop
+  defaultOutput: Reject
+  icmp: {preset: Ping, rate: 5/second}
+  logDropped: {prefix: "${logPrefix}", rate: 3/minute}
+  ingress:
+    - {name: on-eth0, action: Allow, protocol: tcp, ports: [8084], interface: eth0}
+    - {name: on-other, action: Allow, protocol: tcp, ports: [8083], interface: eth9}
+  egress:
+    - {name: to-26, action: Allow, protocol: tcp, ports: [26]}
+`,
+    );
     const pol = (name: string, order: number, action: string, ports: string) => `apiVersion: fleetwall.io/v1alpha1
 kind: FirewallPolicy
 metadata: {name: ${name}}
@@ -106,6 +133,7 @@ spec:
   });
 
   afterAll(async () => {
+    await sh("sysctl", ["-q", "-w", `net.netfilter.nf_log_all_netns=${logSetting}`]).catch(() => undefined);
     await fleet?.destroy();
   });
 
@@ -148,13 +176,53 @@ spec:
   });
 
   it("rejects outbound SMTP from the host", async () => {
-    // the client listens on 25 and 26: without the egress rule both would answer
-    await fleet.listen(["tcp:25", "tcp:26"], [fleet.net.client]);
     const before = await counter(web, "out_web-hardened", "web-hardened/no-smtp-out");
     const c = fleet.net.client.ip4;
     const r = await fleet.probeDetail([`tcp:${c}:25`, `tcp:${c}:26`], { from: web.ns, timeoutMs: 1000 });
     expect(r).toEqual({ [`tcp:${c}:25`]: "refused", [`tcp:${c}:26`]: "open" });
     expect(await counter(web, "out_web-hardened", "web-hardened/no-smtp-out")).toBe(before + 1);
+  });
+
+  // first of the edge host's tests: the log limit's burst is shared by every drop the policy logs
+  it("logs dropped packets with the policy's prefix, rate-limited", async () => {
+    const before = await counter(edge, "input", "default/input");
+    await fleet.probe(Array.from({ length: 8 }, (_, i) => `tcp:${edge.ip4}:${9000 + i}`), 1500);
+    const dropped = (await counter(edge, "input", "default/input")) - before;
+    const lines = await waitFor("log lines", async () => {
+      const found = (await sh("dmesg", [])).split("\n").filter((l) => l.includes(logPrefix));
+      // nothing the host itself needs (IPv6 router solicitation, neighbour discovery) is among the drops
+      expect(found.filter((l) => l.includes("OUT=eth0") && l.includes("PROTO=ICMPv6"))).toEqual([]);
+      return found.length > 0 ? found : undefined;
+    }, 5_000, 200);
+    expect(lines.some((l) => l.includes(`DST=${edge.ip4}`) && /DPT=900\d/.test(l))).toBe(true);
+    // 3/minute with nft's default burst of 5: far fewer lines than dropped packets (SYN retries included)
+    expect(dropped).toBeGreaterThanOrEqual(8);
+    expect(lines.length).toBeLessThanOrEqual(5);
+  });
+
+  it("matches the interface a packet arrives on", async () => {
+    const r = await fleet.probe([`tcp:${edge.ip4}:8084`, `tcp:${edge.ip4}:8083`]);
+    expect(r).toEqual({ [`tcp:${edge.ip4}:8084`]: true, [`tcp:${edge.ip4}:8083`]: false });
+  });
+
+  it("rejects outbound traffic no egress rule allows when defaultOutput is Reject", async () => {
+    const c = fleet.net.client.ip4;
+    const r = await fleet.probeDetail([`tcp:${c}:26`, `tcp:${c}:25`], { from: edge.ns, timeoutMs: 1000 });
+    expect(r).toEqual({ [`tcp:${c}:26`]: "open", [`tcp:${c}:25`]: "refused" });
+    // IPv6 from the host still works: its neighbour solicitations pass whatever the egress default
+    await fleet.net.exec(edge.ns, ["ip", "-6", "neigh", "flush", "dev", "eth0"]);
+    const c6 = `tcp:[${fleet.net.client.ip6}]:26`;
+    expect(await fleet.probeDetail([c6], { from: edge.ns, timeoutMs: 2000 })).toEqual({ [c6]: "open" });
+  });
+
+  it("rate-limits accepted ICMP: of 20 simultaneous pings (new flows) only the burst is answered", async () => {
+    const script = `for i in $(seq 20); do (ping -c 1 -W 1 -q ${edge.ip4} >/dev/null && echo answered) & done; wait`;
+    const out = await fleet.net.exec(fleet.net.client.ns, ["sh", "-c", script]);
+    const answered = out.split("\n").filter((l) => l === "answered").length;
+    expect(answered).toBeGreaterThanOrEqual(1);
+    expect(answered).toBeLessThan(12);
+    // the policy answers ping at all: one ping after the bucket refills
+    await waitFor("a ping answered", () => fleet.net.exec(fleet.net.client.ns, ["ping", "-c", "1", "-W", "1", "-q", edge.ip4]).then(() => true), 5_000, 300);
   });
 
   it("evaluates several policies by order (not name), first match wins, then the strictest default", async () => {
