@@ -80,7 +80,7 @@ describe("the policy language, proved with real packets", () => {
     // kernel log lines from rules in non-initial namespaces are printed only with this on
     await sh("sysctl", ["-q", "-w", "net.netfilter.nf_log_all_netns=1"]);
     // 2222 stands for management SSH, so that the failsafe does not open port 22 itself.
-    await fleet.listen(["tcp:22", "tcp:80", "tcp:443", "tcp:3306", "tcp:8080", "tcp:8081", "tcp:8082", "tcp:8083", "tcp:8084", "udp:5353"]);
+    await fleet.listen(["tcp:22", "tcp:80", "tcp:443", "tcp:3306", "tcp:8080", "tcp:8081", "tcp:8082", "tcp:8083", "tcp:8084", "tcp:8085", "tcp:8086", "udp:5353"]);
     // the client listens too, for the hosts' egress rules: without them both ports would answer
     await fleet.listen(["tcp:25", "tcp:26"], [fleet.net.client]);
     fleet.writePolicy(
@@ -97,6 +97,9 @@ spec:
   ingress:
     - {name: on-eth0, action: Allow, protocol: tcp, ports: [8084], interface: eth0}
     - {name: on-other, action: Allow, protocol: tcp, ports: [8083], interface: eth9}
+    - {name: watch-8085, action: Log, protocol: tcp, ports: [8085]}
+    - {name: v4-only, action: Allow, protocol: tcp, ports: [8086], destinations: ["198.18.0.0/15"], state: [new]}
+    - {name: mdns-v6, action: Reject, protocol: udp, ports: [5353], sources: ["2001:db8::/32"]}
   egress:
     - {name: to-26, action: Allow, protocol: tcp, ports: [26]}
 `,
@@ -166,13 +169,18 @@ spec:
     await fleet.net.exec(fleet.net.client.ns, ["ping", "-6", "-c", "1", "-W", "2", audit.ip6]);
   });
 
-  it("drops XMAS and NULL packets before any socket sees them", async () => {
+  it("drops XMAS, NULL and stray non-SYN packets before any socket sees them", async () => {
     const before = [await counter(web, "input", "baseline/xmas"), await counter(web, "input", "baseline/null")];
     await fleet.net.exec(fleet.net.client.ns, ["hping3", "-c", "3", "-i", "u10000", "-p", "443", "-F", "-S", "-R", "-P", "-A", "-U", web.ip4]).catch(() => "");
     await fleet.net.exec(fleet.net.client.ns, ["hping3", "-c", "3", "-i", "u10000", "-p", "443", web.ip4]).catch(() => "");
     const after = [await counter(web, "input", "baseline/xmas"), await counter(web, "input", "baseline/null")];
     expect(after[0]! - before[0]!).toBe(3);
     expect(after[1]! - before[1]!).toBe(3);
+    // a lone ACK opens nothing: conntrack calls it invalid or new, and new TCP must be a SYN
+    const stray = async () => (await counter(web, "input", "baseline/invalid")) + (await counter(web, "input", "baseline/new-not-syn"));
+    const strayBefore = await stray();
+    await fleet.net.exec(fleet.net.client.ns, ["hping3", "-c", "3", "-i", "u10000", "-p", "443", "-A", web.ip4]).catch(() => "");
+    expect((await stray()) - strayBefore).toBe(3);
   });
 
   it("rejects outbound SMTP from the host", async () => {
@@ -203,6 +211,26 @@ spec:
   it("matches the interface a packet arrives on", async () => {
     const r = await fleet.probe([`tcp:${edge.ip4}:8084`, `tcp:${edge.ip4}:8083`]);
     expect(r).toEqual({ [`tcp:${edge.ip4}:8084`]: true, [`tcp:${edge.ip4}:8083`]: false });
+  });
+
+  it("logs and goes on with a Log rule, matches destinations by family, rejects IPv6 with ICMPv6", async () => {
+    const before = await counter(edge, "in_edge", "edge/watch-8085");
+    const t = (h: string, p: number, proto = "tcp") => `${proto}:${h}:${p}`;
+    const v6 = `[${edge.ip6}]`;
+    const r = await fleet.probeDetail([t(edge.ip4, 8085), t(edge.ip4, 8086), t(v6, 8086), t(v6, 5353, "udp"), t(edge.ip4, 5353, "udp")]);
+    expect(r).toEqual({
+      [t(edge.ip4, 8085)]: "timeout", // logged, then dropped by the default
+      [t(edge.ip4, 8086)]: "open",
+      [t(v6, 8086)]: "timeout", // the rule names only IPv4 destinations
+      [t(v6, 5353, "udp")]: "refused", // ICMPv6 port unreachable
+      [t(edge.ip4, 5353, "udp")]: "timeout",
+    });
+    expect(await counter(edge, "in_edge", "edge/watch-8085")).toBeGreaterThan(before);
+  });
+
+  it("accepts loopback traffic under default drop", async () => {
+    const r = await fleet.probeDetail(["tcp:127.0.0.1:80", "tcp:[::1]:80"], { from: edge.ns });
+    expect(r).toEqual({ "tcp:127.0.0.1:80": "open", "tcp:[::1]:80": "open" });
   });
 
   it("rejects outbound traffic no egress rule allows when defaultOutput is Reject", async () => {

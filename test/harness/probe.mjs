@@ -32,7 +32,8 @@ function udp({ host, port, source }) {
     const t = setTimeout(() => done("timeout"), timeout);
     sock.on("message", (m) => done(m.toString().trim() === String(port) ? "open" : "closed"));
     sock.on("error", (e) => done(e.code === "ECONNREFUSED" ? "refused" : "timeout"));
-    sock.bind({ address: source }, () => sock.send("hi", port, host));
+    // a connected socket hears ICMP port unreachable (a Reject) as ECONNREFUSED
+    sock.bind({ address: source }, () => sock.connect(port, host, (err) => (err ? done("timeout") : sock.send("hi"))));
   });
 }
 
