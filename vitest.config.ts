@@ -12,6 +12,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: "forks",
+    // jails compile their regexes with V8's linear-time engine, as the fleetwall binary enables it
+    execArgv: ["--enable-experimental-regexp-engine"],
     // Integration files each build a fleet of namespaces and processes; two at a time fits two cores.
     maxWorkers: 2,
   },

@@ -1,13 +1,17 @@
-import { SCHEMA_VERSION, type DesiredState, type HostRegistration, type HostReport, type RulesetIR } from "@fleetwall/api";
+import { SCHEMA_VERSION, type DesiredState, type JailIR, type HostRegistration, type HostReport, type RulesetIR } from "@fleetwall/api";
 import type { Logger } from "pino";
 import type { Enforcer } from "./enforcer.js";
 import { LAST_APPLIED, PINNED_KEY, type StateStore } from "./state-store.js";
 import { verifyDesired } from "./verify.js";
+import { Defender, type SignalSink } from "./defender.js";
+import type { JailRunner } from "./jails.js";
+import type { JailBan } from "./jail-counter.js";
 
 /** What the agent needs from the bus; `AgentLink` in production. */
-export interface AgentBus {
+export interface AgentBus extends SignalSink {
   register(reg: HostRegistration, signal: AbortSignal): Promise<void>;
   watchDesired(onValue: (data: Uint8Array) => Promise<void>, signal: AbortSignal): Promise<void>;
+  watchBans(onEntry: (key: string, data: Uint8Array | null) => void, signal: AbortSignal): Promise<void>;
   publishReport(report: HostReport): void;
 }
 
@@ -40,14 +44,33 @@ export class Agent {
   #driftRepairs = 0;
   #dropped = 0;
   #queue: Promise<unknown> = Promise.resolve();
+  #trusted: Promise<void>;
+  #onTrusted: () => void = () => undefined;
+  #bus: AgentBus | undefined;
 
   constructor(
     private readonly options: AgentOptions,
     private readonly enforcer: Enforcer,
     private readonly store: StateStore,
     private readonly log: Logger,
+    private readonly defender?: Defender,
+    private readonly jails?: JailRunner,
   ) {
     this.#trustedKey = options.controllerKey;
+    this.#trusted = new Promise((resolve) => {
+      this.#onTrusted = resolve;
+    });
+    if (this.#trustedKey) this.#onTrusted();
+  }
+
+  /** The key desired states and ban decisions must be signed with (configured or pinned). */
+  trustedKey(): string | undefined {
+    return this.#trustedKey;
+  }
+
+  /** A jail ban: enforced here at once, and signalled to the fleet when the bus is there. */
+  onJailBan(ban: JailBan, jail: JailIR): void {
+    this.defender?.onJailBan(ban, jail, this.#bus);
   }
 
   get droppedMessages(): number {
@@ -58,10 +81,18 @@ export class Agent {
     return this.#applied?.state.revision ?? 0;
   }
 
+  /** Stops the jails and saves their log positions; rules and bans stay in the kernel (fail static). */
+  async shutdown(): Promise<void> {
+    await this.jails?.stop();
+  }
+
   /** Restores the last applied ruleset from the state directory (boot, restart) before any bus exists. */
   async restore(): Promise<boolean> {
     await this.store.init();
     this.#trustedKey ??= await this.store.read(PINNED_KEY);
+    if (this.#trustedKey) this.#onTrusted();
+    await this.jails?.init();
+    await this.defender?.bans.ensureTable();
     const saved = await this.store.read(LAST_APPLIED);
     if (!saved) return false;
     const v = verifyDesired(saved, { hostId: this.options.hostId, trustedKey: this.#trustedKey, appliedRevision: 0 });
@@ -71,6 +102,7 @@ export class Agent {
     }
     const result = await this.enforcer.apply(v.state.ruleset);
     this.#applied = { state: v.state, envelope: saved, ...result };
+    await this.jails?.configure(v.state.jails);
     this.#desiredRevision = v.state.revision;
     this.log.info({ revision: v.state.revision }, "ruleset restored from state directory");
     return true;
@@ -89,8 +121,19 @@ export class Agent {
       signal,
     );
     this.log.info("registered");
+    this.#bus = bus;
     await this.#serial(() => this.#report(bus));
-    await bus.watchDesired((data) => this.#serialLogged(() => this.onDesired(bus, dec.decode(data))), signal);
+    const desired = bus.watchDesired((data) => this.#serialLogged(() => this.onDesired(bus, dec.decode(data))), signal);
+    const defender = this.defender;
+    const bans = defender
+      ? (async () => {
+          // decisions are verified with the controller's key: with none configured, wait until one is pinned
+          await this.#trusted;
+          void defender.drain(bus);
+          await bus.watchBans((key, data) => defender.onDecisionEntry(key, data), signal);
+        })()
+      : Promise.resolve();
+    await Promise.all([desired, bans]);
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -119,6 +162,7 @@ export class Agent {
     }
     if (!this.#trustedKey) {
       this.#trustedKey = v.publicKey;
+      this.#onTrusted();
       await this.store.write(PINNED_KEY, v.publicKey);
       this.log.warn({ keyId: v.envelope.keyId }, "no controller key configured; pinned the first key seen");
     }
@@ -142,6 +186,7 @@ export class Agent {
       this.#error = undefined;
       this.#failedHash = undefined;
       await this.#persist();
+      await this.jails?.configure(state.jails);
       this.log.info({ revision: state.revision, ms: Math.round(performance.now() - started) }, "ruleset applied");
     } catch (error) {
       this.#error = `revision ${state.revision}: ${describe(error)}`;
@@ -194,8 +239,9 @@ export class Agent {
       ...(a ? { appliedHash: a.state.hash, rulesetHash: a.rulesetHash } : {}),
       ...(this.#error ? { error: this.#error } : {}),
       driftRepairs: this.#driftRepairs,
-      droppedMessages: this.#dropped,
+      droppedMessages: this.#dropped + (this.defender?.droppedDecisions ?? 0),
       auditDrops,
+      activeBans: this.defender?.bans.activeBans ?? 0,
     };
   }
 

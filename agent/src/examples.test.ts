@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { compile, parseManifestText } from "@fleetwall/controller";
+import { compile, parseManifestText, policiesOf } from "@fleetwall/controller";
 import { Enforcer } from "./enforcer.js";
 import { listTable, nftBinary } from "./nft.js";
 import { FAMILY, TABLE } from "./render.js";
@@ -27,14 +27,14 @@ describe("examples/", () => {
   it.each(examples)("%s is valid, selects a host by its labels and applies", async (file) => {
     const parsed = parseManifestText(file, readFileSync(new URL(file, dir), "utf8"));
     expect(parsed.errors).toEqual([]);
-    expect(parsed.policies.length).toBeGreaterThan(0);
-    const labels = parsed.policies[0]?.spec.hostSelector.matchLabels ?? {};
-    const host = compile(parsed.policies, [{ id: "h", labels }]).hosts.get("h");
+    expect(policiesOf(parsed.resources).length).toBeGreaterThan(0);
+    const labels = policiesOf(parsed.resources)[0]?.spec.hostSelector.matchLabels ?? {};
+    const host = compile(policiesOf(parsed.resources), [{ id: "h", labels }]).hosts.get("h");
     expect(host?.ruleset.policies.length).toBeGreaterThan(0);
     const enforcer = new Enforcer(nft, { sshPorts: [22], sshSources: { ip: [], ip6: [] }, nats: [], dhcp: true });
     await enforcer.apply(host!.ruleset);
     const listed = await listTable(nft, FAMILY, TABLE);
     const chains = (listed ?? []).filter((o) => o.chain).map((o) => String(o.chain?.name));
-    for (const p of parsed.policies) expect(chains).toContain(`in_${p.metadata.name}`);
+    for (const p of policiesOf(parsed.resources)) expect(chains).toContain(`in_${p.metadata.name}`);
   });
 });

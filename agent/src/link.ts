@@ -1,6 +1,7 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Kvm, type KV } from "@nats-io/kv";
-import { DESIRED_BUCKET, HOSTS_BUCKET, reportSubject, type HostRegistration, type HostReport } from "@fleetwall/api";
+import { jetstream } from "@nats-io/jetstream";
+import { BANS_BUCKET, DESIRED_BUCKET, HOSTS_BUCKET, reportSubject, signalSubject, type BanSignal, type HostRegistration, type HostReport } from "@fleetwall/api";
 import type { Logger } from "pino";
 
 const enc = new TextEncoder();
@@ -64,6 +65,24 @@ export class AgentLink {
       signal.removeEventListener("abort", stop);
       if (!signal.aborted) this.options.log.warn("desired-state watch ended; restarting");
     }
+  }
+
+  /** Follows the bans bucket: every current decision, then each change (null data for a deletion). */
+  async watchBans(onEntry: (key: string, data: Uint8Array | null) => Promise<void> | void, signal: AbortSignal): Promise<void> {
+    const bans = await this.#bucket(BANS_BUCKET, signal);
+    while (!signal.aborted) {
+      const watch = await bans.watch();
+      const stop = () => watch.stop();
+      signal.addEventListener("abort", stop, { once: true });
+      for await (const e of watch) await onEntry(e.key, e.operation === "PUT" ? e.value : null);
+      signal.removeEventListener("abort", stop);
+      if (!signal.aborted) this.options.log.warn("bans watch ended; restarting");
+    }
+  }
+
+  /** Publishes a detection to the signals stream; resolves once JetStream has stored it. */
+  async publishSignal(sig: BanSignal): Promise<void> {
+    await jetstream(this.nc).publish(signalSubject(this.options.hostId), enc.encode(JSON.stringify(sig)), { timeout: 2000 });
   }
 
   publishReport(report: HostReport): void {

@@ -11,6 +11,7 @@ const state = (over: Partial<DesiredState> = {}): DesiredState => ({
   hash: "h",
   policies: [],
   ruleset: { baseline: { loopback: true, established: true, dropInvalid: true, badTcpFlags: true }, policies: [], defaultInput: { verdict: "accept" }, defaultOutput: { verdict: "accept" } },
+  jails: [],
   ...over,
 });
 const signed = (s: unknown, key = controller) => JSON.stringify(signPayload(key, JSON.stringify(s)));

@@ -1,4 +1,4 @@
-import { DesiredState, SignedEnvelope, keyIdOfPem, verifyEnvelope } from "@fleetwall/api";
+import { BanDecision, DesiredState, SignedEnvelope, keyIdOfPem, verifyEnvelope } from "@fleetwall/api";
 
 export type Verified =
   | { ok: true; state: DesiredState; envelope: SignedEnvelope; publicKey: string }
@@ -40,4 +40,26 @@ export function verifyDesired(data: string, opts: { hostId: string; trustedKey: 
     return { ok: false, reason: `replayed revision ${state.data.revision} < applied ${opts.appliedRevision}` };
   }
   return { ok: true, state: state.data, envelope: env.data, publicKey: key };
+}
+
+export type VerifiedDecision = { ok: true; decision: BanDecision } | { ok: false; reason: string };
+
+/** Checks one ban decision from the bans bucket: a signed envelope by the trusted key, of a known schema. Pure. */
+export function verifyDecision(data: string, trustedKey: string | undefined): VerifiedDecision {
+  if (!trustedKey) return { ok: false, reason: "no trusted controller key yet" };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(data);
+  } catch {
+    return { ok: false, reason: "not JSON" };
+  }
+  const env = SignedEnvelope.safeParse(raw);
+  if (!env.success) return { ok: false, reason: "not a signed envelope of a known schemaVersion" };
+  if (!verifyEnvelope(env.data, trustedKey)) return { ok: false, reason: "bad signature" };
+  try {
+    const d = BanDecision.safeParse(JSON.parse(env.data.payload));
+    return d.success ? { ok: true, decision: d.data } : { ok: false, reason: "payload is not a ban decision of a known schemaVersion" };
+  } catch {
+    return { ok: false, reason: "payload is not JSON" };
+  }
 }

@@ -11,3 +11,6 @@ export * from "./subjects.js";
 export * from "./validate.js";
 export * from "./canonical.js";
 export * from "./signing.js";
+export * from "./duration.js";
+export * from "./jail.js";
+export * from "./banlist.js";

@@ -29,6 +29,7 @@ export const DesiredState = z.object({
   hash: z.string(),
   policies: z.array(z.object({ name: z.string(), generation: z.number().int() })),
   ruleset: RulesetIR,
+  jails: z.array(z.lazy(() => JailIR)).default([]),
 });
 export type DesiredState = z.infer<typeof DesiredState>;
 
@@ -63,6 +64,7 @@ export const HostReport = z.object({
   droppedMessages: z.number().int().min(0),
   /** Packets counted by audit-mode policies' would-drop rules, by policy name. */
   auditDrops: z.record(z.string(), z.number().int()).default({}),
+  activeBans: z.number().int().min(0).default(0),
 });
 export type HostReport = z.infer<typeof HostReport>;
 
@@ -90,3 +92,73 @@ export const FleetStatus = z.object({
   policies: z.array(PolicyStatusRow),
 });
 export type FleetStatus = z.infer<typeof FleetStatus>;
+
+/** A jail as the agent runs it: durations in seconds, filter resolved by the agent. */
+export const JailIR = z.object({
+  name: z.string(),
+  filter: z.string().optional(),
+  failRegex: z.array(z.string()).default([]),
+  source: z.union([z.object({ file: z.string() }), z.object({ journal: z.object({ unit: z.string() }) })]),
+  maxRetry: z.number().int(),
+  findTimeSeconds: z.number().int(),
+  banTimeSeconds: z.number().int(),
+  increment: z.object({ factor: z.number(), maxSeconds: z.number().int() }).optional(),
+  ignore: z.array(z.string()),
+  share: z.enum(["Fleet", "Local"]),
+});
+export type JailIR = z.infer<typeof JailIR>;
+
+/** A local detection, sent by the agent to the signals stream; the controller's arbiter decides. */
+export const BanSignal = z.object({
+  schemaVersion: V1,
+  hostId: HostId,
+  jail: z.string(),
+  /** The offending address, canonical (no prefix). */
+  address: z.string(),
+  failures: z.number().int().min(1),
+  at: z.string(),
+  banSeconds: z.number().int().min(1),
+  increment: z.object({ factor: z.number(), maxSeconds: z.number().int() }).optional(),
+});
+export type BanSignal = z.infer<typeof BanSignal>;
+
+/** One ban or allow decision, one key per list and address in the bans bucket (signed envelope). */
+export const BanDecision = z.object({
+  schemaVersion: V1,
+  list: z.string(),
+  type: z.enum(["Deny", "Allow"]),
+  /** Canonical address or CIDR. */
+  cidr: z.string(),
+  reason: z.string().default(""),
+  scenario: z.string().default(""),
+  origins: z.array(z.string()).default([]),
+  createdAt: z.string(),
+  /** When the decision stops holding; null for never. */
+  expiresAt: z.string().nullable(),
+  offences: z.number().int().min(1).default(1),
+  /** What made it: a jail's signals (arbiter), a BanList resource, or an operator's command. */
+  source: z.enum(["jail", "BanList", "cli"]).default("jail"),
+  /** Hosts the decision applies to; every host when absent. */
+  hostSelector: z
+    .object({
+      matchLabels: z.record(z.string(), z.string()).optional(),
+      matchExpressions: z.array(z.object({ key: z.string(), operator: z.enum(["In", "NotIn", "Exists", "DoesNotExist"]), values: z.array(z.string()).optional() })).optional(),
+    })
+    .optional(),
+});
+export type BanDecision = z.infer<typeof BanDecision>;
+
+/** The bans-bucket key of a decision: list, then the address with ':' and '/' made key-safe. */
+export function banKey(list: string, cidr: string): string {
+  return `${list}.${cidr.replace(/[:/]/g, "_")}`;
+}
+
+/** `fleetwall bans add`: a request to the controller, which applies the same protections as to jails. */
+export const BanAddRequest = z.object({
+  cidr: z.string(),
+  durationSeconds: z.number().int().min(1).nullable(),
+  reason: z.string().max(200).default(""),
+});
+export const BanDeleteRequest = z.object({ cidr: z.string() });
+export const BanReply = z.object({ ok: z.boolean(), error: z.string().optional(), keys: z.array(z.string()).default([]) });
+export type BanReply = z.infer<typeof BanReply>;

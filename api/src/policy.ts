@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { icmpTypeNumber } from "./icmp.js";
+import { Jail } from "./jail.js";
 import { API_VERSION, Condition, ObjectMeta } from "./meta.js";
 import { CidrString, parseCidr, type Family } from "./net.js";
 import { LabelSelector } from "./selector.js";
@@ -185,6 +186,7 @@ export const FirewallPolicySpec = z
     managementPorts: z.array(PortSpec).max(16).default([22]).describe("TCP ports operators manage hosts through; a Drop policy that opens none of them is flagged (lockout lint)."),
     ingress: z.array(Rule).max(1000).default([]).describe("Inbound rules, first match wins."),
     egress: z.array(Rule).max(1000).default([]).describe("Outbound rules, first match wins."),
+    jails: z.array(Jail).max(50).default([]).describe("Log-driven ban detectors run by the agents of the selected hosts."),
   })
   .superRefine((spec, ctx) => {
     for (const dir of ["ingress", "egress"] as const) {
@@ -197,6 +199,12 @@ export const FirewallPolicySpec = z
         seen.set(rule.name, i);
       });
     }
+    const jailNames = new Map<string, number>();
+    spec.jails.forEach((jail, i) => {
+      const prev = jailNames.get(jail.name);
+      if (prev !== undefined) ctx.addIssue({ code: "custom", path: ["jails", i, "name"], message: `duplicate jail name "${jail.name}" (also jails[${prev}])` });
+      jailNames.set(jail.name, i);
+    });
   });
 export type FirewallPolicySpec = z.infer<typeof FirewallPolicySpec>;
 

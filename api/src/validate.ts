@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import { BanList } from "./banlist.js";
 import { FirewallPolicy } from "./policy.js";
 
 /** Renders zod issues as `spec.ingress[1].ports[0]: message`, the field first. */
@@ -11,11 +12,13 @@ export function formatIssues(error: z.ZodError): string[] {
   });
 }
 
+export type Resource = FirewallPolicy | BanList;
+
 export type ResourceResult =
-  | { ok: true; resource: FirewallPolicy }
+  | { ok: true; resource: Resource }
   | { ok: false; kind: string; name: string; errors: string[] };
 
-const KINDS = { FirewallPolicy } as const;
+const KINDS = { FirewallPolicy, BanList } as const;
 
 /** Validates one manifest document. Unknown kinds are reported, never thrown. */
 export function parseResource(doc: unknown): ResourceResult {
@@ -28,5 +31,5 @@ export function parseResource(doc: unknown): ResourceResult {
   }
   const parsed = schema.safeParse(doc);
   if (!parsed.success) return { ok: false, kind, name, errors: formatIssues(parsed.error) };
-  return { ok: true, resource: parsed.data as FirewallPolicy };
+  return { ok: true, resource: parsed.data as Resource };
 }

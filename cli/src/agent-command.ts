@@ -1,20 +1,25 @@
 import { hostname, networkInterfaces } from "node:os";
-import { Agent, AgentLink, Enforcer, StateStore, nftBinary, nftVersion } from "@fleetwall/agent";
+import { Agent, AgentLink, BanSync, Defender, Enforcer, JailRunner, StateStore, nftBinary, nftVersion } from "@fleetwall/agent";
 import type { Logger } from "pino";
 import { readPem, splitSources, type AgentConfig } from "./config.js";
 import { natsFailsafe } from "./nats-url.js";
 
 export const AGENT_VERSION = "0.1.0";
 
-function buildAgent(cfg: AgentConfig, log: Logger, nftVer: string): Agent {
+function buildAgent(cfg: AgentConfig, log: Logger, nftVer: string, withJails: boolean): Agent {
   const nft = nftBinary({ binary: cfg.nft });
+  const store = new StateStore(cfg.stateDir);
+  // the agent is made below; the defender and jails reach it through this late-bound reference
+  let agent: Agent | undefined;
+  const defender = new Defender(new BanSync(nft, log), cfg.hostId, cfg.labels, () => agent?.trustedKey(), log);
+  const jails = withJails ? new JailRunner(store, log, (ban, jail) => agent?.onJailBan(ban, jail)) : undefined;
   const enforcer = new Enforcer(nft, {
     sshPorts: cfg.sshPort,
     sshSources: splitSources(cfg.sshSource),
     nats: natsFailsafe(cfg.nats),
     dhcp: cfg.dhcp,
   });
-  return new Agent(
+  agent = new Agent(
     {
       hostId: cfg.hostId,
       registration: { labels: cfg.labels, addresses: localAddresses(), agentVersion: AGENT_VERSION, nftVersion: nftVer },
@@ -24,25 +29,30 @@ function buildAgent(cfg: AgentConfig, log: Logger, nftVer: string): Agent {
       now: () => new Date(),
     },
     enforcer,
-    new StateStore(cfg.stateDir),
+    store,
     log,
+    defender,
+    jails,
   );
+  return agent;
 }
 
 /** `--boot`: restore the last applied ruleset from disk, without the bus, and return. */
 export async function bootAgent(cfg: AgentConfig, log: Logger): Promise<boolean> {
-  const agent = buildAgent(cfg, log, await nftVersion(nftBinary({ binary: cfg.nft })));
+  // no jails at boot: this process restores the rules and exits; the service then starts the agent
+  const agent = buildAgent(cfg, log, await nftVersion(nftBinary({ binary: cfg.nft })), false);
   return agent.restore();
 }
 
 export async function runAgent(cfg: AgentConfig, log: Logger, signal: AbortSignal): Promise<void> {
-  const agent = buildAgent(cfg, log, await nftVersion(nftBinary({ binary: cfg.nft })));
+  const agent = buildAgent(cfg, log, await nftVersion(nftBinary({ binary: cfg.nft })), true);
   await agent.restore();
   const link = await AgentLink.connect({ servers: cfg.nats, hostId: cfg.hostId, log });
   log.info({ host: cfg.hostId, machine: hostname() }, "agent connected");
   try {
     await agent.run(link, signal);
   } finally {
+    await agent.shutdown();
     await link.close();
   }
 }

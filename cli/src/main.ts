@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { setFlagsFromString } from "node:v8";
 import { Command, Option } from "commander";
 import { pino, type Logger } from "pino";
 import { runAgent, bootAgent, AGENT_VERSION } from "./agent-command.js";
@@ -8,6 +9,9 @@ import { renderForLabels, InvalidManifestError } from "./render-command.js";
 import { fetchStatus, formatStatus } from "./status-command.js";
 import { natsFailsafe } from "./nats-url.js";
 import { diffForHost } from "./diff-command.js";
+
+// Jail filters run in V8's linear-time regex engine: hostile log lines cannot make them backtrack.
+setFlagsFromString("--enable-experimental-regexp-engine");
 
 /** Lifecycle lives here: signals, abort, exit codes. Library code never exits the process. */
 function withSignals(): AbortController {

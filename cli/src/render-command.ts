@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { parseLabelList, type FirewallPolicy } from "@fleetwall/api";
 import { render, type Failsafe } from "@fleetwall/agent";
-import { compile, parseManifestText, type ManifestError } from "@fleetwall/controller";
+import { compile, parseManifestText, policiesOf, type ManifestError } from "@fleetwall/controller";
 
 export class InvalidManifestError extends Error {
   override name = "InvalidManifestError";
@@ -16,7 +16,7 @@ export async function loadManifestFiles(files: string[]): Promise<FirewallPolicy
   const errors: ManifestError[] = [];
   for (const file of files) {
     const parsed = parseManifestText(file, await readFile(file, "utf8"));
-    policies.push(...parsed.policies);
+    policies.push(...policiesOf(parsed.resources));
     errors.push(...parsed.errors);
   }
   if (errors.length > 0) throw new InvalidManifestError(errors);

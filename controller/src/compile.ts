@@ -4,12 +4,15 @@ import {
   icmpTypeNumber,
   matchesSelector,
   parseCidr,
+  parseDuration,
   portRange,
   ruleFamilies,
   sha256Hex,
   type Cidr,
   type FirewallPolicy,
   type IcmpSpec,
+  type Jail,
+  type JailIR,
   type Labels,
   type LogIR,
   type MatchIR,
@@ -30,7 +33,8 @@ export interface CompiledHost {
   hostId: string;
   policies: { name: string; generation: number }[];
   ruleset: RulesetIR;
-  /** sha256 over the policy names and the ruleset: what decides whether a host needs a new revision. */
+  jails: JailIR[];
+  /** sha256 over the policy names, the ruleset and the jails: what decides whether a host needs a new revision. */
   hash: string;
 }
 
@@ -54,11 +58,13 @@ export function compile(policies: readonly FirewallPolicy[], hosts: readonly Hos
     for (const p of selected) selection.get(p.metadata.name)?.push(host.id);
     const ruleset = hostRuleset(selected, compiledPolicies);
     const names = selected.map((p) => p.metadata.name);
+    const jails = hostJails(selected);
     result.set(host.id, {
       hostId: host.id,
       policies: selected.map((p) => ({ name: p.metadata.name, generation: p.metadata.generation ?? 1 })),
       ruleset,
-      hash: sha256Hex(canonicalJson({ policies: names, ruleset })),
+      jails,
+      hash: sha256Hex(canonicalJson({ policies: names, ruleset, jails })),
     });
   }
   return { hosts: result, selection };
@@ -66,6 +72,31 @@ export function compile(policies: readonly FirewallPolicy[], hosts: readonly Hos
 
 export function byEvaluationOrder(a: FirewallPolicy, b: FirewallPolicy): number {
   return a.spec.order - b.spec.order || cmp(a.metadata.name, b.metadata.name);
+}
+
+/** The jails of the selected policies; a jail name defined by several policies is taken from the first in order. */
+function hostJails(selected: FirewallPolicy[]): JailIR[] {
+  const out = new Map<string, JailIR>();
+  for (const p of selected) {
+    for (const j of p.spec.jails) if (!out.has(j.name)) out.set(j.name, compileJail(j));
+  }
+  return [...out.values()];
+}
+
+export function compileJail(j: Jail): JailIR {
+  const seconds = (d: string) => parseDuration(d) as number;
+  return {
+    name: j.name,
+    ...(j.filter ? { filter: j.filter } : {}),
+    failRegex: j.failRegex ?? [],
+    source: j.source,
+    maxRetry: j.maxRetry,
+    findTimeSeconds: seconds(j.findTime),
+    banTimeSeconds: seconds(j.banTime),
+    ...(j.banTimeIncrement ? { increment: { factor: j.banTimeIncrement.factor, maxSeconds: seconds(j.banTimeIncrement.max) } } : {}),
+    ignore: splitCidrs(j.ignore).ip.concat(splitCidrs(j.ignore).ip6),
+    share: j.share,
+  };
 }
 
 function cmp(a: string, b: string): number {

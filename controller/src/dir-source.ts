@@ -1,8 +1,8 @@
 import { watch, type FSWatcher } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
-import type { FirewallPolicy } from "@fleetwall/api";
-import { mergePolicies, parseManifestText, type ParsedFile, type PolicySet } from "./manifests.js";
+import type { Resource } from "@fleetwall/api";
+import { mergeResources, parseManifestText, type ParsedFile, type PolicySet } from "./manifests.js";
 
 export interface DirSourceOptions {
   dir: string;
@@ -19,7 +19,7 @@ export class DirSource {
   #watcher: FSWatcher | undefined;
   #timer: NodeJS.Timeout | undefined;
   #interval: NodeJS.Timeout | undefined;
-  #last: FirewallPolicy[] = [];
+  #last: Resource[] = [];
   #lastKey = "";
   #scanning: Promise<void> = Promise.resolve();
 
@@ -61,11 +61,11 @@ export class DirSource {
       }
       files.set(rel, parseManifestText(rel, text));
     }
-    const set = mergePolicies(files, this.#last);
+    const set = mergeResources(files, this.#last);
     const key = JSON.stringify(set);
     if (key === this.#lastKey) return;
     this.#lastKey = key;
-    this.#last = set.policies;
+    this.#last = [...set.policies, ...set.banLists];
     this.options.onChange(set);
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { mergePolicies, parseManifestText, type ParsedFile } from "./manifests.js";
+import { mergeResources, parseManifestText, policiesOf, type ParsedFile } from "./manifests.js";
 import { planPublish } from "./publisher.js";
 import { compile } from "./compile.js";
 
@@ -17,9 +17,9 @@ const files = (entries: Record<string, string>) => new Map(Object.entries(entrie
 describe("manifests", () => {
   it("reads several documents per file and kind: List", () => {
     const parsed = parseManifestText("a.yaml", `${doc("a", 22)}---\n${doc("b", 80)}---\n`);
-    expect(parsed.policies.map((p) => p.metadata.name)).toEqual(["a", "b"]);
+    expect(policiesOf(parsed.resources).map((p) => p.metadata.name)).toEqual(["a", "b"]);
     const list = parseManifestText("l.yaml", `kind: List\nitems:\n  - ${JSON.stringify({ apiVersion: "fleetwall.io/v1alpha1", kind: "FirewallPolicy", metadata: { name: "c" }, spec: { hostSelector: {} } })}\n`);
-    expect(list.policies.map((p) => p.metadata.name)).toEqual(["c"]);
+    expect(policiesOf(list.resources).map((p) => p.metadata.name)).toEqual(["c"]);
   });
 
   it("reports an invalid document by file, kind, name and field", () => {
@@ -28,38 +28,38 @@ describe("manifests", () => {
   });
 
   it("keeps the last valid version of a policy whose new text is invalid", () => {
-    const first = mergePolicies(files({ "a.yaml": doc("a", 22) }), []);
-    const second = mergePolicies(files({ "a.yaml": doc("a", 70000) }), first.policies);
+    const first = mergeResources(files({ "a.yaml": doc("a", 22) }), []);
+    const second = mergeResources(files({ "a.yaml": doc("a", 70000) }), first.policies);
     expect(second.policies).toHaveLength(1);
     expect(second.policies[0]?.spec.ingress[0]?.ports).toEqual([22]);
     expect(second.errors).toHaveLength(1);
   });
 
   it("keeps every policy of a file that no longer parses as YAML", () => {
-    const first = mergePolicies(files({ "a.yaml": `${doc("a", 22)}---\n${doc("b", 80)}` }), []);
-    const broken = mergePolicies(files({ "a.yaml": "spec: [unclosed\n" }), first.policies);
+    const first = mergeResources(files({ "a.yaml": `${doc("a", 22)}---\n${doc("b", 80)}` }), []);
+    const broken = mergeResources(files({ "a.yaml": "spec: [unclosed\n" }), first.policies);
     expect(broken.policies.map((p) => p.metadata.name).sort()).toEqual(["a", "b"]);
     expect(broken.errors[0]?.errors[0]).toMatch(/^YAML:/);
   });
 
   it("drops a policy whose file is removed, and refuses a name defined twice", () => {
-    const first = mergePolicies(files({ "a.yaml": doc("a", 22) }), []);
-    expect(mergePolicies(files({}), first.policies).policies).toEqual([]);
-    const dup = mergePolicies(files({ "a.yaml": doc("a", 22), "b.yaml": doc("a", 80) }), []);
+    const first = mergeResources(files({ "a.yaml": doc("a", 22) }), []);
+    expect(mergeResources(files({}), first.policies).policies).toEqual([]);
+    const dup = mergeResources(files({ "a.yaml": doc("a", 22), "b.yaml": doc("a", 80) }), []);
     expect(dup.policies.map((p) => p.spec.ingress[0]?.ports)).toEqual([[22]]);
     expect(dup.errors[0]?.errors[0]).toContain('"a" is already defined in a.yaml');
   });
 
   it("counts generations by spec change", () => {
-    const g1 = mergePolicies(files({ "a.yaml": doc("a", 22) }), []);
-    const same = mergePolicies(files({ "a.yaml": doc("a", 22) }), g1.policies);
-    const changed = mergePolicies(files({ "a.yaml": doc("a", 23) }), same.policies);
+    const g1 = mergeResources(files({ "a.yaml": doc("a", 22) }), []);
+    const same = mergeResources(files({ "a.yaml": doc("a", 22) }), g1.policies);
+    const changed = mergeResources(files({ "a.yaml": doc("a", 23) }), same.policies);
     expect([g1, same, changed].map((s) => s.policies[0]?.metadata.generation)).toEqual([1, 1, 2]);
   });
 });
 
 describe("planPublish", () => {
-  const { policies } = mergePolicies(files({ "a.yaml": doc("a", 22) }), []);
+  const { policies } = mergeResources(files({ "a.yaml": doc("a", 22) }), []);
   const compiled = compile(policies, [{ id: "h1", labels: {} }, { id: "h2", labels: {} }]).hosts;
 
   it("publishes revision 1 for new hosts and nothing when hashes match", () => {

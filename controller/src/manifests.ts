@@ -1,5 +1,5 @@
 import { parseAllDocuments } from "yaml";
-import { canonicalJson, parseResource, type FirewallPolicy } from "@fleetwall/api";
+import { canonicalJson, parseResource, type BanList, type FirewallPolicy, type Resource } from "@fleetwall/api";
 
 export interface ManifestError {
   file: string;
@@ -9,7 +9,7 @@ export interface ManifestError {
 }
 
 export interface ParsedFile {
-  policies: FirewallPolicy[];
+  resources: Resource[];
   errors: ManifestError[];
   /** True when the file could not be read as YAML at all: nothing in it can be trusted. */
   unreadable: boolean;
@@ -18,9 +18,9 @@ export interface ParsedFile {
 /** Parses one YAML file of one or more documents (`---`), the form `kubectl apply -f` takes. */
 export function parseManifestText(file: string, text: string): ParsedFile {
   const docs = parseAllDocuments(text, { prettyErrors: true });
-  const out: ParsedFile = { policies: [], errors: [], unreadable: false };
+  const out: ParsedFile = { resources: [], errors: [], unreadable: false };
   if (!Array.isArray(docs)) {
-    return { policies: [], errors: [{ file, kind: "", name: "", errors: ["file is not a list of YAML documents"] }], unreadable: true };
+    return { resources: [], errors: [{ file, kind: "", name: "", errors: ["file is not a list of YAML documents"] }], unreadable: true };
   }
   for (const doc of docs) {
     if (doc.errors.length > 0) {
@@ -33,7 +33,7 @@ export function parseManifestText(file: string, text: string): ParsedFile {
     const items = isList(value) ? value.items : [value];
     for (const item of items) {
       const result = parseResource(item);
-      if (result.ok) out.policies.push(result.resource);
+      if (result.ok) out.resources.push(result.resource);
       else out.errors.push({ file, kind: result.kind, name: result.name, errors: result.errors });
     }
   }
@@ -42,53 +42,56 @@ export function parseManifestText(file: string, text: string): ParsedFile {
 
 function isList(value: unknown): value is { items: unknown[] } {
   const v = value as { kind?: unknown; items?: unknown };
-  return typeof v.kind === "string" && v.kind.endsWith("List") && Array.isArray(v.items);
+  return typeof v.kind === "string" && v.kind.endsWith("List") && v.kind !== "BanList" && Array.isArray(v.items);
 }
+
+export const policiesOf = (rs: readonly Resource[]): FirewallPolicy[] => rs.filter((r): r is FirewallPolicy => r.kind === "FirewallPolicy");
+export const banListsOf = (rs: readonly Resource[]): BanList[] => rs.filter((r): r is BanList => r.kind === "BanList");
 
 export interface PolicySet {
   policies: FirewallPolicy[];
+  banLists: BanList[];
   errors: ManifestError[];
 }
 
+const SOURCE_FILE = "fleetwall.io/source-file";
+const id = (r: { kind: string; metadata: { name: string } } | ManifestError) => ("metadata" in r ? `${r.kind}/${r.metadata.name}` : `${r.kind}/${r.name}`);
+
 /**
- * Merges parsed files into one set of policies. Bad input loses nothing: a policy whose new text is
- * invalid, or that sits in a file that no longer parses, keeps its last valid version (`previous`),
+ * Merges parsed files into one set of resources. Bad input loses nothing: a resource whose new text
+ * is invalid, or that sits in a file that no longer parses, keeps its last valid version (`previous`),
  * as the API server keeps an object whose update it rejected. Generations count spec changes.
  */
-export function mergePolicies(files: ReadonlyMap<string, ParsedFile>, previous: readonly FirewallPolicy[]): PolicySet {
-  const prev = new Map(previous.map((p) => [p.metadata.name, p]));
-  const byName = new Map<string, FirewallPolicy>();
+export function mergeResources(files: ReadonlyMap<string, ParsedFile>, previous: readonly Resource[]): PolicySet {
+  const prev = new Map(previous.map((r) => [id(r), r]));
+  const byId = new Map<string, Resource>();
   const errors: ManifestError[] = [];
   const origin = new Map<string, string>();
   for (const [file, parsed] of [...files.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
     errors.push(...parsed.errors);
-    const carried = parsed.unreadable
-      ? previous.filter((p) => p.metadata.annotations?.["fleetwall.io/source-file"] === file)
-      : parsed.errors.map((e) => prev.get(e.name)).filter((p): p is FirewallPolicy => !!p && p.metadata.annotations?.["fleetwall.io/source-file"] === file);
-    for (const policy of [...parsed.policies, ...carried]) {
-      const name = policy.metadata.name;
-      const other = origin.get(name);
+    const fromFile = (r: Resource | undefined): r is Resource => !!r && r.metadata.annotations?.[SOURCE_FILE] === file;
+    const carried = parsed.unreadable ? previous.filter(fromFile) : parsed.errors.map((e) => prev.get(id(e))).filter(fromFile);
+    for (const resource of [...parsed.resources, ...carried]) {
+      const key = id(resource);
+      const other = origin.get(key);
       if (other !== undefined && other !== file) {
-        errors.push({ file, kind: "FirewallPolicy", name, errors: [`metadata.name: "${name}" is already defined in ${other}`] });
+        errors.push({ file, kind: resource.kind, name: resource.metadata.name, errors: [`metadata.name: "${resource.metadata.name}" is already defined in ${other}`] });
         continue;
       }
-      if (byName.has(name) && !parsed.policies.includes(policy)) continue;
-      origin.set(name, file);
-      byName.set(name, withGeneration(policy, file, prev.get(name)));
+      if (byId.has(key) && !parsed.resources.includes(resource)) continue;
+      origin.set(key, file);
+      byId.set(key, withGeneration(resource, file, prev.get(key)));
     }
   }
-  return { policies: [...byName.values()], errors };
+  const all = [...byId.values()];
+  return { policies: policiesOf(all), banLists: banListsOf(all), errors };
 }
 
-function withGeneration(policy: FirewallPolicy, file: string, before: FirewallPolicy | undefined): FirewallPolicy {
-  const sameSpec = before && canonicalJson(before.spec) === canonicalJson(policy.spec);
+function withGeneration<R extends Resource>(resource: R, file: string, before: Resource | undefined): R {
+  const sameSpec = before && canonicalJson(before.spec) === canonicalJson(resource.spec);
   const generation = before ? (before.metadata.generation ?? 1) + (sameSpec ? 0 : 1) : 1;
   return {
-    ...policy,
-    metadata: {
-      ...policy.metadata,
-      generation,
-      annotations: { ...policy.metadata.annotations, "fleetwall.io/source-file": file },
-    },
+    ...resource,
+    metadata: { ...resource.metadata, generation, annotations: { ...resource.metadata.annotations, [SOURCE_FILE]: file } },
   };
 }

@@ -23,6 +23,7 @@ export function planPublish(compiled: ReadonlyMap<string, CompiledHost>, publish
       hash: host.hash,
       policies: host.policies,
       ruleset: host.ruleset,
+      jails: host.jails,
     });
   }
   return out;

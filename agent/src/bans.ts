@@ -1,0 +1,128 @@
+import { matchesSelector, parseCidr, type BanDecision, type Labels } from "@fleetwall/api";
+import type { Logger } from "pino";
+import { BANS_TABLE, bansTableScript, renderBanOps, type BanOp } from "./bans-render.js";
+import { listTable, type NftRunner } from "./nft.js";
+
+export interface BanEntryState {
+  key: string;
+  op: BanOp;
+  expiresAt: number | undefined;
+}
+
+/** Turns a decision into the set operation it needs on this host at `now` (ms); pure. */
+export function decisionOp(decision: BanDecision, labels: Labels, now: number): BanOp | undefined {
+  let cidr;
+  try {
+    cidr = parseCidr(decision.cidr);
+  } catch {
+    return undefined;
+  }
+  const applies = matchesSelector(decision.hostSelector, labels);
+  const expires = decision.expiresAt ? Date.parse(decision.expiresAt) : undefined;
+  const single = cidr.prefix === (cidr.family === "ip" ? 32 : 128);
+  const kind = decision.type === "Allow" ? "allow" : single ? "ban" : "net";
+  const live = applies && (expires === undefined || expires > now + 500);
+  return {
+    op: live ? "upsert" : "remove",
+    kind,
+    family: cidr.family,
+    element: cidr.text,
+    ...(live && expires !== undefined ? { timeoutSeconds: (expires - now) / 1000 } : {}),
+  };
+}
+
+/**
+ * Keeps the kernel's ban sets equal to the decisions that apply to this host. Changes are queued
+ * and flushed as one nft transaction at a time: a single ban goes out at once, a snapshot of many
+ * goes out in a few large batches. A batch nft refuses is split to find and drop the bad element.
+ */
+export class BanSync {
+  #active = new Map<string, BanOp>();
+  #pending = new Map<string, BanOp>();
+  #flushing: Promise<void> | undefined;
+  #errors = 0;
+  #applied = 0;
+
+  constructor(
+    private readonly nft: NftRunner,
+    private readonly log: Logger,
+    private readonly maxBatch = 50_000,
+  ) {}
+
+  /** Creates the bans table when it does not exist; an existing one (and its bans) is left as it is. */
+  async ensureTable(): Promise<void> {
+    if (await listTable(this.nft, "inet", BANS_TABLE)) return;
+    await this.nft.run(["-f", "-"], bansTableScript());
+    this.log.info("bans table created");
+  }
+
+  get activeBans(): number {
+    let n = 0;
+    for (const op of this.#active.values()) if (op.kind !== "allow") n += 1;
+    return n;
+  }
+
+  get errors(): number {
+    return this.#errors;
+  }
+
+  get applied(): number {
+    return this.#applied;
+  }
+
+  has(element: string): boolean {
+    for (const op of this.#active.values()) if (op.element === element && op.kind !== "allow") return true;
+    return false;
+  }
+
+  /** Records what `key` should be now and schedules the kernel change. */
+  set(key: string, op: BanOp | undefined): Promise<void> {
+    const current = this.#active.get(key);
+    if (!op || op.op === "remove") {
+      if (!current && !this.#pending.has(key)) return this.#flushing ?? Promise.resolve();
+      this.#active.delete(key);
+      this.#pending.set(key, { ...(current ?? (op as BanOp)), op: "remove" });
+    } else {
+      const queued = this.#pending.get(key);
+      const fresh = !current && (!queued || !!queued.fresh);
+      this.#active.set(key, op);
+      this.#pending.set(key, { ...op, fresh });
+    }
+    return this.#schedule();
+  }
+
+  #schedule(): Promise<void> {
+    this.#flushing ??= (async () => {
+      await Promise.resolve();
+      while (this.#pending.size > 0) {
+        const batch = [...this.#pending.values()].slice(0, this.maxBatch);
+        const keys = [...this.#pending.keys()].slice(0, this.maxBatch);
+        for (const k of keys) this.#pending.delete(k);
+        await this.#apply(batch);
+      }
+      this.#flushing = undefined;
+    })();
+    return this.#flushing;
+  }
+
+  async #apply(batch: BanOp[]): Promise<void> {
+    try {
+      await this.nft.run(["-f", "-"], renderBanOps(batch));
+      this.#applied += batch.length;
+    } catch (error) {
+      if (batch.length === 1) {
+        this.#errors += 1;
+        this.log.error({ element: batch[0]?.element, err: error }, "ban element refused by nft");
+        return;
+      }
+      const half = Math.ceil(batch.length / 2);
+      await this.#apply(batch.slice(0, half));
+      await this.#apply(batch.slice(half));
+    }
+  }
+
+  /** Resolves when everything queued so far is in the kernel. */
+  async idle(): Promise<void> {
+    while (this.#flushing) await this.#flushing;
+  }
+}

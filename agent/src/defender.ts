@@ -1,0 +1,102 @@
+import { SCHEMA_VERSION, type BanSignal, type JailIR, type Labels } from "@fleetwall/api";
+import type { Logger } from "pino";
+import type { BanSync } from "./bans.js";
+import { decisionOp } from "./bans.js";
+import type { JailBan } from "./jail-counter.js";
+import { verifyDecision } from "./verify.js";
+
+export interface SignalSink {
+  publishSignal(sig: BanSignal): Promise<void>;
+}
+
+const dec = new TextDecoder();
+const OUTBOX_LIMIT = 100_000;
+
+/**
+ * The agent's ban side: local jail detections are banned at once and queued as signals for the
+ * fleet (kept and retried while the bus is away); decisions from the bans bucket are verified and
+ * mirrored into the kernel's sets.
+ */
+export class Defender {
+  #outbox: BanSignal[] = [];
+  #draining = false;
+  droppedDecisions = 0;
+  signalsSent = 0;
+
+  constructor(
+    readonly bans: BanSync,
+    private readonly hostId: string,
+    private readonly labels: Labels,
+    private readonly trustedKey: () => string | undefined,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** A jail crossed maxRetry: ban here now; share with the fleet when the jail says so. */
+  onJailBan(ban: JailBan, jail: JailIR, sink: SignalSink | undefined): void {
+    const expiresAt = new Date(this.now() + ban.banSeconds * 1000).toISOString();
+    const op = decisionOp(
+      { schemaVersion: SCHEMA_VERSION, list: `local-${jail.name}`, type: "Deny", cidr: ban.address, reason: "", scenario: jail.name, origins: [this.hostId], createdAt: new Date(this.now()).toISOString(), expiresAt, offences: 1, source: "jail" },
+      this.labels,
+      this.now(),
+    );
+    void this.bans.set(`local.${jail.name}.${ban.address}`, op);
+    this.log.warn({ jail: jail.name, address: ban.address, failures: ban.failures, seconds: ban.banSeconds }, "banned locally");
+    if (jail.share !== "Fleet") return;
+    if (this.#outbox.length >= OUTBOX_LIMIT) this.#outbox.shift();
+    this.#outbox.push({
+      schemaVersion: SCHEMA_VERSION,
+      hostId: this.hostId,
+      jail: jail.name,
+      address: ban.address,
+      failures: ban.failures,
+      at: new Date(this.now()).toISOString(),
+      banSeconds: ban.banSeconds,
+      ...(jail.increment ? { increment: jail.increment } : {}),
+    });
+    if (sink) void this.drain(sink);
+  }
+
+  /** Sends queued signals in order; on failure waits and retries, so none is lost while the bus is away. */
+  async drain(sink: SignalSink): Promise<void> {
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      let delay = 200;
+      while (this.#outbox.length > 0) {
+        try {
+          await sink.publishSignal(this.#outbox[0] as BanSignal);
+          this.#outbox.shift();
+          this.signalsSent += 1;
+          delay = 200;
+        } catch (error) {
+          this.log.warn({ err: error, queued: this.#outbox.length }, "signal not delivered yet; retrying");
+          await new Promise((r) => setTimeout(r, delay));
+          delay = Math.min(delay * 2, 5000);
+        }
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  get queuedSignals(): number {
+    return this.#outbox.length;
+  }
+
+  /** One entry of the bans bucket (null: deleted). Untrusted or malformed entries are dropped and counted. */
+  onDecisionEntry(key: string, data: Uint8Array | null): void {
+    if (!data) {
+      void this.bans.set(key, undefined);
+      return;
+    }
+    const v = verifyDecision(dec.decode(data), this.trustedKey());
+    if (!v.ok) {
+      this.droppedDecisions += 1;
+      this.log.warn({ key, reason: v.reason }, "ban decision dropped");
+      return;
+    }
+    // queued, not awaited: a snapshot of many decisions becomes a few large nft batches
+    void this.bans.set(key, decisionOp(v.decision, this.labels, this.now()));
+  }
+}

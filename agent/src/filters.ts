@@ -1,0 +1,90 @@
+import { parseCidr } from "@fleetwall/api";
+
+/** A regex engine that is linear in the input (V8's experimental engine, enabled by the `fleetwall` binary). */
+export class LinearRegexError extends Error {
+  override name = "LinearRegexError";
+}
+
+/** An IPv4 address, or an IPv6 address (possibly ending in an IPv4 quad); validated after matching. */
+const HOST = "(?<host>[0-9]{1,3}(?:\\.[0-9]{1,3}){3}|[0-9A-Fa-f]*:[0-9A-Fa-f:.]*[0-9A-Fa-f])";
+
+/**
+ * Built-in filters, fail2ban style: each line must contain `require` and match one regex, `<HOST>`
+ * standing for the offender. Written for fleetwall against the message texts of OpenSSH, nginx
+ * and GoToSocial.
+ */
+export const BUILTIN: Readonly<Record<string, { require?: string; failRegex: string[] }>> = Object.freeze({
+  sshd: {
+    require: "sshd",
+    failRegex: [
+      "(?:error: )?PAM: [Aa]uthentication failure for .* from <HOST>\\s*$",
+      "Failed (?:password|publickey|keyboard-interactive/pam|none|\\S+) for (?:invalid user )?.* from <HOST>(?: port \\d+)?(?: ssh\\d?)?(?: \\[preauth\\])?\\s*$",
+      "ROOT LOGIN REFUSED FROM <HOST>(?: port \\d+)?(?: \\[preauth\\])?\\s*$",
+      "[iI](?:llegal|nvalid) user .* from <HOST>(?: port \\d+)?(?: \\[preauth\\])?\\s*$",
+      "User .+ from <HOST> not allowed because (?:not listed in AllowUsers|listed in DenyUsers|not in any group|none of user's groups are listed in AllowGroups|a group is listed in DenyGroups|none of user's groups are listed in DenyGroups)\\s*$",
+      "authentication failure; logname=\\S* uid=\\d* euid=\\d* tty=\\S* ruser=\\S* rhost=<HOST>(?:\\s+user=.*)?\\s*$",
+      "refused connect from \\S+ \\(<HOST>\\)\\s*$",
+      "Received disconnect from <HOST>(?: port \\d+)?:\\s*3: .*: Auth fail(?: \\[preauth\\])?\\s*$",
+      "error: maximum authentication attempts exceeded for (?:invalid user )?.* from <HOST>(?: port \\d+)?(?: ssh\\d?)?(?: \\[preauth\\])?\\s*$",
+      "Disconnecting (?:invalid |authenticating )?user \\S+ <HOST>(?: port \\d+)?: Too many authentication failures(?: \\[preauth\\])?\\s*$",
+      "Disconnecting: Too many authentication failures for .* from <HOST>(?: port \\d+)?(?: ssh\\d?)?(?: \\[preauth\\])?\\s*$",
+    ],
+  },
+  "nginx-http-auth": {
+    require: "client:",
+    failRegex: [
+      "user \".*\":? (?:password mismatch|was not found in \".*\"), client: <HOST>, server:",
+      "no user/password was provided for basic authentication, client: <HOST>, server:",
+    ],
+  },
+  "gotosocial-auth": {
+    require: "401",
+    failRegex: [
+      "\\bstatusCode=401\\b.*\\bpath=\"?/auth/sign_in\\b.*\\bclientIP=\"?<HOST>",
+      "\"statusCode\":\\s*401\\b.*\"path\":\\s*\"/auth/sign_in\".*\"clientIP\":\\s*\"<HOST>\"",
+      "\"clientIP\":\\s*\"<HOST>\".*\"statusCode\":\\s*401\\b.*\"path\":\\s*\"/auth/sign_in\"",
+    ],
+  },
+});
+
+/** Longest line a filter looks at; the rest of a longer line is ignored (fail2ban does the same). */
+export const MAX_LINE = 16 * 1024;
+
+export type Matcher = (line: string) => string | undefined;
+
+/** Compiles a built-in filter and/or fail-regexes into one matcher returning the canonical offender. */
+export function compileFilter(filter: string | undefined, failRegex: readonly string[]): Matcher {
+  const builtin = filter ? BUILTIN[filter] : undefined;
+  if (filter && !builtin) throw new Error(`unknown built-in filter ${filter}`);
+  const sources = [...(builtin?.failRegex ?? []), ...failRegex];
+  const regexes = sources.map(linear);
+  const require = builtin?.require;
+  return (input) => {
+    const line = input.length > MAX_LINE ? input.slice(0, MAX_LINE) : input;
+    if (require && !line.includes(require)) return undefined;
+    for (const re of regexes) {
+      const host = re.exec(line)?.groups?.host;
+      if (!host) continue;
+      try {
+        return parseCidr(host).text;
+      } catch {
+        // not an address (a host name, a mangled quad): not ours to ban
+      }
+    }
+    return undefined;
+  };
+}
+
+/** Compiles a fail-regex with `<HOST>` in the linear-time engine, or throws a LinearRegexError saying why. */
+export function linear(source: string): RegExp {
+  if (!source.includes("<HOST>")) throw new LinearRegexError(`regex ${JSON.stringify(source)} has no <HOST>`);
+  try {
+    return new RegExp(source.replace("<HOST>", HOST), "l");
+  } catch (e) {
+    const why = (e as Error).message;
+    if (/Invalid (regular expression )?flags/.test(why)) {
+      throw new LinearRegexError("the linear-time regex engine is off: run with --enable-experimental-regexp-engine", { cause: e });
+    }
+    throw new LinearRegexError(`regex ${JSON.stringify(source)} cannot run in linear time or does not parse: ${why}`, { cause: e });
+  }
+}

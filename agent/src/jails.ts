@@ -1,0 +1,109 @@
+import { canonicalJson, type JailIR } from "@fleetwall/api";
+import type { Logger } from "pino";
+import { FileFollower, type FollowPosition } from "./file-follower.js";
+import { compileFilter } from "./filters.js";
+import { JailCounter, type JailBan } from "./jail-counter.js";
+import type { StateStore } from "./state-store.js";
+
+const POSITIONS = "jail-positions.json";
+
+interface Running {
+  key: string;
+  follower: FileFollower;
+  counter: JailCounter;
+}
+
+/**
+ * Runs the jails of the applied desired state: follows each jail's log, matches lines, counts
+ * failures and calls `onBan` when an address crosses maxRetry. Reconfigured on every desired state;
+ * log positions are saved so a restarted agent resumes where it stopped.
+ */
+export class JailRunner {
+  #running = new Map<string, Running>();
+  #positions: Record<string, FollowPosition> = {};
+  #saveTimer: NodeJS.Timeout | undefined;
+  #pruneTimer: NodeJS.Timeout | undefined;
+  linesRead = 0;
+  linesMatched = 0;
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly log: Logger,
+    private readonly onBan: (ban: JailBan, jail: JailIR) => void,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async init(): Promise<void> {
+    const saved = await this.store.read(POSITIONS);
+    if (saved) this.#positions = JSON.parse(saved) as Record<string, FollowPosition>;
+    this.#pruneTimer = setInterval(() => {
+      for (const r of this.#running.values()) r.counter.prune(this.now());
+    }, 60_000);
+    this.#pruneTimer.unref();
+  }
+
+  /** Starts, restarts or stops jails so that exactly `jails` run. */
+  async configure(jails: readonly JailIR[]): Promise<void> {
+    const wanted = new Map(jails.map((j) => [j.name, j]));
+    for (const [name, r] of this.#running) {
+      const j = wanted.get(name);
+      if (!j || canonicalJson(j) !== r.key) {
+        await r.follower.stop();
+        this.#running.delete(name);
+      }
+    }
+    for (const jail of jails) {
+      if (this.#running.has(jail.name)) continue;
+      if (!("file" in jail.source)) {
+        this.log.error({ jail: jail.name }, "journal sources are not supported by this agent yet; jail not started");
+        continue;
+      }
+      let match;
+      try {
+        match = compileFilter(jail.filter, jail.failRegex);
+      } catch (error) {
+        this.log.error({ jail: jail.name, err: error }, "jail filter refused; jail not started");
+        continue;
+      }
+      const counter = new JailCounter(jail);
+      const path = jail.source.file;
+      const follower = new FileFollower({
+        path,
+        start: this.#positions[path],
+        pollMs: 1000,
+        onPosition: (pos) => this.#savePosition(path, pos),
+        onLines: (lines) => {
+          const now = this.now();
+          for (const line of lines) {
+            this.linesRead += 1;
+            const host = match(line);
+            if (!host) continue;
+            this.linesMatched += 1;
+            const ban = counter.fail(host, now);
+            if (ban) this.onBan(ban, jail);
+          }
+        },
+      });
+      await follower.start();
+      this.#running.set(jail.name, { key: canonicalJson(jail), follower, counter });
+      this.log.info({ jail: jail.name, path }, "jail started");
+    }
+  }
+
+  #savePosition(path: string, pos: FollowPosition): void {
+    this.#positions[path] = pos;
+    if (this.#saveTimer) return;
+    this.#saveTimer = setTimeout(() => {
+      this.#saveTimer = undefined;
+      this.store.write(POSITIONS, JSON.stringify(this.#positions)).catch((e: unknown) => this.log.warn({ err: e }, "jail positions not saved"));
+    }, 1000);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#pruneTimer);
+    clearTimeout(this.#saveTimer);
+    for (const r of this.#running.values()) await r.follower.stop();
+    this.#running.clear();
+    await this.store.write(POSITIONS, JSON.stringify(this.#positions)).catch(() => undefined);
+  }
+}

@@ -1,0 +1,40 @@
+import { z } from "zod";
+import { DurationString } from "./duration.js";
+import { CidrString } from "./net.js";
+
+export const BUILTIN_FILTERS = ["sshd", "nginx-http-auth", "gotosocial-auth"] as const;
+
+export const JailSource = z
+  .union([
+    z.object({ file: z.string().min(1).regex(/^\//, "must be an absolute path").describe("Log file to follow (rotation and truncation are followed).") }),
+    z.object({ journal: z.object({ unit: z.string().min(1).describe("systemd unit whose journal is read.") }) }),
+  ])
+  .describe("Where the jail reads log lines: {file: PATH} or {journal: {unit: NAME}}.");
+export type JailSource = z.infer<typeof JailSource>;
+
+export const Jail = z
+  .object({
+    name: z.string().min(1).max(32).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be lowercase letters, digits and '-'").describe("Name of the jail; part of every ban's scenario."),
+    filter: z.enum(BUILTIN_FILTERS).optional().describe("A built-in filter: sshd, nginx-http-auth, gotosocial-auth."),
+    failRegex: z.array(z.string().min(1).max(1000)).max(50).optional().describe("fail2ban-style regexes; <HOST> stands for the offending IPv4 or IPv6 address."),
+    source: JailSource,
+    maxRetry: z.number().int().min(1).max(1000).default(5).describe("Failures within findTime that ban an address."),
+    findTime: DurationString.default("10m").describe("Window in which failures are counted."),
+    banTime: DurationString.default("1h").describe("How long the first ban lasts."),
+    banTimeIncrement: z
+      .object({
+        factor: z.number().min(1).max(100).describe("Each repeat ban lasts factor times the previous one."),
+        max: DurationString.describe("Longest ban."),
+      })
+      .optional()
+      .describe("Escalation for repeat offenders."),
+    ignore: z.array(CidrString).max(1000).default([]).describe("Addresses this jail never bans."),
+    share: z.enum(["Fleet", "Local"]).default("Fleet").describe("Fleet: the controller may ban the address on every host; Local: this host only."),
+  })
+  .superRefine((jail, ctx) => {
+    if (!jail.filter && !jail.failRegex?.length) ctx.addIssue({ code: "custom", path: ["filter"], message: "a jail needs a built-in filter or failRegex" });
+    jail.failRegex?.forEach((re, i) => {
+      if (!re.includes("<HOST>")) ctx.addIssue({ code: "custom", path: ["failRegex", i], message: "must contain <HOST>" });
+    });
+  });
+export type Jail = z.infer<typeof Jail>;
