@@ -1,4 +1,4 @@
-import { matchesSelector, parseCidr, type BanDecision, type Labels } from "@fleetwall/api";
+import { cidrContains, matchesSelector, parseCidr, type BanDecision, type Labels } from "@fleetwall/api";
 import type { Logger } from "pino";
 import { BANS_TABLE, bansTableScript, renderBanOps, type BanOp } from "./bans-render.js";
 import { listTable, type NftRunner } from "./nft.js";
@@ -68,6 +68,15 @@ export class BanSync {
 
   get applied(): number {
     return this.#applied;
+  }
+
+  /** True when an allow entry in force covers `address` (a local jail must not ban it either). */
+  allowed(address: string): boolean {
+    const addr = parseCidr(address);
+    for (const op of this.#active.values()) {
+      if (op.kind === "allow" && op.family === addr.family && cidrContains(parseCidr(op.element), addr)) return true;
+    }
+    return false;
   }
 
   has(element: string): boolean {

@@ -34,6 +34,10 @@ export class Defender {
 
   /** A jail crossed maxRetry: ban here now; share with the fleet when the jail says so. */
   onJailBan(ban: JailBan, jail: JailIR, sink: SignalSink | undefined): void {
+    if (this.bans.allowed(ban.address)) {
+      this.log.info({ jail: jail.name, address: ban.address }, "allowlisted address not banned");
+      return;
+    }
     const expiresAt = new Date(this.now() + ban.banSeconds * 1000).toISOString();
     const op = decisionOp(
       { schemaVersion: SCHEMA_VERSION, list: `local-${jail.name}`, type: "Deny", cidr: ban.address, reason: "", scenario: jail.name, origins: [this.hostId], createdAt: new Date(this.now()).toISOString(), expiresAt, offences: 1, source: "jail" },

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { HostId, isCidr, parseCidr, parseLabelList } from "@fleetwall/api";
+import { HostId, isCidr, parseCidr, parseDuration, parseLabelList } from "@fleetwall/api";
 import { z } from "zod";
 
 /** Duration flags: `500ms`, `10s`, `5m`, `1h`, or plain milliseconds. */
@@ -29,6 +29,11 @@ export const ControllerConfig = z.object({
   signingKey: z.string().min(1).describe("PEM file of the Ed25519 signing key; created when missing"),
   replicas: z.coerce.number().int().min(1).max(5).default(1),
   rescan: Duration.default(5000),
+  minReporters: z.coerce.number().int().min(1).max(100).default(1),
+  maxBan: z.string().default("30d").refine((d) => (parseDuration(d) ?? 0) > 0, "must be a duration like 30d").transform((d) => parseDuration(d) as number),
+  minPrefix4: z.coerce.number().int().min(1).max(32).default(16),
+  minPrefix6: z.coerce.number().int().min(1).max(128).default(48),
+  protect: z.array(z.string().refine(isCidr, "must be an address or CIDR")).default([]),
   logLevel: LogLevel,
 });
 export type ControllerConfig = z.infer<typeof ControllerConfig>;

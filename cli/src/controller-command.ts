@@ -1,8 +1,9 @@
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import { generateSigningKeyPem, loadSigningKey, type SigningKey } from "@fleetwall/api";
-import { Controller, ControllerBus, DirSource } from "@fleetwall/controller";
+import { generateSigningKeyPem, loadSigningKey, parseCidr, type SigningKey } from "@fleetwall/api";
+import { BanKeeper, Controller, ControllerBus, DirSource } from "@fleetwall/controller";
+import { natsFailsafe } from "./nats-url.js";
 import type { Logger } from "pino";
 import type { ControllerConfig } from "./config.js";
 
@@ -28,25 +29,32 @@ export async function runController(cfg: ControllerConfig, log: Logger, signal: 
     onInvalid: (kind, reason) => log.warn({ kind, reason }, "invalid message dropped"),
   });
   const published = await bus.loadPublished();
-  const controller = new Controller(bus, key, log, published);
+  const protect = [...cfg.protect, ...natsFailsafe(cfg.nats).flatMap((n) => (n.address ? [n.address] : []))].map(parseCidr);
+  const bans = new BanKeeper(bus, key, { minReporters: cfg.minReporters, reportWindowSeconds: 3600, maxBanSeconds: cfg.maxBan, minPrefix: { ip: cfg.minPrefix4, ip6: cfg.minPrefix6 }, protect }, log);
+  const controller = new Controller(bus, key, log, published, bans);
   bus.subscribeReports((r) => controller.recordReport(r));
   bus.serveStatus(() => controller.status());
+  bus.serveBans((r) => bans.add(r), (cidr) => bans.delete(cidr));
+  const janitor = setInterval(() => void bans.forgetExpired().catch((e: unknown) => log.warn({ err: e }, "expired bans not removed")), 30_000);
   const source = new DirSource({
     dir: cfg.source.path,
     rescanMs: cfg.rescan,
     debounceMs: 50,
     onChange: (set) => {
-      log.info({ policies: set.policies.length, invalid: set.errors.length }, "policies loaded");
+      log.info({ policies: set.policies.length, banLists: set.banLists.length, invalid: set.errors.length }, "resources loaded");
       controller.setPolicies(set);
     },
     onError: (error) => log.error({ err: error }, "policy directory unreadable"),
   });
   await source.start();
   const hosts = bus.watchHosts((id, reg) => controller.setHost(id, reg), signal);
+  const banWatch = bus.watchBans((k, d) => bans.onEntry(k, d), signal, () => controller.bansLoaded());
+  const signals = bus.consumeSignals((s) => bans.onSignal(s), signal);
   log.info({ keyId: key.keyId, source: cfg.source.path }, "controller started");
   try {
-    await Promise.all([controller.run(signal), hosts]);
+    await Promise.all([controller.run(signal), hosts, banWatch, signals]);
   } finally {
+    clearInterval(janitor);
     source.stop();
     await bus.close();
   }

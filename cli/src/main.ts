@@ -9,6 +9,9 @@ import { renderForLabels, InvalidManifestError } from "./render-command.js";
 import { fetchStatus, formatStatus } from "./status-command.js";
 import { natsFailsafe } from "./nats-url.js";
 import { diffForHost } from "./diff-command.js";
+import { addBan, deleteBan, formatBans, jailTest, listBans } from "./bans-command.js";
+import { LinearRegexError } from "@fleetwall/agent";
+import { parseDuration } from "@fleetwall/api";
 
 // Jail filters run in V8's linear-time regex engine: hostile log lines cannot make them backtrack.
 setFlagsFromString("--enable-experimental-regexp-engine");
@@ -53,6 +56,11 @@ configFlags(
     .addOption(new Option("--signing-key <file>", "Ed25519 private key (PEM); created with <file>.pub when missing").env("FLEETWALL_SIGNING_KEY").default("/var/lib/fleetwall/signing-key.pem"))
     .option("--replicas <n>", "JetStream replicas for buckets and streams (3 on a 3-server cluster)", "1")
     .option("--rescan <duration>", "directory rescan interval (the file watcher is the fast path)", "5s")
+    .option("--min-reporters <n>", "distinct hosts that must report an address before a fleet-wide ban", "1")
+    .option("--max-ban <duration>", "longest ban the arbiter grants", "30d")
+    .option("--min-prefix4 <bits>", "broadest IPv4 prefix a ban may cover", "16")
+    .option("--min-prefix6 <bits>", "broadest IPv6 prefix a ban may cover", "48")
+    .option("--protect <cidr>", "never ban this address or network (repeatable; NATS servers always are)", collect)
     .addOption(new Option("--log-level <level>").env("FLEETWALL_LOG_LEVEL").default("info")),
 ).action(async (opts) => {
   const cfg = parseConfig(ControllerConfig, opts);
@@ -138,8 +146,59 @@ program
     process.exitCode = patch ? 1 : 0;
   });
 
+const bans = program.command("bans").description("inspect, add and lift bans across the fleet");
+const natsOption = () => new Option("--nats <urls>", "NATS server URLs, comma-separated").env("FLEETWALL_NATS").makeOptionMandatory();
+
+bans
+  .command("list")
+  .description("the bans and allow entries in force (from the bans bucket)")
+  .addOption(natsOption())
+  .option("--host <id>", "only what applies to this host")
+  .option("--json", "print JSON for scripts")
+  .action(async (opts: { nats: string; host?: string; json?: boolean }) => {
+    const rows = await listBans(opts.nats.split(","), opts.host);
+    process.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : formatBans(rows));
+  });
+
+bans
+  .command("add <cidr>")
+  .description("ban an address or network on every host (the controller refuses allowlisted and protected ones)")
+  .addOption(natsOption())
+  .option("--duration <duration>", "how long, e.g. 1h, 7d; without it the ban holds until deleted")
+  .option("--reason <text>", "why", "")
+  .action(async (cidr: string, opts: { nats: string; duration?: string; reason: string }) => {
+    const seconds = opts.duration === undefined ? null : parseDuration(opts.duration);
+    if (seconds === undefined) throw new ConfigError(`--duration: "${opts.duration}" is not a duration like 1h or 7d`);
+    const reply = await addBan(opts.nats.split(","), cidr, seconds, opts.reason);
+    process.stdout.write(`banned ${cidr} (${reply.keys.join(", ")})\n`);
+  });
+
+bans
+  .command("delete <cidr>")
+  .description("lift every ban of exactly this address or network")
+  .addOption(natsOption())
+  .action(async (cidr: string, opts: { nats: string }) => {
+    const reply = await deleteBan(opts.nats.split(","), cidr);
+    process.stdout.write(`lifted ${reply.keys.join(", ")}\n`);
+  });
+
+program
+  .command("jail")
+  .description("work with jails")
+  .command("test <file>")
+  .description("run a filter over a log file offline and print what it matches, like fail2ban-regex")
+  .option("--filter <name>", "a built-in filter: sshd, nginx-http-auth, gotosocial-auth")
+  .option("--fail-regex <re...>", "fail2ban-style regexes with <HOST>")
+  .option("--json", 'print {"lines","matched","matches":[{"line","host"}]}')
+  .action(async (file: string, opts: { filter?: string; failRegex?: string[]; json?: boolean }) => {
+    if (!opts.filter && !opts.failRegex?.length) throw new ConfigError("--filter or --fail-regex is needed");
+    const r = await jailTest(file, opts.filter, opts.failRegex ?? []);
+    if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+    else process.stdout.write(`${r.matches.map((m) => `${m.line}: ${m.host}`).join("\n")}${r.matches.length ? "\n" : ""}lines: ${r.lines}, matched: ${r.matched}\n`);
+  });
+
 program.parseAsync(process.argv).catch((error: unknown) => {
-  if (error instanceof ConfigError || error instanceof InvalidManifestError) {
+  if (error instanceof ConfigError || error instanceof InvalidManifestError || error instanceof LinearRegexError) {
     process.stderr.write(`fleetwall: invalid input:\n${error.message}\n`);
     process.exitCode = 2;
     return;

@@ -1,6 +1,17 @@
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, nanos, type NatsConnection } from "@nats-io/transport-node";
 import { Kvm, type KV } from "@nats-io/kv";
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import {
+  BANS_BUCKET,
+  BAN_ADD_REQUEST,
+  BAN_DELETE_REQUEST,
+  BanAddRequest,
+  BanDecision,
+  BanDeleteRequest,
+  BanSignal,
+  SIGNALS_STREAM,
+  SIGNAL_WILDCARD,
+  type BanReply,
   DESIRED_BUCKET,
   DesiredState,
   HOSTS_BUCKET,
@@ -33,6 +44,7 @@ export class ControllerBus {
     readonly nc: NatsConnection,
     private readonly desired: KV,
     private readonly hosts: KV,
+    private readonly bans: KV,
     private readonly options: BusOptions,
   ) {}
 
@@ -41,7 +53,14 @@ export class ControllerBus {
     const kvm = new Kvm(nc);
     const desired = await kvm.create(DESIRED_BUCKET, { history: 1, replicas: options.replicas });
     const hosts = await kvm.create(HOSTS_BUCKET, { history: 1, replicas: options.replicas });
-    return new ControllerBus(nc, desired, hosts, options);
+    const bans = await kvm.create(BANS_BUCKET, { history: 1, replicas: options.replicas });
+    const jsm = await jetstreamManager(nc);
+    const stream = { name: SIGNALS_STREAM, subjects: [SIGNAL_WILDCARD], max_age: nanos(86400_000), num_replicas: options.replicas };
+    await jsm.streams.add(stream).catch(async () => jsm.streams.update(SIGNALS_STREAM, stream));
+    await jsm.consumers
+      .add(SIGNALS_STREAM, { durable_name: "fleetwall-arbiter", ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: nanos(30_000) })
+      .catch(() => undefined);
+    return new ControllerBus(nc, desired, hosts, bans, options);
   }
 
   /** Revision and hash of what each host's key holds now. */
@@ -83,6 +102,96 @@ export class ControllerBus {
       signal.removeEventListener("abort", stop);
       if (!signal.aborted) this.options.log.warn("hosts watch ended; restarting");
     }
+  }
+
+  async putBan(key: string, envelope: SignedEnvelope): Promise<void> {
+    await this.bans.put(key, enc.encode(JSON.stringify(envelope)));
+  }
+
+  async deleteBan(key: string): Promise<void> {
+    await this.bans.delete(key);
+  }
+
+  /** Follows the bans bucket (the controller's own signed decisions) until aborted. */
+  async watchBans(onEntry: (key: string, d: BanDecision | null) => void, signal: AbortSignal, onSnapshot: () => void): Promise<void> {
+    while (!signal.aborted) {
+      const watch = await this.bans.watch();
+      const stop = () => watch.stop();
+      signal.addEventListener("abort", stop, { once: true });
+      let initial = true;
+      if ((await this.bans.status()).values === 0) {
+        initial = false;
+        onSnapshot();
+      }
+      for await (const e of watch) {
+        if (e.operation !== "PUT") onEntry(e.key, null);
+        else {
+          const env = safeJson(e.value, SignedEnvelope);
+          const d = env ? (() => { try { return BanDecision.safeParse(JSON.parse(env.payload)); } catch { return undefined; } })() : undefined;
+          if (d?.success) onEntry(e.key, d.data);
+          else this.options.onInvalid("decision", "stored ban decision does not parse");
+        }
+        if (initial && e.delta === 0) {
+          initial = false;
+          onSnapshot();
+        }
+      }
+      signal.removeEventListener("abort", stop);
+      if (!signal.aborted) this.options.log.warn("bans watch ended; restarting");
+    }
+  }
+
+  /** Consumes the durable signals stream: each signal is acknowledged only after `onSignal` handled it. */
+  async consumeSignals(onSignal: (s: BanSignal) => Promise<void>, signal: AbortSignal): Promise<void> {
+    const consumer = await jetstream(this.nc).consumers.get(SIGNALS_STREAM, "fleetwall-arbiter");
+    while (!signal.aborted) {
+      const messages = await consumer.consume({ max_messages: 256 });
+      const stop = () => void messages.close();
+      signal.addEventListener("abort", stop, { once: true });
+      for await (const m of messages) {
+        const parsed = safeJson(m.data, BanSignal);
+        if (!parsed || parsed.hostId !== m.subject.split(".")[2]) {
+          this.options.onInvalid("signal", "malformed signal or host id does not match subject");
+          m.term();
+          continue;
+        }
+        try {
+          await onSignal(parsed);
+          m.ack();
+        } catch (error) {
+          this.options.log.error({ err: error }, "signal not handled; it will be redelivered");
+          m.nak(1000);
+        }
+      }
+      signal.removeEventListener("abort", stop);
+    }
+  }
+
+  serveBans(add: (r: ReturnType<typeof BanAddRequest.parse>) => Promise<BanReply>, del: (cidr: string) => Promise<BanReply>): void {
+    const serve = (subject: string, handle: (data: unknown) => Promise<BanReply>) =>
+      this.nc.subscribe(subject, {
+        queue: "fleetwall-controller",
+        callback: (err, msg) => {
+          if (err) return;
+          let data: unknown;
+          try {
+            data = JSON.parse(dec.decode(msg.data));
+          } catch {
+            data = undefined;
+          }
+          handle(data)
+            .catch((e: unknown) => ({ ok: false, error: String(e), keys: [] }))
+            .then((reply) => msg.respond(enc.encode(JSON.stringify(reply))));
+        },
+      });
+    serve(BAN_ADD_REQUEST, async (data) => {
+      const r = BanAddRequest.safeParse(data);
+      return r.success ? add(r.data) : { ok: false, error: "malformed ban request", keys: [] };
+    });
+    serve(BAN_DELETE_REQUEST, async (data) => {
+      const r = BanDeleteRequest.safeParse(data);
+      return r.success ? del(r.data.cidr) : { ok: false, error: "malformed ban request", keys: [] };
+    });
   }
 
   subscribeReports(onReport: (report: HostReport) => void): void {

@@ -2,6 +2,7 @@ import { signPayload, type FirewallPolicy, type FleetStatus, type HostRegistrati
 import type { Logger } from "pino";
 import { compile, type CompileResult } from "./compile.js";
 import { lintPolicy } from "./lint.js";
+import { hostAddresses, type BanKeeper } from "./ban-keeper.js";
 import type { PolicySet } from "./manifests.js";
 import { planPublish, type Published } from "./publisher.js";
 import { fleetStatus } from "./status.js";
@@ -25,18 +26,27 @@ export class Controller {
   #compiled: CompileResult = { hosts: new Map(), selection: new Map() };
   #dirty = true;
   #wake: (() => void) | undefined;
+  #bansLoaded = false;
 
   constructor(
     private readonly sink: DesiredSink,
     private readonly key: SigningKey,
     private readonly log: Logger,
     published: Map<string, Published>,
+    private readonly bans?: BanKeeper,
   ) {
     this.#published = published;
   }
 
+  /** The bans bucket has been read once: BanLists can now be compared with it. */
+  bansLoaded(): void {
+    this.#bansLoaded = true;
+    this.#kick();
+  }
+
   setPolicies(set: PolicySet): void {
     this.#policies = set.policies;
+    this.bans?.setBanLists(set.banLists);
     this.#invalid = new Map(set.errors.map((e) => [e.name || e.file, e.errors]));
     this.#warnings = new Map(set.policies.map((p) => [p.metadata.name, lintPolicy(p)] as const).filter(([, w]) => w.length > 0));
     for (const [policy, warnings] of this.#warnings) this.log.warn({ policy, warnings }, "policy warning");
@@ -47,6 +57,7 @@ export class Controller {
   setHost(id: string, reg: HostRegistration | null): void {
     if (reg) this.#hosts.set(id, reg);
     else this.#hosts.delete(id);
+    this.bans?.setHostAddresses(hostAddresses(this.#hosts.values()));
     this.#kick();
   }
 
@@ -100,6 +111,7 @@ export class Controller {
         this.log.info({ host: state.hostId, revision: state.revision, policies: state.policies.map((p) => p.name) }, "desired state published");
       }),
     );
+    if (this.bans && this.#bansLoaded) await this.bans.syncBanLists();
     return plan.length;
   }
 }

@@ -6,3 +6,5 @@ export * from "./status.js";
 export * from "./bus.js";
 export * from "./controller.js";
 export * from "./lint.js";
+export * from "./arbiter.js";
+export * from "./ban-keeper.js";

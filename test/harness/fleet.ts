@@ -11,6 +11,8 @@ import { sh, waitFor } from "./sh.js";
 const here = dirname(fileURLToPath(import.meta.url));
 export const REPO = resolve(here, "../..");
 export const CLI = join(REPO, "cli/dist/main.js");
+/** Where jails in test policies read logs: each agent has its own host's directory mounted there. */
+export const JAIL_LOG_DIR = "/run/fleetwall-test/log";
 
 export interface FleetHost extends NetHost {
   id: string;
@@ -30,6 +32,8 @@ export interface Fleet {
   startController(extra?: string[]): Promise<Proc>;
   startAgent(host: FleetHost, extra?: string[]): Proc;
   /** Starts the listener script on these ports (tcp:22 udp:53) in every host namespace, or in the given ones. */
+  /** The directory an agent sees as JAIL_LOG_DIR (write its auth.log here). */
+  hostLogDir(host: FleetHost): string;
   listen(specs: string[], where?: { ns: string }[]): Promise<void>;
   /** From the client namespace: which of these targets answered (tcp:HOST:PORT, udp:…, optional @SOURCE). */
   probe(targets: string[], timeoutMs?: number): Promise<Record<string, boolean>>;
@@ -79,7 +83,12 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
       return proc;
     },
     startAgent(host, extra = []) {
-      const argv = ["ip", "netns", "exec", host.ns, "node", CLI, "agent", "--nats", fleet.nats.url, "--host-id", host.id, "--labels", host.labels, "--state-dir", host.stateDir, "--controller-key", `${fleet.signingKey}.pub`, "--heartbeat", "1s", "--drift-interval", "1s", "--log-level", "debug", ...extra];
+      // each agent sees its own host's log directory at JAIL_LOG_DIR, through a private mount namespace
+      mkdirSync(JAIL_LOG_DIR, { recursive: true });
+      mkdirSync(fleet.hostLogDir(host), { recursive: true });
+      const agentArgv = ["node", CLI, "agent", "--nats", fleet.nats.url, "--host-id", host.id, "--labels", host.labels, "--state-dir", host.stateDir, "--controller-key", `${fleet.signingKey}.pub`, "--heartbeat", "1s", "--drift-interval", "1s", "--log-level", "debug", ...extra];
+      const script = `mount --bind "$1" "$2" && shift 2 && exec "$@"`;
+      const argv = ["ip", "netns", "exec", host.ns, "unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", fleet.hostLogDir(host), JAIL_LOG_DIR, ...agentArgv];
       const proc = startProc(`agent-${host.id}`, argv, join(dir, "logs"));
       procs.push(proc);
       host.agent = proc;
@@ -100,6 +109,7 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
       const out = await net.exec(from, ["node", join(here, "probe.mjs"), String(timeoutMs), ...targets]);
       return JSON.parse(out) as Record<string, "open" | "refused" | "timeout" | "closed">;
     },
+    hostLogDir: (host) => join(dir, "hostlogs", host.id),
     nft: (host, args, input) => net.exec(host.ns, ["nft", ...args], input),
     cli: (args) => sh("node", [CLI, ...args]),
     status: async () => FleetStatus.parse(JSON.parse(await fleet.cli(["status", "--nats", fleet.nats.url, "--json"]))),

@@ -1,0 +1,110 @@
+import { readFile } from "node:fs/promises";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { Kvm } from "@nats-io/kv";
+import {
+  BANS_BUCKET,
+  BAN_ADD_REQUEST,
+  BAN_DELETE_REQUEST,
+  BanDecision,
+  BanReply,
+  HOSTS_BUCKET,
+  HostRegistration,
+  SignedEnvelope,
+  matchesSelector,
+  type Labels,
+} from "@fleetwall/api";
+import { compileFilter } from "@fleetwall/agent";
+import { table } from "./status-command.js";
+
+export class BanRefusedError extends Error {
+  override name = "BanRefusedError";
+}
+
+async function withNats<T>(servers: string[], fn: (nc: NatsConnection) => Promise<T>): Promise<T> {
+  const nc = await connect({ servers, name: "fleetwall-cli", timeout: 3000 });
+  try {
+    return await fn(nc);
+  } finally {
+    await nc.close();
+  }
+}
+
+async function request(servers: string[], subject: string, body: unknown): Promise<BanReply> {
+  return withNats(servers, async (nc) => {
+    const msg = await nc.request(subject, new TextEncoder().encode(JSON.stringify(body)), { timeout: 5000 });
+    const reply = BanReply.parse(msg.json());
+    if (!reply.ok) throw new BanRefusedError(reply.error ?? "refused");
+    return reply;
+  });
+}
+
+export const addBan = (servers: string[], cidr: string, durationSeconds: number | null, reason: string) =>
+  request(servers, BAN_ADD_REQUEST, { cidr, durationSeconds, reason });
+
+export const deleteBan = (servers: string[], cidr: string) => request(servers, BAN_DELETE_REQUEST, { cidr });
+
+export interface BanRow {
+  list: string;
+  type: string;
+  cidr: string;
+  reason: string;
+  source: string;
+  origins: string[];
+  expiresAt: string | null;
+}
+
+/** The decisions in force now, optionally only those that apply to one host (by its labels). */
+export async function listBans(servers: string[], hostId: string | undefined, now = Date.now()): Promise<BanRow[]> {
+  return withNats(servers, async (nc) => {
+    const kvm = new Kvm(nc);
+    let labels: Labels | undefined;
+    if (hostId) {
+      const e = await (await kvm.open(HOSTS_BUCKET, { bindOnly: true })).get(hostId);
+      if (!e || e.operation !== "PUT") throw new BanRefusedError(`host ${hostId} has not registered`);
+      labels = HostRegistration.parse(e.json()).labels;
+    }
+    const bans = await kvm.open(BANS_BUCKET, { bindOnly: true });
+    const rows: BanRow[] = [];
+    const watch = await bans.watch();
+    if ((await bans.status()).values === 0) watch.stop();
+    for await (const e of watch) {
+      if (e.operation === "PUT") {
+        const d = BanDecision.safeParse(JSON.parse(SignedEnvelope.parse(e.json()).payload));
+        if (d.success && (!d.data.expiresAt || Date.parse(d.data.expiresAt) > now) && (!labels || matchesSelector(d.data.hostSelector, labels))) {
+          const { list, type, cidr, reason, source, origins, expiresAt } = d.data;
+          rows.push({ list, type, cidr, reason, source, origins, expiresAt });
+        }
+      }
+      if (e.delta === 0) break;
+    }
+    watch.stop();
+    return rows.sort((a, b) => (a.list + a.cidr < b.list + b.cidr ? -1 : 1));
+  });
+}
+
+export function formatBans(rows: BanRow[]): string {
+  return `${table(
+    ["LIST", "TYPE", "ADDRESS", "SOURCE", "EXPIRES", "ORIGINS", "REASON"],
+    rows.map((r) => [r.list, r.type, r.cidr, r.source, r.expiresAt ?? "never", r.origins.join(",") || "-", r.reason]),
+  )}\n`;
+}
+
+export interface JailTestResult {
+  lines: number;
+  matched: number;
+  matches: { line: number; host: string }[];
+}
+
+/** Runs a filter over a log file offline, like fail2ban-regex. */
+export async function jailTest(file: string, filter: string | undefined, failRegex: string[]): Promise<JailTestResult> {
+  const match = compileFilter(filter, failRegex);
+  const text = await readFile(file, "utf8");
+  const lines = text.split("\n");
+  if (lines[lines.length - 1] === "") lines.pop();
+  const matches: JailTestResult["matches"] = [];
+  lines.forEach((l, i) => {
+    const host = match(l);
+    if (host) matches.push({ line: i + 1, host });
+  });
+  return { lines: lines.length, matched: matches.length, matches };
+}

@@ -1,0 +1,239 @@
+import {
+  SCHEMA_VERSION,
+  banKey,
+  canonicalJson,
+  parseCidr,
+  parseDuration,
+  signPayload,
+  type BanAddRequest,
+  type BanDecision,
+  type BanList,
+  type BanReply,
+  type BanSignal,
+  type Cidr,
+  type SignedEnvelope,
+  type SigningKey,
+} from "@fleetwall/api";
+import type { Logger } from "pino";
+import type { z } from "zod";
+import { arbitrate, protectedReason, type ArbiterConfig } from "./arbiter.js";
+
+export interface BanSink {
+  putBan(key: string, envelope: SignedEnvelope): Promise<void>;
+  deleteBan(key: string): Promise<void>;
+}
+
+/** How long an expired jail decision is kept, so that a returning offender is escalated. */
+const MEMORY_MS = 7 * 86400_000;
+
+export interface BanListPlan {
+  puts: BanDecision[];
+  deletes: string[];
+  skipped: { list: string; cidr: string; reason: string }[];
+}
+
+/**
+ * What the bans bucket must change so that it holds exactly the BanLists' live entries. Pure.
+ * A Deny entry that touches a protected address is skipped, never published.
+ */
+export function planBanLists(
+  lists: readonly BanList[],
+  current: ReadonlyMap<string, BanDecision>,
+  isProtected: (cidr: Cidr) => string | undefined,
+  nowMs: number,
+): BanListPlan {
+  const plan: BanListPlan = { puts: [], deletes: [], skipped: [] };
+  const wanted = new Set<string>();
+  for (const list of lists) {
+    for (const entry of list.spec.entries) {
+      const cidr = parseCidr(entry.cidr);
+      const key = banKey(list.metadata.name, cidr.text);
+      const existing = current.get(key);
+      const createdAt = existing?.source === "BanList" ? existing.createdAt : new Date(nowMs).toISOString();
+      const expiresAt = entry.expires
+        ? new Date(entry.expires).toISOString()
+        : entry.duration
+          ? new Date(Date.parse(createdAt) + (parseDuration(entry.duration) as number) * 1000).toISOString()
+          : null;
+      if (expiresAt && Date.parse(expiresAt) <= nowMs) continue;
+      if (list.spec.type === "Deny") {
+        const why = isProtected(cidr);
+        if (why) {
+          plan.skipped.push({ list: list.metadata.name, cidr: cidr.text, reason: why });
+          continue;
+        }
+      }
+      wanted.add(key);
+      const decision: BanDecision = {
+        schemaVersion: SCHEMA_VERSION,
+        list: list.metadata.name,
+        type: list.spec.type,
+        cidr: cidr.text,
+        reason: entry.reason ?? "",
+        scenario: "",
+        origins: [],
+        createdAt,
+        expiresAt,
+        offences: 1,
+        source: "BanList",
+        ...(list.spec.hostSelector ? { hostSelector: list.spec.hostSelector } : {}),
+      };
+      if (!existing || canonicalJson(existing) !== canonicalJson(decision)) plan.puts.push(decision);
+    }
+  }
+  for (const [key, d] of current) if (d.source === "BanList" && !wanted.has(key)) plan.deletes.push(key);
+  return plan;
+}
+
+/**
+ * The controller's ban side: mirrors the bans bucket, arbitrates jail signals into fleet decisions,
+ * keeps BanList resources and the bucket in step, serves operators' add/delete, and forgets expired
+ * decisions. Every decision it writes is signed.
+ */
+export class BanKeeper {
+  #current = new Map<string, BanDecision>();
+  #reporters = new Map<string, Map<string, number>>();
+  #lists: BanList[] = [];
+  #hosts: Cidr[] = [];
+  decisions = 0;
+  skippedSignals = 0;
+
+  constructor(
+    private readonly sink: BanSink,
+    private readonly key: SigningKey,
+    private readonly config: ArbiterConfig,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  onEntry(key: string, decision: BanDecision | null): void {
+    if (decision) this.#current.set(key, decision);
+    else this.#current.delete(key);
+  }
+
+  setHostAddresses(addresses: readonly string[]): void {
+    this.#hosts = addresses.flatMap((a) => {
+      try {
+        return [parseCidr(a)];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  setBanLists(lists: readonly BanList[]): void {
+    this.#lists = [...lists];
+  }
+
+  get decisionsByKey(): ReadonlyMap<string, BanDecision> {
+    return this.#current;
+  }
+
+  #allow(): Cidr[] {
+    const nowMs = this.now();
+    return [...this.#current.values()]
+      .filter((d) => d.type === "Allow" && (!d.expiresAt || Date.parse(d.expiresAt) > nowMs))
+      .map((d) => parseCidr(d.cidr));
+  }
+
+  isProtected = (cidr: Cidr): string | undefined => protectedReason(cidr, { allow: this.#allow(), hosts: this.#hosts }, this.config);
+
+  async #put(d: BanDecision): Promise<string> {
+    const key = banKey(d.list, d.cidr);
+    await this.sink.putBan(key, signPayload(this.key, JSON.stringify(d)));
+    this.#current.set(key, d);
+    this.decisions += 1;
+    return key;
+  }
+
+  async onSignal(signal: BanSignal): Promise<void> {
+    const nowMs = this.now();
+    const reporters = this.#reporters.get(signal.address) ?? new Map<string, number>();
+    reporters.set(signal.hostId, Date.parse(signal.at) || nowMs);
+    this.#reporters.set(signal.address, reporters);
+    const key = banKey(`jail-${signal.jail}`, signal.address);
+    const verdict = arbitrate(signal, { allow: this.#allow(), hosts: this.#hosts, previous: this.#current.get(key), reporters }, this.config, nowMs);
+    if ("skip" in verdict) {
+      this.skippedSignals += 1;
+      this.log.info({ address: signal.address, jail: signal.jail, host: signal.hostId, reason: verdict.skip }, "signal not turned into a fleet ban");
+      return;
+    }
+    await this.#put(verdict.ban);
+    this.#reporters.delete(signal.address);
+    this.log.warn({ address: verdict.ban.cidr, jail: signal.jail, expiresAt: verdict.ban.expiresAt, offences: verdict.ban.offences }, "fleet ban");
+  }
+
+  /** Brings BanList decisions in line with the resources. */
+  async syncBanLists(): Promise<BanListPlan> {
+    const plan = planBanLists(this.#lists, this.#current, this.isProtected, this.now());
+    for (const s of plan.skipped) this.log.warn(s, "BanList entry not published");
+    for (const d of plan.puts) await this.#put(d);
+    for (const key of plan.deletes) {
+      await this.sink.deleteBan(key);
+      this.#current.delete(key);
+    }
+    return plan;
+  }
+
+  async add(req: z.infer<typeof BanAddRequest>): Promise<BanReply> {
+    let cidr: Cidr;
+    try {
+      cidr = parseCidr(req.cidr);
+    } catch {
+      return { ok: false, error: `${req.cidr} is not an address or CIDR`, keys: [] };
+    }
+    const why = this.isProtected(cidr);
+    if (why) return { ok: false, error: `${cidr.text} is not banned: ${why}`, keys: [] };
+    const nowMs = this.now();
+    const key = await this.#put({
+      schemaVersion: SCHEMA_VERSION,
+      list: "cli",
+      type: "Deny",
+      cidr: cidr.text,
+      reason: req.reason,
+      scenario: "manual",
+      origins: [],
+      createdAt: new Date(nowMs).toISOString(),
+      expiresAt: req.durationSeconds ? new Date(nowMs + req.durationSeconds * 1000).toISOString() : null,
+      offences: 1,
+      source: "cli",
+    });
+    return { ok: true, keys: [key] };
+  }
+
+  /** Lifts every Deny decision for exactly this address or CIDR, whatever made it (BanList entries come back on the next sync). */
+  async delete(cidrText: string): Promise<BanReply> {
+    let cidr: Cidr;
+    try {
+      cidr = parseCidr(cidrText);
+    } catch {
+      return { ok: false, error: `${cidrText} is not an address or CIDR`, keys: [] };
+    }
+    const keys = [...this.#current.entries()].filter(([, d]) => d.type === "Deny" && d.cidr === cidr.text).map(([k]) => k);
+    for (const k of keys) {
+      await this.sink.deleteBan(k);
+      this.#current.delete(k);
+    }
+    return keys.length ? { ok: true, keys } : { ok: false, error: `no ban for ${cidr.text}`, keys: [] };
+  }
+
+  /** Deletes decisions that expired: at once for operators' and lists' ones, after a week for jails'. */
+  async forgetExpired(): Promise<number> {
+    const nowMs = this.now();
+    let n = 0;
+    for (const [key, d] of [...this.#current]) {
+      if (!d.expiresAt) continue;
+      const age = nowMs - Date.parse(d.expiresAt);
+      if (age > (d.source === "jail" ? MEMORY_MS : 0)) {
+        await this.sink.deleteBan(key);
+        this.#current.delete(key);
+        n += 1;
+      }
+    }
+    return n;
+  }
+}
+
+export function hostAddresses(regs: Iterable<{ addresses: string[] }>): string[] {
+  return [...regs].flatMap((r) => r.addresses);
+}

@@ -1,0 +1,119 @@
+import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { attacker } from "../harness/netns.js";
+import { JAIL_LOG_DIR, REPO, createFleet, type Fleet, type FleetHost } from "../harness/fleet.js";
+import { waitFor } from "../harness/sh.js";
+
+const ATTACKER = attacker(1);
+const FRIEND = attacker(2); // allowlisted
+const SHORT = attacker(3); // banned for 3 s
+
+const POLICY = `${readFileSync(join(REPO, "examples/web-server.yaml"), "utf8")}
+  jails:
+    - name: sshd
+      filter: sshd
+      source: {file: ${JAIL_LOG_DIR}/auth.log}
+      maxRetry: 3
+      findTime: 10m
+      banTime: 1h
+      banTimeIncrement: {factor: 2, max: 168h}
+      share: Fleet
+---
+apiVersion: fleetwall.io/v1alpha1
+kind: BanList
+metadata: {name: admins}
+spec:
+  type: Allow
+  entries:
+    - {cidr: "${FRIEND}", reason: monitoring}
+`;
+
+const failures = (addr: string, n: number) =>
+  Array.from({ length: n }, (_, i) => `Nov 27 10:00:0${i} web sshd[${1000 + i}]: Failed password for invalid user admin from ${addr} port ${40000 + i} ssh2\n`).join("");
+
+describe("fleet ban sharing: a brute force on one host is banned on every host", () => {
+  let fleet: Fleet;
+  let hosts: FleetHost[];
+
+  const banned = async (h: FleetHost, addr: string) =>
+    fleet.nft(h, ["get", "element", "inet", "fleetwall_bans", "ban4", `{ ${addr} }`]).then(
+      () => true,
+      () => false,
+    );
+
+  beforeAll(async () => {
+    fleet = await createFleet(
+      [
+        { id: "a", labels: "role=web" },
+        { id: "b", labels: "role=web" },
+        { id: "c", labels: "role=web" },
+      ],
+      { attackers: 3 },
+    );
+    hosts = fleet.hosts;
+    await fleet.listen(["tcp:22", "tcp:80"]);
+    for (const h of hosts) {
+      mkdirSync(fleet.hostLogDir(h), { recursive: true });
+      appendFileSync(join(fleet.hostLogDir(h), "auth.log"), "");
+    }
+    fleet.writePolicy("web.yaml", POLICY);
+    await fleet.startController();
+    for (const h of hosts) fleet.startAgent(h);
+    await fleet.waitInSync();
+    // jails start with the applied state; wait until each agent follows its log
+    await waitFor("jails started", () => hosts.every((h) => h.agent?.log().includes('"jail started"')), 10_000);
+  });
+
+  afterAll(async () => {
+    await fleet?.destroy();
+  });
+
+  it("bans the attacker on hosts A, B and C after failures on A, and the attacker reaches no port", async () => {
+    const before = await fleet.probe(hosts.map((h) => `tcp:${h.ip4}:80@${ATTACKER}`));
+    expect(Object.values(before)).toEqual([true, true, true]);
+    const t0 = performance.now();
+    appendFileSync(join(fleet.hostLogDir(hosts[0]!), "auth.log"), failures(ATTACKER, 3));
+    const at: Record<string, number> = {};
+    await waitFor("the ban on every host", async () => {
+      for (const h of hosts) if (!(h.id in at) && (await banned(h, ATTACKER))) at[h.id] = performance.now() - t0;
+      return Object.keys(at).length === hosts.length;
+    }, 10_000, 2);
+    console.log(`attack line written → ban in nftables: ${hosts.map((h) => `${h.id} ${at[h.id]!.toFixed(0)} ms`).join(", ")}`);
+    const after = await fleet.probe(hosts.flatMap((h) => [`tcp:${h.ip4}:80@${ATTACKER}`, `tcp:${h.ip4}:22@${ATTACKER}`]));
+    expect(Object.values(after).every((ok) => !ok)).toBe(true);
+    // everyone else still gets in
+    const others = await fleet.probe(hosts.map((h) => `tcp:${h.ip4}:80`));
+    expect(Object.values(others)).toEqual([true, true, true]);
+    const list = JSON.parse(await fleet.cli(["bans", "list", "--nats", fleet.nats.url, "--json"])) as { cidr: string; list: string; origins: string[] }[];
+    expect(list).toContainEqual(expect.objectContaining({ cidr: ATTACKER, list: "jail-sshd", origins: ["a"] }));
+  });
+
+  it("never bans an allowlisted address, though it fails just the same", async () => {
+    appendFileSync(join(fleet.hostLogDir(hosts[1]!), "auth.log"), failures(FRIEND, 5));
+    await waitFor("the agent to have judged the failures", () => hosts[1]!.agent?.log().includes(`"address":"${FRIEND}"`), 10_000);
+    expect(hosts[1]!.agent?.log()).toContain("allowlisted address not banned");
+    for (const h of hosts) expect(await banned(h, FRIEND), h.id).toBe(false);
+    const r = await fleet.probe(hosts.map((h) => `tcp:${h.ip4}:80@${FRIEND}`));
+    expect(Object.values(r)).toEqual([true, true, true]);
+  });
+
+  it("lifts a ban with the CLI, and refuses to ban a fleet host or an allowlisted address", async () => {
+    await fleet.cli(["bans", "delete", ATTACKER, "--nats", fleet.nats.url]);
+    await waitFor("the ban lifted everywhere", async () => (await Promise.all(hosts.map((h) => banned(h, ATTACKER)))).every((b) => !b), 10_000, 20);
+    await expect(fleet.cli(["bans", "add", hosts[1]!.ip4, "--nats", fleet.nats.url])).rejects.toThrow(/a fleet host/);
+    await expect(fleet.cli(["bans", "add", FRIEND, "--nats", fleet.nats.url])).rejects.toThrow(/allowlisted/);
+    await expect(fleet.cli(["bans", "add", "203.0.0.0/8", "--nats", fleet.nats.url])).rejects.toThrow(/broader than the minimum/);
+  });
+
+  it("a 3 s ban is lifted by the kernel on every host even while the agents are stopped", async () => {
+    await fleet.cli(["bans", "add", SHORT, "--duration", "3s", "--reason", "test", "--nats", fleet.nats.url]);
+    await waitFor("the short ban everywhere", async () => (await Promise.all(hosts.map((h) => banned(h, SHORT)))).every(Boolean), 5_000, 10);
+    await Promise.all(hosts.map((h) => h.agent?.stop()));
+    const blocked = await fleet.probe(hosts.map((h) => `tcp:${h.ip4}:80@${SHORT}`), 300);
+    expect(Object.values(blocked)).toEqual([false, false, false]);
+    await waitFor("the kernel to expire it", async () => (await Promise.all(hosts.map((h) => banned(h, SHORT)))).every((b) => !b), 6_000, 100);
+    const r = await fleet.probe(hosts.map((h) => `tcp:${h.ip4}:80@${SHORT}`));
+    expect(Object.values(r)).toEqual([true, true, true]);
+  });
+});
