@@ -1,8 +1,10 @@
 // The fleet demo: a three-host fleet in network namespaces, the example policy applied by the
 // controller, and what each host then enforces, proved with real connections from a client.
-import { readFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { REPO, createFleet, type Fleet } from "../harness/fleet.js";
+import { JAIL_LOG_DIR, REPO, createFleet, type Fleet } from "../harness/fleet.js";
+import { attacker } from "../harness/netns.js";
+import { waitFor } from "../harness/sh.js";
 
 const PORTS = [22, 80, 443, 3306, 9100];
 
@@ -18,11 +20,14 @@ async function main(): Promise<void> {
   process.once("SIGINT", () => void cleanup().then(() => process.exit(130)));
   try {
     say("creating a fleet: nats-server with JetStream, 3 hosts and a client in network namespaces");
-    fleet = await createFleet([
-      { id: "web-1", labels: "role=web" },
-      { id: "web-2", labels: "role=web" },
-      { id: "db-1", labels: "role=db" },
-    ]);
+    fleet = await createFleet(
+      [
+        { id: "web-1", labels: "role=web" },
+        { id: "web-2", labels: "role=web" },
+        { id: "db-1", labels: "role=db" },
+      ],
+      { attackers: 1 },
+    );
     const f = fleet;
     for (const h of f.hosts) process.stdout.write(`   ${h.id.padEnd(6)} ${h.labels.padEnd(10)} ${h.ip4}  ${h.ip6}\n`);
     process.stdout.write(`   client ${f.net.client.ip4}; nats ${f.nats.url}\n`);
@@ -30,6 +35,12 @@ async function main(): Promise<void> {
 
     say("policy examples/web-server.yaml: role=web gets 22, 80, 443 open, 9100-9102 for monitoring, default drop");
     f.writePolicy("web-server.yaml", readFileSync(join(REPO, "examples/web-server.yaml"), "utf8"));
+    say("policy examples/ssh-jail.yaml on every host: 5 SSH failures in 10 minutes ban the address fleet-wide");
+    for (const h of f.hosts) {
+      mkdirSync(f.hostLogDir(h), { recursive: true });
+      writeFileSync(join(f.hostLogDir(h), "auth.log"), "");
+    }
+    f.writePolicy("ssh-jail.yaml", readFileSync(join(REPO, "examples/ssh-jail.yaml"), "utf8").replace("/var/log/auth.log", `${JAIL_LOG_DIR}/auth.log`));
     await f.startController();
     for (const h of f.hosts) f.startAgent(h);
     const started = Date.now();
@@ -48,6 +59,29 @@ async function main(): Promise<void> {
 
     say("the rules on web-1 (nft list chain inet fleetwall in_web-servers)");
     process.stdout.write(await f.nft(f.hosts[0]!, ["list", "chain", "inet", "fleetwall", "in_web-servers"]));
+    const bad = attacker(1);
+    say(`a brute force: ${bad} fails 5 SSH logins on web-1 (lines appended to web-1's auth.log)`);
+    await waitFor("jails running", () => f.hosts.every((h) => h.agent?.log().includes('"jail started"')), 10_000);
+    const lines = Array.from({ length: 5 }, (_, i) => `Nov 27 10:00:0${i} web-1 sshd[${900 + i}]: Failed password for invalid user admin from ${bad} port ${50000 + i} ssh2\n`).join("");
+    const t0 = performance.now();
+    appendFileSync(join(f.hostLogDir(f.hosts[0]!), "auth.log"), lines);
+    const at: Record<string, number> = {};
+    await waitFor("the ban on every host", async () => {
+      for (const h of f.hosts) {
+        if (h.id in at) continue;
+        const has = await f.nft(h, ["get", "element", "inet", "fleetwall_bans", "ban4", `{ ${bad} }`]).then(() => true, () => false);
+        if (has) at[h.id] = performance.now() - t0;
+      }
+      return Object.keys(at).length === f.hosts.length;
+    }, 10_000, 2);
+    for (const h of f.hosts) process.stdout.write(`   ${h.id.padEnd(6)} banned ${bad} after ${at[h.id]!.toFixed(0)} ms\n`);
+    const after = await f.probe(f.hosts.map((h) => `tcp:${h.ip4}:22@${bad}`), 500);
+    const friend = await f.probe(f.hosts.map((h) => `tcp:${h.ip4}:22`), 500);
+    process.stdout.write(`   ${bad} reaches port 22 on: ${f.hosts.filter((h) => after[`tcp:${h.ip4}:22@${bad}`]).map((h) => h.id).join(", ") || "no host"}\n`);
+    process.stdout.write(`   ${f.net.client.ip4} reaches port 22 on: ${f.hosts.filter((h) => friend[`tcp:${h.ip4}:22`]).map((h) => h.id).join(", ")}\n`);
+
+    say("fleetwall bans list");
+    process.stdout.write(await f.cli(["bans", "list", "--nats", f.nats.url]));
     say("done; removing the fleet");
   } finally {
     await cleanup();

@@ -124,6 +124,6 @@ describe("walking skeleton: a policy file becomes nftables rules on a fleet", ()
     const strip = (s: string) => s.replace(/counter packets \d+ bytes \d+/g, "counter");
     expect(strip(await fleet.nft(web1, ["list", "table", "inet", "other"]))).toBe(strip(otherBefore));
     const tables = await fleet.nft(web1, ["list", "tables"]);
-    expect(tables.trim().split("\n").sort()).toEqual(["table inet fleetwall", "table inet other"]);
+    expect(tables.trim().split("\n").sort()).toEqual(["table inet fleetwall", "table inet fleetwall_bans", "table inet other"]);
   });
 });
