@@ -27,6 +27,8 @@ export class AgentLink {
       waitOnFirstConnect: true,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
+      // no stack capture per request: it costs more than the request itself under load
+      noAsyncTraces: true,
     });
     return new AgentLink(nc, options);
   }
@@ -74,7 +76,13 @@ export class AgentLink {
       const watch = await bans.watch();
       const stop = () => watch.stop();
       signal.addEventListener("abort", stop, { once: true });
-      for await (const e of watch) await onEntry(e.key, e.operation === "PUT" ? e.value : null);
+      let n = 0;
+      for await (const e of watch) {
+        await onEntry(e.key, e.operation === "PUT" ? e.value : null);
+        // a backlog is handed over in microtasks; let the socket be read now and then, or the
+        // server sees a slow consumer and cuts the connection
+        if (++n % 256 === 0) await new Promise((r) => setImmediate(r));
+      }
       signal.removeEventListener("abort", stop);
       if (!signal.aborted) this.options.log.warn("bans watch ended; restarting");
     }

@@ -2,6 +2,8 @@ import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 /** Files the agent keeps in its state directory, written atomically (temp file, then rename). */
+let writes = 0;
+
 export class StateStore {
   constructor(readonly dir: string) {}
 
@@ -20,7 +22,8 @@ export class StateStore {
 
   async write(name: string, text: string): Promise<void> {
     const path = join(this.dir, name);
-    const tmp = `${path}.tmp-${process.pid}`;
+    writes += 1;
+    const tmp = `${path}.tmp-${process.pid}-${writes}`;
     await writeFile(tmp, text, { mode: 0o600 });
     await rename(tmp, path);
   }

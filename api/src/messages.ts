@@ -76,6 +76,8 @@ export const HostStatusRow = z.object({
   inSync: z.boolean(),
   lastSeen: z.string().nullable(),
   error: z.string().nullable(),
+  /** Bans in force on the host, as the agent last reported. */
+  activeBans: z.number().int().default(0),
   /** Packets audit-mode policies would have dropped, by policy, as the agent last reported. */
   auditDrops: z.record(z.string(), z.number().int()).default({}),
 });
@@ -160,5 +162,19 @@ export const BanAddRequest = z.object({
   reason: z.string().max(200).default(""),
 });
 export const BanDeleteRequest = z.object({ cidr: z.string() });
-export const BanReply = z.object({ ok: z.boolean(), error: z.string().optional(), keys: z.array(z.string()).default([]) });
+/** One chunk of `fleetwall bans import`: many entries of one list (a chunk stays far below NATS' payload limit). */
+export const BanImportRequest = z.object({
+  list: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/),
+  durationSeconds: z.number().int().min(1).nullable(),
+  reason: z.string().max(200).default(""),
+  entries: z.array(z.string()).max(10_000),
+});
+export const BanReply = z.object({
+  ok: z.boolean(),
+  error: z.string().optional(),
+  keys: z.array(z.string()).default([]),
+  /** For imports: how many entries were published, and the ones refused with why. */
+  published: z.number().int().optional(),
+  refused: z.array(z.object({ cidr: z.string(), reason: z.string() })).optional(),
+});
 export type BanReply = z.infer<typeof BanReply>;

@@ -34,14 +34,27 @@ export function signPayload(key: SigningKey, payload: string): SignedEnvelope {
 }
 
 /** True when `envelope` was signed by the holder of `publicKeyPem`. */
+// Parsing a PEM costs more than verifying a signature: keep the few keys a process ever sees.
+const publicKeys = new Map<string, { key: KeyObject; id: string }>();
+
+function publicKeyOf(pem: string): { key: KeyObject; id: string } {
+  let entry = publicKeys.get(pem);
+  if (!entry) {
+    const key = createPublicKey(pem);
+    entry = { key, id: keyIdOf(key) };
+    if (publicKeys.size > 16) publicKeys.clear();
+    publicKeys.set(pem, entry);
+  }
+  return entry;
+}
+
 export function keyIdOfPem(publicKeyPem: string): string {
-  return keyIdOf(createPublicKey(publicKeyPem));
+  return publicKeyOf(publicKeyPem).id;
 }
 
 export function verifyEnvelope(envelope: SignedEnvelope, publicKeyPem: string): boolean {
   try {
-    const publicKey = createPublicKey(publicKeyPem);
-    return verify(null, Buffer.from(envelope.payload), publicKey, Buffer.from(envelope.signature, "base64"));
+    return verify(null, Buffer.from(envelope.payload), publicKeyOf(publicKeyPem).key, Buffer.from(envelope.signature, "base64"));
   } catch {
     return false;
   }

@@ -11,6 +11,7 @@ export const SIGNAL_WILDCARD = "fleetwall.signal.*";
 export const STATUS_REQUEST = "fleetwall.ctl.status";
 export const BAN_ADD_REQUEST = "fleetwall.ctl.bans.add";
 export const BAN_DELETE_REQUEST = "fleetwall.ctl.bans.delete";
+export const BAN_IMPORT_REQUEST = "fleetwall.ctl.bans.import";
 
 /** Host ids are NATS subject tokens and KV keys: a restricted alphabet. */
 export const HOST_ID_PATTERN = /^[a-z0-9]([-a-z0-9_]{0,61}[a-z0-9])?$/;

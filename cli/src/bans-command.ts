@@ -5,6 +5,7 @@ import {
   BANS_BUCKET,
   BAN_ADD_REQUEST,
   BAN_DELETE_REQUEST,
+  BAN_IMPORT_REQUEST,
   BanDecision,
   BanReply,
   HOSTS_BUCKET,
@@ -29,12 +30,33 @@ async function withNats<T>(servers: string[], fn: (nc: NatsConnection) => Promis
   }
 }
 
-async function request(servers: string[], subject: string, body: unknown): Promise<BanReply> {
+async function requestOn(nc: NatsConnection, subject: string, body: unknown, timeoutMs = 5000): Promise<BanReply> {
+  const msg = await nc.request(subject, new TextEncoder().encode(JSON.stringify(body)), { timeout: timeoutMs });
+  const reply = BanReply.parse(msg.json());
+  if (!reply.ok) throw new BanRefusedError(reply.error ?? "refused");
+  return reply;
+}
+
+const request = (servers: string[], subject: string, body: unknown) => withNats(servers, (nc) => requestOn(nc, subject, body));
+
+/**
+ * Bans every address or CIDR of a file (one per line, `#` comments) through the controller, in
+ * chunks of 5,000: each member travels as its own decision in the bans bucket.
+ */
+export async function importBans(servers: string[], file: string, list: string, durationSeconds: number | null, reason: string): Promise<{ published: number; refused: { cidr: string; reason: string }[] }> {
+  const entries = (await readFile(file, "utf8"))
+    .split("\n")
+    .map((l) => l.replace(/#.*/, "").trim())
+    .filter(Boolean);
   return withNats(servers, async (nc) => {
-    const msg = await nc.request(subject, new TextEncoder().encode(JSON.stringify(body)), { timeout: 5000 });
-    const reply = BanReply.parse(msg.json());
-    if (!reply.ok) throw new BanRefusedError(reply.error ?? "refused");
-    return reply;
+    let published = 0;
+    const refused: { cidr: string; reason: string }[] = [];
+    for (let i = 0; i < entries.length; i += 5000) {
+      const reply = await requestOn(nc, BAN_IMPORT_REQUEST, { list, durationSeconds, reason, entries: entries.slice(i, i + 5000) }, 60_000);
+      published += reply.published ?? 0;
+      refused.push(...(reply.refused ?? []));
+    }
+    return { published, refused };
   });
 }
 

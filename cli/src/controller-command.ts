@@ -34,7 +34,7 @@ export async function runController(cfg: ControllerConfig, log: Logger, signal: 
   const controller = new Controller(bus, key, log, published, bans);
   bus.subscribeReports((r) => controller.recordReport(r));
   bus.serveStatus(() => controller.status());
-  bus.serveBans((r) => bans.add(r), (cidr) => bans.delete(cidr));
+  bus.serveBans((r) => bans.add(r), (cidr) => bans.delete(cidr), (r) => bans.import(r));
   const janitor = setInterval(() => void bans.forgetExpired().catch((e: unknown) => log.warn({ err: e }, "expired bans not removed")), 30_000);
   const source = new DirSource({
     dir: cfg.source.path,

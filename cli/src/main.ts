@@ -9,7 +9,7 @@ import { renderForLabels, InvalidManifestError } from "./render-command.js";
 import { fetchStatus, formatStatus } from "./status-command.js";
 import { natsFailsafe } from "./nats-url.js";
 import { diffForHost } from "./diff-command.js";
-import { addBan, deleteBan, formatBans, jailTest, listBans } from "./bans-command.js";
+import { addBan, deleteBan, formatBans, importBans, jailTest, listBans } from "./bans-command.js";
 import { LinearRegexError } from "@fleetwall/agent";
 import { parseDuration } from "@fleetwall/api";
 
@@ -180,6 +180,21 @@ bans
   .action(async (cidr: string, opts: { nats: string }) => {
     const reply = await deleteBan(opts.nats.split(","), cidr);
     process.stdout.write(`lifted ${reply.keys.join(", ")}\n`);
+  });
+
+bans
+  .command("import <file>")
+  .description("ban every address or CIDR of a file (one per line) on every host; large lists travel as one decision each")
+  .addOption(natsOption())
+  .requiredOption("--list <name>", "the list the entries belong to (bans delete works per address)")
+  .option("--duration <duration>", "how long, e.g. 7d; without it the bans hold until deleted")
+  .option("--reason <text>", "why", "")
+  .action(async (file: string, opts: { nats: string; list: string; duration?: string; reason: string }) => {
+    const seconds = opts.duration === undefined ? null : parseDuration(opts.duration);
+    if (seconds === undefined) throw new ConfigError(`--duration: "${opts.duration}" is not a duration like 1h or 7d`);
+    const r = await importBans(opts.nats.split(","), file, opts.list, seconds, opts.reason);
+    for (const x of r.refused.slice(0, 20)) process.stderr.write(`refused ${x.cidr}: ${x.reason}\n`);
+    process.stdout.write(`published ${r.published}, refused ${r.refused.length}\n`);
   });
 
 program

@@ -6,6 +6,7 @@ import {
   parseDuration,
   signPayload,
   type BanAddRequest,
+  type BanImportRequest,
   type BanDecision,
   type BanList,
   type BanReply,
@@ -95,6 +96,7 @@ export class BanKeeper {
   #reporters = new Map<string, Map<string, number>>();
   #lists: BanList[] = [];
   #hosts: Cidr[] = [];
+  #allowCache: { cidr: Cidr; expires: number }[] | undefined;
   decisions = 0;
   skippedSignals = 0;
 
@@ -107,6 +109,7 @@ export class BanKeeper {
   ) {}
 
   onEntry(key: string, decision: BanDecision | null): void {
+    if (decision?.type === "Allow" || this.#current.get(key)?.type === "Allow") this.#allowCache = undefined;
     if (decision) this.#current.set(key, decision);
     else this.#current.delete(key);
   }
@@ -129,11 +132,11 @@ export class BanKeeper {
     return this.#current;
   }
 
+  /** Allowlisted networks in force; the list is rebuilt only when an Allow decision changes. */
   #allow(): Cidr[] {
     const nowMs = this.now();
-    return [...this.#current.values()]
-      .filter((d) => d.type === "Allow" && (!d.expiresAt || Date.parse(d.expiresAt) > nowMs))
-      .map((d) => parseCidr(d.cidr));
+    this.#allowCache ??= [...this.#current.values()].filter((d) => d.type === "Allow").map((d) => ({ cidr: parseCidr(d.cidr), expires: d.expiresAt ? Date.parse(d.expiresAt) : Infinity }));
+    return this.#allowCache.filter((a) => a.expires > nowMs).map((a) => a.cidr);
   }
 
   isProtected = (cidr: Cidr): string | undefined => protectedReason(cidr, { allow: this.#allow(), hosts: this.#hosts }, this.config);
@@ -141,9 +144,45 @@ export class BanKeeper {
   async #put(d: BanDecision): Promise<string> {
     const key = banKey(d.list, d.cidr);
     await this.sink.putBan(key, signPayload(this.key, JSON.stringify(d)));
-    this.#current.set(key, d);
+    this.onEntry(key, d);
     this.decisions += 1;
     return key;
+  }
+
+  /** One chunk of an import: every entry checked like a manual ban, then published 256 at a time. */
+  async import(req: z.infer<typeof BanImportRequest>): Promise<BanReply> {
+    const nowMs = this.now();
+    const refused: { cidr: string; reason: string }[] = [];
+    const decisions: BanDecision[] = [];
+    for (const text of req.entries) {
+      let cidr: Cidr;
+      try {
+        cidr = parseCidr(text);
+      } catch {
+        refused.push({ cidr: text, reason: "not an address or CIDR" });
+        continue;
+      }
+      const why = this.isProtected(cidr);
+      if (why) {
+        refused.push({ cidr: cidr.text, reason: why });
+        continue;
+      }
+      decisions.push({
+        schemaVersion: SCHEMA_VERSION,
+        list: req.list,
+        type: "Deny",
+        cidr: cidr.text,
+        reason: req.reason,
+        scenario: "import",
+        origins: [],
+        createdAt: new Date(nowMs).toISOString(),
+        expiresAt: req.durationSeconds ? new Date(nowMs + req.durationSeconds * 1000).toISOString() : null,
+        offences: 1,
+        source: "cli",
+      });
+    }
+    for (let i = 0; i < decisions.length; i += 1024) await Promise.all(decisions.slice(i, i + 1024).map((d) => this.#put(d)));
+    return { ok: true, keys: [], published: decisions.length, refused };
   }
 
   async onSignal(signal: BanSignal): Promise<void> {
@@ -170,7 +209,7 @@ export class BanKeeper {
     for (const d of plan.puts) await this.#put(d);
     for (const key of plan.deletes) {
       await this.sink.deleteBan(key);
-      this.#current.delete(key);
+      this.onEntry(key, null);
     }
     return plan;
   }
@@ -212,7 +251,7 @@ export class BanKeeper {
     const keys = [...this.#current.entries()].filter(([, d]) => d.type === "Deny" && d.cidr === cidr.text).map(([k]) => k);
     for (const k of keys) {
       await this.sink.deleteBan(k);
-      this.#current.delete(k);
+      this.onEntry(k, null);
     }
     return keys.length ? { ok: true, keys } : { ok: false, error: `no ban for ${cidr.text}`, keys: [] };
   }
@@ -226,7 +265,7 @@ export class BanKeeper {
       const age = nowMs - Date.parse(d.expiresAt);
       if (age > (d.source === "jail" ? MEMORY_MS : 0)) {
         await this.sink.deleteBan(key);
-        this.#current.delete(key);
+        this.onEntry(key, null);
         n += 1;
       }
     }

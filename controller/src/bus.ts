@@ -5,7 +5,9 @@ import {
   BANS_BUCKET,
   BAN_ADD_REQUEST,
   BAN_DELETE_REQUEST,
+  BAN_IMPORT_REQUEST,
   BanAddRequest,
+  BanImportRequest,
   BanDecision,
   BanDeleteRequest,
   BanSignal,
@@ -49,7 +51,7 @@ export class ControllerBus {
   ) {}
 
   static async connect(options: BusOptions): Promise<ControllerBus> {
-    const nc = await connect({ servers: options.servers, name: options.name, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+    const nc = await connect({ servers: options.servers, name: options.name, maxReconnectAttempts: -1, reconnectTimeWait: 500, noAsyncTraces: true });
     const kvm = new Kvm(nc);
     const desired = await kvm.create(DESIRED_BUCKET, { history: 1, replicas: options.replicas });
     const hosts = await kvm.create(HOSTS_BUCKET, { history: 1, replicas: options.replicas });
@@ -167,7 +169,11 @@ export class ControllerBus {
     }
   }
 
-  serveBans(add: (r: ReturnType<typeof BanAddRequest.parse>) => Promise<BanReply>, del: (cidr: string) => Promise<BanReply>): void {
+  serveBans(
+    add: (r: ReturnType<typeof BanAddRequest.parse>) => Promise<BanReply>,
+    del: (cidr: string) => Promise<BanReply>,
+    imp: (r: ReturnType<typeof BanImportRequest.parse>) => Promise<BanReply>,
+  ): void {
     const serve = (subject: string, handle: (data: unknown) => Promise<BanReply>) =>
       this.nc.subscribe(subject, {
         queue: "fleetwall-controller",
@@ -187,6 +193,10 @@ export class ControllerBus {
     serve(BAN_ADD_REQUEST, async (data) => {
       const r = BanAddRequest.safeParse(data);
       return r.success ? add(r.data) : { ok: false, error: "malformed ban request", keys: [] };
+    });
+    serve(BAN_IMPORT_REQUEST, async (data) => {
+      const r = BanImportRequest.safeParse(data);
+      return r.success ? imp(r.data) : { ok: false, error: "malformed import request", keys: [] };
     });
     serve(BAN_DELETE_REQUEST, async (data) => {
       const r = BanDeleteRequest.safeParse(data);

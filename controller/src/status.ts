@@ -32,6 +32,7 @@ export function fleetStatus(input: StatusInput): FleetStatus {
         lastSeen: report?.at ?? null,
         error: report?.error ?? null,
         auditDrops: report?.auditDrops ?? {},
+        activeBans: report?.activeBans ?? 0,
       };
     });
   const names = new Set([...input.compiled.selection.keys(), ...input.invalid.keys()]);

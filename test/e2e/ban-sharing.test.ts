@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { attacker } from "../harness/netns.js";
@@ -105,6 +105,27 @@ describe("fleet ban sharing: a brute force on one host is banned on every host",
     await expect(fleet.cli(["bans", "add", FRIEND, "--nats", fleet.nats.url])).rejects.toThrow(/allowlisted/);
     await expect(fleet.cli(["bans", "add", "203.0.0.0/8", "--nats", fleet.nats.url])).rejects.toThrow(/broader than the minimum/);
   });
+
+  it("100,000 decisions reach all three agents and are enforced", async () => {
+    const n = 100_000;
+    const addr = (i: number) => `2001:db8:ffff::${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}`;
+    const file = join(fleet.dir, "bulk.txt");
+    writeFileSync(file, Array.from({ length: n }, (_, i) => addr(i)).join("\n"));
+    const t0 = performance.now();
+    const out = await fleet.cli(["bans", "import", file, "--list", "bulk", "--duration", "1h", "--nats", fleet.nats.url], 180_000);
+    const published = performance.now() - t0;
+    expect(out).toContain(`published ${n}, refused 0`);
+    const at: Record<string, number> = {};
+    await waitFor("every agent enforcing 100,000 bans", async () => {
+      const s = await fleet.status();
+      for (const h of s.hosts) if (!(h.id in at) && h.activeBans >= n) at[h.id] = performance.now() - t0;
+      return Object.keys(at).length === hosts.length;
+    }, 180_000, 250);
+    console.log(`100,000 decisions: published by the controller after ${published.toFixed(0)} ms; enforced on ${hosts.map((h) => `${h.id} after ${at[h.id]!.toFixed(0)} ms`).join(", ")}`);
+    for (const h of hosts) {
+      for (const i of [0, 4242, n - 1]) await fleet.nft(h, ["get", "element", "inet", "fleetwall_bans", "ban6", `{ ${addr(i)} }`]);
+    }
+  }, 240_000);
 
   it("a 3 s ban is lifted by the kernel on every host even while the agents are stopped", async () => {
     await fleet.cli(["bans", "add", SHORT, "--duration", "3s", "--reason", "test", "--nats", fleet.nats.url]);

@@ -40,7 +40,7 @@ export interface Fleet {
   /** Like probe, from any namespace, with the outcome: open, refused (reset/unreachable) or timeout. */
   probeDetail(targets: string[], options?: { timeoutMs?: number; from?: string }): Promise<Record<string, "open" | "refused" | "timeout" | "closed">>;
   nft(host: FleetHost, args: string[], input?: string): Promise<string>;
-  cli(args: string[]): Promise<string>;
+  cli(args: string[], timeoutMs?: number): Promise<string>;
   /** `fleetwall status --json`, parsed. */
   status(): Promise<FleetStatus>;
   /** Waits until every host of the fleet is registered and in sync. */
@@ -111,7 +111,7 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
     },
     hostLogDir: (host) => join(dir, "hostlogs", host.id),
     nft: (host, args, input) => net.exec(host.ns, ["nft", ...args], input),
-    cli: (args) => sh("node", [CLI, ...args]),
+    cli: (args, timeoutMs = 30_000) => sh("node", [CLI, ...args], { timeoutMs }),
     status: async () => FleetStatus.parse(JSON.parse(await fleet.cli(["status", "--nats", fleet.nats.url, "--json"]))),
     async waitInSync(timeoutMs = 30_000) {
       await waitFor("every host in sync", async () => {
