@@ -13,6 +13,7 @@ export interface AgentBus extends SignalSink {
   watchDesired(onValue: (data: Uint8Array) => Promise<void>, signal: AbortSignal): Promise<void>;
   watchBans(onEntry: (key: string, data: Uint8Array | null) => void, signal: AbortSignal): Promise<void>;
   publishReport(report: HostReport): void;
+  roundTrip(timeoutMs: number): Promise<boolean>;
 }
 
 export interface AgentOptions {
@@ -22,6 +23,8 @@ export interface AgentOptions {
   controllerKey: string | undefined;
   heartbeatMs: number;
   driftIntervalMs: number;
+  /** Commit-confirm window: how long the bus may take to answer after an apply. */
+  confirmWindowMs: number;
   now: () => Date;
 }
 
@@ -180,19 +183,45 @@ export class Agent {
 
   async #apply(state: DesiredState, envelope: string): Promise<void> {
     const started = performance.now();
+    const previous = this.#applied;
+    let result;
     try {
-      const result = await this.enforcer.apply(state.ruleset);
-      this.#applied = { state, envelope, ...result };
-      this.#error = undefined;
-      this.#failedHash = undefined;
-      await this.#persist();
-      await this.jails?.configure(state.jails);
-      this.log.info({ revision: state.revision, ms: Math.round(performance.now() - started) }, "ruleset applied");
+      result = await this.enforcer.apply(state.ruleset);
     } catch (error) {
       this.#error = `revision ${state.revision}: ${describe(error)}`;
       this.#failedHash = state.hash;
       this.log.error({ revision: state.revision, err: error }, "ruleset apply failed; previous ruleset stays");
+      return;
     }
+    if (this.#bus && !(await this.#confirm(state, previous))) return;
+    this.#applied = { state, envelope, ...result };
+    this.#error = undefined;
+    this.#failedHash = undefined;
+    await this.#persist();
+    await this.jails?.configure(state.jails);
+    this.log.info({ revision: state.revision, ms: Math.round(performance.now() - started) }, "ruleset applied");
+  }
+
+  /**
+   * Commit-confirm: after an apply the bus must still answer within the confirm window; if it does
+   * not, the previous ruleset is restored and this revision is not tried again. When the bus does not
+   * answer with the previous ruleset either, the new one was not the cause: it may be tried again.
+   */
+  async #confirm(state: DesiredState, previous: Applied | undefined): Promise<boolean> {
+    const bus = this.#bus as AgentBus;
+    if (await bus.roundTrip(this.options.confirmWindowMs)) return true;
+    this.log.error({ revision: state.revision, windowMs: this.options.confirmWindowMs }, "bus unreachable after apply; rolling back");
+    const restore = previous?.state.ruleset ?? { baseline: { loopback: true, established: true, dropInvalid: true, badTcpFlags: true }, policies: [], defaultInput: { verdict: "accept" as const }, defaultOutput: { verdict: "accept" as const } };
+    try {
+      const back = await this.enforcer.apply(restore);
+      if (previous) this.#applied = { ...previous, ...back };
+    } catch (error) {
+      this.log.error({ err: error }, "rollback failed");
+    }
+    const reachable = await bus.roundTrip(this.options.confirmWindowMs);
+    this.#error = `revision ${state.revision} rolled back: the bus did not answer within ${Math.round(this.options.confirmWindowMs / 1000)} s of applying it`;
+    this.#failedHash = reachable ? state.hash : undefined;
+    return false;
   }
 
   async #persist(): Promise<void> {

@@ -16,7 +16,7 @@ function buildAgent(cfg: AgentConfig, log: Logger, nftVer: string, withJails: bo
   const enforcer = new Enforcer(nft, {
     sshPorts: cfg.sshPort,
     sshSources: splitSources(cfg.sshSource),
-    nats: natsFailsafe(cfg.nats),
+    nats: cfg.natsFailsafe ? natsFailsafe(cfg.nats) : [],
     dhcp: cfg.dhcp,
   });
   agent = new Agent(
@@ -26,6 +26,7 @@ function buildAgent(cfg: AgentConfig, log: Logger, nftVer: string, withJails: bo
       controllerKey: cfg.controllerKey ? readPem(cfg.controllerKey) : undefined,
       heartbeatMs: cfg.heartbeat,
       driftIntervalMs: cfg.driftInterval,
+      confirmWindowMs: cfg.confirmWindow,
       now: () => new Date(),
     },
     enforcer,

@@ -56,6 +56,8 @@ export const AgentConfig = z.object({
   dhcp: z.boolean().default(true),
   heartbeat: Duration.default(10_000),
   driftInterval: Duration.default(10_000),
+  confirmWindow: Duration.default(20_000),
+  natsFailsafe: z.boolean().default(true),
   nft: z.string().default("nft"),
   logLevel: LogLevel,
 });

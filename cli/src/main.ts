@@ -83,6 +83,8 @@ configFlags(
     .option("--no-dhcp", "do not render the DHCP client failsafe")
     .option("--heartbeat <duration>", "report interval", "10s")
     .option("--drift-interval <duration>", "how often the kernel table is compared and repaired", "10s")
+    .option("--confirm-window <duration>", "after an apply, how long the bus may take to answer before the ruleset is rolled back", "20s")
+    .option("--no-nats-failsafe", "do not render the failsafe rules for the agent's own NATS connection (commit-confirm still guards it)")
     .option("--nft <path>", "nft binary", "nft")
     .option("--boot", "restore the last applied ruleset from the state directory and exit (for early boot)")
     .addOption(new Option("--log-level <level>").env("FLEETWALL_LOG_LEVEL").default("info")),
