@@ -41,6 +41,11 @@ export const SignedEnvelope = z.object({
   signature: z.string(),
   /** The signer's public key (SPKI PEM), for agents that pin the first key they see. */
   publicKey: z.string().optional(),
+  /**
+   * Instead of its own signature (then empty), the payload's sha256 is listed in this signed seal
+   * (bulk publishing: one signature for thousands of decisions).
+   */
+  seal: z.string().optional(),
 });
 export type SignedEnvelope = z.infer<typeof SignedEnvelope>;
 
@@ -78,6 +83,8 @@ export const HostStatusRow = z.object({
   error: z.string().nullable(),
   /** Bans in force on the host, as the agent last reported. */
   activeBans: z.number().int().default(0),
+  /** Foreign changes to the host's table that the agent repaired. */
+  driftRepairs: z.number().int().default(0),
   /** Packets audit-mode policies would have dropped, by policy, as the agent last reported. */
   auditDrops: z.record(z.string(), z.number().int()).default({}),
 });
@@ -178,3 +185,14 @@ export const BanReply = z.object({
   refused: z.array(z.object({ cidr: z.string(), reason: z.string() })).optional(),
 });
 export type BanReply = z.infer<typeof BanReply>;
+
+/** A signed list of payload hashes, stored under `_seal.<id>` in the bans bucket before the decisions it covers. */
+export const BanSeal = z.object({
+  schemaVersion: V1,
+  id: z.string().regex(/^[a-z0-9-]+$/),
+  /** sha256 (hex) of each covered payload. */
+  hashes: z.array(z.string()).max(10_000),
+});
+export type BanSeal = z.infer<typeof BanSeal>;
+export const SEAL_KEY_PREFIX = "_seal.";
+export const sealKey = (id: string): string => `${SEAL_KEY_PREFIX}${id}`;

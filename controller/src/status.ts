@@ -33,6 +33,7 @@ export function fleetStatus(input: StatusInput): FleetStatus {
         error: report?.error ?? null,
         auditDrops: report?.auditDrops ?? {},
         activeBans: report?.activeBans ?? 0,
+        driftRepairs: report?.driftRepairs ?? 0,
       };
     });
   const names = new Set([...input.compiled.selection.keys(), ...input.invalid.keys()]);
