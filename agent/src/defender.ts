@@ -1,9 +1,9 @@
-import { SCHEMA_VERSION, type BanSignal, type JailIR, type Labels } from "@fleetwall/api";
+import { SCHEMA_VERSION, SEAL_KEY_PREFIX, type BanSignal, type JailIR, type Labels } from "@fleetwall/api";
 import type { Logger } from "pino";
 import type { BanSync } from "./bans.js";
 import { decisionOp } from "./bans.js";
 import type { JailBan } from "./jail-counter.js";
-import { verifyDecision } from "./verify.js";
+import { verifyDecision, verifySeal } from "./verify.js";
 
 export interface SignalSink {
   publishSignal(sig: BanSignal): Promise<void>;
@@ -19,6 +19,8 @@ const OUTBOX_LIMIT = 100_000;
  */
 export class Defender {
   #outbox: BanSignal[] = [];
+  /** Verified seals: id → the payload hashes they cover. */
+  #seals = new Map<string, Set<string>>();
   #draining = false;
   droppedDecisions = 0;
   signalsSent = 0;
@@ -84,17 +86,35 @@ export class Defender {
     }
   }
 
+  #onSeal(id: string, data: Uint8Array | null): void {
+    if (!data) {
+      this.#seals.delete(id);
+      return;
+    }
+    const v = verifySeal(dec.decode(data), this.trustedKey());
+    if (!v.ok || v.seal.id !== id) {
+      this.droppedDecisions += 1;
+      this.log.warn({ seal: id, reason: v.ok ? "id does not match key" : v.reason }, "seal dropped");
+      return;
+    }
+    this.#seals.set(id, new Set(v.seal.hashes));
+  }
+
   get queuedSignals(): number {
     return this.#outbox.length;
   }
 
   /** One entry of the bans bucket (null: deleted). Untrusted or malformed entries are dropped and counted. */
   onDecisionEntry(key: string, data: Uint8Array | null): void {
+    if (key.startsWith(SEAL_KEY_PREFIX)) {
+      this.#onSeal(key.slice(SEAL_KEY_PREFIX.length), data);
+      return;
+    }
     if (!data) {
       void this.bans.set(key, undefined);
       return;
     }
-    const v = verifyDecision(dec.decode(data), this.trustedKey());
+    const v = verifyDecision(dec.decode(data), this.trustedKey(), this.#seals);
     if (!v.ok) {
       this.droppedDecisions += 1;
       this.log.warn({ key, reason: v.reason }, "ban decision dropped");

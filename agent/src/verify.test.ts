@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { SCHEMA_VERSION, generateSigningKeyPem, loadSigningKey, signPayload, type DesiredState } from "@fleetwall/api";
-import { verifyDesired } from "./verify.js";
+import { SCHEMA_VERSION, generateSigningKeyPem, loadSigningKey, sealPayloads, signPayload, type DesiredState } from "@fleetwall/api";
+import { verifyDecision, verifyDesired, verifySeal } from "./verify.js";
 
 const controller = loadSigningKey(generateSigningKeyPem().privatePem);
 const intruder = loadSigningKey(generateSigningKeyPem().privatePem);
@@ -42,5 +42,30 @@ describe("verifyDesired", () => {
     expect(first).toMatchObject({ ok: true, publicKey: controller.publicKeyPem });
     const pinned = first.ok ? first.publicKey : "";
     expect(verifyDesired(signed(state(), intruder), { ...opts, trustedKey: pinned }).ok).toBe(false);
+  });
+});
+
+describe("sealed ban decisions", () => {
+  const decision = (cidr: string) => JSON.stringify({ schemaVersion: 1, list: "bulk", type: "Deny", cidr, createdAt: "2026-11-27T00:00:00Z", expiresAt: null, source: "cli" });
+  const { seal, envelopes } = sealPayloads(controller, "s1", [decision("2001:db8::1"), decision("2001:db8::2")]);
+  const sealData = JSON.stringify(seal);
+
+  it("accepts a decision covered by a verified seal", () => {
+    const s = verifySeal(sealData, controller.publicKeyPem);
+    expect(s).toMatchObject({ ok: true, seal: { id: "s1" } });
+    const seals = new Map([["s1", new Set(s.ok ? s.seal.hashes : [])]]);
+    expect(verifyDecision(JSON.stringify(envelopes[1]), controller.publicKeyPem, seals)).toMatchObject({ ok: true, decision: { cidr: "2001:db8::2" } });
+  });
+
+  it("refuses a seal by another key, an unknown seal, and a payload the seal does not cover", () => {
+    const forged = sealPayloads(intruder, "s1", [decision("203.0.113.66")]);
+    expect(verifySeal(JSON.stringify(forged.seal), controller.publicKeyPem).ok).toBe(false);
+    expect(verifyDecision(JSON.stringify(envelopes[0]), controller.publicKeyPem, new Map())).toMatchObject({ ok: false, reason: "unknown seal s1" });
+    const s = verifySeal(sealData, controller.publicKeyPem);
+    const seals = new Map([["s1", new Set(s.ok ? s.seal.hashes : [])]]);
+    const tampered = { ...envelopes[0], payload: decision("203.0.113.66") };
+    expect(verifyDecision(JSON.stringify(tampered), controller.publicKeyPem, seals)).toMatchObject({ ok: false, reason: "payload not covered by its seal" });
+    // a forged envelope that claims the real seal cannot smuggle another payload in either
+    expect(verifyDecision(JSON.stringify(forged.envelopes[0]), controller.publicKeyPem, seals).ok).toBe(false);
   });
 });

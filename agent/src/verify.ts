@@ -1,4 +1,4 @@
-import { BanDecision, DesiredState, SignedEnvelope, keyIdOfPem, verifyEnvelope } from "@fleetwall/api";
+import { BanDecision, BanSeal, DesiredState, SignedEnvelope, keyIdOfPem, sha256Hex, verifyEnvelope } from "@fleetwall/api";
 
 export type Verified =
   | { ok: true; state: DesiredState; envelope: SignedEnvelope; publicKey: string }
@@ -45,7 +45,7 @@ export function verifyDesired(data: string, opts: { hostId: string; trustedKey: 
 export type VerifiedDecision = { ok: true; decision: BanDecision } | { ok: false; reason: string };
 
 /** Checks one ban decision from the bans bucket: a signed envelope by the trusted key, of a known schema. Pure. */
-export function verifyDecision(data: string, trustedKey: string | undefined): VerifiedDecision {
+export function verifyDecision(data: string, trustedKey: string | undefined, seals: ReadonlyMap<string, ReadonlySet<string>> = new Map()): VerifiedDecision {
   if (!trustedKey) return { ok: false, reason: "no trusted controller key yet" };
   let raw: unknown;
   try {
@@ -55,11 +55,30 @@ export function verifyDecision(data: string, trustedKey: string | undefined): Ve
   }
   const env = SignedEnvelope.safeParse(raw);
   if (!env.success) return { ok: false, reason: "not a signed envelope of a known schemaVersion" };
-  if (!verifyEnvelope(env.data, trustedKey)) return { ok: false, reason: "bad signature" };
+  if (env.data.seal !== undefined) {
+    const hashes = seals.get(env.data.seal);
+    if (!hashes) return { ok: false, reason: `unknown seal ${env.data.seal}` };
+    if (!hashes.has(sha256Hex(env.data.payload))) return { ok: false, reason: "payload not covered by its seal" };
+  } else if (!verifyEnvelope(env.data, trustedKey)) return { ok: false, reason: "bad signature" };
   try {
     const d = BanDecision.safeParse(JSON.parse(env.data.payload));
     return d.success ? { ok: true, decision: d.data } : { ok: false, reason: "payload is not a ban decision of a known schemaVersion" };
   } catch {
     return { ok: false, reason: "payload is not JSON" };
+  }
+}
+
+export type VerifiedSeal = { ok: true; seal: BanSeal } | { ok: false; reason: string };
+
+/** Checks a seal from the bans bucket: signed by the trusted key, of a known schema. Pure. */
+export function verifySeal(data: string, trustedKey: string | undefined): VerifiedSeal {
+  if (!trustedKey) return { ok: false, reason: "no trusted controller key yet" };
+  try {
+    const env = SignedEnvelope.safeParse(JSON.parse(data));
+    if (!env.success || !verifyEnvelope(env.data, trustedKey)) return { ok: false, reason: "bad signature" };
+    const seal = BanSeal.safeParse(JSON.parse(env.data.payload));
+    return seal.success ? { ok: true, seal: seal.data } : { ok: false, reason: "payload is not a seal" };
+  } catch {
+    return { ok: false, reason: "not JSON" };
   }
 }

@@ -59,3 +59,14 @@ export function verifyEnvelope(envelope: SignedEnvelope, publicKeyPem: string): 
     return false;
   }
 }
+
+/**
+ * Signs many payloads with one signature: a seal listing their sha256, and for each payload an
+ * envelope that names the seal instead of carrying a signature of its own.
+ */
+export function sealPayloads(key: SigningKey, id: string, payloads: readonly string[]): { seal: SignedEnvelope; envelopes: SignedEnvelope[] } {
+  const hashes = payloads.map((p) => sha256Hex(p));
+  const seal = signPayload(key, JSON.stringify({ schemaVersion: SCHEMA_VERSION, id, hashes }));
+  const envelopes = payloads.map((payload): SignedEnvelope => ({ schemaVersion: SCHEMA_VERSION, keyId: key.keyId, payload, signature: "", seal: id }));
+  return { seal, envelopes };
+}

@@ -9,6 +9,7 @@ import {
   BanDecision,
   BanReply,
   HOSTS_BUCKET,
+  SEAL_KEY_PREFIX,
   HostRegistration,
   SignedEnvelope,
   matchesSelector,
@@ -90,7 +91,7 @@ export async function listBans(servers: string[], hostId: string | undefined, no
     const watch = await bans.watch();
     if ((await bans.status()).values === 0) watch.stop();
     for await (const e of watch) {
-      if (e.operation === "PUT") {
+      if (e.operation === "PUT" && !e.key.startsWith(SEAL_KEY_PREFIX)) {
         const d = BanDecision.safeParse(JSON.parse(SignedEnvelope.parse(e.json()).payload));
         if (d.success && (!d.data.expiresAt || Date.parse(d.data.expiresAt) > now) && (!labels || matchesSelector(d.data.hostSelector, labels))) {
           const { list, type, cidr, reason, source, origins, expiresAt } = d.data;

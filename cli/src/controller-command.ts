@@ -48,7 +48,7 @@ export async function runController(cfg: ControllerConfig, log: Logger, signal: 
   });
   await source.start();
   const hosts = bus.watchHosts((id, reg) => controller.setHost(id, reg), signal);
-  const banWatch = bus.watchBans((k, d) => bans.onEntry(k, d), signal, () => controller.bansLoaded());
+  const banWatch = bus.watchBans((k, d, seal) => bans.onEntry(k, d, seal), (id, present) => bans.onSeal(id, present), signal, () => controller.bansLoaded());
   const signals = bus.consumeSignals((s) => bans.onSignal(s), signal);
   log.info({ keyId: key.keyId, source: cfg.source.path }, "controller started");
   try {

@@ -4,6 +4,8 @@ import {
   canonicalJson,
   parseCidr,
   parseDuration,
+  sealKey,
+  sealPayloads,
   signPayload,
   type BanAddRequest,
   type BanImportRequest,
@@ -15,6 +17,7 @@ import {
   type SignedEnvelope,
   type SigningKey,
 } from "@fleetwall/api";
+import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import type { z } from "zod";
 import { arbitrate, protectedReason, type ArbiterConfig } from "./arbiter.js";
@@ -97,6 +100,9 @@ export class BanKeeper {
   #lists: BanList[] = [];
   #hosts: Cidr[] = [];
   #allowCache: { cidr: Cidr; expires: number }[] | undefined;
+  /** Seals in the bucket, with when this controller first saw them, and which seal each decision uses. */
+  #seals = new Map<string, number>();
+  #sealOf = new Map<string, string>();
   decisions = 0;
   skippedSignals = 0;
 
@@ -108,10 +114,19 @@ export class BanKeeper {
     private readonly now: () => number = Date.now,
   ) {}
 
-  onEntry(key: string, decision: BanDecision | null): void {
+  onEntry(key: string, decision: BanDecision | null, seal?: string): void {
     if (decision?.type === "Allow" || this.#current.get(key)?.type === "Allow") this.#allowCache = undefined;
     if (decision) this.#current.set(key, decision);
     else this.#current.delete(key);
+    if (decision && seal) this.#sealOf.set(key, seal);
+    else this.#sealOf.delete(key);
+  }
+
+  /** A seal appeared in (or left) the bucket. */
+  onSeal(id: string, present: boolean): void {
+    if (present) {
+      if (!this.#seals.has(id)) this.#seals.set(id, this.now());
+    } else this.#seals.delete(id);
   }
 
   setHostAddresses(addresses: readonly string[]): void {
@@ -149,6 +164,30 @@ export class BanKeeper {
     return key;
   }
 
+  /**
+   * Publishes many decisions under one seal per 5,000: the seal first, then the decisions, so an
+   * agent following the bucket always knows a seal before the decisions that name it.
+   */
+  async #putMany(ds: readonly BanDecision[]): Promise<void> {
+    for (let i = 0; i < ds.length; i += 5000) {
+      const chunk = ds.slice(i, i + 5000);
+      const id = `${this.now().toString(36)}-${randomBytes(6).toString("hex")}`;
+      const { seal, envelopes } = sealPayloads(this.key, id, chunk.map((d) => JSON.stringify(d)));
+      await this.sink.putBan(sealKey(id), seal);
+      this.onSeal(id, true);
+      for (let j = 0; j < chunk.length; j += 1024) {
+        await Promise.all(
+          chunk.slice(j, j + 1024).map(async (d, k) => {
+            const key = banKey(d.list, d.cidr);
+            await this.sink.putBan(key, envelopes[j + k] as SignedEnvelope);
+            this.onEntry(key, d, id);
+            this.decisions += 1;
+          }),
+        );
+      }
+    }
+  }
+
   /** One chunk of an import: every entry checked like a manual ban, then published 256 at a time. */
   async import(req: z.infer<typeof BanImportRequest>): Promise<BanReply> {
     const nowMs = this.now();
@@ -181,7 +220,7 @@ export class BanKeeper {
         source: "cli",
       });
     }
-    for (let i = 0; i < decisions.length; i += 1024) await Promise.all(decisions.slice(i, i + 1024).map((d) => this.#put(d)));
+    await this.#putMany(decisions);
     return { ok: true, keys: [], published: decisions.length, refused };
   }
 
@@ -206,7 +245,8 @@ export class BanKeeper {
   async syncBanLists(): Promise<BanListPlan> {
     const plan = planBanLists(this.#lists, this.#current, this.isProtected, this.now());
     for (const s of plan.skipped) this.log.warn(s, "BanList entry not published");
-    for (const d of plan.puts) await this.#put(d);
+    if (plan.puts.length > 16) await this.#putMany(plan.puts);
+    else for (const d of plan.puts) await this.#put(d);
     for (const key of plan.deletes) {
       await this.sink.deleteBan(key);
       this.onEntry(key, null);
@@ -256,10 +296,17 @@ export class BanKeeper {
     return keys.length ? { ok: true, keys } : { ok: false, error: `no ban for ${cidr.text}`, keys: [] };
   }
 
-  /** Deletes decisions that expired: at once for operators' and lists' ones, after a week for jails'. */
+  /** Deletes decisions that expired (at once for operators' and lists' ones, after a week for jails'), and seals no decision uses. */
   async forgetExpired(): Promise<number> {
     const nowMs = this.now();
     let n = 0;
+    const used = new Set(this.#sealOf.values());
+    for (const [id, seen] of [...this.#seals]) {
+      // a seal younger than a minute may belong to a batch still being published
+      if (used.has(id) || nowMs - seen < 60_000) continue;
+      await this.sink.deleteBan(sealKey(id));
+      this.#seals.delete(id);
+    }
     for (const [key, d] of [...this.#current]) {
       if (!d.expiresAt) continue;
       const age = nowMs - Date.parse(d.expiresAt);

@@ -11,6 +11,7 @@ import {
   BanDecision,
   BanDeleteRequest,
   BanSignal,
+  SEAL_KEY_PREFIX,
   SIGNALS_STREAM,
   SIGNAL_WILDCARD,
   type BanReply,
@@ -115,7 +116,7 @@ export class ControllerBus {
   }
 
   /** Follows the bans bucket (the controller's own signed decisions) until aborted. */
-  async watchBans(onEntry: (key: string, d: BanDecision | null) => void, signal: AbortSignal, onSnapshot: () => void): Promise<void> {
+  async watchBans(onEntry: (key: string, d: BanDecision | null, seal?: string) => void, onSeal: (id: string, present: boolean) => void, signal: AbortSignal, onSnapshot: () => void): Promise<void> {
     while (!signal.aborted) {
       const watch = await this.bans.watch();
       const stop = () => watch.stop();
@@ -125,18 +126,21 @@ export class ControllerBus {
         initial = false;
         onSnapshot();
       }
+      let n = 0;
       for await (const e of watch) {
-        if (e.operation !== "PUT") onEntry(e.key, null);
+        if (e.key.startsWith(SEAL_KEY_PREFIX)) onSeal(e.key.slice(SEAL_KEY_PREFIX.length), e.operation === "PUT");
+        else if (e.operation !== "PUT") onEntry(e.key, null);
         else {
           const env = safeJson(e.value, SignedEnvelope);
-          const d = env ? (() => { try { return BanDecision.safeParse(JSON.parse(env.payload)); } catch { return undefined; } })() : undefined;
-          if (d?.success) onEntry(e.key, d.data);
+          const d = env ? parseDecision(env.payload) : undefined;
+          if (d) onEntry(e.key, d, env?.seal);
           else this.options.onInvalid("decision", "stored ban decision does not parse");
         }
         if (initial && e.delta === 0) {
           initial = false;
           onSnapshot();
         }
+        if (++n % 256 === 0) await new Promise((r) => setImmediate(r));
       }
       signal.removeEventListener("abort", stop);
       if (!signal.aborted) this.options.log.warn("bans watch ended; restarting");
@@ -237,6 +241,15 @@ function safeJson<T>(data: Uint8Array, schema: { safeParse(v: unknown): { succes
   try {
     const r = schema.safeParse(JSON.parse(dec.decode(data)));
     return r.success ? r.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function parseDecision(payload: string): BanDecision | undefined {
+  try {
+    const d = BanDecision.safeParse(JSON.parse(payload));
+    return d.success ? d.data : undefined;
   } catch {
     return undefined;
   }
