@@ -96,9 +96,20 @@ export const PolicyStatusRow = z.object({
   error: z.string().nullable().optional(),
   warnings: z.array(z.string()).default([]),
 });
+export const BanListStatusRow = z.object({
+  name: z.string(),
+  type: z.enum(["Deny", "Allow"]),
+  /** Entries in the resource. */
+  entries: z.number().int(),
+  /** Entries published and not expired. */
+  active: z.number().int(),
+  /** Hosts the list selects that report in sync. */
+  hostsEnforcing: z.number().int(),
+});
 export const FleetStatus = z.object({
   hosts: z.array(HostStatusRow),
   policies: z.array(PolicyStatusRow),
+  banLists: z.array(BanListStatusRow).default([]),
 });
 export type FleetStatus = z.infer<typeof FleetStatus>;
 

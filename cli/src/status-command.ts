@@ -35,7 +35,10 @@ export function formatStatus(status: FleetStatus): string {
     ["POLICY", "SELECTED", "APPLIED", "FAILED", "ERROR / WARNING"],
     status.policies.map((p) => [p.name, String(p.selectedHosts), String(p.appliedHosts), String(p.failedHosts), p.error ?? p.warnings.join("; ")]),
   );
-  return `${hosts}\n\n${policies}\n`;
+  const lists = status.banLists.length
+    ? `\n\n${table(["BANLIST", "TYPE", "ENTRIES", "ACTIVE", "HOSTS"], status.banLists.map((l) => [l.name, l.type, String(l.entries), String(l.active), String(l.hostsEnforcing)]))}`
+    : "";
+  return `${hosts}\n\n${policies}${lists}\n`;
 }
 
 export function table(header: string[], rows: string[][]): string {

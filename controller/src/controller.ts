@@ -1,4 +1,4 @@
-import { signPayload, type FirewallPolicy, type FleetStatus, type HostRegistration, type HostReport, type SigningKey } from "@fleetwall/api";
+import { signPayload, type BanList, type FirewallPolicy, type FleetStatus, type HostRegistration, type HostReport, type SigningKey } from "@fleetwall/api";
 import type { Logger } from "pino";
 import { compile, type CompileResult } from "./compile.js";
 import { lintPolicy } from "./lint.js";
@@ -20,6 +20,7 @@ export class Controller {
   #policies: FirewallPolicy[] = [];
   #invalid = new Map<string, string[]>();
   #warnings = new Map<string, string[]>();
+  #banLists: BanList[] = [];
   #hosts = new Map<string, HostRegistration>();
   #reports = new Map<string, HostReport>();
   #published: Map<string, Published>;
@@ -46,6 +47,7 @@ export class Controller {
 
   setPolicies(set: PolicySet): void {
     this.#policies = set.policies;
+    this.#banLists = set.banLists;
     this.bans?.setBanLists(set.banLists);
     this.#invalid = new Map(set.errors.map((e) => [e.name || e.file, e.errors]));
     this.#warnings = new Map(set.policies.map((p) => [p.metadata.name, lintPolicy(p)] as const).filter(([, w]) => w.length > 0));
@@ -66,7 +68,7 @@ export class Controller {
   }
 
   status(): FleetStatus {
-    return fleetStatus({ hosts: this.#hosts, compiled: this.#compiled, published: this.#published, reports: this.#reports, invalid: this.#invalid, warnings: this.#warnings });
+    return fleetStatus({ hosts: this.#hosts, compiled: this.#compiled, published: this.#published, reports: this.#reports, invalid: this.#invalid, warnings: this.#warnings, banLists: this.#banLists, decisions: this.bans?.decisionsByKey ?? new Map() });
   }
 
   #kick(): void {

@@ -1,4 +1,4 @@
-import type { FleetStatus, HostRegistration, HostReport } from "@fleetwall/api";
+import { matchesSelector, type BanDecision, type BanList, type FleetStatus, type HostRegistration, type HostReport } from "@fleetwall/api";
 import type { CompileResult } from "./compile.js";
 import type { Published } from "./publisher.js";
 
@@ -11,6 +11,10 @@ export interface StatusInput {
   invalid: ReadonlyMap<string, string[]>;
   /** Lint warnings of valid policies, by name. */
   warnings: ReadonlyMap<string, string[]>;
+  banLists?: readonly BanList[];
+  /** The decisions in the bans bucket, by key. */
+  decisions?: ReadonlyMap<string, BanDecision>;
+  now?: number;
 }
 
 /** Aggregates registrations, compiled state and reports into the fleet status. Pure. */
@@ -49,5 +53,19 @@ export function fleetStatus(input: StatusInput): FleetStatus {
       warnings: input.warnings.get(name) ?? [],
     };
   });
-  return { hosts, policies };
+  const now = input.now ?? Date.now();
+  const live = new Map<string, number>();
+  for (const d of input.decisions?.values() ?? []) {
+    if (d.source === "BanList" && (!d.expiresAt || Date.parse(d.expiresAt) > now)) live.set(d.list, (live.get(d.list) ?? 0) + 1);
+  }
+  const banLists = [...(input.banLists ?? [])]
+    .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1))
+    .map((l) => ({
+      name: l.metadata.name,
+      type: l.spec.type,
+      entries: l.spec.entries.length,
+      active: live.get(l.metadata.name) ?? 0,
+      hostsEnforcing: [...input.hosts.values()].filter((h) => inSync.get(h.hostId) && matchesSelector(l.spec.hostSelector, h.labels)).length,
+    }));
+  return { hosts, policies, banLists };
 }

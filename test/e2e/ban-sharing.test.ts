@@ -89,6 +89,12 @@ describe("fleet ban sharing: a brute force on one host is banned on every host",
     expect(list).toContainEqual(expect.objectContaining({ cidr: ATTACKER, list: "jail-sshd", origins: ["a"] }));
   });
 
+  it("reports each BanList with its entries, active entries and enforcing hosts", async () => {
+    await waitFor("the BanList in the status", async () => (await fleet.status()).banLists.some((l) => l.active === 1), 10_000, 100);
+    expect((await fleet.status()).banLists).toEqual([{ name: "admins", type: "Allow", entries: 1, active: 1, hostsEnforcing: 3 }]);
+    expect(await fleet.cli(["status", "--nats", fleet.nats.url])).toMatch(/^admins\s+Allow\s+1\s+1\s+3$/m);
+  });
+
   it("never bans an allowlisted address, though it fails just the same", async () => {
     appendFileSync(join(fleet.hostLogDir(hosts[1]!), "auth.log"), failures(FRIEND, 5));
     await waitFor("the agent to have judged the failures", () => hosts[1]!.agent?.log().includes(`"address":"${FRIEND}"`), 10_000);
