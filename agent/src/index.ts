@@ -13,3 +13,4 @@ export * from "./filters.js";
 export * from "./jail-counter.js";
 export * from "./file-follower.js";
 export * from "./jails.js";
+export * from "./journal-follower.js";

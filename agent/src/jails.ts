@@ -2,6 +2,7 @@ import { canonicalJson, type JailIR } from "@fleetwall/api";
 import type { Logger } from "pino";
 import { FileFollower, type FollowPosition } from "./file-follower.js";
 import { compileFilter } from "./filters.js";
+import { JournalFollower } from "./journal-follower.js";
 import { JailCounter, type JailBan } from "./jail-counter.js";
 import type { StateStore } from "./state-store.js";
 
@@ -9,7 +10,7 @@ const POSITIONS = "jail-positions.json";
 
 interface Running {
   key: string;
-  follower: FileFollower;
+  stop: () => Promise<void>;
   counter: JailCounter;
 }
 
@@ -20,7 +21,7 @@ interface Running {
  */
 export class JailRunner {
   #running = new Map<string, Running>();
-  #positions: Record<string, FollowPosition> = {};
+  #positions: Record<string, FollowPosition | string> = {};
   #saveTimer: NodeJS.Timeout | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
   linesRead = 0;
@@ -35,7 +36,7 @@ export class JailRunner {
 
   async init(): Promise<void> {
     const saved = await this.store.read(POSITIONS);
-    if (saved) this.#positions = JSON.parse(saved) as Record<string, FollowPosition>;
+    if (saved) this.#positions = JSON.parse(saved) as Record<string, FollowPosition | string>;
     this.#pruneTimer = setInterval(() => {
       for (const r of this.#running.values()) r.counter.prune(this.now());
     }, 60_000);
@@ -48,17 +49,13 @@ export class JailRunner {
     for (const [name, r] of this.#running) {
       const j = wanted.get(name);
       if (!j || canonicalJson(j) !== r.key) {
-        await r.follower.stop();
+        await r.stop();
         this.#running.delete(name);
       }
     }
     for (const jail of jails) {
       if (this.#running.has(jail.name)) continue;
-      if (!("file" in jail.source)) {
-        this.log.error({ jail: jail.name }, "journal sources are not supported by this agent yet; jail not started");
-        continue;
-      }
-      let match;
+      let match: ReturnType<typeof compileFilter>;
       try {
         match = compileFilter(jail.filter, jail.failRegex);
       } catch (error) {
@@ -66,31 +63,51 @@ export class JailRunner {
         continue;
       }
       const counter = new JailCounter(jail);
-      const path = jail.source.file;
-      const follower = new FileFollower({
-        path,
-        start: this.#positions[path],
-        pollMs: 1000,
-        onPosition: (pos) => this.#savePosition(path, pos),
-        onLines: (lines) => {
-          const now = this.now();
-          for (const line of lines) {
-            this.linesRead += 1;
-            const host = match(line);
-            if (!host) continue;
-            this.linesMatched += 1;
-            const ban = counter.fail(host, now);
-            if (ban) this.onBan(ban, jail);
-          }
-        },
-      });
-      await follower.start();
-      this.#running.set(jail.name, { key: canonicalJson(jail), follower, counter });
-      this.log.info({ jail: jail.name, path }, "jail started");
+      const onLines = (lines: string[]) => {
+        const now = this.now();
+        for (const line of lines) {
+          this.linesRead += 1;
+          const host = match(line);
+          if (!host) continue;
+          this.linesMatched += 1;
+          const ban = counter.fail(host, now);
+          if (ban) this.onBan(ban, jail);
+        }
+      };
+      let stop: () => Promise<void>;
+      if ("file" in jail.source) {
+        const path = jail.source.file;
+        const saved = this.#positions[path];
+        const follower = new FileFollower({
+          path,
+          start: typeof saved === "object" ? saved : undefined,
+          pollMs: 1000,
+          onPosition: (pos) => this.#savePosition(path, pos),
+          onLines,
+        });
+        await follower.start();
+        stop = () => follower.stop();
+      } else {
+        const { unit, identifier } = jail.source.journal;
+        const key = `journal:${unit ?? ""}:${identifier ?? ""}`;
+        const saved = this.#positions[key];
+        const follower = new JournalFollower({
+          ...(unit ? { unit } : {}),
+          ...(identifier ? { identifier } : {}),
+          cursor: typeof saved === "string" ? saved : undefined,
+          onLines,
+          onCursor: (cursor) => this.#savePosition(key, cursor),
+          onError: (error) => this.log.error({ jail: jail.name, err: error }, "journalctl failed"),
+        });
+        follower.start();
+        stop = async () => follower.stop();
+      }
+      this.#running.set(jail.name, { key: canonicalJson(jail), stop, counter });
+      this.log.info({ jail: jail.name, source: jail.source }, "jail started");
     }
   }
 
-  #savePosition(path: string, pos: FollowPosition): void {
+  #savePosition(path: string, pos: FollowPosition | string): void {
     this.#positions[path] = pos;
     if (this.#saveTimer) return;
     this.#saveTimer = setTimeout(() => {
@@ -102,7 +119,7 @@ export class JailRunner {
   async stop(): Promise<void> {
     clearInterval(this.#pruneTimer);
     clearTimeout(this.#saveTimer);
-    for (const r of this.#running.values()) await r.follower.stop();
+    for (const r of this.#running.values()) await r.stop();
     this.#running.clear();
     await this.store.write(POSITIONS, JSON.stringify(this.#positions)).catch(() => undefined);
   }

@@ -7,7 +7,14 @@ export const BUILTIN_FILTERS = ["sshd", "nginx-http-auth", "gotosocial-auth"] as
 export const JailSource = z
   .union([
     z.object({ file: z.string().min(1).regex(/^\//, "must be an absolute path").describe("Log file to follow (rotation and truncation are followed).") }),
-    z.object({ journal: z.object({ unit: z.string().min(1).describe("systemd unit whose journal is read.") }) }),
+    z.object({
+      journal: z
+        .object({
+          unit: z.string().min(1).optional().describe("systemd unit whose entries are read (journalctl -u)."),
+          identifier: z.string().min(1).optional().describe("SYSLOG_IDENTIFIER whose entries are read (journalctl -t)."),
+        })
+        .refine((j) => j.unit || j.identifier, { message: "a journal source needs a unit or an identifier" }),
+    }),
   ])
   .describe("Where the jail reads log lines: {file: PATH} or {journal: {unit: NAME}}.");
 export type JailSource = z.infer<typeof JailSource>;

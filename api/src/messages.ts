@@ -118,7 +118,7 @@ export const JailIR = z.object({
   name: z.string(),
   filter: z.string().optional(),
   failRegex: z.array(z.string()).default([]),
-  source: z.union([z.object({ file: z.string() }), z.object({ journal: z.object({ unit: z.string() }) })]),
+  source: z.union([z.object({ file: z.string() }), z.object({ journal: z.object({ unit: z.string().optional(), identifier: z.string().optional() }) })]),
   maxRetry: z.number().int(),
   findTimeSeconds: z.number().int(),
   banTimeSeconds: z.number().int(),

@@ -32,6 +32,10 @@ export interface Fleet {
   startController(extra?: string[]): Promise<Proc>;
   startAgent(host: FleetHost, extra?: string[]): Proc;
   /** Starts the listener script on these ports (tcp:22 udp:53) in every host namespace, or in the given ones. */
+  /** Starts a private systemd-journald for this host; its agent (started after) reads that journal. */
+  startJournal(host: FleetHost): Promise<void>;
+  /** Writes lines to the host's private journal with this SYSLOG_IDENTIFIER (systemd-cat). */
+  journalWrite(host: FleetHost, identifier: string, lines: string): Promise<void>;
   /** The directory an agent sees as JAIL_LOG_DIR (write its auth.log here). */
   hostLogDir(host: FleetHost): string;
   listen(specs: string[], where?: { ns: string }[]): Promise<void>;
@@ -67,6 +71,12 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
     throw e;
   }
   const policyDir = join(dir, "policies");
+  const journals = new Set<string>();
+  // a host's private journal: its runtime sockets at /run/systemd, its files under /var/log/journal
+  const journalBinds = (host: { id: string }): [string, string][] => [
+    [join(dir, "journal", host.id, "run"), "/run/systemd"],
+    [join(dir, "journal", host.id, "varlog"), "/var/log"],
+  ];
   mkdirSync(policyDir);
   const fleet: Fleet = {
     net,
@@ -87,8 +97,9 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
       mkdirSync(JAIL_LOG_DIR, { recursive: true });
       mkdirSync(fleet.hostLogDir(host), { recursive: true });
       const agentArgv = ["node", CLI, "agent", "--nats", fleet.nats.url, "--host-id", host.id, "--labels", host.labels, "--state-dir", host.stateDir, "--controller-key", `${fleet.signingKey}.pub`, "--heartbeat", "1s", "--drift-interval", "1s", "--log-level", "debug", ...extra];
-      const script = `mount --bind "$1" "$2" && shift 2 && exec "$@"`;
-      const argv = ["ip", "netns", "exec", host.ns, "unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", fleet.hostLogDir(host), JAIL_LOG_DIR, ...agentArgv];
+      const binds: [string, string][] = [[fleet.hostLogDir(host), JAIL_LOG_DIR]];
+      if (journals.has(host.id)) binds.push(...journalBinds(host));
+      const argv = ["ip", "netns", "exec", host.ns, ...withBinds(binds, agentArgv)];
       const proc = startProc(`agent-${host.id}`, argv, join(dir, "logs"));
       procs.push(proc);
       host.agent = proc;
@@ -110,6 +121,20 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
       return JSON.parse(out) as Record<string, "open" | "refused" | "timeout" | "closed">;
     },
     hostLogDir: (host) => join(dir, "hostlogs", host.id),
+    async startJournal(host) {
+      const root = join(dir, "journal", host.id);
+      mkdirSync(join(root, "run"), { recursive: true });
+      mkdirSync(join(root, "varlog", "journal"), { recursive: true });
+      mkdirSync("/run/systemd", { recursive: true });
+      journals.add(host.id);
+      const proc = startProc(`journald-${host.id}`, withBinds(journalBinds(host), ["/lib/systemd/systemd-journald"]), join(dir, "logs"));
+      procs.push(proc);
+      await waitFor("journald socket", () => existsSync(join(root, "run", "journal", "stdout")), 10_000);
+    },
+    async journalWrite(host, identifier, lines) {
+      const [cmd, ...args] = withBinds(journalBinds(host), ["systemd-cat", "-t", identifier]);
+      await sh(cmd as string, args, { input: lines });
+    },
     nft: (host, args, input) => net.exec(host.ns, ["nft", ...args], input),
     cli: (args, timeoutMs = 30_000) => sh("node", [CLI, ...args], { timeoutMs }),
     status: async () => FleetStatus.parse(JSON.parse(await fleet.cli(["status", "--nats", fleet.nats.url, "--json"]))),
@@ -133,4 +158,10 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
     },
   };
   return fleet;
+}
+
+/** argv that runs `argv` in a private mount namespace with these bind mounts (source, target). */
+function withBinds(binds: [string, string][], argv: string[]): string[] {
+  const script = `${binds.map((_, i) => `mount --bind "$${2 * i + 1}" "$${2 * i + 2}"`).join(" && ")} && shift ${2 * binds.length} && exec "$@"`;
+  return ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", ...binds.flat(), ...argv];
 }

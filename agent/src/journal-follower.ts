@@ -1,0 +1,66 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
+
+export interface JournalFollowerOptions {
+  /** systemd unit to follow (`journalctl -u`). */
+  unit?: string;
+  /** SYSLOG_IDENTIFIER to follow (`journalctl -t`). */
+  identifier?: string;
+  /** Resume after this cursor (saved from a previous run); without it, start with new entries. */
+  cursor: string | undefined;
+  onLines: (lines: string[]) => void;
+  onCursor: (cursor: string) => void;
+  onError: (error: unknown) => void;
+  journalctl?: string;
+}
+
+/**
+ * Follows the systemd journal through `journalctl -f -o json`, resuming after the saved cursor.
+ * journalctl is restarted with the last cursor if it exits while the follower runs.
+ */
+export class JournalFollower {
+  #child: ChildProcess | undefined;
+  #cursor: string | undefined;
+  #stopped = false;
+  #restart: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: JournalFollowerOptions) {
+    this.#cursor = options.cursor;
+  }
+
+  start(): void {
+    const args = ["-f", "-o", "json", "--no-pager", "--output-fields=MESSAGE,__CURSOR"];
+    if (this.options.unit) args.push("-u", this.options.unit);
+    if (this.options.identifier) args.push("-t", this.options.identifier);
+    args.push(this.#cursor ? `--after-cursor=${this.#cursor}` : "--lines=0");
+    const child = spawn(this.options.journalctl ?? "journalctl", args, { stdio: ["ignore", "pipe", "pipe"] });
+    this.#child = child;
+    const rl = createInterface({ input: child.stdout });
+    rl.on("line", (line) => {
+      let entry: { MESSAGE?: unknown; __CURSOR?: unknown };
+      try {
+        entry = JSON.parse(line) as typeof entry;
+      } catch {
+        return;
+      }
+      // MESSAGE is a string, or an array of bytes when it is not valid UTF-8
+      const message = typeof entry.MESSAGE === "string" ? entry.MESSAGE : Array.isArray(entry.MESSAGE) ? Buffer.from(entry.MESSAGE as number[]).toString("utf8") : undefined;
+      if (message !== undefined) this.options.onLines([message]);
+      if (typeof entry.__CURSOR === "string") {
+        this.#cursor = entry.__CURSOR;
+        this.options.onCursor(entry.__CURSOR);
+      }
+    });
+    child.on("error", (e) => this.options.onError(e));
+    child.on("exit", () => {
+      if (this.#stopped) return;
+      this.#restart = setTimeout(() => this.start(), 1000);
+    });
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#restart);
+    this.#child?.kill("SIGTERM");
+  }
+}

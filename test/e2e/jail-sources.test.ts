@@ -1,0 +1,97 @@
+import { appendFileSync, mkdirSync, renameSync, truncateSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { JAIL_LOG_DIR, createFleet, type Fleet, type FleetHost } from "../harness/fleet.js";
+import { waitFor } from "../harness/sh.js";
+
+// Each scenario bans its own address; they are never contacted, only looked up in the ban set.
+const addr = (n: number) => `203.0.113.${100 + n}`;
+const failures = (a: string, n: number) =>
+  Array.from({ length: n }, (_, i) => `Nov 27 10:00:0${i} h sshd[${2000 + i}]: Failed password for invalid user admin from ${a} port ${41000 + i} ssh2\n`).join("");
+
+const POLICY = `apiVersion: fleetwall.io/v1alpha1
+kind: FirewallPolicy
+metadata: {name: jails}
+spec:
+  hostSelector: {}
+  defaultInput: Accept
+  jails:
+    - name: file
+      filter: sshd
+      source: {file: ${JAIL_LOG_DIR}/auth.log}
+      maxRetry: 3
+      share: Local
+    - name: journal
+      filter: sshd
+      source: {journal: {identifier: sshd}}
+      maxRetry: 3
+      share: Local
+`;
+
+describe("jail sources: files across rotation, truncation and restarts; the systemd journal", () => {
+  let fleet: Fleet;
+  let host: FleetHost;
+  let log: string;
+
+  const banned = (a: string) => fleet.nft(host, ["get", "element", "inet", "fleetwall_bans", "ban4", `{ ${a} }`]).then(() => true, () => false);
+  const waitBanned = (a: string) => waitFor(`${a} banned`, () => banned(a), 10_000, 20);
+
+  beforeAll(async () => {
+    fleet = await createFleet([{ id: "j1", labels: "role=any" }]);
+    host = fleet.hosts[0] as FleetHost;
+    mkdirSync(fleet.hostLogDir(host), { recursive: true });
+    log = join(fleet.hostLogDir(host), "auth.log");
+    writeFileSync(log, "old line, before the agent started\n");
+    await fleet.startJournal(host);
+    fleet.writePolicy("jails.yaml", POLICY);
+    await fleet.startController();
+    fleet.startAgent(host);
+    await fleet.waitInSync();
+    await waitFor("both jails started", () => (host.agent?.log().match(/"jail started"/g) ?? []).length === 2, 10_000);
+  });
+
+  afterAll(async () => {
+    await fleet?.destroy();
+  });
+
+  it("follows a file", async () => {
+    appendFileSync(log, failures(addr(1), 3));
+    await waitBanned(addr(1));
+  });
+
+  it("follows the file across rotation (rename, new file)", async () => {
+    appendFileSync(log, failures(addr(2), 1));
+    renameSync(log, `${log}.1`);
+    writeFileSync(log, failures(addr(2), 2));
+    await waitBanned(addr(2));
+  });
+
+  it("starts again from the top of a truncated file", async () => {
+    appendFileSync(log, "x".repeat(4096) + "\n");
+    await new Promise((r) => setTimeout(r, 300)); // let the follower pass the long line first
+    truncateSync(log, 0);
+    appendFileSync(log, failures(addr(3), 3));
+    await waitBanned(addr(3));
+  });
+
+  it("resumes at its saved position after a restart: failures written while it was down still count", async () => {
+    await host.agent?.stop();
+    appendFileSync(log, failures(addr(4), 2));
+    fleet.startAgent(host);
+    await waitFor("jails restarted", () => (host.agent?.log().match(/"jail started"/g) ?? []).length >= 4, 10_000);
+    appendFileSync(log, failures(addr(4), 1));
+    await waitBanned(addr(4));
+  });
+
+  it("reads the systemd journal by identifier, resuming after its saved cursor", async () => {
+    await fleet.journalWrite(host, "sshd", failures(addr(5), 3));
+    await waitBanned(addr(5));
+    await host.agent?.stop();
+    await fleet.journalWrite(host, "sshd", failures(addr(6), 2));
+    fleet.startAgent(host);
+    await waitFor("jails restarted", () => (host.agent?.log().match(/"jail started"/g) ?? []).length >= 6, 10_000);
+    await fleet.journalWrite(host, "sshd", failures(addr(6), 1));
+    await waitBanned(addr(6));
+    expect(await banned(addr(7))).toBe(false);
+  });
+});
