@@ -17,16 +17,18 @@ export const BUILTIN: Readonly<Record<string, { require?: string; failRegex: str
   sshd: {
     require: "sshd",
     failRegex: [
-      "(?:error: )?PAM: [Aa]uthentication failure for .* from <HOST>\\s*$",
-      "Failed (?:password|publickey|keyboard-interactive/pam|none|\\S+) for (?:invalid user )?.* from <HOST>(?: port \\d+)?(?: ssh\\d?)?(?: \\[preauth\\])?\\s*$",
+      "(?:error: )?PAM: [Aa]uthentication (?:failure|error|failed) for .* from <HOST>(?: via \\S+)?(?: port \\d+)?(?: \\[preauth\\])?\\s*$",
+      "User not known to the underlying authentication module for .* from <HOST>(?: port \\d+)?(?: \\[preauth\\])?\\s*$",
+      // a user name is attacker-chosen text: the address must be the last "from" before the port/protocol tail
+      "Failed (?:password|keyboard-interactive/pam|hostbased|none|gssapi-with-mic|gssapi-keyex) for (?:invalid user )?.*? from <HOST>(?: port \\d+)?(?: on \\S+)?(?: ssh\\d*)?(?::\\s.*)?(?: \\[preauth\\])?\\s*$",
+      "Failed publickey for invalid user .*? from <HOST>(?: port \\d+)?(?: on \\S+)?(?: ssh\\d*)?(?::\\s.*)?(?: \\[preauth\\])?\\s*$",
       "ROOT LOGIN REFUSED FROM <HOST>(?: port \\d+)?(?: \\[preauth\\])?\\s*$",
-      "[iI](?:llegal|nvalid) user .* from <HOST>(?: port \\d+)?(?: \\[preauth\\])?\\s*$",
-      "User .+ from <HOST> not allowed because (?:not listed in AllowUsers|listed in DenyUsers|not in any group|none of user's groups are listed in AllowGroups|a group is listed in DenyGroups|none of user's groups are listed in DenyGroups)\\s*$",
-      "authentication failure; logname=\\S* uid=\\d* euid=\\d* tty=\\S* ruser=\\S* rhost=<HOST>(?:\\s+user=.*)?\\s*$",
-      "refused connect from \\S+ \\(<HOST>\\)\\s*$",
+      "[iI](?:llegal|nvalid) user .*? from <HOST>(?: port \\d+)?(?: on \\S+)?(?: \\[preauth\\])?\\s*$",
+      "User .+ from <HOST> not allowed because (?:not listed in AllowUsers|listed in DenyUsers|not in any group|none of user's groups are listed in AllowGroups|a group is listed in DenyGroups)(?: port \\d+)?(?: \\[preauth\\])?\\s*$",
+      "refused connect from \\S+ \\(<HOST>\\)",
       "Received disconnect from <HOST>(?: port \\d+)?:\\s*3: .*: Auth fail(?: \\[preauth\\])?\\s*$",
-      "error: maximum authentication attempts exceeded for (?:invalid user )?.* from <HOST>(?: port \\d+)?(?: ssh\\d?)?(?: \\[preauth\\])?\\s*$",
-      "Disconnecting (?:invalid |authenticating )?user \\S+ <HOST>(?: port \\d+)?: Too many authentication failures(?: \\[preauth\\])?\\s*$",
+      "(?:error: )?maximum authentication attempts exceeded for (?:invalid user )?.* from <HOST>(?: port \\d+)?(?: ssh\\d*)?(?: \\[preauth\\])?\\s*$",
+      "Disconnecting (?:invalid |authenticating )?user \\S+ <HOST>(?: port \\d+)?:\\s*(?:Too many authentication failures|Change of username or service not allowed:.*)(?: \\[preauth\\])?\\s*$",
       "Disconnecting: Too many authentication failures for .* from <HOST>(?: port \\d+)?(?: ssh\\d?)?(?: \\[preauth\\])?\\s*$",
     ],
   },
@@ -66,7 +68,8 @@ export function compileFilter(filter: string | undefined, failRegex: readonly st
       const host = re.exec(line)?.groups?.host;
       if (!host) continue;
       try {
-        return parseCidr(host).text;
+        // logs write 192.030.0.6 and mean decimal; a bare parser would read octal
+        return parseCidr(host.includes(":") ? host : host.replace(/(^|\.)0+(\d)/g, "$1$2")).text;
       } catch {
         // not an address (a host name, a mangled quad): not ours to ban
       }

@@ -39,10 +39,16 @@ describe("filters", () => {
     ["sshd[1]: Failed password for invalid user admin from 203.0.113.7 port 4000 ssh2", "203.0.113.7"],
     ["sshd[1]: Failed password for root from 2001:db8::7 port 4000 ssh2", "2001:db8::7"],
     ["sshd[1]: Invalid user bob from 203.0.113.9 port 22", "203.0.113.9"],
+    ["sshd[1]: error: PAM: Authentication error for james from 203.0.113.12 via 198.18.0.1", "203.0.113.12"],
+    ["sshd[1]: Failed hostbased for dan from 203.0.113.13 port 45785 ssh2: RSA 8c:e3:aa", "203.0.113.13"],
+    ["sshd[1]: Failed publickey for invalid user x from 203.0.113.14 port 1 ssh2: RSA SHA256:abc", "203.0.113.14"],
+    ["sshd[1]: Failed publickey for bob from 203.0.113.15 port 1 ssh2: RSA SHA256:abc", undefined],
+    ["sshd[1]: error: PAM: Authentication failure for x from 192.030.0.6", "192.30.0.6"],
     ["sshd[1]: Accepted password for bob from 203.0.113.7 port 4000 ssh2", undefined],
     ["nginx: Failed password for root from 203.0.113.7 port 1 ssh2", undefined],
     // a user name that carries an address must not frame it
     ["sshd[1]: Failed password for invalid user x from 6.6.6.6 port 1 ssh2 from 203.0.113.10 port 2 ssh2", "203.0.113.10"],
+    ["sshd[1]: Failed password for user from 203.0.113.16 port 20000 ssh1: ruser from 6.6.6.6", "203.0.113.16"],
   ])("sshd: %s → %s", (line, host) => expect(sshd(line)).toBe(host));
 
   it("matches nginx basic auth and GoToSocial sign-in failures", () => {

@@ -13,6 +13,11 @@ export interface Cidr {
 /** Parses an address or CIDR, masking host bits, as nftables would want it. Throws on bad input. */
 export function parseCidr(input: string): Cidr {
   const raw = input.trim();
+  // 010.0.0.1 reads as octal to some parsers and decimal to others: refuse the ambiguity
+  const head = raw.split("/")[0] as string;
+  if (!head.includes(":") && head.split(".").some((octet) => /^0\d/.test(octet))) {
+    throw new Error(`${input}: IPv4 octets must not have leading zeros`);
+  }
   let addr: ipaddr.IPv4 | ipaddr.IPv6;
   let prefix: number;
   if (raw.includes("/")) {

@@ -58,7 +58,7 @@ describe("parseCidr", () => {
   ])("%s → %s", (input, text, family) => {
     expect(parseCidr(input)).toMatchObject({ text, family });
   });
-  it.each(["", "198.18.0.0/33", "300.1.1.1", "2001:db8::/129", "host.example"])("rejects %j", (input) => {
+  it.each(["", "198.18.0.0/33", "300.1.1.1", "2001:db8::/129", "host.example", "010.0.0.1", "10.0.0.01/8"])("rejects %j", (input) => {
     expect(() => parseCidr(input)).toThrow();
   });
 });
