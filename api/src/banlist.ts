@@ -11,7 +11,8 @@ export const BanEntry = z
     duration: DurationString.optional().describe("How long the entry holds, from when the controller first saw it."),
     expires: z.iso.datetime({ offset: true }).optional().describe("RFC 3339 time at which the entry stops holding."),
   })
-  .refine((e) => !(e.duration && e.expires), { message: "give duration or expires, not both", path: ["expires"] });
+  .refine((e) => !(e.duration && e.expires), { message: "give duration or expires, not both", path: ["expires"] })
+  .meta({ "x-kubernetes-validations": [{ rule: "!(has(self.duration) && has(self.expires))", message: "give duration or expires, not both" }] });
 export type BanEntry = z.infer<typeof BanEntry>;
 
 export const BanListSpec = z.object({

@@ -13,7 +13,9 @@ export const JailSource = z
           unit: z.string().min(1).optional().describe("systemd unit whose entries are read (journalctl -u)."),
           identifier: z.string().min(1).optional().describe("SYSLOG_IDENTIFIER whose entries are read (journalctl -t)."),
         })
-        .refine((j) => j.unit || j.identifier, { message: "a journal source needs a unit or an identifier" }),
+        .refine((j) => j.unit || j.identifier, { message: "a journal source needs a unit or an identifier" })
+        .describe("The systemd journal, by unit and/or syslog identifier.")
+        .meta({ "x-kubernetes-validations": [{ rule: "has(self.unit) || has(self.identifier)", message: "a journal source needs a unit or an identifier" }] }),
     }),
   ])
   .describe("Where the jail reads log lines: {file: PATH} or {journal: {unit: NAME}}.");

@@ -117,6 +117,15 @@ export const Rule = z
   });
 export type Rule = z.infer<typeof Rule>;
 
+// What the API server can check itself (CEL); the controller checks everything again, for old servers.
+z.globalRegistry.add(Rule, {
+  "x-kubernetes-validations": [
+    { rule: "!has(self.ports) || size(self.ports) == 0 || !has(self.protocol) || self.protocol in ['tcp', 'udp']", message: "ports need protocol tcp or udp" },
+    { rule: "!has(self.icmpTypes) || (has(self.protocol) && self.protocol in ['icmp', 'icmpv6'])", message: "icmpTypes need protocol icmp or icmpv6" },
+    { rule: "!has(self.rateLimit) || self.action == 'Allow'", message: "rateLimit applies to Allow rules only" },
+  ],
+});
+
 /** Address families a rule can match, from its protocol and its address lists. */
 export function ruleFamilies(rule: Pick<Rule, "protocol" | "sources" | "destinations">): Family[] {
   let families: Family[] = rule.protocol === "icmp" ? ["ip"] : rule.protocol === "icmpv6" ? ["ip6"] : ["ip", "ip6"];

@@ -1,0 +1,143 @@
+import { z } from "zod";
+import { BanListSpec } from "./banlist.js";
+import { FirewallHostStatus } from "./host.js";
+import { GROUP, VERSION } from "./meta.js";
+import { FirewallPolicySpec, FirewallPolicyStatus } from "./policy.js";
+
+type Node = Record<string, unknown>;
+
+const SAFE_INT = 9007199254740991;
+
+/**
+ * Makes a JSON schema produced by zod structural, as the API server requires: a type on every node,
+ * no anyOf of different shapes (int-or-string and preserve-unknown-fields where a field takes two),
+ * no zod-internal bounds, no regex the API server would refuse. Pure.
+ */
+export function structural(input: unknown): Node {
+  const node = { ...(input as Node) };
+  delete node.$schema;
+  if (node.minimum === -SAFE_INT) delete node.minimum;
+  if (node.maximum === SAFE_INT) delete node.maximum;
+  if (node.format === "date-time") delete node.pattern;
+  if (Array.isArray(node.anyOf)) {
+    const branches = (node.anyOf as Node[]).map(structural);
+    delete node.anyOf;
+    const types = new Set(branches.map((b) => b.type));
+    if (types.size === 1 && types.has("object")) {
+      const properties: Node = {};
+      for (const b of branches) Object.assign(properties, b.properties as Node);
+      return { ...node, type: "object", properties };
+    }
+    if (types.size === 1) return { ...node, ...branches[0], ...(node.description ? { description: node.description } : {}) };
+    if ([...types].every((t) => t === "integer" || t === "number" || t === "string")) return { ...node, "x-kubernetes-int-or-string": true };
+    return { ...node, "x-kubernetes-preserve-unknown-fields": true };
+  }
+  if (node.properties) node.properties = Object.fromEntries(Object.entries(node.properties as Node).map(([k, v]) => [k, structural(v)]));
+  if (node.items) node.items = structural(node.items);
+  if (node.additionalProperties && typeof node.additionalProperties === "object") node.additionalProperties = structural(node.additionalProperties);
+  return node;
+}
+
+function schemaOf(schema: z.ZodType): Node {
+  return structural(z.toJSONSchema(schema, { target: "openapi-3.0", io: "input", reused: "inline", unrepresentable: "any" }));
+}
+
+interface Kind {
+  kind: string;
+  plural: string;
+  short: string;
+  description: string;
+  spec: z.ZodType | undefined;
+  status: z.ZodType;
+  columns: { name: string; type: string; jsonPath: string; description?: string; priority?: number }[];
+}
+
+const age = { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" };
+const condition = (type: string) => `.status.conditions[?(@.type=="${type}")].status`;
+
+const KINDS: Kind[] = [
+  {
+    kind: "FirewallPolicy",
+    plural: "firewallpolicies",
+    short: "fwp",
+    description: "Firewall rules, baseline hardening and jails for the hosts its hostSelector selects.",
+    spec: FirewallPolicySpec,
+    status: FirewallPolicyStatus,
+    columns: [
+      { name: "Mode", type: "string", jsonPath: ".spec.mode" },
+      { name: "Selected", type: "integer", jsonPath: ".status.selectedHosts" },
+      { name: "Applied", type: "integer", jsonPath: ".status.appliedHosts" },
+      { name: "Failed", type: "integer", jsonPath: ".status.failedHosts" },
+      { name: "Ready", type: "string", jsonPath: condition("Ready") },
+      age,
+    ],
+  },
+  {
+    kind: "BanList",
+    plural: "banlists",
+    short: "bl",
+    description: "Addresses banned on (type Deny) or never banned by (type Allow) the hosts it selects.",
+    spec: BanListSpec,
+    status: z.object({ observedGeneration: z.number().int().optional(), entries: z.number().int().optional(), active: z.number().int().optional(), hostsEnforcing: z.number().int().optional() }),
+    columns: [
+      { name: "Type", type: "string", jsonPath: ".spec.type" },
+      { name: "Entries", type: "integer", jsonPath: ".status.entries" },
+      { name: "Active", type: "integer", jsonPath: ".status.active" },
+      { name: "Hosts", type: "integer", jsonPath: ".status.hostsEnforcing" },
+      age,
+    ],
+  },
+  {
+    kind: "FirewallHost",
+    plural: "firewallhosts",
+    short: "fwh",
+    description: "One host running the fleetwall agent; its labels are what hostSelector matches.",
+    spec: undefined,
+    status: FirewallHostStatus,
+    columns: [
+      { name: "Labels", type: "string", jsonPath: ".metadata.labels", priority: 1 },
+      { name: "Applied rev", type: "integer", jsonPath: ".status.appliedRevision" },
+      { name: "In sync", type: "string", jsonPath: condition("InSync") },
+      { name: "Last seen", type: "date", jsonPath: ".status.lastSeen" },
+      { name: "Bans", type: "integer", jsonPath: ".status.activeBans" },
+      age,
+    ],
+  },
+];
+
+/** The CustomResourceDefinitions of fleetwall, generated from the zod schemas (see scripts/gen-crds.ts). */
+export function customResourceDefinitions(): Node[] {
+  return KINDS.map((k) => ({
+    apiVersion: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    metadata: { name: `${k.plural}.${GROUP}` },
+    spec: {
+      group: GROUP,
+      names: { kind: k.kind, listKind: `${k.kind}List`, plural: k.plural, singular: k.kind.toLowerCase(), shortNames: [k.short], categories: ["fleetwall"] },
+      scope: "Cluster",
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: k.columns,
+          schema: {
+            openAPIV3Schema: {
+              type: "object",
+              description: k.description,
+              properties: {
+                apiVersion: { type: "string", description: "fleetwall.io/v1alpha1" },
+                kind: { type: "string", description: k.kind },
+                metadata: { type: "object" },
+                ...(k.spec ? { spec: schemaOf(k.spec) } : { spec: { type: "object", description: "Empty: a host is described by its labels and status." } }),
+                status: schemaOf(k.status),
+              },
+              ...(k.spec ? { required: ["spec"] } : {}),
+            },
+          },
+        },
+      ],
+    },
+  }));
+}
