@@ -42,6 +42,12 @@ describe("manifests", () => {
     expect(broken.errors[0]?.errors[0]).toMatch(/^YAML:/);
   });
 
+  it("treats a document with an unresolved alias or an alias bomb as unreadable, without throwing", () => {
+    expect(parseManifestText("a.yaml", "*!").errors[0]?.errors[0]).toMatch(/^YAML:/);
+    const bomb = ["a: &a [x, x, x, x, x, x, x, x, x, x]", ...Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill(`*${String.fromCharCode(97 + i)}`).join(", ")}]`)].join("\n");
+    expect(parseManifestText("bomb.yaml", bomb).unreadable).toBe(true);
+  });
+
   it("drops a policy whose file is removed, and refuses a name defined twice", () => {
     const first = mergeResources(files({ "a.yaml": doc("a", 22) }), []);
     expect(mergeResources(files({}), first.policies).policies).toEqual([]);

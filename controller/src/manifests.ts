@@ -28,7 +28,15 @@ export function parseManifestText(file: string, text: string): ParsedFile {
       out.errors.push({ file, kind: "", name: "", errors: doc.errors.map((e) => `YAML: ${e.message.split("\n")[0]}`) });
       continue;
     }
-    const value: unknown = doc.toJS();
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (error) {
+      // an alias to nothing, an alias bomb: the document cannot be trusted
+      out.unreadable = true;
+      out.errors.push({ file, kind: "", name: "", errors: [`YAML: ${(error as Error).message.split("\n")[0]}`] });
+      continue;
+    }
     if (value === null || value === undefined) continue;
     const items = isList(value) ? value.items : [value];
     for (const item of items) {
