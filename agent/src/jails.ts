@@ -4,9 +4,8 @@ import { FileFollower, type FollowPosition } from "./file-follower.js";
 import { compileFilter } from "./filters.js";
 import { JournalFollower } from "./journal-follower.js";
 import { JailCounter, type JailBan } from "./jail-counter.js";
-import type { StateStore } from "./state-store.js";
+import { JAIL_POSITIONS as POSITIONS, type StateStore } from "./state-store.js";
 
-const POSITIONS = "jail-positions.json";
 
 interface Running {
   key: string;

@@ -31,3 +31,6 @@ export class StateStore {
 
 export const LAST_APPLIED = "last-applied.json";
 export const PINNED_KEY = "controller.pub";
+export const JAIL_POSITIONS = "jail-positions.json";
+/** Every file the agent writes in its state directory (what `fleetwall agent uninstall` removes). */
+export const AGENT_STATE_FILES = [LAST_APPLIED, PINNED_KEY, JAIL_POSITIONS] as const;

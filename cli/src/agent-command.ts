@@ -1,5 +1,8 @@
 import { hostname, networkInterfaces } from "node:os";
-import { Agent, AgentLink, BanSync, Defender, Enforcer, JailRunner, StateStore, nftBinary, nftVersion } from "@fleetwall/agent";
+import { existsSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { AGENT_STATE_FILES, Agent, AgentLink, BANS_TABLE, BanSync, Defender, Enforcer, FAMILY, JailRunner, StateStore, TABLE, listTable, nftBinary, nftVersion } from "@fleetwall/agent";
 import type { Logger } from "pino";
 import { readPem, splitSources, type AgentConfig } from "./config.js";
 import { natsFailsafe } from "./nats-url.js";
@@ -64,4 +67,24 @@ function localAddresses(): string[] {
     .filter((a) => a && !a.internal)
     .map((a) => (a as { address: string }).address)
     .sort();
+}
+
+/** Removes the agent's tables and state files; other tables and files are never touched. */
+export async function uninstallAgent(stateDir: string, nftPath: string): Promise<string[]> {
+  const nft = nftBinary({ binary: nftPath });
+  const removed: string[] = [];
+  for (const table of [TABLE, BANS_TABLE]) {
+    if (await listTable(nft, FAMILY, table)) {
+      await nft.run(["delete", "table", FAMILY, table]);
+      removed.push(`table ${FAMILY} ${table}`);
+    }
+  }
+  for (const file of AGENT_STATE_FILES) {
+    const path = join(stateDir, file);
+    if (existsSync(path)) {
+      await rm(path);
+      removed.push(path);
+    }
+  }
+  return removed;
 }

@@ -2,7 +2,7 @@
 import { setFlagsFromString } from "node:v8";
 import { Command, Option } from "commander";
 import { pino, type Logger } from "pino";
-import { runAgent, bootAgent, AGENT_VERSION } from "./agent-command.js";
+import { runAgent, bootAgent, uninstallAgent, AGENT_VERSION } from "./agent-command.js";
 import { AgentConfig, ConfigError, ControllerConfig, parseConfig, splitSources } from "./config.js";
 import { runController } from "./controller-command.js";
 import { renderForLabels, InvalidManifestError } from "./render-command.js";
@@ -45,7 +45,9 @@ function configOnly(opts: { checkConfig?: boolean; printConfig?: boolean }, cfg:
 const program = new Command()
   .name("fleetwall")
   .description("Declarative host firewall for fleets of Linux hosts, with fleet-wide ban sharing")
-  .version(AGENT_VERSION);
+  .version(AGENT_VERSION)
+  // options belong to the command they follow: `agent uninstall --state-dir X` is uninstall's
+  .enablePositionalOptions();
 
 configFlags(
   program
@@ -69,12 +71,12 @@ configFlags(
   await runController(cfg, logger(cfg.logLevel), ac.signal);
 });
 
-configFlags(
+const agentCommand = configFlags(
   program
     .command("agent")
     .description("enforce this host's desired state with nftables and report back")
-    .addOption(new Option("--nats <urls>", "NATS server URLs, comma-separated").env("FLEETWALL_NATS").makeOptionMandatory())
-    .addOption(new Option("--host-id <id>", "this host's id (lowercase, digits, - and _)").env("FLEETWALL_HOST_ID").makeOptionMandatory())
+    .addOption(new Option("--nats <urls>", "NATS server URLs, comma-separated (required)").env("FLEETWALL_NATS"))
+    .addOption(new Option("--host-id <id>", "this host's id: lowercase, digits, - and _ (required)").env("FLEETWALL_HOST_ID"))
     .addOption(new Option("--labels <k=v,...>", "labels the host proposes for hostSelector").env("FLEETWALL_LABELS").default(""))
     .addOption(new Option("--state-dir <dir>", "where the last applied state and pinned key are kept").env("FLEETWALL_STATE_DIR").default("/var/lib/fleetwall"))
     .addOption(new Option("--controller-key <file>", "the controller's public key (PEM); without it the first key seen is pinned").env("FLEETWALL_CONTROLLER_KEY"))
@@ -100,6 +102,16 @@ configFlags(
   const ac = withSignals();
   await runAgent(cfg, log, ac.signal);
 });
+
+agentCommand
+  .command("uninstall")
+  .description("remove exactly what the agent created: its two nftables tables and its state files")
+  .addOption(new Option("--state-dir <dir>", "the agent's state directory").env("FLEETWALL_STATE_DIR").default("/var/lib/fleetwall"))
+  .option("--nft <path>", "nft binary", "nft")
+  .action(async (opts: { stateDir: string; nft: string }) => {
+    const removed = await uninstallAgent(opts.stateDir, opts.nft);
+    process.stdout.write(removed.length ? `removed ${removed.join(", ")}\n` : "nothing to remove\n");
+  });
 
 program
   .command("status")

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLI, REPO, createFleet, type Fleet, type FleetHost } from "../harness/fleet.js";
@@ -128,5 +128,15 @@ describe("walking skeleton: a policy file becomes nftables rules on a fleet", ()
     expect(strip(await fleet.nft(web1, ["list", "table", "inet", "other"]))).toBe(strip(otherBefore));
     const tables = await fleet.nft(web1, ["list", "tables"]);
     expect(tables.trim().split("\n").sort()).toEqual(["table inet fleetwall", "table inet fleetwall_bans", "table inet other"]);
+  });
+
+  it("agent uninstall removes exactly what the agent created", async () => {
+    await web1.agent?.stop();
+    const out = await fleet.net.exec(web1.ns, ["node", CLI, "agent", "uninstall", "--state-dir", web1.stateDir]);
+    expect(out).toContain("table inet fleetwall,");
+    expect(out).toContain("table inet fleetwall_bans");
+    expect((await fleet.nft(web1, ["list", "tables"])).trim()).toBe("table inet other");
+    expect(readdirSync(web1.stateDir), out).toEqual([]);
+    expect(await fleet.net.exec(web1.ns, ["node", CLI, "agent", "uninstall", "--state-dir", web1.stateDir])).toBe("nothing to remove\n");
   });
 });
