@@ -45,6 +45,9 @@ export class Agent {
   #error: string | undefined;
   #failedHash: string | undefined;
   #driftRepairs = 0;
+  applies = 0;
+  applyFailures = 0;
+  rollbacks = 0;
   #dropped = 0;
   #queue: Promise<unknown> = Promise.resolve();
   #trusted: Promise<void>;
@@ -78,6 +81,10 @@ export class Agent {
 
   get droppedMessages(): number {
     return this.#dropped;
+  }
+
+  get driftRepairs(): number {
+    return this.#driftRepairs;
   }
 
   get appliedRevision(): number {
@@ -188,12 +195,17 @@ export class Agent {
     try {
       result = await this.enforcer.apply(state.ruleset);
     } catch (error) {
+      this.applyFailures += 1;
       this.#error = `revision ${state.revision}: ${describe(error)}`;
       this.#failedHash = state.hash;
       this.log.error({ revision: state.revision, err: error }, "ruleset apply failed; previous ruleset stays");
       return;
     }
-    if (this.#bus && !(await this.#confirm(state, previous))) return;
+    if (this.#bus && !(await this.#confirm(state, previous))) {
+      this.rollbacks += 1;
+      return;
+    }
+    this.applies += 1;
     this.#applied = { state, envelope, ...result };
     this.#error = undefined;
     this.#failedHash = undefined;

@@ -5,11 +5,18 @@ import { join } from "node:path";
 import { AGENT_STATE_FILES, Agent, AgentLink, BANS_TABLE, BanSync, Defender, Enforcer, FAMILY, JailRunner, StateStore, TABLE, listTable, nftBinary, nftVersion } from "@fleetwall/agent";
 import type { Logger } from "pino";
 import { readPem, splitSources, type AgentConfig } from "./config.js";
+import { counterOf, gaugeOf, newRegistry, serveObservability } from "./observe.js";
 import { natsFailsafe } from "./nats-url.js";
 
 export const AGENT_VERSION = "0.1.0";
 
-function buildAgent(cfg: AgentConfig, log: Logger, nftVer: string, withJails: boolean): Agent {
+interface Built {
+  agent: Agent;
+  defender: Defender;
+  jails: JailRunner | undefined;
+}
+
+function buildAgent(cfg: AgentConfig, log: Logger, nftVer: string, withJails: boolean): Built {
   const nft = nftBinary({ binary: cfg.nft });
   const store = new StateStore(cfg.stateDir);
   // the agent is made below; the defender and jails reach it through this late-bound reference
@@ -38,26 +45,42 @@ function buildAgent(cfg: AgentConfig, log: Logger, nftVer: string, withJails: bo
     defender,
     jails,
   );
-  return agent;
+  return { agent, defender, jails };
 }
 
 /** `--boot`: restore the last applied ruleset from disk, without the bus, and return. */
 export async function bootAgent(cfg: AgentConfig, log: Logger): Promise<boolean> {
   // no jails at boot: this process restores the rules and exits; the service then starts the agent
-  const agent = buildAgent(cfg, log, await nftVersion(nftBinary({ binary: cfg.nft })), false);
+  const { agent } = buildAgent(cfg, log, await nftVersion(nftBinary({ binary: cfg.nft })), false);
   return agent.restore();
 }
 
 export async function runAgent(cfg: AgentConfig, log: Logger, signal: AbortSignal): Promise<void> {
-  const agent = buildAgent(cfg, log, await nftVersion(nftBinary({ binary: cfg.nft })), true);
+  const { agent, defender, jails } = buildAgent(cfg, log, await nftVersion(nftBinary({ binary: cfg.nft })), true);
   await agent.restore();
-  const link = await AgentLink.connect({ servers: cfg.nats, hostId: cfg.hostId, log });
+  let link: AgentLink | undefined;
+  const registry = newRegistry();
+  counterOf(registry, "fleetwall_agent_applies_total", "Rulesets applied and confirmed.", () => agent.applies);
+  counterOf(registry, "fleetwall_agent_apply_failures_total", "Rulesets nft refused or read back wrong.", () => agent.applyFailures);
+  counterOf(registry, "fleetwall_agent_rollbacks_total", "Rulesets rolled back by commit-confirm.", () => agent.rollbacks);
+  counterOf(registry, "fleetwall_agent_drift_repairs_total", "Foreign changes to the table repaired.", () => agent.driftRepairs);
+  counterOf(registry, "fleetwall_agent_messages_dropped_total", "Desired states and decisions dropped as malformed, unsigned or forged.", () => agent.droppedMessages + defender.droppedDecisions);
+  counterOf(registry, "fleetwall_agent_signals_sent_total", "Jail detections delivered to the signals stream.", () => defender.signalsSent);
+  counterOf(registry, "fleetwall_agent_ban_element_errors_total", "Ban set elements nft refused.", () => defender.bans.errors);
+  counterOf(registry, "fleetwall_agent_log_lines_total", "Log lines read by jails.", () => jails?.linesRead ?? 0);
+  counterOf(registry, "fleetwall_agent_log_matches_total", "Log lines a jail filter matched.", () => jails?.linesMatched ?? 0);
+  gaugeOf(registry, "fleetwall_agent_applied_revision", "Desired-state revision in force.", () => agent.appliedRevision);
+  gaugeOf(registry, "fleetwall_agent_bans_active", "Bans in the kernel's sets.", () => defender.bans.activeBans);
+  gaugeOf(registry, "fleetwall_agent_signals_queued", "Detections waiting for the bus.", () => defender.queuedSignals);
+  const http = await serveObservability(cfg.listen, registry, () => agent.appliedRevision > 0 && !!link && !link.nc.isClosed());
+  link = await AgentLink.connect({ servers: cfg.nats, hostId: cfg.hostId, log });
   log.info({ host: cfg.hostId, machine: hostname() }, "agent connected");
   try {
     await agent.run(link, signal);
   } finally {
     await agent.shutdown();
     await link.close();
+    http.close();
   }
 }
 

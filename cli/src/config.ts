@@ -21,6 +21,8 @@ const Servers = z
   .min(1, "at least one NATS URL is needed")
   .transform((s) => s.split(",").map((u) => u.trim()).filter(Boolean));
 
+const Listen = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:]*):\d{1,5}$/, "must be HOST:PORT, e.g. 127.0.0.1:9475 or :8080");
+
 const LogLevel = z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info");
 
 export const ControllerConfig = z.object({
@@ -34,6 +36,7 @@ export const ControllerConfig = z.object({
   minPrefix4: z.coerce.number().int().min(1).max(32).default(16),
   minPrefix6: z.coerce.number().int().min(1).max(128).default(48),
   protect: z.array(z.string().refine(isCidr, "must be an address or CIDR")).default([]),
+  listen: Listen.default("0.0.0.0:8080"),
   logLevel: LogLevel,
 });
 export type ControllerConfig = z.infer<typeof ControllerConfig>;
@@ -59,6 +62,7 @@ export const AgentConfig = z.object({
   confirmWindow: Duration.default(20_000),
   natsFailsafe: z.boolean().default(true),
   nft: z.string().default("nft"),
+  listen: Listen.default("127.0.0.1:9475"),
   logLevel: LogLevel,
 });
 export type AgentConfig = z.infer<typeof AgentConfig>;

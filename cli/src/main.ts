@@ -63,6 +63,7 @@ configFlags(
     .option("--min-prefix4 <bits>", "broadest IPv4 prefix a ban may cover", "16")
     .option("--min-prefix6 <bits>", "broadest IPv6 prefix a ban may cover", "48")
     .option("--protect <cidr>", "never ban this address or network (repeatable; NATS servers always are)", collect)
+    .option("--listen <host:port>", "/metrics, /healthz and /readyz", "0.0.0.0:8080")
     .addOption(new Option("--log-level <level>").env("FLEETWALL_LOG_LEVEL").default("info")),
 ).action(async (opts) => {
   const cfg = parseConfig(ControllerConfig, opts);
@@ -88,6 +89,7 @@ const agentCommand = configFlags(
     .option("--confirm-window <duration>", "after an apply, how long the bus may take to answer before the ruleset is rolled back", "20s")
     .option("--no-nats-failsafe", "do not render the failsafe rules for the agent's own NATS connection (commit-confirm still guards it)")
     .option("--nft <path>", "nft binary", "nft")
+    .option("--listen <host:port>", "/metrics, /healthz and /readyz", "127.0.0.1:9475")
     .option("--boot", "restore the last applied ruleset from the state directory and exit (for early boot)")
     .addOption(new Option("--log-level <level>").env("FLEETWALL_LOG_LEVEL").default("info")),
 ).action(async (opts) => {

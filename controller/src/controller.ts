@@ -28,6 +28,14 @@ export class Controller {
   #dirty = true;
   #wake: (() => void) | undefined;
   #bansLoaded = false;
+  reconciles = 0;
+  published = 0;
+  #sourceLoaded = false;
+
+  /** Policies have been read once and the bans bucket too (when bans are kept): the controller can decide. */
+  get ready(): boolean {
+    return this.#sourceLoaded && (!this.bans || this.#bansLoaded);
+  }
 
   constructor(
     private readonly sink: DesiredSink,
@@ -47,6 +55,7 @@ export class Controller {
 
   setPolicies(set: PolicySet): void {
     this.#policies = set.policies;
+    this.#sourceLoaded = true;
     this.#banLists = set.banLists;
     this.bans?.setBanLists(set.banLists);
     this.#invalid = new Map(set.errors.map((e) => [e.name || e.file, e.errors]));
@@ -105,11 +114,13 @@ export class Controller {
   async reconcile(): Promise<number> {
     const hosts = [...this.#hosts.values()].map((h) => ({ id: h.hostId, labels: h.labels }));
     this.#compiled = compile(this.#policies, hosts);
+    this.reconciles += 1;
     const plan = planPublish(this.#compiled.hosts, this.#published);
     await Promise.all(
       plan.map(async (state) => {
         await this.sink.putDesired(state.hostId, signPayload(this.key, JSON.stringify(state)));
         this.#published.set(state.hostId, { revision: state.revision, hash: state.hash });
+        this.published += 1;
         this.log.info({ host: state.hostId, revision: state.revision, policies: state.policies.map((p) => p.name) }, "desired state published");
       }),
     );

@@ -92,6 +92,20 @@ describe("walking skeleton: a policy file becomes nftables rules on a fleet", ()
     }, 10_000, 100);
   });
 
+  it("serves metrics, health and readiness on the controller and the agents", async () => {
+    const base = `http://${fleet.controllerHttp}`;
+    expect((await fleet.httpGet(`${base}/healthz`)).status).toBe(200);
+    expect((await fleet.httpGet(`${base}/readyz`)).status).toBe(200);
+    const metrics = (await fleet.httpGet(`${base}/metrics`)).body;
+    expect(metrics).toMatch(/^fleetwall_controller_hosts\{state="in_sync"\} 3$/m);
+    expect(metrics).toMatch(/^fleetwall_controller_desired_published_total \d+$/m);
+    const agent = await fleet.httpGet("http://127.0.0.1:9475/metrics", web1);
+    expect(agent.status).toBe(200);
+    expect(agent.body).toMatch(/^fleetwall_agent_applied_revision 2$/m);
+    expect(agent.body).toMatch(/^fleetwall_agent_applies_total 2$/m);
+    expect((await fleet.httpGet("http://127.0.0.1:9475/readyz", web1)).status).toBe(200);
+  });
+
   it("diff shows what a file would change on a host, before it is applied", async () => {
     const file = join(fleet.dir, "candidate.yaml");
     writeFileSync(file, example);

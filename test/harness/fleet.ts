@@ -4,7 +4,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FleetStatus } from "@fleetwall/api";
 import { createTestNet, type NetHost, type TestNet } from "./netns.js";
-import { startNats, type NatsServer } from "./nats.js";
+import { freePort, startNats, type NatsServer } from "./nats.js";
 import { startProc, type Proc } from "./procs.js";
 import { sh, waitFor } from "./sh.js";
 
@@ -29,6 +29,10 @@ export interface Fleet {
   signingKey: string;
   hosts: FleetHost[];
   controller?: Proc;
+  /** HOST:PORT of the controller's /metrics, /healthz and /readyz. */
+  controllerHttp: string;
+  /** GET a URL from the root namespace, or from inside a host's namespace (its agent listens on 127.0.0.1:9475). */
+  httpGet(url: string, host?: FleetHost): Promise<{ status: number; body: string }>;
   startController(extra?: string[]): Promise<Proc>;
   startAgent(host: FleetHost, extra?: string[]): Proc;
   /** Starts the listener script on these ports (tcp:22 udp:53) in every host namespace, or in the given ones. */
@@ -85,8 +89,10 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
     policyDir,
     signingKey: join(dir, "controller", "signing-key.pem"),
     hosts: hosts.map((h, i) => ({ ...(net.hosts[i] as NetHost), id: h.id, labels: h.labels, stateDir: join(dir, "state", h.id) })),
+    controllerHttp: "",
     async startController(extra = []) {
-      const proc = startProc("controller", ["node", CLI, "controller", "--nats", fleet.nats.url, "--source", `dir:${policyDir}`, "--signing-key", fleet.signingKey, "--log-level", "debug", ...extra], join(dir, "logs"));
+      fleet.controllerHttp ||= `127.0.0.1:${await freePort()}`;
+      const proc = startProc("controller", ["node", CLI, "controller", "--nats", fleet.nats.url, "--source", `dir:${policyDir}`, "--signing-key", fleet.signingKey, "--listen", fleet.controllerHttp, "--log-level", "debug", ...extra], join(dir, "logs"));
       procs.push(proc);
       fleet.controller = proc;
       await waitFor("the controller's signing key", () => existsSync(`${fleet.signingKey}.pub`), 10_000);
@@ -119,6 +125,11 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
     async probeDetail(targets, { timeoutMs = 700, from = net.client.ns } = {}) {
       const out = await net.exec(from, ["node", join(here, "probe.mjs"), String(timeoutMs), ...targets]);
       return JSON.parse(out) as Record<string, "open" | "refused" | "timeout" | "closed">;
+    },
+    async httpGet(url, host) {
+      const script = `fetch(${JSON.stringify(url)}).then(async (r) => console.log(JSON.stringify({ status: r.status, body: await r.text() })), () => console.log(JSON.stringify({ status: 0, body: "" })))`;
+      const out = host ? await net.exec(host.ns, ["node", "-e", script]) : await sh("node", ["-e", script]);
+      return JSON.parse(out) as { status: number; body: string };
     },
     hostLogDir: (host) => join(dir, "hostlogs", host.id),
     async startJournal(host) {

@@ -1,0 +1,75 @@
+import { createServer, type Server } from "node:http";
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+
+export type Probe = () => boolean;
+
+/**
+ * The HTTP side of a fleetwall process: /metrics (Prometheus), /healthz (the event loop answers) and
+ * /readyz (the process does its job: for the controller, NATS connected and sources loaded; for the
+ * agent, NATS connected and a ruleset in force).
+ */
+export function serveObservability(listen: string, registry: Registry, ready: Probe): Promise<Server> {
+  const { host, port } = parseListen(listen);
+  const server = createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path === "/healthz") {
+      res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+    } else if (path === "/readyz") {
+      const ok = ready();
+      res.writeHead(ok ? 200 : 503, { "content-type": "text/plain" }).end(ok ? "ready\n" : "not ready\n");
+    } else if (path === "/metrics") {
+      registry.metrics().then(
+        (text) => res.writeHead(200, { "content-type": registry.contentType }).end(text),
+        () => res.writeHead(500).end(),
+      );
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(":");
+  const host = listen.slice(0, i).replace(/^\[|\]$/g, "") || "0.0.0.0";
+  return { host, port: Number(listen.slice(i + 1)) };
+}
+
+export function newRegistry(): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "fleetwall_process_" });
+  return registry;
+}
+
+/** A gauge whose value is read when Prometheus scrapes. */
+export function gaugeOf(registry: Registry, name: string, help: string, read: () => number | Record<string, number>, labelName?: string): Gauge {
+  return new Gauge({
+    name,
+    help,
+    registers: [registry],
+    ...(labelName ? { labelNames: [labelName] } : {}),
+    collect() {
+      const v = read();
+      if (typeof v === "number") this.set(v);
+      else for (const [k, n] of Object.entries(v)) this.set({ [labelName as string]: k }, n);
+    },
+  });
+}
+
+/** A counter whose value mirrors a monotonically growing number kept elsewhere. */
+export function counterOf(registry: Registry, name: string, help: string, read: () => number): Counter {
+  let last = 0;
+  return new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const now = read();
+      if (now > last) this.inc(now - last);
+      last = Math.max(last, now);
+    },
+  });
+}
