@@ -13,7 +13,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: "forks",
     // jails compile their regexes with V8's linear-time engine, as the fleetwall binary enables it
-    execArgv: ["--enable-experimental-regexp-engine"],
+    execArgv: ["--enable-experimental-regexp-engine", "--enable-experimental-regexp-engine-on-excessive-backtracks", "--regexp-backtracks-before-fallback=5000"],
     // Integration files each build a fleet of namespaces and processes; two at a time fits two cores.
     maxWorkers: 2,
   },

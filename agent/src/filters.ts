@@ -1,5 +1,8 @@
 import { parseCidr } from "@fleetwall/api";
 
+/** The V8 flags jail filters rely on; the `fleetwall` binary sets them at start-up (tests pass them to node). */
+export const REGEX_FLAGS = ["--enable-experimental-regexp-engine", "--enable-experimental-regexp-engine-on-excessive-backtracks", "--regexp-backtracks-before-fallback=5000"] as const;
+
 /** A regex engine that is linear in the input (V8's experimental engine, enabled by the `fleetwall` binary). */
 export class LinearRegexError extends Error {
   override name = "LinearRegexError";
@@ -78,15 +81,22 @@ export function compileFilter(filter: string | undefined, failRegex: readonly st
   };
 }
 
-/** Compiles a fail-regex with `<HOST>` in the linear-time engine, or throws a LinearRegexError saying why. */
+/**
+ * Compiles a fail-regex with `<HOST>`. It must be one V8's linear-time engine can run (no
+ * backreferences, no lookaround): it runs on the fast backtracking engine, and V8 switches a match
+ * to the linear engine once it backtracks too much (the flags the `fleetwall` binary sets), so a
+ * hostile line costs linear time. Throws a LinearRegexError saying why a regex is refused.
+ */
 export function linear(source: string): RegExp {
   if (!source.includes("<HOST>")) throw new LinearRegexError(`regex ${JSON.stringify(source)} has no <HOST>`);
+  const expanded = source.replace("<HOST>", HOST);
   try {
-    return new RegExp(source.replace("<HOST>", HOST), "l");
+    new RegExp(expanded, "l");
+    return new RegExp(expanded);
   } catch (e) {
     const why = (e as Error).message;
     if (/Invalid (regular expression )?flags/.test(why)) {
-      throw new LinearRegexError("the linear-time regex engine is off: run with --enable-experimental-regexp-engine", { cause: e });
+      throw new LinearRegexError(`the linear-time regex engine is off: run node with ${REGEX_FLAGS.join(" ")}`, { cause: e });
     }
     throw new LinearRegexError(`regex ${JSON.stringify(source)} cannot run in linear time or does not parse: ${why}`, { cause: e });
   }

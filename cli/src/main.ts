@@ -10,11 +10,12 @@ import { fetchStatus, formatStatus } from "./status-command.js";
 import { natsFailsafe } from "./nats-url.js";
 import { diffForHost } from "./diff-command.js";
 import { addBan, deleteBan, formatBans, importBans, jailTest, listBans } from "./bans-command.js";
-import { LinearRegexError } from "@fleetwall/agent";
+import { LinearRegexError, REGEX_FLAGS } from "@fleetwall/agent";
 import { parseDuration } from "@fleetwall/api";
 
-// Jail filters run in V8's linear-time regex engine: hostile log lines cannot make them backtrack.
-setFlagsFromString("--enable-experimental-regexp-engine");
+// Jail filters must be linear-time regexes (checked with the `l` flag), run on the fast engine, and
+// fall back to the linear engine when a line makes them backtrack: hostile log lines cost linear time.
+for (const flag of REGEX_FLAGS) setFlagsFromString(flag);
 
 /** Lifecycle lives here: signals, abort, exit codes. Library code never exits the process. */
 function withSignals(): AbortController {
