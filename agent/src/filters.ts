@@ -1,7 +1,4 @@
-import { parseCidr } from "@fleetwall/api";
-
-/** The V8 flags jail filters rely on; the `fleetwall` binary sets them at start-up (tests pass them to node). */
-export const REGEX_FLAGS = ["--enable-experimental-regexp-engine", "--enable-experimental-regexp-engine-on-excessive-backtracks", "--regexp-backtracks-before-fallback=5000"] as const;
+import { REGEX_FLAGS, parseCidr } from "@fleetwall/api";
 
 /** A regex engine that is linear in the input (V8's experimental engine, enabled by the `fleetwall` binary). */
 export class LinearRegexError extends Error {
@@ -16,7 +13,7 @@ const HOST = "(?<host>[0-9]{1,3}(?:\\.[0-9]{1,3}){3}|[0-9A-Fa-f]*:[0-9A-Fa-f:.]*
  * standing for the offender. Written for fleetwall against the message texts of OpenSSH, nginx
  * and GoToSocial.
  */
-export const BUILTIN: Readonly<Record<string, { require?: string; failRegex: string[] }>> = Object.freeze({
+export const BUILTIN: Readonly<Record<string, { require?: string; failRegex: string[]; keywords?: string[] }>> = Object.freeze({
   sshd: {
     require: "sshd",
     failRegex: [
@@ -34,6 +31,8 @@ export const BUILTIN: Readonly<Record<string, { require?: string; failRegex: str
       "Disconnecting (?:invalid |authenticating )?user \\S+ <HOST>(?: port \\d+)?:\\s*(?:Too many authentication failures|Change of username or service not allowed:.*)(?: \\[preauth\\])?\\s*$",
       "Disconnecting: Too many authentication failures for .* from <HOST>(?: port \\d+)?(?: ssh\\d?)?(?: \\[preauth\\])?\\s*$",
     ],
+    // a literal each regex needs, in the same order: a line without it skips that regex
+    keywords: ["PAM:", "User not known", "Failed ", "Failed publickey", "ROOT LOGIN", "user ", "not allowed because", "refused connect", "Received disconnect", "maximum authentication", "Disconnecting", "Disconnecting:"],
   },
   "nginx-http-auth": {
     require: "client:",
@@ -62,20 +61,33 @@ export function compileFilter(filter: string | undefined, failRegex: readonly st
   const builtin = filter ? BUILTIN[filter] : undefined;
   if (filter && !builtin) throw new Error(`unknown built-in filter ${filter}`);
   const sources = [...(builtin?.failRegex ?? []), ...failRegex];
-  const regexes = sources.map(linear);
+  const keywords = [...(builtin?.keywords ?? builtin?.failRegex.map(() => "") ?? []), ...failRegex.map(() => "")];
+  const regexes = sources.map((src, i) => ({ re: linear(src), keyword: keywords[i] ?? "" }));
   const require = builtin?.require;
+  // attackers repeat: remember the canonical form of the last addresses seen
+  const canonical = new Map<string, string | null>();
+  const canon = (host: string): string | undefined => {
+    let c = canonical.get(host);
+    if (c === undefined) {
+      try {
+        // logs write 192.030.0.6 and mean decimal; a bare parser would read octal
+        c = parseCidr(host.includes(":") ? host : host.replace(/(^|\.)0+(\d)/g, "$1$2")).text;
+      } catch {
+        c = null; // not an address (a host name, a mangled quad): not ours to ban
+      }
+      if (canonical.size >= 10_000) canonical.clear();
+      canonical.set(host, c);
+    }
+    return c ?? undefined;
+  };
   return (input) => {
     const line = input.length > MAX_LINE ? input.slice(0, MAX_LINE) : input;
     if (require && !line.includes(require)) return undefined;
-    for (const re of regexes) {
+    for (const { re, keyword } of regexes) {
+      if (keyword && !line.includes(keyword)) continue;
       const host = re.exec(line)?.groups?.host;
-      if (!host) continue;
-      try {
-        // logs write 192.030.0.6 and mean decimal; a bare parser would read octal
-        return parseCidr(host.includes(":") ? host : host.replace(/(^|\.)0+(\d)/g, "$1$2")).text;
-      } catch {
-        // not an address (a host name, a mangled quad): not ours to ban
-      }
+      const c = host ? canon(host) : undefined;
+      if (c) return c;
     }
     return undefined;
   };

@@ -73,7 +73,14 @@ describe("filters", () => {
     expect(m(`sshd[1]: Failed password for ${"x".repeat(MAX_LINE)} from 203.0.113.7 port 1 ssh2`)).toBeUndefined();
   });
 
-  it("has the built-in filters the docs name", () => expect(Object.keys(BUILTIN).sort()).toEqual(["gotosocial-auth", "nginx-http-auth", "sshd"]));
+  it("has the built-in filters the docs name, each keyword a literal of its regex", () => {
+    expect(Object.keys(BUILTIN).sort()).toEqual(["gotosocial-auth", "nginx-http-auth", "sshd"]);
+    for (const f of Object.values(BUILTIN)) {
+      if (!f.keywords) continue;
+      expect(f.keywords).toHaveLength(f.failRegex.length);
+      f.keywords.forEach((k, i) => expect(f.failRegex[i]?.replace(/\\/g, "").replace(/\[iI\]/g, "i"), k).toContain(k.replace(/\\/g, "")));
+    }
+  });
 });
 
 describe("ban set scripts are accepted by nft", () => {

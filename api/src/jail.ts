@@ -2,6 +2,12 @@ import { z } from "zod";
 import { DurationString } from "./duration.js";
 import { CidrString } from "./net.js";
 
+/**
+ * The V8 flags jail filters rely on: `l` (linear-time) regexes are accepted, and a match that
+ * backtracks too much moves to the linear engine. The `fleetwall` binary sets them at start-up.
+ */
+export const REGEX_FLAGS = ["--enable-experimental-regexp-engine", "--enable-experimental-regexp-engine-on-excessive-backtracks", "--regexp-backtracks-before-fallback=5000"] as const;
+
 export const BUILTIN_FILTERS = ["sshd", "nginx-http-auth", "gotosocial-auth"] as const;
 
 export const JailSource = z

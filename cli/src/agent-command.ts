@@ -3,12 +3,12 @@ import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { AGENT_STATE_FILES, Agent, AgentLink, BANS_TABLE, BanSync, Defender, Enforcer, FAMILY, JailRunner, StateStore, TABLE, listTable, nftBinary, nftVersion } from "@fleetwall/agent";
+import { FLEETWALL_VERSION } from "@fleetwall/api";
 import type { Logger } from "pino";
 import { readPem, splitSources, type AgentConfig } from "./config.js";
 import { counterOf, gaugeOf, newRegistry, serveObservability } from "./observe.js";
 import { natsFailsafe } from "./nats-url.js";
 
-export const AGENT_VERSION = "0.1.0";
 
 interface Built {
   agent: Agent;
@@ -32,7 +32,7 @@ function buildAgent(cfg: AgentConfig, log: Logger, nftVer: string, withJails: bo
   agent = new Agent(
     {
       hostId: cfg.hostId,
-      registration: { labels: cfg.labels, addresses: localAddresses(), agentVersion: AGENT_VERSION, nftVersion: nftVer },
+      registration: { labels: cfg.labels, addresses: localAddresses(), agentVersion: FLEETWALL_VERSION, nftVersion: nftVer },
       controllerKey: cfg.controllerKey ? readPem(cfg.controllerKey) : undefined,
       heartbeatMs: cfg.heartbeat,
       driftIntervalMs: cfg.driftInterval,

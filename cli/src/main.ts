@@ -2,16 +2,17 @@
 import { setFlagsFromString } from "node:v8";
 import { Command, Option } from "commander";
 import { pino, type Logger } from "pino";
-import { runAgent, bootAgent, uninstallAgent, AGENT_VERSION } from "./agent-command.js";
+import { FLEETWALL_VERSION, REGEX_FLAGS, parseDuration } from "@fleetwall/api";
 import { AgentConfig, ConfigError, ControllerConfig, parseConfig, splitSources } from "./config.js";
-import { runController } from "./controller-command.js";
-import { renderForLabels, InvalidManifestError } from "./render-command.js";
-import { fetchStatus, formatStatus } from "./status-command.js";
 import { natsFailsafe } from "./nats-url.js";
-import { diffForHost } from "./diff-command.js";
-import { addBan, deleteBan, formatBans, importBans, jailTest, listBans } from "./bans-command.js";
-import { LinearRegexError, REGEX_FLAGS } from "@fleetwall/agent";
-import { parseDuration } from "@fleetwall/api";
+
+// Each command loads what it needs when it runs: `fleetwall jail test` need not load the NATS client.
+const agentCommands = () => import("./agent-command.js");
+const bansCommands = () => import("./bans-command.js");
+
+/** Errors that are the user's input, reported as such (exit 2), by class name across lazy modules. */
+const INPUT_ERRORS = new Set(["ConfigError", "InvalidManifestError", "LinearRegexError"]);
+
 
 // Jail filters must be linear-time regexes (checked with the `l` flag), run on the fast engine, and
 // fall back to the linear engine when a line makes them backtrack: hostile log lines cost linear time.
@@ -46,7 +47,7 @@ function configOnly(opts: { checkConfig?: boolean; printConfig?: boolean }, cfg:
 const program = new Command()
   .name("fleetwall")
   .description("Declarative host firewall for fleets of Linux hosts, with fleet-wide ban sharing")
-  .version(AGENT_VERSION)
+  .version(FLEETWALL_VERSION)
   // options belong to the command they follow: `agent uninstall --state-dir X` is uninstall's
   .enablePositionalOptions();
 
@@ -69,6 +70,7 @@ configFlags(
 ).action(async (opts) => {
   const cfg = parseConfig(ControllerConfig, opts);
   if (configOnly(opts, cfg)) return;
+  const { runController } = await import("./controller-command.js");
   const ac = withSignals();
   await runController(cfg, logger(cfg.logLevel), ac.signal);
 });
@@ -97,6 +99,7 @@ const agentCommand = configFlags(
   const cfg = parseConfig(AgentConfig, opts);
   if (configOnly(opts, cfg)) return;
   const log = logger(cfg.logLevel);
+  const { bootAgent, runAgent } = await agentCommands();
   if (opts.boot) {
     const restored = await bootAgent(cfg, log);
     process.exitCode = restored ? 0 : 2;
@@ -112,7 +115,7 @@ agentCommand
   .addOption(new Option("--state-dir <dir>", "the agent's state directory").env("FLEETWALL_STATE_DIR").default("/var/lib/fleetwall"))
   .option("--nft <path>", "nft binary", "nft")
   .action(async (opts: { stateDir: string; nft: string }) => {
-    const removed = await uninstallAgent(opts.stateDir, opts.nft);
+    const removed = await (await agentCommands()).uninstallAgent(opts.stateDir, opts.nft);
     process.stdout.write(removed.length ? `removed ${removed.join(", ")}\n` : "nothing to remove\n");
   });
 
@@ -123,6 +126,7 @@ program
   .option("--json", "print JSON for scripts")
   .option("--timeout <ms>", "how long to wait for the controller", "3000")
   .action(async (opts: { nats: string; json?: boolean; timeout: string }) => {
+    const { fetchStatus, formatStatus } = await import("./status-command.js");
     const status = await fetchStatus(opts.nats.split(","), Number(opts.timeout));
     process.stdout.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
   });
@@ -137,6 +141,7 @@ program
   .option("--ssh-source <cidr>", "failsafe SSH sources (repeatable)", collect)
   .option("--no-dhcp", "leave out the DHCP client failsafe")
   .action(async (opts: { file: string[]; labels: string; nats?: string; sshPort?: string[]; sshSource?: string[]; dhcp: boolean }) => {
+    const { renderForLabels } = await import("./render-command.js");
     const script = await renderForLabels(opts.file, opts.labels, {
       sshPorts: (opts.sshPort ?? ["22"]).map(Number),
       sshSources: splitSources(opts.sshSource ?? []),
@@ -153,6 +158,7 @@ program
   .requiredOption("--host <id>", "the host to compare")
   .requiredOption("-f, --file <file>", "manifest file (repeatable)", collect)
   .action(async (opts: { nats: string; host: string; file: string[] }) => {
+    const { diffForHost } = await import("./diff-command.js");
     const patch = await diffForHost({
       servers: opts.nats.split(","),
       hostId: opts.host,
@@ -173,6 +179,7 @@ bans
   .option("--host <id>", "only what applies to this host")
   .option("--json", "print JSON for scripts")
   .action(async (opts: { nats: string; host?: string; json?: boolean }) => {
+    const { listBans, formatBans } = await bansCommands();
     const rows = await listBans(opts.nats.split(","), opts.host);
     process.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : formatBans(rows));
   });
@@ -186,7 +193,7 @@ bans
   .action(async (cidr: string, opts: { nats: string; duration?: string; reason: string }) => {
     const seconds = opts.duration === undefined ? null : parseDuration(opts.duration);
     if (seconds === undefined) throw new ConfigError(`--duration: "${opts.duration}" is not a duration like 1h or 7d`);
-    const reply = await addBan(opts.nats.split(","), cidr, seconds, opts.reason);
+    const reply = await (await bansCommands()).addBan(opts.nats.split(","), cidr, seconds, opts.reason);
     process.stdout.write(`banned ${cidr} (${reply.keys.join(", ")})\n`);
   });
 
@@ -195,7 +202,7 @@ bans
   .description("lift every ban of exactly this address or network")
   .addOption(natsOption())
   .action(async (cidr: string, opts: { nats: string }) => {
-    const reply = await deleteBan(opts.nats.split(","), cidr);
+    const reply = await (await bansCommands()).deleteBan(opts.nats.split(","), cidr);
     process.stdout.write(`lifted ${reply.keys.join(", ")}\n`);
   });
 
@@ -209,7 +216,7 @@ bans
   .action(async (file: string, opts: { nats: string; list: string; duration?: string; reason: string }) => {
     const seconds = opts.duration === undefined ? null : parseDuration(opts.duration);
     if (seconds === undefined) throw new ConfigError(`--duration: "${opts.duration}" is not a duration like 1h or 7d`);
-    const r = await importBans(opts.nats.split(","), file, opts.list, seconds, opts.reason);
+    const r = await (await bansCommands()).importBans(opts.nats.split(","), file, opts.list, seconds, opts.reason);
     for (const x of r.refused.slice(0, 20)) process.stderr.write(`refused ${x.cidr}: ${x.reason}\n`);
     process.stdout.write(`published ${r.published}, refused ${r.refused.length}\n`);
   });
@@ -220,17 +227,18 @@ program
   .command("test <file>")
   .description("run a filter over a log file offline and print what it matches, like fail2ban-regex")
   .option("--filter <name>", "a built-in filter: sshd, nginx-http-auth, gotosocial-auth")
-  .option("--fail-regex <re...>", "fail2ban-style regexes with <HOST>")
+  .option("--fail-regex <re>", "a fail2ban-style regex with <HOST> (repeatable)", collect)
   .option("--json", 'print {"lines","matched","matches":[{"line","host"}]}')
   .action(async (file: string, opts: { filter?: string; failRegex?: string[]; json?: boolean }) => {
     if (!opts.filter && !opts.failRegex?.length) throw new ConfigError("--filter or --fail-regex is needed");
+    const { jailTest } = await import("./jail-test.js");
     const r = await jailTest(file, opts.filter, opts.failRegex ?? []);
     if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     else process.stdout.write(`${r.matches.map((m) => `${m.line}: ${m.host}`).join("\n")}${r.matches.length ? "\n" : ""}lines: ${r.lines}, matched: ${r.matched}\n`);
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {
-  if (error instanceof ConfigError || error instanceof InvalidManifestError || error instanceof LinearRegexError) {
+  if (error instanceof ConfigError || (error instanceof Error && INPUT_ERRORS.has(error.name))) {
     process.stderr.write(`fleetwall: invalid input:\n${error.message}\n`);
     process.exitCode = 2;
     return;
