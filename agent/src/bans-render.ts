@@ -46,14 +46,21 @@ export interface BanOp {
  */
 export function renderBanOps(ops: readonly BanOp[]): string {
   const lines: string[] = [];
+  const fresh = new Map<string, string[]>();
+  const element = (o: BanOp) => `${o.element}${o.timeoutSeconds !== undefined ? ` timeout ${Math.max(1, Math.ceil(o.timeoutSeconds))}s` : ""}`;
   for (const o of ops) {
     const target = `inet ${BANS_TABLE} ${setName(o.kind, o.family)}`;
-    if (!(o.op === "upsert" && o.fresh)) {
-      lines.push(`add element ${target} { ${o.element} }`);
-      lines.push(`delete element ${target} { ${o.element} }`);
+    if (o.op === "upsert" && o.fresh) {
+      // fresh elements of one set go out as one statement: nft parses one big set literal fastest
+      const list = fresh.get(target) ?? [];
+      list.push(element(o));
+      fresh.set(target, list);
+      continue;
     }
-    if (o.op === "upsert") lines.push(`add element ${target} { ${o.element}${o.timeoutSeconds !== undefined ? ` timeout ${Math.max(1, Math.ceil(o.timeoutSeconds))}s` : ""} }`);
+    lines.push(`add element ${target} { ${o.element} }`);
+    lines.push(`delete element ${target} { ${o.element} }`);
+    if (o.op === "upsert") lines.push(`add element ${target} { ${element(o)} }`);
   }
+  for (const [target, els] of fresh) lines.push(`add element ${target} { ${els.join(", ")} }`);
   return `${lines.join("\n")}\n`;
 }
-

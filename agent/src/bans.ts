@@ -11,12 +11,8 @@ export interface BanEntryState {
 
 /** Turns a decision into the set operation it needs on this host at `now` (ms); pure. */
 export function decisionOp(decision: BanDecision, labels: Labels, now: number): BanOp | undefined {
-  let cidr;
-  try {
-    cidr = parseCidr(decision.cidr);
-  } catch {
-    return undefined;
-  }
+  const cidr = signedCidr(decision.cidr);
+  if (!cidr) return undefined;
   const applies = matchesSelector(decision.hostSelector, labels);
   const expires = decision.expiresAt ? Date.parse(decision.expiresAt) : undefined;
   const single = cidr.prefix === (cidr.family === "ip" ? 32 : 128);
@@ -29,6 +25,27 @@ export function decisionOp(decision: BanDecision, labels: Labels, now: number): 
     element: cidr.text,
     ...(live && expires !== undefined ? { timeoutSeconds: (expires - now) / 1000 } : {}),
   };
+}
+
+const CANONICAL = /^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9a-f:]+)(?:\/[0-9]{1,3})?$/;
+
+/**
+ * Family and prefix of a decision's address. Decisions are signed by the controller, which writes
+ * them canonical, so the common case needs no full parse; anything unusual gets one (and nft refuses
+ * what is still wrong, element by element).
+ */
+function signedCidr(text: string): { family: "ip" | "ip6"; prefix: number; text: string } | undefined {
+  if (CANONICAL.test(text)) {
+    const family = text.includes(":") ? "ip6" : "ip";
+    const slash = text.indexOf("/");
+    const prefix = slash < 0 ? (family === "ip" ? 32 : 128) : Number(text.slice(slash + 1));
+    return { family, prefix, text };
+  }
+  try {
+    return parseCidr(text);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -1,0 +1,79 @@
+// Benchmark 4: mass ban load into one host's nftables sets, in a network namespace of its own.
+//  - floor: one raw `nft -f` adding N addresses to a hash set with timeouts (what the kernel costs)
+//  - fleetwall: N sealed decisions through the agent's real code (Defender → BanSync → nft),
+//    signature checks included, NATS left out (its cost is in the fleet test's numbers)
+// Run: npx tsx bench/mass-load.ts   (as root)
+import { execFileSync } from "node:child_process";
+import { pino } from "pino";
+import { generateSigningKeyPem, loadSigningKey, sealKey, sealPayloads } from "../api/src/index.js";
+import { BanSync, Defender, bansTableScript, nftBinary } from "../agent/src/index.js";
+import { median, record, timedAsync } from "./lib.js";
+
+const NS = `fwbench${process.pid}`;
+const nft = nftBinary({ prefix: ["ip", "netns", "exec", NS] });
+const addr = (i: number) => `2001:db8:ffff:${Math.floor(i / 65536).toString(16)}::${(i % 65536).toString(16)}`;
+const key = loadSigningKey(generateSigningKeyPem().privatePem);
+const enc = new TextEncoder();
+const RUNS = 3;
+
+async function fresh(): Promise<void> {
+  await nft.run(["flush", "ruleset"]);
+  await nft.run(["-f", "-"], bansTableScript());
+}
+
+async function floor(n: number): Promise<number[]> {
+  const script = `add element inet fleetwall_bans ban6 { ${Array.from({ length: n }, (_, i) => `${addr(i)} timeout 3600s`).join(", ")} }\n`;
+  const { ms } = await timedAsync(RUNS, async () => {
+    await fresh();
+    const t = performance.now();
+    await nft.run(["-f", "-"], script);
+    return performance.now() - t;
+  });
+  return ms;
+}
+
+async function fleetwall(n: number): Promise<number[]> {
+  const expires = new Date(Date.now() + 3600_000).toISOString();
+  const entries: [string, Uint8Array][] = [];
+  for (let i = 0; i < n; i += 5000) {
+    const chunk = Array.from({ length: Math.min(5000, n - i) }, (_, k) => JSON.stringify({ schemaVersion: 1, list: "bulk", type: "Deny", cidr: addr(i + k), reason: "", scenario: "import", origins: [], createdAt: new Date().toISOString(), expiresAt: expires, offences: 1, source: "cli" }));
+    const { seal, envelopes } = sealPayloads(key, `s${i}`, chunk);
+    entries.push([sealKey(`s${i}`), enc.encode(JSON.stringify(seal))]);
+    envelopes.forEach((e, k) => entries.push([`bulk.${i + k}`, enc.encode(JSON.stringify(e))]));
+  }
+  const out: number[] = [];
+  for (let r = 0; r < RUNS; r += 1) {
+    await fresh();
+    const log = pino({ level: "silent" });
+    const bans = new BanSync(nft, log);
+    const defender = new Defender(bans, "bench", {}, () => key.publicKeyPem, log);
+    const t = performance.now();
+    for (const [k, v] of entries) defender.onDecisionEntry(k, v);
+    await bans.idle();
+    out.push(performance.now() - t);
+    if (bans.activeBans !== n || bans.errors > 0) throw new Error(`expected ${n} bans, have ${bans.activeBans} (${bans.errors} errors)`);
+  }
+  return out;
+}
+
+execFileSync("ip", ["netns", "add", NS]);
+try {
+  const rows: string[][] = [];
+  const verdicts: string[] = [];
+  for (const [n, target] of (process.env.BENCH_SMALL ? [[100_000, 1000]] : [[100_000, 1000], [1_000_000, 8000]]) as [number, number][]) {
+    const f = await floor(n);
+    const w = await fleetwall(n);
+    const fmt = (ms: number[]) => `${median(ms).toFixed(0)} ms (${Math.min(...ms).toFixed(0)}–${Math.max(...ms).toFixed(0)})`;
+    rows.push([n.toLocaleString("en"), fmt(f), fmt(w), `${(median(w) / median(f)).toFixed(1)}×`]);
+    verdicts.push(`${n.toLocaleString("en")}: ${median(w).toFixed(0)} ms (target ≤ ${target} ms, ${median(w) <= target ? "met" : `missed by ${(median(w) - target).toFixed(0)} ms`})`);
+  }
+  record("mass-load", {
+    title: "Mass ban load into one host's sets",
+    command: "npx tsx bench/mass-load.ts",
+    header: ["decisions", "floor: one raw nft -f, median (min–max), 3 runs", "fleetwall agent path (verify + batch + nft)", "ratio"],
+    rows,
+    verdict: verdicts.join("; "),
+  });
+} finally {
+  execFileSync("ip", ["netns", "del", NS]);
+}
