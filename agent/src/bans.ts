@@ -135,6 +135,9 @@ export class BanSync {
     try {
       await this.nft.run(["-f", "-"], renderBanOps(batch));
       this.#applied += batch.length;
+      // small batches are single bans: their elements in the log let latency be measured end to end
+      if (batch.length <= 8) this.log.debug({ elements: batch.map((o) => `${o.op} ${o.element}`) }, "ban elements applied");
+      else this.log.debug({ count: batch.length }, "ban elements applied");
     } catch (error) {
       if (batch.length === 1) {
         this.#errors += 1;

@@ -1,0 +1,130 @@
+// Benchmark 2: ban latency, from an attack line written to a host's auth log to the address in the
+// nftables ban set — on that host (local) and on the last host of the fleet (fleet-wide) — for test
+// fleets of 3 and 20 hosts in network namespaces, real NATS and nftables. Times come from the
+// agents' own log line written right after nft accepted the element (same clock as the writer).
+// Side by side: fail2ban 1.0.2 (Debian) on the same line, polling its nft set every 2 ms.
+// Run: npx tsx bench/latency.ts   (as root; needs Debian's fail2ban)
+import { execFileSync, spawn } from "node:child_process";
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { JAIL_LOG_DIR, createFleet, type Fleet } from "../test/harness/fleet.js";
+import { waitFor } from "../test/harness/sh.js";
+import { median, percentile, record } from "./lib.js";
+
+const ATTACKS = 30;
+const line = (addr: string) => `Nov 27 10:00:00 h sshd[4242]: Failed password for invalid user admin from ${addr} port 40000 ssh2\n`;
+const POLICY = `apiVersion: fleetwall.io/v1alpha1
+kind: FirewallPolicy
+metadata: {name: jail}
+spec:
+  hostSelector: {}
+  defaultInput: Accept
+  jails:
+    - {name: sshd, filter: sshd, source: {file: ${JAIL_LOG_DIR}/auth.log}, maxRetry: 1, banTime: 1h, share: Fleet}
+`;
+
+function appliedAt(fleet: Fleet, hostIndex: number, addr: string): number | undefined {
+  const log = fleet.hosts[hostIndex]?.agent?.log() ?? "";
+  for (const l of log.split("\n")) {
+    if (l.includes('"ban elements applied"') && l.includes(`upsert ${addr}"`)) return (JSON.parse(l) as { time: number }).time;
+  }
+  return undefined;
+}
+
+async function fleetwall(n: number): Promise<{ local: number[]; fleet: number[] }> {
+  const fleet = await createFleet(Array.from({ length: n }, (_, i) => ({ id: `h${i + 1}`, labels: "role=web" })));
+  try {
+    for (const h of fleet.hosts) {
+      mkdirSync(fleet.hostLogDir(h), { recursive: true });
+      writeFileSync(join(fleet.hostLogDir(h), "auth.log"), "");
+    }
+    fleet.writePolicy("jail.yaml", POLICY);
+    await fleet.startController(["--log-level", "warn"]);
+    for (const h of fleet.hosts) fleet.startAgent(h);
+    await fleet.waitInSync(120_000);
+    await waitFor("jails", () => fleet.hosts.every((h) => h.agent?.log().includes('"jail started"')), 30_000);
+    const local: number[] = [];
+    const all: number[] = [];
+    for (let i = 0; i < ATTACKS; i += 1) {
+      const addr = `203.0.113.${10 + i}`;
+      const t0 = Date.now();
+      appendFileSync(join(fleet.hostLogDir(fleet.hosts[0]!), "auth.log"), line(addr));
+      const times = await waitFor(`${addr} on every host`, () => {
+        const ts = fleet.hosts.map((_, k) => appliedAt(fleet, k, addr));
+        return ts.every((t) => t !== undefined) ? (ts as number[]) : undefined;
+      }, 20_000, 5);
+      local.push(times[0]! - t0);
+      all.push(Math.max(...times) - t0);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return { local, fleet: all };
+  } finally {
+    await fleet.destroy();
+  }
+}
+
+async function fail2ban(): Promise<number[]> {
+  const ns = `fwf2b${process.pid}`;
+  const base = mkdtempSync(join(tmpdir(), "fleetwall-f2b-"));
+  const etc = join(base, "etc");
+  cpSync("/etc/fail2ban", etc, { recursive: true });
+  rmSync(join(etc, "jail.d", "defaults-debian.conf"), { force: true });
+  mkdirSync(join(base, "run"));
+  mkdirSync(join(base, "log"));
+  const auth = join(base, "log", "auth.log");
+  writeFileSync(auth, "");
+  writeFileSync(join(etc, "fail2ban.local"), `[DEFAULT]\nlogtarget = ${base}/run/fail2ban.log\nsocket = ${base}/run/fail2ban.sock\npidfile = ${base}/run/fail2ban.pid\ndbfile = ${base}/run/fail2ban.sqlite3\n`);
+  writeFileSync(join(etc, "jail.local"), `[DEFAULT]\nbanaction = nftables-allports\nbackend = pyinotify\nusedns = no\nbantime = 1h\nfindtime = 10m\n[sshd]\nenabled = true\nfilter = sshd\nport = ssh\nlogpath = ${auth}\nmaxretry = 1\n`);
+  execFileSync("ip", ["netns", "add", ns]);
+  const server = spawn("ip", ["netns", "exec", ns, "fail2ban-server", "-f", "-x", "-c", etc], { stdio: "ignore" });
+  const inSet = (addr: string) => {
+    try {
+      execFileSync("ip", ["netns", "exec", ns, "nft", "get", "element", "inet", "f2b-table", "addr-set-sshd", `{ ${addr} }`], { stdio: "ignore" });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  try {
+    await waitFor("fail2ban sshd jail", () => {
+      try {
+        return execFileSync("ip", ["netns", "exec", ns, "fail2ban-client", "-c", etc, "status", "sshd"]).toString().includes("Currently banned");
+      } catch {
+        return false;
+      }
+    }, 30_000, 200);
+    const out: number[] = [];
+    for (let i = 0; i < 15; i += 1) {
+      const addr = `203.0.113.${100 + i}`;
+      const t0 = performance.now();
+      appendFileSync(auth, line(addr).replace("Nov 27 10:00:00", new Date().toString().slice(4, 24).replace(/ \d{4}/, "")));
+      await waitFor(`${addr} in fail2ban's set`, () => inSet(addr), 20_000, 2);
+      out.push(performance.now() - t0);
+    }
+    return out;
+  } finally {
+    server.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, 1000));
+    execFileSync("ip", ["netns", "del", ns]);
+    rmSync(base, { recursive: true, force: true });
+  }
+}
+
+const rows: string[][] = [];
+const fmt = (xs: number[]) => `${median(xs).toFixed(0)} / ${percentile(xs, 99).toFixed(0)} / ${Math.max(...xs).toFixed(0)} ms`;
+const results: Record<number, { local: number[]; fleet: number[] }> = {};
+for (const n of [3, 20]) {
+  results[n] = await fleetwall(n);
+  rows.push([`fleetwall, ${n} hosts`, fmt(results[n].local), fmt(results[n].fleet)]);
+}
+const f2b = await fail2ban();
+rows.push(["fail2ban 1.0.2 (one host, nftables-allports)", fmt(f2b), "— (no sharing)"]);
+const p99 = (xs: number[]) => percentile(xs, 99);
+record("latency", {
+  title: "Ban latency: attack line → address in the nftables set",
+  command: "npx tsx bench/latency.ts",
+  header: ["", "local host: median / p99 / max", "last host of the fleet: median / p99 / max"],
+  rows,
+  verdict: `p99 local ${p99(results[20]!.local).toFixed(0)} ms (target ≤ 20 ms${p99(results[20]!.local) <= 20 ? ", met" : ", missed"}), fleet-wide at 20 hosts ${p99(results[20]!.fleet).toFixed(0)} ms (target ≤ 200 ms${p99(results[20]!.fleet) <= 200 ? ", met" : ", missed"}); fail2ban's local median ${median(f2b).toFixed(0)} ms`,
+});
