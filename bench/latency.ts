@@ -41,7 +41,8 @@ async function fleetwall(n: number): Promise<{ local: number[]; fleet: number[] 
     }
     fleet.writePolicy("jail.yaml", POLICY);
     await fleet.startController(["--log-level", "warn"]);
-    for (const h of fleet.hosts) fleet.startAgent(h);
+    // production intervals: the test fleet's 1 s heartbeat and drift check would load 20 agents on 2 cores
+    for (const h of fleet.hosts) fleet.startAgent(h, ["--heartbeat", "10s", "--drift-interval", "10s", "--log-level", "debug"]);
     await fleet.waitInSync(120_000);
     await waitFor("jails", () => fleet.hosts.every((h) => h.agent?.log().includes('"jail started"')), 30_000);
     const local: number[] = [];
