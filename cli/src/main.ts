@@ -101,8 +101,8 @@ const agentCommand = configFlags(
   const log = logger(cfg.logLevel);
   const { bootAgent, runAgent } = await agentCommands();
   if (opts.boot) {
-    const restored = await bootAgent(cfg, log);
-    process.exitCode = restored ? 0 : 2;
+    // nothing saved yet (a first boot) is not an error: the agent will get its state from the bus
+    if (!(await bootAgent(cfg, log))) log.info("nothing to restore");
     return;
   }
   const ac = withSignals();
