@@ -53,19 +53,26 @@ export function compile(policies: readonly FirewallPolicy[], hosts: readonly Hos
   const compiledPolicies = new Map(ordered.map((p) => [p.metadata.name, compilePolicy(p)]));
   const selection = new Map<string, string[]>(ordered.map((p) => [p.metadata.name, []]));
   const result = new Map<string, CompiledHost>();
+  // Hosts that select the same policies get the same state: compute it once per distinct selection.
+  const bySelection = new Map<string, Omit<CompiledHost, "hostId">>();
   for (const host of [...hosts].sort((a, b) => cmp(a.id, b.id))) {
     const selected = ordered.filter((p) => matchesSelector(p.spec.hostSelector, host.labels));
     for (const p of selected) selection.get(p.metadata.name)?.push(host.id);
-    const ruleset = hostRuleset(selected, compiledPolicies);
     const names = selected.map((p) => p.metadata.name);
-    const jails = hostJails(selected);
-    result.set(host.id, {
-      hostId: host.id,
-      policies: selected.map((p) => ({ name: p.metadata.name, generation: p.metadata.generation ?? 1 })),
-      ruleset,
-      jails,
-      hash: sha256Hex(canonicalJson({ policies: names, ruleset, jails })),
-    });
+    const key = names.join("\u0000");
+    let state = bySelection.get(key);
+    if (!state) {
+      const ruleset = hostRuleset(selected, compiledPolicies);
+      const jails = hostJails(selected);
+      state = {
+        policies: selected.map((p) => ({ name: p.metadata.name, generation: p.metadata.generation ?? 1 })),
+        ruleset,
+        jails,
+        hash: sha256Hex(canonicalJson({ policies: names, ruleset, jails })),
+      };
+      bySelection.set(key, state);
+    }
+    result.set(host.id, { hostId: host.id, ...state });
   }
   return { hosts: result, selection };
 }
