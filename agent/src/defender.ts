@@ -120,6 +120,12 @@ export class Defender {
       this.log.warn({ key, reason: v.reason }, "ban decision dropped");
       return;
     }
+    // a seal's hashes are needed until each of its decisions has come; a new watch delivers the seal again
+    if (v.sealed) {
+      const hashes = this.#seals.get(v.sealed.seal);
+      hashes?.delete(v.sealed.hash);
+      if (hashes?.size === 0) this.#seals.delete(v.sealed.seal);
+    }
     // queued, not awaited: a snapshot of many decisions becomes a few large nft batches
     void this.bans.set(key, decisionOp(v.decision, this.labels, this.now()));
   }

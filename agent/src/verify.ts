@@ -42,7 +42,7 @@ export function verifyDesired(data: string, opts: { hostId: string; trustedKey: 
   return { ok: true, state: state.data, envelope: env.data, publicKey: key };
 }
 
-export type VerifiedDecision = { ok: true; decision: BanDecision } | { ok: false; reason: string };
+export type VerifiedDecision = { ok: true; decision: BanDecision; sealed?: { seal: string; hash: string } } | { ok: false; reason: string };
 
 /** Checks one ban decision from the bans bucket: a signed envelope by the trusted key, of a known schema. Pure. */
 export function verifyDecision(data: string, trustedKey: string | undefined, seals: ReadonlyMap<string, ReadonlySet<string>> = new Map()): VerifiedDecision {
@@ -55,14 +55,17 @@ export function verifyDecision(data: string, trustedKey: string | undefined, sea
   }
   const env = SignedEnvelope.safeParse(raw);
   if (!env.success) return { ok: false, reason: "not a signed envelope of a known schemaVersion" };
+  let sealed: { seal: string; hash: string } | undefined;
   if (env.data.seal !== undefined) {
     const hashes = seals.get(env.data.seal);
     if (!hashes) return { ok: false, reason: `unknown seal ${env.data.seal}` };
-    if (!hashes.has(sha256Hex(env.data.payload))) return { ok: false, reason: "payload not covered by its seal" };
+    const hash = sha256Hex(env.data.payload);
+    if (!hashes.has(hash)) return { ok: false, reason: "payload not covered by its seal" };
+    sealed = { seal: env.data.seal, hash };
   } else if (!verifyEnvelope(env.data, trustedKey)) return { ok: false, reason: "bad signature" };
   try {
     const d = BanDecision.safeParse(JSON.parse(env.data.payload));
-    return d.success ? { ok: true, decision: d.data } : { ok: false, reason: "payload is not a ban decision of a known schemaVersion" };
+    return d.success ? { ok: true, decision: d.data, ...(sealed ? { sealed } : {}) } : { ok: false, reason: "payload is not a ban decision of a known schemaVersion" };
   } catch {
     return { ok: false, reason: "payload is not JSON" };
   }

@@ -1,0 +1,51 @@
+import { execFileSync } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pino } from "pino";
+import { generateSigningKeyPem, loadSigningKey, sealKey, sealPayloads, signPayload } from "@fleetwall/api";
+import { BanSync } from "./bans.js";
+import { bansTableScript } from "./bans-render.js";
+import { Defender } from "./defender.js";
+import { nftBinary } from "./nft.js";
+
+const NS = `fwdef${process.pid}`;
+const nft = nftBinary({ prefix: ["ip", "netns", "exec", NS] });
+const key = loadSigningKey(generateSigningKeyPem().privatePem);
+const other = loadSigningKey(generateSigningKeyPem().privatePem);
+const enc = new TextEncoder();
+const decision = (cidr: string, type = "Deny") => JSON.stringify({ schemaVersion: 1, list: "l", type, cidr, createdAt: "2026-11-27T00:00:00Z", expiresAt: null, source: "cli" });
+const inKernel = (set: string, el: string) => nft.run(["get", "element", "inet", "fleetwall_bans", set, `{ ${el} }`]).then(() => true, () => false);
+
+beforeAll(async () => {
+  execFileSync("ip", ["netns", "add", NS]);
+  await nft.run(["-f", "-"], bansTableScript());
+});
+afterAll(() => execFileSync("ip", ["netns", "del", NS]));
+
+describe("Defender: decisions from the bans bucket into the kernel", () => {
+  it("enforces signed and sealed decisions, drops forged ones, and lets go of a seal once used", async () => {
+    const log = pino({ level: "silent" });
+    const bans = new BanSync(nft, log);
+    const d = new Defender(bans, "h", {}, () => key.publicKeyPem, log);
+    d.onDecisionEntry("l.1", enc.encode(JSON.stringify(signPayload(key, decision("203.0.113.1")))));
+    d.onDecisionEntry("l.2", enc.encode(JSON.stringify(signPayload(other, decision("203.0.113.2")))));
+    const { seal, envelopes } = sealPayloads(key, "s1", [decision("203.0.113.3"), decision("2001:db8:bad::/48")]);
+    d.onDecisionEntry(sealKey("s1"), enc.encode(JSON.stringify(seal)));
+    envelopes.forEach((e, i) => d.onDecisionEntry(`l.s${i}`, enc.encode(JSON.stringify(e))));
+    await bans.idle();
+    expect(await inKernel("ban4", "203.0.113.1")).toBe(true);
+    expect(await inKernel("ban4", "203.0.113.2")).toBe(false);
+    expect(await inKernel("ban4", "203.0.113.3")).toBe(true);
+    expect(await inKernel("net6", "2001:db8:bad::/48")).toBe(true);
+    expect(d.droppedDecisions).toBe(1);
+    // the seal was used up: a decision naming it again is refused until the seal comes again (a new watch)
+    d.onDecisionEntry("l.s0", enc.encode(JSON.stringify(envelopes[0])));
+    expect(d.droppedDecisions).toBe(2);
+    d.onDecisionEntry(sealKey("s1"), enc.encode(JSON.stringify(seal)));
+    d.onDecisionEntry("l.s0", enc.encode(JSON.stringify(envelopes[0])));
+    expect(d.droppedDecisions).toBe(2);
+    // a deletion lifts the ban
+    d.onDecisionEntry("l.1", null);
+    await bans.idle();
+    expect(await inKernel("ban4", "203.0.113.1")).toBe(false);
+  });
+});
