@@ -1,0 +1,27 @@
+// Child of bench/fanout.ts: runs `count` simulated agents in this process, each with its own NATS
+// connection, the real AgentLink bans watch and the real Defender/BanSync, but an nft step that only
+// records when each element arrived. Prints one JSON line per element applied: {agent, element, at}.
+import { pino } from "pino";
+import { AgentLink, BanSync, Defender, type NftRunner } from "../agent/src/index.js";
+
+const [servers, first, count, pem] = [process.argv[2] as string, Number(process.argv[3]), Number(process.argv[4]), Buffer.from(process.argv[5] as string, "base64").toString()];
+const log = pino({ level: "silent" });
+const ac = new AbortController();
+process.on("SIGTERM", () => ac.abort());
+
+for (let i = first; i < first + count; i += 1) {
+  const id = `sim-${i}`;
+  const recorder: NftRunner = {
+    async run(_args, script) {
+      const at = Date.now();
+      for (const m of (script ?? "").matchAll(/add element inet fleetwall_bans \w+ \{ ([^}]*) \}/g)) {
+        for (const el of (m[1] as string).split(", ")) process.stdout.write(`${JSON.stringify({ agent: id, element: el.split(" ")[0], at })}\n`);
+      }
+      return "";
+    },
+  };
+  const link = await AgentLink.connect({ servers: servers.split(","), hostId: id, log });
+  const defender = new Defender(new BanSync(recorder, log), id, {}, () => pem, log);
+  void link.watchBans((k, d) => defender.onDecisionEntry(k, d), ac.signal).catch(() => undefined);
+}
+process.stdout.write(`${JSON.stringify({ ready: count })}\n`);
