@@ -1,5 +1,17 @@
 import { BanDecision, BanSeal, DesiredState, SignedEnvelope, keyIdOfPem, sha256Hex, verifyEnvelope } from "@fleetwall/api";
 
+/** Parses the outer envelope of any signed message; the reason says what is wrong with it. */
+function parseEnvelope(data: string): { success: true; data: SignedEnvelope } | { success: false; ok: false; reason: string } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(data);
+  } catch {
+    return { success: false, ok: false, reason: "not JSON" };
+  }
+  const env = SignedEnvelope.safeParse(raw);
+  return env.success ? { success: true, data: env.data } : { success: false, ok: false, reason: "not a signed envelope of a known schemaVersion" };
+}
+
 export type Verified =
   | { ok: true; state: DesiredState; envelope: SignedEnvelope; publicKey: string }
   | { ok: false; reason: string };
@@ -10,14 +22,8 @@ export type Verified =
  * applied. Pure; never throws.
  */
 export function verifyDesired(data: string, opts: { hostId: string; trustedKey: string | undefined; appliedRevision: number }): Verified {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(data);
-  } catch {
-    return { ok: false, reason: "not JSON" };
-  }
-  const env = SignedEnvelope.safeParse(raw);
-  if (!env.success) return { ok: false, reason: "not a signed envelope of a known schemaVersion" };
+  const env = parseEnvelope(data);
+  if (!env.success) return env;
   const key = opts.trustedKey ?? env.data.publicKey;
   if (!key) return { ok: false, reason: "unsigned: no trusted key and none offered" };
   let keyId: string;
@@ -47,14 +53,8 @@ export type VerifiedDecision = { ok: true; decision: BanDecision; sealed?: { sea
 /** Checks one ban decision from the bans bucket: a signed envelope by the trusted key, of a known schema. Pure. */
 export function verifyDecision(data: string, trustedKey: string | undefined, seals: ReadonlyMap<string, ReadonlySet<string>> = new Map()): VerifiedDecision {
   if (!trustedKey) return { ok: false, reason: "no trusted controller key yet" };
-  let raw: unknown;
-  try {
-    raw = JSON.parse(data);
-  } catch {
-    return { ok: false, reason: "not JSON" };
-  }
-  const env = SignedEnvelope.safeParse(raw);
-  if (!env.success) return { ok: false, reason: "not a signed envelope of a known schemaVersion" };
+  const env = parseEnvelope(data);
+  if (!env.success) return env;
   let sealed: { seal: string; hash: string } | undefined;
   if (env.data.seal !== undefined) {
     const hashes = seals.get(env.data.seal);
@@ -76,9 +76,10 @@ export type VerifiedSeal = { ok: true; seal: BanSeal } | { ok: false; reason: st
 /** Checks a seal from the bans bucket: signed by the trusted key, of a known schema. Pure. */
 export function verifySeal(data: string, trustedKey: string | undefined): VerifiedSeal {
   if (!trustedKey) return { ok: false, reason: "no trusted controller key yet" };
+  const env = parseEnvelope(data);
+  if (!env.success) return env;
+  if (!verifyEnvelope(env.data, trustedKey)) return { ok: false, reason: "bad signature" };
   try {
-    const env = SignedEnvelope.safeParse(JSON.parse(data));
-    if (!env.success || !verifyEnvelope(env.data, trustedKey)) return { ok: false, reason: "bad signature" };
     const seal = BanSeal.safeParse(JSON.parse(env.data.payload));
     return seal.success ? { ok: true, seal: seal.data } : { ok: false, reason: "payload is not a seal" };
   } catch {
