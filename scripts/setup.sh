@@ -10,11 +10,20 @@ command -v nft >/dev/null || need+=(nftables)
 command -v ip >/dev/null || need+=(iproute2)
 command -v hping3 >/dev/null || need+=(hping3)
 command -v ping >/dev/null || need+=(iputils-ping)
+# fail2ban's annotated test logs, which the sshd filter test replays (and fail2ban-regex, for bench/)
+[ -f /usr/lib/python3/dist-packages/fail2ban/tests/files/logs/sshd ] || need+=(fail2ban)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
+  # install only: no package may start a daemon here (fail2ban would start banning this machine)
+  guard=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && guard=1
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  [ -z "$guard" ] || { rm -f /usr/sbin/policy-rc.d; trap - EXIT; }
 fi
 
 # node_modules follows package-lock.json exactly; skip when it is already current.

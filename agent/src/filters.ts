@@ -1,4 +1,5 @@
 import { REGEX_FLAGS, parseCidr } from "@fleetwall/api";
+import { sshdFilter, type SshdMode } from "./sshd-filter.js";
 
 /** A regex engine that is linear in the input (V8's experimental engine, enabled by the `fleetwall` binary). */
 export class LinearRegexError extends Error {
@@ -9,31 +10,11 @@ export class LinearRegexError extends Error {
 const HOST = "(?<host>[0-9]{1,3}(?:\\.[0-9]{1,3}){3}|[0-9A-Fa-f]*:[0-9A-Fa-f:.]*[0-9A-Fa-f])";
 
 /**
- * Built-in filters, fail2ban style: each line must contain `require` and match one regex, `<HOST>`
- * standing for the offender. Written for fleetwall against the message texts of OpenSSH, nginx
- * and GoToSocial.
+ * Built-in single-line filters, fail2ban style: each line must contain `require` and match one
+ * regex, `<HOST>` standing for the offender. Written for fleetwall against the message texts of
+ * nginx and GoToSocial. sshd's filter follows sessions across lines (./sshd-filter.ts).
  */
-export const BUILTIN: Readonly<Record<string, { require?: string; failRegex: string[]; keywords?: string[] }>> = Object.freeze({
-  sshd: {
-    require: "sshd",
-    failRegex: [
-      "(?:error: )?PAM: [Aa]uthentication (?:failure|error|failed) for .* from <HOST>(?: via \\S+)?(?: port \\d+)?(?: \\[preauth\\])?\\s*$",
-      "User not known to the underlying authentication module for .* from <HOST>(?: port \\d+)?(?: \\[preauth\\])?\\s*$",
-      // a user name is attacker-chosen text: the address must be the last "from" before the port/protocol tail
-      "Failed (?:password|keyboard-interactive/pam|hostbased|none|gssapi-with-mic|gssapi-keyex) for (?:invalid user )?.*? from <HOST>(?: port \\d+)?(?: on \\S+)?(?: ssh\\d*)?(?::\\s.*)?(?: \\[preauth\\])?\\s*$",
-      "Failed publickey for invalid user .*? from <HOST>(?: port \\d+)?(?: on \\S+)?(?: ssh\\d*)?(?::\\s.*)?(?: \\[preauth\\])?\\s*$",
-      "ROOT LOGIN REFUSED FROM <HOST>(?: port \\d+)?(?: \\[preauth\\])?\\s*$",
-      "[iI](?:llegal|nvalid) user .*? from <HOST>(?: port \\d+)?(?: on \\S+)?(?: \\[preauth\\])?\\s*$",
-      "User .+ from <HOST> not allowed because (?:not listed in AllowUsers|listed in DenyUsers|not in any group|none of user's groups are listed in AllowGroups|a group is listed in DenyGroups)(?: port \\d+)?(?: \\[preauth\\])?\\s*$",
-      "refused connect from \\S+ \\(<HOST>\\)",
-      "Received disconnect from <HOST>(?: port \\d+)?:\\s*3: .*: Auth fail(?: \\[preauth\\])?\\s*$",
-      "(?:error: )?maximum authentication attempts exceeded for (?:invalid user )?.* from <HOST>(?: port \\d+)?(?: ssh\\d*)?(?: \\[preauth\\])?\\s*$",
-      "Disconnecting (?:invalid |authenticating )?user \\S+ <HOST>(?: port \\d+)?:\\s*(?:Too many authentication failures|Change of username or service not allowed:.*)(?: \\[preauth\\])?\\s*$",
-      "Disconnecting: Too many authentication failures for .* from <HOST>(?: port \\d+)?(?: ssh\\d?)?(?: \\[preauth\\])?\\s*$",
-    ],
-    // a literal each regex needs, in the same order: a line without it skips that regex
-    keywords: ["PAM:", "User not known", "Failed ", "Failed publickey", "ROOT LOGIN", "user ", "not allowed because", "refused connect", "Received disconnect", "maximum authentication", "Disconnecting", "Disconnecting:"],
-  },
+export const BUILTIN: Readonly<Record<string, { require?: string; failRegex: string[] }>> = Object.freeze({
   "nginx-http-auth": {
     require: "client:",
     failRegex: [
@@ -56,38 +37,73 @@ export const MAX_LINE = 16 * 1024;
 
 export type Matcher = (line: string) => string | undefined;
 
-/** Compiles a built-in filter and/or fail-regexes into one matcher returning the canonical offender. */
+const SSHD_MODES: Readonly<Record<string, SshdMode>> = { sshd: "normal", "sshd-ddos": "ddos", "sshd-extra": "extra", "sshd-aggressive": "aggressive" };
+
+/** The names of the built-in filters. */
+export const BUILTIN_NAMES: readonly string[] = [...Object.keys(SSHD_MODES), ...Object.keys(BUILTIN)];
+
+/**
+ * Compiles a built-in filter and/or fail-regexes into one matcher returning the canonical offender
+ * address. A matcher is stateful (sshd sessions span lines): feed one log's lines to it in order.
+ */
 export function compileFilter(filter: string | undefined, failRegex: readonly string[]): Matcher {
-  const builtin = filter ? BUILTIN[filter] : undefined;
-  if (filter && !builtin) throw new Error(`unknown built-in filter ${filter}`);
-  const sources = [...(builtin?.failRegex ?? []), ...failRegex];
-  const keywords = [...(builtin?.keywords ?? builtin?.failRegex.map(() => "") ?? []), ...failRegex.map(() => "")];
-  const regexes = sources.map((src, i) => ({ re: linear(src), keyword: keywords[i] ?? "" }));
-  const require = builtin?.require;
-  // attackers repeat: remember the canonical form of the last addresses seen
-  const canonical = new Map<string, string | null>();
-  const canon = (host: string): string | undefined => {
-    let c = canonical.get(host);
+  const find = compileFinder(filter, failRegex);
+  const canonical = canonicalizer();
+  return (line) => {
+    const host = find(line);
+    return host === undefined ? undefined : canonical(host);
+  };
+}
+
+/**
+ * Like compileFilter, but returns the offender as logged: an address, or a host name where a
+ * filter names one as fail2ban's do (`jail test` shows them; jails ban only addresses).
+ */
+export function compileFinder(filter: string | undefined, failRegex: readonly string[]): Matcher {
+  const mode = filter ? SSHD_MODES[filter] : undefined;
+  const builtin = filter && !mode ? BUILTIN[filter] : undefined;
+  if (filter && !mode && !builtin) throw new Error(`unknown built-in filter ${filter}`);
+  const sshd = mode ? sshdFilter({ mode }) : undefined;
+  const others = builtin || failRegex.length ? compileRegexes(builtin, failRegex) : undefined;
+  return (input) => {
+    const line = input.length > MAX_LINE ? input.slice(0, MAX_LINE) : input;
+    return sshd?.(line)?.host ?? others?.(line);
+  };
+}
+
+/**
+ * Returns a function giving the canonical text of an address as logs write it, or undefined for
+ * anything else (host names, mangled quads: not ours to ban). Attackers repeat, so it remembers
+ * the last addresses it saw.
+ */
+export function canonicalizer(): (host: string) => string | undefined {
+  const seen = new Map<string, string | null>();
+  return (host) => {
+    let c = seen.get(host);
     if (c === undefined) {
       try {
         // logs write 192.030.0.6 and mean decimal; a bare parser would read octal
         c = parseCidr(host.includes(":") ? host : host.replace(/(^|\.)0+(\d)/g, "$1$2")).text;
       } catch {
-        c = null; // not an address (a host name, a mangled quad): not ours to ban
+        c = null;
       }
-      if (canonical.size >= 10_000) canonical.clear();
-      canonical.set(host, c);
+      if (seen.size >= 10_000) seen.clear();
+      seen.set(host, c);
     }
     return c ?? undefined;
   };
-  return (input) => {
-    const line = input.length > MAX_LINE ? input.slice(0, MAX_LINE) : input;
+}
+
+function compileRegexes(builtin: { require?: string; failRegex: string[] } | undefined, failRegex: readonly string[]): Matcher {
+  const regexes = [...(builtin?.failRegex ?? []), ...failRegex].map(linear);
+  const require = builtin?.require;
+  const canonical = canonicalizer();
+  return (line) => {
     if (require && !line.includes(require)) return undefined;
-    for (const { re, keyword } of regexes) {
-      if (keyword && !line.includes(keyword)) continue;
+    for (const re of regexes) {
       const host = re.exec(line)?.groups?.host;
-      const c = host ? canon(host) : undefined;
-      if (c) return c;
+      // a user regex may match a non-address where the line has one further on: try the next regex
+      if (host && canonical(host)) return host;
     }
     return undefined;
   };

@@ -14,6 +14,26 @@ export interface JournalFollowerOptions {
   journalctl?: string;
 }
 
+/** A field's text: a string, or an array of bytes when it is not valid UTF-8. */
+function text(field: unknown): string | undefined {
+  if (typeof field === "string") return field;
+  return Array.isArray(field) ? Buffer.from(field as number[]).toString("utf8") : undefined;
+}
+
+/**
+ * An entry as the syslog line filters expect, `host ident[pid]: message` (fail2ban's journal
+ * backend writes the same), so that filters can tell sessions apart by pid.
+ */
+export function journalLine(entry: Record<string, unknown>): string | undefined {
+  const message = text(entry.MESSAGE);
+  if (message === undefined) return undefined;
+  const ident = text(entry.SYSLOG_IDENTIFIER) ?? text(entry._COMM);
+  if (!ident) return message;
+  const pid = text(entry.SYSLOG_PID) ?? text(entry._PID);
+  const host = text(entry._HOSTNAME);
+  return `${host ? `${host} ` : ""}${ident}${pid ? `[${pid}]` : ""}: ${message}`;
+}
+
 /**
  * Follows the systemd journal through `journalctl -f -o json`, resuming after the saved cursor.
  * journalctl is restarted with the last cursor if it exits while the follower runs.
@@ -29,7 +49,7 @@ export class JournalFollower {
   }
 
   start(): void {
-    const args = ["-f", "-o", "json", "--no-pager", "--output-fields=MESSAGE,__CURSOR"];
+    const args = ["-f", "-o", "json", "--no-pager", "--output-fields=MESSAGE,__CURSOR,_HOSTNAME,SYSLOG_IDENTIFIER,_COMM,SYSLOG_PID,_PID"];
     if (this.options.unit) args.push("-u", this.options.unit);
     if (this.options.identifier) args.push("-t", this.options.identifier);
     args.push(this.#cursor ? `--after-cursor=${this.#cursor}` : "--lines=0");
@@ -37,14 +57,13 @@ export class JournalFollower {
     this.#child = child;
     const rl = createInterface({ input: child.stdout });
     rl.on("line", (line) => {
-      let entry: { MESSAGE?: unknown; __CURSOR?: unknown };
+      let entry: Record<string, unknown>;
       try {
         entry = JSON.parse(line) as typeof entry;
       } catch {
         return;
       }
-      // MESSAGE is a string, or an array of bytes when it is not valid UTF-8
-      const message = typeof entry.MESSAGE === "string" ? entry.MESSAGE : Array.isArray(entry.MESSAGE) ? Buffer.from(entry.MESSAGE as number[]).toString("utf8") : undefined;
+      const message = journalLine(entry);
       if (message !== undefined) this.options.onLines([message]);
       if (typeof entry.__CURSOR === "string") {
         this.#cursor = entry.__CURSOR;

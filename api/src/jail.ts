@@ -8,7 +8,8 @@ import { CidrString } from "./net.js";
  */
 export const REGEX_FLAGS = ["--enable-experimental-regexp-engine", "--enable-experimental-regexp-engine-on-excessive-backtracks", "--regexp-backtracks-before-fallback=5000"] as const;
 
-export const BUILTIN_FILTERS = ["sshd", "nginx-http-auth", "gotosocial-auth"] as const;
+/** sshd's modes are fail2ban's: `sshd` (normal), plus scanners and broken handshakes (`-ddos`), key-exchange and method probes (`-extra`), or all (`-aggressive`). */
+export const BUILTIN_FILTERS = ["sshd", "sshd-ddos", "sshd-extra", "sshd-aggressive", "nginx-http-auth", "gotosocial-auth"] as const;
 
 export const JailSource = z
   .union([
@@ -30,7 +31,7 @@ export type JailSource = z.infer<typeof JailSource>;
 export const Jail = z
   .object({
     name: z.string().min(1).max(32).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be lowercase letters, digits and '-'").describe("Name of the jail; part of every ban's scenario."),
-    filter: z.enum(BUILTIN_FILTERS).optional().describe("A built-in filter: sshd, nginx-http-auth, gotosocial-auth."),
+    filter: z.enum(BUILTIN_FILTERS).optional().describe("A built-in filter: sshd (sshd-ddos, sshd-extra and sshd-aggressive catch more, as fail2ban's modes do), nginx-http-auth, gotosocial-auth."),
     failRegex: z.array(z.string().min(1).max(1000)).max(50).optional().describe("fail2ban-style regexes; <HOST> stands for the offending IPv4 or IPv6 address."),
     source: JailSource,
     maxRetry: z.number().int().min(1).max(1000).default(5).describe("Failures within findTime that ban an address."),

@@ -226,7 +226,7 @@ program
   .description("work with jails")
   .command("test <file>")
   .description("run a filter over a log file offline and print what it matches, like fail2ban-regex")
-  .option("--filter <name>", "a built-in filter: sshd, nginx-http-auth, gotosocial-auth")
+  .option("--filter <name>", "a built-in filter: sshd, sshd-ddos, sshd-extra, sshd-aggressive, nginx-http-auth, gotosocial-auth")
   .option("--fail-regex <re>", "a fail2ban-style regex with <HOST> (repeatable)", collect)
   .option("--json", 'print {"lines","matched","matches":[{"line","host"}]}')
   .action(async (file: string, opts: { filter?: string; failRegex?: string[]; json?: boolean }) => {
@@ -234,7 +234,7 @@ program
     const { jailTest } = await import("./jail-test.js");
     const r = await jailTest(file, opts.filter, opts.failRegex ?? []);
     if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
-    else process.stdout.write(`${r.matches.map((m) => `${m.line}: ${m.host}`).join("\n")}${r.matches.length ? "\n" : ""}lines: ${r.lines}, matched: ${r.matched}\n`);
+    else process.stdout.write(`${r.matches.map((m) => `${m.line}: ${m.host}${m.address === false ? " (a host name: not banned)" : ""}`).join("\n")}${r.matches.length ? "\n" : ""}lines: ${r.lines}, matched: ${r.matched}\n`);
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {

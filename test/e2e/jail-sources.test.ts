@@ -6,8 +6,10 @@ import { waitFor } from "../harness/sh.js";
 
 // Each scenario bans its own address; they are never contacted, only looked up in the ban set.
 const addr = (n: number) => `203.0.113.${100 + n}`;
-const failures = (a: string, n: number) =>
-  Array.from({ length: n }, (_, i) => `Nov 27 10:00:0${i} h sshd[${2000 + i}]: Failed password for invalid user admin from ${a} port ${41000 + i} ssh2\n`).join("");
+const message = (a: string, i: number) => `Failed password for invalid user admin from ${a} port ${41000 + i} ssh2`;
+const failures = (a: string, n: number) => Array.from({ length: n }, (_, i) => `Nov 27 10:00:0${i} h sshd[${2000 + i}]: ${message(a, i)}\n`).join("");
+// the journal holds only the message; the agent adds host, identifier and pid
+const journalFailures = (a: string, n: number) => Array.from({ length: n }, (_, i) => `${message(a, i)}\n`).join("");
 
 const POLICY = `apiVersion: fleetwall.io/v1alpha1
 kind: FirewallPolicy
@@ -84,13 +86,13 @@ describe("jail sources: files across rotation, truncation and restarts; the syst
   });
 
   it("reads the systemd journal by identifier, resuming after its saved cursor", async () => {
-    await fleet.journalWrite(host, "sshd", failures(addr(5), 3));
+    await fleet.journalWrite(host, "sshd", journalFailures(addr(5), 3));
     await waitBanned(addr(5));
     await host.agent?.stop();
-    await fleet.journalWrite(host, "sshd", failures(addr(6), 2));
+    await fleet.journalWrite(host, "sshd", journalFailures(addr(6), 2));
     fleet.startAgent(host);
     await waitFor("jails restarted", () => (host.agent?.log().match(/"jail started"/g) ?? []).length >= 6, 10_000);
-    await fleet.journalWrite(host, "sshd", failures(addr(6), 1));
+    await fleet.journalWrite(host, "sshd", journalFailures(addr(6), 1));
     await waitBanned(addr(6));
     expect(await banned(addr(7))).toBe(false);
   });

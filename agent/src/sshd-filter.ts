@@ -1,0 +1,265 @@
+/**
+ * The built-in sshd filter. OpenSSH spreads one failed login over several lines of one session
+ * (a pam_unix failure, then "Disconnecting: Too many authentication failures" without an address,
+ * then "Connection closed by <addr>"), so the filter keeps a little state per session (host and
+ * sshd pid), with fail2ban's semantics so that it finds the failures fail2ban finds:
+ *
+ * - a `nofail` line is not a failure by itself, but tells the session its address and user;
+ * - a failure line without an address is pending until a later line of the session names one;
+ * - a successful login (`Accepted …`) forgets the session's failures, unless the session tried more
+ *   than one user name (an attacker who guesses a second account is still an attacker);
+ * - a `forget` line (disconnect, connection closed) ends the session.
+ *
+ * Every regex here runs on V8's linear-time engine; the user-name part of "Failed … for" lines, which
+ * an attacker chooses, is resolved by code, never by backtracking.
+ */
+
+export type SshdMode = "normal" | "ddos" | "extra" | "aggressive";
+
+/** What one line means for its session. */
+interface Rule {
+  re: RegExp;
+  /** A cheap test of the literal the regex starts with, so most rules skip a line without running. */
+  lead: (content: string) => boolean;
+  /** Not a failure on its own; remembers the address and user. */
+  nofail?: true;
+  /** Ends the session. */
+  forget?: true;
+  /** A successful login. */
+  gained?: true;
+}
+
+const IPV4 = "[0-9]{1,3}(?:\\.[0-9]{1,3}){3}";
+const IPV6 = "[0-9A-Fa-f]*:[0-9A-Fa-f:.]*[0-9A-Fa-f]";
+/** An address, or a host name (found like fail2ban does, never banned: fleetwall does not resolve names). */
+const HOST = `(?<host>${IPV4}|${IPV6}|[\\w.-]*\\w)`;
+const SUFF = "(?: (?:port \\d+|on \\S+|\\[preauth\\])){0,3}\\s*$";
+const ON_PORT = "(?: (?:port \\d+|on \\S+)){0,2}";
+const AUTHNG_USER = "(?: (?:invalid|authenticating) user (?<user>\\S+|.*?))?";
+const ALG = "(?:\\w+ ){0,2}\\w+";
+
+/** The test for the literal a rule's source starts with (`^Literal`, or `^[aA]literal`). */
+function leadOf(source: string): (content: string) => boolean {
+  const cls = /^\^\[(\w)(\w)\]/.exec(source);
+  const lit = (/^[\w :;,'-]*/.exec(source.slice(cls ? cls[0].length : 1)) as RegExpExecArray)[0];
+  if (!cls) return (c) => c.startsWith(lit);
+  return (c) => (c[0] === cls[1] || c[0] === cls[2]) && c.startsWith(lit, 1);
+}
+
+const rule = (source: string, flags: Omit<Rule, "re" | "lead"> = {}): Rule => ({ re: new RegExp(source.replaceAll("<HOST>", HOST)), lead: leadOf(source), ...flags });
+
+/** The lines every mode knows, in fail2ban's order; `Failed <method> for` lines are handled in code. */
+const COMMON_HEAD: Rule[] = [
+  rule("^[aA]uthentication (?:failure|error|failed) for (?<user>.*) from <HOST>(?: via \\S+)?" + SUFF),
+  rule("^User not known to the underlying authentication module for (?<user>.*) from <HOST>" + SUFF),
+];
+const COMMON_TAIL: Rule[] = [
+  rule("^(?<user>ROOT) LOGIN REFUSED FROM <HOST>"),
+  rule("^[iI](?:llegal|nvalid) user (?<user>.*?) from <HOST>" + SUFF),
+  rule("^User (?<user>\\S+|.*?) from <HOST> not allowed because (?:not listed in AllowUsers|listed in DenyUsers|not in any group)" + SUFF),
+  rule("^refused connect from \\S+ \\(<HOST>\\)"),
+  rule("^Received disconnect from <HOST>" + ON_PORT + ":\\s*3: .*: Auth fail" + SUFF, { forget: true }),
+  rule("^User (?<user>\\S+|.*?) from <HOST> not allowed because (?:a group is listed in DenyGroups|none of user's groups are listed in AllowGroups)" + SUFF),
+  rule("^pam_[a-z]+\\(sshd:auth\\):\\s+authentication failure;(?:\\s+(?:(?:logname|e?uid|tty)=\\S*)){0,4}\\s+ruser=(?<altuser>\\S*)\\s+rhost=<HOST>(?:\\s+user=(?<user>\\S*))?" + SUFF, { nofail: true }),
+  rule("^maximum authentication attempts exceeded for (?<user>.*) from <HOST>" + ON_PORT + "(?: ssh\\d*)?" + SUFF),
+  rule("^User (?<user>\\S+|.*?) not allowed because account is locked" + SUFF),
+  rule("^Disconnecting(?: from)? (?:invalid|authenticating) user (?<user>\\S+) <HOST>" + ON_PORT + ":\\s*Change of username or service not allowed:\\s*.*\\[preauth\\]\\s*$", { forget: true }),
+  rule("^Disconnecting: Too many authentication failures(?: for (?<user>\\S+|.*?))?" + SUFF),
+  rule("^Received disconnect from <HOST>" + ON_PORT + ":\\s*11:", { nofail: true, forget: true }),
+];
+const CLOSED = "^(?:Connection (?:closed|reset)|Disconnected) (?:by|from)" + AUTHNG_USER + " <HOST>";
+const OTHER: Record<SshdMode, Rule[]> = {
+  normal: [rule(CLOSED + "(?:" + SUFF + "|\\s*$)", { nofail: true, forget: true })],
+  ddos: [
+    rule(CLOSED + ON_PORT + "\\s+\\[preauth\\]\\s*$", { forget: true }),
+    rule(CLOSED + "(?:" + ON_PORT + "|\\s*)$", { nofail: true, forget: true }),
+  ],
+  extra: [rule("^Disconnected(?: from)? (?:invalid|authenticating) user (?<user>\\S+|.*?) <HOST>" + ON_PORT + " \\[preauth\\]\\s*$", { forget: true })],
+  aggressive: [],
+};
+OTHER.aggressive = OTHER.ddos;
+const ACCEPTED = rule("^Accepted \\w+ for (?<user>\\S+) from <HOST>(?:\\s|$)", { forget: true, gained: true });
+const DDOS: Rule[] = [
+  rule("^Did not receive identification string from <HOST>"),
+  rule("^kex_exchange_identification: (?:read: )?(?:[Cc]lient sent invalid protocol identifier|[Cc]onnection (?:closed by remote host|reset by peer))"),
+  rule("^Bad protocol version identification '.*' from <HOST>"),
+  rule("^SSH: Server;Ltype: (?:Authname|Version|Kex);Remote: <HOST>-\\d+;[A-Z]\\w+:", { nofail: true }),
+  rule("^Read from socket failed: Connection reset by peer", { forget: true }),
+  rule("^banner exchange: Connection from <HOST>" + ON_PORT + ": invalid format"),
+];
+const EXTRA: Rule[] = [
+  rule("^Received disconnect from <HOST>" + ON_PORT + ":\\s*14: No(?: supported)? authentication methods available", { forget: true }),
+  rule("^Unable to negotiate with <HOST>" + ON_PORT + ": no matching " + ALG + " found\\."),
+  rule("^Unable to negotiate a \\w+"),
+  rule("^no matching " + ALG + " found:"),
+];
+const MODE_RULES: Record<SshdMode, Rule[]> = { normal: [], ddos: DDOS, extra: EXTRA, aggressive: [...DDOS, ...EXTRA] };
+const FOOTER = rule("^Connection from <HOST>", { nofail: true });
+
+/** `from <host>[ port N][ on X][ sshN]`, where an address-bearing tail of a "Failed … for" line starts. */
+const FROM_HOST = new RegExp(`from ${HOST}${ON_PORT}(?: ssh\\d*)?`, "y");
+
+interface Found {
+  rule: Rule;
+  host: string | undefined;
+  user: string | undefined;
+}
+
+/**
+ * `Failed <method> for [invalid user ]<user> from <host>…[: <auth info>]`. The user name and the
+ * auth info are attacker-chosen and may contain "from <address>": the real address is the one
+ * after a one-word user and before ": ", or else the first "from" of an invalid user's line, or the
+ * last "from" of the line, with nothing but port and protocol after it.
+ */
+function failedFor(content: string): Found | undefined {
+  if (!content.startsWith("Failed ")) return undefined;
+  const sp = content.indexOf(" ", 7);
+  if (sp < 0 || !content.startsWith(" for ", sp)) return undefined;
+  const method = content.slice(7, sp);
+  const rest = content.slice(sp + 5);
+  const hostAt = (text: string, cut: number): { host: string; end: number } | undefined => {
+    FROM_HOST.lastIndex = cut + 1;
+    const m = FROM_HOST.exec(text);
+    return m?.groups?.host ? { host: m.groups.host, end: FROM_HOST.lastIndex } : undefined;
+  };
+  const oneWord = (text: string): Found | undefined => {
+    const cut = text.indexOf(" ");
+    if (cut <= 0 || !text.startsWith(" from ", cut)) return undefined;
+    const h = hostAt(text, cut);
+    return h && text.startsWith(": ", h.end) ? { rule: FAILED, host: h.host, user: text.slice(0, cut) } : undefined;
+  };
+  const endsAfter = (text: string, cut: number): Found | undefined => {
+    const h = cut < 0 ? undefined : hostAt(text, cut);
+    return h && !text.includes(" from ", h.end) ? { rule: FAILED, host: h.host, user: text.slice(0, cut) } : undefined;
+  };
+  if (rest.startsWith("invalid user ")) {
+    const user = rest.slice(13);
+    const found = oneWord(user) ?? endsAfter(user, user.indexOf(" from "));
+    // an invalid user's refused key is a failure: no such account has keys
+    if (found) return found;
+  }
+  const cut = rest.lastIndexOf(" from ");
+  const found = oneWord(rest) ?? (cut > 0 && !rest.slice(0, cut).includes(":") ? endsAfter(rest, cut) : undefined);
+  // a valid user's refused key is not a failure by itself: clients offer every key they hold
+  return found && method === "publickey" ? { ...found, rule: FAILED_PUBLICKEY } : found;
+}
+const FAILED: Rule = { re: /^Failed /, lead: (c) => c.startsWith("Failed ") };
+const FAILED_PUBLICKEY: Rule = { ...FAILED, nofail: true };
+
+/** Splits a syslog line into the session it belongs to and its message. */
+const BSD = /(?<daemon>\[?sshd(?:-session)?(?:\[(?<pid>\d+)\])?\]?):?\s+(?:kernel:\s?\[ *\d+\.\d+\]:?\s+)?(?:\[ID \d+ \S+\]\s+)?(?:(?:error|fatal): (?:PAM: )?)?/y;
+const RFC5424 = /^<\d+>1 \S+ (?<hostname>\S+) sshd(?:-session)? (?<pid>\S+) \S+ (?:-|(?:\[(?:[^\]"]|"[^"]*")*\])+) (?:(?:error|fatal): (?:PAM: )?)?/;
+
+export function splitSession(line: string): { session: string; content: string } | undefined {
+  const r = line.startsWith("<") ? RFC5424.exec(line) : null;
+  if (r?.groups) return { session: `${r.groups.hostname} ${r.groups.pid}`, content: line.slice(r[0].length) };
+  let m: RegExpExecArray | null = null;
+  for (let i = line.indexOf("sshd"); i >= 0 && !m; i = line.indexOf("sshd", i + 4)) {
+    const at = line[i - 1] === "[" ? i - 1 : i;
+    if (at > 0 && line[at - 1] !== " " && line[at - 1] !== "\t") continue;
+    BSD.lastIndex = at;
+    m = BSD.exec(line);
+  }
+  if (!m?.groups) return undefined;
+  // the word before the daemon is the host name, unless it is a time ("16:47:48", an ISO stamp)
+  const before = line.slice(0, m.index).trimEnd();
+  const word = before.slice(before.lastIndexOf(" ") + 1);
+  const hostname = word && !word.includes(":") ? word : "";
+  return { session: `${hostname} ${m.groups.pid ?? ""}`, content: line.slice(m.index + m[0].length) };
+}
+
+interface Session {
+  host: string | undefined;
+  users: Set<string>;
+  nofail: boolean;
+  gained: boolean;
+  pending: boolean;
+  seen: number;
+}
+
+/** A failure the filter found: the offender as logged (an address or a host name). */
+export interface SshdFailure {
+  host: string;
+}
+
+export interface SshdFilterOptions {
+  mode?: SshdMode;
+  /** The clock sessions expire by (milliseconds). */
+  now?: () => number;
+}
+
+/** Sessions fail2ban remembers: 100, for 5 minutes; a busy server has more, so fleetwall keeps more. */
+const MAX_SESSIONS = 10_000;
+const SESSION_MS = 5 * 60_000;
+
+/** Makes a stateful sshd filter: feed it every line of the log, in order. */
+export function sshdFilter(options: SshdFilterOptions = {}): (line: string) => SshdFailure | undefined {
+  const mode = options.mode ?? "normal";
+  const now = options.now ?? Date.now;
+  const rules = [...COMMON_HEAD, ...COMMON_TAIL, ...OTHER[mode], ACCEPTED, ...MODE_RULES[mode], FOOTER];
+  const tail = rules.slice(COMMON_HEAD.length);
+  const sessions = new Map<string, Session>();
+
+  const find = (content: string): Found | undefined => {
+    for (const r of COMMON_HEAD) {
+      if (!r.lead(content)) continue;
+      const m = r.re.exec(content);
+      if (m) return { rule: r, host: m.groups?.host, user: m.groups?.user ?? m.groups?.altuser };
+    }
+    const failed = failedFor(content);
+    if (failed) return failed;
+    for (const r of tail) {
+      if (!r.lead(content)) continue;
+      const m = r.re.exec(content);
+      if (m) return { rule: r, host: m.groups?.host, user: m.groups?.user ?? m.groups?.altuser };
+    }
+    return undefined;
+  };
+
+  const session = (id: string, found: Found, t: number): Session | undefined => {
+    const { rule: r, host, user } = found;
+    const nofail = Boolean(r.nofail || r.gained);
+    let s = sessions.get(id);
+    if (s && t - s.seen > SESSION_MS) {
+      sessions.delete(id);
+      s = undefined;
+    }
+    if (s) {
+      if (user !== undefined && user !== "") s.users.add(user);
+      if (r.gained) s.pending = false;
+      if (host !== undefined) s.host = host;
+      s.nofail = nofail;
+      s.gained = Boolean(r.gained);
+      s.seen = t;
+      if (r.forget) sessions.delete(id);
+      return s;
+    }
+    s = { host, users: new Set(user ? [user] : []), nofail, gained: Boolean(r.gained), pending: false, seen: t };
+    if (!r.forget) {
+      if (sessions.size >= MAX_SESSIONS) sessions.delete(sessions.keys().next().value as string);
+      sessions.set(id, s);
+    }
+    return s;
+  };
+
+  return (line) => {
+    const split = splitSession(line);
+    if (!split) return undefined;
+    const found = find(split.content);
+    if (!found) return undefined;
+    const s = session(split.session, found, now());
+    if (!s) return undefined;
+    // pending failures, or a second user name, make even a success or a nofail line a failure
+    if (s.pending || s.users.size > 1) {
+      s.nofail = false;
+      s.gained = false;
+    }
+    s.pending = false;
+    if (s.nofail) return undefined;
+    if (s.host === undefined) {
+      s.pending = true;
+      return undefined;
+    }
+    return { host: s.host };
+  };
+}
