@@ -1,4 +1,4 @@
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { Kvm, type KV } from "@nats-io/kv";
 import { jetstream } from "@nats-io/jetstream";
 import { BANS_BUCKET, DESIRED_BUCKET, HOSTS_BUCKET, reportSubject, signalSubject, type BanSignal, type HostRegistration, type HostReport } from "@fleetwall/api";
@@ -7,7 +7,8 @@ import type { Logger } from "pino";
 const enc = new TextEncoder();
 
 export interface LinkOptions {
-  servers: string[];
+  /** Servers, credentials and TLS; the link adds its own reconnect behaviour. */
+  connection: NodeConnectionOptions;
   hostId: string;
   log: Logger;
 }
@@ -22,8 +23,8 @@ export class AgentLink {
   /** Connects, waiting for the first server as long as it takes (the agent fails static meanwhile). */
   static async connect(options: LinkOptions): Promise<AgentLink> {
     const nc = await connect({
-      servers: options.servers,
       name: `fleetwall-agent-${options.hostId}`,
+      ...options.connection,
       waitOnFirstConnect: true,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,

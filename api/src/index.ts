@@ -15,3 +15,4 @@ export * from "./crd.js";
 export * from "./duration.js";
 export * from "./jail.js";
 export * from "./banlist.js";
+export * from "./nats-permissions.js";

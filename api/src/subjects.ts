@@ -13,5 +13,8 @@ export const BAN_ADD_REQUEST = "fleetwall.ctl.bans.add";
 export const BAN_DELETE_REQUEST = "fleetwall.ctl.bans.delete";
 export const BAN_IMPORT_REQUEST = "fleetwall.ctl.bans.import";
 
+/** An agent's reply subjects start with this prefix, so the server can confine it to its own. */
+export const agentInboxPrefix = (hostId: string): string => `_INBOX_${hostId}`;
+
 /** Host ids are NATS subject tokens and KV keys: a restricted alphabet. */
 export const HOST_ID_PATTERN = /^[a-z0-9]([-a-z0-9_]{0,61}[a-z0-9])?$/;

@@ -3,11 +3,12 @@ import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { AGENT_STATE_FILES, Agent, AgentLink, BANS_TABLE, BanSync, Defender, Enforcer, FAMILY, JailRunner, StateStore, TABLE, listTable, nftBinary, nftVersion } from "@fleetwall/agent";
-import { FLEETWALL_VERSION } from "@fleetwall/api";
+import { FLEETWALL_VERSION, agentInboxPrefix } from "@fleetwall/api";
 import type { Logger } from "pino";
 import { readPem, splitSources, type AgentConfig } from "./config.js";
 import { counterOf, gaugeOf, newRegistry, serveObservability } from "./observe.js";
 import { natsFailsafe } from "./nats-url.js";
+import { connectOptions } from "./nats-access.js";
 
 
 interface Built {
@@ -73,7 +74,7 @@ export async function runAgent(cfg: AgentConfig, log: Logger, signal: AbortSigna
   gaugeOf(registry, "fleetwall_agent_bans_active", "Bans in the kernel's sets.", () => defender.bans.activeBans);
   gaugeOf(registry, "fleetwall_agent_signals_queued", "Detections waiting for the bus.", () => defender.queuedSignals);
   const http = await serveObservability(cfg.listen, registry, () => agent.appliedRevision > 0 && !!link && !link.nc.isClosed());
-  link = await AgentLink.connect({ servers: cfg.nats, hostId: cfg.hostId, log });
+  link = await AgentLink.connect({ connection: connectOptions(cfg, `fleetwall-agent-${cfg.hostId}`, agentInboxPrefix(cfg.hostId)), hostId: cfg.hostId, log });
   log.info({ host: cfg.hostId, machine: hostname() }, "agent connected");
   try {
     await agent.run(link, signal);

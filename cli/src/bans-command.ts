@@ -16,13 +16,14 @@ import {
   type Labels,
 } from "@fleetwall/api";
 import { table } from "./status-command.js";
+import { connectOptions, type NatsAccess } from "./nats-access.js";
 
 export class BanRefusedError extends Error {
   override name = "BanRefusedError";
 }
 
-async function withNats<T>(servers: string[], fn: (nc: NatsConnection) => Promise<T>): Promise<T> {
-  const nc = await connect({ servers, name: "fleetwall-cli", timeout: 3000 });
+async function withNats<T>(access: NatsAccess, fn: (nc: NatsConnection) => Promise<T>): Promise<T> {
+  const nc = await connect({ ...connectOptions(access, "fleetwall-cli"), timeout: 3000 });
   try {
     return await fn(nc);
   } finally {
@@ -37,18 +38,18 @@ async function requestOn(nc: NatsConnection, subject: string, body: unknown, tim
   return reply;
 }
 
-const request = (servers: string[], subject: string, body: unknown) => withNats(servers, (nc) => requestOn(nc, subject, body));
+const request = (access: NatsAccess, subject: string, body: unknown) => withNats(access, (nc) => requestOn(nc, subject, body));
 
 /**
  * Bans every address or CIDR of a file (one per line, `#` comments) through the controller, in
  * chunks of 5,000: each member travels as its own decision in the bans bucket.
  */
-export async function importBans(servers: string[], file: string, list: string, durationSeconds: number | null, reason: string): Promise<{ published: number; refused: { cidr: string; reason: string }[] }> {
+export async function importBans(access: NatsAccess, file: string, list: string, durationSeconds: number | null, reason: string): Promise<{ published: number; refused: { cidr: string; reason: string }[] }> {
   const entries = (await readFile(file, "utf8"))
     .split("\n")
     .map((l) => l.replace(/#.*/, "").trim())
     .filter(Boolean);
-  return withNats(servers, async (nc) => {
+  return withNats(access, async (nc) => {
     let published = 0;
     const refused: { cidr: string; reason: string }[] = [];
     for (let i = 0; i < entries.length; i += 5000) {
@@ -60,10 +61,10 @@ export async function importBans(servers: string[], file: string, list: string, 
   });
 }
 
-export const addBan = (servers: string[], cidr: string, durationSeconds: number | null, reason: string) =>
-  request(servers, BAN_ADD_REQUEST, { cidr, durationSeconds, reason });
+export const addBan = (access: NatsAccess, cidr: string, durationSeconds: number | null, reason: string) =>
+  request(access, BAN_ADD_REQUEST, { cidr, durationSeconds, reason });
 
-export const deleteBan = (servers: string[], cidr: string) => request(servers, BAN_DELETE_REQUEST, { cidr });
+export const deleteBan = (access: NatsAccess, cidr: string) => request(access, BAN_DELETE_REQUEST, { cidr });
 
 export interface BanRow {
   list: string;
@@ -76,8 +77,8 @@ export interface BanRow {
 }
 
 /** The decisions in force now, optionally only those that apply to one host (by its labels). */
-export async function listBans(servers: string[], hostId: string | undefined, now = Date.now()): Promise<BanRow[]> {
-  return withNats(servers, async (nc) => {
+export async function listBans(access: NatsAccess, hostId: string | undefined, now = Date.now()): Promise<BanRow[]> {
+  return withNats(access, async (nc) => {
     const kvm = new Kvm(nc);
     let labels: Labels | undefined;
     if (hostId) {

@@ -21,12 +21,22 @@ const Servers = z
   .min(1, "at least one NATS URL is needed")
   .transform((s) => s.split(",").map((u) => u.trim()).filter(Boolean));
 
+/** Credentials and TLS files for NATS (see nats-access.ts). */
+const NatsFiles = {
+  natsNkey: z.string().min(1).optional(),
+  natsCreds: z.string().min(1).optional(),
+  natsCa: z.string().min(1).optional(),
+  natsCert: z.string().min(1).optional(),
+  natsKey: z.string().min(1).optional(),
+};
+
 const Listen = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:]*):\d{1,5}$/, "must be HOST:PORT, e.g. 127.0.0.1:9475 or :8080");
 
 const LogLevel = z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info");
 
 export const ControllerConfig = z.object({
   nats: Servers,
+  ...NatsFiles,
   source: z.string().regex(/^dir:.+/, "must be dir:PATH (kube comes with the Kubernetes source)").transform((s) => ({ kind: "dir" as const, path: s.slice(4) })),
   signingKey: z.string().min(1).describe("PEM file of the Ed25519 signing key; created when missing"),
   replicas: z.coerce.number().int().min(1).max(5).default(1),
@@ -43,6 +53,7 @@ export type ControllerConfig = z.infer<typeof ControllerConfig>;
 
 export const AgentConfig = z.object({
   nats: Servers,
+  ...NatsFiles,
   hostId: HostId,
   labels: z.string().default("").transform((s, ctx) => {
     try {

@@ -4,6 +4,7 @@ import { dirname } from "node:path";
 import { generateSigningKeyPem, loadSigningKey, parseCidr, type SigningKey } from "@fleetwall/api";
 import { BanKeeper, Controller, ControllerBus, DirSource } from "@fleetwall/controller";
 import { natsFailsafe } from "./nats-url.js";
+import { connectOptions } from "./nats-access.js";
 import { counterOf, gaugeOf, newRegistry, serveObservability } from "./observe.js";
 import type { Logger } from "pino";
 import type { ControllerConfig } from "./config.js";
@@ -24,8 +25,7 @@ export async function runController(cfg: ControllerConfig, log: Logger, signal: 
   const key = await loadOrCreateKey(cfg.signingKey, log);
   const invalid: Record<string, number> = {};
   const bus = await ControllerBus.connect({
-    servers: cfg.nats,
-    name: "fleetwall-controller",
+    connection: connectOptions(cfg, "fleetwall-controller"),
     replicas: cfg.replicas,
     log,
     onInvalid: (kind, reason) => {

@@ -1,5 +1,6 @@
 import { createTwoFilesPatch } from "diff";
 import { connect } from "@nats-io/transport-node";
+import { connectOptions, type NatsAccess } from "./nats-access.js";
 import { Kvm } from "@nats-io/kv";
 import { DESIRED_BUCKET, DesiredState, HOSTS_BUCKET, HostRegistration, SignedEnvelope, type RulesetIR } from "@fleetwall/api";
 import { render, type Failsafe } from "@fleetwall/agent";
@@ -14,8 +15,8 @@ export class HostUnknownError extends Error {
  * What would change on a host if these manifest files replaced the policies it gets now: a unified
  * diff of the nft script for its current desired state against the script compiled from the files.
  */
-export async function diffForHost(opts: { servers: string[]; hostId: string; files: string[]; failsafe: Failsafe }): Promise<string> {
-  const nc = await connect({ servers: opts.servers, name: "fleetwall-cli", timeout: 3000 });
+export async function diffForHost(opts: { access: NatsAccess; hostId: string; files: string[]; failsafe: Failsafe }): Promise<string> {
+  const nc = await connect({ ...connectOptions(opts.access, "fleetwall-cli"), timeout: 3000 });
   let current: RulesetIR | undefined;
   let labels: Record<string, string>;
   let revision = 0;

@@ -5,6 +5,7 @@ import { pino, type Logger } from "pino";
 import { FLEETWALL_VERSION, REGEX_FLAGS, parseDuration } from "@fleetwall/api";
 import { AgentConfig, ConfigError, ControllerConfig, parseConfig, splitSources } from "./config.js";
 import { natsFailsafe } from "./nats-url.js";
+import { natsAccess, withNatsOptions } from "./nats-access.js";
 
 // Each command loads what it needs when it runs: `fleetwall jail test` need not load the NATS client.
 const agentCommands = () => import("./agent-command.js");
@@ -52,10 +53,9 @@ const program = new Command()
   .enablePositionalOptions();
 
 configFlags(
-  program
+  withNatsOptions(program
     .command("controller")
-    .description("compile policies into one signed desired state per host and publish it over NATS")
-    .addOption(new Option("--nats <urls>", "NATS server URLs, comma-separated").env("FLEETWALL_NATS").makeOptionMandatory())
+    .description("compile policies into one signed desired state per host and publish it over NATS"))
     .addOption(new Option("--source <source>", "where policies come from: dir:PATH").env("FLEETWALL_SOURCE").makeOptionMandatory())
     .addOption(new Option("--signing-key <file>", "Ed25519 private key (PEM); created with <file>.pub when missing").env("FLEETWALL_SIGNING_KEY").default("/var/lib/fleetwall/signing-key.pem"))
     .option("--replicas <n>", "JetStream replicas for buckets and streams (3 on a 3-server cluster)", "1")
@@ -76,10 +76,9 @@ configFlags(
 });
 
 const agentCommand = configFlags(
-  program
+  withNatsOptions(program
     .command("agent")
-    .description("enforce this host's desired state with nftables and report back")
-    .addOption(new Option("--nats <urls>", "NATS server URLs, comma-separated (required)").env("FLEETWALL_NATS"))
+    .description("enforce this host's desired state with nftables and report back"), false)
     .addOption(new Option("--host-id <id>", "this host's id: lowercase, digits, - and _ (required)").env("FLEETWALL_HOST_ID"))
     .addOption(new Option("--labels <k=v,...>", "labels the host proposes for hostSelector").env("FLEETWALL_LABELS").default(""))
     .addOption(new Option("--state-dir <dir>", "where the last applied state and pinned key are kept").env("FLEETWALL_STATE_DIR").default("/var/lib/fleetwall"))
@@ -119,15 +118,14 @@ agentCommand
     process.stdout.write(removed.length ? `removed ${removed.join(", ")}\n` : "nothing to remove\n");
   });
 
-program
+withNatsOptions(program
   .command("status")
-  .description("print the hosts and policies of the fleet as the controller sees them")
-  .addOption(new Option("--nats <urls>", "NATS server URLs, comma-separated").env("FLEETWALL_NATS").makeOptionMandatory())
+  .description("print the hosts and policies of the fleet as the controller sees them"))
   .option("--json", "print JSON for scripts")
   .option("--timeout <ms>", "how long to wait for the controller", "3000")
   .action(async (opts: { nats: string; json?: boolean; timeout: string }) => {
     const { fetchStatus, formatStatus } = await import("./status-command.js");
-    const status = await fetchStatus(opts.nats.split(","), Number(opts.timeout));
+    const status = await fetchStatus(natsAccess(opts), Number(opts.timeout));
     process.stdout.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
   });
 
@@ -151,16 +149,15 @@ program
     process.stdout.write(script);
   });
 
-program
+withNatsOptions(program
   .command("diff")
-  .description("show what would change on a host if these files were its policies (unified diff of the nft script)")
-  .addOption(new Option("--nats <urls>", "NATS server URLs, comma-separated").env("FLEETWALL_NATS").makeOptionMandatory())
+  .description("show what would change on a host if these files were its policies (unified diff of the nft script)"))
   .requiredOption("--host <id>", "the host to compare")
   .requiredOption("-f, --file <file>", "manifest file (repeatable)", collect)
   .action(async (opts: { nats: string; host: string; file: string[] }) => {
     const { diffForHost } = await import("./diff-command.js");
     const patch = await diffForHost({
-      servers: opts.nats.split(","),
+      access: natsAccess(opts),
       hostId: opts.host,
       files: opts.file,
       failsafe: { sshPorts: [22], sshSources: { ip: [], ip6: [] }, nats: [], dhcp: true },
@@ -170,53 +167,48 @@ program
   });
 
 const bans = program.command("bans").description("inspect, add and lift bans across the fleet");
-const natsOption = () => new Option("--nats <urls>", "NATS server URLs, comma-separated").env("FLEETWALL_NATS").makeOptionMandatory();
 
-bans
+withNatsOptions(bans
   .command("list")
-  .description("the bans and allow entries in force (from the bans bucket)")
-  .addOption(natsOption())
+  .description("the bans and allow entries in force (from the bans bucket)"))
   .option("--host <id>", "only what applies to this host")
   .option("--json", "print JSON for scripts")
   .action(async (opts: { nats: string; host?: string; json?: boolean }) => {
     const { listBans, formatBans } = await bansCommands();
-    const rows = await listBans(opts.nats.split(","), opts.host);
+    const rows = await listBans(natsAccess(opts), opts.host);
     process.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : formatBans(rows));
   });
 
-bans
+withNatsOptions(bans
   .command("add <cidr>")
-  .description("ban an address or network on every host (the controller refuses allowlisted and protected ones)")
-  .addOption(natsOption())
+  .description("ban an address or network on every host (the controller refuses allowlisted and protected ones)"))
   .option("--duration <duration>", "how long, e.g. 1h, 7d; without it the ban holds until deleted")
   .option("--reason <text>", "why", "")
   .action(async (cidr: string, opts: { nats: string; duration?: string; reason: string }) => {
     const seconds = opts.duration === undefined ? null : parseDuration(opts.duration);
     if (seconds === undefined) throw new ConfigError(`--duration: "${opts.duration}" is not a duration like 1h or 7d`);
-    const reply = await (await bansCommands()).addBan(opts.nats.split(","), cidr, seconds, opts.reason);
+    const reply = await (await bansCommands()).addBan(natsAccess(opts), cidr, seconds, opts.reason);
     process.stdout.write(`banned ${cidr} (${reply.keys.join(", ")})\n`);
   });
 
-bans
+withNatsOptions(bans
   .command("delete <cidr>")
-  .description("lift every ban of exactly this address or network")
-  .addOption(natsOption())
+  .description("lift every ban of exactly this address or network"))
   .action(async (cidr: string, opts: { nats: string }) => {
-    const reply = await (await bansCommands()).deleteBan(opts.nats.split(","), cidr);
+    const reply = await (await bansCommands()).deleteBan(natsAccess(opts), cidr);
     process.stdout.write(`lifted ${reply.keys.join(", ")}\n`);
   });
 
-bans
+withNatsOptions(bans
   .command("import <file>")
-  .description("ban every address or CIDR of a file (one per line) on every host; large lists travel as one decision each")
-  .addOption(natsOption())
+  .description("ban every address or CIDR of a file (one per line) on every host; large lists travel as one decision each"))
   .requiredOption("--list <name>", "the list the entries belong to (bans delete works per address)")
   .option("--duration <duration>", "how long, e.g. 7d; without it the bans hold until deleted")
   .option("--reason <text>", "why", "")
   .action(async (file: string, opts: { nats: string; list: string; duration?: string; reason: string }) => {
     const seconds = opts.duration === undefined ? null : parseDuration(opts.duration);
     if (seconds === undefined) throw new ConfigError(`--duration: "${opts.duration}" is not a duration like 1h or 7d`);
-    const r = await (await bansCommands()).importBans(opts.nats.split(","), file, opts.list, seconds, opts.reason);
+    const r = await (await bansCommands()).importBans(natsAccess(opts), file, opts.list, seconds, opts.reason);
     for (const x of r.refused.slice(0, 20)) process.stderr.write(`refused ${x.cidr}: ${x.reason}\n`);
     process.stdout.write(`published ${r.published}, refused ${r.refused.length}\n`);
   });
@@ -235,6 +227,16 @@ program
     const r = await jailTest(file, opts.filter, opts.failRegex ?? []);
     if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     else process.stdout.write(`${r.matches.map((m) => `${m.line}: ${m.host}${m.address === false ? " (a host name: not banned)" : ""}`).join("\n")}${r.matches.length ? "\n" : ""}lines: ${r.lines}, matched: ${r.matched}\n`);
+  });
+
+program
+  .command("nats-auth")
+  .description("create an nkey per process (controller, operator, each agent) and the nats-server authorization block that confines each")
+  .requiredOption("--host <id>", "an agent's host id (repeatable)", collect)
+  .requiredOption("--out <dir>", "where to write the seed files and fleetwall-auth.conf")
+  .action(async (opts: { host: string[]; out: string }) => {
+    const { writeNatsAuth } = await import("./nats-auth-command.js");
+    for (const f of await writeNatsAuth(opts.out, opts.host)) process.stdout.write(`wrote ${f}\n`);
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {

@@ -1,12 +1,13 @@
 import { connect } from "@nats-io/transport-node";
+import { connectOptions, type NatsAccess } from "./nats-access.js";
 import { FleetStatus, STATUS_REQUEST } from "@fleetwall/api";
 
 export class StatusUnavailableError extends Error {
   override name = "StatusUnavailableError";
 }
 
-export async function fetchStatus(servers: string[], timeoutMs: number): Promise<FleetStatus> {
-  const nc = await connect({ servers, name: "fleetwall-cli", timeout: timeoutMs });
+export async function fetchStatus(access: NatsAccess, timeoutMs: number): Promise<FleetStatus> {
+  const nc = await connect({ ...connectOptions(access, "fleetwall-cli"), timeout: timeoutMs });
   try {
     const msg = await nc.request(STATUS_REQUEST, new Uint8Array(), { timeout: timeoutMs }).catch((e: unknown) => {
       throw new StatusUnavailableError("no controller answered the status request", { cause: e });

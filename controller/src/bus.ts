@@ -1,4 +1,4 @@
-import { connect, nanos, type NatsConnection } from "@nats-io/transport-node";
+import { connect, nanos, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { Kvm, type KV } from "@nats-io/kv";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import {
@@ -32,8 +32,8 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 export interface BusOptions {
-  servers: string[];
-  name: string;
+  /** Servers, name, credentials and TLS; the bus adds its own reconnect behaviour. */
+  connection: NodeConnectionOptions;
   /** JetStream replicas for the buckets; 3 on a three-server cluster. */
   replicas: number;
   log: Logger;
@@ -52,7 +52,7 @@ export class ControllerBus {
   ) {}
 
   static async connect(options: BusOptions): Promise<ControllerBus> {
-    const nc = await connect({ servers: options.servers, name: options.name, maxReconnectAttempts: -1, reconnectTimeWait: 500, noAsyncTraces: true });
+    const nc = await connect({ ...options.connection, maxReconnectAttempts: -1, reconnectTimeWait: 500, noAsyncTraces: true });
     const kvm = new Kvm(nc);
     const desired = await kvm.create(DESIRED_BUCKET, { history: 1, replicas: options.replicas });
     const hosts = await kvm.create(HOSTS_BUCKET, { history: 1, replicas: options.replicas });

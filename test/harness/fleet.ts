@@ -62,13 +62,19 @@ export interface Fleet {
  * address, a policy directory and a signing key; controller and agents are started on demand,
  * each in its own process, agents inside their host namespaces. destroy() removes everything.
  */
-export async function createFleet(hosts: { id: string; labels: string }[], options: { attackers?: number } = {}): Promise<Fleet> {
+export interface FleetOptions {
+  attackers?: number;
+  /** nats-server configuration added to the defaults (authorization, TLS), its URL scheme, and the flags the harness's own CLI calls (status) need. */
+  nats?: { config?: string; scheme?: string; clientArgs?: string[] };
+}
+
+export async function createFleet(hosts: { id: string; labels: string }[], options: FleetOptions = {}): Promise<Fleet> {
   const net = await createTestNet(hosts.length, options);
   const dir = mkdtempSync(join(tmpdir(), `fleetwall-fleet${net.slot}-`));
   const procs: Proc[] = [];
   let nats: NatsServer | undefined;
   try {
-    nats = await startNats({ host: net.gw4, logDir: join(dir, "logs") });
+    nats = await startNats({ host: net.gw4, logDir: join(dir, "logs"), ...(options.nats?.config ? { config: options.nats.config } : {}), ...(options.nats?.scheme ? { scheme: options.nats.scheme } : {}) });
   } catch (e) {
     await net.destroy();
     rmSync(dir, { recursive: true, force: true });
@@ -148,7 +154,7 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
     },
     nft: (host, args, input) => net.exec(host.ns, ["nft", ...args], input),
     cli: (args, timeoutMs = 30_000) => sh("node", [CLI, ...args], { timeoutMs }),
-    status: async () => FleetStatus.parse(JSON.parse(await fleet.cli(["status", "--nats", fleet.nats.url, "--json"]))),
+    status: async () => FleetStatus.parse(JSON.parse(await fleet.cli(["status", "--nats", fleet.nats.url, "--json", ...(options.nats?.clientArgs ?? [])]))),
     async waitInSync(timeoutMs = 30_000) {
       await waitFor("every host in sync", async () => {
         const s = await fleet.status();

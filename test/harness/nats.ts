@@ -1,5 +1,5 @@
 import { createServer } from "node:net";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
@@ -30,11 +30,21 @@ export function freePort(host = "127.0.0.1"): Promise<number> {
 }
 
 /** Starts Debian's `nats-server` with JetStream on `host` and a free port, waiting until it serves. */
-export async function startNats(options: { host: string; logDir: string; name?: string }): Promise<NatsServer> {
+export async function startNats(options: { host: string; logDir: string; name?: string; config?: string; scheme?: string }): Promise<NatsServer> {
   const port = await freePort(options.host);
   const storeDir = mkdtempSync(join(tmpdir(), "fleetwall-nats-"));
-  const url = `nats://${options.host.includes(":") ? `[${options.host}]` : options.host}:${port}`;
+  const url = `${options.scheme ?? "nats"}://${options.host.includes(":") ? `[${options.host}]` : options.host}:${port}`;
   const argv = ["nats-server", "-js", "-a", options.host, "-p", String(port), "-sd", storeDir];
+  if (options.config) {
+    // extra configuration (authorization, TLS); the flags above still set address, port and store
+    writeFileSync(join(storeDir, "extra.conf"), options.config);
+    argv.push("-c", join(storeDir, "extra.conf"));
+  }
+  // a server with authorization or TLS refuses the readiness probe's plain connection: it is ready
+  // when it says so
+  const readyCount = () => (server.proc.log().match(/Server is ready/g) ?? []).length;
+  let started = 0;
+  const ready = options.config ? () => waitFor("nats-server ready", () => readyCount() > started, 10_000, 50) : readyByConnect;
   const server: NatsServer = {
     url,
     host: options.host,
@@ -45,6 +55,7 @@ export async function startNats(options: { host: string; logDir: string; name?: 
       await server.proc.stop();
     },
     async restart() {
+      started = readyCount();
       server.proc = startProc(options.name ?? "nats", argv, options.logDir);
       await ready(url);
     },
@@ -59,7 +70,7 @@ export async function startNats(options: { host: string; logDir: string; name?: 
   return server;
 }
 
-async function ready(url: string): Promise<void> {
+async function readyByConnect(url: string): Promise<void> {
   await waitFor(`nats-server at ${url}`, async () => {
     const nc = await connect({ servers: url, reconnect: false, timeout: 500 });
     await nc.close();

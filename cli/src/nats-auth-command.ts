@@ -1,0 +1,31 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { nkeys } from "@nats-io/transport-node";
+import { HOST_ID_PATTERN, natsAuthorization, type NatsRole } from "@fleetwall/api";
+import { ConfigError } from "./config.js";
+
+/**
+ * Creates one nkey per fleetwall process (controller, operator CLI, each agent) in `dir`: the seed
+ * files the processes authenticate with (--nats-nkey), and `fleetwall-auth.conf`, the authorization
+ * block to include in nats-server's configuration. Returns the files written.
+ */
+export async function writeNatsAuth(dir: string, hostIds: readonly string[]): Promise<string[]> {
+  for (const id of hostIds) if (!HOST_ID_PATTERN.test(id)) throw new ConfigError(`--host: "${id}" is not a host id (lowercase letters, digits, - and _)`);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const roles: { file: string; role: NatsRole }[] = [
+    { file: "controller.nk", role: { kind: "controller" } },
+    { file: "operator.nk", role: { kind: "operator" } },
+    ...hostIds.map((hostId) => ({ file: `agent-${hostId}.nk`, role: { kind: "agent", hostId } as NatsRole })),
+  ];
+  const users: { nkey: string; role: NatsRole }[] = [];
+  const written: string[] = [];
+  for (const { file, role } of roles) {
+    const kp = nkeys.createUser();
+    await writeFile(join(dir, file), `${new TextDecoder().decode(kp.getSeed())}\n`, { mode: 0o600 });
+    users.push({ nkey: kp.getPublicKey(), role });
+    written.push(join(dir, file));
+  }
+  await writeFile(join(dir, "fleetwall-auth.conf"), natsAuthorization(users), { mode: 0o644 });
+  written.push(join(dir, "fleetwall-auth.conf"));
+  return written;
+}
