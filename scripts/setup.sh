@@ -10,6 +10,7 @@ command -v nft >/dev/null || need+=(nftables)
 command -v ip >/dev/null || need+=(iproute2)
 command -v hping3 >/dev/null || need+=(hping3)
 command -v ping >/dev/null || need+=(iputils-ping)
+command -v openssl >/dev/null || need+=(openssl)
 # fail2ban's annotated test logs, which the sshd filter test replays (and fail2ban-regex, for bench/)
 [ -f /usr/lib/python3/dist-packages/fail2ban/tests/files/logs/sshd ] || need+=(fail2ban)
 if [ ${#need[@]} -gt 0 ]; then

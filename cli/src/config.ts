@@ -28,6 +28,7 @@ const NatsFiles = {
   natsCa: z.string().min(1).optional(),
   natsCert: z.string().min(1).optional(),
   natsKey: z.string().min(1).optional(),
+  natsTlsName: z.string().min(1).optional(),
 };
 
 const Listen = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:]*):\d{1,5}$/, "must be HOST:PORT, e.g. 127.0.0.1:9475 or :8080");

@@ -14,6 +14,8 @@ export interface NatsAccess {
   /** Client certificate and key (PEM), for servers that verify clients. */
   natsCert?: string | undefined;
   natsKey?: string | undefined;
+  /** The name the servers' certificates are checked against, for URLs that give an IP address. */
+  natsTlsName?: string | undefined;
 }
 
 /** Adds the NATS flags every command that talks to the bus shares. */
@@ -25,7 +27,8 @@ export function withNatsOptions(cmd: Command, required = true): Command {
     .addOption(new Option("--nats-creds <file>", "NATS credentials file (JWT + seed)").env("FLEETWALL_NATS_CREDS"))
     .addOption(new Option("--nats-ca <file>", "CA certificate of the NATS servers (PEM); turns TLS on").env("FLEETWALL_NATS_CA"))
     .addOption(new Option("--nats-cert <file>", "client certificate for NATS (PEM)").env("FLEETWALL_NATS_CERT"))
-    .addOption(new Option("--nats-key <file>", "client certificate key for NATS (PEM)").env("FLEETWALL_NATS_KEY"));
+    .addOption(new Option("--nats-key <file>", "client certificate key for NATS (PEM)").env("FLEETWALL_NATS_KEY"))
+    .addOption(new Option("--nats-tls-name <name>", "check the servers' certificates against this name (for URLs with IP addresses)").env("FLEETWALL_NATS_TLS_NAME"));
 }
 
 /** Raw flags (a comma-separated --nats) as a NatsAccess. */
@@ -42,8 +45,10 @@ export function connectOptions(access: NatsAccess, name: string, inbox?: string)
   if (inbox) options.inboxPrefix = inbox;
   if (access.natsNkey) options.authenticator = nkeyAuthenticator(new TextEncoder().encode(readFileSync(access.natsNkey, "utf8").trim()));
   else if (access.natsCreds) options.authenticator = credsAuthenticator(readFileSync(access.natsCreds));
-  if (access.natsCa || access.natsCert || access.natsKey || access.nats.some((s) => s.startsWith("tls://"))) {
+  if (access.natsCa || access.natsCert || access.natsKey || access.natsTlsName || access.nats.some((s) => s.startsWith("tls://"))) {
     options.tls = {
+      // nats.js checks a server given by IP address against "localhost": name the certificate instead
+      ...(access.natsTlsName ? { servername: access.natsTlsName } : {}),
       ...(access.natsCa ? { caFile: access.natsCa } : {}),
       ...(access.natsCert ? { certFile: access.natsCert } : {}),
       ...(access.natsKey ? { keyFile: access.natsKey } : {}),

@@ -65,7 +65,7 @@ export interface Fleet {
 export interface FleetOptions {
   attackers?: number;
   /** nats-server configuration added to the defaults (authorization, TLS), its URL scheme, and the flags the harness's own CLI calls (status) need. */
-  nats?: { config?: string; scheme?: string; clientArgs?: string[] };
+  nats?: { config?: string | ((serverAddress: string) => string); scheme?: string; clientArgs?: string[] };
 }
 
 export async function createFleet(hosts: { id: string; labels: string }[], options: FleetOptions = {}): Promise<Fleet> {
@@ -74,7 +74,8 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
   const procs: Proc[] = [];
   let nats: NatsServer | undefined;
   try {
-    nats = await startNats({ host: net.gw4, logDir: join(dir, "logs"), ...(options.nats?.config ? { config: options.nats.config } : {}), ...(options.nats?.scheme ? { scheme: options.nats.scheme } : {}) });
+    const config = options.nats?.config;
+    nats = await startNats({ host: net.gw4, logDir: join(dir, "logs"), ...(config ? { config: typeof config === "string" ? config : config(net.gw4) } : {}), ...(options.nats?.scheme ? { scheme: options.nats.scheme } : {}) });
   } catch (e) {
     await net.destroy();
     rmSync(dir, { recursive: true, force: true });
