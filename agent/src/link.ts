@@ -6,6 +6,9 @@ import type { Logger } from "pino";
 
 const enc = new TextEncoder();
 
+/** A watch that has not delivered a revision the bucket holds for this long is restarted. */
+const WATCH_STALL_MS = 3000;
+
 export interface LinkOptions {
   /** Servers, credentials and TLS; the link adds its own reconnect behaviour. */
   connection: NodeConnectionOptions;
@@ -58,34 +61,72 @@ export class AgentLink {
   /** Delivers the raw bytes of this host's desired-state key (snapshot, then every update) until aborted. */
   async watchDesired(onValue: (data: Uint8Array) => Promise<void>, signal: AbortSignal): Promise<void> {
     const desired = await this.#bucket(DESIRED_BUCKET, signal);
-    while (!signal.aborted) {
-      const watch = await desired.watch({ key: this.options.hostId });
-      const stop = () => watch.stop();
-      signal.addEventListener("abort", stop, { once: true });
-      for await (const e of watch) {
-        if (e.operation === "PUT") await onValue(e.value);
-      }
-      signal.removeEventListener("abort", stop);
-      if (!signal.aborted) this.options.log.warn("desired-state watch ended; restarting");
-    }
+    const key = this.options.hostId;
+    await this.#follow(DESIRED_BUCKET, desired, key, async (_k, data) => {
+      if (data) await onValue(data);
+    }, async () => (await desired.get(key))?.revision ?? 0, signal);
   }
 
   /** Follows the bans bucket: every current decision, then each change (null data for a deletion). */
   async watchBans(onEntry: (key: string, data: Uint8Array | null) => Promise<void> | void, signal: AbortSignal): Promise<void> {
     const bans = await this.#bucket(BANS_BUCKET, signal);
-    while (!signal.aborted) {
-      const watch = await bans.watch();
-      const stop = () => watch.stop();
-      signal.addEventListener("abort", stop, { once: true });
-      let n = 0;
-      for await (const e of watch) {
-        await onEntry(e.key, e.operation === "PUT" ? e.value : null);
-        // a backlog is handed over in microtasks; let the socket be read now and then, or the
-        // server sees a slow consumer and cuts the connection
-        if (++n % 256 === 0) await new Promise((r) => setImmediate(r));
+    await this.#follow(BANS_BUCKET, bans, undefined, onEntry, async () => (await bans.status()).streamInfo.state.last_seq, signal);
+  }
+
+  /**
+   * Follows a bucket (or one key of it) until aborted. The server-side consumer of a watch lives on
+   * one server: when the link reconnects, or when the bucket holds a revision the watch has not
+   * delivered for a while (the consumer died with its server), the watch is restarted after the
+   * last revision delivered, so nothing is missed and nothing is read twice.
+   */
+  async #follow(bucket: string, kv: KV, key: string | undefined, onEntry: (key: string, data: Uint8Array | null) => Promise<void> | void, latest: () => Promise<number>, signal: AbortSignal): Promise<void> {
+    let last = 0;
+    let lastAt = Date.now();
+    let watch: Awaited<ReturnType<KV["watch"]>> | undefined;
+    const restart = (why: string) => {
+      if (!watch) return;
+      this.options.log.info({ bucket: bucket, key, after: last, why }, "watch restarted");
+      watch.stop();
+    };
+    const statusLoop = (async () => {
+      for await (const s of this.nc.status()) {
+        if (signal.aborted) break;
+        if (s.type === "reconnect") restart("reconnected");
       }
-      signal.removeEventListener("abort", stop);
-      if (!signal.aborted) this.options.log.warn("bans watch ended; restarting");
+    })().catch(() => undefined);
+    const watchdog = setInterval(() => {
+      if (Date.now() - lastAt < WATCH_STALL_MS) return;
+      latest().then((rev) => {
+        if (rev > last && Date.now() - lastAt >= WATCH_STALL_MS) restart("revisions not delivered");
+      }, () => undefined);
+    }, WATCH_STALL_MS);
+    watchdog.unref();
+    try {
+      while (!signal.aborted) {
+        try {
+          watch = await kv.watch({ ...(key ? { key } : {}), ...(last ? { resumeFromRevision: last + 1 } : {}) });
+        } catch (error) {
+          this.options.log.warn({ bucket: bucket, err: error }, "watch not started; retrying");
+          await new Promise((r) => setTimeout(r, 1000));
+          continue;
+        }
+        const stop = () => watch?.stop();
+        signal.addEventListener("abort", stop, { once: true });
+        let n = 0;
+        for await (const e of watch) {
+          last = e.revision;
+          lastAt = Date.now();
+          await onEntry(e.key, e.operation === "PUT" ? e.value : null);
+          // a backlog is handed over in microtasks; let the socket be read now and then, or the
+          // server sees a slow consumer and cuts the connection
+          if (++n % 256 === 0) await new Promise((r) => setImmediate(r));
+        }
+        signal.removeEventListener("abort", stop);
+        lastAt = Date.now();
+      }
+    } finally {
+      clearInterval(watchdog);
+      void statusLoop;
     }
   }
 

@@ -98,7 +98,7 @@ describe("NATS authorization: each process gets its own credentials and only its
   it("an agent's credentials cannot publish another host's report", async () => {
     const controller = await as("controller");
     const seen: string[] = [];
-    const sub = controller.subscribe(reportSubject("t2"), { callback: (_e, m) => seen.push(m.string()) });
+    const sub = controller.subscribe(reportSubject("t2"), { callback: (_e, m) => void seen.push(m.string()) });
     await controller.flush();
     const agent = await as("agent-t1", agentInboxPrefix("t1"));
     const errors: string[] = [];

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FleetStatus } from "@fleetwall/api";
 import { createTestNet, type NetHost, type TestNet } from "./netns.js";
-import { freePort, startNats, type NatsServer } from "./nats.js";
+import { freePort, startNats, startNatsCluster, type NatsServer } from "./nats.js";
 import { startProc, type Proc } from "./procs.js";
 import { sh, waitFor } from "./sh.js";
 
@@ -23,7 +23,11 @@ export interface FleetHost extends NetHost {
 
 export interface Fleet {
   net: TestNet;
+  /** The (first) NATS server; `natsServers` holds all of a cluster. */
   nats: NatsServer;
+  natsServers: NatsServer[];
+  /** Every server's URL, comma-separated, as processes get it with --nats. */
+  natsUrls: string;
   dir: string;
   policyDir: string;
   signingKey: string;
@@ -65,17 +69,17 @@ export interface Fleet {
 export interface FleetOptions {
   attackers?: number;
   /** nats-server configuration added to the defaults (authorization, TLS), its URL scheme, and the flags the harness's own CLI calls (status) need. */
-  nats?: { config?: string | ((serverAddress: string) => string); scheme?: string; clientArgs?: string[] };
+  nats?: { config?: string | ((serverAddress: string) => string); scheme?: string; clientArgs?: string[]; cluster?: number };
 }
 
 export async function createFleet(hosts: { id: string; labels: string }[], options: FleetOptions = {}): Promise<Fleet> {
   const net = await createTestNet(hosts.length, options);
   const dir = mkdtempSync(join(tmpdir(), `fleetwall-fleet${net.slot}-`));
   const procs: Proc[] = [];
-  let nats: NatsServer | undefined;
+  let natsServers: NatsServer[];
   try {
     const config = options.nats?.config;
-    nats = await startNats({ host: net.gw4, logDir: join(dir, "logs"), ...(config ? { config: typeof config === "string" ? config : config(net.gw4) } : {}), ...(options.nats?.scheme ? { scheme: options.nats.scheme } : {}) });
+    natsServers = options.nats?.cluster ? await startNatsCluster({ host: net.gw4, logDir: join(dir, "logs"), size: options.nats.cluster }) : [await startNats({ host: net.gw4, logDir: join(dir, "logs"), ...(config ? { config: typeof config === "string" ? config : config(net.gw4) } : {}), ...(options.nats?.scheme ? { scheme: options.nats.scheme } : {}) })];
   } catch (e) {
     await net.destroy();
     rmSync(dir, { recursive: true, force: true });
@@ -91,7 +95,9 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
   mkdirSync(policyDir);
   const fleet: Fleet = {
     net,
-    nats,
+    nats: natsServers[0] as NatsServer,
+    natsServers,
+    natsUrls: natsServers.map((s) => s.url).join(","),
     dir,
     policyDir,
     signingKey: join(dir, "controller", "signing-key.pem"),
@@ -99,7 +105,7 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
     controllerHttp: "",
     async startController(extra = []) {
       fleet.controllerHttp ||= `127.0.0.1:${await freePort()}`;
-      const proc = startProc("controller", ["node", CLI, "controller", "--nats", fleet.nats.url, "--source", `dir:${policyDir}`, "--signing-key", fleet.signingKey, "--listen", fleet.controllerHttp, "--log-level", "debug", ...extra], join(dir, "logs"));
+      const proc = startProc("controller", ["node", CLI, "controller", "--nats", fleet.natsUrls, "--source", `dir:${policyDir}`, "--signing-key", fleet.signingKey, "--listen", fleet.controllerHttp, "--log-level", "debug", ...extra], join(dir, "logs"));
       procs.push(proc);
       fleet.controller = proc;
       await waitFor("the controller's signing key", () => existsSync(`${fleet.signingKey}.pub`), 10_000);
@@ -109,7 +115,7 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
       // each agent sees its own host's log directory at JAIL_LOG_DIR, through a private mount namespace
       mkdirSync(JAIL_LOG_DIR, { recursive: true });
       mkdirSync(fleet.hostLogDir(host), { recursive: true });
-      const agentArgv = ["node", CLI, "agent", "--nats", fleet.nats.url, "--host-id", host.id, "--labels", host.labels, "--state-dir", host.stateDir, "--controller-key", `${fleet.signingKey}.pub`, "--heartbeat", "1s", "--drift-interval", "1s", "--log-level", "debug", ...extra];
+      const agentArgv = ["node", CLI, "agent", "--nats", fleet.natsUrls, "--host-id", host.id, "--labels", host.labels, "--state-dir", host.stateDir, "--controller-key", `${fleet.signingKey}.pub`, "--heartbeat", "1s", "--drift-interval", "1s", "--log-level", "debug", ...extra];
       const binds: [string, string][] = [[fleet.hostLogDir(host), JAIL_LOG_DIR]];
       if (journals.has(host.id)) binds.push(...journalBinds(host));
       const argv = ["ip", "netns", "exec", host.ns, ...withBinds(binds, agentArgv)];
@@ -155,7 +161,7 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
     },
     nft: (host, args, input) => net.exec(host.ns, ["nft", ...args], input),
     cli: (args, timeoutMs = 30_000) => sh("node", [CLI, ...args], { timeoutMs }),
-    status: async () => FleetStatus.parse(JSON.parse(await fleet.cli(["status", "--nats", fleet.nats.url, "--json", ...(options.nats?.clientArgs ?? [])]))),
+    status: async () => FleetStatus.parse(JSON.parse(await fleet.cli(["status", "--nats", fleet.natsUrls, "--json", ...(options.nats?.clientArgs ?? [])]))),
     async waitInSync(timeoutMs = 30_000) {
       await waitFor("every host in sync", async () => {
         const s = await fleet.status();
@@ -169,9 +175,9 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
     },
     async destroy() {
       await Promise.all(procs.map((p) => p.kill()));
-      await fleet.nats.stop().catch(() => undefined);
+      for (const s of natsServers) await s.stop().catch(() => undefined);
       await net.destroy();
-      rmSync(fleet.nats.storeDir, { recursive: true, force: true });
+      for (const s of natsServers) rmSync(s.storeDir, { recursive: true, force: true });
       if (!process.env.FLEETWALL_KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
     },
   };

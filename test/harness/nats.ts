@@ -30,8 +30,8 @@ export function freePort(host = "127.0.0.1"): Promise<number> {
 }
 
 /** Starts Debian's `nats-server` with JetStream on `host` and a free port, waiting until it serves. */
-export async function startNats(options: { host: string; logDir: string; name?: string; config?: string; scheme?: string }): Promise<NatsServer> {
-  const port = await freePort(options.host);
+export async function startNats(options: { host: string; logDir: string; name?: string; config?: string; scheme?: string; port?: number }): Promise<NatsServer> {
+  const port = options.port ?? (await freePort(options.host));
   const storeDir = mkdtempSync(join(tmpdir(), "fleetwall-nats-"));
   const url = `${options.scheme ?? "nats"}://${options.host.includes(":") ? `[${options.host}]` : options.host}:${port}`;
   const argv = ["nats-server", "-js", "-a", options.host, "-p", String(port), "-sd", storeDir];
@@ -76,4 +76,37 @@ async function readyByConnect(url: string): Promise<void> {
     await nc.close();
     return true;
   }, 10_000, 100);
+}
+
+/**
+ * Starts `size` nats-servers on `host` as one JetStream cluster (routes between all of them), and
+ * waits until JetStream has a meta leader. Each server can be stopped and restarted on its own.
+ */
+export async function startNatsCluster(options: { host: string; logDir: string; size: number }): Promise<NatsServer[]> {
+  const ports = [];
+  for (let i = 0; i < options.size; i += 1) ports.push({ client: await freePort(options.host), route: await freePort(options.host) });
+  const servers: NatsServer[] = [];
+  try {
+    for (const [i, p] of ports.entries()) {
+      const routes = ports.filter((_, j) => j !== i).map((q) => `nats-route://${options.host}:${q.route}`);
+      const config = `server_name: n${i + 1}\ncluster {\n  name: fleetwall-test\n  listen: ${options.host}:${p.route}\n  routes: [${routes.join(", ")}]\n}\n`;
+      servers.push(await startNats({ host: options.host, logDir: options.logDir, name: `nats-${i + 1}`, config, port: p.client }));
+    }
+    await waitFor("a JetStream meta leader", async () => {
+      const nc = await connect({ servers: servers.map((s) => s.url), reconnect: false, timeout: 1000 });
+      try {
+        const r = await nc.request("$JS.API.INFO", "", { timeout: 1000 });
+        return !(r.json<{ error?: unknown }>().error);
+      } finally {
+        await nc.close();
+      }
+    }, 30_000, 250);
+    return servers;
+  } catch (e) {
+    for (const s of servers) {
+      await s.proc.kill();
+      rmSync(s.storeDir, { recursive: true, force: true });
+    }
+    throw e;
+  }
 }
