@@ -128,6 +128,35 @@ describe("walking skeleton: a policy file becomes nftables rules on a fleet", ()
     expect(fleet.hosts[0]?.agent?.log()).toContain("drift detected; repairing");
   });
 
+  it("repairs a deleted rule and a deleted table as well", async () => {
+    const repairs = async () => (await status()).hosts.find((h) => h.id === "web-1")?.driftRepairs ?? -1;
+    const listing = await fleet.nft(web1, ["-a", "list", "chain", "inet", "fleetwall", "in_web-servers"]);
+    const handle = /# handle (\d+)/.exec(listing.split("\n").find((l) => l.includes('comment "web-servers/web"')) ?? "")?.[1];
+    expect(handle).toBeDefined();
+    let before = await repairs();
+    await fleet.nft(web1, ["delete", "rule", "inet", "fleetwall", "in_web-servers", "handle", handle as string]);
+    await waitFor("the deleted rule repaired", async () => (await repairs()) > before, 10_000, 100);
+    expect(await fleet.nft(web1, ["list", "chain", "inet", "fleetwall", "in_web-servers"])).toContain('comment "web-servers/web"');
+    before = await repairs();
+    await fleet.nft(web1, ["delete", "table", "inet", "fleetwall"]);
+    await waitFor("the deleted table repaired", async () => (await repairs()) > before, 10_000, 100);
+    expect((await fleet.probe([tcp(web1, 443), tcp(web1, 3306)]))).toEqual({ [tcp(web1, 443)]: true, [tcp(web1, 3306)]: false });
+  });
+
+  it("a controller restart changes nothing on the hosts: same revision and hash, no re-apply", async () => {
+    const applies = () => fleet.hosts.map((h) => (h.agent?.log().match(/"ruleset applied"/g) ?? []).length);
+    const view = async () => (await status()).hosts.map((h) => [h.id, h.desiredRevision, h.appliedRevision, h.inSync]);
+    const before = await view();
+    const appliedBefore = applies();
+    await fleet.controller?.stop();
+    await fleet.startController();
+    await waitFor("the restarted controller answering", () => status().then(() => true, () => false), 15_000, 200);
+    // three heartbeats of every agent reach the new controller
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(await view()).toEqual(before);
+    expect(applies()).toEqual(appliedBefore);
+  });
+
   it("restores the last applied ruleset from its state directory with --boot, without NATS", async () => {
     await web2.agent?.stop();
     await fleet.nft(web2, ["delete", "table", "inet", "fleetwall"]);
