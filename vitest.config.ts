@@ -5,7 +5,7 @@ const src = (w: string) => fileURLToPath(new URL(`./${w}/src/index.ts`, import.m
 
 export default defineConfig({
   // Tests run against the sources; the spawned agents and controller run the built dist/.
-  resolve: { alias: { "@fleetwall/api": src("api"), "@fleetwall/controller": src("controller"), "@fleetwall/agent/filters": fileURLToPath(new URL("./agent/src/filters.ts", import.meta.url)), "@fleetwall/agent": src("agent") } },
+  resolve: { alias: { "@fleetwall/api": src("api"), "@fleetwall/controller/kube": fileURLToPath(new URL("./controller/src/kube.ts", import.meta.url)), "@fleetwall/controller": src("controller"), "@fleetwall/agent/filters": fileURLToPath(new URL("./agent/src/filters.ts", import.meta.url)), "@fleetwall/agent": src("agent") } },
   test: {
     include: ["**/src/**/*.test.ts", "test/**/*.test.ts"],
     exclude: ["**/node_modules/**", "**/dist/**"],

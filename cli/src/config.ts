@@ -38,7 +38,18 @@ const LogLevel = z.enum(["trace", "debug", "info", "warn", "error", "fatal", "si
 export const ControllerConfig = z.object({
   nats: Servers,
   ...NatsFiles,
-  source: z.string().regex(/^dir:.+/, "must be dir:PATH (kube comes with the Kubernetes source)").transform((s) => ({ kind: "dir" as const, path: s.slice(4) })),
+  source: z
+    .string()
+    .regex(/^(dir:.+|kube)$/, "must be dir:PATH or kube")
+    .transform((s) => (s === "kube" ? { kind: "kube" as const, path: "" } : { kind: "dir" as const, path: s.slice(4) })),
+  kubeconfig: z.string().min(1).optional(),
+  leaseNamespace: z.string().min(1).default("fleetwall"),
+  leaseName: z.string().min(1).default("fleetwall-controller"),
+  leaseDuration: Duration.default(15_000),
+  leaseRetry: Duration.default(2_000),
+  identity: z.string().min(1),
+  relist: Duration.default(300_000),
+  statusInterval: Duration.default(1_000),
   signingKey: z.string().min(1).describe("PEM file of the Ed25519 signing key; created when missing"),
   replicas: z.coerce.number().int().min(1).max(5).default(1),
   rescan: Duration.default(5000),

@@ -1,8 +1,9 @@
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import { generateSigningKeyPem, loadSigningKey, parseCidr, type SigningKey } from "@fleetwall/api";
-import { BanKeeper, Controller, ControllerBus, DirSource } from "@fleetwall/controller";
+import { generateSigningKeyPem, loadSigningKey, parseCidr, type HostRegistration, type SigningKey } from "@fleetwall/api";
+import { BanKeeper, Controller, ControllerBus, DirSource, KubeStatusWriter, WorkQueue } from "@fleetwall/controller";
+import type { KubeConfig } from "@fleetwall/controller/kube";
 import { natsFailsafe } from "./nats-url.js";
 import { connectOptions } from "./nats-access.js";
 import { counterOf, gaugeOf, newRegistry, serveObservability } from "./observe.js";
@@ -21,7 +22,38 @@ export async function loadOrCreateKey(path: string, log: Logger): Promise<Signin
   return loadSigningKey(await readFile(path, "utf8"));
 }
 
+/**
+ * Runs the controller. With the Kubernetes source, replicas elect a leader with a Lease first: a
+ * standby answers /healthz and /readyz and does nothing else; a leader that loses its lease stops
+ * with LeadershipLostError (the process exits and is restarted, as client-go's controllers do).
+ */
 export async function runController(cfg: ControllerConfig, log: Logger, signal: AbortSignal): Promise<void> {
+  if (cfg.source.kind !== "kube") return runLeader(cfg, log, signal, undefined);
+  const { LeaderElector, loadKubeConfig } = await import("@fleetwall/controller/kube");
+  const kc = loadKubeConfig(cfg.kubeconfig);
+  const elector = new LeaderElector(kc, { namespace: cfg.leaseNamespace, name: cfg.leaseName, identity: cfg.identity, durationMs: cfg.leaseDuration, retryMs: cfg.leaseRetry, log });
+  const standby = await serveObservability(cfg.listen, newRegistry(), () => true);
+  log.info({ lease: `${cfg.leaseNamespace}/${cfg.leaseName}`, identity: cfg.identity }, "waiting to become leader");
+  try {
+    await elector.acquire(signal);
+  } finally {
+    standby.close();
+  }
+  const leading = new AbortController();
+  const stop = () => leading.abort();
+  signal.addEventListener("abort", stop, { once: true });
+  const held = elector.hold(leading.signal).catch((error: unknown) => {
+    leading.abort();
+    throw error;
+  });
+  try {
+    await Promise.all([runLeader(cfg, log, leading.signal, kc), held]);
+  } finally {
+    signal.removeEventListener("abort", stop);
+  }
+}
+
+async function runLeader(cfg: ControllerConfig, log: Logger, signal: AbortSignal, kc: KubeConfig | undefined): Promise<void> {
   const key = await loadOrCreateKey(cfg.signingKey, log);
   const invalid: Record<string, number> = {};
   const bus = await ControllerBus.connect({
@@ -41,18 +73,65 @@ export async function runController(cfg: ControllerConfig, log: Logger, signal: 
   bus.serveStatus(() => controller.status());
   bus.serveBans((r) => bans.add(r), (cidr) => bans.delete(cidr), (r) => bans.import(r));
   const janitor = setInterval(() => void bans.forgetExpired().catch((e: unknown) => log.warn({ err: e }, "expired bans not removed")), 30_000);
-  const source = new DirSource({
-    dir: cfg.source.path,
-    rescanMs: cfg.rescan,
-    debounceMs: 50,
-    onChange: (set) => {
-      log.info({ policies: set.policies.length, banLists: set.banLists.length, invalid: set.errors.length }, "resources loaded");
-      controller.setPolicies(set);
-    },
-    onError: (error) => log.error({ err: error }, "policy directory unreadable"),
-  });
-  await source.start();
+  const registrations = new Map<string, HostRegistration>();
+  let stopSource: () => Promise<void> | void;
+  let sourceReady = () => true;
+  let onRegistration = (_id: string) => {};
   const registry = newRegistry();
+  if (cfg.source.kind === "dir") {
+    const source = new DirSource({
+      dir: cfg.source.path,
+      rescanMs: cfg.rescan,
+      debounceMs: 50,
+      onChange: (set) => {
+        log.info({ policies: set.policies.length, banLists: set.banLists.length, invalid: set.errors.length }, "resources loaded");
+        controller.setPolicies(set);
+      },
+      onError: (error) => log.error({ err: error }, "policy directory unreadable"),
+    });
+    await source.start();
+    stopSource = () => source.stop();
+  } else {
+    const { KubeSource } = await import("@fleetwall/controller/kube");
+    const kube = new KubeSource({
+      kubeconfig: kc as KubeConfig,
+      relistMs: cfg.relist,
+      log,
+      onPolicies: (set) => {
+        log.info({ policies: set.policies.length, banLists: set.banLists.length, invalid: set.errors.length }, "resources loaded");
+        controller.setPolicies(set);
+      },
+      onHostLabels: (id, labels) => controller.setHostLabels(id, labels),
+    });
+    await kube.start();
+    // FirewallHosts for registered agents, one host at a time, retried with backoff
+    const hosts = new WorkQueue(
+      async (id) => {
+        const reg = registrations.get(id);
+        if (reg) await kube.ensureHost(reg);
+      },
+      (id, error, retryInMs) => log.warn({ host: id, err: error, retryInMs }, "FirewallHost not written; retrying"),
+    );
+    onRegistration = (id) => hosts.add(id);
+    const writer = new KubeStatusWriter(kube, controller, { minIntervalMs: Math.max(2 * cfg.statusInterval, 1000), budget: 50, log });
+    let writing = false;
+    const statusTimer = setInterval(() => {
+      if (writing || !controller.ready) return;
+      writing = true;
+      writer.tick().finally(() => (writing = false));
+    }, cfg.statusInterval);
+    counterOf(registry, "fleetwall_controller_kube_reconciles_total", "Keys reconciled from the informer caches.", () => kube.queue.processed);
+    counterOf(registry, "fleetwall_controller_kube_informer_restarts_total", "Informers restarted after an error.", () => kube.informerRestarts);
+    counterOf(registry, "fleetwall_controller_kube_relists_total", "Informers replaced by a fresh list.", () => kube.relists);
+    counterOf(registry, "fleetwall_controller_status_writes_total", "Status subresource writes.", () => writer.writes);
+    counterOf(registry, "fleetwall_controller_status_write_failures_total", "Status writes the API server refused.", () => writer.failures);
+    sourceReady = () => kube.synced;
+    stopSource = async () => {
+      clearInterval(statusTimer);
+      hosts.stop();
+      await kube.stop();
+    };
+  }
   counterOf(registry, "fleetwall_controller_reconciles_total", "Reconcile passes.", () => controller.reconciles);
   counterOf(registry, "fleetwall_controller_desired_published_total", "Desired states published (one per host and revision).", () => controller.published);
   counterOf(registry, "fleetwall_controller_ban_decisions_total", "Ban decisions written to the bans bucket.", () => bans.decisions);
@@ -63,17 +142,22 @@ export async function runController(cfg: ControllerConfig, log: Logger, signal: 
     return { in_sync: s.hosts.filter((h) => h.inSync).length, out_of_sync: s.hosts.filter((h) => !h.inSync && !h.error).length, failed: s.hosts.filter((h) => h.error).length };
   }, "state");
   gaugeOf(registry, "fleetwall_controller_bans", "Decisions in the bans bucket.", () => bans.decisionsByKey.size);
-  const http = await serveObservability(cfg.listen, registry, () => controller.ready && !bus.nc.isClosed());
-  const hosts = bus.watchHosts((id, reg) => controller.setHost(id, reg), signal);
+  const http = await serveObservability(cfg.listen, registry, () => controller.ready && sourceReady() && !bus.nc.isClosed());
+  const hosts = bus.watchHosts((id, reg) => {
+    if (reg) registrations.set(id, reg);
+    else registrations.delete(id);
+    controller.setHost(id, reg);
+    if (reg) onRegistration(id);
+  }, signal);
   const banWatch = bus.watchBans((k, d, seal) => bans.onEntry(k, d, seal), (id, present) => bans.onSeal(id, present), signal, () => controller.bansLoaded());
   const signals = bus.consumeSignals((s) => bans.onSignal(s), signal);
-  log.info({ keyId: key.keyId, source: cfg.source.path }, "controller started");
+  log.info({ keyId: key.keyId, source: cfg.source.kind === "dir" ? cfg.source.path : "kube" }, "controller started");
   try {
     await Promise.all([controller.run(signal), hosts, banWatch, signals]);
   } finally {
     clearInterval(janitor);
     http.close();
-    source.stop();
+    await stopSource();
     await bus.close();
   }
 }

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { hostname } from "node:os";
 import { setFlagsFromString } from "node:v8";
 import { Command, Option } from "commander";
 import { pino, type Logger } from "pino";
@@ -56,7 +57,15 @@ configFlags(
   withNatsOptions(program
     .command("controller")
     .description("compile policies into one signed desired state per host and publish it over NATS"))
-    .addOption(new Option("--source <source>", "where policies come from: dir:PATH").env("FLEETWALL_SOURCE").makeOptionMandatory())
+    .addOption(new Option("--source <source>", "where policies come from: dir:PATH, or kube (the Kubernetes API)").env("FLEETWALL_SOURCE").makeOptionMandatory())
+    .addOption(new Option("--kubeconfig <file>", "kubeconfig for --source kube (default: in-cluster, then ~/.kube/config)").env("KUBECONFIG"))
+    .addOption(new Option("--lease-namespace <ns>", "namespace of the leader-election Lease").env("POD_NAMESPACE").default("fleetwall"))
+    .option("--lease-name <name>", "name of the leader-election Lease", "fleetwall-controller")
+    .option("--lease-duration <duration>", "how long a leader's lease holds without renewal", "15s")
+    .option("--lease-retry <duration>", "how often the leader renews and a standby retries", "2s")
+    .addOption(new Option("--identity <name>", "this replica's name in the Lease").env("POD_NAME").default(hostname()))
+    .option("--relist <duration>", "informers list everything again this often (a safety net under the watch)", "5m")
+    .option("--status-interval <duration>", "how often resource statuses are compared and written", "1s")
     .addOption(new Option("--signing-key <file>", "Ed25519 private key (PEM); created with <file>.pub when missing").env("FLEETWALL_SIGNING_KEY").default("/var/lib/fleetwall/signing-key.pem"))
     .option("--replicas <n>", "JetStream replicas for buckets and streams (3 on a 3-server cluster)", "1")
     .option("--rescan <duration>", "directory rescan interval (the file watcher is the fast path)", "5s")

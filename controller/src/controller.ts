@@ -1,4 +1,4 @@
-import { signPayload, type BanList, type FirewallPolicy, type FleetStatus, type HostRegistration, type HostReport, type SigningKey } from "@fleetwall/api";
+import { signPayload, type BanList, type FirewallPolicy, type FleetStatus, type HostRegistration, type HostReport, type Labels, type SigningKey } from "@fleetwall/api";
 import type { Logger } from "pino";
 import { compile, type CompileResult } from "./compile.js";
 import { lintPolicy } from "./lint.js";
@@ -22,6 +22,8 @@ export class Controller {
   #warnings = new Map<string, string[]>();
   #banLists: BanList[] = [];
   #hosts = new Map<string, HostRegistration>();
+  /** Labels of FirewallHost objects, which take precedence over what agents propose (kube source). */
+  #labels = new Map<string, Labels>();
   #reports = new Map<string, HostReport>();
   #published: Map<string, Published>;
   #compiled: CompileResult = { hosts: new Map(), selection: new Map() };
@@ -72,12 +74,30 @@ export class Controller {
     this.#kick();
   }
 
+  /** The labels a host's FirewallHost carries (null: it has none, the agent's proposal holds). */
+  setHostLabels(id: string, labels: Labels | null): void {
+    const before = this.#labels.get(id);
+    if (labels) this.#labels.set(id, labels);
+    else this.#labels.delete(id);
+    if (JSON.stringify(before) !== JSON.stringify(labels ?? undefined)) this.#kick();
+  }
+
+  /** Registered hosts, with the labels policies select them by. */
+  get registrations(): ReadonlyMap<string, HostRegistration> {
+    return new Map([...this.#hosts].map(([id, reg]) => [id, { ...reg, labels: this.#labels.get(id) ?? reg.labels }]));
+  }
+
+  /** The hosts each valid policy selects, as of the last pass. */
+  get selection(): ReadonlyMap<string, readonly string[]> {
+    return this.#compiled.selection;
+  }
+
   recordReport(report: HostReport): void {
     this.#reports.set(report.hostId, report);
   }
 
   status(): FleetStatus {
-    return fleetStatus({ hosts: this.#hosts, compiled: this.#compiled, published: this.#published, reports: this.#reports, invalid: this.#invalid, warnings: this.#warnings, banLists: this.#banLists, decisions: this.bans?.decisionsByKey ?? new Map() });
+    return fleetStatus({ hosts: this.registrations, compiled: this.#compiled, published: this.#published, reports: this.#reports, invalid: this.#invalid, warnings: this.#warnings, banLists: this.#banLists, decisions: this.bans?.decisionsByKey ?? new Map() });
   }
 
   #kick(): void {
@@ -112,7 +132,7 @@ export class Controller {
 
   /** One pass: compile every known host, publish the hosts whose hash changed. */
   async reconcile(): Promise<number> {
-    const hosts = [...this.#hosts.values()].map((h) => ({ id: h.hostId, labels: h.labels }));
+    const hosts = [...this.registrations.values()].map((h) => ({ id: h.hostId, labels: h.labels }));
     this.#compiled = compile(this.#policies, hosts);
     this.reconciles += 1;
     const plan = planPublish(this.#compiled.hosts, this.#published);

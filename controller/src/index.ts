@@ -8,3 +8,6 @@ export * from "./controller.js";
 export * from "./lint.js";
 export * from "./arbiter.js";
 export * from "./ban-keeper.js";
+export * from "./kube-status.js";
+export * from "./work-queue.js";
+export * from "./kube-status-writer.js";

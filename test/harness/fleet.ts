@@ -76,6 +76,7 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
   const net = await createTestNet(hosts.length, options);
   const dir = mkdtempSync(join(tmpdir(), `fleetwall-fleet${net.slot}-`));
   const procs: Proc[] = [];
+  let controllers = 0;
   let natsServers: NatsServer[];
   try {
     const config = options.nats?.config;
@@ -105,7 +106,9 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
     controllerHttp: "",
     async startController(extra = []) {
       fleet.controllerHttp ||= `127.0.0.1:${await freePort()}`;
-      const proc = startProc("controller", ["node", CLI, "controller", "--nats", fleet.natsUrls, "--source", `dir:${policyDir}`, "--signing-key", fleet.signingKey, "--listen", fleet.controllerHttp, "--log-level", "debug", ...extra], join(dir, "logs"));
+      // each controller process its own log (a standby replica, a restart)
+      const name = controllers++ === 0 ? "controller" : `controller-${controllers}`;
+      const proc = startProc(name, ["node", CLI, "controller", "--nats", fleet.natsUrls, "--source", `dir:${policyDir}`, "--signing-key", fleet.signingKey, "--listen", fleet.controllerHttp, "--log-level", "debug", ...extra], join(dir, "logs"));
       procs.push(proc);
       fleet.controller = proc;
       await waitFor("the controller's signing key", () => existsSync(`${fleet.signingKey}.pub`), 10_000);

@@ -1,0 +1,229 @@
+import { CustomObjectsApi, KubeConfig, PatchStrategy, makeInformer, setHeaderOptions, type Informer, type KubernetesObject, type ObjectCache } from "@kubernetes/client-node";
+import { API_VERSION, canonicalJson, parseResource, type HostRegistration, type Labels, type Resource } from "@fleetwall/api";
+import type { Logger } from "pino";
+import type { ManifestError, PolicySet } from "./manifests.js";
+import type { ObjectStatus } from "./kube-status.js";
+import { WorkQueue } from "./work-queue.js";
+
+const GROUP = "fleetwall.io";
+const VERSION = "v1alpha1";
+export const PLURALS = ["firewallpolicies", "banlists", "firewallhosts"] as const;
+export type Plural = (typeof PLURALS)[number];
+/** The labels an agent proposed, as last applied to its FirewallHost (operators' labels are kept). */
+const PROPOSED = "fleetwall.io/proposed-labels";
+
+export interface KubeSourceOptions {
+  kubeconfig: KubeConfig;
+  /** Every informer is replaced by a fresh list this often: a safety net under the watch. */
+  relistMs: number;
+  log: Logger;
+  onPolicies: (set: PolicySet) => void;
+  onHostLabels: (hostId: string, labels: Labels | null) => void;
+}
+
+/** Loads a kubeconfig file, or the in-cluster service account, or the default kubeconfig. */
+export function loadKubeConfig(file: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  if (file) kc.loadFromFile(file);
+  else kc.loadFromDefault();
+  return kc;
+}
+
+interface Watched {
+  plural: Plural;
+  informer: Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
+  backoffMs: number;
+  restart?: NodeJS.Timeout;
+}
+
+/**
+ * The Kubernetes adapter: informers for FirewallPolicy, BanList and FirewallHost, hardened (an
+ * informer that stops on an error is restarted with backoff; every informer is replaced by a fresh
+ * list every `relistMs`), feeding a de-duplicating work queue that reconciles one key at a time
+ * from the informer caches. Also creates FirewallHosts for registered agents and writes statuses.
+ * The only controller file that talks to the API server.
+ */
+export class KubeSource {
+  readonly api: CustomObjectsApi;
+  readonly queue: WorkQueue;
+  #watched = new Map<Plural, Watched>();
+  #relist: NodeJS.Timeout | undefined;
+  #stopped = false;
+  #lastValid = new Map<string, { uid: string; resource: Resource }>();
+  /** Generation of each policy and ban list read, valid or not, by `<plural>/<name>`. */
+  readonly generations = new Map<string, number>();
+  informerRestarts = 0;
+  relists = 0;
+
+  constructor(private readonly options: KubeSourceOptions) {
+    this.api = options.kubeconfig.makeApiClient(CustomObjectsApi);
+    this.queue = new WorkQueue(
+      (key) => this.#reconcile(key),
+      (key, error, retryInMs) => options.log.warn({ key, err: error, retryInMs }, "reconcile failed; retrying"),
+    );
+  }
+
+  /** Starts the informers and resolves once each has listed its kind. */
+  async start(): Promise<void> {
+    await Promise.all(PLURALS.map(async (plural) => this.#watched.set(plural, await this.#informer(plural))));
+    for (const plural of PLURALS) this.queue.add(`${plural}/`);
+    this.#relist = setInterval(() => void this.#relistAll(), this.options.relistMs);
+    this.#relist.unref();
+  }
+
+  get synced(): boolean {
+    return this.#watched.size === PLURALS.length;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#relist);
+    this.queue.stop();
+    for (const w of this.#watched.values()) {
+      clearTimeout(w.restart);
+      await w.informer.stop();
+    }
+  }
+
+  objects(plural: Plural): readonly KubernetesObject[] {
+    return this.#watched.get(plural)?.informer.list() ?? [];
+  }
+
+  async #informer(plural: Plural): Promise<Watched> {
+    const path = `/apis/${GROUP}/${VERSION}/${plural}`;
+    const informer = makeInformer(this.options.kubeconfig, path, () => this.api.listClusterCustomObject({ group: GROUP, version: VERSION, plural }));
+    const w: Watched = { plural, informer, backoffMs: 500 };
+    const enqueue = (obj: KubernetesObject) => this.queue.add(`${plural}/${obj.metadata?.name ?? ""}`);
+    informer.on("add", enqueue);
+    informer.on("update", enqueue);
+    informer.on("delete", enqueue);
+    informer.on("connect", () => this.options.log.debug({ plural }, "watch connected"));
+    // client-node's informer stops for good on any error but 410: start it again, with backoff
+    informer.on("error", (error: unknown) => {
+      if (this.#stopped || this.#watched.get(plural)?.informer !== informer) return;
+      this.options.log.warn({ plural, err: error, retryInMs: w.backoffMs }, "informer failed; restarting");
+      clearTimeout(w.restart);
+      w.restart = setTimeout(() => {
+        this.informerRestarts += 1;
+        informer.start().then(() => (w.backoffMs = 500), () => undefined);
+      }, w.backoffMs);
+      w.backoffMs = Math.min(w.backoffMs * 2, 30_000);
+    });
+    await informer.start();
+    return w;
+  }
+
+  /** Replaces each informer by a freshly listed one; the old one serves until the new one has listed. */
+  async #relistAll(): Promise<void> {
+    for (const plural of PLURALS) {
+      if (this.#stopped) return;
+      try {
+        const fresh = await this.#informer(plural);
+        const old = this.#watched.get(plural);
+        this.#watched.set(plural, fresh);
+        if (old) {
+          clearTimeout(old.restart);
+          await old.informer.stop();
+        }
+        this.relists += 1;
+        this.queue.add(`${plural}/`);
+      } catch (error) {
+        this.options.log.warn({ plural, err: error }, "relist failed; the current informer stays");
+      }
+    }
+  }
+
+  /** Reconciles one key from the caches. Policies and ban lists are compiled as a whole set. */
+  async #reconcile(key: string): Promise<void> {
+    const [plural, name] = key.split("/") as [Plural, string];
+    if (plural === "firewallhosts") {
+      if (!name) {
+        for (const o of this.objects("firewallhosts")) this.options.onHostLabels(o.metadata?.name ?? "", (o.metadata?.labels ?? {}) as Labels);
+        return;
+      }
+      const o = this.objects("firewallhosts").find((x) => x.metadata?.name === name);
+      this.options.onHostLabels(name, o ? ((o.metadata?.labels ?? {}) as Labels) : null);
+      return;
+    }
+    this.options.onPolicies(this.#policySet());
+  }
+
+  /**
+   * Every FirewallPolicy and BanList, validated as the controller validates files. An object whose
+   * current spec is invalid (old API servers ignore CEL rules) keeps its last valid version, and is
+   * reported as an error naming the field.
+   */
+  #policySet(): PolicySet {
+    const resources: Resource[] = [];
+    const errors: ManifestError[] = [];
+    const seen = new Set<string>();
+    for (const plural of ["firewallpolicies", "banlists"] as const) {
+      for (const o of this.objects(plural) as (KubernetesObject & { spec?: unknown })[]) {
+        const name = o.metadata?.name ?? "";
+        const key = `${plural}/${name}`;
+        seen.add(key);
+        this.generations.set(key, o.metadata?.generation ?? 1);
+        const doc = { apiVersion: API_VERSION, kind: o.kind, metadata: { name, labels: o.metadata?.labels, annotations: o.metadata?.annotations, generation: o.metadata?.generation ?? 1 }, spec: o.spec };
+        const r = parseResource(doc);
+        if (r.ok) {
+          resources.push(r.resource);
+          this.#lastValid.set(key, { uid: o.metadata?.uid ?? "", resource: r.resource });
+          continue;
+        }
+        errors.push({ file: "", kind: r.kind, name, errors: r.errors });
+        const last = this.#lastValid.get(key);
+        if (last && last.uid === (o.metadata?.uid ?? "")) resources.push(last.resource);
+      }
+    }
+    for (const key of [...this.#lastValid.keys()]) if (!seen.has(key)) this.#lastValid.delete(key);
+    for (const key of [...this.generations.keys()]) if (!seen.has(key)) this.generations.delete(key);
+    return {
+      policies: resources.filter((r) => r.kind === "FirewallPolicy"),
+      banLists: resources.filter((r) => r.kind === "BanList"),
+      errors,
+    };
+  }
+
+  /**
+   * Creates the FirewallHost of a registered agent, labelled as it proposes; later registrations
+   * apply the labels the agent proposes when they change, and leave the operator's labels alone.
+   */
+  async ensureHost(reg: HostRegistration): Promise<void> {
+    const proposed = canonicalJson(reg.labels);
+    const existing = this.objects("firewallhosts").find((o) => o.metadata?.name === reg.hostId);
+    if (!existing) {
+      const body = { apiVersion: API_VERSION, kind: "FirewallHost", metadata: { name: reg.hostId, labels: reg.labels, annotations: { [PROPOSED]: proposed } }, spec: {} };
+      try {
+        await this.api.createClusterCustomObject({ group: GROUP, version: VERSION, plural: "firewallhosts", body });
+        return;
+      } catch (error) {
+        // created meanwhile (by a previous leader, or not yet in our cache): fall through to patch
+        if ((error as { code?: number }).code !== 409) throw error;
+      }
+    }
+    if (existing?.metadata?.annotations?.[PROPOSED] === proposed) return;
+    const before = existing?.metadata?.annotations?.[PROPOSED];
+    const dropped = before ? Object.keys(JSON.parse(before) as Labels).filter((k) => !(k in reg.labels)) : [];
+    const labels: Record<string, string | null> = { ...reg.labels, ...Object.fromEntries(dropped.map((k) => [k, null])) };
+    await this.api.patchClusterCustomObject(
+      { group: GROUP, version: VERSION, plural: "firewallhosts", name: reg.hostId, body: { metadata: { labels, annotations: { [PROPOSED]: proposed } } } },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+    );
+  }
+
+  /** An object's status as the cache holds it: null when it has none, undefined when there is no such object. */
+  currentStatus(key: string): ObjectStatus | null | undefined {
+    const [plural, name] = key.split("/") as [Plural, string];
+    const o = this.objects(plural).find((x) => x.metadata?.name === name) as (KubernetesObject & { status?: ObjectStatus }) | undefined;
+    return o ? (o.status ?? null) : undefined;
+  }
+
+  /** Writes one object's status subresource (`<plural>/<name>`) with a merge patch. */
+  async writeStatus(key: string, status: ObjectStatus): Promise<void> {
+    const [plural, name] = key.split("/") as [Plural, string];
+    await this.api.patchClusterCustomObjectStatus(
+      { group: GROUP, version: VERSION, plural, name, body: { status } },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+    );
+  }
+}

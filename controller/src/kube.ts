@@ -1,0 +1,5 @@
+// The Kubernetes adapter, a subpath of its own (`@fleetwall/controller/kube`): commands that do not
+// talk to Kubernetes do not load its client.
+export * from "./kube-source.js";
+export * from "./lease.js";
+export type { KubeConfig } from "@kubernetes/client-node";
