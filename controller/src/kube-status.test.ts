@@ -1,0 +1,129 @@
+import { describe, expect, it } from "vitest";
+import type { FleetStatus, HostRegistration } from "@fleetwall/api";
+import { LAST_SEEN_REFRESH_MS, kubeStatuses, planStatusWrites, type ObjectStatus } from "./kube-status.js";
+import { WorkQueue } from "./work-queue.js";
+
+const host = (id: string, over: Partial<FleetStatus["hosts"][number]> = {}): FleetStatus["hosts"][number] => ({
+  id,
+  labels: {},
+  desiredRevision: 1,
+  appliedRevision: 1,
+  inSync: true,
+  lastSeen: "2026-11-27T10:00:00.000Z",
+  error: null,
+  activeBans: 0,
+  driftRepairs: 0,
+  auditDrops: {},
+  ...over,
+});
+const reg = (id: string): HostRegistration => ({ schemaVersion: 1, hostId: id, labels: {}, addresses: ["198.18.0.11"], agentVersion: "0.1.0", nftVersion: "1.0.6", startedAt: "2026-11-27T09:00:00.000Z" }) as HostRegistration;
+const T0 = Date.parse("2026-11-27T10:00:00.000Z");
+
+function statuses(fleet: FleetStatus, previous: Map<string, ObjectStatus> = new Map(), now = T0, generations = new Map<string, number>()) {
+  return kubeStatuses({
+    fleet,
+    generations,
+    selection: new Map(fleet.policies.map((p) => [p.name, fleet.hosts.map((h) => h.id)])),
+    registrations: new Map(fleet.hosts.map((h) => [h.id, reg(h.id)])),
+    previous,
+    now,
+  });
+}
+
+describe("resource statuses", () => {
+  it.each([
+    ["all applied", [host("a"), host("b")], null, { Ready: "True/Applied", Reconciling: "False/Done", Degraded: "False/AsExpected" }],
+    ["one pending", [host("a"), host("b", { inSync: false, appliedRevision: 0 })], null, { Ready: "False/Reconciling", Reconciling: "True/Rollout", Degraded: "False/AsExpected" }],
+    ["one failing", [host("a"), host("b", { inSync: false, error: "nft: syntax error" })], null, { Ready: "False/Degraded", Reconciling: "False/Done", Degraded: "True/HostsFailing" }],
+    ["invalid", [host("a")], "spec.ingress[0].ports[0]: must be 1-65535", { Ready: "False/Invalid", Stalled: "True/Invalid" }],
+  ] as const)("policy conditions when %s", (_, hosts, error, want) => {
+    const fleet: FleetStatus = { hosts: [...hosts], policies: [{ name: "p", selectedHosts: hosts.length, appliedHosts: hosts.filter((h) => h.inSync).length, failedHosts: hosts.filter((h) => h.error).length, error, warnings: [] }], banLists: [] };
+    const s = statuses(fleet, new Map(), T0, new Map([["firewallpolicies/p", 3]])).get("firewallpolicies/p");
+    expect(Object.fromEntries((s?.conditions ?? []).map((c) => [c.type, `${c.status}/${c.reason}`]))).toEqual(want);
+    expect(s?.observedGeneration).toBe(3);
+    expect(s?.conditions?.every((c) => c.observedGeneration === 3)).toBe(true);
+    if (error) expect(s?.conditions?.[0]?.message).toContain("spec.ingress[0].ports[0]");
+    if (hosts.some((h) => h.error)) expect(s?.conditions?.find((c) => c.type === "Degraded")?.message).toContain("b: nft: syntax error");
+  });
+
+  it("keeps a condition's transition time while it holds, and moves it when it changes", () => {
+    const fleet = (inSync: boolean): FleetStatus => ({ hosts: [host("a", { inSync })], policies: [{ name: "p", selectedHosts: 1, appliedHosts: inSync ? 1 : 0, failedHosts: 0, error: null, warnings: [] }], banLists: [] });
+    const first = statuses(fleet(true));
+    const same = statuses(fleet(true), first, T0 + 60_000);
+    expect(same.get("firewallpolicies/p")).toEqual(first.get("firewallpolicies/p"));
+    const changed = statuses(fleet(false), first, T0 + 60_000).get("firewallpolicies/p");
+    expect(changed?.conditions?.find((c) => c.type === "Ready")?.lastTransitionTime).toBe(new Date(T0 + 60_000).toISOString());
+  });
+
+  it("1,000 heartbeating hosts cause no status writes once written, until lastSeen is due a refresh", () => {
+    const ids = Array.from({ length: 1000 }, (_, i) => `h${i}`);
+    const written = new Map<string, { status: ObjectStatus; at: number }>();
+    const said = new Map<string, ObjectStatus>();
+    let writes = 0;
+    const writesPerMinute: number[] = [];
+    // ten minutes, a tick every 30 s, every host heartbeating in between
+    for (let t = 0; t < 10 * 60_000; t += 30_000) {
+      const now = T0 + t;
+      const fleet: FleetStatus = { hosts: ids.map((id) => host(id, { lastSeen: new Date(now).toISOString() })), policies: [], banLists: [] };
+      const desired = statuses(fleet, said, now);
+      for (const key of planStatusWrites(desired, written, now, 2000, 10_000)) {
+        written.set(key, { status: desired.get(key) as ObjectStatus, at: now });
+        said.set(key, desired.get(key) as ObjectStatus);
+        writes += 1;
+      }
+      if ((t + 30_000) % 60_000 === 0) writesPerMinute.push(writes - writesPerMinute.reduce((a, b) => a + b, 0));
+    }
+    // the first minute writes each host once; then only the lastSeen refresh every 5 minutes
+    expect(writesPerMinute[0]).toBe(1000);
+    expect(writesPerMinute.slice(1, 5)).toEqual([0, 0, 0, 0]);
+    expect(Math.max(...writesPerMinute.slice(1))).toBe(1000);
+    expect(writes).toBe(1000 * (1 + Math.floor((10 * 60_000 - 30_000) / LAST_SEEN_REFRESH_MS)));
+  });
+
+  it("writes each object at most once per interval and within the budget", () => {
+    const desired = new Map([["a/1", { x: 1 }], ["a/2", { x: 2 }], ["a/3", { x: 3 }]]);
+    const written = new Map([["a/1", { status: { x: 0 }, at: 1000 }]]);
+    expect(planStatusWrites(desired, written, 1500, 2000, 10)).toEqual(["a/2", "a/3"]);
+    expect(planStatusWrites(desired, written, 3000, 2000, 10)).toEqual(["a/1", "a/2", "a/3"]);
+    expect(planStatusWrites(desired, written, 3000, 2000, 1)).toEqual(["a/1"]);
+    expect(planStatusWrites(desired, new Map([...desired].map(([k, s]) => [k, { status: s, at: 0 }])), 10_000, 2000, 10)).toEqual([]);
+  });
+});
+
+describe("the work queue", () => {
+  it("de-duplicates keys, handles one at a time, and requeues a key added while it is handled", async () => {
+    const seen: string[] = [];
+    let active = 0;
+    let maxActive = 0;
+    let release: () => void = () => {};
+    const q = new WorkQueue(async (key) => {
+      active += 1;
+      maxActive = Math.max(maxActive, active);
+      seen.push(key);
+      if (key === "a" && seen.length === 1) await new Promise<void>((r) => (release = r));
+      active -= 1;
+    }, () => {});
+    q.add("a");
+    q.add("a"); // handled now: queued again
+    q.add("b");
+    q.add("b"); // queued: once
+    release();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(seen).toEqual(["a", "b", "a"]);
+    expect(maxActive).toBe(1);
+  });
+
+  it("retries a failing key with backoff", async () => {
+    let calls = 0;
+    const errors: number[] = [];
+    const q = new WorkQueue(async () => {
+      calls += 1;
+      if (calls < 3) throw new Error("transient");
+    }, (_k, _e, retryInMs) => errors.push(retryInMs));
+    q.add("k");
+    await new Promise((r) => setTimeout(r, 800));
+    expect(calls).toBe(3);
+    expect(errors).toEqual([200, 400]);
+    q.stop();
+  });
+});
