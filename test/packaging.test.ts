@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 
 const unit = new URL("../packaging/systemd/fleetwall-agent.service", import.meta.url).pathname;
@@ -25,5 +25,29 @@ describe("packaging/systemd/fleetwall-agent.service", () => {
     expect(text).toMatch(/^StateDirectory=fleetwall$/m);
     expect(text).toMatch(/^ExecStartPre=\/usr\/bin\/fleetwall agent --boot /m);
     expect(text).toMatch(/^NoNewPrivileges=yes$/m);
+  });
+});
+
+describe("Dockerfile", () => {
+  // No container runtime on the test machines: the image is not built here. These checks keep the
+  // Dockerfile in step with the repository's layout.
+  const text = readFileSync(new URL("../Dockerfile", import.meta.url), "utf8");
+  const repo = new URL("..", import.meta.url).pathname;
+  const workspaces = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { workspaces: string[] }).workspaces;
+
+  it("copies sources that exist, and every workspace's package.json before npm ci", () => {
+    const build = text.split(/^FROM /m)[1] as string;
+    const sources = [...build.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => (m[1] as string).split(" "));
+    for (const s of sources) expect(existsSync(`${repo}/${s}`), s).toBe(true);
+    for (const w of workspaces) expect(build.indexOf(`COPY ${w}/package.json`), w).toBeLessThan(build.indexOf("RUN npm ci"));
+  });
+
+  it("ships every workspace's dist, nft, runs as non-root and starts the fleetwall CLI", () => {
+    const runtime = text.split(/^FROM /m)[2] as string;
+    for (const w of workspaces) expect(runtime).toContain(`COPY --from=build /src/${w}/dist/ ${w}/dist/`);
+    expect(runtime).toMatch(/apt-get install -y --no-install-recommends nftables/);
+    expect(runtime).toMatch(/^USER 65532:65532$/m);
+    expect(runtime).toContain('ENTRYPOINT ["node", "/app/cli/dist/main.js"]');
+    expect(existsSync(`${repo}/cli/dist/main.js`)).toBe(true);
   });
 });
