@@ -47,6 +47,8 @@ export class Agent {
   #driftRepairs = 0;
   applies = 0;
   applyFailures = 0;
+  /** Told how long each nft transaction took (ms), for the apply-latency histogram. */
+  onApplyMs: ((ms: number) => void) | undefined;
   rollbacks = 0;
   #dropped = 0;
   #queue: Promise<unknown> = Promise.resolve();
@@ -194,6 +196,7 @@ export class Agent {
     let result;
     try {
       result = await this.enforcer.apply(state.ruleset);
+      this.onApplyMs?.(performance.now() - started);
     } catch (error) {
       this.applyFailures += 1;
       this.#error = `revision ${state.revision}: ${describe(error)}`;

@@ -6,7 +6,7 @@ import { AGENT_STATE_FILES, Agent, AgentLink, BANS_TABLE, BanSync, Defender, Enf
 import { FLEETWALL_VERSION, agentInboxPrefix } from "@fleetwall/api";
 import type { Logger } from "pino";
 import { readPem, splitSources, type AgentConfig } from "./config.js";
-import { counterOf, gaugeOf, newRegistry, serveObservability } from "./observe.js";
+import { counterOf, gaugeOf, latencyOf, newRegistry, serveObservability } from "./observe.js";
 import { natsFailsafe } from "./nats-url.js";
 import { connectOptions } from "./nats-access.js";
 
@@ -62,6 +62,7 @@ export async function runAgent(cfg: AgentConfig, log: Logger, signal: AbortSigna
   let link: AgentLink | undefined;
   const registry = newRegistry();
   counterOf(registry, "fleetwall_agent_applies_total", "Rulesets applied and confirmed.", () => agent.applies);
+  agent.onApplyMs = latencyOf(registry, "fleetwall_agent_apply_seconds", "Time of one nft transaction replacing the policy table.", [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]);
   counterOf(registry, "fleetwall_agent_apply_failures_total", "Rulesets nft refused or read back wrong.", () => agent.applyFailures);
   counterOf(registry, "fleetwall_agent_rollbacks_total", "Rulesets rolled back by commit-confirm.", () => agent.rollbacks);
   counterOf(registry, "fleetwall_agent_drift_repairs_total", "Foreign changes to the table repaired.", () => agent.driftRepairs);

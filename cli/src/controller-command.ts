@@ -6,7 +6,7 @@ import { BanKeeper, Controller, ControllerBus, DirSource, KubeStatusWriter, Work
 import type { KubeConfig } from "@fleetwall/controller/kube";
 import { natsFailsafe } from "./nats-url.js";
 import { connectOptions } from "./nats-access.js";
-import { counterOf, gaugeOf, newRegistry, serveObservability } from "./observe.js";
+import { counterOf, gaugeOf, latencyOf, newRegistry, serveObservability } from "./observe.js";
 import type { Logger } from "pino";
 import type { ControllerConfig } from "./config.js";
 
@@ -143,6 +143,11 @@ async function runLeader(cfg: ControllerConfig, log: Logger, signal: AbortSignal
     };
   }
   counterOf(registry, "fleetwall_controller_reconciles_total", "Reconcile passes.", () => controller.reconciles);
+  controller.onReconcileMs = latencyOf(registry, "fleetwall_controller_reconcile_seconds", "Time of one reconcile pass (compile every host, publish what changed).", [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
+  gaugeOf(registry, "fleetwall_controller_revision_lag", "Hosts whose applied revision is behind the desired one, and by how many revisions in all.", () => {
+    const hosts = controller.status().hosts.filter((h) => h.appliedRevision < h.desiredRevision);
+    return { hosts: hosts.length, revisions: hosts.reduce((n, h) => n + h.desiredRevision - h.appliedRevision, 0) };
+  }, "measure");
   counterOf(registry, "fleetwall_controller_desired_published_total", "Desired states published (one per host and revision).", () => controller.published);
   counterOf(registry, "fleetwall_controller_ban_decisions_total", "Ban decisions written to the bans bucket.", () => bans.decisions);
   counterOf(registry, "fleetwall_controller_signals_skipped_total", "Jail signals the arbiter did not turn into a ban.", () => bans.skippedSignals);

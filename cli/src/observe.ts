@@ -1,5 +1,5 @@
 import { createServer, type Server } from "node:http";
-import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 export type Probe = () => boolean;
 
@@ -42,6 +42,12 @@ export function newRegistry(): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "fleetwall_process_" });
   return registry;
+}
+
+/** A latency histogram in seconds; returns the function that records one observation in milliseconds. */
+export function latencyOf(registry: Registry, name: string, help: string, buckets: number[]): (ms: number) => void {
+  const h = new Histogram({ name, help, buckets, registers: [registry] });
+  return (ms) => h.observe(ms / 1000);
 }
 
 /** A gauge whose value is read when Prometheus scrapes. */

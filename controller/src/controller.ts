@@ -32,6 +32,8 @@ export class Controller {
   #bansLoaded = false;
   reconciles = 0;
   published = 0;
+  /** Told how long each reconcile pass took (ms), for the reconcile-latency histogram. */
+  onReconcileMs: ((ms: number) => void) | undefined;
   #sourceLoaded = false;
 
   /** Policies have been read once and the bans bucket too (when bans are kept): the controller can decide. */
@@ -118,8 +120,10 @@ export class Controller {
         continue;
       }
       this.#dirty = false;
+      const started = performance.now();
       try {
         await this.reconcile();
+        this.onReconcileMs?.(performance.now() - started);
         backoff = 200;
       } catch (error) {
         this.log.error({ err: error }, "reconcile failed; retrying");

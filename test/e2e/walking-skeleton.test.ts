@@ -99,10 +99,13 @@ describe("walking skeleton: a policy file becomes nftables rules on a fleet", ()
     const metrics = (await fleet.httpGet(`${base}/metrics`)).body;
     expect(metrics).toMatch(/^fleetwall_controller_hosts\{state="in_sync"\} 3$/m);
     expect(metrics).toMatch(/^fleetwall_controller_desired_published_total \d+$/m);
+    expect(metrics).toMatch(/^fleetwall_controller_reconcile_seconds_count [1-9]\d*$/m);
+    expect(metrics).toMatch(/^fleetwall_controller_revision_lag\{measure="hosts"\} 0$/m);
     const agent = await fleet.httpGet("http://127.0.0.1:9475/metrics", web1);
     expect(agent.status).toBe(200);
     expect(agent.body).toMatch(/^fleetwall_agent_applied_revision 2$/m);
     expect(agent.body).toMatch(/^fleetwall_agent_applies_total 2$/m);
+    expect(agent.body).toMatch(/^fleetwall_agent_apply_seconds_count 2$/m);
     expect((await fleet.httpGet("http://127.0.0.1:9475/readyz", web1)).status).toBe(200);
   });
 
