@@ -2,6 +2,7 @@
 // connection: it registers with labels (as the real agent does), follows its desired-state key with
 // the real AgentLink watch, verifies each state with the real verifyDesired, and prints when a new
 // revision arrived verified: {agent, revision, at}. The nft apply is left out.
+import { setMaxListeners } from "node:events";
 import { pino } from "pino";
 import { FLEETWALL_VERSION } from "../api/src/index.js";
 import { AgentLink, verifyDesired } from "../agent/src/index.js";
@@ -9,6 +10,7 @@ import { AgentLink, verifyDesired } from "../agent/src/index.js";
 const [servers, first, count, pem] = [process.argv[2] as string, Number(process.argv[3]), Number(process.argv[4]), Buffer.from(process.argv[5] as string, "base64").toString()];
 const log = pino({ level: "silent" });
 const ac = new AbortController();
+setMaxListeners(0, ac.signal); // every simulated agent in this process listens to the one signal
 process.on("SIGTERM", () => ac.abort());
 const dec = new TextDecoder();
 

@@ -1,12 +1,14 @@
 // Child of bench/fanout.ts: runs `count` simulated agents in this process, each with its own NATS
 // connection, the real AgentLink bans watch and the real Defender/BanSync, but an nft step that only
 // records when each element arrived. Prints one JSON line per element applied: {agent, element, at}.
+import { setMaxListeners } from "node:events";
 import { pino } from "pino";
 import { AgentLink, BanSync, Defender, type NftRunner } from "../agent/src/index.js";
 
 const [servers, first, count, pem] = [process.argv[2] as string, Number(process.argv[3]), Number(process.argv[4]), Buffer.from(process.argv[5] as string, "base64").toString()];
 const log = pino({ level: "silent" });
 const ac = new AbortController();
+setMaxListeners(0, ac.signal); // every simulated agent in this process listens to the one signal
 process.on("SIGTERM", () => ac.abort());
 
 for (let i = first; i < first + count; i += 1) {

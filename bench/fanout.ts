@@ -31,7 +31,7 @@ try {
   const pem = Buffer.from(readFileSync(`${key}.pub`)).toString("base64");
   let ready = 0;
   for (let first = 0; first < AGENTS; first += PER_PROCESS) {
-    const child = spawn("npx", ["tsx", new URL("./fanout-agents.ts", import.meta.url).pathname, nats.url, String(first), String(Math.min(PER_PROCESS, AGENTS - first)), pem], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, ["--import", "tsx", new URL("./fanout-agents.ts", import.meta.url).pathname, nats.url, String(first), String(Math.min(PER_PROCESS, AGENTS - first)), pem], { stdio: ["ignore", "pipe", "inherit"] });
     children.push(child);
     createInterface({ input: child.stdout! }).on("line", (l) => {
       const m = JSON.parse(l) as { ready?: number; element?: string; at?: number };

@@ -35,7 +35,7 @@ try {
   await waitFor("signing key", () => sh("test", ["-s", `${key}.pub`]).then(() => true), 20_000);
   const pem = Buffer.from(readFileSync(`${key}.pub`)).toString("base64");
   let ready = 0;
-  const child = spawn("npx", ["tsx", new URL("./fanout-agents.ts", import.meta.url).pathname, nats.url, "0", String(AGENTS), pem], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, ["--import", "tsx", new URL("./fanout-agents.ts", import.meta.url).pathname, nats.url, "0", String(AGENTS), pem], { stdio: ["ignore", "pipe", "inherit"] });
   children.push(child);
   createInterface({ input: child.stdout! }).on("line", (l) => {
     const m = JSON.parse(l) as { ready?: number; agent?: string; element?: string; at?: number };

@@ -80,8 +80,8 @@ export class ControllerBus {
     return out;
   }
 
-  async putDesired(hostId: string, envelope: SignedEnvelope): Promise<void> {
-    await this.desired.put(hostId, enc.encode(JSON.stringify(envelope)));
+  async putDesired(hostId: string, envelopeText: string): Promise<void> {
+    await this.desired.put(hostId, enc.encode(envelopeText));
   }
 
   /** Follows the hosts bucket (snapshot, then updates) until `signal` aborts; restarts a watch that ends. */

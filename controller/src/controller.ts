@@ -1,15 +1,15 @@
-import { signPayload, type BanList, type FirewallPolicy, type FleetStatus, type HostRegistration, type HostReport, type Labels, type SigningKey } from "@fleetwall/api";
+import { type BanList, type FirewallPolicy, type FleetStatus, type HostRegistration, type HostReport, type Labels, type SigningKey } from "@fleetwall/api";
 import type { Logger } from "pino";
 import { compile, type CompileResult } from "./compile.js";
 import { lintPolicy } from "./lint.js";
 import { hostAddresses, type BanKeeper } from "./ban-keeper.js";
 import type { PolicySet } from "./manifests.js";
-import { planPublish, type Published } from "./publisher.js";
+import { planPublish, signedDesiredText, type Published } from "./publisher.js";
 import { fleetStatus } from "./status.js";
 
-/** Where desired states go; the NATS bus in production. */
+/** Where desired states go (the text of a signed envelope); the NATS bus in production. */
 export interface DesiredSink {
-  putDesired(hostId: string, envelope: ReturnType<typeof signPayload>): Promise<void>;
+  putDesired(hostId: string, envelopeText: string): Promise<void>;
 }
 
 /**
@@ -142,7 +142,7 @@ export class Controller {
     const plan = planPublish(this.#compiled.hosts, this.#published);
     await Promise.all(
       plan.map(async (state) => {
-        await this.sink.putDesired(state.hostId, signPayload(this.key, JSON.stringify(state)));
+        await this.sink.putDesired(state.hostId, signedDesiredText(this.key, state));
         this.#published.set(state.hostId, { revision: state.revision, hash: state.hash });
         this.published += 1;
         this.log.info({ host: state.hostId, revision: state.revision, policies: state.policies.map((p) => p.name) }, "desired state published");

@@ -1,0 +1,34 @@
+import { describe, expect, it } from "vitest";
+import { DesiredState, FirewallPolicy, SignedEnvelope, generateSigningKeyPem, loadSigningKey, verifyEnvelope } from "@fleetwall/api";
+import { compile } from "./compile.js";
+import { planPublish, signedDesiredText } from "./publisher.js";
+
+const key = loadSigningKey(generateSigningKeyPem().privatePem);
+const policy = (name: string, selector: Record<string, string>, port: number) =>
+  FirewallPolicy.parse({ apiVersion: "fleetwall.io/v1alpha1", kind: "FirewallPolicy", metadata: { name }, spec: { hostSelector: { matchLabels: selector }, ingress: [{ name: "x", action: "Allow", protocol: "tcp", ports: [port], sources: ['198.18.0.0/16'] }], jails: [] } });
+
+describe("signed desired-state text", () => {
+  const policies = [policy("web", { role: "web" }, 443), policy("db", { role: "db" }, 5432), policy("all", {}, 22)];
+  const hosts = [
+    { id: "w1", labels: { role: "web" } },
+    { id: "w2", labels: { role: "web" } },
+    { id: "d1", labels: { role: "db" } },
+    { id: "x1", labels: {} },
+  ];
+  const plan = planPublish(compile(policies, hosts).hosts, new Map([["w2", { revision: 7, hash: "old" }]]));
+
+  it.each(plan.map((s) => [s.hostId, s] as const))("for %s is a valid signed envelope of exactly the state", (_, state) => {
+    const env = SignedEnvelope.parse(JSON.parse(signedDesiredText(key, state)));
+    expect(verifyEnvelope(env, key.publicKeyPem)).toBe(true);
+    expect(DesiredState.parse(JSON.parse(env.payload))).toEqual(state);
+    expect(JSON.parse(env.payload)).toEqual(JSON.parse(JSON.stringify(state)));
+  });
+
+  it("hosts sharing a ruleset share its serialisation, and still each get their own id and revision", () => {
+    const [w1, w2] = [plan.find((s) => s.hostId === "w1"), plan.find((s) => s.hostId === "w2")] as DesiredState[];
+    expect(w1.ruleset).toBe(w2.ruleset);
+    const p1 = JSON.parse(SignedEnvelope.parse(JSON.parse(signedDesiredText(key, w1))).payload) as DesiredState;
+    const p2 = JSON.parse(SignedEnvelope.parse(JSON.parse(signedDesiredText(key, w2))).payload) as DesiredState;
+    expect([p1.hostId, p1.revision, p2.hostId, p2.revision]).toEqual(["w1", 1, "w2", 8]);
+  });
+});
