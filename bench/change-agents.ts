@@ -11,7 +11,10 @@ const [servers, first, count, pem] = [process.argv[2] as string, Number(process.
 const log = pino({ level: "silent" });
 const ac = new AbortController();
 setMaxListeners(0, ac.signal); // every simulated agent in this process listens to the one signal
-process.on("SIGTERM", () => ac.abort());
+process.on("SIGTERM", () => {
+  ac.abort();
+  process.exit(0);
+});
 const dec = new TextDecoder();
 
 for (let i = first; i < first + count; i += 1) {

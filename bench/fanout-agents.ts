@@ -9,7 +9,10 @@ const [servers, first, count, pem] = [process.argv[2] as string, Number(process.
 const log = pino({ level: "silent" });
 const ac = new AbortController();
 setMaxListeners(0, ac.signal); // every simulated agent in this process listens to the one signal
-process.on("SIGTERM", () => ac.abort());
+process.on("SIGTERM", () => {
+  ac.abort();
+  process.exit(0);
+});
 
 for (let i = first; i < first + count; i += 1) {
   const id = `sim-${i}`;

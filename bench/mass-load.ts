@@ -3,7 +3,11 @@
 //  - fleetwall: N sealed decisions through the agent's real code (Defender → BanSync → nft),
 //    signature checks included, NATS left out (its cost is in the fleet test's numbers)
 // Run: npx tsx bench/mass-load.ts   (as root)
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { waitFor } from "../test/harness/sh.js";
 import { pino } from "pino";
 import { generateSigningKeyPem, loadSigningKey, sealKey, sealPayloads } from "../api/src/index.js";
 import { BanSync, Defender, bansTableScript, nftBinary } from "../agent/src/index.js";
@@ -56,6 +60,53 @@ async function fleetwall(n: number): Promise<number[]> {
   return out;
 }
 
+/**
+ * Side by side: fail2ban 1.0.2 banning `n` addresses at once (`fail2ban-client set sshd banip` with
+ * all of them) with its nftables action, in a namespace of its own, until the last is in its set.
+ * The same n through fleetwall's agent path for comparison.
+ */
+async function fail2banMass(n: number): Promise<number> {
+  const ns = `fwf2bm${process.pid}`;
+  const base = mkdtempSync(join(tmpdir(), "fleetwall-f2bm-"));
+  const etc = join(base, "etc");
+  cpSync("/etc/fail2ban", etc, { recursive: true });
+  rmSync(join(etc, "jail.d", "defaults-debian.conf"), { force: true });
+  mkdirSync(join(base, "run"));
+  writeFileSync(join(base, "auth.log"), "");
+  writeFileSync(join(etc, "fail2ban.local"), `[DEFAULT]\nlogtarget = ${base}/run/fail2ban.log\nsocket = ${base}/run/fail2ban.sock\npidfile = ${base}/run/fail2ban.pid\ndbfile = ${base}/run/fail2ban.sqlite3\n`);
+  writeFileSync(join(etc, "jail.local"), `[DEFAULT]\nbanaction = nftables-allports\nbackend = polling\nusedns = no\nbantime = 1h\n[sshd]\nenabled = true\nfilter = sshd\nport = ssh\nlogpath = ${base}/auth.log\n`);
+  execFileSync("ip", ["netns", "add", ns]);
+  const server = spawn("ip", ["netns", "exec", ns, "fail2ban-server", "-f", "-x", "-c", etc], { stdio: "ignore" });
+  const client = (...args: string[]) => execFileSync("ip", ["netns", "exec", ns, "fail2ban-client", "-c", etc, ...args], { maxBuffer: 1 << 26 }).toString();
+  try {
+    await waitFor("fail2ban sshd jail", () => {
+      try {
+        return client("status", "sshd").includes("Currently banned");
+      } catch {
+        return false;
+      }
+    }, 30_000, 200);
+    const addrs = Array.from({ length: n }, (_, i) => `2001:db8:f2b::${i.toString(16)}`);
+    const t = performance.now();
+    client("set", "sshd", "banip", ...addrs);
+    const last = addrs[addrs.length - 1] as string;
+    await waitFor("the last address in fail2ban's set", () => {
+      try {
+        execFileSync("ip", ["netns", "exec", ns, "nft", "get", "element", "inet", "f2b-table", "addr6-set-sshd", `{ ${last} }`], { stdio: "ignore" });
+        return true;
+      } catch {
+        return false;
+      }
+    }, 600_000, 50);
+    return performance.now() - t;
+  } finally {
+    server.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, 1000));
+    execFileSync("ip", ["netns", "del", ns]);
+    rmSync(base, { recursive: true, force: true });
+  }
+}
+
 execFileSync("ip", ["netns", "add", NS]);
 try {
   const rows: string[][] = [];
@@ -67,6 +118,9 @@ try {
     rows.push([n.toLocaleString("en"), fmt(f), fmt(w), `${(median(w) / median(f)).toFixed(1)}×`]);
     verdicts.push(`${n.toLocaleString("en")}: ${median(w).toFixed(0)} ms (target ≤ ${target} ms, ${median(w) <= target ? "met" : `missed by ${(median(w) - target).toFixed(0)} ms`})`);
   }
+  const f2b = await fail2banMass(1000);
+  const fw1k = await fleetwall(1000);
+  rows.push(["1,000, side by side", "—", `fleetwall ${median(fw1k).toFixed(0)} ms; fail2ban 1.0.2 (nftables action) ${f2b.toFixed(0)} ms`, `fail2ban ${(f2b / median(fw1k)).toFixed(0)}× slower`]);
   record("mass-load", {
     title: "Mass ban load into one host's sets",
     command: "npx tsx bench/mass-load.ts",

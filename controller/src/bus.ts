@@ -53,6 +53,19 @@ export class ControllerBus {
 
   static async connect(options: BusOptions): Promise<ControllerBus> {
     const nc = await connect({ ...options.connection, maxReconnectAttempts: -1, reconnectTimeWait: 500, noAsyncTraces: true });
+    // a JetStream cluster that is still forming (or electing) refuses replicated buckets for a while:
+    // keep trying rather than exit
+    for (let delay = 500; ; delay = Math.min(delay * 2, 10_000)) {
+      try {
+        return await ControllerBus.#setUp(nc, options);
+      } catch (error) {
+        options.log.warn({ err: error, retryInMs: delay }, "JetStream buckets and stream not ready; retrying");
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  static async #setUp(nc: NatsConnection, options: BusOptions): Promise<ControllerBus> {
     const kvm = new Kvm(nc);
     const desired = await kvm.create(DESIRED_BUCKET, { history: 1, replicas: options.replicas });
     const hosts = await kvm.create(HOSTS_BUCKET, { history: 1, replicas: options.replicas });
@@ -151,7 +164,9 @@ export class ControllerBus {
   async consumeSignals(onSignal: (s: BanSignal) => Promise<void>, signal: AbortSignal): Promise<void> {
     const consumer = await jetstream(this.nc).consumers.get(SIGNALS_STREAM, "fleetwall-arbiter");
     while (!signal.aborted) {
-      const messages = await consumer.consume({ max_messages: 256 });
+      // short pulls: when the consumer's leader moves to another server (a cluster losing one), the
+      // missing heartbeats are noticed within seconds, not the default half minute
+      const messages = await consumer.consume({ max_messages: 256, expires: 5_000 });
       const stop = () => void messages.close();
       signal.addEventListener("abort", stop, { once: true });
       for await (const m of messages) {

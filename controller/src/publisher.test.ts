@@ -9,7 +9,7 @@ const policy = (name: string, selector: Record<string, string>, port: number) =>
 
 describe("signed desired-state text", () => {
   const policies = [policy("web", { role: "web" }, 443), policy("db", { role: "db" }, 5432), policy("all", {}, 22)];
-  const hosts = [
+  const hosts: { id: string; labels: Record<string, string> }[] = [
     { id: "w1", labels: { role: "web" } },
     { id: "w2", labels: { role: "web" } },
     { id: "d1", labels: { role: "db" } },
@@ -25,7 +25,8 @@ describe("signed desired-state text", () => {
   });
 
   it("hosts sharing a ruleset share its serialisation, and still each get their own id and revision", () => {
-    const [w1, w2] = [plan.find((s) => s.hostId === "w1"), plan.find((s) => s.hostId === "w2")] as DesiredState[];
+    const w1 = plan.find((s) => s.hostId === "w1") as DesiredState;
+    const w2 = plan.find((s) => s.hostId === "w2") as DesiredState;
     expect(w1.ruleset).toBe(w2.ruleset);
     const p1 = JSON.parse(SignedEnvelope.parse(JSON.parse(signedDesiredText(key, w1))).payload) as DesiredState;
     const p2 = JSON.parse(SignedEnvelope.parse(JSON.parse(signedDesiredText(key, w2))).payload) as DesiredState;

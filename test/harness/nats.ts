@@ -92,6 +92,32 @@ export async function startNatsCluster(options: { host: string; logDir: string; 
       const config = `server_name: n${i + 1}\ncluster {\n  name: fleetwall-test\n  listen: ${options.host}:${p.route}\n  routes: [${routes.join(", ")}]\n}\n`;
       servers.push(await startNats({ host: options.host, logDir: options.logDir, name: `nats-${i + 1}`, config, port: p.client }));
     }
+    // a full mesh: NATS does not forward between routes, so every pair must be connected
+    await waitFor("routes between every pair of servers", async () => {
+      for (const a of servers) {
+        for (const b of servers) {
+          if (a === b) continue;
+          const [na, nb] = [await connect({ servers: a.url, reconnect: false, timeout: 1000 }), await connect({ servers: b.url, reconnect: false, timeout: 1000 })];
+          try {
+            const subject = `mesh.${a.port}.${b.port}`;
+            let got = false;
+            na.subscribe(subject, { callback: () => void (got = true) });
+            await na.flush();
+            // interest travels over the route asynchronously: publish a few times
+            for (let i = 0; i < 10 && !got; i += 1) {
+              nb.publish(subject);
+              await nb.flush();
+              await new Promise((r) => setTimeout(r, 50));
+            }
+            if (!got) return false;
+          } finally {
+            await na.close();
+            await nb.close();
+          }
+        }
+      }
+      return true;
+    }, 30_000, 250);
     await waitFor("a JetStream meta leader", async () => {
       const nc = await connect({ servers: servers.map((s) => s.url), reconnect: false, timeout: 1000 });
       try {
