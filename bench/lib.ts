@@ -77,6 +77,9 @@ export function record(id: string, section: Section): void {
     `<!-- /${id} -->`,
   ].join("\n");
   const re = new RegExp(`<!-- ${id} -->[\\s\\S]*?<!-- /${id} -->`);
-  writeFileSync(file, re.test(text) ? text.replace(re, body) : `${text.trimEnd()}\n\n${body}\n`);
+  // a new section goes before the hand-written notes on missed targets, which stay last
+  const notes = text.indexOf("<!-- notes -->");
+  const added = notes >= 0 ? `${text.slice(0, notes)}${body}\n\n${text.slice(notes)}` : `${text.trimEnd()}\n\n${body}\n`;
+  writeFileSync(file, re.test(text) ? text.replace(re, body) : added);
   process.stdout.write(`${body}\n`);
 }
