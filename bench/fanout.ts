@@ -57,7 +57,7 @@ try {
     command: "npx tsx bench/fanout.ts",
     header: ["", "median", "p99", "max"],
     rows: [[`publish request → last of ${AGENTS} agents (${DECISIONS} decisions)`, `${median(latencies).toFixed(0)} ms`, `${percentile(latencies, 99).toFixed(0)} ms`, `${Math.max(...latencies).toFixed(0)} ms`]],
-    verdict: `p99 ${percentile(latencies, 99).toFixed(0)} ms (target ≤ 500 ms, ${percentile(latencies, 99) <= 500 ? "met" : "missed"}); the sustained 10,000 decisions/s for 10 s is not measured yet. Timed from the request to the controller (arbiter checks, signing, KV put) to the last agent's recorded nft step.`,
+    verdict: `p99 ${percentile(latencies, 99).toFixed(0)} ms (target ≤ 500 ms, ${percentile(latencies, 99) <= 500 ? "met" : "missed"}). Timed from the request to the controller (arbiter checks, signing, KV put) to the last agent's recorded nft step.`,
   });
 } finally {
   for (const c of children) c.kill("SIGTERM");

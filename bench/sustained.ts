@@ -73,9 +73,9 @@ try {
   await nc.close();
   await controller.stop();
   const rate = (ms: number) => `${Math.round(TOTAL / (ms / 1000)).toLocaleString("en")}/s`;
-  record("sustained", {
+  record(`sustained-${AGENTS}`, {
     title: `Sustained: ${TOTAL.toLocaleString("en")} decisions offered at ${RATE.toLocaleString("en")}/s to ${AGENTS} agents`,
-    command: "npx tsx bench/sustained.ts",
+    command: `SUSTAINED_AGENTS=${AGENTS} npx tsx bench/sustained.ts`,
     header: ["", "time from the first request", "rate"],
     rows: [
       ["requests sent (paced)", `${sentMs} ms`, rate(sentMs)],
