@@ -121,9 +121,13 @@ export class BanSync {
     this.#flushing ??= (async () => {
       await Promise.resolve();
       while (this.#pending.size > 0) {
-        const batch = [...this.#pending.values()].slice(0, this.maxBatch);
-        const keys = [...this.#pending.keys()].slice(0, this.maxBatch);
-        for (const k of keys) this.#pending.delete(k);
+        // take the first maxBatch entries: copying the whole queue per batch would cost O(n²/batch)
+        const batch: BanOp[] = [];
+        for (const [k, op] of this.#pending) {
+          batch.push(op);
+          this.#pending.delete(k);
+          if (batch.length >= this.maxBatch) break;
+        }
         await this.#apply(batch);
       }
       this.#flushing = undefined;
