@@ -6,6 +6,7 @@ import { setMaxListeners } from "node:events";
 import { pino } from "pino";
 import { FLEETWALL_VERSION } from "../api/src/index.js";
 import { AgentLink, verifyDesired } from "../agent/src/index.js";
+import { fleetLabels } from "./fleet-policies.js";
 
 const [servers, first, count, pem] = [process.argv[2] as string, Number(process.argv[3]), Number(process.argv[4]), Buffer.from(process.argv[5] as string, "base64").toString()];
 const log = pino({ level: "silent" });
@@ -21,7 +22,7 @@ for (let i = first; i < first + count; i += 1) {
   const id = `h${i}`;
   const link = await AgentLink.connect({ connection: { servers: servers.split(",") }, hostId: id, log });
   let applied = 0;
-  await link.register({ schemaVersion: 1, hostId: id, labels: { team: `t${i % 20}`, zone: `z${i % 3}` }, addresses: [], agentVersion: FLEETWALL_VERSION, nftVersion: "simulated", startedAt: new Date().toISOString() }, ac.signal);
+  await link.register({ schemaVersion: 1, hostId: id, labels: fleetLabels(i), addresses: [], agentVersion: FLEETWALL_VERSION, nftVersion: "simulated", startedAt: new Date().toISOString() }, ac.signal);
   void link.watchDesired(async (data) => {
     const v = verifyDesired(dec.decode(data), { hostId: id, trustedKey: pem, appliedRevision: applied });
     if (!v.ok) return;

@@ -13,25 +13,13 @@ import { connect } from "@nats-io/transport-node";
 import { freePort, startNats } from "../test/harness/nats.js";
 import { startProc } from "../test/harness/procs.js";
 import { sh, waitFor } from "../test/harness/sh.js";
+import { fleetPolicy } from "./fleet-policies.js";
 import { median, percentile, record } from "./lib.js";
 
 const HOSTS = Number(process.env.CHANGE_HOSTS ?? 1000);
 const PER_PROCESS = 250;
 const RUNS = 5;
-const policy = (i: number, port: number) => ({
-  apiVersion: "fleetwall.io/v1alpha1",
-  kind: "FirewallPolicy",
-  metadata: { name: `p${i}` },
-  spec: {
-    hostSelector: i % 10 === 0 ? {} : { matchLabels: { team: `t${i % 20}` } },
-    order: i,
-    ingress: [
-      { name: "ssh", action: "Allow", protocol: "tcp", ports: ["ssh"], rateLimit: { newConnections: 3, perSeconds: 60 } },
-      { name: "web", action: "Allow", protocol: "tcp", ports: [80, 443, `${port}-${port + 10}`] },
-      { name: "internal", action: "Allow", sources: ["198.18.0.0/16", `2001:db8:${i.toString(16)}::/48`] },
-    ],
-  },
-});
+const policy = fleetPolicy;
 const cli = new URL("../cli/dist/main.js", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "fleetwall-change-"));
 const policies = join(dir, "policies");

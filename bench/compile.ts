@@ -3,25 +3,11 @@
 // Run: npx tsx bench/compile.ts
 import { FirewallPolicy } from "../api/src/index.js";
 import { compile, planPublish, type HostInfo } from "../controller/src/index.js";
+import { fleetLabels, fleetPolicy } from "./fleet-policies.js";
 import { median, record, timed } from "./lib.js";
 
-const policies = Array.from({ length: 200 }, (_, i) =>
-  FirewallPolicy.parse({
-    apiVersion: "fleetwall.io/v1alpha1",
-    kind: "FirewallPolicy",
-    metadata: { name: `p${i}` },
-    spec: {
-      hostSelector: i % 10 === 0 ? {} : { matchLabels: { team: `t${i % 20}` } },
-      order: i,
-      ingress: [
-        { name: "ssh", action: "Allow", protocol: "tcp", ports: ["ssh"], rateLimit: { newConnections: 3, perSeconds: 60 } },
-        { name: "web", action: "Allow", protocol: "tcp", ports: [80, 443, `${8000 + i}-${8010 + i}`] },
-        { name: "internal", action: "Allow", sources: ["198.18.0.0/16", `2001:db8:${i.toString(16)}::/48`] },
-      ],
-    },
-  }),
-);
-const hosts = (n: number): HostInfo[] => Array.from({ length: n }, (_, i) => ({ id: `h${i}`, labels: { team: `t${i % 20}`, zone: `z${i % 3}` } }));
+const policies = Array.from({ length: 200 }, (_, i) => FirewallPolicy.parse(fleetPolicy(i)));
+const hosts = (n: number): HostInfo[] => Array.from({ length: n }, (_, i) => ({ id: `h${i}`, labels: fleetLabels(i) }));
 
 const rows: string[][] = [];
 const verdicts: string[] = [];

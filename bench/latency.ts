@@ -4,12 +4,11 @@
 // agents' own log line written right after nft accepted the element (same clock as the writer).
 // Side by side: fail2ban 1.0.2 (Debian) on the same line, polling its nft set every 2 ms.
 // Run: npx tsx bench/latency.ts   (as root; needs Debian's fail2ban)
-import { execFileSync, spawn } from "node:child_process";
-import { appendFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { JAIL_LOG_DIR, createFleet, type Fleet } from "../test/harness/fleet.js";
 import { waitFor } from "../test/harness/sh.js";
+import { startFail2ban } from "./fail2ban.js";
 import { median, percentile, record } from "./lib.js";
 
 const ATTACKS = 30;
@@ -66,49 +65,19 @@ async function fleetwall(n: number): Promise<{ local: number[]; fleet: number[] 
 }
 
 async function fail2ban(): Promise<number[]> {
-  const ns = `fwf2b${process.pid}`;
-  const base = mkdtempSync(join(tmpdir(), "fleetwall-f2b-"));
-  const etc = join(base, "etc");
-  cpSync("/etc/fail2ban", etc, { recursive: true });
-  rmSync(join(etc, "jail.d", "defaults-debian.conf"), { force: true });
-  mkdirSync(join(base, "run"));
-  mkdirSync(join(base, "log"));
-  const auth = join(base, "log", "auth.log");
-  writeFileSync(auth, "");
-  writeFileSync(join(etc, "fail2ban.local"), `[DEFAULT]\nlogtarget = ${base}/run/fail2ban.log\nsocket = ${base}/run/fail2ban.sock\npidfile = ${base}/run/fail2ban.pid\ndbfile = ${base}/run/fail2ban.sqlite3\n`);
-  writeFileSync(join(etc, "jail.local"), `[DEFAULT]\nbanaction = nftables-allports\nbackend = pyinotify\nusedns = no\nbantime = 1h\nfindtime = 10m\n[sshd]\nenabled = true\nfilter = sshd\nport = ssh\nlogpath = ${auth}\nmaxretry = 1\n`);
-  execFileSync("ip", ["netns", "add", ns]);
-  const server = spawn("ip", ["netns", "exec", ns, "fail2ban-server", "-f", "-x", "-c", etc], { stdio: "ignore" });
-  const inSet = (addr: string) => {
-    try {
-      execFileSync("ip", ["netns", "exec", ns, "nft", "get", "element", "inet", "f2b-table", "addr-set-sshd", `{ ${addr} }`], { stdio: "ignore" });
-      return true;
-    } catch {
-      return false;
-    }
-  };
+  const f2b = await startFail2ban({ maxRetry: 1, backend: "pyinotify" });
   try {
-    await waitFor("fail2ban sshd jail", () => {
-      try {
-        return execFileSync("ip", ["netns", "exec", ns, "fail2ban-client", "-c", etc, "status", "sshd"]).toString().includes("Currently banned");
-      } catch {
-        return false;
-      }
-    }, 30_000, 200);
     const out: number[] = [];
     for (let i = 0; i < 15; i += 1) {
       const addr = `203.0.113.${100 + i}`;
       const t0 = performance.now();
-      appendFileSync(auth, line(addr).replace("Nov 27 10:00:00", new Date().toString().slice(4, 24).replace(/ \d{4}/, "")));
-      await waitFor(`${addr} in fail2ban's set`, () => inSet(addr), 20_000, 2);
+      appendFileSync(f2b.authLog, line(addr).replace("Nov 27 10:00:00", new Date().toString().slice(4, 24).replace(/ \d{4}/, "")));
+      await waitFor(`${addr} in fail2ban's set`, () => f2b.banned(addr), 20_000, 2);
       out.push(performance.now() - t0);
     }
     return out;
   } finally {
-    server.kill("SIGTERM");
-    await new Promise((r) => setTimeout(r, 1000));
-    execFileSync("ip", ["netns", "del", ns]);
-    rmSync(base, { recursive: true, force: true });
+    await f2b.stop();
   }
 }
 

@@ -3,11 +3,9 @@
 //  - fleetwall: N sealed decisions through the agent's real code (Defender → BanSync → nft),
 //    signature checks included, NATS left out (its cost is in the fleet test's numbers)
 // Run: npx tsx bench/mass-load.ts   (as root)
-import { execFileSync, spawn } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { execFileSync } from "node:child_process";
 import { waitFor } from "../test/harness/sh.js";
+import { startFail2ban } from "./fail2ban.js";
 import { pino } from "pino";
 import { generateSigningKeyPem, loadSigningKey, sealKey, sealPayloads } from "../api/src/index.js";
 import { BanSync, Defender, bansTableScript, nftBinary } from "../agent/src/index.js";
@@ -66,44 +64,16 @@ async function fleetwall(n: number): Promise<number[]> {
  * The same n through fleetwall's agent path for comparison.
  */
 async function fail2banMass(n: number): Promise<number> {
-  const ns = `fwf2bm${process.pid}`;
-  const base = mkdtempSync(join(tmpdir(), "fleetwall-f2bm-"));
-  const etc = join(base, "etc");
-  cpSync("/etc/fail2ban", etc, { recursive: true });
-  rmSync(join(etc, "jail.d", "defaults-debian.conf"), { force: true });
-  mkdirSync(join(base, "run"));
-  writeFileSync(join(base, "auth.log"), "");
-  writeFileSync(join(etc, "fail2ban.local"), `[DEFAULT]\nlogtarget = ${base}/run/fail2ban.log\nsocket = ${base}/run/fail2ban.sock\npidfile = ${base}/run/fail2ban.pid\ndbfile = ${base}/run/fail2ban.sqlite3\n`);
-  writeFileSync(join(etc, "jail.local"), `[DEFAULT]\nbanaction = nftables-allports\nbackend = polling\nusedns = no\nbantime = 1h\n[sshd]\nenabled = true\nfilter = sshd\nport = ssh\nlogpath = ${base}/auth.log\n`);
-  execFileSync("ip", ["netns", "add", ns]);
-  const server = spawn("ip", ["netns", "exec", ns, "fail2ban-server", "-f", "-x", "-c", etc], { stdio: "ignore" });
-  const client = (...args: string[]) => execFileSync("ip", ["netns", "exec", ns, "fail2ban-client", "-c", etc, ...args], { maxBuffer: 1 << 26 }).toString();
+  const f2b = await startFail2ban({ maxRetry: 5, backend: "polling" });
   try {
-    await waitFor("fail2ban sshd jail", () => {
-      try {
-        return client("status", "sshd").includes("Currently banned");
-      } catch {
-        return false;
-      }
-    }, 30_000, 200);
     const addrs = Array.from({ length: n }, (_, i) => `2001:db8:f2b::${i.toString(16)}`);
     const t = performance.now();
-    client("set", "sshd", "banip", ...addrs);
+    f2b.client("set", "sshd", "banip", ...addrs);
     const last = addrs[addrs.length - 1] as string;
-    await waitFor("the last address in fail2ban's set", () => {
-      try {
-        execFileSync("ip", ["netns", "exec", ns, "nft", "get", "element", "inet", "f2b-table", "addr6-set-sshd", `{ ${last} }`], { stdio: "ignore" });
-        return true;
-      } catch {
-        return false;
-      }
-    }, 600_000, 50);
+    await waitFor("the last address in fail2ban's set", () => f2b.banned(last), 600_000, 50);
     return performance.now() - t;
   } finally {
-    server.kill("SIGTERM");
-    await new Promise((r) => setTimeout(r, 1000));
-    execFileSync("ip", ["netns", "del", ns]);
-    rmSync(base, { recursive: true, force: true });
+    await f2b.stop();
   }
 }
 
