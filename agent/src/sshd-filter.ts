@@ -216,7 +216,7 @@ export function sshdFilter(options: SshdFilterOptions = {}): (line: string) => S
     return undefined;
   };
 
-  const session = (id: string, found: Found, t: number): Session | undefined => {
+  const session = (id: string, found: Found, t: number): Session => {
     const { rule: r, host, user } = found;
     const nofail = Boolean(r.nofail || r.gained);
     let s = sessions.get(id);
@@ -248,7 +248,6 @@ export function sshdFilter(options: SshdFilterOptions = {}): (line: string) => S
     const found = find(split.content);
     if (!found) return undefined;
     const s = session(split.session, found, now());
-    if (!s) return undefined;
     // pending failures, or a second user name, make even a success or a nofail line a failure
     if (s.pending || s.users.size > 1) {
       s.nofail = false;
