@@ -1,27 +1,38 @@
 import { spawn } from "node:child_process";
+import { NftError } from "./nft-error.js";
+import { NftSession, SessionLost } from "./nft-session.js";
 
-/** A failure of the `nft` binary, with what it printed. */
-export class NftError extends Error {
-  override name = "NftError";
-  constructor(
-    message: string,
-    readonly stderr: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
+export { NftError } from "./nft-error.js";
 
 export interface NftRunner {
   /** Runs nft with `args`, feeding `stdin`; resolves to stdout. */
   run(args: string[], stdin?: string): Promise<string>;
+  /** Applies a short script as one transaction, through a long-lived nft where there is one. */
+  applyQuick?(script: string): Promise<void>;
+  /** Ends any long-lived nft process. */
+  close?(): void;
 }
 
 /** The real nft binary. `prefix` runs it through another command (e.g. `ip netns exec NS`). */
-export function nftBinary(options: { binary?: string; prefix?: string[] } = {}): NftRunner {
+export function nftBinary(options: { binary?: string; prefix?: string[]; session?: boolean } = {}): NftRunner {
   const binary = options.binary ?? "nft";
   const prefix = options.prefix ?? [];
+  const session = options.session === false ? undefined : new NftSession([...prefix, binary]);
   return {
+    async applyQuick(script) {
+      if (session?.usable) {
+        try {
+          return await session.apply(script);
+        } catch (error) {
+          // the session died (or nft has no interactive mode): ban scripts are idempotent, so run it again
+          if (!(error instanceof SessionLost)) throw error;
+        }
+      }
+      await this.run(["-f", "-"], script);
+    },
+    close() {
+      session?.close();
+    },
     run(args, stdin) {
       const argv = [...prefix, binary, ...args];
       return new Promise((resolve, reject) => {

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 
 /** JSON with object keys sorted at every level: equal values give equal text. */
 export function canonicalJson(value: unknown): string {
@@ -18,6 +18,7 @@ function sortKeys(value: unknown): unknown {
   return value;
 }
 
+/** SHA-256 of the UTF-8 text, in hex. The one-shot form: about 2.5× cheaper than a Hash object per call. */
 export function sha256Hex(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
+  return hash("sha256", text, "hex");
 }

@@ -2,7 +2,7 @@ import { hostname, networkInterfaces } from "node:os";
 import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { AGENT_STATE_FILES, Agent, AgentLink, BANS_TABLE, BanSync, Defender, Enforcer, FAMILY, JailRunner, StateStore, TABLE, listTable, nftBinary, nftVersion } from "@fleetwall/agent";
+import { AGENT_STATE_FILES, Agent, AgentLink, BANS_TABLE, BanSync, Defender, Enforcer, FAMILY, JailRunner, StateStore, TABLE, listTable, nftBinary, nftVersion, type NftRunner } from "@fleetwall/agent";
 import { FLEETWALL_VERSION, agentInboxPrefix } from "@fleetwall/api";
 import type { Logger } from "pino";
 import { readPem, splitSources, type AgentConfig } from "./config.js";
@@ -13,6 +13,7 @@ import { connectOptions } from "./nats-access.js";
 
 interface Built {
   agent: Agent;
+  nft: NftRunner;
   defender: Defender;
   jails: JailRunner | undefined;
 }
@@ -46,18 +47,22 @@ function buildAgent(cfg: AgentConfig, log: Logger, nftVer: string, withJails: bo
     defender,
     jails,
   );
-  return { agent, defender, jails };
+  return { agent, nft, defender, jails };
 }
 
 /** `--boot`: restore the last applied ruleset from disk, without the bus, and return. */
 export async function bootAgent(cfg: AgentConfig, log: Logger): Promise<boolean> {
   // no jails at boot: this process restores the rules and exits; the service then starts the agent
-  const { agent } = buildAgent(cfg, log, await nftVersion(nftBinary({ binary: cfg.nft })), false);
-  return agent.restore();
+  const { agent, nft } = buildAgent(cfg, log, await nftVersion(nftBinary({ binary: cfg.nft })), false);
+  try {
+    return await agent.restore();
+  } finally {
+    nft.close?.();
+  }
 }
 
 export async function runAgent(cfg: AgentConfig, log: Logger, signal: AbortSignal): Promise<void> {
-  const { agent, defender, jails } = buildAgent(cfg, log, await nftVersion(nftBinary({ binary: cfg.nft })), true);
+  const { agent, nft, defender, jails } = buildAgent(cfg, log, await nftVersion(nftBinary({ binary: cfg.nft })), true);
   await agent.restore();
   let link: AgentLink | undefined;
   const registry = newRegistry();
@@ -83,6 +88,7 @@ export async function runAgent(cfg: AgentConfig, log: Logger, signal: AbortSigna
     await agent.shutdown();
     await link.close();
     http.close();
+    nft.close?.();
   }
 }
 

@@ -1,0 +1,153 @@
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { NftError } from "./nft-error.js";
+
+/** How long one command may take before the session is killed and the command refused. */
+const REPLY_TIMEOUT_MS = 10_000;
+/** A session that dies this soon after starting, this many times in a row, is not tried again. */
+const EARLY_EXIT_MS = 1_000;
+const EARLY_EXITS_TO_GIVE_UP = 3;
+
+interface Pending {
+  token: string;
+  resolve(): void;
+  reject(error: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * One long-lived `nft -i` that takes short scripts, each as one transaction. Starting a process per
+ * change costs 3–10 ms and blocks Node's thread while it forks; a single ban through this session
+ * costs about half a millisecond. nft reads its interactive input through libedit, which is slow on
+ * long lines (about 35 µs per set element), so large batches still belong to `nft -f`.
+ *
+ * Replies are framed on stderr: after each script a line nft cannot parse is written, and the
+ * error nft prints for it, which repeats the line, marks the end of that script's output. Anything
+ * on stderr before that mark is the script's own error.
+ */
+export class NftSession {
+  #child: ChildProcessWithoutNullStreams | undefined;
+  #startedAt = 0;
+  #earlyExits = 0;
+  #stderr = "";
+  #queue: Pending[] = [];
+  #seq = 0;
+  #tail: Promise<void> = Promise.resolve();
+
+  constructor(private readonly argv: readonly string[]) {}
+
+  /** False once nft has refused interactive mode repeatedly (built without it): use `nft -f`. */
+  get usable(): boolean {
+    return this.#earlyExits < EARLY_EXITS_TO_GIVE_UP;
+  }
+
+  /** Applies `script` (commands one per line) as one transaction; rejects with nft's error. */
+  apply(script: string): Promise<void> {
+    const line = script
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .join("; ");
+    // one script at a time: each reply is read to its mark before the next script is written
+    const run = this.#tail.then(() => this.#send(line));
+    this.#tail = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Ends the nft process, refusing scripts still waiting for a reply; a later apply starts a new one. */
+  close(): void {
+    const child = this.#child;
+    this.#child = undefined;
+    child?.stdin.end();
+    child?.kill();
+    this.#rejectAll(new NftError("nft session closed", ""));
+  }
+
+  #send(line: string): Promise<void> {
+    const child = this.#start();
+    const token = `fleetwall-sync-${(this.#seq += 1)}`;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#fail(new NftError("nft -i did not answer in time", ""));
+      }, REPLY_TIMEOUT_MS);
+      this.#queue.push({ token, resolve, reject, timer });
+      this.#ref(child, true);
+      child.stdin.write(`${line}\n${token}\n`);
+    });
+  }
+
+  #start(): ChildProcessWithoutNullStreams {
+    if (this.#child) return this.#child;
+    const [cmd, ...args] = this.argv;
+    const child = spawn(cmd as string, [...args, "-i"], { stdio: ["pipe", "pipe", "pipe"] });
+    this.#child = child;
+    this.#startedAt = Date.now();
+    this.#stderr = "";
+    child.stdout.on("data", () => undefined);
+    child.stderr.on("data", (d: Buffer) => this.#onStderr(child, d.toString()));
+    child.stdin.on("error", () => undefined);
+    child.on("error", (e) => this.#onExit(child, new NftError("cannot run nft -i", "", { cause: e })));
+    child.on("close", (code) => this.#onExit(child, new NftError(`nft -i exited with ${code}`, this.#stderr.trim())));
+    this.#ref(child, false);
+    return child;
+  }
+
+  /** The session never keeps the process alive by itself, only while a script waits for its reply. */
+  #ref(child: ChildProcessWithoutNullStreams, on: boolean): void {
+    // the pipes are net.Sockets, which can be unref'd like the process
+    const handles = [child, child.stdin, child.stdout, child.stderr] as unknown as { ref(): void; unref(): void }[];
+    for (const h of handles) {
+      if (on) h.ref();
+      else h.unref();
+    }
+  }
+
+  #onStderr(child: ChildProcessWithoutNullStreams, text: string): void {
+    this.#stderr += text;
+    for (;;) {
+      const head = this.#queue[0];
+      if (!head) return;
+      const mark = this.#stderr.indexOf(`\n${head.token}\n`);
+      if (mark < 0) return;
+      // the mark's caret line must be complete too, so that it is not taken as the next script's error
+      const caretEnd = this.#stderr.indexOf("\n", mark + head.token.length + 2);
+      if (caretEnd < 0) return;
+      const own = this.#stderr.slice(0, this.#stderr.lastIndexOf("\n", mark - 1) + 1).trim();
+      this.#stderr = this.#stderr.slice(caretEnd + 1);
+      this.#queue.shift();
+      clearTimeout(head.timer);
+      this.#earlyExits = 0;
+      if (this.#queue.length === 0) this.#ref(child, false);
+      if (own === "") head.resolve();
+      else head.reject(new NftError("nft refused the script", own));
+    }
+  }
+
+  #onExit(child: ChildProcessWithoutNullStreams, error: NftError): void {
+    // a process closed earlier has had its scripts refused already; the queue belongs to its successor
+    if (this.#child !== child) return;
+    this.#child = undefined;
+    if (Date.now() - this.#startedAt < EARLY_EXIT_MS) this.#earlyExits += 1;
+    this.#rejectAll(error);
+  }
+
+  #fail(error: NftError): void {
+    this.#rejectAll(error);
+    this.close();
+  }
+
+  #rejectAll(error: NftError): void {
+    const queue = this.#queue;
+    this.#queue = [];
+    for (const p of queue) {
+      clearTimeout(p.timer);
+      p.reject(new SessionLost(error));
+    }
+  }
+}
+
+/** The session ended before the script's reply: whether the script took effect is unknown. */
+export class SessionLost extends NftError {
+  override name = "SessionLost";
+  constructor(cause: NftError) {
+    super(cause.message, cause.stderr, { cause });
+  }
+}
