@@ -49,12 +49,6 @@ function signedCidr(text: string): { family: "ip" | "ip6"; prefix: number; text:
 }
 
 /**
- * Batches up to this many changes go through the long-lived nft session (about 0.5 ms for a single
- * ban); larger ones through a process of their own, since nft's interactive input is slow on long lines.
- */
-const QUICK_BATCH = 256;
-
-/**
  * Keeps the kernel's ban sets equal to the decisions that apply to this host. Changes are queued
  * and flushed as one nft transaction at a time: a single ban goes out at once, a snapshot of many
  * goes out in a few large batches. A batch nft refuses is split to find and drop the bad element.
@@ -145,7 +139,7 @@ export class BanSync {
   async #apply(batch: BanOp[]): Promise<void> {
     try {
       const script = renderBanOps(batch);
-      if (batch.length <= QUICK_BATCH && this.nft.applyQuick) await this.nft.applyQuick(script);
+      if (this.nft.transact) await this.nft.transact(script);
       else await this.nft.run(["-f", "-"], script);
       this.#applied += batch.length;
       // small batches are single bans: their elements in the log let latency be measured end to end

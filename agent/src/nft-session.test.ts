@@ -36,6 +36,15 @@ describe("NftSession: one long-lived nft for small ban changes", () => {
       expect(await inKernel("ban4", "203.0.113.10")).toBe(true);
       expect(await inKernel("ban4", "203.0.113.11")).toBe(false); // the refused script changed nothing
       expect(await inKernel("ban4", "203.0.113.12")).toBe(true);
+      // a long script goes through a file nft includes, with the same all-or-nothing
+      const many = (from: number, n: number) => Array.from({ length: n }, (_, i) => `2001:db8:5e55::${(from + i).toString(16)}`);
+      const long = (els: string[]) => renderBanOps(els.map((element) => ({ op: "upsert", kind: "ban", family: "ip6", element, timeoutSeconds: 600, fresh: true })));
+      expect(long(many(0, 2000)).length).toBeGreaterThan(10_000);
+      await session.apply(long(many(0, 2000)));
+      const badLong = await session.apply(`${long(many(5000, 2000))}add element inet fleetwall_bans ban6 { 2001:db8::zz }\n`).then(() => undefined, (e: unknown) => e);
+      expect((badLong as NftError).stderr).toContain("2001:db8::zz");
+      expect(await inKernel("ban6", "2001:db8:5e55::7cf")).toBe(true);
+      expect(await inKernel("ban6", "2001:db8:5e55::1388")).toBe(false);
       // many in flight at once: each answered in order
       await Promise.all(Array.from({ length: 50 }, (_, i) => session.apply(ban(`203.0.113.${100 + i}`))));
       expect(await inKernel("ban4", "203.0.113.149")).toBe(true);
@@ -74,7 +83,7 @@ describe("NftSession: one long-lived nft for small ban changes", () => {
     writeFileSync(binary, `#!/bin/sh\nif [ "$1" = -i ]; then echo 'Error: no interactive CLI' >&2; exit 1; fi\nexec nft "$@"\n`, { mode: 0o755 });
     const runner = nftBinary({ prefix, binary });
     try {
-      for (let i = 0; i < 5; i += 1) await runner.applyQuick?.(ban(`203.0.113.${31 + i}`));
+      for (let i = 0; i < 5; i += 1) await runner.transact?.(ban(`203.0.113.${31 + i}`));
       for (let i = 0; i < 5; i += 1) expect(await inKernel("ban4", `203.0.113.${31 + i}`)).toBe(true);
     } finally {
       runner.close?.();

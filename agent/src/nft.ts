@@ -7,8 +7,8 @@ export { NftError } from "./nft-error.js";
 export interface NftRunner {
   /** Runs nft with `args`, feeding `stdin`; resolves to stdout. */
   run(args: string[], stdin?: string): Promise<string>;
-  /** Applies a short script as one transaction, through a long-lived nft where there is one. */
-  applyQuick?(script: string): Promise<void>;
+  /** Applies a script as one transaction, through a long-lived nft where there is one. */
+  transact?(script: string): Promise<void>;
   /** Ends any long-lived nft process. */
   close?(): void;
 }
@@ -19,7 +19,7 @@ export function nftBinary(options: { binary?: string; prefix?: string[]; session
   const prefix = options.prefix ?? [];
   const session = options.session === false ? undefined : new NftSession([...prefix, binary]);
   return {
-    async applyQuick(script) {
+    async transact(script) {
       if (session?.usable) {
         try {
           return await session.apply(script);
