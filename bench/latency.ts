@@ -11,7 +11,7 @@ import { waitFor } from "../test/harness/sh.js";
 import { startFail2ban } from "./fail2ban.js";
 import { median, percentile, record } from "./lib.js";
 
-const ATTACKS = 30;
+const ATTACKS = 100;
 const line = (addr: string) => `Nov 27 10:00:00 h sshd[4242]: Failed password for invalid user admin from ${addr} port 40000 ssh2\n`;
 const POLICY = `apiVersion: fleetwall.io/v1alpha1
 kind: FirewallPolicy
@@ -86,6 +86,7 @@ const fmt = (xs: number[]) => `${median(xs).toFixed(0)} / ${percentile(xs, 99).t
 const results: Record<number, { local: number[]; fleet: number[] }> = {};
 for (const n of [3, 20]) {
   results[n] = await fleetwall(n);
+  console.log(`${n} hosts, every attack in order (ms): local ${results[n].local.join(" ")}; fleet ${results[n].fleet.join(" ")}`);
   rows.push([`fleetwall, ${n} hosts`, fmt(results[n].local), fmt(results[n].fleet)]);
 }
 const f2b = await fail2ban();

@@ -68,9 +68,12 @@ export class BanSync {
 
   /** Creates the bans table when it does not exist; an existing one (and its bans) is left as it is. */
   async ensureTable(): Promise<void> {
-    if (await listTable(this.nft, "inet", BANS_TABLE)) return;
-    await this.nft.run(["-f", "-"], bansTableScript());
-    this.log.info("bans table created");
+    if (!(await listTable(this.nft, "inet", BANS_TABLE))) {
+      await this.nft.run(["-f", "-"], bansTableScript());
+      this.log.info("bans table created");
+    }
+    // start the long-lived nft now (an empty script changes nothing), so the first ban does not wait for it
+    await this.nft.transact?.("");
   }
 
   get activeBans(): number {
