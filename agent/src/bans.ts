@@ -54,7 +54,13 @@ function signedCidr(text: string): { family: "ip" | "ip6"; prefix: number; text:
  * goes out in a few large batches. A batch nft refuses is split to find and drop the bad element.
  */
 export class BanSync {
-  #active = new Map<string, BanOp>();
+  /** Allow entries in force by key: few, and searched on every local ban. */
+  #allows = new Map<string, BanOp>();
+  /**
+   * Deny entries in force by key, as their element alone (ban or net set and family follow from it):
+   * a million bans must stay small in memory and cheap to collect.
+   */
+  #denies = new Map<string, string>();
   #pending = new Map<string, BanOp>();
   #flushing: Promise<void> | undefined;
   #errors = 0;
@@ -77,9 +83,7 @@ export class BanSync {
   }
 
   get activeBans(): number {
-    let n = 0;
-    for (const op of this.#active.values()) if (op.kind !== "allow") n += 1;
-    return n;
+    return this.#denies.size;
   }
 
   get errors(): number {
@@ -93,32 +97,48 @@ export class BanSync {
   /** True when an allow entry in force covers `address` (a local jail must not ban it either). */
   allowed(address: string): boolean {
     const addr = parseCidr(address);
-    for (const op of this.#active.values()) {
-      if (op.kind === "allow" && op.family === addr.family && cidrContains(parseCidr(op.element), addr)) return true;
+    for (const op of this.#allows.values()) {
+      if (op.family === addr.family && cidrContains(parseCidr(op.element), addr)) return true;
     }
-    return false;
-  }
-
-  has(element: string): boolean {
-    for (const op of this.#active.values()) if (op.element === element && op.kind !== "allow") return true;
     return false;
   }
 
   /** Records what `key` should be now and schedules the kernel change. Takes ownership of `op`. */
   set(key: string, op: BanOp | undefined): Promise<void> {
-    const current = this.#active.get(key);
+    const current = this.#current(key);
     if (!op || op.op === "remove") {
       if (!current && !this.#pending.has(key)) return this.#flushing ?? Promise.resolve();
-      this.#active.delete(key);
+      this.#allows.delete(key);
+      this.#denies.delete(key);
       this.#pending.set(key, { ...(current ?? (op as BanOp)), op: "remove" });
-    } else {
-      const queued = current ? undefined : this.#pending.get(key);
-      // marked in place, not copied: a bulk load sets 100,000s of these
-      op.fresh = !current && (!queued || !!queued.fresh);
-      this.#active.set(key, op);
-      this.#pending.set(key, op);
+      return this.#schedule();
     }
+    if (current && (current.kind !== op.kind || current.family !== op.family || current.element !== op.element)) {
+      // the key now means another element (or set): the old one goes, under a key of its own in the queue
+      this.#pending.set(`${key}\n(previous)`, { ...current, op: "remove" });
+      this.#allows.delete(key);
+      this.#denies.delete(key);
+      return this.set(key, op);
+    }
+    const queued = current ? undefined : this.#pending.get(key);
+    // marked in place, not copied: a bulk load sets 100,000s of these
+    op.fresh = !current && (!queued || !!queued.fresh);
+    if (op.kind === "allow") this.#allows.set(key, op);
+    else this.#denies.set(key, op.element);
+    this.#pending.set(key, op);
     return this.#schedule();
+  }
+
+  /** What is in force for `key`, rebuilt from the compact form (the set follows from the element). */
+  #current(key: string): BanOp | undefined {
+    const allow = this.#allows.get(key);
+    if (allow) return allow;
+    const element = this.#denies.get(key);
+    if (element === undefined) return undefined;
+    const family = element.includes(":") ? "ip6" : "ip";
+    const slash = element.indexOf("/");
+    const single = slash < 0 || Number(element.slice(slash + 1)) === (family === "ip" ? 32 : 128);
+    return { op: "upsert", kind: single ? "ban" : "net", family, element };
   }
 
   #schedule(): Promise<void> {

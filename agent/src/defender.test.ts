@@ -48,4 +48,33 @@ describe("Defender: decisions from the bans bucket into the kernel", () => {
     await bans.idle();
     expect(await inKernel("ban4", "203.0.113.1")).toBe(false);
   });
+
+  it("keeps each key's element in exactly one set as decisions change it, and counts bans", async () => {
+    const log = pino({ level: "silent" });
+    const bans = new BanSync(nft, log);
+    const d = new Defender(bans, "h", {}, () => key.publicKeyPem, log);
+    const put = (k: string, cidr: string, type = "Deny") => d.onDecisionEntry(k, enc.encode(JSON.stringify(signPayload(key, decision(cidr, type)))));
+    put("c.1", "203.0.113.40");
+    put("c.2", "2001:db8:40::/48");
+    await bans.idle();
+    expect(bans.activeBans).toBe(2);
+    // the same key now names a network, then becomes an allow entry: the old elements go
+    put("c.1", "203.0.113.0/28");
+    await bans.idle();
+    expect(await inKernel("ban4", "203.0.113.40")).toBe(false);
+    expect(await inKernel("net4", "203.0.113.0/28")).toBe(true);
+    put("c.1", "203.0.113.0/28", "Allow");
+    await bans.idle();
+    expect(await inKernel("net4", "203.0.113.0/28")).toBe(false);
+    expect(await inKernel("allow4", "203.0.113.0/28")).toBe(true);
+    expect(bans.allowed("203.0.113.5")).toBe(true);
+    expect(bans.activeBans).toBe(1);
+    d.onDecisionEntry("c.1", null);
+    d.onDecisionEntry("c.2", null);
+    await bans.idle();
+    expect(await inKernel("allow4", "203.0.113.0/28")).toBe(false);
+    expect(await inKernel("net6", "2001:db8:40::/48")).toBe(false);
+    expect(bans.allowed("203.0.113.5")).toBe(false);
+    expect(bans.activeBans).toBe(0);
+  });
 });
