@@ -131,7 +131,7 @@ export class BanSync {
 
   /** What is in force for `key`, rebuilt from the compact form (the set follows from the element). */
   #current(key: string): BanOp | undefined {
-    const allow = this.#allows.get(key);
+    const allow = this.#allows.size > 0 ? this.#allows.get(key) : undefined;
     if (allow) return allow;
     const element = this.#denies.get(key);
     if (element === undefined) return undefined;
