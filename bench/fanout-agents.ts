@@ -14,13 +14,26 @@ process.on("SIGTERM", () => {
   process.exit(0);
 });
 
+// arrivals are written once per turn of the event loop: a write per agent and element would cost
+// the simulated agents more CPU than the code they simulate
+let out: string[] = [];
+const emit = (line: string) => {
+  if (out.length === 0) {
+    setImmediate(() => {
+      process.stdout.write(out.join(""));
+      out = [];
+    });
+  }
+  out.push(line);
+};
+
 for (let i = first; i < first + count; i += 1) {
   const id = `sim-${i}`;
   const recorder: NftRunner = {
     async run(_args, script) {
       const at = Date.now();
       for (const m of (script ?? "").matchAll(/add element inet fleetwall_bans \w+ \{ ([^}]*) \}/g)) {
-        for (const el of (m[1] as string).split(", ")) process.stdout.write(`${JSON.stringify({ agent: id, element: el.split(" ")[0], at })}\n`);
+        for (const el of (m[1] as string).split(", ")) emit(`${JSON.stringify({ agent: id, element: el.split(" ")[0], at })}\n`);
       }
       return "";
     },
