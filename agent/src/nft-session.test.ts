@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bansTableScript, renderBanOps } from "./bans-render.js";
 import { NftError, nftBinary } from "./nft.js";
-import { NftSession, SessionLost } from "./nft-session.js";
+import { NftSession, SessionUnavailable } from "./nft-session.js";
 
 const NS = `fwsess${process.pid}`;
 const prefix = ["ip", "netns", "exec", NS];
@@ -30,7 +30,7 @@ describe("NftSession: one long-lived nft for small ban changes", () => {
       const after = session.apply(ban("203.0.113.12"));
       const error = await refused.then(() => undefined, (e: unknown) => e);
       expect(error).toBeInstanceOf(NftError);
-      expect(error).not.toBeInstanceOf(SessionLost);
+      expect(error).not.toBeInstanceOf(SessionUnavailable);
       expect((error as NftError).stderr).toContain("203.0.113.x");
       await after;
       expect(await inKernel("ban4", "203.0.113.10")).toBe(true);
@@ -64,7 +64,7 @@ describe("NftSession: one long-lived nft for small ban changes", () => {
       expect(pids).toHaveLength(1);
       for (const pid of pids) process.kill(Number(pid), "SIGKILL");
       // the kill may land before or after this script: either it is applied or it is refused as lost
-      await session.apply(ban("203.0.113.22")).catch((e: unknown) => expect(e).toBeInstanceOf(SessionLost));
+      await session.apply(ban("203.0.113.22")).catch((e: unknown) => expect(e).toBeInstanceOf(SessionUnavailable));
       await session.apply(ban("203.0.113.23"));
       expect(await inKernel("ban4", "203.0.113.21")).toBe(true);
       expect(await inKernel("ban4", "203.0.113.23")).toBe(true);
@@ -75,7 +75,7 @@ describe("NftSession: one long-lived nft for small ban changes", () => {
 
   it("gives up on an nft without interactive mode, and the runner falls back to nft -f", async () => {
     const session = new NftSession(["sh", "-c", "echo 'Error: no interactive CLI' >&2; exit 1"]);
-    for (let i = 0; i < 3; i += 1) await expect(session.apply(ban("203.0.113.30"))).rejects.toBeInstanceOf(SessionLost);
+    for (let i = 0; i < 3; i += 1) await expect(session.apply(ban("203.0.113.30"))).rejects.toBeInstanceOf(SessionUnavailable);
     expect(session.usable).toBe(false);
     // an nft that has -f but no -i: every quick apply still lands, through a process of its own
     const dir = mkdtempSync(join(tmpdir(), "fwsess-"));

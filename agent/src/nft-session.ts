@@ -1,6 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NftError } from "./nft-error.js";
@@ -65,15 +65,31 @@ export class NftSession {
           .join("; "),
       );
     }
-    // a file of its own, created exclusively and readable by root alone, removed once nft has answered;
-    // memory-backed where there is one: rewriting a file on a disk costs 0.35 ms, on tmpfs 0.05 ms
-    const file = join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), `fleetwall-nft-${randomUUID()}.nft`);
-    writeFileSync(file, script, { mode: 0o600, flag: "wx" });
+    const file = this.#writeScratch(script);
     try {
       return await this.#send(`include ${JSON.stringify(file)}`);
     } finally {
       rmSync(file, { force: true });
     }
+  }
+
+  /**
+   * A file of its own for a long script, created exclusively and readable by root alone. Memory-backed
+   * where there is one (rewriting a file on a disk costs 0.35 ms, on tmpfs 0.05 ms); a system that
+   * lets the agent write to neither place gets the script through `nft -f` instead.
+   */
+  #writeScratch(script: string): string {
+    let lastError: unknown;
+    for (const dir of ["/dev/shm", tmpdir()]) {
+      const file = join(dir, `fleetwall-nft-${randomUUID()}.nft`);
+      try {
+        writeFileSync(file, script, { mode: 0o600, flag: "wx" });
+        return file;
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    throw new SessionUnavailable(new NftError("no place to write a script for nft to include", "", { cause: lastError }));
   }
 
   /** Ends the nft process, refusing scripts still waiting for a reply; a later apply starts a new one. */
@@ -163,14 +179,17 @@ export class NftSession {
     this.#queue = [];
     for (const p of queue) {
       clearTimeout(p.timer);
-      p.reject(new SessionLost(error));
+      p.reject(new SessionUnavailable(error));
     }
   }
 }
 
-/** The session ended before the script's reply: whether the script took effect is unknown. */
-export class SessionLost extends NftError {
-  override name = "SessionLost";
+/**
+ * The script did not go through the session to a reply: the session ended first (whether the script
+ * took effect is unknown) or could not take it. Running an idempotent script again is safe.
+ */
+export class SessionUnavailable extends NftError {
+  override name = "SessionUnavailable";
   constructor(cause: NftError) {
     super(cause.message, cause.stderr, { cause });
   }

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { NftError } from "./nft-error.js";
-import { NftSession, SessionLost } from "./nft-session.js";
+import { NftSession, SessionUnavailable } from "./nft-session.js";
 
 export { NftError } from "./nft-error.js";
 
@@ -24,8 +24,9 @@ export function nftBinary(options: { binary?: string; prefix?: string[]; session
         try {
           return await session.apply(script);
         } catch (error) {
-          // the session died (or nft has no interactive mode): ban scripts are idempotent, so run it again
-          if (!(error instanceof SessionLost)) throw error;
+          // the session died or could not take the script (or nft has no interactive mode): ban scripts
+          // are idempotent, so run it again through a process of its own
+          if (!(error instanceof SessionUnavailable)) throw error;
         }
       }
       await this.run(["-f", "-"], script);
