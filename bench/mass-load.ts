@@ -102,8 +102,12 @@ try {
     const f = await floor(n);
     const w = await fleetwall(n);
     const fmt = (ms: number[]) => `${median(ms).toFixed(0)} ms (${Math.min(...ms).toFixed(0)}–${Math.max(...ms).toFixed(0)})`;
-    rows.push([n.toLocaleString("en"), fmt(f), fmt(w), `${(median(w) / median(f)).toFixed(1)}×`]);
-    verdicts.push(`${n.toLocaleString("en")}: ${median(w).toFixed(0)} ms (target ≤ ${target} ms, ${median(w) <= target ? "met" : `missed by ${(median(w) - target).toFixed(0)} ms`})`);
+    rows.push([n.toLocaleString("en"), fmt(f), fmt(w), `${(median(w) / median(f)).toFixed(2)}×`]);
+    // the target is twice the floor; the issue estimated the floor at 0.4 s and 4 s, hence 1 s and 8 s
+    const ratio = median(w) / median(f);
+    verdicts.push(
+      `${n.toLocaleString("en")}: ${median(w).toFixed(0)} ms, ${ratio.toFixed(2)}× the floor (within 2×: ${ratio <= 2 ? "met" : "missed"}; ≤ ${target} ms: ${median(w) <= target ? "met" : `missed by ${(median(w) - target).toFixed(0)} ms`})`,
+    );
   }
   const f2b = await fail2banMass(1000);
   const fw1k = await fleetwall(1000);

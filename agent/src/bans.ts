@@ -62,6 +62,8 @@ export class BanSync {
    */
   #denies = new Map<string, string>();
   #pending = new Map<string, BanOp>();
+  /** Elements a key held before it came to mean another one, to be removed ("key\nkind element"). */
+  #superseded = new Map<string, BanOp>();
   #flushing: Promise<void> | undefined;
   #errors = 0;
   #applied = 0;
@@ -114,12 +116,14 @@ export class BanSync {
       return this.#schedule();
     }
     if (current && (current.kind !== op.kind || current.family !== op.family || current.element !== op.element)) {
-      // the key now means another element (or set): the old one goes, under a key of its own in the queue
-      this.#pending.set(`${key}\n(previous)`, { ...current, op: "remove" });
+      // the key now means another element (or set): the old one goes first, in the next batch
+      this.#superseded.set(`${key}\n${current.kind} ${current.element}`, { ...current, op: "remove" });
       this.#allows.delete(key);
       this.#denies.delete(key);
       return this.set(key, op);
     }
+    // a key that comes back to an element it left must not lose it to that element's queued removal
+    if (this.#superseded.size > 0) this.#superseded.delete(`${key}\n${op.kind} ${op.element}`);
     const queued = current ? undefined : this.#pending.get(key);
     // marked in place, not copied: a bulk load sets 100,000s of these
     op.fresh = !current && (!queued || !!queued.fresh);
@@ -144,9 +148,11 @@ export class BanSync {
   #schedule(): Promise<void> {
     this.#flushing ??= (async () => {
       await Promise.resolve();
-      while (this.#pending.size > 0) {
-        // take the first maxBatch entries: copying the whole queue per batch would cost O(n²/batch)
-        const batch: BanOp[] = [];
+      while (this.#pending.size > 0 || this.#superseded.size > 0) {
+        // removals of superseded elements first (few), then the first maxBatch entries of the queue:
+        // copying the whole queue per batch would cost O(n²/batch)
+        const batch: BanOp[] = [...this.#superseded.values()];
+        this.#superseded.clear();
         for (const [k, op] of this.#pending) {
           batch.push(op);
           this.#pending.delete(k);

@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { pino } from "pino";
-import { generateSigningKeyPem, loadSigningKey, sealKey, sealPayloads, signPayload } from "@fleetwall/api";
+import { generateSigningKeyPem, loadSigningKey, sealKey, sealPayloads, signPayload, type BanSignal, type JailIR } from "@fleetwall/api";
 import { BanSync } from "./bans.js";
 import { bansTableScript } from "./bans-render.js";
 import { Defender } from "./defender.js";
@@ -69,6 +69,22 @@ describe("Defender: decisions from the bans bucket into the kernel", () => {
     expect(await inKernel("allow4", "203.0.113.0/28")).toBe(true);
     expect(bans.allowed("203.0.113.5")).toBe(true);
     expect(bans.activeBans).toBe(1);
+    // changes faster than the kernel is written: two moves within one batch leave only the last element
+    put("c.3", "203.0.113.50");
+    await bans.idle();
+    put("c.3", "203.0.113.51");
+    put("c.3", "203.0.113.52");
+    await bans.idle();
+    expect(await inKernel("ban4", "203.0.113.50")).toBe(false);
+    expect(await inKernel("ban4", "203.0.113.51")).toBe(false);
+    expect(await inKernel("ban4", "203.0.113.52")).toBe(true);
+    // and a move away and back keeps the element
+    put("c.3", "203.0.113.53");
+    put("c.3", "203.0.113.52");
+    await bans.idle();
+    expect(await inKernel("ban4", "203.0.113.52")).toBe(true);
+    expect(await inKernel("ban4", "203.0.113.53")).toBe(false);
+    d.onDecisionEntry("c.3", null);
     d.onDecisionEntry("c.1", null);
     d.onDecisionEntry("c.2", null);
     await bans.idle();
@@ -76,5 +92,25 @@ describe("Defender: decisions from the bans bucket into the kernel", () => {
     expect(await inKernel("net6", "2001:db8:40::/48")).toBe(false);
     expect(bans.allowed("203.0.113.5")).toBe(false);
     expect(bans.activeBans).toBe(0);
+  });
+
+  it("shares a local detection with the fleet only once the address is banned here", async () => {
+    const log = pino({ level: "silent" });
+    const bans = new BanSync(nft, log);
+    const d = new Defender(bans, "h", {}, () => key.publicKeyPem, log);
+    const seen: { address: string; appliedBefore: number; bannedHere: boolean }[] = [];
+    const sink = {
+      publishSignal: async (sig: BanSignal) => {
+        // what BanSync had put into the kernel when the signal left, before anything else can run
+        const appliedBefore = bans.applied;
+        seen.push({ address: sig.address, appliedBefore, bannedHere: await inKernel("ban4", sig.address) });
+      },
+    };
+    const jail: JailIR = { name: "sshd", failRegex: [], source: { file: "/var/log/auth.log" }, maxRetry: 1, findTimeSeconds: 600, banTimeSeconds: 600, ignore: [], share: "Fleet" };
+    for (let i = 0; i < 5; i += 1) d.onJailBan({ jail: "sshd", address: `203.0.113.${60 + i}`, failures: 1, banSeconds: 600 }, jail, sink);
+    await vi.waitFor(() => expect(seen).toHaveLength(5), { timeout: 5000 });
+    seen.forEach((s, i) => expect(s.appliedBefore).toBeGreaterThanOrEqual(i + 1));
+    expect(seen.every((s) => s.bannedHere)).toBe(true);
+    expect(d.signalsSent).toBe(5);
   });
 });

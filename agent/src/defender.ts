@@ -11,6 +11,8 @@ export interface SignalSink {
 
 const dec = new TextDecoder();
 const OUTBOX_LIMIT = 100_000;
+/** A detection is shared with the fleet once it is banned here, or after this long if nft is busy. */
+const LOCAL_FIRST_MS = 50;
 
 /**
  * The agent's ban side: local jail detections are banned at once and queued as signals for the
@@ -46,7 +48,7 @@ export class Defender {
       this.labels,
       this.now(),
     );
-    void this.bans.set(`local.${jail.name}.${ban.address}`, op);
+    const local = this.bans.set(`local.${jail.name}.${ban.address}`, op);
     this.log.warn({ jail: jail.name, address: ban.address, failures: ban.failures, seconds: ban.banSeconds }, "banned locally");
     if (jail.share !== "Fleet") return;
     if (this.#outbox.length >= OUTBOX_LIMIT) this.#outbox.shift();
@@ -60,7 +62,15 @@ export class Defender {
       banSeconds: ban.banSeconds,
       ...(jail.increment ? { increment: jail.increment } : {}),
     });
-    if (sink) void this.drain(sink);
+    if (!sink) return;
+    // this host first: the signal sets off work on every host of the fleet at once (on shared CPUs,
+    // this one's nft among them), so it goes once the local ban is in, or after LOCAL_FIRST_MS at most
+    let timer: NodeJS.Timeout | undefined;
+    const capped = new Promise<void>((resolve) => (timer = setTimeout(resolve, LOCAL_FIRST_MS)));
+    void Promise.race([local.catch(() => undefined), capped]).then(() => {
+      clearTimeout(timer);
+      return this.drain(sink);
+    });
   }
 
   /** Sends queued signals in order; on failure waits and retries, so none is lost while the bus is away. */
