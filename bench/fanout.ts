@@ -37,8 +37,8 @@ try {
   const pem = Buffer.from(readFileSync(`${key}.pub`)).toString("base64");
   let ready = 0;
   for (let first = 0; first < AGENTS; first += PER_PROCESS) {
-    // FANOUT_PROFILE=DIR: a CPU profile of the first process of simulated agents
-    const profile = first === 0 && process.env.FANOUT_PROFILE ? ["--cpu-prof", "--cpu-prof-dir", process.env.FANOUT_PROFILE] : [];
+    // BENCH_PROFILE=DIR: a CPU profile of the first process of simulated agents
+    const profile = first === 0 && process.env.BENCH_PROFILE ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_PROFILE] : [];
     const child = spawn(process.execPath, [...profile, "--import", "tsx", new URL("./fanout-agents.ts", import.meta.url).pathname, nats.url, String(first), String(Math.min(PER_PROCESS, AGENTS - first)), pem], { stdio: ["ignore", "pipe", "inherit"] });
     children.push(child);
     createInterface({ input: child.stdout! }).on("line", (l) => {

@@ -31,7 +31,9 @@ const completeAt = new Map<string, number>();
 try {
   const key = join(dir, "key.pem");
   await sh("mkdir", ["-p", `${dir}/policies`]);
-  const controller = startProc("controller", ["node", cli, "controller", "--nats", nats.url, "--source", `dir:${dir}/policies`, "--signing-key", key, "--listen", `127.0.0.1:${await freePort()}`, "--log-level", "warn"], dir);
+  // BENCH_PROFILE=DIR: a CPU profile of the controller, written when it stops
+  const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_PROFILE] : [];
+  const controller = startProc("controller", ["node", ...profile, cli, "controller", "--nats", nats.url, "--source", `dir:${dir}/policies`, "--signing-key", key, "--listen", `127.0.0.1:${await freePort()}`, "--log-level", "warn"], dir);
   await waitFor("signing key", () => sh("test", ["-s", `${key}.pub`]).then(() => true), 20_000);
   const pem = Buffer.from(readFileSync(`${key}.pub`)).toString("base64");
   let ready = 0;
