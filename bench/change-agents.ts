@@ -20,7 +20,7 @@ const dec = new TextDecoder();
 
 for (let i = first; i < first + count; i += 1) {
   const id = `h${i}`;
-  const link = await AgentLink.connect({ connection: { servers: servers.split(",") }, hostId: id, log });
+  const link = await AgentLink.connect({ connection: { servers: servers.split(","), noAsyncTraces: true }, hostId: id, log });
   let applied = 0;
   await link.register({ schemaVersion: 1, hostId: id, labels: fleetLabels(i), addresses: [], agentVersion: FLEETWALL_VERSION, nftVersion: "simulated", startedAt: new Date().toISOString() }, ac.signal);
   void link.watchDesired(async (data) => {

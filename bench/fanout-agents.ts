@@ -38,7 +38,7 @@ for (let i = first; i < first + count; i += 1) {
       return "";
     },
   };
-  const link = await AgentLink.connect({ connection: { servers: servers.split(",") }, hostId: id, log });
+  const link = await AgentLink.connect({ connection: { servers: servers.split(","), noAsyncTraces: true }, hostId: id, log });
   const defender = new Defender(new BanSync(recorder, log), id, {}, () => pem, log);
   void link.watchBans((k, d) => defender.onDecisionEntry(k, d), ac.signal).catch(() => undefined);
 }
