@@ -98,7 +98,8 @@ export class BanKeeper {
   #current = new Map<string, BanDecision>();
   #reporters = new Map<string, Map<string, number>>();
   #lists: BanList[] = [];
-  #hosts: Cidr[] = [];
+  #hostCidrs = new Map<string, Cidr[]>();
+  #hostList: Cidr[] | undefined;
   #allowCache: { cidr: Cidr; expires: number }[] | undefined;
   /** Seals in the bucket, with when this controller first saw them, and which seal each decision uses. */
   #seals = new Map<string, number>();
@@ -129,14 +130,27 @@ export class BanKeeper {
     } else this.#seals.delete(id);
   }
 
-  setHostAddresses(addresses: readonly string[]): void {
-    this.#hosts = addresses.flatMap((a) => {
-      try {
-        return [parseCidr(a)];
-      } catch {
-        return [];
-      }
-    });
+  /** A host's registered addresses (null: the host is gone): never banned, as a fleet member. */
+  setHostAddresses(hostId: string, addresses: readonly string[] | null): void {
+    // parsed once per registration, not for the whole fleet on every one: 1,000 registrations cost 1,000 parses, not 1,000,000
+    if (addresses) {
+      this.#hostCidrs.set(
+        hostId,
+        addresses.flatMap((a) => {
+          try {
+            return [parseCidr(a)];
+          } catch {
+            return [];
+          }
+        }),
+      );
+    } else this.#hostCidrs.delete(hostId);
+    this.#hostList = undefined;
+  }
+
+  get #hosts(): Cidr[] {
+    this.#hostList ??= [...this.#hostCidrs.values()].flat();
+    return this.#hostList;
   }
 
   setBanLists(lists: readonly BanList[]): void {
@@ -318,8 +332,4 @@ export class BanKeeper {
     }
     return n;
   }
-}
-
-export function hostAddresses(regs: Iterable<{ addresses: string[] }>): string[] {
-  return [...regs].flatMap((r) => r.addresses);
 }

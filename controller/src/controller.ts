@@ -2,7 +2,7 @@ import { type BanList, type FirewallPolicy, type FleetStatus, type HostRegistrat
 import type { Logger } from "pino";
 import { compile, type CompileResult } from "./compile.js";
 import { lintPolicy } from "./lint.js";
-import { hostAddresses, type BanKeeper } from "./ban-keeper.js";
+import type { BanKeeper } from "./ban-keeper.js";
 import type { PolicySet } from "./manifests.js";
 import { planPublish, signedDesiredText, type Published } from "./publisher.js";
 import { fleetStatus } from "./status.js";
@@ -72,7 +72,7 @@ export class Controller {
   setHost(id: string, reg: HostRegistration | null): void {
     if (reg) this.#hosts.set(id, reg);
     else this.#hosts.delete(id);
-    this.bans?.setHostAddresses(hostAddresses(this.#hosts.values()));
+    this.bans?.setHostAddresses(id, reg?.addresses ?? null);
     this.#kick();
   }
 

@@ -1,5 +1,5 @@
 import { watch, type FSWatcher } from "node:fs";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { Resource } from "@fleetwall/api";
 import { mergeResources, parseManifestText, type ParsedFile, type PolicySet } from "./manifests.js";
@@ -22,6 +22,9 @@ export class DirSource {
   #last: Resource[] = [];
   #lastKey = "";
   #scanning: Promise<void> = Promise.resolve();
+  /** What each file held when last read, by its stat stamp. */
+  #files = new Map<string, { stamp: string; parsed: ParsedFile }>();
+  #fullPending = false;
 
   constructor(private readonly options: DirSourceOptions) {}
 
@@ -29,7 +32,7 @@ export class DirSource {
     await this.scan();
     this.#watcher = watch(this.options.dir, { recursive: true }, () => this.#schedule());
     this.#watcher.on("error", (e) => this.options.onError(e));
-    this.#interval = setInterval(() => this.#schedule(), this.options.rescanMs);
+    this.#interval = setInterval(() => this.#schedule(true), this.options.rescanMs);
   }
 
   stop(): void {
@@ -38,29 +41,42 @@ export class DirSource {
     clearInterval(this.#interval);
   }
 
-  #schedule(): void {
+  #schedule(full = false): void {
     clearTimeout(this.#timer);
+    this.#fullPending ||= full;
     this.#timer = setTimeout(() => {
-      this.#scanning = this.#scanning.then(() => this.scan()).catch((e: unknown) => this.options.onError(e));
+      const all = this.#fullPending;
+      this.#fullPending = false;
+      this.#scanning = this.#scanning.then(() => this.scan(all)).catch((e: unknown) => this.options.onError(e));
     }, this.options.debounceMs);
   }
 
-  /** Reads every .yaml/.yml/.json file below the directory once and reports if anything changed. */
-  async scan(): Promise<void> {
+  /**
+   * Reads the .yaml/.yml/.json files below the directory and reports if anything changed. A file whose
+   * identity, size and times are unchanged is not read again (a change to one of 200 policies parsed
+   * all 200); `full` reads everything, for the periodic rescan.
+   */
+  async scan(full = false): Promise<void> {
     const files = new Map<string, ParsedFile>();
+    const seen = new Map<string, { stamp: string; parsed: ParsedFile }>();
     const entries = await readdir(this.options.dir, { recursive: true, withFileTypes: true });
     for (const entry of entries) {
       if (!entry.isFile() || !/\.(ya?ml|json)$/.test(entry.name) || entry.name.startsWith(".")) continue;
       const path = join(entry.parentPath, entry.name);
       const rel = relative(this.options.dir, path);
-      let text: string;
+      let parsed: ParsedFile;
       try {
-        text = await readFile(path, "utf8");
+        const st = await stat(path);
+        const stamp = `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+        const cached = this.#files.get(rel);
+        parsed = !full && cached?.stamp === stamp ? cached.parsed : parseManifestText(rel, await readFile(path, "utf8"));
+        seen.set(rel, { stamp, parsed });
       } catch {
         continue; // removed between readdir and read: the next scan sees it gone
       }
-      files.set(rel, parseManifestText(rel, text));
+      files.set(rel, parsed);
     }
+    this.#files = seen;
     const set = mergeResources(files, this.#last);
     const key = JSON.stringify(set);
     if (key === this.#lastKey) return;
