@@ -73,6 +73,20 @@ describe("NftSession: one long-lived nft for small ban changes", () => {
     }
   });
 
+  it("kills an nft that stops answering and refuses its script as unavailable, then starts afresh", async () => {
+    // reads its input and never answers, like an nft stuck in the kernel
+    const session = new NftSession(["sh", "-c", "exec cat > /dev/null"], 300);
+    try {
+      const started = Date.now();
+      await expect(session.apply(ban("203.0.113.40"))).rejects.toBeInstanceOf(SessionUnavailable);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(session.usable).toBe(true); // it did start: not a missing interactive mode
+      await expect(session.apply(ban("203.0.113.41"))).rejects.toBeInstanceOf(SessionUnavailable);
+    } finally {
+      session.close();
+    }
+  });
+
   it("gives up on an nft without interactive mode, and the runner falls back to nft -f", async () => {
     const session = new NftSession(["sh", "-c", "echo 'Error: no interactive CLI' >&2; exit 1"]);
     for (let i = 0; i < 3; i += 1) await expect(session.apply(ban("203.0.113.30"))).rejects.toBeInstanceOf(SessionUnavailable);

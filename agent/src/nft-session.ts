@@ -40,7 +40,10 @@ export class NftSession {
   #seq = 0;
   #tail: Promise<void> = Promise.resolve();
 
-  constructor(private readonly argv: readonly string[]) {}
+  constructor(
+    private readonly argv: readonly string[],
+    private readonly replyTimeoutMs = REPLY_TIMEOUT_MS,
+  ) {}
 
   /** False once nft has refused interactive mode repeatedly (built without it): use `nft -f`. */
   get usable(): boolean {
@@ -107,7 +110,7 @@ export class NftSession {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#fail(new NftError("nft -i did not answer in time", ""));
-      }, REPLY_TIMEOUT_MS);
+      }, this.replyTimeoutMs);
       this.#queue.push({ token, resolve, reject, timer });
       this.#ref(child, true);
       child.stdin.write(`${line}\n${token}\n`);
