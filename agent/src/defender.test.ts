@@ -19,7 +19,10 @@ beforeAll(async () => {
   execFileSync("ip", ["netns", "add", NS]);
   await nft.run(["-f", "-"], bansTableScript());
 });
-afterAll(() => execFileSync("ip", ["netns", "del", NS]));
+afterAll(() => {
+  nft.close?.(); // the long-lived nft the bans went through
+  execFileSync("ip", ["netns", "del", NS]);
+});
 
 describe("Defender: decisions from the bans bucket into the kernel", () => {
   it("enforces signed and sealed decisions, drops forged ones, and lets go of a seal once used", async () => {
