@@ -11,6 +11,8 @@ export interface NftRunner {
   transact?(script: string): Promise<void>;
   /** Ends any long-lived nft process. */
   close?(): void;
+  /** Scripts `transact` ran through a process of their own because the long-lived nft could not take them. */
+  readonly fallbacks?: number;
 }
 
 /** The real nft binary. `prefix` runs it through another command (e.g. `ip netns exec NS`). */
@@ -18,7 +20,11 @@ export function nftBinary(options: { binary?: string; prefix?: string[]; session
   const binary = options.binary ?? "nft";
   const prefix = options.prefix ?? [];
   const session = options.session === false ? undefined : new NftSession([...prefix, binary]);
+  let fallbacks = 0;
   return {
+    get fallbacks() {
+      return fallbacks;
+    },
     async transact(script) {
       if (session?.usable) {
         try {
@@ -28,6 +34,7 @@ export function nftBinary(options: { binary?: string; prefix?: string[]; session
           // are idempotent, so run it again through a process of its own
           if (!(error instanceof SessionUnavailable)) throw error;
         }
+        fallbacks += 1;
       }
       await this.run(["-f", "-"], script);
     },

@@ -74,6 +74,7 @@ export async function runAgent(cfg: AgentConfig, log: Logger, signal: AbortSigna
   counterOf(registry, "fleetwall_agent_messages_dropped_total", "Desired states and decisions dropped as malformed, unsigned or forged.", () => agent.droppedMessages + defender.droppedDecisions);
   counterOf(registry, "fleetwall_agent_signals_sent_total", "Jail detections delivered to the signals stream.", () => defender.signalsSent);
   counterOf(registry, "fleetwall_agent_ban_element_errors_total", "Ban set elements nft refused.", () => defender.bans.errors);
+  counterOf(registry, "fleetwall_agent_nft_session_fallbacks_total", "Ban batches run through nft -f because the long-lived nft could not take them.", () => nft.fallbacks ?? 0);
   counterOf(registry, "fleetwall_agent_log_lines_total", "Log lines read by jails.", () => jails?.linesRead ?? 0);
   counterOf(registry, "fleetwall_agent_log_matches_total", "Log lines a jail filter matched.", () => jails?.linesMatched ?? 0);
   gaugeOf(registry, "fleetwall_agent_applied_revision", "Desired-state revision in force.", () => agent.appliedRevision);
