@@ -99,6 +99,7 @@ describe("NftSession: one long-lived nft for small ban changes", () => {
     try {
       for (let i = 0; i < 5; i += 1) await runner.transact?.(ban(`203.0.113.${31 + i}`));
       for (let i = 0; i < 5; i += 1) expect(await inKernel("ban4", `203.0.113.${31 + i}`)).toBe(true);
+      expect(runner.fallbacks).toBe(5);
     } finally {
       runner.close?.();
       rmSync(dir, { recursive: true, force: true });
