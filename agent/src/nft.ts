@@ -34,8 +34,8 @@ export function nftBinary(options: { binary?: string; prefix?: string[]; session
           // are idempotent, so run it again through a process of its own
           if (!(error instanceof SessionUnavailable)) throw error;
         }
-        fallbacks += 1;
       }
+      if (session) fallbacks += 1;
       await this.run(["-f", "-"], script);
     },
     close() {
