@@ -85,6 +85,8 @@ export const HostStatusRow = z.object({
   activeBans: z.number().int().default(0),
   /** Foreign changes to the host's table that the agent repaired. */
   driftRepairs: z.number().int().default(0),
+  /** sha256 of the nft script the agent loaded, as it last reported. */
+  rulesetHash: z.string().optional(),
   /** Packets audit-mode policies would have dropped, by policy, as the agent last reported. */
   auditDrops: z.record(z.string(), z.number().int()).default({}),
 });

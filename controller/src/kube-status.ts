@@ -100,6 +100,7 @@ export function kubeStatuses(input: KubeStatusInput): StatusMap {
       ...(lastSeen ? { lastSeen } : {}),
       desiredRevision: h.desiredRevision,
       appliedRevision: h.appliedRevision,
+      ...(h.rulesetHash ? { rulesetHash: h.rulesetHash } : {}),
       activeBans: h.activeBans,
       driftRepairs: h.driftRepairs,
       conditions: conditions(key, undefined, conds),

@@ -38,6 +38,7 @@ export function fleetStatus(input: StatusInput): FleetStatus {
         auditDrops: report?.auditDrops ?? {},
         activeBans: report?.activeBans ?? 0,
         driftRepairs: report?.driftRepairs ?? 0,
+        ...(report?.rulesetHash ? { rulesetHash: report.rulesetHash } : {}),
       };
     });
   const names = new Set([...input.compiled.selection.keys(), ...input.invalid.keys()]);

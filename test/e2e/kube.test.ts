@@ -63,7 +63,7 @@ describe("the controller on the Kubernetes API", () => {
     expect(api.get("firewallhosts", "k1")?.metadata.labels).toEqual({ role: "web" });
     expect(api.get("firewallhosts", "k2")?.metadata.labels).toEqual({ role: "db" });
     await waitFor("host statuses", () => condition("firewallhosts", "k1", "InSync")?.status === "True" && condition("firewallhosts", "k2", "Ready")?.status === "True", 10_000, 50);
-    expect(status("firewallhosts", "k1")).toMatchObject({ agentVersion: expect.any(String), appliedRevision: expect.any(Number) });
+    expect(status("firewallhosts", "k1")).toMatchObject({ agentVersion: expect.any(String), appliedRevision: expect.any(Number), rulesetHash: expect.stringMatching(/^[0-9a-f]{64}$/) });
   });
 
   it("applies a created policy to the hosts it selects and reports it in the policy's status", async () => {
