@@ -31,13 +31,13 @@ const completeAt = new Map<string, number>();
 try {
   const key = join(dir, "key.pem");
   await sh("mkdir", ["-p", `${dir}/policies`]);
-  // BENCH_PROFILE=DIR: a CPU profile of the controller, written when it stops
+  // BENCH_PROFILE=DIR: CPU profiles of the controller and of the simulated agents' process, written when they stop
   const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_PROFILE] : [];
   const controller = startProc("controller", ["node", ...profile, cli, "controller", "--nats", nats.url, "--source", `dir:${dir}/policies`, "--signing-key", key, "--listen", `127.0.0.1:${await freePort()}`, "--log-level", "warn"], dir);
   await waitFor("signing key", () => sh("test", ["-s", `${key}.pub`]).then(() => true), 20_000);
   const pem = Buffer.from(readFileSync(`${key}.pub`)).toString("base64");
   let ready = 0;
-  const child = spawn(process.execPath, ["--import", "tsx", new URL("./fanout-agents.ts", import.meta.url).pathname, nats.url, "0", String(AGENTS), pem], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [...profile, "--import", "tsx", new URL("./fanout-agents.ts", import.meta.url).pathname, nats.url, "0", String(AGENTS), pem], { stdio: ["ignore", "pipe", "inherit"] });
   children.push(child);
   createInterface({ input: child.stdout! }).on("line", (l) => {
     const m = JSON.parse(l) as { ready?: number; agent?: string; element?: string; at?: number };
