@@ -18,13 +18,10 @@ export function decisionOp(decision: BanDecision, labels: Labels, now: number): 
   const single = cidr.prefix === (cidr.family === "ip" ? 32 : 128);
   const kind = decision.type === "Allow" ? "allow" : single ? "ban" : "net";
   const live = applies && (expires === undefined || expires > now + 500);
-  return {
-    op: live ? "upsert" : "remove",
-    kind,
-    family: cidr.family,
-    element: cidr.text,
-    ...(live && expires !== undefined ? { timeoutSeconds: (expires - now) / 1000 } : {}),
-  };
+  // one object of one shape, no spread: a bulk load makes a million of these
+  const op: BanOp = { op: live ? "upsert" : "remove", kind, family: cidr.family, element: cidr.text };
+  if (live && expires !== undefined) op.timeoutSeconds = (expires - now) / 1000;
+  return op;
 }
 
 const CANONICAL = /^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9a-f:]+)(?:\/[0-9]{1,3})?$/;

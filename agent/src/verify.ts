@@ -65,7 +65,8 @@ export function verifyDecision(data: string, trustedKey: string | undefined, sea
   } else if (!verifyEnvelope(env.data, trustedKey)) return { ok: false, reason: "bad signature" };
   try {
     const d = BanDecision.safeParse(JSON.parse(env.data.payload));
-    return d.success ? { ok: true, decision: d.data, ...(sealed ? { sealed } : {}) } : { ok: false, reason: "payload is not a ban decision of a known schemaVersion" };
+    if (!d.success) return { ok: false, reason: "payload is not a ban decision of a known schemaVersion" };
+    return sealed ? { ok: true, decision: d.data, sealed } : { ok: true, decision: d.data };
   } catch {
     return { ok: false, reason: "payload is not JSON" };
   }
