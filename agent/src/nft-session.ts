@@ -159,8 +159,9 @@ export class NftSession {
       clearTimeout(head.timer);
       this.#earlyExits = 0;
       if (this.#queue.length === 0) this.#ref(child, false);
-      if (own === "") head.resolve();
-      else head.reject(new NftError("nft refused the script", own));
+      // nft marks what it refuses "Error:"; anything else it prints (a warning) does not undo the script
+      if (/^Error/m.test(own)) head.reject(new NftError("nft refused the script", own));
+      else head.resolve();
     }
   }
 
