@@ -159,8 +159,10 @@ export class NftSession {
       clearTimeout(head.timer);
       this.#earlyExits = 0;
       if (this.#queue.length === 0) this.#ref(child, false);
-      // nft marks what it refuses "Error:"; anything else it prints (a warning) does not undo the script
-      if (/^Error/m.test(own)) head.reject(new NftError("nft refused the script", own));
+      // nft marks what it refuses "Error:" (after "file:line:" inside an include) and what it only
+      // warns about "Warning:"; output that is neither counts as refused, never as applied
+      const refused = own !== "" && (/(?:^|: )Error: /m.test(own) || !/(?:^|: )Warning: /m.test(own));
+      if (refused) head.reject(new NftError("nft refused the script", own));
       else head.resolve();
     }
   }
