@@ -5,8 +5,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NftError } from "./nft-error.js";
 
-/** How long one command may take before the session is killed and the command refused. */
-const REPLY_TIMEOUT_MS = 10_000;
+/**
+ * How long one script may take before the session is killed and the script handed to `nft -f`. Long:
+ * a batch into an interval set first loads the whole set (about 9 s for a million elements here).
+ */
+const REPLY_TIMEOUT_MS = 60_000;
 /** A session that dies this soon after starting, this many times in a row, is not tried again. */
 const EARLY_EXIT_MS = 1_000;
 const EARLY_EXITS_TO_GIVE_UP = 3;
@@ -101,6 +104,7 @@ export class NftSession {
     this.#child = undefined;
     child?.stdin.end();
     child?.kill();
+    // scripts still waiting go through `nft -f` instead (the agent is stopping: its bans still count)
     this.#rejectAll(new NftError("nft session closed", ""));
   }
 
