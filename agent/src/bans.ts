@@ -106,10 +106,11 @@ export class BanSync {
   set(key: string, op: BanOp | undefined): Promise<void> {
     const current = this.#current(key);
     if (!op || op.op === "remove") {
-      if (!current && !this.#pending.has(key)) return this.#flushing ?? Promise.resolve();
+      // nothing in force (or its removal already queued): nothing to do
+      if (!current) return this.#flushing ?? Promise.resolve();
       this.#allows.delete(key);
       this.#denies.delete(key);
-      this.#pending.set(key, { ...(current ?? (op as BanOp)), op: "remove" });
+      this.#pending.set(key, { ...current, op: "remove" });
       return this.#schedule();
     }
     if (current && (current.kind !== op.kind || current.family !== op.family || current.element !== op.element)) {

@@ -87,6 +87,14 @@ describe("Defender: decisions from the bans bucket into the kernel", () => {
     await bans.idle();
     expect(await inKernel("ban4", "203.0.113.52")).toBe(true);
     expect(await inKernel("ban4", "203.0.113.53")).toBe(false);
+    // a deletion that comes twice before the kernel is written still lifts the ban
+    put("c.4", "203.0.113.54");
+    await bans.idle();
+    d.onDecisionEntry("c.4", null);
+    d.onDecisionEntry("c.4", null);
+    await bans.idle();
+    expect(await inKernel("ban4", "203.0.113.54")).toBe(false);
+    expect(bans.errors).toBe(0);
     d.onDecisionEntry("c.3", null);
     d.onDecisionEntry("c.1", null);
     d.onDecisionEntry("c.2", null);
