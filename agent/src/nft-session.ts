@@ -129,7 +129,8 @@ export class NftSession {
     this.#startedAt = Date.now();
     this.#stderr = "";
     child.stdout.on("data", () => undefined);
-    child.stderr.on("data", (d: Buffer) => this.#onStderr(child, d.toString()));
+    child.stderr.setEncoding("utf8"); // a character split across reads stays whole
+    child.stderr.on("data", (text: string) => this.#onStderr(child, text));
     child.stdin.on("error", () => undefined);
     child.on("error", (e) => this.#onExit(child, new NftError("cannot run nft -i", "", { cause: e })));
     child.on("close", (code) => this.#onExit(child, new NftError(`nft -i exited with ${code}`, this.#stderr.trim())));
@@ -148,6 +149,7 @@ export class NftSession {
   }
 
   #onStderr(child: ChildProcessWithoutNullStreams, text: string): void {
+    if (child !== this.#child) return; // a closed session's last words belong to no script now waiting
     this.#stderr += text;
     for (;;) {
       const head = this.#queue[0];
