@@ -99,22 +99,20 @@ export class NftSession {
   }
 
   /** Ends the nft process, refusing scripts still waiting for a reply; a later apply starts a new one. */
-  close(): void {
+  close(reason = new NftError("nft session closed", "")): void {
     const child = this.#child;
     this.#child = undefined;
     child?.stdin.end();
     child?.kill();
     // scripts still waiting go through `nft -f` instead (the agent is stopping: its bans still count)
-    this.#rejectAll(new NftError("nft session closed", ""));
+    this.#rejectAll(reason);
   }
 
   #send(line: string): Promise<void> {
     const child = this.#start();
     const token = `fleetwall-sync-${(this.#seq += 1)}`;
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#fail(new NftError("nft -i did not answer in time", ""));
-      }, this.replyTimeoutMs);
+      const timer = setTimeout(() => this.close(new NftError("nft -i did not answer in time", "")), this.replyTimeoutMs);
       this.#queue.push({ token, resolve, reject, timer });
       this.#ref(child, true);
       child.stdin.write(`${line}\n${token}\n`);
@@ -179,11 +177,6 @@ export class NftSession {
     this.#child = undefined;
     if (Date.now() - this.#startedAt < EARLY_EXIT_MS) this.#earlyExits += 1;
     this.#rejectAll(error);
-  }
-
-  #fail(error: NftError): void {
-    this.#rejectAll(error);
-    this.close();
   }
 
   #rejectAll(error: NftError): void {
