@@ -33,7 +33,7 @@ export const DesiredState = z.object({
 });
 export type DesiredState = z.infer<typeof DesiredState>;
 
-/** Signed wrapper: `payload` is the exact JSON text that was signed (Ed25519, base64 signature). */
+/** Signed wrapper: `payload` is the exact JSON text that was signed (Ed25519, base64 signature), or whose sha256 was. */
 export const SignedEnvelope = z.object({
   schemaVersion: V1,
   keyId: z.string(),
@@ -46,6 +46,12 @@ export const SignedEnvelope = z.object({
    * (bulk publishing: one signature for thousands of decisions).
    */
   seal: z.string().optional(),
+  /**
+   * "sha256": the signature is over the payload's sha256 (see signing.ts `digestMessage`), not over
+   * the payload itself. Large payloads are signed this way: hashing once is cheaper than Ed25519's
+   * two passes over the text, and hosts that share most of a state share most of the hashing.
+   */
+  digest: z.literal("sha256").optional(),
 });
 export type SignedEnvelope = z.infer<typeof SignedEnvelope>;
 

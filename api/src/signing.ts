@@ -28,12 +28,25 @@ export function loadSigningKey(privatePem: string): SigningKey {
   return { keyId: keyIdOf(publicKey), privateKey, publicKeyPem: publicKey.export({ type: "spki", format: "pem" }).toString() };
 }
 
+/**
+ * What a digest-signed envelope's signature covers: a text that names the hash, so it can never be
+ * mistaken for a payload (every payload is a JSON object) and a signature over one is never valid
+ * for the other.
+ */
+export function digestMessage(sha256HexOfPayload: string): Buffer {
+  return Buffer.from(`fleetwall-payload-sha256:${sha256HexOfPayload}`);
+}
+
+/** The base64 Ed25519 signature for a payload whose sha256 is `sha256HexOfPayload` (`digest: "sha256"`). */
+export function signDigest(key: SigningKey, sha256HexOfPayload: string): string {
+  return sign(null, digestMessage(sha256HexOfPayload), key.privateKey).toString("base64");
+}
+
 export function signPayload(key: SigningKey, payload: string): SignedEnvelope {
   const signature = sign(null, Buffer.from(payload), key.privateKey).toString("base64");
   return { schemaVersion: SCHEMA_VERSION, keyId: key.keyId, payload, signature, publicKey: key.publicKeyPem };
 }
 
-/** True when `envelope` was signed by the holder of `publicKeyPem`. */
 // Parsing a PEM costs more than verifying a signature: keep the few keys a process ever sees.
 const publicKeys = new Map<string, { key: KeyObject; id: string }>();
 
@@ -52,9 +65,11 @@ export function keyIdOfPem(publicKeyPem: string): string {
   return publicKeyOf(publicKeyPem).id;
 }
 
+/** True when `envelope` was signed by the holder of `publicKeyPem`, over its payload or the payload's sha256. */
 export function verifyEnvelope(envelope: SignedEnvelope, publicKeyPem: string): boolean {
   try {
-    return verify(null, Buffer.from(envelope.payload), publicKeyOf(publicKeyPem).key, Buffer.from(envelope.signature, "base64"));
+    const message = envelope.digest === "sha256" ? digestMessage(sha256Hex(envelope.payload)) : Buffer.from(envelope.payload);
+    return verify(null, message, publicKeyOf(publicKeyPem).key, Buffer.from(envelope.signature, "base64"));
   } catch {
     return false;
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DesiredState, FirewallPolicy, SignedEnvelope, generateSigningKeyPem, loadSigningKey, verifyEnvelope } from "@fleetwall/api";
+import { DesiredState, FirewallPolicy, SignedEnvelope, generateSigningKeyPem, loadSigningKey, signPayload, verifyEnvelope } from "@fleetwall/api";
 import { compile } from "./compile.js";
 import { planPublish, signedDesiredText } from "./publisher.js";
 
@@ -22,6 +22,26 @@ describe("signed desired-state text", () => {
     expect(verifyEnvelope(env, key.publicKeyPem)).toBe(true);
     expect(DesiredState.parse(JSON.parse(env.payload))).toEqual(state);
     expect(JSON.parse(env.payload)).toEqual(JSON.parse(JSON.stringify(state)));
+    expect(env.digest).toBe("sha256");
+  });
+
+  it("signs the exact payload: a state changed in transit, or signed by another key, does not verify", () => {
+    const state = plan[0] as DesiredState;
+    const env = SignedEnvelope.parse(JSON.parse(signedDesiredText(key, state)));
+    const other = loadSigningKey(generateSigningKeyPem().privatePem);
+    expect(verifyEnvelope({ ...env, payload: env.payload.replace(`"revision":${state.revision}`, `"revision":${state.revision + 1}`) }, key.publicKeyPem)).toBe(false);
+    expect(verifyEnvelope({ ...env, payload: env.payload.replace("198.18.0.0/16", "0.0.0.0/0") }, key.publicKeyPem)).toBe(false);
+    expect(verifyEnvelope(env, other.publicKeyPem)).toBe(false);
+    // the signature covers the digest as a digest: the same envelope read as payload-signed fails
+    expect(verifyEnvelope({ ...env, digest: undefined }, key.publicKeyPem)).toBe(false);
+  });
+
+  it("a payload signed whole (the form before digests, still in agents' state files) verifies", () => {
+    const state = plan[0] as DesiredState;
+    const env = signPayload(key, JSON.stringify(state));
+    expect(env.digest).toBeUndefined();
+    expect(verifyEnvelope(env, key.publicKeyPem)).toBe(true);
+    expect(verifyEnvelope({ ...env, payload: env.payload.replace('"revision":1', '"revision":2') }, key.publicKeyPem)).toBe(false);
   });
 
   it("hosts sharing a ruleset share its serialisation, and still each get their own id and revision", () => {

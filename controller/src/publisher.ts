@@ -1,4 +1,5 @@
-import { SCHEMA_VERSION, signPayload, type DesiredState, type SigningKey } from "@fleetwall/api";
+import { createHash, type Hash } from "node:crypto";
+import { SCHEMA_VERSION, signDigest, type DesiredState, type SigningKey } from "@fleetwall/api";
 import type { CompiledHost } from "./compile.js";
 
 export interface Published {
@@ -31,31 +32,39 @@ export function planPublish(compiled: ReadonlyMap<string, CompiledHost>, publish
 
 /**
  * Hosts that select the same policies share one compiled `ruleset` object (compile.ts), a state of
- * tens of kilobytes. Its JSON, and that JSON escaped as a string inside the envelope, are made once
- * per distinct state instead of once per host: a fleet-wide change to 1,000 hosts serialises a
- * handful of rulesets, not a thousand.
+ * tens of kilobytes. The payload puts that shared part first, so its JSON, that JSON escaped as a
+ * string inside the envelope, and the sha256 state after hashing it are made once per distinct
+ * state: a fleet-wide change to 1,000 hosts serialises and hashes a handful of rulesets, and each
+ * host adds only its own few fields.
  */
-const tails = new WeakMap<object, { json: string; escaped: string }>();
+interface SharedPart {
+  policies: string;
+  json: string;
+  escaped: string;
+  hashed: Hash;
+}
 
-function tailOf(state: DesiredState): { json: string; escaped: string } {
-  let t = tails.get(state.ruleset);
-  if (!t || !t.json.startsWith(`"policies":${JSON.stringify(state.policies)},`)) {
-    const json = `"policies":${JSON.stringify(state.policies)},"ruleset":${JSON.stringify(state.ruleset)},"jails":${JSON.stringify(state.jails)}}`;
-    t = { json, escaped: JSON.stringify(json).slice(1, -1) };
-    tails.set(state.ruleset, t);
+const shared = new WeakMap<object, SharedPart>();
+
+function sharedPartOf(state: DesiredState): SharedPart {
+  const policies = JSON.stringify(state.policies);
+  let part = shared.get(state.ruleset);
+  if (!part || part.policies !== policies) {
+    const json = `{"policies":${policies},"ruleset":${JSON.stringify(state.ruleset)},"jails":${JSON.stringify(state.jails)},`;
+    part = { policies, json, escaped: JSON.stringify(json).slice(1, -1), hashed: createHash("sha256").update(json) };
+    shared.set(state.ruleset, part);
   }
-  return t;
+  return part;
 }
 
 /**
- * The signed envelope of a desired state, as the text stored in the bucket. Equal to
- * `JSON.stringify(signPayload(key, JSON.stringify(state)))` up to key order, at a fraction of the
- * cost for hosts that share a ruleset.
+ * The signed envelope of a desired state, as the text stored in the bucket: the state's JSON as the
+ * payload, signed over its sha256 (`digest: "sha256"`). Ed25519 over the whole text would hash it
+ * twice per host; this hashes the shared part once per distinct state.
  */
 export function signedDesiredText(key: SigningKey, state: DesiredState): string {
-  const tail = tailOf(state);
-  const head = `{"schemaVersion":${JSON.stringify(state.schemaVersion)},"hostId":${JSON.stringify(state.hostId)},"revision":${state.revision},"hash":${JSON.stringify(state.hash)},`;
-  const payload = head + tail.json;
-  const env = signPayload(key, payload);
-  return `{"schemaVersion":${env.schemaVersion},"keyId":${JSON.stringify(env.keyId)},"signature":${JSON.stringify(env.signature)},"publicKey":${JSON.stringify(env.publicKey)},"payload":"${JSON.stringify(head).slice(1, -1)}${tail.escaped}"}`;
+  const part = sharedPartOf(state);
+  const own = `"schemaVersion":${JSON.stringify(state.schemaVersion)},"hostId":${JSON.stringify(state.hostId)},"revision":${state.revision},"hash":${JSON.stringify(state.hash)}}`;
+  const signature = signDigest(key, part.hashed.copy().update(own).digest("hex"));
+  return `{"schemaVersion":${SCHEMA_VERSION},"keyId":${JSON.stringify(key.keyId)},"digest":"sha256","signature":${JSON.stringify(signature)},"publicKey":${JSON.stringify(key.publicKeyPem)},"payload":"${part.escaped}${JSON.stringify(own).slice(1, -1)}"}`;
 }
