@@ -14,7 +14,7 @@ import { freePort, startNats } from "../test/harness/nats.js";
 import { startProc } from "../test/harness/procs.js";
 import { sh, waitFor } from "../test/harness/sh.js";
 import { fleetPolicy } from "./fleet-policies.js";
-import { median, percentile, record } from "./lib.js";
+import { cpuSeconds, median, percentile, record } from "./lib.js";
 
 const HOSTS = Number(process.env.CHANGE_HOSTS ?? 1000);
 const PER_PROCESS = 250;
@@ -30,14 +30,14 @@ const children: ChildProcess[] = [];
 const revisions = new Map<string, { revision: number; at: number }>();
 try {
   const key = join(dir, "key.pem");
-  // BENCH_PROFILE=DIR: a CPU profile of the controller, written when it stops
+  // BENCH_PROFILE=DIR: CPU profiles of the controller and of the first process of simulated agents, written when they stop
   const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_PROFILE] : [];
   const controller = startProc("controller", ["node", ...profile, cli, "controller", "--nats", nats.url, "--source", `dir:${policies}`, "--signing-key", key, "--listen", `127.0.0.1:${await freePort()}`, "--log-level", "warn"], dir);
   await waitFor("signing key", () => sh("test", ["-s", `${key}.pub`]).then(() => true), 20_000);
   const pem = Buffer.from(readFileSync(`${key}.pub`)).toString("base64");
   let ready = 0;
   for (let first = 0; first < HOSTS; first += PER_PROCESS) {
-    const child = spawn(process.execPath, ["--import", "tsx", new URL("./change-agents.ts", import.meta.url).pathname, nats.url, String(first), String(Math.min(PER_PROCESS, HOSTS - first)), pem], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, [...(first === 0 ? profile : []), "--import", "tsx", new URL("./change-agents.ts", import.meta.url).pathname, nats.url, String(first), String(Math.min(PER_PROCESS, HOSTS - first)), pem], { stdio: ["ignore", "pipe", "inherit"] });
     children.push(child);
     createInterface({ input: child.stdout! }).on("line", (l) => {
       const m = JSON.parse(l) as { ready?: number; agent?: string; revision?: number; at?: number };
@@ -67,10 +67,16 @@ try {
   };
   const all = [...Array(HOSTS).keys()].map((n) => `h${n}`);
   const team1 = all.filter((_, n) => n % 20 === 1);
+  // CPU seconds of each part during the fleet-wide changes: where the time of a change goes
+  const parts = () => ({ server: cpuSeconds(nats.proc.child.pid), controller: cpuSeconds(controller.child.pid), agents: children.reduce((sum, c) => sum + cpuSeconds(c.pid), 0) });
+  const cpu = { server: 0, controller: 0, agents: 0 };
   const fleetWide: number[] = [];
   const slice: number[] = [];
   for (let r = 0; r < RUNS; r += 1) {
+    const before = parts();
     fleetWide.push(await change(0, 9000 + r * 20, all));
+    const after = parts();
+    for (const k of ["server", "controller", "agents"] as const) cpu[k] += (after[k] - before[k]) / RUNS;
     await new Promise((res) => setTimeout(res, 500));
     slice.push(await change(1, 9500 + r * 20, team1));
     await new Promise((res) => setTimeout(res, 500));
@@ -85,6 +91,7 @@ try {
     header: ["change", "hosts affected", `file written → last affected agent verified, median (min–max), ${RUNS} runs`, "p99", "file written → controller's last put"],
     rows: [
       ["a policy selecting every host", HOSTS.toLocaleString("en"), fmt(fleetWide), `${percentile(fleetWide, 99).toFixed(0)} ms`, fmt(fleetPublished)],
+      ["CPU per fleet-wide change: nats-server / the simulated agents / controller", "", `${(cpu.server * 1000).toFixed(0)} ms / ${(cpu.agents * 1000).toFixed(0)} ms / ${(cpu.controller * 1000).toFixed(0)} ms`, "", ""],
       ["a policy selecting one team", team1.length.toLocaleString("en"), fmt(slice), `${percentile(slice, 99).toFixed(0)} ms`, fmt(published.filter((_, k) => k % 2 === 1))],
     ],
     verdict: `fleet-wide change at ${HOSTS.toLocaleString("en")} hosts: ${median(fleetWide).toFixed(0)} ms median, ${Math.max(...fleetWide).toFixed(0)} ms worst (target ≤ 2,000 ms, ${Math.max(...fleetWide) <= 2000 ? "met" : "missed"})`,

@@ -13,13 +13,7 @@ import { freePort } from "../test/harness/nats.js";
 import { sh, waitFor } from "../test/harness/sh.js";
 import { connect } from "@nats-io/transport-node";
 import { BAN_ADD_REQUEST } from "../api/src/index.js";
-import { median, percentile, record } from "./lib.js";
-
-/** User plus system CPU time of a process so far, in seconds (Linux /proc, 100 ticks a second). */
-function cpuSeconds(pid: number | undefined): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
+import { cpuSeconds, median, percentile, record } from "./lib.js";
 
 const AGENTS = Number(process.env.FANOUT_AGENTS ?? 1000);
 const PER_PROCESS = 250;

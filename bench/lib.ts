@@ -12,6 +12,12 @@ export function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] as number;
 }
 
+/** User plus system CPU time of a process so far, in seconds (Linux /proc, 100 ticks a second). */
+export function cpuSeconds(pid: number | undefined): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 export function timed<T>(runs: number, fn: () => T): { ms: number[]; result: T } {
   const ms: number[] = [];
   let result!: T;
