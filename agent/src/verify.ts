@@ -1,15 +1,9 @@
-import { BanDecision, BanSeal, DesiredState, SignedEnvelope, keyIdOfPem, sha256Hex, verifyEnvelope } from "@fleetwall/api";
+import { BanDecision, BanSeal, DesiredState, keyIdOfPem, parseEnvelopeText, sha256Hex, verifyEnvelope, type SignedEnvelope } from "@fleetwall/api";
 
-/** Parses the outer envelope of any signed message; the reason says what is wrong with it. */
+/** Parses the envelope of any signed message, framed or one JSON object; the reason says what is wrong with it. */
 function parseEnvelope(data: string): { success: true; data: SignedEnvelope } | { success: false; ok: false; reason: string } {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(data);
-  } catch {
-    return { success: false, ok: false, reason: "not JSON" };
-  }
-  const env = SignedEnvelope.safeParse(raw);
-  return env.success ? { success: true, data: env.data } : { success: false, ok: false, reason: "not a signed envelope of a known schemaVersion" };
+  const env = parseEnvelopeText(data);
+  return env.success ? env : { success: false, ok: false, reason: env.error };
 }
 
 export type Verified =

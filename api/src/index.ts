@@ -11,6 +11,7 @@ export * from "./subjects.js";
 export * from "./validate.js";
 export * from "./canonical.js";
 export * from "./signing.js";
+export * from "./envelope-text.js";
 export * from "./crd.js";
 export * from "./duration.js";
 export * from "./jail.js";

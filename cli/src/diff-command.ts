@@ -2,13 +2,17 @@ import { createTwoFilesPatch } from "diff";
 import { connect } from "@nats-io/transport-node";
 import { connectOptions, type NatsAccess } from "./nats-access.js";
 import { Kvm } from "@nats-io/kv";
-import { DESIRED_BUCKET, DesiredState, HOSTS_BUCKET, HostRegistration, SignedEnvelope, type RulesetIR } from "@fleetwall/api";
+import { DESIRED_BUCKET, DesiredState, HOSTS_BUCKET, HostRegistration, parseEnvelopeText, type RulesetIR } from "@fleetwall/api";
 import { render, type Failsafe } from "@fleetwall/agent";
 import { compile } from "@fleetwall/controller";
 import { loadManifestFiles } from "./render-command.js";
 
 export class HostUnknownError extends Error {
   override name = "HostUnknownError";
+}
+
+export class DesiredStateUnreadableError extends Error {
+  override name = "DesiredStateUnreadableError";
 }
 
 /**
@@ -27,7 +31,9 @@ export async function diffForHost(opts: { access: NatsAccess; hostId: string; fi
     labels = HostRegistration.parse(hostEntry.json()).labels;
     const desiredEntry = await (await kvm.open(DESIRED_BUCKET, { bindOnly: true })).get(opts.hostId);
     if (desiredEntry && desiredEntry.operation === "PUT") {
-      const state = DesiredState.parse(JSON.parse(SignedEnvelope.parse(desiredEntry.json()).payload));
+      const env = parseEnvelopeText(desiredEntry.string());
+      if (!env.success) throw new DesiredStateUnreadableError(`the desired state of ${opts.hostId} in the bucket is ${env.error}`);
+      const state = DesiredState.parse(JSON.parse(env.data.payload));
       current = state.ruleset;
       revision = state.revision;
     }

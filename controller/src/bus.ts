@@ -23,6 +23,7 @@ import {
   REPORT_WILDCARD,
   STATUS_REQUEST,
   SignedEnvelope,
+  parseEnvelopeText,
   type FleetStatus,
 } from "@fleetwall/api";
 import type { Logger } from "pino";
@@ -271,10 +272,10 @@ function parseDecision(payload: string): BanDecision | undefined {
 }
 
 function decodeDesired(data: Uint8Array): DesiredState | undefined {
-  const env = safeJson(data, SignedEnvelope);
-  if (!env) return undefined;
+  const env = parseEnvelopeText(dec.decode(data));
+  if (!env.success) return undefined;
   try {
-    const r = DesiredState.safeParse(JSON.parse(env.payload));
+    const r = DesiredState.safeParse(JSON.parse(env.data.payload));
     return r.success ? r.data : undefined;
   } catch {
     return undefined;

@@ -1,5 +1,5 @@
 import { createHash, type Hash } from "node:crypto";
-import { SCHEMA_VERSION, signDigest, type DesiredState, type SigningKey } from "@fleetwall/api";
+import { SCHEMA_VERSION, framedEnvelopeText, signDigest, type DesiredState, type SigningKey } from "@fleetwall/api";
 import type { CompiledHost } from "./compile.js";
 
 export interface Published {
@@ -32,15 +32,13 @@ export function planPublish(compiled: ReadonlyMap<string, CompiledHost>, publish
 
 /**
  * Hosts that select the same policies share one compiled `ruleset` object (compile.ts), a state of
- * tens of kilobytes. The payload puts that shared part first, so its JSON, that JSON escaped as a
- * string inside the envelope, and the sha256 state after hashing it are made once per distinct
- * state: a fleet-wide change to 1,000 hosts serialises and hashes a handful of rulesets, and each
+ * tens of kilobytes. The payload puts that shared part first, so its JSON and the sha256 state
+ * after hashing it are made once per distinct state: a fleet-wide change to 1,000 hosts serialises and hashes a handful of rulesets, and each
  * host adds only its own few fields.
  */
 interface SharedPart {
   policies: string;
   json: string;
-  escaped: string;
   hashed: Hash;
 }
 
@@ -51,20 +49,21 @@ function sharedPartOf(state: DesiredState): SharedPart {
   let part = shared.get(state.ruleset);
   if (!part || part.policies !== policies) {
     const json = `{"policies":${policies},"ruleset":${JSON.stringify(state.ruleset)},"jails":${JSON.stringify(state.jails)},`;
-    part = { policies, json, escaped: JSON.stringify(json).slice(1, -1), hashed: createHash("sha256").update(json) };
+    part = { policies, json, hashed: createHash("sha256").update(json) };
     shared.set(state.ruleset, part);
   }
   return part;
 }
 
 /**
- * The signed envelope of a desired state, as the text stored in the bucket: the state's JSON as the
- * payload, signed over its sha256 (`digest: "sha256"`). Ed25519 over the whole text would hash it
- * twice per host; this hashes the shared part once per distinct state.
+ * The signed envelope of a desired state, as the text stored in the bucket: framed (the envelope's
+ * fields, a newline, the state's JSON as the payload; see envelope-text.ts) and signed over the
+ * payload's sha256 (`digest: "sha256"`). Ed25519 over the whole text would hash it twice per host;
+ * this hashes the shared part once per distinct state.
  */
 export function signedDesiredText(key: SigningKey, state: DesiredState): string {
   const part = sharedPartOf(state);
   const own = `"schemaVersion":${JSON.stringify(state.schemaVersion)},"hostId":${JSON.stringify(state.hostId)},"revision":${state.revision},"hash":${JSON.stringify(state.hash)}}`;
   const signature = signDigest(key, part.hashed.copy().update(own).digest("hex"));
-  return `{"schemaVersion":${SCHEMA_VERSION},"keyId":${JSON.stringify(key.keyId)},"digest":"sha256","signature":${JSON.stringify(signature)},"publicKey":${JSON.stringify(key.publicKeyPem)},"payload":"${part.escaped}${JSON.stringify(own).slice(1, -1)}"}`;
+  return framedEnvelopeText({ schemaVersion: SCHEMA_VERSION, keyId: key.keyId, digest: "sha256", signature, publicKey: key.publicKeyPem }, part.json + own);
 }
