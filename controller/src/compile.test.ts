@@ -24,6 +24,28 @@ const hosts: HostInfo[] = [
 ];
 
 describe("compile", () => {
+  it("recompiles a policy whose spec changed, and a spec shared under another name gets that name", () => {
+    const before = compile([web], hosts).hosts.get("web-1")?.ruleset.policies[0];
+    const changed = policy("web", { ...web.spec, ingress: [{ name: "ssh", action: "Allow", protocol: "tcp", ports: [2222] }] });
+    const after = compile([changed], hosts).hosts.get("web-1")?.ruleset.policies[0];
+    expect(before?.input.map((r) => r.match.dports)).toContainEqual([[22, 22]]);
+    expect(after?.input.map((r) => r.match.dports)).toEqual(expect.arrayContaining([[[2222, 2222]]]));
+    expect(after?.input.map((r) => r.match.dports)).not.toContainEqual([[22, 22]]);
+    const renamed = { ...web, metadata: { ...web.metadata, name: "web2" } };
+    expect(compile([renamed], hosts).hosts.get("web-1")?.ruleset.policies[0]?.name).toBe("web2");
+  });
+
+  it("hosts with the same labels in another order select the same policies", () => {
+    const r = compile([web, policy("zone", { hostSelector: { matchLabels: { zone: "a" } } })], [
+      { id: "a", labels: { role: "web", zone: "a" } },
+      { id: "b", labels: { zone: "a", role: "web" } },
+      { id: "c", labels: { role: "web" } },
+    ]);
+    expect(r.selection.get("zone")).toEqual(["a", "b"]);
+    expect(r.hosts.get("a")?.hash).toBe(r.hosts.get("b")?.hash);
+    expect(r.hosts.get("c")?.hash).not.toBe(r.hosts.get("a")?.hash);
+  });
+
   it("selects policies by label and orders them by order, then name", () => {
     const r = compile([web, base, audit], hosts);
     expect(r.hosts.get("web-1")?.policies.map((p) => p.name)).toEqual(["audit", "base", "web"]);

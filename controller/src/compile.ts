@@ -50,13 +50,20 @@ export interface CompileResult {
  */
 export function compile(policies: readonly FirewallPolicy[], hosts: readonly HostInfo[]): CompileResult {
   const ordered = [...policies].sort(byEvaluationOrder);
-  const compiledPolicies = new Map(ordered.map((p) => [p.metadata.name, compilePolicy(p)]));
+  const compiledPolicies = new Map(ordered.map((p) => [p.metadata.name, compiledPolicy(p)]));
   const selection = new Map<string, string[]>(ordered.map((p) => [p.metadata.name, []]));
   const result = new Map<string, CompiledHost>();
   // Hosts that select the same policies get the same state: compute it once per distinct selection.
   const bySelection = new Map<string, Omit<CompiledHost, "hostId">>();
+  // and hosts with the same labels select the same policies: a fleet has far fewer label sets than hosts
+  const byLabels = new Map<string, FirewallPolicy[]>();
   for (const host of [...hosts].sort((a, b) => cmp(a.id, b.id))) {
-    const selected = ordered.filter((p) => matchesSelector(p.spec.hostSelector, host.labels));
+    const labelsKey = labelSetKey(host.labels);
+    let selected = byLabels.get(labelsKey);
+    if (!selected) {
+      selected = ordered.filter((p) => matchesSelector(p.spec.hostSelector, host.labels));
+      byLabels.set(labelsKey, selected);
+    }
     for (const p of selected) selection.get(p.metadata.name)?.push(host.id);
     const names = selected.map((p) => p.metadata.name);
     const key = names.join("\u0000");
@@ -75,6 +82,28 @@ export function compile(policies: readonly FirewallPolicy[], hosts: readonly Hos
     result.set(host.id, { hostId: host.id, ...state });
   }
   return { hosts: result, selection };
+}
+
+/**
+ * A policy's IR, kept by its spec object: sources hand over the same (never mutated) spec object
+ * while a policy is unchanged, so a change to one policy of 200 compiles one, not 200.
+ */
+const compiledSpecs = new WeakMap<object, { name: string; ir: PolicyIR }>();
+
+function compiledPolicy(policy: FirewallPolicy): PolicyIR {
+  const hit = compiledSpecs.get(policy.spec);
+  if (hit && hit.name === policy.metadata.name) return hit.ir;
+  const ir = compilePolicy(policy);
+  compiledSpecs.set(policy.spec, { name: policy.metadata.name, ir });
+  return ir;
+}
+
+/** The same text for the same labels, whatever their order. */
+function labelSetKey(labels: Labels): string {
+  return Object.entries(labels)
+    .sort(([a], [b]) => cmp(a, b))
+    .map(([k, v]) => `${k}\u0000${v}`)
+    .join("\u0001");
 }
 
 export function byEvaluationOrder(a: FirewallPolicy, b: FirewallPolicy): number {

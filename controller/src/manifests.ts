@@ -96,7 +96,8 @@ export function mergeResources(files: ReadonlyMap<string, ParsedFile>, previous:
 }
 
 function withGeneration<R extends Resource>(resource: R, file: string, before: Resource | undefined): R {
-  const sameSpec = before && canonicalJson(before.spec) === canonicalJson(resource.spec);
+  // an unchanged file hands over the same parsed spec object: no need to serialise both to compare
+  const sameSpec = before && (before.spec === resource.spec || canonicalJson(before.spec) === canonicalJson(resource.spec));
   const generation = before ? (before.metadata.generation ?? 1) + (sameSpec ? 0 : 1) : 1;
   return {
     ...resource,
