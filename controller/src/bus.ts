@@ -28,6 +28,7 @@ import {
 } from "@fleetwall/api";
 import type { Logger } from "pino";
 import type { Published } from "./publisher.js";
+import { AckedPublisher, PublishError } from "./acked-publisher.js";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -44,13 +45,18 @@ export interface BusOptions {
 
 /** The controller's NATS adapter: the only controller file that imports the NATS client. */
 export class ControllerBus {
+  /** Puts to the desired and bans buckets: thousands a second on a fleet-wide change or an import. */
+  readonly #puts: AckedPublisher;
+
   private constructor(
     readonly nc: NatsConnection,
     private readonly desired: KV,
     private readonly hosts: KV,
     private readonly bans: KV,
     private readonly options: BusOptions,
-  ) {}
+  ) {
+    this.#puts = new AckedPublisher(nc);
+  }
 
   static async connect(options: BusOptions): Promise<ControllerBus> {
     const nc = await connect({ ...options.connection, maxReconnectAttempts: -1, reconnectTimeWait: 500, noAsyncTraces: true });
@@ -95,7 +101,7 @@ export class ControllerBus {
   }
 
   async putDesired(hostId: string, envelopeText: string): Promise<void> {
-    await this.desired.put(hostId, enc.encode(envelopeText));
+    await this.#puts.publish(kvSubject(DESIRED_BUCKET, hostId), enc.encode(envelopeText));
   }
 
   /** Follows the hosts bucket (snapshot, then updates) until `signal` aborts; restarts a watch that ends. */
@@ -122,7 +128,7 @@ export class ControllerBus {
   }
 
   async putBan(key: string, envelope: SignedEnvelope): Promise<void> {
-    await this.bans.put(key, enc.encode(JSON.stringify(envelope)));
+    await this.#puts.publish(kvSubject(BANS_BUCKET, key), enc.encode(JSON.stringify(envelope)));
   }
 
   async deleteBan(key: string): Promise<void> {
@@ -250,7 +256,16 @@ export class ControllerBus {
 
   async close(): Promise<void> {
     await this.nc.drain().catch(() => this.nc.close());
+    this.#puts.close();
   }
+}
+
+const KV_KEY = /^[-/_=a-zA-Z0-9]+(?:\.[-/_=a-zA-Z0-9]+)*$/;
+
+/** The subject a KV put of `key` is published to; keys as the KV API accepts them (no wildcards, no empty tokens). */
+function kvSubject(bucket: string, key: string): string {
+  if (!KV_KEY.test(key)) throw new PublishError(`invalid key ${JSON.stringify(key)} for bucket ${bucket}`);
+  return `$KV.${bucket}.${key}`;
 }
 
 function safeJson<T>(data: Uint8Array, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }): T | undefined {
