@@ -32,11 +32,11 @@ export function parseCidr(input: string): Cidr {
   }
   const family: Family = addr.kind() === "ipv4" ? "ip" : "ip6";
   const max = family === "ip" ? 32 : 128;
+  if (prefix === max) return { family, prefix, text: addr.toString() };
   const network = family === "ip"
     ? ipaddr.IPv4.networkAddressFromCIDR(`${addr.toString()}/${prefix}`)
     : ipaddr.IPv6.networkAddressFromCIDR(`${addr.toString()}/${prefix}`);
-  const base = network.toString();
-  return { family, prefix, text: prefix === max ? base : `${base}/${prefix}` };
+  return { family, prefix, text: `${network.toString()}/${prefix}` };
 }
 
 export function isCidr(input: string): boolean {
@@ -48,12 +48,56 @@ export function isCidr(input: string): boolean {
   }
 }
 
-/** True when address `a` (a single address) lies inside `net`. */
+/** Parsed network addresses of Cidr objects, which are immutable: a host's address is parsed once, not per check. */
+const parsedBases = new WeakMap<Cidr, ipaddr.IPv4 | ipaddr.IPv6>();
+
+function baseOf(c: Cidr): ipaddr.IPv4 | ipaddr.IPv6 {
+  let base = parsedBases.get(c);
+  if (!base) {
+    base = ipaddr.parse(c.text.split("/")[0] as string);
+    parsedBases.set(c, base);
+  }
+  return base;
+}
+
+/** True when `a` (an address or network) lies inside `net`. */
 export function cidrContains(net: Cidr, a: Cidr): boolean {
   if (net.family !== a.family || a.prefix < net.prefix) return false;
-  const [base] = ipaddr.parseCIDR(net.text.includes("/") ? net.text : `${net.text}/${net.prefix}`);
-  const addr = ipaddr.parse(a.text.split("/")[0] as string);
-  return addr.match(base, net.prefix);
+  return baseOf(a).match(baseOf(net), net.prefix);
+}
+
+const isSingle = (c: Cidr) => c.prefix === (c.family === "ip" ? 32 : 128);
+
+/**
+ * Addresses and networks, asked whether a CIDR overlaps any of them. Single addresses, nearly all
+ * of a fleet's host addresses, are found by their canonical text: an import of 100,000 bans into a
+ * fleet of 1,000 hosts must not compare each ban with every host address.
+ */
+export class CidrSet {
+  readonly #singles = new Set<string>();
+  readonly #singleList: Cidr[] = [];
+  readonly #nets: Cidr[] = [];
+
+  constructor(cidrs: Iterable<Cidr>) {
+    for (const c of cidrs) {
+      if (!isSingle(c)) this.#nets.push(c);
+      else if (!this.#singles.has(c.text)) {
+        this.#singles.add(c.text);
+        this.#singleList.push(c);
+      }
+    }
+  }
+
+  /** True when `c` contains a member or lies inside one. */
+  overlaps(c: Cidr): boolean {
+    if (isSingle(c)) {
+      if (this.#singles.has(c.text)) return true;
+    } else {
+      for (const s of this.#singleList) if (cidrContains(c, s)) return true;
+    }
+    for (const n of this.#nets) if (cidrContains(n, c) || cidrContains(c, n)) return true;
+    return false;
+  }
 }
 
 export const CidrString = z

@@ -1,4 +1,4 @@
-import { SCHEMA_VERSION, cidrContains, parseCidr, type BanDecision, type BanSignal, type Cidr } from "@fleetwall/api";
+import { CidrSet, SCHEMA_VERSION, parseCidr, type BanDecision, type BanSignal, type Cidr } from "@fleetwall/api";
 
 export interface ArbiterConfig {
   /** Distinct hosts that must report an address within `reportWindowSeconds` before a fleet ban. */
@@ -25,10 +25,22 @@ export interface ArbiterView {
 
 export type Verdict = { ban: BanDecision } | { skip: string };
 
+/** The lookup set of a list of networks, made once per list (the callers keep their lists until they change). */
+const sets = new WeakMap<readonly Cidr[], CidrSet>();
+
+function setOf(nets: readonly Cidr[]): CidrSet {
+  let set = sets.get(nets);
+  if (!set) {
+    set = new CidrSet(nets);
+    sets.set(nets, set);
+  }
+  return set;
+}
+
 /** Why an address or CIDR must never be banned, or undefined when it may be. Pure. */
 export function protectedReason(cidr: Cidr, view: Pick<ArbiterView, "allow" | "hosts">, config: ArbiterConfig): string | undefined {
   if (cidr.prefix < config.minPrefix[cidr.family]) return `prefix /${cidr.prefix} is broader than the minimum /${config.minPrefix[cidr.family]}`;
-  const touches = (nets: Cidr[]) => nets.some((n) => cidrContains(n, cidr) || cidrContains(cidr, n));
+  const touches = (nets: readonly Cidr[]) => setOf(nets).overlaps(cidr);
   if (touches(view.allow)) return "allowlisted";
   if (touches(view.hosts)) return "a fleet host";
   if (touches(config.protect)) return "the control plane";

@@ -106,6 +106,7 @@ export class BanKeeper {
   #hostCidrs = new Map<string, Cidr[]>();
   #hostList: Cidr[] | undefined;
   #allowCache: { cidr: Cidr; expires: number }[] | undefined;
+  #allowLive: { cidrs: Cidr[]; until: number } | undefined;
   /** Seals in the bucket, with when this controller first saw them, and which seal each decision uses. */
   #seals = new Map<string, number>();
   #sealOf = new Map<string, string>();
@@ -123,7 +124,7 @@ export class BanKeeper {
   ) {}
 
   onEntry(key: string, decision: BanDecision | null, seal?: string): void {
-    if (decision?.type === "Allow" || this.#current.get(key)?.type === "Allow") this.#allowCache = undefined;
+    if (decision?.type === "Allow" || this.#current.get(key)?.type === "Allow") this.#allowCache = this.#allowLive = undefined;
     if (decision) this.#current.set(key, decision);
     else this.#current.delete(key);
     if (decision && seal) this.#sealOf.set(key, seal);
@@ -172,7 +173,12 @@ export class BanKeeper {
   #allow(): Cidr[] {
     const nowMs = this.now();
     this.#allowCache ??= [...this.#current.values()].filter((d) => d.type === "Allow").map((d) => ({ cidr: parseCidr(d.cidr), expires: d.expiresAt ? Date.parse(d.expiresAt) : Infinity }));
-    return this.#allowCache.filter((a) => a.expires > nowMs).map((a) => a.cidr);
+    // the same array until an entry expires: the arbiter keeps a lookup set per array
+    if (!this.#allowLive || nowMs >= this.#allowLive.until) {
+      const live = this.#allowCache.filter((a) => a.expires > nowMs);
+      this.#allowLive = { cidrs: live.map((a) => a.cidr), until: live.reduce((m, a) => Math.min(m, a.expires), Infinity) };
+    }
+    return this.#allowLive.cidrs;
   }
 
   isProtected = (cidr: Cidr): string | undefined => protectedReason(cidr, { allow: this.#allow(), hosts: this.#hosts }, this.config);

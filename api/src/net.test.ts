@@ -1,0 +1,43 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { CidrSet, cidrContains, parseCidr, type Cidr } from "./net.js";
+
+describe("parseCidr", () => {
+  it.each([
+    ["198.18.0.7", "198.18.0.7", 32],
+    ["198.18.0.7/24", "198.18.0.0/24", 24],
+    ["2001:DB8:0:0::1", "2001:db8::1", 128],
+    ["2001:db8::1/64", "2001:db8::/64", 64],
+    ["::ffff:198.18.0.7", "198.18.0.7", 32],
+    [" 203.0.113.9 ", "203.0.113.9", 32],
+  ])("%s → %s", (input, text, prefix) => expect(parseCidr(input)).toMatchObject({ text, prefix }));
+
+  it.each(["198.18.0.256", "010.0.0.1", "2001:db8::g", "198.18.0.0/33", ""])("refuses %j", (input) => expect(() => parseCidr(input)).toThrow());
+});
+
+describe("CidrSet", () => {
+  // a small address space, so that overlaps are common
+  const v4 = fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 255 }), fc.constantFrom(32, 32, 30, 24, 23)).map(([b, c, p]) => parseCidr(`198.18.${b}.${c}/${p}`));
+  const v6 = fc.tuple(fc.integer({ min: 0, max: 3 }), fc.constantFrom(128, 128, 126, 120)).map(([n, p]) => parseCidr(`2001:db8::${n}/${p}`));
+  const cidr = fc.oneof(v4, v4, v6);
+  const naive = (members: Cidr[], c: Cidr) => members.some((n) => cidrContains(n, c) || cidrContains(c, n));
+
+  it("says a CIDR overlaps exactly when it contains a member or lies in one (property)", () => {
+    fc.assert(fc.property(fc.array(cidr, { maxLength: 30 }), fc.array(cidr, { minLength: 1, maxLength: 20 }), (members, probes) => {
+      const set = new CidrSet(members);
+      for (const c of probes) expect(set.overlaps(c)).toBe(naive(members, c));
+    }), { numRuns: 300 });
+  });
+
+  it.each([
+    ["an address in the set", "198.18.0.7", true],
+    ["another address", "198.18.0.8", false],
+    ["a network around a member", "198.18.0.0/24", true],
+    ["an address in a member network", "203.0.113.77", true],
+    ["a network inside a member network", "203.0.113.64/26", true],
+    ["the same address in the other family", "::ffff:198.18.0.8", false],
+  ])("%s: %s → %s", (_, text, expected) => {
+    const set = new CidrSet(["198.18.0.7", "203.0.113.0/24", "2001:db8::1"].map(parseCidr));
+    expect(set.overlaps(parseCidr(text))).toBe(expected);
+  });
+});
