@@ -250,6 +250,8 @@ export class BanKeeper {
   /** One chunk of an import: every entry checked like a manual ban, then published under seals. */
   async import(req: z.infer<typeof BanImportRequest>): Promise<BanReply> {
     const nowMs = this.now();
+    const createdAt = new Date(nowMs).toISOString();
+    const expiresAt = req.durationSeconds ? new Date(nowMs + req.durationSeconds * 1000).toISOString() : null;
     const refused: { cidr: string; reason: string }[] = [];
     const decisions: BanDecision[] = [];
     for (const text of req.entries) {
@@ -273,8 +275,8 @@ export class BanKeeper {
         reason: req.reason,
         scenario: "import",
         origins: [],
-        createdAt: new Date(nowMs).toISOString(),
-        expiresAt: req.durationSeconds ? new Date(nowMs + req.durationSeconds * 1000).toISOString() : null,
+        createdAt,
+        expiresAt,
         offences: 1,
         source: "cli",
       });
