@@ -1,6 +1,6 @@
 // Child of bench/fanout.ts: runs `count` simulated agents in this process, each with its own NATS
 // connection, the real AgentLink bans watch and the real Defender/BanSync, but an nft step that only
-// records when each element arrived. Prints one JSON line per element applied: {agent, element, at}.
+// records when each element arrived. Prints one JSON line per nft step: {agent, elements, at}.
 import { pino } from "pino";
 import { AgentLink, BanSync, Defender, type NftRunner } from "../agent/src/index.js";
 import { lineWriter, simArgs } from "./sim-process.js";
@@ -14,9 +14,15 @@ for (let i = first; i < first + count; i += 1) {
   const recorder: NftRunner = {
     async run(_args, script) {
       const at = Date.now();
+      const elements: string[] = [];
       for (const m of (script ?? "").matchAll(/add element inet fleetwall_bans \w+ \{ ([^}]*) \}/g)) {
-        for (const el of (m[1] as string).split(", ")) emit({ agent: id, element: el.split(" ")[0], at });
+        for (const el of (m[1] as string).split(", ")) {
+          const space = el.indexOf(" "); // "<address> timeout 3600s"
+          elements.push(space < 0 ? el : el.slice(0, space));
+        }
       }
+      // one record per nft step, not per element: the bench's own output must not be what it measures
+      if (elements.length > 0) emit({ agent: id, elements, at });
       return "";
     },
   };

@@ -37,9 +37,9 @@ try {
     const child = spawn(process.execPath, [...profile, "--import", "tsx", new URL("./fanout-agents.ts", import.meta.url).pathname, nats.url, String(first), String(Math.min(PER_PROCESS, AGENTS - first)), pem], { stdio: ["ignore", "pipe", "inherit"] });
     children.push(child);
     createInterface({ input: child.stdout! }).on("line", (l) => {
-      const m = JSON.parse(l) as { ready?: number; element?: string; at?: number };
+      const m = JSON.parse(l) as { ready?: number; elements?: string[]; at?: number };
       if (m.ready) ready += m.ready;
-      else if (m.element && m.at) (arrivals.get(m.element) ?? arrivals.set(m.element, []).get(m.element)!).push(m.at);
+      else if (m.elements && m.at) for (const el of m.elements) (arrivals.get(el) ?? arrivals.set(el, []).get(el)!).push(m.at);
     });
   }
   await waitFor("all simulated agents watching", () => ready === AGENTS, 300_000, 200);

@@ -53,12 +53,12 @@ async function once(): Promise<Run> {
     const child = spawn(process.execPath, [...profile, "--import", "tsx", new URL("./fanout-agents.ts", import.meta.url).pathname, nats.url, "0", String(AGENTS), pem], { stdio: ["ignore", "pipe", "inherit"] });
     children.push(child);
     createInterface({ input: child.stdout! }).on("line", (l) => {
-      const m = JSON.parse(l) as { ready?: number; agent?: string; element?: string; at?: number };
+      const m = JSON.parse(l) as { ready?: number; agent?: string; elements?: string[]; at?: number };
       if (m.ready) ready += m.ready;
-      else if (m.agent && m.element) {
+      else if (m.agent && m.elements) {
         const set = received.get(m.agent) ?? received.set(m.agent, new Set()).get(m.agent)!;
-        set.add(m.element);
-        if (set.size === TOTAL) completeAt.set(m.agent, m.at ?? Date.now());
+        for (const el of m.elements) set.add(el);
+        if (set.size === TOTAL && !completeAt.has(m.agent)) completeAt.set(m.agent, m.at ?? Date.now());
       }
     });
     await waitFor("simulated agents watching", () => ready === AGENTS, 120_000, 100);
