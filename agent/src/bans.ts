@@ -1,4 +1,4 @@
-import { cidrContains, matchesSelector, parseCidr, type BanDecision, type Labels } from "@fleetwall/api";
+import { CidrSet, matchesSelector, parseCidr, type BanDecision, type Labels } from "@fleetwall/api";
 import type { Logger } from "pino";
 import { BANS_TABLE, bansTableScript, renderBanOps, type BanOp } from "./bans-render.js";
 import { listTable, type NftRunner } from "./nft.js";
@@ -53,6 +53,7 @@ function signedCidr(text: string): { family: "ip" | "ip6"; prefix: number; text:
 export class BanSync {
   /** Allow entries in force by key: few, and searched on every local ban. */
   #allows = new Map<string, BanOp>();
+  #allowSet: CidrSet | undefined;
   /**
    * Deny entries in force by key, as their element alone (ban or net set and family follow from it):
    * a million bans must stay small in memory and cheap to collect.
@@ -93,13 +94,14 @@ export class BanSync {
     return this.#applied;
   }
 
-  /** True when an allow entry in force covers `address` (a local jail must not ban it either). */
+  /**
+   * True when an allow entry in force covers `address`, or lies inside it when it is a network (a
+   * local jail must not ban it either). The entries are parsed once per change, not per check.
+   */
   allowed(address: string): boolean {
-    const addr = parseCidr(address);
-    for (const op of this.#allows.values()) {
-      if (op.family === addr.family && cidrContains(parseCidr(op.element), addr)) return true;
-    }
-    return false;
+    if (this.#allows.size === 0) return false;
+    this.#allowSet ??= new CidrSet([...this.#allows.values()].map((op) => parseCidr(op.element)));
+    return this.#allowSet.overlaps(parseCidr(address));
   }
 
   /** Records what `key` should be now and schedules the kernel change. Takes ownership of `op`. */
@@ -108,7 +110,7 @@ export class BanSync {
     if (!op || op.op === "remove") {
       // nothing in force (or its removal already queued): nothing to do
       if (!current) return this.#flushing ?? Promise.resolve();
-      this.#allows.delete(key);
+      if (this.#allows.delete(key)) this.#allowSet = undefined;
       this.#denies.delete(key);
       this.#pending.set(key, { ...current, op: "remove" });
       return this.#schedule();
@@ -116,7 +118,7 @@ export class BanSync {
     if (current && (current.kind !== op.kind || current.family !== op.family || current.element !== op.element)) {
       // the key now means another element (or set): the old one goes first, in the next batch
       this.#superseded.set(`${key}\n${current.kind} ${current.element}`, { ...current, op: "remove" });
-      this.#allows.delete(key);
+      if (this.#allows.delete(key)) this.#allowSet = undefined;
       this.#denies.delete(key);
       return this.set(key, op);
     }
@@ -125,7 +127,10 @@ export class BanSync {
     const queued = current ? undefined : this.#pending.get(key);
     // marked in place, not copied: a bulk load sets 100,000s of these
     op.fresh = !current && (!queued || !!queued.fresh);
-    if (op.kind === "allow") this.#allows.set(key, op);
+    if (op.kind === "allow") {
+      this.#allows.set(key, op);
+      this.#allowSet = undefined;
+    }
     else this.#denies.set(key, op.element);
     this.#pending.set(key, op);
     return this.#schedule();

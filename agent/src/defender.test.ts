@@ -71,6 +71,7 @@ describe("Defender: decisions from the bans bucket into the kernel", () => {
     expect(await inKernel("net4", "203.0.113.0/28")).toBe(false);
     expect(await inKernel("allow4", "203.0.113.0/28")).toBe(true);
     expect(bans.allowed("203.0.113.5")).toBe(true);
+    expect(bans.allowed("203.0.113.99")).toBe(false);
     expect(bans.activeBans).toBe(1);
     // changes faster than the kernel is written: two moves within one batch leave only the last element
     put("c.3", "203.0.113.50");
