@@ -1,8 +1,9 @@
 // Benchmark 3b: sustained decision rate. The real controller is asked to ban 10,000 new addresses
 // every second for 10 s (ban import requests of 1,000 every 100 ms: arbiter checks, sealing,
 // signing, KV puts); simulated agents (the real AgentLink watch and Defender/BanSync, nft replaced by
-// a recorder, as in fanout.ts) must each receive all 100,000, none lost. Reports the rate the
-// controller accepted, the rate at which the last agent had everything, and losses.
+// a recorder, as in fanout.ts) must each receive all 100,000, none lost. 1,000 more hosts are
+// registered, so the arbiter checks every decision against 2,000 fleet addresses. Reports the rate
+// the controller accepted, the rate at which the last agent had everything, and losses.
 // Run: npx tsx bench/sustained.ts   (SUSTAINED_AGENTS=10 by default; SUSTAINED_RUNS=3 by default)
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -13,7 +14,8 @@ import { connect } from "@nats-io/transport-node";
 import { freePort, startNats } from "../test/harness/nats.js";
 import { startProc } from "../test/harness/procs.js";
 import { sh, waitFor } from "../test/harness/sh.js";
-import { BAN_IMPORT_REQUEST, BanReply } from "../api/src/index.js";
+import { Kvm } from "@nats-io/kv";
+import { BAN_IMPORT_REQUEST, BanReply, DESIRED_BUCKET, HOSTS_BUCKET } from "../api/src/index.js";
 import { median, record } from "./lib.js";
 
 const AGENTS = Number(process.env.SUSTAINED_AGENTS ?? 10);
@@ -23,6 +25,8 @@ const BATCH = 1000;
 const TOTAL = RATE * SECONDS;
 const addr = (i: number) => `2001:db8:5:${Math.floor(i / 65536).toString(16)}::${(i % 65536).toString(16)}`;
 const RUNS = Number(process.env.SUSTAINED_RUNS ?? 3);
+/** Registered hosts (not simulated agents): the arbiter checks every decision against their addresses. */
+const FLEET = 1000;
 const cli = new URL("../cli/dist/main.js", import.meta.url).pathname;
 
 interface Run {
@@ -62,9 +66,18 @@ async function once(): Promise<Run> {
       }
     });
     await waitFor("simulated agents watching", () => ready === AGENTS, 120_000, 100);
+    const nc = await connect({ servers: nats.url });
+    // a fleet of FLEET registered hosts with two addresses each: every decision is checked against them
+    const kvm = new Kvm(nc);
+    const hosts = await kvm.open(HOSTS_BUCKET);
+    for (let h = 0; h < FLEET; h += 1) {
+      const reg = { schemaVersion: 1, hostId: `fleet-${h}`, labels: {}, addresses: [`198.18.${h >> 8}.${h & 255}`, `2001:db8:1::${h.toString(16)}`], agentVersion: "bench", nftVersion: "bench", startedAt: new Date().toISOString() };
+      await hosts.put(reg.hostId, new TextEncoder().encode(JSON.stringify(reg)));
+    }
+    const desired = await kvm.open(DESIRED_BUCKET);
+    await waitFor("the controller's states for the registered fleet", async () => (await desired.status()).values >= FLEET, 60_000, 200);
     await new Promise((r) => setTimeout(r, 1000));
 
-    const nc = await connect({ servers: nats.url });
     const t0 = Date.now();
     const pending: Promise<unknown>[] = [];
     let published = 0;
@@ -108,7 +121,7 @@ const published = Math.min(...runs.map((r) => r.published));
 const last = runs.map((r) => r.lastMs);
 const complete = !last.some(Number.isNaN);
 record(`sustained-${AGENTS}`, {
-  title: `Sustained: ${TOTAL.toLocaleString("en")} decisions offered at ${RATE.toLocaleString("en")}/s to ${AGENTS} agents`,
+  title: `Sustained: ${TOTAL.toLocaleString("en")} decisions offered at ${RATE.toLocaleString("en")}/s to ${AGENTS} agents, ${FLEET.toLocaleString("en")} hosts registered`,
   command: `SUSTAINED_AGENTS=${AGENTS} npx tsx bench/sustained.ts`,
   header: ["", `time from the first request, median (min–max), ${RUNS} runs`, "rate at the median (range)"],
   rows: [
