@@ -16,7 +16,7 @@ import { startProc } from "../test/harness/procs.js";
 import { sh, waitFor } from "../test/harness/sh.js";
 import { Kvm } from "@nats-io/kv";
 import { BAN_IMPORT_REQUEST, BanReply, DESIRED_BUCKET, HOSTS_BUCKET } from "../api/src/index.js";
-import { median, record } from "./lib.js";
+import { cpuSeconds, median, record } from "./lib.js";
 
 const AGENTS = Number(process.env.SUSTAINED_AGENTS ?? 10);
 const RATE = 10_000;
@@ -36,6 +36,9 @@ interface Run {
   lastMs: number;
   published: number;
   lost: number;
+  /** CPU the controller spent per decision, µs, and the simulated agents' process per delivery. */
+  controllerUs: number;
+  agentsUs: number;
 }
 
 /** One run on a fresh server, controller and set of simulated agents. */
@@ -78,6 +81,7 @@ async function once(): Promise<Run> {
     await waitFor("the controller's states for the registered fleet", async () => (await desired.status()).values >= FLEET, 60_000, 200);
     await new Promise((r) => setTimeout(r, 1000));
 
+    const cpu0 = { controller: cpuSeconds(controller.child.pid), agents: cpuSeconds(child.pid) };
     const t0 = Date.now();
     const pending: Promise<unknown>[] = [];
     let published = 0;
@@ -98,9 +102,11 @@ async function once(): Promise<Run> {
     await waitFor("every agent has every decision", () => completeAt.size === AGENTS, 180_000, 100).catch(() => undefined);
     const lastMs = completeAt.size === AGENTS ? Math.max(...completeAt.values()) - t0 : NaN;
     const lost = Math.max(...[...Array(AGENTS).keys()].map((i) => TOTAL - (received.get(`sim-${i}`)?.size ?? 0)));
+    const controllerUs = ((cpuSeconds(controller.child.pid) - cpu0.controller) / TOTAL) * 1e6;
+    const agentsUs = ((cpuSeconds(child.pid) - cpu0.agents) / (TOTAL * AGENTS)) * 1e6;
     await nc.close();
     await controller.stop();
-    return { sentMs, acceptedMs, lastMs, published, lost };
+    return { sentMs, acceptedMs, lastMs, published, lost, controllerUs, agentsUs };
   } finally {
     for (const c of children) c.kill("SIGTERM");
     await nats.stop();
@@ -129,6 +135,7 @@ record(`sustained-${AGENTS}`, {
     row(`controller accepted (published at least ${published.toLocaleString("en")} per run)`, runs.map((r) => r.acceptedMs)),
     row(`last of ${AGENTS} agents had all ${TOTAL.toLocaleString("en")}`, last),
     ["decisions lost (per agent, max over the runs)", String(lost), ""],
+    ["CPU per decision: controller / simulated agents' process per delivery, median", `${median(runs.map((r) => r.controllerUs)).toFixed(0)} µs / ${median(runs.map((r) => r.agentsUs)).toFixed(0)} µs`, ""],
   ],
   verdict: `${lost === 0 ? "none lost" : `${lost} lost`}; end to end ${complete ? `${rate(median(last))} median` : "incomplete"} (target 10,000/s sustained for 10 s, ${complete && TOTAL / (median(last) / 1000) >= RATE * 0.95 && lost === 0 ? "met" : "missed"})`,
 });

@@ -32,9 +32,9 @@ export function planPublish(compiled: ReadonlyMap<string, CompiledHost>, publish
 
 /**
  * Hosts that select the same policies share one compiled `ruleset` object (compile.ts), a state of
- * tens of kilobytes. The payload puts that shared part first, so its JSON and the sha256 state
- * after hashing it are made once per distinct state: a fleet-wide change to 1,000 hosts serialises and hashes a handful of rulesets, and each
- * host adds only its own few fields.
+ * tens of kilobytes, and the same jails. The payload puts that shared part first, so its JSON and
+ * the sha256 state after hashing it are made once per distinct state: a fleet-wide change to 1,000
+ * hosts serialises and hashes a handful of rulesets, and each host adds only its own few fields.
  */
 interface SharedPart {
   policies: string;
