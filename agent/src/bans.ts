@@ -130,8 +130,7 @@ export class BanSync {
     if (op.kind === "allow") {
       this.#allows.set(key, op);
       this.#allowSet = undefined;
-    }
-    else this.#denies.set(key, op.element);
+    } else this.#denies.set(key, op.element);
     this.#pending.set(key, op);
     return this.#schedule();
   }

@@ -43,7 +43,10 @@ export interface BusOptions {
   onInvalid: (kind: string, reason: string) => void;
 }
 
-/** The controller's NATS adapter: the only controller file that imports the NATS client. */
+/**
+ * The controller's NATS adapter: with the publisher it puts through (acked-publisher.ts), the only
+ * controller code that imports the NATS client.
+ */
 export class ControllerBus {
   /** Puts to the desired and bans buckets: thousands a second on a fleet-wide change or an import. */
   readonly #puts: AckedPublisher;
