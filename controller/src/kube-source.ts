@@ -49,7 +49,8 @@ export class KubeSource {
   #watched = new Map<Plural, Watched>();
   #relist: NodeJS.Timeout | undefined;
   #stopped = false;
-  #lastValid = new Map<string, { uid: string; resource: Resource }>();
+  /** The last valid version of each policy and ban list, and the resourceVersion it was read at. */
+  #lastValid = new Map<string, { uid: string; resourceVersion: string | undefined; resource: Resource }>();
   /** Generation of each policy and ban list read, valid or not, by `<plural>/<name>`. */
   readonly generations = new Map<string, number>();
   informerRestarts = 0;
@@ -163,16 +164,22 @@ export class KubeSource {
         const key = `${plural}/${name}`;
         seen.add(key);
         this.generations.set(key, o.metadata?.generation ?? 1);
+        const uid = o.metadata?.uid ?? "";
+        const known = this.#lastValid.get(key);
+        if (known && known.uid === uid && o.metadata?.resourceVersion && known.resourceVersion === o.metadata.resourceVersion) {
+          // unchanged since it was read: the same object again, so compile keeps its IR (compile.ts)
+          resources.push(known.resource);
+          continue;
+        }
         const doc = { apiVersion: API_VERSION, kind: o.kind, metadata: { name, labels: o.metadata?.labels, annotations: o.metadata?.annotations, generation: o.metadata?.generation ?? 1 }, spec: o.spec };
         const r = parseResource(doc);
         if (r.ok) {
           resources.push(r.resource);
-          this.#lastValid.set(key, { uid: o.metadata?.uid ?? "", resource: r.resource });
+          this.#lastValid.set(key, { uid, resourceVersion: o.metadata?.resourceVersion, resource: r.resource });
           continue;
         }
         errors.push({ file: "", kind: r.kind, name, errors: r.errors });
-        const last = this.#lastValid.get(key);
-        if (last && last.uid === (o.metadata?.uid ?? "")) resources.push(last.resource);
+        if (known && known.uid === uid) resources.push(known.resource);
       }
     }
     for (const key of [...this.#lastValid.keys()]) if (!seen.has(key)) this.#lastValid.delete(key);
