@@ -10,7 +10,8 @@ import type { JailBan } from "./jail-counter.js";
 /** What the agent needs from the bus; `AgentLink` in production. */
 export interface AgentBus extends SignalSink {
   register(reg: HostRegistration, signal: AbortSignal): Promise<void>;
-  watchDesired(onValue: (data: Uint8Array) => Promise<void>, signal: AbortSignal): Promise<void>;
+  /** `stored`: the value was read from the bucket, and may be older than one delivered before. */
+  watchDesired(onValue: (data: Uint8Array, stored: boolean) => Promise<void>, signal: AbortSignal): Promise<void>;
   watchBans(onEntry: (key: string, data: Uint8Array | null) => void, signal: AbortSignal): Promise<void>;
   publishReport(report: HostReport): void;
   roundTrip(timeoutMs: number): Promise<boolean>;
@@ -135,7 +136,7 @@ export class Agent {
     this.log.info("registered");
     this.#bus = bus;
     await this.#serial(() => this.#report(bus));
-    const desired = bus.watchDesired((data) => this.#serialLogged(() => this.onDesired(bus, dec.decode(data))), signal);
+    const desired = bus.watchDesired((data, stored) => this.#serialLogged(() => this.onDesired(bus, dec.decode(data), stored)), signal);
     const defender = this.defender;
     const bans = defender
       ? (async () => {
@@ -163,9 +164,17 @@ export class Agent {
     }
   }
 
-  /** Handles one desired-state message. Malformed or untrusted messages are dropped and counted. */
-  async onDesired(bus: AgentBus, data: string): Promise<void> {
-    const v = verifyDesired(data, { hostId: this.options.hostId, trustedKey: this.#trustedKey, appliedRevision: this.appliedRevision });
+  /**
+   * Handles one desired-state message. Malformed or untrusted messages are dropped and counted. A
+   * `stored` one (read from the bucket to catch up) that is older than what is applied was overtaken
+   * by a newer update, not replayed: it is ignored, not counted.
+   */
+  async onDesired(bus: AgentBus, data: string, stored = false): Promise<void> {
+    const v = verifyDesired(data, { hostId: this.options.hostId, trustedKey: this.#trustedKey, appliedRevision: stored ? 0 : this.appliedRevision });
+    if (v.ok && stored && v.state.revision < this.appliedRevision) {
+      this.log.debug({ revision: v.state.revision, applied: this.appliedRevision }, "stored desired state older than the one applied; ignored");
+      return;
+    }
     if (!v.ok) {
       this.#dropped += 1;
       this.log.warn({ reason: v.reason }, "desired state dropped");

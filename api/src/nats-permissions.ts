@@ -10,9 +10,9 @@ const kvStream = (bucket: string) => `KV_${bucket}`;
 
 /**
  * An agent's rights: its own report and signal subjects and registration key; its own desired-state
- * key and the ban decisions, read through JetStream consumers filtered to them; replies only under
- * its own inbox prefix. It cannot publish another host's report, write desired state or decisions,
- * or read another host's desired state.
+ * key, read directly and followed by subscription; the ban decisions, read through a JetStream
+ * consumer; replies only under its own inbox prefix. It cannot publish another host's report, write
+ * desired state or decisions, or read another host's desired state.
  */
 export function agentPermissions(hostId: string): NatsPermissions {
   const desired = kvStream(DESIRED_BUCKET);
@@ -27,16 +27,14 @@ export function agentPermissions(hostId: string): NatsPermissions {
       `$JS.API.STREAM.INFO.${bans}`,
       `$JS.API.STREAM.INFO.${kvStream(HOSTS_BUCKET)}`,
       `$JS.API.STREAM.INFO.${SIGNALS_STREAM}`,
-      // consumers filtered to this host's key, and to all decisions
-      `$JS.API.CONSUMER.CREATE.${desired}.*.$KV.${DESIRED_BUCKET}.${hostId}`,
+      // its own desired state, read directly (updates come by subscription, below)
+      `$JS.API.DIRECT.GET.${desired}.$KV.${DESIRED_BUCKET}.${hostId}`,
+      // a consumer of all decisions, and its flow-control answers
       `$JS.API.CONSUMER.CREATE.${bans}.*.$KV.${BANS_BUCKET}.>`,
-      `$JS.API.CONSUMER.DELETE.${desired}.*`,
       `$JS.API.CONSUMER.DELETE.${bans}.*`,
-      // flow-control answers of those consumers
-      `$JS.FC.${desired}.>`,
       `$JS.FC.${bans}.>`,
     ],
-    subscribe: [`${agentInboxPrefix(hostId)}.>`],
+    subscribe: [`${agentInboxPrefix(hostId)}.>`, `$KV.${DESIRED_BUCKET}.${hostId}`],
   };
 }
 
