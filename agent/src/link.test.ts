@@ -1,0 +1,65 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { Kvm, type KV } from "@nats-io/kv";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DESIRED_BUCKET } from "@fleetwall/api";
+import { startNats, type NatsServer } from "../../test/harness/nats.js";
+import { waitFor } from "../../test/harness/sh.js";
+import { AgentLink } from "./link.js";
+
+const log = pino({ level: "silent" });
+const text = (d: Uint8Array) => new TextDecoder().decode(d);
+
+// a real nats-server with JetStream on loopback; the bucket as the controller creates it
+describe("AgentLink.watchDesired", () => {
+  const dir = mkdtempSync(join(tmpdir(), "fleetwall-link-"));
+  let nats: NatsServer;
+  let ctl: NatsConnection;
+  let kv: KV;
+
+  beforeAll(async () => {
+    nats = await startNats({ host: "127.0.0.1", logDir: dir });
+    ctl = await connect({ servers: nats.url });
+    kv = await new Kvm(ctl).create(DESIRED_BUCKET, { history: 1 });
+  });
+  afterAll(async () => {
+    await ctl?.close();
+    await nats?.stop();
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(nats?.storeDir ?? "", { recursive: true, force: true });
+  });
+
+  it("delivers the stored state, then each update once, and what was put while it was away", async () => {
+    await kv.put("w1", "v1");
+    const link = await AgentLink.connect({ connection: { servers: nats.url }, hostId: "w1", log });
+    const got: [string, boolean][] = [];
+    const ac = new AbortController();
+    const following = link.watchDesired(async (data, stored) => void got.push([text(data), stored]), ac.signal);
+    try {
+      await waitFor("the stored state", () => got.length === 1, 10_000, 20);
+      expect(got).toEqual([["v1", true]]);
+      // updates as they are put; the same state again and another host's are not handed on
+      await kv.put("w1", "v2");
+      await kv.put("w1", "v2");
+      await kv.put("w2", "not mine");
+      await kv.put("w1", "v3");
+      await waitFor("v3", () => got.some(([v]) => v === "v3"), 10_000, 20);
+      expect(got).toEqual([["v1", true], ["v2", false], ["v3", false]]);
+      // the server goes away and comes back; a state is put before the link has reconnected
+      await nats.stop();
+      await nats.restart();
+      const other = await connect({ servers: nats.url });
+      await new Kvm(other).open(DESIRED_BUCKET).then((b) => b.put("w1", "v4"));
+      await other.close();
+      await waitFor("v4 after the restart", () => got.some(([v]) => v === "v4"), 20_000, 50);
+      expect(got.map(([v]) => v)).toEqual(["v1", "v2", "v3", "v4"]);
+    } finally {
+      ac.abort();
+      await following.catch(() => undefined);
+      await link.close();
+    }
+  });
+});
