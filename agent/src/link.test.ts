@@ -63,3 +63,41 @@ describe("AgentLink.watchDesired", () => {
     }
   });
 });
+
+describe("AgentLink.watchDesired without permission to subscribe", () => {
+  const dir = mkdtempSync(join(tmpdir(), "fleetwall-link-denied-"));
+  let nats: NatsServer;
+
+  beforeAll(async () => {
+    // everything allowed but the desired-state subjects: the permissions of an older configuration
+    const config = `authorization { users = [ { user: "ctl", password: "ctl" }, { user: "agent", password: "agent", permissions: { subscribe: { deny: ["$KV.${DESIRED_BUCKET}.>"] } } } ] }\n`;
+    nats = await startNats({ host: "127.0.0.1", logDir: dir, config });
+  });
+  afterAll(async () => {
+    await nats?.stop();
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(nats?.storeDir ?? "", { recursive: true, force: true });
+  });
+
+  it("says so in the log and still delivers the stored state", async () => {
+    const ctl = await connect({ servers: nats.url, user: "ctl", pass: "ctl" });
+    const lines: string[] = [];
+    const logged = pino({ level: "info" }, { write: (line: string) => void lines.push(line) });
+    const ac = new AbortController();
+    try {
+      await (await new Kvm(ctl).create(DESIRED_BUCKET, { history: 1 })).put("w1", "v1");
+      const link = await AgentLink.connect({ connection: { servers: nats.url, user: "agent", pass: "agent" }, hostId: "w1", log: logged });
+      const got: string[] = [];
+      const following = link.watchDesired(async (data) => void got.push(text(data)), ac.signal);
+      await waitFor("the refusal in the log", () => lines.some((l) => l.includes("desired-state subscription ended")), 10_000, 50);
+      expect(got).toEqual(["v1"]);
+      expect(lines.find((l) => l.includes("desired-state subscription ended"))).toMatch(/permission/i);
+      ac.abort();
+      await following;
+      await link.close();
+    } finally {
+      ac.abort();
+      await ctl.close();
+    }
+  });
+});

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { Kvm, type KV } from "@nats-io/kv";
 import { jetstream } from "@nats-io/jetstream";
@@ -81,7 +82,7 @@ export class AgentLink {
   async watchDesired(onValue: (data: Uint8Array, stored: boolean) => Promise<void>, signal: AbortSignal): Promise<void> {
     const desired = await this.#bucket(DESIRED_BUCKET, signal);
     const key = this.options.hostId;
-    const updates = this.nc.subscribe(`$KV.${DESIRED_BUCKET}.${key}`);
+    const subject = `$KV.${DESIRED_BUCKET}.${key}`;
     let last: Uint8Array | undefined;
     let readRevision = 0;
     const deliver = async (data: Uint8Array, stored: boolean) => {
@@ -96,11 +97,12 @@ export class AgentLink {
         readRevision = e.revision;
         await deliver(e.value, true);
       } catch (error) {
-        this.options.log.debug({ bucket: DESIRED_BUCKET, err: error }, "stored desired state not read");
+        this.options.log.warn({ bucket: DESIRED_BUCKET, key, err: error }, "stored desired state not read");
       }
     };
     let timer: NodeJS.Timeout | undefined;
     const check = () => {
+      if (signal.aborted) return;
       timer = setTimeout(() => void read().finally(check), DESIRED_CHECK_MS * (0.75 + Math.random() / 2));
       timer.unref();
     };
@@ -110,21 +112,36 @@ export class AgentLink {
         if (s.type === "reconnect") void read();
       }
     })().catch(() => undefined);
-    const stop = () => updates.unsubscribe();
-    signal.addEventListener("abort", stop, { once: true });
+    let stop = () => {};
+    const abort = () => stop();
+    signal.addEventListener("abort", abort, { once: true });
     try {
-      // the server has the subscription before the stored value is read: no update falls in between
-      await this.nc.flush();
-      await read();
-      check();
-      for await (const m of updates) {
-        // a deletion or purge of the key carries no state
-        if (m.headers?.get("KV-Operation")) continue;
-        await deliver(m.data, false);
+      while (!signal.aborted && !this.nc.isClosed()) {
+        const updates = this.nc.subscribe(subject);
+        stop = () => updates.unsubscribe();
+        // the server has the subscription before the stored value is read: no update falls in between
+        await this.nc.flush();
+        await read();
+        if (!timer) check();
+        let ended: unknown;
+        try {
+          for await (const m of updates) {
+            // a deletion or purge of the key carries no state
+            if (m.headers?.get("KV-Operation")) continue;
+            await deliver(m.data, false);
+          }
+        } catch (error) {
+          ended = error;
+        }
+        if (signal.aborted || this.nc.isClosed()) break;
+        // refused (permissions that predate this subscription) or ended by the server: say so, and
+        // subscribe again; the periodic read keeps the state current meanwhile, if it may
+        this.options.log.error({ subject, err: ended ?? (await updates.closed) }, "desired-state subscription ended; subscribing again");
+        await sleep(5_000, undefined, { signal, ref: false }).catch(() => undefined);
       }
     } finally {
       clearTimeout(timer);
-      signal.removeEventListener("abort", stop);
+      signal.removeEventListener("abort", abort);
       void reconnects;
     }
   }
