@@ -88,5 +88,6 @@ try {
 } finally {
   for (const c of children) c.kill("SIGTERM");
   await nats.stop();
+  rmSync(nats.storeDir, { recursive: true, force: true });
   rmSync(dir, { recursive: true, force: true });
 }

@@ -110,6 +110,7 @@ async function once(): Promise<Run> {
   } finally {
     for (const c of children) c.kill("SIGTERM");
     await nats.stop();
+    rmSync(nats.storeDir, { recursive: true, force: true });
     rmSync(dir, { recursive: true, force: true });
   }
 }

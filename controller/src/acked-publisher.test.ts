@@ -22,6 +22,7 @@ describe("AckedPublisher", () => {
     await nc?.close();
     await nats?.stop();
     rmSync(dir, { recursive: true, force: true });
+    rmSync(nats?.storeDir ?? "", { recursive: true, force: true });
   });
 
   it("puts into a KV bucket: each resolves with its stream sequence once stored, and reads back", async () => {
