@@ -1,12 +1,9 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Kvm, type KV } from "@nats-io/kv";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DESIRED_BUCKET } from "@fleetwall/api";
-import { startNats, type NatsServer } from "../../test/harness/nats.js";
+import { loopbackNats } from "../../test/harness/loopback-nats.js";
 import { waitFor } from "../../test/harness/sh.js";
 import { AgentLink } from "./link.js";
 
@@ -15,26 +12,21 @@ const text = (d: Uint8Array) => new TextDecoder().decode(d);
 
 // a real nats-server with JetStream on loopback; the bucket as the controller creates it
 describe("AgentLink.watchDesired", () => {
-  const dir = mkdtempSync(join(tmpdir(), "fleetwall-link-"));
-  let nats: NatsServer;
+  const nats = loopbackNats("link");
   let ctl: NatsConnection;
   let kv: KV;
 
   beforeAll(async () => {
-    nats = await startNats({ host: "127.0.0.1", logDir: dir });
-    ctl = await connect({ servers: nats.url });
+    ctl = await connect({ servers: nats.server.url });
     kv = await new Kvm(ctl).create(DESIRED_BUCKET, { history: 1 });
   });
   afterAll(async () => {
     await ctl?.close();
-    await nats?.stop();
-    rmSync(dir, { recursive: true, force: true });
-    rmSync(nats?.storeDir ?? "", { recursive: true, force: true });
   });
 
   it("delivers the stored state, then each update once, and what was put while it was away", async () => {
     await kv.put("w1", "v1");
-    const link = await AgentLink.connect({ connection: { servers: nats.url }, hostId: "w1", log });
+    const link = await AgentLink.connect({ connection: { servers: nats.server.url }, hostId: "w1", log });
     const got: [string, boolean][] = [];
     const ac = new AbortController();
     const following = link.watchDesired(async (data, stored) => void got.push([text(data), stored]), ac.signal);
@@ -49,9 +41,9 @@ describe("AgentLink.watchDesired", () => {
       await waitFor("v3", () => got.some(([v]) => v === "v3"), 10_000, 20);
       expect(got).toEqual([["v1", true], ["v2", false], ["v3", false]]);
       // the server goes away and comes back; a state is put before the link has reconnected
-      await nats.stop();
-      await nats.restart();
-      const other = await connect({ servers: nats.url });
+      await nats.server.stop();
+      await nats.server.restart();
+      const other = await connect({ servers: nats.server.url });
       await new Kvm(other).open(DESIRED_BUCKET).then((b) => b.put("w1", "v4"));
       await other.close();
       await waitFor("v4 after the restart", () => got.some(([v]) => v === "v4"), 20_000, 50);
@@ -65,28 +57,17 @@ describe("AgentLink.watchDesired", () => {
 });
 
 describe("AgentLink.watchDesired without permission to subscribe", () => {
-  const dir = mkdtempSync(join(tmpdir(), "fleetwall-link-denied-"));
-  let nats: NatsServer;
-
-  beforeAll(async () => {
-    // everything allowed but the desired-state subjects: the permissions of an older configuration
-    const config = `authorization { users = [ { user: "ctl", password: "ctl" }, { user: "agent", password: "agent", permissions: { subscribe: { deny: ["$KV.${DESIRED_BUCKET}.>"] } } } ] }\n`;
-    nats = await startNats({ host: "127.0.0.1", logDir: dir, config });
-  });
-  afterAll(async () => {
-    await nats?.stop();
-    rmSync(dir, { recursive: true, force: true });
-    rmSync(nats?.storeDir ?? "", { recursive: true, force: true });
-  });
+  // everything allowed but the desired-state subjects: the permissions of an older configuration
+  const nats = loopbackNats("link-denied", `authorization { users = [ { user: "ctl", password: "ctl" }, { user: "agent", password: "agent", permissions: { subscribe: { deny: ["$KV.${DESIRED_BUCKET}.>"] } } } ] }\n`);
 
   it("says so in the log and still delivers the stored state", async () => {
-    const ctl = await connect({ servers: nats.url, user: "ctl", pass: "ctl" });
+    const ctl = await connect({ servers: nats.server.url, user: "ctl", pass: "ctl" });
     const lines: string[] = [];
     const logged = pino({ level: "info" }, { write: (line: string) => void lines.push(line) });
     const ac = new AbortController();
     try {
       await (await new Kvm(ctl).create(DESIRED_BUCKET, { history: 1 })).put("w1", "v1");
-      const link = await AgentLink.connect({ connection: { servers: nats.url, user: "agent", pass: "agent" }, hostId: "w1", log: logged });
+      const link = await AgentLink.connect({ connection: { servers: nats.server.url, user: "agent", pass: "agent" }, hostId: "w1", log: logged });
       const got: string[] = [];
       const following = link.watchDesired(async (data) => void got.push(text(data)), ac.signal);
       await waitFor("the refusal in the log", () => lines.some((l) => l.includes("desired-state subscription ended")), 10_000, 50);

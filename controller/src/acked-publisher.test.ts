@@ -1,28 +1,20 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startNats, type NatsServer } from "../../test/harness/nats.js";
+import { loopbackNats } from "../../test/harness/loopback-nats.js";
 import { AckedPublisher, PublishError } from "./acked-publisher.js";
 
 // a real nats-server with JetStream on loopback
 describe("AckedPublisher", () => {
-  const dir = mkdtempSync(join(tmpdir(), "fleetwall-acked-publisher-"));
-  let nats: NatsServer;
+  const nats = loopbackNats("acked-publisher");
   let nc: NatsConnection;
 
   beforeAll(async () => {
-    nats = await startNats({ host: "127.0.0.1", logDir: dir });
-    nc = await connect({ servers: nats.url });
+    nc = await connect({ servers: nats.server.url });
   });
   afterAll(async () => {
     await nc?.close();
-    await nats?.stop();
-    rmSync(dir, { recursive: true, force: true });
-    rmSync(nats?.storeDir ?? "", { recursive: true, force: true });
   });
 
   it("puts into a KV bucket: each resolves with its stream sequence once stored, and reads back", async () => {
