@@ -4,15 +4,9 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { DirSource } from "./dir-source.js";
 import type { PolicySet } from "./manifests.js";
+import { policyYaml } from "../../test/harness/policy-yaml.js";
 
-const doc = (name: string, port: number) => `apiVersion: fleetwall.io/v1alpha1
-kind: FirewallPolicy
-metadata: {name: ${name}}
-spec:
-  hostSelector: {}
-  ingress:
-    - {name: r, action: Allow, protocol: tcp, ports: [${port}]}
-`;
+const doc = policyYaml;
 
 const dirs: string[] = [];
 afterEach(() => {

@@ -2,15 +2,9 @@ import { describe, expect, it } from "vitest";
 import { mergeResources, parseManifestText, policiesOf, type ParsedFile } from "./manifests.js";
 import { planPublish } from "./publisher.js";
 import { compile } from "./compile.js";
+import { policyYaml } from "../../test/harness/policy-yaml.js";
 
-const doc = (name: string, port: number | string) => `apiVersion: fleetwall.io/v1alpha1
-kind: FirewallPolicy
-metadata: {name: ${name}}
-spec:
-  hostSelector: {}
-  ingress:
-    - {name: r, action: Allow, protocol: tcp, ports: [${port}]}
-`;
+const doc = policyYaml;
 
 const files = (entries: Record<string, string>) => new Map(Object.entries(entries).map(([f, t]) => [f, parseManifestText(f, t)] as [string, ParsedFile]));
 
