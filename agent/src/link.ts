@@ -74,7 +74,7 @@ export class AgentLink {
    * Delivers this host's desired state until aborted: the stored value, then each update as the
    * controller publishes it. Updates come through a core subscription to the key's subject, not a
    * JetStream consumer: a consumer per agent cost the NATS server about 1 ms of CPU per delivery of
-   * a 26 KB state (1.0–1.4 s for a change to 1,000 hosts, 0.27 s through subscriptions). What a
+   * a 26 KB state (1.0–1.4 s for a change to 1,000 hosts, 0.23–0.27 s through subscriptions). What a
    * subscription cannot see, an update published while the link was down, is covered by reading
    * the stored value again after every reconnect and every half minute. `stored` marks a value read
    * from the bucket: it may be older than an update already delivered.
