@@ -1,8 +1,9 @@
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DESIRED_BUCKET } from "@fleetwall/api";
+import { BANS_BUCKET, BANS_LIVE_PREFIX, BANS_REPUBLISH, DESIRED_BUCKET } from "@fleetwall/api";
 import { loopbackNats } from "../../test/harness/loopback-nats.js";
 import { waitFor } from "../../test/harness/sh.js";
 import { AgentLink } from "./link.js";
@@ -82,3 +83,110 @@ describe("AgentLink.watchDesired without permission to subscribe", () => {
     }
   });
 });
+
+/** Follows the bans bucket with a new link; `got` collects "key=value" and "key deleted" in order. */
+async function followBans(url: string, log = pino({ level: "silent" })) {
+  const link = await AgentLink.connect({ connection: { servers: url }, hostId: "b1", log });
+  const got: string[] = [];
+  const ac = new AbortController();
+  const following = link.watchBans((key, data) => void got.push(data ? `${key}=${text(data)}` : `${key} deleted`), ac.signal);
+  return {
+    link,
+    got,
+    async stop() {
+      ac.abort();
+      await following.catch(() => undefined);
+      await link.close();
+    },
+  };
+}
+
+describe("AgentLink.watchBans", () => {
+  const nats = loopbackNats("link-bans");
+  let ctl: NatsConnection;
+  let kv: KV;
+
+  beforeAll(async () => {
+    ctl = await connect({ servers: nats.server.url });
+    kv = await new Kvm(ctl).create(BANS_BUCKET, { history: 1, republish: BANS_REPUBLISH });
+  });
+  afterAll(async () => {
+    await ctl?.close();
+  });
+
+  it("delivers the stored decisions, then each change live and in order, and what changed while it was away", async () => {
+    await kv.put("l.a", "1");
+    await kv.put("l.b", "2");
+    const f = await followBans(nats.server.url);
+    try {
+      await waitFor("the stored decisions", () => f.got.length === 2, 10_000, 20);
+      // live: no consumer delivers once the stored decisions are read (the server removes the idle one later)
+      const delivering = async () => {
+        const found: boolean[] = [];
+        for await (const c of (await jetstreamManager(ctl)).consumers.list(`KV_${BANS_BUCKET}`)) found.push(c.push_bound === true);
+        return found.filter(Boolean).length;
+      };
+      await waitFor("the catch-up consumer stopped", async () => (await delivering()) === 0, 10_000, 50);
+      await kv.put("l.c", "3");
+      await kv.delete("l.a");
+      await kv.put("l.b", "4");
+      await kv.purge("l.c");
+      await waitFor("four changes", () => f.got.length === 6, 10_000, 20);
+      expect(await delivering()).toBe(0);
+      // the server goes away and comes back; a decision is put before the link has reconnected
+      await nats.server.stop();
+      await nats.server.restart();
+      const other = await connect({ servers: nats.server.url });
+      await new Kvm(other).open(BANS_BUCKET).then((b) => b.put("l.d", "5"));
+      await other.close();
+      await waitFor("l.d after the restart", () => f.got.includes("l.d=5"), 20_000, 50);
+      expect(f.got).toEqual(["l.a=1", "l.b=2", "l.c=3", "l.a deleted", "l.b=4", "l.c deleted", "l.d=5"]);
+    } finally {
+      await f.stop();
+    }
+  });
+});
+
+describe("AgentLink.watchBans with entries it did not get live", () => {
+  // the server withholds one subject from the agent's live subscription (not from its catch-up consumer)
+  const nats = loopbackNats("link-bans-gap", `authorization { users = [ { user: "ctl", password: "ctl" }, { user: "agent", password: "agent", permissions: { subscribe: { deny: ["${BANS_LIVE_PREFIX}l.x"] } } } ] }\n`);
+
+  it("catches up when a revision is skipped, and drops live entries the bucket never stored", async () => {
+    const ctl = await connect({ servers: nats.server.url, user: "ctl", pass: "ctl" });
+    const lines: string[] = [];
+    const link = await AgentLink.connect({ connection: { servers: nats.server.url, user: "agent", pass: "agent" }, hostId: "b1", log: pino({ level: "info" }, { write: (line: string) => void lines.push(line) }) });
+    const got: string[] = [];
+    const ac = new AbortController();
+    const following = link.watchBans((key, data) => void got.push(data ? `${key}=${text(data)}` : `${key} deleted`), ac.signal);
+    try {
+      const kv = await new Kvm(ctl).create(BANS_BUCKET, { history: 1, republish: BANS_REPUBLISH });
+      await kv.put("l.a", "1");
+      await waitFor("l.a", () => got.length === 1, 10_000, 20);
+      // l.x is stored but not seen live; the next entry shows the hole at once
+      await kv.put("l.x", "2");
+      await kv.put("l.y", "3");
+      await waitFor("l.x and l.y", () => got.length === 3, 10_000, 20);
+      expect(got).toEqual(["l.a=1", "l.x=2", "l.y=3"]);
+      expect(lines.some((l) => l.includes("not delivered live"))).toBe(true);
+      // an entry published on the live subjects with a revision the bucket never had is dropped
+      ctl.publish(`${BANS_LIVE_PREFIX}l.z`, "forged", { headers: headersWith({ "Nats-Sequence": "999" }) });
+      await kv.put("l.w", "4");
+      await waitFor("l.w", () => got.includes("l.w=4"), 10_000, 20);
+      await waitFor("the forged entry dropped", () => link.bogusLive === 1, 10_000, 20);
+      await kv.put("l.v", "5");
+      await waitFor("l.v", () => got.includes("l.v=5"), 10_000, 20);
+      expect(got).toEqual(["l.a=1", "l.x=2", "l.y=3", "l.w=4", "l.v=5"]);
+    } finally {
+      ac.abort();
+      await following.catch(() => undefined);
+      await link.close();
+      await ctl.close();
+    }
+  });
+});
+
+function headersWith(values: Record<string, string>) {
+  const h = headers();
+  for (const [k, v] of Object.entries(values)) h.set(k, v);
+  return h;
+}

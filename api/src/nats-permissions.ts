@@ -1,4 +1,4 @@
-import { BANS_BUCKET, DESIRED_BUCKET, HOSTS_BUCKET, SIGNALS_STREAM, agentInboxPrefix, reportSubject, signalSubject } from "./subjects.js";
+import { BANS_BUCKET, BANS_LIVE_PREFIX, DESIRED_BUCKET, HOSTS_BUCKET, SIGNALS_STREAM, agentInboxPrefix, reportSubject, signalSubject } from "./subjects.js";
 
 /** What a NATS user may publish and subscribe to. */
 export interface NatsPermissions {
@@ -10,8 +10,9 @@ const kvStream = (bucket: string) => `KV_${bucket}`;
 
 /**
  * An agent's rights: its own report and signal subjects and registration key; its own desired-state
- * key, read directly and followed by subscription; the ban decisions, read through a JetStream
- * consumer; replies only under its own inbox prefix. It cannot publish another host's report, write
+ * key, read directly and followed by subscription; the ban decisions, followed by subscription to
+ * their republished subjects and read through a JetStream consumer when it catches up; replies only
+ * under its own inbox prefix. It cannot publish another host's report, write
  * desired state or decisions, or read another host's desired state.
  */
 export function agentPermissions(hostId: string): NatsPermissions {
@@ -29,12 +30,12 @@ export function agentPermissions(hostId: string): NatsPermissions {
       `$JS.API.STREAM.INFO.${SIGNALS_STREAM}`,
       // its own desired state, read directly (updates come by subscription, below)
       `$JS.API.DIRECT.GET.${desired}.$KV.${DESIRED_BUCKET}.${hostId}`,
-      // a consumer of all decisions, and its flow-control answers
+      // a consumer of all decisions to catch up with, and its flow-control answers
       `$JS.API.CONSUMER.CREATE.${bans}.*.$KV.${BANS_BUCKET}.>`,
       `$JS.API.CONSUMER.DELETE.${bans}.*`,
       `$JS.FC.${bans}.>`,
     ],
-    subscribe: [`${agentInboxPrefix(hostId)}.>`, `$KV.${DESIRED_BUCKET}.${hostId}`],
+    subscribe: [`${agentInboxPrefix(hostId)}.>`, `$KV.${DESIRED_BUCKET}.${hostId}`, `${BANS_LIVE_PREFIX}>`],
   };
 }
 

@@ -3,6 +3,13 @@ export const DESIRED_BUCKET = "fleetwall-desired";
 export const HOSTS_BUCKET = "fleetwall-hosts";
 export const BANS_BUCKET = "fleetwall-bans";
 export const SIGNALS_STREAM = "fleetwall-signals";
+/**
+ * The bans bucket's stream republishes every entry it stores under this prefix (the key follows),
+ * with its revision in `Nats-Sequence`: agents follow bans by subscription, not by a consumer each.
+ */
+export const BANS_LIVE_PREFIX = "fleetwall.live.bans.";
+/** The bans bucket's republish configuration (set by the controller). */
+export const BANS_REPUBLISH = { src: `$KV.${BANS_BUCKET}.>`, dest: `${BANS_LIVE_PREFIX}>` };
 
 export const reportSubject = (hostId: string): string => `fleetwall.report.${hostId}`;
 export const REPORT_WILDCARD = "fleetwall.report.*";

@@ -3,6 +3,7 @@ import { Kvm, type KV } from "@nats-io/kv";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import {
   BANS_BUCKET,
+  BANS_REPUBLISH,
   BAN_ADD_REQUEST,
   BAN_DELETE_REQUEST,
   BAN_IMPORT_REQUEST,
@@ -79,8 +80,20 @@ export class ControllerBus {
     const kvm = new Kvm(nc);
     const desired = await kvm.create(DESIRED_BUCKET, { history: 1, replicas: options.replicas });
     const hosts = await kvm.create(HOSTS_BUCKET, { history: 1, replicas: options.replicas });
-    const bans = await kvm.create(BANS_BUCKET, { history: 1, replicas: options.replicas });
+    // every stored decision is republished to a core subject agents subscribe to (link.ts watchBans)
+    const republish = BANS_REPUBLISH;
+    const bans = await kvm.create(BANS_BUCKET, { history: 1, replicas: options.replicas, republish });
     const jsm = await jetstreamManager(nc);
+    const bansStream = (await bans.status()).streamInfo.config;
+    if (bansStream.republish?.src !== republish.src || bansStream.republish?.dest !== republish.dest) {
+      // a bucket made before decisions were republished: agents follow it by periodic catch-up only.
+      // Servers before 2.10 refuse to add republishing to an existing stream: say what it costs.
+      await jsm.streams.update(bansStream.name, { ...bansStream, republish }).then(
+        () => options.log.info({ bucket: BANS_BUCKET, republish: republish.dest }, "bans bucket now republishes its entries"),
+        (error: unknown) =>
+          options.log.error({ bucket: BANS_BUCKET, err: error }, "bans bucket does not republish its entries and the server refused to add it: agents see bans only by periodic catch-up (seconds, not milliseconds) until the bucket is made again"),
+      );
+    }
     const stream = { name: SIGNALS_STREAM, subjects: [SIGNAL_WILDCARD], max_age: nanos(86400_000), num_replicas: options.replicas };
     await jsm.streams.add(stream).catch(async () => jsm.streams.update(SIGNALS_STREAM, stream));
     await jsm.consumers
