@@ -19,7 +19,7 @@ const WATCH_ALERT_MS = 60_000;
 /** A catch-up consumer that delivers nothing for this long is given up and made again. */
 const CATCH_UP_STALL_MS = 10_000;
 /** Live bans held while catching up; beyond this they are dropped and read by another round. */
-const HELD_LIVE_LIMIT = 200_000;
+const HELD_LIVE_LIMIT = 20_000;
 /** How often an agent reads its stored desired state again besides after a reconnect (jittered ±25 %). */
 const DESIRED_CHECK_MS = 30_000;
 
