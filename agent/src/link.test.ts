@@ -147,6 +147,61 @@ describe("AgentLink.watchBans", () => {
   });
 });
 
+describe("AgentLink.watchBans while the bucket changes under a catch-up", () => {
+  const nats = loopbackNats("link-bans-busy");
+
+  it("ends with exactly the bucket's decisions when more changes come live than it can hold", async () => {
+    const ctl = await connect({ servers: nats.server.url });
+    const kv = await new Kvm(ctl).create(BANS_BUCKET, { history: 1, republish: BANS_REPUBLISH });
+    const expected = new Map<string, string>();
+    // a backlog long enough that the changes below come while it is read
+    for (let start = 0; start < 20_000; start += 1_000) {
+      await Promise.all(Array.from({ length: 1_000 }, (_, k) => kv.put(`m.${start + k}`, "v1")));
+    }
+    for (let i = 0; i < 20_000; i += 1) expected.set(`m.${i}`, "v1");
+    const lines: string[] = [];
+    const link = await AgentLink.connect({ connection: { servers: nats.server.url }, hostId: "b1", log: pino({ level: "info" }, { write: (line: string) => void lines.push(line) }), heldLiveLimit: 5 });
+    const seen = new Map<string, string>();
+    const ac = new AbortController();
+    const following = link.watchBans((key, data) => {
+      if (data) seen.set(key, text(data));
+      else seen.delete(key);
+    }, ac.signal);
+    try {
+      await waitFor("the first stored decisions", () => seen.size > 0, 10_000, 1);
+      expect(seen.size).toBeLessThan(10_000);
+      // updates, deletions and new keys while the follower is still reading the bucket
+      const changes: Promise<unknown>[] = [];
+      for (let i = 0; i < 300; i += 1) {
+        const key = `m.${(i * 7919) % 20_300}`;
+        if (i % 5 === 0) {
+          changes.push(kv.delete(key));
+          expected.delete(key);
+        } else {
+          changes.push(kv.put(key, `v2-${i}`));
+          expected.set(key, `v2-${i}`);
+        }
+      }
+      await Promise.all(changes);
+      const same = () => seen.size === expected.size && [...expected].every(([k, v]) => seen.get(k) === v);
+      await waitFor("the follower's decisions equal to the bucket's", same, 20_000, 50);
+      expect(lines.some((l) => l.includes("reading the bucket again"))).toBe(true);
+      // what did not fit was read again at once, not found missing later
+      expect(lines.filter((l) => l.includes("not delivered"))).toEqual([]);
+      // and it stays live: one more change arrives without another catch-up
+      const rounds = lines.filter((l) => l.includes("catching up")).length;
+      await kv.put("m.last", "v3");
+      await waitFor("m.last", () => seen.get("m.last") === "v3", 10_000, 20);
+      expect(lines.filter((l) => l.includes("catching up")).length).toBe(rounds);
+    } finally {
+      ac.abort();
+      await following.catch(() => undefined);
+      await link.close();
+      await ctl.close();
+    }
+  });
+});
+
 describe("AgentLink.watchBans with entries it did not get live", () => {
   // the server withholds one subject from the agent's live subscription (not from its catch-up consumer)
   const nats = loopbackNats("link-bans-gap", `authorization { users = [ { user: "ctl", password: "ctl" }, { user: "agent", password: "agent", permissions: { subscribe: { deny: ["${BANS_LIVE_PREFIX}l.x"] } } } ] }\n`);

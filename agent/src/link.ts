@@ -28,6 +28,8 @@ export interface LinkOptions {
   connection: NodeConnectionOptions;
   hostId: string;
   log: Logger;
+  /** Live ban entries held while catching up (HELD_LIVE_LIMIT); tests make it small. */
+  heldLiveLimit?: number;
 }
 
 /** The agent's NATS adapter: the only agent file that imports the NATS client. */
@@ -203,6 +205,7 @@ export class AgentLink {
             // then what came live meanwhile, in order; a hole means another round
             const queue: Msg[] = held ?? [];
             let gap = overflow;
+            if (overflow) log.info({ bucket: BANS_BUCKET, after: last, held: queue.length }, "more live bans came than can be held while catching up; reading the bucket again");
             held = [];
             overflow = false;
             for (let i = 0; i < queue.length && !gap; i += 1) {
@@ -242,7 +245,7 @@ export class AgentLink {
       const revision = revisionOf(m);
       if (!(revision > 0)) return;
       if (held) {
-        if (held.length < HELD_LIVE_LIMIT) held.push(m);
+        if (held.length < (this.options.heldLiveLimit ?? HELD_LIVE_LIMIT)) held.push(m);
         else overflow = true;
         return;
       }
