@@ -1,4 +1,4 @@
-import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { connect, headers, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { pino } from "pino";
@@ -84,15 +84,27 @@ describe("AgentLink.watchDesired without permission to subscribe", () => {
   });
 });
 
-/** Follows the bans bucket with a new link; `got` collects "key=value" and "key deleted" in order. */
-async function followBans(url: string, log = pino({ level: "silent" })) {
-  const link = await AgentLink.connect({ connection: { servers: url }, hostId: "b1", log });
+/**
+ * Follows the bans bucket with a new link. `got` collects "key=value" and "key deleted" in order,
+ * `state` what the follower holds now, `lines` what it logged (at info).
+ */
+async function followBans(connection: NodeConnectionOptions, heldLiveLimit?: number) {
+  const lines: string[] = [];
+  const log = pino({ level: "info" }, { write: (line: string) => void lines.push(line) });
+  const link = await AgentLink.connect({ connection, hostId: "b1", log, ...(heldLiveLimit ? { heldLiveLimit } : {}) });
   const got: string[] = [];
+  const state = new Map<string, string>();
   const ac = new AbortController();
-  const following = link.watchBans((key, data) => void got.push(data ? `${key}=${text(data)}` : `${key} deleted`), ac.signal);
+  const following = link.watchBans((key, data) => {
+    got.push(data ? `${key}=${text(data)}` : `${key} deleted`);
+    if (data) state.set(key, text(data));
+    else state.delete(key);
+  }, ac.signal);
   return {
     link,
     got,
+    state,
+    lines,
     async stop() {
       ac.abort();
       await following.catch(() => undefined);
@@ -117,7 +129,7 @@ describe("AgentLink.watchBans", () => {
   it("delivers the stored decisions, then each change live and in order, and what changed while it was away", async () => {
     await kv.put("l.a", "1");
     await kv.put("l.b", "2");
-    const f = await followBans(nats.server.url);
+    const f = await followBans({ servers: nats.server.url });
     try {
       await waitFor("the stored decisions", () => f.got.length === 2, 10_000, 20);
       // live: no consumer delivers once the stored decisions are read (the server removes the idle one later)
@@ -159,14 +171,8 @@ describe("AgentLink.watchBans while the bucket changes under a catch-up", () => 
       await Promise.all(Array.from({ length: 1_000 }, (_, k) => kv.put(`m.${start + k}`, "v1")));
     }
     for (let i = 0; i < 20_000; i += 1) expected.set(`m.${i}`, "v1");
-    const lines: string[] = [];
-    const link = await AgentLink.connect({ connection: { servers: nats.server.url }, hostId: "b1", log: pino({ level: "info" }, { write: (line: string) => void lines.push(line) }), heldLiveLimit: 5 });
-    const seen = new Map<string, string>();
-    const ac = new AbortController();
-    const following = link.watchBans((key, data) => {
-      if (data) seen.set(key, text(data));
-      else seen.delete(key);
-    }, ac.signal);
+    const f = await followBans({ servers: nats.server.url }, 5);
+    const seen = f.state;
     try {
       await waitFor("the first stored decisions", () => seen.size > 0, 10_000, 1);
       expect(seen.size).toBeLessThan(10_000);
@@ -185,18 +191,16 @@ describe("AgentLink.watchBans while the bucket changes under a catch-up", () => 
       await Promise.all(changes);
       const same = () => seen.size === expected.size && [...expected].every(([k, v]) => seen.get(k) === v);
       await waitFor("the follower's decisions equal to the bucket's", same, 20_000, 50);
-      expect(lines.some((l) => l.includes("reading the bucket again"))).toBe(true);
+      expect(f.lines.some((l) => l.includes("reading the bucket again"))).toBe(true);
       // what did not fit was read again at once, not found missing later
-      expect(lines.filter((l) => l.includes("not delivered"))).toEqual([]);
+      expect(f.lines.filter((l) => l.includes("not delivered"))).toEqual([]);
       // and it stays live: one more change arrives without another catch-up
-      const rounds = lines.filter((l) => l.includes("catching up")).length;
+      const rounds = f.lines.filter((l) => l.includes("catching up")).length;
       await kv.put("m.last", "v3");
       await waitFor("m.last", () => seen.get("m.last") === "v3", 10_000, 20);
-      expect(lines.filter((l) => l.includes("catching up")).length).toBe(rounds);
+      expect(f.lines.filter((l) => l.includes("catching up")).length).toBe(rounds);
     } finally {
-      ac.abort();
-      await following.catch(() => undefined);
-      await link.close();
+      await f.stop();
       await ctl.close();
     }
   });
@@ -208,11 +212,8 @@ describe("AgentLink.watchBans with entries it did not get live", () => {
 
   it("catches up when a revision is skipped, and drops live entries the bucket never stored", async () => {
     const ctl = await connect({ servers: nats.server.url, user: "ctl", pass: "ctl" });
-    const lines: string[] = [];
-    const link = await AgentLink.connect({ connection: { servers: nats.server.url, user: "agent", pass: "agent" }, hostId: "b1", log: pino({ level: "info" }, { write: (line: string) => void lines.push(line) }) });
-    const got: string[] = [];
-    const ac = new AbortController();
-    const following = link.watchBans((key, data) => void got.push(data ? `${key}=${text(data)}` : `${key} deleted`), ac.signal);
+    const f = await followBans({ servers: nats.server.url, user: "agent", pass: "agent" });
+    const { got, lines, link } = f;
     try {
       const kv = await new Kvm(ctl).create(BANS_BUCKET, { history: 1, republish: BANS_REPUBLISH });
       await kv.put("l.a", "1");
@@ -232,9 +233,7 @@ describe("AgentLink.watchBans with entries it did not get live", () => {
       await waitFor("l.v", () => got.includes("l.v=5"), 10_000, 20);
       expect(got).toEqual(["l.a=1", "l.x=2", "l.y=3", "l.w=4", "l.v=5"]);
     } finally {
-      ac.abort();
-      await following.catch(() => undefined);
-      await link.close();
+      await f.stop();
       await ctl.close();
     }
   });
