@@ -87,7 +87,7 @@ export class ControllerBus {
     const bansStream = (await bans.status()).streamInfo.config;
     if (bansStream.republish?.src !== republish.src || bansStream.republish?.dest !== republish.dest) {
       // a bucket made before decisions were republished: agents follow it by periodic catch-up only.
-      // Servers before 2.10 refuse to add republishing to an existing stream: say what it costs.
+      // nats-server 2.9 refuses to add republishing to an existing stream: say what that costs.
       await jsm.streams.update(bansStream.name, { ...bansStream, republish }).then(
         () => options.log.info({ bucket: BANS_BUCKET, republish: republish.dest }, "bans bucket now republishes its entries"),
         (error: unknown) =>
