@@ -24,6 +24,27 @@ export function decisionOp(decision: BanDecision, labels: Labels, now: number): 
   return op;
 }
 
+/**
+ * The element a bans-bucket key names when it was made by `banKey`: the text after the list, with
+ * '_' for ':' (IPv6) or for '/' (IPv4 networks). Keys made otherwise give something else, which the
+ * caller notices by comparing: only a match is ever relied on.
+ */
+export function elementOfKey(key: string): string {
+  const text = key.slice(key.indexOf(".") + 1);
+  if (!text.includes("_")) return text;
+  return text.includes(".") ? text.replace("_", "/") : text.replaceAll("_", ":");
+}
+
+const scratch = Buffer.allocUnsafe(4096);
+/**
+ * A copy of `key` that holds no other string alive. Keys come as slices of their NATS subjects, and
+ * a slice keeps its whole subject: for 100,000 bans that is 4.5 MiB more than the keys themselves.
+ */
+function ownCopy(key: string): string {
+  if (key.length > 1024) return key; // not a ban key in practice; 3 bytes per unit would still fit
+  return scratch.toString("utf8", 0, scratch.write(key, 0, "utf8"));
+}
+
 const CANONICAL = /^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9a-f:]+)(?:\/[0-9]{1,3})?$/;
 
 /**
@@ -55,8 +76,9 @@ export class BanSync {
   #allows = new Map<string, BanOp>();
   #allowSet: CidrSet | undefined;
   /**
-   * Deny entries in force by key, as their element alone (ban or net set and family follow from it):
-   * a million bans must stay small in memory and cheap to collect.
+   * Deny entries in force by key, as their element alone (ban or net set and family follow from it),
+   * or "" when the key names its element (`elementOfKey`), as bucket keys do for addresses and IPv4
+   * networks: a million bans must stay small in memory and cheap to collect.
    */
   #denies = new Map<string, string>();
   #pending = new Map<string, BanOp>();
@@ -130,7 +152,12 @@ export class BanSync {
     if (op.kind === "allow") {
       this.#allows.set(key, op);
       this.#allowSet = undefined;
-    } else this.#denies.set(key, op.element);
+    } else {
+      const stored = elementOfKey(key) === op.element ? "" : op.element;
+      // a key in force keeps the string it came with; a new one is copied out of its subject
+      if (current) this.#denies.set(key, stored);
+      else this.#denies.set(ownCopy(key), stored);
+    }
     this.#pending.set(key, op);
     return this.#schedule();
   }
@@ -139,8 +166,9 @@ export class BanSync {
   #current(key: string): BanOp | undefined {
     const allow = this.#allows.size > 0 ? this.#allows.get(key) : undefined;
     if (allow) return allow;
-    const element = this.#denies.get(key);
-    if (element === undefined) return undefined;
+    const stored = this.#denies.get(key);
+    if (stored === undefined) return undefined;
+    const element = stored === "" ? elementOfKey(key) : stored;
     const family = element.includes(":") ? "ip6" : "ip";
     const slash = element.indexOf("/");
     const single = slash < 0 || Number(element.slice(slash + 1)) === (family === "ip" ? 32 : 128);

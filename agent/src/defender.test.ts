@@ -1,8 +1,8 @@
 import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { pino } from "pino";
-import { generateSigningKeyPem, loadSigningKey, sealKey, sealPayloads, signPayload, type BanSignal, type JailIR } from "@fleetwall/api";
-import { BanSync } from "./bans.js";
+import { banKey, generateSigningKeyPem, loadSigningKey, sealKey, sealPayloads, signPayload, type BanSignal, type JailIR } from "@fleetwall/api";
+import { BanSync, elementOfKey } from "./bans.js";
 import { bansTableScript } from "./bans-render.js";
 import { Defender } from "./defender.js";
 import { nftBinary } from "./nft.js";
@@ -104,6 +104,40 @@ describe("Defender: decisions from the bans bucket into the kernel", () => {
     expect(await inKernel("net6", "2001:db8:40::/48")).toBe(false);
     expect(bans.allowed("203.0.113.5")).toBe(false);
     expect(bans.activeBans).toBe(0);
+  });
+
+  it("keeps a bucket key's element in the key itself, and still lifts, moves and counts each ban", async () => {
+    const log = pino({ level: "silent" });
+    const bans = new BanSync(nft, log);
+    const d = new Defender(bans, "h", {}, () => key.publicKeyPem, log);
+    const put = (k: string, cidr: string) => d.onDecisionEntry(k, enc.encode(JSON.stringify(signPayload(key, decision(cidr)))));
+    const cases = [
+      ["ban4", "203.0.113.70"],
+      ["net4", "203.0.113.64/29"],
+      ["ban6", "2001:db8:70::1"],
+      ["net6", "2001:db8:71::/64"], // its key does not name it unambiguously: the element is kept
+    ] as const;
+    for (const [, cidr] of cases) expect(elementOfKey(banKey("k", cidr)) === cidr).toBe(!cidr.endsWith("/64"));
+    // the keys arrive as slices of their subjects, as from a subscription
+    const subjects = cases.map(([, cidr]) => `fleetwall.live.bans.${banKey("k", cidr)}`);
+    cases.forEach(([, cidr], i) => put((subjects[i] as string).slice("fleetwall.live.bans.".length), cidr));
+    await bans.idle();
+    for (const [set, cidr] of cases) expect(await inKernel(set, cidr)).toBe(true);
+    expect(bans.activeBans).toBe(4);
+    // a key that names one address but whose decision says another: the decision wins
+    put(banKey("k", "203.0.113.70"), "203.0.113.71");
+    await bans.idle();
+    expect(await inKernel("ban4", "203.0.113.70")).toBe(false);
+    expect(await inKernel("ban4", "203.0.113.71")).toBe(true);
+    put(banKey("k", "203.0.113.70"), "203.0.113.70");
+    await bans.idle();
+    expect(await inKernel("ban4", "203.0.113.71")).toBe(false);
+    expect(await inKernel("ban4", "203.0.113.70")).toBe(true);
+    for (const [, cidr] of cases) d.onDecisionEntry(banKey("k", cidr), null);
+    await bans.idle();
+    for (const [set, cidr] of cases) expect(await inKernel(set, cidr)).toBe(false);
+    expect(bans.activeBans).toBe(0);
+    expect(bans.errors).toBe(0);
   });
 
   it("shares a local detection with the fleet only once the address is banned here", async () => {
