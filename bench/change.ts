@@ -20,7 +20,7 @@ const HOSTS = Number(process.env.CHANGE_HOSTS ?? 1000);
 const PER_PROCESS = 250;
 const RUNS = 5;
 const policy = fleetPolicy;
-const cli = new URL("../cli/dist/main.js", import.meta.url).pathname;
+const cli = new URL("../dist/fleetwall.mjs", import.meta.url).pathname; // the bundled CLI, as it ships
 const dir = mkdtempSync(join(tmpdir(), "fleetwall-change-"));
 const policies = join(dir, "policies");
 mkdirSync(policies);

@@ -27,7 +27,7 @@ const addr = (i: number) => `2001:db8:5:${Math.floor(i / 65536).toString(16)}::$
 const RUNS = Number(process.env.SUSTAINED_RUNS ?? 3);
 /** Registered hosts (not simulated agents): the arbiter checks every decision against their addresses. */
 const FLEET = 1000;
-const cli = new URL("../cli/dist/main.js", import.meta.url).pathname;
+const cli = new URL("../dist/fleetwall.mjs", import.meta.url).pathname; // the bundled CLI, as it ships
 
 interface Run {
   sentMs: number;

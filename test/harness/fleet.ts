@@ -10,7 +10,8 @@ import { sh, waitFor } from "./sh.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const REPO = resolve(here, "../..");
-export const CLI = join(REPO, "cli/dist/main.js");
+/** The bundled CLI, as it ships (scripts/bundle.mjs): what every spawned agent, controller and command runs. */
+export const CLI = join(REPO, "dist/fleetwall.mjs");
 /** Where jails in test policies read logs: each agent has its own host's directory mounted there. */
 export const JAIL_LOG_DIR = "/run/fleetwall-test/log";
 
