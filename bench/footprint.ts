@@ -51,13 +51,19 @@ try {
   const loaded = sample(pid);
   const heapLoaded = await heap(fleet, host);
   // V8 keeps the heap a load grew until its memory reducer runs, once allocation has been low for a
-  // while (50–100 s after the load in traces with --trace-gc): the steady state is measured once a
-  // major collection has come after the load, and the reducer's follow-up collections 20 s later
+  // while (50–120 s after the load in traces with --trace-gc), and the reducer may collect more than
+  // once: the steady state is measured once a major collection has come after the load and none
+  // has come for 30 s, so the idle window does not count the reducer's work
   const majors = async () => Number(/^fleetwall_process_nodejs_gc_duration_seconds_count\{kind="major"\} (\S+)/m.exec((await fleet.httpGet("http://127.0.0.1:9475/metrics", host)).body)?.[1] ?? 0);
-  const majorsLoaded = await majors();
+  let lastMajors = await majors();
+  let quietSince = Date.now();
+  let collected = false;
   const waitedFrom = Date.now();
-  await waitFor("a major collection after the load", async () => (await majors()) > majorsLoaded, 300_000, 5_000);
-  await new Promise((r) => setTimeout(r, 20_000));
+  await waitFor("a major collection after the load, then 30 s without one", async () => {
+    const now = await majors();
+    if (now !== lastMajors) [lastMajors, quietSince, collected] = [now, Date.now(), true];
+    return collected && Date.now() - quietSince >= 30_000;
+  }, 400_000, 5_000);
   const settledAfter = Math.round((Date.now() - waitedFrom) / 1000) + 5;
   const settled = sample(pid);
   const heapSettled = await heap(fleet, host);

@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { waitFor } from "../test/harness/sh.js";
 import { startFail2ban } from "./fail2ban.js";
 import { pino } from "pino";
-import { generateSigningKeyPem, loadSigningKey, sealKey, sealPayloads } from "../api/src/index.js";
+import { banKey, generateSigningKeyPem, loadSigningKey, sealKey, sealPayloads } from "../api/src/index.js";
 import { BanSync, Defender, bansTableScript, nftBinary } from "../agent/src/index.js";
 import { median, record, timedAsync } from "./lib.js";
 
@@ -42,7 +42,7 @@ async function fleetwall(n: number): Promise<number[]> {
     const chunk = Array.from({ length: Math.min(5000, n - i) }, (_, k) => JSON.stringify({ schemaVersion: 1, list: "bulk", type: "Deny", cidr: addr(i + k), reason: "", scenario: "import", origins: [], createdAt: new Date().toISOString(), expiresAt: expires, offences: 1, source: "cli" }));
     const { seal, envelopes } = sealPayloads(key, `s${i}`, chunk);
     entries.push([sealKey(`s${i}`), enc.encode(JSON.stringify(seal))]);
-    envelopes.forEach((e, k) => entries.push([`bulk.${i + k}`, enc.encode(JSON.stringify(e))]));
+    envelopes.forEach((e, k) => entries.push([banKey("bulk", addr(i + k)), enc.encode(JSON.stringify(e))]));
   }
   const out: number[] = [];
   for (let r = 0; r < RUNS; r += 1) {
