@@ -129,24 +129,31 @@ export class Agent {
       clearInterval(heartbeat);
       clearInterval(drift);
     });
-    await bus.register(
-      { schemaVersion: SCHEMA_VERSION, hostId: this.options.hostId, startedAt: this.options.now().toISOString(), ...this.options.registration },
-      signal,
-    );
-    this.log.info("registered");
-    this.#bus = bus;
-    await this.#serial(() => this.#report(bus));
-    const desired = bus.watchDesired((data, stored) => this.#serialLogged(() => this.onDesired(bus, dec.decode(data), stored)), signal);
-    const defender = this.defender;
-    const bans = defender
-      ? (async () => {
-          // decisions are verified with the controller's key: with none configured, wait until one is pinned
-          await this.#trusted;
-          void defender.drain(bus);
-          await bus.watchBans((key, data) => defender.onDecisionEntry(key, data), signal);
-        })()
-      : Promise.resolve();
-    await Promise.all([desired, bans]);
+    // however run ends, its timers go with it: left behind, they kept a failed agent's process
+    // alive, heartbeating on a closed connection, where exiting would have had it restarted
+    try {
+      await bus.register(
+        { schemaVersion: SCHEMA_VERSION, hostId: this.options.hostId, startedAt: this.options.now().toISOString(), ...this.options.registration },
+        signal,
+      );
+      this.log.info("registered");
+      this.#bus = bus;
+      await this.#serial(() => this.#report(bus));
+      const desired = bus.watchDesired((data, stored) => this.#serialLogged(() => this.onDesired(bus, dec.decode(data), stored)), signal);
+      const defender = this.defender;
+      const bans = defender
+        ? (async () => {
+            // decisions are verified with the controller's key: with none configured, wait until one is pinned
+            await this.#trusted;
+            void defender.drain(bus);
+            await bus.watchBans((key, data) => defender.onDecisionEntry(key, data), signal);
+          })()
+        : Promise.resolve();
+      await Promise.all([desired, bans]);
+    } finally {
+      clearInterval(heartbeat);
+      clearInterval(drift);
+    }
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {

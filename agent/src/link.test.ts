@@ -3,7 +3,9 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BANS_BUCKET, BANS_LIVE_PREFIX, BANS_REPUBLISH, DESIRED_BUCKET } from "@fleetwall/api";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { BANS_BUCKET, BANS_LIVE_PREFIX, BANS_REPUBLISH, DESIRED_BUCKET, HOSTS_BUCKET, type HostRegistration } from "@fleetwall/api";
 import { loopbackNats } from "../../test/harness/loopback-nats.js";
 import { waitFor } from "../../test/harness/sh.js";
 import { AgentLink } from "./link.js";
@@ -79,6 +81,39 @@ describe("AgentLink.watchDesired without permission to subscribe", () => {
       await link.close();
     } finally {
       ac.abort();
+      await ctl.close();
+    }
+  });
+});
+
+describe("AgentLink.register while the server refuses the write", () => {
+  // the agent may not publish to its registration's subject until the configuration is reloaded
+  // without that denial: a write refused for a while, as a cluster refuses one until it has leaders
+  const users = (deny: string) => `authorization { users = [ { user: "ctl", password: "ctl" }, { user: "agent", password: "agent", permissions: { publish: { deny: [${deny}] } } } ] }\n`;
+  const nats = loopbackNats("link-register", users(`"$KV.${HOSTS_BUCKET}.r1"`));
+
+  it("retries until the registration is stored, and says so in the log", async () => {
+    const ctl = await connect({ servers: nats.server.url, user: "ctl", pass: "ctl" });
+    const lines: string[] = [];
+    const logged = pino({ level: "info" }, { write: (line: string) => void lines.push(line) });
+    const ac = new AbortController();
+    const link = await AgentLink.connect({ connection: { servers: nats.server.url, user: "agent", pass: "agent", timeout: 2000 }, hostId: "r1", log: logged });
+    try {
+      const hosts = await new Kvm(ctl).create(HOSTS_BUCKET, { history: 1 });
+      let done = false;
+      const registering = link.register({ schemaVersion: 1, hostId: "r1", startedAt: new Date().toISOString(), addresses: [], labels: {}, agentVersion: "test", nftVersion: "test" } satisfies HostRegistration, ac.signal).then(() => void (done = true));
+      await waitFor("a refused registration in the log", () => lines.some((l) => l.includes("registration not stored; retrying")), 20_000, 50);
+      expect(done).toBe(false);
+      expect(await hosts.get("r1")).toBeNull();
+      // lift the denial: nats-server reloads its configuration on SIGHUP (JetStream must be in the
+      // file then, or the reload turns it off)
+      writeFileSync(join(nats.server.storeDir, "extra.conf"), `jetstream { store_dir: ${JSON.stringify(nats.server.storeDir)} }\n${users(`"nothing.else"`)}`);
+      process.kill(nats.server.proc.child.pid as number, "SIGHUP");
+      await registering;
+      expect(JSON.parse(text((await hosts.get("r1"))?.value ?? new Uint8Array())).hostId).toBe("r1");
+    } finally {
+      ac.abort();
+      await link.close();
       await ctl.close();
     }
   });

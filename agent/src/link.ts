@@ -73,9 +73,24 @@ export class AgentLink {
     }
   }
 
+  /**
+   * Puts this host's registration into the hosts bucket, retrying until it is stored or `signal`
+   * aborts: a NATS cluster that has just started refuses JetStream writes until its servers have
+   * elected leaders ("jetstream is not enabled"), and an agent that gave up there never got a state.
+   */
   async register(reg: HostRegistration, signal: AbortSignal): Promise<void> {
     const hosts = await this.#bucket(HOSTS_BUCKET, signal);
-    await hosts.put(this.options.hostId, enc.encode(JSON.stringify(reg)));
+    const value = enc.encode(JSON.stringify(reg));
+    for (let delay = 200; ; delay = Math.min(delay * 2, 5000)) {
+      try {
+        await hosts.put(this.options.hostId, value);
+        return;
+      } catch (error) {
+        if (signal.aborted) throw error;
+        this.options.log.warn({ err: error, retryInMs: delay }, "registration not stored; retrying");
+        await sleep(delay, undefined, { signal }).catch(() => undefined);
+      }
+    }
   }
 
   /**
