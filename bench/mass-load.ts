@@ -37,13 +37,14 @@ async function floor(n: number): Promise<number[]> {
 
 async function fleetwall(n: number): Promise<number[]> {
   const expires = new Date(Date.now() + 3600_000).toISOString();
-  const entries: [string, Uint8Array][] = [];
+  const entries: [string, string][] = [];
   for (let i = 0; i < n; i += 5000) {
     const chunk = Array.from({ length: Math.min(5000, n - i) }, (_, k) => JSON.stringify({ schemaVersion: 1, list: "bulk", type: "Deny", cidr: addr(i + k), reason: "", scenario: "import", origins: [], createdAt: new Date().toISOString(), expiresAt: expires, offences: 1, source: "cli" }));
     const { seal, envelopes } = sealPayloads(key, `s${i}`, chunk);
-    entries.push([sealKey(`s${i}`), enc.encode(JSON.stringify(seal))]);
-    envelopes.forEach((e, k) => entries.push([banKey("bulk", addr(i + k)), enc.encode(JSON.stringify(e))]));
+    entries.push([sealKey(`s${i}`), JSON.stringify(seal)]);
+    envelopes.forEach((e, k) => entries.push([banKey("bulk", addr(i + k)), JSON.stringify(e)]));
   }
+  const reads = asReads(entries);
   const out: number[] = [];
   for (let r = 0; r < RUNS; r += 1) {
     await fresh();
@@ -51,7 +52,7 @@ async function fleetwall(n: number): Promise<number[]> {
     const bans = new BanSync(nft, log);
     const defender = new Defender(bans, "bench", {}, () => key.publicKeyPem, log);
     const t = performance.now();
-    await deliver(entries, (k, v) => defender.onDecisionEntry(k, v));
+    await deliver(reads, (k, v) => defender.onDecisionEntry(k, v));
     await bans.idle();
     out.push(performance.now() - t);
     if (bans.activeBans !== n || bans.errors > 0) throw new Error(`expected ${n} bans, have ${bans.activeBans} (${bans.errors} errors)`);
@@ -59,19 +60,42 @@ async function fleetwall(n: number): Promise<number[]> {
   return out;
 }
 
-/**
- * Hands the entries over as a KV watch does: in socket-sized reads (64 KiB), each a task of its
- * own, so the agent's nft batches run while later entries are still being verified.
- */
-async function deliver(entries: [string, Uint8Array][], on: (key: string, data: Uint8Array) => void): Promise<void> {
-  let bytes = 0;
+/** Entries as a NATS client holds them: socket-sized reads (64 KiB), each entry's value a range of one. */
+interface Read {
+  bytes: Uint8Array;
+  entries: { key: string; start: number; end: number }[];
+}
+
+function asReads(entries: [string, string][]): Read[] {
+  const reads: Read[] = [];
+  let parts: Uint8Array[] = [];
+  let read: Read["entries"] = [];
+  let offset = 0; // bytes of values in this read
+  let wire = 0; // and with the MSG line and headers around each
   for (const [k, v] of entries) {
-    on(k, v);
-    bytes += v.length + k.length + 100;
-    if (bytes >= 65536) {
-      bytes = 0;
-      await new Promise((r) => setImmediate(r));
+    const bytes = enc.encode(v);
+    read.push({ key: k, start: offset, end: offset + bytes.length });
+    parts.push(bytes);
+    offset += bytes.length;
+    wire += bytes.length + k.length + 100;
+    if (wire >= 65536) {
+      reads.push({ bytes: Buffer.concat(parts), entries: read });
+      [parts, read, offset, wire] = [[], [], 0, 0];
     }
+  }
+  if (read.length > 0) reads.push({ bytes: Buffer.concat(parts), entries: read });
+  return reads;
+}
+
+/**
+ * Hands the entries over as a KV watch does: read by read, each a task of its own, so the agent's
+ * nft batches run while later entries are still being verified; each value a view into its read,
+ * as nats.js passes a message's data (`subarray` of the socket buffer), which dies once handled.
+ */
+async function deliver(reads: Read[], on: (key: string, data: Uint8Array) => void): Promise<void> {
+  for (const { bytes, entries } of reads) {
+    for (const { key: k, start, end } of entries) on(k, bytes.subarray(start, end));
+    await new Promise((r) => setImmediate(r));
   }
 }
 
