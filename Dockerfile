@@ -25,8 +25,6 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /src/dist/ /app/
-# as packaging/systemd/fleetwall-agent.service: large allocations mapped on their own (docs/packaging.md)
-ENV MALLOC_MMAP_THRESHOLD_=65536
 # The controller runs as this user; the agent's pod sets runAsUser 0 with only NET_ADMIN and NET_RAW
 # (nft needs them), as the Helm chart does.
 USER 65532:65532

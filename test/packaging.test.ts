@@ -54,13 +54,6 @@ describe("Dockerfile", () => {
     expect(runtime).toMatch(/^USER 65532:65532$/m);
     expect(runtime).toContain('ENTRYPOINT ["node", "/app/fleetwall.mjs"]');
   });
-
-  it("gives the process the environment the systemd unit gives the agent", () => {
-    const runtime = text.split(/^FROM /m)[2] as string;
-    const unitEnv = [...readFileSync(unit, "utf8").matchAll(/^Environment=(\S+)$/gm)].map((m) => m[1]);
-    expect(unitEnv).toContain("MALLOC_MMAP_THRESHOLD_=65536");
-    for (const assignment of unitEnv) expect(runtime).toMatch(new RegExp(`^ENV ${assignment}$`, "m"));
-  });
 });
 
 describe("the bundle (dist/fleetwall.mjs)", () => {

@@ -99,10 +99,12 @@ export class BanSync {
   #allows = new Map<string, BanOp>();
   #allowSet: CidrSet | undefined;
   /**
-   * Deny entries in force by key, as their element alone (ban or net set and family follow from it),
-   * or "" when the key names its element (`elementOfKey`), as bucket keys do for addresses and IPv4
-   * networks: a million bans must stay small in memory and cheap to collect.
+   * Deny entries in force: by key alone when the key names its element (`elementOfKey`), as bucket
+   * keys do for addresses and IPv4 networks; otherwise by key with the element (the ban or net set
+   * and family follow from it). A million bans must stay small in memory and cheap to collect: a set
+   * entry takes two words, a map entry three.
    */
+  #named = new Set<string>();
   #denies = new Map<string, string>();
   #pending = new Map<string, BanOp>();
   /** Elements a key held before it came to mean another one, to be removed ("key\nkind element"). */
@@ -128,7 +130,7 @@ export class BanSync {
   }
 
   get activeBans(): number {
-    return this.#denies.size;
+    return this.#named.size + this.#denies.size;
   }
 
   get errors(): number {
@@ -156,7 +158,7 @@ export class BanSync {
       // nothing in force (or its removal already queued): nothing to do
       if (!current) return this.#flushing ?? Promise.resolve();
       if (this.#allows.delete(key)) this.#allowSet = undefined;
-      this.#denies.delete(key);
+      if (!this.#named.delete(key)) this.#denies.delete(key);
       this.#pending.set(key, { ...current, op: "remove" });
       return this.#schedule();
     }
@@ -164,7 +166,7 @@ export class BanSync {
       // the key now means another element (or set): the old one goes first, in the next batch
       this.#superseded.set(`${key}\n${current.kind} ${current.element}`, { ...current, op: "remove" });
       if (this.#allows.delete(key)) this.#allowSet = undefined;
-      this.#denies.delete(key);
+      if (!this.#named.delete(key)) this.#denies.delete(key);
       return this.set(key, op);
     }
     // a key that comes back to an element it left must not lose it to that element's queued removal
@@ -175,11 +177,10 @@ export class BanSync {
     if (op.kind === "allow") {
       this.#allows.set(key, op);
       this.#allowSet = undefined;
-    } else {
-      const stored = keyNamesElement(key, op.element) ? "" : op.element;
-      // a key in force keeps the string it came with; a new one is copied out of its subject
-      if (current) this.#denies.set(key, stored);
-      else this.#denies.set(ownCopy(key), stored);
+    } else if (!current) {
+      // (a key in force already holds this element) a new key is copied out of its subject
+      if (keyNamesElement(key, op.element)) this.#named.add(ownCopy(key));
+      else this.#denies.set(ownCopy(key), op.element);
     }
     this.#pending.set(key, op);
     return this.#schedule();
@@ -189,9 +190,8 @@ export class BanSync {
   #current(key: string): BanOp | undefined {
     const allow = this.#allows.size > 0 ? this.#allows.get(key) : undefined;
     if (allow) return allow;
-    const stored = this.#denies.get(key);
-    if (stored === undefined) return undefined;
-    const element = stored === "" ? elementOfKey(key) : stored;
+    const element = this.#named.has(key) ? elementOfKey(key) : this.#denies.get(key);
+    if (element === undefined) return undefined;
     const family = element.includes(":") ? "ip6" : "ip";
     const slash = element.indexOf("/");
     const single = slash < 0 || Number(element.slice(slash + 1)) === (family === "ip" ? 32 : 128);

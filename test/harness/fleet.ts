@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,10 +12,6 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const REPO = resolve(here, "../..");
 /** The bundled CLI, as it ships (scripts/bundle.mjs): what every spawned agent, controller and command runs. */
 export const CLI = join(REPO, "dist/fleetwall.mjs");
-/** The environment the systemd unit gives the agent (its Environment= lines): test agents run with it. */
-export const AGENT_UNIT_ENV: Record<string, string> = Object.fromEntries(
-  [...readFileSync(join(REPO, "packaging/systemd/fleetwall-agent.service"), "utf8").matchAll(/^Environment=([A-Za-z_][A-Za-z0-9_]*)=(.*)$/gm)].map((m) => [m[1] as string, m[2] as string]),
-);
 /** Where jails in test policies read logs: each agent has its own host's directory mounted there. */
 export const JAIL_LOG_DIR = "/run/fleetwall-test/log";
 
@@ -127,7 +123,7 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
       const binds: [string, string][] = [[fleet.hostLogDir(host), JAIL_LOG_DIR]];
       if (journals.has(host.id)) binds.push(...journalBinds(host));
       const argv = ["ip", "netns", "exec", host.ns, ...withBinds(binds, agentArgv)];
-      const proc = startProc(`agent-${host.id}`, argv, join(dir, "logs"), { ...process.env, ...AGENT_UNIT_ENV });
+      const proc = startProc(`agent-${host.id}`, argv, join(dir, "logs"));
       procs.push(proc);
       host.agent = proc;
       return proc;
