@@ -56,21 +56,27 @@ export class AgentLink {
     return new AgentLink(nc, options);
   }
 
-  /** Opens a bucket the controller creates, waiting for it to exist. */
-  async #bucket(name: string, signal: AbortSignal): Promise<KV> {
-    const kvm = new Kvm(this.nc);
-    let delay = 200;
-    for (;;) {
+  /**
+   * Runs `attempt` until it succeeds, waiting 200 ms, then twice as long each time up to 5 s; `retry`
+   * hears of each failure. Throws the last error once `signal` has aborted.
+   */
+  async #untilDone<T>(attempt: () => Promise<T>, signal: AbortSignal, retry: (error: unknown, delayMs: number) => void): Promise<T> {
+    for (let delay = 200; ; delay = Math.min(delay * 2, 5000)) {
       try {
-        // direct gets: an agent may read its own desired-state key that way, and no other (nats-permissions.ts)
-        return await kvm.open(name, { bindOnly: true, allow_direct: true });
+        return await attempt();
       } catch (error) {
         if (signal.aborted) throw error;
-        this.options.log.debug({ bucket: name, err: error }, "bucket not available yet");
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 5000);
+        retry(error, delay);
+        await sleep(delay, undefined, { signal }).catch(() => undefined);
       }
     }
+  }
+
+  /** Opens a bucket the controller creates, waiting for it to exist. */
+  #bucket(name: string, signal: AbortSignal): Promise<KV> {
+    const kvm = new Kvm(this.nc);
+    // direct gets: an agent may read its own desired-state key that way, and no other (nats-permissions.ts)
+    return this.#untilDone(() => kvm.open(name, { bindOnly: true, allow_direct: true }), signal, (err) => this.options.log.debug({ bucket: name, err }, "bucket not available yet"));
   }
 
   /**
@@ -81,16 +87,7 @@ export class AgentLink {
   async register(reg: HostRegistration, signal: AbortSignal): Promise<void> {
     const hosts = await this.#bucket(HOSTS_BUCKET, signal);
     const value = enc.encode(JSON.stringify(reg));
-    for (let delay = 200; ; delay = Math.min(delay * 2, 5000)) {
-      try {
-        await hosts.put(this.options.hostId, value);
-        return;
-      } catch (error) {
-        if (signal.aborted) throw error;
-        this.options.log.warn({ err: error, retryInMs: delay }, "registration not stored; retrying");
-        await sleep(delay, undefined, { signal }).catch(() => undefined);
-      }
-    }
+    await this.#untilDone(() => hosts.put(this.options.hostId, value), signal, (err, retryInMs) => this.options.log.warn({ err, retryInMs }, "registration not stored; retrying"));
   }
 
   /**
