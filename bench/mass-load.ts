@@ -1,6 +1,6 @@
 // Benchmark 4: mass ban load into one host's nftables sets, in a network namespace of its own.
 //  - floor: one raw `nft -f` adding N addresses to a hash set with timeouts (what the kernel costs)
-//  - fleetwall: N sealed decisions through the agent's real code (Defender → BanSync → nft),
+//  - fleetwall: N sealed decisions, framed as the controller stores them, through the agent's real code (Defender → BanSync → nft),
 //    signature checks included, handed over in socket-sized reads as the KV watch delivers them;
 //    NATS itself left out (its cost is in the fleet test's numbers)
 // Run: npx tsx bench/mass-load.ts   (as root)
@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { waitFor } from "../test/harness/sh.js";
 import { startFail2ban } from "./fail2ban.js";
 import { pino } from "pino";
-import { banKey, generateSigningKeyPem, loadSigningKey, sealKey, sealPayloads } from "../api/src/index.js";
+import { banKey, envelopeText, generateSigningKeyPem, loadSigningKey, sealKey, sealPayloads } from "../api/src/index.js";
 import { BanSync, Defender, bansTableScript, nftBinary } from "../agent/src/index.js";
 import { median, record, timedAsync } from "./lib.js";
 
@@ -41,8 +41,8 @@ async function fleetwall(n: number): Promise<number[]> {
   for (let i = 0; i < n; i += 5000) {
     const chunk = Array.from({ length: Math.min(5000, n - i) }, (_, k) => JSON.stringify({ schemaVersion: 1, list: "bulk", type: "Deny", cidr: addr(i + k), reason: "", scenario: "import", origins: [], createdAt: new Date().toISOString(), expiresAt: expires, offences: 1, source: "cli" }));
     const { seal, envelopes } = sealPayloads(key, `s${i}`, chunk);
-    entries.push([sealKey(`s${i}`), JSON.stringify(seal)]);
-    envelopes.forEach((e, k) => entries.push([banKey("bulk", addr(i + k)), JSON.stringify(e)]));
+    entries.push([sealKey(`s${i}`), envelopeText(seal)]);
+    envelopes.forEach((e, k) => entries.push([banKey("bulk", addr(i + k)), envelopeText(e)]));
   }
   const reads = asReads(entries);
   const out: number[] = [];

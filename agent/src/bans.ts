@@ -14,7 +14,7 @@ export function decisionOp(decision: BanDecision, labels: Labels, now: number): 
   const cidr = signedCidr(decision.cidr);
   if (!cidr) return undefined;
   const applies = matchesSelector(decision.hostSelector, labels);
-  const expires = decision.expiresAt ? Date.parse(decision.expiresAt) : undefined;
+  const expires = decision.expiresAt ? expiry(decision.expiresAt) : undefined;
   const single = cidr.prefix === (cidr.family === "ip" ? 32 : 128);
   const kind = decision.type === "Allow" ? "allow" : single ? "ban" : "net";
   const live = applies && (expires === undefined || expires > now + 500);
@@ -22,6 +22,13 @@ export function decisionOp(decision: BanDecision, labels: Labels, now: number): 
   const op: BanOp = { op: live ? "upsert" : "remove", kind, family: cidr.family, element: cidr.text };
   if (live && expires !== undefined) op.timeoutSeconds = (expires - now) / 1000;
   return op;
+}
+
+let lastExpiry = { text: "", ms: Number.NaN };
+/** `Date.parse`, remembering the last: the decisions of one import all expire at the same time. */
+function expiry(text: string): number {
+  if (text !== lastExpiry.text) lastExpiry = { text, ms: Date.parse(text) };
+  return lastExpiry.ms;
 }
 
 /**
@@ -206,10 +213,16 @@ export class BanSync {
         // copying the whole queue per batch would cost O(n²/batch)
         const batch: BanOp[] = [...this.#superseded.values()];
         this.#superseded.clear();
-        for (const [k, op] of this.#pending) {
-          batch.push(op);
-          this.#pending.delete(k);
-          if (batch.length >= this.maxBatch) break;
+        if (this.#pending.size <= this.maxBatch) {
+          // the usual case: all of it, and a new queue rather than a delete per entry
+          for (const op of this.#pending.values()) batch.push(op);
+          this.#pending = new Map();
+        } else {
+          for (const [k, op] of this.#pending) {
+            batch.push(op);
+            this.#pending.delete(k);
+            if (batch.length >= this.maxBatch) break;
+          }
         }
         await this.#apply(batch);
       }

@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { BanSync } from "./bans.js";
 import { decisionOp } from "./bans.js";
 import type { JailBan } from "./jail-counter.js";
-import { verifyDecision, verifySeal } from "./verify.js";
+import { DecisionReader, verifySeal } from "./verify.js";
 
 export interface SignalSink {
   publishSignal(sig: BanSignal): Promise<void>;
@@ -23,6 +23,7 @@ export class Defender {
   #outbox: BanSignal[] = [];
   /** Verified seals: id → the payload hashes they cover. */
   #seals = new Map<string, Set<string>>();
+  #reader = new DecisionReader();
   #draining = false;
   droppedDecisions = 0;
   signalsSent = 0;
@@ -124,7 +125,7 @@ export class Defender {
       void this.bans.set(key, undefined);
       return;
     }
-    const v = verifyDecision(dec.decode(data), this.trustedKey(), this.#seals);
+    const v = this.#reader.read(data, this.trustedKey(), this.#seals);
     if (!v.ok) {
       this.droppedDecisions += 1;
       this.log.warn({ key, reason: v.reason }, "ban decision dropped");

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { SCHEMA_VERSION, generateSigningKeyPem, loadSigningKey, sealPayloads, signPayload, type DesiredState } from "@fleetwall/api";
-import { verifyDecision, verifyDesired, verifySeal } from "./verify.js";
+import fc from "fast-check";
+import { SCHEMA_VERSION, envelopeText, framedEnvelopeText, generateSigningKeyPem, loadSigningKey, sealPayloads, signPayload, type DesiredState } from "@fleetwall/api";
+import { DecisionReader, verifyDecision, verifyDesired, verifySeal } from "./verify.js";
 
 const controller = loadSigningKey(generateSigningKeyPem().privatePem);
 const intruder = loadSigningKey(generateSigningKeyPem().privatePem);
@@ -67,5 +68,76 @@ describe("sealed ban decisions", () => {
     expect(verifyDecision(JSON.stringify(tampered), controller.publicKeyPem, seals)).toMatchObject({ ok: false, reason: "payload not covered by its seal" });
     // a forged envelope that claims the real seal cannot smuggle another payload in either
     expect(verifyDecision(JSON.stringify(forged.envelopes[0]), controller.publicKeyPem, seals).ok).toBe(false);
+  });
+});
+
+describe("DecisionReader (decisions as the bucket delivers them)", () => {
+  const decision = (cidr: string) => JSON.stringify({ schemaVersion: 1, list: "bulk", type: "Deny", cidr, createdAt: "2026-11-27T00:00:00Z", expiresAt: null, source: "cli" });
+  const s1 = sealPayloads(controller, "s1", [decision("2001:db8::1"), decision("203.0.113.7")]);
+  const s2 = sealPayloads(controller, "s2", [decision("2001:db8::2")]);
+  const seals = new Map(
+    [s1, s2].map(({ seal }) => {
+      const v = verifySeal(envelopeText(seal), controller.publicKeyPem);
+      if (!v.ok) throw new Error(v.reason);
+      return [v.seal.id, new Set(v.seal.hashes)] as const;
+    }),
+  );
+  const enc = new TextEncoder();
+  const bytes = (text: string) => enc.encode(text);
+  const [a, b] = s1.envelopes as [typeof s1.envelopes[0], typeof s1.envelopes[0]];
+  const c = s2.envelopes[0] as typeof a;
+  const { payload: _, ...head } = a;
+  const odd = sealPayloads(controller, "s3", ['{"schemaVersion":1}']);
+  seals.set("s3", new Set((verifySeal(envelopeText(odd.seal), controller.publicKeyPem) as { seal: { hashes: string[] } }).seal.hashes));
+  // what is read, and whether it is accepted
+  const samples: [string, string, boolean][] = [
+    ["framed, under seal s1", envelopeText(a), true],
+    ["framed, the next of the same seal", envelopeText(b), true],
+    ["framed, under another seal", envelopeText(c), true],
+    ["framed, a payload of seal s2's under seal s1", framedEnvelopeText(head, c.payload), false],
+    ["framed, payload the seal does not cover", framedEnvelopeText(head, decision("203.0.113.66")), false],
+    ["framed, naming a seal not known", framedEnvelopeText({ ...head, seal: "s9" }, a.payload), false],
+    ["framed, head of an unknown schemaVersion", framedEnvelopeText({ ...head, schemaVersion: 2 as unknown as 1 }, a.payload), false],
+    ["framed, signed alone", envelopeText(signPayload(controller, decision("2001:db8::3"))), true],
+    ["framed, signed alone by another key", envelopeText(signPayload(intruder, decision("2001:db8::3"))), false],
+    ["one JSON object, under a seal", JSON.stringify(a), true],
+    ["one JSON object, signed alone", JSON.stringify(signPayload(controller, decision("2001:db8::4"))), true],
+    ["framed, covered payload that is not a decision", envelopeText(odd.envelopes[0] as typeof a), false],
+    ["garbage", "not json {\n}", false],
+  ];
+
+  it("gives what verifyDecision gives for the same text, in any order (the head it keeps is the right one)", () => {
+    const expected = new Map(samples.map(([, text]) => [text, verifyDecision(text, controller.publicKeyPem, seals)]));
+    expect(samples.map(([, text]) => expected.get(text)?.ok)).toEqual(samples.map(([, , ok]) => ok));
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...samples.map(([, text]) => text)), { minLength: 1, maxLength: 30 }), (texts) => {
+        const reader = new DecisionReader();
+        for (const text of texts) expect(reader.read(bytes(text), controller.publicKeyPem, seals)).toEqual(expected.get(text));
+      }),
+    );
+  });
+
+  it.each(samples)("%s: the same verdict as verifyDecision", (_what, text, ok) => {
+    expect(new DecisionReader().read(bytes(text), controller.publicKeyPem, seals).ok).toBe(ok);
+    expect(new DecisionReader().read(bytes(text), controller.publicKeyPem, seals)).toEqual(verifyDecision(text, controller.publicKeyPem, seals));
+  });
+
+  it("hashes the bytes as they came: any changed byte is refused as verifyDecision refuses it", () => {
+    const original = bytes(envelopeText(b));
+    const reader = new DecisionReader();
+    fc.assert(
+      fc.property(fc.nat(original.length - 1), fc.integer({ min: 1, max: 255 }), (at, delta) => {
+        const changed = original.slice();
+        changed[at] = ((changed[at] as number) + delta) % 256;
+        const got = reader.read(changed, controller.publicKeyPem, seals);
+        expect(got).toEqual(verifyDecision(new TextDecoder().decode(changed), controller.publicKeyPem, seals));
+        // a changed payload byte never passes (a changed head byte may still name the same seal)
+        if (at > original.indexOf(10)) expect(got.ok).toBe(false);
+      }),
+    );
+  });
+
+  it("refuses everything without a trusted key", () => {
+    expect(new DecisionReader().read(bytes(envelopeText(a)), undefined, seals)).toEqual({ ok: false, reason: "no trusted controller key yet" });
   });
 });

@@ -11,7 +11,7 @@ import {
   HOSTS_BUCKET,
   SEAL_KEY_PREFIX,
   HostRegistration,
-  SignedEnvelope,
+  parseEnvelopeText,
   matchesSelector,
   type Labels,
 } from "@fleetwall/api";
@@ -92,8 +92,9 @@ export async function listBans(access: NatsAccess, hostId: string | undefined, n
     if ((await bans.status()).values === 0) watch.stop();
     for await (const e of watch) {
       if (e.operation === "PUT" && !e.key.startsWith(SEAL_KEY_PREFIX)) {
-        const d = BanDecision.safeParse(JSON.parse(SignedEnvelope.parse(e.json()).payload));
-        if (d.success && (!d.data.expiresAt || Date.parse(d.data.expiresAt) > now) && (!labels || matchesSelector(d.data.hostSelector, labels))) {
+        const env = parseEnvelopeText(e.string());
+        const d = env.success ? BanDecision.safeParse(jsonOrNull(env.data.payload)) : undefined;
+        if (d?.success && (!d.data.expiresAt || Date.parse(d.data.expiresAt) > now) && (!labels || matchesSelector(d.data.hostSelector, labels))) {
           const { list, type, cidr, reason, source, origins, expiresAt } = d.data;
           rows.push({ list, type, cidr, reason, source, origins, expiresAt });
         }
@@ -112,3 +113,11 @@ export function formatBans(rows: BanRow[]): string {
   )}\n`;
 }
 
+
+function jsonOrNull(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return null;
+  }
+}

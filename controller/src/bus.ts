@@ -24,6 +24,7 @@ import {
   REPORT_WILDCARD,
   STATUS_REQUEST,
   SignedEnvelope,
+  envelopeText,
   parseEnvelopeText,
   type FleetStatus,
 } from "@fleetwall/api";
@@ -116,8 +117,8 @@ export class ControllerBus {
     return out;
   }
 
-  async putDesired(hostId: string, envelopeText: string): Promise<void> {
-    await this.#puts.publish(kvSubject(DESIRED_BUCKET, hostId), enc.encode(envelopeText));
+  async putDesired(hostId: string, text: string): Promise<void> {
+    await this.#puts.publish(kvSubject(DESIRED_BUCKET, hostId), enc.encode(text));
   }
 
   /** Follows the hosts bucket (snapshot, then updates) until `signal` aborts; restarts a watch that ends. */
@@ -144,7 +145,7 @@ export class ControllerBus {
   }
 
   async putBan(key: string, envelope: SignedEnvelope): Promise<void> {
-    await this.#puts.publish(kvSubject(BANS_BUCKET, key), enc.encode(JSON.stringify(envelope)));
+    await this.#puts.publish(kvSubject(BANS_BUCKET, key), enc.encode(envelopeText(envelope)));
   }
 
   async deleteBan(key: string): Promise<void> {
@@ -167,9 +168,9 @@ export class ControllerBus {
         if (e.key.startsWith(SEAL_KEY_PREFIX)) onSeal(e.key.slice(SEAL_KEY_PREFIX.length), e.operation === "PUT");
         else if (e.operation !== "PUT") onEntry(e.key, null);
         else {
-          const env = safeJson(e.value, SignedEnvelope);
-          const d = env ? parseDecision(env.payload) : undefined;
-          if (d) onEntry(e.key, d, env?.seal);
+          const env = parseEnvelopeText(dec.decode(e.value));
+          const d = env.success ? parseDecision(env.data.payload) : undefined;
+          if (d) onEntry(e.key, d, env.success ? env.data.seal : undefined);
           else this.options.onInvalid("decision", "stored ban decision does not parse");
         }
         if (initial && e.delta === 0) {
