@@ -39,6 +39,8 @@ export interface BanOp {
   fresh?: boolean;
 }
 
+const KINDS: readonly BanSetKind[] = ["allow", "ban", "net"];
+
 /**
  * One nft transaction for a batch of changes. A fresh upsert is a plain add. Otherwise upsert and
  * remove both first add the element (so it exists), then delete it, which never fails on a missing element and resets a changed timeout;
@@ -46,21 +48,33 @@ export interface BanOp {
  */
 export function renderBanOps(ops: readonly BanOp[]): string {
   const lines: string[] = [];
-  const fresh = new Map<string, string[]>();
-  const element = (o: BanOp) => `${o.element}${o.timeoutSeconds !== undefined ? ` timeout ${Math.max(1, Math.ceil(o.timeoutSeconds))}s` : ""}`;
+  // fresh elements of one set go out as one statement: nft parses one big set literal fastest;
+  // the six sets by index, so a bulk load builds no set name per element
+  const fresh: string[][] = [[], [], [], [], [], []];
   for (const o of ops) {
-    const target = `inet ${BANS_TABLE} ${setName(o.kind, o.family)}`;
     if (o.op === "upsert" && o.fresh) {
-      // fresh elements of one set go out as one statement: nft parses one big set literal fastest
-      const list = fresh.get(target) ?? [];
-      list.push(element(o));
-      fresh.set(target, list);
+      (fresh[setIndex(o)] as string[]).push(elementText(o));
       continue;
     }
+    const target = setTarget(o.kind, o.family);
     lines.push(`add element ${target} { ${o.element} }`);
     lines.push(`delete element ${target} { ${o.element} }`);
-    if (o.op === "upsert") lines.push(`add element ${target} { ${element(o)} }`);
+    if (o.op === "upsert") lines.push(`add element ${target} { ${elementText(o)} }`);
   }
-  for (const [target, els] of fresh) lines.push(`add element ${target} { ${els.join(", ")} }`);
+  fresh.forEach((els, i) => {
+    if (els.length > 0) lines.push(`add element ${setTarget(KINDS[i >> 1] as BanSetKind, i & 1 ? "ip6" : "ip")} { ${els.join(", ")} }`);
+  });
   return `${lines.join("\n")}\n`;
+}
+
+function setIndex(o: BanOp): number {
+  return (o.kind === "allow" ? 0 : o.kind === "ban" ? 2 : 4) + (o.family === "ip" ? 0 : 1);
+}
+
+function setTarget(kind: BanSetKind, family: Family): string {
+  return `inet ${BANS_TABLE} ${setName(kind, family)}`;
+}
+
+function elementText(o: BanOp): string {
+  return o.timeoutSeconds === undefined ? o.element : `${o.element} timeout ${Math.max(1, Math.ceil(o.timeoutSeconds))}s`;
 }

@@ -64,27 +64,35 @@ const dec = new TextDecoder();
  * goes the general way.
  */
 export class DecisionReader {
-  #line = "";
+  /** The last head line read, as bytes, and what it parsed to. */
+  #line = new Uint8Array(0);
   #head: EnvelopeHead | undefined;
 
   read(data: Uint8Array, trustedKey: string | undefined, seals: ReadonlyMap<string, ReadonlySet<string>>): VerifiedDecision {
     if (!trustedKey) return { ok: false, reason: "no trusted controller key yet" };
     const newline = data.indexOf(10);
-    const head = newline > 0 ? this.#headOf(dec.decode(data.subarray(0, newline))) : undefined;
+    const head = newline > 0 ? this.#headOf(data, newline) : undefined;
     if (head?.seal === undefined) return verifyDecision(dec.decode(data), trustedKey, seals);
     const payload = data.subarray(newline + 1);
     const covered = sealCovers(head.seal, payload, seals);
     return covered.ok ? sealed(covered, dec.decode(payload)) : covered;
   }
 
-  #headOf(line: string): EnvelopeHead | undefined {
-    if (line !== this.#line) {
-      const head = parseEnvelopeHead(line);
-      this.#line = line;
+  /** The head in `data`'s first `length` bytes; compared byte by byte with the last, not decoded again. */
+  #headOf(data: Uint8Array, length: number): EnvelopeHead | undefined {
+    if (!startsWith(data, this.#line, length)) {
+      this.#line = data.slice(0, length);
+      const head = parseEnvelopeHead(dec.decode(this.#line));
       this.#head = head.success ? head.data : undefined;
     }
     return this.#head;
   }
+}
+
+function startsWith(data: Uint8Array, line: Uint8Array, length: number): boolean {
+  if (line.length !== length) return false;
+  for (let i = 0; i < length; i += 1) if (data[i] !== line[i]) return false;
+  return true;
 }
 
 /** A payload under a seal: its sha256 (of the bytes as signed) must be one the seal lists. */
