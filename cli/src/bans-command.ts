@@ -113,7 +113,6 @@ export function formatBans(rows: BanRow[]): string {
   )}\n`;
 }
 
-
 function jsonOrNull(text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
