@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { banKey } from "@fleetwall/api";
-import { elementOfKey, keyNamesElement } from "./bans.js";
+import { elementOfKey, keyNamesElement, rememberingParse } from "./bans.js";
 
 describe("bucket keys that name their element", () => {
   it("names addresses and IPv4 networks, and not IPv6 networks, whose '/' is ambiguous", () => {
@@ -25,5 +25,20 @@ describe("bucket keys that name their element", () => {
     fc.assert(fc.property(list, cidr, (l, c) => keyNamesElement(banKey(l, c), c) === (elementOfKey(banKey(l, c)) === c)), { numRuns: 2000 });
     fc.assert(fc.property(key, element, (k, e) => keyNamesElement(k, e) === (elementOfKey(k) === e)), { numRuns: 2000 });
     fc.assert(fc.property(key, (k) => keyNamesElement(k, elementOfKey(k))), { numRuns: 2000 });
+  });
+});
+
+describe("rememberingParse", () => {
+  it("gives what Date.parse gives, for any sequence of times with repeats", () => {
+    const time = fc.oneof(
+      fc.date({ min: new Date("2000-01-01"), max: new Date("2100-01-01"), noInvalidDate: true }).map((d) => d.toISOString()),
+      fc.string({ maxLength: 30 }),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.tuple(time, fc.nat(3)), { maxLength: 40 }), (runs) => {
+        const parse = rememberingParse();
+        for (const [text, repeats] of runs) for (let i = 0; i <= repeats; i += 1) expect(parse(text)).toEqual(Date.parse(text));
+      }),
+    );
   });
 });

@@ -1,7 +1,7 @@
 import { SCHEMA_VERSION, SEAL_KEY_PREFIX, type BanSignal, type JailIR, type Labels } from "@fleetwall/api";
 import type { Logger } from "pino";
 import type { BanSync } from "./bans.js";
-import { decisionOp } from "./bans.js";
+import { decisionOp, rememberingParse } from "./bans.js";
 import type { JailBan } from "./jail-counter.js";
 import { DecisionReader, verifySeal } from "./verify.js";
 
@@ -24,6 +24,7 @@ export class Defender {
   /** Verified seals: id → the payload hashes they cover. */
   #seals = new Map<string, Set<string>>();
   #reader = new DecisionReader();
+  #parseTime = rememberingParse();
   #draining = false;
   droppedDecisions = 0;
   signalsSent = 0;
@@ -138,6 +139,6 @@ export class Defender {
       if (hashes?.size === 0) this.#seals.delete(v.sealed.seal);
     }
     // queued, not awaited: a snapshot of many decisions becomes a few large nft batches
-    void this.bans.set(key, decisionOp(v.decision, this.labels, this.now()));
+    void this.bans.set(key, decisionOp(v.decision, this.labels, this.now(), this.#parseTime));
   }
 }
