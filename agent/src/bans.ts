@@ -1,6 +1,7 @@
 import { CidrSet, matchesSelector, parseCidr, type BanDecision, type Labels } from "@fleetwall/api";
 import type { Logger } from "pino";
 import { BANS_TABLE, bansTableScript, renderBanOps, type BanOp } from "./bans-render.js";
+import { KeySet } from "./key-set.js";
 import { listTable, type NftRunner } from "./nft.js";
 
 export interface BanEntryState {
@@ -117,10 +118,10 @@ export class BanSync {
   /**
    * Deny entries in force: by key alone when the key names its element (`elementOfKey`), as bucket
    * keys do for addresses and IPv4 networks; otherwise by key with the element (the ban or net set
-   * and family follow from it). A million bans must stay small in memory and cheap to collect: a set
-   * entry takes two words, a map entry three.
+   * and family follow from it). A million bans must stay small in memory and cheap to collect: the
+   * keys that name their element, nearly all of them, are bytes in a `KeySet`.
    */
-  #named = new Set<string>();
+  #named = new KeySet();
   #denies = new Map<string, string>();
   #pending = new Map<string, BanOp>();
   /** Elements a key held before it came to mean another one, to be removed ("key\nkind element"). */
@@ -195,7 +196,7 @@ export class BanSync {
       this.#allowSet = undefined;
     } else if (!current) {
       // (a key in force already holds this element) a new key is copied out of its subject
-      if (keyNamesElement(key, op.element)) this.#named.add(ownCopy(key));
+      if (keyNamesElement(key, op.element)) this.#named.add(key);
       else this.#denies.set(ownCopy(key), op.element);
     }
     this.#pending.set(key, op);

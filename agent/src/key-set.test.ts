@@ -4,7 +4,11 @@ import { banKey } from "@fleetwall/api";
 import { KeySet, arenaHash } from "./key-set.js";
 
 describe("KeySet", () => {
-  it("answers as a Set<string> does, for any sequence of adds and deletes", () => {
+  it.each([
+    ["as shipped", {}],
+    ["one shard and 512-byte chunks (rebuilds and compactions come early)", { shardBits: 0, chunkBits: 9 }],
+    ["four shards and 512-byte chunks", { shardBits: 2, chunkBits: 9 }],
+  ])("answers as a Set<string> does, for any sequence of adds and deletes: %s", (_, sizes) => {
     // a small pool, so keys come back after being deleted; some not ASCII, one too long for the arena
     const key = fc.oneof(
       fc.integer({ min: 0, max: 300 }).map((i) => banKey("bulk", `2001:db8::${i.toString(16)}`)),
@@ -15,7 +19,7 @@ describe("KeySet", () => {
     fc.assert(
       fc.property(fc.array(op, { maxLength: 3000 }), (ops) => {
         const model = new Set<string>();
-        const set = new KeySet();
+        const set = new KeySet(sizes);
         for (const [what, k] of ops) {
           if (what === "add") expect(set.add(k)).toBe(!model.has(k) && !!model.add(k));
           else if (what === "delete") expect(set.delete(k)).toBe(model.delete(k));
@@ -38,7 +42,7 @@ describe("KeySet", () => {
       else seen.set(arenaHash(k), k);
     }
     expect(pairs).toHaveLength(3);
-    const set = new KeySet();
+    const set = new KeySet({ shardBits: 0 });
     for (const [a, b] of pairs) {
       expect(arenaHash(a)).toBe(arenaHash(b));
       expect(set.add(a)).toBe(true);
@@ -62,5 +66,12 @@ describe("KeySet", () => {
       if (!set.has(`${k}x`) || set.has(`${k}y`)) wrong.push(`has ${k}x or ${k}y`);
     });
     expect(wrong).toEqual([]);
+  });
+});
+
+describe("KeySet sizes", () => {
+  it("refuses chunks too small for the longest key", () => {
+    expect(() => new KeySet({ chunkBits: 7 })).toThrow(RangeError);
+    expect(new KeySet({ chunkBits: 8 }).add("k".repeat(255))).toBe(true);
   });
 });

@@ -1,32 +1,64 @@
 const EMPTY = 0;
 const DELETED = -1;
 const MAX_LOAD = 0.7;
+/** A rebuilt shard is at most half full: fuller tables rebuild sooner, emptier ones take memory. */
+const LOAD_AFTER_REBUILD = 0.5;
 /** Longest key kept in the arena (its length is stored in one byte); longer ones go to a Set. */
 const MAX_ARENA_KEY = 255;
+/** The arena grows by chunks of this size, and each shard's table stays small while a host has
+ * fewer than about 1.5 million bans: see below for why no buffer here is 128 KiB or more. */
+const CHUNK_BITS = 16;
+const SHARD_BITS = 8;
+
+interface Shard {
+  /** Per slot: 0 empty, -1 deleted, else 1 + the key's position in the arena (chunk << 16 | offset). */
+  slots: Int32Array;
+  /** Per slot: the key's hash, so most mismatches are found without reading the arena. */
+  hashes: Uint32Array;
+  live: number;
+  deleted: number;
+}
 
 /**
- * A set of bans-bucket keys, kept as bytes in one buffer. A host with a million bans holds a million
- * keys: as strings in a `Set` that is about 73 bytes each (a 16-byte string header, the text rounded
- * up to 8 bytes, and the table's share), and a million objects for every full collection to trace.
- * Here a key takes its length byte, its text, and 8 bytes per slot of a table kept a third to
- * two thirds full: about 45 bytes, in three buffers the collector does not look into. Lookups hash the string's char codes in place, so asking
- * allocates nothing, and adding copies the text out of whatever string it came in (a key sliced from a
- * NATS subject would otherwise keep the whole subject alive).
+ * A set of bans-bucket keys, kept as bytes. A host with a million bans holds a million keys: as
+ * strings in a `Set` that is about 73 bytes each (a 16-byte string header, the text rounded up to 8
+ * bytes, and the table's share), and a million objects for every full collection to trace. Here a key
+ * takes its length byte, its text, and 8 bytes per slot of a table kept half to 70 % full: about 40
+ * bytes, in buffers the collector does not look into. Lookups hash the string's char codes in
+ * place, so asking allocates nothing, and adding copies the text out of whatever string it came in (a
+ * key sliced from a NATS subject would otherwise keep the whole subject alive).
+ *
+ * No buffer is 128 KiB or more, and none is freed while keys are only added: the arena is a list of
+ * 64 KiB chunks, and the table is 256 shards by the hash's top bits. glibc serves larger blocks with
+ * mmap, and freeing one raises its thresholds for giving memory back to the system up to that size:
+ * one arena that doubled as it grew left the agent 0.7 MiB larger than keys as strings, not smaller.
  *
  * Keys are ASCII (NATS KV keys are); any other key, or one longer than 255, is kept in a plain `Set`.
- * Open addressing with linear probing; deleted slots are marked and reclaimed when the table is rebuilt,
- * which also drops deleted keys' bytes from the arena.
+ * Each shard is open addressing with linear probing; deleted slots are marked and reclaimed when the
+ * shard is rebuilt. The bytes of deleted keys stay in the arena until it is compacted, once they are
+ * half of it.
  */
 export class KeySet {
-  /** Per slot: 0 empty, -1 deleted, else 1 + the key's offset in the arena. */
-  #slots = new Int32Array(64);
-  /** Per slot: the key's hash, so most mismatches are found without reading the arena. */
-  #hashes = new Uint32Array(64);
-  #arena = new Uint8Array(1024);
+  readonly #chunkBits: number;
+  readonly #chunk: number;
+  readonly #shardBits: number;
+  #shards: Shard[];
+  #chunks: Uint8Array[];
+  /** Where the next key goes in the last chunk. */
   #end = 0;
   #live = 0;
-  #deleted = 0;
+  #deadBytes = 0;
   #others = new Set<string>();
+
+  /** The sizes are for tests, which make chunks and shards few to reach every path with few keys. */
+  constructor({ chunkBits = CHUNK_BITS, shardBits = SHARD_BITS } = {}) {
+    if (1 << chunkBits < MAX_ARENA_KEY + 1) throw new RangeError("a chunk must hold the longest key");
+    this.#chunkBits = chunkBits;
+    this.#chunk = 1 << chunkBits;
+    this.#shardBits = shardBits;
+    this.#shards = Array.from({ length: 1 << shardBits }, () => newShard(8));
+    this.#chunks = [new Uint8Array(this.#chunk)];
+  }
 
   get size(): number {
     return this.#live + this.#others.size;
@@ -34,7 +66,7 @@ export class KeySet {
 
   has(key: string): boolean {
     const hash = arenaHash(key);
-    return hash < 0 ? this.#others.has(key) : this.#find(key, hash) >= 0;
+    return hash < 0 ? this.#others.has(key) : this.#find(this.#shardOf(hash), key, hash) >= 0;
   }
 
   /** Adds `key`; false when it was there already. */
@@ -45,12 +77,14 @@ export class KeySet {
       this.#others.add(key);
       return true;
     }
-    if (this.#find(key, hash) >= 0) return false;
-    if ((this.#live + this.#deleted + 1) / this.#slots.length > MAX_LOAD) this.#rebuild();
-    const slot = this.#freeSlot(hash);
-    if (this.#slots[slot] === DELETED) this.#deleted -= 1;
-    this.#slots[slot] = this.#store(key) + 1;
-    this.#hashes[slot] = hash;
+    let shard = this.#shardOf(hash);
+    if (this.#find(shard, key, hash) >= 0) return false;
+    if ((shard.live + shard.deleted + 1) / shard.slots.length > MAX_LOAD) shard = this.#rebuild(hash);
+    const slot = freeSlot(shard, hash);
+    if (shard.slots[slot] === DELETED) shard.deleted -= 1;
+    shard.slots[slot] = this.#store(key) + 1;
+    shard.hashes[slot] = hash;
+    shard.live += 1;
     this.#live += 1;
     return true;
   }
@@ -59,84 +93,114 @@ export class KeySet {
   delete(key: string): boolean {
     const hash = arenaHash(key);
     if (hash < 0) return this.#others.delete(key);
-    const slot = this.#find(key, hash);
+    const shard = this.#shardOf(hash);
+    const slot = this.#find(shard, key, hash);
     if (slot < 0) return false;
-    this.#slots[slot] = DELETED;
+    shard.slots[slot] = DELETED;
+    shard.live -= 1;
+    shard.deleted += 1;
     this.#live -= 1;
-    this.#deleted += 1;
+    this.#deadBytes += key.length + 1;
+    if (this.#deadBytes > this.#chunk && this.#deadBytes * 2 > this.#chunks.length * this.#chunk) this.#compact();
     return true;
+  }
+
+  #shardOf(hash: number): Shard {
+    return this.#shards[this.#shardIndex(hash)] as Shard;
+  }
+
+  #shardIndex(hash: number): number {
+    return this.#shardBits === 0 ? 0 : hash >>> (32 - this.#shardBits);
   }
 
   /** The slot holding `key`, or -1. */
-  #find(key: string, hash: number): number {
-    const mask = this.#slots.length - 1;
+  #find(shard: Shard, key: string, hash: number): number {
+    const mask = shard.slots.length - 1;
     for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
-      const at = this.#slots[slot] as number;
+      const at = shard.slots[slot] as number;
       if (at === EMPTY) return -1;
-      if (at !== DELETED && this.#hashes[slot] === hash && this.#equals(at - 1, key)) return slot;
+      if (at !== DELETED && shard.hashes[slot] === hash && this.#equals(at - 1, key)) return slot;
     }
   }
 
-  /** The first empty or deleted slot on `hash`'s probe sequence. */
-  #freeSlot(hash: number): number {
-    const mask = this.#slots.length - 1;
-    let slot = hash & mask;
-    while ((this.#slots[slot] as number) > 0) slot = (slot + 1) & mask;
-    return slot;
-  }
-
-  #equals(offset: number, key: string): boolean {
-    const arena = this.#arena;
-    if (arena[offset] !== key.length) return false;
-    for (let i = 0; i < key.length; i += 1) if (arena[offset + 1 + i] !== key.charCodeAt(i)) return false;
+  #equals(position: number, key: string): boolean {
+    const chunk = this.#chunks[position >>> this.#chunkBits] as Uint8Array;
+    const offset = position & (this.#chunk - 1);
+    if (chunk[offset] !== key.length) return false;
+    for (let i = 0; i < key.length; i += 1) if (chunk[offset + 1 + i] !== key.charCodeAt(i)) return false;
     return true;
   }
 
-  /** Copies `key` to the arena's end; returns its offset. */
+  /** Copies `key` after the last one (a new chunk when it does not fit); returns its position. */
   #store(key: string): number {
-    if (this.#end + 1 + key.length > this.#arena.length) {
-      const grown = new Uint8Array(Math.max(this.#arena.length * 2, this.#end + 1 + key.length));
-      grown.set(this.#arena.subarray(0, this.#end));
-      this.#arena = grown;
-    }
+    this.#ensureRoom(key.length);
+    const chunk = this.#chunks[this.#chunks.length - 1] as Uint8Array;
     const offset = this.#end;
-    this.#arena[offset] = key.length;
-    for (let i = 0; i < key.length; i += 1) this.#arena[offset + 1 + i] = key.charCodeAt(i);
+    chunk[offset] = key.length;
+    for (let i = 0; i < key.length; i += 1) chunk[offset + 1 + i] = key.charCodeAt(i);
     this.#end += 1 + key.length;
-    return offset;
+    return ((this.#chunks.length - 1) << this.#chunkBits) | offset;
   }
 
-  /** A table sized for the live keys (twice, rounded to a power of two), and an arena of theirs only. */
-  #rebuild(): void {
-    const [slots, hashes, arena] = [this.#slots, this.#hashes, this.#arena];
-    let capacity = 64;
-    while ((this.#live + 1) / capacity > MAX_LOAD / 2) capacity *= 2;
-    this.#slots = new Int32Array(capacity);
-    this.#hashes = new Uint32Array(capacity);
-    const live = new Uint8Array(liveBytes(slots, arena) + 1024);
-    let end = 0;
-    for (let old = 0; old < slots.length; old += 1) {
-      const at = slots[old] as number;
+  /** The shard of `hash` made again, sized for its live keys (twice, a power of two); returns it. */
+  #rebuild(hash: number): Shard {
+    const index = this.#shardIndex(hash);
+    const old = this.#shards[index] as Shard;
+    let capacity = 8;
+    while ((old.live + 1) / capacity > LOAD_AFTER_REBUILD) capacity *= 2;
+    const shard = newShard(capacity);
+    for (let i = 0; i < old.slots.length; i += 1) {
+      const at = old.slots[i] as number;
       if (at <= 0) continue;
-      const length = (arena[at - 1] as number) + 1;
-      live.set(arena.subarray(at - 1, at - 1 + length), end);
-      const hash = hashes[old] as number;
-      const slot = this.#freeSlot(hash);
-      this.#slots[slot] = end + 1;
-      this.#hashes[slot] = hash;
-      end += length;
+      const slot = freeSlot(shard, old.hashes[i] as number);
+      shard.slots[slot] = at;
+      shard.hashes[slot] = old.hashes[i] as number;
     }
-    this.#arena = live;
-    this.#end = end;
-    this.#deleted = 0;
+    shard.live = old.live;
+    this.#shards[index] = shard;
+    return shard;
+  }
+
+  /** Copies the live keys into new chunks, dropping the bytes of deleted ones. */
+  #compact(): void {
+    const chunks = this.#chunks;
+    this.#chunks = [new Uint8Array(this.#chunk)];
+    this.#end = 0;
+    for (const shard of this.#shards) {
+      for (let i = 0; i < shard.slots.length; i += 1) {
+        const at = shard.slots[i] as number;
+        if (at <= 0) continue;
+        const chunk = chunks[(at - 1) >>> this.#chunkBits] as Uint8Array;
+        const offset = (at - 1) & (this.#chunk - 1);
+        const length = chunk[offset] as number;
+        this.#ensureRoom(length);
+        const target = this.#chunks[this.#chunks.length - 1] as Uint8Array;
+        target.set(chunk.subarray(offset, offset + 1 + length), this.#end);
+        shard.slots[i] = (((this.#chunks.length - 1) << this.#chunkBits) | this.#end) + 1;
+        this.#end += 1 + length;
+      }
+    }
+    this.#deadBytes = 0;
+  }
+
+  #ensureRoom(length: number): void {
+    if (this.#end + 1 + length > this.#chunk) {
+      this.#chunks.push(new Uint8Array(this.#chunk));
+      this.#end = 0;
+    }
   }
 }
 
-/** Bytes the keys of `slots` take in `arena`, their length bytes included. */
-function liveBytes(slots: Int32Array, arena: Uint8Array): number {
-  let bytes = 0;
-  for (const at of slots) if (at > 0) bytes += (arena[at - 1] as number) + 1;
-  return bytes;
+function newShard(capacity: number): Shard {
+  return { slots: new Int32Array(capacity), hashes: new Uint32Array(capacity), live: 0, deleted: 0 };
+}
+
+/** The first empty or deleted slot on `hash`'s probe sequence. */
+function freeSlot(shard: Shard, hash: number): number {
+  const mask = shard.slots.length - 1;
+  let slot = hash & mask;
+  while ((shard.slots[slot] as number) > 0) slot = (slot + 1) & mask;
+  return slot;
 }
 
 /** FNV-1a over the key's char codes, as a non-negative 32-bit number; -1 when the key cannot go in the arena. */
