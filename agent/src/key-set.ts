@@ -5,9 +5,9 @@ const MAX_LOAD = 0.7;
 const LOAD_AFTER_REBUILD = 0.5;
 /** Longest key kept in the arena (its length is stored in one byte); longer ones go to a Set. */
 const MAX_ARENA_KEY = 255;
-/** The arena grows by chunks of this size, and each shard's table stays small while a host has
- * fewer than about 1.5 million bans: see below for why no buffer here is 128 KiB or more. */
+/** The arena grows by chunks of 64 KiB: see the class for why no buffer here is 128 KiB or more. */
 const CHUNK_BITS = 16;
+/** 256 shards: each one's table stays under 128 KiB while a host has fewer than about 2.9 million bans. */
 const SHARD_BITS = 8;
 
 interface Shard {

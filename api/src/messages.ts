@@ -176,6 +176,16 @@ export const BanDecision = z.object({
 });
 export type BanDecision = z.infer<typeof BanDecision>;
 
+/** A decision from its payload text; undefined when that is not JSON or not a decision of a known schemaVersion. */
+export function parseBanDecision(payload: string): BanDecision | undefined {
+  try {
+    const d = BanDecision.safeParse(JSON.parse(payload));
+    return d.success ? d.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The bans-bucket key of a decision: list, then the address with ':' and '/' made key-safe. */
 export function banKey(list: string, cidr: string): string {
   return `${list}.${cidr.replace(/[:/]/g, "_")}`;

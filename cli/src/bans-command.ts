@@ -6,11 +6,11 @@ import {
   BAN_ADD_REQUEST,
   BAN_DELETE_REQUEST,
   BAN_IMPORT_REQUEST,
-  BanDecision,
   BanReply,
   HOSTS_BUCKET,
   SEAL_KEY_PREFIX,
   HostRegistration,
+  parseBanDecision,
   parseEnvelopeText,
   matchesSelector,
   type Labels,
@@ -93,9 +93,9 @@ export async function listBans(access: NatsAccess, hostId: string | undefined, n
     for await (const e of watch) {
       if (e.operation === "PUT" && !e.key.startsWith(SEAL_KEY_PREFIX)) {
         const env = parseEnvelopeText(e.string());
-        const d = env.success ? BanDecision.safeParse(jsonOrNull(env.data.payload)) : undefined;
-        if (d?.success && (!d.data.expiresAt || Date.parse(d.data.expiresAt) > now) && (!labels || matchesSelector(d.data.hostSelector, labels))) {
-          const { list, type, cidr, reason, source, origins, expiresAt } = d.data;
+        const d = env.success ? parseBanDecision(env.data.payload) : undefined;
+        if (d && (!d.expiresAt || Date.parse(d.expiresAt) > now) && (!labels || matchesSelector(d.hostSelector, labels))) {
+          const { list, type, cidr, reason, source, origins, expiresAt } = d;
           rows.push({ list, type, cidr, reason, source, origins, expiresAt });
         }
       }
@@ -111,12 +111,4 @@ export function formatBans(rows: BanRow[]): string {
     ["LIST", "TYPE", "ADDRESS", "SOURCE", "EXPIRES", "ORIGINS", "REASON"],
     rows.map((r) => [r.list, r.type, r.cidr, r.source, r.expiresAt ?? "never", r.origins.join(",") || "-", r.reason]),
   )}\n`;
-}
-
-function jsonOrNull(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return null;
-  }
 }

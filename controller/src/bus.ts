@@ -25,6 +25,7 @@ import {
   STATUS_REQUEST,
   SignedEnvelope,
   envelopeText,
+  parseBanDecision,
   parseEnvelopeText,
   type FleetStatus,
 } from "@fleetwall/api";
@@ -169,7 +170,7 @@ export class ControllerBus {
         else if (e.operation !== "PUT") onEntry(e.key, null);
         else {
           const env = parseEnvelopeText(dec.decode(e.value));
-          const d = env.success ? parseDecision(env.data.payload) : undefined;
+          const d = env.success ? parseBanDecision(env.data.payload) : undefined;
           if (d) onEntry(e.key, d, env.success ? env.data.seal : undefined);
           else this.options.onInvalid("decision", "stored ban decision does not parse");
         }
@@ -289,15 +290,6 @@ function safeJson<T>(data: Uint8Array, schema: { safeParse(v: unknown): { succes
   try {
     const r = schema.safeParse(JSON.parse(dec.decode(data)));
     return r.success ? r.data : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function parseDecision(payload: string): BanDecision | undefined {
-  try {
-    const d = BanDecision.safeParse(JSON.parse(payload));
-    return d.success ? d.data : undefined;
   } catch {
     return undefined;
   }
