@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The Kubernetes tests start a real kube-apiserver and etcd, envtest style: KUBEBUILDER_ASSETS names a
+# directory with kube-apiserver (and etcd, else Debian's from PATH). Default: ../shared/kube when it exists.
+if [ -z "${KUBEBUILDER_ASSETS:-}" ] && [ -x ../shared/kube/kube-apiserver ]; then
+  KUBEBUILDER_ASSETS=$(cd ../shared/kube && pwd); export KUBEBUILDER_ASSETS
+fi
 npx tsc -p tsconfig.test.json   # type-check the tests and the harness too (vitest only strips types)
 report=$(mktemp)
 trap 'rm -f "$report"' EXIT
