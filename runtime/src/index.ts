@@ -1,0 +1,4 @@
+export * from "./config-fields.js";
+export * from "./logger.js";
+export * from "./nats-connection.js";
+export * from "./observe.js";
