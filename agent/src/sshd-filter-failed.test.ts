@@ -41,6 +41,17 @@ describe("Failed … for lines, by OpenSSH's format", () => {
   });
 });
 
+describe("a user name cannot place an address", () => {
+  it.each([
+    `h sshd[7]: Connection closed by invalid user a ${V} on ${A} port 4 [preauth]`,
+    `h sshd[7]: Disconnected from authenticating user a ${V} on ${A} port 4 [preauth]`,
+    `h sshd[7]: Invalid user a from ${V} on ${A} port 4`,
+    `h sshd[7]: Failed password for invalid user a from ${V} port 22 ssh2: b from ${A} port 4 ssh2`,
+  ])("%s", (line) => {
+    for (const mode of ["sshd", "sshd-ddos", "sshd-extra", "sshd-aggressive"]) expect(compileFilter(mode, [])(line), mode).not.toBe(V);
+  });
+});
+
 describe("only sshd's lines count", () => {
   it.each([
     `Dec  6 01:00:00 h nginx[1]: GET /x sshd[2]: Failed password for root from ${V} port 2 ssh2`,

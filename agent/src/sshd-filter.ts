@@ -117,6 +117,20 @@ function failedFor(content: string): Found | "ambiguous" | undefined {
 const FAILED: Rule = { re: /^Failed /, lead: (c) => c.startsWith("Failed ") };
 const FAILED_PUBLICKEY: Rule = { ...FAILED, nofail: true };
 
+const ON_ADDRESS = new RegExp(` on (?:${IPV4}|${IPV6})(?: |$)`);
+
+/**
+ * A matched line with a user name (the client chooses it) and an address. fail2ban's optional tail
+ * ` on \S+` after the address can swallow the real address when the user name ends with one
+ * (`Connection closed by invalid user a 198.18.0.7 on 203.0.113.9 port 4 [preauth]`): sshd writes
+ * no address after ` on ` there, so such a line names two candidates and is no one's failure.
+ */
+function judged(r: Rule, m: RegExpExecArray, content: string): Found | "ambiguous" {
+  const found = { rule: r, host: m.groups?.host, user: m.groups?.user ?? m.groups?.altuser };
+  if (found.user && found.host !== undefined && ON_ADDRESS.test(content.slice(content.lastIndexOf(found.host) + found.host.length))) return "ambiguous";
+  return found;
+}
+
 /** Splits a syslog line into the session it belongs to and its message. */
 const BSD = /(?<daemon>\[?sshd(?:-session)?(?:\[(?<pid>\d+)\])?\]?):?\s+(?:kernel:\s?\[ *\d+\.\d+\]:?\s+)?(?:\[ID \d+ \S+\]\s+)?(?:(?:error|fatal): (?:PAM: )?)?/y;
 const RFC5424 = /^<\d+>1 \S+ (?<hostname>\S+) sshd(?:-session)? (?<pid>\S+) \S+ (?:-|(?:\[(?:[^\]"]|"[^"]*")*\])+) (?:(?:error|fatal): (?:PAM: )?)?/;
@@ -188,14 +202,14 @@ export function sshdFilter(options: SshdFilterOptions = {}): (line: string) => S
     for (const r of COMMON_HEAD) {
       if (!r.lead(content)) continue;
       const m = r.re.exec(content);
-      if (m) return { rule: r, host: m.groups?.host, user: m.groups?.user ?? m.groups?.altuser };
+      if (m) return judged(r, m, content);
     }
     const failed = failedFor(content);
     if (failed) return failed;
     for (const r of tail) {
       if (!r.lead(content)) continue;
       const m = r.re.exec(content);
-      if (m) return { rule: r, host: m.groups?.host, user: m.groups?.user ?? m.groups?.altuser };
+      if (m) return judged(r, m, content);
     }
     return undefined;
   };
