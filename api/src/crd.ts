@@ -62,7 +62,8 @@ export function structural(input: unknown): Node {
     if (types.size === 1 && types.has("object")) {
       const properties: Node = {};
       for (const b of branches) Object.assign(properties, b.properties as Node);
-      return { ...node, type: "object", properties };
+      const keep = branches.some((b) => b["x-kubernetes-preserve-unknown-fields"]);
+      return { ...node, type: "object", properties, ...(keep ? { "x-kubernetes-preserve-unknown-fields": true } : {}) };
     }
     if (types.size === 1) return { ...node, ...branches[0], ...(node.description ? { description: node.description } : {}) };
     if ([...types].every((t) => t === "integer" || t === "number" || t === "string")) {

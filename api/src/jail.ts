@@ -25,7 +25,8 @@ export const JailSource = z
         .meta({ "x-kubernetes-validations": [{ rule: "has(self.unit) || has(self.identifier)", message: "a journal source needs a unit or an identifier" }] }),
     }),
   ])
-  .describe("Where the jail reads log lines: {file: PATH} or {journal: {unit: NAME}}.");
+  .describe("Where the jail reads log lines: {file: PATH} or {journal: {unit: NAME}}.")
+  .meta({ "x-kubernetes-validations": [{ rule: "has(self.file) != has(self.journal)", message: "give file or journal, one of them" }] });
 export type JailSource = z.infer<typeof JailSource>;
 
 export const Jail = strictObject({

@@ -13,7 +13,7 @@ export function didYouMean(key: string, known: readonly string[]): string | unde
   const sameCase = known.find((k) => k.toLowerCase() === lower);
   if (sameCase) return sameCase;
   let best: string | undefined;
-  let bestDistance = Math.min(2, Math.floor(key.length / 3));
+  let bestDistance = Math.min(2, Math.max(1, Math.floor(key.length / 3)));
   for (const k of known) {
     const d = editDistance(lower, k.toLowerCase());
     if (d <= bestDistance && (best === undefined || d < bestDistance)) {
@@ -24,24 +24,39 @@ export function didYouMean(key: string, known: readonly string[]): string | unde
   return best;
 }
 
-/** Levenshtein distance; inputs are field names, a few dozen characters at most. */
+/** Edit distance counting a swap of neighbours as one edit (optimal string alignment); inputs are field names. */
 function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {
-    const row = [i];
     for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+      const row = d[i] as number[];
+      const up = d[i - 1] as number[];
+      row[j] = Math.min((up[j] as number) + 1, (row[j - 1] as number) + 1, (up[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j] as number, ((d[i - 2] as number[])[j - 2] as number) + 1);
     }
-    prev = row;
   }
-  return prev[b.length] as number;
+  return (d[a.length] as number[])[b.length] as number;
 }
 
-/** What is wrong with one field zod does not know: refused with a reason, or unknown (with a guess). */
-export function unknownFieldMessage(key: string, known: readonly string[], refused: Readonly<Record<string, string>> = {}): string {
+/** What to tell about one field zod does not know: why it is refused, or a guess at what was meant. */
+function hint(key: string, known: readonly string[], refused: Readonly<Record<string, string>>): string | undefined {
   if (Object.hasOwn(refused, key)) return `not supported: ${refused[key]}`;
   const guess = didYouMean(key, known);
-  return guess ? `unknown field (did you mean ${guess}?)` : `unknown field (known fields: ${known.join(", ")})`;
+  return guess ? `did you mean ${guess}?` : undefined;
+}
+
+/** The message for fields zod does not know, as `strictObject` reports them. */
+export function unknownFieldsMessage(keys: readonly string[], known: readonly string[], refused: Readonly<Record<string, string>> = {}): string {
+  const [only] = keys;
+  if (keys.length === 1 && only !== undefined) {
+    if (Object.hasOwn(refused, only)) return `not supported: ${refused[only]}`;
+    return `unknown field (${hint(only, known, refused) ?? `known fields: ${known.join(", ")}`})`;
+  }
+  const listed = keys.map((k) => {
+    const h = hint(k, known, refused);
+    return h ? `${k} (${h})` : k;
+  });
+  return `unknown fields: ${listed.join(", ")}; known fields: ${known.join(", ")}`;
 }
 
 /**
@@ -55,8 +70,7 @@ export function strictObject<Shape extends z.ZodRawShape>(shape: Shape, refused:
   const object = z.strictObject(shape, {
     error: (issue) => {
       if (issue.code !== "unrecognized_keys") return undefined;
-      if (issue.keys.length === 1) return unknownFieldMessage(issue.keys[0] as string, known, refused);
-      return `unknown fields: ${issue.keys.map((k) => `${k} (${unknownFieldMessage(k, known, refused)})`).join(", ")}`;
+      return unknownFieldsMessage(issue.keys, known, refused);
     },
   });
   return Object.keys(refused).length ? object.meta({ [REFUSED_FIELDS]: refused }) : object;

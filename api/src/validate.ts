@@ -8,13 +8,18 @@ function pathText(path: readonly PropertyKey[]): string {
   return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
 }
 
-/**
- * The branch of a failed union the input meant: one whose own type matched (no type error at the
- * union's own level), with the fewest issues. Undefined when the input matched no branch's type.
- */
+/** How far a union branch is from the input: its type did not match (2), its value did not (1), or something inside it (0). */
+function distance(branch: readonly Issue[]): number {
+  const own = branch.filter((i) => i.path.length === 0);
+  if (own.some((i) => i.code === "invalid_type")) return 2;
+  return own.some((i) => i.code === "invalid_value") ? 1 : 0;
+}
+
+/** The branch of a failed union the input meant: the nearest, then the one with the fewest issues. Undefined when no branch took its type. */
 function meantBranch(issue: Issue & { code: "invalid_union" }): Issue[] | undefined {
-  const typed = issue.errors.filter((branch) => !branch.some((i) => i.path.length === 0 && i.code === "invalid_type"));
-  return typed.sort((a, b) => a.length - b.length)[0];
+  const ranked = issue.errors.map((branch) => ({ branch, d: distance(branch) })).sort((a, b) => a.d - b.d || a.branch.length - b.branch.length);
+  const best = ranked[0];
+  return best && best.d < 2 ? best.branch : undefined;
 }
 
 function flatten(issue: Issue, prefix: readonly PropertyKey[]): { path: PropertyKey[]; message: string }[] {
