@@ -26,7 +26,7 @@ export const JailSource = z
     }),
   ])
   .describe("Where the jail reads log lines: {file: PATH} or {journal: {unit: NAME}}.")
-  .meta({ "x-kubernetes-validations": [{ rule: "has(self.file) != has(self.journal)", message: "give file or journal, one of them" }] });
+  .meta({ "x-kubernetes-validations": [{ rule: "has(self.file) ? !has(self.journal) : has(self.journal)", message: "give file or journal, one of them" }] });
 export type JailSource = z.infer<typeof JailSource>;
 
 export const Jail = strictObject({
