@@ -2,6 +2,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { pino } from "pino";
 import { parseAllDocuments } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseResource } from "@fleetwall/api";
 import { KubeSource, loadKubeConfig } from "@fleetwall/controller/kube";
 import type { PolicySet } from "@fleetwall/controller";
 import { startKubeApi, type KubeApi, type KubeObject } from "../harness/kube.js";
@@ -72,6 +73,16 @@ const REFUSED: [string, KubeObject, string, string][] = [
   ["a ban list selecting a bad label key", banList("b", { hostSelector: { matchLabels: { "a b": "x" } } }), "spec.hostSelector.matchLabels", "invalid label key"],
 ];
 
+/** Edges of what is valid, beside the examples: each must pass the server as it passes zod. */
+const ACCEPTED: [string, KubeObject][] = [
+  ["ports at both bounds, ranges and service names", policy("ok-ports", rule({ protocol: "tcp", ports: [1, 65535, "1", "65535", "1-65535", "9100-9100", "ssh", "node-exporter", "kube-apiserver"] }))],
+  ["every address form", policy("ok-addresses", rule({ sources: ["0.0.0.0/0", "198.18.0.1", "198.18.0.7/24", "::/0", "::1", "2001:db8::/32", "2001:DB8:0:0:0:0:0:1/128", "::ffff:203.0.113.7", "64:ff9b::198.18.0.1/120", "1:2:3:4:5:6:7::"] }))],
+  ["prefixed label keys, empty values and every operator", policy("ok-selector", { hostSelector: { matchLabels: { "fleetwall.io/role": "web", "app.kubernetes.io/part-of": "", tier: "a_b.c-d" }, matchExpressions: [{ key: "example.com/zone", operator: "In", values: ["a", "b"] }, { key: "x", operator: "NotIn", values: ["c"] }, { key: "y", operator: "Exists" }, { key: "z", operator: "DoesNotExist" }] } })],
+  ["ICMP by number and by name, and the object form of icmp", policy("ok-icmp", { icmp: { preset: "Ping", types: ["echo-request"], rate: "10/second" }, ingress: [{ name: "ping", action: "Allow", protocol: "icmp", icmpTypes: [8, "echo-request"] }, { name: "nd", action: "Allow", protocol: "icmpv6", icmpTypes: ["nd-neighbor-solicit", 135] }] })],
+  ["a jail on a file and one on the journal", policy("ok-jails", { jails: [jail({ name: "a", source: { file: "/var/log/auth.log" } }), jail({ name: "b", source: { journal: { identifier: "sshd" } } })] })],
+  ["bans with a duration, an expiry, IPv6, and a selector on the list", banList("ok-bans", { hostSelector: { matchLabels: { role: "db" } }, entries: [{ cidr: "203.0.113.7", duration: "1h" }, { cidr: "2001:db8::/64", expires: "2030-01-01T00:00:00Z", reason: "scanner" }] })],
+];
+
 describe("the CRDs on a real API server", () => {
   let api: KubeApi;
 
@@ -84,13 +95,20 @@ describe("the CRDs on a real API server", () => {
     await api?.stop();
   });
 
-  it.each(REFUSED)("refuses %s, naming the field", async (_, object, field, words) => {
+  it.each(REFUSED)("refuses %s, naming the field (as zod does)", async (_, object, field, words) => {
+    expect(parseResource(object).ok).toBe(false);
     const r = await api.tryApply(object);
     expect(r.status, JSON.stringify(r.body)).toBe(422);
     const message = String(r.body.message);
     expect(message).toContain(`${field}: `);
     expect(message).toContain(words);
     expect(await api.get(`/apis/${V}/${object.kind === "BanList" ? "banlists" : "firewallpolicies"}`, object.metadata.name)).toBeUndefined();
+  });
+
+  it.each(ACCEPTED)("accepts %s, as zod does", async (_, object) => {
+    const r = await api.tryApply(object);
+    expect(r.status, JSON.stringify(r.body?.message)).toBeLessThan(300);
+    expect(parseResource(r.body)).toMatchObject({ ok: true });
   });
 
   const examples = readdirSync(new URL("examples/", REPO))
