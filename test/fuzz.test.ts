@@ -19,9 +19,9 @@ const runs = { numRuns: 1000 };
 type Path = (string | number)[];
 type Parse = (doc: unknown) => { ok: true } | { ok: false; errors: string[] };
 
-/** A path as formatIssues writes it: `spec.ingress[1].ports[0]`. */
+/** A path as formatIssues writes it: `spec.ingress[1].ports[0]`, a key that is not a plain name as `["…"]`. */
 function formatPath(path: Path): string {
-  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? p : `.${p}`)).join("");
+  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : !/^[A-Za-z_$][\w$-]*$/.test(p) ? `[${JSON.stringify(p)}]` : i === 0 ? p : `.${p}`)).join("");
 }
 
 function at(value: unknown, path: Path): { found: boolean; value: unknown } {
@@ -209,6 +209,9 @@ describe("fuzzing the parsers of the outside world", () => {
     expect(namesRealField(doc, "spec.egress[3].ports: Invalid input")).toBe(false);
     expect(namesRealField(doc, "Invalid input")).toBe(false);
     expect(namesRealField(7, "kind: unsupported kind null")).toBe(true);
+    // a key that is not a plain name is quoted, so " " under rateLimit cannot read as rateLimit itself
+    expect(namesRealField({ rateLimit: { " ": 1 } }, 'rateLimit[" "]: unknown field')).toBe(true);
+    expect(namesRealField({ rateLimit: { " ": 1 } }, "rateLimit. : unknown field")).toBe(false);
   });
 
   it("parseResource refuses arbitrary documents, each error naming a field of the document", () => {
