@@ -35,31 +35,26 @@ export async function loadOrCreateKey(path: string, log: Logger): Promise<Signin
 /**
  * Runs the controller. With the Kubernetes source, replicas elect a leader with a Lease first: a
  * standby answers /healthz and /readyz and does nothing else; a leader that loses its lease stops
- * with LeadershipLostError (the process exits and is restarted, as client-go's controllers do).
+ * with LeadershipLostError (the process exits and is restarted, as client-go's controllers do); a
+ * clean stop releases the lease, so the standby leads on its next retry.
  */
 export async function runController(cfg: ControllerConfig, log: Logger, signal: AbortSignal): Promise<void> {
   if (cfg.source.kind !== "kube") return runLeader(cfg, log, signal, undefined);
   const { LeaderElector, loadKubeConfig } = await import("@fleetwall/controller/kube");
   const kc = loadKubeConfig(cfg.kubeconfig);
-  const elector = new LeaderElector(kc, { namespace: cfg.leaseNamespace, name: cfg.leaseName, identity: cfg.identity, durationMs: cfg.leaseDuration, retryMs: cfg.leaseRetry, log });
-  const standby = await serveObservability(cfg.listen, newRegistry(), () => true);
+  // a standby answers /healthz and /readyz and does nothing else until it leads
+  let standby: Awaited<ReturnType<typeof serveObservability>> | undefined = await serveObservability(cfg.listen, newRegistry(), () => true);
+  const lead = async (leading: AbortSignal) => {
+    standby?.close();
+    standby = undefined;
+    await runLeader(cfg, log, leading, kc);
+  };
+  const elector = new LeaderElector(kc, { namespace: cfg.leaseNamespace, name: cfg.leaseName, identity: cfg.identity, durationMs: cfg.leaseDuration, retryMs: cfg.leaseRetry, lead, log });
   log.info({ lease: `${cfg.leaseNamespace}/${cfg.leaseName}`, identity: cfg.identity }, "waiting to become leader");
   try {
-    await elector.acquire(signal);
+    await elector.run(signal);
   } finally {
-    standby.close();
-  }
-  const leading = new AbortController();
-  const stop = () => leading.abort();
-  signal.addEventListener("abort", stop, { once: true });
-  const held = elector.hold(leading.signal).catch((error: unknown) => {
-    leading.abort();
-    throw error;
-  });
-  try {
-    await Promise.all([runLeader(cfg, log, leading.signal, kc), held]);
-  } finally {
-    signal.removeEventListener("abort", stop);
+    standby?.close();
   }
 }
 
@@ -102,7 +97,7 @@ async function runLeader(cfg: ControllerConfig, log: Logger, signal: AbortSignal
     await source.start();
     stopSource = () => source.stop();
   } else {
-    const { KubeSource } = await import("@fleetwall/controller/kube");
+    const { KubeSource, kubeLogFields } = await import("@fleetwall/controller/kube");
     const kube = new KubeSource({
       kubeconfig: kc as KubeConfig,
       relistMs: cfg.relist,
@@ -120,7 +115,7 @@ async function runLeader(cfg: ControllerConfig, log: Logger, signal: AbortSignal
         const reg = registrations.get(id);
         if (reg) await kube.ensureHost(reg);
       },
-      (id, error, retryInMs) => log.warn({ host: id, err: error, retryInMs }, "FirewallHost not written; retrying"),
+      (id, error, retryInMs) => log.warn({ host: id, ...kubeLogFields(error), retryInMs }, "FirewallHost not written; retrying"),
     );
     onRegistration = (id) => hosts.add(id);
     const writer = new KubeStatusWriter(kube, controller, { minIntervalMs: Math.max(2 * cfg.statusInterval, 1000), budget: 50, log });
