@@ -50,7 +50,7 @@ export interface KubeApi {
   stop(): Promise<void>;
 }
 
-/** One line of the API server's audit log (level Metadata, stage ResponseComplete). */
+/** One request in the API server's audit log (level Metadata; the last stage logged for it). */
 export interface AuditEvent {
   user: { username: string; groups?: string[] };
   verb: string;
@@ -230,7 +230,13 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
       audit() {
         const file = join(dir, "audit.log");
         if (!existsSync(file)) return [];
-        return readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as AuditEvent & { stage: string }).filter((e) => e.stage === "ResponseComplete");
+        // one event per request: its last stage (a watch still open has only ResponseStarted)
+        const events = new Map<string, AuditEvent>();
+        for (const l of readFileSync(file, "utf8").split("\n").filter(Boolean)) {
+          const e = JSON.parse(l) as AuditEvent & { auditID: string };
+          events.set(e.auditID, e);
+        }
+        return [...events.values()];
       },
       async table(apiPath) {
         const r = await call("GET", apiPath, undefined, { accept: "application/json;as=Table;v=v1;g=meta.k8s.io" });
@@ -247,10 +253,10 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
   }
 }
 
-/** An audit policy that records every request at the Metadata level, once it completed. */
+/** An audit policy that records every request at the Metadata level, when it starts answering (watches) and completes. */
 function auditPolicy(dir: string): string {
   const file = join(dir, "audit-policy.yaml");
-  writeFileSync(file, "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived, ResponseStarted]\nrules:\n  - level: Metadata\n");
+  writeFileSync(file, "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n  - level: Metadata\n");
   return file;
 }
 
