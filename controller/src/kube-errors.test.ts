@@ -15,6 +15,11 @@ describe("Kubernetes API errors for people", () => {
   it("a kind that is not served (its CRD missing) says to apply the CRDs first", () => {
     const f = kubeFailure(new ApiException(404, "Unknown API Status Code!", "404 page not found\n", {}), { verb: "list", resource: "firewallpolicies" });
     expect(f).toMatchObject({ code: 404, error: "404 page not found", fix: expect.stringContaining("kubectl apply -f crds/") });
+    const create = kubeFailure(new ApiException(404, "Unknown API Status Code!", "404 page not found\n", {}), { verb: "create", resource: "firewallhosts", name: "web-1" });
+    expect(create.fix).toContain("kubectl apply -f crds/");
+    // an object that is gone is not a missing CRD
+    const gone = kubeFailure(status(404, "NotFound", 'firewallhosts.fleetwall.io "web-1" not found', { name: "web-1", kind: "firewallhosts" }), { verb: "patch", resource: "firewallhosts/status", name: "web-1" });
+    expect(gone).toEqual({ code: 404, reason: "NotFound", object: "patch firewallhosts/status/web-1", error: 'firewallhosts.fleetwall.io "web-1" not found' });
   });
 
   it("a forbidden verb names the verb, the resource and RBAC", () => {

@@ -66,8 +66,9 @@ function fixFor(code: number | undefined, status: Status | undefined, call: Kube
     const ns = status.details.name ?? call.namespace;
     return `namespace ${ns} does not exist: create it (kubectl create namespace ${ns}), or name an existing one with --lease-namespace`;
   }
-  // a list or watch of a whole kind finds nothing only when the kind is not served: its CRD is missing
-  if (code === 404 && (call.verb === "list" || call.verb === "watch") && !call.name && !call.namespace) {
+  // a list, watch or create (calls on the collection) finds nothing only when the kind is not served:
+  // its CRD is missing. The server then answers "404 page not found", not a Status naming an object.
+  if (code === 404 && !status?.details?.kind && (call.verb === "list" || call.verb === "watch" || call.verb === "create")) {
     return `the ${base} kind is not served: install the CRDs first (kubectl apply -f crds/)`;
   }
   if (code === 403) {
