@@ -16,8 +16,8 @@ export interface LeaseOptions {
   durationMs: number;
   /** How often the holder renews, and a standby retries. */
   retryMs: number;
-  /** The leader's work: runs while this replica holds the lease, until `signal` aborts. */
-  lead: (signal: AbortSignal) => Promise<void>;
+  /** The leader's work for `run`: runs while this replica holds the lease, until `signal` aborts. */
+  lead?: (signal: AbortSignal) => Promise<void>;
   log: Logger;
 }
 
@@ -33,6 +33,8 @@ const MAX_BACKOFF_MS = 30_000;
  *   `run` rejects with the work's error.
  * - A lease that cannot be renewed within the duration, or that another replica took, stops the work;
  *   `run` rejects with LeadershipLostError.
+ * Under a supervisor that runs the leader's work as runnables of its own, the parts are `acquire`
+ * and `hold` (renews until aborted, then releases): the supervisor aborts `hold` when work fails.
  * API errors are logged as one line (code, reason, object, fix) and retried with backoff.
  */
 export class LeaderElector {
@@ -45,12 +47,13 @@ export class LeaderElector {
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    if (!(await this.#acquire(signal))) return;
+    if (!(await this.acquire(signal))) return;
     const leading = new AbortController();
     const stop = () => leading.abort();
     signal.addEventListener("abort", stop, { once: true });
     let failure: unknown;
-    const work = this.options.lead(leading.signal).catch((error: unknown) => void (failure ??= error)).finally(stop);
+    const lead = this.options.lead ?? (async () => undefined);
+    const work = lead(leading.signal).catch((error: unknown) => void (failure ??= error)).finally(stop);
     const renewal = this.#renew(leading.signal).catch((error: unknown) => void (failure ??= error)).finally(stop);
     try {
       await Promise.all([work, renewal]);
@@ -60,6 +63,24 @@ export class LeaderElector {
     }
     if (!(failure instanceof LeadershipLostError)) await this.#release();
     if (failure !== undefined) throw failure;
+  }
+
+  /** Resolves true once this replica holds the lease, false when `signal` aborted first. */
+  acquire(signal: AbortSignal): Promise<boolean> {
+    return this.#acquire(signal);
+  }
+
+  /**
+   * Renews the held lease until `signal` aborts, then releases it; rejects with LeadershipLostError
+   * (and does not release) when the lease cannot be kept.
+   */
+  async hold(signal: AbortSignal): Promise<void> {
+    try {
+      await this.#renew(signal);
+    } finally {
+      this.isLeader = false;
+    }
+    await this.#release();
   }
 
   /** Resolves true once this replica holds the lease, false when aborted first. */

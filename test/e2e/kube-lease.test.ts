@@ -89,6 +89,27 @@ describe("leader election on a real API server", () => {
     expect((await spec("failing"))?.renewTime).toBe(after?.renewTime);
   });
 
+  it("as parts for a supervisor: acquire, then hold renews until aborted and releases", async () => {
+    const e = elector("parts", "a", async () => undefined);
+    const ac = new AbortController();
+    expect(await e.acquire(ac.signal)).toBe(true);
+    const held = e.hold(ac.signal);
+    const first = (await spec("parts"))?.renewTime;
+    await waitFor("renewed", async () => (await spec("parts"))?.renewTime !== first, 5000);
+    ac.abort();
+    await held;
+    expect((await spec("parts"))?.holderIdentity).toBeUndefined();
+    // a standby's acquire resolves false when aborted first
+    const other = new AbortController();
+    const waiting = elector("taken-by-b", "b", async () => undefined);
+    const bHolds = new AbortController();
+    expect(await waiting.acquire(bHolds.signal)).toBe(true);
+    const c = elector("taken-by-b", "c", async () => undefined).acquire(other.signal);
+    setTimeout(() => other.abort(), 700);
+    expect(await c).toBe(false);
+    bHolds.abort();
+  });
+
   it("a lease another replica took stops the work; run rejects with LeadershipLostError", async () => {
     let aborted = false;
     let leading = false;
