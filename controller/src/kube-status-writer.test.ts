@@ -58,4 +58,18 @@ describe("the status writer", () => {
     expect(patches[0]).toMatchObject({ stale: null, entries: 1 });
     expect(stored.get("banlists/l")).not.toHaveProperty("stale");
   });
+
+  it("a write the server refuses is retried with backoff, not on every tick", async () => {
+    const { target } = server(null);
+    let calls = 0;
+    target.writeStatus = async () => {
+      calls += 1;
+      throw Object.assign(new Error("Forbidden"), { statusCode: 403 });
+    };
+    const writer = new KubeStatusWriter(target, controller(() => fleet(1)), { ...options, minIntervalMs: 2000 });
+    // a tick a second for a minute: attempts at 0, 2, 6, 14, 30 and 60 s (backoff 2, 4, 8, 16, 30 s)
+    for (let t = 0; t <= 60; t += 1) await writer.tick(1_000_000 + t * 1000);
+    expect(calls).toBe(6);
+    expect(writer.failures).toBe(6);
+  });
 });

@@ -4,6 +4,9 @@ import { canonicalJson } from "@fleetwall/api";
 import { kubeLogFields } from "./kube-errors.js";
 import { kubeStatuses, planStatusWrites, type ObjectStatus } from "./kube-status.js";
 
+/** A status write the server keeps refusing is retried at most this often. */
+const MAX_RETRY_MS = 30_000;
+
 /** What the writer needs of the Kubernetes adapter. */
 export interface StatusTarget {
   readonly generations: ReadonlyMap<string, number>;
@@ -30,6 +33,8 @@ export class KubeStatusWriter {
   /** Per object: what was sent last, what the server stored of it, and when. */
   #lastWrite = new Map<string, { sent: ObjectStatus; stored: ObjectStatus | undefined; at: number }>();
   #prunedWarned = new Set<string>();
+  /** Objects whose last write failed: how often in a row, and not before when again. */
+  #failing = new Map<string, { count: number; retryAt: number }>();
   writes = 0;
   failures = 0;
 
@@ -61,7 +66,7 @@ export class KubeStatusWriter {
       now,
     });
     // only objects that exist; compared with what they say now, not with what was last sent
-    const existing = new Map([...desired].filter(([key]) => this.target.currentStatus(key) !== undefined));
+    const existing = new Map([...desired].filter(([key]) => this.target.currentStatus(key) !== undefined && now >= (this.#failing.get(key)?.retryAt ?? 0)));
     const said = new Map([...existing.keys()].map((key) => [key, { status: this.#said(key) ?? {}, at: this.#lastWrite.get(key)?.at ?? 0 }]));
     const due = planStatusWrites(existing, said, now, this.options.minIntervalMs, this.options.budget);
     for (const key of due) {
@@ -71,6 +76,7 @@ export class KubeStatusWriter {
       try {
         const stored = await this.target.writeStatus(key, { ...status, ...Object.fromEntries(gone.map((k) => [k, null])) });
         this.#lastWrite.set(key, { sent: status, stored, at: now });
+        this.#failing.delete(key);
         this.writes += 1;
         if (stored && canonicalJson(stored) !== canonicalJson(status) && !this.#prunedWarned.has(key)) {
           this.#prunedWarned.add(key);
@@ -78,10 +84,15 @@ export class KubeStatusWriter {
         }
       } catch (error) {
         this.failures += 1;
-        this.options.log.warn({ key, ...kubeLogFields(error) }, "status not written");
+        // a write the server refuses is tried again later, backing off, not on every tick
+        const count = (this.#failing.get(key)?.count ?? 0) + 1;
+        const retryInMs = Math.min(Math.max(this.options.minIntervalMs, 1000) * 2 ** (count - 1), MAX_RETRY_MS);
+        this.#failing.set(key, { count, retryAt: now + retryInMs });
+        this.options.log.warn({ key, ...kubeLogFields(error), retryInMs }, "status not written");
       }
     }
     for (const key of [...this.#lastWrite.keys()]) if (!desired.has(key)) this.#lastWrite.delete(key);
+    for (const key of [...this.#failing.keys()]) if (!desired.has(key)) this.#failing.delete(key);
     return due.length;
   }
 }
