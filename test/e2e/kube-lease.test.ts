@@ -5,7 +5,11 @@ import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { KubeSource, LeaderElector, LeadershipLostError, loadKubeConfig, type KubeConfig } from "@fleetwall/controller/kube";
 import type { PolicySet } from "@fleetwall/controller";
-import { REPO } from "../harness/fleet.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { CLI, REPO } from "../harness/fleet.js";
+import { freePort } from "../harness/nats.js";
+import { startProc } from "../harness/procs.js";
 import { startKubeApi, type KubeApi } from "../harness/kube.js";
 import { waitFor } from "../harness/sh.js";
 
@@ -13,7 +17,8 @@ import { waitFor } from "../harness/sh.js";
 // (test/harness/kube.ts). The elector writes what the server accepts (MicroTime), a clean stop and
 // failing work both give the Lease up, a lease taken away stops the work. Errors a person can act on:
 // a missing namespace, a missing CRD and a forbidden verb are each one line that says what to do,
-// retried with backoff. Two controller processes taking over from each other: kube.test.ts.
+// retried with backoff, in the process too (its log as a user reads it). Two controller processes
+// taking over from each other: kube.test.ts.
 const NOBODY = "system:serviceaccount:elsewhere:nobody";
 const NS = "lease-test";
 const LEASES = `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases`;
@@ -181,6 +186,27 @@ describe("the Kubernetes source's errors on a real API server", () => {
       expect(s.synced).toBe(false);
     } finally {
       await s.stop();
+    }
+  });
+});
+
+describe("the controller process on a real API server", () => {
+  it("with the Lease's namespace missing: one line per attempt naming it, the flag and the fix, backing off; SIGTERM exits 0", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "fleetwall-lease-ns-"));
+    const proc = startProc("controller", ["node", CLI, "controller", "--source", "kube", "--kubeconfig", api.kubeconfig, "--lease-namespace", "fleetwall-missing", "--lease-retry", "200ms", "--nats", "nats://127.0.0.1:1", "--signing-key", join(dir, "key.pem"), "--listen", `127.0.0.1:${await freePort()}`], join(dir, "logs"));
+    try {
+      const attempts = () => proc.log().split("\n").filter((l) => l.includes("lease not acquired"));
+      await waitFor("four attempts", () => attempts().length >= 4, 30_000, 100);
+      const lines = attempts().map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines[0]).toMatchObject({ level: 40, code: 404, reason: "NotFound", object: "create fleetwall-missing/leases/fleetwall-controller" });
+      expect(lines[0]?.fix).toMatch(/namespace fleetwall-missing does not exist.*kubectl create namespace fleetwall-missing.*--lease-namespace/);
+      expect(lines.slice(0, 4).map((l) => l.retryInMs)).toEqual([200, 400, 800, 1600]);
+      expect(proc.log()).not.toContain("stack");
+      proc.child.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+    } finally {
+      await proc.kill();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
