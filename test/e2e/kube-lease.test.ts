@@ -1,16 +1,15 @@
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readFileSync, readdirSync } from "node:fs";
-import { join } from "node:path";
-import { KubeSource, LeaderElector, LeadershipLostError, loadKubeConfig, type KubeConfig } from "@fleetwall/controller/kube";
 import type { PolicySet } from "@fleetwall/controller";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { KubeSource, LeaderElector, LeadershipLostError, loadKubeConfig, type KubeConfig } from "@fleetwall/controller/kube";
 import { CLI, REPO } from "../harness/fleet.js";
 import { freePort } from "../harness/nats.js";
-import { startProc } from "../harness/procs.js";
 import { startKubeApi, type KubeApi } from "../harness/kube.js";
+import { startProc } from "../harness/procs.js";
 import { waitFor } from "../harness/sh.js";
 
 // The leader elector and the Kubernetes source in this process against a real kube-apiserver
