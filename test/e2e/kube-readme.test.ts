@@ -29,6 +29,14 @@ function readmeCommands(): string[][] {
   );
 }
 
+/** The columns the README's comment after a `kubectl get` command promises (`# one per agent: A, B, C`). */
+function promisedColumns(command: string): string[] {
+  const readme = readFileSync(join(REPO, "README.md"), "utf8");
+  const line = readme.split("\n").find((l) => l.startsWith(`${command} `) && l.includes("#"));
+  const comment = (line?.split("#")[1] ?? "").trim();
+  return comment.slice(comment.indexOf(":") + 1).split(",").map((c) => c.trim()).filter(Boolean);
+}
+
 /** `kubectl get` output as rows of cells by column header (cut at the header's column starts). */
 function columns(text: string): Record<string, string>[] {
   const [header = "", ...lines] = text.split("\n").filter((l) => l.trim());
@@ -123,14 +131,21 @@ describe("the README's Kubernetes section, on a real API server", () => {
     expect(await run(applyBans as string)).toMatch(/banlist.fleetwall.io\/manual created[\s\S]*banlist.fleetwall.io\/admin-networks created/);
 
     await waitFor("the policy's status", async () => (await table("/apis/fleetwall.io/v1alpha1/firewallpolicies", "web-servers"))?.Ready === "True", 30_000, 200);
-    expect(columns(await run(getPolicies as string))).toEqual([{ NAME: "web-servers", MODE: "Enforce", SELECTED: "1", APPLIED: "1", FAILED: "0", READY: "True", AGE: expect.any(String) }]);
+    outputs.set("policies", await run(getPolicies as string));
+    expect(columns(outputs.get("policies") as string)).toEqual([{ NAME: "web-servers", MODE: "Enforce", SELECTED: "1", APPLIED: "1", FAILED: "0", READY: "True", AGE: expect.any(String) }]);
 
     await waitFor("both hosts in sync", async () => (await api.table(FWH)).every((r) => r["In sync"] === "True"), 30_000, 200);
     const hosts = columns(await run(getHosts as string));
+    for (const [command, rows] of [[getPolicies, columns(outputs.get("policies") ?? "")], [getHosts, hosts]] as const) {
+      expect(promisedColumns(command as string).length).toBeGreaterThan(3);
+      for (const column of promisedColumns(command as string)) expect(Object.keys(rows[0] ?? {}), `${command}: ${column}`).toContain(column);
+    }
     expect(hosts.map((h) => [h.NAME, h["IN SYNC"]])).toEqual([["web-1", "True"], ["web-2", "True"]]);
 
     await waitFor("the ban lists' status", async () => (await api.table("/apis/fleetwall.io/v1alpha1/banlists")).every((r) => r.Hosts === 2), 30_000, 200);
-    expect(columns(await run(getBanLists as string)).map((r) => [r.NAME, r.TYPE, r.ENTRIES, r.HOSTS])).toEqual([["admin-networks", "Allow", "1", "2"], ["manual", "Deny", "2", "2"]]);
+    const banLists = columns(await run(getBanLists as string));
+    expect(banLists.map((r) => [r.NAME, r.TYPE, r.ENTRIES, r.ACTIVE, r.HOSTS])).toEqual([["admin-networks", "Allow", "1", "1", "2"], ["manual", "Deny", "2", "2", "2"]]);
+    for (const column of promisedColumns(getBanLists as string)) expect(Object.keys(banLists[0] ?? {})).toContain(column);
 
     expect(await run(label as string)).toContain("firewallhost.fleetwall.io/web-2 labeled");
     await waitFor("web-servers enforced on web-2 too", async () => JSON.stringify(await outcome([[web2, 80], [web2, 8080]])) === '["open","timeout"]', 60_000, 200);
