@@ -1,4 +1,4 @@
-import { SCHEMA_VERSION, SEAL_KEY_PREFIX, type BanSignal, type JailIR, type Labels } from "@fleetwall/api";
+import { SCHEMA_VERSION, SEAL_KEY_PREFIX, newDecision, type BanSignal, type JailIR, type Labels } from "@fleetwall/api";
 import type { Logger } from "pino";
 import type { BanSync } from "./bans.js";
 import { decisionOp, rememberingParse } from "./bans.js";
@@ -44,9 +44,8 @@ export class Defender {
       this.log.info({ jail: jail.name, address: ban.address }, "allowlisted address not banned");
       return;
     }
-    const expiresAt = new Date(this.now() + ban.banSeconds * 1000).toISOString();
     const op = decisionOp(
-      { schemaVersion: SCHEMA_VERSION, list: `local-${jail.name}`, type: "Deny", cidr: ban.address, reason: "", scenario: jail.name, origins: [this.hostId], createdAt: new Date(this.now()).toISOString(), expiresAt, offences: 1, source: "jail" },
+      newDecision({ list: `local-${jail.name}`, cidr: ban.address, scenario: jail.name, origins: [this.hostId], createdAtMs: this.now(), expiresAtMs: this.now() + ban.banSeconds * 1000, source: "jail" }),
       this.labels,
       this.now(),
     );

@@ -13,7 +13,10 @@ export const HostRegistration = z.object({
   schemaVersion: V1,
   hostId: HostId,
   labels: LabelMap,
-  addresses: z.array(z.string()),
+  /** The host's own addresses (single addresses; the controller never bans them). */
+  addresses: z.array(z.string()).max(256),
+  /** Networks the host is managed from (the agent's --ssh-source): never banned by a jail's detection. */
+  managementSources: z.array(z.string()).max(64).optional(),
   agentVersion: z.string(),
   nftVersion: z.string(),
   startedAt: z.string(),
@@ -113,6 +116,10 @@ export const BanListStatusRow = z.object({
   active: z.number().int(),
   /** Hosts the list selects that report in sync. */
   hostsEnforcing: z.number().int(),
+  /** Entries the controller refused to publish, with why (absent when none). */
+  refused: z.array(z.object({ cidr: z.string(), reason: z.string() })).optional(),
+  /** Why the last sync failed to publish, when it did. */
+  error: z.string().optional(),
 });
 export const FleetStatus = z.object({
   hosts: z.array(HostStatusRow),
@@ -164,6 +171,11 @@ export const BanDecision = z.object({
   /** When the decision stops holding; null for never. */
   expiresAt: z.string().nullable(),
   offences: z.number().int().min(1).default(1),
+  /**
+   * When the controller signed it (RFC 3339). An agent refuses a decision the bucket stored much
+   * later than this: an old envelope put back (a lifted or superseded ban replayed).
+   */
+  issuedAt: z.string().optional(),
   /** What made it: a jail's signals (arbiter), a BanList resource, or an operator's command. */
   source: z.enum(["jail", "BanList", "cli"]).default("jail"),
   /** Hosts the decision applies to; every host when absent. */

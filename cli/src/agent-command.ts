@@ -8,7 +8,7 @@ import type { Logger } from "pino";
 import { readPem, splitSources, type AgentConfig } from "./config.js";
 import { counterOf, gaugeOf, latencyOf, newRegistry, serveObservability } from "./observe.js";
 import { natsFailsafe } from "./nats-url.js";
-import { connectOptions } from "./nats-access.js";
+import { connectOptions, warnIfOpenBus } from "./nats-access.js";
 
 
 interface Built {
@@ -34,8 +34,10 @@ function buildAgent(cfg: AgentConfig, log: Logger, nftVer: string, withJails: bo
   agent = new Agent(
     {
       hostId: cfg.hostId,
-      registration: { labels: cfg.labels, addresses: localAddresses(), agentVersion: FLEETWALL_VERSION, nftVersion: nftVer },
+      registration: { labels: cfg.labels, addresses: localAddresses(), managementSources: cfg.sshSource, agentVersion: FLEETWALL_VERSION, nftVersion: nftVer },
       controllerKey: cfg.controllerKey ? readPem(cfg.controllerKey) : undefined,
+      // decided once connected: an unauthenticated bus may not hand over the key (see runAgent)
+      mayPinFirstKey: cfg.trustFirstKey,
       heartbeatMs: cfg.heartbeat,
       driftIntervalMs: cfg.driftInterval,
       confirmWindowMs: cfg.confirmWindow,
@@ -83,6 +85,8 @@ export async function runAgent(cfg: AgentConfig, log: Logger, signal: AbortSigna
   const http = await serveObservability(cfg.listen, registry, () => agent.appliedRevision > 0 && !!link && !link.nc.isClosed());
   link = await AgentLink.connect({ connection: connectOptions(cfg, `fleetwall-agent-${cfg.hostId}`, agentInboxPrefix(cfg.hostId)), hostId: cfg.hostId, log });
   log.info({ host: cfg.hostId, machine: hostname() }, "agent connected");
+  if (warnIfOpenBus(link.nc, cfg, log) || cfg.trustFirstKey) agent.allowPinning();
+  else if (!cfg.controllerKey) log.warn("no --controller-key and the bus has no authentication: no controller key will be pinned from it (give --controller-key, secure the bus, or pass --trust-first-key)");
   try {
     await agent.run(link, signal);
   } finally {

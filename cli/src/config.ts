@@ -16,6 +16,10 @@ export const Duration = z
     return Math.round(Number(m[1]) * unit);
   });
 
+/** A duration in seconds, in the grammar of policies (`90s`, `10m`, `30d`). */
+const Seconds = (fallback: string) =>
+  z.string().default(fallback).refine((d) => (parseDuration(d) ?? 0) > 0, "must be a duration like 90s, 1h, 30d").transform((d) => parseDuration(d) as number);
+
 const Servers = z
   .string()
   .min(1, "at least one NATS URL is needed")
@@ -53,8 +57,11 @@ export const ControllerConfig = z.object({
   signingKey: z.string().min(1).describe("PEM file of the Ed25519 signing key; created when missing"),
   replicas: z.coerce.number().int().min(1).max(5).default(1),
   rescan: Duration.default(5000),
-  minReporters: z.coerce.number().int().min(1).max(100).default(1),
-  maxBan: z.string().default("30d").refine((d) => (parseDuration(d) ?? 0) > 0, "must be a duration like 30d").transform((d) => parseDuration(d) as number),
+  minReporters: z.coerce.number().int().min(1).max(100).default(2),
+  maxBan: Seconds("30d"),
+  reporterMaxBan: Seconds("1h"),
+  reporterBudget: z.coerce.number().int().min(0).max(10_000).default(10),
+  reportWindow: Seconds("10m"),
   minPrefix4: z.coerce.number().int().min(1).max(32).default(16),
   minPrefix6: z.coerce.number().int().min(1).max(128).default(48),
   protect: z.array(z.string().refine(isCidr, "must be an address or CIDR")).default([]),
@@ -84,6 +91,7 @@ export const AgentConfig = z.object({
   driftInterval: Duration.default(10_000),
   confirmWindow: Duration.default(20_000),
   natsFailsafe: z.boolean().default(true),
+  trustFirstKey: z.boolean().default(false),
   nft: z.string().default("nft"),
   listen: Listen.default("127.0.0.1:9475"),
   logLevel: LogLevel,

@@ -1,11 +1,10 @@
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { generateSigningKeyPem, loadSigningKey, parseCidr, type HostRegistration, type SigningKey } from "@fleetwall/api";
-import { BanKeeper, Controller, ControllerBus, DirSource, KubeStatusWriter, WorkQueue } from "@fleetwall/controller";
+import { DESIRED_BUCKET, generateSigningKeyPem, loadSigningKey, parseCidr, type HostRegistration, type SigningKey } from "@fleetwall/api";
+import { BanKeeper, ConsumerGuard, ControlPlaneResolver, Controller, ControllerBus, DirSource, KubeStatusWriter, WorkQueue, type ArbiterConfig } from "@fleetwall/controller";
 import type { KubeConfig } from "@fleetwall/controller/kube";
-import { natsFailsafe } from "./nats-url.js";
-import { connectOptions } from "./nats-access.js";
+import { connectOptions, warnIfOpenBus } from "./nats-access.js";
 import { counterOf, gaugeOf, latencyOf, newRegistry, serveObservability } from "./observe.js";
 import type { Logger } from "pino";
 import type { ControllerConfig } from "./config.js";
@@ -75,14 +74,16 @@ async function runLeader(cfg: ControllerConfig, log: Logger, signal: AbortSignal
       log.warn({ kind, reason }, "invalid message dropped");
     },
   });
+  warnIfOpenBus(bus.nc, cfg, log);
   const published = await bus.loadPublished();
-  const protect = [...cfg.protect, ...natsFailsafe(cfg.nats).flatMap((n) => (n.address ? [n.address] : []))].map(parseCidr);
-  const bans = new BanKeeper(bus, key, { minReporters: cfg.minReporters, reportWindowSeconds: 3600, maxBanSeconds: cfg.maxBan, minPrefix: { ip: cfg.minPrefix4, ip6: cfg.minPrefix6 }, protect }, log);
+  const bans = new BanKeeper(bus, key, arbiterConfig(cfg), log);
   const controller = new Controller(bus, key, log, published, bans);
   bus.subscribeReports((r) => controller.recordReport(r));
   bus.serveStatus(() => controller.status());
   bus.serveBans((r) => bans.add(r), (cidr) => bans.delete(cidr), (r) => bans.import(r));
-  const janitor = setInterval(() => void bans.forgetExpired().catch((e: unknown) => log.warn({ err: e }, "expired bans not removed")), 30_000);
+  // a consumer that delivers into a bucket key may have overwritten a host's desired state
+  const guard = new ConsumerGuard(bus.nc, log, (subject) => subject.startsWith(`$KV.${DESIRED_BUCKET}.`) && controller.republish(subject.slice(DESIRED_BUCKET.length + 5)));
+  await guard.start();
   const registrations = new Map<string, HostRegistration>();
   let stopSource: () => Promise<void> | void;
   let sourceReady = () => true;
@@ -150,7 +151,11 @@ async function runLeader(cfg: ControllerConfig, log: Logger, signal: AbortSignal
   }, "measure");
   counterOf(registry, "fleetwall_controller_desired_published_total", "Desired states published (one per host and revision).", () => controller.published);
   counterOf(registry, "fleetwall_controller_ban_decisions_total", "Ban decisions written to the bans bucket.", () => bans.decisions);
-  counterOf(registry, "fleetwall_controller_signals_skipped_total", "Jail signals the arbiter did not turn into a ban.", () => bans.skippedSignals);
+  gaugeOf(registry, "fleetwall_controller_signals_skipped", "Jail signals the arbiter did not turn into a fleet ban, by reason (over: a reporter past its budget, kept local).", () => bans.skipped, "reason");
+  counterOf(registry, "fleetwall_controller_registration_claims_refused_total", "Addresses and networks in registrations the controller did not accept.", () => bans.protection.refusedClaims);
+  counterOf(registry, "fleetwall_controller_consumers_deleted_total", "Consumers of fleetwall streams deleted as not allowed (foreign deliver subjects, too many).", () => guard.deleted);
+  counterOf(registry, "fleetwall_controller_arbiter_consumer_recreations_total", "Times the arbiter's consumer was missing and made again.", () => bus.consumerRecreations);
+  gaugeOf(registry, "fleetwall_controller_reporter_addresses", "Addresses the arbiter remembers reports of.", () => bans.reporters.size);
   gaugeOf(registry, "fleetwall_controller_invalid_messages", "Messages dropped as malformed, by kind.", () => invalid, "kind");
   gaugeOf(registry, "fleetwall_controller_hosts", "Hosts by state.", () => {
     const s = controller.status();
@@ -158,21 +163,56 @@ async function runLeader(cfg: ControllerConfig, log: Logger, signal: AbortSignal
   }, "state");
   gaugeOf(registry, "fleetwall_controller_bans", "Decisions in the bans bucket.", () => bans.decisionsByKey.size);
   const http = await serveObservability(cfg.listen, registry, () => controller.ready && sourceReady() && !bus.nc.isClosed());
+  // no signal is judged before registrations, decisions (allowlists) and the control plane's addresses are loaded
+  const loaded = { hosts: gate(), bans: gate(), controlPlane: gate() };
   const hosts = bus.watchHosts((id, reg) => {
     if (reg) registrations.set(id, reg);
     else registrations.delete(id);
     controller.setHost(id, reg);
     if (reg) onRegistration(id);
-  }, signal);
-  const banWatch = bus.watchBans((k, d, seal) => bans.onEntry(k, d, seal), (id, present) => bans.onSeal(id, present), signal, () => controller.bansLoaded());
-  const signals = bus.consumeSignals((s) => bans.onSignal(s), signal);
+  }, signal, loaded.hosts.open);
+  const banWatch = bus.watchBans((k, d, seal, rev) => bans.onEntry(k, d, seal, rev), (id, present, rev) => bans.onSeal(id, present, rev), signal, () => {
+    controller.bansLoaded();
+    loaded.bans.open();
+  });
+  const resolving = new ControlPlaneResolver(cfg.nats, log).run((cidrs) => bans.setResolved(cidrs), signal, loaded.controlPlane.open);
+  const banSide = (async () => {
+    await Promise.race([Promise.all([loaded.hosts.done, loaded.bans.done, loaded.controlPlane.done]), aborted(signal)]);
+    if (signal.aborted) return;
+    log.info({ hosts: registrations.size, decisions: bans.decisionsByKey.size }, "registrations and protections loaded; judging signals");
+    await Promise.all([bans.run(signal), bus.consumeSignals((s) => bans.onSignal(s), signal)]);
+  })();
   log.info({ keyId: key.keyId, source: cfg.source.kind === "dir" ? cfg.source.path : "kube" }, "controller started");
   try {
-    await Promise.all([controller.run(signal), hosts, banWatch, signals]);
+    await Promise.all([controller.run(signal), hosts, banWatch, resolving, banSide]);
   } finally {
-    clearInterval(janitor);
+    guard.stop();
     http.close();
     await stopSource();
     await bus.close();
   }
+}
+
+/** The arbiter's bounds from the controller's flags. */
+export function arbiterConfig(cfg: ControllerConfig): ArbiterConfig {
+  return {
+    minReporters: cfg.minReporters,
+    reportWindowSeconds: cfg.reportWindow,
+    maxBanSeconds: cfg.maxBan,
+    soloMaxBanSeconds: Math.min(cfg.reporterMaxBan, cfg.maxBan),
+    soloBudgetPerMinute: cfg.reporterBudget,
+    minPrefix: { ip: cfg.minPrefix4, ip6: cfg.minPrefix6 },
+    protect: cfg.protect.map(parseCidr),
+  };
+}
+
+/** A promise opened once from outside. */
+function gate(): { done: Promise<void>; open: () => void } {
+  let open = () => undefined as void;
+  const done = new Promise<void>((resolve) => (open = resolve));
+  return { done, open };
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => (signal.aborted ? resolve() : signal.addEventListener("abort", () => resolve(), { once: true })));
 }

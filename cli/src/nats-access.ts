@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Option, type Command } from "commander";
-import { credsAuthenticator, nkeyAuthenticator, type NodeConnectionOptions } from "@nats-io/transport-node";
+import { credsAuthenticator, nkeyAuthenticator, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
+import type { Logger } from "pino";
 
 /** How a fleetwall process reaches NATS: servers, its own credentials, and TLS. */
 export interface NatsAccess {
@@ -57,4 +58,16 @@ export function connectOptions(access: NatsAccess, name: string, inbox?: string)
     };
   }
   return options;
+}
+
+/**
+ * Warns when the bus asks for no authentication (anyone who reaches it may read every host's state
+ * and add or delete bans). Returns whether it does.
+ */
+export function warnIfOpenBus(nc: NatsConnection, access: NatsAccess, log: Logger): boolean {
+  const authenticated = nc.info?.auth_required === true;
+  if (!authenticated) {
+    log.warn({ servers: access.nats, credentials: !!(access.natsNkey || access.natsCreds) }, "NATS asks for no authentication: anyone who reaches it can read every host's state and add or delete bans; see `fleetwall nats-auth`");
+  }
+  return authenticated;
 }

@@ -1,6 +1,7 @@
-import { connect, nanos, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
-import { Kvm, type KV } from "@nats-io/kv";
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect, headers, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
+import type { KV } from "@nats-io/kv";
+import { jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
+import { ARBITER_CONSUMER, MAX_DELIVER, ensureArbiterConsumer, setUpStreams } from "./bus-limits.js";
 import {
   BANS_BUCKET,
   BANS_REPUBLISH,
@@ -51,6 +52,8 @@ export interface BusOptions {
  * controller code that imports the NATS client.
  */
 export class ControllerBus {
+  /** How often the arbiter's consumer had to be made again. */
+  consumerRecreations = 0;
   /** Puts to the desired and bans buckets: thousands a second on a fleet-wide change or an import. */
   readonly #puts: AckedPublisher;
 
@@ -79,28 +82,7 @@ export class ControllerBus {
   }
 
   static async #setUp(nc: NatsConnection, options: BusOptions): Promise<ControllerBus> {
-    const kvm = new Kvm(nc);
-    const desired = await kvm.create(DESIRED_BUCKET, { history: 1, replicas: options.replicas });
-    const hosts = await kvm.create(HOSTS_BUCKET, { history: 1, replicas: options.replicas });
-    // every stored decision is republished to a core subject agents subscribe to (link.ts watchBans)
-    const republish = BANS_REPUBLISH;
-    const bans = await kvm.create(BANS_BUCKET, { history: 1, replicas: options.replicas, republish });
-    const jsm = await jetstreamManager(nc);
-    const bansStream = (await bans.status()).streamInfo.config;
-    if (bansStream.republish?.src !== republish.src || bansStream.republish?.dest !== republish.dest) {
-      // a bucket made before decisions were republished: agents follow it by periodic catch-up only.
-      // nats-server 2.9 refuses to add republishing to an existing stream: say what that costs.
-      await jsm.streams.update(bansStream.name, { ...bansStream, republish }).then(
-        () => options.log.info({ bucket: BANS_BUCKET, republish: republish.dest }, "bans bucket now republishes its entries"),
-        (error: unknown) =>
-          options.log.error({ bucket: BANS_BUCKET, err: error }, "bans bucket does not republish its entries and the server refused to add it: agents see bans only by periodic catch-up (seconds, not milliseconds) until the bucket is made again"),
-      );
-    }
-    const stream = { name: SIGNALS_STREAM, subjects: [SIGNAL_WILDCARD], max_age: nanos(86400_000), num_replicas: options.replicas };
-    await jsm.streams.add(stream).catch(async () => jsm.streams.update(SIGNALS_STREAM, stream));
-    await jsm.consumers
-      .add(SIGNALS_STREAM, { durable_name: "fleetwall-arbiter", ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: nanos(30_000) })
-      .catch(() => undefined);
+    const { desired, hosts, bans } = await setUpStreams(nc, options.replicas, options.log);
     return new ControllerBus(nc, desired, hosts, bans, options);
   }
 
@@ -123,38 +105,42 @@ export class ControllerBus {
   }
 
   /** Follows the hosts bucket (snapshot, then updates) until `signal` aborts; restarts a watch that ends. */
-  async watchHosts(onHost: (id: string, reg: HostRegistration | null) => void, signal: AbortSignal): Promise<void> {
+  async watchHosts(onHost: (id: string, reg: HostRegistration | null) => void, signal: AbortSignal, onSnapshot: () => void = () => undefined): Promise<void> {
     while (!signal.aborted) {
       const watch = await this.hosts.watch();
       const stop = () => watch.stop();
       signal.addEventListener("abort", stop, { once: true });
+      let initial = (await this.hosts.status()).values > 0;
+      if (!initial) onSnapshot();
       for await (const e of watch) {
-        if (e.operation !== "PUT") {
-          onHost(e.key, null);
-          continue;
+        const parsed = e.operation === "PUT" ? safeJson(e.value, HostRegistration) : null;
+        if (e.operation !== "PUT") onHost(e.key, null);
+        else if (!parsed || parsed.hostId !== e.key) this.options.onInvalid("registration", "malformed host registration");
+        else onHost(e.key, parsed);
+        if (initial && e.delta === 0) {
+          initial = false;
+          onSnapshot();
         }
-        const parsed = safeJson(e.value, HostRegistration);
-        if (!parsed || parsed.hostId !== e.key) {
-          this.options.onInvalid("registration", "malformed host registration");
-          continue;
-        }
-        onHost(e.key, parsed);
       }
       signal.removeEventListener("abort", stop);
       if (!signal.aborted) this.options.log.warn("hosts watch ended; restarting");
     }
   }
 
-  async putBan(key: string, envelope: SignedEnvelope): Promise<void> {
-    await this.#puts.publish(kvSubject(BANS_BUCKET, key), enc.encode(envelopeText(envelope)));
+  /** Resolves with the bucket revision the put made. */
+  putBan(key: string, envelope: SignedEnvelope): Promise<number> {
+    return this.#puts.publish(kvSubject(BANS_BUCKET, key), enc.encode(envelopeText(envelope)));
   }
 
-  async deleteBan(key: string): Promise<void> {
-    await this.bans.delete(key);
+  /** Deletes a key (a delete marker, as the KV API writes it); resolves with its revision. */
+  async deleteBan(key: string): Promise<number> {
+    const h = headers();
+    h.set("KV-Operation", "DEL");
+    return (await jetstream(this.nc).publish(kvSubject(BANS_BUCKET, key), new Uint8Array(0), { headers: h, timeout: 5000 })).seq;
   }
 
   /** Follows the bans bucket (the controller's own signed decisions) until aborted. */
-  async watchBans(onEntry: (key: string, d: BanDecision | null, seal?: string) => void, onSeal: (id: string, present: boolean) => void, signal: AbortSignal, onSnapshot: () => void): Promise<void> {
+  async watchBans(onEntry: (key: string, d: BanDecision | null, seal?: string, revision?: number) => void, onSeal: (id: string, present: boolean, revision?: number) => void, signal: AbortSignal, onSnapshot: () => void): Promise<void> {
     while (!signal.aborted) {
       const watch = await this.bans.watch();
       const stop = () => watch.stop();
@@ -166,12 +152,12 @@ export class ControllerBus {
       }
       let n = 0;
       for await (const e of watch) {
-        if (e.key.startsWith(SEAL_KEY_PREFIX)) onSeal(e.key.slice(SEAL_KEY_PREFIX.length), e.operation === "PUT");
-        else if (e.operation !== "PUT") onEntry(e.key, null);
+        if (e.key.startsWith(SEAL_KEY_PREFIX)) onSeal(e.key.slice(SEAL_KEY_PREFIX.length), e.operation === "PUT", e.revision);
+        else if (e.operation !== "PUT") onEntry(e.key, null, undefined, e.revision);
         else {
           const env = parseEnvelopeText(dec.decode(e.value));
           const d = env.success ? parseBanDecision(env.data.payload) : undefined;
-          if (d) onEntry(e.key, d, env.success ? env.data.seal : undefined);
+          if (d) onEntry(e.key, d, env.success ? env.data.seal : undefined, e.revision);
           else this.options.onInvalid("decision", "stored ban decision does not parse");
         }
         if (initial && e.delta === 0) {
@@ -185,31 +171,70 @@ export class ControllerBus {
     }
   }
 
-  /** Consumes the durable signals stream: each signal is acknowledged only after `onSignal` handled it. */
+  /**
+   * Consumes the durable signals stream: each signal is acknowledged only after `onSignal` handled
+   * it. A malformed one is terminated (never redelivered); a failed one is redelivered at most
+   * MAX_DELIVER times. A consumer that was deleted is made again, and the log says so.
+   */
   async consumeSignals(onSignal: (s: BanSignal) => Promise<void>, signal: AbortSignal): Promise<void> {
-    const consumer = await jetstream(this.nc).consumers.get(SIGNALS_STREAM, "fleetwall-arbiter");
+    const js = jetstream(this.nc);
     while (!signal.aborted) {
+      const consumer = await js.consumers.get(SIGNALS_STREAM, ARBITER_CONSUMER).catch(() => undefined);
+      if (!consumer) {
+        await this.#recreateArbiter("consumer missing");
+        continue;
+      }
       // short pulls: when the consumer's leader moves to another server (a cluster losing one), the
       // missing heartbeats are noticed within seconds, not the default half minute
-      const messages = await consumer.consume({ max_messages: 256, expires: 5_000 });
+      const messages = await consumer.consume({ max_messages: 256, expires: 5_000, abort_on_missing_resource: true });
       const stop = () => void messages.close();
       signal.addEventListener("abort", stop, { once: true });
-      for await (const m of messages) {
-        const parsed = safeJson(m.data, BanSignal);
-        if (!parsed || parsed.hostId !== m.subject.split(".")[2]) {
-          this.options.onInvalid("signal", "malformed signal or host id does not match subject");
-          m.term();
-          continue;
+      let missing = "";
+      void (async () => {
+        for await (const s of messages.status()) {
+          if (s.type === "consumer_deleted" || s.type === "consumer_not_found") {
+            missing = s.type;
+            void messages.close();
+          }
         }
-        try {
-          await onSignal(parsed);
-          m.ack();
-        } catch (error) {
-          this.options.log.error({ err: error }, "signal not handled; it will be redelivered");
-          m.nak(1000);
-        }
-      }
+      })().catch(() => undefined);
+      for await (const m of messages) await this.#handleSignal(m, onSignal);
       signal.removeEventListener("abort", stop);
+      if (!signal.aborted) await this.#recreateArbiter(missing || "consumer ended");
+    }
+  }
+
+  async #handleSignal(m: JsMsg, onSignal: (s: BanSignal) => Promise<void>): Promise<void> {
+    const parsed = safeJson(m.data, BanSignal);
+    if (!parsed || parsed.hostId !== m.subject.split(".")[2]) {
+      this.options.onInvalid("signal", "malformed signal or host id does not match subject");
+      m.term();
+      return;
+    }
+    try {
+      await onSignal(parsed);
+      m.ack();
+    } catch (error) {
+      const last = m.info.deliveryCount >= MAX_DELIVER;
+      this.options.log.error({ err: error, delivery: m.info.deliveryCount, last }, last ? "signal not handled; giving it up" : "signal not handled; it will be redelivered");
+      if (last) m.term();
+      else m.nak(1000);
+    }
+  }
+
+  /** Makes the arbiter's consumer again (it was deleted, or its consume ended) and says so. */
+  async #recreateArbiter(why: string): Promise<void> {
+    try {
+      const jsm = await jetstreamManager(this.nc);
+      const existed = await jsm.consumers.info(SIGNALS_STREAM, ARBITER_CONSUMER).then(() => true, () => false);
+      if (!existed) {
+        await ensureArbiterConsumer(jsm);
+        this.consumerRecreations += 1;
+        this.options.log.warn({ consumer: ARBITER_CONSUMER, why }, "arbiter consumer was missing; recreated");
+      }
+    } catch (error) {
+      this.options.log.error({ consumer: ARBITER_CONSUMER, err: error }, "arbiter consumer not recreated; retrying");
+      await new Promise((r) => setTimeout(r, 1000));
     }
   }
 
