@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { LabelMap } from "./meta.js";
+import { isCidr } from "./net.js";
 import { RulesetIR } from "./ruleset.js";
 import { HOST_ID_PATTERN } from "./subjects.js";
 
@@ -147,13 +148,14 @@ export type JailIR = z.infer<typeof JailIR>;
 export const BanSignal = z.object({
   schemaVersion: V1,
   hostId: HostId,
-  jail: z.string(),
+  /** A jail's name (as in policies: it becomes part of a bucket key). */
+  jail: z.string().max(32).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/),
   /** The offending address, canonical (no prefix). */
-  address: z.string(),
-  failures: z.number().int().min(1),
-  at: z.string(),
-  banSeconds: z.number().int().min(1),
-  increment: z.object({ factor: z.number(), maxSeconds: z.number().int() }).optional(),
+  address: z.string().max(64).refine(isCidr),
+  failures: z.number().int().min(1).max(1_000_000),
+  at: z.string().max(40),
+  banSeconds: z.number().int().min(1).max(10 * 365 * 86400),
+  increment: z.object({ factor: z.number().min(1).max(100), maxSeconds: z.number().int().min(1).max(10 * 365 * 86400) }).optional(),
 });
 export type BanSignal = z.infer<typeof BanSignal>;
 

@@ -1,7 +1,8 @@
 import { connect, headers, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import type { KV } from "@nats-io/kv";
-import { jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
-import { ARBITER_CONSUMER, MAX_DELIVER, ensureArbiterConsumer, setUpStreams } from "./bus-limits.js";
+import { jetstream } from "@nats-io/jetstream";
+import { setUpStreams } from "./bus-limits.js";
+import { SignalConsumer } from "./signal-consumer.js";
 import {
   BANS_BUCKET,
   BANS_REPUBLISH,
@@ -52,8 +53,7 @@ export interface BusOptions {
  * controller code that imports the NATS client.
  */
 export class ControllerBus {
-  /** How often the arbiter's consumer had to be made again. */
-  consumerRecreations = 0;
+  readonly #signals: SignalConsumer;
   /** Puts to the desired and bans buckets: thousands a second on a fleet-wide change or an import. */
   readonly #puts: AckedPublisher;
 
@@ -65,6 +65,7 @@ export class ControllerBus {
     private readonly options: BusOptions,
   ) {
     this.#puts = new AckedPublisher(nc);
+    this.#signals = new SignalConsumer(nc, options.log, (reason) => options.onInvalid("signal", reason));
   }
 
   static async connect(options: BusOptions): Promise<ControllerBus> {
@@ -171,71 +172,14 @@ export class ControllerBus {
     }
   }
 
-  /**
-   * Consumes the durable signals stream: each signal is acknowledged only after `onSignal` handled
-   * it. A malformed one is terminated (never redelivered); a failed one is redelivered at most
-   * MAX_DELIVER times. A consumer that was deleted is made again, and the log says so.
-   */
+  /** Consumes the durable signals stream until aborted (signal-consumer.ts). */
   async consumeSignals(onSignal: (s: BanSignal) => Promise<void>, signal: AbortSignal): Promise<void> {
-    const js = jetstream(this.nc);
-    while (!signal.aborted) {
-      const consumer = await js.consumers.get(SIGNALS_STREAM, ARBITER_CONSUMER).catch(() => undefined);
-      if (!consumer) {
-        await this.#recreateArbiter("consumer missing");
-        continue;
-      }
-      // short pulls: when the consumer's leader moves to another server (a cluster losing one), the
-      // missing heartbeats are noticed within seconds, not the default half minute
-      const messages = await consumer.consume({ max_messages: 256, expires: 5_000, abort_on_missing_resource: true });
-      const stop = () => void messages.close();
-      signal.addEventListener("abort", stop, { once: true });
-      let missing = "";
-      void (async () => {
-        for await (const s of messages.status()) {
-          if (s.type === "consumer_deleted" || s.type === "consumer_not_found") {
-            missing = s.type;
-            void messages.close();
-          }
-        }
-      })().catch(() => undefined);
-      for await (const m of messages) await this.#handleSignal(m, onSignal);
-      signal.removeEventListener("abort", stop);
-      if (!signal.aborted) await this.#recreateArbiter(missing || "consumer ended");
-    }
+    await this.#signals.run(onSignal, signal);
   }
 
-  async #handleSignal(m: JsMsg, onSignal: (s: BanSignal) => Promise<void>): Promise<void> {
-    const parsed = safeJson(m.data, BanSignal);
-    if (!parsed || parsed.hostId !== m.subject.split(".")[2]) {
-      this.options.onInvalid("signal", "malformed signal or host id does not match subject");
-      m.term();
-      return;
-    }
-    try {
-      await onSignal(parsed);
-      m.ack();
-    } catch (error) {
-      const last = m.info.deliveryCount >= MAX_DELIVER;
-      this.options.log.error({ err: error, delivery: m.info.deliveryCount, last }, last ? "signal not handled; giving it up" : "signal not handled; it will be redelivered");
-      if (last) m.term();
-      else m.nak(1000);
-    }
-  }
-
-  /** Makes the arbiter's consumer again (it was deleted, or its consume ended) and says so. */
-  async #recreateArbiter(why: string): Promise<void> {
-    try {
-      const jsm = await jetstreamManager(this.nc);
-      const existed = await jsm.consumers.info(SIGNALS_STREAM, ARBITER_CONSUMER).then(() => true, () => false);
-      if (!existed) {
-        await ensureArbiterConsumer(jsm);
-        this.consumerRecreations += 1;
-        this.options.log.warn({ consumer: ARBITER_CONSUMER, why }, "arbiter consumer was missing; recreated");
-      }
-    } catch (error) {
-      this.options.log.error({ consumer: ARBITER_CONSUMER, err: error }, "arbiter consumer not recreated; retrying");
-      await new Promise((r) => setTimeout(r, 1000));
-    }
+  /** How often the arbiter's consumer had to be made again. */
+  get consumerRecreations(): number {
+    return this.#signals.recreations;
   }
 
   serveBans(
