@@ -2,7 +2,7 @@ import { hostname, networkInterfaces } from "node:os";
 import { existsSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { FLEETWALL_VERSION, agentInboxPrefix } from "@fleetwall/api";
+import { FLEETWALL_VERSION, agentInboxPrefix, parseCidr } from "@fleetwall/api";
 import { connectOptions, natsEndpoints, newRegistry, rootLogger, serveObservability, warnIfOpenBus } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import { Agent } from "./agent.js";
@@ -87,6 +87,7 @@ export async function bootAgent(cfg: Readonly<AgentConfig>, log: Logger): Promis
 export async function runAgent(cfg: Readonly<AgentConfig>, log: Logger, signal: AbortSignal): Promise<void> {
   const { agent, nft, defender, jails } = buildAgent(cfg, log, await nftVersion(nftBinary({ binary: cfg.nft })), true);
   await agent.restore();
+  protectManagement(defender, cfg.sshSource);
   let link: AgentLink | undefined;
   const registry = newRegistry();
   agentMetrics(registry, { agent, nft, defender, jails, link: () => link });
@@ -131,4 +132,15 @@ export async function uninstallAgent(stateDir: string, nftPath: string): Promise
     }
   }
   return removed;
+}
+
+/**
+ * The management sources go into the bans table's allowlist, which is checked before its bans: no
+ * ban, fleet-wide or local, ever cuts them on this host.
+ */
+function protectManagement(defender: Defender, sources: readonly string[]): void {
+  for (const text of sources) {
+    const c = parseCidr(text);
+    void defender.bans.set(`mgmt.${c.text.replace(/[:/]/g, "_")}`, { op: "upsert", kind: "allow", family: c.family, element: c.text });
+  }
 }
