@@ -12,7 +12,8 @@ export interface AgentBus extends SignalSink {
   register(reg: HostRegistration, signal: AbortSignal): Promise<void>;
   /** `stored`: the value was read from the bucket, and may be older than one delivered before. */
   watchDesired(onValue: (data: Uint8Array, stored: boolean) => Promise<void>, signal: AbortSignal): Promise<void>;
-  watchBans(onEntry: (key: string, data: Uint8Array | null) => void, signal: AbortSignal): Promise<void>;
+  /** `storedAtMs`: when the bucket stored the entry, when known (replay protection). */
+  watchBans(onEntry: (key: string, data: Uint8Array | null, storedAtMs?: number) => void, signal: AbortSignal): Promise<void>;
   publishReport(report: HostReport): void;
   roundTrip(timeoutMs: number): Promise<boolean>;
 }
@@ -155,7 +156,7 @@ export class Agent {
             // decisions are verified with the controller's key: with none configured, wait until one is pinned
             await this.#trusted;
             void defender.drain(bus);
-            await bus.watchBans((key, data) => defender.onDecisionEntry(key, data), signal);
+            await bus.watchBans((key, data, storedAtMs) => defender.onDecisionEntry(key, data, storedAtMs), signal);
           })()
         : Promise.resolve();
       await Promise.all([desired, bans]);

@@ -116,7 +116,7 @@ export class Defender {
   }
 
   /** One entry of the bans bucket (null: deleted). Untrusted or malformed entries are dropped and counted. */
-  onDecisionEntry(key: string, data: Uint8Array | null): void {
+  onDecisionEntry(key: string, data: Uint8Array | null, storedAtMs?: number): void {
     if (key.startsWith(SEAL_KEY_PREFIX)) {
       this.#onSeal(key.slice(SEAL_KEY_PREFIX.length), data);
       return;
@@ -125,7 +125,7 @@ export class Defender {
       void this.bans.set(key, undefined);
       return;
     }
-    const v = this.#reader.read(data, this.trustedKey(), this.#seals);
+    const v = this.#reader.read(data, this.trustedKey(), this.#seals, storedAtMs);
     if (!v.ok) {
       this.droppedDecisions += 1;
       this.log.warn({ key, reason: v.reason }, "ban decision dropped");

@@ -42,3 +42,20 @@ export function escalatedSeconds(base: number, increment: { factor: number } | u
   return Math.max(1, Math.round(Math.min(cap, Math.max(base, raw))));
 }
 
+
+/** How much later than its signing a decision may be stored: clock skew and a bulk load's queue. */
+export const REPLAY_TOLERANCE_MS = 120_000;
+
+/**
+ * Why a stored decision is a replay (an old envelope put back: a lifted or superseded ban), or
+ * undefined. A controller signs a decision just before it stores it, so one stored much later than
+ * its `issuedAt` was not stored by the controller that signed it then. Decisions without `issuedAt`
+ * (older controllers) and entries whose storage time is unknown pass. Pure.
+ */
+export function replayedDecision(d: Pick<BanDecision, "issuedAt">, storedAtMs: number | undefined, toleranceMs = REPLAY_TOLERANCE_MS): string | undefined {
+  if (storedAtMs === undefined || !d.issuedAt) return undefined;
+  const issued = Date.parse(d.issuedAt);
+  if (!Number.isFinite(issued)) return "issuedAt is not a time";
+  const late = storedAtMs - issued;
+  return late > toleranceMs ? `replayed: issued ${d.issuedAt}, stored ${Math.round(late / 1000)} s later` : undefined;
+}

@@ -1,4 +1,4 @@
-import { banKey, parseCidr, type BanAddRequest, type BanImportRequest, type BanList, type BanReply, type BanSignal, type Cidr, type HostRegistration, type SigningKey, type BanDecision } from "@fleetwall/api";
+import { banKey, parseCidr, replayedDecision, type BanAddRequest, type BanImportRequest, type BanList, type BanReply, type BanSignal, type Cidr, type HostRegistration, type SigningKey, type BanDecision } from "@fleetwall/api";
 import type { Logger } from "pino";
 import type { z } from "zod";
 import { arbitrate, type ArbiterConfig } from "./arbiter.js";
@@ -35,6 +35,8 @@ export class BanKeeper {
   readonly banLists: BanListReconciler;
   /** Signals not turned into a fleet ban, by the first word of the reason. */
   readonly skipped: Record<string, number> = {};
+  /** Replayed decisions found in the bucket (and deleted). */
+  replays = 0;
 
   constructor(
     sink: BanSink,
@@ -63,8 +65,14 @@ export class BanKeeper {
     return this.mirror.decisions;
   }
 
-  onEntry(key: string, decision: BanDecision | null, seal?: string, revision?: number): void {
+  /** A bucket entry from the watch. One stored long after it was signed (a replay) is deleted again. */
+  onEntry(key: string, decision: BanDecision | null, seal?: string, revision?: number, storedAtMs?: number): void {
     this.mirror.onEntry(key, decision, seal, revision);
+    const replay = decision ? replayedDecision(decision, storedAtMs) : undefined;
+    if (!replay) return;
+    this.replays += 1;
+    this.log.warn({ key, reason: replay }, "replayed decision in the bans bucket; deleting it");
+    this.publisher.execute({ puts: [], deletes: [key], refusals: [] }).catch((e: unknown) => this.log.error({ key, err: e }, "replayed decision not deleted"));
   }
 
   onSeal(id: string, present: boolean, revision?: number): void {

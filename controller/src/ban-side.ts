@@ -70,6 +70,7 @@ export class BanSide {
     counterOf(registry, "fleetwall_controller_registration_claims_refused_total", "Addresses and networks in registrations the controller did not accept.", () => this.bans.protection.refusedClaims);
     counterOf(registry, "fleetwall_controller_consumers_deleted_total", "Consumers of fleetwall streams deleted as not allowed (foreign deliver subjects, too many).", () => this.guard.deleted);
     counterOf(registry, "fleetwall_controller_arbiter_consumer_recreations_total", "Times the arbiter's consumer was missing and made again.", () => this.bus.consumerRecreations);
+    counterOf(registry, "fleetwall_controller_replayed_decisions_total", "Decisions found in the bans bucket long after they were signed (put back), deleted again.", () => this.bans.replays);
     gaugeOf(registry, "fleetwall_controller_reporter_addresses", "Addresses the arbiter remembers reports of.", () => this.bans.reporters.size);
   }
 

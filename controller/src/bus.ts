@@ -141,7 +141,7 @@ export class ControllerBus {
   }
 
   /** Follows the bans bucket (the controller's own signed decisions) until aborted. */
-  async watchBans(onEntry: (key: string, d: BanDecision | null, seal?: string, revision?: number) => void, onSeal: (id: string, present: boolean, revision?: number) => void, signal: AbortSignal, onSnapshot: () => void): Promise<void> {
+  async watchBans(onEntry: (key: string, d: BanDecision | null, seal?: string, revision?: number, storedAtMs?: number) => void, onSeal: (id: string, present: boolean, revision?: number) => void, signal: AbortSignal, onSnapshot: () => void): Promise<void> {
     while (!signal.aborted) {
       const watch = await this.bans.watch();
       const stop = () => watch.stop();
@@ -158,7 +158,7 @@ export class ControllerBus {
         else {
           const env = parseEnvelopeText(dec.decode(e.value));
           const d = env.success ? parseBanDecision(env.data.payload) : undefined;
-          if (d) onEntry(e.key, d, env.success ? env.data.seal : undefined, e.revision);
+          if (d) onEntry(e.key, d, env.success ? env.data.seal : undefined, e.revision, e.created.getTime());
           else this.options.onInvalid("decision", "stored ban decision does not parse");
         }
         if (initial && e.delta === 0) {

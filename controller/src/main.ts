@@ -137,7 +137,7 @@ async function runLeader(cfg: Readonly<ControllerConfig>, log: Logger, signal: A
     controller.setHost(id, reg);
     if (reg) onRegistration(id);
   }, signal, banSide.hostsLoaded);
-  const banWatch = bus.watchBans((k, d, seal, rev) => bans.onEntry(k, d, seal, rev), (id, present, rev) => bans.onSeal(id, present, rev), signal, () => {
+  const banWatch = bus.watchBans((k, d, seal, rev, at) => bans.onEntry(k, d, seal, rev, at), (id, present, rev) => bans.onSeal(id, present, rev), signal, () => {
     controller.bansLoaded();
     banSide.bansLoaded();
   });
