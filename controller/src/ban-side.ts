@@ -1,4 +1,4 @@
-import { DESIRED_BUCKET, parseCidr } from "@fleetwall/api";
+import { DESIRED_BUCKET, parseCidr, type Cidr } from "@fleetwall/api";
 import { counterOf, gaugeOf, warnIfOpenBus } from "@fleetwall/runtime";
 import type { Registry } from "prom-client";
 import type { Logger } from "pino";
@@ -76,7 +76,14 @@ export class BanSide {
 
   /** Resolves the control plane, waits for what must be loaded, then judges signals and syncs BanLists until aborted. */
   async run(signal: AbortSignal): Promise<void> {
-    const resolving = new ControlPlaneResolver(this.cfg.nats, this.log).run((cidrs) => this.bans.setResolved(cidrs), signal, this.#controlPlane.open);
+    let last = "";
+    const onAddresses = (cidrs: Cidr[]) => {
+      const texts = cidrs.map((c) => c.text).join(",");
+      if (texts !== last) this.log.info({ servers: this.cfg.nats, addresses: cidrs.map((c) => c.text) }, "control plane addresses never banned");
+      last = texts;
+      this.bans.setResolved(cidrs);
+    };
+    const resolving = new ControlPlaneResolver(this.cfg.nats, this.log).run(onAddresses, signal, this.#controlPlane.open);
     await Promise.race([Promise.all([this.#hosts.done, this.#bans.done, this.#controlPlane.done]), aborted(signal)]);
     if (!signal.aborted) {
       this.log.info({ decisions: this.bans.decisionsByKey.size }, "registrations and protections loaded; judging signals");

@@ -1,6 +1,6 @@
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import { Kvm, type KV } from "@nats-io/kv";
-import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstreamManager, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, jetstreamManager, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
 import { BANS_BUCKET, BANS_REPUBLISH, DESIRED_BUCKET, HOSTS_BUCKET, SIGNALS_STREAM, SIGNAL_WILDCARD } from "@fleetwall/api";
 import type { Logger } from "pino";
 
@@ -25,8 +25,9 @@ export interface StreamLimits {
  */
 export const LIMITS: Record<"signals" | "desired" | "hosts" | "bans", StreamLimits> = {
   signals: { max_bytes: 128 * MiB, max_msg_size: 4096, max_msgs_per_subject: 10_000, max_age: nanos(86_400_000), discard: DiscardPolicy.Old, max_consumers: 8 },
-  desired: { max_bytes: 256 * MiB, max_msg_size: MiB, max_msgs_per_subject: 1, max_age: 0, discard: DiscardPolicy.New, max_consumers: 64 },
-  hosts: { max_bytes: 32 * MiB, max_msg_size: 16 * 1024, max_msgs_per_subject: 1, max_age: 0, discard: DiscardPolicy.New, max_consumers: 64 },
+  // agents may make no consumers on these (their permissions): no cap beyond the server's
+  desired: { max_bytes: 256 * MiB, max_msg_size: MiB, max_msgs_per_subject: 1, max_age: 0, discard: DiscardPolicy.New, max_consumers: -1 },
+  hosts: { max_bytes: 32 * MiB, max_msg_size: 16 * 1024, max_msgs_per_subject: 1, max_age: 0, discard: DiscardPolicy.New, max_consumers: -1 },
   bans: { max_bytes: 1024 * MiB, max_msg_size: MiB, max_msgs_per_subject: 1, max_age: 0, discard: DiscardPolicy.New, max_consumers: 10_000 },
 };
 
@@ -71,8 +72,12 @@ export async function setUpStreams(nc: NatsConnection, replicas: number, log: Lo
   const kvm = new Kvm(nc);
   const jsm = await jetstreamManager(nc);
   const bucket = async (name: string, limits: StreamLimits, extra: { republish?: typeof BANS_REPUBLISH } = {}) => {
-    const kv = await kvm.create(name, { history: 1, replicas, max_bytes: limits.max_bytes, maxValueSize: limits.max_msg_size, ...extra });
     const stream = `KV_${name}`;
+    // made here when missing, as the KV API makes it, with the limits it cannot set (a consumer cap)
+    if (!(await jsm.streams.info(stream).then(() => true, () => false))) {
+      await jsm.streams.add({ name: stream, subjects: [`$KV.${name}.>`], retention: RetentionPolicy.Limits, storage: StorageType.File, num_replicas: replicas, allow_rollup_hdrs: true, allow_direct: true, deny_delete: true, ...limits, ...extra });
+    }
+    const kv = await kvm.create(name, { history: 1, replicas, max_bytes: limits.max_bytes, maxValueSize: limits.max_msg_size, ...extra });
     const have = (await jsm.streams.info(stream)).config;
     const republish = extra.republish && (have.republish?.src !== extra.republish.src || have.republish?.dest !== extra.republish.dest) ? { republish: extra.republish } : {};
     await ensureLimits(jsm, stream, limits, log, republish);
