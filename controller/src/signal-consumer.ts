@@ -1,10 +1,12 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import { BanSignal, SIGNALS_STREAM } from "@fleetwall/api";
 import type { Logger } from "pino";
 import { ARBITER_CONSUMER, MAX_DELIVER, ensureArbiterConsumer } from "./bus-limits.js";
 
 const dec = new TextDecoder();
+/** How often the arbiter's consumer is looked for while consuming. */
+const CHECK_MS = 5_000;
 
 /** A signal from its bytes: validated at the edge, undefined when malformed. */
 export function parseSignal(data: Uint8Array): BanSignal | undefined {
@@ -54,7 +56,25 @@ export class SignalConsumer {
           }
         }
       })().catch(() => undefined);
-      for await (const m of messages) await this.#handleSignal(m, onSignal);
+      // a consumer deleted while no pull waits shows no notification: look for it now and then
+      const check = setInterval(() => {
+        void jetstreamManager(this.nc)
+          .then((jsm) => jsm.consumers.info(SIGNALS_STREAM, ARBITER_CONSUMER))
+          .catch((error: unknown) => {
+            if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.ConsumerNotFound) {
+              missing ||= "consumer not found";
+              void messages.close();
+            }
+          });
+      }, CHECK_MS);
+      try {
+        for await (const m of messages) await this.#handleSignal(m, onSignal);
+      } catch (error) {
+        // with abort_on_missing_resource, a deleted consumer ends the iterator with an error
+        missing ||= String(error);
+      } finally {
+        clearInterval(check);
+      }
       signal.removeEventListener("abort", stop);
       if (!signal.aborted) await this.#recreateArbiter(missing || "consumer ended");
     }
