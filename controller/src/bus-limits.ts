@@ -96,7 +96,11 @@ export async function setUpStreams(nc: NatsConnection, replicas: number, log: Lo
   return { desired, hosts, bans };
 }
 
-/** Creates the arbiter's durable consumer, or brings an existing one to the current settings. */
-export async function ensureArbiterConsumer(jsm: JetStreamManager): Promise<void> {
-  await jsm.consumers.add(SIGNALS_STREAM, arbiterConsumerConfig).catch(async () => jsm.consumers.update(SIGNALS_STREAM, ARBITER_CONSUMER, { ack_wait: arbiterConsumerConfig.ack_wait, max_deliver: MAX_DELIVER, max_ack_pending: arbiterConsumerConfig.max_ack_pending }));
+/**
+ * Creates the arbiter's durable consumer, or brings an existing one to the current settings. One
+ * made again after a deletion starts after `afterSeq`, the last signal handled, not from the start.
+ */
+export async function ensureArbiterConsumer(jsm: JetStreamManager, afterSeq = 0): Promise<void> {
+  const config = afterSeq > 0 ? { ...arbiterConsumerConfig, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: afterSeq + 1 } : arbiterConsumerConfig;
+  await jsm.consumers.add(SIGNALS_STREAM, config).catch(async () => jsm.consumers.update(SIGNALS_STREAM, ARBITER_CONSUMER, { ack_wait: arbiterConsumerConfig.ack_wait, max_deliver: MAX_DELIVER, max_ack_pending: arbiterConsumerConfig.max_ack_pending }));
 }

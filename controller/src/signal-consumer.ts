@@ -22,6 +22,8 @@ export function parseSignal(data: Uint8Array): BanSignal | undefined {
 export class SignalConsumer {
   /** How often the arbiter's consumer had to be made again. */
   recreations = 0;
+  /** The stream sequence of the last signal handled: a consumer made again starts after it. */
+  #lastSeq = 0;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -68,7 +70,10 @@ export class SignalConsumer {
           });
       }, CHECK_MS);
       try {
-        for await (const m of messages) await this.#handleSignal(m, onSignal);
+        for await (const m of messages) {
+          await this.#handleSignal(m, onSignal);
+          this.#lastSeq = Math.max(this.#lastSeq, m.info.streamSequence);
+        }
       } catch (error) {
         // with abort_on_missing_resource, a deleted consumer ends the iterator with an error
         missing ||= String(error);
@@ -104,9 +109,9 @@ export class SignalConsumer {
       const jsm = await jetstreamManager(this.nc);
       const existed = await jsm.consumers.info(SIGNALS_STREAM, ARBITER_CONSUMER).then(() => true, () => false);
       if (!existed) {
-        await ensureArbiterConsumer(jsm);
+        await ensureArbiterConsumer(jsm, this.#lastSeq);
         this.recreations += 1;
-        this.log.warn({ consumer: ARBITER_CONSUMER, why }, "arbiter consumer was missing; recreated");
+        this.log.warn({ consumer: ARBITER_CONSUMER, why, afterSequence: this.#lastSeq }, "arbiter consumer was missing; recreated");
       }
     } catch (error) {
       this.log.error({ consumer: ARBITER_CONSUMER, err: error }, "arbiter consumer not recreated; retrying");

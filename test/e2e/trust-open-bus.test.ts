@@ -45,8 +45,9 @@ describe("an open bus is loud and safe; SSH rate limits apply, management SSH is
     const evil = loadSigningKey(generateSigningKeyPem().privatePem);
     const nc = await connect({ servers: fleet.nats.url, timeout: 3000 });
     const state = { schemaVersion: SCHEMA_VERSION, hostId: "unpinned", revision: 99, hash: "evil", policies: [], ruleset: { baseline: { loopback: true, established: true, dropInvalid: true, badTcpFlags: true }, policies: [{ name: "open", mode: "enforce", defaultInput: "accept", defaultOutput: "accept", input: [], output: [] }], defaultInput: { verdict: "accept" }, defaultOutput: { verdict: "accept" } }, jails: [] };
-    const desired = await waitFor("the desired bucket", () => new Kvm(nc).open(DESIRED_BUCKET, { bindOnly: true }).catch(() => undefined), 10_000);
-    await desired.put("unpinned", envelopeText(signPayload(evil, JSON.stringify(state))));
+    const desired = await new Kvm(nc).open(DESIRED_BUCKET, { bindOnly: true });
+    // the controller makes the bucket as it starts: put once it stores
+    await waitFor("the attacker's put stored", () => desired.put("unpinned", envelopeText(signPayload(evil, JSON.stringify(state)))).catch(() => undefined), 15_000, 100);
     await nc.close();
     fleet.startAgent(plain);
     fleet.startAgent(managed, ["--ssh-source", `${fleet.net.client2}/32`]);
