@@ -1,0 +1,96 @@
+import { dateTemplates, findDate, type DateTemplate, type FoundDate } from "./date.js";
+import { HOST_TAG, translateRegex, UntranslatableRegex, type Translated } from "./regex.js";
+
+/** A filter in the form a jail carries it (fail2ban tags, JavaScript regex syntax). */
+export interface FilterSpec {
+  prefRegex?: string;
+  failRegex: readonly string[];
+  ignoreRegex?: readonly string[];
+  datePattern?: string;
+  maxLines?: number;
+}
+
+/** What a line is, for a fail2ban-style filter. */
+export interface FilterMatch {
+  /** The offender as logged: `<F-ID>`, else the address or host name the host tag matched. */
+  host: string;
+  /** The time stamp found in the line (fail2ban cuts it out before matching). */
+  date?: FoundDate;
+}
+
+interface Compiled {
+  re: RegExp;
+  after?: Translated["after"];
+  literal: string;
+}
+
+function compile(source: string, multiline: boolean): Compiled {
+  const t = translateRegex(source, { multiline });
+  return { re: new RegExp(t.source, t.flags), ...(t.after ? { after: t.after } : {}), literal: t.flags.includes("i") ? "" : t.literal };
+}
+
+function run(c: Compiled, text: string): RegExpExecArray | null {
+  const m = c.re.exec(text);
+  if (!m || !c.after) return m;
+  const ok = c.after.re.test(text.slice(m.index + m[0].length));
+  return ok !== c.after.negate ? m : null;
+}
+
+function hostOf(g: Record<string, string | undefined>): string | undefined {
+  const h = g.fid ?? g.ip4 ?? g.ip6 ?? g.dns;
+  return h !== undefined && g.cidr !== undefined ? `${h}/${g.cidr}` : h;
+}
+
+/**
+ * Compiles an imported fail2ban filter into a stateful line matcher (multi-line buffers and
+ * `<F-MLFID>` sessions span lines). A line costs a `String.includes` per literal unless it can
+ * match; the time stamp is looked for only in lines that can. Throws UntranslatableRegex.
+ */
+export function compileFail2ban(spec: FilterSpec, options: { journal?: boolean } = {}): (line: string) => FilterMatch | undefined {
+  const maxLines = Math.max(1, spec.maxLines ?? 1);
+  const multi = maxLines > 1;
+  if (!spec.failRegex.some((r) => HOST_TAG.test(r)) && !HOST_TAG.test(spec.prefRegex ?? "")) throw new UntranslatableRegex("no fail-regex names the offender (<HOST>, <ADDR>, <F-ID>, …)");
+  const pref = spec.prefRegex ? compile(spec.prefRegex, multi) : undefined;
+  const fails = spec.failRegex.map((r) => compile(r, multi));
+  const ignores = (spec.ignoreRegex ?? []).map((r) => compile(r, multi));
+  const dates: DateTemplate[] | "none" = options.journal ? "none" : dateTemplates(spec.datePattern);
+  // a cheap test every line must pass: the prefix regex's literal, and one fail-regex's
+  const failLits = multi || fails.some((f) => !f.literal) ? [] : [...new Set(fails.map((f) => f.literal))];
+  const prefLit = multi ? "" : (pref?.literal ?? "");
+  const buffer: string[] = [];
+  const sessions = new Map<string, string>();
+  return (line) => {
+    if (prefLit && !line.includes(prefLit)) return undefined;
+    if (failLits.length && !failLits.some((l) => line.includes(l))) return undefined;
+    const date = dates === "none" ? undefined : findDate(dates, line);
+    let text = date ? line.slice(0, date.start) + line.slice(date.end) : line;
+    if (multi) {
+      buffer.push(text);
+      if (buffer.length > maxLines) buffer.shift();
+      text = buffer.join("\n");
+    }
+    let groups: Record<string, string | undefined> = {};
+    if (pref) {
+      const p = run(pref, text);
+      if (!p) return undefined;
+      groups = { ...p.groups };
+      text = groups.content ?? text;
+    }
+    for (const f of fails) {
+      const m = run(f, text);
+      if (!m) continue;
+      if (ignores.some((i) => run(i, text))) return undefined;
+      const g = { ...groups, ...m.groups };
+      if (multi) buffer.length = 0;
+      const session = g.mlfid;
+      let host = hostOf(g);
+      if (session !== undefined && host !== undefined) sessions.set(session, host);
+      if (session !== undefined && host === undefined) host = sessions.get(session);
+      if (g.mlfforget !== undefined && session !== undefined) sessions.delete(session);
+      if (sessions.size > 10_000) sessions.delete(sessions.keys().next().value as string);
+      if (g.nofail !== undefined || host === undefined) return undefined;
+      return { host, ...(date ? { date } : {}) };
+    }
+    return undefined;
+  };
+}
