@@ -36,7 +36,7 @@ export function holds(expr: string, opts: Opts, name: string): boolean {
 }
 
 /** TEST_NOW of fail2ban's tests: 2005-08-14 12:00 CEST. */
-const NOW = { year: 2005, month: 8, day: 14 };
+const NOW = { year: 2005, month: 8, day: 14, hour: 12, minute: 0 };
 
 /** Seconds since the epoch of a local time in the tests' zone (CET-01CEST-02,M3.5.0,M10.5.0). */
 function cetEpoch(t: { year: number; month: number; day: number; hour: number; minute: number; second: number; ms: number }): number {

@@ -38,6 +38,7 @@ const DEFAULTS = [
   "%ExY%Exm%Exd(?:T|  ?)%ExH%ExM%ExS(?:[.,]%f)?(?:\\s*%z)?",
   "(?:%Z )?(?:%a )?%b %d %k:%M:%S(?:\\.%f)?(?: %ExY)?",
   "(?:%z )?(?:%a )?%b %d %k:%M:%S(?:\\.%f)?(?: %ExY)?",
+  "TAI64N",
 ];
 
 export interface DateTemplate {
@@ -75,10 +76,10 @@ export function dateTemplate(pattern: string, anchored = false): DateTemplate {
   if (p.startsWith("**")) [p, wordBegin] = [p.slice(2), false];
   if (p.endsWith("**")) [p, wordEnd] = [p.slice(0, -2), false];
   const upper = p.toUpperCase();
-  if (upper === "EPOCH" || upper === "LEPOCH") {
-    const re = upper === "EPOCH" ? "(?<s>\\d{10,11})(?:\\.\\d{3,6})?" : "(?<s>\\d{10,11}(?:\\d{3}(?:\\.\\d{1,6}|\\d{3})?)?)";
-    return { re: new RegExp((lineBegin ? "^\\[?" : "") + re), lineBegin, wordBegin: !lineBegin, wordEnd: true, epoch: upper === "EPOCH" ? "s" : "ms" };
+  if (upper === "TAI64N" || upper === "^TAI64N") {
+    return { re: new RegExp(`${lineBegin || upper[0] === "^" ? "^" : ""}(?<_date>@(?<tai>[0-9a-f]{24}))`, "d"), lineBegin: lineBegin || upper[0] === "^", wordBegin: false, wordEnd: true, epoch: "s" };
   }
+
   // a back-reference to the separator group needs backtracking: any separator of the class will do
   const seps: Record<string, string> = {};
   p = p.replace(/\(\?P<(\w+)>(\[[^\]]*\])\)/g, (_, n: string, cls: string) => ((seps[n] = cls), cls));
@@ -93,9 +94,28 @@ export function dateTemplate(pattern: string, anchored = false): DateTemplate {
     used.set(n, k);
     return k === 1 ? `(?<${n}>` : `(?<${n}__${k}>`;
   });
-  if (lineBegin && !src.startsWith("^")) src = "^(?:\\W{0,2})?" + src;
-  return { re: new RegExp(src, ci ? "i" : ""), lineBegin, wordBegin: wordBegin && !lineBegin, wordEnd };
+  // the time stamp is the first plain group when there is one (a datepattern's prematch is not cut),
+  // else the whole pattern, without the up to two non-word characters a line-begin anchor allows
+  const grouped = /(?<!\\)\((?!\?)/.exec(src);
+  src = grouped ? src.slice(0, grouped.index) + "(?<_date>" + src.slice(grouped.index + 1) : `(?<_date>${src})`;
+  if (lineBegin && !src.startsWith("^") && !src.startsWith("(?<_date>^")) src = "^(?:\\W{0,2})?" + src;
+  return { re: new RegExp(src, (ci ? "i" : "") + "d"), lineBegin, wordBegin: wordBegin && !lineBegin, wordEnd };
 }
+
+/**
+ * `EPOCH`/`LEPOCH`: seconds (or milliseconds) at the start of the line, in `[…]` there, or in
+ * SELinux's `audit(…:N)`; anchored (`{^LN-BEG}EPOCH`), only the first two.
+ */
+function epochTemplates(p: string): DateTemplate[] {
+  const long = /LEPOCH/i.test(p);
+  const anchored = /^(\{\^LN-BEG\}|\^)/i.test(p);
+  const n = long ? "(?<s>\\d{10,11}(?:\\d{3}(?:\\.\\d{1,6}|\\d{3})?)?)" : "(?<s>\\d{10,11})(?:\\.\\d{3,6})?";
+  const t = (src: string, lineBegin: boolean): DateTemplate => ({ re: new RegExp(src, "d"), lineBegin, wordBegin: false, wordEnd: true, epoch: long ? "ms" : "s" });
+  const out = [t(`^(?<_date>${n})`, true), t(`^\\[(?<_date>${n})\\]`, true)];
+  return anchored ? out : [...out, t(`\\baudit\\((?<_date>${n}):\\d+\\)`, false)];
+}
+
+const expand = (p: string): DateTemplate[] => (/^(\{\^LN-BEG\}|\^)?L?EPOCH$/i.test(p) ? epochTemplates(p) : [dateTemplate(p)]);
 
 /** The templates a `datepattern` value stands for (undefined: fail2ban's defaults). */
 export function dateTemplates(datepattern: string | undefined): DateTemplate[] | "none" {
@@ -108,14 +128,14 @@ export function dateTemplates(datepattern: string | undefined): DateTemplate[] |
     if (key === "{^LN-BEG}") out.push(...defaults(true));
     else if (key === "{DEFAULT}") out.push(...defaults(false));
     else if (key.includes("{DATE}")) for (const d of DEFAULTS) out.push(dateTemplate(p.replace(/\{DATE\}/i, d.replace(/^\{\^LN-BEG\}|^\^/, ""))));
-    else out.push(dateTemplate(p));
+    else out.push(...expand(p));
   }
   return out;
 }
 
 function defaults(lineBeginOnly: boolean): DateTemplate[] {
-  const anchored = DEFAULTS.map((d) => dateTemplate(d.startsWith("^") || d.startsWith("{") ? d : `{^LN-BEG}${d}`));
-  return lineBeginOnly ? anchored : [...anchored, ...DEFAULTS.filter((d) => !d.startsWith("^") && !d.startsWith("{")).map((d) => dateTemplate(d))];
+  const anchored = DEFAULTS.flatMap((d) => expand(d.startsWith("^") || d.startsWith("{") ? d : `{^LN-BEG}${d}`));
+  return lineBeginOnly ? anchored : [...anchored, ...DEFAULTS.filter((d) => !d.startsWith("^") && !d.startsWith("{")).flatMap(expand)];
 }
 
 function matchOne(t: DateTemplate, line: string): FoundDate | undefined {
@@ -123,8 +143,9 @@ function matchOne(t: DateTemplate, line: string): FoundDate | undefined {
   for (let from = 0; from <= line.length; ) {
     const m = t.re.exec(from ? line.slice(from) : line);
     if (!m) return undefined;
-    const start = from + m.index;
-    const end = start + m[0].length;
+    const span = m.indices?.groups?._date;
+    const start = from + (span ? span[0] : m.index);
+    const end = from + (span ? span[1] : m.index + m[0].length);
     const begins = !t.wordBegin || start === 0 || !isWord(line[start - 1]) || !isWord(line[start]);
     const ends = !t.wordEnd || end === line.length || !isWord(line[end]) || !isWord(line[end - 1]);
     if (begins && ends && end > start) return { start, end, groups: { ...m.groups }, ...(t.epoch ? { epoch: t.epoch } : {}) };
@@ -167,8 +188,10 @@ export interface LocalTime {
 }
 
 /** The time a found stamp names; the year, when missing, is now's, or the last one when that is ahead. */
-export function dateTime(found: FoundDate, now: { year: number; month: number; day: number }): LocalTime | undefined {
+export function dateTime(found: FoundDate, now: { year: number; month: number; day: number; hour?: number; minute?: number }): LocalTime | undefined {
   const g = found.groups;
+  // TAI64N: the 15 hex digits after "@4" are the seconds since the epoch
+  if (g.tai) return { year: 0, month: 0, day: 0, hour: 0, minute: 0, second: 0, ms: 0, epoch: parseInt(g.tai.slice(1, 16), 16) };
   if (found.epoch && g.s) return { year: 0, month: 0, day: 0, hour: 0, minute: 0, second: 0, ms: 0, epoch: found.epoch === "ms" && g.s.length >= 13 ? Number(g.s) / 1000 : Number(g.s) };
   const month = g.m ? Number(g.m) : g.b ? MONTHS.indexOf(g.b.slice(0, 3).toLowerCase()) + 1 : now.month;
   const day = g.d ? Number(g.d.trim()) : now.day;
@@ -176,6 +199,11 @@ export function dateTime(found: FoundDate, now: { year: number; month: number; d
   if (!g.Y && !g.y && (month > now.month || (month === now.month && day > now.day))) year -= 1;
   let hour = Number(g.H ?? g.I ?? 0);
   if (g.p) hour = (hour % 12) + (/p/i.test(g.p) ? 12 : 0);
+  // a time without a date is today's, or yesterday's when that is still ahead
+  if (!g.m && !g.b && !g.d && now.hour !== undefined && hour * 60 + Number(g.M ?? 0) > now.hour * 60 + (now.minute ?? 0)) {
+    const y = new Date(Date.UTC(year, month - 1, day - 1));
+    return { year: y.getUTCFullYear(), month: y.getUTCMonth() + 1, day: y.getUTCDate(), hour, minute: Number(g.M ?? 0), second: Number(g.S ?? 0), ms: g.f ? Number(g.f.padEnd(6, "0")) / 1000 : 0 };
+  }
   const z = g.z ?? (g.Z && ZONES[g.Z] !== undefined ? (ZONES[g.Z] as string) : undefined);
   const offset = z === undefined ? undefined : /^(Z|UTC|GMT)$/.test(z) ? 0 : (z[0] === "-" ? -1 : 1) * (Number(z.slice(1, 3)) * 60 + Number(z.replace(":", "").slice(3, 5) || 0));
   return { year, month, day, hour, minute: Number(g.M ?? 0), second: Number(g.S ?? 0), ms: g.f ? Number(g.f.padEnd(6, "0")) / 1000 : 0, ...(offset !== undefined ? { offset } : {}) };

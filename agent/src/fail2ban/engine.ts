@@ -59,11 +59,15 @@ export function compileFail2ban(spec: FilterSpec, options: { journal?: boolean }
   const prefLit = multi ? "" : (pref?.literal ?? "");
   const buffer: string[] = [];
   const sessions = new Map<string, string>();
+  let lastDate: FoundDate | undefined;
   return (line) => {
     if (prefLit && !line.includes(prefLit)) return undefined;
     if (failLits.length && !failLits.some((l) => line.includes(l))) return undefined;
-    const date = dates === "none" ? undefined : findDate(dates, line);
-    let text = date ? line.slice(0, date.start) + line.slice(date.end) : line;
+    const found = dates === "none" ? undefined : findDate(dates, line);
+    // a line without a time stamp has the last one's (fail2ban does the same)
+    const date = found ?? lastDate;
+    lastDate = date;
+    let text = found ? line.slice(0, found.start) + line.slice(found.end) : line;
     if (multi) {
       buffer.push(text);
       if (buffer.length > maxLines) buffer.shift();

@@ -49,8 +49,10 @@ export function readFilter(read: FileReader, dir: string, name: string, initOpti
     }
   };
   const lookup = (tag: string): string | undefined => {
-    if (/^[A-Z]/.test(tag) || tag.startsWith("/")) return undefined; // fail2ban's own tags: HOST, F-USER, …
-    const key = tag.toLowerCase();
+    if (/^\/?F-|^(?:HOST|ADDR|IP4|IP6|DNS|CIDR|SUBNET|SKIPLINES)$/.test(tag)) return undefined; // fail2ban's own tags
+    // option names are lower case; a section's name (`L_catalina/failregex`) keeps its case
+    const slash = tag.indexOf("/");
+    const key = slash < 0 ? tag.toLowerCase() : tag.slice(0, slash + 1) + tag.slice(slash + 1).toLowerCase();
     if (key.includes("?")) return undefined;
     return init[key] ?? def(key);
   };

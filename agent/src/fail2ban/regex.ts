@@ -101,12 +101,40 @@ function groupEnd(s: string, open: number): number {
   return -1;
 }
 
+/** `[]…]` and `[^]…]` (a leading `]` is a literal in Python) → `[\]…]`, `[^\]…]`. */
+function classLeadingBracket(s: string): string {
+  let out = "";
+  let inClass = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i] as string;
+    if (c === "\\") {
+      out += c + (s[i + 1] ?? "");
+      i++;
+    } else if (!inClass && c === "[") {
+      inClass = true;
+      const neg = s[i + 1] === "^" ? "^" : "";
+      out += "[" + neg;
+      i += neg.length;
+      if (s[i + 1] === "]") {
+        out += "\\]";
+        i++;
+      }
+    } else {
+      if (inClass && c === "]") inClass = false;
+      out += c;
+    }
+  }
+  return out;
+}
+
 function pySyntax(regex: string, flags: Set<string>): string {
   let s = regex;
   if (/\(\?P=/.test(s)) throw new UntranslatableRegex("a backreference (?P=name) needs backtracking");
   if (/\(\?\(/.test(s)) throw new UntranslatableRegex("a conditional group (?(name)…) is Python-only and needs backtracking");
   if (/\(\?<[=!]/.test(s)) throw new UntranslatableRegex("a lookbehind (?<=…)/(?<!…) needs backtracking");
   s = s.replace(/\(\?P</g, "(?<").replace(/\(\?#[^)]*\)/g, "");
+  // Python reads `]` first in a class as a literal; JavaScript reads `[^]` as any character
+  s = classLeadingBracket(s);
   s = s.replace(/\\A/g, "^").replace(/\\Z/g, "$").replace(/\{,(\d+)\}/g, "{0,$1}");
   // fail2ban turns `((?i)X)` into the scoped `(?i:X)`; a flag group elsewhere applies to the whole regex
   for (let m = /\((?:\?:)?\(\?([a-zA-Z]+)\)/.exec(s); m; m = /\((?:\?:)?\(\?([a-zA-Z]+)\)/.exec(s)) {
@@ -157,7 +185,13 @@ export function requiredLiteral(source: string): string {
   for (let i = 0; i < source.length; i++) {
     const c = source[i] as string;
     const next = source[i + 1];
-    const optional = next === "?" || next === "*" || (next === "{" && /^\{0[,}]/.test(source.slice(i + 1)));
+    const optional = next === "?" || next === "*" || next === "{";
+    const counted = c === "{" ? /^\{\d+(?:,\d*)?\}\??/.exec(source.slice(i)) : null;
+    if (counted && !inClass) {
+      cut();
+      i += counted[0].length - 1;
+      continue;
+    }
     if (inClass) {
       if (c === "\\") i++;
       else if (c === "]") inClass = false;
@@ -180,7 +214,11 @@ export function requiredLiteral(source: string): string {
       if (depth === 0) return "";
       cut();
     } else if (depth > 0) continue;
-    else if (c === "\\") {
+    else if (c === "\\" && source.startsWith("\\[\\]", i)) {
+      // `\[\]` is where fail2ban cut the time stamp out: the line has text there
+      cut();
+      i += 3;
+    } else if (c === "\\") {
       const e = next ?? "";
       i++;
       const after = source[i + 1];
@@ -194,30 +232,62 @@ export function requiredLiteral(source: string): string {
   return best;
 }
 
-/** `(X){n,m}` → n copies of X and m-n optional ones, for groups without named captures (small counts only). */
+/** Where the atom ending just before `at` starts: a group, a class, an escape or one character. */
+function atomStart(s: string, at: number): number {
+  const last = s[at - 1];
+  if (last === ")") {
+    let depth = 0;
+    for (let i = at - 1; i >= 0; i--) {
+      if (s[i - 1] === "\\" && s[i - 2] !== "\\") continue;
+      if (s[i] === ")") depth++;
+      else if (s[i] === "(" && --depth === 0) return i;
+    }
+    return -1;
+  }
+  if (last === "]") {
+    for (let i = at - 2; i >= 0; i--) if (s[i] === "[" && s[i - 1] !== "\\") return s[i - 1] === "^" && s[i - 2] === "[" ? i - 2 : i;
+    return -1;
+  }
+  return s[at - 2] === "\\" ? at - 2 : at - 1;
+}
+
+/**
+ * `X{n,m}` → n copies of X and m-n optional ones (`X{n,}` → n copies and `X*`). V8's linear engine
+ * refuses a counted repetition over 16, or nested ones whose product is; written out, it takes them.
+ * Atoms with named captures cannot be copied and stay as they are.
+ */
 export function unrollCounted(source: string): string {
   let s = source;
-  for (let guard = 0; guard < 50; guard++) {
-    let done = true;
-    for (let i = 0; i < s.length; i++) {
-      if (s[i] === "\\") {
-        i++;
-        continue;
-      }
-      if (s[i] !== "(" || s[i + 1] === "?" && s[i + 2] === "<") continue;
-      const end = groupEnd(s, i);
-      const q = /^\{(\d+)(?:,(\d+))?\}/.exec(s.slice(end + 1));
-      if (end < 0 || !q) continue;
-      const group = s.slice(i, end + 1);
-      const min = Number(q[1]);
-      const max = q[2] === undefined ? min : Number(q[2]);
-      if (/\(\?</.test(group) || max > 16 || max < min) continue;
-      const body = group.startsWith("(?:") ? group : `(?:${group.slice(1)}`;
-      s = s.slice(0, i) + body.repeat(min) + `${body}?`.repeat(max - min) + s.slice(end + 1 + q[0].length);
-      done = false;
-      break;
+  let inClass = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i];
+    if (c === "\\") {
+      i++;
+      continue;
     }
-    if (done) return s;
+    if (inClass) {
+      inClass = c !== "]";
+      continue;
+    }
+    if (c === "[") {
+      inClass = true;
+      if (s[i + 1] === "^") i++;
+      if (s[i + 1] === "]") i++;
+      continue;
+    }
+    const q = c === "{" ? /^\{(\d+)(,(\d*))?\}(\??)/.exec(s.slice(i)) : null;
+    if (!q) continue;
+    const from = atomStart(s, i);
+    const atom = s.slice(from, i);
+    const min = Number(q[1]);
+    const max = q[2] === undefined ? min : q[3] === "" ? Infinity : Number(q[3]);
+    if (from < 0 || /\(\?</.test(atom.replace(/\(\?<[=!]/g, "")) || max > 1000 || max < min) continue;
+    const body = atom.startsWith("(") && !atom.startsWith("(?") ? `(?:${atom.slice(1)}` : atom.length > 1 && !atom.startsWith("(") && !atom.startsWith("[") && !atom.startsWith("\\") ? `(?:${atom})` : atom;
+    const lazy = q[4] ?? "";
+    const rest = max === Infinity ? `${body}*${lazy}` : `${body}?${lazy}`.repeat(max - min);
+    const out = body.repeat(min) + rest;
+    s = s.slice(0, from) + out + s.slice(i + q[0].length);
+    i = from - 1;
   }
   return s;
 }
