@@ -108,6 +108,7 @@ export class Config {
   /** The raw value of an option in a section, falling back to [DEFAULT]; `sec/opt` names another section. */
   raw(section: string, option: string): string | undefined {
     const slash = /^([\w-]+)\/(.+)$/.exec(option);
+    if (slash?.[1] === "default") return this.sections.get("DEFAULT")?.get(slash[2] as string);
     if (slash && slash[1] !== "known" && this.sections.has(slash[1] as string)) return this.raw(slash[1] as string, slash[2] as string);
     return this.sections.get(section)?.get(option) ?? this.sections.get("DEFAULT")?.get(option) ?? (slash?.[1] === "known" ? this.sections.get("DEFAULT")?.get(slash[2] as string) : undefined);
   }

@@ -88,7 +88,7 @@ export function conformLog(read: FileReader, logsDir: string, log: string, filte
     let common: Opts = {};
     let blocks: Opts[] | undefined;
     let fail: Opts | undefined;
-    for (const text of (read(`${logsDir}/${files[i]}`) ?? "").split("\n")) {
+    for (const text of (read(`${logsDir}/${files[i]}`) ?? "").split(/\r?\n/)) {
       const d = /^#+ ?(failJSON|fileOptions|filterOptions|addFILE):(.+)$/.exec(text);
       if (d) {
         const value = JSON.parse(d[2] as string) as Opts | Opts[] | string;
@@ -104,7 +104,7 @@ export function conformLog(read: FileReader, logsDir: string, log: string, filte
       for (const opts of blocks ?? [{}]) {
         if (typeof want.constraint === "string" && !holds(want.constraint, opts, filter)) continue;
         const key = JSON.stringify(Object.entries(opts).filter(([k]) => !k.startsWith("test.")).sort());
-        modes.add(String(opts.mode ?? opts.logtype ?? opts.logging ?? "default"));
+        modes.add(modeName(opts));
         let f = filters.get(key);
         if (!f) {
           try {
@@ -117,13 +117,15 @@ export function conformLog(read: FileReader, logsDir: string, log: string, filte
         result.annotated += 1;
         const why = judge(f, want, typeof opts["test.prefix-line"] === "string" ? opts["test.prefix-line"] + text : text);
         if (why === undefined) result.agreeing += 1;
-        else if (result.reasons.length < 5 && !result.reasons.includes(why)) result.reasons.push(why);
+        else if (result.reasons.length < 5 && !result.reasons.some((r) => r.endsWith(why))) result.reasons.push(`${modeName(opts)}: ${why}`);
       }
     }
   }
   result.modes = [...modes].sort();
   return result;
 }
+
+const modeName = (o: Opts) => Object.entries(o).filter(([k]) => !k.startsWith("test.")).map(([k, v]) => `${k}=${String(v)}`).join(",") || "default";
 
 function judge(f: LineFilter | Error, want: Opts, line: string): string | undefined {
   if (f instanceof Error) return `${f.name}: ${f.message}`;

@@ -1,5 +1,7 @@
 import { dateTemplates, findDate, type DateTemplate, type FoundDate } from "./date.js";
-import { HOST_TAG, translateRegex, UntranslatableRegex, type Translated } from "./regex.js";
+import { HOST_TAG } from "@fleetwall/api";
+import { passes } from "./checks.js";
+import { translateRegex, UntranslatableRegex, type Translated } from "./regex.js";
 
 /** A filter in the form a jail carries it (fail2ban tags, JavaScript regex syntax). */
 export interface FilterSpec {
@@ -20,20 +22,18 @@ export interface FilterMatch {
 
 interface Compiled {
   re: RegExp;
-  after?: Translated["after"];
+  checks: Translated["checks"];
   literal: string;
 }
 
 function compile(source: string, multiline: boolean): Compiled {
   const t = translateRegex(source, { multiline });
-  return { re: new RegExp(t.source, t.flags), ...(t.after ? { after: t.after } : {}), literal: t.flags.includes("i") ? "" : t.literal };
+  return { re: new RegExp(t.source, t.flags), checks: t.checks, literal: t.flags.includes("i") ? "" : t.literal };
 }
 
 function run(c: Compiled, text: string): RegExpExecArray | null {
   const m = c.re.exec(text);
-  if (!m || !c.after) return m;
-  const ok = c.after.re.test(text.slice(m.index + m[0].length));
-  return ok !== c.after.negate ? m : null;
+  return m && (!c.checks.length || passes(c.checks, m, text)) ? m : null;
 }
 
 function hostOf(g: Record<string, string | undefined>): string | undefined {

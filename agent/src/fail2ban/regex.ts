@@ -5,6 +5,8 @@
  * reason, never run on the backtracking engine.
  */
 
+import { CheckError, extractChecks, type Check } from "./checks.js";
+
 export class UntranslatableRegex extends Error {
   override name = "UntranslatableRegex";
 }
@@ -33,15 +35,13 @@ const TAGS: Readonly<Record<string, string>> = {
 for (const t of ["IP4", "IP6", "ADDR", "CIDR", "SUBNET", "DNS"]) (TAGS as Record<string, string>)[`F-${t}/`] = TAGS[t] as string;
 const GROUP_NAME: Readonly<Record<string, string>> = { id: "fid", port: "fport" };
 
-/** True when a regex names the offender (a host tag, or an `<F-ID>`). */
-export const HOST_TAG = /<(?:HOST|ADDR|IP4|IP6|SUBNET|DNS|F-ID|F-(?:IP4|IP6|ADDR|SUBNET|DNS|ID)\/)>/;
 
 export interface Translated {
   /** JavaScript source, tags expanded. */
   source: string;
   flags: string;
-  /** A final lookahead, checked at the end of the match: `(?!X)` → {negate: true, source: X}. */
-  after?: { negate: boolean; re: RegExp };
+  /** Conditions tested on a match (lookarounds, backreferences, conditionals: ./checks.ts). */
+  checks: Check[];
   /** A literal every match contains (lower case when the regex ignores case), for a cheap pre-check. */
   literal: string;
 }
@@ -129,9 +129,6 @@ function classLeadingBracket(s: string): string {
 
 function pySyntax(regex: string, flags: Set<string>): string {
   let s = regex;
-  if (/\(\?P=/.test(s)) throw new UntranslatableRegex("a backreference (?P=name) needs backtracking");
-  if (/\(\?\(/.test(s)) throw new UntranslatableRegex("a conditional group (?(name)…) is Python-only and needs backtracking");
-  if (/\(\?<[=!]/.test(s)) throw new UntranslatableRegex("a lookbehind (?<=…)/(?<!…) needs backtracking");
   s = s.replace(/\(\?P</g, "(?<").replace(/\(\?#[^)]*\)/g, "");
   // Python reads `]` first in a class as a literal; JavaScript reads `[^]` as any character
   s = classLeadingBracket(s);
@@ -151,25 +148,6 @@ function pySyntax(regex: string, flags: Set<string>): string {
   });
   if (/\(\?[a-zA-Z-]+:/.test(s)) throw new UntranslatableRegex("a scoped flag group (?flags:…) has no JavaScript form in Node 20");
   return s;
-}
-
-/** A final top-level lookahead (optionally before `$`) becomes a check after the match. */
-function finalLookahead(s: string): { body: string; after?: { negate: boolean; source: string } } {
-  const m = /\(\?([=!])/.exec(s);
-  if (!m) return { body: s };
-  const end = groupEnd(s, m.index);
-  const rest = s.slice(end + 1);
-  if (end < 0 || (rest !== "" && rest !== "$") || /\(\?[=!]/.test(s.slice(m.index + 3, end)) || /\(\?[=!]/.test(s.slice(0, m.index))) {
-    throw new UntranslatableRegex("a lookahead (?=…)/(?!…) inside the regex needs backtracking");
-  }
-  let depth = 0;
-  for (let i = 0; i < m.index; i++) {
-    if (s[i] === "\\") i++;
-    else if (s[i] === "(") depth++;
-    else if (s[i] === ")") depth--;
-  }
-  if (depth !== 0) throw new UntranslatableRegex("a lookahead (?=…)/(?!…) inside a group needs backtracking");
-  return { body: s.slice(0, m.index), after: { negate: m[1] === "!", source: s.slice(m.index + 3, end) + rest } };
 }
 
 /** The longest literal every match must contain, or "" (see prefilter). */
@@ -296,32 +274,40 @@ export function unrollCounted(source: string): string {
 export function translateRegex(regex: string, options: { multiline?: boolean; useDns?: boolean } = {}): Translated {
   const flags = new Set<string>(options.multiline ? ["m"] : []);
   const py = pySyntax(expandTags(regex, options.useDns ?? true), flags);
-  const { body, after } = finalLookahead(py);
   const f = [...flags].sort().join("");
-  const compile = (src: string): RegExp => {
+  const compile = (src: string, fl = f): RegExp => {
     try {
-      new RegExp(src, f + "l");
-      return new RegExp(src, f);
+      new RegExp(src, fl + "l");
+      return new RegExp(src, fl);
     } catch (e) {
       const why = (e as Error).message;
       if (/Invalid (regular expression )?flags/.test(why)) throw new UntranslatableRegex("the linear-time regex engine is off (run with --enable-experimental-regexp-engine)");
       throw new UntranslatableRegex(`not accepted by the linear-time engine: ${why}`);
     }
   };
-  let source = body;
+  let extracted: { source: string; checks: Check[] };
+  try {
+    // a check's own regex: no multi-line anchors, it is tested at one place
+    extracted = extractChecks(py, (src) => compile(unrollCounted(src), f.replace("m", "")));
+  } catch (e) {
+    if (e instanceof CheckError) throw new UntranslatableRegex(e.message, { cause: e });
+    throw e;
+  }
+  let source = extracted.source;
   try {
     compile(source);
   } catch (e) {
-    // a counted repetition of a group is written out, which the linear engine takes more often
+    // counted repetitions written out, which the linear engine takes more often
     const unrolled = unrollCounted(source);
     if (unrolled === source) throw e;
     compile((source = unrolled));
   }
+  const checks = extracted.checks;
   const literal = requiredLiteral(source);
   return {
     source,
-    flags: f,
-    ...(after ? { after: { negate: after.negate, re: compile(`^(?:${after.source})`) } } : {}),
+    flags: f + (checks.some((c) => c.kind !== "backref") ? "d" : ""),
+    checks,
     literal: flags.has("i") ? literal.toLowerCase() : literal,
   };
 }
