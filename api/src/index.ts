@@ -17,3 +17,5 @@ export * from "./duration.js";
 export * from "./jail.js";
 export * from "./banlist.js";
 export * from "./nats-permissions.js";
+export * from "./strict.js";
+export * from "./cel.js";

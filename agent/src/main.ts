@@ -1,0 +1,137 @@
+import { hostname, networkInterfaces } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { FLEETWALL_VERSION, agentInboxPrefix } from "@fleetwall/api";
+import { connectOptions, logNatsStatus, natsEndpoints, newRegistry, rootLogger, runProcess, serveObservability, type Supervisor } from "@fleetwall/runtime";
+import type { Logger } from "pino";
+import { Agent } from "./agent.js";
+import { BanSync } from "./bans.js";
+import { splitSources, type AgentConfig } from "./config.js";
+import { Defender } from "./defender.js";
+import { Enforcer } from "./enforcer.js";
+import { JailRunner } from "./jails.js";
+import { AgentLink } from "./link.js";
+import { agentMetrics } from "./metrics.js";
+import { listTable, nftBinary, nftVersion, type NftRunner } from "./nft.js";
+import { BANS_TABLE } from "./bans-render.js";
+import { FAMILY, TABLE } from "./render.js";
+import { AGENT_STATE_FILES, StateStore } from "./state-store.js";
+
+/**
+ * The agent process: its logger, signals and exit code (runtime's runProcess), and the supervisor
+ * that starts and stops its parts. Returns the exit code.
+ */
+export async function agentMain(cfg: Readonly<AgentConfig>): Promise<number> {
+  const log = rootLogger(cfg.logLevel);
+  return runProcess({ name: "agent", log }, (s) => startAgent(cfg, log, s));
+}
+
+/** `--boot`: the logger, then bootAgent. */
+export async function agentBootMain(cfg: Readonly<AgentConfig>): Promise<void> {
+  const log = rootLogger(cfg.logLevel);
+  // nothing saved yet (a first boot) is not an error: the agent will get its state from the bus
+  if (!(await bootAgent(cfg, log))) log.info("nothing to restore");
+}
+
+interface Built {
+  agent: Agent;
+  nft: NftRunner;
+  defender: Defender;
+  jails: JailRunner | undefined;
+}
+
+function buildAgent(cfg: Readonly<AgentConfig>, log: Logger, nft: NftRunner, nftVer: string, withJails: boolean): Built {
+  const store = new StateStore(cfg.stateDir);
+  // the agent is made below; the defender and jails reach it through this late-bound reference
+  let agent: Agent | undefined;
+  const defender = new Defender(new BanSync(nft, log), cfg.hostId, cfg.labels, () => agent?.trustedKey(), log);
+  const jails = withJails ? new JailRunner(store, log, (ban, jail) => agent?.onJailBan(ban, jail)) : undefined;
+  const enforcer = new Enforcer(nft, {
+    sshPorts: cfg.sshPort,
+    sshSources: splitSources(cfg.sshSource),
+    nats: cfg.natsFailsafe ? natsEndpoints(cfg.nats) : [],
+    dhcp: cfg.dhcp,
+  });
+  agent = new Agent(
+    {
+      hostId: cfg.hostId,
+      registration: { labels: cfg.labels, addresses: localAddresses(), agentVersion: FLEETWALL_VERSION, nftVersion: nftVer },
+      controllerKey: cfg.controllerKey ? readFileSync(cfg.controllerKey, "utf8") : undefined,
+      heartbeatMs: cfg.heartbeat,
+      driftIntervalMs: cfg.driftInterval,
+      confirmWindowMs: cfg.confirmWindow,
+      now: () => new Date(),
+    },
+    enforcer,
+    store,
+    log,
+    defender,
+    jails,
+  );
+  return { agent, nft, defender, jails };
+}
+
+/** `--boot`: restore the last applied ruleset from disk, without the bus, and return. */
+export async function bootAgent(cfg: Readonly<AgentConfig>, log: Logger): Promise<boolean> {
+  // no jails at boot: this process restores the rules and exits; the service then starts the agent
+  const nft = nftBinary({ binary: cfg.nft });
+  const { agent } = buildAgent(cfg, log, nft, await nftVersion(nft), false);
+  try {
+    return await agent.restore();
+  } finally {
+    nft.close?.();
+  }
+}
+
+/**
+ * Starts the agent's parts under `s`: the last applied ruleset first (the host is protected before
+ * the bus is reachable), then /metrics, then the bus, then the agent's loop. Each part's cleanup is
+ * registered as it is made; rules and bans stay in the kernel when the agent stops (fail static).
+ */
+export async function startAgent(cfg: Readonly<AgentConfig>, log: Logger, s: Supervisor): Promise<void> {
+  const nft = nftBinary({ binary: cfg.nft });
+  s.defer("nft", () => nft.close?.());
+  const { agent, defender, jails } = buildAgent(cfg, log, nft, await nftVersion(nft), true);
+  s.defer("jails and signals", () => agent.shutdown());
+  // not abandoned on a stop: an nft transaction is atomic, and this one is short
+  await agent.restore();
+  let link: AgentLink | undefined;
+  const registry = newRegistry();
+  agentMetrics(registry, { agent, nft, defender, jails, link: () => link });
+  await s.resource(`--listen ${cfg.listen}`, () => serveObservability(cfg.listen, registry, () => agent.appliedRevision > 0 && !!link && !link.nc.isClosed()), (server) => void server.close());
+  const connection = connectOptions(cfg, `fleetwall-agent-${cfg.hostId}`, agentInboxPrefix(cfg.hostId));
+  link = await s.resource("nats", (signal) => AgentLink.connect({ connection, hostId: cfg.hostId, log }, signal), (l) => l.close());
+  log.info({ host: cfg.hostId, machine: hostname() }, "agent connected");
+  const connected = link;
+  s.run("nats status", (signal) => logNatsStatus(connected.nc, log, signal));
+  s.run("agent", (signal) => agent.run(connected, signal));
+}
+
+function localAddresses(): string[] {
+  return Object.values(networkInterfaces())
+    .flat()
+    .filter((a) => a && !a.internal)
+    .map((a) => (a as { address: string }).address)
+    .sort();
+}
+
+/** Removes the agent's tables and state files; other tables and files are never touched. */
+export async function uninstallAgent(stateDir: string, nftPath: string): Promise<string[]> {
+  const nft = nftBinary({ binary: nftPath });
+  const removed: string[] = [];
+  for (const table of [TABLE, BANS_TABLE]) {
+    if (await listTable(nft, FAMILY, table)) {
+      await nft.run(["delete", "table", FAMILY, table]);
+      removed.push(`table ${FAMILY} ${table}`);
+    }
+  }
+  for (const file of AGENT_STATE_FILES) {
+    const path = join(stateDir, file);
+    if (existsSync(path)) {
+      await rm(path);
+      removed.push(path);
+    }
+  }
+  return removed;
+}
