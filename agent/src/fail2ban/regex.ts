@@ -78,7 +78,11 @@ function caseless(fragment: string): string {
     } else if (c === "]" && inClass) {
       inClass = false;
       out += c;
-    } else if (/[a-zA-Z]/.test(c) && !(fragment[i - 1] === "<" || fragment.startsWith("?<", i - 2))) {
+    } else if (!inClass && c === "(" && /^\(\?<\w+>/.test(fragment.slice(i))) {
+      const name = (/^\(\?<\w+>/.exec(fragment.slice(i)) as RegExpExecArray)[0];
+      out += name;
+      i += name.length - 1;
+    } else if (/[a-zA-Z]/.test(c)) {
       const pair = c.toLowerCase() + c.toUpperCase();
       out += inClass ? pair : `[${pair}]`;
     } else out += c;
@@ -139,15 +143,18 @@ function pySyntax(regex: string, flags: Set<string>): string {
     const end = groupEnd(s, m.index);
     s = s.slice(0, m.index) + "(?:" + caseless(s.slice(m.index + m[0].length, end)) + s.slice(end);
   }
+  let caseInsensitive = false;
   s = s.replace(/\(\?([aiLmsux]+)\)/g, (_, f: string) => {
     for (const c of f) {
-      if (c === "i" || c === "s" || c === "m") flags.add(c);
+      // V8's linear engine has no ignore-case: the letters are written in both cases instead
+      if (c === "i") caseInsensitive = true;
+      else if (c === "s" || c === "m") flags.add(c);
       else if (c === "x") throw new UntranslatableRegex("verbose mode (?x) is not translated");
     }
     return "";
   });
   if (/\(\?[a-zA-Z-]+:/.test(s)) throw new UntranslatableRegex("a scoped flag group (?flags:…) has no JavaScript form in Node 20");
-  return s;
+  return caseInsensitive ? caseless(s) : s;
 }
 
 /** The longest literal every match must contain, or "" (see prefilter). */
