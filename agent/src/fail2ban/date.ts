@@ -41,6 +41,19 @@ const DEFAULTS = [
   "TAI64N",
 ];
 
+/** A template's regex: with indices only when the stamp's group does not end it (they cost). */
+function withSpan(src: string, flags: string): RegExp {
+  const g = src.indexOf("(?<_date>");
+  let depth = 0;
+  let close = -1;
+  for (let i = g; g >= 0 && i < src.length && close < 0; i++) {
+    if (src[i] === "\\") i++;
+    else if (src[i] === "(") depth++;
+    else if (src[i] === ")" && --depth === 0) close = i;
+  }
+  return new RegExp(src, close === src.length - 1 ? flags : flags + "d");
+}
+
 export interface DateTemplate {
   re: RegExp;
   /** Only at the start of the line. */
@@ -77,7 +90,7 @@ export function dateTemplate(pattern: string, anchored = false): DateTemplate {
   if (p.endsWith("**")) [p, wordEnd] = [p.slice(0, -2), false];
   const upper = p.toUpperCase();
   if (upper === "TAI64N" || upper === "^TAI64N") {
-    return { re: new RegExp(`${lineBegin || upper[0] === "^" ? "^" : ""}(?<_date>@(?<tai>[0-9a-f]{24}))`, "d"), lineBegin: lineBegin || upper[0] === "^", wordBegin: false, wordEnd: true, epoch: "s" };
+    return { re: new RegExp(`${lineBegin || upper[0] === "^" ? "^" : ""}(?<_date>@(?<tai>[0-9a-f]{24}))`, ""), lineBegin: lineBegin || upper[0] === "^", wordBegin: false, wordEnd: true, epoch: "s" };
   }
 
   // a back-reference to the separator group needs backtracking: any separator of the class will do
@@ -99,7 +112,7 @@ export function dateTemplate(pattern: string, anchored = false): DateTemplate {
   const grouped = /(?<!\\)\((?!\?)/.exec(src);
   src = grouped ? src.slice(0, grouped.index) + "(?<_date>" + src.slice(grouped.index + 1) : `(?<_date>${src})`;
   if (lineBegin && !src.startsWith("^") && !src.startsWith("(?<_date>^")) src = "^(?:\\W{0,2})?" + src;
-  return { re: new RegExp(src, (ci ? "i" : "") + "d"), lineBegin, wordBegin: wordBegin && !lineBegin, wordEnd };
+  return { re: withSpan(src, ci ? "i" : ""), lineBegin, wordBegin: wordBegin && !lineBegin, wordEnd };
 }
 
 /**
@@ -110,7 +123,7 @@ function epochTemplates(p: string): DateTemplate[] {
   const long = /LEPOCH/i.test(p);
   const anchored = /^(\{\^LN-BEG\}|\^)/i.test(p);
   const n = long ? "(?<s>\\d{10,11}(?:\\d{3}(?:\\.\\d{1,6}|\\d{3})?)?)" : "(?<s>\\d{10,11})(?:\\.\\d{3,6})?";
-  const t = (src: string, lineBegin: boolean): DateTemplate => ({ re: new RegExp(src, "d"), lineBegin, wordBegin: false, wordEnd: true, epoch: long ? "ms" : "s" });
+  const t = (src: string, lineBegin: boolean): DateTemplate => ({ re: withSpan(src, ""), lineBegin, wordBegin: false, wordEnd: true, epoch: long ? "ms" : "s" });
   const out = [t(`^(?<_date>${n})`, true), t(`^\\[(?<_date>${n})\\]`, true)];
   return anchored ? out : [...out, t(`\\baudit\\((?<_date>${n}):\\d+\\)`, false)];
 }
@@ -143,12 +156,14 @@ function matchOne(t: DateTemplate, line: string): FoundDate | undefined {
   for (let from = 0; from <= line.length; ) {
     const m = t.re.exec(from ? line.slice(from) : line);
     if (!m) return undefined;
+    // the stamp's group ends the regex (its span follows from its length), or the regex has indices
     const span = m.indices?.groups?._date;
-    const start = from + (span ? span[0] : m.index);
+    const date = m.groups?._date ?? m[0];
     const end = from + (span ? span[1] : m.index + m[0].length);
+    const start = span ? from + span[0] : end - date.length;
     const begins = !t.wordBegin || start === 0 || !isWord(line[start - 1]) || !isWord(line[start]);
     const ends = !t.wordEnd || end === line.length || !isWord(line[end]) || !isWord(line[end - 1]);
-    if (begins && ends && end > start) return { start, end, groups: { ...m.groups }, ...(t.epoch ? { epoch: t.epoch } : {}) };
+    if (begins && ends && end > start) return { start, end, groups: m.groups ?? {}, ...(t.epoch ? { epoch: t.epoch } : {}) };
     if (t.lineBegin) return undefined;
     from = start + 1;
   }
@@ -157,14 +172,34 @@ function matchOne(t: DateTemplate, line: string): FoundDate | undefined {
 
 /** Finds the time stamp: a template matching at the start of the line wins, else the earliest. */
 export function findDate(templates: readonly DateTemplate[], line: string): FoundDate | undefined {
-  let best: FoundDate | undefined;
-  for (const t of templates) {
-    const m = matchOne(t, line);
-    if (!m) continue;
-    if (m.start === 0 || t.lineBegin) return m;
-    if (!best || m.start < best.start) best = m;
-  }
-  return best;
+  return dateFinder(templates)(line);
+}
+
+/**
+ * A stateful findDate: the template that found the last stamp is tried first (a log keeps its
+ * format), so a line usually costs one regex; the others run only when it does not match there.
+ */
+export function dateFinder(templates: readonly DateTemplate[]): (line: string) => FoundDate | undefined {
+  let last: DateTemplate | undefined;
+  return (line) => {
+    if (last) {
+      const m = matchOne(last, line);
+      if (m && (m.start === 0 || last.lineBegin)) return m;
+    }
+    let best: FoundDate | undefined;
+    let bestT: DateTemplate | undefined;
+    for (const t of templates) {
+      const m = matchOne(t, line);
+      if (!m) continue;
+      if (m.start === 0 || t.lineBegin) {
+        last = t;
+        return m;
+      }
+      if (!best || m.start < best.start) [best, bestT] = [m, t];
+    }
+    last = bestT ?? last;
+    return best;
+  };
 }
 
 /** Zone abbreviations fail2ban knows without a zone database. */

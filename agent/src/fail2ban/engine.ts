@@ -1,4 +1,4 @@
-import { dateTemplates, findDate, type DateTemplate, type FoundDate } from "./date.js";
+import { dateFinder, dateTemplates, type FoundDate } from "./date.js";
 import { HOST_TAG } from "@fleetwall/api";
 import { passes } from "./checks.js";
 import { translateRegex, UntranslatableRegex, type Translated } from "./regex.js";
@@ -23,12 +23,12 @@ export interface FilterMatch {
 interface Compiled {
   re: RegExp;
   checks: Translated["checks"];
-  literal: string;
+  literals: string[];
 }
 
 function compile(source: string, multiline: boolean): Compiled {
   const t = translateRegex(source, { multiline });
-  return { re: new RegExp(t.source, t.flags), checks: t.checks, literal: t.flags.includes("i") ? "" : t.literal };
+  return { re: new RegExp(t.source, t.flags), checks: t.checks, literals: t.literals };
 }
 
 function run(c: Compiled, text: string): RegExpExecArray | null {
@@ -53,17 +53,18 @@ export function compileFail2ban(spec: FilterSpec, options: { journal?: boolean }
   const pref = spec.prefRegex ? compile(spec.prefRegex, multi) : undefined;
   const fails = spec.failRegex.map((r) => compile(r, multi));
   const ignores = (spec.ignoreRegex ?? []).map((r) => compile(r, multi));
-  const dates: DateTemplate[] | "none" = options.journal ? "none" : dateTemplates(spec.datePattern);
+  const templates = options.journal ? "none" : dateTemplates(spec.datePattern);
+  const findDate = templates === "none" ? undefined : dateFinder(templates);
   // a cheap test every line must pass: the prefix regex's literal, and one fail-regex's
-  const failLits = multi || fails.some((f) => !f.literal) ? [] : [...new Set(fails.map((f) => f.literal))];
-  const prefLit = multi ? "" : (pref?.literal ?? "");
+  const failLits = multi || fails.some((f) => !f.literals.length) ? [] : [...new Set(fails.flatMap((f) => f.literals))];
+  const prefLits = multi ? [] : (pref?.literals ?? []);
   const buffer: string[] = [];
   const sessions = new Map<string, string>();
   let lastDate: FoundDate | undefined;
   return (line) => {
-    if (prefLit && !line.includes(prefLit)) return undefined;
+    if (prefLits.length && !prefLits.some((l) => line.includes(l))) return undefined;
     if (failLits.length && !failLits.some((l) => line.includes(l))) return undefined;
-    const found = dates === "none" ? undefined : findDate(dates, line);
+    const found = findDate?.(line);
     // a line without a time stamp has the last one's (fail2ban does the same)
     const date = found ?? lastDate;
     lastDate = date;

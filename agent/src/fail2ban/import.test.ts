@@ -7,7 +7,8 @@ import { compileFail2ban } from "./engine.js";
 import { parseFilterSpec, readFilter } from "./filter-reader.js";
 import { fail2banSeconds, importFail2ban } from "./jail-reader.js";
 import { fail2banManifests } from "./manifests.js";
-import { requiredLiteral, translateRegex, unrollCounted, UntranslatableRegex } from "./regex.js";
+import { requiredLiterals } from "./literals.js";
+import { translateRegex, unrollCounted } from "./regex.js";
 
 /** A fail2ban configuration in memory: path → text. */
 const files = (tree: Record<string, string>) => ({
@@ -92,10 +93,14 @@ describe("Python regexes for V8's linear-time engine", () => {
     expect(m("z 203.0.113.6")?.host).toBe("203.0.113.6");
   });
 
-  it("the literal every match needs skips the time stamp fail2ban cut out", () => {
-    expect(requiredLiteral("^\\[\\]LOGIN FAILED for user: x")).toBe("LOGIN FAILED for user: x");
-    expect(requiredLiteral("^a|b")).toBe("");
-  });
+  it.each([
+    ["^\\[\\]LOGIN FAILED for user: x", ["LOGIN FAILED for user: x"]],
+    ["^\\S+ (?:NOQUEUE: reject:|improper command pipelining after \\S+) (?<content>.+)$", ["improper command pipelining after ", "NOQUEUE: reject:"]],
+    ["^(?:abc)? xyz", [" xyz"]],
+    ["^abcd|efgh", ["abcd", "efgh"]],
+    ["^ab|efgh", []],
+    ["(?:foo(?:bar|bazz)) q", ["foo"]],
+  ])("literals every match of %s contains", (re, want) => expect(requiredLiterals(re).sort()).toEqual(want.sort()));
 
   it("property: an imported regex costs linear time on hostile lines", () => {
     // backtracking regexes that explode on these lines; V8 moves them to its linear engine

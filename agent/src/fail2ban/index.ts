@@ -5,4 +5,5 @@ export { compileFail2ban, type FilterMatch, type FilterSpec } from "./engine.js"
 export { parseFilterSpec, readFilter, type Fail2banFilter } from "./filter-reader.js";
 export { fail2banSeconds, importFail2ban, readJailConfig, type DirLister, type Fail2banImport, type ImportedJail, type ImportNote } from "./jail-reader.js";
 export { fail2banManifests, manifestInputs, type ManifestOptions } from "./manifests.js";
-export { translateRegex, UntranslatableRegex, unrollCounted, requiredLiteral, expandTags } from "./regex.js";
+export { requiredLiterals } from "./literals.js";
+export { translateRegex, UntranslatableRegex, unrollCounted, expandTags } from "./regex.js";

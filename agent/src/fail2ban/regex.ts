@@ -6,6 +6,7 @@
  */
 
 import { CheckError, extractChecks, type Check } from "./checks.js";
+import { requiredLiterals } from "./literals.js";
 
 export class UntranslatableRegex extends Error {
   override name = "UntranslatableRegex";
@@ -42,8 +43,8 @@ export interface Translated {
   flags: string;
   /** Conditions tested on a match (lookarounds, backreferences, conditionals: ./checks.ts). */
   checks: Check[];
-  /** A literal every match contains (lower case when the regex ignores case), for a cheap pre-check. */
-  literal: string;
+  /** Literals one of which every match contains ([]: none known), for a cheap pre-check. */
+  literals: string[];
 }
 
 /** Expands fail2ban's tags: host tags, `<F-NAME>…</F-NAME>` groups, `<SKIPLINES>`. */
@@ -157,66 +158,6 @@ function pySyntax(regex: string, flags: Set<string>): string {
   return caseInsensitive ? caseless(s) : s;
 }
 
-/** The longest literal every match must contain, or "" (see prefilter). */
-export function requiredLiteral(source: string): string {
-  let best = "";
-  let run = "";
-  let depth = 0;
-  let inClass = false;
-  const cut = () => {
-    if (run.length > best.length) best = run;
-    run = "";
-  };
-  for (let i = 0; i < source.length; i++) {
-    const c = source[i] as string;
-    const next = source[i + 1];
-    const optional = next === "?" || next === "*" || next === "{";
-    const counted = c === "{" ? /^\{\d+(?:,\d*)?\}\??/.exec(source.slice(i)) : null;
-    if (counted && !inClass) {
-      cut();
-      i += counted[0].length - 1;
-      continue;
-    }
-    if (inClass) {
-      if (c === "\\") i++;
-      else if (c === "]") inClass = false;
-      continue;
-    }
-    if (depth > 0 && c === "\\") {
-      i++;
-      continue;
-    }
-    if (c === "[") {
-      cut();
-      inClass = true;
-    } else if (c === "(") {
-      cut();
-      depth++;
-    } else if (c === ")") {
-      cut();
-      depth--;
-    } else if (c === "|") {
-      if (depth === 0) return "";
-      cut();
-    } else if (depth > 0) continue;
-    else if (c === "\\" && source.startsWith("\\[\\]", i)) {
-      // `\[\]` is where fail2ban cut the time stamp out: the line has text there
-      cut();
-      i += 3;
-    } else if (c === "\\") {
-      const e = next ?? "";
-      i++;
-      const after = source[i + 1];
-      const opt = after === "?" || after === "*" || after === "{";
-      if (/[^\w\s]/.test(e) && !opt) run += e;
-      else cut();
-    } else if (/[\w :;,'"=/@#-]/.test(c) && !optional) run += c;
-    else cut();
-  }
-  cut();
-  return best;
-}
-
 /** Where the atom ending just before `at` starts: a group, a class, an escape or one character. */
 function atomStart(s: string, at: number): number {
   const last = s[at - 1];
@@ -310,11 +251,10 @@ export function translateRegex(regex: string, options: { multiline?: boolean; us
     compile((source = unrolled));
   }
   const checks = extracted.checks;
-  const literal = requiredLiteral(source);
   return {
     source,
     flags: f + (checks.some((c) => c.kind !== "backref") ? "d" : ""),
     checks,
-    literal: flags.has("i") ? literal.toLowerCase() : literal,
+    literals: flags.has("i") ? [] : requiredLiterals(source),
   };
 }
