@@ -66,6 +66,28 @@ function splitAlt(body: string): [string, string] {
   return [body, ""];
 }
 
+/** The strings a group body can match when it is a few literals (`"?`, `a|bc`), else undefined. */
+function finiteSet(body: string): string[] | undefined {
+  const lit = "(?:[^\\\\()[\\]{}|?*+.^$]|\\\\[^\\w\\s])*";
+  const one = new RegExp(`^(${lit.slice(0, -1)})\\?$`).exec(body);
+  if (one && one[1] && (one[1].startsWith("\\") ? one[1].length === 2 : one[1].length === 1)) return [one[1], ""];
+  const alts = body.replace(/^\(\?:(.*)\)$/, "$1").split("|");
+  return alts.every((a) => new RegExp(`^${lit}$`).test(a)) && alts.length <= 4 ? alts : undefined;
+}
+
+/**
+ * A backreference to a group that matches one of a few literals becomes one alternative per
+ * literal, with the literal written at both places: exact, and no check needed. Groups between
+ * them are renamed `name__k` in the copies (the engine reads them under their names).
+ */
+function finiteVariants(s: string, def: Group, ref: Group, name: string): string | undefined {
+  const set = finiteSet(s.slice(def.open + name.length + 4, def.close));
+  const mid = s.slice(def.close + 1, ref.open);
+  if (!set || mid.includes("(?<__c")) return undefined;
+  const alts = set.map((v, k) => (k === 0 ? `(?<${name}>${v})${mid}${v}` : `(?<${name}__${k}>${v})${mid.replace(/\(\?<(\w+)>/g, `(?<$1__${k}>`)}${v}`));
+  return `(?:${alts.join("|")})`;
+}
+
 /** Replaces the constructs of a (JavaScript-syntax) regex with groups and checks. */
 export function extractChecks(source: string, compile: (src: string) => RegExp): { source: string; checks: Check[] } {
   let s = source;
@@ -87,6 +109,11 @@ export function extractChecks(source: string, compile: (src: string) => RegExp):
       const name = s.slice(g.open + 4, g.close);
       const def = gs.find((x) => s.startsWith(`(?<${name}>`, x.open));
       if (!def || def.repeated || gs.some((y) => y.repeated && y.open < def.open && def.close < y.close)) throw new CheckError(`a backreference to ${name}, which repeats or is not defined`);
+      const variants = finiteVariants(s, def, g, name);
+      if (variants !== undefined) {
+        s = s.slice(0, def.open) + variants + s.slice(g.close + 1);
+        continue;
+      }
       replacement = `(?<${at}>${unname(s.slice(def.open + name.length + 4, def.close))})`;
       checks.push({ kind: "backref", at, name });
     } else if (head.startsWith("(?(")) {

@@ -36,6 +36,15 @@ function run(c: Compiled, text: string): RegExpExecArray | null {
   return m && (!c.checks.length || passes(c.checks, m, text)) ? m : null;
 }
 
+/** Groups of a copied alternative (`ip4__1`, from a backreference written out) under their names. */
+function merged(g: Record<string, string | undefined>): Record<string, string | undefined> {
+  for (const k of Object.keys(g)) {
+    const m = /^(.+)__\d+$/.exec(k);
+    if (m && g[k] !== undefined && g[m[1] as string] === undefined) g[m[1] as string] = g[k];
+  }
+  return g;
+}
+
 function hostOf(g: Record<string, string | undefined>): string | undefined {
   const h = g.fid ?? g.ip4 ?? g.ip6 ?? g.dns;
   return h !== undefined && g.cidr !== undefined ? `${h}/${g.cidr}` : h;
@@ -85,7 +94,7 @@ export function compileFail2ban(spec: FilterSpec, options: { journal?: boolean }
       const m = run(f, text);
       if (!m) continue;
       if (ignores.some((i) => run(i, text))) return undefined;
-      const g = { ...groups, ...m.groups };
+      const g = merged({ ...groups, ...m.groups });
       if (multi) buffer.length = 0;
       const session = g.mlfid;
       let host = hostOf(g);
