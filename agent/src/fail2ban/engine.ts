@@ -68,7 +68,28 @@ export function compileFail2ban(spec: FilterSpec, options: { journal?: boolean }
   const failLits = multi || fails.some((f) => !f.literals.length) ? [] : [...new Set(fails.flatMap((f) => f.literals))];
   const prefLits = multi ? [] : (pref?.literals ?? []);
   const buffer: string[] = [];
-  const sessions = new Map<string, string>();
+  // <F-MLFID> sessions, as fail2ban keeps them: a failure without an address waits for a line of
+  // its session that names one (even a <F-NOFAIL> line); <F-MLFFORGET> ends the session
+  const sessions = new Map<string, { host?: string; pending: boolean }>();
+  const sessionHost = (g: Record<string, string | undefined>): string | undefined => {
+    let host = hostOf(g);
+    const nofail = g.nofail !== undefined;
+    const id = g.mlfid;
+    if (id === undefined) return nofail ? undefined : host;
+    const s = sessions.get(id) ?? { pending: false };
+    if (sessions.size >= 10_000 && !sessions.has(id)) sessions.delete(sessions.keys().next().value as string);
+    sessions.set(id, s);
+    if (host !== undefined) s.host = host;
+    host ??= s.host;
+    if (g.mlfforget !== undefined) sessions.delete(id);
+    if (host === undefined) {
+      if (!nofail) s.pending = true;
+      return undefined;
+    }
+    if (nofail && !s.pending) return undefined;
+    s.pending = false;
+    return host;
+  };
   let lastDate: FoundDate | undefined;
   return (line) => {
     if (prefLits.length && !prefLits.some((l) => line.includes(l))) return undefined;
@@ -96,14 +117,8 @@ export function compileFail2ban(spec: FilterSpec, options: { journal?: boolean }
       if (ignores.some((i) => run(i, text))) return undefined;
       const g = merged({ ...groups, ...m.groups });
       if (multi) buffer.length = 0;
-      const session = g.mlfid;
-      let host = hostOf(g);
-      if (session !== undefined && host !== undefined) sessions.set(session, host);
-      if (session !== undefined && host === undefined) host = sessions.get(session);
-      if (g.mlfforget !== undefined && session !== undefined) sessions.delete(session);
-      if (sessions.size > 10_000) sessions.delete(sessions.keys().next().value as string);
-      if (g.nofail !== undefined || host === undefined) return undefined;
-      return { host, ...(date ? { date } : {}) };
+      const host = sessionHost(g);
+      return host === undefined ? undefined : { host, ...(date ? { date } : {}) };
     }
     return undefined;
   };
