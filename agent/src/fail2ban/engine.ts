@@ -69,14 +69,17 @@ export function compileFail2ban(spec: FilterSpec, options: { journal?: boolean }
   const prefLits = multi ? [] : (pref?.literals ?? []);
   const buffer: string[] = [];
   // <F-MLFID> sessions, as fail2ban keeps them: a failure without an address waits for a line of
-  // its session that names one (even a <F-NOFAIL> line); <F-MLFFORGET> ends the session
+  // its session that names one (even a <F-NOFAIL> line); <F-MLFFORGET> ends the session. Unlike
+  // fail2ban, a line naming another address than the session's starts a new session.
   const sessions = new Map<string, { host?: string; pending: boolean }>();
   const sessionHost = (g: Record<string, string | undefined>): string | undefined => {
     let host = hostOf(g);
     const nofail = g.nofail !== undefined;
     const id = g.mlfid;
     if (id === undefined) return nofail ? undefined : host;
-    const s = sessions.get(id) ?? { pending: false };
+    let s = sessions.get(id) ?? { pending: false };
+    // a session is its id and its address: a line naming another address starts a new one
+    if (host !== undefined && s.host !== undefined && s.host !== host) s = { pending: false };
     if (sessions.size >= 10_000 && !sessions.has(id)) sessions.delete(sessions.keys().next().value as string);
     sessions.set(id, s);
     if (host !== undefined) s.host = host;
