@@ -4,6 +4,8 @@
  * the line before the regexes run (fail2ban matches `before + after`). Pure; every regex is linear.
  */
 
+import { caseless, unrollCounted, UntranslatableRegex } from "./regex.js";
+
 const MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
 const MON = "(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:tember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)";
 const DAY = "(?:Mon(?:day)?|Tue(?:sday)?|Wed(?:nesday)?|Thu(?:rsday)?|Fri(?:day)?|Sat(?:urday)?|Sun(?:day)?)";
@@ -51,7 +53,19 @@ function withSpan(src: string, flags: string): RegExp {
     else if (src[i] === "(") depth++;
     else if (src[i] === ")" && --depth === 0) close = i;
   }
-  return new RegExp(src, close === src.length - 1 ? flags : flags + "d");
+  // a datepattern is the user's regex too: it must run in linear time (docs/detection.md)
+  let source = src;
+  try {
+    new RegExp(source, `${flags}l`);
+  } catch {
+    source = unrollCounted(src);
+    try {
+      new RegExp(source, `${flags}l`);
+    } catch (e) {
+      throw new UntranslatableRegex(`datepattern ${JSON.stringify(src.slice(0, 80))} cannot run in linear time: ${(e as Error).message}`);
+    }
+  }
+  return new RegExp(source, close === src.length - 1 ? flags : flags + "d");
 }
 
 export interface DateTemplate {
@@ -112,7 +126,8 @@ export function dateTemplate(pattern: string, anchored = false): DateTemplate {
   const grouped = /(?<!\\)\((?!\?)/.exec(src);
   src = grouped ? src.slice(0, grouped.index) + "(?<_date>" + src.slice(grouped.index + 1) : `(?<_date>${src})`;
   if (lineBegin && !src.startsWith("^") && !src.startsWith("(?<_date>^")) src = "^(?:\\W{0,2})?" + src;
-  return { re: withSpan(src, ci ? "i" : ""), lineBegin, wordBegin: wordBegin && !lineBegin, wordEnd };
+  // month and day names in any case, as fail2ban's (?i); the linear engine has no ignore-case flag
+  return { re: withSpan(ci ? caseless(src) : src, ""), lineBegin, wordBegin: wordBegin && !lineBegin, wordEnd };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { Config, type FileReader } from "./config.js";
 import { parseFilterSpec, readFilter } from "./filter-reader.js";
+import { dateTemplates } from "./date.js";
 import { translateRegex } from "./regex.js";
 
 /** Lists a directory's file names, or [] when there is none. */
@@ -135,6 +136,12 @@ function importJail(section: string, get: (o: string) => string | undefined, dir
   const prefRegex = f.prefregex === undefined ? [] : keep("prefregex", [f.prefregex]);
   if (!failRegex.length || (f.prefregex !== undefined && !prefRegex.length)) {
     notes.push({ jail: section, what: "jail", why: `filter ${filterName}: no fail-regex could be translated; jail left out` });
+    return undefined;
+  }
+  try {
+    dateTemplates(f.datepattern);
+  } catch (e) {
+    notes.push({ jail: section, what: `datepattern ${f.datepattern ?? ""}`, why: `${(e as Error).message}; jail left out` });
     return undefined;
   }
   const source = sourceOf(section, get, journal, f.journalmatch, notes);

@@ -65,7 +65,7 @@ export function expandTags(regex: string, useDns = true): string {
 }
 
 /** Makes the letters of a regex fragment match either case (for `(?i:…)`, which Node 20 lacks). */
-function caseless(fragment: string): string {
+export function caseless(fragment: string): string {
   let out = "";
   let inClass = false;
   for (let i = 0; i < fragment.length; i++) {
