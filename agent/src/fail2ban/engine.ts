@@ -51,28 +51,14 @@ function hostOf(g: Record<string, string | undefined>): string | undefined {
 }
 
 /**
- * Compiles an imported fail2ban filter into a stateful line matcher (multi-line buffers and
- * `<F-MLFID>` sessions span lines). A line costs a `String.includes` per literal unless it can
- * match; the time stamp is looked for only in lines that can. Throws UntranslatableRegex.
+ * The offender of a match, through `<F-MLFID>` sessions as fail2ban keeps them: a failure without an
+ * address waits for a line of its session that names one (even a `<F-NOFAIL>` line); `<F-MLFFORGET>`
+ * ends the session. Unlike fail2ban, a line naming another address than the session's starts a new
+ * session.
  */
-export function compileFail2ban(spec: FilterSpec, options: { journal?: boolean } = {}): (line: string) => FilterMatch | undefined {
-  const maxLines = Math.max(1, spec.maxLines ?? 1);
-  const multi = maxLines > 1;
-  if (!spec.failRegex.some((r) => HOST_TAG.test(r)) && !HOST_TAG.test(spec.prefRegex ?? "")) throw new UntranslatableRegex("no fail-regex names the offender (<HOST>, <ADDR>, <F-ID>, …)");
-  const pref = spec.prefRegex ? compile(spec.prefRegex, multi) : undefined;
-  const fails = spec.failRegex.map((r) => compile(r, multi));
-  const ignores = (spec.ignoreRegex ?? []).map((r) => compile(r, multi));
-  const templates = options.journal ? "none" : dateTemplates(spec.datePattern);
-  const findDate = templates === "none" ? undefined : dateFinder(templates);
-  // a cheap test every line must pass: the prefix regex's literal, and one fail-regex's
-  const failLits = multi || fails.some((f) => !f.literals.length) ? [] : [...new Set(fails.flatMap((f) => f.literals))];
-  const prefLits = multi ? [] : (pref?.literals ?? []);
-  const buffer: string[] = [];
-  // <F-MLFID> sessions, as fail2ban keeps them: a failure without an address waits for a line of
-  // its session that names one (even a <F-NOFAIL> line); <F-MLFFORGET> ends the session. Unlike
-  // fail2ban, a line naming another address than the session's starts a new session.
+function mlfidSessions(): (g: Record<string, string | undefined>) => string | undefined {
   const sessions = new Map<string, { host?: string; pending: boolean }>();
-  const sessionHost = (g: Record<string, string | undefined>): string | undefined => {
+  return (g: Record<string, string | undefined>): string | undefined => {
     let host = hostOf(g);
     const nofail = g.nofail !== undefined;
     const id = g.mlfid;
@@ -93,6 +79,27 @@ export function compileFail2ban(spec: FilterSpec, options: { journal?: boolean }
     s.pending = false;
     return host;
   };
+}
+
+/**
+ * Compiles an imported fail2ban filter into a stateful line matcher (multi-line buffers and
+ * `<F-MLFID>` sessions span lines). A line costs a `String.includes` per literal unless it can
+ * match; the time stamp is looked for only in lines that can. Throws UntranslatableRegex.
+ */
+export function compileFail2ban(spec: FilterSpec, options: { journal?: boolean } = {}): (line: string) => FilterMatch | undefined {
+  const maxLines = Math.max(1, spec.maxLines ?? 1);
+  const multi = maxLines > 1;
+  if (!spec.failRegex.some((r) => HOST_TAG.test(r)) && !HOST_TAG.test(spec.prefRegex ?? "")) throw new UntranslatableRegex("no fail-regex names the offender (<HOST>, <ADDR>, <F-ID>, …)");
+  const pref = spec.prefRegex ? compile(spec.prefRegex, multi) : undefined;
+  const fails = spec.failRegex.map((r) => compile(r, multi));
+  const ignores = (spec.ignoreRegex ?? []).map((r) => compile(r, multi));
+  const templates = options.journal ? "none" : dateTemplates(spec.datePattern);
+  const findDate = templates === "none" ? undefined : dateFinder(templates);
+  // a cheap test every line must pass: the prefix regex's literal, and one fail-regex's
+  const failLits = multi || fails.some((f) => !f.literals.length) ? [] : [...new Set(fails.flatMap((f) => f.literals))];
+  const prefLits = multi ? [] : (pref?.literals ?? []);
+  const buffer: string[] = [];
+  const sessionHost = mlfidSessions();
   let lastDate: FoundDate | undefined;
   return (line) => {
     if (prefLits.length && !prefLits.some((l) => line.includes(l))) return undefined;
