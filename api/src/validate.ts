@@ -4,8 +4,18 @@ import { FirewallPolicy } from "./policy.js";
 
 type Issue = z.core.$ZodIssue;
 
+/** A key printed bare in a path; any other (an unknown key can be any text) is quoted: `rateLimit[" "]`. */
+const PLAIN_KEY = /^[A-Za-z_$][\w$-]*$/;
+
 function pathText(path: readonly PropertyKey[]): string {
-  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
+  return path
+    .map((p, i) => {
+      if (typeof p === "number") return `[${p}]`;
+      const key = String(p);
+      if (!PLAIN_KEY.test(key)) return `[${JSON.stringify(key)}]`;
+      return i === 0 ? key : `.${key}`;
+    })
+    .join("");
 }
 
 /** How far a union branch is from the input: its type did not match (2), its value did not (1), or something inside it (0). */
