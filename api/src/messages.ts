@@ -113,6 +113,8 @@ export const BanListStatusRow = z.object({
   active: z.number().int(),
   /** Hosts the list selects that report in sync. */
   hostsEnforcing: z.number().int(),
+  /** Why the list's current version is refused (its last valid version, if any, stays in force). */
+  error: z.string().nullable().optional(),
 });
 export const FleetStatus = z.object({
   hosts: z.array(HostStatusRow),

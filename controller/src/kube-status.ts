@@ -79,7 +79,16 @@ export function kubeStatuses(input: KubeStatusInput): StatusMap {
       entries: l.entries,
       active: l.active,
       hostsEnforcing: l.hostsEnforcing,
-      conditions: conditions(key, generation, [{ type: "Ready", status: "True", reason: "Published", message: `${l.active} of ${l.entries} entries in force` }]),
+      conditions: conditions(
+        key,
+        generation,
+        l.error
+          ? [
+              { type: "Ready", status: "False", reason: "Invalid", message: l.error },
+              { type: "Stalled", status: "True", reason: "Invalid", message: l.error },
+            ]
+          : [{ type: "Ready", status: "True", reason: "Published", message: `${l.active} of ${l.entries} entries in force` }],
+      ),
     });
   }
 

@@ -181,5 +181,15 @@ describe("the CRDs on a real API server", () => {
       expect(errorsOf("typo-edit")).toContain("spec.ingress[0].sorces: unknown field (did you mean sources?)");
       expect(specOf("typo-edit")).toMatchObject({ defaultInput: "Drop", ingress: [{ name: "r", ports: [9100], sources: ["203.0.113.0/24"] }] });
     });
+
+    it("in a ban list: reported as the BanList's error, by name", async () => {
+      const stored = await api.apply(banList("typo-bans", { entries: [{ cidr: "203.0.113.9", resaon: "scanner", duraton: "1h" }] }));
+      expect(stored.spec).toMatchObject({ entries: [{ resaon: "scanner", duraton: "1h" }] });
+      await waitFor("the ban list judged", () => errorsOf("typo-bans").length > 0, 20_000, 50);
+      expect(set?.errors.find((e) => e.name === "typo-bans")?.kind).toBe("BanList");
+      // the server stores keys sorted, so the fields come in that order
+      expect(errorsOf("typo-bans")).toEqual(["spec.entries[0]: unknown fields: duraton (did you mean duration?), resaon (did you mean reason?); known fields: cidr, reason, duration, expires"]);
+      expect(set?.banLists.map((l) => l.metadata.name)).not.toContain("typo-bans");
+    });
   });
 });

@@ -52,10 +52,10 @@ describe("strict input on a fleet", () => {
   let fleet: Fleet;
   let web: FleetHost;
   let db: FleetHost;
-  /** The error the controller reports for a manifest of this name (an invalid BanList is listed with the policies today). */
+  /** The error the controller reports for the policy or ban list of this name. */
   const policyError = async (name: string) => {
     const s = await fleet.status();
-    return s.policies.find((p) => p.name === name)?.error ?? (s.banLists.find((l) => l.name === name) as { error?: string } | undefined)?.error ?? null;
+    return s.policies.find((p) => p.name === name)?.error ?? s.banLists.find((l) => l.name === name)?.error ?? null;
   };
 
   beforeAll(async () => {
@@ -100,7 +100,8 @@ describe("strict input on a fleet", () => {
     fleet.writePolicy("db-only.yaml", DB_ONLY_BAN);
     await waitFor("db-only refused", async () => (await policyError("db-only")) !== null, 30_000, 200);
     expect(await policyError("db-only")).toMatch(/spec\.entries\[0\]\.hostSelector: not supported: .*BanList of their own with spec\.hostSelector/);
-    expect((await fleet.status()).banLists.map((l) => l.name)).not.toContain("db-only");
+    expect((await fleet.status()).banLists.find((l) => l.name === "db-only")).toMatchObject({ entries: 0, active: 0, hostsEnforcing: 0 });
+    expect((await fleet.status()).policies.map((p) => p.name)).not.toContain("db-only");
     // what the message says to do instead: a list of its own, selecting db hosts. Once that ban is in
     // force on db-1, a ban published earlier (had the refused list been taken) would be too.
     fleet.writePolicy("db-bans.yaml", DB_BANS);
