@@ -72,7 +72,7 @@ export function fleetStatus(input: StatusInput): FleetStatus {
       entries: l?.spec.entries.length ?? 0,
       active: live.get(name) ?? 0,
       hostsEnforcing: l ? [...input.hosts.values()].filter((h) => inSync.get(h.hostId) && matchesSelector(l.spec.hostSelector, h.labels)).length : 0,
-      error: errors ? errors.join("; ") : null,
+      ...(errors ? { error: errors.join("; ") } : {}),
     };
   });
   return { hosts, policies, banLists };
