@@ -14,6 +14,8 @@ export interface StatusInput {
   /** Lint warnings of valid policies, by name. */
   warnings: ReadonlyMap<string, string[]>;
   banLists?: readonly BanList[];
+  /** How each BanList was last synced: refused entries, a failure. */
+  banListOutcomes?: ReadonlyMap<string, { refused: readonly { cidr: string; reason: string }[]; error?: string }>;
   /** The decisions in the bans bucket, by key. */
   decisions?: ReadonlyMap<string, BanDecision>;
   now?: number;
@@ -63,16 +65,20 @@ export function fleetStatus(input: StatusInput): FleetStatus {
   }
   const invalidLists = input.invalidBanLists ?? new Map<string, string[]>();
   const valid = new Map((input.banLists ?? []).map((l) => [l.metadata.name, l]));
+  // a list whose current version is invalid is listed too, with why (and its last valid version's counts, if any)
   const banLists = [...new Set([...valid.keys(), ...invalidLists.keys()])].sort().map((name) => {
     const l = valid.get(name);
     const errors = invalidLists.get(name);
+    const outcome = input.banListOutcomes?.get(name);
     return {
       name,
       type: l?.spec.type ?? "Deny",
       entries: l?.spec.entries.length ?? 0,
       active: live.get(name) ?? 0,
       hostsEnforcing: l ? [...input.hosts.values()].filter((h) => inSync.get(h.hostId) && matchesSelector(l.spec.hostSelector, h.labels)).length : 0,
-      ...(errors ? { error: errors.join("; ") } : {}),
+      ...(outcome?.refused.length ? { refused: outcome.refused.map(({ cidr, reason }) => ({ cidr, reason })) } : {}),
+      ...(outcome?.error ? { error: outcome.error } : {}),
+      ...(errors ? { invalid: errors.join("; ") } : {}),
     };
   });
   return { hosts, policies, banLists };

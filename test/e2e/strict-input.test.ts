@@ -55,7 +55,7 @@ describe("strict input on a fleet", () => {
   /** The error the controller reports for the policy or ban list of this name. */
   const policyError = async (name: string) => {
     const s = await fleet.status();
-    return s.policies.find((p) => p.name === name)?.error ?? s.banLists.find((l) => l.name === name)?.error ?? null;
+    return s.policies.find((p) => p.name === name)?.error ?? s.banLists.find((l) => l.name === name)?.invalid ?? null;
   };
 
   beforeAll(async () => {

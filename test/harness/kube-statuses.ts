@@ -19,7 +19,7 @@ export function everyStatus(now = Date.parse("2026-12-05T10:00:00.000Z")): Statu
     ],
     banLists: [
       { name: "blocked", type: "Deny", entries: 3, active: 2, hostsEnforcing: 1 },
-      { name: "typo", type: "Deny", entries: 0, active: 0, hostsEnforcing: 0, error: "spec.entries[0].resaon: unknown field (did you mean reason?)" },
+      { name: "typo", type: "Deny", entries: 0, active: 0, hostsEnforcing: 0, invalid: "spec.entries[0].resaon: unknown field (did you mean reason?)" },
     ],
   });
   const registration = (hostId: string): HostRegistration =>
