@@ -7,7 +7,7 @@ import { KubeSource, loadKubeConfig } from "@fleetwall/controller/kube";
 import type { PolicySet } from "@fleetwall/controller";
 import { startKubeApi, type KubeApi, type KubeObject } from "../harness/kube.js";
 import { everyStatus } from "../harness/kube-statuses.js";
-import { waitFor } from "../harness/sh.js";
+import { sh, waitFor } from "../harness/sh.js";
 
 // The CRDs on a real API server (v1.24 from ../shared/kube, or KUBEBUILDER_ASSETS): what can never
 // work is refused by `kubectl apply` itself, with the field named; every example is accepted; every
@@ -109,6 +109,17 @@ describe("the CRDs on a real API server", () => {
     const r = await api.tryApply(object);
     expect(r.status, JSON.stringify(r.body?.message)).toBeLessThan(300);
     expect(parseResource(r.body)).toMatchObject({ ok: true });
+  });
+
+  it("kubectl apply itself refuses the issue's port 70000, naming the field (it used to say created)", async () => {
+    await sh("bash", [new URL("scripts/helm.sh", REPO).pathname], { timeoutMs: 300_000 }); // fetches kubectl into .cache/helm
+    const kubectl = (input: string) => sh(new URL(".cache/helm/kubectl", REPO).pathname, ["--kubeconfig", api.kubeconfig, "apply", "-f", "-"], { input }).then((out) => ({ ok: true, out }), (e: Error) => ({ ok: false, out: e.message }));
+    const manifest = (port: number) => `apiVersion: ${V}\nkind: FirewallPolicy\nmetadata: {name: kubectl-port}\nspec:\n  hostSelector: {}\n  ingress:\n    - {name: node, action: Allow, protocol: tcp, ports: [${port}]}\n`;
+    const refused = await kubectl(manifest(70000));
+    expect(refused.ok).toBe(false);
+    expect(refused.out).toContain("spec.ingress[0].ports[0]");
+    expect(refused.out).toContain("65535");
+    expect(await kubectl(manifest(9100))).toEqual({ ok: true, out: expect.stringContaining("created") });
   });
 
   const examples = readdirSync(new URL("examples/", REPO))
