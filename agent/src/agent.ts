@@ -254,6 +254,9 @@ export class Agent {
    */
   async #confirm(state: DesiredState, previous: Applied | undefined): Promise<boolean> {
     const bus = this.#bus as AgentBus;
+    this.log.debug({ revision: state.revision, windowMs: this.options.confirmWindowMs }, "waiting for the bus to confirm the ruleset");
+    // an agent told to stop meanwhile gets no answer: it restores the last confirmed ruleset, the one
+    // it has saved, and stops
     if (await bus.roundTrip(this.options.confirmWindowMs)) return true;
     this.log.error({ revision: state.revision, windowMs: this.options.confirmWindowMs }, "bus unreachable after apply; rolling back");
     const restore = previous?.state.ruleset ?? { baseline: { ...FULL_BASELINE }, policies: [], defaultInput: { verdict: "accept" as const }, defaultOutput: { verdict: "accept" as const } };

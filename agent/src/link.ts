@@ -3,7 +3,7 @@ import { type Msg, type NatsConnection, type NodeConnectionOptions, type Subscri
 import { Kvm, type KV } from "@nats-io/kv";
 import { jetstream } from "@nats-io/jetstream";
 import { BANS_BUCKET, BANS_LIVE_PREFIX, BANS_REPUBLISH, DESIRED_BUCKET, HOSTS_BUCKET, reportSubject, signalSubject, type BanSignal, type HostRegistration, type HostReport } from "@fleetwall/api";
-import { closeNats, connectNats, retry } from "@fleetwall/runtime";
+import { closeNats, connectNats, delay, retry } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 
 const enc = new TextEncoder();
@@ -41,6 +41,8 @@ export class AgentLink {
   private constructor(
     readonly nc: NatsConnection,
     private readonly options: LinkOptions,
+    /** The agent stops: waits on the bus end (a round trip returns false at once). */
+    private readonly stopping: AbortSignal,
   ) {}
 
   /**
@@ -49,7 +51,7 @@ export class AgentLink {
    */
   static async connect(options: LinkOptions, signal: AbortSignal = new AbortController().signal): Promise<AgentLink> {
     const nc = await connectNats({ name: `fleetwall-agent-${options.hostId}`, ...options.connection }, signal, options.log);
-    return new AgentLink(nc, options);
+    return new AgentLink(nc, options, signal);
   }
 
   /**
@@ -350,9 +352,17 @@ export class AgentLink {
   }
 
   /** True when a round trip to the server completes within `timeoutMs`. */
+  /** Whether the server answers within `timeoutMs`; false at once when the agent stops meanwhile. */
   async roundTrip(timeoutMs: number): Promise<boolean> {
-    const timer = new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs).unref());
-    return Promise.race([this.nc.flush().then(() => true, () => false), timer]);
+    const answered = new AbortController();
+    try {
+      return await Promise.race([
+        this.nc.flush().then(() => true, () => false),
+        delay(timeoutMs, AbortSignal.any([this.stopping, answered.signal])).then(() => false),
+      ]);
+    } finally {
+      answered.abort();
+    }
   }
 
   async close(): Promise<void> {

@@ -215,13 +215,33 @@ program
   .description("run a filter over a log file offline and print what it matches, like fail2ban-regex")
   .option("--filter <name>", "a built-in filter: sshd, sshd-ddos, sshd-extra, sshd-aggressive, nginx-http-auth, gotosocial-auth")
   .option("--fail-regex <re>", "a fail2ban-style regex with <HOST> (repeatable)", collect)
+  .option("--filter-file <path>", "a fail2ban filter file (filter.d/NAME.conf), like fail2ban-regex LOG FILTER")
+  .option("--mode <mode>", "the filter's mode (fail2ban's filter[mode=…]), with --filter-file")
+  .option("--journal", "the log's lines are journal lines (no time stamp), with --filter-file")
   .option("--json", 'print {"lines","matched","matches":[{"line","host"}]}')
-  .action(async (file: string, opts: { filter?: string; failRegex?: string[]; json?: boolean }) => {
-    if (!opts.filter && !opts.failRegex?.length) throw new ConfigError("--filter or --fail-regex is needed");
-    const { jailTest } = await import("./jail-test.js");
-    const r = await jailTest(file, opts.filter, opts.failRegex ?? []);
+  .action(async (file: string, opts: { filter?: string; failRegex?: string[]; filterFile?: string; mode?: string; journal?: boolean; json?: boolean }) => {
+    if (!opts.filter && !opts.failRegex?.length && !opts.filterFile) throw new ConfigError("--filter, --fail-regex or --filter-file is needed");
+    const { jailTest, filterFile } = await import("./jail-test.js");
+    const spec = opts.filterFile ? filterFile(opts.filterFile, { ...(opts.mode ? { mode: opts.mode } : {}), logtype: opts.journal ? "journal" : "file" }) : opts.filter;
+    const r = await jailTest(file, spec, opts.failRegex ?? []);
     if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     else process.stdout.write(`${r.matches.map((m) => `${m.line}: ${m.host}${m.address === false ? " (a host name: not banned)" : ""}`).join("\n")}${r.matches.length ? "\n" : ""}lines: ${r.lines}, matched: ${r.matched}\n`);
+  });
+
+program
+  .command("import")
+  .description("import configuration from other tools")
+  .command("fail2ban [dir]")
+  .description("fail2ban's enabled jails (jail.conf, jail.local, jail.d/, filter.d/) as a FirewallPolicy and an Allow BanList, printed as YAML")
+  .option("--name <name>", "name of the FirewallPolicy", "fail2ban")
+  .option("--selector <k=v,...>", "labels of the hosts the jails run on (default: every host)", "")
+  .option("-o, --out <file>", "write the YAML to a file instead of standard output")
+  .action(async (dir: string | undefined, opts: { name: string; selector: string; out?: string }) => {
+    const { importFail2banDir, formatNotes } = await import("./import-command.js");
+    const matchLabels = Object.fromEntries(opts.selector.split(",").filter(Boolean).map((kv) => kv.split("=", 2) as [string, string]));
+    const r = importFail2banDir(dir ?? "/etc/fail2ban", { name: opts.name, matchLabels, ...(opts.out ? { out: opts.out } : {}) });
+    if (!opts.out) process.stdout.write(r.yaml);
+    process.stderr.write(`imported jails: ${r.jails.join(", ") || "none"}\n${formatNotes(r.notes)}`);
   });
 
 program

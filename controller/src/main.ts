@@ -36,7 +36,8 @@ interface Probe {
 /**
  * Starts the controller's parts under `s`. With the Kubernetes source, replicas elect a leader with
  * a Lease first: a standby answers /healthz and /readyz and does nothing else. Leading is a runnable:
- * when it fails the process stops, and when the leader's work fails the elector stops renewing.
+ * when it fails (the lease lost) the process stops; when the leader's work fails, or the process
+ * stops cleanly, the supervisor aborts it and it releases the Lease, so a standby leads at once.
  */
 export async function startController(cfg: Config, log: Logger, s: Supervisor): Promise<void> {
   const registry = newRegistry();
@@ -49,7 +50,8 @@ export async function startController(cfg: Config, log: Logger, s: Supervisor): 
     kc = loadKubeConfig(cfg.kubeconfig);
     const elector = new LeaderElector(kc, { namespace: cfg.leaseNamespace, name: cfg.leaseName, identity: cfg.identity, durationMs: cfg.leaseDuration, retryMs: cfg.leaseRetry, log });
     log.info({ lease: `${cfg.leaseNamespace}/${cfg.leaseName}`, identity: cfg.identity }, "waiting to become leader");
-    await untilAborted(elector.acquire(s.signal), s.signal);
+    if (!(await untilAborted(elector.acquire(s.signal), s.signal))) return;
+    // renews until the process stops (or any part fails), then gives the Lease up to the standby
     s.run("leader election", (signal) => elector.hold(signal));
   }
   await startLeader(cfg, log, s, { registry, probe, kc });
@@ -139,7 +141,7 @@ interface KubeParts {
 }
 
 async function startKube(cfg: Config, log: Logger, s: Supervisor, { registry, controller, registrations, kc }: KubeParts): Promise<Source> {
-  const { KubeSource } = await import("./kube.js");
+  const { KubeSource, kubeLogFields } = await import("./kube.js");
   const kube: KubeSource = new KubeSource({
     kubeconfig: kc,
     relistMs: cfg.relist,
@@ -157,7 +159,7 @@ async function startKube(cfg: Config, log: Logger, s: Supervisor, { registry, co
       const reg = registrations.get(id);
       if (reg) await kube.ensureHost(reg);
     },
-    (id, error, retryInMs) => log.warn({ host: id, err: error, retryInMs }, "FirewallHost not written; retrying"),
+    (id, error, retryInMs) => log.warn({ host: id, ...kubeLogFields(error), retryInMs }, "FirewallHost not written; retrying"),
   );
   s.defer("FirewallHost queue", () => hosts.stop());
   const writer = new KubeStatusWriter(kube, controller, { minIntervalMs: Math.max(2 * cfg.statusInterval, 1000), budget: 50, log });
