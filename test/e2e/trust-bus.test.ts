@@ -93,7 +93,7 @@ describe("the bus cannot be clogged, filled or turned (#18 rows 3, 4, 8, 9, 10)"
     await bans.put(banKey("cli", "203.0.113.70"), envelopeText(signPayload(key, JSON.stringify(old))));
     await waitFor("both agents refused it", () => [t1, t2].every((h) => /"reason":"replayed: issued/.test(h.agent?.log() ?? "")), 10_000);
     await waitFor("the controller deleted it", async () => (await bans.get(banKey("cli", "203.0.113.70")))?.operation === "DEL", 10_000);
-    expect(log()).toContain("replayed decision in the bans bucket; deleting it");
+    expect(log()).toContain("replayed decision in the bans bucket; undoing it");
     for (const h of [t1, t2]) expect(await s.banned(h, "203.0.113.70")).toBe(false);
   });
 
