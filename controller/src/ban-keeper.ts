@@ -119,8 +119,9 @@ export class BanKeeper {
       this.log.info({ address: signal.address, jail: signal.jail, host: signal.hostId, reason: refusal.reason }, "signal not turned into a fleet ban");
       return;
     }
-    if (plan.solo) this.reporters.charge(signal.hostId, nowMs);
     await this.publisher.execute(plan);
+    // spent once published: a signal redelivered after a failed put is not charged twice
+    if (plan.solo) this.reporters.charge(signal.hostId, nowMs);
     this.reporters.forget(signal.address);
     const ban = plan.puts[0] as BanDecision;
     this.log.warn({ address: ban.cidr, jail: signal.jail, expiresAt: ban.expiresAt, offences: ban.offences, origins: ban.origins, solo: plan.solo }, "fleet ban");
