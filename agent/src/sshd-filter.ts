@@ -158,7 +158,7 @@ export function splitSession(line: string): { session: string; content: string }
 
 /** A time stamp and a host name: a few words, none a program tag (`x[1]:`, `x:`) or a message. */
 function syslogPrefix(before: string): boolean {
-  if (before.includes(": ") || before.includes("]") || before.endsWith(":")) return false;
+  if (before.includes(": ") || before.endsWith(":") || /\S\[\d+\]/.test(before)) return false;
   let words = 0;
   for (let i = before.indexOf(" "); i >= 0; i = before.indexOf(" ", i + 1)) if (before[i + 1] !== " ") words += 1;
   return words < 7;
