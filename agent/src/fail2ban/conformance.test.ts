@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { F2B_TESTS } from "./conformance-report.js";
 import { compileFail2ban } from "./engine.js";
 import { readFilter } from "./filter-reader.js";
+import { translateRegex } from "./regex.js";
 import { conformanceFromPackage } from "./conformance.test-support.js";
 
 const DOC = new URL("../../../docs/fail2ban-conformance.md", import.meta.url);
@@ -59,7 +60,13 @@ describe("every filter Debian ships, on hostile lines", () => {
       const f = readFilter(read, "/etc/fail2ban", name, {});
       spec = { ...(f.prefregex ? { prefRegex: f.prefregex } : {}), failRegex: f.failregex, ignoreRegex: f.ignoreregex, datePattern: f.datepattern ?? "{DEFAULT}", maxLines: f.maxlines };
       const match = compileFail2ban(spec);
-      for (const line of hostile) match(line);
+      // the filter's own literals first, so the lines pass its pre-check and reach the regexes
+      const words = [f.prefregex, ...f.failregex].flatMap((r) => (r ? translateRegex(r, { multiline: f.maxlines > 1 }).literals : [])).join(" ");
+      for (const line of hostile) {
+        match(line);
+        match(`Dec  6 01:00:00 host ${name}[1]: ${words} ${line}`);
+        match(`Dec  6 01:00:00 host ${name}[1]: ${line} ${words}`);
+      }
     } catch (e) {
       expect((e as Error).name, `${name}: ${(e as Error).message}`).toMatch(/UntranslatableRegex|Fail2banConfigError/);
     }
