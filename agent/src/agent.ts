@@ -1,7 +1,7 @@
 import { SCHEMA_VERSION, type DesiredState, type JailIR, type HostRegistration, type HostReport, type RulesetIR } from "@fleetwall/api";
 import type { Logger } from "pino";
-import type { Enforcer } from "./enforcer.js";
-import { LAST_APPLIED, PINNED_KEY, type StateStore } from "./state-store.js";
+import type { FirewallBackend } from "./backend.js";
+import { LAST_APPLIED, LOCAL_BANS, PINNED_KEY, type StateStore } from "./state-store.js";
 import { verifyDesired } from "./verify.js";
 import { Defender, type SignalSink } from "./defender.js";
 import type { JailRunner } from "./jails.js";
@@ -12,7 +12,8 @@ export interface AgentBus extends SignalSink {
   register(reg: HostRegistration, signal: AbortSignal): Promise<void>;
   /** `stored`: the value was read from the bucket, and may be older than one delivered before. */
   watchDesired(onValue: (data: Uint8Array, stored: boolean) => Promise<void>, signal: AbortSignal): Promise<void>;
-  watchBans(onEntry: (key: string, data: Uint8Array | null) => void, signal: AbortSignal): Promise<void>;
+  /** `onSynced`: every entry the bucket held when the watch began has been delivered (called again after each catch-up). */
+  watchBans(onEntry: (key: string, data: Uint8Array | null) => void, signal: AbortSignal, onSynced?: () => void): Promise<void>;
   publishReport(report: HostReport): void;
   roundTrip(timeoutMs: number): Promise<boolean>;
 }
@@ -59,7 +60,7 @@ export class Agent {
 
   constructor(
     private readonly options: AgentOptions,
-    private readonly enforcer: Enforcer,
+    private readonly backend: FirewallBackend,
     private readonly store: StateStore,
     private readonly log: Logger,
     private readonly defender?: Defender,
@@ -105,7 +106,10 @@ export class Agent {
     this.#trustedKey ??= await this.store.read(PINNED_KEY);
     if (this.#trustedKey) this.#onTrusted();
     await this.jails?.init();
-    await this.defender?.bans.ensureTable();
+    if (this.defender) {
+      this.defender.bans.restoreLocal(await this.store.read(LOCAL_BANS));
+      await this.defender.bans.ensureTable();
+    }
     const saved = await this.store.read(LAST_APPLIED);
     if (!saved) return false;
     const v = verifyDesired(saved, { hostId: this.options.hostId, trustedKey: this.#trustedKey, appliedRevision: 0 });
@@ -113,7 +117,7 @@ export class Agent {
       this.log.error({ reason: v.reason }, "saved state refused; not restored");
       return false;
     }
-    const result = await this.enforcer.apply(v.state.ruleset);
+    const result = await this.backend.applyRuleset(v.state.ruleset);
     this.#applied = { state: v.state, envelope: saved, ...result };
     await this.jails?.configure(v.state.jails);
     this.#desiredRevision = v.state.revision;
@@ -146,7 +150,7 @@ export class Agent {
             // decisions are verified with the controller's key: with none configured, wait until one is pinned
             await this.#trusted;
             void defender.drain(bus);
-            await bus.watchBans((key, data) => defender.onDecisionEntry(key, data), signal);
+            await bus.watchBans((key, data) => defender.onDecisionEntry(key, data), signal, () => void this.#serialLogged(() => defender.bans.synced()));
           })()
         : Promise.resolve();
       await Promise.all([desired, bans]);
@@ -211,7 +215,7 @@ export class Agent {
     const previous = this.#applied;
     let result;
     try {
-      result = await this.enforcer.apply(state.ruleset);
+      result = await this.backend.applyRuleset(state.ruleset);
       this.onApplyMs?.(performance.now() - started);
     } catch (error) {
       this.applyFailures += 1;
@@ -244,7 +248,7 @@ export class Agent {
     this.log.error({ revision: state.revision, windowMs: this.options.confirmWindowMs }, "bus unreachable after apply; rolling back");
     const restore = previous?.state.ruleset ?? { baseline: { loopback: true, established: true, dropInvalid: true, badTcpFlags: true }, policies: [], defaultInput: { verdict: "accept" as const }, defaultOutput: { verdict: "accept" as const } };
     try {
-      const back = await this.enforcer.apply(restore);
+      const back = await this.backend.applyRuleset(restore);
       if (previous) this.#applied = { ...previous, ...back };
     } catch (error) {
       this.log.error({ err: error }, "rollback failed");
@@ -260,10 +264,14 @@ export class Agent {
     await this.store.write(LAST_APPLIED, this.#applied.envelope);
   }
 
-  /** Compares the kernel's table with the one applied; re-applies on any foreign change. */
+  /** Compares the kernel's tables with the ones applied; repairs any foreign change (both tables). */
   async checkDrift(bus: AgentBus): Promise<boolean> {
+    if (await this.defender?.bans.checkDrift()) {
+      this.#driftRepairs += 1;
+      await this.#report(bus);
+    }
     if (!this.#applied) return false;
-    const now = await this.enforcer.fingerprint();
+    const now = await this.backend.fingerprint();
     if (now === this.#applied.fingerprint) return false;
     this.#driftRepairs += 1;
     this.log.warn({ revision: this.appliedRevision }, "drift detected; repairing");
@@ -273,7 +281,7 @@ export class Agent {
   }
 
   async auditCounts(): Promise<Record<string, number>> {
-    return this.#applied ? this.enforcer.auditCounts(this.#applied.state.ruleset) : {};
+    return this.#applied ? this.backend.counters(this.#applied.state.ruleset) : {};
   }
 
   /** Publishes a report; never rejects (a report that cannot be sent now is superseded by the next heartbeat). */
@@ -302,6 +310,8 @@ export class Agent {
       droppedMessages: this.#dropped + (this.defender?.droppedDecisions ?? 0),
       auditDrops,
       activeBans: this.defender?.bans.activeBans ?? 0,
+      heartbeatMs: this.options.heartbeatMs,
+      ...(this.defender ? { bans: this.defender.bans.truth() } : {}),
     };
   }
 

@@ -1,7 +1,7 @@
 import { SCHEMA_VERSION, SEAL_KEY_PREFIX, type BanSignal, type JailIR, type Labels } from "@fleetwall/api";
 import type { Logger } from "pino";
 import type { BanSync } from "./bans.js";
-import { decisionOp, rememberingParse } from "./bans.js";
+import { decisionEntry, rememberingParse } from "./bans-decision.js";
 import type { JailBan } from "./jail-counter.js";
 import { DecisionReader, verifySeal } from "./verify.js";
 
@@ -44,13 +44,7 @@ export class Defender {
       this.log.info({ jail: jail.name, address: ban.address }, "allowlisted address not banned");
       return;
     }
-    const expiresAt = new Date(this.now() + ban.banSeconds * 1000).toISOString();
-    const op = decisionOp(
-      { schemaVersion: SCHEMA_VERSION, list: `local-${jail.name}`, type: "Deny", cidr: ban.address, reason: "", scenario: jail.name, origins: [this.hostId], createdAt: new Date(this.now()).toISOString(), expiresAt, offences: 1, source: "jail" },
-      this.labels,
-      this.now(),
-    );
-    const local = this.bans.set(`local.${jail.name}.${ban.address}`, op);
+    const local = this.bans.setLocal(jail.name, ban.address, ban.banSeconds);
     this.log.warn({ jail: jail.name, address: ban.address, failures: ban.failures, seconds: ban.banSeconds }, "banned locally");
     if (jail.share !== "Fleet") return;
     if (this.#outbox.length >= OUTBOX_LIMIT) this.#outbox.shift();
@@ -139,6 +133,6 @@ export class Defender {
       if (hashes?.size === 0) this.#seals.delete(v.sealed.seal);
     }
     // queued, not awaited: a snapshot of many decisions becomes a few large nft batches
-    void this.bans.set(key, decisionOp(v.decision, this.labels, this.now(), this.#parseTime));
+    void this.bans.set(key, decisionEntry(v.decision, this.labels, this.#parseTime));
   }
 }

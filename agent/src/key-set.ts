@@ -15,6 +15,8 @@ interface Shard {
   slots: Int32Array;
   /** Per slot: the key's hash, so most mismatches are found without reading the arena. */
   hashes: Uint32Array;
+  /** Per slot: the number kept with the key (a ban's expiry in seconds; 0 for none). */
+  values: Uint32Array;
   live: number;
   deleted: number;
 }
@@ -48,7 +50,7 @@ export class KeySet {
   #end = 0;
   #live = 0;
   #deadBytes = 0;
-  #others = new Set<string>();
+  #others = new Map<string, number>();
 
   /** The sizes are for tests, which make chunks and shards few to reach every path with few keys. */
   constructor({ chunkBits = CHUNK_BITS, shardBits = SHARD_BITS } = {}) {
@@ -69,21 +71,35 @@ export class KeySet {
     return hash < 0 ? this.#others.has(key) : this.#find(this.#shardOf(hash), key, hash) >= 0;
   }
 
-  /** Adds `key`; false when it was there already. */
-  add(key: string): boolean {
+  /** The number kept with `key` (an unsigned 32-bit integer), or undefined when it is not there. */
+  get(key: string): number | undefined {
+    const hash = arenaHash(key);
+    if (hash < 0) return this.#others.get(key);
+    const shard = this.#shardOf(hash);
+    const slot = this.#find(shard, key, hash);
+    return slot < 0 ? undefined : shard.values[slot];
+  }
+
+  /** Adds `key` with `value` (an unsigned 32-bit integer); false when it was there already (its value is replaced). */
+  add(key: string, value = 0): boolean {
     const hash = arenaHash(key);
     if (hash < 0) {
-      if (this.#others.has(key)) return false;
-      this.#others.add(key);
-      return true;
+      const had = this.#others.has(key);
+      this.#others.set(key, value >>> 0);
+      return !had;
     }
     let shard = this.#shardOf(hash);
-    if (this.#find(shard, key, hash) >= 0) return false;
+    const at = this.#find(shard, key, hash);
+    if (at >= 0) {
+      shard.values[at] = value;
+      return false;
+    }
     if ((shard.live + shard.deleted + 1) / shard.slots.length > MAX_LOAD) shard = this.#rebuild(hash);
     const slot = freeSlot(shard, hash);
     if (shard.slots[slot] === DELETED) shard.deleted -= 1;
     shard.slots[slot] = this.#store(key) + 1;
     shard.hashes[slot] = hash;
+    shard.values[slot] = value;
     shard.live += 1;
     this.#live += 1;
     return true;
@@ -103,6 +119,23 @@ export class KeySet {
     this.#deadBytes += key.length + 1;
     if (this.#deadBytes > this.#chunk && this.#deadBytes * 2 > this.#chunks.length * this.#chunk) this.#compact();
     return true;
+  }
+
+  /** Calls `fn` with every key and its value, in no particular order; the set must not change meanwhile. */
+  forEach(fn: (key: string, value: number) => void): void {
+    for (const shard of this.#shards) {
+      for (let i = 0; i < shard.slots.length; i += 1) {
+        const at = shard.slots[i] as number;
+        if (at > 0) fn(this.#text(at - 1), shard.values[i] as number);
+      }
+    }
+    for (const [k, v] of this.#others) fn(k, v);
+  }
+
+  #text(position: number): string {
+    const chunk = this.#chunks[position >>> this.#chunkBits] as Uint8Array;
+    const offset = position & (this.#chunk - 1);
+    return Buffer.from(chunk.buffer, chunk.byteOffset + offset + 1, chunk[offset] as number).toString("latin1");
   }
 
   #shardOf(hash: number): Shard {
@@ -155,6 +188,7 @@ export class KeySet {
       const slot = freeSlot(shard, old.hashes[i] as number);
       shard.slots[slot] = at;
       shard.hashes[slot] = old.hashes[i] as number;
+      shard.values[slot] = old.values[i] as number;
     }
     shard.live = old.live;
     this.#shards[index] = shard;
@@ -192,7 +226,7 @@ export class KeySet {
 }
 
 function newShard(capacity: number): Shard {
-  return { slots: new Int32Array(capacity), hashes: new Uint32Array(capacity), live: 0, deleted: 0 };
+  return { slots: new Int32Array(capacity), hashes: new Uint32Array(capacity), values: new Uint32Array(capacity), live: 0, deleted: 0 };
 }
 
 /** The first empty or deleted slot on `hash`'s probe sequence. */

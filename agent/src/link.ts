@@ -177,7 +177,7 @@ export class AgentLink {
    * arrives live meanwhile, and goes live again. The same catch-up reads the bucket at the start,
    * after every reconnect, and when a periodic check finds the bucket ahead with nothing delivered.
    */
-  async watchBans(onEntry: (key: string, data: Uint8Array | null) => void, signal: AbortSignal): Promise<void> {
+  async watchBans(onEntry: (key: string, data: Uint8Array | null) => void, signal: AbortSignal, onSynced?: () => void): Promise<void> {
     const bans = await this.#bucket(BANS_BUCKET, signal);
     const log = this.options.log;
     /** Every entry up to this revision has been delivered. */
@@ -238,6 +238,7 @@ export class AgentLink {
             }
             if (!gap) {
               held = undefined;
+              onSynced?.();
               return;
             }
             await sleep(Math.min(delay, 1_000), undefined, { signal, ref: false }).catch(() => undefined);

@@ -57,6 +57,31 @@ export type SignedEnvelope = z.infer<typeof SignedEnvelope>;
 
 export const ReportState = z.enum(["Applied", "Failed", "Pending"]);
 
+/** Most local bans a report lists (the rest are counted). */
+export const REPORT_LOCAL_BANS_LIMIT = 1_000;
+
+/** A ban this host's own jail made (share: Local, or before the fleet decided). */
+export const LocalBanReport = z.object({ jail: z.string(), address: z.string(), expiresAt: z.number().int() }).strict();
+export type LocalBanReport = z.infer<typeof LocalBanReport>;
+
+/**
+ * What a host believes it enforces of the fleet's ban decisions, as a digest (api/ban-digest.ts) at
+ * an epoch start, what nft refused, and its own local bans.
+ */
+export const HostBanTruth = z
+  .object({
+    /** The epoch start (ms) the count and digest are for. */
+    epoch: z.number().int().min(0),
+    count: z.number().int().min(0),
+    digest: z.string().regex(/^[0-9a-f]{16}$/),
+    refused: z.array(z.object({ element: z.string(), error: z.string() }).strict()).max(20).default([]),
+    refusedTotal: z.number().int().min(0).default(0),
+    local: z.array(LocalBanReport).max(REPORT_LOCAL_BANS_LIMIT).default([]),
+    localTotal: z.number().int().min(0).default(0),
+  })
+  .strict();
+export type HostBanTruth = z.infer<typeof HostBanTruth>;
+
 /** What an agent publishes on change and as a heartbeat. */
 export const HostReport = z.object({
   schemaVersion: V1,
@@ -76,6 +101,9 @@ export const HostReport = z.object({
   /** Packets counted by audit-mode policies' would-drop rules, by policy name. */
   auditDrops: z.record(z.string(), z.number().int()).default({}),
   activeBans: z.number().int().min(0).default(0),
+  /** The agent's heartbeat interval: a host silent for several of them is stale. */
+  heartbeatMs: z.number().int().min(1).optional(),
+  bans: HostBanTruth.optional(),
 });
 export type HostReport = z.infer<typeof HostReport>;
 

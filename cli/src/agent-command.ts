@@ -2,7 +2,9 @@ import { hostname, networkInterfaces } from "node:os";
 import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { AGENT_STATE_FILES, Agent, AgentLink, BANS_TABLE, BanSync, Defender, Enforcer, FAMILY, JailRunner, StateStore, TABLE, listTable, nftBinary, nftVersion, type NftRunner } from "@fleetwall/agent";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { AGENT_STATE_FILES, Agent, AgentLink, BANS_TABLE, BanSync, Defender, FAMILY, JailRunner, LOCAL_BANS, MemoryBackend, NftBackend, StateStore, TABLE, listTable, nftBinary, nftVersion, type AgentBus, type FirewallBackend, type NftRunner } from "@fleetwall/agent";
 import { FLEETWALL_VERSION, agentInboxPrefix } from "@fleetwall/api";
 import type { Logger } from "pino";
 import { readPem, splitSources, type AgentConfig } from "./config.js";
@@ -14,23 +16,25 @@ import { connectOptions } from "./nats-access.js";
 interface Built {
   agent: Agent;
   nft: NftRunner;
+  backend: FirewallBackend;
   defender: Defender;
   jails: JailRunner | undefined;
 }
 
 function buildAgent(cfg: AgentConfig, log: Logger, nftVer: string, withJails: boolean): Built {
   const nft = nftBinary({ binary: cfg.nft });
-  const store = new StateStore(cfg.stateDir);
+  // a dry run keeps its state apart: what it "applied" must not be restored at the next boot
+  const store = new StateStore(cfg.dryRun ? mkdtempSync(join(tmpdir(), "fleetwall-dry-run-")) : cfg.stateDir);
   // the agent is made below; the defender and jails reach it through this late-bound reference
   let agent: Agent | undefined;
-  const defender = new Defender(new BanSync(nft, log), cfg.hostId, cfg.labels, () => agent?.trustedKey(), log);
+  const failsafe = { sshPorts: cfg.sshPort, sshSources: splitSources(cfg.sshSource), nats: cfg.natsFailsafe ? natsFailsafe(cfg.nats) : [], dhcp: cfg.dhcp };
+  const backend: FirewallBackend = cfg.dryRun ? new MemoryBackend({ failsafe, onScript: (what, script) => process.stdout.write(`# fleetwall agent --dry-run: ${what}\n${script}\n`) }) : new NftBackend(nft, failsafe);
+  let saving = Promise.resolve();
+  const saveLocal = (json: string) => {
+    saving = saving.then(() => store.write(LOCAL_BANS, json)).catch((error: unknown) => log.warn({ err: error }, "local bans not saved"));
+  };
+  const defender = new Defender(new BanSync(backend, log, { saveLocal }), cfg.hostId, cfg.labels, () => agent?.trustedKey(), log);
   const jails = withJails ? new JailRunner(store, log, (ban, jail) => agent?.onJailBan(ban, jail)) : undefined;
-  const enforcer = new Enforcer(nft, {
-    sshPorts: cfg.sshPort,
-    sshSources: splitSources(cfg.sshSource),
-    nats: cfg.natsFailsafe ? natsFailsafe(cfg.nats) : [],
-    dhcp: cfg.dhcp,
-  });
   agent = new Agent(
     {
       hostId: cfg.hostId,
@@ -41,19 +45,19 @@ function buildAgent(cfg: AgentConfig, log: Logger, nftVer: string, withJails: bo
       confirmWindowMs: cfg.confirmWindow,
       now: () => new Date(),
     },
-    enforcer,
+    backend,
     store,
     log,
     defender,
     jails,
   );
-  return { agent, nft, defender, jails };
+  return { agent, nft, backend, defender, jails };
 }
 
 /** `--boot`: restore the last applied ruleset from disk, without the bus, and return. */
 export async function bootAgent(cfg: AgentConfig, log: Logger): Promise<boolean> {
   // no jails at boot: this process restores the rules and exits; the service then starts the agent
-  const { agent, nft } = buildAgent(cfg, log, await nftVersion(nftBinary({ binary: cfg.nft })), false);
+  const { agent, nft } = buildAgent(cfg, log, cfg.dryRun ? "dry-run" : await nftVersion(nftBinary({ binary: cfg.nft })), false);
   try {
     return await agent.restore();
   } finally {
@@ -62,7 +66,7 @@ export async function bootAgent(cfg: AgentConfig, log: Logger): Promise<boolean>
 }
 
 export async function runAgent(cfg: AgentConfig, log: Logger, signal: AbortSignal): Promise<void> {
-  const { agent, nft, defender, jails } = buildAgent(cfg, log, await nftVersion(nftBinary({ binary: cfg.nft })), true);
+  const { agent, nft, defender, jails } = buildAgent(cfg, log, cfg.dryRun ? "dry-run" : await nftVersion(nftBinary({ binary: cfg.nft })), !cfg.dryRun);
   await agent.restore();
   let link: AgentLink | undefined;
   const registry = newRegistry();
@@ -84,13 +88,25 @@ export async function runAgent(cfg: AgentConfig, log: Logger, signal: AbortSigna
   link = await AgentLink.connect({ connection: connectOptions(cfg, `fleetwall-agent-${cfg.hostId}`, agentInboxPrefix(cfg.hostId)), hostId: cfg.hostId, log });
   log.info({ host: cfg.hostId, machine: hostname() }, "agent connected");
   try {
-    await agent.run(link, signal);
+    await agent.run(cfg.dryRun ? dryRunBus(link) : link, signal);
   } finally {
     await agent.shutdown();
     await link.close();
     http.close();
     nft.close?.();
   }
+}
+
+/** The bus as a dry run sees it: it follows desired state and bans, and registers, reports and signals nothing. */
+function dryRunBus(link: AgentLink): AgentBus {
+  return {
+    register: async () => undefined,
+    watchDesired: (onValue, signal) => link.watchDesired(onValue, signal),
+    watchBans: (onEntry, signal, onSynced) => link.watchBans(onEntry, signal, onSynced),
+    publishReport: () => undefined,
+    publishSignal: async () => undefined,
+    roundTrip: (ms) => link.roundTrip(ms),
+  };
 }
 
 function localAddresses(): string[] {

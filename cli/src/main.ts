@@ -102,6 +102,7 @@ const agentCommand = configFlags(
     .option("--nft <path>", "nft binary", "nft")
     .option("--listen <host:port>", "/metrics, /healthz and /readyz", "127.0.0.1:9475")
     .option("--boot", "restore the last applied ruleset from the state directory and exit (for early boot)")
+    .option("--dry-run", "print the nft scripts the agent would apply; enforce, register, report and signal nothing")
     .addOption(new Option("--log-level <level>").env("FLEETWALL_LOG_LEVEL").default("info")),
 ).action(async (opts) => {
   const cfg = parseConfig(AgentConfig, opts);
