@@ -107,5 +107,11 @@ function setTarget(kind: BanSetKind, family: Family): string {
 }
 
 function elementText(o: { element: string; timeoutSeconds?: number }): string {
-  return o.timeoutSeconds === undefined ? o.element : `${o.element} timeout ${Math.max(1, Math.ceil(o.timeoutSeconds))}s`;
+  // in ms: an element expires when its decision does, not up to a second later
+  return o.timeoutSeconds === undefined ? o.element : `${o.element} timeout ${timeoutMs(o.timeoutSeconds)}ms`;
+}
+
+/** The timeout nft is given for `seconds`: whole ms, at least one. */
+export function timeoutMs(seconds: number): number {
+  return Math.max(1, Math.ceil(seconds * 1000));
 }

@@ -107,9 +107,11 @@ export class BanSync {
     return this.#allowSet.overlaps(parseCidr(address));
   }
 
-  /** Records what the decision under `key` asks of this host now (undefined: nothing) and schedules the kernel change. */
+  /** Records what the decision under `key` asks of this host now (undefined: nothing) and schedules the kernel change. Takes ownership of `entry`. */
   set(key: string, entry: BanEntry | undefined): Promise<void> {
     const now = this.#now();
+    // expiries are kept in whole seconds, rounded up (the kernel's timeouts are seconds too); the entry is ours
+    if (entry && entry.expiresAt !== Infinity) entry.expiresAt = expirySeconds(entry.expiresAt) * 1000;
     const live = entry && heldAt(expirySeconds(entry.expiresAt), banEpoch(now, this.#epochMs)) ? entry : undefined;
     const before = this.#belief.get(key);
     if (!before && !live) return this.#flushing ?? Promise.resolve();
@@ -284,8 +286,11 @@ export class BanSync {
     } catch (error) {
       if (batch.length === 1) {
         const o = batch[0] as BanOp;
+        const id = `${o.kind} ${o.element}`;
         this.#errors += 1;
-        if (this.#refused.size < MAX_REFUSED || this.#refused.has(`${o.kind} ${o.element}`)) this.#refused.set(`${o.kind} ${o.element}`, describe(error));
+        // the removal of an element nft never took: nothing is left to undo
+        if (o.op === "remove" && this.#refused.delete(id)) return;
+        if (this.#refused.size < MAX_REFUSED || this.#refused.has(id)) this.#refused.set(id, describe(error));
         this.log.error({ element: o.element, set: o.kind, err: error }, "ban element refused by nft");
         return;
       }

@@ -1,6 +1,6 @@
 import { sha256Hex, type Family, type RulesetIR } from "@fleetwall/api";
 import { BanOpsRefused, type BanElement, type Enforced, type FirewallBackend } from "./backend.js";
-import { isIntervalSet, renderBanOps, replaceBansScript, setName, type BanOp, type BanSetKind } from "./bans-render.js";
+import { isIntervalSet, renderBanOps, replaceBansScript, setName, timeoutMs, type BanOp, type BanSetKind } from "./bans-render.js";
 import { cidrRange } from "./cidr-range.js";
 import { render, type Failsafe } from "./render.js";
 
@@ -142,7 +142,7 @@ export class MemoryBackend implements FirewallBackend {
         if (s.start <= r.end && r.start <= s.end) throw new BanOpsRefused(`Error: interval overlaps with an existing one: ${o.element} (${el})`);
       }
     }
-    set.set(o.element, timeoutSeconds === undefined ? Infinity : now + Math.max(1, Math.ceil(timeoutSeconds)) * 1000);
+    set.set(o.element, timeoutSeconds === undefined ? Infinity : now + timeoutMs(timeoutSeconds));
   }
 
   #delete(sets: Sets, o: { kind: BanSetKind; family: Family; element: string }, now: number): void {
