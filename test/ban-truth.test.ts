@@ -45,7 +45,8 @@ class Host {
 
   async start(): Promise<void> {
     this.bans?.close();
-    this.bans = new BanSync(this.backend, log, { now: () => this.now, epochMs: EPOCH, saveLocal: (j) => (this.saved = j) });
+    this.bans = new BanSync(this.backend, log, { now: () => this.now, epochMs: EPOCH });
+    this.bans.saveLocal = (j) => (this.saved = j);
     this.bans.restoreLocal(this.saved);
     await this.bans.ensureTable();
     for (const [key, d] of this.bucket) void this.bans.set(key, decisionEntry(d, {}));

@@ -107,8 +107,12 @@ export class Agent {
     if (this.#trustedKey) this.#onTrusted();
     await this.jails?.init();
     if (this.defender) {
-      this.defender.bans.restoreLocal(await this.store.read(LOCAL_BANS));
       await this.defender.bans.ensureTable();
+      this.defender.bans.restoreLocal(await this.store.read(LOCAL_BANS));
+      let saving = Promise.resolve();
+      this.defender.bans.saveLocal = (json) => {
+        saving = saving.then(() => this.store.write(LOCAL_BANS, json)).catch((error: unknown) => this.log.warn({ err: error }, "local bans not saved"));
+      };
     }
     const saved = await this.store.read(LAST_APPLIED);
     if (!saved) return false;

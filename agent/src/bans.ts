@@ -16,8 +16,6 @@ export interface BanSyncOptions {
   now?: () => number;
   /** Length of the digest's epochs (api/ban-digest.ts); tests make it short. */
   epochMs?: number;
-  /** Told the local bans (JSON) whenever they change, to keep them in the state directory. */
-  saveLocal?: (json: string) => void;
 }
 
 /** What a host reports of its bans: what it believes it enforces, as a digest, and what nft refused. */
@@ -60,6 +58,8 @@ export class BanSync {
   #errors = 0;
   #applied = 0;
   rebuilds = 0;
+  /** Told the local bans (JSON) whenever they change, to keep them in the state directory. */
+  saveLocal: ((json: string) => void) | undefined;
   readonly #now: () => number;
   readonly #epochMs: number;
 
@@ -139,7 +139,7 @@ export class BanSync {
   setLocal(jail: string, address: string, seconds: number): Promise<void> {
     this.#local.add(jail, address, this.#now() + seconds * 1000);
     this.#dirtyLocal.add(address);
-    this.options.saveLocal?.(this.#local.toJSON());
+    this.saveLocal?.(this.#local.toJSON());
     return this.#schedule();
   }
 
@@ -148,7 +148,7 @@ export class BanSync {
     const had = this.#local.lift(address);
     if (!had) return undefined;
     this.#dirtyLocal.add(address);
-    this.options.saveLocal?.(this.#local.toJSON());
+    this.saveLocal?.(this.#local.toJSON());
     void this.#schedule();
     return had;
   }
@@ -229,7 +229,7 @@ export class BanSync {
     const epoch = banEpoch(now, this.#epochMs);
     const expired = this.#belief.sweep(epoch);
     if (expired.some((e) => e.entry.kind === "allow")) this.#allowSet = undefined;
-    if (this.#local.sweep(now).length > 0) this.options.saveLocal?.(this.#local.toJSON());
+    if (this.#local.sweep(now).length > 0) this.saveLocal?.(this.#local.toJSON());
     const refused = [...this.#refused].map(([id, error]) => ({ element: id.slice(id.indexOf(" ") + 1), error }));
     return { epoch, count: this.#belief.count, digest: this.#belief.digest, refused: refused.slice(0, 20), refusedTotal: refused.length, local: this.#local.list().slice(0, REPORT_LOCAL_BANS_LIMIT), localTotal: this.#local.size };
   }

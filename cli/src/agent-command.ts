@@ -4,7 +4,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { AGENT_STATE_FILES, Agent, AgentLink, BANS_TABLE, BanSync, Defender, FAMILY, JailRunner, LOCAL_BANS, MemoryBackend, NftBackend, StateStore, TABLE, listTable, nftBinary, nftVersion, type AgentBus, type FirewallBackend, type NftRunner } from "@fleetwall/agent";
+import { AGENT_STATE_FILES, Agent, AgentLink, BANS_TABLE, BanSync, Defender, FAMILY, JailRunner, MemoryBackend, NftBackend, StateStore, TABLE, listTable, nftBinary, nftVersion, type AgentBus, type FirewallBackend, type NftRunner } from "@fleetwall/agent";
 import { FLEETWALL_VERSION, agentInboxPrefix } from "@fleetwall/api";
 import type { Logger } from "pino";
 import { readPem, splitSources, type AgentConfig } from "./config.js";
@@ -29,11 +29,7 @@ function buildAgent(cfg: AgentConfig, log: Logger, nftVer: string, withJails: bo
   let agent: Agent | undefined;
   const failsafe = { sshPorts: cfg.sshPort, sshSources: splitSources(cfg.sshSource), nats: cfg.natsFailsafe ? natsFailsafe(cfg.nats) : [], dhcp: cfg.dhcp };
   const backend: FirewallBackend = cfg.dryRun ? new MemoryBackend({ failsafe, onScript: (what, script) => process.stdout.write(`# fleetwall agent --dry-run: ${what}\n${script}\n`) }) : new NftBackend(nft, failsafe);
-  let saving = Promise.resolve();
-  const saveLocal = (json: string) => {
-    saving = saving.then(() => store.write(LOCAL_BANS, json)).catch((error: unknown) => log.warn({ err: error }, "local bans not saved"));
-  };
-  const defender = new Defender(new BanSync(backend, log, { saveLocal }), cfg.hostId, cfg.labels, () => agent?.trustedKey(), log);
+  const defender = new Defender(new BanSync(backend, log), cfg.hostId, cfg.labels, () => agent?.trustedKey(), log);
   const jails = withJails ? new JailRunner(store, log, (ban, jail) => agent?.onJailBan(ban, jail)) : undefined;
   agent = new Agent(
     {
