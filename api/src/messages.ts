@@ -107,6 +107,10 @@ export const HostReport = z.object({
 });
 export type HostReport = z.infer<typeof HostReport>;
 
+/** Whether what a host reports of its bans matches the decisions it should hold. */
+export const BansState = z.enum(["InSync", "Differ", "Refused", "Unknown"]);
+export type BansState = z.infer<typeof BansState>;
+
 export const HostStatusRow = z.object({
   id: z.string(),
   labels: LabelMap,
@@ -123,7 +127,41 @@ export const HostStatusRow = z.object({
   rulesetHash: z.string().optional(),
   /** Packets audit-mode policies would have dropped, by policy, as the agent last reported. */
   auditDrops: z.record(z.string(), z.number().int()).default({}),
+  /** The agent missed several heartbeats: nothing it reported can be taken as current. */
+  stale: z.boolean().default(false),
+  /** Whether the bans it reports match the decisions it should hold. */
+  bans: BansState.default("Unknown"),
 });
+/** One host's bans: what it reports it holds against what it should, and its own local bans. */
+export const HostBansRow = z.object({
+  id: z.string(),
+  stale: z.boolean(),
+  state: BansState,
+  /** The epoch both counts are for (ms); 0 when the host has not reported its bans. */
+  epoch: z.number().int(),
+  count: z.number().int(),
+  digest: z.string(),
+  expectedCount: z.number().int(),
+  expectedDigest: z.string(),
+  refused: z.array(z.object({ element: z.string(), error: z.string() })).default([]),
+  refusedTotal: z.number().int().default(0),
+  local: z.array(LocalBanReport).default([]),
+  localTotal: z.number().int().default(0),
+});
+export type HostBansRow = z.infer<typeof HostBansRow>;
+export const HostBansReply = z.object({ hosts: z.array(HostBansRow) });
+export type HostBansReply = z.infer<typeof HostBansReply>;
+
+/** `fleetwall hosts delete`: a host that still reports is refused unless `force`. */
+export const HostDeleteRequest = z.object({ hostId: HostId, force: z.boolean().default(false) }).strict();
+export const HostDeleteReply = z.object({ ok: z.boolean(), error: z.string().optional(), removed: z.array(z.string()).default([]) });
+
+/** The payload of a signed order to one agent to lift its own local ban of `address`. */
+export const LiftLocalBan = z
+  .object({ schemaVersion: V1, hostId: HostId, address: z.string(), at: z.string() })
+  .strict();
+export type LiftLocalBan = z.infer<typeof LiftLocalBan>;
+
 export const PolicyStatusRow = z.object({
   name: z.string(),
   selectedHosts: z.number().int(),
@@ -240,6 +278,10 @@ export const BanReply = z.object({
   /** For imports: how many entries were published, and the ones refused with why. */
   published: z.number().int().optional(),
   refused: z.array(z.object({ cidr: z.string(), reason: z.string() })).optional(),
+  /** For deletes: the hosts that lifted a local ban of the address (and the jail that made it). */
+  lifted: z.array(z.object({ host: z.string(), jail: z.string() })).optional(),
+  /** For deletes: hosts told to lift a local ban that did not confirm in time. */
+  unconfirmed: z.array(z.string()).optional(),
 });
 export type BanReply = z.infer<typeof BanReply>;
 

@@ -1,4 +1,4 @@
-import { BanDigest, expirySeconds, heldAt, matchesSelector, type BanDecision, type HostReport, type Labels } from "@fleetwall/api";
+import { BanDigest, expirySeconds, heldAt, matchesSelector, type BanDecision, type BansState, type HostReport, type Labels } from "@fleetwall/api";
 
 export interface ExpectedBans {
   count: number;
@@ -27,12 +27,27 @@ export function expectedBans(decisions: Iterable<readonly [string, BanDecision]>
   return { count: digest.count, digest: digest.value };
 }
 
-export type BansState = "InSync" | "Differ" | "Refused" | "Unknown";
-
 /** Whether a host's report of its bans matches its decisions (`expected` for the report's epoch). Pure. */
 export function bansState(report: HostReport | undefined, expected: ExpectedBans | undefined): BansState {
   const bans = report?.bans;
   if (!bans || !expected) return "Unknown";
   if (bans.refusedTotal > 0) return "Refused";
   return bans.digest === expected.digest && bans.count === expected.count ? "InSync" : "Differ";
+}
+
+/** Expected bans per host, computed once per distinct labels and epoch (hosts alike share one pass over the decisions). */
+export function expectedByHost(hosts: Iterable<{ id: string; labels: Labels; epoch: number | undefined }>, decisions: ReadonlyMap<string, BanDecision>): Map<string, ExpectedBans> {
+  const memo = new Map<string, ExpectedBans>();
+  const out = new Map<string, ExpectedBans>();
+  for (const h of hosts) {
+    if (h.epoch === undefined) continue;
+    const id = `${h.epoch} ${JSON.stringify(Object.entries(h.labels).sort())}`;
+    let e = memo.get(id);
+    if (!e) {
+      e = expectedBans(decisions, h.labels, h.epoch);
+      memo.set(id, e);
+    }
+    out.set(h.id, e);
+  }
+  return out;
 }

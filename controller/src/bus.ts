@@ -149,6 +149,12 @@ export class ControllerBus {
     await this.#puts.publish(kvSubject(BANS_BUCKET, key), enc.encode(envelopeText(envelope)));
   }
 
+  /** Forgets a host: its registration and its desired state. */
+  async deleteHost(hostId: string): Promise<void> {
+    await this.hosts.delete(hostId);
+    await this.desired.delete(hostId);
+  }
+
   async deleteBan(key: string): Promise<void> {
     await this.bans.delete(key);
   }

@@ -10,6 +10,9 @@ import type { KubeConfig } from "./kube.js";
 import { KubeStatusWriter } from "./kube-status-writer.js";
 import { controllerMetrics, kubeMetrics } from "./metrics.js";
 import { loadOrCreateKey } from "./signing-key.js";
+import { sendLift, serveHosts } from "./bus-hosts.js";
+import { deleteEverywhere, forgetHost } from "./host-admin.js";
+import { LocalBanLifter } from "./local-lift.js";
 import { WorkQueue } from "./work-queue.js";
 
 export { writeSigningKey } from "./signing-key.js";
@@ -70,7 +73,9 @@ async function runLeader(cfg: Readonly<ControllerConfig>, log: Logger, signal: A
   const controller = new Controller(bus, key, log, published, bans);
   bus.subscribeReports((r) => controller.recordReport(r));
   bus.serveStatus(() => controller.status());
-  bus.serveBans((r) => bans.add(r), (cidr) => bans.delete(cidr), (r) => bans.import(r));
+  const lifter = new LocalBanLifter((host, text) => sendLift(bus.nc, host, text), key, () => controller.reports);
+  bus.serveBans((r) => bans.add(r), (cidr) => deleteEverywhere(cidr, bans, lifter), (r) => bans.import(r));
+  serveHosts(bus.nc, { bans: () => ({ hosts: controller.hostBans() }), remove: (id, force) => forgetHost(id, force, bus, controller) });
   const janitor = setInterval(() => void bans.forgetExpired().catch((e: unknown) => log.warn({ err: e }, "expired bans not removed")), 30_000);
   const registrations = new Map<string, HostRegistration>();
   let stopSource: () => Promise<void> | void;
