@@ -15,6 +15,8 @@ export interface AgentBus extends SignalSink {
   /** `onSynced`: every entry the bucket held when the watch began has been delivered (called again after each catch-up). */
   watchBans(onEntry: (key: string, data: Uint8Array | null) => void, signal: AbortSignal, onSynced?: () => void): Promise<void>;
   publishReport(report: HostReport): void;
+  /** The controller's signed orders to lift a local ban (optional: a bus without them lifts nothing). */
+  watchLifts?(onLift: (data: Uint8Array) => void, signal: AbortSignal): Promise<void>;
   roundTrip(timeoutMs: number): Promise<boolean>;
 }
 
@@ -157,7 +159,8 @@ export class Agent {
             await bus.watchBans((key, data) => defender.onDecisionEntry(key, data), signal, () => void this.#serialLogged(() => defender.bans.synced()));
           })()
         : Promise.resolve();
-      await Promise.all([desired, bans]);
+      const lifts = defender && bus.watchLifts ? bus.watchLifts((data) => void this.#serialLogged(async () => (defender.onLift(dec.decode(data), this.#trustedKey) ? this.#report(bus) : undefined)), signal) : Promise.resolve();
+      await Promise.all([desired, bans, lifts]);
     } finally {
       clearInterval(heartbeat);
       clearInterval(drift);

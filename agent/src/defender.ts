@@ -4,6 +4,7 @@ import type { BanSync } from "./bans.js";
 import { decisionEntry, rememberingParse } from "./bans-decision.js";
 import type { JailBan } from "./jail-counter.js";
 import { DecisionReader, verifySeal } from "./verify.js";
+import { LiftVerifier } from "./lift.js";
 
 export interface SignalSink {
   publishSignal(sig: BanSignal): Promise<void>;
@@ -26,6 +27,7 @@ export class Defender {
   #reader = new DecisionReader();
   #parseTime = rememberingParse();
   #draining = false;
+  #lifts: LiftVerifier;
   droppedDecisions = 0;
   signalsSent = 0;
 
@@ -36,7 +38,9 @@ export class Defender {
     private readonly trustedKey: () => string | undefined,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.#lifts = new LiftVerifier(hostId, now);
+  }
 
   /** A jail crossed maxRetry: ban here now; share with the fleet when the jail says so. */
   onJailBan(ban: JailBan, jail: JailIR, sink: SignalSink | undefined): void {
@@ -104,6 +108,19 @@ export class Defender {
       return;
     }
     this.#seals.set(id, new Set(v.seal.hashes));
+  }
+
+  /** An order to lift a local ban: verified (controller key, this host, recent, once), then lifted. True when a ban was lifted. */
+  onLift(data: string, trustedKey: string | undefined): boolean {
+    const v = this.#lifts.verify(data, trustedKey);
+    if (!v.ok) {
+      this.droppedDecisions += 1;
+      this.log.warn({ reason: v.reason }, "lift order dropped");
+      return false;
+    }
+    const lifted = this.bans.liftLocal(v.lift.address);
+    this.log.info({ address: v.lift.address, jail: lifted?.jail }, lifted ? "local ban lifted" : "no local ban to lift");
+    return !!lifted;
   }
 
   get queuedSignals(): number {

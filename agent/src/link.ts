@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type Msg, type NatsConnection, type NodeConnectionOptions, type Subscription } from "@nats-io/transport-node";
 import { Kvm, type KV } from "@nats-io/kv";
 import { jetstream } from "@nats-io/jetstream";
-import { BANS_BUCKET, BANS_LIVE_PREFIX, BANS_REPUBLISH, DESIRED_BUCKET, HOSTS_BUCKET, reportSubject, signalSubject, type BanSignal, type HostRegistration, type HostReport } from "@fleetwall/api";
+import { BANS_BUCKET, BANS_LIVE_PREFIX, BANS_REPUBLISH, DESIRED_BUCKET, HOSTS_BUCKET, liftSubject, reportSubject, signalSubject, type BanSignal, type HostRegistration, type HostReport } from "@fleetwall/api";
 import type { Logger } from "pino";
 
 const enc = new TextEncoder();
@@ -355,6 +355,17 @@ export class AgentLink {
   /** Publishes a detection to the signals stream; resolves once JetStream has stored it. */
   async publishSignal(sig: BanSignal): Promise<void> {
     await jetstream(this.nc).publish(signalSubject(this.options.hostId), enc.encode(JSON.stringify(sig)), { timeout: 2000 });
+  }
+
+  /** Delivers the controller's orders to lift a local ban of this host until aborted (verified by the caller). */
+  async watchLifts(onLift: (data: Uint8Array) => void, signal: AbortSignal): Promise<void> {
+    const sub = this.nc.subscribe(liftSubject(this.options.hostId), { callback: (err, m) => {
+        if (!err) onLift(m.data);
+      } });
+    const stop = () => sub.unsubscribe();
+    signal.addEventListener("abort", stop, { once: true });
+    await sub.closed;
+    signal.removeEventListener("abort", stop);
   }
 
   publishReport(report: HostReport): void {
