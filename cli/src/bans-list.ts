@@ -39,7 +39,13 @@ export interface BanListing {
 export async function listBans(access: NatsAccess, filters: BanFilters, now = Date.now()): Promise<BanListing> {
   return withNats(access, async (nc) => {
     const labels = filters.host ? await hostLabels(nc, filters.host) : undefined;
-    const hosts = await hostBans(nc);
+    // the hosts' reports come from the controller; without one, the fleet's decisions can still be listed
+    const needed = !!filters.host || filters.origin === "local";
+    const hosts = await hostBans(nc).catch((error: unknown) => {
+      if (needed) throw error;
+      process.stderr.write(`fleetwall: local bans not listed: ${(error as Error).message}\n`);
+      return [] as HostBansRow[];
+    });
     const host = filters.host ? hosts.find((h) => h.id === filters.host) : undefined;
     const refused = new Map<string, string[]>();
     for (const h of hosts) for (const r of h.refused) refused.set(r.element, [...(refused.get(r.element) ?? []), h.id]);

@@ -171,7 +171,9 @@ withNatsOptions(bans
   .action(async (opts: { nats: string; host?: string; origin?: "fleet" | "local"; list?: string; jail?: string; json?: boolean }) => {
     const { listBans, formatBans } = await bansCommands();
     const listing = await listBans(natsAccess(opts), { host: opts.host, origin: opts.origin, list: opts.list, jail: opts.jail });
-    process.stdout.write(opts.json ? `${JSON.stringify(listing, null, 2)}\n` : formatBans(listing));
+    // --json: the rows; with --host, the host's report of its bans beside them
+    const json = opts.host ? listing : listing.rows;
+    process.stdout.write(opts.json ? `${JSON.stringify(json, null, 2)}\n` : formatBans(listing));
   });
 
 withNatsOptions(bans
