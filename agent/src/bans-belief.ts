@@ -60,7 +60,7 @@ export class BanBelief {
       this.#singles.add(key, expSec);
       const list = listOfKey(key);
       this.#lists.set(list, (this.#lists.get(list) ?? 0) + 1);
-    } else this.#mapOf(e.kind, key, e.element).set(ownCopy(key), e);
+    } else this.#mapOf(e.kind).set(ownCopy(key), e);
     if (e.kind !== "allow") this.#denies += 1;
     if (expSec !== 0) this.#expiring.set(this.#epochOf(expSec), (this.#expiring.get(this.#epochOf(expSec)) ?? 0) + 1);
     this.#digest.toggle(key, e.kind === "allow" ? "allow" : "deny", expSec, 1);
@@ -73,7 +73,7 @@ export class BanBelief {
       const n = (this.#lists.get(list) ?? 1) - 1;
       if (n === 0) this.#lists.delete(list);
       else this.#lists.set(list, n);
-    } else this.#mapOf(e.kind, key, e.element).delete(key);
+    } else this.#mapOf(e.kind).delete(key);
     if (e.kind !== "allow") this.#denies -= 1;
     if (expSec !== 0) {
       const n = (this.#expiring.get(this.#epochOf(expSec)) ?? 1) - 1;
@@ -83,10 +83,8 @@ export class BanBelief {
     this.#digest.toggle(key, e.kind === "allow" ? "allow" : "deny", expSec, -1);
   }
 
-  #mapOf(kind: BanEntry["kind"], key: string, element: string): Map<string, BanEntry> {
-    if (kind === "allow") return this.#allows;
-    if (kind === "net") return this.#nets;
-    return this.#oddSingles.has(key) || !keyNamesElement(key, element) ? this.#oddSingles : this.#oddSingles;
+  #mapOf(kind: BanEntry["kind"]): Map<string, BanEntry> {
+    return kind === "allow" ? this.#allows : kind === "net" ? this.#nets : this.#oddSingles;
   }
 
   #epochOf(expSec: number): number {
@@ -128,6 +126,14 @@ export class BanBelief {
       seen.add(e.element);
       fn(e.element, e.family, this.singleExpiry(e.element));
     }
+  }
+
+  /** Up to `n` single addresses this host holds, picked at random, with their latest expiry (spot checks). */
+  sampleSingles(n: number): { element: string; family: Family; expiresAt: number }[] {
+    return this.#singles.sample(n).map(([key]) => {
+      const element = elementOfKey(key);
+      return { element, family: element.includes(":") ? "ip6" : "ip", expiresAt: this.singleExpiry(element) };
+    });
   }
 
   /** Forgets every entry that expired by epoch start `epoch` (ms); returns them. Scans only when some did. */

@@ -2,10 +2,11 @@ import { BAN_EPOCH_MS, REPORT_LOCAL_BANS_LIMIT, CidrSet, banEpoch, expirySeconds
 import type { Logger } from "pino";
 import type { BanElement, FirewallBackend } from "./backend.js";
 import { BanBelief } from "./bans-belief.js";
+import { BanKernel } from "./bans-kernel.js";
 import type { BanEntry } from "./bans-decision.js";
 import { LocalBans, type LocalBan } from "./bans-local.js";
 import { diffIntervals, planIntervals } from "./bans-plan.js";
-import type { BanOp } from "./bans-render.js";
+import type { BanOp, BanSetKind } from "./bans-render.js";
 
 export * from "./bans-decision.js";
 export type { LocalBan } from "./bans-local.js";
@@ -30,7 +31,6 @@ export interface BanTruth {
 }
 
 const INTERVAL_SETS = [["allow", "ip"], ["allow", "ip6"], ["net", "ip"], ["net", "ip6"]] as const;
-const MAX_REFUSED = 1_000;
 
 /**
  * Keeps the kernel's ban sets equal to the decisions this host holds (`BanBelief`) and its own local
@@ -48,15 +48,12 @@ export class BanSync {
   #dirtySingles = new Map<string, boolean>();
   #dirtyLocal = new Set<string>();
   #dirtyIntervals = new Set<string>();
-  #kernel = new Map<string, Map<string, number>>();
+  readonly #kernel: BanKernel;
   #replanAt = new Map<string, number>();
   #replanTimer: NodeJS.Timeout | undefined;
-  #refused = new Map<string, string>();
   #allowSet: CidrSet | undefined;
   #flushing: Promise<void> | undefined;
   #rebuilding: Promise<void> | undefined;
-  #errors = 0;
-  #applied = 0;
   rebuilds = 0;
   /** Told the local bans (JSON) whenever they change, to keep them in the state directory. */
   saveLocal: ((json: string) => void) | undefined;
@@ -71,6 +68,7 @@ export class BanSync {
     this.#now = options.now ?? Date.now;
     this.#epochMs = options.epochMs ?? BAN_EPOCH_MS;
     this.#belief = new BanBelief(this.#epochMs);
+    this.#kernel = new BanKernel(backend, log, this.#now);
   }
 
   /** Makes the bans table when missing; an existing one (and its bans) stays until the bucket has been read. */
@@ -91,10 +89,10 @@ export class BanSync {
     return this.#belief.denies + this.#local.size;
   }
   get errors(): number {
-    return this.#errors;
+    return this.#kernel.errors;
   }
   get applied(): number {
-    return this.#applied;
+    return this.#kernel.applied;
   }
   get loading(): boolean {
     return this.#loading;
@@ -200,27 +198,45 @@ export class BanSync {
     this.#dirtyLocal.clear();
     this.#dirtyIntervals.clear();
     try {
-      await this.backend.replaceBans(elements);
-      this.#kernel = plans;
-      this.#refused.clear();
+      await this.#kernel.replace(elements, plans);
       this.log.info({ why, elements: elements.length }, "bans table rebuilt");
     } catch (error) {
       this.log.error({ why, err: error }, "bans table rebuild refused; filling it by batches");
-      await this.backend.replaceBans([]);
-      this.#kernel = new Map();
+      await this.#kernel.replace([], new Map());
       this.#belief.forEachSingle((element, family) => this.#dirtySingles.set(`${family} ${element}`, true));
       for (const b of this.#local.list()) this.#dirtyLocal.add(b.address);
       for (const [kind, family] of INTERVAL_SETS) this.#dirtyIntervals.add(`${kind} ${family}`);
     }
   }
 
-  /** Compares the bans table with what the agent made; rebuilds it when it is gone or changed. True when repaired. */
-  async checkDrift(): Promise<boolean> {
-    if (this.#loading || (await this.backend.bansTableIntact())) return false;
-    this.log.warn("bans table missing or changed; rebuilding");
+  /**
+   * Compares the bans table with what the agent made (its layout, never its elements: a million take
+   * half a minute to list) and spot-checks a few elements; rebuilds it when anything is off. True when repaired.
+   */
+  async checkDrift(samples = 4): Promise<boolean> {
+    if (this.#loading) return false;
+    const intact = await this.backend.bansTableIntact();
+    const missing = intact ? await this.#spotCheck(samples) : undefined;
+    if (intact && !missing) return false;
+    this.log.warn({ missing }, intact ? "ban element missing from the kernel; rebuilding" : "bans table missing or changed; rebuilding");
     await this.backend.ensureTables();
     await this.rebuild("drift");
     return true;
+  }
+
+  /** The first of a few held elements (singles, networks, local bans) the kernel does not have, if any. */
+  async #spotCheck(samples: number): Promise<string | undefined> {
+    // an element about to expire may be gone by the time it is asked for
+    const soon = this.#now() + 2_000;
+    const picks: { kind: BanSetKind; family: Family; element: string; expiresAt: number }[] = this.#belief.sampleSingles(samples).map((e) => ({ kind: "ban" as const, ...e }));
+    const few = Math.max(1, Math.floor(samples / 4));
+    for (const [kind, family] of INTERVAL_SETS) for (const [element, expiresAt] of [...this.#kernel.intervals(`${kind} ${family}`)].slice(0, few)) picks.push({ kind, family, element, expiresAt });
+    for (const b of this.#local.list().slice(0, few)) picks.push({ kind: "local", family: familyOf(b.address), element: b.address, expiresAt: b.expiresAt });
+    for (const p of picks) {
+      if (p.expiresAt <= soon || this.#kernel.refused.has(`${p.kind} ${p.element}`)) continue;
+      if (!(await this.backend.hasElement(p.kind, p.family, p.element))) return `${p.kind} ${p.element}`;
+    }
+    return undefined;
   }
 
   /** What this host holds, for its report; expired entries are forgotten first. */
@@ -230,7 +246,7 @@ export class BanSync {
     const expired = this.#belief.sweep(epoch);
     if (expired.some((e) => e.entry.kind === "allow")) this.#allowSet = undefined;
     if (this.#local.sweep(now).length > 0) this.saveLocal?.(this.#local.toJSON());
-    const refused = [...this.#refused].map(([id, error]) => ({ element: id.slice(id.indexOf(" ") + 1), error }));
+    const refused = [...this.#kernel.refused].map(([id, error]) => ({ element: id.slice(id.indexOf(" ") + 1), error }));
     return { epoch, count: this.#belief.count, digest: this.#belief.digest, refused: refused.slice(0, 20), refusedTotal: refused.length, local: this.#local.list().slice(0, REPORT_LOCAL_BANS_LIMIT), localTotal: this.#local.size };
   }
 
@@ -242,8 +258,8 @@ export class BanSync {
         const { intervals, singles } = this.#collect();
         // an interval set's changes stay in one batch: a network goes in once those it covers left
         const max = Math.max(1, (this.options.maxBatch ?? 50_000) - intervals.length);
-        await this.#apply([...intervals, ...singles.slice(0, max)]);
-        for (let i = max; i < singles.length; i += this.options.maxBatch ?? 50_000) await this.#apply(singles.slice(i, i + (this.options.maxBatch ?? 50_000)));
+        await this.#kernel.apply([...intervals, ...singles.slice(0, max)]);
+        for (let i = max; i < singles.length; i += this.options.maxBatch ?? 50_000) await this.#kernel.apply(singles.slice(i, i + (this.options.maxBatch ?? 50_000)));
       }
       this.#flushing = undefined;
       this.#armReplan();
@@ -266,49 +282,12 @@ export class BanSync {
       const [kind, family] = id.split(" ") as ["allow" | "net", Family];
       const plan = planIntervals(this.#belief.intervals(kind, family), now);
       this.#replanAt.set(id, plan.replanAt);
-      intervals.push(...diffIntervals(this.#kernel.get(id) ?? new Map(), plan.elements, kind, family, now));
+      intervals.push(...diffIntervals(this.#kernel.intervals(id), plan.elements, kind, family, now));
     }
     this.#dirtySingles = new Map();
     this.#dirtyLocal = new Set();
     this.#dirtyIntervals = new Set();
     return { intervals, singles };
-  }
-
-  async #apply(batch: BanOp[]): Promise<void> {
-    if (batch.length === 0) return;
-    try {
-      await this.backend.applyBanOps(batch);
-      this.#applied += batch.length;
-      for (const o of batch) this.#record(o);
-      // small batches are single bans: their elements in the log let latency be measured end to end
-      if (batch.length <= 8) this.log.debug({ elements: batch.map((o) => `${o.op} ${o.element}`) }, "ban elements applied");
-      else this.log.debug({ count: batch.length }, "ban elements applied");
-    } catch (error) {
-      if (batch.length === 1) {
-        const o = batch[0] as BanOp;
-        const id = `${o.kind} ${o.element}`;
-        this.#errors += 1;
-        // the removal of an element nft never took: nothing is left to undo
-        if (o.op === "remove" && this.#refused.delete(id)) return;
-        if (this.#refused.size < MAX_REFUSED || this.#refused.has(id)) this.#refused.set(id, describe(error));
-        this.log.error({ element: o.element, set: o.kind, err: error }, "ban element refused by nft");
-        return;
-      }
-      const half = Math.ceil(batch.length / 2);
-      await this.#apply(batch.slice(0, half));
-      await this.#apply(batch.slice(half));
-    }
-  }
-
-  /** What the kernel holds after an op went in: interval sets are tracked element by element. */
-  #record(o: BanOp): void {
-    this.#refused.delete(`${o.kind} ${o.element}`);
-    if (o.kind !== "allow" && o.kind !== "net") return;
-    const id = `${o.kind} ${o.family}`;
-    const set = this.#kernel.get(id) ?? new Map<string, number>();
-    this.#kernel.set(id, set);
-    if (o.op === "remove") set.delete(o.element);
-    else set.set(o.element, o.timeoutSeconds === undefined ? Infinity : this.#now() + o.timeoutSeconds * 1000);
   }
 
   /** Plans interval sets again when an element left out for lying inside another must now go in. */
@@ -342,8 +321,4 @@ export class BanSync {
 
 function familyOf(address: string): Family {
   return address.includes(":") ? "ip6" : "ip";
-}
-
-function describe(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).split("\n")[0]?.slice(0, 300) ?? "";
 }

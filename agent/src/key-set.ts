@@ -121,6 +121,23 @@ export class KeySet {
     return true;
   }
 
+  /** Up to `n` keys with their values, from a random place in the set (spot checks). */
+  sample(n: number, random: () => number = Math.random): [string, number][] {
+    const out: [string, number][] = [];
+    const first = Math.floor(random() * this.#shards.length);
+    for (let i = 0; i < this.#shards.length && out.length < n; i += 1) {
+      const shard = this.#shards[(first + i) % this.#shards.length] as Shard;
+      const start = Math.floor(random() * shard.slots.length);
+      for (let j = 0; j < shard.slots.length && out.length < n; j += 1) {
+        const slot = (start + j) % shard.slots.length;
+        const at = shard.slots[slot] as number;
+        if (at > 0) out.push([this.#text(at - 1), shard.values[slot] as number]);
+      }
+    }
+    for (const [k, v] of this.#others) if (out.length < n) out.push([k, v]);
+    return out;
+  }
+
   /** Calls `fn` with every key and its value, in no particular order; the set must not change meanwhile. */
   forEach(fn: (key: string, value: number) => void): void {
     for (const shard of this.#shards) {

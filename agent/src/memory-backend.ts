@@ -31,7 +31,6 @@ export class MemoryBackend implements FirewallBackend {
   #bans: Sets | undefined;
   #refused = new Set<string>();
   #refuseRulesets = false;
-  #reachable = true;
   applies = 0;
   banTransactions = 0;
   readonly #now: () => number;
@@ -57,12 +56,13 @@ export class MemoryBackend implements FirewallBackend {
     if (which === "policy") this.#policy = undefined;
     else this.#bans = undefined;
   }
+  /** Someone emptied one set behind the agent's back (`nft flush set`). */
+  flushSet(kind: BanSetKind, family: Family): void {
+    this.#bans?.get(setName(kind, family))?.clear();
+  }
   /** Whether a ruleset is in force (tests of commit-confirm use it with a bus that answers only then). */
   get ruleset(): RulesetIR | undefined {
     return this.#policy?.ruleset;
-  }
-  get reachable(): boolean {
-    return this.#reachable;
   }
 
   /** The live elements of one set (tests compare them with the decisions). */
