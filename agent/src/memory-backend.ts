@@ -117,7 +117,7 @@ export class MemoryBackend implements FirewallBackend {
     const next = emptySets();
     const now = this.#now();
     for (const e of elements) this.#add(next, e, now, e.timeoutSeconds);
-    this.options.onScript?.("bans-table", `# ${elements.length} elements\n${replaceBansScript([])}`);
+    if (this.options.onScript) this.options.onScript("bans-table", replaceBansScript(elements));
     this.#bans = next;
   }
 

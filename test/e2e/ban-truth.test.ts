@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { HostBansRow } from "@fleetwall/api";
 import { attacker } from "../harness/netns.js";
 import { JAIL_LOG_DIR, REPO, createFleet, type Fleet, type FleetHost } from "../harness/fleet.js";
+import { startProc } from "../harness/procs.js";
+import { CLI } from "../harness/fleet.js";
 import { waitFor } from "../harness/sh.js";
 
 const POLICY = `${readFileSync(join(REPO, "examples/web-server.yaml"), "utf8")}
@@ -136,6 +138,25 @@ describe("per-host ban truth on a 3-host fleet", () => {
     expect(await has(a, "local4", x)).toBe(false);
     expect((await fleet.probe([`tcp:${a.ip4}:80@${x}`]))[`tcp:${a.ip4}:80@${x}`]).toBe(true);
     expect(await listed(["--origin", "local"])).toEqual([]);
+  }, 120_000);
+
+  it("agent --dry-run prints the ruleset and bans it would apply, and enforces, registers and reports nothing", async () => {
+    const ns = fleet.net.client.ns;
+    const tablesBefore = await fleet.net.exec(ns, ["nft", "list", "tables"]);
+    await fleet.cli(["bans", "add", attacker(4), ...nats()]);
+    const reportsBefore = (await fleet.status()).hosts.find((h) => h.id === "a")?.lastSeen;
+    const dry = startProc("agent-dry-run", ["ip", "netns", "exec", ns, "node", CLI, "agent", "--dry-run", ...nats(), "--host-id", "a", "--labels", "role=web", "--state-dir", join(fleet.dir, "dry-state"), "--controller-key", `${fleet.signingKey}.pub`, "--heartbeat", "1s"], join(fleet.dir, "logs"));
+    try {
+      await waitFor("the dry run's ruleset and bans", () => dry.log().includes("table inet fleetwall {") && dry.log().includes(attacker(4)), 30_000, 100);
+      expect(dry.log()).toContain("# fleetwall agent --dry-run: ruleset");
+      expect(await fleet.net.exec(ns, ["nft", "list", "tables"])).toBe(tablesBefore);
+    } finally {
+      await dry.stop();
+    }
+    // the real agent a still reports as itself; the dry run did not register or report
+    await waitFor("a reporting", async () => (await fleet.status()).hosts.find((h) => h.id === "a")?.lastSeen !== reportsBefore, 10_000, 200);
+    expect((await fleet.status()).hosts.map((h) => h.id)).toEqual(["a", "b", "c"]);
+    await fleet.cli(["bans", "delete", attacker(4), ...nats()]);
   }, 120_000);
 
   it("an agent dead for a few heartbeats is Stale and not counted as applied; hosts delete forgets it", async () => {
