@@ -1,4 +1,4 @@
-import { BanDigest, banKey, expirySeconds, type Family } from "@fleetwall/api";
+import { BanDigest, expirySeconds, type Family } from "@fleetwall/api";
 import type { BanEntry } from "./bans-decision.js";
 import { elementOfKey, keyNamesElement, listOfKey, ownCopy } from "./bans-decision.js";
 import type { IntervalEntry } from "./bans-plan.js";
@@ -46,9 +46,8 @@ export class BanBelief {
     return this.#oddSingles.get(key) ?? this.#nets.get(key) ?? this.#allows.get(key);
   }
 
-  /** Records what `key` holds now (undefined: nothing); returns what it held before. */
-  set(key: string, entry: BanEntry | undefined): BanEntry | undefined {
-    const before = this.get(key);
+  /** Records what `key` holds now (undefined: nothing); returns what it held before (`before`, when the caller has it). */
+  set(key: string, entry: BanEntry | undefined, before: BanEntry | undefined = this.get(key)): BanEntry | undefined {
     if (before) this.#forget(key, before);
     if (entry) this.#keep(key, entry);
     return before;
@@ -58,11 +57,14 @@ export class BanBelief {
     const expSec = expirySeconds(e.expiresAt);
     if (e.kind === "ban" && keyNamesElement(key, e.element)) {
       this.#singles.add(key, expSec);
-      const list = listOfKey(key);
+      const list = this.#listOf(key);
       this.#lists.set(list, (this.#lists.get(list) ?? 0) + 1);
     } else this.#mapOf(e.kind).set(ownCopy(key), e);
     if (e.kind !== "allow") this.#denies += 1;
-    if (expSec !== 0) this.#expiring.set(this.#epochOf(expSec), (this.#expiring.get(this.#epochOf(expSec)) ?? 0) + 1);
+    if (expSec !== 0) {
+      const epoch = this.#epochOf(expSec);
+      this.#expiring.set(epoch, (this.#expiring.get(epoch) ?? 0) + 1);
+    }
     this.#digest.toggle(key, e.kind === "allow" ? "allow" : "deny", expSec, 1);
   }
 
@@ -83,6 +85,15 @@ export class BanBelief {
     this.#digest.toggle(key, e.kind === "allow" ? "allow" : "deny", expSec, -1);
   }
 
+  #lastList = "";
+  /** The list of a key, the same string as the last one's when it is the same list (a bulk load is one list). */
+  #listOf(key: string): string {
+    const dot = key.indexOf(".");
+    if (dot === this.#lastList.length && key.startsWith(this.#lastList)) return this.#lastList;
+    this.#lastList = key.slice(0, Math.max(0, dot));
+    return this.#lastList;
+  }
+
   #mapOf(kind: BanEntry["kind"]): Map<string, BanEntry> {
     return kind === "allow" ? this.#allows : kind === "net" ? this.#nets : this.#oddSingles;
   }
@@ -94,12 +105,26 @@ export class BanBelief {
   /** The latest expiry (ms; Infinity for never, 0 for no holder) among the keys that ban this single address. */
   singleExpiry(element: string): number {
     let best = 0;
+    // the key's text after the list, made once: a bulk load asks this for every address
+    const tail = this.#lists.size > 0 ? keyTail(element) : "";
     for (const list of this.#lists.keys()) {
-      const exp = this.#singles.get(banKey(list, element));
+      const exp = this.#singles.get(`${list}.${tail}`);
       if (exp !== undefined) best = Math.max(best, exp === 0 ? Infinity : exp * 1000);
     }
-    for (const e of this.#oddSingles.values()) if (e.element === element) best = Math.max(best, e.expiresAt);
+    if (this.#oddSingles.size > 0) for (const e of this.#oddSingles.values()) if (e.element === element) best = Math.max(best, e.expiresAt);
     return best;
+  }
+
+  /** Whether a key other than `key` bans this single address. Without a search when only `key`'s list holds addresses. */
+  heldByOthers(key: string, element: string): boolean {
+    if (this.#oddSingles.size === 0 && (this.#lists.size === 0 || (this.#lists.size === 1 && this.#lists.has(listOfKey(key))))) return false;
+    const tail = keyTail(element);
+    for (const list of this.#lists.keys()) {
+      const other = `${list}.${tail}`;
+      if (other !== key && this.#singles.has(other)) return true;
+    }
+    for (const [k, e] of this.#oddSingles) if (k !== key && e.element === element) return true;
+    return false;
   }
 
   /** The entries an interval set is planned from. */
@@ -112,6 +137,14 @@ export class BanBelief {
   /** Every single address with its latest expiry, once each (a rebuild writes them). */
   forEachSingle(fn: (element: string, family: Family, expiresAt: number) => void): void {
     const seen = new Set<string>();
+    if (this.#lists.size <= 1 && this.#oddSingles.size === 0) {
+      // one list: each address has one key, and its expiry is the key's
+      this.#singles.forEach((key, exp) => {
+        const element = elementOfKey(key);
+        fn(element, element.includes(":") ? "ip6" : "ip", exp === 0 ? Infinity : exp * 1000);
+      });
+      return;
+    }
     this.#singles.forEach((key) => {
       const element = elementOfKey(key);
       // an address several lists ban is written once, by whichever of its keys comes first
@@ -148,4 +181,10 @@ export class BanBelief {
     for (const { key } of expired) this.set(key, undefined);
     return expired;
   }
+}
+
+/** What `banKey` puts after the list for this element ('_' for ':' and '/'). */
+function keyTail(element: string): string {
+  if (element.includes("/")) return element.replace(/[:/]/g, "_");
+  return element.includes(":") ? element.replaceAll(":", "_") : element;
 }

@@ -114,8 +114,9 @@ export class BanSync {
     const before = this.#belief.get(key);
     if (!before && !live) return this.#flushing ?? Promise.resolve();
     if (before && live && before.kind === live.kind && before.element === live.element && expirySeconds(before.expiresAt) === expirySeconds(live.expiresAt)) return this.#flushing ?? Promise.resolve();
-    const held = live?.kind === "ban" && this.#belief.singleExpiry(live.element) > 0;
-    this.#belief.set(key, live);
+    // held by another key already (then it is in the kernel, or its removal is queued): not a plain add
+    const held = live?.kind === "ban" && this.#belief.heldByOthers(key, live.element);
+    this.#belief.set(key, live, before);
     if (before?.kind === "allow" || live?.kind === "allow") this.#allowSet = undefined;
     if (this.#loading) return Promise.resolve();
     if (before) this.#touch(before, false);
@@ -128,9 +129,9 @@ export class BanSync {
       this.#dirtyIntervals.add(`${e.kind} ${e.family}`);
       return;
     }
-    const id = `${e.family} ${e.element}`;
-    const was = this.#dirtySingles.get(id);
-    this.#dirtySingles.set(id, was === undefined ? fresh : was && fresh);
+    // by element alone: the family follows from it
+    const was = this.#dirtySingles.get(e.element);
+    this.#dirtySingles.set(e.element, was === undefined ? fresh : was && fresh);
   }
 
   /** A ban by this host's own jail, for `seconds`. */
@@ -203,7 +204,7 @@ export class BanSync {
     } catch (error) {
       this.log.error({ why, err: error }, "bans table rebuild refused; filling it by batches");
       await this.#kernel.replace([], new Map());
-      this.#belief.forEachSingle((element, family) => this.#dirtySingles.set(`${family} ${element}`, true));
+      this.#belief.forEachSingle((element) => this.#dirtySingles.set(element, true));
       for (const b of this.#local.list()) this.#dirtyLocal.add(b.address);
       for (const [kind, family] of INTERVAL_SETS) this.#dirtyIntervals.add(`${kind} ${family}`);
     }
@@ -272,8 +273,7 @@ export class BanSync {
     const singles: BanOp[] = [];
     const op = (kind: "ban" | "local", family: Family, element: string, at: number, fresh: boolean): BanOp =>
       at > now ? { op: "upsert", kind, family, element, fresh, ...(at === Infinity ? {} : { timeoutSeconds: (at - now) / 1000 }) } : { op: "remove", kind, family, element };
-    for (const [id, fresh] of this.#dirtySingles) {
-      const element = id.slice(id.indexOf(" ") + 1);
+    for (const [element, fresh] of this.#dirtySingles) {
       singles.push(op("ban", familyOf(element), element, this.#belief.singleExpiry(element), fresh));
     }
     for (const address of this.#dirtyLocal) singles.push(op("local", familyOf(address), address, this.#local.get(address)?.expiresAt ?? 0, false));

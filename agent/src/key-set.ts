@@ -150,10 +150,18 @@ export class KeySet {
   }
 
   #text(position: number): string {
-    const chunk = this.#chunks[position >>> this.#chunkBits] as Uint8Array;
+    const index = position >>> this.#chunkBits;
+    const chunk = this.#chunks[index] as Uint8Array;
     const offset = position & (this.#chunk - 1);
-    return Buffer.from(chunk.buffer, chunk.byteOffset + offset + 1, chunk[offset] as number).toString("latin1");
+    // a Buffer view per chunk, made once: decoding a key then allocates only the string
+    let view = this.#views[index];
+    if (view?.buffer !== chunk.buffer) {
+      view = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      this.#views[index] = view;
+    }
+    return view.toString("latin1", offset + 1, offset + 1 + (chunk[offset] as number));
   }
+  #views: Buffer[] = [];
 
   #shardOf(hash: number): Shard {
     return this.#shards[this.#shardIndex(hash)] as Shard;
