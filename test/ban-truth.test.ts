@@ -152,6 +152,19 @@ describe("per-host ban truth (in-memory backend)", () => {
     h.check();
   });
 
+  it("keeps the host's own management allow entries through rebuilds, outside the digest it reports", async () => {
+    const h = new Host();
+    await h.start();
+    await h.bans.protect("198.18.9.0/24");
+    await h.run({ t: "put", list: "cli", cidr: "10.77.0.241", allow: false, ttl: null });
+    expect([...h.backend.elements("allow", "ip").keys()]).toEqual(["198.18.9.0/24"]);
+    await h.run({ t: "lose" });
+    expect([...h.backend.elements("allow", "ip").keys()]).toEqual(["198.18.9.0/24"]);
+    expect(h.bans.allowed("198.18.9.7")).toBe(true);
+    expect(h.bans.truth().count).toBe(1);
+    expect({ count: h.bans.truth().count, digest: h.bans.truth().digest }).toEqual(expectedBans(h.bucket, {}, h.bans.truth().epoch));
+  });
+
   it("converges to the bucket after a restart that missed a delete", async () => {
     const h = new Host();
     await h.start();

@@ -1,4 +1,4 @@
-import { SCHEMA_VERSION, type DesiredState, type JailIR, type HostRegistration, type HostReport, type RulesetIR } from "@fleetwall/api";
+import { FULL_BASELINE, SCHEMA_VERSION, type DesiredState, type JailIR, type HostRegistration, type HostReport, type RulesetIR } from "@fleetwall/api";
 import { untilAborted } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import type { FirewallBackend } from "./backend.js";
@@ -13,8 +13,11 @@ export interface AgentBus extends SignalSink {
   register(reg: HostRegistration, signal: AbortSignal): Promise<void>;
   /** `stored`: the value was read from the bucket, and may be older than one delivered before. */
   watchDesired(onValue: (data: Uint8Array, stored: boolean) => Promise<void>, signal: AbortSignal): Promise<void>;
-  /** `onSynced`: every entry the bucket held when the watch began has been delivered (called again after each catch-up). */
-  watchBans(onEntry: (key: string, data: Uint8Array | null) => void, signal: AbortSignal, onSynced?: () => void): Promise<void>;
+  /**
+   * `storedAtMs`: when the bucket stored the entry, when known (replay protection). `onSynced`: every
+   * entry the bucket held when a catch-up began has been delivered (called after each catch-up).
+   */
+  watchBans(onEntry: (key: string, data: Uint8Array | null, storedAtMs?: number) => void, signal: AbortSignal, onSynced?: () => void): Promise<void>;
   publishReport(report: HostReport): void;
   /** The controller's signed orders to lift a local ban (optional: a bus without them lifts nothing). */
   watchLifts?(onLift: (data: Uint8Array) => void, signal: AbortSignal): Promise<void>;
@@ -24,8 +27,10 @@ export interface AgentBus extends SignalSink {
 export interface AgentOptions {
   hostId: string;
   registration: Omit<HostRegistration, "schemaVersion" | "hostId" | "startedAt">;
-  /** The controller's public key (PEM) when configured; otherwise the first key seen is pinned. */
+  /** The controller's public key (PEM) when configured; otherwise the first key seen is pinned, if allowed. */
   controllerKey: string | undefined;
+  /** Pin the first key seen (when no key is configured); also allowed later by `allowPinning()` (an authenticated bus). */
+  mayPinFirstKey?: boolean;
   heartbeatMs: number;
   driftIntervalMs: number;
   /** Commit-confirm window: how long the bus may take to answer after an apply. */
@@ -60,6 +65,7 @@ export class Agent {
   #trusted: Promise<void>;
   #onTrusted: () => void = () => undefined;
   #bus: AgentBus | undefined;
+  #mayPin: boolean;
 
   constructor(
     private readonly options: AgentOptions,
@@ -70,10 +76,16 @@ export class Agent {
     private readonly jails?: JailRunner,
   ) {
     this.#trustedKey = options.controllerKey;
+    this.#mayPin = options.mayPinFirstKey ?? false;
     this.#trusted = new Promise((resolve) => {
       this.#onTrusted = resolve;
     });
     if (this.#trustedKey) this.#onTrusted();
+  }
+
+  /** The bus is authenticated (or the operator said so): the first controller key seen may be pinned. */
+  allowPinning(): void {
+    this.#mayPin = true;
   }
 
   /** The key desired states and ban decisions must be signed with (configured or pinned). */
@@ -159,7 +171,7 @@ export class Agent {
             // pinned (or the agent stops)
             if (!(await untilAborted(this.#trusted, signal).then(() => true, () => false))) return;
             void defender.drain(bus);
-            await bus.watchBans((key, data) => defender.onDecisionEntry(key, data), signal, () => void this.#serialLogged(() => defender.bans.synced()));
+            await bus.watchBans((key, data, storedAtMs) => defender.onDecisionEntry(key, data, storedAtMs), signal, () => void this.#serialLogged(() => defender.bans.synced()));
           })()
         : Promise.resolve();
       const lifts = defender && bus.watchLifts ? bus.watchLifts((data) => void this.#serialLogged(async () => (defender.onLift(dec.decode(data), this.#trustedKey) ? this.#report(bus) : undefined)), signal) : Promise.resolve();
@@ -196,9 +208,10 @@ export class Agent {
       this.log.debug({ revision: v.state.revision, applied: this.appliedRevision }, "stored desired state older than the one applied; ignored");
       return;
     }
-    if (!v.ok) {
+    const refusal = v.ok ? (!this.#trustedKey && !this.#mayPin ? "no controller key configured, and the bus is not authenticated: not pinning a key from it (--controller-key or --trust-first-key)" : undefined) : v.reason;
+    if (!v.ok || refusal) {
       this.#dropped += 1;
-      this.log.warn({ reason: v.reason }, "desired state dropped");
+      this.log.warn({ reason: refusal }, "desired state dropped");
       await this.#report(bus);
       return;
     }
@@ -254,9 +267,12 @@ export class Agent {
    */
   async #confirm(state: DesiredState, previous: Applied | undefined): Promise<boolean> {
     const bus = this.#bus as AgentBus;
+    this.log.debug({ revision: state.revision, windowMs: this.options.confirmWindowMs }, "waiting for the bus to confirm the ruleset");
+    // an agent told to stop meanwhile gets no answer: it restores the last confirmed ruleset, the one
+    // it has saved, and stops
     if (await bus.roundTrip(this.options.confirmWindowMs)) return true;
     this.log.error({ revision: state.revision, windowMs: this.options.confirmWindowMs }, "bus unreachable after apply; rolling back");
-    const restore = previous?.state.ruleset ?? { baseline: { loopback: true, established: true, dropInvalid: true, badTcpFlags: true }, policies: [], defaultInput: { verdict: "accept" as const }, defaultOutput: { verdict: "accept" as const } };
+    const restore = previous?.state.ruleset ?? { baseline: { ...FULL_BASELINE }, policies: [], defaultInput: { verdict: "accept" as const }, defaultOutput: { verdict: "accept" as const } };
     try {
       const back = await this.backend.applyRuleset(restore);
       if (previous) this.#applied = { ...previous, ...back };

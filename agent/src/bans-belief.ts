@@ -20,6 +20,8 @@ export class BanBelief {
   #allows = new Map<string, BanEntry>();
   #expiring = new Map<number, number>();
   #digest = new BanDigest();
+  /** Keys this host holds for itself (its management sources), not from the bucket: not in the digest. */
+  #own = new Set<string>();
   #denies = 0;
 
   constructor(private readonly epochMs: number) {}
@@ -53,6 +55,11 @@ export class BanBelief {
     return before;
   }
 
+  /** Marks `key` as this host's own, not a decision: kept and enforced, never in the digest or count. */
+  own(key: string): void {
+    this.#own.add(key);
+  }
+
   #keep(key: string, e: BanEntry): void {
     const expSec = expirySeconds(e.expiresAt);
     if (e.kind === "ban" && keyNamesElement(key, e.element)) {
@@ -65,7 +72,7 @@ export class BanBelief {
       const epoch = this.#epochOf(expSec);
       this.#expiring.set(epoch, (this.#expiring.get(epoch) ?? 0) + 1);
     }
-    this.#digest.toggle(key, e.kind === "allow" ? "allow" : "deny", expSec, 1);
+    if (!this.#own.has(key)) this.#digest.toggle(key, e.kind === "allow" ? "allow" : "deny", expSec, 1);
   }
 
   #forget(key: string, e: BanEntry): void {
@@ -82,7 +89,7 @@ export class BanBelief {
       if (n === 0) this.#expiring.delete(this.#epochOf(expSec));
       else this.#expiring.set(this.#epochOf(expSec), n);
     }
-    this.#digest.toggle(key, e.kind === "allow" ? "allow" : "deny", expSec, -1);
+    if (!this.#own.has(key)) this.#digest.toggle(key, e.kind === "allow" ? "allow" : "deny", expSec, -1);
   }
 
   #lastList = "";

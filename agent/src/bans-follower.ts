@@ -24,7 +24,8 @@ export interface FollowerOptions {
   log: Logger;
   signal: AbortSignal;
   heldLiveLimit: number;
-  onEntry: (key: string, data: Uint8Array | null) => void;
+  /** `storedAtMs`: when the bucket stored the entry, when known (replay protection). */
+  onEntry: (key: string, data: Uint8Array | null, storedAtMs?: number) => void;
   /** Every entry the bucket held when a catch-up began has been delivered. */
   onSynced?: () => void;
   /** A live entry beyond the bucket's last revision was dropped (not from the bucket's stream). */
@@ -83,16 +84,17 @@ export class BansFollower {
     }
   }
 
-  #deliver(key: string, data: Uint8Array | null, revision: number): void {
+  #deliver(key: string, data: Uint8Array | null, revision: number, storedAtMs?: number): void {
     this.#last = revision;
     this.#lastAt = Date.now();
-    this.o.onEntry(key, data);
+    this.o.onEntry(key, data, storedAtMs);
   }
 
-  #deliverLive(m: Msg, revision: number): void {
+  /** A live entry not held was stored as it arrives (`storedAtMs`; republished entries carry no time on 2.9). */
+  #deliverLive(m: Msg, revision: number, storedAtMs?: number): void {
     // a deletion or purge carries no decision
     const op = m.headers?.get("KV-Operation");
-    this.#deliver(m.subject.slice(BANS_LIVE_PREFIX.length), op ? null : m.data, revision);
+    this.#deliver(m.subject.slice(BANS_LIVE_PREFIX.length), op ? null : m.data, revision, storedAtMs);
   }
 
   #onLive(error: Error | null, m: Msg): void {
@@ -105,7 +107,7 @@ export class BansFollower {
       return;
     }
     if (revision <= this.#last) return;
-    if (revision === this.#last + 1) return this.#deliverLive(m, revision);
+    if (revision === this.#last + 1) return this.#deliverLive(m, revision, Date.now());
     this.#held = [m];
     void this.catchUp(`revisions ${this.#last + 1}–${revision - 1} not delivered live`);
   }
@@ -147,7 +149,7 @@ export class BansFollower {
       this.#warnedNoRepublish = true;
       this.o.log.warn({ bucket: BANS_BUCKET }, "the bans bucket does not republish its entries (a controller older than this agent): bans follow by periodic catch-up only");
     }
-    await readBans(this.o.kv, this.#last, until, (k, d, r) => this.#deliver(k, d, r), this.o.signal);
+    await readBans(this.o.kv, this.#last, until, (k, d, r, at) => this.#deliver(k, d, r, at), this.o.signal);
     const queue: Msg[] = this.#held ?? [];
     if (this.#overflow) this.o.log.info({ bucket: BANS_BUCKET, after: this.#last, held: queue.length }, "more live bans came than can be held while catching up; reading the bucket again");
     // more came live than could be held: drop them all, the next round reads them from the bucket
@@ -213,7 +215,7 @@ export class BansFollower {
  * `until` (or a later one) has come. A consumer that stops delivering is given up after
  * CATCH_UP_STALL_MS; the caller retries from the last revision delivered.
  */
-export async function readBans(kv: KV, after: number, until: number, deliver: (key: string, data: Uint8Array | null, revision: number) => void, signal: AbortSignal): Promise<void> {
+export async function readBans(kv: KV, after: number, until: number, deliver: (key: string, data: Uint8Array | null, revision: number, storedAtMs?: number) => void, signal: AbortSignal): Promise<void> {
   if (until <= after) return;
   const watch = await kv.watch(after ? { resumeFromRevision: after + 1 } : {});
   let at = Date.now();

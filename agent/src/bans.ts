@@ -134,6 +134,17 @@ export class BanSync {
     this.#dirtySingles.set(e.element, was === undefined ? fresh : was && fresh);
   }
 
+  /**
+   * Allows `cidr` on this host whatever is banned (its management sources): an allow entry of its
+   * own, kept through rebuilds, not a decision (so not in the digest the host reports).
+   */
+  protect(cidr: string): Promise<void> {
+    const c = parseCidr(cidr);
+    const key = `_own.${c.text.replace(/[:/]/g, "_")}`;
+    this.#belief.own(key);
+    return this.set(key, { kind: "allow", family: c.family, element: c.text, expiresAt: Infinity });
+  }
+
   /** A ban by this host's own jail, for `seconds`. */
   setLocal(jail: string, address: string, seconds: number): Promise<void> {
     this.#local.add(jail, address, this.#now() + seconds * 1000);

@@ -1,4 +1,4 @@
-import { SCHEMA_VERSION, SEAL_KEY_PREFIX, type BanSignal, type JailIR, type Labels } from "@fleetwall/api";
+import { SCHEMA_VERSION, SEAL_KEY_PREFIX, newDecision, type BanSignal, type JailIR, type Labels } from "@fleetwall/api";
 import { retry } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import type { BanSync } from "./bans.js";
@@ -138,7 +138,7 @@ export class Defender {
   }
 
   /** One entry of the bans bucket (null: deleted). Untrusted or malformed entries are dropped and counted. */
-  onDecisionEntry(key: string, data: Uint8Array | null): void {
+  onDecisionEntry(key: string, data: Uint8Array | null, storedAtMs?: number): void {
     if (key.startsWith(SEAL_KEY_PREFIX)) {
       this.#onSeal(key.slice(SEAL_KEY_PREFIX.length), data);
       return;
@@ -147,7 +147,7 @@ export class Defender {
       void this.bans.set(key, undefined);
       return;
     }
-    const v = this.#reader.read(data, this.trustedKey(), this.#seals);
+    const v = this.#reader.read(data, this.trustedKey(), this.#seals, storedAtMs);
     if (!v.ok) {
       this.droppedDecisions += 1;
       this.log.warn({ key, reason: v.reason }, "ban decision dropped");

@@ -3,7 +3,7 @@ import { type NatsConnection, type NodeConnectionOptions } from "@nats-io/transp
 import { Kvm, type KV } from "@nats-io/kv";
 import { jetstream } from "@nats-io/jetstream";
 import { BANS_BUCKET, DESIRED_BUCKET, HOSTS_BUCKET, liftSubject, reportSubject, signalSubject, type BanSignal, type HostRegistration, type HostReport } from "@fleetwall/api";
-import { closeNats, connectNats, retry } from "@fleetwall/runtime";
+import { closeNats, connectNats, delay, retry } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import { BansFollower, HELD_LIVE_LIMIT } from "./bans-follower.js";
 
@@ -29,6 +29,8 @@ export class AgentLink {
   private constructor(
     readonly nc: NatsConnection,
     private readonly options: LinkOptions,
+    /** The agent stops: waits on the bus end (a round trip returns false at once). */
+    private readonly stopping: AbortSignal,
   ) {}
 
   /**
@@ -37,7 +39,7 @@ export class AgentLink {
    */
   static async connect(options: LinkOptions, signal: AbortSignal = new AbortController().signal): Promise<AgentLink> {
     const nc = await connectNats({ name: `fleetwall-agent-${options.hostId}`, ...options.connection }, signal, options.log);
-    return new AgentLink(nc, options);
+    return new AgentLink(nc, options, signal);
   }
 
   /**
@@ -153,7 +155,7 @@ export class AgentLink {
    * arrives live meanwhile, and goes live again. The same catch-up reads the bucket at the start,
    * after every reconnect, and when a periodic check finds the bucket ahead with nothing delivered.
    */
-  async watchBans(onEntry: (key: string, data: Uint8Array | null) => void, signal: AbortSignal, onSynced?: () => void): Promise<void> {
+  async watchBans(onEntry: (key: string, data: Uint8Array | null, storedAtMs?: number) => void, signal: AbortSignal, onSynced?: () => void): Promise<void> {
     const kv = await this.#bucket(BANS_BUCKET, signal);
     const follower = new BansFollower({
       nc: this.nc,
@@ -188,10 +190,17 @@ export class AgentLink {
     this.nc.publish(reportSubject(this.options.hostId), enc.encode(JSON.stringify(report)));
   }
 
-  /** True when a round trip to the server completes within `timeoutMs`. */
+  /** Whether the server answers within `timeoutMs`; false at once when the agent stops meanwhile. */
   async roundTrip(timeoutMs: number): Promise<boolean> {
-    const timer = new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs).unref());
-    return Promise.race([this.nc.flush().then(() => true, () => false), timer]);
+    const answered = new AbortController();
+    try {
+      return await Promise.race([
+        this.nc.flush().then(() => true, () => false),
+        delay(timeoutMs, AbortSignal.any([this.stopping, answered.signal])).then(() => false),
+      ]);
+    } finally {
+      answered.abort();
+    }
   }
 
   async close(): Promise<void> {
