@@ -1,42 +1,17 @@
-import { FULL_BASELINE, SCHEMA_VERSION, type DesiredState, type JailIR, type HostRegistration, type HostReport, type RulesetIR } from "@fleetwall/api";
+import { FULL_BASELINE, SCHEMA_VERSION, type DesiredState, type JailIR, type HostReport, type RulesetIR } from "@fleetwall/api";
 import { untilAborted } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import type { FirewallBackend } from "./backend.js";
 import { LAST_APPLIED, LOCAL_BANS, PINNED_KEY, type StateStore } from "./state-store.js";
 import { verifyDesired } from "./verify.js";
-import { Defender, type SignalSink } from "./defender.js";
+import type { Defender } from "./defender.js";
+import type { AgentBus, AgentOptions } from "./agent-bus.js";
+import { serialWriter } from "./bans-local.js";
+import { composeReport, describe } from "./agent-report.js";
 import type { JailRunner } from "./jails.js";
 import type { JailBan } from "./jail-counter.js";
 
-/** What the agent needs from the bus; `AgentLink` in production. */
-export interface AgentBus extends SignalSink {
-  register(reg: HostRegistration, signal: AbortSignal): Promise<void>;
-  /** `stored`: the value was read from the bucket, and may be older than one delivered before. */
-  watchDesired(onValue: (data: Uint8Array, stored: boolean) => Promise<void>, signal: AbortSignal): Promise<void>;
-  /**
-   * `storedAtMs`: when the bucket stored the entry, when known (replay protection). `onSynced`: every
-   * entry the bucket held when a catch-up began has been delivered (called after each catch-up).
-   */
-  watchBans(onEntry: (key: string, data: Uint8Array | null, storedAtMs?: number) => void, signal: AbortSignal, onSynced?: () => void): Promise<void>;
-  publishReport(report: HostReport): void;
-  /** The controller's signed orders to lift a local ban (optional: a bus without them lifts nothing). */
-  watchLifts?(onLift: (data: Uint8Array) => void, signal: AbortSignal): Promise<void>;
-  roundTrip(timeoutMs: number): Promise<boolean>;
-}
-
-export interface AgentOptions {
-  hostId: string;
-  registration: Omit<HostRegistration, "schemaVersion" | "hostId" | "startedAt">;
-  /** The controller's public key (PEM) when configured; otherwise the first key seen is pinned, if allowed. */
-  controllerKey: string | undefined;
-  /** Pin the first key seen (when no key is configured); also allowed later by `allowPinning()` (an authenticated bus). */
-  mayPinFirstKey?: boolean;
-  heartbeatMs: number;
-  driftIntervalMs: number;
-  /** Commit-confirm window: how long the bus may take to answer after an apply. */
-  confirmWindowMs: number;
-  now: () => Date;
-}
+export type { AgentBus, AgentOptions } from "./agent-bus.js";
 
 interface Applied {
   state: DesiredState;
@@ -125,10 +100,7 @@ export class Agent {
     if (this.defender) {
       await this.defender.bans.ensureTable();
       this.defender.bans.restoreLocal(await this.store.read(LOCAL_BANS));
-      let saving = Promise.resolve();
-      this.defender.bans.saveLocal = (json) => {
-        saving = saving.then(() => this.store.write(LOCAL_BANS, json)).catch((error: unknown) => this.log.warn({ err: error }, "local bans not saved"));
-      };
+      this.defender.bans.saveLocal = serialWriter((json) => this.store.write(LOCAL_BANS, json), (error) => this.log.warn({ err: error }, "local bans not saved"));
     }
     const saved = await this.store.read(LAST_APPLIED);
     if (!saved) return false;
@@ -322,34 +294,21 @@ export class Agent {
 
   report(auditDrops: Record<string, number> = {}): HostReport {
     const a = this.#applied;
-    const failing = this.#error !== undefined;
-    return {
-      schemaVersion: SCHEMA_VERSION,
+    return composeReport({
       hostId: this.options.hostId,
-      at: this.options.now().toISOString(),
-      state: failing ? "Failed" : a ? "Applied" : "Pending",
+      at: this.options.now(),
+      applied: a ? { revision: a.state.revision, hash: a.state.hash, rulesetHash: a.rulesetHash } : undefined,
+      error: this.#error,
       desiredRevision: this.#desiredRevision,
-      appliedRevision: a?.state.revision ?? 0,
-      ...(a ? { appliedHash: a.state.hash, rulesetHash: a.rulesetHash } : {}),
-      ...(this.#error ? { error: this.#error } : {}),
       driftRepairs: this.#driftRepairs,
-      droppedMessages: this.#dropped + (this.defender?.droppedDecisions ?? 0),
+      dropped: this.#dropped,
       auditDrops,
-      activeBans: this.defender?.bans.activeBans ?? 0,
       heartbeatMs: this.options.heartbeatMs,
-      ...(this.defender ? { bans: this.defender.bans.truth() } : {}),
-    };
+      defender: this.defender,
+    });
   }
 
   ruleset(): RulesetIR | undefined {
     return this.#applied?.state.ruleset;
   }
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error) {
-    const stderr = (error as { stderr?: string }).stderr;
-    return stderr ? `${error.message}: ${stderr.split("\n").slice(0, 3).join(" ")}` : error.message;
-  }
-  return String(error);
 }

@@ -66,3 +66,11 @@ export class LocalBans {
     return this.#bans.size;
   }
 }
+
+/** A writer that writes one text after the other, never two at once; a failure is told and the next write goes on. */
+export function serialWriter(write: (text: string) => Promise<void>, onError: (error: unknown) => void): (text: string) => void {
+  let last = Promise.resolve();
+  return (text) => {
+    last = last.then(() => write(text)).catch(onError);
+  };
+}

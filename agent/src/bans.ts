@@ -1,12 +1,13 @@
 import { BAN_EPOCH_MS, REPORT_LOCAL_BANS_LIMIT, CidrSet, banEpoch, expirySeconds, heldAt, parseCidr, type Family } from "@fleetwall/api";
 import type { Logger } from "pino";
-import type { BanElement, FirewallBackend } from "./backend.js";
+import type { FirewallBackend } from "./backend.js";
 import { BanBelief } from "./bans-belief.js";
 import { BanKernel } from "./bans-kernel.js";
 import type { BanEntry } from "./bans-decision.js";
 import { LocalBans, type LocalBan } from "./bans-local.js";
 import { diffIntervals, planIntervals } from "./bans-plan.js";
-import type { BanOp, BanSetKind } from "./bans-render.js";
+import { INTERVAL_SETS, familyOf, rebuildContent, spotPicks } from "./bans-rebuild.js";
+import type { BanOp } from "./bans-render.js";
 
 export * from "./bans-decision.js";
 export type { LocalBan } from "./bans-local.js";
@@ -30,7 +31,6 @@ export interface BanTruth {
   localTotal: number;
 }
 
-const INTERVAL_SETS = [["allow", "ip"], ["allow", "ip6"], ["net", "ip"], ["net", "ip6"]] as const;
 
 /**
  * Keeps the kernel's ban sets equal to the decisions this host holds (`BanBelief`) and its own local
@@ -192,20 +192,8 @@ export class BanSync {
   }
 
   async #rebuildNow(why: string): Promise<void> {
-    const now = this.#now();
-    const elements: BanElement[] = [];
-    const timeout = (at: number) => (at === Infinity ? {} : { timeoutSeconds: (at - now) / 1000 });
-    this.#belief.forEachSingle((element, family, at) => {
-      if (at > now) elements.push({ kind: "ban", family, element, ...timeout(at) });
-    });
-    for (const b of this.#local.list()) if (b.expiresAt > now) elements.push({ kind: "local", family: familyOf(b.address), element: b.address, ...timeout(b.expiresAt) });
-    const plans = new Map<string, Map<string, number>>();
-    for (const [kind, family] of INTERVAL_SETS) {
-      const plan = planIntervals(this.#belief.intervals(kind, family), now);
-      plans.set(`${kind} ${family}`, plan.elements);
-      this.#replanAt.set(`${kind} ${family}`, plan.replanAt);
-      for (const [element, at] of plan.elements) elements.push({ kind, family, element, ...timeout(at) });
-    }
+    const { elements, plans, replanAt } = rebuildContent(this.#belief, this.#local.list(), this.#now());
+    this.#replanAt = replanAt;
     this.#dirtySingles.clear();
     this.#dirtyLocal.clear();
     this.#dirtyIntervals.clear();
@@ -240,10 +228,7 @@ export class BanSync {
   async #spotCheck(samples: number): Promise<string | undefined> {
     // an element about to expire may be gone by the time it is asked for
     const soon = this.#now() + 2_000;
-    const picks: { kind: BanSetKind; family: Family; element: string; expiresAt: number }[] = this.#belief.sampleSingles(samples).map((e) => ({ kind: "ban" as const, ...e }));
-    const few = Math.max(1, Math.floor(samples / 4));
-    for (const [kind, family] of INTERVAL_SETS) for (const [element, expiresAt] of [...this.#kernel.intervals(`${kind} ${family}`)].slice(0, few)) picks.push({ kind, family, element, expiresAt });
-    for (const b of this.#local.list().slice(0, few)) picks.push({ kind: "local", family: familyOf(b.address), element: b.address, expiresAt: b.expiresAt });
+    const picks = spotPicks(this.#belief, this.#kernel, this.#local.list(), samples);
     for (const p of picks) {
       if (p.expiresAt <= soon || this.#kernel.refused.has(`${p.kind} ${p.element}`)) continue;
       if (!(await this.backend.hasElement(p.kind, p.family, p.element))) return `${p.kind} ${p.element}`;
@@ -328,8 +313,4 @@ export class BanSync {
   close(): void {
     clearTimeout(this.#replanTimer);
   }
-}
-
-function familyOf(address: string): Family {
-  return address.includes(":") ? "ip6" : "ip";
 }
