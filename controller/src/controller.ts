@@ -80,6 +80,8 @@ export class Controller {
   setHost(id: string, reg: HostRegistration | null): void {
     if (reg) this.#hosts.set(id, reg);
     else this.#hosts.delete(id);
+    // a host is heard of when it registers: with no report after it, it goes stale too
+    if (reg && !this.#reports.has(id)) this.#seen.set(id, Date.now());
     this.bans?.setHost(id, reg);
     this.#kick();
   }

@@ -15,7 +15,9 @@ const digestOf = (entries: [string, "allow" | "deny", number][]) => {
 
 describe("isStale", () => {
   it.each([
-    ["no report yet", undefined, undefined, false],
+    ["neither registered nor reported here", undefined, undefined, false],
+    ["registered 20 s ago, no report since", undefined, T0 - 20_000, false],
+    ["registered 40 s ago, no report since (a controller restart, a dead host)", undefined, T0 - 40_000, true],
     ["reported 2.9 heartbeats ago", report("a"), T0 - 2900, false],
     ["reported 3.1 heartbeats ago", report("a"), T0 - 3100, true],
     ["an agent without heartbeatMs: 10 s assumed", report("a", { heartbeatMs: undefined }), T0 - 25_000, false],

@@ -30,10 +30,14 @@ export interface StatusInput {
   now?: number;
 }
 
-/** Whether a host missed `staleAfterHeartbeats` heartbeats (a host that never reported is not stale, it is pending). Pure. */
+/**
+ * Whether a host missed `heartbeats` heartbeats since it was last heard of (`seenAt`: its last report,
+ * or its registration as this controller saw it when no report came since, e.g. after a controller
+ * restart); its own heartbeat when it reported one, the default otherwise. Pure.
+ */
 export function isStale(report: HostReport | undefined, seenAt: number | undefined, now: number, heartbeats = STALE_AFTER_HEARTBEATS): boolean {
-  if (!report || seenAt === undefined) return false;
-  return now - seenAt > heartbeats * (report.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
+  if (seenAt === undefined) return false;
+  return now - seenAt > heartbeats * (report?.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
 }
 
 /** Aggregates registrations, compiled state and reports into the fleet status. Pure. */
