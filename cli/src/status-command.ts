@@ -23,15 +23,15 @@ const BANS_COLUMN = { InSync: "in sync", Differ: "DIFFER", Refused: "REFUSED", U
 /** Plain-text tables for people. */
 export function formatStatus(status: FleetStatus): string {
   const hosts = table(
-    ["HOST", "LABELS", "DESIRED", "APPLIED", "IN SYNC", "BANS", "LAST SEEN", "ERROR"],
+    ["HOST", "LABELS", "DESIRED", "APPLIED", "IN SYNC", "LAST SEEN", "BANS", "ERROR"],
     status.hosts.map((h) => [
       h.id,
       Object.entries(h.labels).map(([k, v]) => `${k}=${v}`).join(",") || "-",
       String(h.desiredRevision),
       String(h.appliedRevision),
       h.stale ? "STALE" : h.inSync ? "yes" : "no",
-      BANS_COLUMN[h.bans],
       h.lastSeen ?? "never",
+      BANS_COLUMN[h.bans],
       h.error ?? "",
     ]),
   );
