@@ -75,6 +75,10 @@ export class ConsumerGuard {
         if (action === "CREATED") this.#queue = this.#queue.then(() => this.#check(jsm, stream, name));
       },
     });
+    // refused by the server (an authorization block made before the guard existed): say what is lost
+    void this.#sub.closed.then((err) => {
+      if (err) this.log.error({ subject: `${ADVISORY}.>`, err }, "consumer guard hears no advisories: consumers are not checked (run `fleetwall nats-auth` again)");
+    });
   }
 
   async #check(jsm: JetStreamManager, stream: string, name: string): Promise<void> {
