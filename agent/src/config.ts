@@ -24,6 +24,7 @@ export const AgentConfig = z.object({
   driftInterval: FlagDuration.default(10_000),
   confirmWindow: FlagDuration.default(20_000),
   natsFailsafe: z.boolean().default(true),
+  trustFirstKey: z.boolean().default(false),
   nft: z.string().default("nft"),
   listen: Listen.default("127.0.0.1:9475"),
   logLevel: LogLevel,

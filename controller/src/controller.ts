@@ -23,6 +23,7 @@ export interface DesiredSink {
 export class Controller {
   #policies: FirewallPolicy[] = [];
   #invalid = new Map<string, string[]>();
+  #invalidBanLists = new Map<string, string[]>();
   #warnings = new Map<string, string[]>();
   #banLists: BanList[] = [];
   #hosts = new Map<string, HostRegistration>();
@@ -66,7 +67,8 @@ export class Controller {
     this.#sourceLoaded = true;
     this.#banLists = set.banLists;
     this.bans?.setBanLists(set.banLists);
-    this.#invalid = new Map(set.errors.map((e) => [e.name || e.file, e.errors]));
+    this.#invalid = new Map(set.errors.filter((e) => e.kind !== "BanList").map((e) => [e.name || e.file, e.errors]));
+    this.#invalidBanLists = new Map(set.errors.filter((e) => e.kind === "BanList").map((e) => [e.name || e.file, e.errors]));
     this.#warnings = new Map(set.policies.map((p) => [p.metadata.name, lintPolicy(p)] as const).filter(([, w]) => w.length > 0));
     for (const [policy, warnings] of this.#warnings) this.log.warn({ policy, warnings }, "policy warning");
     for (const e of set.errors) this.log.warn({ file: e.file, kind: e.kind, policy: e.name, errors: e.errors }, "invalid manifest");
@@ -76,7 +78,7 @@ export class Controller {
   setHost(id: string, reg: HostRegistration | null): void {
     if (reg) this.#hosts.set(id, reg);
     else this.#hosts.delete(id);
-    this.bans?.setHostAddresses(id, reg?.addresses ?? null);
+    this.bans?.setHost(id, reg);
     this.#kick();
   }
 
@@ -98,12 +100,19 @@ export class Controller {
     return this.#compiled.selection;
   }
 
+  /** A host's key may no longer hold what was published (a rogue consumer wrote into it): publish it again. */
+  republish(hostId: string): void {
+    const p = this.#published.get(hostId);
+    if (p) this.#published.set(hostId, { ...p, hash: "" });
+    this.#kick();
+  }
+
   recordReport(report: HostReport): void {
     this.#reports.set(report.hostId, report);
   }
 
   status(): FleetStatus {
-    return fleetStatus({ hosts: this.registrations, compiled: this.#compiled, published: this.#published, reports: this.#reports, invalid: this.#invalid, warnings: this.#warnings, banLists: this.#banLists, decisions: this.bans?.decisionsByKey ?? new Map() });
+    return fleetStatus({ hosts: this.registrations, compiled: this.#compiled, published: this.#published, reports: this.#reports, invalid: this.#invalid, invalidBanLists: this.#invalidBanLists, warnings: this.#warnings, banLists: this.#banLists, banListOutcomes: this.bans?.banLists.outcomes ?? new Map(), decisions: this.bans?.decisionsByKey ?? new Map() });
   }
 
   #kick(): void {
@@ -163,7 +172,6 @@ export class Controller {
     }
     await Promise.all(puts);
     if (failure !== undefined) throw failure;
-    if (this.bans && this.#bansLoaded) await this.bans.syncBanLists();
     return plan.length;
   }
 }

@@ -17,5 +17,7 @@ export function lintPolicy(policy: FirewallPolicy): string[] {
   });
   if (opens) return [];
   const ports = spec.managementPorts.join(", ");
-  return [`spec.ingress: defaultInput is ${spec.defaultInput} and no Allow rule opens a management port (${ports}/tcp); hosts stay reachable only through the agent's failsafe rules`];
+  return [
+    `spec.ingress: defaultInput is ${spec.defaultInput} and no Allow rule opens a management port (${ports}/tcp); hosts stay reachable only through the agent's failsafe: SSH from its --ssh-source networks before every rule, or, without them, SSH from anywhere that this policy's rules did not drop`,
+  ];
 }
