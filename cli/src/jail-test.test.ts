@@ -18,7 +18,7 @@ describe("jail test --filter-file: a fail2ban filter as is, like fail2ban-regex 
   it("runs sshd.conf as the built-in sshd filter, in the mode asked for", async () => {
     expect(filterFile("/etc/fail2ban/filter.d/sshd.conf", { mode: "aggressive" })).toEqual({ filter: "sshd-aggressive" });
     const r = await jailTest(`${LOGS}/sshd`, filterFile("/etc/fail2ban/filter.d/sshd.conf", {}), []);
-    expect(r.matched).toBeGreaterThan(100);
+    expect(r.matched).toBeGreaterThan(50);
   });
 
   it("takes the filter's mode and its .local beside it", async () => {
