@@ -270,13 +270,14 @@ describe("process lifecycle", () => {
         // then cuts the agent off the bus, and commit-confirm waits its whole window for an answer
         const r = agent(["--controller-key", `${fleet.signingKey}.pub`, "--no-nats-failsafe", "--confirm-window", "60s"], fleet.natsUrls, stateDir);
         await untilLogged(r, "ruleset applied");
-        const confirmed = await listing();
+        // the policy table: the bans table is built on its own, once the bans bucket has been read
+        const confirmed = await listing("fleetwall");
         fleet.writePolicy("web.yaml", WEB.replace("hostSelector:", "baseline: {established: false}\n  hostSelector:"));
         // the second apply's wait (the first apply was confirmed at once)
         await waitFor("the lockout applied and waiting for confirmation", () => r.log().split('"msg":"waiting for the bus to confirm the ruleset"').length > 2, 30_000);
-        expect(await listing()).not.toBe(confirmed);
+        expect(await listing("fleetwall")).not.toBe(confirmed);
         expectCleanStop(r, await r.sigterm());
-        expect(await listing()).toBe(confirmed);
+        expect(await listing("fleetwall")).toBe(confirmed);
       } finally {
         fleet.writePolicy("web.yaml", WEB);
         await c.sigterm();
