@@ -45,6 +45,21 @@ describe("render", () => {
     expect(script).toContain("ip saddr { 198.18.0.0/24, 198.18.9.0/24 } meta l4proto { tcp, udp } th dport { 22, 80, 9100-9102 } counter accept");
   });
 
+  it("renders a long address list as one named interval set that nft accepts, overlaps and neighbours included", async () => {
+    // (rule 2 of the input chain: the ICMP preset rules come first)
+    // 1,000 /24s, each also given as a /25 inside it and an address inside that: only the /24s remain
+    const sources = Array.from({ length: 1000 }, (_, i) => [`10.${i >> 8}.${i & 255}.0/24`, `10.${i >> 8}.${i & 255}.128/25`, `10.${i >> 8}.${i & 255}.7`]).flat();
+    const six = Array.from({ length: 100 }, (_, i) => `2001:db8:${i.toString(16)}::/48`);
+    const script = scriptFor([{ hostSelector: {}, ingress: [{ name: "many", action: "Allow", protocol: "tcp", ports: [443], sources: [...sources, ...six, "2001:db8::/32"] }] }]);
+    expect(script).toMatch(/set a_in_p0_2_s4 \{\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\telements = \{ 10\.0\.0\.0\/24, /);
+    expect(script).toContain("ip saddr @a_in_p0_2_s4 tcp dport 443 counter accept");
+    // the IPv6 list collapsed to the /32 that covers it: a plain match, no set
+    expect(script).toContain("ip6 saddr 2001:db8::/32 tcp dport 443 counter accept");
+    const set4 = /set a_in_p0_2_s4 \{[^}]*elements = \{ ([^}]*) \}/.exec(script)?.[1]?.split(", ") ?? [];
+    expect(set4).toHaveLength(1000);
+    await expect(checkScript(nft, script)).resolves.toBeUndefined();
+  });
+
   it.each([
     [3, 60, "3/minute"],
     [5, 30, "10/minute"],
@@ -98,7 +113,8 @@ const rule = fc.record(
     action: fc.constantFrom("Allow", "Deny", "Reject", "Log"),
     protocol: fc.constantFrom("tcp", "udp", "icmp", "icmpv6"),
     ports: fc.array(port, { minLength: 1, maxLength: 5 }),
-    sources: fc.array(cidr, { minLength: 1, maxLength: 4 }),
+    // now and then a list long enough for a named set, with overlaps and neighbours
+    sources: fc.oneof({ arbitrary: fc.array(cidr, { minLength: 1, maxLength: 4 }), weight: 9 }, { arbitrary: fc.array(cidr, { minLength: 65, maxLength: 120 }), weight: 1 }),
     destinations: fc.array(cidr, { minLength: 1, maxLength: 3 }),
     interface: fc.constantFrom("eth0", "ens3", "wg0"),
     icmpTypes: fc.array(fc.constantFrom("echo-request", "destination-unreachable", 3, 128), { minLength: 1, maxLength: 3 }),

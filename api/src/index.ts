@@ -17,3 +17,4 @@ export * from "./duration.js";
 export * from "./jail.js";
 export * from "./banlist.js";
 export * from "./nats-permissions.js";
+export * from "./cidr-cover.js";

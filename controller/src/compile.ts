@@ -8,7 +8,7 @@ import {
   portRange,
   ruleFamilies,
   sha256Hex,
-  type Cidr,
+  uncoveredCidrs,
   type FirewallPolicy,
   type IcmpSpec,
   type Jail,
@@ -252,22 +252,9 @@ export function mergeRanges(ranges: [number, number][]): [number, number][] {
   return out;
 }
 
-/** Canonical CIDRs by family, sorted, with any CIDR covered by another one removed. */
+/** Canonical CIDRs by family, sorted, with any CIDR covered by another one removed (O(n log n)). */
 export function splitCidrs(list: readonly string[]): { ip: string[]; ip6: string[] } {
   const parsed = list.map(parseCidr);
-  const keep = (family: "ip" | "ip6"): string[] => {
-    const mine = parsed.filter((c) => c.family === family).sort((a, b) => a.prefix - b.prefix);
-    const kept: Cidr[] = [];
-    for (const c of mine) {
-      if (!kept.some((k) => covers(k, c))) kept.push(c);
-    }
-    return [...new Set(kept.map((c) => c.text))].sort();
-  };
+  const keep = (family: "ip" | "ip6"): string[] => uncoveredCidrs(parsed.filter((c) => c.family === family)).map((c) => c.text).sort();
   return { ip: keep("ip"), ip6: keep("ip6") };
-}
-
-function covers(outer: Cidr, inner: Cidr): boolean {
-  if (outer.prefix > inner.prefix) return false;
-  const innerAtOuterPrefix = parseCidr(`${inner.text.split("/")[0]}/${outer.prefix}`);
-  return innerAtOuterPrefix.text === outer.text;
 }
