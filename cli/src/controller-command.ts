@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { generateSigningKeyPem, loadSigningKey, parseCidr, type HostRegistration, type SigningKey } from "@fleetwall/api";
-import { BanKeeper, Controller, ControllerBus, DirSource, KubeStatusWriter, WorkQueue } from "@fleetwall/controller";
+import { BanKeeper, Controller, ControllerBus, DirSource, KubeStatusWriter, LastGoodStore, WorkQueue, type PolicySet } from "@fleetwall/controller";
 import type { KubeConfig } from "@fleetwall/controller/kube";
 import { natsFailsafe } from "./nats-url.js";
 import { connectOptions } from "./nats-access.js";
@@ -76,6 +76,14 @@ async function runLeader(cfg: ControllerConfig, log: Logger, signal: AbortSignal
     },
   });
   const published = await bus.loadPublished();
+  // the versions in force when the last controller stopped: invalid edits made since do not change enforcement
+  const lastGood = await LastGoodStore.open(bus.nc, cfg.replicas, key, log);
+  const initial = await lastGood.load();
+  const accept = (set: PolicySet) => {
+    log.info({ policies: set.policies.length, banLists: set.banLists.length, invalid: set.errors.length }, "resources loaded");
+    controller.setPolicies(set);
+    void lastGood.record([...set.policies, ...set.banLists]);
+  };
   const protect = [...cfg.protect, ...natsFailsafe(cfg.nats).flatMap((n) => (n.address ? [n.address] : []))].map(parseCidr);
   const bans = new BanKeeper(bus, key, { minReporters: cfg.minReporters, reportWindowSeconds: 3600, maxBanSeconds: cfg.maxBan, minPrefix: { ip: cfg.minPrefix4, ip6: cfg.minPrefix6 }, protect }, log);
   const controller = new Controller(bus, key, log, published, bans);
@@ -93,10 +101,8 @@ async function runLeader(cfg: ControllerConfig, log: Logger, signal: AbortSignal
       dir: cfg.source.path,
       rescanMs: cfg.rescan,
       debounceMs: 50,
-      onChange: (set) => {
-        log.info({ policies: set.policies.length, banLists: set.banLists.length, invalid: set.errors.length }, "resources loaded");
-        controller.setPolicies(set);
-      },
+      initial,
+      onChange: accept,
       onError: (error) => log.error({ err: error }, "policy directory unreadable"),
     });
     await source.start();
@@ -107,10 +113,8 @@ async function runLeader(cfg: ControllerConfig, log: Logger, signal: AbortSignal
       kubeconfig: kc as KubeConfig,
       relistMs: cfg.relist,
       log,
-      onPolicies: (set) => {
-        log.info({ policies: set.policies.length, banLists: set.banLists.length, invalid: set.errors.length }, "resources loaded");
-        controller.setPolicies(set);
-      },
+      initial,
+      onPolicies: accept,
       onHostLabels: (id, labels) => controller.setHostLabels(id, labels),
     });
     await kube.start();
@@ -156,6 +160,7 @@ async function runLeader(cfg: ControllerConfig, log: Logger, signal: AbortSignal
     const s = controller.status();
     return { in_sync: s.hosts.filter((h) => h.inSync).length, out_of_sync: s.hosts.filter((h) => !h.inSync && !h.error).length, failed: s.hosts.filter((h) => h.error).length };
   }, "state");
+  counterOf(registry, "fleetwall_controller_last_good_failures_total", "Last good versions the bus did not store (or remove).", () => lastGood.failures);
   gaugeOf(registry, "fleetwall_controller_bans", "Decisions in the bans bucket.", () => bans.decisionsByKey.size);
   const http = await serveObservability(cfg.listen, registry, () => controller.ready && sourceReady() && !bus.nc.isClosed());
   const hosts = bus.watchHosts((id, reg) => {

@@ -3,6 +3,7 @@ import {
   banKey,
   canonicalJson,
   parseCidr,
+  formatDuration,
   parseDuration,
   sealKey,
   sealPayloads,
@@ -249,6 +250,8 @@ export class BanKeeper {
 
   /** One chunk of an import: every entry checked like a manual ban, then published under seals. */
   async import(req: z.infer<typeof BanImportRequest>): Promise<BanReply> {
+    const tooLong = this.#durationProblem(req.durationSeconds);
+    if (tooLong) return { ok: false, error: tooLong, keys: [] };
     const nowMs = this.now();
     const createdAt = new Date(nowMs).toISOString();
     const expiresAt = req.durationSeconds ? new Date(nowMs + req.durationSeconds * 1000).toISOString() : null;
@@ -315,7 +318,15 @@ export class BanKeeper {
     return plan;
   }
 
+  /** Why a requested ban duration is refused: longer than `--max-ban`, the longest ban this controller grants. */
+  #durationProblem(seconds: number | null): string | undefined {
+    if (seconds === null || seconds <= this.config.maxBanSeconds) return undefined;
+    return `a ban of ${formatDuration(seconds * 1000)} is longer than the controller allows (--max-ban ${formatDuration(this.config.maxBanSeconds * 1000)})`;
+  }
+
   async add(req: z.infer<typeof BanAddRequest>): Promise<BanReply> {
+    const tooLong = this.#durationProblem(req.durationSeconds);
+    if (tooLong) return { ok: false, error: tooLong, keys: [] };
     let cidr: Cidr;
     try {
       cidr = parseCidr(req.cidr);

@@ -12,6 +12,19 @@ export interface DirSourceOptions {
   debounceMs: number;
   onChange: (set: PolicySet) => void;
   onError: (error: unknown) => void;
+  /**
+   * The versions in force before this process started (the last-good bucket): a policy whose file is
+   * now invalid keeps it, and a name defined twice keeps its incumbent, across controller restarts.
+   */
+  initial?: readonly Resource[];
+}
+
+/** Reads every manifest below `dir` once and merges them (`--check-config`, offline commands). */
+export async function readManifestDir(dir: string): Promise<PolicySet> {
+  let result: PolicySet | undefined;
+  const source = new DirSource({ dir, rescanMs: 0, debounceMs: 0, onChange: (set) => (result = set), onError: () => undefined });
+  await source.scan(true);
+  return result ?? { policies: [], banLists: [], errors: [] };
 }
 
 /** Watches a directory of YAML manifests and reports the merged policy set whenever it changes. */
@@ -26,7 +39,9 @@ export class DirSource {
   #files = new Map<string, { stamp: string; parsed: ParsedFile }>();
   #fullPending = false;
 
-  constructor(private readonly options: DirSourceOptions) {}
+  constructor(private readonly options: DirSourceOptions) {
+    this.#last = [...(options.initial ?? [])];
+  }
 
   async start(): Promise<void> {
     await this.scan();

@@ -11,3 +11,4 @@ export * from "./ban-keeper.js";
 export * from "./kube-status.js";
 export * from "./work-queue.js";
 export * from "./kube-status-writer.js";
+export * from "./last-good.js";
