@@ -65,7 +65,9 @@ export class Controller {
     this.#sourceLoaded = true;
     this.#banLists = set.banLists;
     this.bans?.setBanLists(set.banLists);
-    this.#invalid = new Map(set.errors.map((e) => [e.name || e.file, e.errors]));
+    // one name may have several problems (an invalid edit and a duplicate in another file): keep them all
+    this.#invalid = new Map();
+    for (const e of set.errors) this.#invalid.set(e.name || e.file, [...(this.#invalid.get(e.name || e.file) ?? []), ...e.errors]);
     this.#warnings = new Map(set.policies.map((p) => [p.metadata.name, lintPolicy(p)] as const).filter(([, w]) => w.length > 0));
     for (const [policy, warnings] of this.#warnings) this.log.warn({ policy, warnings }, "policy warning");
     for (const e of set.errors) this.log.warn({ file: e.file, kind: e.kind, policy: e.name, errors: e.errors }, "invalid manifest");
