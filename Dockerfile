@@ -7,11 +7,13 @@ FROM node:24-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json tsconfig.base.json ./
 COPY api/package.json api/
+COPY runtime/package.json runtime/
 COPY controller/package.json controller/
 COPY agent/package.json agent/
 COPY cli/package.json cli/
 RUN npm ci --no-audit --no-fund
 COPY api/ api/
+COPY runtime/ runtime/
 COPY controller/ controller/
 COPY agent/ agent/
 COPY cli/ cli/

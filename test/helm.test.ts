@@ -128,7 +128,7 @@ describe("the Grafana dashboard in charts/fleetwall/dashboards", () => {
     const { readFileSync, readdirSync } = await import("node:fs");
     const dash = JSON.parse(readFileSync(join(CHART, "dashboards/fleetwall.json"), "utf8")) as { panels: { targets: { expr: string }[] }[] };
     const names = new Set(dash.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/fleetwall_[a-z_]+/g) ?? [])).map((n) => n.replace(/_(bucket|count|sum)$/, "")));
-    const src = ["cli/src/controller-command.ts", "cli/src/agent-command.ts"].map((f) => readFileSync(join(REPO, f), "utf8")).join("\n");
+    const src = ["controller/src/metrics.ts", "agent/src/metrics.ts"].map((f) => readFileSync(join(REPO, f), "utf8")).join("\n");
     for (const n of names) expect(src, n).toContain(`"${n}"`);
     expect(names.size).toBeGreaterThan(10);
     expect(readdirSync(join(CHART, "dashboards"))).toEqual(["fleetwall.json"]);

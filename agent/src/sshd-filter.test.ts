@@ -68,6 +68,18 @@ function expectations(file: string): Expectation[] {
   return out;
 }
 
+/**
+ * Lines where fleetwall differs from fail2ban on purpose (docs/detection.md, "Where fleetwall differs
+ * from fail2ban"): the message, and what fleetwall finds instead.
+ */
+const DELIBERATE: Readonly<Record<string, { finds: string | undefined; why: string }>> = {
+  "Failed password for invalid user test from 127.0.0.1 port 58946 ssh2: from 10.10.1.2 port 55555 ssh2": {
+    finds: "10.10.1.2",
+    why: "a password line has no auth info: sshd appends the source last; `test from 127.0.0.1 port 58946 ssh2:` can be the user name",
+  },
+};
+const deliberate = (text: string) => Object.entries(DELIBERATE).find(([k]) => text.endsWith(k))?.[1];
+
 describe("the sshd filter against fail2ban's annotated test logs", () => {
   it("has the logs to compare with", () => {
     expect(existsSync(`${LOGS}/sshd`), `${LOGS}/sshd is missing: scripts/setup.sh installs Debian's fail2ban`).toBe(true);
@@ -86,7 +98,12 @@ describe("the sshd filter against fail2ban's annotated test logs", () => {
       let find = filters.get(c.logtype);
       if (!find) filters.set(c.logtype, (find = compileFinder(FILTER[mode], [])));
       const found = find(c.text);
-      const ok = c.match ? found !== undefined && (c.host === undefined || norm(found) === norm(c.host)) : found === undefined;
+      const differs = deliberate(c.text);
+      const ok = differs
+        ? found === differs.finds
+        : c.match
+          ? found !== undefined && (c.host === undefined || norm(found) === norm(c.host))
+          : found === undefined;
       if (!ok) differences.push(`${c.file}:${c.line}: fail2ban ${c.match ? `finds ${c.host ?? "a failure"}` : "finds nothing"}, fleetwall ${found ?? "nothing"}: ${c.text}`);
     }
     expect(differences).toEqual([]);

@@ -14,6 +14,8 @@
  * an attacker chooses, is resolved by code, never by backtracking.
  */
 
+import { parseFailedFor } from "./sshd-filter-failed.js";
+
 export type SshdMode = "normal" | "ddos" | "extra" | "aggressive";
 
 /** What one line means for its session. */
@@ -96,55 +98,38 @@ const EXTRA: Rule[] = [
 const MODE_RULES: Record<SshdMode, Rule[]> = { normal: [], ddos: DDOS, extra: EXTRA, aggressive: [...DDOS, ...EXTRA] };
 const FOOTER = rule("^Connection from <HOST>", { nofail: true });
 
-/** `from <host>[ port N][ on X][ sshN]`, where an address-bearing tail of a "Failed … for" line starts. */
-const FROM_HOST = new RegExp(`from ${HOST}${ON_PORT}(?: ssh\\d*)?`, "y");
-
 interface Found {
   rule: Rule;
   host: string | undefined;
   user: string | undefined;
 }
 
-/**
- * `Failed <method> for [invalid user ]<user> from <host>…[: <auth info>]`. The user name and the
- * auth info are attacker-chosen and may contain "from <address>": the real address is the one
- * after a one-word user and before ": ", or else the first "from" of an invalid user's line, or the
- * last "from" of the line, with nothing but port and protocol after it.
- */
-function failedFor(content: string): Found | undefined {
-  if (!content.startsWith("Failed ")) return undefined;
-  const sp = content.indexOf(" ", 7);
-  if (sp < 0 || !content.startsWith(" for ", sp)) return undefined;
-  const method = content.slice(7, sp);
-  const rest = content.slice(sp + 5);
-  const hostAt = (text: string, cut: number): { host: string; end: number } | undefined => {
-    FROM_HOST.lastIndex = cut + 1;
-    const m = FROM_HOST.exec(text);
-    return m?.groups?.host ? { host: m.groups.host, end: FROM_HOST.lastIndex } : undefined;
-  };
-  const oneWord = (text: string): Found | undefined => {
-    const cut = text.indexOf(" ");
-    if (cut <= 0 || !text.startsWith(" from ", cut)) return undefined;
-    const h = hostAt(text, cut);
-    return h && text.startsWith(": ", h.end) ? { rule: FAILED, host: h.host, user: text.slice(0, cut) } : undefined;
-  };
-  const endsAfter = (text: string, cut: number): Found | undefined => {
-    const h = cut < 0 ? undefined : hostAt(text, cut);
-    return h && !text.includes(" from ", h.end) ? { rule: FAILED, host: h.host, user: text.slice(0, cut) } : undefined;
-  };
-  if (rest.startsWith("invalid user ")) {
-    const user = rest.slice(13);
-    const found = oneWord(user) ?? endsAfter(user, user.indexOf(" from "));
-    // an invalid user's refused key is a failure: no such account has keys
-    if (found) return found;
-  }
-  const cut = rest.lastIndexOf(" from ");
-  const found = oneWord(rest) ?? (cut > 0 && !rest.slice(0, cut).includes(":") ? endsAfter(rest, cut) : undefined);
-  // a valid user's refused key is not a failure by itself: clients offer every key they hold
-  return found && method === "publickey" ? { ...found, rule: FAILED_PUBLICKEY } : found;
+/** `Failed <method> for …`, parsed by OpenSSH's format (./sshd-filter-failed.ts). */
+function failedFor(content: string): Found | "ambiguous" | undefined {
+  const f = parseFailedFor(content);
+  if (!f) return undefined;
+  if (f.kind === "ambiguous") return "ambiguous";
+  // a valid user's refused key is not a failure by itself: clients offer every key they hold;
+  // an invalid user's is (no such account has keys)
+  const valid = !content.startsWith("invalid user ", 12 + f.method.length);
+  return { rule: f.method === "publickey" && valid ? FAILED_PUBLICKEY : FAILED, host: f.host, user: f.user };
 }
 const FAILED: Rule = { re: /^Failed /, lead: (c) => c.startsWith("Failed ") };
 const FAILED_PUBLICKEY: Rule = { ...FAILED, nofail: true };
+
+const ON_ADDRESS = new RegExp(` on (?:${IPV4}|${IPV6})(?: |$)`);
+
+/**
+ * A matched line with a user name (the client chooses it) and an address. fail2ban's optional tail
+ * ` on \S+` after the address can swallow the real address when the user name ends with one
+ * (`Connection closed by invalid user a 198.18.0.7 on 203.0.113.9 port 4 [preauth]`): sshd writes
+ * no address after ` on ` there, so such a line names two candidates and is no one's failure.
+ */
+function judged(r: Rule, m: RegExpExecArray, content: string): Found | "ambiguous" {
+  const found = { rule: r, host: m.groups?.host, user: m.groups?.user ?? m.groups?.altuser };
+  if (found.user && found.host !== undefined && ON_ADDRESS.test(content.slice(content.lastIndexOf(found.host) + found.host.length))) return "ambiguous";
+  return found;
+}
 
 /** Splits a syslog line into the session it belongs to and its message. */
 const BSD = /(?<daemon>\[?sshd(?:-session)?(?:\[(?<pid>\d+)\])?\]?):?\s+(?:kernel:\s?\[ *\d+\.\d+\]:?\s+)?(?:\[ID \d+ \S+\]\s+)?(?:(?:error|fatal): (?:PAM: )?)?/y;
@@ -161,11 +146,22 @@ export function splitSession(line: string): { session: string; content: string }
     m = BSD.exec(line);
   }
   if (!m?.groups) return undefined;
-  // the word before the daemon is the host name, unless it is a time ("16:47:48", an ISO stamp)
   const before = line.slice(0, m.index).trimEnd();
+  // only sshd's own lines: what precedes the program tag is a time stamp and a host name, never
+  // another program's tag and message ("nginx[1]: … sshd[2]: Failed …" is not sshd's)
+  if (!syslogPrefix(before)) return undefined;
+  // the word before the daemon is the host name, unless it is a time ("16:47:48", an ISO stamp)
   const word = before.slice(before.lastIndexOf(" ") + 1);
   const hostname = word && !word.includes(":") ? word : "";
   return { session: `${hostname} ${m.groups.pid ?? ""}`, content: line.slice(m.index + m[0].length) };
+}
+
+/** A time stamp and a host name: a few words, none a program tag (`x[1]:`, `x:`) or a message. */
+function syslogPrefix(before: string): boolean {
+  if (before.includes(": ") || before.includes("]") || before.endsWith(":")) return false;
+  let words = 0;
+  for (let i = before.indexOf(" "); i >= 0; i = before.indexOf(" ", i + 1)) if (before[i + 1] !== " ") words += 1;
+  return words < 7;
 }
 
 interface Session {
@@ -184,6 +180,8 @@ export interface SshdFailure {
 
 export interface SshdFilterOptions {
   mode?: SshdMode;
+  /** Called for a line with two candidate source addresses (a crafted user name): no one's failure. */
+  onAmbiguous?: () => void;
   /** The clock sessions expire by (milliseconds). */
   now?: () => number;
 }
@@ -200,45 +198,51 @@ export function sshdFilter(options: SshdFilterOptions = {}): (line: string) => S
   const tail = rules.slice(COMMON_HEAD.length);
   const sessions = new Map<string, Session>();
 
-  const find = (content: string): Found | undefined => {
+  const find = (content: string): Found | "ambiguous" | undefined => {
     for (const r of COMMON_HEAD) {
       if (!r.lead(content)) continue;
       const m = r.re.exec(content);
-      if (m) return { rule: r, host: m.groups?.host, user: m.groups?.user ?? m.groups?.altuser };
+      if (m) return judged(r, m, content);
     }
     const failed = failedFor(content);
     if (failed) return failed;
     for (const r of tail) {
       if (!r.lead(content)) continue;
       const m = r.re.exec(content);
-      if (m) return { rule: r, host: m.groups?.host, user: m.groups?.user ?? m.groups?.altuser };
+      if (m) return judged(r, m, content);
     }
     return undefined;
   };
 
+  /**
+   * A session is its pid and its address: a line naming another address than the session's starts
+   * a new session. A session that knows no address yet (a failure without one is pending) takes the
+   * address of a line that is itself a failure or that closes the connection; any other line naming
+   * an address (a login, a refused key of a valid user, a new connection) belongs to a new session:
+   * a legitimate login on a reused pid never inherits another connection's failures.
+   */
   const session = (id: string, found: Found, t: number): Session => {
     const { rule: r, host, user } = found;
     const nofail = Boolean(r.nofail || r.gained);
     let s = sessions.get(id);
-    if (s && t - s.seen > SESSION_MS) {
-      sessions.delete(id);
-      s = undefined;
+    if (s && t - s.seen > SESSION_MS) s = undefined;
+    if (s && host !== undefined && s.host !== host) {
+      const adopts = s.host === undefined && !r.gained && (!nofail || r.forget === true);
+      if (!adopts) s = undefined;
     }
     if (s) {
       if (user !== undefined && user !== "") s.users.add(user);
-      if (r.gained) s.pending = false;
       if (host !== undefined) s.host = host;
       s.nofail = nofail;
       s.gained = Boolean(r.gained);
       s.seen = t;
-      if (r.forget) sessions.delete(id);
-      return s;
-    }
-    s = { host, users: new Set(user ? [user] : []), nofail, gained: Boolean(r.gained), pending: false, seen: t };
-    if (!r.forget) {
+    } else {
+      sessions.delete(id);
+      s = { host, users: new Set(user ? [user] : []), nofail, gained: Boolean(r.gained), pending: false, seen: t };
       if (sessions.size >= MAX_SESSIONS) sessions.delete(sessions.keys().next().value as string);
       sessions.set(id, s);
     }
+    if (r.forget) sessions.delete(id);
     return s;
   };
 
@@ -247,6 +251,10 @@ export function sshdFilter(options: SshdFilterOptions = {}): (line: string) => S
     if (!split) return undefined;
     const found = find(split.content);
     if (!found) return undefined;
+    if (found === "ambiguous") {
+      options.onAmbiguous?.();
+      return undefined;
+    }
     const s = session(split.session, found, now());
     // pending failures, or a second user name, make even a success or a nofail line a failure
     if (s.pending || s.users.size > 1) {

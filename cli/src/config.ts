@@ -1,116 +1,15 @@
-import { constants, readFileSync } from "node:fs";
+import { constants } from "node:fs";
 import { access, readdir, readFile, stat } from "node:fs/promises";
 import { createPrivateKey, createPublicKey } from "node:crypto";
 import { delimiter, join } from "node:path";
-import { HostId, boundedDurationMs, isCidr, parseCidr, parseLabelList } from "@fleetwall/api";
-import { z } from "zod";
+import type { z } from "zod";
+import type { AgentConfig } from "@fleetwall/agent/config";
+import type { ControllerConfig } from "@fleetwall/controller/config";
 
-/** Duration flags, in the one grammar of api/src/duration.ts, as milliseconds within bounds per flag. */
-const SECOND = 1000;
-const MINUTE = 60 * SECOND;
-const HOUR = 60 * MINUTE;
-const DAY = 24 * HOUR;
-const duration = (defaultText: string, min: number, max: number) => boundedDurationMs(min, max).prefault(defaultText);
-
-const SCHEMES = new Set(["nats:", "tls:", "ws:", "wss:"]);
-
-/** Why a NATS server address is not one, or undefined: `nats://HOST[:PORT]`, `tls://…`, or `HOST:PORT`. */
-export function natsUrlProblem(text: string): string | undefined {
-  const withScheme = text.includes("://");
-  if (!withScheme && !/^(\[[0-9a-fA-F:.]+\]|[^:/\s]+):\d{1,5}$/.test(text)) return `"${text}" is not a NATS URL: write nats://HOST:4222, tls://HOST:4222 or HOST:PORT`;
-  let url: URL;
-  try {
-    url = new URL(withScheme ? text : `nats://${text}`);
-  } catch {
-    return `"${text}" is not a URL`;
-  }
-  if (!SCHEMES.has(url.protocol)) return `"${text}": the scheme must be nats, tls, ws or wss`;
-  if (!url.hostname) return `"${text}" names no host`;
-  if ((url.pathname && url.pathname !== "/") || url.search || url.hash) return `"${text}": a NATS URL has no path or query`;
-  return undefined;
-}
-
-const Servers = z
-  .string()
-  .min(1, "at least one NATS URL is needed")
-  .transform((s) => s.split(",").map((u) => u.trim()).filter(Boolean))
-  .superRefine((urls, ctx) => {
-    if (urls.length === 0) ctx.addIssue({ code: "custom", message: "at least one NATS URL is needed" });
-    for (const u of urls) {
-      const problem = natsUrlProblem(u);
-      if (problem) ctx.addIssue({ code: "custom", message: problem });
-    }
-  });
-
-/** Credentials and TLS files for NATS (see nats-access.ts). */
-const NatsFiles = {
-  natsNkey: z.string().min(1).optional(),
-  natsCreds: z.string().min(1).optional(),
-  natsCa: z.string().min(1).optional(),
-  natsCert: z.string().min(1).optional(),
-  natsKey: z.string().min(1).optional(),
-  natsTlsName: z.string().min(1).optional(),
-};
-
-const Listen = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:]*):\d{1,5}$/, "must be HOST:PORT, e.g. 127.0.0.1:9475 or :8080");
-
-const LogLevel = z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info");
-
-export const ControllerConfig = z.object({
-  nats: Servers,
-  ...NatsFiles,
-  source: z
-    .string()
-    .regex(/^(dir:.+|kube)$/, "must be dir:PATH or kube")
-    .transform((s) => (s === "kube" ? { kind: "kube" as const, path: "" } : { kind: "dir" as const, path: s.slice(4) })),
-  kubeconfig: z.string().min(1).optional(),
-  leaseNamespace: z.string().min(1).default("fleetwall"),
-  leaseName: z.string().min(1).default("fleetwall-controller"),
-  leaseDuration: duration("15s", SECOND, 5 * MINUTE),
-  leaseRetry: duration("2s", 100, MINUTE),
-  identity: z.string().min(1),
-  relist: duration("5m", 10 * SECOND, 7 * DAY),
-  statusInterval: duration("1s", 100, HOUR),
-  signingKey: z.string().min(1).describe("PEM file of the Ed25519 signing key; created when missing"),
-  replicas: z.coerce.number().int().min(1).max(5).default(1),
-  rescan: duration("5s", 100, DAY),
-  minReporters: z.coerce.number().int().min(1).max(100).default(1),
-  /** Seconds: the longest ban the arbiter grants and `bans add`/`import` may ask for. */
-  maxBan: duration("30d", MINUTE, 3650 * DAY).transform((ms) => Math.floor(ms / 1000)),
-  minPrefix4: z.coerce.number().int().min(1).max(32).default(16),
-  minPrefix6: z.coerce.number().int().min(1).max(128).default(48),
-  protect: z.array(z.string().refine(isCidr, "must be an address or CIDR")).default([]),
-  listen: Listen.default("0.0.0.0:8080"),
-  logLevel: LogLevel,
-}).refine((c) => c.leaseRetry < c.leaseDuration, { path: ["leaseRetry"], message: "must be shorter than --lease-duration" });
-export type ControllerConfig = z.infer<typeof ControllerConfig>;
-
-export const AgentConfig = z.object({
-  nats: Servers,
-  ...NatsFiles,
-  hostId: HostId,
-  labels: z.string().default("").transform((s, ctx) => {
-    try {
-      return parseLabelList(s);
-    } catch (e) {
-      ctx.addIssue({ code: "custom", message: (e as Error).message });
-      return z.NEVER;
-    }
-  }),
-  stateDir: z.string().min(1),
-  controllerKey: z.string().optional().describe("PEM file of the controller's public key"),
-  sshPort: z.array(z.coerce.number().int().min(1).max(65535)).default([22]),
-  sshSource: z.array(z.string().refine(isCidr, "must be an address or CIDR")).default([]),
-  dhcp: z.boolean().default(true),
-  heartbeat: duration("10s", 100, 10 * MINUTE),
-  driftInterval: duration("10s", 100, HOUR),
-  confirmWindow: duration("20s", SECOND, 10 * MINUTE),
-  natsFailsafe: z.boolean().default(true),
-  nft: z.string().default("nft"),
-  listen: Listen.default("127.0.0.1:9475"),
-  logLevel: LogLevel,
-});
-export type AgentConfig = z.infer<typeof AgentConfig>;
+// The schemas live with the process they configure; the CLI parses flags into them and hands the
+// frozen result to the process's entry point (controller/src/main.ts, agent/src/main.ts).
+export { ControllerConfig } from "@fleetwall/controller/config";
+export { AgentConfig, splitSources } from "@fleetwall/agent/config";
 
 /** Parses raw options into one frozen config object, or throws a ConfigError naming each flag. */
 export function parseConfig<S extends z.ZodType>(schema: S, raw: unknown): Readonly<z.infer<S>> {
@@ -127,15 +26,6 @@ export class ConfigError extends Error {
 
 function kebab(s: string): string {
   return s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-}
-
-export function readPem(path: string): string {
-  return readFileSync(path, "utf8");
-}
-
-export function splitSources(list: readonly string[]): { ip: string[]; ip6: string[] } {
-  const parsed = list.map(parseCidr);
-  return { ip: parsed.filter((c) => c.family === "ip").map((c) => c.text), ip6: parsed.filter((c) => c.family === "ip6").map((c) => c.text) };
 }
 
 /** A file flag's problem: missing, not a file, or unreadable; undefined when it can be read. */

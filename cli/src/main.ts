@@ -2,7 +2,6 @@
 import { hostname } from "node:os";
 import { setFlagsFromString } from "node:v8";
 import { Command, Option } from "commander";
-import { pino, type Logger } from "pino";
 import { z } from "zod";
 import { FLEETWALL_VERSION, REGEX_FLAGS, boundedDurationMs, parseDurationMs } from "@fleetwall/api";
 import { AgentConfig, ConfigError, ControllerConfig, checkAgentConfig, checkControllerConfig, parseConfig, splitSources } from "./config.js";
@@ -10,7 +9,9 @@ import { natsFailsafe } from "./nats-url.js";
 import { natsAccess, withNatsOptions } from "./nats-access.js";
 
 // Each command loads what it needs when it runs: `fleetwall jail test` need not load the NATS client.
-const agentCommands = () => import("./agent-command.js");
+// The controller and the agent are entry points of their own packages (controller/src/main.ts,
+// agent/src/main.ts), which own their lifecycle: this file only parses flags into a frozen config.
+const agentMain = () => import("@fleetwall/agent/main");
 const bansCommands = () => import("./bans-command.js");
 
 /** Errors that are the user's input, reported as such (exit 2), by class name across lazy modules. */
@@ -20,17 +21,6 @@ const INPUT_ERRORS = new Set(["ConfigError", "InvalidManifestError", "LinearRege
 // Jail filters must be linear-time regexes (checked with the `l` flag), run on the fast engine, and
 // fall back to the linear engine when a line makes them backtrack: hostile log lines cost linear time.
 for (const flag of REGEX_FLAGS) setFlagsFromString(flag);
-
-/** Lifecycle lives here: signals, abort, exit codes. Library code never exits the process. */
-function withSignals(): AbortController {
-  const ac = new AbortController();
-  for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => ac.abort());
-  return ac;
-}
-
-function logger(level: string): Logger {
-  return pino({ level, base: { pid: process.pid } });
-}
 
 const collect = (value: string, prev: string[] = []) => [...prev, value];
 
@@ -99,9 +89,8 @@ configFlags(
 ).action(async (opts) => {
   const cfg = parseConfig(ControllerConfig, opts);
   if (await configOnly(opts, cfg, checkControllerConfig)) return;
-  const { runController } = await import("./controller-command.js");
-  const ac = withSignals();
-  await runController(cfg, logger(cfg.logLevel), ac.signal);
+  const { controllerMain } = await import("@fleetwall/controller/main");
+  await controllerMain(cfg);
 });
 
 const agentCommand = configFlags(
@@ -126,15 +115,8 @@ const agentCommand = configFlags(
 ).action(async (opts) => {
   const cfg = parseConfig(AgentConfig, opts);
   if (await configOnly(opts, cfg, checkAgentConfig)) return;
-  const log = logger(cfg.logLevel);
-  const { bootAgent, runAgent } = await agentCommands();
-  if (opts.boot) {
-    // nothing saved yet (a first boot) is not an error: the agent will get its state from the bus
-    if (!(await bootAgent(cfg, log))) log.info("nothing to restore");
-    return;
-  }
-  const ac = withSignals();
-  await runAgent(cfg, log, ac.signal);
+  const { agentBootMain, agentMain: main } = await agentMain();
+  await (opts.boot ? agentBootMain(cfg) : main(cfg));
 });
 
 agentCommand
@@ -143,7 +125,7 @@ agentCommand
   .addOption(new Option("--state-dir <dir>", "the agent's state directory").env("FLEETWALL_STATE_DIR").default("/var/lib/fleetwall"))
   .option("--nft <path>", "nft binary", "nft")
   .action(async (opts: { stateDir: string; nft: string }) => {
-    const removed = await (await agentCommands()).uninstallAgent(opts.stateDir, opts.nft);
+    const removed = await (await agentMain()).uninstallAgent(opts.stateDir, opts.nft);
     process.stdout.write(removed.length ? `removed ${removed.join(", ")}\n` : "nothing to remove\n");
   });
 
@@ -262,7 +244,7 @@ program
   .description("create the controller's Ed25519 signing key: signing-key.pem, and signing-key.pem.pub for agents")
   .requiredOption("--out <dir>", "where to write the two files (the private key is not overwritten)")
   .action(async (opts: { out: string }) => {
-    const { writeSigningKey } = await import("./controller-command.js");
+    const { writeSigningKey } = await import("@fleetwall/controller/main");
     for (const f of await writeSigningKey(opts.out)) process.stdout.write(`wrote ${f}\n`);
   });
 

@@ -1,35 +1,26 @@
-import { existsSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import { generateSigningKeyPem, loadSigningKey, parseCidr, type HostRegistration, type SigningKey } from "@fleetwall/api";
-import { BanKeeper, Controller, ControllerBus, DirSource, KubeStatusWriter, LastGoodStore, WorkQueue, type PolicySet } from "@fleetwall/controller";
-import type { KubeConfig } from "@fleetwall/controller/kube";
-import { natsFailsafe } from "./nats-url.js";
-import { connectOptions } from "./nats-access.js";
-import { counterOf, gaugeOf, latencyOf, newRegistry, serveObservability } from "./observe.js";
+import { parseCidr, type HostRegistration } from "@fleetwall/api";
+import { connectOptions, counterOf, natsEndpoints, newRegistry, rootLogger, serveObservability } from "@fleetwall/runtime";
 import type { Logger } from "pino";
+import { BanKeeper } from "./ban-keeper.js";
+import { ControllerBus } from "./bus.js";
 import type { ControllerConfig } from "./config.js";
+import { Controller } from "./controller.js";
+import { DirSource } from "./dir-source.js";
+import type { KubeConfig } from "./kube.js";
+import { KubeStatusWriter } from "./kube-status-writer.js";
+import { LastGoodStore } from "./last-good.js";
+import type { PolicySet } from "./manifests.js";
+import { controllerMetrics, kubeMetrics } from "./metrics.js";
+import { loadOrCreateKey } from "./signing-key.js";
+import { WorkQueue } from "./work-queue.js";
 
-/** Writes a new signing key pair into `dir` (for a Kubernetes Secret); never overwrites a private key. */
-export async function writeSigningKey(dir: string): Promise<string[]> {
-  const { privatePem, publicPem } = generateSigningKeyPem();
-  await mkdir(dir, { recursive: true });
-  const path = join(dir, "signing-key.pem");
-  await writeFile(path, privatePem, { mode: 0o600, flag: "wx" });
-  await writeFile(`${path}.pub`, publicPem, { mode: 0o644 });
-  return [path, `${path}.pub`];
-}
+export { writeSigningKey } from "./signing-key.js";
 
-/** Loads the Ed25519 signing key, creating it (and `<file>.pub`) on first start. */
-export async function loadOrCreateKey(path: string, log: Logger): Promise<SigningKey> {
-  if (!existsSync(path)) {
-    const { privatePem, publicPem } = generateSigningKeyPem();
-    await mkdir(dirname(path), { recursive: true });
-    await writeFile(path, privatePem, { mode: 0o600, flag: "wx" });
-    await writeFile(`${path}.pub`, publicPem, { mode: 0o644 });
-    log.warn({ path }, "signing key created; give agents its .pub file with --controller-key");
-  }
-  return loadSigningKey(await readFile(path, "utf8"));
+/** The controller process: signals, the root logger, the exit code. Returns the code to exit with. */
+export async function controllerMain(cfg: Readonly<ControllerConfig>): Promise<void> {
+  const ac = new AbortController();
+  for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => ac.abort());
+  await runController(cfg, rootLogger(cfg.logLevel), ac.signal);
 }
 
 /**
@@ -37,9 +28,9 @@ export async function loadOrCreateKey(path: string, log: Logger): Promise<Signin
  * standby answers /healthz and /readyz and does nothing else; a leader that loses its lease stops
  * with LeadershipLostError (the process exits and is restarted, as client-go's controllers do).
  */
-export async function runController(cfg: ControllerConfig, log: Logger, signal: AbortSignal): Promise<void> {
+export async function runController(cfg: Readonly<ControllerConfig>, log: Logger, signal: AbortSignal): Promise<void> {
   if (cfg.source.kind !== "kube") return runLeader(cfg, log, signal, undefined);
-  const { LeaderElector, loadKubeConfig } = await import("@fleetwall/controller/kube");
+  const { LeaderElector, loadKubeConfig } = await import("./kube.js");
   const kc = loadKubeConfig(cfg.kubeconfig);
   const elector = new LeaderElector(kc, { namespace: cfg.leaseNamespace, name: cfg.leaseName, identity: cfg.identity, durationMs: cfg.leaseDuration, retryMs: cfg.leaseRetry, log });
   const standby = await serveObservability(cfg.listen, newRegistry(), () => true);
@@ -63,7 +54,7 @@ export async function runController(cfg: ControllerConfig, log: Logger, signal: 
   }
 }
 
-async function runLeader(cfg: ControllerConfig, log: Logger, signal: AbortSignal, kc: KubeConfig | undefined): Promise<void> {
+async function runLeader(cfg: Readonly<ControllerConfig>, log: Logger, signal: AbortSignal, kc: KubeConfig | undefined): Promise<void> {
   const key = await loadOrCreateKey(cfg.signingKey, log);
   const invalid: Record<string, number> = {};
   const bus = await ControllerBus.connect({
@@ -84,7 +75,7 @@ async function runLeader(cfg: ControllerConfig, log: Logger, signal: AbortSignal
     controller.setPolicies(set);
     void lastGood.record([...set.policies, ...set.banLists]);
   };
-  const protect = [...cfg.protect, ...natsFailsafe(cfg.nats).flatMap((n) => (n.address ? [n.address] : []))].map(parseCidr);
+  const protect = [...cfg.protect, ...natsEndpoints(cfg.nats).flatMap((n) => (n.address ? [n.address] : []))].map(parseCidr);
   const bans = new BanKeeper(bus, key, { minReporters: cfg.minReporters, reportWindowSeconds: 3600, maxBanSeconds: cfg.maxBan, minPrefix: { ip: cfg.minPrefix4, ip6: cfg.minPrefix6 }, protect }, log);
   const controller = new Controller(bus, key, log, published, bans);
   bus.subscribeReports((r) => controller.recordReport(r));
@@ -108,7 +99,7 @@ async function runLeader(cfg: ControllerConfig, log: Logger, signal: AbortSignal
     await source.start();
     stopSource = () => source.stop();
   } else {
-    const { KubeSource } = await import("@fleetwall/controller/kube");
+    const { KubeSource } = await import("./kube.js");
     const kube = new KubeSource({
       kubeconfig: kc as KubeConfig,
       relistMs: cfg.relist,
@@ -134,11 +125,7 @@ async function runLeader(cfg: ControllerConfig, log: Logger, signal: AbortSignal
       writing = true;
       writer.tick().finally(() => (writing = false));
     }, cfg.statusInterval);
-    counterOf(registry, "fleetwall_controller_kube_reconciles_total", "Keys reconciled from the informer caches.", () => kube.queue.processed);
-    counterOf(registry, "fleetwall_controller_kube_informer_restarts_total", "Informers restarted after an error.", () => kube.informerRestarts);
-    counterOf(registry, "fleetwall_controller_kube_relists_total", "Informers replaced by a fresh list.", () => kube.relists);
-    counterOf(registry, "fleetwall_controller_status_writes_total", "Status subresource writes.", () => writer.writes);
-    counterOf(registry, "fleetwall_controller_status_write_failures_total", "Status writes the API server refused.", () => writer.failures);
+    kubeMetrics(registry, { reconciles: () => kube.queue.processed, informerRestarts: () => kube.informerRestarts, relists: () => kube.relists, statusWrites: () => writer.writes, statusWriteFailures: () => writer.failures });
     sourceReady = () => kube.synced;
     stopSource = async () => {
       clearInterval(statusTimer);
@@ -146,22 +133,8 @@ async function runLeader(cfg: ControllerConfig, log: Logger, signal: AbortSignal
       await kube.stop();
     };
   }
-  counterOf(registry, "fleetwall_controller_reconciles_total", "Reconcile passes.", () => controller.reconciles);
-  controller.onReconcileMs = latencyOf(registry, "fleetwall_controller_reconcile_seconds", "Time of one reconcile pass (compile every host, publish what changed).", [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
-  gaugeOf(registry, "fleetwall_controller_revision_lag", "Hosts whose applied revision is behind the desired one, and by how many revisions in all.", () => {
-    const hosts = controller.status().hosts.filter((h) => h.appliedRevision < h.desiredRevision);
-    return { hosts: hosts.length, revisions: hosts.reduce((n, h) => n + h.desiredRevision - h.appliedRevision, 0) };
-  }, "measure");
-  counterOf(registry, "fleetwall_controller_desired_published_total", "Desired states published (one per host and revision).", () => controller.published);
-  counterOf(registry, "fleetwall_controller_ban_decisions_total", "Ban decisions written to the bans bucket.", () => bans.decisions);
-  counterOf(registry, "fleetwall_controller_signals_skipped_total", "Jail signals the arbiter did not turn into a ban.", () => bans.skippedSignals);
-  gaugeOf(registry, "fleetwall_controller_invalid_messages", "Messages dropped as malformed, by kind.", () => invalid, "kind");
-  gaugeOf(registry, "fleetwall_controller_hosts", "Hosts by state.", () => {
-    const s = controller.status();
-    return { in_sync: s.hosts.filter((h) => h.inSync).length, out_of_sync: s.hosts.filter((h) => !h.inSync && !h.error).length, failed: s.hosts.filter((h) => h.error).length };
-  }, "state");
+  controllerMetrics(registry, controller, bans, invalid);
   counterOf(registry, "fleetwall_controller_last_good_failures_total", "Last good versions the bus did not store (or remove).", () => lastGood.failures);
-  gaugeOf(registry, "fleetwall_controller_bans", "Decisions in the bans bucket.", () => bans.decisionsByKey.size);
   const http = await serveObservability(cfg.listen, registry, () => controller.ready && sourceReady() && !bus.nc.isClosed());
   const hosts = bus.watchHosts((id, reg) => {
     if (reg) registrations.set(id, reg);

@@ -1,15 +1,36 @@
 import { hostname, networkInterfaces } from "node:os";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { AGENT_STATE_FILES, Agent, AgentLink, BANS_TABLE, BanSync, Defender, Enforcer, FAMILY, JailRunner, StateStore, TABLE, listTable, nftBinary, nftVersion, type NftRunner } from "@fleetwall/agent";
 import { FLEETWALL_VERSION, agentInboxPrefix } from "@fleetwall/api";
+import { connectOptions, natsEndpoints, newRegistry, rootLogger, serveObservability } from "@fleetwall/runtime";
 import type { Logger } from "pino";
-import { readPem, splitSources, type AgentConfig } from "./config.js";
-import { counterOf, gaugeOf, latencyOf, newRegistry, serveObservability } from "./observe.js";
-import { natsFailsafe } from "./nats-url.js";
-import { connectOptions } from "./nats-access.js";
+import { Agent } from "./agent.js";
+import { BanSync } from "./bans.js";
+import { splitSources, type AgentConfig } from "./config.js";
+import { Defender } from "./defender.js";
+import { Enforcer } from "./enforcer.js";
+import { JailRunner } from "./jails.js";
+import { AgentLink } from "./link.js";
+import { agentMetrics } from "./metrics.js";
+import { listTable, nftBinary, nftVersion, type NftRunner } from "./nft.js";
+import { BANS_TABLE } from "./bans-render.js";
+import { FAMILY, TABLE } from "./render.js";
+import { AGENT_STATE_FILES, StateStore } from "./state-store.js";
 
+/** The agent process: signals, the root logger. */
+export async function agentMain(cfg: Readonly<AgentConfig>): Promise<void> {
+  const ac = new AbortController();
+  for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => ac.abort());
+  await runAgent(cfg, rootLogger(cfg.logLevel), ac.signal);
+}
+
+/** `--boot`: the logger, then bootAgent. */
+export async function agentBootMain(cfg: Readonly<AgentConfig>): Promise<void> {
+  const log = rootLogger(cfg.logLevel);
+  // nothing saved yet (a first boot) is not an error: the agent will get its state from the bus
+  if (!(await bootAgent(cfg, log))) log.info("nothing to restore");
+}
 
 interface Built {
   agent: Agent;
@@ -18,7 +39,7 @@ interface Built {
   jails: JailRunner | undefined;
 }
 
-function buildAgent(cfg: AgentConfig, log: Logger, nftVer: string, withJails: boolean): Built {
+function buildAgent(cfg: Readonly<AgentConfig>, log: Logger, nftVer: string, withJails: boolean): Built {
   const nft = nftBinary({ binary: cfg.nft });
   const store = new StateStore(cfg.stateDir);
   // the agent is made below; the defender and jails reach it through this late-bound reference
@@ -28,14 +49,14 @@ function buildAgent(cfg: AgentConfig, log: Logger, nftVer: string, withJails: bo
   const enforcer = new Enforcer(nft, {
     sshPorts: cfg.sshPort,
     sshSources: splitSources(cfg.sshSource),
-    nats: cfg.natsFailsafe ? natsFailsafe(cfg.nats) : [],
+    nats: cfg.natsFailsafe ? natsEndpoints(cfg.nats) : [],
     dhcp: cfg.dhcp,
   });
   agent = new Agent(
     {
       hostId: cfg.hostId,
       registration: { labels: cfg.labels, addresses: localAddresses(), agentVersion: FLEETWALL_VERSION, nftVersion: nftVer },
-      controllerKey: cfg.controllerKey ? readPem(cfg.controllerKey) : undefined,
+      controllerKey: cfg.controllerKey ? readFileSync(cfg.controllerKey, "utf8") : undefined,
       heartbeatMs: cfg.heartbeat,
       driftIntervalMs: cfg.driftInterval,
       confirmWindowMs: cfg.confirmWindow,
@@ -51,7 +72,7 @@ function buildAgent(cfg: AgentConfig, log: Logger, nftVer: string, withJails: bo
 }
 
 /** `--boot`: restore the last applied ruleset from disk, without the bus, and return. */
-export async function bootAgent(cfg: AgentConfig, log: Logger): Promise<boolean> {
+export async function bootAgent(cfg: Readonly<AgentConfig>, log: Logger): Promise<boolean> {
   // no jails at boot: this process restores the rules and exits; the service then starts the agent
   const { agent, nft } = buildAgent(cfg, log, await nftVersion(nftBinary({ binary: cfg.nft })), false);
   try {
@@ -61,25 +82,12 @@ export async function bootAgent(cfg: AgentConfig, log: Logger): Promise<boolean>
   }
 }
 
-export async function runAgent(cfg: AgentConfig, log: Logger, signal: AbortSignal): Promise<void> {
+export async function runAgent(cfg: Readonly<AgentConfig>, log: Logger, signal: AbortSignal): Promise<void> {
   const { agent, nft, defender, jails } = buildAgent(cfg, log, await nftVersion(nftBinary({ binary: cfg.nft })), true);
   await agent.restore();
   let link: AgentLink | undefined;
   const registry = newRegistry();
-  counterOf(registry, "fleetwall_agent_applies_total", "Rulesets applied and confirmed.", () => agent.applies);
-  agent.onApplyMs = latencyOf(registry, "fleetwall_agent_apply_seconds", "Time of one nft transaction replacing the policy table.", [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]);
-  counterOf(registry, "fleetwall_agent_apply_failures_total", "Rulesets nft refused or read back wrong.", () => agent.applyFailures);
-  counterOf(registry, "fleetwall_agent_rollbacks_total", "Rulesets rolled back by commit-confirm.", () => agent.rollbacks);
-  counterOf(registry, "fleetwall_agent_drift_repairs_total", "Foreign changes to the table repaired.", () => agent.driftRepairs);
-  counterOf(registry, "fleetwall_agent_messages_dropped_total", "Desired states and decisions dropped as malformed, unsigned or forged.", () => agent.droppedMessages + defender.droppedDecisions + (link?.bogusLive ?? 0));
-  counterOf(registry, "fleetwall_agent_signals_sent_total", "Jail detections delivered to the signals stream.", () => defender.signalsSent);
-  counterOf(registry, "fleetwall_agent_ban_element_errors_total", "Ban set elements nft refused.", () => defender.bans.errors);
-  counterOf(registry, "fleetwall_agent_nft_session_fallbacks_total", "Ban batches run through nft -f because the long-lived nft could not take them.", () => nft.fallbacks ?? 0);
-  counterOf(registry, "fleetwall_agent_log_lines_total", "Log lines read by jails.", () => jails?.linesRead ?? 0);
-  counterOf(registry, "fleetwall_agent_log_matches_total", "Log lines a jail filter matched.", () => jails?.linesMatched ?? 0);
-  gaugeOf(registry, "fleetwall_agent_applied_revision", "Desired-state revision in force.", () => agent.appliedRevision);
-  gaugeOf(registry, "fleetwall_agent_bans_active", "Bans in the kernel's sets.", () => defender.bans.activeBans);
-  gaugeOf(registry, "fleetwall_agent_signals_queued", "Detections waiting for the bus.", () => defender.queuedSignals);
+  agentMetrics(registry, { agent, nft, defender, jails, link: () => link });
   const http = await serveObservability(cfg.listen, registry, () => agent.appliedRevision > 0 && !!link && !link.nc.isClosed());
   link = await AgentLink.connect({ connection: connectOptions(cfg, `fleetwall-agent-${cfg.hostId}`, agentInboxPrefix(cfg.hostId)), hostId: cfg.hostId, log });
   log.info({ host: cfg.hostId, machine: hostname() }, "agent connected");

@@ -1,0 +1,39 @@
+import { HostId, isCidr, parseCidr, parseLabelList } from "@fleetwall/api";
+import { DURATION, Listen, LogLevel, NatsFiles, NatsServers, flagDuration } from "@fleetwall/runtime/config";
+import { z } from "zod";
+
+/** The agent's configuration: `fleetwall agent`'s flags, parsed once and frozen by the CLI. */
+const { SECOND, MINUTE, HOUR } = DURATION;
+
+export const AgentConfig = z.object({
+  nats: NatsServers,
+  ...NatsFiles,
+  hostId: HostId,
+  labels: z.string().default("").transform((s, ctx) => {
+    try {
+      return parseLabelList(s);
+    } catch (e) {
+      ctx.addIssue({ code: "custom", message: (e as Error).message });
+      return z.NEVER;
+    }
+  }),
+  stateDir: z.string().min(1),
+  controllerKey: z.string().optional().describe("PEM file of the controller's public key"),
+  sshPort: z.array(z.coerce.number().int().min(1).max(65535)).default([22]),
+  sshSource: z.array(z.string().refine(isCidr, "must be an address or CIDR")).default([]),
+  dhcp: z.boolean().default(true),
+  heartbeat: flagDuration("10s", 100, 10 * MINUTE),
+  driftInterval: flagDuration("10s", 100, HOUR),
+  confirmWindow: flagDuration("20s", SECOND, 10 * MINUTE),
+  natsFailsafe: z.boolean().default(true),
+  nft: z.string().default("nft"),
+  listen: Listen.default("127.0.0.1:9475"),
+  logLevel: LogLevel,
+});
+export type AgentConfig = z.infer<typeof AgentConfig>;
+
+/** Failsafe SSH sources split by family, as the renderer takes them. */
+export function splitSources(list: readonly string[]): { ip: string[]; ip6: string[] } {
+  const parsed = list.map(parseCidr);
+  return { ip: parsed.filter((c) => c.family === "ip").map((c) => c.text), ip6: parsed.filter((c) => c.family === "ip6").map((c) => c.text) };
+}

@@ -1,0 +1,141 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { compileFilter } from "./filters.js";
+import { parseFailedFor } from "./sshd-filter-failed.js";
+import { splitSession, sshdFilter } from "./sshd-filter.js";
+
+const V = "198.18.77.7"; // the victim an attacker names
+const A = "203.0.113.9"; // the attacker's real address
+
+describe("Failed … for lines, by OpenSSH's format", () => {
+  it.each([
+    ["Failed password for root from 203.0.113.9 port 2 ssh2", A],
+    ["Failed password for invalid user a from 198.18.77.7 port 22 ssh2: b from 203.0.113.9 port 4 ssh2", A],
+    ["Failed password for invalid user x from 198.18.77.7 port 22 ssh2 from 203.0.113.9 port 4 ssh2", A],
+    ["Failed none for invalid user from 198.18.77.7 from 203.0.113.9 port 4 ssh2", A],
+    ["Failed keyboard-interactive/pam for invalid user a from 198.18.77.7 port 22 ssh2 from 203.0.113.9 port 4 ssh2", A],
+    ["Failed publickey for invalid user a from 198.18.77.7 port 22 ssh2: b from 203.0.113.9 port 4 ssh2: RSA SHA256:v3dpapGleDaUKf", A],
+    ["Failed publickey for git from 203.0.113.9 port 4 ssh2: ECDSA 0e:ff:01:02", A],
+    ['Failed hostbased for dan from 203.0.113.9 port 4 ssh2: RSA 8c:e3:aa:0f, client user "dan", client host "h"', A],
+    ["Failed password for invalid user ROOT from 203.0.113.9 port 12345", A],
+    ["Failed password for invalid user ROOT from 203.0.113.9", A],
+  ])("%s → %s", (content, host) => {
+    expect(parseFailedFor(content)).toMatchObject({ kind: "found", host });
+  });
+
+  it.each([
+    // auth info that holds client-chosen text: both addresses parse as sshd's own
+    ['Failed hostbased for dan from 198.18.77.7 port 22 ssh2: RSA 8c:e3, client user "x", client host "y" from 203.0.113.9 port 4 ssh2: RSA 8c:e3, client user "dan", client host "h"'],
+    ["Failed keyboard-interactive for a from 198.18.77.7 port 22 ssh2: b from 203.0.113.9 port 4 ssh2: c"],
+    ["Failed password for user from 198.18.77.7 port 20000 ssh1: ruser x from 203.0.113.9 port 4 ssh1: ruser y"],
+  ])("two candidate addresses are ambiguous: %s", (content) => {
+    expect(parseFailedFor(content)).toMatchObject({ kind: "ambiguous" });
+  });
+
+  it("an ambiguous line is no one's failure, and it is counted", () => {
+    let ambiguous = 0;
+    const f = sshdFilter({ onAmbiguous: () => (ambiguous += 1) });
+    const line = `Dec  6 01:00:00 h sshd[7]: Failed keyboard-interactive for a from ${V} port 22 ssh2: b from ${A} port 4 ssh2: c`;
+    expect(f(line)).toBeUndefined();
+    expect(ambiguous).toBe(1);
+  });
+});
+
+describe("a user name cannot place an address", () => {
+  it.each([
+    `h sshd[7]: Connection closed by invalid user a ${V} on ${A} port 4 [preauth]`,
+    `h sshd[7]: Disconnected from authenticating user a ${V} on ${A} port 4 [preauth]`,
+    `h sshd[7]: Invalid user a from ${V} on ${A} port 4`,
+    `h sshd[7]: Failed password for invalid user a from ${V} port 22 ssh2: b from ${A} port 4 ssh2`,
+  ])("%s", (line) => {
+    for (const mode of ["sshd", "sshd-ddos", "sshd-extra", "sshd-aggressive"]) expect(compileFilter(mode, [])(line), mode).not.toBe(V);
+  });
+});
+
+describe("only sshd's lines count", () => {
+  it.each([
+    `Dec  6 01:00:00 h nginx[1]: GET /x sshd[2]: Failed password for root from ${V} port 2 ssh2`,
+    `Dec  6 01:00:00 h logger: sshd[2]: Failed password for root from ${V} port 2 ssh2`,
+    `Dec  6 01:00:00 h app[3]: note sshd[2]: Invalid user a from ${V} port 2`,
+    `Dec  6 01:00:00 h a b c d e f sshd[2]: Invalid user a from ${V} port 2`,
+  ])("%s", (line) => {
+    expect(splitSession(line)).toBeUndefined();
+    expect(compileFilter("sshd-aggressive", [])(line)).toBeUndefined();
+  });
+});
+
+/** One connection's lines: a legitimate login, or an attacker's failures. */
+const legit = (pid: number, addr: string, variant: number): string[] => {
+  const p = `h sshd[${pid}]:`;
+  const lines = [
+    ...(variant & 1 ? [`${p} Connection from ${addr} port 5000 on 198.18.0.1 port 22 rdomain ""`] : []),
+    ...(variant & 2 ? [`${p} Failed publickey for deploy from ${addr} port 5000 ssh2: RSA SHA256:abc`] : []),
+    `${p} Accepted publickey for deploy from ${addr} port 5000 ssh2: ED25519 SHA256:def`,
+    `${p} pam_unix(sshd:session): session opened for user deploy(uid=1000) by (uid=0)`,
+    `${p} Received disconnect from ${addr} port 5000:11: disconnected by user`,
+    `${p} Disconnected from user deploy ${addr} port 5000`,
+  ];
+  return lines;
+};
+const attack = (pid: number, addr: string, variant: number): string[] => {
+  const p = `h sshd[${pid}]:`;
+  const all = [
+    `${p} Invalid user admin from ${addr} port 6000`,
+    `${p} pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=${addr}  user=root`,
+    `${p} Failed password for root from ${addr} port 6000 ssh2`,
+    `${p} Failed password for invalid user oracle from ${addr} port 6000 ssh2`,
+    `${p} Disconnecting: Too many authentication failures for root [preauth]`,
+    `${p} error: kex_exchange_identification: Connection closed by remote host`,
+    `${p} Connection closed by authenticating user root ${addr} port 6000 [preauth]`,
+  ];
+  // some attacks never name their address: a pending failure left on the pid
+  return variant % 3 === 0 ? all.slice(4, 6) : all.filter((_, i) => (variant >> i) & 1);
+};
+
+describe("sessions are a pid and an address", () => {
+  it("a login on a reused pid is not a failure of the address that logged in", () => {
+    for (const mode of ["sshd", "sshd-ddos", "sshd-extra", "sshd-aggressive"]) {
+      const f = compileFilter(mode, []);
+      for (const l of attack(42, A, 0b1111100)) f(l);
+      for (const l of legit(42, "198.18.0.5", 0)) expect(f(l), `${mode}: ${l}`).toBeUndefined();
+      for (const l of attack(43, A, 0)) f(l);
+      for (const l of legit(43, "198.18.0.5", 3)) expect(f(l), `${mode}: ${l}`).toBeUndefined();
+    }
+  });
+
+  it("property: interleaved sessions with reused pids never make a legitimate address a failure", () => {
+    const session = fc.record({
+      pid: fc.integer({ min: 1, max: 4 }),
+      good: fc.boolean(),
+      addr: fc.integer({ min: 0, max: 3 }),
+      variant: fc.integer({ min: 0, max: 127 }),
+      cut: fc.integer({ min: 1, max: 8 }),
+    });
+    const goodAddr = (i: number) => `198.18.0.${i + 10}`;
+    fc.assert(
+      fc.property(fc.array(session, { maxLength: 30 }), fc.array(fc.nat(), { maxLength: 200 }), fc.constantFrom("sshd", "sshd-ddos", "sshd-extra", "sshd-aggressive"), (sessions, picks, mode) => {
+        // each session's lines in order; attackers' sessions may stop anywhere (lines lost, pid reused)
+        const queues = sessions.map((s) => (s.good ? legit(s.pid, goodAddr(s.addr), s.variant) : attack(s.pid, `203.0.113.${s.addr + 1}`, s.variant).slice(0, s.cut)));
+        const f = compileFilter(mode, []);
+        const lines: string[] = [];
+        // interleave: only sessions with different pids are open at once (a pid is one process)
+        const open = new Map<number, string[]>();
+        let next = 0;
+        for (let step = 0; next < queues.length || open.size; step++) {
+          const s = sessions[next];
+          if (s && !open.has(s.pid)) open.set(s.pid, [...(queues[next++] as string[])]);
+          const pids = [...open.keys()];
+          const pid = pids[(picks[step % Math.max(1, picks.length)] ?? 0) % pids.length] as number;
+          const q = open.get(pid) as string[];
+          lines.push(q.shift() as string);
+          if (!q.length) open.delete(pid);
+        }
+        for (const l of lines) {
+          const host = f(l);
+          if (host) expect(host.startsWith("198.18."), `${mode}: ${host} from ${l}\n${lines.join("\n")}`).toBe(false);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
