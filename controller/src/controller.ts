@@ -1,6 +1,6 @@
 import { type BanList, type FirewallPolicy, type FleetStatus, type HostRegistration, type HostReport, type Labels, type SigningKey } from "@fleetwall/api";
 import type { Logger } from "pino";
-import { compile, type CompileResult } from "./compile.js";
+import { compile, precompile, type CompileResult } from "./compile.js";
 import { lintPolicy } from "./lint.js";
 import type { BanKeeper } from "./ban-keeper.js";
 import type { PolicySet } from "./manifests.js";
@@ -127,7 +127,7 @@ export class Controller {
       this.#dirty = false;
       const started = performance.now();
       try {
-        await this.reconcile();
+        await this.reconcile(signal);
         this.onReconcileMs?.(performance.now() - started);
         backoff = 200;
       } catch (error) {
@@ -140,9 +140,13 @@ export class Controller {
   }
 
   /** One pass: compile every known host, publish the hosts whose hash changed. */
-  async reconcile(): Promise<number> {
+  async reconcile(signal?: AbortSignal): Promise<number> {
     const hosts = [...this.registrations.values()].map((h) => ({ id: h.hostId, labels: h.labels }));
-    this.#compiled = compile(this.#policies, hosts);
+    // new and changed policies compiled in slices, so status and ban requests are answered meanwhile
+    const policies = this.#policies;
+    await precompile(policies, undefined, signal);
+    if (signal?.aborted) return 0;
+    this.#compiled = compile(policies, hosts);
     this.reconciles += 1;
     const plan = planPublish(this.#compiled.hosts, this.#published);
     const puts: Promise<void>[] = [];
