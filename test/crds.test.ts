@@ -2,6 +2,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
 import { crdFiles } from "../scripts/crds.js";
+import { everyStatus } from "./harness/kube-statuses.js";
 
 const dir = new URL("../crds/", import.meta.url);
 const chartDir = new URL("../charts/fleetwall/crds/", import.meta.url);
@@ -24,6 +25,27 @@ function descriptionsMissing(s: Schema, path: string, out: string[]): string[] {
     if (!v.description) out.push(`${path}.${k}`);
     descriptionsMissing(v, `${path}.${k}`, out);
     if (v.items) descriptionsMissing(v.items, `${path}.${k}[]`, out);
+  }
+  return out;
+}
+
+/** Object nodes under `path` that would prune fields the schema does not name. */
+function pruningObjects(s: Schema, path: string, out: string[]): string[] {
+  if (s.type === "object" && s.properties && !s["x-kubernetes-preserve-unknown-fields"]) out.push(path);
+  for (const [k, v] of Object.entries(s.properties ?? {})) pruningObjects(v, `${path}.${k}`, out);
+  if (s.items) pruningObjects(s.items, `${path}[]`, out);
+  return out;
+}
+
+/** Paths in `value` the schema does not declare: what a real API server would prune. */
+function undeclared(value: unknown, s: Schema, path: string, out: string[]): string[] {
+  if (Array.isArray(value)) value.forEach((v, i) => (s.items ? undeclared(v, s.items, `${path}[${i}]`, out) : out.push(`${path}[${i}]`)));
+  else if (value && typeof value === "object" && !s["x-kubernetes-preserve-unknown-fields"] && typeof s.additionalProperties !== "object") {
+    for (const [k, v] of Object.entries(value)) {
+      const child = s.properties?.[k];
+      if (child) undeclared(v, child, `${path}.${k}`, out);
+      else out.push(`${path}.${k}`);
+    }
   }
   return out;
 }
@@ -52,4 +74,19 @@ describe("crds/", () => {
       expect(descriptionsMissing(spec, "spec", []), name).toEqual([]);
     }
   });
+
+  it.each(["firewallpolicies.fleetwall.io.yaml", "banlists.fleetwall.io.yaml"])("%s keeps unknown spec fields, so the controller's strict parse sees and refuses them (a 1.24 server would prune them silently)", (name) => {
+    const spec = parse(generated.get(name) as string).spec.versions[0].schema.openAPIV3Schema.properties.spec;
+    expect(pruningObjects(spec, "spec", [])).toEqual([]);
+  });
+
+  it("declares every status field the controller writes, so the API server prunes none of them", () => {
+    const statuses = everyStatus();
+    expect([...new Set([...statuses.keys()].map((k) => k.split("/")[0]))].sort()).toEqual(["banlists", "firewallhosts", "firewallpolicies"]);
+    for (const [key, status] of statuses) {
+      const schema = parse(generated.get(`${key.split("/")[0]}.fleetwall.io.yaml`) as string).spec.versions[0].schema.openAPIV3Schema.properties.status;
+      expect(undeclared(status, schema, `${key}: status`, []), key).toEqual([]);
+    }
+  });
 });
+

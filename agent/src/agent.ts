@@ -1,4 +1,5 @@
 import { SCHEMA_VERSION, type DesiredState, type JailIR, type HostRegistration, type HostReport, type RulesetIR } from "@fleetwall/api";
+import { untilAborted } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import type { Enforcer } from "./enforcer.js";
 import { LAST_APPLIED, PINNED_KEY, type StateStore } from "./state-store.js";
@@ -96,6 +97,7 @@ export class Agent {
 
   /** Stops the jails and saves their log positions; rules and bans stay in the kernel (fail static). */
   async shutdown(): Promise<void> {
+    this.defender?.close();
     await this.jails?.stop();
   }
 
@@ -143,8 +145,9 @@ export class Agent {
       const defender = this.defender;
       const bans = defender
         ? (async () => {
-            // decisions are verified with the controller's key: with none configured, wait until one is pinned
-            await this.#trusted;
+            // decisions are verified with the controller's key: with none configured, wait until one is
+            // pinned (or the agent stops)
+            if (!(await untilAborted(this.#trusted, signal).then(() => true, () => false))) return;
             void defender.drain(bus);
             await bus.watchBans((key, data) => defender.onDecisionEntry(key, data), signal);
           })()

@@ -1,4 +1,5 @@
 import { SCHEMA_VERSION, SEAL_KEY_PREFIX, type BanSignal, type JailIR, type Labels } from "@fleetwall/api";
+import { retry } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import type { BanSync } from "./bans.js";
 import { decisionOp, rememberingParse } from "./bans.js";
@@ -26,6 +27,7 @@ export class Defender {
   #reader = new DecisionReader();
   #parseTime = rememberingParse();
   #draining = false;
+  readonly #closed = new AbortController();
   droppedDecisions = 0;
   signalsSent = 0;
 
@@ -75,27 +77,35 @@ export class Defender {
     });
   }
 
-  /** Sends queued signals in order; on failure waits and retries, so none is lost while the bus is away. */
+  /**
+   * Sends queued signals in order; on failure waits and retries, so none is lost while the bus is
+   * away. Ends when the outbox is empty or the defender is closed.
+   */
   async drain(sink: SignalSink): Promise<void> {
     if (this.#draining) return;
     this.#draining = true;
+    const { signal } = this.#closed;
     try {
-      let delay = 200;
       while (this.#outbox.length > 0) {
-        try {
-          await sink.publishSignal(this.#outbox[0] as BanSignal);
-          this.#outbox.shift();
-          this.signalsSent += 1;
-          delay = 200;
-        } catch (error) {
-          this.log.warn({ err: error, queued: this.#outbox.length }, "signal not delivered yet; retrying");
-          await new Promise((r) => setTimeout(r, delay));
-          delay = Math.min(delay * 2, 5000);
-        }
+        await retry(() => sink.publishSignal(this.#outbox[0] as BanSignal), {
+          signal,
+          initialMs: 200,
+          maxMs: 5000,
+          onRetry: (err) => this.log.warn({ err, queued: this.#outbox.length }, "signal not delivered yet; retrying"),
+        });
+        this.#outbox.shift();
+        this.signalsSent += 1;
       }
+    } catch {
+      // closed while the bus was away: what is queued goes with the process (the bans stay local)
     } finally {
       this.#draining = false;
     }
+  }
+
+  /** Stops the retrying of signals (the agent is stopping). */
+  close(): void {
+    this.#closed.abort();
   }
 
   #onSeal(id: string, data: Uint8Array | null): void {

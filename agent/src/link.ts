@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { connect, type Msg, type NatsConnection, type NodeConnectionOptions, type Subscription } from "@nats-io/transport-node";
+import { type Msg, type NatsConnection, type NodeConnectionOptions, type Subscription } from "@nats-io/transport-node";
 import { Kvm, type KV } from "@nats-io/kv";
 import { jetstream } from "@nats-io/jetstream";
 import { BANS_BUCKET, BANS_LIVE_PREFIX, BANS_REPUBLISH, DESIRED_BUCKET, HOSTS_BUCKET, reportSubject, signalSubject, type BanSignal, type HostRegistration, type HostReport } from "@fleetwall/api";
+import { closeNats, connectNats, retry } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 
 const enc = new TextEncoder();
@@ -42,34 +43,21 @@ export class AgentLink {
     private readonly options: LinkOptions,
   ) {}
 
-  /** Connects, waiting for the first server as long as it takes (the agent fails static meanwhile). */
-  static async connect(options: LinkOptions): Promise<AgentLink> {
-    const nc = await connect({
-      name: `fleetwall-agent-${options.hostId}`,
-      ...options.connection,
-      waitOnFirstConnect: true,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 500,
-      // no stack capture per request: it costs more than the request itself under load
-      noAsyncTraces: true,
-    });
+  /**
+   * Connects, waiting for the first server as long as it takes (the agent fails static meanwhile) or
+   * until `signal` aborts.
+   */
+  static async connect(options: LinkOptions, signal: AbortSignal = new AbortController().signal): Promise<AgentLink> {
+    const nc = await connectNats({ name: `fleetwall-agent-${options.hostId}`, ...options.connection }, signal, options.log);
     return new AgentLink(nc, options);
   }
 
   /**
    * Runs `attempt` until it succeeds, waiting 200 ms, then twice as long each time up to 5 s; `retry`
-   * hears of each failure. Throws the last error once `signal` has aborted.
+   * hears of each failure. Rejects once `signal` has aborted.
    */
-  async #untilDone<T>(attempt: () => Promise<T>, signal: AbortSignal, retry: (error: unknown, delayMs: number) => void): Promise<T> {
-    for (let delay = 200; ; delay = Math.min(delay * 2, 5000)) {
-      try {
-        return await attempt();
-      } catch (error) {
-        if (signal.aborted) throw error;
-        retry(error, delay);
-        await sleep(delay, undefined, { signal }).catch(() => undefined);
-      }
-    }
+  #untilDone<T>(attempt: () => Promise<T>, signal: AbortSignal, onRetry: (error: unknown, delayMs: number) => void): Promise<T> {
+    return retry(attempt, { signal, initialMs: 200, maxMs: 5000, onRetry });
   }
 
   /** Opens a bucket the controller creates, waiting for it to exist. */
@@ -367,6 +355,6 @@ export class AgentLink {
   }
 
   async close(): Promise<void> {
-    await this.nc.drain().catch(() => this.nc.close());
+    await closeNats(this.nc);
   }
 }

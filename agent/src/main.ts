@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { FLEETWALL_VERSION, agentInboxPrefix } from "@fleetwall/api";
-import { connectOptions, natsEndpoints, newRegistry, rootLogger, serveObservability } from "@fleetwall/runtime";
+import { connectOptions, logNatsStatus, natsEndpoints, newRegistry, rootLogger, runProcess, serveObservability, type Supervisor } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import { Agent } from "./agent.js";
 import { BanSync } from "./bans.js";
@@ -18,11 +18,13 @@ import { BANS_TABLE } from "./bans-render.js";
 import { FAMILY, TABLE } from "./render.js";
 import { AGENT_STATE_FILES, StateStore } from "./state-store.js";
 
-/** The agent process: signals, the root logger. */
-export async function agentMain(cfg: Readonly<AgentConfig>): Promise<void> {
-  const ac = new AbortController();
-  for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => ac.abort());
-  await runAgent(cfg, rootLogger(cfg.logLevel), ac.signal);
+/**
+ * The agent process: its logger, signals and exit code (runtime's runProcess), and the supervisor
+ * that starts and stops its parts. Returns the exit code.
+ */
+export async function agentMain(cfg: Readonly<AgentConfig>): Promise<number> {
+  const log = rootLogger(cfg.logLevel);
+  return runProcess({ name: "agent", log }, (s) => startAgent(cfg, log, s));
 }
 
 /** `--boot`: the logger, then bootAgent. */
@@ -39,8 +41,7 @@ interface Built {
   jails: JailRunner | undefined;
 }
 
-function buildAgent(cfg: Readonly<AgentConfig>, log: Logger, nftVer: string, withJails: boolean): Built {
-  const nft = nftBinary({ binary: cfg.nft });
+function buildAgent(cfg: Readonly<AgentConfig>, log: Logger, nft: NftRunner, nftVer: string, withJails: boolean): Built {
   const store = new StateStore(cfg.stateDir);
   // the agent is made below; the defender and jails reach it through this late-bound reference
   let agent: Agent | undefined;
@@ -74,7 +75,8 @@ function buildAgent(cfg: Readonly<AgentConfig>, log: Logger, nftVer: string, wit
 /** `--boot`: restore the last applied ruleset from disk, without the bus, and return. */
 export async function bootAgent(cfg: Readonly<AgentConfig>, log: Logger): Promise<boolean> {
   // no jails at boot: this process restores the rules and exits; the service then starts the agent
-  const { agent, nft } = buildAgent(cfg, log, await nftVersion(nftBinary({ binary: cfg.nft })), false);
+  const nft = nftBinary({ binary: cfg.nft });
+  const { agent } = buildAgent(cfg, log, nft, await nftVersion(nft), false);
   try {
     return await agent.restore();
   } finally {
@@ -82,23 +84,28 @@ export async function bootAgent(cfg: Readonly<AgentConfig>, log: Logger): Promis
   }
 }
 
-export async function runAgent(cfg: Readonly<AgentConfig>, log: Logger, signal: AbortSignal): Promise<void> {
-  const { agent, nft, defender, jails } = buildAgent(cfg, log, await nftVersion(nftBinary({ binary: cfg.nft })), true);
+/**
+ * Starts the agent's parts under `s`: the last applied ruleset first (the host is protected before
+ * the bus is reachable), then /metrics, then the bus, then the agent's loop. Each part's cleanup is
+ * registered as it is made; rules and bans stay in the kernel when the agent stops (fail static).
+ */
+export async function startAgent(cfg: Readonly<AgentConfig>, log: Logger, s: Supervisor): Promise<void> {
+  const nft = nftBinary({ binary: cfg.nft });
+  s.defer("nft", () => nft.close?.());
+  const { agent, defender, jails } = buildAgent(cfg, log, nft, await nftVersion(nft), true);
+  s.defer("jails and signals", () => agent.shutdown());
+  // not abandoned on a stop: an nft transaction is atomic, and this one is short
   await agent.restore();
   let link: AgentLink | undefined;
   const registry = newRegistry();
   agentMetrics(registry, { agent, nft, defender, jails, link: () => link });
-  const http = await serveObservability(cfg.listen, registry, () => agent.appliedRevision > 0 && !!link && !link.nc.isClosed());
-  link = await AgentLink.connect({ connection: connectOptions(cfg, `fleetwall-agent-${cfg.hostId}`, agentInboxPrefix(cfg.hostId)), hostId: cfg.hostId, log });
+  await s.resource(`--listen ${cfg.listen}`, () => serveObservability(cfg.listen, registry, () => agent.appliedRevision > 0 && !!link && !link.nc.isClosed()), (server) => void server.close());
+  const connection = connectOptions(cfg, `fleetwall-agent-${cfg.hostId}`, agentInboxPrefix(cfg.hostId));
+  link = await s.resource("nats", (signal) => AgentLink.connect({ connection, hostId: cfg.hostId, log }, signal), (l) => l.close());
   log.info({ host: cfg.hostId, machine: hostname() }, "agent connected");
-  try {
-    await agent.run(link, signal);
-  } finally {
-    await agent.shutdown();
-    await link.close();
-    http.close();
-    nft.close?.();
-  }
+  const connected = link;
+  s.run("nats status", (signal) => logNatsStatus(connected.nc, log, signal));
+  s.run("agent", (signal) => agent.run(connected, signal));
 }
 
 function localAddresses(): string[] {

@@ -3,38 +3,48 @@ import { DurationString } from "./duration.js";
 import { API_VERSION, Condition, ObjectMeta } from "./meta.js";
 import { CidrString } from "./net.js";
 import { LabelSelector } from "./selector.js";
+import { strictObject } from "./strict.js";
 
-export const BanEntry = z
-  .object({
+/**
+ * An entry applies wherever its list does. A selector per entry was once silently dropped, banning
+ * a "db only" address on every host; it is refused until agents can honour it.
+ */
+const ENTRY_HOST_SELECTOR = "a BanList entry applies to every host its list selects; put entries for some hosts only in a BanList of their own with spec.hostSelector";
+
+export const BanEntry = strictObject(
+  {
     cidr: CidrString,
     reason: z.string().max(200).optional().describe("Why the address is listed."),
     duration: DurationString.optional().describe("How long the entry holds, from when the controller first saw it."),
     expires: z.iso.datetime({ offset: true }).optional().describe("RFC 3339 time at which the entry stops holding."),
-  })
+  },
+  { hostSelector: ENTRY_HOST_SELECTOR },
+)
   .refine((e) => !(e.duration && e.expires), { message: "give duration or expires, not both", path: ["expires"] })
   .meta({ "x-kubernetes-validations": [{ rule: "!(has(self.duration) && has(self.expires))", message: "give duration or expires, not both" }] });
 export type BanEntry = z.infer<typeof BanEntry>;
 
-export const BanListSpec = z.object({
+export const BanListSpec = strictObject({
   type: z.enum(["Deny", "Allow"]).default("Deny").describe("Deny bans the entries; Allow lists addresses that are never banned."),
   hostSelector: LabelSelector.optional().describe("Hosts the list applies to; every host when absent."),
   entries: z.array(BanEntry).max(10000).default([]).describe("Static entries. Larger lists travel through JetStream (fleetwall bans import)."),
 });
 export type BanListSpec = z.infer<typeof BanListSpec>;
 
-export const BanList = z.object({
+/** What the controller writes into a BanList's status subresource (controller/src/kube-status.ts). */
+export const BanListStatus = z.object({
+  observedGeneration: z.number().int().optional().describe("The generation of the spec this status describes."),
+  entries: z.number().int().optional().describe("Entries in the list."),
+  active: z.number().int().optional().describe("Entries in force (not expired)."),
+  hostsEnforcing: z.number().int().optional().describe("Selected hosts in sync with the list."),
+  conditions: z.array(Condition).optional().describe("Ready when the list is published to the hosts."),
+});
+
+export const BanList = strictObject({
   apiVersion: z.literal(API_VERSION),
   kind: z.literal("BanList"),
   metadata: ObjectMeta,
   spec: BanListSpec,
-  status: z
-    .object({
-      observedGeneration: z.number().int().optional(),
-      entries: z.number().int().optional(),
-      active: z.number().int().optional(),
-      hostsEnforcing: z.number().int().optional(),
-      conditions: z.array(Condition).optional(),
-    })
-    .optional(),
+  status: BanListStatus.optional(),
 });
 export type BanList = z.infer<typeof BanList>;

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { DurationString } from "./duration.js";
 import { CidrString } from "./net.js";
+import { strictObject } from "./strict.js";
 
 /**
  * The V8 flags jail filters rely on: `l` (linear-time) regexes are accepted, and a match that
@@ -13,10 +14,9 @@ export const BUILTIN_FILTERS = ["sshd", "sshd-ddos", "sshd-extra", "sshd-aggress
 
 export const JailSource = z
   .union([
-    z.object({ file: z.string().min(1).regex(/^\//, "must be an absolute path").describe("Log file to follow (rotation and truncation are followed).") }),
-    z.object({
-      journal: z
-        .object({
+    strictObject({ file: z.string().min(1).regex(/^\//, "must be an absolute path").describe("Log file to follow (rotation and truncation are followed).") }),
+    strictObject({
+      journal: strictObject({
           unit: z.string().min(1).optional().describe("systemd unit whose entries are read (journalctl -u)."),
           identifier: z.string().min(1).optional().describe("SYSLOG_IDENTIFIER whose entries are read (journalctl -t)."),
         })
@@ -25,11 +25,11 @@ export const JailSource = z
         .meta({ "x-kubernetes-validations": [{ rule: "has(self.unit) || has(self.identifier)", message: "a journal source needs a unit or an identifier" }] }),
     }),
   ])
-  .describe("Where the jail reads log lines: {file: PATH} or {journal: {unit: NAME}}.");
+  .describe("Where the jail reads log lines: {file: PATH} or {journal: {unit: NAME}}.")
+  .meta({ "x-kubernetes-validations": [{ rule: "has(self.file) ? !has(self.journal) : has(self.journal)", message: "give file or journal, one of them" }] });
 export type JailSource = z.infer<typeof JailSource>;
 
-export const Jail = z
-  .object({
+export const Jail = strictObject({
     name: z.string().min(1).max(32).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be lowercase letters, digits and '-'").describe("Name of the jail; part of every ban's scenario."),
     filter: z.enum(BUILTIN_FILTERS).optional().describe("A built-in filter: sshd (sshd-ddos, sshd-extra and sshd-aggressive catch more, as fail2ban's modes do), nginx-http-auth, gotosocial-auth."),
     failRegex: z.array(z.string().min(1).max(1000)).max(50).optional().describe("fail2ban-style regexes; <HOST> stands for the offending IPv4 or IPv6 address."),
@@ -37,8 +37,7 @@ export const Jail = z
     maxRetry: z.number().int().min(1).max(1000).default(5).describe("Failures within findTime that ban an address."),
     findTime: DurationString.default("10m").describe("Window in which failures are counted."),
     banTime: DurationString.default("1h").describe("How long the first ban lasts."),
-    banTimeIncrement: z
-      .object({
+    banTimeIncrement: strictObject({
         factor: z.number().min(1).max(100).describe("Each repeat ban lasts factor times the previous one."),
         max: DurationString.describe("Longest ban."),
       })

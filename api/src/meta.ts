@@ -13,10 +13,15 @@ export const ResourceName = z
   .max(253)
   .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "must be a lowercase DNS name (a-z, 0-9, '-', '.')");
 
-export const LabelMap = z.record(
-  z.string().min(1).max(317).regex(/^([a-z0-9.-]+\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/, "invalid label key"),
-  z.string().max(63).regex(/^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/, "invalid label value"),
-);
+/** A label key: an optional DNS-subdomain prefix and `/`, then a name of at most 63 characters. */
+export const LABEL_KEY_PATTERN = /^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+/** A label value: empty, or at most 63 characters, alphanumeric at both ends. */
+export const LABEL_VALUE_PATTERN = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+
+export const LabelKey = z.string().min(1).max(317).regex(LABEL_KEY_PATTERN, "invalid label key: [prefix/]name, name at most 63 letters, digits, '-', '_', '.'");
+export const LabelValue = z.string().max(63).regex(LABEL_VALUE_PATTERN, "invalid label value: at most 63 letters, digits, '-', '_', '.', alphanumeric at both ends");
+
+export const LabelMap = z.record(LabelKey, LabelValue);
 export type Labels = z.infer<typeof LabelMap>;
 
 export const ObjectMeta = z.looseObject({

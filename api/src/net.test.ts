@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import ipaddr from "ipaddr.js";
 import { uncoveredCidrs } from "./cidr-cover.js";
-import { CidrSet, cidrContains, parseCidr, type Cidr } from "./net.js";
+import { CIDR_PATTERN, CidrSet, CidrString, cidrContains, isCidr, parseCidr, type Cidr } from "./net.js";
 
 describe("parseCidr", () => {
   it.each([
@@ -68,5 +68,30 @@ describe("uncoveredCidrs", () => {
     fc.assert(fc.property(fc.array(gen, { maxLength: 40 }), (cs) => {
       expect(uncoveredCidrs(cs).map((c) => c.text)).toEqual(naive(cs).map((c) => c.text));
     }), { numRuns: 500 });
+  });
+});
+
+describe("CIDR_PATTERN, the CRD's check of an address or CIDR", () => {
+  const prefix = (max: number) => fc.option(fc.integer({ min: 0, max }), { nil: undefined }).map((p) => (p === undefined ? "" : `/${p}`));
+  const v4 = fc.tuple(fc.ipV4(), prefix(32)).map(([a, p]) => a + p);
+  const v6 = fc.tuple(fc.ipV6(), prefix(128)).map(([a, p]) => a + p);
+
+  it("accepts every IPv4 and IPv6 text form, with or without a prefix (property)", () => {
+    fc.assert(fc.property(fc.oneof(v4, v6), (text) => {
+      expect(CIDR_PATTERN.test(text), text).toBe(true);
+      expect(CidrString.safeParse(text).success, text).toBe(true);
+    }), { numRuns: 2000 });
+  });
+
+  it("accepts nothing parseCidr refuses (property over the characters addresses are made of)", () => {
+    const text = fc.string({ unit: fc.constantFrom(..."0123456789abcdef:./"), maxLength: 24 });
+    fc.assert(fc.property(text, (t) => {
+      if (CIDR_PATTERN.test(t)) expect(isCidr(t), t).toBe(true);
+    }), { numRuns: 5000 });
+  });
+
+  it.each(["127.1", "0x7f.0.0.1", "fe80::1%eth0", "198.18.0.1/024", "1.2.3.4 ", "::ffff:1.2.3.4.5", "1:2:3:4:5:6:7:1.2.3.4"])("refuses %j, which address parsers read in different ways", (text) => {
+    expect(CIDR_PATTERN.test(text)).toBe(false);
+    expect(CidrString.safeParse(text).success).toBe(false);
   });
 });

@@ -131,7 +131,33 @@ export class CidrSet {
   }
 }
 
+const OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
+const IPV4 = `${OCTET}(\\.${OCTET}){3}`;
+const H = "[0-9A-Fa-f]{1,4}";
+
+/** IPv6 text forms (RFC 4291 §2.2), each bounded to eight groups: full, `::`-compressed, and with an IPv4 tail. */
+function ipv6Pattern(): string {
+  const groups = (n: number) => (n === 1 ? H : n === 2 ? `${H}:${H}` : `${H}(:${H}){${n - 1}}`);
+  const plain = [`(${H}:){7}${H}`, `::(${H}(:${H}){0,6})?`];
+  const beforeV4 = [`(${H}:){6}`, `::(${H}:){0,5}`];
+  const upTo = (n: number, group: string) => (n === 0 ? "" : n === 1 ? `(${group})?` : `(${group}){0,${n}}`);
+  for (let left = 1; left <= 7; left++) plain.push(`${groups(left)}::${left < 7 ? `(${H}${upTo(6 - left, `:${H}`)})?` : ""}`);
+  for (let left = 1; left <= 5; left++) beforeV4.push(`${groups(left)}::${upTo(5 - left, `${H}:`)}`);
+  return `${plain.join("|")}|(${beforeV4.join("|")})${IPV4}`;
+}
+
+/**
+ * An IPv4 address in dotted decimal (no leading zeros) or an IPv6 address, with an optional prefix
+ * length. JavaScript and RE2 (the API server's regexes) read it alike, so the CRD's `pattern` refuses
+ * exactly what zod refuses by it.
+ */
+export const CIDR_PATTERN = new RegExp(`^(${IPV4}(/(3[0-2]|[12]?[0-9]))?|(${ipv6Pattern()})(/(12[0-8]|1[01][0-9]|[1-9]?[0-9]))?)$`);
+
+const CIDR_MESSAGE = "must be an IPv4 or IPv6 address or CIDR (e.g. 198.18.0.0/24, 2001:db8::/64)";
+
 export const CidrString = z
   .string()
-  .refine(isCidr, { message: "must be an IPv4 or IPv6 address or CIDR (e.g. 198.18.0.0/24, 2001:db8::/64)" })
+  .max(64, CIDR_MESSAGE)
+  .regex(CIDR_PATTERN, { message: CIDR_MESSAGE, abort: true })
+  .refine(isCidr, { message: CIDR_MESSAGE })
   .describe("An IPv4 or IPv6 address or CIDR.");

@@ -1,5 +1,8 @@
+import { readFileSync, readdirSync } from "node:fs";
+import fc from "fast-check";
+import { parseAllDocuments } from "yaml";
 import { describe, expect, it } from "vitest";
-import { FirewallPolicy, parseCidr, parseResource } from "./index.js";
+import { FirewallPolicy, PORT_PATTERN, PortSpec, SERVICES, parseCidr, parseResource } from "./index.js";
 
 const base = (spec: Record<string, unknown>) => ({
   apiVersion: "fleetwall.io/v1alpha1",
@@ -60,5 +63,38 @@ describe("parseCidr", () => {
   });
   it.each(["", "198.18.0.0/33", "300.1.1.1", "2001:db8::/129", "host.example", "010.0.0.1", "10.0.0.01/8"])("rejects %j", (input) => {
     expect(() => parseCidr(input)).toThrow();
+  });
+});
+
+describe("PORT_PATTERN, the CRD's check of a text port", () => {
+  const port = (t: string) => /^[1-9][0-9]*$/.test(t) && Number(t) <= 65535;
+  const lowAboveHigh = (s: string) => {
+    const m = /^(\d+)-(\d+)$/.exec(s);
+    return !!m && port(m[1] as string) && port(m[2] as string) && Number(m[1]) > Number(m[2]);
+  };
+
+  it("refuses exactly what zod refuses, but for ranges that start after they end (property)", () => {
+    const digits = fc.string({ unit: fc.constantFrom(..."0123456789-"), minLength: 1, maxLength: 12 });
+    const near = fc.oneof(fc.integer({ min: 0, max: 70000 }).map(String), fc.tuple(fc.integer({ min: 0, max: 70000 }), fc.integer({ min: 0, max: 70000 })).map(([a, b]) => `${a}-${b}`));
+    const names = fc.oneof(fc.constantFrom(...Object.keys(SERVICES)), fc.string({ maxLength: 8 }));
+    fc.assert(fc.property(fc.oneof(digits, near, names), (s) => {
+      const zodOk = PortSpec.safeParse(s).success;
+      expect(PORT_PATTERN.test(s), s).toBe(zodOk || lowAboveHigh(s));
+    }), { numRuns: 5000 });
+  });
+
+  it.each(["22", "65535", "1-65535", "9100-9102", "ssh", "node-exporter"])("accepts %j", (s) => expect(PORT_PATTERN.test(s)).toBe(true));
+  it.each(["0", "65536", "022", "1-65536", "0-10", "-1", "ssh ", "SSH", "22/tcp"])("refuses %j", (s) => {
+    expect(PORT_PATTERN.test(s)).toBe(false);
+    expect(PortSpec.safeParse(s).success).toBe(false);
+  });
+});
+
+describe("every example in examples/", () => {
+  const dir = new URL("../../examples/", import.meta.url);
+  const docs = readdirSync(dir).filter((f) => f.endsWith(".yaml")).flatMap((f) => parseAllDocuments(readFileSync(new URL(f, dir), "utf8")).map((d) => [f, d.toJS()] as const));
+
+  it.each(docs)("%s is valid under the strict schemas", (_, doc) => {
+    expect(parseResource(doc)).toMatchObject({ ok: true });
   });
 });

@@ -1,34 +1,38 @@
 import { z } from "zod";
-import { icmpTypeNumber } from "./icmp.js";
+import { ICMP_V4_TYPES, ICMP_V6_TYPES, icmpTypeNumber } from "./icmp.js";
 import { Jail } from "./jail.js";
 import { API_VERSION, Condition, ObjectMeta } from "./meta.js";
 import { CidrString, parseCidr, type Family } from "./net.js";
 import { LabelSelector } from "./selector.js";
-import { servicePort } from "./services.js";
+import { SERVICES, servicePort } from "./services.js";
+import { strictObject } from "./strict.js";
 
-const PORT_RANGE = /^(\d{1,5})-(\d{1,5})$/;
+/** A port 1-65535 as text, no sign, no leading zero. */
+const PORT_NUMBER = "([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])";
+const PORT_RANGE = /^([0-9]+)-([0-9]+)$/;
+
+/**
+ * A text port: a number, a range of numbers, or a service name. The API server checks it by this
+ * pattern; the zod refinement below checks the same and says what is wrong with the value. A range
+ * whose low end is above its high end passes the pattern: only the controller refuses it (a CEL rule
+ * on an int-or-string is priced as if the text could be megabytes, and the budget refuses it).
+ */
+export const PORT_PATTERN = new RegExp(`^(${PORT_NUMBER}(-${PORT_NUMBER})?|${Object.keys(SERVICES).join("|")})$`);
+const PORT_TEXT = "a port 1-65535, a range like 9100-9102, or a known service name (docs/policy-language.md)";
 
 /** A port (22), a range ("9100-9102"), or a well-known service name ("ssh"). */
 export const PortSpec = z
-  .union([z.number().int().min(1).max(65535), z.string().min(1).max(32)])
+  .union([z.number().int().min(1).max(65535), z.string().min(1).max(32).meta({ pattern: PORT_PATTERN.source })])
   .superRefine((value, ctx) => {
     if (typeof value === "number") return;
-    if (/^\d+$/.test(value)) {
-      const n = Number(value);
-      if (n < 1 || n > 65535) ctx.addIssue({ code: "custom", message: `port ${value} is outside 1-65535` });
-      return;
-    }
     const range = PORT_RANGE.exec(value);
-    if (range) {
-      const lo = Number(range[1]);
-      const hi = Number(range[2]);
-      if (lo < 1 || hi > 65535) ctx.addIssue({ code: "custom", message: `port range ${value} is outside 1-65535` });
-      else if (lo > hi) ctx.addIssue({ code: "custom", message: `port range ${value} starts after it ends` });
+    if (PORT_PATTERN.test(value)) {
+      if (range && Number(range[1]) > Number(range[2])) ctx.addIssue({ code: "custom", message: `port range ${value} starts after it ends` });
       return;
     }
-    if (servicePort(value) === undefined) {
-      ctx.addIssue({ code: "custom", message: `"${value}" is not a port, a range like 9100-9102, or a known service name` });
-    }
+    if (/^[0-9]+$/.test(value)) ctx.addIssue({ code: "custom", message: `port ${value} is outside 1-65535 or has a leading zero` });
+    else if (range) ctx.addIssue({ code: "custom", message: `port range ${value} is outside 1-65535 or has a leading zero` });
+    else ctx.addIssue({ code: "custom", message: `${JSON.stringify(value)} is not ${PORT_TEXT}` });
   })
   .describe("A port number, a range \"low-high\", or a well-known service name such as ssh, http, https.");
 export type PortSpec = z.infer<typeof PortSpec>;
@@ -36,7 +40,7 @@ export type PortSpec = z.infer<typeof PortSpec>;
 /** Resolves a port spec to an inclusive range. Call only on validated specs. */
 export function portRange(spec: PortSpec): [number, number] {
   if (typeof spec === "number") return [spec, spec];
-  if (/^\d+$/.test(spec)) return [Number(spec), Number(spec)];
+  if (/^[0-9]+$/.test(spec)) return [Number(spec), Number(spec)];
   const range = PORT_RANGE.exec(spec);
   if (range) return [Number(range[1]), Number(range[2])];
   const port = servicePort(spec);
@@ -50,32 +54,34 @@ export type Protocol = z.infer<typeof Protocol>;
 export const RuleAction = z.enum(["Allow", "Deny", "Reject", "Log"]);
 export type RuleAction = z.infer<typeof RuleAction>;
 
-export const RateLimit = z
-  .object({
-    newConnections: z.number().int().min(1).max(100000).describe("New connections allowed per source address within perSeconds; more are dropped."),
-    perSeconds: z.number().int().min(1).max(86400).describe("Length of the window in seconds."),
-  })
+export const RateLimit = strictObject({
+  newConnections: z.number().int().min(1).max(100000).describe("New connections allowed per source address within perSeconds; more are dropped."),
+  perSeconds: z.number().int().min(1).max(86400).describe("Length of the window in seconds."),
+})
   .describe("Per-source limit on new connections (the iptables `recent --hitcount` recipe), IPv4 and IPv6.");
 export type RateLimit = z.infer<typeof RateLimit>;
+
+/** An ICMP or ICMPv6 type by number or nft name; whether the name exists in the rule's protocol is checked on the rule (by the controller). */
+const ICMP_TYPE_NAME = new RegExp(`^(${[...new Set([...Object.keys(ICMP_V4_TYPES), ...Object.keys(ICMP_V6_TYPES)])].join("|")})$`);
+const IcmpType = z.union([z.number().int().min(0).max(255), z.string().regex(ICMP_TYPE_NAME, "unknown ICMP/ICMPv6 type name")]);
 
 const RuleName = z.string().min(1).max(48).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be lowercase letters, digits and '-'");
 const Comment = z.string().max(100).regex(/^[^"\\\n]*$/, "must not contain quotes, backslashes or newlines");
 
-export const Rule = z
-  .object({
-    name: RuleName.describe("Unique name of the rule within its policy; shown in nft listings and counters."),
-    action: RuleAction.describe("Allow accepts, Deny drops silently, Reject answers with ICMP/TCP reset, Log logs and continues."),
-    protocol: Protocol.optional().describe("Transport protocol. With ports and no protocol, the rule matches TCP and UDP."),
-    ports: z.array(PortSpec).max(512).optional().describe("Destination ports, ranges or service names (TCP/UDP only)."),
-    sources: z.array(CidrString).max(10000).optional().describe("Source addresses/CIDRs, IPv4 and IPv6 may be mixed."),
-    destinations: z.array(CidrString).max(10000).optional().describe("Destination addresses/CIDRs, IPv4 and IPv6 may be mixed."),
-    interface: z.string().min(1).max(15).regex(/^[A-Za-z0-9_.:@-]+$/, "invalid interface name").optional().describe("Interface the packet arrives on (ingress) or leaves by (egress)."),
-    icmpTypes: z.array(z.union([z.number().int().min(0).max(255), z.string()])).max(64).optional().describe("ICMP or ICMPv6 types, by number or nft name (echo-request); needs protocol icmp or icmpv6."),
-    state: z.array(z.enum(["new", "established", "related", "invalid"])).min(1).optional().describe("Connection-tracking states to match."),
-    rateLimit: RateLimit.optional(),
-    comment: Comment.optional().describe("Free text kept with the nft rule."),
-    counter: z.boolean().default(true).describe("Count packets and bytes that match this rule."),
-  })
+export const Rule = strictObject({
+  name: RuleName.describe("Unique name of the rule within its policy; shown in nft listings and counters."),
+  action: RuleAction.describe("Allow accepts, Deny drops silently, Reject answers with ICMP/TCP reset, Log logs and continues."),
+  protocol: Protocol.optional().describe("Transport protocol. With ports and no protocol, the rule matches TCP and UDP."),
+  ports: z.array(PortSpec).max(512).optional().describe("Destination ports, ranges or service names (TCP/UDP only)."),
+  sources: z.array(CidrString).max(10000).optional().describe("Source addresses/CIDRs, IPv4 and IPv6 may be mixed."),
+  destinations: z.array(CidrString).max(10000).optional().describe("Destination addresses/CIDRs, IPv4 and IPv6 may be mixed."),
+  interface: z.string().min(1).max(15).regex(/^[A-Za-z0-9_.:@-]+$/, "invalid interface name").optional().describe("Interface the packet arrives on (ingress) or leaves by (egress)."),
+  icmpTypes: z.array(IcmpType).max(64).optional().describe("ICMP or ICMPv6 types, by number or nft name (echo-request); needs protocol icmp or icmpv6."),
+  state: z.array(z.enum(["new", "established", "related", "invalid"])).min(1).optional().describe("Connection-tracking states to match."),
+  rateLimit: RateLimit.optional(),
+  comment: Comment.optional().describe("Free text kept with the nft rule."),
+  counter: z.boolean().default(true).describe("Count packets and bytes that match this rule."),
+})
   .superRefine((rule, ctx) => {
     const isL4 = rule.protocol === undefined || rule.protocol === "tcp" || rule.protocol === "udp";
     if (rule.ports && rule.ports.length > 0 && !isL4) {
@@ -148,13 +154,12 @@ export type RuleInput = z.input<typeof Rule>;
 export const Verdict = z.enum(["Drop", "Reject", "Accept"]);
 export type Verdict = z.infer<typeof Verdict>;
 
-export const Baseline = z
-  .object({
-    loopback: z.boolean().default(true).describe("Accept loopback traffic; drop 127.0.0.0/8 and ::1 arriving on any other interface."),
-    established: z.boolean().default(true).describe("Accept packets of established and related connections."),
-    dropInvalid: z.boolean().default(true).describe("Drop packets conntrack marks invalid."),
-    badTcpFlags: z.boolean().default(true).describe("Drop new TCP that is not a SYN, XMAS (all flags) and NULL (no flags) packets."),
-  })
+export const Baseline = strictObject({
+  loopback: z.boolean().default(true).describe("Accept loopback traffic; drop 127.0.0.0/8 and ::1 arriving on any other interface."),
+  established: z.boolean().default(true).describe("Accept packets of established and related connections."),
+  dropInvalid: z.boolean().default(true).describe("Drop packets conntrack marks invalid."),
+  badTcpFlags: z.boolean().default(true).describe("Drop new TCP that is not a SYN, XMAS (all flags) and NULL (no flags) packets."),
+})
   .describe("Standard hardening rules rendered before any policy rule; every item defaults to true.");
 export type Baseline = z.infer<typeof Baseline>;
 
@@ -162,7 +167,7 @@ export const IcmpPreset = z.enum(["Essential", "Ping", "All", "None"]);
 export const IcmpSpec = z
   .union([
     IcmpPreset,
-    z.object({
+    strictObject({
       preset: IcmpPreset.optional().describe("Preset to start from."),
       types: z
         .array(z.string().refine((t) => icmpTypeNumber("ip", t) !== undefined || icmpTypeNumber("ip6", t) !== undefined, { message: "unknown ICMP/ICMPv6 type name" }))
@@ -174,29 +179,27 @@ export const IcmpSpec = z
   .describe("Inbound ICMP to accept: Essential (errors, PMTU, IPv6 neighbour discovery), Ping (adds echo), All, None.");
 export type IcmpSpec = z.infer<typeof IcmpSpec>;
 
-export const LogDropped = z
-  .object({
-    prefix: z.string().max(64).regex(/^[^"\\\n]*$/, "must not contain quotes, backslashes or newlines").default("fleetwall drop: ").describe("Prefix of each kernel log line."),
-    rate: z.string().regex(/^\d+\/(second|minute|hour|day)$/, "must look like 5/minute").default("5/minute").describe("Most log lines per period."),
-  })
+export const LogDropped = strictObject({
+  prefix: z.string().max(64).regex(/^[^"\\\n]*$/, "must not contain quotes, backslashes or newlines").default("fleetwall drop: ").describe("Prefix of each kernel log line."),
+  rate: z.string().regex(/^\d+\/(second|minute|hour|day)$/, "must look like 5/minute").default("5/minute").describe("Most log lines per period."),
+})
   .describe("Log dropped packets, rate-limited.");
 export type LogDropped = z.infer<typeof LogDropped>;
 
-export const FirewallPolicySpec = z
-  .object({
-    hostSelector: LabelSelector.describe("Which hosts the policy applies to; {} selects every host."),
-    order: z.number().int().min(0).max(1000000).default(1000).describe("Evaluation order across policies on one host; lower first, then by name."),
-    mode: z.enum(["Enforce", "Audit"]).default("Enforce").describe("Audit counts and logs what the policy would drop and drops nothing."),
-    defaultInput: Verdict.default("Drop").describe("What happens to inbound packets no rule matched."),
-    defaultOutput: Verdict.default("Accept").describe("What happens to outbound packets no rule matched."),
-    baseline: Baseline.default({ loopback: true, established: true, dropInvalid: true, badTcpFlags: true }),
-    icmp: IcmpSpec.default("Essential"),
-    logDropped: LogDropped.optional(),
-    managementPorts: z.array(PortSpec).max(16).default([22]).describe("TCP ports operators manage hosts through; a Drop policy that opens none of them is flagged (lockout lint)."),
-    ingress: z.array(Rule).max(1000).default([]).describe("Inbound rules, first match wins."),
-    egress: z.array(Rule).max(1000).default([]).describe("Outbound rules, first match wins."),
-    jails: z.array(Jail).max(50).default([]).describe("Log-driven ban detectors run by the agents of the selected hosts."),
-  })
+export const FirewallPolicySpec = strictObject({
+  hostSelector: LabelSelector.describe("Which hosts the policy applies to; {} selects every host."),
+  order: z.number().int().min(0).max(1000000).default(1000).describe("Evaluation order across policies on one host; lower first, then by name."),
+  mode: z.enum(["Enforce", "Audit"]).default("Enforce").describe("Audit counts and logs what the policy would drop and drops nothing."),
+  defaultInput: Verdict.default("Drop").describe("What happens to inbound packets no rule matched."),
+  defaultOutput: Verdict.default("Accept").describe("What happens to outbound packets no rule matched."),
+  baseline: Baseline.default({ loopback: true, established: true, dropInvalid: true, badTcpFlags: true }),
+  icmp: IcmpSpec.default("Essential"),
+  logDropped: LogDropped.optional(),
+  managementPorts: z.array(PortSpec).max(16).default([22]).describe("TCP ports operators manage hosts through; a Drop policy that opens none of them is flagged (lockout lint)."),
+  ingress: z.array(Rule).max(1000).default([]).describe("Inbound rules, first match wins."),
+  egress: z.array(Rule).max(1000).default([]).describe("Outbound rules, first match wins."),
+  jails: z.array(Jail).max(50).default([]).describe("Log-driven ban detectors run by the agents of the selected hosts."),
+})
   .superRefine((spec, ctx) => {
     for (const dir of ["ingress", "egress"] as const) {
       const seen = new Map<string, number>();
@@ -214,7 +217,9 @@ export const FirewallPolicySpec = z
       if (prev !== undefined) ctx.addIssue({ code: "custom", path: ["jails", i, "name"], message: `duplicate jail name "${jail.name}" (also jails[${prev}])` });
       jailNames.set(jail.name, i);
     });
-  });
+  })
+  // unique rule names are the controller's to check: over 1,000 rules a CEL rule costs more than a 1.24 server allows
+  .meta({ "x-kubernetes-validations": [{ rule: "!has(self.jails) || self.jails.all(j, self.jails.exists_one(k, k.name == j.name))", message: "jails: names must be unique" }] });
 export type FirewallPolicySpec = z.infer<typeof FirewallPolicySpec>;
 
 export const FirewallPolicyStatus = z.object({
@@ -225,7 +230,7 @@ export const FirewallPolicyStatus = z.object({
   conditions: z.array(Condition).optional(),
 });
 
-export const FirewallPolicy = z.object({
+export const FirewallPolicy = strictObject({
   apiVersion: z.literal(API_VERSION),
   kind: z.literal("FirewallPolicy"),
   metadata: ObjectMeta,

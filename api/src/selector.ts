@@ -1,18 +1,32 @@
 import { z } from "zod";
-import { LabelMap, type Labels } from "./meta.js";
+import { LABEL_KEY_PATTERN, LabelKey, LabelMap, LabelValue, type Labels } from "./meta.js";
+import { celString } from "./cel.js";
+import { strictObject } from "./strict.js";
 
-export const LabelSelectorRequirement = z.object({
-  key: z.string().min(1).describe("Label key the requirement applies to."),
+const MAX_MATCH_LABELS = 64;
+
+export const LabelSelectorRequirement = strictObject({
+  key: LabelKey.describe("Label key the requirement applies to."),
   operator: z.enum(["In", "NotIn", "Exists", "DoesNotExist"]).describe("How the key relates to the values."),
-  values: z.array(z.string()).optional().describe("Values for In and NotIn; must be empty for Exists and DoesNotExist."),
+  values: z.array(LabelValue).max(256).optional().describe("Values for In and NotIn; must be empty for Exists and DoesNotExist."),
+}).meta({
+  "x-kubernetes-validations": [
+    { rule: "!(self.operator in ['In', 'NotIn']) || (has(self.values) && size(self.values) > 0)", message: "operators In and NotIn need at least one value" },
+    { rule: "self.operator in ['In', 'NotIn'] || !has(self.values) || size(self.values) == 0", message: "operators Exists and DoesNotExist take no values" },
+  ],
+});
+
+/** matchLabels: the map's keys are checked by CEL on the API server (a schema cannot reach map keys). */
+const MatchLabels = LabelMap.refine((m) => Object.keys(m).length <= MAX_MATCH_LABELS, { message: `at most ${MAX_MATCH_LABELS} labels` }).meta({
+  maxProperties: MAX_MATCH_LABELS,
+  "x-kubernetes-validations": [{ rule: `self.all(k, k.matches(${celString(LABEL_KEY_PATTERN.source)}))`, message: "invalid label key: [prefix/]name, name at most 63 letters, digits, '-', '_', '.'" }],
 });
 
 /** The standard Kubernetes label selector. An empty selector selects every host. */
-export const LabelSelector = z
-  .object({
-    matchLabels: LabelMap.optional().describe("Hosts must carry every one of these labels with these values."),
-    matchExpressions: z.array(LabelSelectorRequirement).optional().describe("Set-based requirements, all of which must hold."),
-  })
+export const LabelSelector = strictObject({
+  matchLabels: MatchLabels.optional().describe("Hosts must carry every one of these labels with these values."),
+  matchExpressions: z.array(LabelSelectorRequirement).max(64).optional().describe("Set-based requirements, all of which must hold."),
+})
   .superRefine((sel, ctx) => {
     sel.matchExpressions?.forEach((req, i) => {
       const hasValues = (req.values?.length ?? 0) > 0;

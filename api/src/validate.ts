@@ -2,14 +2,45 @@ import type { z } from "zod";
 import { BanList } from "./banlist.js";
 import { FirewallPolicy } from "./policy.js";
 
-/** Renders zod issues as `spec.ingress[1].ports[0]: message`, the field first. */
+type Issue = z.core.$ZodIssue;
+
+function pathText(path: readonly PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
+}
+
+/** How far a union branch is from the input: its type did not match (2), its value did not (1), or something inside it (0). */
+function distance(branch: readonly Issue[]): number {
+  const own = branch.filter((i) => i.path.length === 0);
+  if (own.some((i) => i.code === "invalid_type")) return 2;
+  return own.some((i) => i.code === "invalid_value") ? 1 : 0;
+}
+
+/** The branch of a failed union the input meant: the nearest, then the one with the fewest issues. Undefined when no branch took its type. */
+function meantBranch(issue: Issue & { code: "invalid_union" }): Issue[] | undefined {
+  const ranked = issue.errors.map((branch) => ({ branch, d: distance(branch) })).sort((a, b) => a.d - b.d || a.branch.length - b.branch.length);
+  const best = ranked[0];
+  return best && best.d < 2 ? best.branch : undefined;
+}
+
+function flatten(issue: Issue, prefix: readonly PropertyKey[]): { path: PropertyKey[]; message: string }[] {
+  const path = [...prefix, ...issue.path];
+  if (issue.code === "unrecognized_keys" && issue.keys.length === 1) return [{ path: [...path, issue.keys[0] as string], message: issue.message }];
+  if (issue.code === "invalid_union" && issue.errors.length > 0) {
+    const branch = meantBranch(issue);
+    if (branch) return branch.flatMap((i) => flatten(i, path));
+    const expected = [...new Set(issue.errors.flatMap((b) => b.filter((i) => i.code === "invalid_type").map((i) => (i as { expected: string }).expected)))];
+    if (expected.length) return [{ path, message: `expected ${expected.join(" or ")}` }];
+  }
+  return [{ path, message: issue.message }];
+}
+
+/**
+ * Renders zod issues as `spec.ingress[1].ports[0]: message`, the field first. An unknown field is
+ * named in the path (`spec.defaultinput: unknown field (did you mean defaultInput?)`); a union that
+ * failed reports the branch the input meant rather than "Invalid input".
+ */
 export function formatIssues(error: z.ZodError): string[] {
-  return error.issues.map((issue) => {
-    const path = issue.path
-      .map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
-      .join("");
-    return path ? `${path}: ${issue.message}` : issue.message;
-  });
+  return error.issues.flatMap((issue) => flatten(issue as Issue, [])).map(({ path, message }) => (path.length ? `${pathText(path)}: ${message}` : message));
 }
 
 export type Resource = FirewallPolicy | BanList;

@@ -1,4 +1,4 @@
-import { connect, nanos, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
+import { nanos, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { Kvm, type KV } from "@nats-io/kv";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import {
@@ -30,6 +30,7 @@ import {
   type FleetStatus,
 } from "@fleetwall/api";
 import type { Logger } from "pino";
+import { closeNats, connectNats, retry } from "@fleetwall/runtime";
 import type { Published } from "./publisher.js";
 import { AckedPublisher, PublishError } from "./acked-publisher.js";
 
@@ -64,18 +65,27 @@ export class ControllerBus {
     this.#puts = new AckedPublisher(nc);
   }
 
-  static async connect(options: BusOptions): Promise<ControllerBus> {
-    const nc = await connect({ ...options.connection, maxReconnectAttempts: -1, reconnectTimeWait: 500, noAsyncTraces: true });
+  /** Connects (waiting for a server as long as it takes) and opens the buckets; gives up when `signal` aborts. */
+  static async connect(options: BusOptions, signal: AbortSignal = new AbortController().signal): Promise<ControllerBus> {
+    const nc = await connectNats(options.connection, signal, options.log);
+    try {
+      return await ControllerBus.open(nc, options, signal);
+    } catch (error) {
+      await nc.close();
+      throw error;
+    }
+  }
+
+  /** Opens the buckets and the signals stream on a connection, retrying until JetStream takes them. */
+  static open(nc: NatsConnection, options: BusOptions, signal: AbortSignal): Promise<ControllerBus> {
     // a JetStream cluster that is still forming (or electing) refuses replicated buckets for a while:
     // keep trying rather than exit
-    for (let delay = 500; ; delay = Math.min(delay * 2, 10_000)) {
-      try {
-        return await ControllerBus.#setUp(nc, options);
-      } catch (error) {
-        options.log.warn({ err: error, retryInMs: delay }, "JetStream buckets and stream not ready; retrying");
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
+    return retry(() => ControllerBus.#setUp(nc, options), {
+      signal,
+      initialMs: 500,
+      maxMs: 10_000,
+      onRetry: (err, retryInMs) => options.log.warn({ err, retryInMs }, "JetStream buckets and stream not ready; retrying"),
+    });
   }
 
   static async #setUp(nc: NatsConnection, options: BusOptions): Promise<ControllerBus> {
@@ -273,7 +283,7 @@ export class ControllerBus {
   }
 
   async close(): Promise<void> {
-    await this.nc.drain().catch(() => this.nc.close());
+    await closeNats(this.nc);
     this.#puts.close();
   }
 }

@@ -1,4 +1,5 @@
 import { type BanList, type FirewallPolicy, type FleetStatus, type HostRegistration, type HostReport, type Labels, type SigningKey } from "@fleetwall/api";
+import { retry, untilAborted } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import { compile, precompile, type CompileResult } from "./compile.js";
 import { lintPolicy } from "./lint.js";
@@ -112,31 +113,31 @@ export class Controller {
     this.#wake?.();
   }
 
-  /** Runs reconcile passes until `signal` aborts; failed passes are retried with backoff. */
+  /** Runs reconcile passes until `signal` aborts; a failed pass is retried with backoff. */
   async run(signal: AbortSignal): Promise<void> {
-    let backoff = 200;
     while (!signal.aborted) {
       if (!this.#dirty) {
-        await new Promise<void>((resolve) => {
-          this.#wake = resolve;
-          signal.addEventListener("abort", () => resolve(), { once: true });
-        });
+        const woken = new Promise<void>((resolve) => (this.#wake = resolve));
+        await untilAborted(woken, signal).catch(() => undefined);
         this.#wake = undefined;
         continue;
       }
-      this.#dirty = false;
-      const started = performance.now();
-      try {
-        await this.reconcile(signal);
-        this.onReconcileMs?.(performance.now() - started);
-        backoff = 200;
-      } catch (error) {
-        this.log.error({ err: error }, "reconcile failed; retrying");
-        this.#dirty = true;
-        await new Promise((r) => setTimeout(r, backoff));
-        backoff = Math.min(backoff * 2, 10_000);
-      }
+      const passed = await retry(() => this.#pass(signal), {
+        signal,
+        initialMs: 200,
+        maxMs: 10_000,
+        onRetry: (err, retryInMs) => this.log.error({ err, retryInMs }, "reconcile failed; retrying"),
+      }).then(() => true, () => false);
+      if (!passed) return; // aborted while waiting to retry
     }
+  }
+
+  /** One pass, started afresh from the current facts each time it is tried. */
+  async #pass(signal: AbortSignal): Promise<void> {
+    this.#dirty = false;
+    const started = performance.now();
+    await this.reconcile(signal);
+    this.onReconcileMs?.(performance.now() - started);
   }
 
   /** One pass: compile every known host, publish the hosts whose hash changed. */

@@ -1,12 +1,14 @@
-import { parseCidr, type HostRegistration } from "@fleetwall/api";
-import { connectOptions, counterOf, natsEndpoints, newRegistry, rootLogger, serveObservability } from "@fleetwall/runtime";
+import { readdir } from "node:fs/promises";
+import { parseCidr, type HostRegistration, type Resource } from "@fleetwall/api";
+import { connectNats, connectOptions, counterOf, every, logNatsStatus, natsEndpoints, newRegistry, rootLogger, runProcess, serveObservability, untilAborted, type Supervisor } from "@fleetwall/runtime";
 import type { Logger } from "pino";
+import type { Registry } from "prom-client";
 import { BanKeeper } from "./ban-keeper.js";
 import { ControllerBus } from "./bus.js";
 import type { ControllerConfig } from "./config.js";
 import { Controller } from "./controller.js";
 import { DirSource } from "./dir-source.js";
-import type { KubeConfig } from "./kube.js";
+import type { KubeConfig, KubeSource } from "./kube.js";
 import { KubeStatusWriter } from "./kube-status-writer.js";
 import { LastGoodStore } from "./last-good.js";
 import type { PolicySet } from "./manifests.js";
@@ -16,60 +18,71 @@ import { WorkQueue } from "./work-queue.js";
 
 export { writeSigningKey } from "./signing-key.js";
 
-/** The controller process: signals, the root logger, the exit code. Returns the code to exit with. */
-export async function controllerMain(cfg: Readonly<ControllerConfig>): Promise<void> {
-  const ac = new AbortController();
-  for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => ac.abort());
-  await runController(cfg, rootLogger(cfg.logLevel), ac.signal);
+type Config = Readonly<ControllerConfig>;
+
+/**
+ * The controller process: its logger, signals and exit code (runtime's runProcess), and the
+ * supervisor that starts and stops its parts. Returns the exit code.
+ */
+export async function controllerMain(cfg: Config): Promise<number> {
+  const log = rootLogger(cfg.logLevel);
+  return runProcess({ name: "controller", log }, (s) => startController(cfg, log, s));
+}
+
+/** What /readyz answers; replaced as the process moves from standby to leader. */
+interface Probe {
+  ready: () => boolean;
 }
 
 /**
- * Runs the controller. With the Kubernetes source, replicas elect a leader with a Lease first: a
- * standby answers /healthz and /readyz and does nothing else; a leader that loses its lease stops
- * with LeadershipLostError (the process exits and is restarted, as client-go's controllers do).
+ * Starts the controller's parts under `s`. With the Kubernetes source, replicas elect a leader with
+ * a Lease first: a standby answers /healthz and /readyz and does nothing else. Leading is a runnable:
+ * when it fails the process stops, and when the leader's work fails the elector stops renewing.
  */
-export async function runController(cfg: Readonly<ControllerConfig>, log: Logger, signal: AbortSignal): Promise<void> {
-  if (cfg.source.kind !== "kube") return runLeader(cfg, log, signal, undefined);
-  const { LeaderElector, loadKubeConfig } = await import("./kube.js");
-  const kc = loadKubeConfig(cfg.kubeconfig);
-  const elector = new LeaderElector(kc, { namespace: cfg.leaseNamespace, name: cfg.leaseName, identity: cfg.identity, durationMs: cfg.leaseDuration, retryMs: cfg.leaseRetry, log });
-  const standby = await serveObservability(cfg.listen, newRegistry(), () => true);
-  log.info({ lease: `${cfg.leaseNamespace}/${cfg.leaseName}`, identity: cfg.identity }, "waiting to become leader");
-  try {
-    await elector.acquire(signal);
-  } finally {
-    standby.close();
+export async function startController(cfg: Config, log: Logger, s: Supervisor): Promise<void> {
+  const registry = newRegistry();
+  // a standby is ready: it does its job, which is to wait
+  const probe: Probe = { ready: () => cfg.source.kind === "kube" };
+  await s.resource(`--listen ${cfg.listen}`, () => serveObservability(cfg.listen, registry, () => probe.ready()), (server) => void server.close());
+  let kc: KubeConfig | undefined;
+  if (cfg.source.kind === "kube") {
+    const { LeaderElector, loadKubeConfig } = await import("./kube.js");
+    kc = loadKubeConfig(cfg.kubeconfig);
+    const elector = new LeaderElector(kc, { namespace: cfg.leaseNamespace, name: cfg.leaseName, identity: cfg.identity, durationMs: cfg.leaseDuration, retryMs: cfg.leaseRetry, log });
+    log.info({ lease: `${cfg.leaseNamespace}/${cfg.leaseName}`, identity: cfg.identity }, "waiting to become leader");
+    await untilAborted(elector.acquire(s.signal), s.signal);
+    s.run("leader election", (signal) => elector.hold(signal));
   }
-  const leading = new AbortController();
-  const stop = () => leading.abort();
-  signal.addEventListener("abort", stop, { once: true });
-  const held = elector.hold(leading.signal).catch((error: unknown) => {
-    leading.abort();
-    throw error;
-  });
-  try {
-    await Promise.all([runLeader(cfg, log, leading.signal, kc), held]);
-  } finally {
-    signal.removeEventListener("abort", stop);
-  }
+  await startLeader(cfg, log, s, { registry, probe, kc });
 }
 
-async function runLeader(cfg: Readonly<ControllerConfig>, log: Logger, signal: AbortSignal, kc: KubeConfig | undefined): Promise<void> {
-  const key = await loadOrCreateKey(cfg.signingKey, log);
+interface Shared {
+  registry: Registry;
+  probe: Probe;
+  kc: KubeConfig | undefined;
+}
+
+async function startLeader(cfg: Config, log: Logger, s: Supervisor, { registry, probe, kc }: Shared): Promise<void> {
+  // what the operator can get wrong is found before the wait for NATS, which may be long
+  if (cfg.source.kind === "dir") await s.step(`policy directory ${cfg.source.path}`, () => readdir(cfg.source.path));
+  const key = await s.step(`signing key ${cfg.signingKey}`, () => loadOrCreateKey(cfg.signingKey, log));
   const invalid: Record<string, number> = {};
-  const bus = await ControllerBus.connect({
+  const busOptions = {
     connection: connectOptions(cfg, "fleetwall-controller"),
     replicas: cfg.replicas,
     log,
-    onInvalid: (kind, reason) => {
+    onInvalid: (kind: string, reason: string) => {
       invalid[kind] = (invalid[kind] ?? 0) + 1;
       log.warn({ kind, reason }, "invalid message dropped");
     },
-  });
-  const published = await bus.loadPublished();
+  };
+  const nc = await s.resource("nats", (signal) => connectNats(busOptions.connection, signal, log), (c) => c.close());
+  s.run("nats status", (signal) => logNatsStatus(nc, log, signal));
+  const bus = await s.resource("bus", (signal) => ControllerBus.open(nc, busOptions, signal), (b) => b.close());
+  const published = await untilAborted(bus.loadPublished(), s.signal);
   // the versions in force when the last controller stopped: invalid edits made since do not change enforcement
-  const lastGood = await LastGoodStore.open(bus.nc, cfg.replicas, key, log);
-  const initial = await lastGood.load();
+  const lastGood = await untilAborted(LastGoodStore.open(nc, cfg.replicas, key, log), s.signal);
+  const initial = await untilAborted(lastGood.load(), s.signal);
   const accept = (set: PolicySet) => {
     log.info({ policies: set.policies.length, banLists: set.banLists.length, invalid: set.errors.length }, "resources loaded");
     controller.setPolicies(set);
@@ -81,76 +94,79 @@ async function runLeader(cfg: Readonly<ControllerConfig>, log: Logger, signal: A
   bus.subscribeReports((r) => controller.recordReport(r));
   bus.serveStatus(() => controller.status());
   bus.serveBans((r) => bans.add(r), (cidr) => bans.delete(cidr), (r) => bans.import(r));
-  const janitor = setInterval(() => void bans.forgetExpired().catch((e: unknown) => log.warn({ err: e }, "expired bans not removed")), 30_000);
+  s.run("ban janitor", (signal) => every(30_000, signal, async () => void (await bans.forgetExpired()), (err) => log.warn({ err }, "expired bans not removed")));
   const registrations = new Map<string, HostRegistration>();
-  let stopSource: () => Promise<void> | void;
-  let sourceReady = () => true;
-  let onRegistration = (_id: string) => {};
-  const registry = newRegistry();
-  if (cfg.source.kind === "dir") {
-    const source = new DirSource({
-      dir: cfg.source.path,
-      rescanMs: cfg.rescan,
-      debounceMs: 50,
-      initial,
-      onChange: accept,
-      onError: (error) => log.error({ err: error }, "policy directory unreadable"),
-    });
-    await source.start();
-    stopSource = () => source.stop();
-  } else {
-    const { KubeSource } = await import("./kube.js");
-    const kube = new KubeSource({
-      kubeconfig: kc as KubeConfig,
-      relistMs: cfg.relist,
-      log,
-      initial,
-      onPolicies: accept,
-      onHostLabels: (id, labels) => controller.setHostLabels(id, labels),
-    });
-    await kube.start();
-    // FirewallHosts for registered agents, one host at a time, retried with backoff
-    const hosts = new WorkQueue(
-      async (id) => {
-        const reg = registrations.get(id);
-        if (reg) await kube.ensureHost(reg);
-      },
-      (id, error, retryInMs) => log.warn({ host: id, err: error, retryInMs }, "FirewallHost not written; retrying"),
-    );
-    onRegistration = (id) => hosts.add(id);
-    const writer = new KubeStatusWriter(kube, controller, { minIntervalMs: Math.max(2 * cfg.statusInterval, 1000), budget: 50, log });
-    let writing = false;
-    const statusTimer = setInterval(() => {
-      if (writing || !controller.ready) return;
-      writing = true;
-      writer.tick().finally(() => (writing = false));
-    }, cfg.statusInterval);
-    kubeMetrics(registry, { reconciles: () => kube.queue.processed, informerRestarts: () => kube.informerRestarts, relists: () => kube.relists, statusWrites: () => writer.writes, statusWriteFailures: () => writer.failures });
-    sourceReady = () => kube.synced;
-    stopSource = async () => {
-      clearInterval(statusTimer);
-      hosts.stop();
-      await kube.stop();
-    };
-  }
+  const source = kc ? await startKube(cfg, log, s, { registry, controller, registrations, kc, initial, accept }) : await startDir(cfg, s, { initial, accept, log });
   controllerMetrics(registry, controller, bans, invalid);
   counterOf(registry, "fleetwall_controller_last_good_failures_total", "Last good versions the bus did not store (or remove).", () => lastGood.failures);
-  const http = await serveObservability(cfg.listen, registry, () => controller.ready && sourceReady() && !bus.nc.isClosed());
-  const hosts = bus.watchHosts((id, reg) => {
-    if (reg) registrations.set(id, reg);
-    else registrations.delete(id);
-    controller.setHost(id, reg);
-    if (reg) onRegistration(id);
-  }, signal);
-  const banWatch = bus.watchBans((k, d, seal) => bans.onEntry(k, d, seal), (id, present) => bans.onSeal(id, present), signal, () => controller.bansLoaded());
-  const signals = bus.consumeSignals((s) => bans.onSignal(s), signal);
+  probe.ready = () => controller.ready && source.ready() && !nc.isClosed();
+  s.run("host registrations", (signal) =>
+    bus.watchHosts((id, reg) => {
+      if (reg) registrations.set(id, reg);
+      else registrations.delete(id);
+      controller.setHost(id, reg);
+      if (reg) source.onRegistration(id);
+    }, signal),
+  );
+  s.run("bans watch", (signal) => bus.watchBans((k, d, seal) => bans.onEntry(k, d, seal), (id, present) => bans.onSeal(id, present), signal, () => controller.bansLoaded()));
+  s.run("jail signals", (signal) => bus.consumeSignals((sig) => bans.onSignal(sig), signal));
+  s.run("reconciler", (signal) => controller.run(signal));
   log.info({ keyId: key.keyId, source: cfg.source.kind === "dir" ? cfg.source.path : "kube" }, "controller started");
-  try {
-    await Promise.all([controller.run(signal), hosts, banWatch, signals]);
-  } finally {
-    clearInterval(janitor);
-    http.close();
-    await stopSource();
-    await bus.close();
-  }
+}
+
+interface Source {
+  ready: () => boolean;
+  onRegistration: (hostId: string) => void;
+}
+
+/** Where a source's resources go: the versions in force before this process (last-good bucket), and the sink for new sets. */
+interface PolicyFlow {
+  initial: readonly Resource[];
+  accept: (set: PolicySet) => void;
+}
+
+async function startDir(cfg: Config, s: Supervisor, { initial, accept, log }: PolicyFlow & { log: Logger }): Promise<Source> {
+  const source = new DirSource({
+    dir: cfg.source.path,
+    rescanMs: cfg.rescan,
+    debounceMs: 50,
+    initial,
+    onChange: accept,
+    onError: (error) => log.error({ err: error }, "policy directory unreadable"),
+  });
+  await s.resource(`policy directory ${cfg.source.path}`, () => source.start(), () => source.stop());
+  return { ready: () => true, onRegistration: () => undefined };
+}
+
+interface KubeParts extends PolicyFlow {
+  registry: Registry;
+  controller: Controller;
+  registrations: Map<string, HostRegistration>;
+  kc: KubeConfig;
+}
+
+async function startKube(cfg: Config, log: Logger, s: Supervisor, { registry, controller, registrations, kc, initial, accept }: KubeParts): Promise<Source> {
+  const { KubeSource } = await import("./kube.js");
+  const kube: KubeSource = new KubeSource({
+    kubeconfig: kc,
+    relistMs: cfg.relist,
+    log,
+    initial,
+    onPolicies: accept,
+    onHostLabels: (id, labels) => controller.setHostLabels(id, labels),
+  });
+  await s.resource("kubernetes informers", () => kube.start(), () => kube.stop());
+  // FirewallHosts for registered agents, one host at a time, retried with backoff
+  const hosts = new WorkQueue(
+    async (id) => {
+      const reg = registrations.get(id);
+      if (reg) await kube.ensureHost(reg);
+    },
+    (id, error, retryInMs) => log.warn({ host: id, err: error, retryInMs }, "FirewallHost not written; retrying"),
+  );
+  s.defer("FirewallHost queue", () => hosts.stop());
+  const writer = new KubeStatusWriter(kube, controller, { minIntervalMs: Math.max(2 * cfg.statusInterval, 1000), budget: 50, log });
+  s.run("status writer", (signal) => every(cfg.statusInterval, signal, async () => void (controller.ready && (await writer.tick())), (err) => log.warn({ err }, "status not written")));
+  kubeMetrics(registry, { reconciles: () => kube.queue.processed, informerRestarts: () => kube.informerRestarts, relists: () => kube.relists, statusWrites: () => writer.writes, statusWriteFailures: () => writer.failures });
+  return { ready: () => kube.synced, onRegistration: (id) => hosts.add(id) };
 }

@@ -1,7 +1,10 @@
+import { backoffMs } from "@fleetwall/runtime";
+
 /**
  * A work queue in the style of client-go's: a key added while queued is queued once; a key added
  * while it is being processed is processed again afterwards; one key at a time; a failed key is
- * retried with exponential backoff.
+ * retried with exponential backoff (the runtime's, as every retry of the process; a key's retry is a
+ * timer, not a waiting loop, so stop() clears them all).
  */
 export class WorkQueue {
   #queued = new Set<string>();
@@ -51,7 +54,7 @@ export class WorkQueue {
         } catch (error) {
           const n = (this.#failures.get(key) ?? 0) + 1;
           this.#failures.set(key, n);
-          const delay = Math.min(200 * 2 ** (n - 1), this.maxBackoffMs);
+          const delay = backoffMs(n, { initialMs: 200, maxMs: this.maxBackoffMs });
           this.onError(key, error, delay);
           const t = setTimeout(() => {
             this.#timers.delete(t);

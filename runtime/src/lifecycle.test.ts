@@ -1,6 +1,7 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { AbortedError, backoffMs, delay, retry, untilAborted } from "./retry.js";
+import { oneLine } from "./process-main.js";
 import { RunnableFailedError, ShutdownTimeoutError, Supervisor } from "./supervisor.js";
 
 const log = pino({ level: "silent" });
@@ -171,5 +172,16 @@ describe("Supervisor", () => {
       sv.run("once", async () => void events.push("ran"));
     });
     expect(events).toEqual(["ran", "close x"]);
+  });
+});
+
+describe("oneLine", () => {
+  it.each([
+    [new Error("boom"), "boom"],
+    [new RunnableFailedError("nats", new Error("connection refused")), "nats: connection refused"],
+    [new Error("outer", { cause: new Error("inner\nsecond line") }), "outer: inner second line"],
+    ["a string", "a string"],
+  ])("%s → %s", (error, line) => {
+    expect(oneLine(error)).toBe(line);
   });
 });

@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
 import { isCidr, parseCidr } from "@fleetwall/api";
-import { credsAuthenticator, nkeyAuthenticator, type NodeConnectionOptions } from "@nats-io/transport-node";
+import { connect, credsAuthenticator, nkeyAuthenticator, type NatsConnection, type NodeConnectionOptions, type Status } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import { delay, retry } from "./retry.js";
 
 /** How a fleetwall process reaches NATS: servers, its own credentials, and TLS. */
 export interface NatsAccess {
@@ -58,4 +60,51 @@ export function natsEndpoints(servers: readonly string[]): NatsEndpoint[] {
     const c = parseCidr(host);
     return { address: c.text, family: c.family, port };
   });
+}
+
+/**
+ * Connects to NATS, trying again with backoff as long as no server answers, until `signal` aborts.
+ * Once connected, nats.js reconnects by itself for ever. A connection that is made after the abort
+ * is closed.
+ */
+export function connectNats(options: NodeConnectionOptions, signal: AbortSignal, log: Logger): Promise<NatsConnection> {
+  log.info({ servers: options.servers }, "connecting to NATS");
+  return retry(
+    () => connect({ ...options, waitOnFirstConnect: false, maxReconnectAttempts: -1, reconnectTimeWait: 500, timeout: options.timeout ?? 5_000 }),
+    {
+      signal,
+      initialMs: 500,
+      maxMs: 5_000,
+      jitter: 0.2,
+      onRetry: (err, retryInMs) => log.warn({ err, retryInMs, servers: options.servers }, "NATS not reachable; retrying"),
+      late: (nc) => void nc.close(),
+    },
+  );
+}
+
+/**
+ * Closes a connection: drains it (what was published is flushed) when the server is there, and waits
+ * at most `graceMs` for that; a connection that is reconnecting is closed at once.
+ */
+export async function closeNats(nc: NatsConnection, graceMs = 1_000): Promise<void> {
+  if (nc.isClosed()) return;
+  const ac = new AbortController();
+  await Promise.race([nc.drain().catch(() => undefined), delay(graceMs, ac.signal)]);
+  ac.abort();
+  await nc.close().catch(() => undefined);
+}
+
+/** Logs the connection's losses and returns until `signal` aborts (a runnable of both processes). */
+export async function logNatsStatus(nc: NatsConnection, log: Logger, signal: AbortSignal): Promise<void> {
+  const events = nc.status() as AsyncIterable<Status> & { stop?: () => void };
+  const stop = () => events.stop?.();
+  signal.addEventListener("abort", stop, { once: true });
+  try {
+    for await (const s of events) {
+      if (s.type === "disconnect") log.warn({ server: s.server }, "NATS connection lost");
+      else if (s.type === "reconnect") log.info({ server: s.server }, "NATS connection back");
+    }
+  } finally {
+    signal.removeEventListener("abort", stop);
+  }
 }

@@ -108,3 +108,17 @@ export async function retry<T>(fn: (attempt: number) => Promise<T>, options: Ret
     }
   }
 }
+
+/**
+ * Runs `fn` every `ms` until `signal` aborts, one run at a time (a slow run delays the next); a run
+ * that fails goes to `onError` and the next comes as planned. For use as a supervisor's runnable.
+ */
+export async function every(ms: number, signal: AbortSignal, fn: () => Promise<void> | void, onError: (error: unknown) => void): Promise<void> {
+  while (await delay(ms, signal)) {
+    try {
+      await fn();
+    } catch (error) {
+      onError(error);
+    }
+  }
+}

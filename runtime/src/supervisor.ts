@@ -98,6 +98,11 @@ export class Supervisor {
     return value;
   }
 
+  /** One step of the start that makes nothing to clean up (a check); its failure carries `name`. */
+  step<T>(name: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return this.resource(name, fn, () => undefined);
+  }
+
   /**
    * Runs `setup`, then waits until the process stops (or every runnable has finished), and stops it.
    * Resolves on a clean stop; rejects with the first failure, or ShutdownTimeoutError.

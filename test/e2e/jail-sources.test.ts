@@ -36,7 +36,28 @@ describe("jail sources: files across rotation, truncation and restarts; the syst
   let log: string;
 
   const banned = (a: string) => fleet.nft(host, ["get", "element", "inet", "fleetwall_bans", "ban4", `{ ${a} }`]).then(() => true, () => false);
-  const waitBanned = (a: string) => waitFor(`${a} banned`, () => banned(a), 10_000, 20);
+  // generous: the ban follows the agent reading the lines, which a loaded machine delays; the waits
+  // before it are on the agent's own counters, so this deadline is not what the test relies on
+  const waitBanned = (a: string) => waitFor(`${a} banned`, () => banned(a), 30_000, 100);
+  /** Log lines the agent's jails have read, from its own /metrics. */
+  const linesRead = async () => {
+    const { body } = await fleet.httpGet("http://127.0.0.1:9475/metrics", host);
+    return Number(/^fleetwall_agent_log_lines_total (\d+)/m.exec(body)?.[1] ?? NaN);
+  };
+  /** Waits until the agent has read lines beyond `before`: what was written is behind its position. */
+  const waitRead = (before: number, what: string) => waitFor(what, async () => (await linesRead()) > before, 30_000, 100);
+  /**
+   * Waits until the journal jail follows the journal: a jail that starts without a saved cursor
+   * reads only entries made after journalctl opened the journal, which on a loaded machine is well
+   * after "jail started". A harmless entry is written until the agent has read one.
+   */
+  const waitJournalFollowed = async () => {
+    const before = await linesRead();
+    await waitFor("the journal followed", async () => {
+      await fleet.journalWrite(host, "sshd", "Server listening on 0.0.0.0 port 22.\n");
+      return (await linesRead()) > before;
+    }, 30_000, 500);
+  };
 
   beforeAll(async () => {
     fleet = await createFleet([{ id: "j1", labels: "role=any" }]);
@@ -49,7 +70,8 @@ describe("jail sources: files across rotation, truncation and restarts; the syst
     await fleet.startController();
     fleet.startAgent(host);
     await fleet.waitInSync();
-    await waitFor("both jails started", () => (host.agent?.log().match(/"jail started"/g) ?? []).length === 2, 10_000);
+    await waitFor("both jails started", () => (host.agent?.log().match(/"jail started"/g) ?? []).length === 2, 30_000);
+    await waitJournalFollowed();
   });
 
   afterAll(async () => {
@@ -69,8 +91,11 @@ describe("jail sources: files across rotation, truncation and restarts; the syst
   });
 
   it("starts again from the top of a truncated file", async () => {
+    const before = await linesRead();
     appendFileSync(log, "x".repeat(4096) + "\n");
-    await new Promise((r) => setTimeout(r, 300)); // let the follower pass the long line first
+    // the follower must have passed the long line: truncated to less than its position, the file
+    // is read from the top (had it not, the shorter new content would look like an append)
+    await waitRead(before, "the long line read");
     truncateSync(log, 0);
     appendFileSync(log, failures(addr(3), 3));
     await waitBanned(addr(3));
@@ -80,7 +105,7 @@ describe("jail sources: files across rotation, truncation and restarts; the syst
     await host.agent?.stop();
     appendFileSync(log, failures(addr(4), 2));
     fleet.startAgent(host);
-    await waitFor("jails restarted", () => (host.agent?.log().match(/"jail started"/g) ?? []).length >= 4, 10_000);
+    await waitFor("jails restarted", () => (host.agent?.log().match(/"jail started"/g) ?? []).length >= 4, 30_000);
     appendFileSync(log, failures(addr(4), 1));
     await waitBanned(addr(4));
   });
@@ -91,7 +116,7 @@ describe("jail sources: files across rotation, truncation and restarts; the syst
     await host.agent?.stop();
     await fleet.journalWrite(host, "sshd", journalFailures(addr(6), 2));
     fleet.startAgent(host);
-    await waitFor("jails restarted", () => (host.agent?.log().match(/"jail started"/g) ?? []).length >= 6, 10_000);
+    await waitFor("jails restarted", () => (host.agent?.log().match(/"jail started"/g) ?? []).length >= 6, 30_000);
     await fleet.journalWrite(host, "sshd", journalFailures(addr(6), 1));
     await waitBanned(addr(6));
     expect(await banned(addr(7))).toBe(false);

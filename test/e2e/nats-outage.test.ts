@@ -31,8 +31,8 @@ const attack = (fleet: Fleet, host: FleetHost, addr: string) =>
     [0, 1].map((i) => `Nov 27 10:00:0${i} ${host.id} sshd[${pid++}]: Failed password for invalid user x from ${addr} port ${40000 + i} ssh2\n`).join(""),
   );
 const banned = (fleet: Fleet, h: FleetHost, addr: string) => fleet.nft(h, ["get", "element", "inet", "fleetwall_bans", "ban4", `{ ${addr} }`]).then(() => true, () => false);
-const bannedEverywhere = (fleet: Fleet, addr: string, timeoutMs = 20_000) =>
-  waitFor(`${addr} banned on every host`, async () => (await Promise.all(fleet.hosts.map((h) => banned(fleet, h, addr)))).every(Boolean), timeoutMs, 50);
+const bannedEverywhere = (fleet: Fleet, addr: string, timeoutMs = 30_000) =>
+  waitFor(`${addr} banned on every host`, async () => (await Promise.all(fleet.hosts.map((h) => banned(fleet, h, addr)))).every(Boolean), timeoutMs, 100);
 
 async function startFleet(fleet: Fleet, extra: string[] = []): Promise<void> {
   for (const h of fleet.hosts) {
@@ -44,7 +44,7 @@ async function startFleet(fleet: Fleet, extra: string[] = []): Promise<void> {
   await fleet.startController(extra);
   for (const h of fleet.hosts) fleet.startAgent(h);
   await fleet.waitInSync(60_000);
-  await waitFor("jails started", () => fleet.hosts.every((h) => h.agent?.log().includes('"jail started"')), 10_000);
+  await waitFor("jails started", () => fleet.hosts.every((h) => h.agent?.log().includes('"jail started"')), 30_000);
 }
 
 describe("NATS down for 30 s during an attack", () => {
@@ -74,14 +74,14 @@ describe("NATS down for 30 s during an attack", () => {
 
     // an attack on o1 while the bus is away: o1 bans at once, alone
     attack(fleet, o1, attacker(1));
-    await waitFor("the local ban on o1", () => banned(fleet, o1, attacker(1)), 10_000, 50);
+    await waitFor("the local ban on o1", () => banned(fleet, o1, attacker(1)), 30_000, 100);
     expect(await banned(fleet, o2, attacker(1))).toBe(false);
     // a policy change made meanwhile (8082 opens instead of 8081) waits for the bus
     fleet.writePolicy("base.yaml", policy(8082));
     // a second attacker, later in the outage
     await new Promise((r) => setTimeout(r, 10_000));
     attack(fleet, o2, attacker(2));
-    await waitFor("the local ban on o2", () => banned(fleet, o2, attacker(2)), 10_000, 50);
+    await waitFor("the local ban on o2", () => banned(fleet, o2, attacker(2)), 30_000, 100);
     // the rules in force did not move
     expect(await fleet.probe(targets)).toEqual(before);
     const wait = 30_000 - (Date.now() - down);

@@ -63,7 +63,7 @@ describe("TLS to NATS", () => {
     await expect(connect({ servers: fleet.nats.url, reconnect: false, timeout: 2000, tls: { caFile: f("ca.pem"), ...named } })).rejects.toThrow();
     // a certificate for another name is refused too
     await expect(connect({ servers: fleet.nats.url, reconnect: false, timeout: 2000, tls: { caFile: f("ca.pem"), certFile: f("client.pem"), keyFile: f("client-key.pem"), ...other } })).rejects.toThrow(/altnames/);
-    const ok = await connect({ servers: fleet.nats.url, reconnect: false, timeout: 2000, tls: { caFile: f("ca.pem"), certFile: f("client.pem"), keyFile: f("client-key.pem"), ...named } });
+    const ok = await connect({ servers: fleet.nats.url, reconnect: false, timeout: 10_000, tls: { caFile: f("ca.pem"), certFile: f("client.pem"), keyFile: f("client-key.pem"), ...named } });
     await ok.close();
   });
 });

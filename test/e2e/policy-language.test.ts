@@ -250,7 +250,7 @@ spec:
     expect(answered).toBeGreaterThanOrEqual(1);
     expect(answered).toBeLessThan(12);
     // the policy answers ping at all: one ping after the bucket refills
-    await waitFor("a ping answered", () => fleet.net.exec(fleet.net.client.ns, ["ping", "-c", "1", "-W", "1", "-q", edge.ip4]).then(() => true), 5_000, 300);
+    await waitFor("a ping answered", () => fleet.net.exec(fleet.net.client.ns, ["ping", "-c", "1", "-W", "1", "-q", edge.ip4]).then(() => true), 15_000, 300);
   });
 
   it("evaluates several policies by order (not name), first match wins, then the strictest default", async () => {
@@ -266,7 +266,7 @@ spec:
     expect(Object.values(r)).toEqual([true, true, true]);
     const listed = await fleet.nft(audit, ["list", "counter", "inet", "fleetwall", "audit_audit-only"]);
     expect(Number(/packets (\d+)/.exec(listed)?.[1])).toBeGreaterThanOrEqual(2);
-    await waitFor("audit drops in the status report", async () => ((await status()).hosts.find((h) => h.id === "audit-1")?.auditDrops["audit-only"] ?? 0) >= 2, 10_000, 200);
+    await waitFor("audit drops in the status report", async () => ((await status()).hosts.find((h) => h.id === "audit-1")?.auditDrops["audit-only"] ?? 0) >= 2, 30_000, 200);
     expect((await status()).hosts.find((h) => h.id === "web-1")?.auditDrops).toEqual({});
   });
 });

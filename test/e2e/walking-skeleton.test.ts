@@ -153,9 +153,18 @@ describe("walking skeleton: a policy file becomes nftables rules on a fleet", ()
     const appliedBefore = applies();
     await fleet.controller?.stop();
     await fleet.startController();
-    await waitFor("the restarted controller answering", () => status().then(() => true, () => false), 15_000, 200);
-    // three heartbeats of every agent reach the new controller
-    await new Promise((r) => setTimeout(r, 3000));
+    await waitFor("the restarted controller answering", () => status().then(() => true, () => false), 30_000, 200);
+    // every agent's heartbeat has reached the new controller (it knows only what reports told it),
+    // and then one more, so a re-apply the restart caused would have been reported
+    const seen = async () => new Map((await status()).hosts.map((h) => [h.id, h.lastSeen]));
+    const first = await waitFor("a report of every host to the new controller", async () => {
+      const s = await seen();
+      return s.size === fleet.hosts.length && [...s.values()].every(Boolean) ? s : undefined;
+    }, 30_000, 200);
+    await waitFor("a second report of every host", async () => {
+      const s = await seen();
+      return [...first].every(([id, at]) => (s.get(id) ?? "") > (at ?? ""));
+    }, 30_000, 200);
     expect(await view()).toEqual(before);
     expect(applies()).toEqual(appliedBefore);
   });
