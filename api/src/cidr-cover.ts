@@ -16,10 +16,19 @@ function bounds(c: Cidr): [bigint, bigint] {
 
 /** First and last address of an IPv4 CIDR as plain numbers: most lists are IPv4, and numbers compare faster. */
 function bounds4(c: Cidr): [number, number] {
-  const slash = c.text.indexOf("/");
-  const base = slash < 0 ? c.text : c.text.slice(0, slash);
+  // canonical dotted decimal, read a character at a time: no substrings for 200,000 addresses
+  const text = c.text;
   let lo = 0;
-  for (const octet of base.split(".")) lo = lo * 256 + Number(octet);
+  let octet = 0;
+  for (let i = 0; i < text.length; i += 1) {
+    const ch = text.charCodeAt(i);
+    if (ch === 46 /* . */) {
+      lo = lo * 256 + octet;
+      octet = 0;
+    } else if (ch === 47 /* / */) break;
+    else octet = octet * 10 + (ch - 48);
+  }
+  lo = lo * 256 + octet;
   return [lo, lo + 2 ** (32 - c.prefix) - 1];
 }
 
