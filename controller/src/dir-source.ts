@@ -109,7 +109,9 @@ export class DirSource {
     }
     this.#files = seen;
     const set = mergeResources(files, this.#last);
-    const key = JSON.stringify(set);
+    // what tells one set from another without serialising every spec (5 MB for a big policy, on
+    // every rescan): a spec that changes changes its generation, which is in the metadata
+    const key = JSON.stringify({ resources: [...set.policies, ...set.banLists].map((r) => [r.kind, r.metadata]), errors: set.errors });
     if (key === this.#lastKey) return;
     this.#lastKey = key;
     this.#last = [...set.policies, ...set.banLists];
