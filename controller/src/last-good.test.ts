@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { FirewallPolicy } from "@fleetwall/api";
-import { lastGoodKey, planLastGood } from "./last-good.js";
+import { lastGoodKey, planLastGood, resourceText } from "./last-good.js";
 
 const policy = (name: string, port: number) => FirewallPolicy.parse({ apiVersion: "fleetwall.io/v1alpha1", kind: "FirewallPolicy", metadata: { name }, spec: { hostSelector: {}, ingress: [{ name: "r", action: "Allow", protocol: "tcp", ports: [port] }] } });
 
@@ -14,5 +14,13 @@ describe("planLastGood", () => {
     expect(JSON.parse(plan.puts[0]?.text ?? "")).toEqual(b);
     expect(plan.deletes).toEqual(["FirewallPolicy.gone"]);
     expect(planLastGood(new Map(plan.puts.map((p) => [p.key, p.text]).concat([[lastGoodKey(a), JSON.stringify(a)]]) as [string, string][]), [a, b, policy("c", 443)])).toEqual({ puts: [], deletes: [] });
+  });
+});
+
+describe("the text a last-good version is stored as", () => {
+  it("reads back as the resource, whatever the order of its fields", () => {
+    const a = policy("a", 22);
+    const { spec, ...rest } = a;
+    expect(JSON.parse(resourceText(rest, JSON.stringify(spec)))).toEqual(a);
   });
 });

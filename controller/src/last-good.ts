@@ -18,17 +18,22 @@ export interface LastGoodPlan {
  * Pure: what to write so that the bucket holds exactly the valid resources of `current`, given the
  * payload text each key holds now. An unchanged resource is not written again.
  */
-export function planLastGood(stored: ReadonlyMap<string, string>, current: readonly Resource[]): LastGoodPlan {
+export function planLastGood(stored: ReadonlyMap<string, string>, current: readonly Resource[], textOf: (r: Resource) => string = (r) => JSON.stringify(r)): LastGoodPlan {
   const puts: LastGoodPlan["puts"] = [];
   const wanted = new Set<string>();
   for (const r of current) {
     const key = lastGoodKey(r);
     wanted.add(key);
-    const text = JSON.stringify(r);
+    const text = textOf(r);
     if (stored.get(key) !== text) puts.push({ key, text });
   }
   const deletes = [...stored.keys()].filter((k) => !wanted.has(k)).sort();
   return { puts, deletes };
+}
+
+/** A resource's JSON from its other fields and its spec's JSON (serialised once per spec object). */
+export function resourceText(rest: Omit<Resource, "spec">, specText: string): string {
+  return `${JSON.stringify(rest).slice(0, -1)},"spec":${specText}}`;
 }
 
 /**
@@ -88,9 +93,25 @@ export class LastGoodStore {
     return this.#writing;
   }
 
+  /**
+   * A resource's JSON, its spec serialised once per spec object: sources hand over the same spec
+   * object while a policy is unchanged, and a big policy's spec is megabytes.
+   */
+  #textOf(r: Resource): string {
+    const { spec, ...rest } = r;
+    let specText = this.#specTexts.get(spec);
+    if (specText === undefined) {
+      specText = JSON.stringify(spec);
+      this.#specTexts.set(spec, specText);
+    }
+    return resourceText(rest, specText);
+  }
+
+  readonly #specTexts = new WeakMap<object, string>();
+
   async #drain(): Promise<void> {
     while (this.#pending) {
-      const plan = planLastGood(this.#stored, this.#pending);
+      const plan = planLastGood(this.#stored, this.#pending, (r) => this.#textOf(r));
       this.#pending = undefined;
       for (const { key, text } of plan.puts) {
         try {
