@@ -2,6 +2,7 @@ import { constants } from "node:fs";
 import { access, readdir, readFile, stat } from "node:fs/promises";
 import { createPrivateKey, createPublicKey } from "node:crypto";
 import { delimiter, join } from "node:path";
+import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
 import type { AgentConfig } from "@fleetwall/agent/config";
 import type { ControllerConfig } from "@fleetwall/controller/config";
@@ -61,6 +62,21 @@ async function natsFileProblems(cfg: { natsNkey?: string | undefined; natsCreds?
   return problems.filter((p): p is string => p !== undefined);
 }
 
+/** A kubeconfig that can be read, is YAML, and names at least one cluster and a current context. */
+async function kubeconfigProblem(path: string): Promise<string | undefined> {
+  const missing = await fileProblem("--kubeconfig", path);
+  if (missing) return missing;
+  let doc: { clusters?: unknown; "current-context"?: unknown } | undefined;
+  try {
+    doc = parseYaml(await readFile(path, "utf8")) as typeof doc;
+  } catch {
+    return `--kubeconfig: ${path} is not YAML`;
+  }
+  if (!Array.isArray(doc?.clusters) || doc.clusters.length === 0) return `--kubeconfig: ${path} names no cluster`;
+  if (typeof doc["current-context"] !== "string" || !doc["current-context"]) return `--kubeconfig: ${path} has no current-context`;
+  return undefined;
+}
+
 /** The policy directory exists, and every manifest in it parses (the controller would refuse the ones that do not). */
 async function sourceDirProblems(dir: string): Promise<string[]> {
   try {
@@ -82,7 +98,7 @@ async function sourceDirProblems(dir: string): Promise<string[]> {
 export async function checkControllerConfig(cfg: ControllerConfig): Promise<string[]> {
   const problems = await natsFileProblems(cfg);
   if (cfg.source.kind === "dir") problems.push(...(await sourceDirProblems(cfg.source.path)));
-  if (cfg.kubeconfig) problems.push(...[await fileProblem("--kubeconfig", cfg.kubeconfig)].filter((p): p is string => !!p));
+  if (cfg.kubeconfig) problems.push(...[await kubeconfigProblem(cfg.kubeconfig)].filter((p): p is string => !!p));
   const keyThere = await stat(cfg.signingKey).then(() => true, () => false);
   if (keyThere) problems.push(...[await keyProblem("--signing-key", cfg.signingKey, "private")].filter((p): p is string => !!p));
   return problems;

@@ -129,6 +129,7 @@ describe("--check-config checks what it can (issue 17)", () => {
     ["a NATS URL that is not one", ["--source", "dir:POLICY_DIR", "--nats", "foo"], '--nats: "foo" is not a NATS URL'],
     ["a duration without a unit", ["--source", "dir:POLICY_DIR", "--rescan", "10"], '--rescan: "10" has no unit: add one, e.g. 10s, 10m or 10ms'],
     ["a relist beyond its bound", ["--source", "dir:POLICY_DIR", "--relist", "30d"], "--relist: 30d is out of range: must be between 10s and 7d"],
+    ["a kubeconfig that is not one", ["--source", "kube", "--kubeconfig", "/etc/hostname"], "--kubeconfig: /etc/hostname names no cluster"],
     ["a signing key that is not a key", ["--source", "dir:POLICY_DIR", "--signing-key", "/etc/hostname"], "--signing-key: /etc/hostname is not a PEM private key"],
   ])("the controller refuses %s", async (_, args, message) => {
     expect(await refusal([...controller, ...args.map((a) => a.replace("POLICY_DIR", fleet.policyDir))])).toContain(message);
