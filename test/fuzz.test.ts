@@ -21,9 +21,9 @@ type Parse = (doc: unknown) => { ok: true } | { ok: false; errors: string[] };
 
 /** The path of an error as formatIssues writes it (`spec.ingress[1].ports[0]: message`); [] without one. */
 function errorPath(error: string): Path {
-  const m = /^((?:[A-Za-z_$][\w$-]*|\[\d+\])(?:\.[A-Za-z_$][\w$/.-]*?|\[\d+\])*): /.exec(error);
+  const m = /^((?:[A-Za-z_$][\w$-]*|\[\d+\]|\["(?:[^"\\]|\\.)*"\])(?:\.[A-Za-z_$][\w$/.-]*?|\[\d+\]|\["(?:[^"\\]|\\.)*"\])*): /.exec(error);
   if (!m) return [];
-  return [...(m[1] as string).matchAll(/([A-Za-z_$][\w$/-]*)|\[(\d+)\]/g)].map((p) => (p[2] !== undefined ? Number(p[2]) : (p[1] as string)));
+  return [...(m[1] as string).matchAll(/([A-Za-z_$][\w$/-]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]/g)].map((p) => (p[2] !== undefined ? Number(p[2]) : p[3] !== undefined ? (JSON.parse(p[3]) as string) : (p[1] as string)));
 }
 
 function at(value: unknown, path: Path): { found: boolean; value: unknown } {

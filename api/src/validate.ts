@@ -4,9 +4,11 @@ import { FirewallPolicy } from "./policy.js";
 
 type Issue = z.core.$ZodIssue;
 
+/** `spec.ingress[1].ports[0]`; a key that is not a plain name (a space, a quote, empty) as `["…"]`, so it cannot read as another path. */
 function pathText(path: readonly PropertyKey[]): string {
-  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
+  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : !PLAIN_KEY.test(String(p)) ? `[${JSON.stringify(String(p))}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
 }
+const PLAIN_KEY = /^[A-Za-z_$][\w$-]*$/;
 
 /** How far a union branch is from the input: its type did not match (2), its value did not (1), or something inside it (0). */
 function distance(branch: readonly Issue[]): number {
