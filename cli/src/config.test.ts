@@ -59,7 +59,10 @@ describe("flags", () => {
     [{ maxBan: "30" }, '--max-ban: "30" has no unit'],
     [{ leaseDuration: "2s", leaseRetry: "5s" }, "--lease-retry: must be shorter than --lease-duration"],
     [{ relist: "1s" }, "--relist: 1s is out of range: must be between 10s and 7d"],
-  ])("the controller refuses %j", (flags, message) => expect(() => controller(flags)).toThrow(ConfigError) && expect(() => controller(flags)).toThrow(message));
+  ])("the controller refuses %j", (flags, message) => {
+    expect(() => controller(flags)).toThrow(ConfigError);
+    expect(() => controller(flags)).toThrow(message);
+  });
 });
 
 describe("--check-config", () => {
