@@ -11,6 +11,8 @@ import { parseManifestText, type ParsedFile } from "./manifests.js";
  */
 const ROLE = "fleetwall-manifest-parser";
 const SMALL_FILE_BYTES = 256 * 1024;
+/** A worker with nothing to parse for this long is ended: its heap (tens of MB after a big file) is given back. */
+const IDLE_MS = 10_000;
 
 interface Request {
   id: number;
@@ -24,6 +26,7 @@ if (!isMainThread && workerData === ROLE) {
 
 export class ManifestParser {
   #worker: Worker | undefined;
+  #idle: NodeJS.Timeout | undefined;
   #next = 0;
   readonly #pending = new Map<number, { resolve: (p: ParsedFile) => void; reject: (e: unknown) => void }>();
   /** Files parsed by the worker thread (for tests and metrics). */
@@ -50,11 +53,13 @@ export class ManifestParser {
   }
 
   stop(): void {
+    clearTimeout(this.#idle);
     void this.#worker?.terminate();
     this.#worker = undefined;
   }
 
   #ensureWorker(): Worker {
+    clearTimeout(this.#idle);
     if (this.#worker) return this.#worker;
     const worker = new Worker(this.url, { workerData: ROLE });
     // an idle parser does not keep the process alive
@@ -62,6 +67,11 @@ export class ManifestParser {
     worker.on("message", (m: { id: number; parsed: ParsedFile }) => {
       this.#pending.get(m.id)?.resolve(m.parsed);
       this.#pending.delete(m.id);
+      if (this.#pending.size === 0) {
+        clearTimeout(this.#idle);
+        this.#idle = setTimeout(() => this.stop(), IDLE_MS);
+        this.#idle.unref();
+      }
     });
     const fail = (error: unknown) => {
       if (this.#worker === worker) this.#worker = undefined;
