@@ -6,7 +6,7 @@ const src = (w: string) => fileURLToPath(new URL(`./${w}/src/index.ts`, import.m
 
 export default defineConfig({
   // Tests run against the sources; the spawned agents and controller run the built dist/.
-  resolve: { alias: { "@fleetwall/api": src("api"), "@fleetwall/runtime/config": file("runtime/src/config-fields.ts"), "@fleetwall/runtime": src("runtime"), "@fleetwall/controller/config": file("controller/src/config.ts"), "@fleetwall/controller/main": file("controller/src/main.ts"), "@fleetwall/agent/config": file("agent/src/config.ts"), "@fleetwall/agent/main": file("agent/src/main.ts"), "@fleetwall/controller/kube": fileURLToPath(new URL("./controller/src/kube.ts", import.meta.url)), "@fleetwall/controller": src("controller"), "@fleetwall/agent/filters": fileURLToPath(new URL("./agent/src/filters.ts", import.meta.url)), "@fleetwall/agent": src("agent") } },
+  resolve: { alias: { "@fleetwall/api": src("api"), "@fleetwall/runtime/config": file("runtime/src/config-fields.ts"), "@fleetwall/runtime": src("runtime"), "@fleetwall/controller/config": file("controller/src/config.ts"), "@fleetwall/controller/main": file("controller/src/main.ts"), "@fleetwall/agent/config": file("agent/src/config.ts"), "@fleetwall/agent/main": file("agent/src/main.ts"), "@fleetwall/controller/kube": fileURLToPath(new URL("./controller/src/kube.ts", import.meta.url)), "@fleetwall/controller": src("controller"), "@fleetwall/agent/filters": fileURLToPath(new URL("./agent/src/filters.ts", import.meta.url)), "@fleetwall/agent/fail2ban": file("agent/src/fail2ban/index.ts"), "@fleetwall/agent": src("agent") } },
   test: {
     include: ["**/src/**/*.test.ts", "test/**/*.test.ts"],
     exclude: ["**/node_modules/**", "**/dist/**"],

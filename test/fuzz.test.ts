@@ -19,11 +19,9 @@ const runs = { numRuns: 1000 };
 type Path = (string | number)[];
 type Parse = (doc: unknown) => { ok: true } | { ok: false; errors: string[] };
 
-/** The path of an error as formatIssues writes it (`spec.ingress[1].ports[0]: message`); [] without one. */
-function errorPath(error: string): Path {
-  const m = /^((?:[A-Za-z_$][\w$-]*|\[\d+\]|\["(?:[^"\\]|\\.)*"\])(?:\.[A-Za-z_$][\w$/.-]*?|\[\d+\]|\["(?:[^"\\]|\\.)*"\])*): /.exec(error);
-  if (!m) return [];
-  return [...(m[1] as string).matchAll(/([A-Za-z_$][\w$/-]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]/g)].map((p) => (p[2] !== undefined ? Number(p[2]) : p[3] !== undefined ? (JSON.parse(p[3]) as string) : (p[1] as string)));
+/** A path as formatIssues writes it: `spec.ingress[1].ports[0]`, a key that is not a plain name as `["…"]`. */
+function formatPath(path: Path): string {
+  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : !/^[A-Za-z_$][\w$-]*$/.test(p) ? `[${JSON.stringify(p)}]` : i === 0 ? p : `.${p}`)).join("");
 }
 
 function at(value: unknown, path: Path): { found: boolean; value: unknown } {
@@ -35,16 +33,30 @@ function at(value: unknown, path: Path): { found: boolean; value: unknown } {
   return { found: true, value: v };
 }
 
+/** Every path in a value, the value itself ([]) included. */
+function paths(value: unknown, path: Path = []): Path[] {
+  if (value === null || typeof value !== "object") return [path];
+  return [path, ...Object.entries(value).flatMap(([k, v]) => paths(v, [...path, Array.isArray(value) ? Number(k) : k]))];
+}
+
+/** Whether `error` is about the field at `path` (`<path>: message`). */
+const isAbout = (error: string, path: Path) => error.startsWith(`${formatPath(path)}: `);
+
 /**
- * An error names a real field of the input: a value that is there, or a missing field of an object
+ * An error names a real field of the input: a value that is there, or a field missing from an object
  * that is there (a required field left out). `kind` is named for a document that is not an object.
  */
 function namesRealField(input: unknown, error: string): boolean {
-  const path = errorPath(error);
-  if (path.length === 0) return false;
-  if (at(input, path).found) return true;
-  const parent = at(input, path.slice(0, -1));
-  return parent.found && parent.value !== null && typeof parent.value === "object" ? true : path.join(".") === "kind";
+  if (input === null || typeof input !== "object" || Array.isArray(input)) return error.startsWith("kind: ") || (Array.isArray(input) && paths(input).some((p) => p.length > 0 && isAbout(error, p)));
+  return paths(input).some((p) => {
+    if (p.length > 0 && isAbout(error, p)) return true;
+    const v = at(input, p).value;
+    if (v === null || typeof v !== "object" || Array.isArray(v)) return false;
+    const prefix = p.length ? `${formatPath(p)}.` : "";
+    if (!error.startsWith(prefix)) return false;
+    const key = error.slice(prefix.length).split(": ")[0] as string;
+    return /^[\w$-]+$/.test(key) && !Object.hasOwn(v, key);
+  });
 }
 
 const parseAsResource: Parse = (doc) => parseResource(doc) as ResourceResult;
@@ -120,6 +132,23 @@ function isIgnoredLeaf(path: Path): boolean {
   return path[0] === "apiVersion" || path[0] === "kind" || (path[0] === "metadata" && path[1] !== "name" && path[1] !== "labels");
 }
 
+/** Every path to an object of a spec (records of labels excepted: any key is theirs). */
+function specObjects(value: unknown, path: Path = []): Path[] {
+  if (value === null || typeof value !== "object") return [];
+  const here = !Array.isArray(value) && path[0] === "spec" && !path.some((p) => p === "matchLabels" || p === "labels") ? [path] : [];
+  return [...here, ...Object.entries(value).flatMap(([k, v]) => specObjects(v, [...path, Array.isArray(value) ? Number(k) : k]))];
+}
+
+/** A valid document with a field no schema has added to one of its spec's objects, and where. */
+function oneUnknownField(docs: readonly unknown[]): fc.Arbitrary<{ doc: unknown; path: Path }> {
+  const name = fc.stringMatching(/^[a-zA-Z][a-zA-Z0-9]{0,11}$/).map((n) => `x${n}`);
+  return fc
+    .constantFrom(...docs)
+    .chain((doc) => fc.tuple(fc.constant(doc), fc.constantFrom(...specObjects(doc)), name, fc.jsonValue()))
+    .filter(([doc, path, key]) => !Object.hasOwn(at(doc, path).value as object, key))
+    .map(([doc, path, key, value]) => ({ doc: setAt(doc, [...path, key], value), path: [...path, key] }));
+}
+
 // -- properties -----------------------------------------------------------------------------------
 
 /** Arbitrary documents are refused, and every error names a field of the document. */
@@ -135,9 +164,17 @@ const refusesOneBrokenValue = (parse: Parse, docs: readonly unknown[]) =>
   fc.property(oneValueBroken(docs), ({ doc, path }) => {
     const r = parse(doc);
     if (r.ok) return false;
-    const named = r.errors.map(errorPath).filter((p) => p.length > 0 && p.every((x, i) => x === path[i]));
-    // the deepest error names the broken field itself, or the union (e.g. icmp, a port) it is a branch of
-    return named.length > 0 && r.errors.every((e) => namesRealField(doc, e));
+    // an error names the broken field itself, or the union (e.g. icmp, a port) it is a branch of
+    const named = r.errors.some((e) => path.some((_, i) => !(i === 0 && path[0] === "spec") && isAbout(e, path.slice(0, i + 1))));
+    return named && r.errors.every((e) => namesRealField(doc, e));
+  });
+
+/** A field no schema knows, anywhere in a spec, is refused with an error naming exactly that field. */
+const refusesUnknownFields = (parse: Parse, docs: readonly unknown[]) =>
+  fc.property(oneUnknownField(docs), ({ doc, path }) => {
+    const r = parse(doc);
+    if (r.ok) return false;
+    return r.errors.some((e) => isAbout(e, path) && /unknown field/.test(e));
   });
 
 function holds(property: fc.IProperty<[unknown]> | fc.IProperty<[{ doc: unknown; path: Path }]>): void {
@@ -164,11 +201,17 @@ describe("fuzzing the parsers of the outside world", () => {
     for (const [, schema, valid] of MESSAGES) expect(schema.safeParse(valid).success).toBe(true);
   });
 
-  it("errorPath reads the paths formatIssues writes", () => {
-    expect(errorPath("spec.ingress[1].ports[0]: port 0 is outside 1-65535")).toEqual(["spec", "ingress", 1, "ports", 0]);
-    expect(errorPath("kind: unsupported kind null")).toEqual(["kind"]);
-    expect(errorPath("metadata.labels.role: invalid label value")).toEqual(["metadata", "labels", "role"]);
-    expect(errorPath("Invalid input")).toEqual([]);
+  it("namesRealField tells a field of the input, or one missing from an object of it, from anything else", () => {
+    const doc = { spec: { ingress: [{ ports: [0] }] } };
+    expect(namesRealField(doc, "spec.ingress[0].ports[0]: port 0 is outside 1-65535")).toBe(true);
+    expect(namesRealField(doc, "spec.ingress[0].action: Invalid option")).toBe(true);
+    expect(namesRealField(doc, "kind: unsupported kind null")).toBe(true);
+    expect(namesRealField(doc, "spec.egress[3].ports: Invalid input")).toBe(false);
+    expect(namesRealField(doc, "Invalid input")).toBe(false);
+    expect(namesRealField(7, "kind: unsupported kind null")).toBe(true);
+    // a key that is not a plain name is quoted, so " " under rateLimit cannot read as rateLimit itself
+    expect(namesRealField({ rateLimit: { " ": 1 } }, 'rateLimit[" "]: unknown field')).toBe(true);
+    expect(namesRealField({ rateLimit: { " ": 1 } }, "rateLimit. : unknown field")).toBe(false);
   });
 
   it("parseResource refuses arbitrary documents, each error naming a field of the document", () => {
@@ -179,9 +222,14 @@ describe("fuzzing the parsers of the outside world", () => {
     holds(refusesOneBrokenValue(parseAsResource, examples));
   });
 
-  it("both properties fail for a parser whose spec schema is z.any() (they can catch a loosened schema)", () => {
+  it("parseResource refuses a valid manifest with a field no schema knows anywhere in its spec, naming that field", () => {
+    holds(refusesUnknownFields(parseAsResource, examples));
+  });
+
+  it("the properties fail for a parser whose spec schema is z.any() (they can catch a loosened schema)", () => {
     expect(failsFor(refusesBrokenDocuments(loosened))).toBe(true);
     expect(failsFor(refusesOneBrokenValue(loosened, examples))).toBe(true);
+    expect(failsFor(refusesUnknownFields(loosened, examples))).toBe(true);
     // and for one that accepts everything
     expect(failsFor(refusesBrokenDocuments(() => ({ ok: true })))).toBe(true);
   });

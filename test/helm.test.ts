@@ -9,7 +9,7 @@ import { REPO } from "./harness/fleet.js";
 const HELM = join(REPO, ".cache/helm/helm");
 const CHART = join(REPO, "charts/fleetwall");
 
-type Obj = { kind: string; metadata: { name: string }; spec?: any; rules?: any[] };
+type Obj = { kind: string; metadata: { name: string; namespace?: string }; spec?: any; rules?: any[] };
 
 function helm(args: string[]): { status: number | null; stdout: string; stderr: string } {
   return spawnSync(HELM, args, { encoding: "utf8" });
@@ -68,6 +68,21 @@ describe("the Helm chart", () => {
       { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
       { apiGroups: ["coordination.k8s.io"], resources: ["leases"], resourceNames: ["fw-fleetwall-controller"], verbs: ["get", "update"] },
     ]);
+  });
+
+  it.each(["fw", "prod", "fleetwall"])("release %s: the Role names the Lease the controller uses, and binds the account the pods run as, in the release's namespace", (release) => {
+    const r = helm(["template", release, CHART, "--namespace", "fw-system"]);
+    expect(r.status).toBe(0);
+    const objs = parseAllDocuments(r.stdout).map((d) => d.toJS() as Obj & { metadata: { namespace?: string }; subjects?: { name: string; namespace: string }[] }).filter(Boolean);
+    const pod = find(objs, "Deployment")[0]?.spec.template.spec;
+    const leaseName = (pod.containers[0].args as string[]).find((a) => a.startsWith("--lease-name="))?.slice("--lease-name=".length);
+    expect(find(objs, "Role")[0]?.rules?.[1]?.resourceNames).toEqual([leaseName]);
+    // the Lease is in the pod's namespace (--lease-namespace from POD_NAMESPACE), where the Role is
+    expect(pod.containers[0].env.find((e: { name: string }) => e.name === "POD_NAMESPACE").valueFrom.fieldRef.fieldPath).toBe("metadata.namespace");
+    expect(find(objs, "Role")[0]?.metadata.namespace).toBe("fw-system");
+    for (const binding of objs.filter((o) => o.kind === "RoleBinding" || o.kind === "ClusterRoleBinding")) {
+      expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: pod.serviceAccountName, namespace: "fw-system" }]);
+    }
   });
 
   it("installs the generated CRDs from crds/", () => {

@@ -1,4 +1,4 @@
-import { SCHEMA_VERSION, type DesiredState, type JailIR, type HostRegistration, type HostReport, type RulesetIR } from "@fleetwall/api";
+import { FULL_BASELINE, SCHEMA_VERSION, type DesiredState, type JailIR, type HostRegistration, type HostReport, type RulesetIR } from "@fleetwall/api";
 import { untilAborted } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import type { Enforcer } from "./enforcer.js";
@@ -13,7 +13,8 @@ export interface AgentBus extends SignalSink {
   register(reg: HostRegistration, signal: AbortSignal): Promise<void>;
   /** `stored`: the value was read from the bucket, and may be older than one delivered before. */
   watchDesired(onValue: (data: Uint8Array, stored: boolean) => Promise<void>, signal: AbortSignal): Promise<void>;
-  watchBans(onEntry: (key: string, data: Uint8Array | null) => void, signal: AbortSignal): Promise<void>;
+  /** `storedAtMs`: when the bucket stored the entry, when known (replay protection). */
+  watchBans(onEntry: (key: string, data: Uint8Array | null, storedAtMs?: number) => void, signal: AbortSignal): Promise<void>;
   publishReport(report: HostReport): void;
   roundTrip(timeoutMs: number): Promise<boolean>;
 }
@@ -21,8 +22,10 @@ export interface AgentBus extends SignalSink {
 export interface AgentOptions {
   hostId: string;
   registration: Omit<HostRegistration, "schemaVersion" | "hostId" | "startedAt">;
-  /** The controller's public key (PEM) when configured; otherwise the first key seen is pinned. */
+  /** The controller's public key (PEM) when configured; otherwise the first key seen is pinned, if allowed. */
   controllerKey: string | undefined;
+  /** Pin the first key seen (when no key is configured); also allowed later by `allowPinning()` (an authenticated bus). */
+  mayPinFirstKey?: boolean;
   heartbeatMs: number;
   driftIntervalMs: number;
   /** Commit-confirm window: how long the bus may take to answer after an apply. */
@@ -57,6 +60,7 @@ export class Agent {
   #trusted: Promise<void>;
   #onTrusted: () => void = () => undefined;
   #bus: AgentBus | undefined;
+  #mayPin: boolean;
 
   constructor(
     private readonly options: AgentOptions,
@@ -67,10 +71,16 @@ export class Agent {
     private readonly jails?: JailRunner,
   ) {
     this.#trustedKey = options.controllerKey;
+    this.#mayPin = options.mayPinFirstKey ?? false;
     this.#trusted = new Promise((resolve) => {
       this.#onTrusted = resolve;
     });
     if (this.#trustedKey) this.#onTrusted();
+  }
+
+  /** The bus is authenticated (or the operator said so): the first controller key seen may be pinned. */
+  allowPinning(): void {
+    this.#mayPin = true;
   }
 
   /** The key desired states and ban decisions must be signed with (configured or pinned). */
@@ -149,7 +159,7 @@ export class Agent {
             // pinned (or the agent stops)
             if (!(await untilAborted(this.#trusted, signal).then(() => true, () => false))) return;
             void defender.drain(bus);
-            await bus.watchBans((key, data) => defender.onDecisionEntry(key, data), signal);
+            await bus.watchBans((key, data, storedAtMs) => defender.onDecisionEntry(key, data, storedAtMs), signal);
           })()
         : Promise.resolve();
       await Promise.all([desired, bans]);
@@ -185,9 +195,10 @@ export class Agent {
       this.log.debug({ revision: v.state.revision, applied: this.appliedRevision }, "stored desired state older than the one applied; ignored");
       return;
     }
-    if (!v.ok) {
+    const refusal = v.ok ? (!this.#trustedKey && !this.#mayPin ? "no controller key configured, and the bus is not authenticated: not pinning a key from it (--controller-key or --trust-first-key)" : undefined) : v.reason;
+    if (!v.ok || refusal) {
       this.#dropped += 1;
-      this.log.warn({ reason: v.reason }, "desired state dropped");
+      this.log.warn({ reason: refusal }, "desired state dropped");
       await this.#report(bus);
       return;
     }
@@ -243,9 +254,12 @@ export class Agent {
    */
   async #confirm(state: DesiredState, previous: Applied | undefined): Promise<boolean> {
     const bus = this.#bus as AgentBus;
+    this.log.debug({ revision: state.revision, windowMs: this.options.confirmWindowMs }, "waiting for the bus to confirm the ruleset");
+    // an agent told to stop meanwhile gets no answer: it restores the last confirmed ruleset, the one
+    // it has saved, and stops
     if (await bus.roundTrip(this.options.confirmWindowMs)) return true;
     this.log.error({ revision: state.revision, windowMs: this.options.confirmWindowMs }, "bus unreachable after apply; rolling back");
-    const restore = previous?.state.ruleset ?? { baseline: { loopback: true, established: true, dropInvalid: true, badTcpFlags: true }, policies: [], defaultInput: { verdict: "accept" as const }, defaultOutput: { verdict: "accept" as const } };
+    const restore = previous?.state.ruleset ?? { baseline: { ...FULL_BASELINE }, policies: [], defaultInput: { verdict: "accept" as const }, defaultOutput: { verdict: "accept" as const } };
     try {
       const back = await this.enforcer.apply(restore);
       if (previous) this.#applied = { ...previous, ...back };

@@ -26,6 +26,7 @@ export const AgentConfig = z.object({
   driftInterval: flagDuration("10s", 100, HOUR),
   confirmWindow: flagDuration("20s", SECOND, 10 * MINUTE),
   natsFailsafe: z.boolean().default(true),
+  trustFirstKey: z.boolean().default(false),
   nft: z.string().default("nft"),
   listen: Listen.default("127.0.0.1:9475"),
   logLevel: LogLevel,

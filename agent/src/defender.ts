@@ -1,4 +1,4 @@
-import { SCHEMA_VERSION, SEAL_KEY_PREFIX, type BanSignal, type JailIR, type Labels } from "@fleetwall/api";
+import { SCHEMA_VERSION, SEAL_KEY_PREFIX, newDecision, type BanSignal, type JailIR, type Labels } from "@fleetwall/api";
 import { retry } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import type { BanSync } from "./bans.js";
@@ -46,9 +46,8 @@ export class Defender {
       this.log.info({ jail: jail.name, address: ban.address }, "allowlisted address not banned");
       return;
     }
-    const expiresAt = new Date(this.now() + ban.banSeconds * 1000).toISOString();
     const op = decisionOp(
-      { schemaVersion: SCHEMA_VERSION, list: `local-${jail.name}`, type: "Deny", cidr: ban.address, reason: "", scenario: jail.name, origins: [this.hostId], createdAt: new Date(this.now()).toISOString(), expiresAt, offences: 1, source: "jail" },
+      newDecision({ list: `local-${jail.name}`, cidr: ban.address, scenario: jail.name, origins: [this.hostId], createdAtMs: this.now(), expiresAtMs: this.now() + ban.banSeconds * 1000, source: "jail" }),
       this.labels,
       this.now(),
     );
@@ -127,7 +126,7 @@ export class Defender {
   }
 
   /** One entry of the bans bucket (null: deleted). Untrusted or malformed entries are dropped and counted. */
-  onDecisionEntry(key: string, data: Uint8Array | null): void {
+  onDecisionEntry(key: string, data: Uint8Array | null, storedAtMs?: number): void {
     if (key.startsWith(SEAL_KEY_PREFIX)) {
       this.#onSeal(key.slice(SEAL_KEY_PREFIX.length), data);
       return;
@@ -136,7 +135,7 @@ export class Defender {
       void this.bans.set(key, undefined);
       return;
     }
-    const v = this.#reader.read(data, this.trustedKey(), this.#seals);
+    const v = this.#reader.read(data, this.trustedKey(), this.#seals, storedAtMs);
     if (!v.ok) {
       this.droppedDecisions += 1;
       this.log.warn({ key, reason: v.reason }, "ban decision dropped");

@@ -1,4 +1,5 @@
-import { REGEX_FLAGS, parseCidr } from "@fleetwall/api";
+import { REGEX_FLAGS, isFail2banJail, parseCidr } from "@fleetwall/api";
+import { compileFail2ban, type FilterSpec } from "./fail2ban/engine.js";
 import { sshdFilter, type SshdMode } from "./sshd-filter.js";
 
 /** A regex engine that is linear in the input (V8's experimental engine, enabled by the `fleetwall` binary). */
@@ -42,12 +43,27 @@ const SSHD_MODES: Readonly<Record<string, SshdMode>> = { sshd: "normal", "sshd-d
 /** The names of the built-in filters. */
 export const BUILTIN_NAMES: readonly string[] = [...Object.keys(SSHD_MODES), ...Object.keys(BUILTIN)];
 
+/** What a jail's filter is made of (a JailIR or a Jail). */
+export interface JailFilter extends Partial<FilterSpec> {
+  filter?: string | undefined;
+  failRegex?: readonly string[];
+}
+
+export interface FilterOptions {
+  /** Lines come from the journal (no time stamp in them). */
+  journal?: boolean;
+  /** Called for an sshd line naming two candidate sources (no one's failure). */
+  onAmbiguous?: () => void;
+}
+
 /**
  * Compiles a built-in filter and/or fail-regexes into one matcher returning the canonical offender
  * address. A matcher is stateful (sshd sessions span lines): feed one log's lines to it in order.
+ * A jail with fail2ban's fields (prefRegex, ignoreRegex, datePattern, maxLines) is matched as
+ * fail2ban matches (./fail2ban/engine.ts).
  */
-export function compileFilter(filter: string | undefined, failRegex: readonly string[]): Matcher {
-  const find = compileFinder(filter, failRegex);
+export function compileFilter(filter: string | undefined | JailFilter, failRegex: readonly string[] = [], options: FilterOptions = {}): Matcher {
+  const find = compileFinder(filter, failRegex, options);
   const canonical = canonicalizer();
   return (line) => {
     const host = find(line);
@@ -59,11 +75,18 @@ export function compileFilter(filter: string | undefined, failRegex: readonly st
  * Like compileFilter, but returns the offender as logged: an address, or a host name where a
  * filter names one as fail2ban's do (`jail test` shows them; jails ban only addresses).
  */
-export function compileFinder(filter: string | undefined, failRegex: readonly string[]): Matcher {
+export function compileFinder(spec: string | undefined | JailFilter, regexes: readonly string[] = [], options: FilterOptions = {}): Matcher {
+  const jail: JailFilter = typeof spec === "object" ? spec : { filter: spec, failRegex: regexes };
+  if (isFail2banJail(jail)) {
+    const match = compileFail2ban({ ...jail, failRegex: jail.failRegex ?? [] }, { journal: options.journal ?? false });
+    return (input) => match(input.length > MAX_LINE ? input.slice(0, MAX_LINE) : input)?.host;
+  }
+  const filter = jail.filter;
+  const failRegex = jail.failRegex ?? [];
   const mode = filter ? SSHD_MODES[filter] : undefined;
   const builtin = filter && !mode ? BUILTIN[filter] : undefined;
   if (filter && !mode && !builtin) throw new Error(`unknown built-in filter ${filter}`);
-  const sshd = mode ? sshdFilter({ mode }) : undefined;
+  const sshd = mode ? sshdFilter({ mode, ...(options.onAmbiguous ? { onAmbiguous: options.onAmbiguous } : {}) }) : undefined;
   const others = builtin || failRegex.length ? compileRegexes(builtin, failRegex) : undefined;
   return (input) => {
     const line = input.length > MAX_LINE ? input.slice(0, MAX_LINE) : input;

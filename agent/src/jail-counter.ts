@@ -1,4 +1,4 @@
-import { cidrContains, parseCidr, type Cidr, type JailIR } from "@fleetwall/api";
+import { cidrContains, escalatedSeconds, parseCidr, type Cidr, type JailIR } from "@fleetwall/api";
 
 export interface JailBan {
   jail: string;
@@ -47,7 +47,5 @@ export class JailCounter {
 
 /** banTime × factor^(offences-1), capped at the increment's maximum. */
 export function banSeconds(jail: Pick<JailIR, "banTimeSeconds" | "increment">, offences: number): number {
-  if (!jail.increment) return jail.banTimeSeconds;
-  const raw = jail.banTimeSeconds * jail.increment.factor ** (offences - 1);
-  return Math.min(Math.round(raw), jail.increment.maxSeconds);
+  return escalatedSeconds(jail.banTimeSeconds, jail.increment, offences, jail.increment?.maxSeconds ?? jail.banTimeSeconds);
 }

@@ -25,6 +25,8 @@ export class JailRunner {
   #pruneTimer: NodeJS.Timeout | undefined;
   linesRead = 0;
   linesMatched = 0;
+  /** sshd lines naming two candidate sources (a crafted user name): counted, no one's failure. */
+  linesAmbiguous = 0;
 
   constructor(
     private readonly store: StateStore,
@@ -56,7 +58,7 @@ export class JailRunner {
       if (this.#running.has(jail.name)) continue;
       let match: ReturnType<typeof compileFilter>;
       try {
-        match = compileFilter(jail.filter, jail.failRegex);
+        match = compileFilter(jail, [], { journal: "journal" in jail.source, onAmbiguous: () => (this.linesAmbiguous += 1) });
       } catch (error) {
         this.log.error({ jail: jail.name, err: error }, "jail filter refused; jail not started");
         continue;

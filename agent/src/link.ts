@@ -3,7 +3,7 @@ import { type Msg, type NatsConnection, type NodeConnectionOptions, type Subscri
 import { Kvm, type KV } from "@nats-io/kv";
 import { jetstream } from "@nats-io/jetstream";
 import { BANS_BUCKET, BANS_LIVE_PREFIX, BANS_REPUBLISH, DESIRED_BUCKET, HOSTS_BUCKET, reportSubject, signalSubject, type BanSignal, type HostRegistration, type HostReport } from "@fleetwall/api";
-import { closeNats, connectNats, retry } from "@fleetwall/runtime";
+import { closeNats, connectNats, delay, retry } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 
 const enc = new TextEncoder();
@@ -41,6 +41,8 @@ export class AgentLink {
   private constructor(
     readonly nc: NatsConnection,
     private readonly options: LinkOptions,
+    /** The agent stops: waits on the bus end (a round trip returns false at once). */
+    private readonly stopping: AbortSignal,
   ) {}
 
   /**
@@ -49,7 +51,7 @@ export class AgentLink {
    */
   static async connect(options: LinkOptions, signal: AbortSignal = new AbortController().signal): Promise<AgentLink> {
     const nc = await connectNats({ name: `fleetwall-agent-${options.hostId}`, ...options.connection }, signal, options.log);
-    return new AgentLink(nc, options);
+    return new AgentLink(nc, options, signal);
   }
 
   /**
@@ -165,7 +167,7 @@ export class AgentLink {
    * arrives live meanwhile, and goes live again. The same catch-up reads the bucket at the start,
    * after every reconnect, and when a periodic check finds the bucket ahead with nothing delivered.
    */
-  async watchBans(onEntry: (key: string, data: Uint8Array | null) => void, signal: AbortSignal): Promise<void> {
+  async watchBans(onEntry: (key: string, data: Uint8Array | null, storedAtMs?: number) => void, signal: AbortSignal): Promise<void> {
     const bans = await this.#bucket(BANS_BUCKET, signal);
     const log = this.options.log;
     /** Every entry up to this revision has been delivered. */
@@ -176,15 +178,16 @@ export class AgentLink {
     let overflow = false;
     let catching: Promise<void> | undefined;
     let warnedNoRepublish = false;
-    const deliver = (key: string, data: Uint8Array | null, revision: number) => {
+    const deliver = (key: string, data: Uint8Array | null, revision: number, storedAtMs?: number) => {
       last = revision;
       lastAt = Date.now();
-      onEntry(key, data);
+      onEntry(key, data, storedAtMs);
     };
-    const deliverLive = (m: Msg, revision: number) => {
+    // a live entry not held was stored as it arrives (republished entries carry no time on 2.9)
+    const deliverLive = (m: Msg, revision: number, storedAtMs?: number) => {
       // a deletion or purge carries no decision
       const op = m.headers?.get("KV-Operation");
-      deliver(m.subject.slice(BANS_LIVE_PREFIX.length), op ? null : m.data, revision);
+      deliver(m.subject.slice(BANS_LIVE_PREFIX.length), op ? null : m.data, revision, storedAtMs);
     };
     const revisionOf = (m: Msg) => Number(m.headers?.get("Nats-Sequence") ?? 0);
     const catchUp = (why: string): Promise<void> => {
@@ -250,7 +253,7 @@ export class AgentLink {
         return;
       }
       if (revision <= last) return;
-      if (revision === last + 1) return deliverLive(m, revision);
+      if (revision === last + 1) return deliverLive(m, revision, Date.now());
       held = [m];
       void catchUp(`revisions ${last + 1}–${revision - 1} not delivered live`);
     };
@@ -307,7 +310,7 @@ export class AgentLink {
    * `until` (or a later one) has come. A consumer that stops delivering is given up after
    * CATCH_UP_STALL_MS; the caller retries from the last revision delivered.
    */
-  async #readBans(kv: KV, after: number, until: number, deliver: (key: string, data: Uint8Array | null, revision: number) => void, signal: AbortSignal): Promise<void> {
+  async #readBans(kv: KV, after: number, until: number, deliver: (key: string, data: Uint8Array | null, revision: number, storedAtMs?: number) => void, signal: AbortSignal): Promise<void> {
     if (until <= after) return;
     const watch = await kv.watch(after ? { resumeFromRevision: after + 1 } : {});
     let at = Date.now();
@@ -324,7 +327,7 @@ export class AgentLink {
         at = Date.now();
         if (e.revision > reached) {
           reached = e.revision;
-          deliver(e.key, e.operation === "PUT" ? e.value : null, e.revision);
+          deliver(e.key, e.operation === "PUT" ? e.value : null, e.revision, e.created.getTime());
         }
         if (reached >= until) break;
         // a backlog is handed over in microtasks; let the socket be read now and then, or the
@@ -349,9 +352,17 @@ export class AgentLink {
   }
 
   /** True when a round trip to the server completes within `timeoutMs`. */
+  /** Whether the server answers within `timeoutMs`; false at once when the agent stops meanwhile. */
   async roundTrip(timeoutMs: number): Promise<boolean> {
-    const timer = new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs).unref());
-    return Promise.race([this.nc.flush().then(() => true, () => false), timer]);
+    const answered = new AbortController();
+    try {
+      return await Promise.race([
+        this.nc.flush().then(() => true, () => false),
+        delay(timeoutMs, AbortSignal.any([this.stopping, answered.signal])).then(() => false),
+      ]);
+    } finally {
+      answered.abort();
+    }
   }
 
   async close(): Promise<void> {

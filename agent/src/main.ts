@@ -2,8 +2,8 @@ import { hostname, networkInterfaces } from "node:os";
 import { existsSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { FLEETWALL_VERSION, agentInboxPrefix } from "@fleetwall/api";
-import { connectOptions, logNatsStatus, natsEndpoints, newRegistry, rootLogger, runProcess, serveObservability, type Supervisor } from "@fleetwall/runtime";
+import { FLEETWALL_VERSION, agentInboxPrefix, parseCidr } from "@fleetwall/api";
+import { connectOptions, logNatsStatus, natsEndpoints, newRegistry, rootLogger, runProcess, serveObservability, warnIfOpenBus, type Supervisor } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import { Agent } from "./agent.js";
 import { BanSync } from "./bans.js";
@@ -56,8 +56,10 @@ function buildAgent(cfg: Readonly<AgentConfig>, log: Logger, nft: NftRunner, nft
   agent = new Agent(
     {
       hostId: cfg.hostId,
-      registration: { labels: cfg.labels, addresses: localAddresses(), agentVersion: FLEETWALL_VERSION, nftVersion: nftVer },
+      registration: { labels: cfg.labels, addresses: localAddresses(), managementSources: [...cfg.sshSource], agentVersion: FLEETWALL_VERSION, nftVersion: nftVer },
       controllerKey: cfg.controllerKey ? readFileSync(cfg.controllerKey, "utf8") : undefined,
+      // an unauthenticated bus may not hand over the key unless told so (see startAgent)
+      mayPinFirstKey: cfg.trustFirstKey,
       heartbeatMs: cfg.heartbeat,
       driftIntervalMs: cfg.driftInterval,
       confirmWindowMs: cfg.confirmWindow,
@@ -96,6 +98,7 @@ export async function startAgent(cfg: Readonly<AgentConfig>, log: Logger, s: Sup
   s.defer("jails and signals", () => agent.shutdown());
   // not abandoned on a stop: an nft transaction is atomic, and this one is short
   await agent.restore();
+  protectManagement(defender, cfg.sshSource);
   let link: AgentLink | undefined;
   const registry = newRegistry();
   agentMetrics(registry, { agent, nft, defender, jails, link: () => link });
@@ -103,6 +106,8 @@ export async function startAgent(cfg: Readonly<AgentConfig>, log: Logger, s: Sup
   const connection = connectOptions(cfg, `fleetwall-agent-${cfg.hostId}`, agentInboxPrefix(cfg.hostId));
   link = await s.resource("nats", (signal) => AgentLink.connect({ connection, hostId: cfg.hostId, log }, signal), (l) => l.close());
   log.info({ host: cfg.hostId, machine: hostname() }, "agent connected");
+  if (warnIfOpenBus(link.nc, cfg, log)) agent.allowPinning();
+  else if (!cfg.controllerKey && !cfg.trustFirstKey) log.warn("no --controller-key and the bus has no authentication: no controller key will be pinned from it (give --controller-key, secure the bus, or pass --trust-first-key)");
   const connected = link;
   s.run("nats status", (signal) => logNatsStatus(connected.nc, log, signal));
   s.run("agent", (signal) => agent.run(connected, signal));
@@ -134,4 +139,15 @@ export async function uninstallAgent(stateDir: string, nftPath: string): Promise
     }
   }
   return removed;
+}
+
+/**
+ * The management sources go into the bans table's allowlist, which is checked before its bans: no
+ * ban, fleet-wide or local, ever cuts them on this host.
+ */
+function protectManagement(defender: Defender, sources: readonly string[]): void {
+  for (const text of sources) {
+    const c = parseCidr(text);
+    void defender.bans.set(`mgmt.${c.text.replace(/[:/]/g, "_")}`, { op: "upsert", kind: "allow", family: c.family, element: c.text });
+  }
 }

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FirewallPolicy } from "@fleetwall/api";
 import { compile } from "@fleetwall/controller";
 import { nftBinary, checkScript } from "./nft.js";
-import { rateExpression, render, type Failsafe } from "./render.js";
+import { failsafeNotes, rateExpression, render, type Failsafe } from "./render.js";
 
 // `nft -c` checks a script against the kernel without changing anything; it runs in a namespace of
 // this file's own so that nothing depends on the machine's ruleset.
@@ -31,13 +31,33 @@ describe("render", () => {
     expect(scriptFor([])).toBe("table inet fleetwall {}\ndelete table inet fleetwall\n");
   });
 
-  it("renders failsafe before any policy rule, and the default last", () => {
+  it("renders the bus failsafe before any policy rule, SSH from anywhere after them, and the default last", () => {
     const script = scriptFor([{ hostSelector: {}, ingress: [{ name: "web", action: "Allow", protocol: "tcp", ports: [80] }] }]);
     const input = script.slice(script.indexOf("chain input {"));
     expect(input.indexOf("jump failsafe_in")).toBeLessThan(input.indexOf("jump in_p0"));
-    expect(input.indexOf("jump in_p0")).toBeLessThan(input.indexOf('counter drop comment "default/input"'));
-    expect(script).toContain('tcp dport 22 accept comment "failsafe/ssh"');
+    expect(input.indexOf("jump in_p0")).toBeLessThan(input.indexOf("jump failsafe_ssh"));
+    expect(input.indexOf("jump failsafe_ssh")).toBeLessThan(input.indexOf('counter drop comment "default/input"'));
+    expect(script).toContain('chain failsafe_ssh {\n\t\ttcp dport 22 accept comment "failsafe/ssh"');
+    expect(script).not.toMatch(/chain failsafe_in \{[^}]*dport 22/);
     expect(script).toContain('ip daddr 198.18.0.1 tcp dport 4222 accept comment "failsafe/nats-0"');
+  });
+
+  it("applies a policy's SSH rate limit and Deny before the failsafe; only management sources come first", () => {
+    const policy = [{ hostSelector: {}, ingress: [
+      { name: "ssh-limited", action: "Allow", protocol: "tcp", ports: [22], rateLimit: { newConnections: 3, perSeconds: 60 } },
+      { name: "no-ssh-from", action: "Deny", protocol: "tcp", ports: [22], sources: ["203.0.113.0/24"] },
+    ] }];
+    const compiled = compile(policy.map((p, i) => FirewallPolicy.parse({ apiVersion: "fleetwall.io/v1alpha1", kind: "FirewallPolicy", metadata: { name: `p${i}` }, spec: p })), [{ id: "h", labels: {} }]).hosts.get("h");
+    const ruleset = compiled?.ruleset as Parameters<typeof render>[0];
+    const script = render(ruleset, failsafe).script;
+    const input = script.slice(script.indexOf("chain input {"));
+    expect(input.indexOf("jump in_p0")).toBeLessThan(input.indexOf("jump failsafe_ssh"));
+    expect(failsafeNotes(ruleset, failsafe)[0]).toBe("failsafe/ssh: SSH (tcp 22) that no policy rule matched is accepted instead of the default drop; the policies' own rules on it (rate limits, Deny, per-source Allow) apply first");
+    const managed = { ...failsafe, sshSources: { ip: ["198.51.100.0/24"], ip6: [] } };
+    const withSources = render(ruleset, managed).script;
+    expect(withSources).toContain('chain failsafe_in {\n\t\tip saddr 198.51.100.0/24 tcp dport 22 accept comment "failsafe/ssh-v4"');
+    expect(withSources).toContain("chain failsafe_ssh {\n\t}");
+    expect(failsafeNotes(ruleset, managed)[0]).toMatch(/^failsafe\/ssh-v4, failsafe\/ssh-v6: SSH \(tcp 22\) from the management sources 198.51.100.0\/24 is accepted before every policy rule/);
   });
 
   it("uses sets, not one rule per port or address", () => {

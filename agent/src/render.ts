@@ -1,19 +1,10 @@
 import type { LogIR, MatchIR, PolicyIR, RuleIR, RulesetIR, VerdictIR } from "@fleetwall/api";
+import { failsafeIn, failsafeOut, failsafeSsh, type Failsafe, type Line } from "./failsafe-render.js";
+
+export { failsafeNotes, type Failsafe } from "./failsafe-render.js";
 
 export const TABLE = "fleetwall";
 export const FAMILY = "inet";
-
-/** Traffic the agent always lets through, whatever the policies say (rendered before them). */
-export interface Failsafe {
-  /** Inbound management SSH ports; empty disables the rule. */
-  sshPorts: number[];
-  /** Sources allowed to reach the management ports; empty means any. */
-  sshSources: { ip: string[]; ip6: string[] };
-  /** The agent's NATS servers (address or empty for name-only URLs, port). */
-  nats: { address?: string; family?: "ip" | "ip6"; port: number }[];
-  /** DHCP and DHCPv6 client traffic. */
-  dhcp: boolean;
-}
 
 export interface Rendered {
   /** One `nft -f` transaction replacing the table atomically (or removing it when nothing applies). */
@@ -22,7 +13,6 @@ export interface Rendered {
   expected: Record<string, string[]>;
 }
 
-type Line = { text: string; comment: string };
 
 /**
  * Renders the IR and the failsafe into one nftables transaction for table `inet fleetwall`. Pure.
@@ -38,6 +28,7 @@ export function render(ruleset: RulesetIR, failsafe: Failsafe): Rendered {
   const ctx: RenderContext = { decls, helpers };
 
   chains.push(["failsafe_in", undefined, failsafeIn(failsafe)]);
+  chains.push(["failsafe_ssh", undefined, failsafeSsh(failsafe)]);
   chains.push(["failsafe_out", undefined, failsafeOut(failsafe)]);
   for (const policy of ruleset.policies) {
     chains.push([chainName("in", policy.name), undefined, policyChain(policy, "input", ctx)]);
@@ -76,40 +67,6 @@ function comment(text: string): string {
   return text.length > 120 ? text.slice(0, 120) : text;
 }
 
-function failsafeIn(f: Failsafe): Line[] {
-  const lines: Line[] = [];
-  if (f.sshPorts.length > 0) {
-    const ports = `tcp dport ${set(f.sshPorts.map(String))}`;
-    const any = f.sshSources.ip.length === 0 && f.sshSources.ip6.length === 0;
-    if (any) lines.push({ text: `${ports} accept`, comment: "failsafe/ssh" });
-    if (f.sshSources.ip.length) lines.push({ text: `ip saddr ${set(f.sshSources.ip)} ${ports} accept`, comment: "failsafe/ssh-v4" });
-    if (f.sshSources.ip6.length) lines.push({ text: `ip6 saddr ${set(f.sshSources.ip6)} ${ports} accept`, comment: "failsafe/ssh-v6" });
-  }
-  f.nats.forEach((n, i) => {
-    const addr = n.address ? `${n.family} saddr ${n.address} ` : "";
-    lines.push({ text: `${addr}tcp sport ${n.port} ct state established accept`, comment: `failsafe/nats-${i}` });
-  });
-  if (f.dhcp) {
-    lines.push({ text: "udp sport 67 udp dport 68 accept", comment: "failsafe/dhcp" });
-    lines.push({ text: "ip6 saddr fe80::/10 udp sport 547 udp dport 546 accept", comment: "failsafe/dhcpv6" });
-  }
-  return lines;
-}
-
-function failsafeOut(f: Failsafe): Line[] {
-  const lines: Line[] = [];
-  if (f.sshPorts.length > 0) lines.push({ text: `tcp sport ${set(f.sshPorts.map(String))} ct state established accept`, comment: "failsafe/ssh" });
-  f.nats.forEach((n, i) => {
-    const addr = n.address ? `${n.family} daddr ${n.address} ` : "";
-    lines.push({ text: `${addr}tcp dport ${n.port} accept`, comment: `failsafe/nats-${i}` });
-  });
-  if (f.dhcp) {
-    lines.push({ text: "udp sport 68 udp dport 67 accept", comment: "failsafe/dhcp" });
-    lines.push({ text: "udp sport 546 udp dport 547 accept", comment: "failsafe/dhcpv6" });
-  }
-  return lines;
-}
-
 function inputChain(r: RulesetIR, ctx: RenderContext): Line[] {
   const lines: Line[] = [];
   const b = r.baseline;
@@ -128,6 +85,7 @@ function inputChain(r: RulesetIR, ctx: RenderContext): Line[] {
   if (b.established) lines.push({ text: "ct state established,related accept", comment: "baseline/established" });
   lines.push({ text: "jump failsafe_in", comment: "failsafe" });
   for (const p of r.policies) lines.push({ text: `jump ${chainName("in", p.name)}`, comment: `policy/${p.name}` });
+  lines.push({ text: "jump failsafe_ssh", comment: "failsafe/ssh" });
   lines.push(...defaultLines(r.defaultInput.verdict, r.defaultInput.log, "default/input", ctx));
   return lines;
 }

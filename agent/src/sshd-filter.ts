@@ -190,38 +190,16 @@ export interface SshdFilterOptions {
 const MAX_SESSIONS = 10_000;
 const SESSION_MS = 5 * 60_000;
 
-/** Makes a stateful sshd filter: feed it every line of the log, in order. */
-export function sshdFilter(options: SshdFilterOptions = {}): (line: string) => SshdFailure | undefined {
-  const mode = options.mode ?? "normal";
-  const now = options.now ?? Date.now;
-  const rules = [...COMMON_HEAD, ...COMMON_TAIL, ...OTHER[mode], ACCEPTED, ...MODE_RULES[mode], FOOTER];
-  const tail = rules.slice(COMMON_HEAD.length);
+/**
+ * A session is its pid and its address: a line naming another address than the session's starts
+ * a new session. A session that knows no address yet (a failure without one is pending) takes the
+ * address of a line that is itself a failure or that closes the connection; any other line naming
+ * an address (a login, a refused key of a valid user, a new connection) belongs to a new session:
+ * a legitimate login on a reused pid never inherits another connection's failures.
+ */
+function sessionStore(): (id: string, found: Found, t: number) => Session {
   const sessions = new Map<string, Session>();
-
-  const find = (content: string): Found | "ambiguous" | undefined => {
-    for (const r of COMMON_HEAD) {
-      if (!r.lead(content)) continue;
-      const m = r.re.exec(content);
-      if (m) return judged(r, m, content);
-    }
-    const failed = failedFor(content);
-    if (failed) return failed;
-    for (const r of tail) {
-      if (!r.lead(content)) continue;
-      const m = r.re.exec(content);
-      if (m) return judged(r, m, content);
-    }
-    return undefined;
-  };
-
-  /**
-   * A session is its pid and its address: a line naming another address than the session's starts
-   * a new session. A session that knows no address yet (a failure without one is pending) takes the
-   * address of a line that is itself a failure or that closes the connection; any other line naming
-   * an address (a login, a refused key of a valid user, a new connection) belongs to a new session:
-   * a legitimate login on a reused pid never inherits another connection's failures.
-   */
-  const session = (id: string, found: Found, t: number): Session => {
+  return (id: string, found: Found, t: number): Session => {
     const { rule: r, host, user } = found;
     const nofail = Boolean(r.nofail || r.gained);
     let s = sessions.get(id);
@@ -246,6 +224,32 @@ export function sshdFilter(options: SshdFilterOptions = {}): (line: string) => S
     return s;
   };
 
+}
+
+/** Makes a stateful sshd filter: feed it every line of the log, in order. */
+export function sshdFilter(options: SshdFilterOptions = {}): (line: string) => SshdFailure | undefined {
+  const mode = options.mode ?? "normal";
+  const now = options.now ?? Date.now;
+  const rules = [...COMMON_HEAD, ...COMMON_TAIL, ...OTHER[mode], ACCEPTED, ...MODE_RULES[mode], FOOTER];
+  const tail = rules.slice(COMMON_HEAD.length);
+
+  const find = (content: string): Found | "ambiguous" | undefined => {
+    for (const r of COMMON_HEAD) {
+      if (!r.lead(content)) continue;
+      const m = r.re.exec(content);
+      if (m) return judged(r, m, content);
+    }
+    const failed = failedFor(content);
+    if (failed) return failed;
+    for (const r of tail) {
+      if (!r.lead(content)) continue;
+      const m = r.re.exec(content);
+      if (m) return judged(r, m, content);
+    }
+    return undefined;
+  };
+
+  const session = sessionStore();
   return (line) => {
     const split = splitSession(line);
     if (!split) return undefined;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { SCHEMA_VERSION, envelopeText, framedEnvelopeText, generateSigningKeyPem, loadSigningKey, sealPayloads, signPayload, type DesiredState } from "@fleetwall/api";
+import { SCHEMA_VERSION, envelopeText, framedEnvelopeText, generateSigningKeyPem, loadSigningKey, newDecision, sealPayloads, signPayload, type DesiredState } from "@fleetwall/api";
 import { DecisionReader, verifyDecision, verifyDesired, verifySeal } from "./verify.js";
 
 const controller = loadSigningKey(generateSigningKeyPem().privatePem);
@@ -139,5 +139,29 @@ describe("DecisionReader (decisions as the bucket delivers them)", () => {
 
   it("refuses everything without a trusted key", () => {
     expect(new DecisionReader().read(bytes(envelopeText(a)), undefined, seals)).toEqual({ ok: false, reason: "no trusted controller key yet" });
+  });
+});
+
+describe("DecisionReader refuses replayed decisions", () => {
+  const issued = Date.parse("2026-11-27T12:00:00Z");
+  const decision = { ...newDecision({ list: "cli", cidr: "203.0.113.7", createdAtMs: issued, expiresAtMs: null, source: "cli" }), issuedAt: new Date(issued).toISOString() };
+  const bytes = (d: unknown) => new TextEncoder().encode(envelopeText(signPayload(controller, JSON.stringify(d))));
+  const read = (d: unknown, storedAtMs?: number) => new DecisionReader().read(bytes(d), controller.publicKeyPem, new Map(), storedAtMs);
+
+  it("accepts one stored as it was signed, or when the storage time is unknown", () => {
+    expect(read(decision, issued + 50)).toMatchObject({ ok: true });
+    expect(read(decision)).toMatchObject({ ok: true });
+  });
+
+  it("refuses a lifted or superseded decision put back long after it was signed", () => {
+    expect(read(decision, issued + 3600_000)).toEqual({ ok: false, reason: "replayed: issued 2026-11-27T12:00:00.000Z, stored 3600 s later" });
+  });
+
+  it("refuses a sealed decision put back the same way", () => {
+    const { seal, envelopes } = sealPayloads(controller, "s1", [JSON.stringify(decision)]);
+    const seals = new Map([["s1", new Set(JSON.parse(seal.payload).hashes as string[])]]);
+    const data = new TextEncoder().encode(envelopeText(envelopes[0] as never));
+    expect(new DecisionReader().read(data, controller.publicKeyPem, seals, issued + 10_000)).toMatchObject({ ok: true });
+    expect(new DecisionReader().read(data, controller.publicKeyPem, seals, issued + 600_000)).toMatchObject({ ok: false, reason: expect.stringMatching(/^replayed/) });
   });
 });

@@ -1,4 +1,4 @@
-import { BanDecision, BanSeal, DesiredState, keyIdOfPem, parseEnvelopeHead, parseEnvelopeText, sha256Hex, verifyEnvelope, type EnvelopeHead, type SignedEnvelope } from "@fleetwall/api";
+import { BanDecision, BanSeal, replayedDecision, DesiredState, keyIdOfPem, parseEnvelopeHead, parseEnvelopeText, sha256Hex, verifyEnvelope, type EnvelopeHead, type SignedEnvelope } from "@fleetwall/api";
 
 /** Parses the envelope of any signed message, framed or one JSON object; the reason says what is wrong with it. */
 function parseEnvelope(data: string): { success: true; data: SignedEnvelope } | { success: false; ok: false; reason: string } {
@@ -68,7 +68,15 @@ export class DecisionReader {
   #line = new Uint8Array(0);
   #head: EnvelopeHead | undefined;
 
-  read(data: Uint8Array, trustedKey: string | undefined, seals: ReadonlyMap<string, ReadonlySet<string>>): VerifiedDecision {
+  /**
+   * `storedAtMs`: when the bucket stored the entry (a catch-up's entries carry it; a live one is
+   * stored as it arrives). A decision stored long after it was signed is refused as a replay.
+   */
+  read(data: Uint8Array, trustedKey: string | undefined, seals: ReadonlyMap<string, ReadonlySet<string>>, storedAtMs?: number): VerifiedDecision {
+    return notReplayed(this.#read(data, trustedKey, seals), storedAtMs);
+  }
+
+  #read(data: Uint8Array, trustedKey: string | undefined, seals: ReadonlyMap<string, ReadonlySet<string>>): VerifiedDecision {
     if (!trustedKey) return { ok: false, reason: "no trusted controller key yet" };
     const newline = data.indexOf(10);
     const head = newline > 0 ? this.#headOf(data, newline) : undefined;
@@ -87,6 +95,12 @@ export class DecisionReader {
     }
     return this.#head;
   }
+}
+
+function notReplayed(v: VerifiedDecision, storedAtMs: number | undefined): VerifiedDecision {
+  if (!v.ok) return v;
+  const replay = replayedDecision(v.decision, storedAtMs);
+  return replay ? { ok: false, reason: replay } : v;
 }
 
 function startsWith(data: Uint8Array, line: Uint8Array, length: number): boolean {

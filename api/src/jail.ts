@@ -29,10 +29,26 @@ export const JailSource = z
   .meta({ "x-kubernetes-validations": [{ rule: "has(self.file) ? !has(self.journal) : has(self.journal)", message: "give file or journal, one of them" }] });
 export type JailSource = z.infer<typeof JailSource>;
 
+/** A tag naming the offender in a fail2ban regex. */
+export const HOST_TAG = /<(?:HOST|ADDR|IP4|IP6|SUBNET|DNS|F-ID|F-(?:IP4|IP6|ADDR|SUBNET|DNS|ID)\/)>/;
+
+/** Whether a jail is matched as fail2ban matches (any of its fail2ban-only fields is set). */
+export function isFail2banJail(j: { prefRegex?: string | undefined; ignoreRegex?: readonly string[] | undefined; datePattern?: string | undefined; maxLines?: number | undefined }): boolean {
+  return j.prefRegex !== undefined || j.ignoreRegex !== undefined || j.datePattern !== undefined || j.maxLines !== undefined;
+}
+
 export const Jail = strictObject({
     name: z.string().min(1).max(32).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be lowercase letters, digits and '-'").describe("Name of the jail; part of every ban's scenario."),
     filter: z.enum(BUILTIN_FILTERS).optional().describe("A built-in filter: sshd (sshd-ddos, sshd-extra and sshd-aggressive catch more, as fail2ban's modes do), nginx-http-auth, gotosocial-auth."),
-    failRegex: z.array(z.string().min(1).max(1000)).max(50).optional().describe("fail2ban-style regexes; <HOST> stands for the offending IPv4 or IPv6 address."),
+    failRegex: z
+      .array(z.string().min(1).max(8000))
+      .max(50)
+      .optional()
+      .describe("fail2ban-style regexes; <HOST> stands for the offending IPv4 or IPv6 address (fail2ban's <ADDR>, <IP4>, <IP6>, <SUBNET>, <F-ID>, <F-…> tags work too)."),
+    prefRegex: z.string().min(1).max(8000).optional().describe("fail2ban's prefregex: a line must match it first; fail-regexes then match its <F-CONTENT> part. Set with the other fail2ban fields, lines are matched as fail2ban does (time stamp cut out first)."),
+    ignoreRegex: z.array(z.string().min(1).max(8000)).max(50).optional().describe("fail2ban's ignoreregex: a failure whose line matches one of these is not counted."),
+    datePattern: z.string().min(1).max(2000).optional().describe("fail2ban's datepattern ({^LN-BEG}, %b %d %H:%M:%S, EPOCH, TAI64N, {NONE}, …); the time stamp is cut out of the line before matching. {DEFAULT}: fail2ban's default templates."),
+    maxLines: z.number().int().min(1).max(100).optional().describe("fail2ban's maxlines: lines buffered for multi-line fail-regexes."),
     source: JailSource,
     maxRetry: z.number().int().min(1).max(1000).default(5).describe("Failures within findTime that ban an address."),
     findTime: DurationString.default("10m").describe("Window in which failures are counted."),
@@ -48,6 +64,12 @@ export const Jail = strictObject({
   })
   .superRefine((jail, ctx) => {
     if (!jail.filter && !jail.failRegex?.length) ctx.addIssue({ code: "custom", path: ["filter"], message: "a jail needs a built-in filter or failRegex" });
+    const fail2ban = isFail2banJail(jail);
+    if (fail2ban && jail.filter) ctx.addIssue({ code: "custom", path: ["filter"], message: "a built-in filter cannot take prefRegex, ignoreRegex, datePattern or maxLines" });
+    if (fail2ban) {
+      if (!HOST_TAG.test(jail.prefRegex ?? "") && !jail.failRegex?.some((re) => HOST_TAG.test(re))) ctx.addIssue({ code: "custom", path: ["failRegex"], message: "a fail-regex (or the prefRegex) must name the offender: <HOST>, <ADDR>, <IP4>, <IP6>, <SUBNET> or <F-ID>" });
+      return;
+    }
     jail.failRegex?.forEach((re, i) => {
       if (!re.includes("<HOST>")) ctx.addIssue({ code: "custom", path: ["failRegex", i], message: "must contain <HOST>" });
     });

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { LabelMap } from "./meta.js";
+import { isCidr } from "./net.js";
 import { RulesetIR } from "./ruleset.js";
 import { HOST_ID_PATTERN } from "./subjects.js";
 
@@ -13,7 +14,10 @@ export const HostRegistration = z.object({
   schemaVersion: V1,
   hostId: HostId,
   labels: LabelMap,
-  addresses: z.array(z.string()),
+  /** The host's own addresses (single addresses; the controller never bans them). */
+  addresses: z.array(z.string()).max(256),
+  /** Networks the host is managed from (the agent's --ssh-source): never banned by a jail's detection. */
+  managementSources: z.array(z.string()).max(64).optional(),
   agentVersion: z.string(),
   nftVersion: z.string(),
   startedAt: z.string(),
@@ -113,6 +117,10 @@ export const BanListStatusRow = z.object({
   active: z.number().int(),
   /** Hosts the list selects that report in sync. */
   hostsEnforcing: z.number().int(),
+  /** Entries the controller refused to publish, with why (absent when none). */
+  refused: z.array(z.object({ cidr: z.string(), reason: z.string() })).optional(),
+  /** Why the last sync failed to publish, when it did. */
+  error: z.string().optional(),
 });
 export const FleetStatus = z.object({
   hosts: z.array(HostStatusRow),
@@ -126,6 +134,10 @@ export const JailIR = z.object({
   name: z.string(),
   filter: z.string().optional(),
   failRegex: z.array(z.string()).default([]),
+  prefRegex: z.string().optional(),
+  ignoreRegex: z.array(z.string()).optional(),
+  datePattern: z.string().optional(),
+  maxLines: z.number().int().optional(),
   source: z.union([z.object({ file: z.string() }), z.object({ journal: z.object({ unit: z.string().optional(), identifier: z.string().optional() }) })]),
   maxRetry: z.number().int(),
   findTimeSeconds: z.number().int(),
@@ -140,13 +152,14 @@ export type JailIR = z.infer<typeof JailIR>;
 export const BanSignal = z.object({
   schemaVersion: V1,
   hostId: HostId,
-  jail: z.string(),
+  /** A jail's name (as in policies: it becomes part of a bucket key). */
+  jail: z.string().max(32).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/),
   /** The offending address, canonical (no prefix). */
-  address: z.string(),
-  failures: z.number().int().min(1),
-  at: z.string(),
-  banSeconds: z.number().int().min(1),
-  increment: z.object({ factor: z.number(), maxSeconds: z.number().int() }).optional(),
+  address: z.string().max(64).refine(isCidr),
+  failures: z.number().int().min(1).max(1_000_000),
+  at: z.string().max(40),
+  banSeconds: z.number().int().min(1).max(10 * 365 * 86400),
+  increment: z.object({ factor: z.number().min(1).max(100), maxSeconds: z.number().int().min(1).max(10 * 365 * 86400) }).optional(),
 });
 export type BanSignal = z.infer<typeof BanSignal>;
 
@@ -164,6 +177,11 @@ export const BanDecision = z.object({
   /** When the decision stops holding; null for never. */
   expiresAt: z.string().nullable(),
   offences: z.number().int().min(1).default(1),
+  /**
+   * When the controller signed it (RFC 3339). An agent refuses a decision the bucket stored much
+   * later than this: an old envelope put back (a lifted or superseded ban replayed).
+   */
+  issuedAt: z.string().optional(),
   /** What made it: a jail's signals (arbiter), a BanList resource, or an operator's command. */
   source: z.enum(["jail", "BanList", "cli"]).default("jail"),
   /** Hosts the decision applies to; every host when absent. */

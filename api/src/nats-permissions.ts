@@ -39,10 +39,13 @@ export function agentPermissions(hostId: string): NatsPermissions {
   };
 }
 
-/** The controller owns the fleetwall subjects, buckets and stream. */
+/**
+ * The controller owns the fleetwall subjects, buckets and stream, and hears JetStream's consumer
+ * advisories (its consumer guard deletes consumers that deliver outside an inbox).
+ */
 export const CONTROLLER_PERMISSIONS: NatsPermissions = {
   publish: ["fleetwall.>", "$JS.API.>", "$KV.>", "$JS.ACK.>", "$JS.FC.>", "_INBOX.>"],
-  subscribe: ["fleetwall.>", "$KV.>", "_INBOX.>"],
+  subscribe: ["fleetwall.>", "$KV.>", "_INBOX.>", "$JS.EVENT.ADVISORY.CONSUMER.>"],
 };
 
 /** An operator's `fleetwall` CLI: asks the controller, reads the buckets, writes nothing directly. */

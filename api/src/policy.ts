@@ -163,6 +163,9 @@ export const Baseline = strictObject({
   .describe("Standard hardening rules rendered before any policy rule; every item defaults to true.");
 export type Baseline = z.infer<typeof Baseline>;
 
+/** Every baseline hardening rule on: a policy's default, and what an agent falls back to. */
+export const FULL_BASELINE: Readonly<Baseline> = Object.freeze({ loopback: true, established: true, dropInvalid: true, badTcpFlags: true });
+
 export const IcmpPreset = z.enum(["Essential", "Ping", "All", "None"]);
 export const IcmpSpec = z
   .union([
@@ -192,7 +195,7 @@ export const FirewallPolicySpec = strictObject({
   mode: z.enum(["Enforce", "Audit"]).default("Enforce").describe("Audit counts and logs what the policy would drop and drops nothing."),
   defaultInput: Verdict.default("Drop").describe("What happens to inbound packets no rule matched."),
   defaultOutput: Verdict.default("Accept").describe("What happens to outbound packets no rule matched."),
-  baseline: Baseline.default({ loopback: true, established: true, dropInvalid: true, badTcpFlags: true }),
+  baseline: Baseline.default({ ...FULL_BASELINE }),
   icmp: IcmpSpec.default("Essential"),
   logDropped: LogDropped.optional(),
   managementPorts: z.array(PortSpec).max(16).default([22]).describe("TCP ports operators manage hosts through; a Drop policy that opens none of them is flagged (lockout lint)."),

@@ -1,5 +1,8 @@
 import { readFile } from "node:fs/promises";
-import { canonicalizer, compileFinder } from "@fleetwall/agent/filters";
+import { dirname, basename } from "node:path";
+import { canonicalizer, compileFinder, type JailFilter } from "@fleetwall/agent/filters";
+import { readFilter } from "@fleetwall/agent/fail2ban";
+import { readText } from "./import-command.js";
 
 export interface JailTestResult {
   lines: number;
@@ -9,7 +12,7 @@ export interface JailTestResult {
 }
 
 /** Runs a filter over a log file offline, like fail2ban-regex. */
-export async function jailTest(file: string, filter: string | undefined, failRegex: string[]): Promise<JailTestResult> {
+export async function jailTest(file: string, filter: string | undefined | JailFilter, failRegex: string[]): Promise<JailTestResult> {
   const find = compileFinder(filter, failRegex);
   const canonical = canonicalizer();
   const text = await readFile(file, "utf8");
@@ -23,4 +26,21 @@ export async function jailTest(file: string, filter: string | undefined, failReg
     matches.push(host ? { line: i + 1, host } : { line: i + 1, host: found, address: false });
   });
   return { lines: lines.length, matched: matches.length, matches };
+}
+
+/**
+ * A fail2ban filter file as `jail test` runs it, like `fail2ban-regex LOG FILTER`: read with its
+ * includes (`filter.d/x.conf` and `x.local` beside it), `mode` and other [Init] options given.
+ */
+export function filterFile(path: string, options: Record<string, string>): JailFilter {
+  const dir = dirname(dirname(path));
+  const name = basename(path).replace(/\.(conf|local)$/, "");
+  const f = readFilter((p) => readText(p === `${dir}/filter.d/${name}.conf` ? path : p), dir, name, options);
+  return {
+    failRegex: f.failregex,
+    ...(f.prefregex ? { prefRegex: f.prefregex } : {}),
+    ...(f.ignoreregex.length ? { ignoreRegex: f.ignoreregex } : {}),
+    datePattern: f.datepattern ?? "{DEFAULT}",
+    maxLines: f.maxlines,
+  };
 }

@@ -79,8 +79,11 @@ configFlags(
     .addOption(new Option("--signing-key <file>", "Ed25519 private key (PEM); created with <file>.pub when missing").env("FLEETWALL_SIGNING_KEY").default("/var/lib/fleetwall/signing-key.pem"))
     .option("--replicas <n>", "JetStream replicas for buckets and streams (3 on a 3-server cluster)", "1")
     .option("--rescan <duration>", "directory rescan interval (the file watcher is the fast path)", "5s")
-    .option("--min-reporters <n>", "distinct hosts that must report an address before a fleet-wide ban", "1")
-    .option("--max-ban <duration>", "longest ban the arbiter grants", "30d")
+    .option("--min-reporters <n>", "distinct reporting hosts for a quorum: needed for prefixes, bans longer than --reporter-max-ban, and past a reporter's budget", "2")
+    .option("--max-ban <duration>", "longest ban the arbiter grants (with a quorum)", "30d")
+    .option("--reporter-max-ban <duration>", "longest fleet ban one reporting host can cause alone", "1h")
+    .option("--reporter-budget <n>", "fleet bans one reporting host can cause alone per minute (0: none); past it, its detections stay local", "10")
+    .option("--report-window <duration>", "how long a host's report of an address counts towards a quorum", "10m")
     .option("--min-prefix4 <bits>", "broadest IPv4 prefix a ban may cover", "16")
     .option("--min-prefix6 <bits>", "broadest IPv6 prefix a ban may cover", "48")
     .option("--protect <cidr>", "never ban this address or network (repeatable; NATS servers always are)", collect)
@@ -102,7 +105,8 @@ const agentCommand = configFlags(
     .addOption(new Option("--state-dir <dir>", "where the last applied state and pinned key are kept").env("FLEETWALL_STATE_DIR").default("/var/lib/fleetwall"))
     .addOption(new Option("--controller-key <file>", "the controller's public key (PEM); without it the first key seen is pinned").env("FLEETWALL_CONTROLLER_KEY"))
     .option("--ssh-port <port>", "failsafe management SSH port (repeatable)", collect)
-    .option("--ssh-source <cidr>", "narrow failsafe SSH to these sources (repeatable)", collect)
+    .option("--ssh-source <cidr>", "management networks: SSH from them is accepted before any policy rule, never banned here, and never banned fleet-wide by a detection (repeatable)", collect)
+    .option("--trust-first-key", "without --controller-key, pin the first controller key seen even on a bus without authentication")
     .option("--no-dhcp", "do not render the DHCP client failsafe")
     .option("--heartbeat <duration>", "report interval", "10s")
     .option("--drift-interval <duration>", "how often the kernel table is compared and repaired", "10s")
@@ -230,13 +234,33 @@ program
   .description("run a filter over a log file offline and print what it matches, like fail2ban-regex")
   .option("--filter <name>", "a built-in filter: sshd, sshd-ddos, sshd-extra, sshd-aggressive, nginx-http-auth, gotosocial-auth")
   .option("--fail-regex <re>", "a fail2ban-style regex with <HOST> (repeatable)", collect)
+  .option("--filter-file <path>", "a fail2ban filter file (filter.d/NAME.conf), like fail2ban-regex LOG FILTER")
+  .option("--mode <mode>", "the filter's mode (fail2ban's filter[mode=…]), with --filter-file")
+  .option("--journal", "the log's lines are journal lines (no time stamp), with --filter-file")
   .option("--json", 'print {"lines","matched","matches":[{"line","host"}]}')
-  .action(async (file: string, opts: { filter?: string; failRegex?: string[]; json?: boolean }) => {
-    if (!opts.filter && !opts.failRegex?.length) throw new ConfigError("--filter or --fail-regex is needed");
-    const { jailTest } = await import("./jail-test.js");
-    const r = await jailTest(file, opts.filter, opts.failRegex ?? []);
+  .action(async (file: string, opts: { filter?: string; failRegex?: string[]; filterFile?: string; mode?: string; journal?: boolean; json?: boolean }) => {
+    if (!opts.filter && !opts.failRegex?.length && !opts.filterFile) throw new ConfigError("--filter, --fail-regex or --filter-file is needed");
+    const { jailTest, filterFile } = await import("./jail-test.js");
+    const spec = opts.filterFile ? filterFile(opts.filterFile, { ...(opts.mode ? { mode: opts.mode } : {}), logtype: opts.journal ? "journal" : "file" }) : opts.filter;
+    const r = await jailTest(file, spec, opts.failRegex ?? []);
     if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     else process.stdout.write(`${r.matches.map((m) => `${m.line}: ${m.host}${m.address === false ? " (a host name: not banned)" : ""}`).join("\n")}${r.matches.length ? "\n" : ""}lines: ${r.lines}, matched: ${r.matched}\n`);
+  });
+
+program
+  .command("import")
+  .description("import configuration from other tools")
+  .command("fail2ban [dir]")
+  .description("fail2ban's enabled jails (jail.conf, jail.local, jail.d/, filter.d/) as a FirewallPolicy and an Allow BanList, printed as YAML")
+  .option("--name <name>", "name of the FirewallPolicy", "fail2ban")
+  .option("--selector <k=v,...>", "labels of the hosts the jails run on (default: every host)", "")
+  .option("-o, --out <file>", "write the YAML to a file instead of standard output")
+  .action(async (dir: string | undefined, opts: { name: string; selector: string; out?: string }) => {
+    const { importFail2banDir, formatNotes } = await import("./import-command.js");
+    const matchLabels = Object.fromEntries(opts.selector.split(",").filter(Boolean).map((kv) => kv.split("=", 2) as [string, string]));
+    const r = importFail2banDir(dir ?? "/etc/fail2ban", { name: opts.name, matchLabels, ...(opts.out ? { out: opts.out } : {}) });
+    if (!opts.out) process.stdout.write(r.yaml);
+    process.stderr.write(`imported jails: ${r.jails.join(", ") || "none"}\n${formatNotes(r.notes)}`);
   });
 
 program

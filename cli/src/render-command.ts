@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { parseLabelList, type FirewallPolicy } from "@fleetwall/api";
-import { render, type Failsafe } from "@fleetwall/agent";
+import { failsafeNotes, render, type Failsafe } from "@fleetwall/agent";
 import { compile, parseManifestText, policiesOf, type ManifestError } from "@fleetwall/controller";
 
 export class InvalidManifestError extends Error {
@@ -23,11 +23,16 @@ export async function loadManifestFiles(files: string[]): Promise<FirewallPolicy
   return policies;
 }
 
-/** The nft script a host with these labels would get from these manifest files. No NATS, no root. */
+/**
+ * The nft script a host with these labels would get from these manifest files, after comment lines
+ * that say what the failsafe overrides. No NATS, no root.
+ */
 export async function renderForLabels(files: string[], labels: string, failsafe: Failsafe): Promise<string> {
   const policies = await loadManifestFiles(files);
   const host = { id: "render", labels: parseLabelList(labels) };
   const compiled = compile(policies, [host]).hosts.get("render");
   if (!compiled) throw new Error("compile produced no state");
-  return render(compiled.ruleset, failsafe).script;
+  // what the failsafe overrides, said first: as nft comments, so the output still loads with nft -f
+  const notes = failsafeNotes(compiled.ruleset, failsafe).map((n) => `# ${n}\n`).join("");
+  return `${notes}${render(compiled.ruleset, failsafe).script}`;
 }

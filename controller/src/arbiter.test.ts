@@ -1,83 +1,96 @@
 import { describe, expect, it } from "vitest";
-import { BanList, SCHEMA_VERSION, banKey, parseCidr, type BanDecision, type BanSignal } from "@fleetwall/api";
-import { arbitrate, protectedReason, type ArbiterConfig } from "./arbiter.js";
-import { planBanLists } from "./ban-keeper.js";
+import { SCHEMA_VERSION, parseCidr, type BanSignal } from "@fleetwall/api";
+import { arbitrate, protectedReason, type ArbiterConfig, type ArbiterView } from "./arbiter.js";
 
-const config: ArbiterConfig = { minReporters: 1, reportWindowSeconds: 3600, maxBanSeconds: 30 * 86400, minPrefix: { ip: 16, ip6: 48 }, protect: [parseCidr("198.18.0.1")] };
+const config: ArbiterConfig = {
+  minReporters: 2,
+  reportWindowSeconds: 600,
+  maxBanSeconds: 30 * 86400,
+  soloMaxBanSeconds: 3600,
+  soloBudgetPerMinute: 10,
+  minPrefix: { ip: 16, ip6: 48 },
+  protect: [parseCidr("198.18.0.1")],
+};
 const now = Date.parse("2026-11-27T12:00:00Z");
 const signal = (over: Partial<BanSignal> = {}): BanSignal => ({ schemaVersion: SCHEMA_VERSION, hostId: "a", jail: "sshd", address: "203.0.113.7", failures: 5, at: new Date(now).toISOString(), banSeconds: 3600, ...over });
-const view = (over: Partial<Parameters<typeof arbitrate>[1]> = {}) => ({ allow: [], hosts: [parseCidr("198.18.0.11")], previous: undefined, reporters: new Map([["a", now]]), ...over });
+const view = (over: Partial<ArbiterView> = {}): ArbiterView => ({
+  allow: [],
+  hosts: [parseCidr("198.18.0.11")],
+  controlPlane: config.protect,
+  management: [parseCidr("198.51.100.0/24")],
+  previousOffences: 0,
+  reporters: new Map([["a", now]]),
+  soloBudgetLeft: 10,
+  ...over,
+});
+const seconds = (p: ReturnType<typeof arbitrate>) => (p.puts[0] ? (Date.parse(p.puts[0].expiresAt as string) - now) / 1000 : -1);
+const two = new Map([["a", now], ["b", now - 60_000]]);
 
-describe("arbitrate", () => {
-  it("bans a reported address fleet-wide for the jail's ban time", () => {
-    const v = arbitrate(signal(), view(), config, now);
-    expect(v).toMatchObject({ ban: { list: "jail-sshd", type: "Deny", cidr: "203.0.113.7", origins: ["a"], offences: 1, expiresAt: "2026-11-27T13:00:00.000Z", source: "jail" } });
+describe("arbitrate: one reporter alone", () => {
+  it("bans a single address fleet-wide for the jail's ban time, spending its budget", () => {
+    const p = arbitrate(signal(), view(), config, now);
+    expect(p).toMatchObject({ solo: true, refusals: [], puts: [{ list: "jail-sshd", type: "Deny", cidr: "203.0.113.7", origins: ["a"], offences: 1, expiresAt: "2026-11-27T13:00:00.000Z", source: "jail" }] });
   });
 
-  it.each<[string, Partial<BanSignal>, Partial<Parameters<typeof arbitrate>[1]>, string]>([
-    ["allowlisted", {}, { allow: [parseCidr("203.0.113.0/24")] }, "allowlisted"],
-    ["a fleet host", { address: "198.18.0.11" }, {}, "a fleet host"],
-    ["the control plane", { address: "198.18.0.1" }, {}, "the control plane"],
-    ["not an address", { address: "example.com" }, {}, "not an address"],
-  ])("never bans %s", (_n, s, v, reason) => {
-    expect(arbitrate(signal(s), view(v), config, now)).toEqual({ skip: reason });
+  it("is capped at the solo ban time, however long the jail asks for or escalates", () => {
+    expect(seconds(arbitrate(signal({ banSeconds: 30 * 86400 }), view(), config, now))).toBe(3600);
+    expect(seconds(arbitrate(signal({ increment: { factor: 4, maxSeconds: 86400 } }), view({ previousOffences: 3 }), config, now))).toBe(3600);
   });
 
-  it("waits for enough distinct reporting hosts within the window", () => {
-    const strict = { ...config, minReporters: 2 };
-    expect(arbitrate(signal(), view(), strict, now)).toEqual({ skip: "1 of 2 reporting hosts" });
-    const stale = new Map([["a", now], ["b", now - 2 * 3600_000]]);
-    expect(arbitrate(signal(), view({ reporters: stale }), strict, now)).toEqual({ skip: "1 of 2 reporting hosts" });
-    const two = new Map([["a", now], ["b", now - 60_000]]);
-    expect(arbitrate(signal(), view({ reporters: two }), strict, now)).toMatchObject({ ban: { origins: ["a", "b"] } });
+  it("may not ban a network: that needs a quorum", () => {
+    expect(arbitrate(signal({ address: "203.0.113.0/24" }), view(), config, now).refusals).toEqual([{ cidr: "203.0.113.0/24", reason: "a /24 needs a quorum: 1 of 2 reporting hosts" }]);
   });
 
-  it("escalates repeat offenders by the factor, up to the maximum", () => {
-    const inc = { increment: { factor: 2, maxSeconds: 3 * 3600 } };
-    const prev = (offences: number) => ({ previous: { offences } as BanDecision });
-    const seconds = (v: ReturnType<typeof arbitrate>) => ("ban" in v ? (Date.parse(v.ban.expiresAt as string) - now) / 1000 : -1);
-    expect(seconds(arbitrate(signal(inc), view(), config, now))).toBe(3600);
-    expect(seconds(arbitrate(signal(inc), view(prev(1)), config, now))).toBe(7200);
-    expect(seconds(arbitrate(signal(inc), view(prev(5)), config, now))).toBe(3 * 3600);
-    expect(seconds(arbitrate(signal({ banSeconds: 90 * 86400 }), view(), config, now))).toBe(30 * 86400);
+  it("past its budget the detection stays local", () => {
+    const p = arbitrate(signal(), view({ soloBudgetLeft: 0 }), config, now);
+    expect(p.puts).toEqual([]);
+    expect(p.refusals[0]?.reason).toMatch(/^over budget: a alone may cause 10 fleet bans a minute/);
   });
 });
 
-describe("protectedReason caps prefixes", () => {
+describe("arbitrate: a quorum", () => {
+  it("gets escalation up to the maximum, and networks", () => {
+    const inc = { increment: { factor: 2, maxSeconds: 3 * 3600 } };
+    expect(seconds(arbitrate(signal(inc), view({ reporters: two }), config, now))).toBe(3600);
+    expect(seconds(arbitrate(signal(inc), view({ reporters: two, previousOffences: 1 }), config, now))).toBe(7200);
+    expect(seconds(arbitrate(signal(inc), view({ reporters: two, previousOffences: 5 }), config, now))).toBe(3 * 3600);
+    expect(seconds(arbitrate(signal({ banSeconds: 90 * 86400 }), view({ reporters: two }), config, now))).toBe(30 * 86400);
+    expect(arbitrate(signal({ address: "203.0.113.0/24" }), view({ reporters: two }), config, now)).toMatchObject({ solo: false, puts: [{ cidr: "203.0.113.0/24", origins: ["a", "b"] }] });
+  });
+
+  it("counts only reports inside the window", () => {
+    const stale = new Map([["a", now], ["b", now - 2 * 3600_000]]);
+    expect(arbitrate(signal({ banSeconds: 7200 }), view({ reporters: stale }), config, now)).toMatchObject({ solo: true });
+    expect(seconds(arbitrate(signal({ banSeconds: 7200 }), view({ reporters: stale }), config, now))).toBe(3600);
+  });
+});
+
+describe("arbitrate never bans what is protected", () => {
+  it.each<[string, Partial<BanSignal>, Partial<ArbiterView>, string]>([
+    ["allowlisted", {}, { allow: [parseCidr("203.0.113.0/24")] }, "allowlisted"],
+    ["a fleet host", { address: "198.18.0.11" }, {}, "a fleet host"],
+    ["the control plane", { address: "198.18.0.1" }, {}, "the control plane"],
+    ["a management network", { address: "198.51.100.9" }, {}, "a management network"],
+    ["not an address", { address: "example.com" }, {}, "not an address"],
+    ["/0", { address: "0.0.0.0/0" }, { reporters: two }, "prefix /0 is broader than the minimum /16"],
+  ])("%s", (_n, s, v, reason) => {
+    const p = arbitrate(signal(s), view(v), config, now);
+    expect(p.puts).toEqual([]);
+    expect(p.refusals[0]?.reason).toBe(reason);
+  });
+});
+
+describe("protectedReason", () => {
+  const v = view();
   it.each([
     ["0.0.0.0/0", "prefix /0 is broader than the minimum /16"],
     ["203.0.0.0/15", "prefix /15 is broader than the minimum /16"],
     ["2001:db8::/32", "prefix /32 is broader than the minimum /48"],
     ["198.18.0.0/16", "a fleet host"],
-  ])("%s → %s", (cidr, reason) => expect(protectedReason(parseCidr(cidr), { allow: [], hosts: [parseCidr("198.18.0.11")] }, config)).toBe(reason));
-  it("lets a /24 outside the fleet through", () => expect(protectedReason(parseCidr("203.0.113.0/24"), { allow: [], hosts: [] }, config)).toBeUndefined());
-});
-
-describe("planBanLists", () => {
-  const list = (entries: unknown[], type = "Deny") => BanList.parse({ apiVersion: "fleetwall.io/v1alpha1", kind: "BanList", metadata: { name: "manual" }, spec: { type, entries } });
-  const none = () => undefined;
-
-  it("publishes live entries with their expiry, skips expired and protected ones", () => {
-    const plan = planBanLists(
-      [list([
-        { cidr: "203.0.113.7", reason: "credential stuffing", duration: "24h" },
-        { cidr: "2001:db8:bad::/48", reason: "scanner", expires: "2026-12-31T00:00:00Z" },
-        { cidr: "203.0.113.8", expires: "2026-01-01T00:00:00Z" },
-        { cidr: "198.18.0.11" },
-      ])],
-      new Map(),
-      (c) => (c.text === "198.18.0.11" ? "a fleet host" : undefined),
-      now,
-    );
-    expect(plan.puts.map((d) => [d.cidr, d.expiresAt])).toEqual([["203.0.113.7", "2026-11-28T12:00:00.000Z"], ["2001:db8:bad::/48", "2026-12-31T00:00:00.000Z"]]);
-    expect(plan.skipped).toEqual([{ list: "manual", cidr: "198.18.0.11", reason: "a fleet host" }]);
-  });
-
-  it("changes nothing when the bucket already agrees, keeps a duration's start, and deletes removed entries", () => {
-    const first = planBanLists([list([{ cidr: "203.0.113.7", duration: "1h" }])], new Map(), none, now);
-    const current = new Map(first.puts.map((d) => [banKey(d.list, d.cidr), d]));
-    const later = planBanLists([list([{ cidr: "203.0.113.7", duration: "1h" }])], current, none, now + 600_000);
-    expect(later).toEqual({ puts: [], deletes: [], skipped: [] });
-    expect(planBanLists([list([])], current, none, now).deletes).toEqual([banKey("manual", "203.0.113.7")]);
+  ])("%s → %s", (cidr, reason) => expect(protectedReason(parseCidr(cidr), v, config)).toBe(reason));
+  it("lets a /24 outside the fleet through", () => expect(protectedReason(parseCidr("203.0.113.0/24"), v, config)).toBeUndefined());
+  it("lets an operator ban a management network, never a detection", () => {
+    expect(protectedReason(parseCidr("198.51.100.9"), v, config)).toBeUndefined();
+    expect(protectedReason(parseCidr("198.51.100.9"), v, config, true)).toBe("a management network");
   });
 });

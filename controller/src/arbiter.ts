@@ -1,29 +1,49 @@
-import { CidrSet, SCHEMA_VERSION, parseCidr, type BanDecision, type BanSignal, type Cidr } from "@fleetwall/api";
+import { CidrSet, escalatedSeconds, newDecision, parseCidr, type BanSignal, type Cidr } from "@fleetwall/api";
+import type { BanPlan } from "./ban-plan.js";
 
 export interface ArbiterConfig {
-  /** Distinct hosts that must report an address within `reportWindowSeconds` before a fleet ban. */
+  /**
+   * Distinct hosts that must report an address within `reportWindowSeconds` for a quorum: what one
+   * host alone may not cause (a prefix broader than one address, a ban longer than
+   * `soloMaxBanSeconds`, a ban past its reporter's budget) needs a quorum or an operator.
+   */
   minReporters: number;
   reportWindowSeconds: number;
-  /** Longest ban the arbiter grants, whatever a jail asks for. */
+  /** Longest ban the arbiter grants with a quorum, whatever a jail asks for. */
   maxBanSeconds: number;
-  /** Broadest prefixes a ban may have (no /0): IPv4 and IPv6. */
+  /** Longest fleet ban one reporting host can cause alone. */
+  soloMaxBanSeconds: number;
+  /** Fleet bans one reporting host can cause alone per minute; past it, its detections stay local. */
+  soloBudgetPerMinute: number;
+  /** Broadest prefixes any decision may have, an operator's too (no /0): IPv4 and IPv6. */
   minPrefix: { ip: number; ip6: number };
-  /** Addresses never banned: NATS servers, controllers. */
+  /** Addresses never banned: NATS servers, controllers, operators' --protect. */
   protect: Cidr[];
 }
 
-export interface ArbiterView {
+/** What must never be banned, as lists of networks (each list kept by its owner until it changes). */
+export interface Protected {
   /** Allowlisted networks (BanLists of type Allow). */
-  allow: Cidr[];
-  /** The fleet's own host addresses. */
-  hosts: Cidr[];
-  /** The current decision of the same list and address, if any (for escalation). */
-  previous: BanDecision | undefined;
-  /** Hosts that reported this address, with when (ms). */
-  reporters: ReadonlyMap<string, number>;
+  allow: readonly Cidr[];
+  /** The fleet's own host addresses (single addresses only). */
+  hosts: readonly Cidr[];
+  /** The control plane: NATS servers (resolved), the controller, --protect. */
+  controlPlane: readonly Cidr[];
+  /** Networks agents manage their hosts from (--ssh-source): never banned automatically. */
+  management: readonly Cidr[];
 }
 
-export type Verdict = { ban: BanDecision } | { skip: string };
+export interface ArbiterView extends Protected {
+  /** Offences of the current decision of the same list and address (escalation), 0 when none. */
+  previousOffences: number;
+  /** Hosts that reported this address, with when (ms). */
+  reporters: ReadonlyMap<string, number>;
+  /** Fleet bans the signal's reporter may still cause alone this minute. */
+  soloBudgetLeft: number;
+}
+
+/** A plan for one signal; `solo` when it spends its reporter's budget. */
+export type SignalPlan = BanPlan & { solo: boolean };
 
 /** The lookup set of a list of networks, made once per list (the callers keep their lists until they change). */
 const sets = new WeakMap<readonly Cidr[], CidrSet>();
@@ -37,47 +57,59 @@ function setOf(nets: readonly Cidr[]): CidrSet {
   return set;
 }
 
-/** Why an address or CIDR must never be banned, or undefined when it may be. Pure. */
-export function protectedReason(cidr: Cidr, view: Pick<ArbiterView, "allow" | "hosts">, config: ArbiterConfig): string | undefined {
+/**
+ * Why an address or CIDR must never be banned, or undefined when it may be. Pure. `automatic` (a
+ * jail's detection) also protects the agents' management networks; an operator may ban those.
+ */
+export function protectedReason(cidr: Cidr, view: Protected, config: Pick<ArbiterConfig, "minPrefix">, automatic = false): string | undefined {
   if (cidr.prefix < config.minPrefix[cidr.family]) return `prefix /${cidr.prefix} is broader than the minimum /${config.minPrefix[cidr.family]}`;
   const touches = (nets: readonly Cidr[]) => setOf(nets).overlaps(cidr);
   if (touches(view.allow)) return "allowlisted";
   if (touches(view.hosts)) return "a fleet host";
-  if (touches(config.protect)) return "the control plane";
+  if (touches(view.controlPlane)) return "the control plane";
+  if (automatic && touches(view.management)) return "a management network";
   return undefined;
 }
 
-/** Turns one jail signal into a fleet decision, or says why not. Pure; time is `nowMs`. */
-export function arbitrate(signal: BanSignal, view: ArbiterView, config: ArbiterConfig, nowMs: number): Verdict {
+const isSingle = (c: Cidr) => c.prefix === (c.family === "ip" ? 32 : 128);
+const refuse = (cidr: string, reason: string): SignalPlan => ({ puts: [], deletes: [], refusals: [{ cidr, reason }], solo: false });
+
+/**
+ * Turns one jail signal into a plan: a fleet decision, or a refusal that says why. Pure; time is
+ * `nowMs`. One reporter alone gets at most a single address, for at most `soloMaxBanSeconds`, within
+ * its budget; a quorum of `minReporters` hosts gets up to `maxBanSeconds` and `minPrefix`.
+ */
+export function arbitrate(signal: BanSignal, view: ArbiterView, config: ArbiterConfig, nowMs: number): SignalPlan {
   let addr: Cidr;
   try {
     addr = parseCidr(signal.address);
   } catch {
-    return { skip: "not an address" };
+    return refuse(signal.address, "not an address");
   }
-  const why = protectedReason(addr, view, config);
-  if (why) return { skip: why };
+  const why = protectedReason(addr, view, config, true);
+  if (why) return refuse(addr.text, why);
   const since = nowMs - config.reportWindowSeconds * 1000;
   const reporters = [...view.reporters.entries()].filter(([, at]) => at >= since).map(([h]) => h).sort();
-  if (reporters.length < config.minReporters) return { skip: `${reporters.length} of ${config.minReporters} reporting hosts` };
-  const prev = view.previous;
-  const offences = (prev?.offences ?? 0) + 1;
+  const quorum = reporters.length >= config.minReporters;
+  const offences = view.previousOffences + 1;
   const cap = Math.min(config.maxBanSeconds, signal.increment?.maxSeconds ?? Number.POSITIVE_INFINITY);
-  const escalated = signal.banSeconds * (signal.increment ? signal.increment.factor ** (offences - 1) : 1);
-  const seconds = Math.max(1, Math.round(Math.min(cap, Math.max(signal.banSeconds, escalated))));
-  return {
-    ban: {
-      schemaVersion: SCHEMA_VERSION,
-      list: `jail-${signal.jail}`,
-      type: "Deny",
-      cidr: addr.text,
-      reason: `${signal.failures} failures in jail ${signal.jail} on ${signal.hostId}`,
-      scenario: signal.jail,
-      origins: reporters,
-      createdAt: new Date(nowMs).toISOString(),
-      expiresAt: new Date(nowMs + seconds * 1000).toISOString(),
-      offences,
-      source: "jail",
-    },
-  };
+  let seconds = escalatedSeconds(signal.banSeconds, signal.increment, offences, cap);
+  if (!quorum) {
+    const short = `${reporters.length} of ${config.minReporters} reporting hosts`;
+    if (!isSingle(addr)) return refuse(addr.text, `a /${addr.prefix} needs a quorum: ${short}`);
+    if (view.soloBudgetLeft <= 0) return refuse(addr.text, `over budget: ${signal.hostId} alone may cause ${config.soloBudgetPerMinute} fleet bans a minute (${short}); kept local`);
+    seconds = Math.min(seconds, config.soloMaxBanSeconds);
+  }
+  const decision = newDecision({
+    list: `jail-${signal.jail}`,
+    cidr: addr.text,
+    reason: `${signal.failures} failures in jail ${signal.jail} on ${signal.hostId}`,
+    scenario: signal.jail,
+    origins: reporters,
+    createdAtMs: nowMs,
+    expiresAtMs: nowMs + seconds * 1000,
+    offences,
+    source: "jail",
+  });
+  return { puts: [decision], deletes: [], refusals: [], solo: !quorum };
 }

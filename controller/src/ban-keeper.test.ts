@@ -1,14 +1,21 @@
 import { describe, expect, it } from "vitest";
 import { pino } from "pino";
-import { SEAL_KEY_PREFIX, generateSigningKeyPem, loadSigningKey, type SignedEnvelope } from "@fleetwall/api";
-import { BanKeeper, type BanSink } from "./ban-keeper.js";
+import { BanList, SCHEMA_VERSION, SEAL_KEY_PREFIX, generateSigningKeyPem, loadSigningKey, parseBanDecision, type BanSignal, type SignedEnvelope } from "@fleetwall/api";
+import type { ArbiterConfig } from "./arbiter.js";
+import { BanKeeper } from "./ban-keeper.js";
+import type { BanSink } from "./ban-publisher.js";
 
 const key = loadSigningKey(generateSigningKeyPem().privatePem);
-const config = { minReporters: 1, reportWindowSeconds: 3600, maxBanSeconds: 86_400, minPrefix: { ip: 24, ip6: 64 }, protect: [] };
+const config: ArbiterConfig = { minReporters: 2, reportWindowSeconds: 600, maxBanSeconds: 86_400, soloMaxBanSeconds: 3600, soloBudgetPerMinute: 3, minPrefix: { ip: 24, ip6: 64 }, protect: [] };
+const silent = pino({ level: "silent" });
 
-/** A bucket that answers each put after a short while and records how many were in flight at once. */
-function slowBucket(): BanSink & { stored: Map<string, SignedEnvelope>; maxInFlight: number; order: string[] } {
+/**
+ * A bucket that answers each put after a short while, numbers what it stores as a stream does and
+ * hands it to the keeper as the bucket's watch would; it records how many puts were in flight at once.
+ */
+function bucket(keeper: () => BanKeeper, delay = true): BanSink & { stored: Map<string, SignedEnvelope>; maxInFlight: number; order: string[] } {
   let inFlight = 0;
+  let revision = 0;
   const sink = {
     stored: new Map<string, SignedEnvelope>(),
     maxInFlight: 0,
@@ -17,21 +24,39 @@ function slowBucket(): BanSink & { stored: Map<string, SignedEnvelope>; maxInFli
       inFlight += 1;
       sink.maxInFlight = Math.max(sink.maxInFlight, inFlight);
       sink.order.push(k);
-      await new Promise((r) => setTimeout(r, 1 + (sink.order.length % 3)));
+      if (delay) await new Promise((r) => setTimeout(r, 1 + (sink.order.length % 3)));
       sink.stored.set(k, envelope);
       inFlight -= 1;
+      const rev = ++revision;
+      // the watch delivers a little later
+      setImmediate(() => {
+        if (k.startsWith(SEAL_KEY_PREFIX)) keeper().onSeal(k.slice(SEAL_KEY_PREFIX.length), true, rev);
+        else keeper().onEntry(k, parseBanDecision(envelope.payload) ?? null, envelope.seal, rev);
+      });
+      return rev;
     },
     async deleteBan(k: string) {
       sink.stored.delete(k);
+      const rev = ++revision;
+      setImmediate(() => (k.startsWith(SEAL_KEY_PREFIX) ? keeper().onSeal(k.slice(SEAL_KEY_PREFIX.length), false, rev) : keeper().onEntry(k, null, undefined, rev)));
+      return rev;
     },
   };
   return sink;
 }
 
+function keeperWithBucket(delay = true, now = () => Date.parse("2026-11-27T12:00:00Z")) {
+  let keeper: BanKeeper | undefined;
+  const sink = bucket(() => keeper as BanKeeper, delay);
+  keeper = new BanKeeper(sink, key, config, silent, now);
+  return { keeper, sink };
+}
+
+const signal = (hostId: string, address: string): BanSignal => ({ schemaVersion: SCHEMA_VERSION, hostId, jail: "sshd", address, failures: 5, at: "2026-11-27T12:00:00Z", banSeconds: 86_400 });
+
 describe("BanKeeper bulk imports", () => {
   it("publishes every entry of concurrent imports, each seal before its decisions, with a bounded number of puts in flight", async () => {
-    const sink = slowBucket();
-    const keeper = new BanKeeper(sink, key, config, pino({ level: "silent" }));
+    const { keeper, sink } = keeperWithBucket();
     const addr = (list: number, i: number) => `2001:db8:${list}::${i.toString(16)}`;
     const replies = await Promise.all(
       Array.from({ length: 6 }, (_, list) => keeper.import({ list: `l${list}`, durationSeconds: 3600, reason: "", entries: Array.from({ length: 2000 }, (_, i) => addr(list + 1, i)) })),
@@ -46,6 +71,57 @@ describe("BanKeeper bulk imports", () => {
       const seal = sink.stored.get(k)?.seal as string;
       expect(sink.order.indexOf(`${SEAL_KEY_PREFIX}${seal}`)).toBeLessThan(sink.order.indexOf(k));
     }
+    // and the mirror has seen all of it by the time the imports answered
+    expect(keeper.decisionsByKey.size).toBe(12_000);
+  });
+});
+
+describe("BanKeeper arbitration", () => {
+  it("one reporter causes at most its budget of fleet bans a minute, each an hour; the rest stay local and are counted", async () => {
+    const { keeper, sink } = keeperWithBucket(false);
+    for (let i = 1; i <= 5; i += 1) await keeper.onSignal(signal("h1", `203.0.113.${i}`));
+    expect([...sink.stored.keys()].sort()).toEqual(["jail-sshd.203.0.113.1", "jail-sshd.203.0.113.2", "jail-sshd.203.0.113.3"]);
+    const ban = parseBanDecision((sink.stored.get("jail-sshd.203.0.113.1") as SignedEnvelope).payload);
+    expect(ban?.expiresAt).toBe("2026-11-27T13:00:00.000Z");
+    expect(ban?.issuedAt).toBe("2026-11-27T12:00:00.000Z");
+    expect(keeper.skipped).toEqual({ over: 2 });
+    // a second host confirms one of them: a quorum, for the jail's full (capped) time
+    await keeper.onSignal(signal("h2", "203.0.113.5"));
+    expect(parseBanDecision((sink.stored.get("jail-sshd.203.0.113.5") as SignedEnvelope).payload)).toMatchObject({ origins: ["h1", "h2"], expiresAt: "2026-11-28T12:00:00.000Z" });
+  });
+
+  it("never bans a registered host's address, and takes no network as a host's own", async () => {
+    const { keeper, sink } = keeperWithBucket(false);
+    keeper.setHost("h1", { addresses: ["198.18.0.11", "0.0.0.0/0", "::/0"], managementSources: ["0.0.0.0/1", "198.51.100.0/24"] });
+    expect(keeper.protection.refusedClaims).toBe(3);
+    await keeper.onSignal(signal("h2", "198.18.0.11"));
+    await keeper.onSignal(signal("h2", "198.51.100.7"));
+    await keeper.onSignal(signal("h2", "203.0.113.9"));
+    expect([...sink.stored.keys()]).toEqual(["jail-sshd.203.0.113.9"]);
+    // an operator may still ban what is not a host: no registration made every address "a fleet host"
+    expect(await keeper.add({ cidr: "203.0.113.0/24", durationSeconds: null, reason: "" })).toMatchObject({ ok: true });
+    expect(await keeper.add({ cidr: "198.18.0.11", durationSeconds: null, reason: "" })).toMatchObject({ ok: false, error: "198.18.0.11 is not banned: a fleet host" });
+  });
+
+  it("reads its own writes: a ban added can be deleted at once", async () => {
+    const { keeper } = keeperWithBucket();
+    await keeper.add({ cidr: "203.0.113.4", durationSeconds: 60, reason: "" });
+    expect(await keeper.delete("203.0.113.4")).toEqual({ ok: true, keys: ["cli.203.0.113.4"] });
+    expect(keeper.decisionsByKey.size).toBe(0);
+  });
+});
+
+describe("BanList reconciler", () => {
+  const list = (name: string, entries: unknown[]) => BanList.parse({ apiVersion: "fleetwall.io/v1alpha1", kind: "BanList", metadata: { name }, spec: { entries } });
+
+  it("records per list what was refused and why", async () => {
+    const { keeper, sink } = keeperWithBucket(false);
+    keeper.setHost("h1", { addresses: ["198.18.0.11"], managementSources: [] });
+    keeper.setBanLists([list("bad", [{ cidr: "198.18.0.11" }, { cidr: "203.0.113.1" }]), list("good", [{ cidr: "203.0.113.2" }])]);
+    await keeper.syncBanLists();
+    expect([...sink.stored.keys()].sort()).toEqual(["bad.203.0.113.1", "good.203.0.113.2"]);
+    expect(keeper.banLists.outcomes.get("bad")).toEqual({ refused: [{ list: "bad", cidr: "198.18.0.11", reason: "a fleet host" }] });
+    expect(keeper.banLists.outcomes.get("good")).toEqual({ refused: [] });
   });
 });
 
@@ -54,8 +130,7 @@ describe("BanKeeper durations", () => {
     ["add", (k: BanKeeper, s: number | null) => k.add({ cidr: "203.0.113.9", durationSeconds: s, reason: "" })],
     ["import", (k: BanKeeper, s: number | null) => k.import({ list: "l", durationSeconds: s, reason: "", entries: ["203.0.113.9"] })],
   ])("%s refuses a ban longer than --max-ban, names both, and publishes nothing", async (_, call) => {
-    const sink = slowBucket();
-    const keeper = new BanKeeper(sink, key, config, pino({ level: "silent" }));
+    const { keeper, sink } = keeperWithBucket(false);
     const reply = await call(keeper, 400 * 86_400);
     expect(reply).toMatchObject({ ok: false, error: "a ban of 400d is longer than the controller allows (--max-ban 1d)" });
     expect(sink.stored.size).toBe(0);

@@ -1,321 +1,127 @@
-import {
-  SCHEMA_VERSION,
-  banKey,
-  canonicalJson,
-  parseCidr,
-  formatDuration,
-  parseDuration,
-  sealKey,
-  sealPayloads,
-  signPayload,
-  type BanAddRequest,
-  type BanImportRequest,
-  type BanDecision,
-  type BanList,
-  type BanReply,
-  type BanSignal,
-  type Cidr,
-  type SignedEnvelope,
-  type SigningKey,
-} from "@fleetwall/api";
-import { randomBytes } from "node:crypto";
+import { banKey, formatDuration, parseCidr, replayedDecision, type BanAddRequest, type BanImportRequest, type BanList, type BanReply, type BanSignal, type Cidr, type HostRegistration, type SigningKey, type BanDecision } from "@fleetwall/api";
 import type { Logger } from "pino";
 import type { z } from "zod";
-import { arbitrate, protectedReason, type ArbiterConfig } from "./arbiter.js";
+import { arbitrate, type ArbiterConfig } from "./arbiter.js";
+import { BanMirror } from "./ban-mirror.js";
+import { planAdd, planDelete, planExpiry, planImport, type BanPlan } from "./ban-plan.js";
+import { BanPublisher, type BanSink } from "./ban-publisher.js";
+import { BanListReconciler } from "./banlist-reconciler.js";
+import { Protection } from "./protection.js";
+import { DEFAULT_REPORTER_LIMITS, ReporterLog } from "./reporter-log.js";
 
-/** Bulk puts in flight at once (see BanKeeper.#slots): about half a second of the server's work here. */
-const MAX_BULK_PUTS_IN_FLIGHT = 4096;
-/** Puts started together once that many slots are free. */
-const PUT_BURST = 256;
-
-export interface BanSink {
-  putBan(key: string, envelope: SignedEnvelope): Promise<void>;
-  deleteBan(key: string): Promise<void>;
-}
-
-/** How long an expired jail decision is kept, so that a returning offender is escalated. */
-const MEMORY_MS = 7 * 86400_000;
-
-export interface BanListPlan {
-  puts: BanDecision[];
-  deletes: string[];
-  skipped: { list: string; cidr: string; reason: string }[];
-}
-
-/**
- * What the bans bucket must change so that it holds exactly the BanLists' live entries. Pure.
- * A Deny entry that touches a protected address is skipped, never published.
- */
-export function planBanLists(
-  lists: readonly BanList[],
-  current: ReadonlyMap<string, BanDecision>,
-  isProtected: (cidr: Cidr) => string | undefined,
-  nowMs: number,
-): BanListPlan {
-  const plan: BanListPlan = { puts: [], deletes: [], skipped: [] };
-  const wanted = new Set<string>();
-  for (const list of lists) {
-    for (const entry of list.spec.entries) {
-      const cidr = parseCidr(entry.cidr);
-      const key = banKey(list.metadata.name, cidr.text);
-      const existing = current.get(key);
-      const createdAt = existing?.source === "BanList" ? existing.createdAt : new Date(nowMs).toISOString();
-      const expiresAt = entry.expires
-        ? new Date(entry.expires).toISOString()
-        : entry.duration
-          ? new Date(Date.parse(createdAt) + (parseDuration(entry.duration) as number) * 1000).toISOString()
-          : null;
-      if (expiresAt && Date.parse(expiresAt) <= nowMs) continue;
-      if (list.spec.type === "Deny") {
-        const why = isProtected(cidr);
-        if (why) {
-          plan.skipped.push({ list: list.metadata.name, cidr: cidr.text, reason: why });
-          continue;
-        }
-      }
-      wanted.add(key);
-      const decision: BanDecision = {
-        schemaVersion: SCHEMA_VERSION,
-        list: list.metadata.name,
-        type: list.spec.type,
-        cidr: cidr.text,
-        reason: entry.reason ?? "",
-        scenario: "",
-        origins: [],
-        createdAt,
-        expiresAt,
-        offences: 1,
-        source: "BanList",
-        ...(list.spec.hostSelector ? { hostSelector: list.spec.hostSelector } : {}),
-      };
-      if (!existing || canonicalJson(existing) !== canonicalJson(decision)) plan.puts.push(decision);
-    }
+function canonical(address: string): string {
+  try {
+    return parseCidr(address).text;
+  } catch {
+    return address;
   }
-  for (const [key, d] of current) if (d.source === "BanList" && !wanted.has(key)) plan.deletes.push(key);
-  return plan;
 }
 
+
+
+/** How often expired decisions and stale reports are forgotten. */
+const JANITOR_MS = 30_000;
+
 /**
- * The controller's ban side: mirrors the bans bucket, arbitrates jail signals into fleet decisions,
- * keeps BanList resources and the bucket in step, serves operators' add/delete, and forgets expired
- * decisions. Every decision it writes is signed.
+ * The controller's ban side, put together from its parts: the mirror of the bans bucket, the
+ * protections, the reporters' log, the pure planners (arbitrate, add, import, delete, expiry, and
+ * the BanList reconciler's), and the one publisher that executes their plans.
  */
 export class BanKeeper {
-  #current = new Map<string, BanDecision>();
-  #reporters = new Map<string, Map<string, number>>();
-  #lists: BanList[] = [];
-  #hostCidrs = new Map<string, Cidr[]>();
-  #hostList: Cidr[] | undefined;
-  #allowCache: { cidr: Cidr; expires: number }[] | undefined;
-  #allowLive: { cidrs: Cidr[]; until: number } | undefined;
-  /** Seals in the bucket, with when this controller first saw them, and which seal each decision uses. */
-  #seals = new Map<string, number>();
-  #sealOf = new Map<string, string>();
-  decisions = 0;
-  skippedSignals = 0;
-  #free = MAX_BULK_PUTS_IN_FLIGHT;
-  #waiting: { want: number; resolve: () => void }[] = [];
+  readonly mirror: BanMirror;
+  readonly protection: Protection;
+  readonly publisher: BanPublisher;
+  readonly reporters: ReporterLog;
+  readonly banLists: BanListReconciler;
+  /** Signals not turned into a fleet ban, by the first word of the reason. */
+  readonly skipped: Record<string, number> = {};
+  /** Replayed decisions found in the bucket (and deleted). */
+  replays = 0;
 
   constructor(
-    private readonly sink: BanSink,
-    private readonly key: SigningKey,
+    sink: BanSink,
+    key: SigningKey,
     private readonly config: ArbiterConfig,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
-  ) {}
-
-  onEntry(key: string, decision: BanDecision | null, seal?: string): void {
-    if (decision?.type === "Allow" || this.#current.get(key)?.type === "Allow") this.#allowCache = this.#allowLive = undefined;
-    if (decision) this.#current.set(key, decision);
-    else this.#current.delete(key);
-    if (decision && seal) this.#sealOf.set(key, seal);
-    else this.#sealOf.delete(key);
+  ) {
+    this.mirror = new BanMirror(now);
+    this.protection = new Protection(config, this.mirror);
+    this.publisher = new BanPublisher(sink, key, this.mirror, log, now);
+    this.reporters = new ReporterLog({ ...DEFAULT_REPORTER_LIMITS, windowMs: config.reportWindowSeconds * 1000 });
+    this.banLists = new BanListReconciler(this.mirror, this.protection.check, this.publisher, log, now);
+    this.mirror.onAllowChange = () => this.banLists.kick();
   }
 
-  /** A seal appeared in (or left) the bucket. */
-  onSeal(id: string, present: boolean): void {
-    if (present) {
-      if (!this.#seals.has(id)) this.#seals.set(id, this.now());
-    } else this.#seals.delete(id);
+  get decisions(): number {
+    return this.publisher.decisions;
   }
 
-  /** A host's registered addresses (null: the host is gone): never banned, as a fleet member. */
-  setHostAddresses(hostId: string, addresses: readonly string[] | null): void {
-    // parsed once per registration, not for the whole fleet on every one: 1,000 registrations cost 1,000 parses, not 1,000,000
-    if (addresses) {
-      this.#hostCidrs.set(
-        hostId,
-        addresses.flatMap((a) => {
-          try {
-            return [parseCidr(a)];
-          } catch {
-            return [];
-          }
-        }),
-      );
-    } else this.#hostCidrs.delete(hostId);
-    this.#hostList = undefined;
-  }
-
-  get #hosts(): Cidr[] {
-    this.#hostList ??= [...this.#hostCidrs.values()].flat();
-    return this.#hostList;
-  }
-
-  setBanLists(lists: readonly BanList[]): void {
-    this.#lists = [...lists];
+  get skippedSignals(): number {
+    return Object.values(this.skipped).reduce((a, b) => a + b, 0);
   }
 
   get decisionsByKey(): ReadonlyMap<string, BanDecision> {
-    return this.#current;
+    return this.mirror.decisions;
   }
 
-  /** Allowlisted networks in force; the list is rebuilt only when an Allow decision changes. */
-  #allow(): Cidr[] {
-    const nowMs = this.now();
-    this.#allowCache ??= [...this.#current.values()].filter((d) => d.type === "Allow").map((d) => ({ cidr: parseCidr(d.cidr), expires: d.expiresAt ? Date.parse(d.expiresAt) : Infinity }));
-    // the same array until an entry expires: the arbiter keeps a lookup set per array
-    if (!this.#allowLive || nowMs >= this.#allowLive.until) {
-      const live = this.#allowCache.filter((a) => a.expires > nowMs);
-      this.#allowLive = { cidrs: live.map((a) => a.cidr), until: live.reduce((m, a) => Math.min(m, a.expires), Infinity) };
-    }
-    return this.#allowLive.cidrs;
+  /** A bucket entry from the watch. One stored long after it was signed (a replay) is deleted again. */
+  onEntry(key: string, decision: BanDecision | null, seal?: string, revision?: number, storedAtMs?: number): void {
+    this.mirror.onEntry(key, decision, seal, revision);
+    const replay = decision ? replayedDecision(decision, storedAtMs) : undefined;
+    if (!replay) return;
+    this.replays += 1;
+    this.log.warn({ key, reason: replay }, "replayed decision in the bans bucket; deleting it");
+    this.publisher.execute({ puts: [], deletes: [key], refusals: [] }).catch((e: unknown) => this.log.error({ key, err: e }, "replayed decision not deleted"));
   }
 
-  isProtected = (cidr: Cidr): string | undefined => protectedReason(cidr, { allow: this.#allow(), hosts: this.#hosts }, this.config);
-
-  async #put(d: BanDecision): Promise<string> {
-    const key = banKey(d.list, d.cidr);
-    await this.sink.putBan(key, signPayload(this.key, JSON.stringify(d)));
-    this.onEntry(key, d);
-    this.decisions += 1;
-    return key;
+  onSeal(id: string, present: boolean, revision?: number): void {
+    this.mirror.onSeal(id, present, revision);
   }
 
-  /**
-   * Publishes many decisions under one seal per 5,000: the seal first, then the decisions, so an
-   * agent following the bucket always knows a seal before the decisions that name it.
-   */
-  async #putMany(ds: readonly BanDecision[]): Promise<void> {
-    for (let i = 0; i < ds.length; i += 5000) {
-      const chunk = ds.slice(i, i + 5000);
-      const id = `${this.now().toString(36)}-${randomBytes(6).toString("hex")}`;
-      const { seal, envelopes } = sealPayloads(this.key, id, chunk.map((d) => JSON.stringify(d)));
-      await this.sink.putBan(sealKey(id), seal);
-      this.onSeal(id, true);
-      const puts: Promise<void>[] = [];
-      for (let j = 0; j < chunk.length; ) {
-        // in bursts: puts started together leave in one write to the server
-        const n = await this.#slots(Math.min(PUT_BURST, chunk.length - j));
-        for (let k = j; k < j + n; k += 1) {
-          const d = chunk[k] as BanDecision;
-          const key = banKey(d.list, d.cidr);
-          const put = this.sink
-            .putBan(key, envelopes[k] as SignedEnvelope)
-            .then(() => {
-              this.onEntry(key, d, id);
-              this.decisions += 1;
-            })
-            .finally(() => this.#release());
-          put.catch(() => undefined); // handled by the Promise.all below, perhaps after later puts start
-          puts.push(put);
-        }
-        j += n;
-      }
-      await Promise.all(puts);
-    }
+  /** A host's registration (null: gone): its addresses and management networks are protected, within bounds. */
+  setHost(hostId: string, reg: Pick<HostRegistration, "addresses" | "managementSources"> | null): void {
+    const refused = this.protection.setHost(hostId, reg);
+    if (refused.length) this.log.warn({ host: hostId, refused }, "registration claims refused");
+    this.banLists.kick();
   }
 
-  /**
-   * Bulk puts in flight to the bucket at once, across all imports and list syncs: more only wait in
-   * the server, and past the publish timeout they fail (ten concurrent imports of 1,000 on a loaded
-   * controller did).
-   * Single decisions (fleet bans, `bans add`) do not wait for a slot.
-   */
-  async #slots(want: number): Promise<number> {
-    if (this.#free >= want && this.#waiting.length === 0) this.#free -= want;
-    else await new Promise<void>((resolve) => this.#waiting.push({ want, resolve })); // granted by #release
-    return want;
+  /** The control plane's addresses resolved from names (NATS servers, this controller). */
+  setResolved(cidrs: readonly Cidr[]): void {
+    this.protection.setResolved(cidrs);
   }
 
-  #release(): void {
-    this.#free += 1;
-    // waiters in order, each once its whole burst is free
-    for (let next = this.#waiting[0]; next && next.want <= this.#free; next = this.#waiting[0]) {
-      this.#waiting.shift();
-      this.#free -= next.want;
-      next.resolve();
-    }
-  }
-
-  /** One chunk of an import: every entry checked like a manual ban, then published under seals. */
-  async import(req: z.infer<typeof BanImportRequest>): Promise<BanReply> {
-    const tooLong = this.#durationProblem(req.durationSeconds);
-    if (tooLong) return { ok: false, error: tooLong, keys: [] };
-    const nowMs = this.now();
-    const createdAt = new Date(nowMs).toISOString();
-    const expiresAt = req.durationSeconds ? new Date(nowMs + req.durationSeconds * 1000).toISOString() : null;
-    const refused: { cidr: string; reason: string }[] = [];
-    const decisions: BanDecision[] = [];
-    for (const text of req.entries) {
-      let cidr: Cidr;
-      try {
-        cidr = parseCidr(text);
-      } catch {
-        refused.push({ cidr: text, reason: "not an address or CIDR" });
-        continue;
-      }
-      const why = this.isProtected(cidr);
-      if (why) {
-        refused.push({ cidr: cidr.text, reason: why });
-        continue;
-      }
-      decisions.push({
-        schemaVersion: SCHEMA_VERSION,
-        list: req.list,
-        type: "Deny",
-        cidr: cidr.text,
-        reason: req.reason,
-        scenario: "import",
-        origins: [],
-        createdAt,
-        expiresAt,
-        offences: 1,
-        source: "cli",
-      });
-    }
-    await this.#putMany(decisions);
-    return { ok: true, keys: [], published: decisions.length, refused };
+  setBanLists(lists: readonly BanList[]): void {
+    this.banLists.setLists(lists);
   }
 
   async onSignal(signal: BanSignal): Promise<void> {
     const nowMs = this.now();
-    const reporters = this.#reporters.get(signal.address) ?? new Map<string, number>();
-    reporters.set(signal.hostId, Date.parse(signal.at) || nowMs);
-    this.#reporters.set(signal.address, reporters);
-    const key = banKey(`jail-${signal.jail}`, signal.address);
-    const verdict = arbitrate(signal, { allow: this.#allow(), hosts: this.#hosts, previous: this.#current.get(key), reporters }, this.config, nowMs);
-    if ("skip" in verdict) {
-      this.skippedSignals += 1;
-      this.log.info({ address: signal.address, jail: signal.jail, host: signal.hostId, reason: verdict.skip }, "signal not turned into a fleet ban");
+    const reporters = this.reporters.record(signal.address, signal.hostId, Date.parse(signal.at), nowMs);
+    const previous = this.mirror.decisions.get(banKey(`jail-${signal.jail}`, canonical(signal.address)));
+    const plan = arbitrate(
+      signal,
+      { ...this.protection.view, previousOffences: previous?.offences ?? 0, reporters, soloBudgetLeft: this.reporters.budgetLeft(signal.hostId, this.config.soloBudgetPerMinute, nowMs) },
+      this.config,
+      nowMs,
+    );
+    const refusal = plan.refusals[0];
+    if (refusal) {
+      const kind = refusal.reason.split(/[ :]/)[0] as string;
+      this.skipped[kind] = (this.skipped[kind] ?? 0) + 1;
+      this.log.info({ address: signal.address, jail: signal.jail, host: signal.hostId, reason: refusal.reason }, "signal not turned into a fleet ban");
       return;
     }
-    await this.#put(verdict.ban);
-    this.#reporters.delete(signal.address);
-    this.log.warn({ address: verdict.ban.cidr, jail: signal.jail, expiresAt: verdict.ban.expiresAt, offences: verdict.ban.offences }, "fleet ban");
+    if (plan.solo) this.reporters.charge(signal.hostId, nowMs);
+    await this.publisher.execute(plan);
+    this.reporters.forget(signal.address);
+    const ban = plan.puts[0] as BanDecision;
+    this.log.warn({ address: ban.cidr, jail: signal.jail, expiresAt: ban.expiresAt, offences: ban.offences, origins: ban.origins, solo: plan.solo }, "fleet ban");
   }
 
-  /** Brings BanList decisions in line with the resources. */
-  async syncBanLists(): Promise<BanListPlan> {
-    const plan = planBanLists(this.#lists, this.#current, this.isProtected, this.now());
-    for (const s of plan.skipped) this.log.warn(s, "BanList entry not published");
-    if (plan.puts.length > 16) await this.#putMany(plan.puts);
-    else for (const d of plan.puts) await this.#put(d);
-    for (const key of plan.deletes) {
-      await this.sink.deleteBan(key);
-      this.onEntry(key, null);
-    }
-    return plan;
+  async #reply(plan: BanPlan): Promise<BanReply> {
+    const keys = await this.publisher.execute(plan);
+    return { ok: true, keys };
   }
 
   /** Why a requested ban duration is refused: longer than `--max-ban`, the longest ban this controller grants. */
@@ -327,67 +133,51 @@ export class BanKeeper {
   async add(req: z.infer<typeof BanAddRequest>): Promise<BanReply> {
     const tooLong = this.#durationProblem(req.durationSeconds);
     if (tooLong) return { ok: false, error: tooLong, keys: [] };
-    let cidr: Cidr;
-    try {
-      cidr = parseCidr(req.cidr);
-    } catch {
-      return { ok: false, error: `${req.cidr} is not an address or CIDR`, keys: [] };
-    }
-    const why = this.isProtected(cidr);
-    if (why) return { ok: false, error: `${cidr.text} is not banned: ${why}`, keys: [] };
-    const nowMs = this.now();
-    const key = await this.#put({
-      schemaVersion: SCHEMA_VERSION,
-      list: "cli",
-      type: "Deny",
-      cidr: cidr.text,
-      reason: req.reason,
-      scenario: "manual",
-      origins: [],
-      createdAt: new Date(nowMs).toISOString(),
-      expiresAt: req.durationSeconds ? new Date(nowMs + req.durationSeconds * 1000).toISOString() : null,
-      offences: 1,
-      source: "cli",
-    });
-    return { ok: true, keys: [key] };
+    const plan = planAdd(req, this.protection.check, this.now());
+    const r = plan.refusals[0];
+    if (r) return { ok: false, error: r.reason === "not an address or CIDR" ? `${r.cidr} is not an address or CIDR` : `${r.cidr} is not banned: ${r.reason}`, keys: [] };
+    return this.#reply(plan);
+  }
+
+  /** One chunk of an import: every entry checked like a manual ban, then published under seals. */
+  async import(req: z.infer<typeof BanImportRequest>): Promise<BanReply> {
+    const tooLong = this.#durationProblem(req.durationSeconds);
+    if (tooLong) return { ok: false, error: tooLong, keys: [] };
+    const plan = planImport(req, this.protection.check, this.now());
+    await this.publisher.execute(plan);
+    return { ok: true, keys: [], published: plan.puts.length, refused: plan.refusals.map(({ cidr, reason }) => ({ cidr, reason })) };
   }
 
   /** Lifts every Deny decision for exactly this address or CIDR, whatever made it (BanList entries come back on the next sync). */
   async delete(cidrText: string): Promise<BanReply> {
-    let cidr: Cidr;
-    try {
-      cidr = parseCidr(cidrText);
-    } catch {
-      return { ok: false, error: `${cidrText} is not an address or CIDR`, keys: [] };
-    }
-    const keys = [...this.#current.entries()].filter(([, d]) => d.type === "Deny" && d.cidr === cidr.text).map(([k]) => k);
-    for (const k of keys) {
-      await this.sink.deleteBan(k);
-      this.onEntry(k, null);
-    }
-    return keys.length ? { ok: true, keys } : { ok: false, error: `no ban for ${cidr.text}`, keys: [] };
+    const plan = planDelete(cidrText, this.mirror.decisions);
+    const r = plan.refusals[0];
+    if (r) return { ok: false, error: r.reason === "not an address or CIDR" ? `${r.cidr} is not an address or CIDR` : r.reason, keys: [] };
+    await this.publisher.execute(plan);
+    return { ok: true, keys: plan.deletes };
   }
 
-  /** Deletes decisions that expired (at once for operators' and lists' ones, after a week for jails'), and seals no decision uses. */
+  /** Brings BanList decisions in line with the resources (one pass of the reconciler). */
+  syncBanLists(): Promise<void> {
+    return this.banLists.sync();
+  }
+
+  /** Deletes expired decisions and unused seals; forgets stale reports. Returns how many keys went. */
   async forgetExpired(): Promise<number> {
     const nowMs = this.now();
-    let n = 0;
-    const used = new Set(this.#sealOf.values());
-    for (const [id, seen] of [...this.#seals]) {
-      // a seal younger than a minute may belong to a batch still being published
-      if (used.has(id) || nowMs - seen < 60_000) continue;
-      await this.sink.deleteBan(sealKey(id));
-      this.#seals.delete(id);
+    this.reporters.prune(nowMs);
+    const plan = planExpiry(this.mirror.decisions, this.mirror.seals, this.mirror.sealOf, nowMs);
+    await this.publisher.execute(plan);
+    return plan.deletes.length;
+  }
+
+  /** The BanList reconciler and the janitor, until aborted. Start once the bucket has been read. */
+  async run(signal: AbortSignal): Promise<void> {
+    const janitor = setInterval(() => void this.forgetExpired().catch((e: unknown) => this.log.warn({ err: e }, "expired bans not removed")), JANITOR_MS);
+    try {
+      await this.banLists.run(signal);
+    } finally {
+      clearInterval(janitor);
     }
-    for (const [key, d] of [...this.#current]) {
-      if (!d.expiresAt) continue;
-      const age = nowMs - Date.parse(d.expiresAt);
-      if (age > (d.source === "jail" ? MEMORY_MS : 0)) {
-        await this.sink.deleteBan(key);
-        this.onEntry(key, null);
-        n += 1;
-      }
-    }
-    return n;
   }
 }

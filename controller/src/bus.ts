@@ -1,6 +1,8 @@
-import { nanos, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
-import { Kvm, type KV } from "@nats-io/kv";
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { headers, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
+import type { KV } from "@nats-io/kv";
+import { jetstream } from "@nats-io/jetstream";
+import { setUpStreams } from "./bus-limits.js";
+import { SignalConsumer } from "./signal-consumer.js";
 import {
   BANS_BUCKET,
   BANS_REPUBLISH,
@@ -52,6 +54,7 @@ export interface BusOptions {
  * controller code that imports the NATS client.
  */
 export class ControllerBus {
+  readonly #signals: SignalConsumer;
   /** Puts to the desired and bans buckets: thousands a second on a fleet-wide change or an import. */
   readonly #puts: AckedPublisher;
 
@@ -63,6 +66,7 @@ export class ControllerBus {
     private readonly options: BusOptions,
   ) {
     this.#puts = new AckedPublisher(nc);
+    this.#signals = new SignalConsumer(nc, options.log, (reason) => options.onInvalid("signal", reason));
   }
 
   /** Connects (waiting for a server as long as it takes) and opens the buckets; gives up when `signal` aborts. */
@@ -89,28 +93,7 @@ export class ControllerBus {
   }
 
   static async #setUp(nc: NatsConnection, options: BusOptions): Promise<ControllerBus> {
-    const kvm = new Kvm(nc);
-    const desired = await kvm.create(DESIRED_BUCKET, { history: 1, replicas: options.replicas });
-    const hosts = await kvm.create(HOSTS_BUCKET, { history: 1, replicas: options.replicas });
-    // every stored decision is republished to a core subject agents subscribe to (link.ts watchBans)
-    const republish = BANS_REPUBLISH;
-    const bans = await kvm.create(BANS_BUCKET, { history: 1, replicas: options.replicas, republish });
-    const jsm = await jetstreamManager(nc);
-    const bansStream = (await bans.status()).streamInfo.config;
-    if (bansStream.republish?.src !== republish.src || bansStream.republish?.dest !== republish.dest) {
-      // a bucket made before decisions were republished: agents follow it by periodic catch-up only.
-      // nats-server 2.9 refuses to add republishing to an existing stream: say what that costs.
-      await jsm.streams.update(bansStream.name, { ...bansStream, republish }).then(
-        () => options.log.info({ bucket: BANS_BUCKET, republish: republish.dest }, "bans bucket now republishes its entries"),
-        (error: unknown) =>
-          options.log.error({ bucket: BANS_BUCKET, err: error }, "bans bucket does not republish its entries and the server refused to add it: agents see bans only by periodic catch-up (seconds, not milliseconds) until the bucket is made again"),
-      );
-    }
-    const stream = { name: SIGNALS_STREAM, subjects: [SIGNAL_WILDCARD], max_age: nanos(86400_000), num_replicas: options.replicas };
-    await jsm.streams.add(stream).catch(async () => jsm.streams.update(SIGNALS_STREAM, stream));
-    await jsm.consumers
-      .add(SIGNALS_STREAM, { durable_name: "fleetwall-arbiter", ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: nanos(30_000) })
-      .catch(() => undefined);
+    const { desired, hosts, bans } = await setUpStreams(nc, options.replicas, options.log);
     return new ControllerBus(nc, desired, hosts, bans, options);
   }
 
@@ -133,38 +116,42 @@ export class ControllerBus {
   }
 
   /** Follows the hosts bucket (snapshot, then updates) until `signal` aborts; restarts a watch that ends. */
-  async watchHosts(onHost: (id: string, reg: HostRegistration | null) => void, signal: AbortSignal): Promise<void> {
+  async watchHosts(onHost: (id: string, reg: HostRegistration | null) => void, signal: AbortSignal, onSnapshot: () => void = () => undefined): Promise<void> {
     while (!signal.aborted) {
       const watch = await this.hosts.watch();
       const stop = () => watch.stop();
       signal.addEventListener("abort", stop, { once: true });
+      let initial = (await this.hosts.status()).values > 0;
+      if (!initial) onSnapshot();
       for await (const e of watch) {
-        if (e.operation !== "PUT") {
-          onHost(e.key, null);
-          continue;
+        const parsed = e.operation === "PUT" ? safeJson(e.value, HostRegistration) : null;
+        if (e.operation !== "PUT") onHost(e.key, null);
+        else if (!parsed || parsed.hostId !== e.key) this.options.onInvalid("registration", "malformed host registration");
+        else onHost(e.key, parsed);
+        if (initial && e.delta === 0) {
+          initial = false;
+          onSnapshot();
         }
-        const parsed = safeJson(e.value, HostRegistration);
-        if (!parsed || parsed.hostId !== e.key) {
-          this.options.onInvalid("registration", "malformed host registration");
-          continue;
-        }
-        onHost(e.key, parsed);
       }
       signal.removeEventListener("abort", stop);
       if (!signal.aborted) this.options.log.warn("hosts watch ended; restarting");
     }
   }
 
-  async putBan(key: string, envelope: SignedEnvelope): Promise<void> {
-    await this.#puts.publish(kvSubject(BANS_BUCKET, key), enc.encode(envelopeText(envelope)));
+  /** Resolves with the bucket revision the put made. */
+  putBan(key: string, envelope: SignedEnvelope): Promise<number> {
+    return this.#puts.publish(kvSubject(BANS_BUCKET, key), enc.encode(envelopeText(envelope)));
   }
 
-  async deleteBan(key: string): Promise<void> {
-    await this.bans.delete(key);
+  /** Deletes a key (a delete marker, as the KV API writes it); resolves with its revision. */
+  async deleteBan(key: string): Promise<number> {
+    const h = headers();
+    h.set("KV-Operation", "DEL");
+    return (await jetstream(this.nc).publish(kvSubject(BANS_BUCKET, key), new Uint8Array(0), { headers: h, timeout: 5000 })).seq;
   }
 
   /** Follows the bans bucket (the controller's own signed decisions) until aborted. */
-  async watchBans(onEntry: (key: string, d: BanDecision | null, seal?: string) => void, onSeal: (id: string, present: boolean) => void, signal: AbortSignal, onSnapshot: () => void): Promise<void> {
+  async watchBans(onEntry: (key: string, d: BanDecision | null, seal?: string, revision?: number, storedAtMs?: number) => void, onSeal: (id: string, present: boolean, revision?: number) => void, signal: AbortSignal, onSnapshot: () => void): Promise<void> {
     while (!signal.aborted) {
       const watch = await this.bans.watch();
       const stop = () => watch.stop();
@@ -176,12 +163,12 @@ export class ControllerBus {
       }
       let n = 0;
       for await (const e of watch) {
-        if (e.key.startsWith(SEAL_KEY_PREFIX)) onSeal(e.key.slice(SEAL_KEY_PREFIX.length), e.operation === "PUT");
-        else if (e.operation !== "PUT") onEntry(e.key, null);
+        if (e.key.startsWith(SEAL_KEY_PREFIX)) onSeal(e.key.slice(SEAL_KEY_PREFIX.length), e.operation === "PUT", e.revision);
+        else if (e.operation !== "PUT") onEntry(e.key, null, undefined, e.revision);
         else {
           const env = parseEnvelopeText(dec.decode(e.value));
           const d = env.success ? parseBanDecision(env.data.payload) : undefined;
-          if (d) onEntry(e.key, d, env.success ? env.data.seal : undefined);
+          if (d) onEntry(e.key, d, env.success ? env.data.seal : undefined, e.revision, e.created.getTime());
           else this.options.onInvalid("decision", "stored ban decision does not parse");
         }
         if (initial && e.delta === 0) {
@@ -195,32 +182,14 @@ export class ControllerBus {
     }
   }
 
-  /** Consumes the durable signals stream: each signal is acknowledged only after `onSignal` handled it. */
+  /** Consumes the durable signals stream until aborted (signal-consumer.ts). */
   async consumeSignals(onSignal: (s: BanSignal) => Promise<void>, signal: AbortSignal): Promise<void> {
-    const consumer = await jetstream(this.nc).consumers.get(SIGNALS_STREAM, "fleetwall-arbiter");
-    while (!signal.aborted) {
-      // short pulls: when the consumer's leader moves to another server (a cluster losing one), the
-      // missing heartbeats are noticed within seconds, not the default half minute
-      const messages = await consumer.consume({ max_messages: 256, expires: 5_000 });
-      const stop = () => void messages.close();
-      signal.addEventListener("abort", stop, { once: true });
-      for await (const m of messages) {
-        const parsed = safeJson(m.data, BanSignal);
-        if (!parsed || parsed.hostId !== m.subject.split(".")[2]) {
-          this.options.onInvalid("signal", "malformed signal or host id does not match subject");
-          m.term();
-          continue;
-        }
-        try {
-          await onSignal(parsed);
-          m.ack();
-        } catch (error) {
-          this.options.log.error({ err: error }, "signal not handled; it will be redelivered");
-          m.nak(1000);
-        }
-      }
-      signal.removeEventListener("abort", stop);
-    }
+    await this.#signals.run(onSignal, signal);
+  }
+
+  /** How often the arbiter's consumer had to be made again. */
+  get consumerRecreations(): number {
+    return this.#signals.recreations;
   }
 
   serveBans(

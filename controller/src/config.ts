@@ -2,6 +2,9 @@ import { isCidr } from "@fleetwall/api";
 import { DURATION, Listen, LogLevel, NatsFiles, NatsServers, flagDuration } from "@fleetwall/runtime/config";
 import { z } from "zod";
 
+/** A duration flag in whole seconds (the one grammar, with bounds). */
+const seconds = (fallback: string, minMs: number, maxMs: number) => flagDuration(fallback, minMs, maxMs).transform((ms) => Math.floor(ms / 1000));
+
 /** The controller's configuration: `fleetwall controller`'s flags, parsed once and frozen by the CLI. */
 const { SECOND, MINUTE, HOUR, DAY } = DURATION;
 
@@ -23,9 +26,12 @@ export const ControllerConfig = z.object({
   signingKey: z.string().min(1).describe("PEM file of the Ed25519 signing key; created when missing"),
   replicas: z.coerce.number().int().min(1).max(5).default(1),
   rescan: flagDuration("5s", 100, DAY),
-  minReporters: z.coerce.number().int().min(1).max(100).default(1),
+  minReporters: z.coerce.number().int().min(1).max(100).default(2),
   /** Seconds: the longest ban the arbiter grants and `bans add`/`import` may ask for. */
-  maxBan: flagDuration("30d", MINUTE, 3650 * DAY).transform((ms) => Math.floor(ms / 1000)),
+  maxBan: seconds("30d", MINUTE, 3650 * DAY),
+  reporterMaxBan: seconds("1h", MINUTE, 3650 * DAY),
+  reporterBudget: z.coerce.number().int().min(0).max(10_000).default(10),
+  reportWindow: seconds("10m", 10 * SECOND, 7 * DAY),
   minPrefix4: z.coerce.number().int().min(1).max(32).default(16),
   minPrefix6: z.coerce.number().int().min(1).max(128).default(48),
   protect: z.array(z.string().refine(isCidr, "must be an address or CIDR")).default([]),

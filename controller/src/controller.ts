@@ -78,7 +78,7 @@ export class Controller {
   setHost(id: string, reg: HostRegistration | null): void {
     if (reg) this.#hosts.set(id, reg);
     else this.#hosts.delete(id);
-    this.bans?.setHostAddresses(id, reg?.addresses ?? null);
+    this.bans?.setHost(id, reg);
     this.#kick();
   }
 
@@ -100,12 +100,19 @@ export class Controller {
     return this.#compiled.selection;
   }
 
+  /** A host's key may no longer hold what was published (a rogue consumer wrote into it): publish it again. */
+  republish(hostId: string): void {
+    const p = this.#published.get(hostId);
+    if (p) this.#published.set(hostId, { ...p, hash: "" });
+    this.#kick();
+  }
+
   recordReport(report: HostReport): void {
     this.#reports.set(report.hostId, report);
   }
 
   status(): FleetStatus {
-    return fleetStatus({ hosts: this.registrations, compiled: this.#compiled, published: this.#published, reports: this.#reports, invalid: this.#invalid, warnings: this.#warnings, banLists: this.#banLists, decisions: this.bans?.decisionsByKey ?? new Map() });
+    return fleetStatus({ hosts: this.registrations, compiled: this.#compiled, published: this.#published, reports: this.#reports, invalid: this.#invalid, warnings: this.#warnings, banLists: this.#banLists, banListOutcomes: this.bans?.banLists.outcomes ?? new Map(), decisions: this.bans?.decisionsByKey ?? new Map() });
   }
 
   #kick(): void {
@@ -169,7 +176,6 @@ export class Controller {
     }
     await Promise.all(puts);
     if (failure !== undefined) throw failure;
-    if (this.bans && this.#bansLoaded) await this.bans.syncBanLists();
     return plan.length;
   }
 }

@@ -3,6 +3,7 @@ import { API_VERSION, canonicalJson, parseResource, type HostRegistration, type 
 import type { Logger } from "pino";
 import type { ManifestError, PolicySet } from "./manifests.js";
 import type { ObjectStatus } from "./kube-status.js";
+import { KubeApiError, kubeFailure } from "./kube-errors.js";
 import { WorkQueue } from "./work-queue.js";
 
 const GROUP = "fleetwall.io";
@@ -36,6 +37,11 @@ interface Watched {
   informer: Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
   backoffMs: number;
   restart?: NodeJS.Timeout;
+  /** Listed at least once: its cache holds the kind. */
+  listed: boolean;
+  /** The current informer of its kind (restarted after errors); a relist's fresh one is not, yet. */
+  live: boolean;
+  error?: unknown;
 }
 
 /**
@@ -72,14 +78,15 @@ export class KubeSource {
 
   /** Starts the informers and resolves once each has listed its kind. */
   async start(): Promise<void> {
-    await Promise.all(PLURALS.map(async (plural) => this.#watched.set(plural, await this.#informer(plural))));
+    await Promise.all(PLURALS.map(async (plural) => this.#watched.set(plural, await this.#informer(plural, true))));
     for (const plural of PLURALS) this.queue.add(`${plural}/`);
     this.#relist = setInterval(() => void this.#relistAll(), this.options.relistMs);
     this.#relist.unref();
   }
 
+  /** Every kind listed at least once (a missing CRD or a forbidden list keeps this false). */
   get synced(): boolean {
-    return this.#watched.size === PLURALS.length;
+    return PLURALS.every((p) => this.#watched.get(p)?.listed);
   }
 
   async stop(): Promise<void> {
@@ -96,47 +103,64 @@ export class KubeSource {
     return this.#watched.get(plural)?.informer.list() ?? [];
   }
 
-  async #informer(plural: Plural): Promise<Watched> {
+  /**
+   * A started informer for one kind. `live` (the current one) restarts itself after errors, with
+   * backoff; a fresh one made by a relist only records its error, and the relist drops it.
+   */
+  async #informer(plural: Plural, live: boolean): Promise<Watched> {
     const path = `/apis/${GROUP}/${VERSION}/${plural}`;
-    const informer = makeInformer(this.options.kubeconfig, path, () => this.api.listClusterCustomObject({ group: GROUP, version: VERSION, plural }));
-    const w: Watched = { plural, informer, backoffMs: 500 };
+    const list = async () => {
+      const listed = await this.api.listClusterCustomObject({ group: GROUP, version: VERSION, plural });
+      watched.listed = true;
+      watched.backoffMs = 500;
+      // the whole kind again once the cache holds the list (an empty list fires no event)
+      setImmediate(() => this.queue.add(`${plural}/`));
+      return listed;
+    };
+    const informer = makeInformer(this.options.kubeconfig, path, list);
+    const watched: Watched = { plural, informer, backoffMs: 500, listed: false, live };
     const enqueue = (obj: KubernetesObject) => this.queue.add(`${plural}/${obj.metadata?.name ?? ""}`);
     informer.on("add", enqueue);
     informer.on("update", enqueue);
     informer.on("delete", enqueue);
     informer.on("connect", () => this.options.log.debug({ plural }, "watch connected"));
     // client-node's informer stops for good on any error but 410: start it again, with backoff
+    // (reset by a successful list). The failure is one line: code, reason, object and the fix.
     informer.on("error", (error: unknown) => {
-      if (this.#stopped || this.#watched.get(plural)?.informer !== informer) return;
-      this.options.log.warn({ plural, err: error, retryInMs: w.backoffMs }, "informer failed; restarting");
-      clearTimeout(w.restart);
-      w.restart = setTimeout(() => {
+      watched.error = error;
+      if (this.#stopped || !watched.live) return;
+      this.options.log.warn({ plural, ...kubeFailure(error, { verb: watched.listed ? "watch" : "list", resource: plural }), retryInMs: watched.backoffMs }, "informer failed; restarting");
+      clearTimeout(watched.restart);
+      watched.restart = setTimeout(() => {
         this.informerRestarts += 1;
-        informer.start().then(() => (w.backoffMs = 500), () => undefined);
-      }, w.backoffMs);
-      w.backoffMs = Math.min(w.backoffMs * 2, 30_000);
+        informer.start().catch(() => undefined);
+      }, watched.backoffMs);
+      watched.backoffMs = Math.min(watched.backoffMs * 2, 30_000);
     });
     await informer.start();
-    return w;
+    return watched;
   }
 
   /** Replaces each informer by a freshly listed one; the old one serves until the new one has listed. */
   async #relistAll(): Promise<void> {
     for (const plural of PLURALS) {
       if (this.#stopped) return;
-      try {
-        const fresh = await this.#informer(plural);
-        const old = this.#watched.get(plural);
-        this.#watched.set(plural, fresh);
-        if (old) {
-          clearTimeout(old.restart);
-          await old.informer.stop();
-        }
-        this.relists += 1;
-        this.queue.add(`${plural}/`);
-      } catch (error) {
-        this.options.log.warn({ plural, err: error }, "relist failed; the current informer stays");
+      const fresh = await this.#informer(plural, false);
+      if (!fresh.listed || this.#stopped) {
+        await fresh.informer.stop();
+        if (!this.#stopped) this.options.log.warn({ plural, ...kubeFailure(fresh.error, { verb: "list", resource: plural }) }, "relist failed; the current informer stays");
+        continue;
       }
+      const old = this.#watched.get(plural);
+      fresh.live = true;
+      this.#watched.set(plural, fresh);
+      if (old) {
+        old.live = false;
+        clearTimeout(old.restart);
+        await old.informer.stop();
+      }
+      this.relists += 1;
+      this.queue.add(`${plural}/`);
     }
   }
 
@@ -152,7 +176,8 @@ export class KubeSource {
       this.options.onHostLabels(name, o ? ((o.metadata?.labels ?? {}) as Labels) : null);
       return;
     }
-    this.options.onPolicies(this.#policySet());
+    // not before both kinds are listed: an unlisted kind (its CRD missing, its list forbidden) is not "no policies"
+    if (this.#watched.get("firewallpolicies")?.listed && this.#watched.get("banlists")?.listed) this.options.onPolicies(this.#policySet());
   }
 
   /**
@@ -205,6 +230,15 @@ export class KubeSource {
    * apply the labels the agent proposes when they change, and leave the operator's labels alone.
    */
   async ensureHost(reg: HostRegistration): Promise<void> {
+    try {
+      await this.#ensureHost(reg);
+    } catch (error) {
+      if (error instanceof KubeApiError) throw error;
+      throw new KubeApiError(kubeFailure(error, { verb: "patch", resource: "firewallhosts", name: reg.hostId }), error);
+    }
+  }
+
+  async #ensureHost(reg: HostRegistration): Promise<void> {
     const proposed = canonicalJson(reg.labels);
     const existing = this.objects("firewallhosts").find((o) => o.metadata?.name === reg.hostId);
     if (!existing) {
@@ -214,7 +248,7 @@ export class KubeSource {
         return;
       } catch (error) {
         // created meanwhile (by a previous leader, or not yet in our cache): fall through to patch
-        if ((error as { code?: number }).code !== 409) throw error;
+        if ((error as { code?: number }).code !== 409) throw new KubeApiError(kubeFailure(error, { verb: "create", resource: "firewallhosts", name: reg.hostId }), error);
       }
     }
     if (existing?.metadata?.annotations?.[PROPOSED] === proposed) return;
@@ -234,12 +268,20 @@ export class KubeSource {
     return o ? (o.status ?? null) : undefined;
   }
 
-  /** Writes one object's status subresource (`<plural>/<name>`) with a merge patch. */
-  async writeStatus(key: string, status: ObjectStatus): Promise<void> {
+  /**
+   * Writes one object's status subresource (`<plural>/<name>`) with a merge patch; resolves to the
+   * status the server stored (after pruning what its schema does not have).
+   */
+  async writeStatus(key: string, status: ObjectStatus): Promise<ObjectStatus | undefined> {
     const [plural, name] = key.split("/") as [Plural, string];
-    await this.api.patchClusterCustomObjectStatus(
-      { group: GROUP, version: VERSION, plural, name, body: { status } },
-      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-    );
+    try {
+      const stored = (await this.api.patchClusterCustomObjectStatus(
+        { group: GROUP, version: VERSION, plural, name, body: { status } },
+        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+      )) as { status?: ObjectStatus } | undefined;
+      return stored?.status;
+    } catch (error) {
+      throw new KubeApiError(kubeFailure(error, { verb: "patch", resource: `${plural}/status`, name }), error);
+    }
   }
 }

@@ -1,13 +1,19 @@
 import type { Logger } from "pino";
 import type { Controller } from "./controller.js";
+import { canonicalJson } from "@fleetwall/api";
+import { kubeLogFields } from "./kube-errors.js";
 import { kubeStatuses, planStatusWrites, type ObjectStatus } from "./kube-status.js";
+
+/** A status write the server keeps refusing is retried at most this often. */
+const MAX_RETRY_MS = 30_000;
 
 /** What the writer needs of the Kubernetes adapter. */
 export interface StatusTarget {
   readonly generations: ReadonlyMap<string, number>;
   /** The status an object has in the informer cache, or undefined when the object does not exist. */
   currentStatus(key: string): ObjectStatus | null | undefined;
-  writeStatus(key: string, status: ObjectStatus): Promise<void>;
+  /** Resolves to the status the server stored (it prunes fields its schema lacks), when it says. */
+  writeStatus(key: string, status: ObjectStatus): Promise<ObjectStatus | undefined>;
 }
 
 export interface StatusWriterOptions {
@@ -24,7 +30,11 @@ export interface StatusWriterOptions {
  * rate-limited. Heartbeats alone cause no writes (see LAST_SEEN_REFRESH_MS).
  */
 export class KubeStatusWriter {
-  #lastWrite = new Map<string, { status: ObjectStatus; at: number }>();
+  /** Per object: what was sent last, what the server stored of it, and when. */
+  #lastWrite = new Map<string, { sent: ObjectStatus; stored: ObjectStatus | undefined; at: number }>();
+  #prunedWarned = new Set<string>();
+  /** Objects whose last write failed: how often in a row, and not before when again. */
+  #failing = new Map<string, { count: number; retryAt: number }>();
   writes = 0;
   failures = 0;
 
@@ -34,32 +44,55 @@ export class KubeStatusWriter {
     private readonly options: StatusWriterOptions,
   ) {}
 
+  /**
+   * What an object says now, as the writer compares it: what was last sent, when the object still
+   * says what the server stored of that write. So fields the server prunes (a CRD schema without
+   * them) cause no write on every tick, and a status someone else changed is written again.
+   */
+  #said(key: string): ObjectStatus | null | undefined {
+    const current = this.target.currentStatus(key);
+    const last = this.#lastWrite.get(key);
+    if (current !== undefined && last?.stored && canonicalJson(current ?? {}) === canonicalJson(last.stored)) return last.sent;
+    return current;
+  }
+
   async tick(now = Date.now()): Promise<number> {
-    const previous = new Map<string, ObjectStatus>();
     const desired = kubeStatuses({
       fleet: this.controller.status(),
       generations: this.target.generations,
       selection: this.controller.selection,
       registrations: this.controller.registrations,
-      previous: { get: (key: string) => this.target.currentStatus(key) ?? previous.get(key) } as ReadonlyMap<string, ObjectStatus>,
+      previous: { get: (key: string) => this.#said(key) ?? undefined } as ReadonlyMap<string, ObjectStatus>,
       now,
     });
     // only objects that exist; compared with what they say now, not with what was last sent
-    const existing = new Map([...desired].filter(([key]) => this.target.currentStatus(key) !== undefined));
-    const said = new Map([...existing.keys()].map((key) => [key, { status: this.target.currentStatus(key) ?? {}, at: this.#lastWrite.get(key)?.at ?? 0 }]));
+    const existing = new Map([...desired].filter(([key]) => this.target.currentStatus(key) !== undefined && now >= (this.#failing.get(key)?.retryAt ?? 0)));
+    const said = new Map([...existing.keys()].map((key) => [key, { status: this.#said(key) ?? {}, at: this.#lastWrite.get(key)?.at ?? 0 }]));
     const due = planStatusWrites(existing, said, now, this.options.minIntervalMs, this.options.budget);
     for (const key of due) {
       const status = existing.get(key) as ObjectStatus;
+      // a merge patch keeps fields it does not name: fields no longer written are removed with null
+      const gone = Object.keys(this.target.currentStatus(key) ?? {}).filter((k) => !(k in status));
       try {
-        await this.target.writeStatus(key, status);
-        this.#lastWrite.set(key, { status, at: now });
+        const stored = await this.target.writeStatus(key, { ...status, ...Object.fromEntries(gone.map((k) => [k, null])) });
+        this.#lastWrite.set(key, { sent: status, stored, at: now });
+        this.#failing.delete(key);
         this.writes += 1;
+        if (stored && canonicalJson(stored) !== canonicalJson(status) && !this.#prunedWarned.has(key)) {
+          this.#prunedWarned.add(key);
+          this.options.log.warn({ key, sent: status, stored }, "the API server stored another status than was written (fields its CRD schema lacks are pruned); apply the current CRDs (kubectl apply -f crds/)");
+        }
       } catch (error) {
         this.failures += 1;
-        this.options.log.warn({ key, err: error }, "status not written");
+        // a write the server refuses is tried again later, backing off, not on every tick
+        const count = (this.#failing.get(key)?.count ?? 0) + 1;
+        const retryInMs = Math.min(Math.max(this.options.minIntervalMs, 1000) * 2 ** (count - 1), MAX_RETRY_MS);
+        this.#failing.set(key, { count, retryAt: now + retryInMs });
+        this.options.log.warn({ key, ...kubeLogFields(error), retryInMs }, "status not written");
       }
     }
     for (const key of [...this.#lastWrite.keys()]) if (!desired.has(key)) this.#lastWrite.delete(key);
+    for (const key of [...this.#failing.keys()]) if (!desired.has(key)) this.#failing.delete(key);
     return due.length;
   }
 }

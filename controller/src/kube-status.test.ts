@@ -32,6 +32,17 @@ function statuses(fleet: FleetStatus, previous: Map<string, ObjectStatus> = new 
 
 describe("resource statuses", () => {
   it.each([
+    ["every entry published", {}, "True/Published", "1 of 2 entries in force"],
+    ["an entry refused", { refused: [{ cidr: "198.18.0.11", reason: "a fleet host" }] }, "False/EntriesRefused", "1 of 2 entries refused: 198.18.0.11 (a fleet host)"],
+    ["publishing failed", { error: "publish refused: maximum bytes exceeded" }, "False/PublishFailed", "publish refused: maximum bytes exceeded"],
+  ] as [string, Partial<FleetStatus["banLists"][number]>, string, string][])("BanList Ready when %s", (_, over, want, message) => {
+    const fleet: FleetStatus = { hosts: [], policies: [], banLists: [{ name: "l", type: "Deny", entries: 2, active: 1, hostsEnforcing: 0, ...over }] };
+    const ready = statuses(fleet).get("banlists/l")?.conditions?.find((c) => c.type === "Ready");
+    expect(`${ready?.status}/${ready?.reason}`).toBe(want);
+    expect(ready?.message).toBe(message);
+  });
+
+  it.each([
     ["all applied", [host("a"), host("b")], null, { Ready: "True/Applied", Reconciling: "False/Done", Degraded: "False/AsExpected" }],
     ["one pending", [host("a"), host("b", { inSync: false, appliedRevision: 0 })], null, { Ready: "False/Reconciling", Reconciling: "True/Rollout", Degraded: "False/AsExpected" }],
     ["one failing", [host("a"), host("b", { inSync: false, error: "nft: syntax error" })], null, { Ready: "False/Degraded", Reconciling: "False/Done", Degraded: "True/HostsFailing" }],

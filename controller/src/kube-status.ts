@@ -79,7 +79,7 @@ export function kubeStatuses(input: KubeStatusInput): StatusMap {
       entries: l.entries,
       active: l.active,
       hostsEnforcing: l.hostsEnforcing,
-      conditions: conditions(key, generation, [{ type: "Ready", status: "True", reason: "Published", message: `${l.active} of ${l.entries} entries in force` }]),
+      conditions: conditions(key, generation, [banListReady(l)]),
     });
   }
 
@@ -127,4 +127,13 @@ export function planStatusWrites(desired: ReadonlyMap<string, ObjectStatus>, wri
     if (due.length >= budget) break;
   }
   return due;
+}
+
+/** A BanList is Ready when every entry was published; otherwise the condition says which were refused and why. */
+function banListReady(l: FleetStatus["banLists"][number]): { type: string; status: "True" | "False"; reason: string; message: string } {
+  if (l.error) return { type: "Ready", status: "False", reason: "PublishFailed", message: l.error };
+  const refused = l.refused ?? [];
+  if (refused.length === 0) return { type: "Ready", status: "True", reason: "Published", message: `${l.active} of ${l.entries} entries in force` };
+  const shown = refused.slice(0, 5).map((r) => `${r.cidr} (${r.reason})`).join(", ");
+  return { type: "Ready", status: "False", reason: "EntriesRefused", message: `${refused.length} of ${l.entries} entries refused: ${shown}${refused.length > 5 ? ", …" : ""}` };
 }

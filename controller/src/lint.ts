@@ -29,5 +29,7 @@ function lintSpec(spec: FirewallPolicy["spec"]): string[] {
   });
   if (opens) return [];
   const ports = spec.managementPorts.join(", ");
-  return [`spec.ingress: defaultInput is ${spec.defaultInput} and no Allow rule opens a management port (${ports}/tcp); hosts stay reachable only through the agent's failsafe rules`];
+  return [
+    `spec.ingress: defaultInput is ${spec.defaultInput} and no Allow rule opens a management port (${ports}/tcp); hosts stay reachable only through the agent's failsafe: SSH from its --ssh-source networks before every rule, or, without them, SSH from anywhere that this policy's rules did not drop`,
+  ];
 }

@@ -1,9 +1,10 @@
 import { readdir } from "node:fs/promises";
-import { parseCidr, type HostRegistration, type Resource } from "@fleetwall/api";
-import { connectNats, connectOptions, counterOf, every, logNatsStatus, natsEndpoints, newRegistry, rootLogger, runProcess, serveObservability, untilAborted, type Supervisor } from "@fleetwall/runtime";
+import type { HostRegistration, Resource } from "@fleetwall/api";
+import { connectNats, connectOptions, counterOf, every, logNatsStatus, newRegistry, rootLogger, runProcess, serveObservability, untilAborted, type Supervisor } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { BanKeeper } from "./ban-keeper.js";
+import { BanSide, arbiterConfig } from "./ban-side.js";
 import { ControllerBus } from "./bus.js";
 import type { ControllerConfig } from "./config.js";
 import { Controller } from "./controller.js";
@@ -37,7 +38,8 @@ interface Probe {
 /**
  * Starts the controller's parts under `s`. With the Kubernetes source, replicas elect a leader with
  * a Lease first: a standby answers /healthz and /readyz and does nothing else. Leading is a runnable:
- * when it fails the process stops, and when the leader's work fails the elector stops renewing.
+ * when it fails (the lease lost) the process stops; when the leader's work fails, or the process
+ * stops cleanly, the supervisor aborts it and it releases the Lease, so a standby leads at once.
  */
 export async function startController(cfg: Config, log: Logger, s: Supervisor): Promise<void> {
   const registry = newRegistry();
@@ -50,7 +52,8 @@ export async function startController(cfg: Config, log: Logger, s: Supervisor): 
     kc = loadKubeConfig(cfg.kubeconfig);
     const elector = new LeaderElector(kc, { namespace: cfg.leaseNamespace, name: cfg.leaseName, identity: cfg.identity, durationMs: cfg.leaseDuration, retryMs: cfg.leaseRetry, log });
     log.info({ lease: `${cfg.leaseNamespace}/${cfg.leaseName}`, identity: cfg.identity }, "waiting to become leader");
-    await untilAborted(elector.acquire(s.signal), s.signal);
+    if (!(await untilAborted(elector.acquire(s.signal), s.signal))) return;
+    // renews until the process stops (or any part fails), then gives the Lease up to the standby
     s.run("leader election", (signal) => elector.hold(signal));
   }
   await startLeader(cfg, log, s, { registry, probe, kc });
@@ -88,17 +91,18 @@ async function startLeader(cfg: Config, log: Logger, s: Supervisor, { registry, 
     controller.setPolicies(set);
     void lastGood.record([...set.policies, ...set.banLists]);
   };
-  const protect = [...cfg.protect, ...natsEndpoints(cfg.nats).flatMap((n) => (n.address ? [n.address] : []))].map(parseCidr);
-  const bans = new BanKeeper(bus, key, { minReporters: cfg.minReporters, reportWindowSeconds: 3600, maxBanSeconds: cfg.maxBan, minPrefix: { ip: cfg.minPrefix4, ip6: cfg.minPrefix6 }, protect }, log);
+  const bans = new BanKeeper(bus, key, arbiterConfig(cfg), log);
   const controller = new Controller(bus, key, log, published, bans);
+  const banSide = new BanSide(bus, bans, controller, cfg, log);
+  await s.resource("consumer guard", () => banSide.start(), () => banSide.stop());
   bus.subscribeReports((r) => controller.recordReport(r));
   bus.serveStatus(() => controller.status());
   bus.serveBans((r) => bans.add(r), (cidr) => bans.delete(cidr), (r) => bans.import(r));
-  s.run("ban janitor", (signal) => every(30_000, signal, async () => void (await bans.forgetExpired()), (err) => log.warn({ err }, "expired bans not removed")));
   const registrations = new Map<string, HostRegistration>();
   const source = kc ? await startKube(cfg, log, s, { registry, controller, registrations, kc, initial, accept }) : await startDir(cfg, s, { initial, accept, log });
   controllerMetrics(registry, controller, bans, invalid);
   counterOf(registry, "fleetwall_controller_last_good_failures_total", "Last good versions the bus did not store (or remove).", () => lastGood.failures);
+  banSide.metrics(registry);
   probe.ready = () => controller.ready && source.ready() && !nc.isClosed();
   s.run("host registrations", (signal) =>
     bus.watchHosts((id, reg) => {
@@ -106,10 +110,16 @@ async function startLeader(cfg: Config, log: Logger, s: Supervisor, { registry, 
       else registrations.delete(id);
       controller.setHost(id, reg);
       if (reg) source.onRegistration(id);
-    }, signal),
+    }, signal, banSide.hostsLoaded),
   );
-  s.run("bans watch", (signal) => bus.watchBans((k, d, seal) => bans.onEntry(k, d, seal), (id, present) => bans.onSeal(id, present), signal, () => controller.bansLoaded()));
-  s.run("jail signals", (signal) => bus.consumeSignals((sig) => bans.onSignal(sig), signal));
+  s.run("bans watch", (signal) =>
+    bus.watchBans((k, d, seal, rev, at) => bans.onEntry(k, d, seal, rev, at), (id, present, rev) => bans.onSeal(id, present, rev), signal, () => {
+      controller.bansLoaded();
+      banSide.bansLoaded();
+    }),
+  );
+  // signals, BanList sync and the janitor, once registrations and protections are loaded
+  s.run("ban side", (signal) => banSide.run(signal));
   s.run("reconciler", (signal) => controller.run(signal));
   log.info({ keyId: key.keyId, source: cfg.source.kind === "dir" ? cfg.source.path : "kube" }, "controller started");
 }
@@ -146,7 +156,7 @@ interface KubeParts extends PolicyFlow {
 }
 
 async function startKube(cfg: Config, log: Logger, s: Supervisor, { registry, controller, registrations, kc, initial, accept }: KubeParts): Promise<Source> {
-  const { KubeSource } = await import("./kube.js");
+  const { KubeSource, kubeLogFields } = await import("./kube.js");
   const kube: KubeSource = new KubeSource({
     kubeconfig: kc,
     relistMs: cfg.relist,
@@ -162,7 +172,7 @@ async function startKube(cfg: Config, log: Logger, s: Supervisor, { registry, co
       const reg = registrations.get(id);
       if (reg) await kube.ensureHost(reg);
     },
-    (id, error, retryInMs) => log.warn({ host: id, err: error, retryInMs }, "FirewallHost not written; retrying"),
+    (id, error, retryInMs) => log.warn({ host: id, ...kubeLogFields(error), retryInMs }, "FirewallHost not written; retrying"),
   );
   s.defer("FirewallHost queue", () => hosts.stop());
   const writer = new KubeStatusWriter(kube, controller, { minIntervalMs: Math.max(2 * cfg.statusInterval, 1000), budget: 50, log });

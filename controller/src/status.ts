@@ -12,6 +12,8 @@ export interface StatusInput {
   /** Lint warnings of valid policies, by name. */
   warnings: ReadonlyMap<string, string[]>;
   banLists?: readonly BanList[];
+  /** How each BanList was last synced: refused entries, a failure. */
+  banListOutcomes?: ReadonlyMap<string, { refused: readonly { cidr: string; reason: string }[]; error?: string }>;
   /** The decisions in the bans bucket, by key. */
   decisions?: ReadonlyMap<string, BanDecision>;
   now?: number;
@@ -61,12 +63,17 @@ export function fleetStatus(input: StatusInput): FleetStatus {
   }
   const banLists = [...(input.banLists ?? [])]
     .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1))
-    .map((l) => ({
-      name: l.metadata.name,
-      type: l.spec.type,
-      entries: l.spec.entries.length,
-      active: live.get(l.metadata.name) ?? 0,
-      hostsEnforcing: [...input.hosts.values()].filter((h) => inSync.get(h.hostId) && matchesSelector(l.spec.hostSelector, h.labels)).length,
-    }));
+    .map((l) => {
+      const outcome = input.banListOutcomes?.get(l.metadata.name);
+      return {
+        name: l.metadata.name,
+        type: l.spec.type,
+        entries: l.spec.entries.length,
+        active: live.get(l.metadata.name) ?? 0,
+        hostsEnforcing: [...input.hosts.values()].filter((h) => inSync.get(h.hostId) && matchesSelector(l.spec.hostSelector, h.labels)).length,
+        ...(outcome?.refused.length ? { refused: outcome.refused.map(({ cidr, reason }) => ({ cidr, reason })) } : {}),
+        ...(outcome?.error ? { error: outcome.error } : {}),
+      };
+    });
   return { hosts, policies, banLists };
 }

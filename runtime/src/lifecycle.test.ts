@@ -164,6 +164,21 @@ describe("Supervisor", () => {
     expect((error as ShutdownTimeoutError).pending).toEqual(["stubborn"]);
   });
 
+  it("waits for a start step that cannot be abandoned (an nft transaction), and starts nothing after the stop", async () => {
+    const events: string[] = [];
+    const s = new Supervisor({ log, graceMs: 1000 });
+    const parent = new AbortController();
+    const done = s.supervise(parent.signal, async (sv) => {
+      sv.defer("table", () => void events.push("cleanup"));
+      await new Promise((r) => setTimeout(r, 30)).then(() => events.push("step done"));
+      sv.run("late", async () => void events.push("late ran"));
+    });
+    await new Promise((r) => setImmediate(r));
+    parent.abort();
+    await done;
+    expect(events).toEqual(["step done", "cleanup"]);
+  });
+
   it("ends by itself, cleanly, when every runnable has finished", async () => {
     const events: string[] = [];
     const s = new Supervisor({ log, graceMs: 1000 });

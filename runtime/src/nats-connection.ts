@@ -108,3 +108,15 @@ export async function logNatsStatus(nc: NatsConnection, log: Logger, signal: Abo
     signal.removeEventListener("abort", stop);
   }
 }
+
+/**
+ * Warns when the bus asks for no authentication (anyone who reaches it may read every host's state
+ * and add or delete bans). Returns whether it asks for it.
+ */
+export function warnIfOpenBus(nc: NatsConnection, access: NatsAccess, log: Logger): boolean {
+  const authenticated = nc.info?.auth_required === true;
+  if (!authenticated) {
+    log.warn({ servers: access.nats, credentials: !!(access.natsNkey || access.natsCreds) }, "NATS asks for no authentication: anyone who reaches it can read every host's state and add or delete bans; see `fleetwall nats-auth`");
+  }
+  return authenticated;
+}

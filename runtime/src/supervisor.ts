@@ -67,6 +67,7 @@ export class Supervisor {
   /** Starts a runnable now; its rejection (other than by the stop itself) fails the process. */
   run(name: string, runnable: Runnable): void {
     if (this.#running.has(name)) throw new Error(`runnable ${name} added twice`);
+    if (this.signal.aborted) return; // stopping already: nothing new starts
     const done = Promise.resolve()
       .then(() => runnable(this.signal))
       .then(
@@ -132,14 +133,18 @@ export class Supervisor {
     return new Promise((resolve) => (this.#settled = resolve));
   }
 
-  /** Waits for setup and the runnables, then runs the cleanups; returns what did not finish in time. */
+  /** Waits for setup, then the runnables, then runs the cleanups; returns what did not finish in time. */
   async #drain(setupDone: Promise<void>, deadline: number): Promise<string[]> {
-    const pending = new Set(["start", ...this.#running.keys()]);
-    const track = (name: string, p: Promise<unknown>) => p.finally(() => pending.delete(name));
-    const waits = [track("start", setupDone), ...[...this.#running].map(([name, p]) => track(name, p))];
-    if (!(await within(Promise.all(waits), deadline))) return [...pending];
-    for (const { name, fn } of this.#cleanups.reverse()) {
+    const pending = new Set<string>();
+    const track = (name: string, p: Promise<unknown>) => {
       pending.add(name);
+      return p.finally(() => pending.delete(name));
+    };
+    // the start first: what it still adds (a runnable after a step that could not be abandoned) is
+    // then among the runnables waited for
+    if (!(await within(track("start", setupDone), deadline))) return [...pending, ...this.#running.keys()];
+    if (!(await within(Promise.all([...this.#running].map(([name, p]) => track(name, p))), deadline))) return [...pending];
+    for (const { name, fn } of this.#cleanups.reverse()) {
       const closing = track(name, Promise.resolve().then(fn)).catch((error: unknown) => this.options.log.warn({ resource: name, err: error }, "cleanup failed"));
       if (!(await within(closing, deadline))) return [...pending];
     }

@@ -13,6 +13,15 @@ import { waitFor } from "../harness/sh.js";
 
 const EXIT_WITHIN_MS = 5_000;
 
+const WEB = `apiVersion: fleetwall.io/v1alpha1
+kind: FirewallPolicy
+metadata: {name: web}
+spec:
+  hostSelector: {matchLabels: {role: web}}
+  ingress:
+    - {name: ssh, action: Allow, protocol: tcp, ports: [22]}
+`;
+
 interface Run {
   log: () => string;
   stderr: () => string;
@@ -119,14 +128,7 @@ describe("process lifecycle", () => {
     host = fleet.hosts[0] as FleetHost;
     refused = `nats://127.0.0.1:${await freePort()}`;
     blackhole = `nats://198.18.${fleet.net.slot}.250:4222`;
-    fleet.writePolicy("web.yaml", `apiVersion: fleetwall.io/v1alpha1
-kind: FirewallPolicy
-metadata: {name: web}
-spec:
-  hostSelector: {matchLabels: {role: web}}
-  ingress:
-    - {name: ssh, action: Allow, protocol: tcp, ports: [22]}
-`);
+    fleet.writePolicy("web.yaml", WEB);
   });
 
   afterAll(async () => {
@@ -249,6 +251,28 @@ spec:
           await fleet.nats.restart();
         }
       } finally {
+        await c.sigterm();
+      }
+    });
+
+    it("stops on SIGTERM while an apply waits for the bus to confirm it, restoring the confirmed ruleset", async () => {
+      const c = await controller([]);
+      const stateDir = join(fleet.dir, "lifecycle", "confirm");
+      try {
+        await untilLogged(c, "controller started");
+        // no failsafe for the agent's own NATS connection: a policy without the established baseline
+        // then cuts the agent off the bus, and commit-confirm waits its whole window for an answer
+        const r = agent(["--controller-key", `${fleet.signingKey}.pub`, "--no-nats-failsafe", "--confirm-window", "60s"], fleet.natsUrls, stateDir);
+        await untilLogged(r, "ruleset applied");
+        const confirmed = await listing();
+        fleet.writePolicy("web.yaml", WEB.replace("hostSelector:", "baseline: {established: false}\n  hostSelector:"));
+        // the second apply's wait (the first apply was confirmed at once)
+        await waitFor("the lockout applied and waiting for confirmation", () => r.log().split('"msg":"waiting for the bus to confirm the ruleset"').length > 2, 30_000);
+        expect(await listing()).not.toBe(confirmed);
+        expectCleanStop(r, await r.sigterm());
+        expect(await listing()).toBe(confirmed);
+      } finally {
+        fleet.writePolicy("web.yaml", WEB);
         await c.sigterm();
       }
     });

@@ -38,8 +38,10 @@ export interface Fleet {
   controllerHttp: string;
   /** GET a URL from the root namespace, or from inside a host's namespace (its agent listens on 127.0.0.1:9475). */
   httpGet(url: string, host?: FleetHost): Promise<{ status: number; body: string }>;
-  startController(extra?: string[]): Promise<Proc>;
-  startAgent(host: FleetHost, extra?: string[]): Proc;
+  /** `natsName`: the controller reaches NATS by this host name (an /etc/hosts of its own maps it to the server). */
+  startController(extra?: string[], options?: { natsName?: string }): Promise<Proc>;
+  /** `controllerKey: false`: without --controller-key (the agent pins, or refuses to pin, the first key seen). */
+  startAgent(host: FleetHost, extra?: string[], options?: { controllerKey?: boolean }): Proc;
   /** Starts the listener script on these ports (tcp:22 udp:53) in every host namespace, or in the given ones. */
   /** Starts a private systemd-journald for this host; its agent (started after) reads that journal. */
   startJournal(host: FleetHost): Promise<void>;
@@ -105,21 +107,29 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
     signingKey: join(dir, "controller", "signing-key.pem"),
     hosts: hosts.map((h, i) => ({ ...(net.hosts[i] as NetHost), id: h.id, labels: h.labels, stateDir: join(dir, "state", h.id) })),
     controllerHttp: "",
-    async startController(extra = []) {
+    async startController(extra = [], options = {}) {
       fleet.controllerHttp ||= `127.0.0.1:${await freePort()}`;
       // each controller process its own log (a standby replica, a restart)
       const name = controllers++ === 0 ? "controller" : `controller-${controllers}`;
-      const proc = startProc(name, ["node", CLI, "controller", "--nats", fleet.natsUrls, "--source", `dir:${policyDir}`, "--signing-key", fleet.signingKey, "--listen", fleet.controllerHttp, "--log-level", "debug", ...extra], join(dir, "logs"));
+      let nats = fleet.natsUrls;
+      let wrap = (argv: string[]) => argv;
+      if (options.natsName) {
+        const hostsFile = join(dir, "controller-hosts");
+        writeFileSync(hostsFile, `127.0.0.1 localhost\n${natsServers[0]?.host} ${options.natsName}\n`);
+        nats = natsServers.map((s) => s.url.replace(s.host, options.natsName as string)).join(",");
+        wrap = (argv) => withBinds([[hostsFile, "/etc/hosts"]], argv);
+      }
+      const proc = startProc(name, wrap(["node", CLI, "controller", "--nats", nats, "--source", `dir:${policyDir}`, "--signing-key", fleet.signingKey, "--listen", fleet.controllerHttp, "--log-level", "debug", ...extra]), join(dir, "logs"));
       procs.push(proc);
       fleet.controller = proc;
       await waitFor("the controller's signing key", () => existsSync(`${fleet.signingKey}.pub`), 10_000);
       return proc;
     },
-    startAgent(host, extra = []) {
+    startAgent(host, extra = [], options = {}) {
       // each agent sees its own host's log directory at JAIL_LOG_DIR, through a private mount namespace
       mkdirSync(JAIL_LOG_DIR, { recursive: true });
       mkdirSync(fleet.hostLogDir(host), { recursive: true });
-      const agentArgv = ["node", CLI, "agent", "--nats", fleet.natsUrls, "--host-id", host.id, "--labels", host.labels, "--state-dir", host.stateDir, "--controller-key", `${fleet.signingKey}.pub`, "--heartbeat", "1s", "--drift-interval", "1s", "--log-level", "debug", ...extra];
+      const agentArgv = ["node", CLI, "agent", "--nats", fleet.natsUrls, "--host-id", host.id, "--labels", host.labels, "--state-dir", host.stateDir, ...(options.controllerKey === false ? [] : ["--controller-key", `${fleet.signingKey}.pub`]), "--heartbeat", "1s", "--drift-interval", "1s", "--log-level", "debug", ...extra];
       const binds: [string, string][] = [[fleet.hostLogDir(host), JAIL_LOG_DIR]];
       if (journals.has(host.id)) binds.push(...journalBinds(host));
       const argv = ["ip", "netns", "exec", host.ns, ...withBinds(binds, agentArgv)];

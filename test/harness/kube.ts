@@ -29,7 +29,7 @@ export interface KubeApi {
   /** The server's minor version (24 for v1.24.x). */
   minor: number;
   /** One HTTP request as admin (or as `user`); JSON bodies; resolves whatever the status. */
-  request(method: string, path: string, body?: unknown, options?: { contentType?: string; user?: string }): Promise<{ status: number; body: any }>;
+  request(method: string, path: string, body?: unknown, options?: { contentType?: string; accept?: string; user?: string }): Promise<{ status: number; body: any }>;
   /** Like `kubectl apply` of one object (create, or replace keeping resourceVersion); throws with the server's message on refusal. */
   apply(object: KubeObject): Promise<KubeObject>;
   /** Like apply, but resolves to the server's answer instead of throwing (for refusal tables). */
@@ -43,7 +43,32 @@ export interface KubeApi {
   applyYaml(text: string): Promise<void>;
   /** Sum of the server's `apiserver_request_total` for a verb, resource and subresource (from its /metrics). */
   requestCount(verb: string, resource: string, subresource?: string): Promise<number>;
+  /** Every request the server audited (start with `audit: true`): who did what to which object, and the answer. */
+  audit(): AuditEvent[];
+  /** `kubectl get PLURAL` as kubectl prints it: the server's Table (the CRD's printer columns), as rows of cells by column name. */
+  table(apiPath: string): Promise<Record<string, unknown>[]>;
   stop(): Promise<void>;
+}
+
+/** One request in the API server's audit log (level Metadata; the last stage logged for it). */
+export interface AuditEvent {
+  user: { username: string; groups?: string[] };
+  verb: string;
+  objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string; apiGroup?: string };
+  responseStatus?: { code?: number };
+  requestURI: string;
+}
+
+export interface KubeApiOptions {
+  /** Token users besides the admin, e.g. `system:serviceaccount:NS:NAME` (no groups: only RBAC grants count). */
+  users?: string[];
+  /**
+   * CEL rules on CRDs (`x-kubernetes-validations`): on by default, as on 1.25 and later. Off, a 1.24
+   * server is what it is by default: it ignores them, as every older server does.
+   */
+  cel?: boolean;
+  /** Write an audit log of every request (see `audit()`). */
+  audit?: boolean;
 }
 
 export interface KubeObject {
@@ -72,7 +97,7 @@ export function kubeAssets(): { apiserver: string; etcd: string } | { missing: s
 const ADMIN_TOKEN = "fleetwall-test-admin";
 const tokenOf = (user: string) => `t-${Buffer.from(user).toString("hex")}`;
 
-export async function startKubeApi(options: { users?: string[] } = {}): Promise<KubeApi> {
+export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeApi> {
   const assets = kubeAssets();
   if ("missing" in assets) throw new Error(`no Kubernetes API server for the tests: ${assets.missing}`);
   const dir = mkdtempSync(join(tmpdir(), "fleetwall-kube-"));
@@ -98,7 +123,8 @@ export async function startKubeApi(options: { users?: string[] } = {}): Promise<
       "--service-account-issuer=https://kubernetes.default.svc", `--service-account-key-file=${join(pki, "sa.pub")}`, `--service-account-signing-key-file=${join(pki, "sa.key")}`,
       "--service-cluster-ip-range=10.96.0.0/12", "--disable-admission-plugins=ServiceAccount", "--enable-priority-and-fairness=false", "--endpoint-reconciler-type=none", "--profiling=false",
       // CEL rules on CRDs are on by default from 1.25; 1.24 has them behind this gate (later versions refuse the gate's name)
-      ...(minor < 25 ? ["--feature-gates=CustomResourceValidationExpressions=true"] : []),
+      ...(minor < 25 && options.cel !== false ? ["--feature-gates=CustomResourceValidationExpressions=true"] : []),
+      ...(options.audit ? [`--audit-policy-file=${auditPolicy(dir)}`, `--audit-log-path=${join(dir, "audit.log")}`, "--audit-log-format=json", "--audit-log-mode=blocking"] : []),
     ];
     const url = `https://127.0.0.1:${apiPort}`;
     const ca = join(pki, "ca.crt");
@@ -107,7 +133,7 @@ export async function startKubeApi(options: { users?: string[] } = {}): Promise<
     const call: KubeApi["request"] = (method, path, body, opts = {}) =>
       new Promise((resolvePromise, reject) => {
         const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
-        const req = request(`${url}${path}`, { method, ca: caText, headers: { Authorization: `Bearer ${tokenFor(opts.user)}`, Accept: "application/json", ...(payload !== undefined ? { "Content-Type": opts.contentType ?? "application/json" } : {}) }, timeout: 30_000 }, (res) => {
+        const req = request(`${url}${path}`, { method, ca: caText, headers: { Authorization: `Bearer ${tokenFor(opts.user)}`, Accept: opts.accept ?? "application/json", ...(payload !== undefined ? { "Content-Type": opts.contentType ?? "application/json" } : {}) }, timeout: 30_000 }, (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
           res.on("end", () => {
@@ -201,6 +227,23 @@ export async function startKubeApi(options: { users?: string[] } = {}): Promise<
         }
         return sum;
       },
+      audit() {
+        const file = join(dir, "audit.log");
+        if (!existsSync(file)) return [];
+        // one event per request: its last stage (a watch still open has only ResponseStarted)
+        const events = new Map<string, AuditEvent>();
+        for (const l of readFileSync(file, "utf8").split("\n").filter(Boolean)) {
+          const e = JSON.parse(l) as AuditEvent & { auditID: string };
+          events.set(e.auditID, e);
+        }
+        return [...events.values()];
+      },
+      async table(apiPath) {
+        const r = await call("GET", apiPath, undefined, { accept: "application/json;as=Table;v=v1;g=meta.k8s.io" });
+        if (r.status >= 300 || r.body?.kind !== "Table") throw new Error(`table ${apiPath}: ${r.status} ${r.body?.message ?? JSON.stringify(r.body)}`);
+        const columns = (r.body.columnDefinitions as { name: string }[]).map((c) => c.name);
+        return (r.body.rows as { cells: unknown[] }[]).map((row) => Object.fromEntries(columns.map((c, i) => [c, row.cells[i]])));
+      },
       stop,
     };
     return api;
@@ -208,6 +251,13 @@ export async function startKubeApi(options: { users?: string[] } = {}): Promise<
     await stop();
     throw e;
   }
+}
+
+/** An audit policy that records every request at the Metadata level, when it starts answering (watches) and completes. */
+function auditPolicy(dir: string): string {
+  const file = join(dir, "audit-policy.yaml");
+  writeFileSync(file, "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n  - level: Metadata\n");
+  return file;
 }
 
 /** `/apis/GROUP/VERSION[/namespaces/NS]/PLURAL` for an object (core kinds under /api/v1). */

@@ -1,0 +1,161 @@
+import fc from "fast-check";
+import { FirewallPolicy } from "@fleetwall/api";
+import { describe, expect, it } from "vitest";
+import { compileFilter } from "../filters.js";
+import { Config, parseIni, substituteTags } from "./config.js";
+import { compileFail2ban } from "./engine.js";
+import { parseFilterSpec, readFilter } from "./filter-reader.js";
+import { fail2banSeconds, importFail2ban } from "./jail-reader.js";
+import { fail2banManifests } from "./manifests.js";
+import { requiredLiterals } from "./literals.js";
+import { translateRegex, unrollCounted } from "./regex.js";
+
+/** A fail2ban configuration in memory: path → text. */
+const files = (tree: Record<string, string>) => ({
+  read: (p: string) => tree[p],
+  list: (d: string) => Object.keys(tree).filter((p) => p.startsWith(`${d}/`)).map((p) => p.slice(d.length + 1)),
+});
+
+describe("fail2ban's configuration files", () => {
+  it("parses sections, continuation lines, comments and inline ';' comments as ConfigParser does", () => {
+    const s = parseIni("[Definition]\n# comment\nfailregex = ^a <HOST>$\n            ^b <HOST>$ ; inline\n\n  ^c <HOST>$\nKey: v\n");
+    expect(s.get("Definition")?.get("failregex")).toBe("^a <HOST>$\n^b <HOST>$\n\n^c <HOST>$");
+    expect(s.get("Definition")?.get("key")).toBe("v");
+  });
+
+  it("reads .local over .conf, includes before/after, %(var)s, known/ and section/option", () => {
+    const { read } = files({
+      "/f/filter.d/common.conf": "[DEFAULT]\n_daemon = \\S*\n__prefix_line = <lt_<logtype>/p>\nlogtype = file\n[lt_file]\np = F:%(_daemon)s\n[lt_journal]\np = J:%(_daemon)s\n",
+      "/f/filter.d/x.conf": "[INCLUDES]\nbefore = common.conf\n[DEFAULT]\n_daemon = xd\n[Definition]\nfailregex = ^%(__prefix_line)s<mode-<mode>> <HOST>$\nmode = one\nmode-one = ONE\nmode-two = TWO\n",
+      "/f/filter.d/x.local": "[Definition]\nfailregex = %(known/failregex)s\n            ^local <HOST>$\n",
+    });
+    expect(readFilter(read, "/f", "x").failregex).toEqual(["^F:xdONE <HOST>$", "^local <HOST>$"]);
+    expect(readFilter(read, "/f", "x", { mode: "two", logtype: "journal" }).failregex[0]).toBe("^J:xdTWO <HOST>$");
+  });
+
+  it("refuses tags that refer to themselves instead of looping", () => {
+    expect(() => substituteTags("<a>", (t) => (t === "a" ? "<a>" : undefined))).toThrow(/do not resolve/);
+    const cfg = new Config(() => "[Definition]\na = %(b)s\nb = %(a)s\n");
+    cfg.loadFile("/x.conf", []);
+    expect(() => cfg.get("Definition", "a")).toThrow(/deeper than 10/);
+  });
+
+  it.each([
+    ["sshd[mode=aggressive]", { name: "sshd", options: { mode: "aggressive" } }],
+    ['postfix[mode=more, a="x, y"]', { name: "postfix", options: { mode: "more", a: "x, y" } }],
+    ["nginx-limit-req", { name: "nginx-limit-req", options: {} }],
+  ])("filter spec %s", (spec, want) => expect(parseFilterSpec(spec)).toEqual(want));
+
+  it.each([
+    ["600", 600],
+    ["10m", 600],
+    ["1h30m", 5400],
+    ["1d", 86400],
+    ["-1", -1],
+    ["soon", undefined],
+  ])("fail2ban time %s = %s s", (t, s) => expect(fail2banSeconds(t)).toBe(s));
+});
+
+describe("Python regexes for V8's linear-time engine", () => {
+  it.each([
+    ["(?P<user>\\S+) from <HOST>", "(?<user>\\S+) from "],
+    ["^\\[[^]]+\\] x <ADDR>", "^\\[[^\\]]+\\] x "],
+    ["\\Afoo <HOST>\\Z", "^foo "],
+    ["a{,3} <HOST>", "a{0,3} "],
+  ])("%s", (py, js) => expect(translateRegex(py).source.startsWith(js)).toBe(true));
+
+  it("(?i) is written case by case (V8's linear engine has no ignore-case), scoped or global", () => {
+    const t = translateRegex("SASL ((?i)LOGIN|PLAIN) failed <HOST>");
+    expect(new RegExp(t.source, t.flags).exec("SASL login failed 1.2.3.4")?.groups?.ip4).toBe("1.2.3.4");
+    expect(new RegExp(t.source, t.flags).test("sasl login failed 1.2.3.4")).toBe(false);
+    const g = translateRegex("(?i)user x from <HOST>");
+    expect(new RegExp(g.source, g.flags).exec("USER X FROM 1.2.3.4")?.groups?.ip4).toBe("1.2.3.4");
+  });
+
+  it("writes out counted repetitions the linear engine refuses", () => {
+    expect(unrollCounted("\\w{2,4}x")).toBe("\\w\\w\\w?\\w?x");
+    expect(() => translateRegex(".{0,256} <HOST>")).not.toThrow();
+  });
+
+  it.each([
+    ["(?:(?!a).)* <HOST>", /repeated group/],
+    ["(?x) a <HOST>", /verbose/],
+    ["(?s:a) <HOST>", /scoped flag/],
+  ])("refuses %s with the reason", (re, why) => expect(() => translateRegex(re)).toThrow(why));
+
+  it("a lookahead, a backreference and a conditional become checks that never accept what the original refuses", () => {
+    const m = compileFail2ban({ failRegex: ["^(?!bad)(?P<w>\\w+) (?P=w) <HOST>$", "^(?:(?P<x>x) )?(?(x)y|z) <HOST>$"], datePattern: "{NONE}" });
+    expect(m("good good 203.0.113.1")?.host).toBe("203.0.113.1");
+    expect(m("bad bad 203.0.113.2")).toBeUndefined();
+    expect(m("good evil 203.0.113.3")).toBeUndefined();
+    expect(m("x y 203.0.113.4")?.host).toBe("203.0.113.4");
+    expect(m("x z 203.0.113.5")).toBeUndefined();
+    expect(m("z 203.0.113.6")?.host).toBe("203.0.113.6");
+  });
+
+  it.each([
+    ["^\\[\\]LOGIN FAILED for user: x", ["LOGIN FAILED for user: x"]],
+    ["^\\S+ (?:NOQUEUE: reject:|improper command pipelining after \\S+) (?<content>.+)$", ["improper command pipelining after ", "NOQUEUE: reject:"]],
+    ["^(?:abc)? xyz", [" xyz"]],
+    ["^abcd|efgh", ["abcd", "efgh"]],
+    ["^ab|efgh", []],
+    ["(?:foo(?:bar|bazz)) q", ["foo"]],
+  ])("literals every match of %s contains", (re, want) => expect(requiredLiterals(re).sort()).toEqual(want.sort()));
+
+  it("a backreference to a few literals is written out, one alternative each (no check, nothing missed)", () => {
+    const m = compileFail2ban({ failRegex: ['^acct=(?P<q>"?)\\S+(?P=q) addr=<HOST>$'], datePattern: "{NONE}" });
+    expect(m('acct="?" addr=203.0.113.1')?.host).toBe("203.0.113.1");
+    expect(m("acct=bob addr=203.0.113.2")?.host).toBe("203.0.113.2");
+    const pair = compileFail2ban({ failRegex: ["^(?P<q>a|b)-(?P=q) <HOST>$"], datePattern: "{NONE}" });
+    expect(pair("b-b 203.0.113.3")?.host).toBe("203.0.113.3");
+    expect(pair("a-b 203.0.113.4")).toBeUndefined();
+  });
+
+  it("property: an imported regex costs linear time on hostile lines", () => {
+    // backtracking regexes that explode on these lines; V8 moves them to its linear engine
+    const m = compileFail2ban({ failRegex: ["^(a+)+c <HOST>", "^(?:\\w+\\s?)*x <HOST>"], datePattern: "{NONE}" });
+    fc.assert(
+      fc.property(fc.integer({ min: 20_000, max: 60_000 }), (n) => {
+        expect(m("a".repeat(n))).toBeUndefined();
+        expect(m(`${"ab ".repeat(n / 3)}!`)).toBeUndefined();
+      }),
+      { numRuns: 3 },
+    );
+  });
+});
+
+describe("imported jails", () => {
+  const base = {
+    "/e/jail.conf": "[INCLUDES]\nbefore = paths.conf\n[DEFAULT]\nignoreip = 127.0.0.1/8 ::1 monitor.example\nbantime = 10m\nfindtime = 10m\nmaxretry = 5\nbackend = auto\nfilter = %(__name__)s[mode=%(mode)s]\nmode = normal\n[sshd]\nlogpath = %(sshd_log)s\n[svc]\nlogpath = /var/log/svc.log\n[web]\nlogpath = /var/log/nginx/*error.log\n",
+    "/e/paths.conf": "[DEFAULT]\nsshd_log = /var/log/auth.log\n",
+    "/e/jail.d/a.conf": "[sshd]\nenabled = true\n",
+    "/e/jail.local": "[sshd]\nmode = aggressive\nmaxretry = 3\nbantime.increment = true\nbantime.maxtime = 1w\n[svc]\nenabled = true\nbantime = -1\n[web]\nenabled = true\n",
+    "/e/filter.d/svc.conf": "[Definition]\nfailregex = ^\\s*svc: bad login from <HOST>$\n            ^svc: (?P<a>x)(?P=a)* <HOST>$\ndatepattern = {^LN-BEG}\n",
+    "/e/filter.d/web.conf": "[Definition]\nfailregex = ^web <HOST>\n",
+  };
+
+  it("imports enabled jails in fail2ban's file order, with what it left out and why", () => {
+    const { read, list } = files(base);
+    const imp = importFail2ban(read, list, "/e");
+    expect(imp.allow).toEqual(["127.0.0.1/8", "::1"]);
+    expect(imp.jails.map((j) => j.name)).toEqual(["sshd", "svc"]);
+    expect(imp.jails[0]).toMatchObject({ filter: "sshd-aggressive", source: { file: "/var/log/auth.log" }, maxRetry: 3, banTimeIncrement: { factor: 2, max: "7d" } });
+    expect(imp.jails[1]).toMatchObject({ failRegex: ["^\\s*svc: bad login from <HOST>$"], datePattern: "{^LN-BEG}", banTime: "28d", source: { file: "/var/log/svc.log" } });
+    const why = imp.notes.map((n) => `${n.jail}: ${n.what}: ${n.why}`).join("\n");
+    expect(why).toMatch(/ignoreip monitor\.example: a host name/);
+    expect(why).toMatch(/svc: failregex \^svc: \(\?P<a>x\).*repeated group/);
+    expect(why).toMatch(/svc: bantime -1: a permanent ban/);
+    expect(why).toMatch(/web: logpath \/var\/log\/nginx\/\*error\.log: a glob/);
+  });
+
+  it("writes manifests the API accepts, whose jails run on the agent", () => {
+    const { read, list } = files(base);
+    const [policy] = fail2banManifests(importFail2ban(read, list, "/e"), { name: "f2b", matchLabels: {} });
+    const p = FirewallPolicy.parse(policy);
+    expect(p.spec.defaultInput).toBe("Accept");
+    const svc = p.spec.jails.find((j) => j.name === "svc");
+    const match = compileFilter(svc);
+    expect(match("Dec  6 01:00:00 svc: bad login from 203.0.113.9")).toBe("203.0.113.9");
+    expect(match("Dec  6 01:00:00 svc: good login from 203.0.113.9")).toBeUndefined();
+  });
+});

@@ -1,0 +1,29 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { filterFile, jailTest } from "./jail-test.js";
+
+const LOGS = "/usr/lib/python3/dist-packages/fail2ban/tests/files/logs";
+
+describe("jail test --filter-file: a fail2ban filter as is, like fail2ban-regex LOG FILTER", () => {
+  const dir = mkdtempSync(join(tmpdir(), "fleetwall-jail-test-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("finds what fail2ban's own test log annotates for nginx-limit-req", async () => {
+    const r = await jailTest(`${LOGS}/nginx-limit-req`, filterFile("/etc/fail2ban/filter.d/nginx-limit-req.conf", {}), []);
+    expect(r.matches.map((m) => m.host)).toEqual(["1.2.3.4", "192.0.2.0", "13.123.1.123", "2606:2800:220:1:248:1893:25c8:1946"]);
+  });
+
+  it("takes the filter's mode and its .local beside it", async () => {
+    const fd = join(dir, "filter.d");
+    rmSync(fd, { recursive: true, force: true });
+    mkdirSync(fd);
+    writeFileSync(join(fd, "svc.conf"), "[Definition]\nmode = a\nfailregex = <re-<mode>>\nre-a = ^A from <HOST>$\nre-b = ^B from <HOST>$\ndatepattern = {NONE}\n");
+    writeFileSync(join(fd, "svc.local"), "[Definition]\nignoreregex = from 203\\.0\\.113\\.9$\n");
+    const log = join(dir, "svc.log");
+    writeFileSync(log, "A from 203.0.113.1\nB from 203.0.113.2\nA from 203.0.113.9\n");
+    expect((await jailTest(log, filterFile(join(fd, "svc.conf"), {}), [])).matches).toEqual([{ line: 1, host: "203.0.113.1" }]);
+    expect((await jailTest(log, filterFile(join(fd, "svc.conf"), { mode: "b" }), [])).matches).toEqual([{ line: 2, host: "203.0.113.2" }]);
+  });
+});

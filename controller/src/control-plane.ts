@@ -1,0 +1,63 @@
+import { lookup } from "node:dns/promises";
+import { networkInterfaces } from "node:os";
+import { isCidr, parseCidr, type Cidr } from "@fleetwall/api";
+import type { Logger } from "pino";
+
+/** How often names of the control plane are resolved again. */
+export const RESOLVE_EVERY_MS = 60_000;
+
+/** The host part of each NATS URL (`nats://name:4222`, `tls://[::1]:4222`, `name:4222`). */
+export function natsHosts(servers: readonly string[]): string[] {
+  return servers.map((s) => new URL(s.includes("://") ? s : `nats://${s}`).hostname.replace(/^\[|\]$/g, ""));
+}
+
+/** This machine's own addresses, loopback left out. */
+export function ownAddresses(): Cidr[] {
+  return Object.values(networkInterfaces())
+    .flat()
+    .flatMap((a) => (a && !a.internal ? [parseCidr(a.address)] : []));
+}
+
+/**
+ * The control plane's addresses: each NATS server (names resolved, every address they have) and
+ * this controller's own. A name that does not resolve now keeps what it resolved to before.
+ */
+export class ControlPlaneResolver {
+  #last = new Map<string, Cidr[]>();
+
+  constructor(
+    private readonly servers: readonly string[],
+    private readonly log: Logger,
+    private readonly resolve: (name: string) => Promise<string[]> = async (name) => (await lookup(name, { all: true })).map((a) => a.address),
+    private readonly own: () => Cidr[] = ownAddresses,
+  ) {}
+
+  async addresses(): Promise<Cidr[]> {
+    const out: Cidr[] = [...this.own()];
+    for (const host of natsHosts(this.servers)) {
+      if (isCidr(host)) {
+        out.push(parseCidr(host));
+        continue;
+      }
+      try {
+        this.#last.set(host, (await this.resolve(host)).map(parseCidr));
+      } catch (error) {
+        this.log.warn({ host, err: error }, "NATS server name does not resolve; keeping its last addresses protected");
+      }
+      out.push(...(this.#last.get(host) ?? []));
+    }
+    return [...new Map(out.map((c) => [c.text, c])).values()].sort((a, b) => (a.text < b.text ? -1 : 1));
+  }
+
+  /** Resolves now and then every RESOLVE_EVERY_MS until aborted, handing each result on. */
+  async run(onAddresses: (cidrs: Cidr[]) => void, signal: AbortSignal, first?: () => void): Promise<void> {
+    for (let n = 0; !signal.aborted; n += 1) {
+      onAddresses(await this.addresses());
+      if (n === 0) first?.();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, RESOLVE_EVERY_MS);
+        signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+      });
+    }
+  }
+}

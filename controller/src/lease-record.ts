@@ -1,0 +1,42 @@
+import { V1MicroTime, type V1LeaseSpec } from "@kubernetes/client-node";
+
+/** What a candidate does with the Lease it read: take or renew it (with this spec), or wait. */
+export type LeaseStep = { kind: "create"; spec: V1LeaseSpec } | { kind: "update"; spec: V1LeaseSpec; taking: boolean } | { kind: "wait"; holder: string };
+
+/**
+ * A Lease time as the API server accepts it: MicroTime, RFC 3339 with exactly six fractional digits
+ * (`2026-12-05T23:23:47.387000Z`). A plain Date serialises with three and is refused with 400.
+ */
+export function microTime(ms: number): V1MicroTime {
+  return new V1MicroTime(ms);
+}
+
+const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
+
+/**
+ * The next step of client-go's leader election for `identity`, from the Lease as read (undefined:
+ * there is none). A candidate takes a lease that is free (no holder: released), its own, or expired
+ * (renewTime + leaseDurationSeconds in the past); otherwise it waits. Pure: `now` is an argument.
+ */
+export function leaseStep(current: V1LeaseSpec | undefined, exists: boolean, identity: string, durationMs: number, now: number): LeaseStep {
+  const renewal = { holderIdentity: identity, leaseDurationSeconds: seconds(durationMs), renewTime: microTime(now) };
+  if (!exists) return { kind: "create", spec: { ...renewal, acquireTime: microTime(now), leaseTransitions: 0 } };
+  const held = current?.holderIdentity ?? "";
+  const renewed = current?.renewTime ? new Date(current.renewTime).getTime() : 0;
+  const expired = renewed + (current?.leaseDurationSeconds ?? 0) * 1000 < now;
+  if (held && held !== identity && !expired) return { kind: "wait", holder: held };
+  const taking = held !== identity;
+  const spec: V1LeaseSpec = { ...current, ...renewal };
+  if (taking) Object.assign(spec, { acquireTime: microTime(now), leaseTransitions: (current?.leaseTransitions ?? 0) + 1 });
+  return { kind: "update", spec, taking };
+}
+
+/**
+ * The spec that gives a held Lease up, as client-go's ReleaseOnCancel writes it: no holder, a
+ * one-second duration and renewTime now, so a standby takes it on its next retry.
+ */
+export function releasedSpec(current: V1LeaseSpec | undefined, now: number): V1LeaseSpec {
+  const spec: V1LeaseSpec = { ...current, leaseDurationSeconds: 1, renewTime: microTime(now), acquireTime: microTime(now) };
+  delete spec.holderIdentity;
+  return spec;
+}

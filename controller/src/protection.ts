@@ -1,0 +1,87 @@
+import { parseCidr, type Cidr, type HostRegistration } from "@fleetwall/api";
+import { protectedReason, type ArbiterConfig, type Protected } from "./arbiter.js";
+import type { BanMirror } from "./ban-mirror.js";
+
+/** Addresses one host may register as its own. */
+export const MAX_HOST_ADDRESSES = 64;
+/** Management networks one host may name. */
+export const MAX_MANAGEMENT_NETWORKS = 16;
+
+const isSingle = (c: Cidr) => c.prefix === (c.family === "ip" ? 32 : 128);
+
+function parseAll(texts: readonly string[]): { ok: Cidr[]; bad: string[] } {
+  const ok: Cidr[] = [];
+  const bad: string[] = [];
+  for (const t of texts) {
+    try {
+      ok.push(parseCidr(t));
+    } catch {
+      bad.push(t);
+    }
+  }
+  return { ok, bad };
+}
+
+/**
+ * What is never banned, and why: registered hosts' own addresses, the control plane (static and
+ * resolved from host names), the agents' management networks (for automatic bans) and the
+ * allowlists (from the bucket's mirror). A registration may claim only single addresses (/32,
+ * /128), at most MAX_HOST_ADDRESSES, and management networks no broader than the minimum prefix.
+ */
+export class Protection {
+  readonly #hosts = new Map<string, Cidr[]>();
+  readonly #management = new Map<string, Cidr[]>();
+  #hostList: Cidr[] | undefined;
+  #managementList: Cidr[] | undefined;
+  #resolved: Cidr[] = [];
+  #controlPlane: Cidr[];
+  /** Registration entries refused, in all. */
+  refusedClaims = 0;
+
+  constructor(
+    private readonly config: Pick<ArbiterConfig, "minPrefix" | "protect">,
+    private readonly mirror: BanMirror,
+  ) {
+    this.#controlPlane = [...config.protect];
+  }
+
+  /** A host's registration (null: gone). Returns the claims refused, with why. */
+  setHost(hostId: string, reg: Pick<HostRegistration, "addresses" | "managementSources"> | null): string[] {
+    this.#hostList = this.#managementList = undefined;
+    if (!reg) {
+      this.#hosts.delete(hostId);
+      this.#management.delete(hostId);
+      return [];
+    }
+    const problems: string[] = [];
+    const addrs = parseAll(reg.addresses);
+    for (const b of addrs.bad) problems.push(`address ${b}: not an address`);
+    const singles = addrs.ok.filter((c) => isSingle(c) || (problems.push(`address ${c.text}: a host registers single addresses, not networks`), false));
+    if (singles.length > MAX_HOST_ADDRESSES) problems.push(`${singles.length} addresses: only the first ${MAX_HOST_ADDRESSES} count`);
+    this.#hosts.set(hostId, singles.slice(0, MAX_HOST_ADDRESSES));
+    const mgmt = parseAll(reg.managementSources ?? []);
+    for (const b of mgmt.bad) problems.push(`management network ${b}: not an address or CIDR`);
+    const narrow = mgmt.ok.filter((c) => c.prefix >= this.config.minPrefix[c.family] || (problems.push(`management network ${c.text}: broader than /${this.config.minPrefix[c.family]}`), false));
+    if (narrow.length > MAX_MANAGEMENT_NETWORKS) problems.push(`${narrow.length} management networks: only the first ${MAX_MANAGEMENT_NETWORKS} count`);
+    this.#management.set(hostId, narrow.slice(0, MAX_MANAGEMENT_NETWORKS));
+    this.refusedClaims += problems.length;
+    return problems;
+  }
+
+  /** The control plane's addresses resolved from host names (NATS servers, the controller itself). */
+  setResolved(cidrs: readonly Cidr[]): void {
+    const same = cidrs.length === this.#resolved.length && cidrs.every((c, i) => c.text === this.#resolved[i]?.text);
+    if (same) return;
+    this.#resolved = [...cidrs];
+    this.#controlPlane = [...this.config.protect, ...cidrs];
+  }
+
+  get view(): Protected {
+    this.#hostList ??= [...this.#hosts.values()].flat();
+    this.#managementList ??= [...this.#management.values()].flat();
+    return { allow: this.mirror.allow(), hosts: this.#hostList, controlPlane: this.#controlPlane, management: this.#managementList };
+  }
+
+  /** For operators' decisions: what an operator may not ban either (management networks they may). */
+  check = (cidr: Cidr): string | undefined => protectedReason(cidr, this.view, this.config);
+}

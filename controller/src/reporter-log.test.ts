@@ -1,0 +1,41 @@
+import { describe, expect, it } from "vitest";
+import { ReporterLog } from "./reporter-log.js";
+
+const limits = { windowMs: 60_000, maxAddresses: 3, maxPerAddress: 2, maxReporters: 2 };
+
+describe("ReporterLog", () => {
+  it("remembers at most maxAddresses addresses, forgetting the least recently reported", () => {
+    const log = new ReporterLog(limits);
+    for (const a of ["a1", "a2", "a3"]) log.record(a, "h", 0, 0);
+    log.record("a1", "h2", 0, 0); // a1 is now the most recent
+    log.record("a4", "h", 0, 0);
+    expect(log.size).toBe(3);
+    expect(log.evicted).toBe(1);
+    expect([...log.record("a1", "h3", 0, 0).keys()]).toEqual(["h2", "h3"]); // a1 kept, at most 2 reporters
+    expect(log.record("a2", "h", 0, 0).size).toBe(1); // a2 had been forgotten: a fresh entry
+  });
+
+  it("prunes reports outside the window, and dates no report after now", () => {
+    const log = new ReporterLog(limits);
+    expect(log.record("a", "h", 10_000_000, 5).get("h")).toBe(5);
+    log.record("b", "h", 100_000, 100_000);
+    log.prune(120_000);
+    expect(log.size).toBe(1);
+  });
+
+  it("grows by nothing past its cap under a flood of distinct addresses", () => {
+    const log = new ReporterLog({ ...limits, maxAddresses: 1000 });
+    for (let i = 0; i < 50_000; i += 1) log.record(`203.0.${i >> 8}.${i & 255}`, "h", i, i);
+    expect(log.size).toBe(1000);
+  });
+
+  it("spends a reporter's budget per minute", () => {
+    const log = new ReporterLog(limits);
+    expect(log.budgetLeft("h", 2, 0)).toBe(2);
+    log.charge("h", 0);
+    log.charge("h", 1000);
+    expect(log.budgetLeft("h", 2, 59_000)).toBe(0);
+    expect(log.budgetLeft("h", 2, 60_000)).toBe(2);
+    expect(log.budgetLeft("other", 2, 0)).toBe(2);
+  });
+});

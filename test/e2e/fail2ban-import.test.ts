@@ -1,0 +1,122 @@
+import { spawnSync } from "node:child_process";
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseAllDocuments } from "yaml";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { attacker } from "../harness/netns.js";
+import { CLI, JAIL_LOG_DIR, createFleet, type Fleet, type FleetHost } from "../harness/fleet.js";
+import { waitFor } from "../harness/sh.js";
+
+// issue #20, done when: `fleetwall import fail2ban` on Debian's stock configuration, with a
+// jail.local enabling sshd, postfix, dovecot and nginx-limit-req (written into a copy of
+// /etc/fail2ban), writes policies the controller accepts and that ban those services' attackers.
+const JAIL_LOCAL = `[DEFAULT]
+ignoreip = 127.0.0.1/8 ::1 198.51.100.0/24
+
+[sshd]
+enabled = true
+backend = auto
+logpath = ${JAIL_LOG_DIR}/auth.log
+
+[postfix]
+enabled = true
+backend = auto
+logpath = ${JAIL_LOG_DIR}/mail.log
+
+[dovecot]
+enabled = true
+backend = auto
+logpath = ${JAIL_LOG_DIR}/mail.log
+
+[nginx-limit-req]
+enabled = true
+logpath = ${JAIL_LOG_DIR}/nginx-error.log
+`;
+
+const SSH = attacker(1);
+const SMTP = attacker(2);
+const IMAP = attacker(3);
+const HTTP = attacker(4);
+/** Five lines per service, as each writes them (message texts from fail2ban's own test logs). */
+const five = (line: (i: number) => string) => Array.from({ length: 5 }, (_, i) => `${line(i)}\n`).join("");
+const LINES = {
+  "auth.log": five((i) => `Dec  6 01:00:0${i} web sshd[${2000 + i}]: Failed password for invalid user admin from ${SSH} port ${40000 + i} ssh2`),
+  "mail.log":
+    five((i) => `Dec  6 01:00:0${i} web postfix/smtpd[8738]: NOQUEUE: reject: RCPT from spam.example[${SMTP}]: 554 5.7.1 <smtp@example.com>: Relay access denied; from=<john@example.com> to=<smtp@example.org> proto=SMTP helo=<spam.example>`) +
+    five((i) => `Dec  6 01:00:1${i} web dovecot: auth-worker(31326): pam(username,${IMAP}): unknown user`),
+  "nginx-error.log": five((i) => `2026/12/06 01:00:0${i} [error] 256554#0: *9992${i} limiting requests, excess: 1.852 by zone "one", client: ${HTTP}, server: example.com, request: "POST /index.htm HTTP/1.0", host: "example.com"`),
+};
+
+describe("fleetwall import fail2ban: Debian's stock jails on a test fleet", () => {
+  let fleet: Fleet;
+  let hosts: FleetHost[];
+  let dir: string;
+  let yaml: string;
+  let report: string;
+  const banned = async (h: FleetHost, addr: string) =>
+    fleet.nft(h, ["get", "element", "inet", "fleetwall_bans", "ban4", `{ ${addr} }`]).then(
+      () => true,
+      () => false,
+    );
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "fleetwall-f2b-import-"));
+    cpSync("/etc/fail2ban", join(dir, "fail2ban"), { recursive: true });
+    writeFileSync(join(dir, "fail2ban", "jail.local"), JAIL_LOCAL);
+    const out = join(dir, "policy.yaml");
+    const run = spawnSync("node", [CLI, "import", "fail2ban", join(dir, "fail2ban"), "-o", out], { encoding: "utf8" });
+    if (run.status !== 0) throw new Error(`import failed: ${run.stderr}`);
+    report = run.stderr;
+    yaml = readFileSync(out, "utf8");
+    fleet = await createFleet(
+      [
+        { id: "a", labels: "role=mail" },
+        { id: "b", labels: "role=mail" },
+      ],
+      { attackers: 4 },
+    );
+    hosts = fleet.hosts;
+    for (const h of hosts) {
+      mkdirSync(fleet.hostLogDir(h), { recursive: true });
+      for (const f of Object.keys(LINES)) appendFileSync(join(fleet.hostLogDir(h), f), "");
+    }
+    fleet.writePolicy("fail2ban.yaml", yaml);
+    await fleet.startController();
+    for (const h of hosts) fleet.startAgent(h);
+    await fleet.waitInSync(60_000);
+    await waitFor("four jails started on each host", () => hosts.every((h) => (h.agent?.log().match(/"jail started"/g) ?? []).length >= 4), 30_000);
+  }, 180_000);
+
+  afterAll(async () => {
+    await fleet?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("writes a FirewallPolicy with the four jails and an Allow BanList for ignoreip", () => {
+    expect(report).toMatch(/^imported jails: .*sshd/m);
+    const docs = parseAllDocuments(yaml).map((d) => d.toJS() as { kind: string; spec: { jails?: { name: string; filter?: string; failRegex?: string[] }[]; entries?: { cidr: string }[] } });
+    const policy = docs.find((d) => d.kind === "FirewallPolicy");
+    expect(policy?.spec.jails?.map((j) => j.name).sort()).toEqual(["dovecot", "nginx-limit-req", "postfix", "sshd"]);
+    expect(policy?.spec.jails?.find((j) => j.name === "sshd")?.filter).toBe("sshd");
+    expect(policy?.spec.jails?.find((j) => j.name === "postfix")?.failRegex?.length).toBeGreaterThan(0);
+    expect(docs.find((d) => d.kind === "BanList")?.spec.entries?.map((e) => e.cidr)).toEqual(["127.0.0.1/8", "::1", "198.51.100.0/24"]);
+  });
+
+  it("the controller accepts the policy: every host runs it", async () => {
+    const s = await fleet.status();
+    expect(s.hosts.map((h) => h.id).sort()).toEqual(["a", "b"]);
+    expect(fleet.controller?.log()).not.toMatch(/"reason":"Invalid"/);
+  });
+
+  it("bans the attackers of sshd, postfix, dovecot and nginx on every host", async () => {
+    for (const [file, lines] of Object.entries(LINES)) appendFileSync(join(fleet.hostLogDir(hosts[0] as FleetHost), file), lines);
+    for (const addr of [SSH, SMTP, IMAP, HTTP]) {
+      await waitFor(`${addr} banned on both hosts`, async () => (await Promise.all(hosts.map((h) => banned(h, addr)))).every(Boolean), 30_000, 100);
+    }
+    const list = JSON.parse(await fleet.cli(["bans", "list", "--nats", fleet.nats.url, "--json"])) as { cidr: string; list: string }[];
+    // the ignoreip entries are in force as Allow decisions; the jails' bans are exactly the four attackers
+    expect(list.filter((d) => d.list === "fail2ban-ignoreip").map((d) => d.cidr).sort()).toEqual(["127.0.0.0/8", "198.51.100.0/24", "::1"]);
+    expect(list.filter((d) => d.list.startsWith("jail-")).map((d) => `${d.list} ${d.cidr}`).sort()).toEqual([`jail-dovecot ${IMAP}`, `jail-nginx-limit-req ${HTTP}`, `jail-postfix ${SMTP}`, `jail-sshd ${SSH}`].sort());
+  }, 120_000);
+});

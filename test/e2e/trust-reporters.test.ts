@@ -1,0 +1,99 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { jetstream } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { HOSTS_BUCKET, SCHEMA_VERSION, signalSubject, type BanSignal } from "@fleetwall/api";
+import { attacker } from "../harness/netns.js";
+import { securedFleet, type SecuredFleet } from "../harness/secured-fleet.js";
+import type { FleetHost } from "../harness/fleet.js";
+import { waitFor } from "../harness/sh.js";
+
+// #18 rows 1, 2, 5 and 7, on the documented secured fleet with default controller flags: what one
+// host's credentials can make the fleet do is bounded, and what must never be banned is loaded
+// before any signal is judged. A real detection is still shared within a second meanwhile.
+const ADMIN_NET = "203.0.113.240/28";
+const ADMIN = "203.0.113.245";
+const NATS_NAME = "fleetwall-bus";
+
+interface Row {
+  cidr: string;
+  list: string;
+  origins: string[];
+  expiresAt: string | null;
+}
+
+describe("one host's word is bounded (#18 rows 1, 2, 5, 7)", () => {
+  let s: SecuredFleet;
+  let t1: FleetHost;
+  let t2: FleetHost;
+  let t3: FleetHost;
+
+  const signal = (address: string, over: Partial<BanSignal> = {}): BanSignal => ({ schemaVersion: SCHEMA_VERSION, hostId: "t1", jail: "sshd", address, failures: 5, at: new Date().toISOString(), banSeconds: 30 * 86400, ...over });
+  const publishAsT1 = async (signals: BanSignal[]) => {
+    const js = jetstream(await s.as("agent-t1"));
+    for (const sig of signals) await js.publish(signalSubject("t1"), JSON.stringify(sig));
+  };
+  const bans = async () => JSON.parse(await s.fleet.cli(["bans", "list", ...s.operator, "--json"])) as Row[];
+  const judged = (address: string) => waitFor(`the controller judged ${address}`, () => s.fleet.controller?.log().split("\n").find((l) => l.includes(`"address":"${address}"`) && /not turned into a fleet ban|fleet ban/.test(l)), 15_000, 50);
+
+  beforeAll(async () => {
+    s = await securedFleet(["t1", "t2", "t3"], { attackers: 3, natsName: NATS_NAME, agent: (h) => (h.id === "t1" ? [] : ["--ssh-source", ADMIN_NET]) });
+    [t1, t2, t3] = s.fleet.hosts as [FleetHost, FleetHost, FleetHost];
+  }, 120_000);
+
+  afterAll(async () => {
+    await s?.destroy();
+  });
+
+  it("row 1: one agent's key fleet-bans no management address, no network, nothing past its budget, nothing longer than an hour; a real detection is shared within a second meanwhile", async () => {
+    const flood = Array.from({ length: 40 }, (_, i) => signal(`203.0.113.${100 + i}`));
+    const attack = publishAsT1([signal(ADMIN), signal("198.19.0.0/16"), ...flood]);
+    const ms = await s.detect(t2, t3, attacker(1));
+    await attack;
+    expect(ms).toBeLessThan(1000);
+    for (const sig of flood) await judged(sig.address);
+    const rows = await bans();
+    const byT1 = rows.filter((r) => r.origins.join() === "t1");
+    // ten a minute (twenty if the flood straddled a minute), never forty
+    expect(byT1.length).toBeGreaterThanOrEqual(10);
+    expect(byT1.length).toBeLessThanOrEqual(20);
+    for (const r of byT1) expect(Date.parse(r.expiresAt as string) - Date.now()).toBeLessThanOrEqual(3600_000);
+    expect(rows.map((r) => r.cidr)).not.toContain(ADMIN);
+    expect(rows.map((r) => r.cidr)).not.toContain("198.19.0.0/16");
+    expect(s.fleet.controller?.log()).toContain("a management network");
+    expect(s.fleet.controller?.log()).toContain("a /16 needs a quorum: 1 of 2 reporting hosts");
+    expect(s.fleet.controller?.log()).toMatch(/over budget: t1 alone may cause 10 fleet bans a minute/);
+    for (const h of [t2, t3]) expect(await s.banned(h, ADMIN), h.id).toBe(false);
+  }, 60_000);
+
+  it("row 2: a host that registers 0.0.0.0/0 and ::/0 protects nothing: operators' bans and fleet bans still work", async () => {
+    const hosts = await new Kvm(await s.as("agent-t1")).open(HOSTS_BUCKET, { bindOnly: true });
+    await hosts.put("t1", JSON.stringify({ schemaVersion: SCHEMA_VERSION, hostId: "t1", labels: { role: "any" }, addresses: ["0.0.0.0/0", "::/0"], managementSources: ["0.0.0.0/0"], agentVersion: "x", nftVersion: "x", startedAt: new Date().toISOString() }));
+    await waitFor("the claims refused", () => s.fleet.controller?.log().includes("registration claims refused"), 10_000);
+    expect(s.fleet.controller?.log()).toContain("address 0.0.0.0/0: a host registers single addresses, not networks");
+    await s.fleet.cli(["bans", "add", "203.0.113.60", ...s.operator]);
+    await waitFor("the operator's ban on t2", () => s.banned(t2, "203.0.113.60"), 10_000);
+    expect(await s.detect(t3, t2, attacker(2))).toBeLessThan(1000);
+  }, 60_000);
+
+  it("row 5: a signal naming the NATS server, which the controller reaches by name, is refused", async () => {
+    const protectedLine = s.fleet.controller?.log().split("\n").find((l) => l.includes("control plane addresses never banned"));
+    expect(protectedLine).toContain(`"nats://${NATS_NAME}:`);
+    expect(protectedLine).toContain(`"${s.fleet.nats.host}"`);
+    await publishAsT1([signal(s.fleet.nats.host, { banSeconds: 3600 })]);
+    expect(await judged(s.fleet.nats.host)).toContain('"reason":"the control plane"');
+    for (const h of [t2, t3]) expect(await s.banned(h, s.fleet.nats.host)).toBe(false);
+  });
+
+  it("row 7: a signal queued while the controller is down, naming another host, is judged after registrations load", async () => {
+    await s.fleet.controller?.stop();
+    await publishAsT1([signal(t2.ip4, { banSeconds: 3600 })]);
+    await s.fleet.startController(["--nats-nkey", `${s.creds}/controller.nk`], { natsName: NATS_NAME });
+    const line = await judged(t2.ip4);
+    expect(line).toContain('"reason":"a fleet host"');
+    const log = s.fleet.controller?.log() as string;
+    expect(log.indexOf("registrations and protections loaded")).toBeGreaterThan(-1);
+    expect(log.indexOf("registrations and protections loaded")).toBeLessThan(log.indexOf(line));
+    for (const h of [t1, t3]) expect(await s.banned(h, t2.ip4)).toBe(false);
+    expect(await s.detect(t1, t3, attacker(3))).toBeLessThan(1000);
+  }, 60_000);
+});
