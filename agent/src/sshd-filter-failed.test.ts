@@ -54,10 +54,19 @@ describe("a user name cannot place an address", () => {
 
 describe("only sshd's lines count", () => {
   it.each([
+    `[Dec  6 01:00:00] h sshd[2]: Invalid user a from ${A} port 2`,
+    `<38>Dec  6 01:00:00 h sshd[2]: Invalid user a from ${A} port 2`,
+    `2026-12-06T01:00:00.123456+00:00 h sshd-session[2]: Invalid user a from ${A} port 2`,
+  ])("a time stamp and host name before the tag: %s", (line) => {
+    expect(compileFilter("sshd", [])(line)).toBe(A);
+  });
+
+  it.each([
     `Dec  6 01:00:00 h nginx[1]: GET /x sshd[2]: Failed password for root from ${V} port 2 ssh2`,
     `Dec  6 01:00:00 h logger: sshd[2]: Failed password for root from ${V} port 2 ssh2`,
     `Dec  6 01:00:00 h app[3]: note sshd[2]: Invalid user a from ${V} port 2`,
     `Dec  6 01:00:00 h a b c d e f sshd[2]: Invalid user a from ${V} port 2`,
+    `Dec  6 01:00:00 h app[3] sshd[2]: Invalid user a from ${V} port 2`,
   ])("%s", (line) => {
     expect(splitSession(line)).toBeUndefined();
     expect(compileFilter("sshd-aggressive", [])(line)).toBeUndefined();

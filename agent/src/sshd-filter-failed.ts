@@ -26,7 +26,7 @@ const ON = "(?: on \\S+)?";
 const KEY = "[A-Za-z0-9@._-]+ (?:SHA256:[A-Za-z0-9+/$]+=*|MD5:[0-9a-f:]+|[0-9a-fx]{2}(?::[0-9a-fx]{2})+)";
 
 /** `<host> port <n> sshN` and nothing more: the end of a line of a method without auth info. */
-const TAIL_PLAIN = new RegExp(`^${HOST}${ON} port \\d+${ON}(?: ssh\\d*)?\\s*$`);
+const TAIL_PLAIN = new RegExp(`${HOST}${ON} port \\d+${ON}(?: ssh\\d*)?\\s*$`, "y");
 /** The auth info sshd logs for a method, after `: `; methods not listed log none. */
 const INFO: Readonly<Record<string, string>> = {
   publickey: `${KEY}(?:, cert ID .* \\(serial \\d+\\) CA ${KEY})?`,
@@ -35,18 +35,20 @@ const INFO: Readonly<Record<string, string>> = {
   gssapi: ".*",
   "gssapi-with-mic": ".*",
 };
-const tailWithInfo = new Map<string, RegExp>();
+const tailWithInfo = new Map<string, RegExp | null>();
 function withInfo(method: string): RegExp | undefined {
-  const base = method.split("/")[0] as string;
-  const info = INFO[base];
-  if (info === undefined) return undefined;
-  let re = tailWithInfo.get(base);
-  if (!re) tailWithInfo.set(base, (re = new RegExp(`^${HOST}${ON} port \\d+${ON} ssh\\d*: ${info}\\s*$`)));
-  return re;
+  let re = tailWithInfo.get(method);
+  if (re === undefined) {
+    const info = INFO[method.split("/")[0] as string];
+    re = info === undefined ? null : new RegExp(`${HOST}${ON} port \\d+${ON} ssh\\d*: ${info}\\s*$`, "y");
+    // methods are a handful of names; a client cannot make this grow past sshd's own list
+    if (tailWithInfo.size < 64) tailWithInfo.set(method, re);
+  }
+  return re ?? undefined;
 }
 /** Older formats: with a port (maybe followed by SSH1's `: ruser …`), or a bare address at the end. */
-const LEGACY_PORT = new RegExp(`^${HOST}${ON} port \\d+${ON}(?: ssh\\d*)?(?:: .*)?\\s*$`);
-const LEGACY_BARE = new RegExp(`^${HOST}\\s*$`);
+const LEGACY_PORT = new RegExp(`${HOST}${ON} port \\d+${ON}(?: ssh\\d*)?(?:: .*)?\\s*$`, "y");
+const LEGACY_BARE = new RegExp(`${HOST}\\s*$`, "y");
 
 export type FailedFor =
   | { kind: "found"; host: string; user: string; method: string }
@@ -63,7 +65,9 @@ function fromPositions(rest: string): number[] {
 function candidates(rest: string, at: readonly number[], re: RegExp): { host: string; at: number }[] {
   const out: { host: string; at: number }[] = [];
   for (const i of at) {
-    const host = re.exec(rest.slice(i + 6))?.groups?.host;
+    // sticky at the address after " from ": no copy of the line's tail
+    re.lastIndex = i + 6;
+    const host = re.exec(rest)?.groups?.host;
     if (host !== undefined) out.push({ host, at: i });
   }
   return out;
@@ -91,7 +95,8 @@ export function parseFailedFor(content: string): FailedFor {
   const info = withInfo(method);
   if (!info) {
     // no auth info: the last `from <addr> port <n>` that ends the line is sshd's own
-    const host = TAIL_PLAIN.exec(rest.slice((at[0] as number) + 6))?.groups?.host;
+    TAIL_PLAIN.lastIndex = (at[0] as number) + 6;
+    const host = TAIL_PLAIN.exec(rest)?.groups?.host;
     if (host !== undefined) return { kind: "found", host, user: rest.slice(0, at[0]), method };
   } else {
     const found = [...candidates(rest, at, TAIL_PLAIN), ...candidates(rest, at, info)];

@@ -1,8 +1,9 @@
 /**
  * The built-in sshd filter. OpenSSH spreads one failed login over several lines of one session
  * (a pam_unix failure, then "Disconnecting: Too many authentication failures" without an address,
- * then "Connection closed by <addr>"), so the filter keeps a little state per session (host and
- * sshd pid), with fail2ban's semantics so that it finds the failures fail2ban finds:
+ * then "Connection closed by <addr>"), so the filter keeps a little state per session (host name,
+ * sshd pid and address: a line naming another address starts a new session, see `sessionStore`),
+ * with fail2ban's semantics otherwise, so that it finds the failures fail2ban finds:
  *
  * - a `nofail` line is not a failure by itself, but tells the session its address and user;
  * - a failure line without an address is pending until a later line of the session names one;
@@ -10,8 +11,9 @@
  *   than one user name (an attacker who guesses a second account is still an attacker);
  * - a `forget` line (disconnect, connection closed) ends the session.
  *
- * Every regex here runs on V8's linear-time engine; the user-name part of "Failed … for" lines, which
- * an attacker chooses, is resolved by code, never by backtracking.
+ * Every regex here runs on V8's linear-time engine; "Failed … for" lines, whose user name an attacker
+ * chooses, are parsed by OpenSSH's format (./sshd-filter-failed.ts), and a line naming two candidate
+ * sources is ambiguous: no one's failure (docs/detection.md).
  */
 
 import { parseFailedFor } from "./sshd-filter-failed.js";
@@ -158,7 +160,7 @@ export function splitSession(line: string): { session: string; content: string }
 
 /** A time stamp and a host name: a few words, none a program tag (`x[1]:`, `x:`) or a message. */
 function syslogPrefix(before: string): boolean {
-  if (before.includes(": ") || before.includes("]") || before.endsWith(":")) return false;
+  if (before.includes(": ") || before.endsWith(":") || /\S\[\d+\]/.test(before)) return false;
   let words = 0;
   for (let i = before.indexOf(" "); i >= 0; i = before.indexOf(" ", i + 1)) if (before[i + 1] !== " ") words += 1;
   return words < 7;

@@ -121,6 +121,8 @@ export const BanListStatusRow = z.object({
   refused: z.array(z.object({ cidr: z.string(), reason: z.string() })).optional(),
   /** Why the last sync failed to publish, when it did. */
   error: z.string().optional(),
+  /** Why the list's current version is refused by validation, the field named (its last valid version, if any, stays in force). */
+  invalid: z.string().optional(),
 });
 export const FleetStatus = z.object({
   hosts: z.array(HostStatusRow),

@@ -48,6 +48,9 @@ describe("unknown fields are errors that name the field", () => {
     [policy({}, { sepc: {} }), "sepc: unknown field (did you mean spec?)"],
     [banList({ entries: [{ cidr: "203.0.113.7", resaon: "scanner" }] }), "spec.entries[0].resaon: unknown field (did you mean reason?)"],
     [banList({ typ: "Allow" }), "spec.typ: unknown field (did you mean type?)"],
+    // a key that is not a plain name is quoted, so the path stays readable and exact
+    [policy({ baseline: { "loop back": true } }), 'spec.baseline["loop back"]: unknown field (did you mean loopback?)'],
+    [policy({ "hostSelector.matchLabels": {} }), 'spec["hostSelector.matchLabels"]: unknown field (known fields: hostSelector, order, mode, defaultInput, defaultOutput, baseline, icmp, logDropped, managementPorts, ingress, egress, jails)'],
   ])("%j → %s", (doc, expected) => {
     expect(errorsOf(doc)).toContain(expected);
   });

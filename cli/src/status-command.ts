@@ -37,7 +37,7 @@ export function formatStatus(status: FleetStatus): string {
     status.policies.map((p) => [p.name, String(p.selectedHosts), String(p.appliedHosts), String(p.failedHosts), p.error ?? p.warnings.join("; ")]),
   );
   const lists = status.banLists.length
-    ? `\n\n${table(["BANLIST", "TYPE", "ENTRIES", "ACTIVE", "HOSTS"], status.banLists.map((l) => [l.name, l.type, String(l.entries), String(l.active), String(l.hostsEnforcing)]))}`
+    ? `\n\n${table(["BANLIST", "TYPE", "ENTRIES", "ACTIVE", "HOSTS", "ERROR"], status.banLists.map((l) => [l.name, l.type, String(l.entries), String(l.active), String(l.hostsEnforcing), l.invalid ?? l.error ?? ""]))}`
     : "";
   return `${hosts}\n\n${policies}${lists}\n`;
 }

@@ -138,3 +138,33 @@ describe("BanKeeper durations", () => {
     expect(await call(keeper, null)).toMatchObject({ ok: true });
   });
 });
+
+describe("BanList reconciler failures", () => {
+  const list = (name: string, entries: unknown[]) => BanList.parse({ apiVersion: "fleetwall.io/v1alpha1", kind: "BanList", metadata: { name }, spec: { entries } });
+
+  it("says which lists a failed publish touched, and tries again", async () => {
+    let fail = true;
+    const sink: BanSink = {
+      async putBan() {
+        if (fail) throw new Error("publish refused: maximum bytes exceeded");
+        return undefined;
+      },
+      async deleteBan() {
+        return undefined;
+      },
+    };
+    const keeper = new BanKeeper(sink, key, config, silent);
+    keeper.setBanLists([list("big", [{ cidr: "203.0.113.1" }]), list("empty", [])]);
+    await expect(keeper.syncBanLists()).rejects.toThrow(/maximum bytes/);
+    expect(keeper.banLists.outcomes.get("big")).toEqual({ refused: [], error: "publish refused: maximum bytes exceeded" });
+    expect(keeper.banLists.outcomes.get("empty")).toEqual({ refused: [] });
+    fail = false;
+    const ac = new AbortController();
+    const run = keeper.banLists.run(ac.signal);
+    // the loop's first pass publishes: wait for it (polling, no fixed sleep as an assertion)
+    for (let i = 0; i < 500 && keeper.banLists.outcomes.get("big")?.error; i += 1) await new Promise((r) => setTimeout(r, 10));
+    expect(keeper.banLists.outcomes.get("big")).toEqual({ refused: [] });
+    ac.abort();
+    await run;
+  });
+});

@@ -1,4 +1,4 @@
-import { banKey, formatDuration, parseCidr, replayedDecision, type BanAddRequest, type BanImportRequest, type BanList, type BanReply, type BanSignal, type Cidr, type HostRegistration, type SigningKey, type BanDecision } from "@fleetwall/api";
+import { banKey, formatDuration, parseCidr, type BanAddRequest, type BanImportRequest, type BanList, type BanReply, type BanSignal, type Cidr, type HostRegistration, type SigningKey, type BanDecision } from "@fleetwall/api";
 import type { Logger } from "pino";
 import type { z } from "zod";
 import { arbitrate, type ArbiterConfig } from "./arbiter.js";
@@ -7,6 +7,7 @@ import { planAdd, planDelete, planExpiry, planImport, type BanPlan } from "./ban
 import { BanPublisher, type BanSink } from "./ban-publisher.js";
 import { BanListReconciler } from "./banlist-reconciler.js";
 import { Protection } from "./protection.js";
+import { ReplayGuard } from "./replay-guard.js";
 import { DEFAULT_REPORTER_LIMITS, ReporterLog } from "./reporter-log.js";
 
 function canonical(address: string): string {
@@ -37,6 +38,7 @@ export class BanKeeper {
   readonly skipped: Record<string, number> = {};
   /** Replayed decisions found in the bucket (and deleted). */
   replays = 0;
+  readonly #replays = new ReplayGuard();
 
   constructor(
     sink: BanSink,
@@ -65,14 +67,19 @@ export class BanKeeper {
     return this.mirror.decisions;
   }
 
-  /** A bucket entry from the watch. One stored long after it was signed (a replay) is deleted again. */
+  /**
+   * A bucket entry from the watch. A replayed one (an old envelope put back) is undone: what the key
+   * held before is published again, or the key deleted when it held nothing.
+   */
   onEntry(key: string, decision: BanDecision | null, seal?: string, revision?: number, storedAtMs?: number): void {
+    const previous = this.mirror.decisions.get(key);
+    const replay = this.#replays.check(key, decision, previous, storedAtMs, this.now());
     this.mirror.onEntry(key, decision, seal, revision);
-    const replay = decision ? replayedDecision(decision, storedAtMs) : undefined;
     if (!replay) return;
     this.replays += 1;
-    this.log.warn({ key, reason: replay }, "replayed decision in the bans bucket; deleting it");
-    this.publisher.execute({ puts: [], deletes: [key], refusals: [] }).catch((e: unknown) => this.log.error({ key, err: e }, "replayed decision not deleted"));
+    this.log.warn({ key, reason: replay, restored: !!previous }, "replayed decision in the bans bucket; undoing it");
+    const plan = previous ? { puts: [previous], deletes: [], refusals: [] } : { puts: [], deletes: [key], refusals: [] };
+    this.publisher.execute(plan).catch((e: unknown) => this.log.error({ key, err: e }, "replayed decision not undone"));
   }
 
   onSeal(id: string, present: boolean, revision?: number): void {
@@ -112,8 +119,9 @@ export class BanKeeper {
       this.log.info({ address: signal.address, jail: signal.jail, host: signal.hostId, reason: refusal.reason }, "signal not turned into a fleet ban");
       return;
     }
-    if (plan.solo) this.reporters.charge(signal.hostId, nowMs);
     await this.publisher.execute(plan);
+    // spent once published: a signal redelivered after a failed put is not charged twice
+    if (plan.solo) this.reporters.charge(signal.hostId, nowMs);
     this.reporters.forget(signal.address);
     const ban = plan.puts[0] as BanDecision;
     this.log.warn({ address: ban.cidr, jail: signal.jail, expiresAt: ban.expiresAt, offences: ban.offences, origins: ban.origins, solo: plan.solo }, "fleet ban");

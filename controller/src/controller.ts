@@ -23,6 +23,7 @@ export interface DesiredSink {
 export class Controller {
   #policies: FirewallPolicy[] = [];
   #invalid = new Map<string, string[]>();
+  #invalidBanLists = new Map<string, string[]>();
   #warnings = new Map<string, string[]>();
   #banLists: BanList[] = [];
   #hosts = new Map<string, HostRegistration>();
@@ -67,8 +68,13 @@ export class Controller {
     this.#banLists = set.banLists;
     this.bans?.setBanLists(set.banLists);
     // one name may have several problems (an invalid edit and a duplicate in another file): keep them all
-    this.#invalid = new Map();
-    for (const e of set.errors) this.#invalid.set(e.name || e.file, [...(this.#invalid.get(e.name || e.file) ?? []), ...e.errors]);
+    const byName = (errors: PolicySet["errors"]) => {
+      const out = new Map<string, string[]>();
+      for (const e of errors) out.set(e.name || e.file, [...(out.get(e.name || e.file) ?? []), ...e.errors]);
+      return out;
+    };
+    this.#invalid = byName(set.errors.filter((e) => e.kind !== "BanList"));
+    this.#invalidBanLists = byName(set.errors.filter((e) => e.kind === "BanList"));
     this.#warnings = new Map(set.policies.map((p) => [p.metadata.name, lintPolicy(p)] as const).filter(([, w]) => w.length > 0));
     for (const [policy, warnings] of this.#warnings) this.log.warn({ policy, warnings }, "policy warning");
     for (const e of set.errors) this.log.warn({ file: e.file, kind: e.kind, policy: e.name, errors: e.errors }, "invalid manifest");
@@ -112,7 +118,7 @@ export class Controller {
   }
 
   status(): FleetStatus {
-    return fleetStatus({ hosts: this.registrations, compiled: this.#compiled, published: this.#published, reports: this.#reports, invalid: this.#invalid, warnings: this.#warnings, banLists: this.#banLists, banListOutcomes: this.bans?.banLists.outcomes ?? new Map(), decisions: this.bans?.decisionsByKey ?? new Map() });
+    return fleetStatus({ hosts: this.registrations, compiled: this.#compiled, published: this.#published, reports: this.#reports, invalid: this.#invalid, invalidBanLists: this.#invalidBanLists, warnings: this.#warnings, banLists: this.#banLists, banListOutcomes: this.bans?.banLists.outcomes ?? new Map(), decisions: this.bans?.decisionsByKey ?? new Map() });
   }
 
   #kick(): void {

@@ -261,6 +261,11 @@ export class KubeSource {
     );
   }
 
+  /** The names of every FirewallHost in the cache. */
+  hostNames(): string[] {
+    return this.objects("firewallhosts").map((o) => o.metadata?.name ?? "");
+  }
+
   /** An object's status as the cache holds it: null when it has none, undefined when there is no such object. */
   currentStatus(key: string): ObjectStatus | null | undefined {
     const [plural, name] = key.split("/") as [Plural, string];

@@ -14,6 +14,7 @@ function server(initial: ObjectStatus | null) {
   const target: StatusTarget = {
     generations: new Map([["banlists/l", 1]]),
     currentStatus: (key) => stored.get(key),
+    hostNames: () => [],
     async writeStatus(key, patch) {
       patches.push(patch);
       const next: Record<string, unknown> = { ...(stored.get(key) ?? {}) };
@@ -71,5 +72,28 @@ describe("the status writer", () => {
     for (let t = 0; t <= 60; t += 1) await writer.tick(1_000_000 + t * 1000);
     expect(calls).toBe(6);
     expect(writer.failures).toBe(6);
+  });
+
+  it("a new leader writes nothing until every FirewallHost's agent has reported (or the grace is over)", async () => {
+    const { target, patches } = server(null);
+    target.hostNames = () => ["h1", "h2"];
+    let heard = ["h1"];
+    const status = () => ({ ...fleet(1), hosts: ["h1", "h2"].map((id) => ({ id, lastSeen: heard.includes(id) ? "2026-12-06T00:00:00.000Z" : null })) }) as unknown as FleetStatus;
+    const writer = new KubeStatusWriter(target, controller(status), { ...options, startupGraceMs: 10_000 });
+    await writer.tick(1_000_000);
+    await writer.tick(1_005_000);
+    expect(patches).toHaveLength(0);
+    heard = ["h1", "h2"];
+    await writer.tick(1_006_000);
+    expect(patches.length).toBeGreaterThan(0);
+    // and a host that never reports delays the first write by the grace only
+    const late = server(null);
+    late.target.hostNames = () => ["gone"];
+    const w2 = new KubeStatusWriter(late.target, controller(() => fleet(1)), { ...options, startupGraceMs: 10_000 });
+    await w2.tick(1_000_000);
+    await w2.tick(1_009_999);
+    expect(late.patches).toHaveLength(0);
+    await w2.tick(1_010_000);
+    expect(late.patches).toHaveLength(1);
   });
 });

@@ -7,6 +7,9 @@ import { kubeStatuses, planStatusWrites, type ObjectStatus } from "./kube-status
 /** A status write the server keeps refusing is retried at most this often. */
 const MAX_RETRY_MS = 30_000;
 
+/** How long a new leader waits to hear from every host before it writes statuses (three default heartbeats). */
+export const STATUS_STARTUP_GRACE_MS = 30_000;
+
 /** What the writer needs of the Kubernetes adapter. */
 export interface StatusTarget {
   readonly generations: ReadonlyMap<string, number>;
@@ -14,6 +17,8 @@ export interface StatusTarget {
   currentStatus(key: string): ObjectStatus | null | undefined;
   /** Resolves to the status the server stored (it prunes fields its schema lacks), when it says. */
   writeStatus(key: string, status: ObjectStatus): Promise<ObjectStatus | undefined>;
+  /** The hosts that have a FirewallHost: the agents the fleet had before this process started. */
+  hostNames(): readonly string[];
 }
 
 export interface StatusWriterOptions {
@@ -22,12 +27,17 @@ export interface StatusWriterOptions {
   /** At most this many writes per tick (the API server's budget). */
   budget: number;
   log: Logger;
+  /** After start, no status is written until every FirewallHost's agent has reported, or this long. */
+  startupGraceMs?: number;
 }
 
 /**
  * Writes the status of every FirewallPolicy, BanList and FirewallHost: computed from the fleet
  * (kubeStatuses), compared with what the object already says, written only on change and
- * rate-limited. Heartbeats alone cause no writes (see LAST_SEEN_REFRESH_MS).
+ * rate-limited. Heartbeats alone cause no writes (see LAST_SEEN_REFRESH_MS). A new leader (or a
+ * restarted controller) writes nothing until it has heard from every host that has a FirewallHost
+ * (or the startup grace has passed): until then it knows less than the statuses already say, and
+ * writing would flap every host to "never seen" and every policy to "0 applied" and back.
  */
 export class KubeStatusWriter {
   /** Per object: what was sent last, what the server stored of it, and when. */
@@ -35,6 +45,8 @@ export class KubeStatusWriter {
   #prunedWarned = new Set<string>();
   /** Objects whose last write failed: how often in a row, and not before when again. */
   #failing = new Map<string, { count: number; retryAt: number }>();
+  #startedAt: number | undefined;
+  #settled = false;
   writes = 0;
   failures = 0;
 
@@ -56,9 +68,24 @@ export class KubeStatusWriter {
     return current;
   }
 
+  /** Whether statuses may be written: every known host heard from since start, or the grace over. */
+  #ready(heard: readonly { id: string; lastSeen: string | null }[], now: number): boolean {
+    if (this.#settled) return true;
+    this.#startedAt ??= now;
+    const reported = new Set(heard.filter((h) => h.lastSeen).map((h) => h.id));
+    const waiting = this.target.hostNames().filter((id) => !reported.has(id));
+    const graceOver = now - this.#startedAt >= (this.options.startupGraceMs ?? STATUS_STARTUP_GRACE_MS);
+    if (waiting.length > 0 && !graceOver) return false;
+    this.#settled = true;
+    if (waiting.length > 0) this.options.log.warn({ hosts: waiting }, "hosts not heard from since start; their status says so");
+    return true;
+  }
+
   async tick(now = Date.now()): Promise<number> {
+    const fleet = this.controller.status();
+    if (!this.#ready(fleet.hosts, now)) return 0;
     const desired = kubeStatuses({
-      fleet: this.controller.status(),
+      fleet,
       generations: this.target.generations,
       selection: this.controller.selection,
       registrations: this.controller.registrations,

@@ -57,6 +57,17 @@ describe("resource statuses", () => {
     if (hosts.some((h) => h.error)) expect(s?.conditions?.find((c) => c.type === "Degraded")?.message).toContain("b: nft: syntax error");
   });
 
+  it.each([
+    ["published", null, { Ready: "True/Published" }],
+    ["invalid (a misspelt field the API server kept)", "spec.entries[0].resaon: unknown field (did you mean reason?)", { Ready: "False/Invalid", Stalled: "True/Invalid" }],
+  ] as const)("ban list conditions when %s", (_, error, want) => {
+    const fleet: FleetStatus = { hosts: [host("a")], policies: [], banLists: [{ name: "l", type: "Deny", entries: 2, active: 2, hostsEnforcing: 1, ...(error ? { invalid: error } : {}) }] };
+    const s = statuses(fleet, new Map(), T0, new Map([["banlists/l", 4]])).get("banlists/l");
+    expect(Object.fromEntries((s?.conditions ?? []).map((c) => [c.type, `${c.status}/${c.reason}`]))).toEqual(want);
+    expect(s?.observedGeneration).toBe(4);
+    if (error) expect(s?.conditions?.[0]?.message).toBe(error);
+  });
+
   it("keeps a condition's transition time while it holds, and moves it when it changes", () => {
     const fleet = (inSync: boolean): FleetStatus => ({ hosts: [host("a", { inSync })], policies: [{ name: "p", selectedHosts: 1, appliedHosts: inSync ? 1 : 0, failedHosts: 0, error: null, warnings: [] }], banLists: [] });
     const first = statuses(fleet(true));

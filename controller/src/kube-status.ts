@@ -79,7 +79,7 @@ export function kubeStatuses(input: KubeStatusInput): StatusMap {
       entries: l.entries,
       active: l.active,
       hostsEnforcing: l.hostsEnforcing,
-      conditions: conditions(key, generation, [banListReady(l)]),
+      conditions: conditions(key, generation, banListConditions(l)),
     });
   }
 
@@ -130,7 +130,20 @@ export function planStatusWrites(desired: ReadonlyMap<string, ObjectStatus>, wri
 }
 
 /** A BanList is Ready when every entry was published; otherwise the condition says which were refused and why. */
-function banListReady(l: FleetStatus["banLists"][number]): { type: string; status: "True" | "False"; reason: string; message: string } {
+type Cond = { type: string; status: "True" | "False"; reason: string; message: string };
+
+/** An invalid list stalls (its last valid version stays in force); otherwise Ready says how publishing went. */
+function banListConditions(l: FleetStatus["banLists"][number]): Cond[] {
+  if (l.invalid) {
+    return [
+      { type: "Ready", status: "False", reason: "Invalid", message: l.invalid },
+      { type: "Stalled", status: "True", reason: "Invalid", message: l.invalid },
+    ];
+  }
+  return [banListReady(l)];
+}
+
+function banListReady(l: FleetStatus["banLists"][number]): Cond {
   if (l.error) return { type: "Ready", status: "False", reason: "PublishFailed", message: l.error };
   const refused = l.refused ?? [];
   if (refused.length === 0) return { type: "Ready", status: "True", reason: "Published", message: `${l.active} of ${l.entries} entries in force` };

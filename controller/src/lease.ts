@@ -1,4 +1,5 @@
 import { CoordinationV1Api, type KubeConfig, type V1Lease } from "@kubernetes/client-node";
+import { backoffMs, delay } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import { kubeFailure, type KubeCall } from "./kube-errors.js";
 import { leaseStep, releasedSpec } from "./lease-record.js";
@@ -103,7 +104,7 @@ export class LeaderElector {
         failures += 1;
         log.warn({ ...this.#failure(error), retryInMs: backoff(retryMs, failures) }, "lease not acquired; retrying");
       }
-      await sleep(failures ? backoff(retryMs, failures) : retryMs, signal);
+      await delay(failures ? backoff(retryMs, failures) : retryMs, signal);
     }
     return false;
   }
@@ -113,7 +114,7 @@ export class LeaderElector {
     const { durationMs, retryMs, name, log } = this.options;
     let renewed = Date.now();
     while (!signal.aborted) {
-      await sleep(retryMs, signal);
+      await delay(retryMs, signal);
       if (signal.aborted) return;
       try {
         const step = await this.#step();
@@ -186,18 +187,7 @@ class LeaseCallError extends Error {
   }
 }
 
+/** Failed attempts back off from retryMs, doubling, up to MAX_BACKOFF_MS: the runtime's backoff. */
 function backoff(retryMs: number, failures: number): number {
-  return Math.min(retryMs * 2 ** Math.min(failures - 1, 10), Math.max(retryMs, MAX_BACKOFF_MS));
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
+  return backoffMs(failures, { initialMs: retryMs, maxMs: Math.max(retryMs, MAX_BACKOFF_MS) });
 }

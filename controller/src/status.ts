@@ -9,6 +9,8 @@ export interface StatusInput {
   reports: ReadonlyMap<string, HostReport>;
   /** Policies that failed validation, by name, with their errors. */
   invalid: ReadonlyMap<string, string[]>;
+  /** BanLists that failed validation, by name, with their errors. */
+  invalidBanLists?: ReadonlyMap<string, string[]>;
   /** Lint warnings of valid policies, by name. */
   warnings: ReadonlyMap<string, string[]>;
   banLists?: readonly BanList[];
@@ -61,19 +63,23 @@ export function fleetStatus(input: StatusInput): FleetStatus {
   for (const d of input.decisions?.values() ?? []) {
     if (d.source === "BanList" && (!d.expiresAt || Date.parse(d.expiresAt) > now)) live.set(d.list, (live.get(d.list) ?? 0) + 1);
   }
-  const banLists = [...(input.banLists ?? [])]
-    .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1))
-    .map((l) => {
-      const outcome = input.banListOutcomes?.get(l.metadata.name);
-      return {
-        name: l.metadata.name,
-        type: l.spec.type,
-        entries: l.spec.entries.length,
-        active: live.get(l.metadata.name) ?? 0,
-        hostsEnforcing: [...input.hosts.values()].filter((h) => inSync.get(h.hostId) && matchesSelector(l.spec.hostSelector, h.labels)).length,
-        ...(outcome?.refused.length ? { refused: outcome.refused.map(({ cidr, reason }) => ({ cidr, reason })) } : {}),
-        ...(outcome?.error ? { error: outcome.error } : {}),
-      };
-    });
+  const invalidLists = input.invalidBanLists ?? new Map<string, string[]>();
+  const valid = new Map((input.banLists ?? []).map((l) => [l.metadata.name, l]));
+  // a list whose current version is invalid is listed too, with why (and its last valid version's counts, if any)
+  const banLists = [...new Set([...valid.keys(), ...invalidLists.keys()])].sort().map((name) => {
+    const l = valid.get(name);
+    const errors = invalidLists.get(name);
+    const outcome = input.banListOutcomes?.get(name);
+    return {
+      name,
+      type: l?.spec.type ?? "Deny",
+      entries: l?.spec.entries.length ?? 0,
+      active: live.get(name) ?? 0,
+      hostsEnforcing: l ? [...input.hosts.values()].filter((h) => inSync.get(h.hostId) && matchesSelector(l.spec.hostSelector, h.labels)).length : 0,
+      ...(outcome?.refused.length ? { refused: outcome.refused.map(({ cidr, reason }) => ({ cidr, reason })) } : {}),
+      ...(outcome?.error ? { error: outcome.error } : {}),
+      ...(errors ? { invalid: errors.join("; ") } : {}),
+    };
+  });
   return { hosts, policies, banLists };
 }

@@ -121,6 +121,7 @@ export class Supervisor {
       this.stop();
       const deadline = Date.now() + this.options.graceMs;
       const pending = await this.#drain(setupDone, deadline);
+      if (pending.length > 0 && this.#failure) this.options.log.warn({ pending, graceMs: this.options.graceMs }, "shutdown did not finish in time");
       if (this.#failure) throw this.#failure;
       if (pending.length > 0) throw new ShutdownTimeoutError(pending, this.options.graceMs);
     } finally {

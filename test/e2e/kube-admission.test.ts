@@ -7,7 +7,7 @@ import { KubeSource, loadKubeConfig } from "@fleetwall/controller/kube";
 import type { PolicySet } from "@fleetwall/controller";
 import { startKubeApi, type KubeApi, type KubeObject } from "../harness/kube.js";
 import { everyStatus } from "../harness/kube-statuses.js";
-import { waitFor } from "../harness/sh.js";
+import { sh, waitFor } from "../harness/sh.js";
 
 // The CRDs on a real API server (v1.24 from ../shared/kube, or KUBEBUILDER_ASSETS): what can never
 // work is refused by `kubectl apply` itself, with the field named; every example is accepted; every
@@ -111,6 +111,17 @@ describe("the CRDs on a real API server", () => {
     expect(parseResource(r.body)).toMatchObject({ ok: true });
   });
 
+  it("kubectl apply itself refuses the issue's port 70000, naming the field (it used to say created)", async () => {
+    await sh("bash", [new URL("scripts/helm.sh", REPO).pathname], { timeoutMs: 300_000 }); // fetches kubectl into .cache/helm
+    const kubectl = (input: string) => sh(new URL(".cache/helm/kubectl", REPO).pathname, ["--kubeconfig", api.kubeconfig, "apply", "-f", "-"], { input }).then((out) => ({ ok: true, out }), (e: Error) => ({ ok: false, out: e.message }));
+    const manifest = (port: number) => `apiVersion: ${V}\nkind: FirewallPolicy\nmetadata: {name: kubectl-port}\nspec:\n  hostSelector: {}\n  ingress:\n    - {name: node, action: Allow, protocol: tcp, ports: [${port}]}\n`;
+    const refused = await kubectl(manifest(70000));
+    expect(refused.ok).toBe(false);
+    expect(refused.out).toContain("spec.ingress[0].ports[0]");
+    expect(refused.out).toContain("65535");
+    expect(await kubectl(manifest(9100))).toEqual({ ok: true, out: expect.stringContaining("created") });
+  });
+
   const examples = readdirSync(new URL("examples/", REPO))
     .filter((f) => f.endsWith(".yaml"))
     .flatMap((f) => parseAllDocuments(readFileSync(new URL(`examples/${f}`, REPO), "utf8")).map((d) => [f, d.toJS() as KubeObject] as const))
@@ -180,6 +191,16 @@ describe("the CRDs on a real API server", () => {
       await waitFor("the edit judged", () => errorsOf("typo-edit").length > 0, 20_000, 50);
       expect(errorsOf("typo-edit")).toContain("spec.ingress[0].sorces: unknown field (did you mean sources?)");
       expect(specOf("typo-edit")).toMatchObject({ defaultInput: "Drop", ingress: [{ name: "r", ports: [9100], sources: ["203.0.113.0/24"] }] });
+    });
+
+    it("in a ban list: reported as the BanList's error, by name", async () => {
+      const stored = await api.apply(banList("typo-bans", { entries: [{ cidr: "203.0.113.9", resaon: "scanner", duraton: "1h" }] }));
+      expect(stored.spec).toMatchObject({ entries: [{ resaon: "scanner", duraton: "1h" }] });
+      await waitFor("the ban list judged", () => errorsOf("typo-bans").length > 0, 20_000, 50);
+      expect(set?.errors.find((e) => e.name === "typo-bans")?.kind).toBe("BanList");
+      // the server stores keys sorted, so the fields come in that order
+      expect(errorsOf("typo-bans")).toEqual(["spec.entries[0]: unknown fields: duraton (did you mean duration?), resaon (did you mean reason?); known fields: cidr, reason, duration, expires"]);
+      expect(set?.banLists.map((l) => l.metadata.name)).not.toContain("typo-bans");
     });
   });
 });

@@ -46,6 +46,7 @@ describe("the controller on a real Kubernetes API server", () => {
   const status = async (path: string, name: string) => (await api.get(path, name))?.status as Status | undefined;
   const condition = async (path: string, name: string, type: string) => (await status(path, name))?.conditions?.find((c) => c.type === type);
   const holder = async () => ((await api.get(LEASES, "fleetwall-controller"))?.spec as { holderIdentity?: string } | undefined)?.holderIdentity;
+  const statusPatches = async () => (await Promise.all(["firewallpolicies", "firewallhosts", "banlists"].map((r) => api.requestCount("PATCH", r, "status")))).reduce((a, b) => a + b, 0);
   /** Which of these host:port pairs refuse (the policy's Reject) rather than answer. */
   const rejected = async (pairs: [FleetHost, number][]) => {
     const r = await fleet.probeDetail(pairs.map(([h, p]) => `tcp:${h.ip4}:${p}`));
@@ -182,6 +183,10 @@ describe("the controller on a real Kubernetes API server", () => {
     expect(taken - released).toBeLessThan(LEASE_RETRY_MS + 1000);
     expect(taken).toBeGreaterThan(released - 500); // taken once released (the log line may come a little after the write)
     expect(await leader?.exited).toBe(0);
+    // the new leader finds every status as it would write it: it writes none (nothing changed)
+    const patchesBefore = await statusPatches();
+    await new Promise((r) => setTimeout(r, 5000));
+    expect(await statusPatches()).toBe(patchesBefore);
     await api.apply(policy("after", deny(8083)));
     await waitFor("the new leader applies changes", async () => JSON.stringify(await rejected([[k1, 8083]])) === "[true]", 30_000, 100);
     await waitFor("and writes status", async () => (await condition(FWP, "after", "Ready"))?.status === "True", 20_000, 100);

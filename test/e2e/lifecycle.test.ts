@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLI, createFleet, type Fleet, type FleetHost } from "../harness/fleet.js";
 import { freePort } from "../harness/nats.js";
+import { startKubeApi, type KubeApi } from "../harness/kube.js";
 import { waitFor } from "../harness/sh.js";
 
 // Every way a controller or an agent is started wrong, or stopped in any state, ends the same way:
@@ -275,6 +276,44 @@ describe("process lifecycle", () => {
         fleet.writePolicy("web.yaml", WEB);
         await c.sigterm();
       }
+    });
+  });
+
+  describe("the controller on Kubernetes, as leader", () => {
+    const NS = "fleetwall-life";
+    let api: KubeApi;
+    const holder = async (name: string) => ((await api.get(`/apis/coordination.k8s.io/v1/namespaces/${NS}/leases`, name))?.spec as { holderIdentity?: string } | undefined)?.holderIdentity;
+    const kubeController = async (name: string, signingKey: string) =>
+      run(["node", CLI, "controller", "--source", "kube", "--kubeconfig", api.kubeconfig, "--lease-namespace", NS, "--lease-name", name, "--identity", "life-a", "--lease-retry", "200ms", "--nats", fleet.natsUrls, "--signing-key", signingKey, "--listen", `127.0.0.1:${await freePort()}`, "--log-level", "debug"]);
+
+    beforeAll(async () => {
+      api = await startKubeApi();
+      await api.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: NS } });
+    });
+
+    afterAll(async () => {
+      await api?.stop();
+    });
+
+    it("a leader whose work fails stops leading: the Lease is given up, and the process exits 1 with one line", async () => {
+      // a directory where the signing key should be: the leader's start fails after it won the Lease
+      const notAKey = join(fleet.dir, "lifecycle", "key-is-a-directory");
+      mkdirSync(notAKey, { recursive: true });
+      const r = await kubeController("fails", notAKey);
+      const result = await r.exit();
+      expect(hasLog(r, "leader election won")).toBe(true);
+      expectFailure(r, { ...result, ms: 0 }, "signing key");
+      expect(r.stderr()).toContain("EISDIR");
+      expect(await holder("fails")).toBeUndefined();
+    });
+
+    it("a leader stopped by SIGTERM gives the Lease up and exits 0", async () => {
+      const r = await kubeController("clean", join(fleet.dir, "lifecycle", "kube-key.pem"));
+      await untilLogged(r, "leader election won");
+      await untilLogged(r, "connecting to NATS");
+      expect(await holder("clean")).toBe("life-a");
+      expectCleanStop(r, await r.sigterm());
+      expect(await holder("clean")).toBeUndefined();
     });
   });
 });

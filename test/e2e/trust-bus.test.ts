@@ -93,8 +93,17 @@ describe("the bus cannot be clogged, filled or turned (#18 rows 3, 4, 8, 9, 10)"
     await bans.put(banKey("cli", "203.0.113.70"), envelopeText(signPayload(key, JSON.stringify(old))));
     await waitFor("both agents refused it", () => [t1, t2].every((h) => /"reason":"replayed: issued/.test(h.agent?.log() ?? "")), 10_000);
     await waitFor("the controller deleted it", async () => (await bans.get(banKey("cli", "203.0.113.70")))?.operation === "DEL", 10_000);
-    expect(log()).toContain("replayed decision in the bans bucket; deleting it");
+    expect(log()).toContain("replayed decision in the bans bucket; undoing it");
     for (const h of [t1, t2]) expect(await s.banned(h, "203.0.113.70")).toBe(false);
+    // a ban lifted a moment ago, its very envelope put back: the controller undoes it at once
+    await s.fleet.cli(["bans", "add", "203.0.113.71", ...s.operator]);
+    const lifted = await waitFor("the ban stored", async () => (await bans.get(banKey("cli", "203.0.113.71")))?.value, 10_000);
+    await s.fleet.cli(["bans", "delete", "203.0.113.71", ...s.operator]);
+    await waitFor("the ban lifted on t2", async () => !(await s.banned(t2, "203.0.113.71")), 10_000);
+    await bans.put(banKey("cli", "203.0.113.71"), lifted);
+    await waitFor("the put-back undone", () => log().includes("a decision lifted since"), 10_000);
+    await waitFor("the key deleted again", async () => (await bans.get(banKey("cli", "203.0.113.71")))?.operation === "DEL", 10_000);
+    await waitFor("not enforced on any host", async () => !(await s.banned(t1, "203.0.113.71")) && !(await s.banned(t2, "203.0.113.71")), 10_000);
   });
 
   it("row 10: a deleted arbiter consumer is made again, and says so; detections are shared within a second after", async () => {

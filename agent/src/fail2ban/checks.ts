@@ -8,6 +8,8 @@
  * construct inside a repeated group (only the last pass would be checked) is refused.
  */
 
+import { rewriteLookahead } from "./lookahead-rewrite.js";
+
 export class CheckError extends Error {
   override name = "CheckError";
 }
@@ -100,7 +102,11 @@ export function extractChecks(source: string, compile: (src: string) => RegExp):
       .find((x) => !gs.some((y) => y !== x && y.open > x.open && y.close < x.close && /^\(\?(?:[=!]|<[=!]|\(|P=)/.test(s.slice(y.open, y.open + 4))));
     if (!g) return { source: s, checks };
     if (gs.some((y) => y.repeated && y.open < g.open && g.close < y.close) || g.repeated) {
-      throw new CheckError("a lookaround, backreference or conditional inside a repeated group needs backtracking");
+      const enclosing = gs.filter((y) => y.open < g.open && g.close < y.close).sort((a, b) => b.open - a.open)[0];
+      const rewritten = /^\(\?[=!]/.test(s.slice(g.open, g.open + 3)) ? rewriteLookahead(s, g.open, g.close, enclosing) : undefined;
+      if (rewritten === undefined) throw new CheckError("a lookaround, backreference or conditional inside a repeated group needs backtracking");
+      s = rewritten;
+      continue;
     }
     const head = s.slice(g.open, g.open + 4);
     const at = `__c${n}`;

@@ -111,6 +111,21 @@ describe("Python regexes for V8's linear-time engine", () => {
     expect(pair("a-b 203.0.113.4")).toBeUndefined();
   });
 
+  it("(?!word=) inside a repetition is rewritten exactly: the word before '=' is any but that one", () => {
+    const m = compileFail2ban({ failRegex: ["^LOGIN FAILED, (?:(?!ip=)(?:user=<F-USER>[^,]*</F-USER>|\\w+=[^,]*), )*ip=\\[<HOST>\\]"], datePattern: "{NONE}" });
+    expect(m("LOGIN FAILED, user=bob, method=PLAIN, ip=[203.0.113.1]")?.host).toBe("203.0.113.1");
+    expect(m("LOGIN FAILED, ipx=1, i=2, ip=[203.0.113.2]")?.host).toBe("203.0.113.2");
+    // the repetition may not pass over the first ip=: the first address is the one found
+    expect(m("LOGIN FAILED, ip=[203.0.113.3], x=1, ip=[203.0.113.4]")?.host).toBe("203.0.113.3");
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom("ip", "i", "ipx", "xip", "p", "user"), { maxLength: 6 }), (keys) => {
+        const line = `LOGIN FAILED, ${keys.map((k, i) => `${k}=${i}, `).join("")}ip=[203.0.113.9]`;
+        // what Python's regex finds: the iterations stop before the first "ip=" key
+        expect(m(line)?.host).toBe(keys.includes("ip") ? undefined : "203.0.113.9");
+      }),
+    );
+  });
+
   it("property: an imported regex costs linear time on hostile lines", () => {
     // backtracking regexes that explode on these lines; V8 moves them to its linear engine
     const m = compileFail2ban({ failRegex: ["^(a+)+c <HOST>", "^(?:\\w+\\s?)*x <HOST>"], datePattern: "{NONE}" });

@@ -1,0 +1,46 @@
+import { describe, expect, it } from "vitest";
+import { parseCidr } from "@fleetwall/api";
+import { BanMirror } from "./ban-mirror.js";
+import { MAX_HOST_ADDRESSES, MAX_MANAGEMENT_NETWORKS, Protection } from "./protection.js";
+
+const config = { minPrefix: { ip: 16, ip6: 48 }, protect: [parseCidr("198.18.0.1")] };
+const protection = () => new Protection(config, new BanMirror());
+
+describe("Protection", () => {
+  it("takes a host's single addresses, at most MAX_HOST_ADDRESSES, and refuses networks", () => {
+    const p = protection();
+    const many = Array.from({ length: MAX_HOST_ADDRESSES + 6 }, (_, i) => `198.18.1.${i + 1}`);
+    const refused = p.setHost("h", { addresses: ["::/0", "garbage", ...many] });
+    expect(refused).toEqual([
+      "address garbage: not an address",
+      "address ::/0: a host registers single addresses, not networks",
+      `${MAX_HOST_ADDRESSES + 6} addresses: only the first ${MAX_HOST_ADDRESSES} count`,
+    ]);
+    expect(p.view.hosts).toHaveLength(MAX_HOST_ADDRESSES);
+    expect(p.check(parseCidr("203.0.113.7"))).toBeUndefined();
+    expect(p.check(parseCidr("198.18.1.1"))).toBe("a fleet host");
+    expect(p.check(parseCidr("198.18.1.70"))).toBeUndefined();
+  });
+
+  it("takes management networks no broader than the minimum prefix, at most MAX_MANAGEMENT_NETWORKS", () => {
+    const p = protection();
+    const nets = Array.from({ length: MAX_MANAGEMENT_NETWORKS + 1 }, (_, i) => `203.0.${i}.0/24`);
+    expect(p.setHost("h", { addresses: [], managementSources: ["10.0.0.0/8", ...nets] })).toEqual([
+      "management network 10.0.0.0/8: broader than /16",
+      `${MAX_MANAGEMENT_NETWORKS + 1} management networks: only the first ${MAX_MANAGEMENT_NETWORKS} count`,
+    ]);
+    expect(p.view.management).toHaveLength(MAX_MANAGEMENT_NETWORKS);
+  });
+
+  it("forgets a host that is gone, and keeps the control plane, static and resolved", () => {
+    const p = protection();
+    p.setHost("h", { addresses: ["198.18.1.5"] });
+    p.setHost("h", null);
+    expect(p.check(parseCidr("198.18.1.5"))).toBeUndefined();
+    p.setResolved([parseCidr("198.18.0.9")]);
+    expect(p.check(parseCidr("198.18.0.9"))).toBe("the control plane");
+    expect(p.check(parseCidr("198.18.0.1"))).toBe("the control plane");
+    p.setResolved([]);
+    expect(p.check(parseCidr("198.18.0.9"))).toBeUndefined();
+  });
+});
