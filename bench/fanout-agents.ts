@@ -2,7 +2,9 @@
 // connection, the real AgentLink bans watch and the real Defender/BanSync, but an nft step that only
 // records when each element arrived. Prints one JSON line per nft step: {agent, elements, at}.
 import { pino } from "pino";
-import { AgentLink, BanSync, Defender, type NftRunner } from "../agent/src/index.js";
+import { AgentLink, BanSync, Defender, NftBackend, type NftRunner } from "../agent/src/index.js";
+
+const NO_FAILSAFE = { sshPorts: [], sshSources: { ip: [], ip6: [] }, nats: [], dhcp: false };
 import { lineWriter, simArgs } from "./sim-process.js";
 
 const { servers, first, count, pem, signal } = simArgs();
@@ -27,7 +29,9 @@ for (let i = first; i < first + count; i += 1) {
     },
   };
   const link = await AgentLink.connect({ connection: { servers, noAsyncTraces: true }, hostId: id, log });
-  const defender = new Defender(new BanSync(recorder, log), id, {}, () => pem, log);
+  const bans = new BanSync(new NftBackend(recorder, NO_FAILSAFE), log);
+  await bans.synced();
+  const defender = new Defender(bans, id, {}, () => pem, log);
   void link.watchBans((k, d) => defender.onDecisionEntry(k, d), signal).catch(() => undefined);
 }
 process.stdout.write(`${JSON.stringify({ ready: count })}\n`);

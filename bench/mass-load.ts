@@ -9,7 +9,7 @@ import { waitFor } from "../test/harness/sh.js";
 import { startFail2ban } from "./fail2ban.js";
 import { pino } from "pino";
 import { banKey, envelopeText, generateSigningKeyPem, loadSigningKey, sealKey, sealPayloads } from "../api/src/index.js";
-import { BanSync, Defender, bansTableScript, nftBinary } from "../agent/src/index.js";
+import { BanSync, Defender, NftBackend, bansTableScript, nftBinary } from "../agent/src/index.js";
 import { median, record } from "./lib.js";
 
 const NS = `fwbench${process.pid}`;
@@ -38,7 +38,9 @@ async function measure(n: number, runs: number): Promise<{ floor: number[]; flee
 
     await fresh();
     const log = pino({ level: "silent" });
-    const bans = new BanSync(nft, log);
+    const bans = new BanSync(new NftBackend(nft, { sshPorts: [], sshSources: { ip: [], ip6: [] }, nats: [], dhcp: false }), log);
+    // past the first read of the bucket: decisions go to the kernel as they come, as on a running agent
+    await bans.synced();
     const defender = new Defender(bans, "bench", {}, () => key.publicKeyPem, log);
     t = performance.now();
     await deliver(reads, (k, v) => defender.onDecisionEntry(k, v));

@@ -1,37 +1,17 @@
-import { FULL_BASELINE, SCHEMA_VERSION, type DesiredState, type JailIR, type HostRegistration, type HostReport, type RulesetIR } from "@fleetwall/api";
+import { FULL_BASELINE, SCHEMA_VERSION, type DesiredState, type JailIR, type HostReport, type RulesetIR } from "@fleetwall/api";
 import { untilAborted } from "@fleetwall/runtime";
 import type { Logger } from "pino";
-import type { Enforcer } from "./enforcer.js";
-import { LAST_APPLIED, PINNED_KEY, type StateStore } from "./state-store.js";
+import type { FirewallBackend } from "./backend.js";
+import { LAST_APPLIED, LOCAL_BANS, PINNED_KEY, type StateStore } from "./state-store.js";
 import { verifyDesired } from "./verify.js";
-import { Defender, type SignalSink } from "./defender.js";
+import type { Defender } from "./defender.js";
+import type { AgentBus, AgentOptions } from "./agent-bus.js";
+import { serialWriter } from "./bans-local.js";
+import { composeReport, describe } from "./agent-report.js";
 import type { JailRunner } from "./jails.js";
 import type { JailBan } from "./jail-counter.js";
 
-/** What the agent needs from the bus; `AgentLink` in production. */
-export interface AgentBus extends SignalSink {
-  register(reg: HostRegistration, signal: AbortSignal): Promise<void>;
-  /** `stored`: the value was read from the bucket, and may be older than one delivered before. */
-  watchDesired(onValue: (data: Uint8Array, stored: boolean) => Promise<void>, signal: AbortSignal): Promise<void>;
-  /** `storedAtMs`: when the bucket stored the entry, when known (replay protection). */
-  watchBans(onEntry: (key: string, data: Uint8Array | null, storedAtMs?: number) => void, signal: AbortSignal): Promise<void>;
-  publishReport(report: HostReport): void;
-  roundTrip(timeoutMs: number): Promise<boolean>;
-}
-
-export interface AgentOptions {
-  hostId: string;
-  registration: Omit<HostRegistration, "schemaVersion" | "hostId" | "startedAt">;
-  /** The controller's public key (PEM) when configured; otherwise the first key seen is pinned, if allowed. */
-  controllerKey: string | undefined;
-  /** Pin the first key seen (when no key is configured); also allowed later by `allowPinning()` (an authenticated bus). */
-  mayPinFirstKey?: boolean;
-  heartbeatMs: number;
-  driftIntervalMs: number;
-  /** Commit-confirm window: how long the bus may take to answer after an apply. */
-  confirmWindowMs: number;
-  now: () => Date;
-}
+export type { AgentBus, AgentOptions } from "./agent-bus.js";
 
 interface Applied {
   state: DesiredState;
@@ -64,7 +44,7 @@ export class Agent {
 
   constructor(
     private readonly options: AgentOptions,
-    private readonly enforcer: Enforcer,
+    private readonly backend: FirewallBackend,
     private readonly store: StateStore,
     private readonly log: Logger,
     private readonly defender?: Defender,
@@ -117,7 +97,11 @@ export class Agent {
     this.#trustedKey ??= await this.store.read(PINNED_KEY);
     if (this.#trustedKey) this.#onTrusted();
     await this.jails?.init();
-    await this.defender?.bans.ensureTable();
+    if (this.defender) {
+      await this.defender.bans.ensureTable();
+      this.defender.bans.restoreLocal(await this.store.read(LOCAL_BANS));
+      this.defender.bans.saveLocal = serialWriter((json) => this.store.write(LOCAL_BANS, json), (error) => this.log.warn({ err: error }, "local bans not saved"));
+    }
     const saved = await this.store.read(LAST_APPLIED);
     if (!saved) return false;
     const v = verifyDesired(saved, { hostId: this.options.hostId, trustedKey: this.#trustedKey, appliedRevision: 0 });
@@ -125,7 +109,7 @@ export class Agent {
       this.log.error({ reason: v.reason }, "saved state refused; not restored");
       return false;
     }
-    const result = await this.enforcer.apply(v.state.ruleset);
+    const result = await this.backend.applyRuleset(v.state.ruleset);
     this.#applied = { state: v.state, envelope: saved, ...result };
     await this.jails?.configure(v.state.jails);
     this.#desiredRevision = v.state.revision;
@@ -159,10 +143,11 @@ export class Agent {
             // pinned (or the agent stops)
             if (!(await untilAborted(this.#trusted, signal).then(() => true, () => false))) return;
             void defender.drain(bus);
-            await bus.watchBans((key, data, storedAtMs) => defender.onDecisionEntry(key, data, storedAtMs), signal);
+            await bus.watchBans((key, data, storedAtMs) => defender.onDecisionEntry(key, data, storedAtMs), signal, () => void this.#serialLogged(() => defender.bans.synced()));
           })()
         : Promise.resolve();
-      await Promise.all([desired, bans]);
+      const lifts = defender && bus.watchLifts ? bus.watchLifts((data) => void this.#serialLogged(async () => (defender.onLift(dec.decode(data), this.#trustedKey) ? this.#report(bus) : undefined)), signal) : Promise.resolve();
+      await Promise.all([desired, bans, lifts]);
     } finally {
       clearInterval(heartbeat);
       clearInterval(drift);
@@ -225,7 +210,7 @@ export class Agent {
     const previous = this.#applied;
     let result;
     try {
-      result = await this.enforcer.apply(state.ruleset);
+      result = await this.backend.applyRuleset(state.ruleset);
       this.onApplyMs?.(performance.now() - started);
     } catch (error) {
       this.applyFailures += 1;
@@ -261,7 +246,7 @@ export class Agent {
     this.log.error({ revision: state.revision, windowMs: this.options.confirmWindowMs }, "bus unreachable after apply; rolling back");
     const restore = previous?.state.ruleset ?? { baseline: { ...FULL_BASELINE }, policies: [], defaultInput: { verdict: "accept" as const }, defaultOutput: { verdict: "accept" as const } };
     try {
-      const back = await this.enforcer.apply(restore);
+      const back = await this.backend.applyRuleset(restore);
       if (previous) this.#applied = { ...previous, ...back };
     } catch (error) {
       this.log.error({ err: error }, "rollback failed");
@@ -277,10 +262,14 @@ export class Agent {
     await this.store.write(LAST_APPLIED, this.#applied.envelope);
   }
 
-  /** Compares the kernel's table with the one applied; re-applies on any foreign change. */
+  /** Compares the kernel's tables with the ones applied; repairs any foreign change (both tables). */
   async checkDrift(bus: AgentBus): Promise<boolean> {
+    if (await this.defender?.bans.checkDrift()) {
+      this.#driftRepairs += 1;
+      await this.#report(bus);
+    }
     if (!this.#applied) return false;
-    const now = await this.enforcer.fingerprint();
+    const now = await this.backend.fingerprint();
     if (now === this.#applied.fingerprint) return false;
     this.#driftRepairs += 1;
     this.log.warn({ revision: this.appliedRevision }, "drift detected; repairing");
@@ -290,7 +279,7 @@ export class Agent {
   }
 
   async auditCounts(): Promise<Record<string, number>> {
-    return this.#applied ? this.enforcer.auditCounts(this.#applied.state.ruleset) : {};
+    return this.#applied ? this.backend.counters(this.#applied.state.ruleset) : {};
   }
 
   /** Publishes a report; never rejects (a report that cannot be sent now is superseded by the next heartbeat). */
@@ -305,32 +294,21 @@ export class Agent {
 
   report(auditDrops: Record<string, number> = {}): HostReport {
     const a = this.#applied;
-    const failing = this.#error !== undefined;
-    return {
-      schemaVersion: SCHEMA_VERSION,
+    return composeReport({
       hostId: this.options.hostId,
-      at: this.options.now().toISOString(),
-      state: failing ? "Failed" : a ? "Applied" : "Pending",
+      at: this.options.now(),
+      applied: a ? { revision: a.state.revision, hash: a.state.hash, rulesetHash: a.rulesetHash } : undefined,
+      error: this.#error,
       desiredRevision: this.#desiredRevision,
-      appliedRevision: a?.state.revision ?? 0,
-      ...(a ? { appliedHash: a.state.hash, rulesetHash: a.rulesetHash } : {}),
-      ...(this.#error ? { error: this.#error } : {}),
       driftRepairs: this.#driftRepairs,
-      droppedMessages: this.#dropped + (this.defender?.droppedDecisions ?? 0),
+      dropped: this.#dropped,
       auditDrops,
-      activeBans: this.defender?.bans.activeBans ?? 0,
-    };
+      heartbeatMs: this.options.heartbeatMs,
+      defender: this.defender,
+    });
   }
 
   ruleset(): RulesetIR | undefined {
     return this.#applied?.state.ruleset;
   }
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error) {
-    const stderr = (error as { stderr?: string }).stderr;
-    return stderr ? `${error.message}: ${stderr.split("\n").slice(0, 3).join(" ")}` : error.message;
-  }
-  return String(error);
 }

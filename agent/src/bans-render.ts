@@ -1,27 +1,58 @@
 import type { Family } from "@fleetwall/api";
+import type { BanElement } from "./backend.js";
 
 export const BANS_TABLE = "fleetwall_bans";
 
-/** The bans table, created once and never reloaded as a whole, so no ban's timeout is ever reset. */
-export function bansTableScript(): string {
-  const sets = (["ip", "ip6"] as const).flatMap((f) => {
-    const type = f === "ip" ? "ipv4_addr" : "ipv6_addr";
-    return [`\tset ${setName("allow", f)} {\n\t\ttype ${type}\n\t\tflags interval,timeout\n\t}`, `\tset ${setName("ban", f)} {\n\t\ttype ${type}\n\t\tflags timeout\n\t}`, `\tset ${setName("net", f)} {\n\t\ttype ${type}\n\t\tflags interval,timeout\n\t}`];
-  });
+/** The sets of the bans table: allow and net are interval sets, ban and local hash sets. */
+export type BanSetKind = "allow" | "ban" | "net" | "local";
+const KINDS: readonly BanSetKind[] = ["allow", "ban", "net", "local"];
+const INTERVAL: ReadonlySet<BanSetKind> = new Set(["allow", "net"]);
+
+export const isIntervalSet = (kind: BanSetKind): boolean => INTERVAL.has(kind);
+
+/**
+ * The bans table, made when missing and otherwise never reloaded as a whole (a rebuild writes every
+ * element back with its remaining time), so no ban's timeout is reset by a rules change. `elements`
+ * fill it in the same transaction (a rebuild).
+ */
+export function bansTableScript(elements: readonly BanElement[] = []): string {
+  const byIndex: string[][] = KINDS.flatMap(() => [[], []]);
+  for (const e of elements) (byIndex[setIndex(e.kind, e.family)] as string[]).push(elementText(e));
+  const sets = KINDS.flatMap((kind) =>
+    (["ip", "ip6"] as const).map((f) => {
+      const type = f === "ip" ? "ipv4_addr" : "ipv6_addr";
+      const els = byIndex[setIndex(kind, f)] as string[];
+      const body = els.length > 0 ? `\n\t\telements = { ${els.join(", ")} }` : "";
+      return `\tset ${setName(kind, f)} {\n\t\ttype ${type}\n\t\tflags ${isIntervalSet(kind) ? "interval,timeout" : "timeout"}${body}\n\t}`;
+    }),
+  );
   const rules = [
     `iif "lo" accept comment "loopback"`,
     `ip saddr @allow4 accept comment "allowlist"`,
     `ip6 saddr @allow6 accept comment "allowlist"`,
     `ip saddr @ban4 counter drop comment "banned"`,
     `ip saddr @net4 counter drop comment "banned networks"`,
+    `ip saddr @local4 counter drop comment "banned here"`,
     `ip6 saddr @ban6 counter drop comment "banned"`,
     `ip6 saddr @net6 counter drop comment "banned networks"`,
+    `ip6 saddr @local6 counter drop comment "banned here"`,
   ];
   // priority filter - 10: before the policy table, so a banned source never reaches a policy accept
   return `table inet ${BANS_TABLE} {\n${sets.join("\n")}\n\tchain input {\n\t\ttype filter hook input priority filter - 10; policy accept;\n${rules.map((r) => `\t\t${r}`).join("\n")}\n\t}\n}\n`;
 }
 
-export type BanSetKind = "allow" | "ban" | "net";
+/** One transaction that replaces the bans table by one holding exactly `elements`. */
+export function replaceBansScript(elements: readonly BanElement[]): string {
+  return `table inet ${BANS_TABLE} {}\ndelete table inet ${BANS_TABLE}\n${bansTableScript(elements)}`;
+}
+
+/** The sets and the chain's rule comments the bans table must have (what `nft -t` lists, without elements). */
+export function expectedBansLayout(): { sets: string[]; rules: string[] } {
+  const sets = KINDS.flatMap((k) => [setName(k, "ip"), setName(k, "ip6")]).sort();
+  const script = bansTableScript();
+  const rules = [...script.matchAll(/comment "([^"]*)"/g)].map((m) => m[1] as string);
+  return { sets, rules };
+}
 
 export function setName(kind: BanSetKind, family: Family): string {
   return `${kind}${family === "ip" ? 4 : 6}`;
@@ -31,7 +62,7 @@ export interface BanOp {
   op: "upsert" | "remove";
   kind: BanSetKind;
   family: Family;
-  /** Canonical address (ban) or CIDR (allow, net). */
+  /** Canonical address (ban, local) or CIDR (allow, net). */
   element: string;
   /** Seconds until the element expires; undefined for never (upsert only). */
   timeoutSeconds?: number;
@@ -39,21 +70,21 @@ export interface BanOp {
   fresh?: boolean;
 }
 
-const KINDS: readonly BanSetKind[] = ["allow", "ban", "net"];
-
 /**
  * One nft transaction for a batch of changes. A fresh upsert is a plain add. Otherwise upsert and
- * remove both first add the element (so it exists), then delete it, which never fails on a missing element and resets a changed timeout;
- * an upsert then adds it back with its new timeout. Pure.
+ * remove both first add the element (so it exists), then delete it, which never fails on a missing
+ * element and resets a changed timeout; an upsert then adds it back with its new timeout. Removals
+ * and changes come before fresh adds, so a network that replaces the ones it covers goes in after
+ * they left (an interval set refuses overlapping elements). Pure.
  */
 export function renderBanOps(ops: readonly BanOp[]): string {
   const lines: string[] = [];
   // fresh elements of one set go out as one statement: nft parses one big set literal fastest;
-  // the six sets by index, so a bulk load builds no set name per element
-  const fresh: string[][] = [[], [], [], [], [], []];
+  // the sets by index, so a bulk load builds no set name per element
+  const fresh: string[][] = KINDS.flatMap(() => [[], []]);
   for (const o of ops) {
     if (o.op === "upsert" && o.fresh) {
-      (fresh[setIndex(o)] as string[]).push(elementText(o));
+      (fresh[setIndex(o.kind, o.family)] as string[]).push(elementText(o));
       continue;
     }
     const target = setTarget(o.kind, o.family);
@@ -67,14 +98,20 @@ export function renderBanOps(ops: readonly BanOp[]): string {
   return `${lines.join("\n")}\n`;
 }
 
-function setIndex(o: BanOp): number {
-  return (o.kind === "allow" ? 0 : o.kind === "ban" ? 2 : 4) + (o.family === "ip" ? 0 : 1);
+function setIndex(kind: BanSetKind, family: Family): number {
+  return KINDS.indexOf(kind) * 2 + (family === "ip" ? 0 : 1);
 }
 
 function setTarget(kind: BanSetKind, family: Family): string {
   return `inet ${BANS_TABLE} ${setName(kind, family)}`;
 }
 
-function elementText(o: BanOp): string {
-  return o.timeoutSeconds === undefined ? o.element : `${o.element} timeout ${Math.max(1, Math.ceil(o.timeoutSeconds))}s`;
+function elementText(o: { element: string; timeoutSeconds?: number }): string {
+  // in ms: an element expires when its decision does, not up to a second later
+  return o.timeoutSeconds === undefined ? o.element : `${o.element} timeout ${timeoutMs(o.timeoutSeconds)}ms`;
+}
+
+/** The timeout nft is given for `seconds`: whole ms, at least one. */
+export function timeoutMs(seconds: number): number {
+  return Math.max(1, Math.ceil(seconds * 1000));
 }

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { banKey } from "@fleetwall/api";
-import { elementOfKey, keyNamesElement, rememberingParse } from "./bans.js";
+import { elementOfKey, keyNamesElement, rememberingParse } from "./bans-decision.js";
 
 describe("bucket keys that name their element", () => {
   it("names addresses and IPv4 networks, and not IPv6 networks, whose '/' is ambiguous", () => {

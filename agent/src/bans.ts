@@ -1,269 +1,316 @@
-import { CidrSet, matchesSelector, parseCidr, type BanDecision, type Labels } from "@fleetwall/api";
+import { BAN_EPOCH_MS, REPORT_LOCAL_BANS_LIMIT, CidrSet, banEpoch, expirySeconds, heldAt, parseCidr, type Family } from "@fleetwall/api";
 import type { Logger } from "pino";
-import { BANS_TABLE, bansTableScript, renderBanOps, type BanOp } from "./bans-render.js";
-import { KeySet } from "./key-set.js";
-import { listTable, type NftRunner } from "./nft.js";
+import type { FirewallBackend } from "./backend.js";
+import { BanBelief } from "./bans-belief.js";
+import { BanKernel } from "./bans-kernel.js";
+import type { BanEntry } from "./bans-decision.js";
+import { LocalBans, type LocalBan } from "./bans-local.js";
+import { diffIntervals, planIntervals } from "./bans-plan.js";
+import { INTERVAL_SETS, familyOf, rebuildContent, spotPicks } from "./bans-rebuild.js";
+import type { BanOp } from "./bans-render.js";
 
-export interface BanEntryState {
-  key: string;
-  op: BanOp;
-  expiresAt: number | undefined;
+export * from "./bans-decision.js";
+export type { LocalBan } from "./bans-local.js";
+
+export interface BanSyncOptions {
+  /** Most set changes in one transaction. */
+  maxBatch?: number;
+  now?: () => number;
+  /** Length of the digest's epochs (api/ban-digest.ts); tests make it short. */
+  epochMs?: number;
 }
+
+/** What a host reports of its bans: what it believes it enforces, as a digest, and what nft refused. */
+export interface BanTruth {
+  epoch: number;
+  count: number;
+  digest: string;
+  refused: { element: string; error: string }[];
+  refusedTotal: number;
+  local: LocalBan[];
+  localTotal: number;
+}
+
 
 /**
- * Turns a decision into the set operation it needs on this host at `now` (ms); pure. `parseTime` reads
- * the expiry (a bulk load passes one that remembers the last: an import's decisions share one).
- */
-export function decisionOp(decision: BanDecision, labels: Labels, now: number, parseTime: (text: string) => number = Date.parse): BanOp | undefined {
-  const cidr = signedCidr(decision.cidr);
-  if (!cidr) return undefined;
-  const applies = matchesSelector(decision.hostSelector, labels);
-  const expires = decision.expiresAt ? parseTime(decision.expiresAt) : undefined;
-  const single = cidr.prefix === (cidr.family === "ip" ? 32 : 128);
-  const kind = decision.type === "Allow" ? "allow" : single ? "ban" : "net";
-  const live = applies && (expires === undefined || expires > now + 500);
-  // one object of one shape, no spread: a bulk load makes a million of these
-  const op: BanOp = { op: live ? "upsert" : "remove", kind, family: cidr.family, element: cidr.text };
-  if (live && expires !== undefined) op.timeoutSeconds = (expires - now) / 1000;
-  return op;
-}
-
-/** `Date.parse` that remembers the last text and its time: about 0.27 µs a decision saved in a bulk load. */
-export function rememberingParse(): (text: string) => number {
-  let last = "";
-  let ms = Number.NaN;
-  return (text) => {
-    if (text !== last) {
-      last = text;
-      ms = Date.parse(text);
-    }
-    return ms;
-  };
-}
-
-/**
- * The element a bans-bucket key names when it was made by `banKey`: the text after the list, with
- * '_' for ':' (IPv6) or for '/' (IPv4 networks). Keys made otherwise give something else, which the
- * caller notices by comparing: only a match is ever relied on.
- */
-export function elementOfKey(key: string): string {
-  const text = key.slice(key.indexOf(".") + 1);
-  if (!text.includes("_")) return text;
-  return text.includes(".") ? text.replace("_", "/") : text.replaceAll("_", ":");
-}
-
-/**
- * `elementOfKey(key) === element`, without building the string: a bulk load asks this once per
- * decision, and the string cost about a microsecond (replaceAll, and the garbage).
- */
-export function keyNamesElement(key: string, element: string): boolean {
-  const start = key.indexOf(".") + 1;
-  if (key.length - start !== element.length) return false;
-  const dotted = key.indexOf(".", start) >= 0;
-  let slashed = false;
-  for (let i = 0; i < element.length; i += 1) {
-    let want = key.charCodeAt(start + i);
-    if (want === 95 /* _ */) {
-      if (!dotted) want = 58 /* : */;
-      else if (!slashed) {
-        want = 47; /* / */
-        slashed = true;
-      }
-    }
-    if (want !== element.charCodeAt(i)) return false;
-  }
-  return true;
-}
-
-const scratch = Buffer.allocUnsafe(4096);
-/**
- * A copy of `key` that holds no other string alive. Keys come as slices of their NATS subjects, and
- * a slice keeps its whole subject: for 100,000 bans that is 4.5 MiB more than the keys themselves.
- */
-function ownCopy(key: string): string {
-  if (key.length > 1024) return key; // not a ban key in practice; 3 bytes per unit would still fit
-  return scratch.toString("utf8", 0, scratch.write(key, 0, "utf8"));
-}
-
-const CANONICAL = /^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9a-f:]+)(?:\/[0-9]{1,3})?$/;
-
-/**
- * Family and prefix of a decision's address. Decisions are signed by the controller, which writes
- * them canonical, so the common case needs no full parse; anything unusual gets one (and nft refuses
- * what is still wrong, element by element).
- */
-function signedCidr(text: string): { family: "ip" | "ip6"; prefix: number; text: string } | undefined {
-  if (CANONICAL.test(text)) {
-    const family = text.includes(":") ? "ip6" : "ip";
-    const slash = text.indexOf("/");
-    const prefix = slash < 0 ? (family === "ip" ? 32 : 128) : Number(text.slice(slash + 1));
-    return { family, prefix, text };
-  }
-  try {
-    return parseCidr(text);
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Keeps the kernel's ban sets equal to the decisions that apply to this host. Changes are queued
- * and flushed as one nft transaction at a time: a single ban goes out at once, a snapshot of many
- * goes out in a few large batches. A batch nft refuses is split to find and drop the bad element.
+ * Keeps the kernel's ban sets equal to the decisions this host holds (`BanBelief`) and its own local
+ * bans. Changes mark elements; a flush turns them into one transaction at a time (a single ban goes
+ * out at once, many in a few large batches). Interval sets are planned as a whole so no element
+ * overlaps another. Until the first complete read of the bucket (`synced`), decisions only fill the
+ * belief; then the bans table is rebuilt to hold exactly them, so what changed while the agent was
+ * away (deletes included) is right. A batch nft refuses is halved until the bad element is found;
+ * it stays listed as refused until it goes in or goes away.
  */
 export class BanSync {
-  /** Allow entries in force by key: few, and searched on every local ban. */
-  #allows = new Map<string, BanOp>();
+  readonly #belief: BanBelief;
+  readonly #local = new LocalBans();
+  #loading = true;
+  #dirtySingles = new Map<string, boolean>();
+  #dirtyLocal = new Set<string>();
+  #dirtyIntervals = new Set<string>();
+  readonly #kernel: BanKernel;
+  #replanAt = new Map<string, number>();
+  #replanTimer: NodeJS.Timeout | undefined;
   #allowSet: CidrSet | undefined;
-  /**
-   * Deny entries in force: by key alone when the key names its element (`elementOfKey`), as bucket
-   * keys do for addresses and IPv4 networks; otherwise by key with the element (the ban or net set
-   * and family follow from it). A million bans must stay small in memory and cheap to collect: the
-   * keys that name their element, nearly all of them, are bytes in a `KeySet`.
-   */
-  #named = new KeySet();
-  #denies = new Map<string, string>();
-  #pending = new Map<string, BanOp>();
-  /** Elements a key held before it came to mean another one, to be removed ("key\nkind element"). */
-  #superseded = new Map<string, BanOp>();
   #flushing: Promise<void> | undefined;
-  #errors = 0;
-  #applied = 0;
+  #rebuilding: Promise<void> | undefined;
+  rebuilds = 0;
+  /** Told the local bans (JSON) whenever they change, to keep them in the state directory. */
+  saveLocal: ((json: string) => void) | undefined;
+  readonly #now: () => number;
+  readonly #epochMs: number;
 
   constructor(
-    private readonly nft: NftRunner,
+    private readonly backend: FirewallBackend,
     private readonly log: Logger,
-    private readonly maxBatch = 50_000,
-  ) {}
+    private readonly options: BanSyncOptions = {},
+  ) {
+    this.#now = options.now ?? Date.now;
+    this.#epochMs = options.epochMs ?? BAN_EPOCH_MS;
+    this.#belief = new BanBelief(this.#epochMs);
+    this.#kernel = new BanKernel(backend, log, this.#now);
+  }
 
-  /** Creates the bans table when it does not exist; an existing one (and its bans) is left as it is. */
+  /** Makes the bans table when missing; an existing one (and its bans) stays until the bucket has been read. */
   async ensureTable(): Promise<void> {
-    if (!(await listTable(this.nft, "inet", BANS_TABLE))) {
-      await this.nft.run(["-f", "-"], bansTableScript());
-      this.log.info("bans table created");
-    }
-    // start the long-lived nft now (an empty script changes nothing), so the first ban does not wait for it
-    await this.nft.transact?.("");
+    if (await this.backend.ensureTables()) this.log.info("bans table created");
+    if (!this.#loading) await this.rebuild("bans table was missing");
+  }
+
+  /** Restores the local bans saved in the state directory. */
+  restoreLocal(json: string | undefined): number {
+    const n = this.#local.restore(json, this.#now());
+    for (const b of this.#local.list()) this.#dirtyLocal.add(b.address);
+    if (n > 0) void this.#schedule();
+    return n;
   }
 
   get activeBans(): number {
-    return this.#named.size + this.#denies.size;
+    return this.#belief.denies + this.#local.size;
   }
-
   get errors(): number {
-    return this.#errors;
+    return this.#kernel.errors;
   }
-
   get applied(): number {
-    return this.#applied;
+    return this.#kernel.applied;
+  }
+  get loading(): boolean {
+    return this.#loading;
   }
 
-  /**
-   * True when an allow entry in force covers `address`, or lies inside it when it is a network (a
-   * local jail must not ban it either). The entries are parsed once per change, not per check.
-   */
+  /** True when an allow entry in force covers `address`, or lies inside it when it is a network. */
   allowed(address: string): boolean {
-    if (this.#allows.size === 0) return false;
-    this.#allowSet ??= new CidrSet([...this.#allows.values()].map((op) => parseCidr(op.element)));
+    if (this.#belief.allows.size === 0) return false;
+    this.#allowSet ??= new CidrSet([...this.#belief.allows.values()].map((e) => parseCidr(e.element)));
     return this.#allowSet.overlaps(parseCidr(address));
   }
 
-  /** Records what `key` should be now and schedules the kernel change. Takes ownership of `op`. */
-  set(key: string, op: BanOp | undefined): Promise<void> {
-    const current = this.#current(key);
-    if (!op || op.op === "remove") {
-      // nothing in force (or its removal already queued): nothing to do
-      if (!current) return this.#flushing ?? Promise.resolve();
-      if (this.#allows.delete(key)) this.#allowSet = undefined;
-      if (!this.#named.delete(key)) this.#denies.delete(key);
-      this.#pending.set(key, { ...current, op: "remove" });
-      return this.#schedule();
-    }
-    if (current && (current.kind !== op.kind || current.family !== op.family || current.element !== op.element)) {
-      // the key now means another element (or set): the old one goes first, in the next batch
-      this.#superseded.set(`${key}\n${current.kind} ${current.element}`, { ...current, op: "remove" });
-      if (this.#allows.delete(key)) this.#allowSet = undefined;
-      if (!this.#named.delete(key)) this.#denies.delete(key);
-      return this.set(key, op);
-    }
-    // a key that comes back to an element it left must not lose it to that element's queued removal
-    if (this.#superseded.size > 0) this.#superseded.delete(`${key}\n${op.kind} ${op.element}`);
-    const queued = current ? undefined : this.#pending.get(key);
-    // marked in place, not copied: a bulk load sets 100,000s of these
-    op.fresh = !current && (!queued || !!queued.fresh);
-    if (op.kind === "allow") {
-      this.#allows.set(key, op);
-      this.#allowSet = undefined;
-    } else if (!current) {
-      // (a key in force already holds this element) a new key is copied out of its subject
-      if (keyNamesElement(key, op.element)) this.#named.add(key);
-      else this.#denies.set(ownCopy(key), op.element);
-    }
-    this.#pending.set(key, op);
+  /** Records what the decision under `key` asks of this host now (undefined: nothing) and schedules the kernel change. Takes ownership of `entry`. */
+  set(key: string, entry: BanEntry | undefined): Promise<void> {
+    const now = this.#now();
+    // expiries are kept in whole seconds, rounded up (the kernel's timeouts are seconds too); the entry is ours
+    if (entry && entry.expiresAt !== Infinity) entry.expiresAt = expirySeconds(entry.expiresAt) * 1000;
+    const live = entry && heldAt(expirySeconds(entry.expiresAt), banEpoch(now, this.#epochMs)) ? entry : undefined;
+    const before = this.#belief.get(key);
+    if (!before && !live) return this.#flushing ?? Promise.resolve();
+    if (before && live && before.kind === live.kind && before.element === live.element && expirySeconds(before.expiresAt) === expirySeconds(live.expiresAt)) return this.#flushing ?? Promise.resolve();
+    // held by another key already (then it is in the kernel, or its removal is queued): not a plain add
+    const held = live?.kind === "ban" && this.#belief.heldByOthers(key, live.element);
+    this.#belief.set(key, live, before);
+    if (before?.kind === "allow" || live?.kind === "allow") this.#allowSet = undefined;
+    if (this.#loading) return Promise.resolve();
+    if (before) this.#touch(before, false);
+    if (live) this.#touch(live, !held);
     return this.#schedule();
   }
 
-  /** What is in force for `key`, rebuilt from the compact form (the set follows from the element). */
-  #current(key: string): BanOp | undefined {
-    const allow = this.#allows.size > 0 ? this.#allows.get(key) : undefined;
-    if (allow) return allow;
-    const element = this.#named.has(key) ? elementOfKey(key) : this.#denies.get(key);
-    if (element === undefined) return undefined;
-    const family = element.includes(":") ? "ip6" : "ip";
-    const slash = element.indexOf("/");
-    const single = slash < 0 || Number(element.slice(slash + 1)) === (family === "ip" ? 32 : 128);
-    return { op: "upsert", kind: single ? "ban" : "net", family, element };
+  #touch(e: BanEntry, fresh: boolean): void {
+    if (e.kind !== "ban") {
+      this.#dirtyIntervals.add(`${e.kind} ${e.family}`);
+      return;
+    }
+    // by element alone: the family follows from it
+    const was = this.#dirtySingles.get(e.element);
+    this.#dirtySingles.set(e.element, was === undefined ? fresh : was && fresh);
+  }
+
+  /**
+   * Allows `cidr` on this host whatever is banned (its management sources): an allow entry of its
+   * own, kept through rebuilds, not a decision (so not in the digest the host reports).
+   */
+  protect(cidr: string): Promise<void> {
+    const c = parseCidr(cidr);
+    const key = `_own.${c.text.replace(/[:/]/g, "_")}`;
+    this.#belief.own(key);
+    return this.set(key, { kind: "allow", family: c.family, element: c.text, expiresAt: Infinity });
+  }
+
+  /** A ban by this host's own jail, for `seconds`. */
+  setLocal(jail: string, address: string, seconds: number): Promise<void> {
+    this.#local.add(jail, address, this.#now() + seconds * 1000);
+    this.#dirtyLocal.add(address);
+    this.saveLocal?.(this.#local.toJSON());
+    return this.#schedule();
+  }
+
+  /** Lifts this host's own ban of `address`; the ban lifted, if there was one. */
+  liftLocal(address: string): LocalBan | undefined {
+    const had = this.#local.lift(address);
+    if (!had) return undefined;
+    this.#dirtyLocal.add(address);
+    this.saveLocal?.(this.#local.toJSON());
+    void this.#schedule();
+    return had;
+  }
+
+  /** The bucket has been read to its end: from now on the kernel follows the decisions, starting from exactly them. */
+  async synced(): Promise<void> {
+    if (!this.#loading) return;
+    this.#loading = false;
+    await this.rebuild("bucket read");
+  }
+
+  /**
+   * Replaces the bans table by one that holds exactly what this host holds, each element with its
+   * remaining time, in one transaction (a million addresses: about 4 s of nft). If nft refuses it,
+   * the table is made empty and filled by batches, so only the bad element is left out. Runs alone:
+   * flushes wait for it, and it for them.
+   */
+  async rebuild(why: string): Promise<void> {
+    while (this.#rebuilding || this.#flushing) {
+      await this.#rebuilding;
+      await this.#flushing;
+    }
+    this.#rebuilding = this.#rebuildNow(why);
+    try {
+      await this.#rebuilding;
+    } finally {
+      this.#rebuilding = undefined;
+    }
+    this.rebuilds += 1;
+    await this.#schedule();
+  }
+
+  async #rebuildNow(why: string): Promise<void> {
+    const { elements, plans, replanAt } = rebuildContent(this.#belief, this.#local.list(), this.#now());
+    this.#replanAt = replanAt;
+    this.#dirtySingles.clear();
+    this.#dirtyLocal.clear();
+    this.#dirtyIntervals.clear();
+    try {
+      await this.#kernel.replace(elements, plans);
+      this.log.info({ why, elements: elements.length }, "bans table rebuilt");
+    } catch (error) {
+      this.log.error({ why, err: error }, "bans table rebuild refused; filling it by batches");
+      await this.#kernel.replace([], new Map());
+      this.#belief.forEachSingle((element) => this.#dirtySingles.set(element, true));
+      for (const b of this.#local.list()) this.#dirtyLocal.add(b.address);
+      for (const [kind, family] of INTERVAL_SETS) this.#dirtyIntervals.add(`${kind} ${family}`);
+    }
+  }
+
+  /**
+   * Compares the bans table with what the agent made (its layout, never its elements: a million take
+   * half a minute to list) and spot-checks a few elements; rebuilds it when anything is off. True when repaired.
+   */
+  async checkDrift(samples = 4): Promise<boolean> {
+    if (this.#loading) return false;
+    const intact = await this.backend.bansTableIntact();
+    const missing = intact ? await this.#spotCheck(samples) : undefined;
+    if (intact && !missing) return false;
+    this.log.warn({ missing }, intact ? "ban element missing from the kernel; rebuilding" : "bans table missing or changed; rebuilding");
+    await this.backend.ensureTables();
+    await this.rebuild("drift");
+    return true;
+  }
+
+  /** The first of a few held elements (singles, networks, local bans) the kernel does not have, if any. */
+  async #spotCheck(samples: number): Promise<string | undefined> {
+    // an element about to expire may be gone by the time it is asked for
+    const soon = this.#now() + 2_000;
+    const picks = spotPicks(this.#belief, this.#kernel, this.#local.list(), samples);
+    for (const p of picks) {
+      if (p.expiresAt <= soon || this.#kernel.refused.has(`${p.kind} ${p.element}`)) continue;
+      if (!(await this.backend.hasElement(p.kind, p.family, p.element))) return `${p.kind} ${p.element}`;
+    }
+    return undefined;
+  }
+
+  /** What this host holds, for its report; expired entries are forgotten first. */
+  truth(): BanTruth {
+    const now = this.#now();
+    const epoch = banEpoch(now, this.#epochMs);
+    const expired = this.#belief.sweep(epoch);
+    if (expired.some((e) => e.entry.kind === "allow")) this.#allowSet = undefined;
+    if (this.#local.sweep(now).length > 0) this.saveLocal?.(this.#local.toJSON());
+    const refused = [...this.#kernel.refused].map(([id, error]) => ({ element: id.slice(id.indexOf(" ") + 1), error }));
+    return { epoch, count: this.#belief.count, digest: this.#belief.digest, refused: refused.slice(0, 20), refusedTotal: refused.length, local: this.#local.list().slice(0, REPORT_LOCAL_BANS_LIMIT), localTotal: this.#local.size };
   }
 
   #schedule(): Promise<void> {
     this.#flushing ??= (async () => {
       await Promise.resolve();
-      while (this.#pending.size > 0 || this.#superseded.size > 0) {
-        // removals of superseded elements first (few), then the first maxBatch entries of the queue:
-        // copying the whole queue per batch would cost O(n²/batch)
-        const batch: BanOp[] = [...this.#superseded.values()];
-        this.#superseded.clear();
-        if (this.#pending.size <= this.maxBatch) {
-          // the usual case: all of it, and a new queue rather than a delete per entry
-          for (const op of this.#pending.values()) batch.push(op);
-          this.#pending = new Map();
-        } else {
-          for (const [k, op] of this.#pending) {
-            batch.push(op);
-            this.#pending.delete(k);
-            if (batch.length >= this.maxBatch) break;
-          }
-        }
-        await this.#apply(batch);
+      await this.#rebuilding;
+      while (this.#dirtySingles.size > 0 || this.#dirtyLocal.size > 0 || this.#dirtyIntervals.size > 0) {
+        const { intervals, singles } = this.#collect();
+        // an interval set's changes stay in one batch: a network goes in once those it covers left
+        const max = Math.max(1, (this.options.maxBatch ?? 50_000) - intervals.length);
+        await this.#kernel.apply([...intervals, ...singles.slice(0, max)]);
+        for (let i = max; i < singles.length; i += this.options.maxBatch ?? 50_000) await this.#kernel.apply(singles.slice(i, i + (this.options.maxBatch ?? 50_000)));
       }
       this.#flushing = undefined;
+      this.#armReplan();
     })();
     return this.#flushing;
   }
 
-  async #apply(batch: BanOp[]): Promise<void> {
-    try {
-      const script = renderBanOps(batch);
-      if (this.nft.transact) await this.nft.transact(script);
-      else await this.nft.run(["-f", "-"], script);
-      this.#applied += batch.length;
-      // small batches are single bans: their elements in the log let latency be measured end to end
-      if (batch.length <= 8) this.log.debug({ elements: batch.map((o) => `${o.op} ${o.element}`) }, "ban elements applied");
-      else this.log.debug({ count: batch.length }, "ban elements applied");
-    } catch (error) {
-      if (batch.length === 1) {
-        this.#errors += 1;
-        this.log.error({ element: batch[0]?.element, err: error }, "ban element refused by nft");
-        return;
-      }
-      const half = Math.ceil(batch.length / 2);
-      await this.#apply(batch.slice(0, half));
-      await this.#apply(batch.slice(half));
+  #collect(): { intervals: BanOp[]; singles: BanOp[] } {
+    const now = this.#now();
+    const singles: BanOp[] = [];
+    const op = (kind: "ban" | "local", family: Family, element: string, at: number, fresh: boolean): BanOp =>
+      at > now ? { op: "upsert", kind, family, element, fresh, ...(at === Infinity ? {} : { timeoutSeconds: (at - now) / 1000 }) } : { op: "remove", kind, family, element };
+    for (const [element, fresh] of this.#dirtySingles) {
+      singles.push(op("ban", familyOf(element), element, this.#belief.singleExpiry(element), fresh));
     }
+    for (const address of this.#dirtyLocal) singles.push(op("local", familyOf(address), address, this.#local.get(address)?.expiresAt ?? 0, false));
+    const intervals: BanOp[] = [];
+    for (const id of this.#dirtyIntervals) {
+      const [kind, family] = id.split(" ") as ["allow" | "net", Family];
+      const plan = planIntervals(this.#belief.intervals(kind, family), now);
+      this.#replanAt.set(id, plan.replanAt);
+      intervals.push(...diffIntervals(this.#kernel.intervals(id), plan.elements, kind, family, now));
+    }
+    this.#dirtySingles = new Map();
+    this.#dirtyLocal = new Set();
+    this.#dirtyIntervals = new Set();
+    return { intervals, singles };
+  }
+
+  /** Plans interval sets again when an element left out for lying inside another must now go in. */
+  #armReplan(): void {
+    clearTimeout(this.#replanTimer);
+    const at = Math.min(...this.#replanAt.values());
+    if (at === Infinity || this.#loading) return;
+    this.#replanTimer = setTimeout(() => this.replanDue(), Math.max(0, at - this.#now()) + 50);
+    this.#replanTimer.unref();
+  }
+
+  /** Marks for planning every interval set whose replan time has come (the timer calls it; tests too). */
+  replanDue(): Promise<void> {
+    const now = this.#now();
+    for (const [id, at] of this.#replanAt) if (at <= now) this.#dirtyIntervals.add(id);
+    return this.#dirtyIntervals.size > 0 ? this.#schedule() : Promise.resolve();
   }
 
   /** Resolves when everything queued so far is in the kernel. */
   async idle(): Promise<void> {
-    while (this.#flushing) await this.#flushing;
+    while (this.#flushing || this.#rebuilding) {
+      await this.#rebuilding;
+      await this.#flushing;
+    }
+  }
+
+  close(): void {
+    clearTimeout(this.#replanTimer);
   }
 }

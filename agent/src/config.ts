@@ -29,6 +29,8 @@ export const AgentConfig = z.object({
   trustFirstKey: z.boolean().default(false),
   nft: z.string().default("nft"),
   listen: Listen.default("127.0.0.1:9475"),
+  /** Print what would be applied; enforce, register, report and signal nothing. */
+  dryRun: z.boolean().default(false),
   logLevel: LogLevel,
 });
 export type AgentConfig = z.infer<typeof AgentConfig>;

@@ -7,7 +7,7 @@ import { Defender, type SignalSink } from "./defender.js";
 const log = pino({ level: "silent" });
 const jail: JailIR = { name: "sshd", filter: "sshd", source: { file: "/var/log/auth.log" }, maxRetry: 3, findTimeSeconds: 600, banTimeSeconds: 600, share: "Fleet" } as unknown as JailIR;
 /** A BanSync that takes every local ban at once and allows nothing. */
-const bans = { allowed: () => false, set: () => Promise.resolve() } as unknown as BanSync;
+const bans = { allowed: () => false, set: () => Promise.resolve(), setLocal: () => Promise.resolve() } as unknown as BanSync;
 const timers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
 
 describe("Defender: signals to the fleet", () => {

@@ -6,6 +6,14 @@ import { BanSync, elementOfKey } from "./bans.js";
 import { bansTableScript } from "./bans-render.js";
 import { Defender } from "./defender.js";
 import { nftBinary } from "./nft.js";
+import { NftBackend } from "./enforcer.js";
+
+const NO_FAILSAFE = { sshPorts: [], sshSources: { ip: [], ip6: [] }, nats: [], dhcp: false };
+/** Past the first read of the bucket: decisions go to the kernel as they come. */
+async function synced(bans: BanSync): Promise<BanSync> {
+  await bans.synced();
+  return bans;
+}
 
 const NS = `fwdef${process.pid}`;
 const nft = nftBinary({ prefix: ["ip", "netns", "exec", NS] });
@@ -27,7 +35,7 @@ afterAll(() => {
 describe("Defender: decisions from the bans bucket into the kernel", () => {
   it("enforces signed and sealed decisions, drops forged ones, and lets go of a seal once used", async () => {
     const log = pino({ level: "silent" });
-    const bans = new BanSync(nft, log);
+    const bans = await synced(new BanSync(new NftBackend(nft, NO_FAILSAFE), log));
     const d = new Defender(bans, "h", {}, () => key.publicKeyPem, log);
     d.onDecisionEntry("l.1", enc.encode(JSON.stringify(signPayload(key, decision("203.0.113.1")))));
     d.onDecisionEntry("l.2", enc.encode(JSON.stringify(signPayload(other, decision("203.0.113.2")))));
@@ -54,7 +62,7 @@ describe("Defender: decisions from the bans bucket into the kernel", () => {
 
   it("keeps each key's element in exactly one set as decisions change it, and counts bans", async () => {
     const log = pino({ level: "silent" });
-    const bans = new BanSync(nft, log);
+    const bans = await synced(new BanSync(new NftBackend(nft, NO_FAILSAFE), log));
     const d = new Defender(bans, "h", {}, () => key.publicKeyPem, log);
     const put = (k: string, cidr: string, type = "Deny") => d.onDecisionEntry(k, enc.encode(JSON.stringify(signPayload(key, decision(cidr, type)))));
     put("c.1", "203.0.113.40");
@@ -108,7 +116,7 @@ describe("Defender: decisions from the bans bucket into the kernel", () => {
 
   it("keeps a bucket key's element in the key itself, and still lifts, moves and counts each ban", async () => {
     const log = pino({ level: "silent" });
-    const bans = new BanSync(nft, log);
+    const bans = await synced(new BanSync(new NftBackend(nft, NO_FAILSAFE), log));
     const d = new Defender(bans, "h", {}, () => key.publicKeyPem, log);
     const put = (k: string, cidr: string) => d.onDecisionEntry(k, enc.encode(JSON.stringify(signPayload(key, decision(cidr)))));
     const cases = [
@@ -142,14 +150,14 @@ describe("Defender: decisions from the bans bucket into the kernel", () => {
 
   it("shares a local detection with the fleet only once the address is banned here", async () => {
     const log = pino({ level: "silent" });
-    const bans = new BanSync(nft, log);
+    const bans = await synced(new BanSync(new NftBackend(nft, NO_FAILSAFE), log));
     const d = new Defender(bans, "h", {}, () => key.publicKeyPem, log);
     const seen: { address: string; appliedBefore: number; bannedHere: boolean }[] = [];
     const sink = {
       publishSignal: async (sig: BanSignal) => {
         // what BanSync had put into the kernel when the signal left, before anything else can run
         const appliedBefore = bans.applied;
-        seen.push({ address: sig.address, appliedBefore, bannedHere: await inKernel("ban4", sig.address) });
+        seen.push({ address: sig.address, appliedBefore, bannedHere: await inKernel("local4", sig.address) });
       },
     };
     const jail: JailIR = { name: "sshd", failRegex: [], source: { file: "/var/log/auth.log" }, maxRetry: 1, findTimeSeconds: 600, banTimeSeconds: 600, ignore: [], share: "Fleet" };

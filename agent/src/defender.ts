@@ -2,9 +2,10 @@ import { SCHEMA_VERSION, SEAL_KEY_PREFIX, newDecision, type BanSignal, type Jail
 import { retry } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import type { BanSync } from "./bans.js";
-import { decisionOp, rememberingParse } from "./bans.js";
+import { decisionEntry, rememberingParse } from "./bans-decision.js";
 import type { JailBan } from "./jail-counter.js";
 import { DecisionReader, verifySeal } from "./verify.js";
+import { LiftVerifier } from "./lift.js";
 
 export interface SignalSink {
   publishSignal(sig: BanSignal): Promise<void>;
@@ -27,6 +28,7 @@ export class Defender {
   #reader = new DecisionReader();
   #parseTime = rememberingParse();
   #draining = false;
+  #lifts: LiftVerifier;
   readonly #closed = new AbortController();
   droppedDecisions = 0;
   signalsSent = 0;
@@ -38,7 +40,9 @@ export class Defender {
     private readonly trustedKey: () => string | undefined,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.#lifts = new LiftVerifier(hostId, now);
+  }
 
   /** A jail crossed maxRetry: ban here now; share with the fleet when the jail says so. */
   onJailBan(ban: JailBan, jail: JailIR, sink: SignalSink | undefined): void {
@@ -46,12 +50,7 @@ export class Defender {
       this.log.info({ jail: jail.name, address: ban.address }, "allowlisted address not banned");
       return;
     }
-    const op = decisionOp(
-      newDecision({ list: `local-${jail.name}`, cidr: ban.address, scenario: jail.name, origins: [this.hostId], createdAtMs: this.now(), expiresAtMs: this.now() + ban.banSeconds * 1000, source: "jail" }),
-      this.labels,
-      this.now(),
-    );
-    const local = this.bans.set(`local.${jail.name}.${ban.address}`, op);
+    const local = this.bans.setLocal(jail.name, ban.address, ban.banSeconds);
     this.log.warn({ jail: jail.name, address: ban.address, failures: ban.failures, seconds: ban.banSeconds }, "banned locally");
     if (jail.share !== "Fleet") return;
     if (this.#outbox.length >= OUTBOX_LIMIT) this.#outbox.shift();
@@ -121,6 +120,19 @@ export class Defender {
     this.#seals.set(id, new Set(v.seal.hashes));
   }
 
+  /** An order to lift a local ban: verified (controller key, this host, recent, once), then lifted. True when a ban was lifted. */
+  onLift(data: string, trustedKey: string | undefined): boolean {
+    const v = this.#lifts.verify(data, trustedKey);
+    if (!v.ok) {
+      this.droppedDecisions += 1;
+      this.log.warn({ reason: v.reason }, "lift order dropped");
+      return false;
+    }
+    const lifted = this.bans.liftLocal(v.lift.address);
+    this.log.info({ address: v.lift.address, jail: lifted?.jail }, lifted ? "local ban lifted" : "no local ban to lift");
+    return !!lifted;
+  }
+
   get queuedSignals(): number {
     return this.#outbox.length;
   }
@@ -148,6 +160,6 @@ export class Defender {
       if (hashes?.size === 0) this.#seals.delete(v.sealed.seal);
     }
     // queued, not awaited: a snapshot of many decisions becomes a few large nft batches
-    void this.bans.set(key, decisionOp(v.decision, this.labels, this.now(), this.#parseTime));
+    void this.bans.set(key, decisionEntry(v.decision, this.labels, this.#parseTime));
   }
 }

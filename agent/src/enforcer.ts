@@ -1,25 +1,32 @@
-import { sha256Hex, type RulesetIR } from "@fleetwall/api";
-import { applyScript, listTable, type NftRunner } from "./nft.js";
+import { sha256Hex, type Family, type RulesetIR } from "@fleetwall/api";
+import { BanOpsRefused, type BanElement, type Enforced, type FirewallBackend } from "./backend.js";
+import { BANS_TABLE, bansTableScript, expectedBansLayout, renderBanOps, replaceBansScript, setName, type BanOp, type BanSetKind } from "./bans-render.js";
+import { NftError, applyScript, listTable, type NftObject, type NftRunner } from "./nft.js";
 import { chainComments, compareReadback, fingerprint } from "./readback.js";
 import { FAMILY, TABLE, auditCounterName, render, type Failsafe } from "./render.js";
+
+export type { Enforced } from "./backend.js";
 
 export class ReadbackError extends Error {
   override name = "ReadbackError";
 }
 
-export interface Enforced {
-  rulesetHash: string;
-  fingerprint: string;
-}
-
-/** Renders, applies atomically, reads back. The only agent module that changes the kernel. */
-export class Enforcer {
+/** The nftables backend: renders, applies atomically, reads back. The only agent module that changes the kernel. */
+export class NftBackend implements FirewallBackend {
   constructor(
     private readonly nft: NftRunner,
     private readonly failsafe: Failsafe,
   ) {}
 
-  async apply(ruleset: RulesetIR): Promise<Enforced> {
+  async ensureTables(): Promise<boolean> {
+    const intact = await this.bansTableIntact();
+    if (!intact) await applyScript(this.nft, (await listTable(this.nft, FAMILY, BANS_TABLE)) ? replaceBansScript([]) : bansTableScript());
+    // start the long-lived nft now (an empty script changes nothing), so the first ban does not wait for it
+    await this.nft.transact?.("");
+    return !intact;
+  }
+
+  async applyRuleset(ruleset: RulesetIR): Promise<Enforced> {
     const { script, expected } = render(ruleset, this.failsafe);
     await applyScript(this.nft, script);
     const listed = await listTable(this.nft, FAMILY, TABLE);
@@ -29,13 +36,46 @@ export class Enforcer {
     return { rulesetHash: sha256Hex(script), fingerprint: fingerprint(listed) };
   }
 
-  /** The current fingerprint of the table, to compare with the one taken after apply. */
+  /** @deprecated the old name of applyRuleset */
+  apply(ruleset: RulesetIR): Promise<Enforced> {
+    return this.applyRuleset(ruleset);
+  }
+
   async fingerprint(): Promise<string> {
     return fingerprint(await listTable(this.nft, FAMILY, TABLE));
   }
 
-  /** Packets counted by each audit policy's would-drop counter. */
-  async auditCounts(ruleset: RulesetIR): Promise<Record<string, number>> {
+  async bansTableIntact(): Promise<boolean> {
+    const listed = await listTable(this.nft, FAMILY, BANS_TABLE);
+    return !!listed && bansLayoutMatches(listed);
+  }
+
+  async applyBanOps(ops: readonly BanOp[]): Promise<void> {
+    const script = renderBanOps(ops);
+    try {
+      if (this.nft.transact) await this.nft.transact(script);
+      else await applyScript(this.nft, script);
+    } catch (error) {
+      if (error instanceof NftError) throw new BanOpsRefused(error.stderr || error.message, { cause: error });
+      throw error;
+    }
+  }
+
+  async replaceBans(elements: readonly BanElement[]): Promise<void> {
+    await applyScript(this.nft, replaceBansScript(elements));
+  }
+
+  async hasElement(kind: BanSetKind, family: Family, element: string): Promise<boolean> {
+    try {
+      await this.nft.run(["get", "element", FAMILY, BANS_TABLE, setName(kind, family), `{ ${element} }`]);
+      return true;
+    } catch (error) {
+      if (error instanceof NftError) return false;
+      throw error;
+    }
+  }
+
+  async counters(ruleset: RulesetIR): Promise<Record<string, number>> {
     const audit = ruleset.policies.filter((p) => p.mode === "audit").map((p) => p.name);
     if (audit.length === 0) return {};
     const listed = (await listTable(this.nft, FAMILY, TABLE)) ?? [];
@@ -48,4 +88,25 @@ export class Enforcer {
     }
     return out;
   }
+
+  /** @deprecated the old name of counters */
+  auditCounts(ruleset: RulesetIR): Promise<Record<string, number>> {
+    return this.counters(ruleset);
+  }
+
+  close(): void {
+    this.nft.close?.();
+  }
+}
+
+/** The old name: the nft backend was the agent's enforcer. */
+export const Enforcer = NftBackend;
+export type Enforcer = NftBackend;
+
+/** True when a listing of the bans table (no elements) has the sets and drop rules the agent makes. */
+export function bansLayoutMatches(listed: readonly NftObject[]): boolean {
+  const want = expectedBansLayout();
+  const sets = listed.filter((o) => o.set).map((o) => String(o.set?.name)).sort();
+  const rules = listed.filter((o) => o.rule).map((o) => String(o.rule?.comment ?? ""));
+  return JSON.stringify(sets) === JSON.stringify(want.sets) && JSON.stringify(rules) === JSON.stringify(want.rules);
 }

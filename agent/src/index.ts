@@ -2,6 +2,8 @@ export * from "./render.js";
 export * from "./nft.js";
 export * from "./readback.js";
 export * from "./enforcer.js";
+export * from "./backend.js";
+export * from "./memory-backend.js";
 export * from "./verify.js";
 export * from "./state-store.js";
 export * from "./link.js";

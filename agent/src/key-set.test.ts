@@ -69,6 +69,37 @@ describe("KeySet", () => {
   });
 });
 
+describe("KeySet values", () => {
+  it.each([
+    ["as shipped", {}],
+    ["one shard and 512-byte chunks", { shardBits: 0, chunkBits: 9 }],
+  ])("keeps a number with each key through rebuilds and compactions, and lists and samples exactly its keys: %s", (_, sizes) => {
+    const key = fc.oneof(fc.integer({ min: 0, max: 200 }).map((i) => banKey("bulk", `2001:db8::${i.toString(16)}`)), fc.constantFrom("é.x", "y".repeat(256)));
+    const op = fc.tuple(fc.constantFrom("add", "delete"), key, fc.nat());
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 200, maxLength: 1500 }), (ops) => {
+        const model = new Map<string, number>();
+        const set = new KeySet(sizes);
+        for (const [what, k, v] of ops) {
+          if (what === "add") {
+            expect(set.add(k, v)).toBe(!model.has(k));
+            model.set(k, v >>> 0);
+          } else expect(set.delete(k)).toBe(model.delete(k));
+        }
+        for (const [k, v] of model) expect(set.get(k)).toBe(v);
+        expect(set.get("absent")).toBeUndefined();
+        const listed = new Map<string, number>();
+        set.forEach((k, v) => listed.set(k, v));
+        expect(listed).toEqual(model);
+        const sample = set.sample(10);
+        expect(sample.length).toBe(Math.min(10, model.size));
+        for (const [k, v] of sample) expect(model.get(k)).toBe(v);
+      }),
+      { numRuns: 20 },
+    );
+  });
+});
+
 describe("KeySet sizes", () => {
   it("refuses chunks too small for the longest key", () => {
     expect(() => new KeySet({ chunkBits: 7 })).toThrow(RangeError);

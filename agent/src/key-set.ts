@@ -15,6 +15,8 @@ interface Shard {
   slots: Int32Array;
   /** Per slot: the key's hash, so most mismatches are found without reading the arena. */
   hashes: Uint32Array;
+  /** Per slot: the number kept with the key (a ban's expiry in seconds; 0 for none). */
+  values: Uint32Array;
   live: number;
   deleted: number;
 }
@@ -48,7 +50,7 @@ export class KeySet {
   #end = 0;
   #live = 0;
   #deadBytes = 0;
-  #others = new Set<string>();
+  #others = new Map<string, number>();
 
   /** The sizes are for tests, which make chunks and shards few to reach every path with few keys. */
   constructor({ chunkBits = CHUNK_BITS, shardBits = SHARD_BITS } = {}) {
@@ -69,21 +71,35 @@ export class KeySet {
     return hash < 0 ? this.#others.has(key) : this.#find(this.#shardOf(hash), key, hash) >= 0;
   }
 
-  /** Adds `key`; false when it was there already. */
-  add(key: string): boolean {
+  /** The number kept with `key` (an unsigned 32-bit integer), or undefined when it is not there. */
+  get(key: string): number | undefined {
+    const hash = arenaHash(key);
+    if (hash < 0) return this.#others.get(key);
+    const shard = this.#shardOf(hash);
+    const slot = this.#find(shard, key, hash);
+    return slot < 0 ? undefined : shard.values[slot];
+  }
+
+  /** Adds `key` with `value` (an unsigned 32-bit integer); false when it was there already (its value is replaced). */
+  add(key: string, value = 0): boolean {
     const hash = arenaHash(key);
     if (hash < 0) {
-      if (this.#others.has(key)) return false;
-      this.#others.add(key);
-      return true;
+      const had = this.#others.has(key);
+      this.#others.set(key, value >>> 0);
+      return !had;
     }
     let shard = this.#shardOf(hash);
-    if (this.#find(shard, key, hash) >= 0) return false;
+    const at = this.#find(shard, key, hash);
+    if (at >= 0) {
+      shard.values[at] = value;
+      return false;
+    }
     if ((shard.live + shard.deleted + 1) / shard.slots.length > MAX_LOAD) shard = this.#rebuild(hash);
     const slot = freeSlot(shard, hash);
     if (shard.slots[slot] === DELETED) shard.deleted -= 1;
     shard.slots[slot] = this.#store(key) + 1;
     shard.hashes[slot] = hash;
+    shard.values[slot] = value;
     shard.live += 1;
     this.#live += 1;
     return true;
@@ -104,6 +120,48 @@ export class KeySet {
     if (this.#deadBytes > this.#chunk && this.#deadBytes * 2 > this.#chunks.length * this.#chunk) this.#compact();
     return true;
   }
+
+  /** Up to `n` keys with their values, from a random place in the set (spot checks). */
+  sample(n: number, random: () => number = Math.random): [string, number][] {
+    const out: [string, number][] = [];
+    const first = Math.floor(random() * this.#shards.length);
+    for (let i = 0; i < this.#shards.length && out.length < n; i += 1) {
+      const shard = this.#shards[(first + i) % this.#shards.length] as Shard;
+      const start = Math.floor(random() * shard.slots.length);
+      for (let j = 0; j < shard.slots.length && out.length < n; j += 1) {
+        const slot = (start + j) % shard.slots.length;
+        const at = shard.slots[slot] as number;
+        if (at > 0) out.push([this.#text(at - 1), shard.values[slot] as number]);
+      }
+    }
+    for (const [k, v] of this.#others) if (out.length < n) out.push([k, v]);
+    return out;
+  }
+
+  /** Calls `fn` with every key and its value, in no particular order; the set must not change meanwhile. */
+  forEach(fn: (key: string, value: number) => void): void {
+    for (const shard of this.#shards) {
+      for (let i = 0; i < shard.slots.length; i += 1) {
+        const at = shard.slots[i] as number;
+        if (at > 0) fn(this.#text(at - 1), shard.values[i] as number);
+      }
+    }
+    for (const [k, v] of this.#others) fn(k, v);
+  }
+
+  #text(position: number): string {
+    const index = position >>> this.#chunkBits;
+    const chunk = this.#chunks[index] as Uint8Array;
+    const offset = position & (this.#chunk - 1);
+    // a Buffer view per chunk, made once: decoding a key then allocates only the string
+    let view = this.#views[index];
+    if (view?.buffer !== chunk.buffer) {
+      view = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      this.#views[index] = view;
+    }
+    return view.toString("latin1", offset + 1, offset + 1 + (chunk[offset] as number));
+  }
+  #views: Buffer[] = [];
 
   #shardOf(hash: number): Shard {
     return this.#shards[this.#shardIndex(hash)] as Shard;
@@ -155,6 +213,7 @@ export class KeySet {
       const slot = freeSlot(shard, old.hashes[i] as number);
       shard.slots[slot] = at;
       shard.hashes[slot] = old.hashes[i] as number;
+      shard.values[slot] = old.values[i] as number;
     }
     shard.live = old.live;
     this.#shards[index] = shard;
@@ -192,7 +251,7 @@ export class KeySet {
 }
 
 function newShard(capacity: number): Shard {
-  return { slots: new Int32Array(capacity), hashes: new Uint32Array(capacity), live: 0, deleted: 0 };
+  return { slots: new Int32Array(capacity), hashes: new Uint32Array(capacity), values: new Uint32Array(capacity), live: 0, deleted: 0 };
 }
 
 /** The first empty or deleted slot on `hash`'s probe sequence. */

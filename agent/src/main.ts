@@ -1,15 +1,18 @@
 import { hostname, networkInterfaces } from "node:os";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { FLEETWALL_VERSION, agentInboxPrefix, parseCidr } from "@fleetwall/api";
+import { FLEETWALL_VERSION, agentInboxPrefix } from "@fleetwall/api";
 import { connectOptions, logNatsStatus, natsEndpoints, newRegistry, rootLogger, runProcess, serveObservability, warnIfOpenBus, type Supervisor } from "@fleetwall/runtime";
 import type { Logger } from "pino";
-import { Agent } from "./agent.js";
+import { Agent, type AgentBus } from "./agent.js";
+import type { FirewallBackend } from "./backend.js";
+import { MemoryBackend } from "./memory-backend.js";
 import { BanSync } from "./bans.js";
 import { splitSources, type AgentConfig } from "./config.js";
 import { Defender } from "./defender.js";
-import { Enforcer } from "./enforcer.js";
+import { NftBackend } from "./enforcer.js";
 import { JailRunner } from "./jails.js";
 import { AgentLink } from "./link.js";
 import { agentMetrics } from "./metrics.js";
@@ -42,17 +45,14 @@ interface Built {
 }
 
 function buildAgent(cfg: Readonly<AgentConfig>, log: Logger, nft: NftRunner, nftVer: string, withJails: boolean): Built {
-  const store = new StateStore(cfg.stateDir);
+  // a dry run keeps its state apart: what it "applied" must not be restored at the next boot
+  const store = new StateStore(cfg.dryRun ? mkdtempSync(join(tmpdir(), "fleetwall-dry-run-")) : cfg.stateDir);
   // the agent is made below; the defender and jails reach it through this late-bound reference
   let agent: Agent | undefined;
-  const defender = new Defender(new BanSync(nft, log), cfg.hostId, cfg.labels, () => agent?.trustedKey(), log);
+  const failsafe = { sshPorts: cfg.sshPort, sshSources: splitSources(cfg.sshSource), nats: cfg.natsFailsafe ? natsEndpoints(cfg.nats) : [], dhcp: cfg.dhcp };
+  const backend: FirewallBackend = cfg.dryRun ? new MemoryBackend({ failsafe, onScript: (what, script) => process.stdout.write(`# fleetwall agent --dry-run: ${what}\n${script}\n`) }) : new NftBackend(nft, failsafe);
+  const defender = new Defender(new BanSync(backend, log), cfg.hostId, cfg.labels, () => agent?.trustedKey(), log);
   const jails = withJails ? new JailRunner(store, log, (ban, jail) => agent?.onJailBan(ban, jail)) : undefined;
-  const enforcer = new Enforcer(nft, {
-    sshPorts: cfg.sshPort,
-    sshSources: splitSources(cfg.sshSource),
-    nats: cfg.natsFailsafe ? natsEndpoints(cfg.nats) : [],
-    dhcp: cfg.dhcp,
-  });
   agent = new Agent(
     {
       hostId: cfg.hostId,
@@ -65,7 +65,7 @@ function buildAgent(cfg: Readonly<AgentConfig>, log: Logger, nft: NftRunner, nft
       confirmWindowMs: cfg.confirmWindow,
       now: () => new Date(),
     },
-    enforcer,
+    backend,
     store,
     log,
     defender,
@@ -78,7 +78,7 @@ function buildAgent(cfg: Readonly<AgentConfig>, log: Logger, nft: NftRunner, nft
 export async function bootAgent(cfg: Readonly<AgentConfig>, log: Logger): Promise<boolean> {
   // no jails at boot: this process restores the rules and exits; the service then starts the agent
   const nft = nftBinary({ binary: cfg.nft });
-  const { agent } = buildAgent(cfg, log, nft, await nftVersion(nft), false);
+  const { agent } = buildAgent(cfg, log, nft, cfg.dryRun ? "dry-run" : await nftVersion(nft), false);
   try {
     return await agent.restore();
   } finally {
@@ -94,7 +94,7 @@ export async function bootAgent(cfg: Readonly<AgentConfig>, log: Logger): Promis
 export async function startAgent(cfg: Readonly<AgentConfig>, log: Logger, s: Supervisor): Promise<void> {
   const nft = nftBinary({ binary: cfg.nft });
   s.defer("nft", () => nft.close?.());
-  const { agent, defender, jails } = buildAgent(cfg, log, nft, await nftVersion(nft), true);
+  const { agent, defender, jails } = buildAgent(cfg, log, nft, cfg.dryRun ? "dry-run" : await nftVersion(nft), !cfg.dryRun);
   s.defer("jails and signals", () => agent.shutdown());
   // not abandoned on a stop: an nft transaction is atomic, and this one is short
   await agent.restore();
@@ -110,7 +110,19 @@ export async function startAgent(cfg: Readonly<AgentConfig>, log: Logger, s: Sup
   else if (!cfg.controllerKey && !cfg.trustFirstKey) log.warn("no --controller-key and the bus has no authentication: no controller key will be pinned from it (give --controller-key, secure the bus, or pass --trust-first-key)");
   const connected = link;
   s.run("nats status", (signal) => logNatsStatus(connected.nc, log, signal));
-  s.run("agent", (signal) => agent.run(connected, signal));
+  s.run("agent", (signal) => agent.run(cfg.dryRun ? dryRunBus(connected) : connected, signal));
+}
+
+/** The bus as a dry run sees it: it follows desired state and bans, and registers, reports and signals nothing. */
+function dryRunBus(link: AgentLink): AgentBus {
+  return {
+    register: async () => undefined,
+    watchDesired: (onValue, signal) => link.watchDesired(onValue, signal),
+    watchBans: (onEntry, signal, onSynced) => link.watchBans(onEntry, signal, onSynced),
+    publishReport: () => undefined,
+    publishSignal: async () => undefined,
+    roundTrip: (ms) => link.roundTrip(ms),
+  };
 }
 
 function localAddresses(): string[] {
@@ -146,8 +158,5 @@ export async function uninstallAgent(stateDir: string, nftPath: string): Promise
  * ban, fleet-wide or local, ever cuts them on this host.
  */
 function protectManagement(defender: Defender, sources: readonly string[]): void {
-  for (const text of sources) {
-    const c = parseCidr(text);
-    void defender.bans.set(`mgmt.${c.text.replace(/[:/]/g, "_")}`, { op: "upsert", kind: "allow", family: c.family, element: c.text });
-  }
+  for (const text of sources) void defender.bans.protect(text);
 }

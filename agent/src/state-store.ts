@@ -32,5 +32,7 @@ export class StateStore {
 export const LAST_APPLIED = "last-applied.json";
 export const PINNED_KEY = "controller.pub";
 export const JAIL_POSITIONS = "jail-positions.json";
+/** This host's own jail bans, so a restarted agent still reports and can lift them. */
+export const LOCAL_BANS = "local-bans.json";
 /** Every file the agent writes in its state directory (what `fleetwall agent uninstall` removes). */
-export const AGENT_STATE_FILES = [LAST_APPLIED, PINNED_KEY, JAIL_POSITIONS] as const;
+export const AGENT_STATE_FILES = [LAST_APPLIED, PINNED_KEY, JAIL_POSITIONS, LOCAL_BANS] as const;

@@ -19,5 +19,6 @@ export * from "./jail.js";
 export * from "./banlist.js";
 export * from "./nats-permissions.js";
 export * from "./cidr-cover.js";
+export * from "./ban-digest.js";
 export * from "./strict.js";
 export * from "./cel.js";

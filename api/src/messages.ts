@@ -61,6 +61,31 @@ export type SignedEnvelope = z.infer<typeof SignedEnvelope>;
 
 export const ReportState = z.enum(["Applied", "Failed", "Pending"]);
 
+/** Most local bans a report lists (the rest are counted). */
+export const REPORT_LOCAL_BANS_LIMIT = 1_000;
+
+/** A ban this host's own jail made (share: Local, or before the fleet decided). */
+export const LocalBanReport = z.object({ jail: z.string(), address: z.string(), expiresAt: z.number().int() }).strict();
+export type LocalBanReport = z.infer<typeof LocalBanReport>;
+
+/**
+ * What a host believes it enforces of the fleet's ban decisions, as a digest (api/ban-digest.ts) at
+ * an epoch start, what nft refused, and its own local bans.
+ */
+export const HostBanTruth = z
+  .object({
+    /** The epoch start (ms) the count and digest are for. */
+    epoch: z.number().int().min(0),
+    count: z.number().int().min(0),
+    digest: z.string().regex(/^[0-9a-f]{16}$/),
+    refused: z.array(z.object({ element: z.string(), error: z.string() }).strict()).max(20).default([]),
+    refusedTotal: z.number().int().min(0).default(0),
+    local: z.array(LocalBanReport).max(REPORT_LOCAL_BANS_LIMIT).default([]),
+    localTotal: z.number().int().min(0).default(0),
+  })
+  .strict();
+export type HostBanTruth = z.infer<typeof HostBanTruth>;
+
 /** What an agent publishes on change and as a heartbeat. */
 export const HostReport = z.object({
   schemaVersion: V1,
@@ -80,8 +105,15 @@ export const HostReport = z.object({
   /** Packets counted by audit-mode policies' would-drop rules, by policy name. */
   auditDrops: z.record(z.string(), z.number().int()).default({}),
   activeBans: z.number().int().min(0).default(0),
+  /** The agent's heartbeat interval: a host silent for several of them is stale. */
+  heartbeatMs: z.number().int().min(1).optional(),
+  bans: HostBanTruth.optional(),
 });
 export type HostReport = z.infer<typeof HostReport>;
+
+/** Whether what a host reports of its bans matches the decisions it should hold. */
+export const BansState = z.enum(["InSync", "Differ", "Refused", "Unknown"]);
+export type BansState = z.infer<typeof BansState>;
 
 export const HostStatusRow = z.object({
   id: z.string(),
@@ -99,7 +131,41 @@ export const HostStatusRow = z.object({
   rulesetHash: z.string().optional(),
   /** Packets audit-mode policies would have dropped, by policy, as the agent last reported. */
   auditDrops: z.record(z.string(), z.number().int()).default({}),
+  /** The agent missed several heartbeats: nothing it reported can be taken as current. */
+  stale: z.boolean().default(false),
+  /** Whether the bans it reports match the decisions it should hold. */
+  bans: BansState.default("Unknown"),
 });
+/** One host's bans: what it reports it holds against what it should, and its own local bans. */
+export const HostBansRow = z.object({
+  id: z.string(),
+  stale: z.boolean(),
+  state: BansState,
+  /** The epoch both counts are for (ms); 0 when the host has not reported its bans. */
+  epoch: z.number().int(),
+  count: z.number().int(),
+  digest: z.string(),
+  expectedCount: z.number().int(),
+  expectedDigest: z.string(),
+  refused: z.array(z.object({ element: z.string(), error: z.string() })).default([]),
+  refusedTotal: z.number().int().default(0),
+  local: z.array(LocalBanReport).default([]),
+  localTotal: z.number().int().default(0),
+});
+export type HostBansRow = z.infer<typeof HostBansRow>;
+export const HostBansReply = z.object({ hosts: z.array(HostBansRow) });
+export type HostBansReply = z.infer<typeof HostBansReply>;
+
+/** `fleetwall hosts delete`: a host that still reports is refused unless `force`. */
+export const HostDeleteRequest = z.object({ hostId: HostId, force: z.boolean().default(false) }).strict();
+export const HostDeleteReply = z.object({ ok: z.boolean(), error: z.string().optional(), removed: z.array(z.string()).default([]) });
+
+/** The payload of a signed order to one agent to lift its own local ban of `address`. */
+export const LiftLocalBan = z
+  .object({ schemaVersion: V1, hostId: HostId, address: z.string(), at: z.string() })
+  .strict();
+export type LiftLocalBan = z.infer<typeof LiftLocalBan>;
+
 export const PolicyStatusRow = z.object({
   name: z.string(),
   selectedHosts: z.number().int(),
@@ -232,6 +298,10 @@ export const BanReply = z.object({
   /** For imports: how many entries were published, and the ones refused with why. */
   published: z.number().int().optional(),
   refused: z.array(z.object({ cidr: z.string(), reason: z.string() })).optional(),
+  /** For deletes: the hosts that lifted a local ban of the address (and the jail that made it). */
+  lifted: z.array(z.object({ host: z.string(), jail: z.string() })).optional(),
+  /** For deletes: hosts told to lift a local ban that did not confirm in time. */
+  unconfirmed: z.array(z.string()).optional(),
 });
 export type BanReply = z.infer<typeof BanReply>;
 

@@ -1,4 +1,4 @@
-import { BANS_BUCKET, BANS_LIVE_PREFIX, DESIRED_BUCKET, HOSTS_BUCKET, SIGNALS_STREAM, agentInboxPrefix, reportSubject, signalSubject } from "./subjects.js";
+import { BANS_BUCKET, BANS_LIVE_PREFIX, DESIRED_BUCKET, HOSTS_BUCKET, SIGNALS_STREAM, agentInboxPrefix, liftSubject, reportSubject, signalSubject } from "./subjects.js";
 
 /** What a NATS user may publish and subscribe to. */
 export interface NatsPermissions {
@@ -35,7 +35,7 @@ export function agentPermissions(hostId: string): NatsPermissions {
       `$JS.API.CONSUMER.DELETE.${bans}.*`,
       `$JS.FC.${bans}.>`,
     ],
-    subscribe: [`${agentInboxPrefix(hostId)}.>`, `$KV.${DESIRED_BUCKET}.${hostId}`, `${BANS_LIVE_PREFIX}>`],
+    subscribe: [`${agentInboxPrefix(hostId)}.>`, `$KV.${DESIRED_BUCKET}.${hostId}`, `${BANS_LIVE_PREFIX}>`, liftSubject(hostId)],
   };
 }
 

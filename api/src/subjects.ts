@@ -19,6 +19,12 @@ export const STATUS_REQUEST = "fleetwall.ctl.status";
 export const BAN_ADD_REQUEST = "fleetwall.ctl.bans.add";
 export const BAN_DELETE_REQUEST = "fleetwall.ctl.bans.delete";
 export const BAN_IMPORT_REQUEST = "fleetwall.ctl.bans.import";
+/** What each host reports of its bans (digest, refusals, local bans), with what it should hold. */
+export const BANS_HOSTS_REQUEST = "fleetwall.ctl.bans.hosts";
+/** `fleetwall hosts delete`: forget a decommissioned host. */
+export const HOSTS_DELETE_REQUEST = "fleetwall.ctl.hosts.delete";
+/** Signed orders to an agent to lift one of its own local bans. */
+export const liftSubject = (hostId: string): string => `fleetwall.lift.${hostId}`;
 
 /** An agent's reply subjects start with this prefix, so the server can confine it to its own. */
 export const agentInboxPrefix = (hostId: string): string => `_INBOX_${hostId}`;

@@ -15,6 +15,12 @@ describe("jail test --filter-file: a fail2ban filter as is, like fail2ban-regex 
     expect(r.matches.map((m) => m.host)).toEqual(["1.2.3.4", "192.0.2.0", "13.123.1.123", "2606:2800:220:1:248:1893:25c8:1946"]);
   });
 
+  it("runs sshd.conf as the built-in sshd filter, in the mode asked for", async () => {
+    expect(filterFile("/etc/fail2ban/filter.d/sshd.conf", { mode: "aggressive" })).toEqual({ filter: "sshd-aggressive" });
+    const r = await jailTest(`${LOGS}/sshd`, filterFile("/etc/fail2ban/filter.d/sshd.conf", {}), []);
+    expect(r.matched).toBeGreaterThan(50);
+  });
+
   it("takes the filter's mode and its .local beside it", async () => {
     const fd = join(dir, "filter.d");
     rmSync(fd, { recursive: true, force: true });

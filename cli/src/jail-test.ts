@@ -35,6 +35,8 @@ export async function jailTest(file: string, filter: string | undefined | JailFi
 export function filterFile(path: string, options: Record<string, string>): JailFilter {
   const dir = dirname(dirname(path));
   const name = basename(path).replace(/\.(conf|local)$/, "");
+  // sshd stays built in (sessions across lines, OpenSSH's formats), in the mode asked for
+  if (name === "sshd") return { filter: ({ normal: "sshd", ddos: "sshd-ddos", extra: "sshd-extra", aggressive: "sshd-aggressive" } as Record<string, string>)[options.mode ?? "normal"] ?? "sshd" };
   const f = readFilter((p) => readText(p === `${dir}/filter.d/${name}.conf` ? path : p), dir, name, options);
   return {
     failRegex: f.failregex,

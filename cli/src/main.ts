@@ -115,6 +115,7 @@ const agentCommand = configFlags(
     .option("--nft <path>", "nft binary", "nft")
     .option("--listen <host:port>", "/metrics, /healthz and /readyz", "127.0.0.1:9475")
     .option("--boot", "restore the last applied ruleset from the state directory and exit (for early boot)")
+    .option("--dry-run", "print the nft scripts the agent would apply; enforce, register, report and signal nothing")
     .addOption(new Option("--log-level <level>").env("FLEETWALL_LOG_LEVEL").default("info")),
 ).action(async (opts) => {
   const cfg = parseConfig(AgentConfig, opts);
@@ -186,13 +187,18 @@ const bans = program.command("bans").description("inspect, add and lift bans acr
 
 withNatsOptions(bans
   .command("list")
-  .description("the bans and allow entries in force (from the bans bucket)"))
-  .option("--host <id>", "only what applies to this host")
+  .description("the bans and allow entries in force: the fleet's decisions and the hosts' own local bans"))
+  .option("--host <id>", "only what applies to this host, with what it reports it enforces (count and digest against its decisions)")
+  .addOption(new Option("--origin <origin>", "only the fleet's decisions or the hosts' local bans").choices(["fleet", "local"]))
+  .option("--list <name>", "only this list (local bans are in list 'local')")
+  .option("--jail <name>", "only bans a jail made")
   .option("--json", "print JSON for scripts")
-  .action(async (opts: { nats: string; host?: string; json?: boolean }) => {
+  .action(async (opts: { nats: string; host?: string; origin?: "fleet" | "local"; list?: string; jail?: string; json?: boolean }) => {
     const { listBans, formatBans } = await bansCommands();
-    const rows = await listBans(natsAccess(opts), opts.host);
-    process.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : formatBans(rows));
+    const listing = await listBans(natsAccess(opts), { host: opts.host, origin: opts.origin, list: opts.list, jail: opts.jail });
+    // --json: the rows; with --host, the host's report of its bans beside them
+    const json = opts.host ? listing : listing.rows;
+    process.stdout.write(opts.json ? `${JSON.stringify(json, null, 2)}\n` : formatBans(listing));
   });
 
 withNatsOptions(bans
@@ -211,7 +217,24 @@ withNatsOptions(bans
   .description("lift every ban of exactly this address or network"))
   .action(async (cidr: string, opts: { nats: string }) => {
     const reply = await (await bansCommands()).deleteBan(natsAccess(opts), cidr);
-    process.stdout.write(`lifted ${reply.keys.join(", ")}\n`);
+    const local = (reply.lifted ?? []).map((l) => `local ban on ${l.host} (jail ${l.jail})`);
+    process.stdout.write(`lifted ${[...reply.keys, ...local].join(", ")}\n`);
+    if (reply.unconfirmed?.length) {
+      process.stderr.write(`not confirmed lifted on ${reply.unconfirmed.join(", ")}\n`);
+      process.exitCode = 1;
+    }
+  });
+
+const hosts = program.command("hosts").description("the hosts the controller knows");
+
+withNatsOptions(hosts
+  .command("delete <id>")
+  .description("forget a decommissioned host: its registration, desired state and status (refused while its agent still reports, unless --force)"))
+  .option("--force", "forget it even though its agent still reports")
+  .action(async (id: string, opts: { nats: string; force?: boolean }) => {
+    const { deleteHost } = await import("./hosts-command.js");
+    const reply = await deleteHost(natsAccess(opts), id, !!opts.force);
+    process.stdout.write(`forgot host ${id}: ${reply.removed.join(", ")}\n`);
   });
 
 withNatsOptions(bans

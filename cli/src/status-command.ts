@@ -18,17 +18,20 @@ export async function fetchStatus(access: NatsAccess, timeoutMs: number): Promis
   }
 }
 
+const BANS_COLUMN = { InSync: "in sync", Differ: "DIFFER", Refused: "REFUSED", Unknown: "-" } as const;
+
 /** Plain-text tables for people. */
 export function formatStatus(status: FleetStatus): string {
   const hosts = table(
-    ["HOST", "LABELS", "DESIRED", "APPLIED", "IN SYNC", "LAST SEEN", "ERROR"],
+    ["HOST", "LABELS", "DESIRED", "APPLIED", "IN SYNC", "LAST SEEN", "BANS", "ERROR"],
     status.hosts.map((h) => [
       h.id,
       Object.entries(h.labels).map(([k, v]) => `${k}=${v}`).join(",") || "-",
       String(h.desiredRevision),
       String(h.appliedRevision),
-      h.inSync ? "yes" : "no",
+      h.stale ? "STALE" : h.inSync ? "yes" : "no",
       h.lastSeen ?? "never",
+      BANS_COLUMN[h.bans],
       h.error ?? "",
     ]),
   );

@@ -143,6 +143,12 @@ export class ControllerBus {
     return this.#puts.publish(kvSubject(BANS_BUCKET, key), enc.encode(envelopeText(envelope)));
   }
 
+  /** Forgets a host: its registration and its desired state. */
+  async deleteHost(hostId: string): Promise<void> {
+    await this.hosts.delete(hostId);
+    await this.desired.delete(hostId);
+  }
+
   /** Deletes a key (a delete marker, as the KV API writes it); resolves with its revision. */
   async deleteBan(key: string): Promise<number> {
     const h = headers();

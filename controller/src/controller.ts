@@ -1,4 +1,4 @@
-import { type BanList, type FirewallPolicy, type FleetStatus, type HostRegistration, type HostReport, type Labels, type SigningKey } from "@fleetwall/api";
+import { type BanList, type FirewallPolicy, type FleetStatus, type HostBansRow, type HostRegistration, type HostReport, type Labels, type SigningKey } from "@fleetwall/api";
 import { retry, untilAborted } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import { compile, precompile, type CompileResult } from "./compile.js";
@@ -6,7 +6,7 @@ import { lintPolicy } from "./lint.js";
 import type { BanKeeper } from "./ban-keeper.js";
 import type { PolicySet } from "./manifests.js";
 import { planPublish, signedDesiredText, type Published } from "./publisher.js";
-import { fleetStatus } from "./status.js";
+import { fleetStatus, hostBans } from "./status.js";
 
 /** Desired states signed and sent per turn of the event loop. */
 const PUBLISH_CHUNK = 50;
@@ -30,6 +30,8 @@ export class Controller {
   /** Labels of FirewallHost objects, which take precedence over what agents propose (kube source). */
   #labels = new Map<string, Labels>();
   #reports = new Map<string, HostReport>();
+  /** When each host's last report came (ms), to tell stale hosts. */
+  #seen = new Map<string, number>();
   #published: Map<string, Published>;
   #compiled: CompileResult = { hosts: new Map(), selection: new Map() };
   #dirty = true;
@@ -84,6 +86,8 @@ export class Controller {
   setHost(id: string, reg: HostRegistration | null): void {
     if (reg) this.#hosts.set(id, reg);
     else this.#hosts.delete(id);
+    // a host is heard of when it registers: with no report after it, it goes stale too
+    if (reg && !this.#reports.has(id)) this.#seen.set(id, Date.now());
     this.bans?.setHost(id, reg);
     this.#kick();
   }
@@ -115,10 +119,32 @@ export class Controller {
 
   recordReport(report: HostReport): void {
     this.#reports.set(report.hostId, report);
+    this.#seen.set(report.hostId, Date.now());
+  }
+
+  get reports(): ReadonlyMap<string, HostReport> {
+    return this.#reports;
+  }
+
+  /** Forgets a decommissioned host's report and what was published to it (its keys are deleted by the caller). */
+  forgetHost(id: string): void {
+    this.#reports.delete(id);
+    this.#seen.delete(id);
+    this.#published.delete(id);
+    this.setHost(id, null);
+  }
+
+  #statusInput() {
+    return { hosts: this.registrations, compiled: this.#compiled, published: this.#published, reports: this.#reports, seen: this.#seen, invalid: this.#invalid, invalidBanLists: this.#invalidBanLists, warnings: this.#warnings, banLists: this.#banLists, banListOutcomes: this.bans?.banLists.outcomes ?? new Map(), decisions: this.bans?.decisionsByKey ?? new Map() };
   }
 
   status(): FleetStatus {
-    return fleetStatus({ hosts: this.registrations, compiled: this.#compiled, published: this.#published, reports: this.#reports, invalid: this.#invalid, invalidBanLists: this.#invalidBanLists, warnings: this.#warnings, banLists: this.#banLists, banListOutcomes: this.bans?.banLists.outcomes ?? new Map(), decisions: this.bans?.decisionsByKey ?? new Map() });
+    return fleetStatus(this.#statusInput());
+  }
+
+  /** Each host's bans as it reports them, against the decisions it should hold. */
+  hostBans(): HostBansRow[] {
+    return hostBans(this.#statusInput());
   }
 
   #kick(): void {

@@ -14,6 +14,8 @@ const host = (id: string, over: Partial<FleetStatus["hosts"][number]> = {}): Fle
   activeBans: 0,
   driftRepairs: 0,
   auditDrops: {},
+  stale: false,
+  bans: "Unknown",
   ...over,
 });
 const reg = (id: string): HostRegistration => ({ schemaVersion: 1, hostId: id, labels: {}, addresses: ["198.18.0.11"], agentVersion: "0.1.0", nftVersion: "1.0.6", startedAt: "2026-11-27T09:00:00.000Z" }) as HostRegistration;

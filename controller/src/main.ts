@@ -15,6 +15,9 @@ import { LastGoodStore } from "./last-good.js";
 import type { PolicySet } from "./manifests.js";
 import { controllerMetrics, kubeMetrics } from "./metrics.js";
 import { loadOrCreateKey } from "./signing-key.js";
+import { sendLift, serveHosts } from "./bus-hosts.js";
+import { deleteEverywhere, forgetHost } from "./host-admin.js";
+import { LocalBanLifter } from "./local-lift.js";
 import { WorkQueue } from "./work-queue.js";
 
 export { writeSigningKey } from "./signing-key.js";
@@ -97,7 +100,10 @@ async function startLeader(cfg: Config, log: Logger, s: Supervisor, { registry, 
   await s.resource("consumer guard", () => banSide.start(), () => banSide.stop());
   bus.subscribeReports((r) => controller.recordReport(r));
   bus.serveStatus(() => controller.status());
-  bus.serveBans((r) => bans.add(r), (cidr) => bans.delete(cidr), (r) => bans.import(r));
+  const lifter = new LocalBanLifter((host, text) => sendLift(bus.nc, host, text), key, () => controller.reports);
+  bus.serveBans((r) => bans.add(r), (cidr) => deleteEverywhere(cidr, bans, lifter), (r) => bans.import(r));
+  serveHosts(bus.nc, { bans: () => ({ hosts: controller.hostBans() }), remove: (id, force) => forgetHost(id, force, bus, controller) });
+  s.run("ban janitor", (signal) => every(30_000, signal, async () => void (await bans.forgetExpired()), (err) => log.warn({ err }, "expired bans not removed")));
   const registrations = new Map<string, HostRegistration>();
   const source = kc ? await startKube(cfg, log, s, { registry, controller, registrations, kc, initial, accept }) : await startDir(cfg, s, { initial, accept, log });
   controllerMetrics(registry, controller, bans, invalid);

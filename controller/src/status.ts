@@ -1,12 +1,20 @@
-import { matchesSelector, type BanDecision, type BanList, type FleetStatus, type HostRegistration, type HostReport } from "@fleetwall/api";
+import { matchesSelector, type BanDecision, type BanList, type FleetStatus, type HostBansRow, type HostRegistration, type HostReport } from "@fleetwall/api";
+import { bansState, expectedByHost, type ExpectedBans } from "./ban-truth.js";
 import type { CompileResult } from "./compile.js";
 import type { Published } from "./publisher.js";
+
+/** A host is stale once it has been silent for this many of its heartbeats. */
+export const STALE_AFTER_HEARTBEATS = 3;
+/** The heartbeat assumed for agents that do not report theirs (the agent's default). */
+const DEFAULT_HEARTBEAT_MS = 10_000;
 
 export interface StatusInput {
   hosts: ReadonlyMap<string, HostRegistration>;
   compiled: CompileResult;
   published: ReadonlyMap<string, Published>;
   reports: ReadonlyMap<string, HostReport>;
+  /** When the controller received each host's last report (ms). */
+  seen?: ReadonlyMap<string, number>;
   /** Policies that failed validation, by name, with their errors. */
   invalid: ReadonlyMap<string, string[]>;
   /** BanLists that failed validation, by name, with their errors. */
@@ -18,18 +26,32 @@ export interface StatusInput {
   banListOutcomes?: ReadonlyMap<string, { refused: readonly { cidr: string; reason: string }[]; error?: string }>;
   /** The decisions in the bans bucket, by key. */
   decisions?: ReadonlyMap<string, BanDecision>;
+  staleAfterHeartbeats?: number;
   now?: number;
+}
+
+/**
+ * Whether a host missed `heartbeats` heartbeats since it was last heard of (`seenAt`: its last report,
+ * or its registration as this controller saw it when no report came since, e.g. after a controller
+ * restart); its own heartbeat when it reported one, the default otherwise. Pure.
+ */
+export function isStale(report: HostReport | undefined, seenAt: number | undefined, now: number, heartbeats = STALE_AFTER_HEARTBEATS): boolean {
+  if (seenAt === undefined) return false;
+  return now - seenAt > heartbeats * (report?.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
 }
 
 /** Aggregates registrations, compiled state and reports into the fleet status. Pure. */
 export function fleetStatus(input: StatusInput): FleetStatus {
+  const now = input.now ?? Date.now();
   const inSync = new Map<string, boolean>();
+  const expected = expectedFor(input);
   const hosts = [...input.hosts.values()]
     .sort((a, b) => (a.hostId < b.hostId ? -1 : 1))
     .map((reg) => {
       const report = input.reports.get(reg.hostId);
       const want = input.compiled.hosts.get(reg.hostId)?.hash;
-      const synced = !!report && report.state === "Applied" && !!want && report.appliedHash === want;
+      const stale = isStale(report, input.seen?.get(reg.hostId), now, input.staleAfterHeartbeats);
+      const synced = !stale && !!report && report.state === "Applied" && !!want && report.appliedHash === want;
       inSync.set(reg.hostId, synced);
       return {
         id: reg.hostId,
@@ -43,6 +65,8 @@ export function fleetStatus(input: StatusInput): FleetStatus {
         activeBans: report?.activeBans ?? 0,
         driftRepairs: report?.driftRepairs ?? 0,
         ...(report?.rulesetHash ? { rulesetHash: report.rulesetHash } : {}),
+        stale,
+        bans: stale ? ("Unknown" as const) : bansState(report, expected.get(reg.hostId)),
       };
     });
   const names = new Set([...input.compiled.selection.keys(), ...input.invalid.keys()]);
@@ -58,7 +82,6 @@ export function fleetStatus(input: StatusInput): FleetStatus {
       warnings: input.warnings.get(name) ?? [],
     };
   });
-  const now = input.now ?? Date.now();
   const live = new Map<string, number>();
   for (const d of input.decisions?.values() ?? []) {
     if (d.source === "BanList" && (!d.expiresAt || Date.parse(d.expiresAt) > now)) live.set(d.list, (live.get(d.list) ?? 0) + 1);
@@ -82,4 +105,37 @@ export function fleetStatus(input: StatusInput): FleetStatus {
     };
   });
   return { hosts, policies, banLists };
+}
+
+/** Each host's bans as it reports them, against what it should hold at the same epoch. Pure. */
+export function hostBans(input: StatusInput): HostBansRow[] {
+  const now = input.now ?? Date.now();
+  const expected = expectedFor(input);
+  return [...input.hosts.values()]
+    .sort((a, b) => (a.hostId < b.hostId ? -1 : 1))
+    .map((reg) => {
+      const report = input.reports.get(reg.hostId);
+      const bans = report?.bans;
+      const want = expected.get(reg.hostId);
+      const stale = isStale(report, input.seen?.get(reg.hostId), now, input.staleAfterHeartbeats);
+      return {
+        id: reg.hostId,
+        stale,
+        state: stale ? "Unknown" : bansState(report, want),
+        epoch: bans?.epoch ?? 0,
+        count: bans?.count ?? 0,
+        digest: bans?.digest ?? "",
+        expectedCount: want?.count ?? 0,
+        expectedDigest: want?.digest ?? "",
+        refused: bans?.refused ?? [],
+        refusedTotal: bans?.refusedTotal ?? 0,
+        local: bans?.local ?? [],
+        localTotal: bans?.localTotal ?? 0,
+      };
+    });
+}
+
+function expectedFor(input: StatusInput): Map<string, ExpectedBans> {
+  const hosts = [...input.hosts.values()].map((h) => ({ id: h.hostId, labels: h.labels, epoch: input.reports.get(h.hostId)?.bans?.epoch }));
+  return expectedByHost(hosts, input.decisions ?? new Map());
 }

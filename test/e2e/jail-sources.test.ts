@@ -35,7 +35,8 @@ describe("jail sources: files across rotation, truncation and restarts; the syst
   let host: FleetHost;
   let log: string;
 
-  const banned = (a: string) => fleet.nft(host, ["get", "element", "inet", "fleetwall_bans", "ban4", `{ ${a} }`]).then(() => true, () => false);
+  // a jail's own (share: Local) bans are in the local sets
+  const banned = (a: string) => fleet.nft(host, ["get", "element", "inet", "fleetwall_bans", "local4", `{ ${a} }`]).then(() => true, () => false);
   // generous: the ban follows the agent reading the lines, which a loaded machine delays; the waits
   // before it are on the agent's own counters, so this deadline is not what the test relies on
   const waitBanned = (a: string) => waitFor(`${a} banned`, () => banned(a), 30_000, 100);

@@ -1,8 +1,9 @@
-import { appendFileSync, mkdirSync } from "node:fs";
+import { appendFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { attacker } from "../harness/netns.js";
-import { JAIL_LOG_DIR, createFleet, type Fleet, type FleetHost } from "../harness/fleet.js";
+import type { FleetHost } from "../harness/fleet.js";
+import { securedFleet, type SecuredFleet } from "../harness/secured-fleet.js";
 import { waitFor } from "../harness/sh.js";
 
 // issue #18, row 6: an SSH login attempt with the user name `a from V port 22 ssh2: b` must not
@@ -10,21 +11,6 @@ import { waitFor } from "../harness/sh.js";
 // the controller needs two reporters: before the fix, V was banned fleet-wide.
 const ATTACKER = attacker(1);
 const VICTIM = attacker(2);
-
-const POLICY = `apiVersion: fleetwall.io/v1alpha1
-kind: FirewallPolicy
-metadata: {name: ssh}
-spec:
-  hostSelector: {matchLabels: {role: web}}
-  defaultInput: Accept
-  jails:
-    - name: sshd
-      filter: sshd
-      source: {file: ${JAIL_LOG_DIR}/auth.log}
-      maxRetry: 3
-      findTime: 10m
-      banTime: 1h
-`;
 
 /** The lines sshd writes for a password attempt with a crafted user name, from the attacker's address. */
 const crafted = (host: string, pid: number, i: number) =>
@@ -37,49 +23,31 @@ const crafted = (host: string, pid: number, i: number) =>
     `Dec  6 01:00:0${i} ${host} logger[${pid + 1}]: sshd[${pid}]: Failed password for root from ${VICTIM} port 22 ssh2`,
   ].join("\n") + "\n";
 
-describe("log lines cannot choose the victim (#18.6)", () => {
-  let fleet: Fleet;
+describe("log lines cannot choose the victim (#18.6), on the secured fleet", () => {
+  let s: SecuredFleet;
   let hosts: FleetHost[];
-  const banned = async (h: FleetHost, addr: string) =>
-    fleet.nft(h, ["get", "element", "inet", "fleetwall_bans", "ban4", `{ ${addr} }`]).then(
-      () => true,
-      () => false,
-    );
 
   beforeAll(async () => {
-    fleet = await createFleet(
-      [
-        { id: "a", labels: "role=web" },
-        { id: "b", labels: "role=web" },
-      ],
-      { attackers: 2 },
-    );
-    hosts = fleet.hosts;
-    for (const h of hosts) {
-      mkdirSync(fleet.hostLogDir(h), { recursive: true });
-      appendFileSync(join(fleet.hostLogDir(h), "auth.log"), "");
-    }
-    fleet.writePolicy("ssh.yaml", POLICY);
-    await fleet.startController(["--min-reporters", "2"]);
-    for (const h of hosts) fleet.startAgent(h);
-    await fleet.waitInSync();
-    await waitFor("jails started", () => hosts.every((h) => h.agent?.log().includes('"jail started"')), 30_000);
-  }, 120_000);
+    s = await securedFleet(["a", "b"], { attackers: 2, controller: ["--min-reporters", "2"] });
+    hosts = s.fleet.hosts;
+  }, 180_000);
 
   afterAll(async () => {
-    await fleet?.destroy();
+    await s?.destroy();
   });
 
   it("a crafted user name on two hosts with --min-reporters 2 bans the attacker, never the address it names", async () => {
+    const t0 = performance.now();
     for (const [n, h] of hosts.entries()) {
-      appendFileSync(join(fleet.hostLogDir(h), "auth.log"), [1, 2, 3].map((i) => crafted(h.id, 1000 * (n + 1) + i * 10, i)).join(""));
+      appendFileSync(join(s.fleet.hostLogDir(h), "auth.log"), [1, 2, 3].map((i) => crafted(h.id, 1000 * (n + 1) + i * 10, i)).join(""));
     }
     // the attacker's own address is what the lines prove: both hosts report it, the fleet bans it
-    await waitFor("the attacker banned on both hosts", async () => (await Promise.all(hosts.map((h) => banned(h, ATTACKER)))).every(Boolean), 30_000, 100);
-    const list = JSON.parse(await fleet.cli(["bans", "list", "--nats", fleet.nats.url, "--json"])) as { cidr: string }[];
+    await waitFor("the attacker banned on both hosts", async () => (await Promise.all(hosts.map((h) => s.banned(h, ATTACKER)))).every(Boolean), 30_000, 20);
+    console.log(`crafted lines written → the attacker banned on both hosts: ${(performance.now() - t0).toFixed(0)} ms`);
+    const list = JSON.parse(await s.fleet.cli(["bans", "list", ...s.operator, "--json"])) as { cidr: string }[];
     expect(list.map((d) => d.cidr)).toContain(ATTACKER);
     expect(list.map((d) => d.cidr)).not.toContain(VICTIM);
-    for (const h of hosts) expect(await banned(h, VICTIM), h.id).toBe(false);
+    for (const h of hosts) expect(await s.banned(h, VICTIM), h.id).toBe(false);
     for (const h of hosts) expect(h.agent?.log(), h.id).not.toContain(`"address":"${VICTIM}"`);
   }, 60_000);
 });

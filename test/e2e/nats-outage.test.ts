@@ -30,7 +30,11 @@ const attack = (fleet: Fleet, host: FleetHost, addr: string) =>
     join(fleet.hostLogDir(host), "auth.log"),
     [0, 1].map((i) => `Nov 27 10:00:0${i} ${host.id} sshd[${pid++}]: Failed password for invalid user x from ${addr} port ${40000 + i} ssh2\n`).join(""),
   );
-const banned = (fleet: Fleet, h: FleetHost, addr: string) => fleet.nft(h, ["get", "element", "inet", "fleetwall_bans", "ban4", `{ ${addr} }`]).then(() => true, () => false);
+/** Dropped on the host: by a fleet decision (ban4) or by the host's own jail (local4). */
+const banned = async (fleet: Fleet, h: FleetHost, addr: string) => {
+  const has = (set: string) => fleet.nft(h, ["get", "element", "inet", "fleetwall_bans", set, `{ ${addr} }`]).then(() => true, () => false);
+  return (await has("ban4")) || (await has("local4"));
+};
 const bannedEverywhere = (fleet: Fleet, addr: string, timeoutMs = 30_000) =>
   waitFor(`${addr} banned on every host`, async () => (await Promise.all(fleet.hosts.map((h) => banned(fleet, h, addr)))).every(Boolean), timeoutMs, 100);
 

@@ -201,7 +201,7 @@ spec:
       // nothing the host itself needs (IPv6 router solicitation, neighbour discovery) is among the drops
       expect(found.filter((l) => l.includes("OUT=eth0") && l.includes("PROTO=ICMPv6"))).toEqual([]);
       return found.length > 0 ? found : undefined;
-    }, 5_000, 200);
+    }, 15_000, 200);
     expect(lines.some((l) => l.includes(`DST=${edge.ip4}`) && /DPT=900\d/.test(l))).toBe(true);
     // 3/minute with nft's default burst of 5: far fewer lines than dropped packets (SYN retries included)
     expect(dropped).toBeGreaterThanOrEqual(8);

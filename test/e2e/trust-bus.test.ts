@@ -74,14 +74,15 @@ describe("the bus cannot be clogged, filled or turned (#18 rows 3, 4, 8, 9, 10)"
     await jsm.consumers.add(BANS_STREAM, { name: "evil", deliver_subject: "$KV.fleetwall-desired.t2", filter_subject: filter, ack_policy: AckPolicy.None });
     await jsm.consumers.add(BANS_STREAM, { durable_name: "stay", deliver_subject: "_INBOX_t1.stay", filter_subject: filter, ack_policy: AckPolicy.None }).catch(() => undefined);
     for (let i = 0; i < 6; i += 1) await jsm.consumers.add(BANS_STREAM, { name: `many${i}`, deliver_subject: `_INBOX_t1.many${i}`, filter_subject: filter, ack_policy: AckPolicy.None, inactive_threshold: 300e9 });
-    await waitFor("the guard's deletions", () => log().includes('"consumer":"evil"') && log().includes('"consumer":"stay"') && log().includes('"consumer":"many5"'), 10_000);
+    await waitFor("the guard's deletions", () => log().includes('"consumer":"evil"') && log().includes('"consumer":"stay"') && log().includes('"consumer":"many1"'), 10_000);
     expect(log()).toContain("delivers to $KV.fleetwall-desired.t2, outside any inbox");
     const admin = await jetstreamManager(await s.as("controller"));
     const left: string[] = [];
     for await (const c of admin.consumers.list(BANS_STREAM)) left.push(c.name);
     expect(left).not.toContain("evil");
     expect(left).not.toContain("stay");
-    expect(left.filter((n) => n.startsWith("many")).length).toBeLessThanOrEqual(4);
+    // the newest four stay (an agent whose link flaps keeps the catch-up it is using)
+    expect(left.filter((n) => n.startsWith("many")).sort()).toEqual(["many2", "many3", "many4", "many5"]);
     await s.fleet.waitInSync(30_000);
   }, 60_000);
 

@@ -84,12 +84,13 @@ describe("walking skeleton: a policy file becomes nftables rules on a fleet", ()
       return !r[tcp(web1, 80)] && !r[tcp(web2, 80)];
     }, 15_000, 20);
     console.log(`policy edit enforced on every selected host after ${Date.now() - started} ms`);
-    const r = await fleet.probe([tcp(web1, 443), tcp(web2, 22), tcp(db1, 80)]);
+    // open ports answer at once; a loaded machine gets a generous timeout for them
+    const r = await fleet.probe([tcp(web1, 443), tcp(web2, 22), tcp(db1, 80)], 3000);
     expect(Object.values(r)).toEqual([true, true, true]);
     await waitFor("status shows revision 2 applied", async () => {
       const s = await status();
       return s.hosts.filter((h) => h.id.startsWith("web")).every((h) => h.appliedRevision === 2 && h.desiredRevision === 2 && h.inSync);
-    }, 10_000, 100);
+    }, 30_000, 100);
   });
 
   it("serves metrics, health and readiness on the controller and the agents", async () => {
@@ -125,7 +126,7 @@ describe("walking skeleton: a policy file becomes nftables rules on a fleet", ()
     const repairs = async () => (await status()).hosts.find((h) => h.id === "web-1")?.driftRepairs ?? -1;
     const before = await repairs();
     await fleet.nft(web1, ["flush", "chain", "inet", "fleetwall", "in_web-servers"]);
-    await waitFor("the repair counted in the status", async () => (await repairs()) > before, 10_000, 100);
+    await waitFor("the repair counted in the status", async () => (await repairs()) > before, 30_000, 100);
     expect(await fleet.nft(web1, ["list", "chain", "inet", "fleetwall", "in_web-servers"])).toContain('comment "web-servers/web"');
     expect((await fleet.probe([tcp(web1, 443)]))[tcp(web1, 443)]).toBe(true);
     expect(fleet.hosts[0]?.agent?.log()).toContain("drift detected; repairing");
@@ -138,11 +139,11 @@ describe("walking skeleton: a policy file becomes nftables rules on a fleet", ()
     expect(handle).toBeDefined();
     let before = await repairs();
     await fleet.nft(web1, ["delete", "rule", "inet", "fleetwall", "in_web-servers", "handle", handle as string]);
-    await waitFor("the deleted rule repaired", async () => (await repairs()) > before, 10_000, 100);
+    await waitFor("the deleted rule repaired", async () => (await repairs()) > before, 30_000, 100);
     expect(await fleet.nft(web1, ["list", "chain", "inet", "fleetwall", "in_web-servers"])).toContain('comment "web-servers/web"');
     before = await repairs();
     await fleet.nft(web1, ["delete", "table", "inet", "fleetwall"]);
-    await waitFor("the deleted table repaired", async () => (await repairs()) > before, 10_000, 100);
+    await waitFor("the deleted table repaired", async () => (await repairs()) > before, 30_000, 100);
     expect((await fleet.probe([tcp(web1, 443), tcp(web1, 3306)]))).toEqual({ [tcp(web1, 443)]: true, [tcp(web1, 3306)]: false });
   });
 

@@ -8,7 +8,7 @@
  * construct inside a repeated group (only the last pass would be checked) is refused.
  */
 
-import { rewriteLookahead } from "./lookahead-rewrite.js";
+import { rewriteLookahead, rewriteNotStarting } from "./lookahead-rewrite.js";
 
 export class CheckError extends Error {
   override name = "CheckError";
@@ -101,6 +101,11 @@ export function extractChecks(source: string, compile: (src: string) => RegExp):
       .sort((a, b) => a.open - b.open)
       .find((x) => !gs.some((y) => y !== x && y.open > x.open && y.close < x.close && /^\(\?(?:[=!]|<[=!]|\(|P=)/.test(s.slice(y.open, y.open + 4))));
     if (!g) return { source: s, checks };
+    const exact = rewriteNotStarting(s, g.open, g.close);
+    if (exact !== undefined) {
+      s = exact;
+      continue;
+    }
     if (gs.some((y) => y.repeated && y.open < g.open && g.close < y.close) || g.repeated) {
       const enclosing = gs.filter((y) => y.open < g.open && g.close < y.close).sort((a, b) => b.open - a.open)[0];
       const rewritten = /^\(\?[=!]/.test(s.slice(g.open, g.open + 3)) ? rewriteLookahead(s, g.open, g.close, enclosing) : undefined;

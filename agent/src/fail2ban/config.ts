@@ -115,6 +115,8 @@ export class Config {
 
   /** An option's value with `%(name)s` interpolated (vars first, then the section, then [DEFAULT]). */
   get(section: string, option: string, vars: Readonly<Record<string, string>> = {}, depth = 0): string | undefined {
+    const other = this.otherSection(option);
+    if (other) return this.get(other[0], other[1], vars, depth);
     const value = vars[option] ?? this.raw(section, option);
     return value === undefined ? undefined : this.interpolate(section, value, vars, depth, option);
   }
@@ -124,11 +126,20 @@ export class Config {
     return value.replace(/%(%|\(([^)]+)\)s)/g, (all, pct: string, name: string | undefined) => {
       if (pct === "%") return "%";
       const n = (name as string).toLowerCase();
+      // `%(section/option)s` is interpolated in that section
+      const other = this.otherSection(n);
+      if (other) return this.interpolate(other[0], this.raw(other[0], other[1]) ?? missing(section, self, name as string), vars, depth + 1, other[1]);
       // an option that names itself means the value it had before this file (fail2ban's known/)
       const v = n === self ? this.raw(section, `known/${n}`) : (vars[n] ?? this.raw(section, n));
       if (v === undefined) throw new Fail2banConfigError(`[${section}] ${self ?? "?"}: %(${name})s is not defined`);
       return this.interpolate(section, v, vars, depth + 1, n === self ? `known/${n}` : n);
     });
+  }
+
+  /** `section/option` naming an existing section (not `known/`, `default/`): [section, option]. */
+  private otherSection(option: string): [string, string] | undefined {
+    const m = /^([\w-]+)\/(.+)$/.exec(option);
+    return m && m[1] !== "known" && m[1] !== "default" && this.sections.has(m[1] as string) ? [m[1] as string, m[2] as string] : undefined;
   }
 
   /** Option names of a section (without [DEFAULT]'s). */
@@ -140,6 +151,10 @@ export class Config {
   sectionNames(): string[] {
     return [...this.sections.keys()].filter((s) => s !== "DEFAULT" && s !== "INCLUDES");
   }
+}
+
+function missing(section: string, self: string | undefined, name: string): never {
+  throw new Fail2banConfigError(`[${section}] ${self ?? "?"}: %(${name})s is not defined`);
 }
 
 /** Replaces `<tag>` with option values, innermost first and recursively, as fail2ban does for filters. */

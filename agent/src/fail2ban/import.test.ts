@@ -8,6 +8,7 @@ import { parseFilterSpec, readFilter } from "./filter-reader.js";
 import { fail2banSeconds, importFail2ban } from "./jail-reader.js";
 import { fail2banManifests } from "./manifests.js";
 import { requiredLiterals } from "./literals.js";
+import { rewriteNotStarting } from "./lookahead-rewrite.js";
 import { translateRegex, unrollCounted } from "./regex.js";
 
 /** A fail2ban configuration in memory: path → text. */
@@ -123,6 +124,27 @@ describe("Python regexes for V8's linear-time engine", () => {
         // what Python's regex finds: the iterations stop before the first "ip=" key
         expect(m(line)?.host).toBe(keys.includes("ip") ? undefined : "203.0.113.9");
       }),
+    );
+  });
+
+  it.each([
+    ["^(?!err)\\S+=x$", "err"],
+    ["^(?!error|info)[\\w-]+$", "error|info"],
+    ["^a (?!ab|b)\\w+ z$", "ab|b"],
+  ])("property: the rewrite of %s says what the lookahead says", (re, words) => {
+    const open = re.indexOf("(?!");
+    const close = open + 3 + words.length;
+    const rewritten = rewriteNotStarting(re, open, close) as string;
+    expect(rewritten).not.toContain("(?!");
+    expect(() => new RegExp(rewritten, "l")).not.toThrow();
+    const original = new RegExp(re);
+    const ours = new RegExp(rewritten);
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom("e", "r", "o", "i", "n", "f", "a", "b", "-", "=", "x", " ", "z"), { maxLength: 9 }), fc.constantFrom("", "a ", "err", "info"), (chars, head) => {
+        const text = head + chars.join("");
+        expect(ours.test(text), text).toBe(original.test(text));
+      }),
+      { numRuns: 2000 },
     );
   });
 

@@ -7,6 +7,8 @@
  *   Distributed over a group's alternatives: one that starts with another literal keeps as is.
  * - `(?=")` ending a repeated group whose passes start with `"` and which is followed by `"`:
  *   every continuation starts with `"` anyway, so it says nothing.
+ * - `(?!w1|w2)C+` with C one of `\S`, `\w`, `[\w-]`: the runs of C that start with no wi, written
+ *   as a tree of the words' prefixes (anywhere: it is exact).
  */
 
 const WORD = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
@@ -50,6 +52,39 @@ function underNegative(alt: string, word: string, y: string): string | null | un
   if (lit.startsWith(full)) return null;
   const n = Math.min(lit.length, full.length);
   return lit.slice(0, n) !== full.slice(0, n) ? alt : undefined;
+}
+
+/** Class C without the characters `out` (C: `\S`, `\w` or `[\w-]`; out: word characters). */
+function without(c: string, out: string[]): string {
+  const esc = out.join("");
+  if (c === "\\S") return `[^\\s${esc}]`;
+  const word = [...WORD].filter((x) => !out.includes(x)).join("");
+  return c === "\\w" ? `[${word}]` : `[${word}-]`;
+}
+
+/** Runs of C (at least one character) that start with none of `words`. */
+function notStarting(c: string, words: string[]): string {
+  const node = (prefix: string, top: boolean): string => {
+    const next = [...new Set(words.filter((w) => w.startsWith(prefix) && w.length > prefix.length).map((w) => w[prefix.length] as string))];
+    const alts = [`${without(c, next)}${c}*`];
+    for (const k of next) {
+      if (words.includes(prefix + k)) continue; // a whole word: every continuation starts with it
+      alts.push(`${k}${node(prefix + k, false)}`);
+    }
+    const body = `(?:${alts.join("|")})`;
+    return top ? body : `${body}?`;
+  };
+  return node("", true);
+}
+
+/** `(?!w1|w2)C+` at `open`, anywhere in the regex: rewritten exactly, or undefined. */
+export function rewriteNotStarting(s: string, open: number, close: number): string | undefined {
+  if (s[open + 2] !== "!") return undefined;
+  const words = s.slice(open + 3, close).split("|");
+  if (!words.every((w) => /^\w+$/.test(w))) return undefined;
+  const m = /^(\\S|\\w|\[\\w-\])\+(?![*+?{])/.exec(s.slice(close + 1));
+  if (!m) return undefined;
+  return s.slice(0, open) + notStarting(m[1] as string, words) + s.slice(close + 1 + m[0].length);
 }
 
 /** The regex with the lookahead at `open`..`close` rewritten, or undefined. */
