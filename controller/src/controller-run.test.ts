@@ -46,4 +46,15 @@ describe("Controller.run: the reconcile loop", () => {
     await running;
     expect(timers()).toBe(before);
   });
+
+  it("publishes nothing for a registered host until the source has delivered its first set (a source that cannot list must not empty every host)", async () => {
+    const puts: string[] = [];
+    const c = new Controller({ putDesired: async (hostId) => void puts.push(hostId) }, key, log, new Map());
+    c.setHost("web-1", registration);
+    expect(await c.reconcile()).toBe(0);
+    expect(puts).toEqual([]);
+    c.setPolicies({ policies: [], banLists: [], errors: [] });
+    expect(await c.reconcile()).toBe(1);
+    expect(puts).toEqual(["web-1"]);
+  });
 });

@@ -179,8 +179,13 @@ export class Controller {
     this.onReconcileMs?.(performance.now() - started);
   }
 
-  /** One pass: compile every known host, publish the hosts whose hash changed. */
+  /**
+   * One pass: compile every known host, publish the hosts whose hash changed. Nothing is compiled
+   * before the source has delivered its first set: a source that cannot list (403, a missing CRD,
+   * an API server down at takeover) must leave every host's rules as they are, never empty them.
+   */
   async reconcile(signal?: AbortSignal): Promise<number> {
+    if (!this.#sourceLoaded) return 0;
     const hosts = [...this.registrations.values()].map((h) => ({ id: h.hostId, labels: h.labels }));
     // new and changed policies compiled in slices, so status and ban requests are answered meanwhile
     const policies = this.#policies;
