@@ -18,6 +18,7 @@ export * from "./duration.js";
 export * from "./jail.js";
 export * from "./banlist.js";
 export * from "./nats-permissions.js";
+export * from "./cidr-cover.js";
 export * from "./ban-digest.js";
 export * from "./strict.js";
 export * from "./cel.js";

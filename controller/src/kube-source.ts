@@ -20,6 +20,8 @@ export interface KubeSourceOptions {
   log: Logger;
   onPolicies: (set: PolicySet) => void;
   onHostLabels: (hostId: string, labels: Labels | null) => void;
+  /** The versions in force before this process started (the last-good bucket), for specs that are invalid now. */
+  initial?: readonly Resource[];
 }
 
 /** Loads a kubeconfig file, or the in-cluster service account, or the default kubeconfig. */
@@ -62,7 +64,11 @@ export class KubeSource {
   informerRestarts = 0;
   relists = 0;
 
+  /** `<Kind>/<name>` → the version in force when this process started. */
+  readonly #initial: ReadonlyMap<string, Resource>;
+
   constructor(private readonly options: KubeSourceOptions) {
+    this.#initial = new Map((options.initial ?? []).map((r) => [`${r.kind}/${r.metadata.name}`, r]));
     this.api = options.kubeconfig.makeApiClient(CustomObjectsApi);
     this.queue = new WorkQueue(
       (key) => this.#reconcile(key),
@@ -204,7 +210,10 @@ export class KubeSource {
           continue;
         }
         errors.push({ file: "", kind: r.kind, name, errors: r.errors });
-        if (known && known.uid === uid) resources.push(known.resource);
+        // read valid in this process, else as the last controller had it in force (a restart between
+        // an invalid edit and its repair must not drop the policy)
+        const before = known && known.uid === uid ? known.resource : known ? undefined : this.#initial.get(`${plural === "firewallpolicies" ? "FirewallPolicy" : "BanList"}/${name}`);
+        if (before) resources.push(before);
       }
     }
     for (const key of [...this.#lastValid.keys()]) if (!seen.has(key)) this.#lastValid.delete(key);
