@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import { compile, type CompileResult } from "./compile.js";
 import { lintPolicy } from "./lint.js";
 import type { BanKeeper } from "./ban-keeper.js";
-import type { PolicySet } from "./manifests.js";
+import { manifestErrorFields, manifestErrorsToLog, type PolicySet } from "./manifests.js";
 import { planPublish, signedDesiredText, type Published } from "./publisher.js";
 import { fleetStatus, hostBans } from "./status.js";
 
@@ -25,6 +25,9 @@ export class Controller {
   #invalid = new Map<string, string[]>();
   #invalidBanLists = new Map<string, string[]>();
   #warnings = new Map<string, string[]>();
+  /** The invalid manifests logged, by where they are: each is logged again only when its errors change. */
+  #loggedInvalid = new Map<string, string>();
+  #loggedWarnings = new Map<string, string>();
   #banLists: BanList[] = [];
   #hosts = new Map<string, HostRegistration>();
   /** Labels of FirewallHost objects, which take precedence over what agents propose (kube source). */
@@ -72,8 +75,12 @@ export class Controller {
     this.#invalid = new Map(set.errors.filter((e) => e.kind !== "BanList").map((e) => [e.name || e.file, e.errors]));
     this.#invalidBanLists = new Map(set.errors.filter((e) => e.kind === "BanList").map((e) => [e.name || e.file, e.errors]));
     this.#warnings = new Map(set.policies.map((p) => [p.metadata.name, lintPolicy(p)] as const).filter(([, w]) => w.length > 0));
-    for (const [policy, warnings] of this.#warnings) this.log.warn({ policy, warnings }, "policy warning");
-    for (const e of set.errors) this.log.warn({ file: e.file, kind: e.kind, policy: e.name, errors: e.errors }, "invalid manifest");
+    const warned = new Map([...this.#warnings].map(([policy, w]) => [policy, JSON.stringify(w)]));
+    for (const [policy, warnings] of this.#warnings) if (this.#loggedWarnings.get(policy) !== warned.get(policy)) this.log.warn({ policy, warnings }, "policy warning");
+    this.#loggedWarnings = warned;
+    const invalid = manifestErrorsToLog(set.errors, this.#loggedInvalid);
+    this.#loggedInvalid = invalid.logged;
+    for (const e of invalid.log) this.log.warn(manifestErrorFields(e), "invalid manifest");
     this.#kick();
   }
 
