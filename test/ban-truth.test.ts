@@ -111,6 +111,7 @@ class Host {
     }
     const truth = this.bans.truth();
     expect(truth.epoch).toBe(banEpoch(this.now, EPOCH));
+    expect(truth.loading).toBe(false);
     expect({ count: truth.count, digest: truth.digest }).toEqual(expectedBans(this.bucket, {}, truth.epoch));
     expect(truth.refusedTotal).toBe(0);
   }

@@ -23,6 +23,7 @@ export interface BanSyncOptions {
 /** What a host reports of its bans: what it believes it enforces, as a digest, and what nft refused. */
 export interface BanTruth {
   epoch: number;
+  loading: boolean;
   count: number;
   digest: string;
   refused: { element: string; error: string }[];
@@ -244,7 +245,7 @@ export class BanSync {
     if (expired.some((e) => e.entry.kind === "allow")) this.#allowSet = undefined;
     if (this.#local.sweep(now).length > 0) this.saveLocal?.(this.#local.toJSON());
     const refused = [...this.#kernel.refused].map(([id, error]) => ({ element: id.slice(id.indexOf(" ") + 1), error }));
-    return { epoch, count: this.#belief.count, digest: this.#belief.digest, refused: refused.slice(0, 20), refusedTotal: refused.length, local: this.#local.list().slice(0, REPORT_LOCAL_BANS_LIMIT), localTotal: this.#local.size };
+    return { epoch, loading: this.#loading, count: this.#belief.count, digest: this.#belief.digest, refused: refused.slice(0, 20), refusedTotal: refused.length, local: this.#local.list().slice(0, REPORT_LOCAL_BANS_LIMIT), localTotal: this.#local.size };
   }
 
   #schedule(): Promise<void> {

@@ -76,6 +76,8 @@ export const HostBanTruth = z
   .object({
     /** The epoch start (ms) the count and digest are for. */
     epoch: z.number().int().min(0),
+    /** The agent has not read the bucket to its end since it started: its kernel still holds what it had before. */
+    loading: z.boolean().default(false),
     count: z.number().int().min(0),
     digest: z.string().regex(/^[0-9a-f]{16}$/),
     refused: z.array(z.object({ element: z.string(), error: z.string() }).strict()).max(20).default([]),

@@ -63,7 +63,9 @@ export type RateLimit = z.infer<typeof RateLimit>;
 
 /** An ICMP or ICMPv6 type by number or nft name; whether the name exists in the rule's protocol is checked on the rule (by the controller). */
 const ICMP_TYPE_NAME = new RegExp(`^(${[...new Set([...Object.keys(ICMP_V4_TYPES), ...Object.keys(ICMP_V6_TYPES)])].join("|")})$`);
-const IcmpType = z.union([z.number().int().min(0).max(255), z.string().regex(ICMP_TYPE_NAME, "unknown ICMP/ICMPv6 type name")]);
+const IcmpType = z
+  .union([z.number().int().min(0).max(255), z.string().regex(ICMP_TYPE_NAME, "unknown ICMP/ICMPv6 type name")])
+  .describe("An ICMP or ICMPv6 type: a number 0-255 or its nft name (echo-request).");
 
 const RuleName = z.string().min(1).max(48).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be lowercase letters, digits and '-'");
 const Comment = z.string().max(100).regex(/^[^"\\\n]*$/, "must not contain quotes, backslashes or newlines");

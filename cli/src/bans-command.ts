@@ -54,7 +54,7 @@ export async function importBans(access: NatsAccess, file: string, list: string,
 export const addBan = (access: NatsAccess, cidr: string, durationSeconds: number | null, reason: string) =>
   request(access, BAN_ADD_REQUEST, { cidr, durationSeconds, reason });
 
-/** Lifts the fleet's decisions and the hosts' local bans of `cidr`; the controller waits for hosts to confirm (up to 5 s). */
+/** Lifts the fleet's decisions and the hosts' local bans of `cidr`; the controller waits for hosts to confirm (up to 10 s). */
 export const deleteBan = (access: NatsAccess, cidr: string) => withNats(access, (nc) => requestOn(nc, BAN_DELETE_REQUEST, { cidr }, 15_000));
 
 export { listBans, formatBans, formatHostTruth, type BanRow, type BanFilters, type BanListing } from "./bans-list.js";

@@ -15,7 +15,7 @@ const agentMain = () => import("@fleetwall/agent/main");
 const bansCommands = () => import("./bans-command.js");
 
 /** Errors that are the user's input, reported as such (exit 2), by class name across lazy modules. */
-const INPUT_ERRORS = new Set(["ConfigError", "InvalidManifestError", "LinearRegexError"]);
+const INPUT_ERRORS = new Set(["ConfigError", "InvalidManifestError", "LinearRegexError", "UntranslatableRegex", "Fail2banConfigError"]);
 
 
 // Jail filters must be linear-time regexes (checked with the `l` flag), run on the fast engine, and

@@ -30,7 +30,8 @@ export function expectedBans(decisions: Iterable<readonly [string, BanDecision]>
 /** Whether a host's report of its bans matches its decisions (`expected` for the report's epoch). Pure. */
 export function bansState(report: HostReport | undefined, expected: ExpectedBans | undefined): BansState {
   const bans = report?.bans;
-  if (!bans || !expected) return "Unknown";
+  // before its first full read of the bucket an agent's kernel still holds what it had: not known yet
+  if (!bans || !expected || bans.loading) return "Unknown";
   if (bans.refusedTotal > 0) return "Refused";
   return bans.digest === expected.digest && bans.count === expected.count ? "InSync" : "Differ";
 }

@@ -9,12 +9,13 @@ export interface FleetBanDeleter {
 
 /**
  * `bans delete X`: lifts the fleet's decisions for X and the local ban of X on every host that
- * reports one, waiting for those hosts to confirm. Refused only when there was nothing to lift.
+ * reports one, waiting (up to 10 s) for those hosts to confirm. Refused only when there was nothing to lift.
  */
 export async function deleteEverywhere(cidr: string, fleet: FleetBanDeleter, lifter: LocalBanLifter): Promise<BanReply> {
   const decided = await fleet.delete(cidr);
   if (lifter.holders(cidr).length === 0) return decided;
-  const local = await lifter.lift(cidr);
+  // generous: a loaded host reports the lift within its next heartbeat or so
+  const local = await lifter.lift(cidr, 10_000);
   const reply: BanReply = { ok: true, keys: decided.ok ? decided.keys : [], lifted: local.lifted, unconfirmed: local.unconfirmed };
   if (local.unconfirmed.length > 0) reply.error = `not confirmed lifted on ${local.unconfirmed.join(", ")}`;
   return reply;

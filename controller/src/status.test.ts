@@ -48,10 +48,12 @@ describe("fleetStatus", () => {
 
   it("compares each host's ban digest with its own decisions (selectors), at the epoch it reported", () => {
     const epoch = T0 - 30_000;
-    const web = { epoch, ...digestOf([["cli.10.0.0.1", "deny", 0]]), refused: [], refusedTotal: 0, local: [], localTotal: 0 };
+    const web = { epoch, loading: false, ...digestOf([["cli.10.0.0.1", "deny", 0]]), refused: [], refusedTotal: 0, local: [], localTotal: 0 };
     const dbWrong = { ...web }; // the db host should hold the /24 too
     const s = fleetStatus(base(new Map([["a", report("a", { bans: web })], ["b", report("b", { bans: dbWrong })]]), new Map([["a", T0], ["b", T0]])) as never);
     expect(s.hosts.map((h) => [h.id, h.bans])).toEqual([["a", "InSync"], ["b", "Differ"]]);
+    const loading = fleetStatus(base(new Map([["a", report("a", { bans: { ...web, loading: true } })]]), new Map([["a", T0]])) as never);
+    expect(loading.hosts[0]?.bans).toBe("Unknown");
     const refused = { ...web, refused: [{ element: "10.0.0.1", error: "x" }], refusedTotal: 1 };
     const rows = hostBans(base(new Map([["a", report("a", { bans: refused })]]), new Map([["a", T0]])) as never);
     expect(rows[0]).toMatchObject({ id: "a", state: "Refused", count: 1, expectedCount: 1 });

@@ -45,30 +45,8 @@ export function fleetStatus(input: StatusInput): FleetStatus {
   const now = input.now ?? Date.now();
   const inSync = new Map<string, boolean>();
   const expected = expectedFor(input);
-  const hosts = [...input.hosts.values()]
-    .sort((a, b) => (a.hostId < b.hostId ? -1 : 1))
-    .map((reg) => {
-      const report = input.reports.get(reg.hostId);
-      const want = input.compiled.hosts.get(reg.hostId)?.hash;
-      const stale = isStale(report, input.seen?.get(reg.hostId), now, input.staleAfterHeartbeats);
-      const synced = !stale && !!report && report.state === "Applied" && !!want && report.appliedHash === want;
-      inSync.set(reg.hostId, synced);
-      return {
-        id: reg.hostId,
-        labels: reg.labels,
-        desiredRevision: input.published.get(reg.hostId)?.revision ?? 0,
-        appliedRevision: report?.appliedRevision ?? 0,
-        inSync: synced,
-        lastSeen: report?.at ?? null,
-        error: report?.error ?? null,
-        auditDrops: report?.auditDrops ?? {},
-        activeBans: report?.activeBans ?? 0,
-        driftRepairs: report?.driftRepairs ?? 0,
-        ...(report?.rulesetHash ? { rulesetHash: report.rulesetHash } : {}),
-        stale,
-        bans: stale ? ("Unknown" as const) : bansState(report, expected.get(reg.hostId)),
-      };
-    });
+  const hosts = [...input.hosts.values()].sort((a, b) => (a.hostId < b.hostId ? -1 : 1)).map((reg) => hostRow(input, reg, now, expected));
+  for (const h of hosts) inSync.set(h.id, h.inSync);
   const names = new Set([...input.compiled.selection.keys(), ...input.invalid.keys()]);
   const policies = [...names].sort().map((name) => {
     const selected = input.compiled.selection.get(name) ?? [];
@@ -105,6 +83,29 @@ export function fleetStatus(input: StatusInput): FleetStatus {
     };
   });
   return { hosts, policies, banLists };
+}
+
+/** One host's row: a stale host is not in sync, and its bans are not known. */
+function hostRow(input: StatusInput, reg: HostRegistration, now: number, expected: ReadonlyMap<string, ExpectedBans>): FleetStatus["hosts"][number] {
+  const report = input.reports.get(reg.hostId);
+  const want = input.compiled.hosts.get(reg.hostId)?.hash;
+  const stale = isStale(report, input.seen?.get(reg.hostId), now, input.staleAfterHeartbeats);
+  const synced = !stale && !!report && report.state === "Applied" && !!want && report.appliedHash === want;
+  return {
+    id: reg.hostId,
+    labels: reg.labels,
+    desiredRevision: input.published.get(reg.hostId)?.revision ?? 0,
+    appliedRevision: report?.appliedRevision ?? 0,
+    inSync: synced,
+    lastSeen: report?.at ?? null,
+    error: report?.error ?? null,
+    auditDrops: report?.auditDrops ?? {},
+    activeBans: report?.activeBans ?? 0,
+    driftRepairs: report?.driftRepairs ?? 0,
+    ...(report?.rulesetHash ? { rulesetHash: report.rulesetHash } : {}),
+    stale,
+    bans: stale ? "Unknown" : bansState(report, expected.get(reg.hostId)),
+  };
 }
 
 /** Each host's bans as it reports them, against what it should hold at the same epoch. Pure. */

@@ -120,8 +120,13 @@ describe("process lifecycle", () => {
   const agent = (extra: string[], nats = fleet.natsUrls, stateDir = join(fleet.dir, "lifecycle", `agent-${++n}`)) =>
     run(["ip", "netns", "exec", host.ns, "node", CLI, "agent", "--nats", nats, "--host-id", host.id, "--labels", host.labels, "--state-dir", stateDir, "--heartbeat", "1s", "--log-level", "debug", ...extra]);
   const tables = async () => (await fleet.nft(host, ["list", "tables"])).split("\n").filter((l) => l.includes("fleetwall")).sort();
-  // the tables as listed without set elements, and without counter values (which count traffic)
-  const listing = async (table?: string) => ((await tables()).length ? await fleet.nft(host, ["-t", "list", ...(table ? ["table", "inet", table] : ["ruleset"])]) : "").replace(/packets \d+ bytes \d+/g, "");
+  // our tables, each as listed without set elements and without counter values (which count
+  // traffic), in the order of their names (a table replaced by an apply is listed last by nft)
+  const listing = async (table?: string) => {
+    const names = table ? [table] : (await tables()).map((t) => t.split(" ")[2] as string);
+    const listed = await Promise.all(names.map((t) => fleet.nft(host, ["-t", "list", "table", "inet", t]).catch(() => "")));
+    return listed.join("").replace(/packets \d+ bytes \d+/g, "");
+  };
   let bansTableAtStart = "";
 
   beforeAll(async () => {

@@ -27,7 +27,14 @@ interface Compiled {
 }
 
 function compile(source: string, multiline: boolean): Compiled {
-  const t = translateRegex(source, { multiline });
+  let t: Translated;
+  try {
+    t = translateRegex(source, { multiline });
+  } catch (e) {
+    // name the regex: a filter has many
+    if (e instanceof UntranslatableRegex) throw new UntranslatableRegex(`regex ${JSON.stringify(source.length > 120 ? `${source.slice(0, 120)}…` : source)}: ${e.message}`, { cause: e });
+    throw e;
+  }
   return { re: new RegExp(t.source, t.flags), checks: t.checks, literals: t.literals };
 }
 
