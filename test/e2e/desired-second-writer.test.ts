@@ -123,6 +123,8 @@ describe("another writer of a host's desired state", () => {
     await waitFor("8081 rejected", async () => (await outcome()) === "refused", 30_000, 200);
     await fleet.waitInSync(30_000);
     expect(overwrittenWarnings().length).toBeGreaterThanOrEqual(3);
+    const metrics = (await fleet.httpGet(`http://${fleet.controllerHttp}/metrics`)).body;
+    expect(Number(/^fleetwall_controller_desired_overwritten_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(3);
     expect(leader.log()).not.toMatch(/MaxListenersExceededWarning/);
   }, 120_000);
 
