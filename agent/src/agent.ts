@@ -175,9 +175,9 @@ export class Agent {
    * by a newer update, not replayed: it is ignored, not counted.
    */
   async onDesired(bus: AgentBus, data: string, stored = false): Promise<void> {
-    const v = verifyDesired(data, { hostId: this.options.hostId, trustedKey: this.#trustedKey, appliedRevision: stored ? 0 : this.appliedRevision });
-    if (v.ok && stored && v.state.revision < this.appliedRevision) {
-      this.log.debug({ revision: v.state.revision, applied: this.appliedRevision }, "stored desired state older than the one applied; ignored");
+    const v = verifyDesired(data, { hostId: this.options.hostId, trustedKey: this.#trustedKey, appliedRevision: this.appliedRevision, appliedHash: this.#applied?.state.hash });
+    if (!v.ok && v.older && stored) {
+      this.log.debug({ applied: this.appliedRevision }, "stored desired state older than the one applied; ignored");
       return;
     }
     const refusal = v.ok ? (!this.#trustedKey && !this.#mayPin ? "no controller key configured, and the bus is not authenticated: not pinning a key from it (--controller-key or --trust-first-key)" : undefined) : v.reason;

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { setFlagsFromString } from "node:v8";
 import { Command, Option } from "commander";
@@ -73,7 +74,7 @@ configFlags(
     .option("--lease-name <name>", "name of the leader-election Lease", "fleetwall-controller")
     .option("--lease-duration <duration>", "how long a leader's lease holds without renewal", "15s")
     .option("--lease-retry <duration>", "how often the leader renews and a standby retries", "2s")
-    .addOption(new Option("--identity <name>", "this replica's name in the Lease").env("POD_NAME").default(hostname()))
+    .addOption(new Option("--identity <name>", "this replica's name in the Lease: unique per process (two processes with one identity would both lead)").env("POD_NAME").default(processIdentity(), "HOSTNAME-PID-RANDOM"))
     .option("--relist <duration>", "informers list everything again this often (a safety net under the watch)", "5m")
     .option("--status-interval <duration>", "how often resource statuses are compared and written", "1s")
     .addOption(new Option("--signing-key <file>", "Ed25519 private key (PEM); created with <file>.pub when missing").env("FLEETWALL_SIGNING_KEY").default("/var/lib/fleetwall/signing-key.pem"))
@@ -314,3 +315,8 @@ program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`fleetwall: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exitCode = 1;
 });
+
+/** A Lease identity no other process has: the host name alone was shared by two controllers run by hand on one machine. */
+function processIdentity(): string {
+  return `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
+}

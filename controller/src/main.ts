@@ -127,6 +127,8 @@ async function startLeader(cfg: Config, log: Logger, s: Supervisor, { registry, 
   // signals, BanList sync and the janitor, once registrations and protections are loaded
   s.run("ban side", (signal) => banSide.run(signal));
   s.run("reconciler", (signal) => controller.run(signal));
+  // another writer's puts to the desired bucket (a second controller) are undone, with a warning
+  s.run("desired watch", (signal) => bus.watchDesired((id, entry) => controller.onDesiredEntry(id, entry), signal));
   log.info({ keyId: key.keyId, source: cfg.source.kind === "dir" ? cfg.source.path : "kube" }, "controller started");
 }
 

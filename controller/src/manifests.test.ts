@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { mergeResources, parseManifestText, policiesOf, type ParsedFile } from "./manifests.js";
+import { manifestErrorFields, manifestErrorsToLog, mergeResources, parseManifestText, policiesOf, type ManifestError, type ParsedFile } from "./manifests.js";
 import { planPublish } from "./publisher.js";
 import { compile } from "./compile.js";
 import { policyYaml } from "../../test/harness/policy-yaml.js";
@@ -73,6 +73,30 @@ describe("manifests", () => {
     const same = mergeResources(files({ "a.yaml": doc("a", 22) }), g1.policies);
     const changed = mergeResources(files({ "a.yaml": doc("a", 23) }), same.policies);
     expect([g1, same, changed].map((s) => s.policies[0]?.metadata.generation)).toEqual([1, 1, 2]);
+  });
+});
+
+describe("invalid manifests logged once", () => {
+  const bad = (name: string, errors: string[], file = ""): ManifestError => ({ file, kind: "FirewallPolicy", name, errors });
+
+  it("logs each invalid manifest once, again only when its errors change, and forgets fixed ones", () => {
+    let logged = new Map<string, string>();
+    const turn = (errors: ManifestError[]) => {
+      const r = manifestErrorsToLog(errors, logged);
+      logged = r.logged;
+      return r.log.map((e) => e.name);
+    };
+    expect(turn([bad("a", ["spec.ports[0]: too big"]), bad("b", ["x"])])).toEqual(["a", "b"]);
+    expect(turn([bad("a", ["spec.ports[0]: too big"]), bad("b", ["x"])])).toEqual([]);
+    expect(turn([bad("a", ["spec.ports[0]: too big"]), bad("b", ["y"])])).toEqual(["b"]);
+    expect(turn([bad("b", ["y"])])).toEqual([]);
+    // fixed, then broken the same way again: news again
+    expect(turn([bad("a", ["spec.ports[0]: too big"]), bad("b", ["y"])])).toEqual(["a"]);
+  });
+
+  it("names the object (kube) or the file (dir), never with an empty field", () => {
+    expect(manifestErrorFields(bad("web", ["e"]))).toEqual({ kind: "FirewallPolicy", name: "web", errors: ["e"] });
+    expect(manifestErrorFields({ file: "p.yaml", kind: "", name: "", errors: ["YAML: bad"] })).toEqual({ file: "p.yaml", errors: ["YAML: bad"] });
   });
 });
 

@@ -114,3 +114,21 @@ function withGeneration<R extends Resource>(resource: R, file: string, before: R
     metadata: { ...resource.metadata, generation, annotations: { ...resource.metadata.annotations, [SOURCE_FILE]: file } },
   };
 }
+
+/** Where an invalid manifest is: its object (`FirewallPolicy/web`, the kube source) or its file (the dir source), never an empty field. */
+export function manifestErrorFields(e: ManifestError): { file?: string; kind?: string; name?: string; errors: string[] } {
+  return { ...(e.file ? { file: e.file } : {}), ...(e.kind ? { kind: e.kind } : {}), ...(e.name ? { name: e.name } : {}), errors: e.errors };
+}
+
+/**
+ * The invalid manifests to log now: each once, and again only when its errors change (a set is
+ * delivered on every change to any resource; the same error logged for every one of them buried the
+ * news). `logged` (what was logged, by where it is) is replaced by the returned one. Pure.
+ */
+export function manifestErrorsToLog(errors: readonly ManifestError[], logged: ReadonlyMap<string, string>): { log: ManifestError[]; logged: Map<string, string> } {
+  const where = (e: ManifestError) => JSON.stringify([e.file, e.kind, e.name]);
+  const next = new Map<string, string>();
+  // the errors of one place together (two bad documents of one file are one entry of both)
+  for (const e of errors) next.set(where(e), `${next.get(where(e)) ?? ""}${JSON.stringify(e.errors)}`);
+  return { log: errors.filter((e) => logged.get(where(e)) !== next.get(where(e))), logged: next };
+}
