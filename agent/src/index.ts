@@ -10,6 +10,7 @@ export * from "./link.js";
 export * from "./agent.js";
 export * from "./bans-render.js";
 export * from "./bans.js";
+export * from "./bans-changes.js";
 export * from "./defender.js";
 export * from "./filters.js";
 export * from "./jail-counter.js";
