@@ -8,6 +8,8 @@ export * from "./verify.js";
 export * from "./state-store.js";
 export * from "./link.js";
 export * from "./agent.js";
+export * from "./commit-confirm.js";
+export * from "./serial-queue.js";
 export * from "./bans-render.js";
 export * from "./bans.js";
 export * from "./bans-changes.js";
