@@ -7,6 +7,7 @@ export * from "./memory-backend.js";
 export * from "./verify.js";
 export * from "./state-store.js";
 export * from "./link.js";
+export * from "./desired-delivery.js";
 export * from "./agent.js";
 export * from "./commit-confirm.js";
 export * from "./serial-queue.js";
