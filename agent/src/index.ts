@@ -19,4 +19,5 @@ export * from "./filters.js";
 export * from "./jail-counter.js";
 export * from "./file-follower.js";
 export * from "./jails.js";
+export * from "./jail-source.js";
 export * from "./journal-follower.js";
