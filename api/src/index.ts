@@ -7,6 +7,7 @@ export * from "./policy.js";
 export * from "./host.js";
 export * from "./ruleset.js";
 export * from "./messages.js";
+export * from "./ban-messages.js";
 export * from "./decision.js";
 export * from "./subjects.js";
 export * from "./validate.js";
