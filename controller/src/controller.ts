@@ -1,7 +1,7 @@
 import { type BanList, type FirewallPolicy, type FleetStatus, type HostBansRow, type HostRegistration, type HostReport, type Labels, type SigningKey } from "@fleetwall/api";
 import { retry, untilAborted } from "@fleetwall/runtime";
 import type { Logger } from "pino";
-import { compile, type CompileResult } from "./compile.js";
+import { compile, precompile, type CompileResult } from "./compile.js";
 import { lintPolicy } from "./lint.js";
 import type { BanKeeper } from "./ban-keeper.js";
 import { manifestErrorFields, manifestErrorsToLog, type PolicySet } from "./manifests.js";
@@ -78,8 +78,14 @@ export class Controller {
     this.#sourceLoaded = true;
     this.#banLists = set.banLists;
     this.bans?.setBanLists(set.banLists);
-    this.#invalid = new Map(set.errors.filter((e) => e.kind !== "BanList").map((e) => [e.name || e.file, e.errors]));
-    this.#invalidBanLists = new Map(set.errors.filter((e) => e.kind === "BanList").map((e) => [e.name || e.file, e.errors]));
+    // one name may have several problems (an invalid edit and a duplicate in another file): keep them all
+    const byName = (errors: PolicySet["errors"]) => {
+      const out = new Map<string, string[]>();
+      for (const e of errors) out.set(e.name || e.file, [...(out.get(e.name || e.file) ?? []), ...e.errors]);
+      return out;
+    };
+    this.#invalid = byName(set.errors.filter((e) => e.kind !== "BanList"));
+    this.#invalidBanLists = byName(set.errors.filter((e) => e.kind === "BanList"));
     this.#warnings = new Map(set.policies.map((p) => [p.metadata.name, lintPolicy(p)] as const).filter(([, w]) => w.length > 0));
     const warned = new Map([...this.#warnings].map(([policy, w]) => [policy, JSON.stringify(w)]));
     for (const [policy, warnings] of this.#warnings) if (this.#loggedWarnings.get(policy) !== warned.get(policy)) this.log.warn({ policy, warnings }, "policy warning");
@@ -197,7 +203,7 @@ export class Controller {
         this.#wake = undefined;
         continue;
       }
-      const passed = await retry(() => this.#pass(), {
+      const passed = await retry(() => this.#pass(signal), {
         signal,
         initialMs: 200,
         maxMs: 10_000,
@@ -208,10 +214,10 @@ export class Controller {
   }
 
   /** One pass, started afresh from the current facts each time it is tried. */
-  async #pass(): Promise<void> {
+  async #pass(signal: AbortSignal): Promise<void> {
     this.#dirty = false;
     const started = performance.now();
-    await this.reconcile();
+    await this.reconcile(signal);
     this.onReconcileMs?.(performance.now() - started);
   }
 
@@ -220,10 +226,14 @@ export class Controller {
    * before the source has delivered its first set: a source that cannot list (403, a missing CRD,
    * an API server down at takeover) must leave every host's rules as they are, never empty them.
    */
-  async reconcile(): Promise<number> {
+  async reconcile(signal?: AbortSignal): Promise<number> {
     if (!this.#sourceLoaded) return 0;
     const hosts = [...this.registrations.values()].map((h) => ({ id: h.hostId, labels: h.labels }));
-    this.#compiled = compile(this.#policies, hosts);
+    // new and changed policies compiled in slices, so status and ban requests are answered meanwhile
+    const policies = this.#policies;
+    await precompile(policies, undefined, signal);
+    if (signal?.aborted) return 0;
+    this.#compiled = compile(policies, hosts);
     this.reconciles += 1;
     const plan = planPublish(this.#compiled.hosts, this.#publishedView());
     const puts: Promise<void>[] = [];
