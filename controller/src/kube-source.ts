@@ -5,13 +5,12 @@ import type { ManifestError, PolicySet } from "./manifests.js";
 import type { ObjectStatus } from "./kube-status.js";
 import { KubeApiError, kubeFailure } from "./kube-errors.js";
 import { WorkQueue } from "./work-queue.js";
+import { PROPOSED_LABELS as PROPOSED, hostLabelPatch } from "./kube-host-labels.js";
 
 const GROUP = "fleetwall.io";
 const VERSION = "v1alpha1";
 export const PLURALS = ["firewallpolicies", "banlists", "firewallhosts"] as const;
 export type Plural = (typeof PLURALS)[number];
-/** The labels an agent proposed, as last applied to its FirewallHost (operators' labels are kept). */
-const PROPOSED = "fleetwall.io/proposed-labels";
 
 export interface KubeSourceOptions {
   kubeconfig: KubeConfig;
@@ -244,8 +243,9 @@ export class KubeSource {
     }
     if (existing?.metadata?.annotations?.[PROPOSED] === proposed) return;
     const before = existing?.metadata?.annotations?.[PROPOSED];
-    const dropped = before ? Object.keys(JSON.parse(before) as Labels).filter((k) => !(k in reg.labels)) : [];
-    const labels: Record<string, string | null> = { ...reg.labels, ...Object.fromEntries(dropped.map((k) => [k, null])) };
+    const { labels, corrupt } = hostLabelPatch(before, reg.labels);
+    // edited by hand into something unreadable: overwritten with the agent's proposal, said once per write
+    if (corrupt) this.options.log.warn({ host: reg.hostId, annotation: PROPOSED, value: before }, "FirewallHost annotation unreadable; replaced with the agent's proposed labels");
     await this.api.patchClusterCustomObject(
       { group: GROUP, version: VERSION, plural: "firewallhosts", name: reg.hostId, body: { metadata: { labels, annotations: { [PROPOSED]: proposed } } } },
       setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
