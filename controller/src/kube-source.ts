@@ -19,6 +19,8 @@ export interface KubeSourceOptions {
   log: Logger;
   onPolicies: (set: PolicySet) => void;
   onHostLabels: (hostId: string, labels: Labels | null) => void;
+  /** A FirewallHost was deleted (kubectl delete fwh): the operator forgets that host. */
+  onHostDeleted?: (hostId: string) => void;
 }
 
 /** Loads a kubeconfig file, or the in-cluster service account, or the default kubeconfig. */
@@ -115,7 +117,11 @@ export class KubeSource {
     const enqueue = (obj: KubernetesObject) => this.queue.add(`${plural}/${obj.metadata?.name ?? ""}`);
     informer.on("add", enqueue);
     informer.on("update", enqueue);
-    informer.on("delete", enqueue);
+    informer.on("delete", (obj: KubernetesObject) => {
+      enqueue(obj);
+      // only the current informer's: a relist's fresh one, or a replaced one, reports no deletions of its own
+      if (plural === "firewallhosts" && watched.live && !this.#stopped) this.options.onHostDeleted?.(obj.metadata?.name ?? "");
+    });
     informer.on("connect", () => this.options.log.debug({ plural }, "watch connected"));
     // client-node's informer stops for good on any error but 410: start it again, with backoff
     // (reset by a successful list). The failure is one line: code, reason, object and the fix.
