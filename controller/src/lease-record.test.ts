@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { leaseStep, mayRelease, microTime, observeLease, releasedSpec, type LeaseObservation } from "./lease-record.js";
+import { isOwnLease, leaseStep, microTime, observeLease, releasedSpec, termOf, type LeaseObservation } from "./lease-record.js";
 
 const T = Date.parse("2026-12-05T23:23:47.387Z");
 const wire = (v: unknown) => JSON.parse(JSON.stringify(v)) as Record<string, unknown>;
@@ -17,15 +17,36 @@ describe("leader election steps", () => {
     ["held by another, unchanged for 16 s", { holderIdentity: "b", renewTime: "2026-12-05T23:23:30.000000Z", leaseDurationSeconds: 15 }, 16_000, "update"],
     ["held by another, renewTime an hour old but it just changed", { holderIdentity: "b", renewTime: "2026-12-05T22:23:47.000000Z", leaseDurationSeconds: 15 }, 0, "wait"],
     ["released (no holder)", { renewTime: "2026-12-05T23:23:47.000000Z", leaseDurationSeconds: 1 }, 0, "update"],
-    ["our own", { holderIdentity: "a", renewTime: "2026-12-05T23:23:40.000000Z", leaseDurationSeconds: 15, leaseTransitions: 3 }, 0, "update"],
+    ["our own", { holderIdentity: "a", renewTime: "2026-12-05T23:23:40.000000Z", leaseDurationSeconds: 15, leaseTransitions: 3, acquireTime: "2026-12-05T23:20:00.123000Z" }, 0, "update"],
+    ["our identity, another process's term (acquired at another time)", { holderIdentity: "a", renewTime: "2026-12-05T23:23:40.000000Z", leaseDurationSeconds: 15, leaseTransitions: 3, acquireTime: "2026-12-05T23:21:00.000000Z" }, 7_000, "wait"],
+    ["our identity, another process's term (another transition)", { holderIdentity: "a", renewTime: "2026-12-05T23:23:40.000000Z", leaseDurationSeconds: 15, leaseTransitions: 4, acquireTime: "2026-12-05T23:20:00.123000Z" }, 7_000, "wait"],
+    ["our identity, another process's term, unchanged for 16 s", { holderIdentity: "a", renewTime: "2026-12-05T23:23:00.000000Z", leaseDurationSeconds: 15, leaseTransitions: 4, acquireTime: "2026-12-05T23:20:00.123000Z" }, 16_000, "update"],
   ])("%s: %s", (_name, spec, ago, kind) => {
-    expect(leaseStep(spec as never, true, "a", 15_000, T, T - ago).kind).toBe(kind);
+    const mine = { acquireMs: Date.parse("2026-12-05T23:20:00.123Z"), transitions: 3 };
+    expect(leaseStep(spec as never, true, "a", 15_000, T, T - ago, mine).kind).toBe(kind);
+  });
+
+  it("a process that never took the lease does not renew one held under its identity (another process's), it waits", () => {
+    const held = { holderIdentity: "a", renewTime: "2026-12-05T23:23:40.000000Z" as never, leaseDurationSeconds: 15, leaseTransitions: 3, acquireTime: "2026-12-05T23:20:00.123000Z" as never };
+    expect(leaseStep(held, true, "a", 15_000, T, T)).toEqual({ kind: "wait", holder: "a (another process with this identity)" });
+  });
+
+  it("the lease is this process's own only for the identity and the term it wrote", () => {
+    const taken = leaseStep({ holderIdentity: "b", renewTime: "2026-12-05T23:23:00.000000Z" as never, leaseDurationSeconds: 15, leaseTransitions: 2 }, true, "a", 15_000, T, T - 20_000);
+    if (taken.kind !== "update") throw new Error("not taken");
+    const mine = termOf(taken.spec);
+    const read = wire(taken.spec); // as the server gives it back
+    expect(isOwnLease(read as never, "a", mine)).toBe(true);
+    expect(isOwnLease(read as never, "a", undefined)).toBe(false);
+    expect(isOwnLease({ ...read, leaseTransitions: 4 } as never, "a", mine)).toBe(false);
+    expect(isOwnLease({ ...read, acquireTime: "2026-12-05T23:23:48.000000Z" } as never, "a", mine)).toBe(false);
+    expect(isOwnLease({ ...read, holderIdentity: "b" } as never, "a", mine)).toBe(false);
   });
 
   it("counts a transition when it takes the lease, not when it renews its own", () => {
     const taken = leaseStep({ holderIdentity: "b", renewTime: "2026-12-05T23:23:00.000000Z" as never, leaseDurationSeconds: 15, leaseTransitions: 2 }, true, "a", 15_000, T, T - 20_000);
     expect(taken).toMatchObject({ kind: "update", taking: true, spec: { holderIdentity: "a", leaseTransitions: 3 } });
-    const renewed = leaseStep({ holderIdentity: "a", renewTime: "2026-12-05T23:23:40.000000Z" as never, leaseDurationSeconds: 15, leaseTransitions: 2 }, true, "a", 15_000, T, T);
+    const renewed = leaseStep({ holderIdentity: "a", renewTime: "2026-12-05T23:23:40.000000Z" as never, leaseDurationSeconds: 15, leaseTransitions: 2 }, true, "a", 15_000, T, T, { acquireMs: 0, transitions: 2 });
     expect(renewed).toMatchObject({ kind: "update", taking: false, spec: { leaseTransitions: 2 } });
     expect(wire(renewed.kind === "update" && renewed.spec).renewTime).toBe("2026-12-05T23:23:47.387000Z");
   });
@@ -79,18 +100,5 @@ describe("leader election steps", () => {
     expect(observeLease(o, { ...base, spec: { ...base.spec, renewTime: microTime(T + 1) } }, 7000).at).toBe(7000);
     // read back as text, the same time is the same record
     expect(observeLease(o, { ...base, spec: { ...base.spec, renewTime: "2026-12-05T23:23:47.387000Z" as never } }, 8000).at).toBe(1000);
-  });
-
-  it("a release clears only this replica's own record: its identity, and the resourceVersion it last wrote", () => {
-    const ours = { spec: { holderIdentity: "a", acquireTime: microTime(T) }, metadata: { resourceVersion: "42" } };
-    expect(mayRelease(ours, "a", { resourceVersion: "42", acquireTime: T })).toBe(true);
-    expect(mayRelease(ours, "b", { resourceVersion: "42", acquireTime: T })).toBe(false);
-    // the same identity wrote it since (a restarted replica with a fixed --identity): not ours to clear
-    expect(mayRelease({ ...ours, metadata: { resourceVersion: "43" } }, "a", { resourceVersion: "42", acquireTime: T })).toBe(false);
-    expect(mayRelease(ours, "a", undefined)).toBe(false);
-    expect(mayRelease(undefined, "a", { resourceVersion: "42", acquireTime: T })).toBe(false);
-    // the write's resourceVersion unknown: the tenure's acquireTime decides
-    expect(mayRelease(ours, "a", { resourceVersion: undefined, acquireTime: T })).toBe(true);
-    expect(mayRelease(ours, "a", { resourceVersion: undefined, acquireTime: T + 1 })).toBe(false);
   });
 });

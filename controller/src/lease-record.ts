@@ -35,6 +35,28 @@ export function timeMs(t: Date | string | undefined): number {
 
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
+/** The term a process took the lease for: what it wrote when it took it (acquireTime, leaseTransitions). */
+export interface LeaseTerm {
+  acquireMs: number;
+  transitions: number;
+}
+
+/** The term a spec this process wrote when it took the lease starts. */
+export function termOf(spec: V1LeaseSpec): LeaseTerm {
+  return { acquireMs: spec.acquireTime ? new Date(spec.acquireTime).getTime() : 0, transitions: spec.leaseTransitions ?? 0 };
+}
+
+/**
+ * Whether the lease as read is this process's own: its identity AND the term it took it for. Two
+ * processes that share an identity (two hand-run controllers on one machine, a pod name reused)
+ * each hold only the term they wrote: neither renews nor releases the other's.
+ */
+export function isOwnLease(current: V1LeaseSpec | undefined, identity: string, mine: LeaseTerm | undefined): boolean {
+  if (!mine || current?.holderIdentity !== identity) return false;
+  const now = termOf(current);
+  return now.acquireMs === mine.acquireMs && now.transitions === mine.transitions;
+}
+
 /** The observation after reading `lease` at local time `now`: unchanged record, unchanged time. Pure. */
 export function observeLease(previous: LeaseObservation | undefined, lease: LeaseRead | undefined, now: number): LeaseObservation {
   const spec = lease?.spec;
@@ -45,39 +67,23 @@ export function observeLease(previous: LeaseObservation | undefined, lease: Leas
 /**
  * The next step of client-go's leader election for `identity`, from the Lease as read (undefined:
  * there is none) and when this replica last saw it change (`observedAt`, its own clock). A candidate
- * takes a lease that is free (no holder: released), its own, or expired: unchanged for the
- * leaseDurationSeconds the holder declared (this replica's `durationMs` if none), by the local clock;
- * otherwise it waits. Pure: `now` and `observedAt` are arguments.
+ * takes a lease that is free (no holder: released), its own (`mine`: the term it took; see
+ * isOwnLease), or expired: unchanged for the leaseDurationSeconds the holder declared (this
+ * replica's `durationMs` if none), by the local clock; otherwise it waits. Pure: `now` and
+ * `observedAt` are arguments.
  */
-export function leaseStep(current: V1LeaseSpec | undefined, exists: boolean, identity: string, durationMs: number, now: number, observedAt: number): LeaseStep {
+export function leaseStep(current: V1LeaseSpec | undefined, exists: boolean, identity: string, durationMs: number, now: number, observedAt: number, mine?: LeaseTerm): LeaseStep {
   const renewal = { holderIdentity: identity, leaseDurationSeconds: seconds(durationMs), renewTime: microTime(now) };
   if (!exists) return { kind: "create", spec: { ...renewal, acquireTime: microTime(now), leaseTransitions: 0 } };
   const held = current?.holderIdentity ?? "";
   const declaredMs = current?.leaseDurationSeconds ? current.leaseDurationSeconds * 1000 : durationMs;
   const expired = now - observedAt > declaredMs;
-  if (held && held !== identity && !expired) return { kind: "wait", holder: held };
-  const taking = held !== identity;
+  const ours = isOwnLease(current, identity, mine);
+  if (held && !ours && !expired) return { kind: "wait", holder: held === identity ? `${held} (another process with this identity)` : held };
+  const taking = !ours;
   const spec: V1LeaseSpec = { ...current, ...renewal };
   if (taking) Object.assign(spec, { acquireTime: microTime(now), leaseTransitions: (current?.leaseTransitions ?? 0) + 1 });
   return { kind: "update", spec, taking };
-}
-
-/** What this replica last wrote to the Lease: the record its release may clear. */
-export interface LeaseWritten {
-  resourceVersion: string | undefined;
-  acquireTime: number;
-}
-
-/**
- * Whether a release may clear `lease`: only while it is still this replica's tenure (its identity
- * holds it, and the record is the one it last wrote: the same resourceVersion, or the same
- * acquireTime when the write's resourceVersion is unknown). A record someone else wrote since (a
- * restarted replica with the same fixed identity) is left alone: it expires instead. Pure.
- */
-export function mayRelease(lease: LeaseRead | undefined, identity: string, written: LeaseWritten | undefined): boolean {
-  if (!lease?.spec || !written || lease.spec.holderIdentity !== identity) return false;
-  if (written.resourceVersion !== undefined) return lease.metadata?.resourceVersion === written.resourceVersion;
-  return timeMs(lease.spec.acquireTime) === written.acquireTime;
 }
 
 /**

@@ -2,7 +2,7 @@ import { CoordinationV1Api, type KubeConfig, type V1Lease } from "@kubernetes/cl
 import { backoffMs, delay } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import { kubeFailure, type KubeCall } from "./kube-errors.js";
-import { leaseStep, mayRelease, observeLease, releasedSpec, timeMs, type LeaseObservation, type LeaseWritten } from "./lease-record.js";
+import { isOwnLease, leaseStep, observeLease, releasedSpec, termOf, type LeaseObservation, type LeaseTerm } from "./lease-record.js";
 
 export class LeadershipLostError extends Error {
   override name = "LeadershipLostError";
@@ -44,8 +44,8 @@ export class LeaderElector {
   readonly #api: CoordinationV1Api;
   /** When this replica last saw the Lease record change, by its own clock (expiry is judged from it). */
   #observed: LeaseObservation | undefined;
-  /** What this replica last wrote: the record its release may clear. */
-  #written: LeaseWritten | undefined;
+  /** The term this process took the lease for (undefined: it holds none). */
+  #term: LeaseTerm | undefined;
   /** The local clock; a test passes a skewed one. */
   readonly #now: () => number;
   isLeader = false;
@@ -159,7 +159,7 @@ export class LeaderElector {
     }
     const now = this.#now();
     this.#observed = observeLease(this.#observed, lease, now);
-    const step = leaseStep(lease?.spec, lease !== undefined, identity, durationMs, now, this.#observed.at);
+    const step = leaseStep(lease?.spec, lease !== undefined, identity, durationMs, now, this.#observed.at, this.#term);
     if (step.kind === "wait") return step.holder;
     let wrote: V1Lease;
     try {
@@ -172,21 +172,21 @@ export class LeaderElector {
       if ((error as { code?: number }).code === 409) return CONFLICT;
       throw new LeaseCallError({ verb: step.kind, resource: "leases", namespace, name }, error);
     }
-    this.#written = { resourceVersion: wrote?.metadata?.resourceVersion, acquireTime: timeMs(step.spec.acquireTime) };
+    this.#term = termOf(step.spec);
     this.#observed = observeLease(this.#observed, wrote, now);
     if (step.kind === "create" || step.taking) this.transitions += 1;
     return true;
   }
 
-  /** Gives the lease up if this replica still holds its own record; bounded, so shutdown never hangs on it. */
+  /** Gives the lease up if this process still holds its own term; bounded, so shutdown never hangs on it. */
   async #release(): Promise<void> {
     const { namespace, name, identity, retryMs, log } = this.options;
     const attempt = async () => {
       const lease = await this.#api.readNamespacedLease({ name, namespace });
-      // only this replica's own record: not one another replica (with the same identity) wrote since
-      if (!mayRelease(lease, identity, this.#written)) return;
+      // only the term this process took: another process with the same identity may hold it now
+      if (!isOwnLease(lease.spec, identity, this.#term)) return;
       await this.#api.replaceNamespacedLease({ name, namespace, body: { ...lease, spec: releasedSpec(lease.spec, this.#now()) } });
-      this.#written = undefined;
+      this.#term = undefined;
       log.info({ lease: `${namespace}/${name}`, identity }, "lease released");
     };
     let timer: NodeJS.Timeout | undefined;
