@@ -1,4 +1,7 @@
-import type { Labels } from "@fleetwall/api";
+import { PatchStrategy, setHeaderOptions, type CustomObjectsApi, type KubernetesObject } from "@kubernetes/client-node";
+import { API_VERSION, canonicalJson, type HostRegistration, type Labels } from "@fleetwall/api";
+import type { Logger } from "pino";
+import { KubeApiError, kubeFailure } from "./kube-errors.js";
 
 /** The labels an agent proposed, as last applied to its FirewallHost (operators' labels are kept). */
 export const PROPOSED_LABELS = "fleetwall.io/proposed-labels";
@@ -33,4 +36,31 @@ function parseProposed(text: string): Labels | undefined {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
   if (!Object.values(value).every((v) => typeof v === "string")) return undefined;
   return value as Labels;
+}
+
+const FWH = { group: "fleetwall.io", version: "v1alpha1", plural: "firewallhosts" } as const;
+
+/**
+ * Creates the FirewallHost of a registered agent (`existing`: as the cache holds it), labelled as it
+ * proposes; later registrations apply the labels it proposes when they change (hostLabelPatch) and
+ * leave the operator's labels alone. A corrupt annotation is said once per write, naming it and the host.
+ */
+export async function ensureFirewallHost(api: CustomObjectsApi, existing: KubernetesObject | undefined, reg: HostRegistration, log: Logger): Promise<void> {
+  const proposed = canonicalJson(reg.labels);
+  if (!existing) {
+    const body = { apiVersion: API_VERSION, kind: "FirewallHost", metadata: { name: reg.hostId, labels: reg.labels, annotations: { [PROPOSED_LABELS]: proposed } }, spec: {} };
+    try {
+      await api.createClusterCustomObject({ ...FWH, body });
+      return;
+    } catch (error) {
+      // created meanwhile (by a previous leader, or not yet in our cache): fall through to patch
+      if ((error as { code?: number }).code !== 409) throw new KubeApiError(kubeFailure(error, { verb: "create", resource: "firewallhosts", name: reg.hostId }), error);
+    }
+  }
+  const before = existing?.metadata?.annotations?.[PROPOSED_LABELS];
+  if (before === proposed) return;
+  const { labels, corrupt } = hostLabelPatch(before, reg.labels);
+  // edited by hand into something unreadable: overwritten with the agent's proposal
+  if (corrupt) log.warn({ host: reg.hostId, annotation: PROPOSED_LABELS, value: before }, "FirewallHost annotation unreadable; replaced with the agent's proposed labels");
+  await api.patchClusterCustomObject({ ...FWH, name: reg.hostId, body: { metadata: { labels, annotations: { [PROPOSED_LABELS]: proposed } } } }, setHeaderOptions("Content-Type", PatchStrategy.MergePatch));
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { firewallHostDeleted, kubeHostsDeleteRefusal } from "./kube-hosts.js";
+import { firewallHostDeleted, refuseHostsDelete } from "./kube-hosts.js";
 
 describe("a FirewallHost deleted with kubectl", () => {
   it.each([
@@ -11,7 +11,9 @@ describe("a FirewallHost deleted with kubectl", () => {
     expect(firewallHostDeleted(row)).toBe(want);
   });
 
-  it("`hosts delete` in Kubernetes names the kubectl command", () => {
-    expect(kubeHostsDeleteRefusal("web-9")).toContain("kubectl delete firewallhost web-9");
+  it("`hosts delete` in Kubernetes is refused naming the kubectl command", async () => {
+    const reply = await refuseHostsDelete("web-9");
+    expect(reply).toMatchObject({ ok: false, removed: [] });
+    expect(reply.error).toContain("kubectl delete firewallhost web-9");
   });
 });

@@ -18,7 +18,10 @@ export function firewallHostDeleted(row: HostRowLike | undefined): "forget" | "r
   return row.lastSeen && !row.stale ? "recreate" : "forget";
 }
 
-/** `fleetwall hosts delete` with the Kubernetes source: the FirewallHost is the handle. */
-export function kubeHostsDeleteRefusal(hostId: string): string {
-  return `with --source kube a host is forgotten by deleting its FirewallHost: kubectl delete firewallhost ${hostId} (stop its agent first)`;
+/**
+ * `fleetwall hosts delete` with the Kubernetes source is refused: the FirewallHost is the handle
+ * (deleting it forgets the host), so there is one way, and no FirewallHost is left orphaned.
+ */
+export async function refuseHostsDelete(hostId: string): Promise<{ ok: false; error: string; removed: string[] }> {
+  return { ok: false, error: `with --source kube a host is forgotten by deleting its FirewallHost: kubectl delete firewallhost ${hostId} (stop its agent first)`, removed: [] };
 }

@@ -1,12 +1,12 @@
 import { CustomObjectsApi, KubeConfig, PatchStrategy, makeInformer, setHeaderOptions, type Informer, type KubernetesObject, type ObjectCache } from "@kubernetes/client-node";
-import { API_VERSION, canonicalJson, parseResource, type HostRegistration, type Labels, type Resource } from "@fleetwall/api";
+import { API_VERSION, parseResource, type HostRegistration, type Labels, type Resource } from "@fleetwall/api";
 import { backoffMs } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import type { ManifestError, PolicySet } from "./manifests.js";
 import type { ObjectStatus } from "./kube-status.js";
 import { KubeApiError, kubeFailure } from "./kube-errors.js";
 import { WorkQueue } from "./work-queue.js";
-import { PROPOSED_LABELS as PROPOSED, hostLabelPatch } from "./kube-host-labels.js";
+import { ensureFirewallHost } from "./kube-host-labels.js";
 
 const GROUP = "fleetwall.io";
 const VERSION = "v1alpha1";
@@ -242,35 +242,12 @@ export class KubeSource {
    */
   async ensureHost(reg: HostRegistration): Promise<void> {
     try {
-      await this.#ensureHost(reg);
+      const existing = this.objects("firewallhosts").find((o) => o.metadata?.name === reg.hostId);
+      await ensureFirewallHost(this.api, existing, reg, this.options.log);
     } catch (error) {
       if (error instanceof KubeApiError) throw error;
       throw new KubeApiError(kubeFailure(error, { verb: "patch", resource: "firewallhosts", name: reg.hostId }), error);
     }
-  }
-
-  async #ensureHost(reg: HostRegistration): Promise<void> {
-    const proposed = canonicalJson(reg.labels);
-    const existing = this.objects("firewallhosts").find((o) => o.metadata?.name === reg.hostId);
-    if (!existing) {
-      const body = { apiVersion: API_VERSION, kind: "FirewallHost", metadata: { name: reg.hostId, labels: reg.labels, annotations: { [PROPOSED]: proposed } }, spec: {} };
-      try {
-        await this.api.createClusterCustomObject({ group: GROUP, version: VERSION, plural: "firewallhosts", body });
-        return;
-      } catch (error) {
-        // created meanwhile (by a previous leader, or not yet in our cache): fall through to patch
-        if ((error as { code?: number }).code !== 409) throw new KubeApiError(kubeFailure(error, { verb: "create", resource: "firewallhosts", name: reg.hostId }), error);
-      }
-    }
-    if (existing?.metadata?.annotations?.[PROPOSED] === proposed) return;
-    const before = existing?.metadata?.annotations?.[PROPOSED];
-    const { labels, corrupt } = hostLabelPatch(before, reg.labels);
-    // edited by hand into something unreadable: overwritten with the agent's proposal, said once per write
-    if (corrupt) this.options.log.warn({ host: reg.hostId, annotation: PROPOSED, value: before }, "FirewallHost annotation unreadable; replaced with the agent's proposed labels");
-    await this.api.patchClusterCustomObject(
-      { group: GROUP, version: VERSION, plural: "firewallhosts", name: reg.hostId, body: { metadata: { labels, annotations: { [PROPOSED]: proposed } } } },
-      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-    );
   }
 
   /** The names of every FirewallHost in the cache. */

@@ -18,7 +18,7 @@ import { loadOrCreateKey } from "./signing-key.js";
 import { sendLift, serveHosts } from "./bus-hosts.js";
 import { deleteEverywhere, forgetHost } from "./host-admin.js";
 import { LocalBanLifter } from "./local-lift.js";
-import { firewallHostDeleted, kubeHostsDeleteRefusal } from "./kube-hosts.js";
+import { firewallHostDeleted, refuseHostsDelete } from "./kube-hosts.js";
 import { WorkQueue } from "./work-queue.js";
 
 export { writeSigningKey } from "./signing-key.js";
@@ -103,9 +103,7 @@ async function startLeader(cfg: Config, log: Logger, s: Supervisor, { registry, 
   bus.serveStatus(() => controller.status());
   const lifter = new LocalBanLifter((host, text) => sendLift(bus.nc, host, text), key, () => controller.reports);
   bus.serveBans((r) => bans.add(r), (cidr) => deleteEverywhere(cidr, bans, lifter), (r) => bans.import(r));
-  // with the Kubernetes source a host is forgotten by deleting its FirewallHost (see startKube)
-  const removeHost = (id: string, force: boolean) => (kc ? Promise.resolve({ ok: false, error: kubeHostsDeleteRefusal(id), removed: [] }) : forgetHost(id, force, bus, controller));
-  serveHosts(bus.nc, { bans: () => ({ hosts: controller.hostBans() }), remove: removeHost });
+  serveHosts(bus.nc, { bans: () => ({ hosts: controller.hostBans() }), remove: (id, force) => (kc ? refuseHostsDelete(id) : forgetHost(id, force, bus, controller)) });
   s.run("ban janitor", (signal) => every(30_000, signal, async () => void (await bans.forgetExpired()), (err) => log.warn({ err }, "expired bans not removed")));
   const registrations = new Map<string, HostRegistration>();
   const source = kc ? await startKube(cfg, log, s, { registry, controller, registrations, kc, initial, accept, forget: (id) => forgetHost(id, true, bus, controller) }) : await startDir(cfg, s, { initial, accept, log });
