@@ -11,7 +11,20 @@ export function parseDuration(text: string): number | undefined {
   return total;
 }
 
+/** The longest duration a resource may give (BanList entries, jail times): 10 years. */
+export const MAX_DURATION_SECONDS = 3650 * 86400;
+export const MAX_DURATION_TEXT = "3650d (10 years)";
+
+/**
+ * A duration in a resource: parts of a positive number (no leading zero, at most 7 digits) and a
+ * unit. The API server checks it by this pattern (`forever`, `-1h`, `10`, `1.5h`, `0s` are refused
+ * there); zod checks the same and the 10-year bound.
+ */
+export const DURATION_PATTERN = /^([1-9][0-9]{0,6}(s|m|h|d|w))+$/;
+
 export const DurationString = z
   .string()
-  .refine((t) => (parseDuration(t) ?? 0) > 0, { message: "must be a positive duration like 90s, 10m, 1h, 7d" })
-  .describe("A duration: a number with s, m, h, d or w, parts may be combined (1h30m).");
+  .max(64, "must be a duration like 90s, 10m, 1h, 7d")
+  .regex(DURATION_PATTERN, { message: "must be a positive duration like 90s, 10m, 1h30m, 7d (each part a whole number above 0 with s, m, h, d or w)", abort: true })
+  .refine((t) => (parseDuration(t) ?? 0) <= MAX_DURATION_SECONDS, { message: `must be at most ${MAX_DURATION_TEXT}` })
+  .describe("A duration: a number with s, m, h, d or w, parts may be combined (1h30m); at most 3650d.");

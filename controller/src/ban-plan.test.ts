@@ -86,6 +86,19 @@ describe("planBanLists", () => {
     expect(planBanLists([list([])], current, none, now).deletes).toEqual([banKey("manual", "203.0.113.7")]);
   });
 
+  // a list the API refuses today may still reach the controller (written by an older version, or by
+  // an API server without the CRD's patterns): one bad entry is refused on its own list, never a throw
+  it.each([
+    ["a duration past any date", { duration: "99999999999999999999999d" }, "expires: not a representable time"],
+    ["an expiry centuries ahead", { expires: "2300-01-01T00:00:00Z" }, "expires: more than 3650d (10 years) ahead, the longest a BanList entry may hold"],
+    ["an expiry that is not a time", { expires: "not-a-time" }, "expires: not a representable time"],
+  ])("refuses %s on its list and publishes the other lists", (_what, extra, reason) => {
+    const bad = { apiVersion: "fleetwall.io/v1alpha1", kind: "BanList", metadata: { name: "bad" }, spec: { type: "Deny", entries: [{ cidr: "203.0.113.9", ...extra }] } } as unknown as BanList;
+    const plan = planBanLists([bad, list([{ cidr: "203.0.113.7", duration: "1h" }])], new Map(), none, now);
+    expect(plan.refusals).toEqual([{ list: "bad", cidr: "203.0.113.9", reason }]);
+    expect(plan.puts.map((d) => [d.list, d.cidr])).toEqual([["manual", "203.0.113.7"]]);
+  });
+
   it("plans more than 16 puts as a bulk (sealed) publish", () => {
     const entries = Array.from({ length: 17 }, (_, i) => ({ cidr: `203.0.113.${i}` }));
     expect(planBanLists([list(entries)], new Map(), none, now).bulk).toBe(true);
