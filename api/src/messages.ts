@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { LabelMap } from "./meta.js";
+import { ReasonText } from "./banlist.js";
 import { isCidr } from "./net.js";
 import { RulesetIR } from "./ruleset.js";
 import { HOST_ID_PATTERN } from "./subjects.js";
@@ -283,14 +284,14 @@ export function banKey(list: string, cidr: string): string {
 export const BanAddRequest = z.object({
   cidr: z.string(),
   durationSeconds: z.number().int().min(1).nullable(),
-  reason: z.string().max(200).default(""),
+  reason: ReasonText.default(""),
 });
 export const BanDeleteRequest = z.object({ cidr: z.string() });
 /** One chunk of `fleetwall bans import`: many entries of one list (a chunk stays far below NATS' payload limit). */
 export const BanImportRequest = z.object({
   list: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/),
   durationSeconds: z.number().int().min(1).nullable(),
-  reason: z.string().max(200).default(""),
+  reason: ReasonText.default(""),
   entries: z.array(z.string()).max(10_000),
 });
 export const BanReply = z.object({

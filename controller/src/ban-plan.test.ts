@@ -18,15 +18,17 @@ describe("planAdd", () => {
   it.each([
     ["nonsense", "not an address or CIDR"],
     ["198.18.0.11", "a fleet host"],
+    ["203.0.113.7/24", "203.0.113.7/24 has host bits set: did you mean 203.0.113.0/24?"],
+    ["::ffff:0.0.0.0/96", "::ffff:0.0.0.0/96 is an IPv4-mapped IPv6 address: write the IPv4 form (0.0.0.0/0)"],
   ])("refuses %s: %s", (cidr, reason) => expect(planAdd({ cidr, durationSeconds: null, reason: "" }, fleetHost, now)).toEqual({ puts: [], deletes: [], refusals: [{ cidr, reason }] }));
 });
 
 describe("planImport", () => {
   it("plans a bulk put of the acceptable entries and refuses the rest, each with why", () => {
-    const plan = planImport({ list: "feed", durationSeconds: null, reason: "feed", entries: ["203.0.113.1", "x", "198.18.0.11", "2001:db8::1"] }, fleetHost, now);
+    const plan = planImport({ list: "feed", durationSeconds: null, reason: "feed", entries: ["203.0.113.1", "x", "198.18.0.11", "2001:db8::1", "203.0.113.9/24"] }, fleetHost, now);
     expect(plan.bulk).toBe(true);
     expect(plan.puts.map((d) => [d.list, d.cidr, d.expiresAt, d.scenario])).toEqual([["feed", "203.0.113.1", null, "import"], ["feed", "2001:db8::1", null, "import"]]);
-    expect(plan.refusals).toEqual([{ cidr: "x", reason: "not an address or CIDR" }, { cidr: "198.18.0.11", reason: "a fleet host" }]);
+    expect(plan.refusals).toEqual([{ cidr: "x", reason: "not an address or CIDR" }, { cidr: "198.18.0.11", reason: "a fleet host" }, { cidr: "203.0.113.9/24", reason: "203.0.113.9/24 has host bits set: did you mean 203.0.113.0/24?" }]);
   });
 });
 
