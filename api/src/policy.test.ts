@@ -31,6 +31,8 @@ describe("FirewallPolicy validation names the field", () => {
     [{ logDropped: { rate: "99999999999999999999/second" } }, "spec.logDropped.rate"],
     [{ logDropped: { rate: "1000000/second" } }, "spec.logDropped.rate"],
     [{ icmp: { preset: "Ping", rate: "0/second" } }, "spec.icmp"],
+    [{ icmp: 5 }, "spec.icmp"],
+    [{ icmp: ["Ping"] }, "spec.icmp"],
     [{ logDropped: { prefix: "drop\u001b[31m " } }, "spec.logDropped.prefix: must not contain quotes, backslashes or control characters"],
     [{ ingress: [{ name: "a", action: "Allow", comment: "tab\there" }] }, "spec.ingress[0].comment: must not contain"],
     [{ ingress: [{ name: "a", action: "Allow", comment: "cr\rhere" }] }, "spec.ingress[0].comment"],

@@ -71,6 +71,15 @@ const REFUSED: [string, KubeObject, string, string][] = [
   ["a selector on one ban entry (once silently ignored)", banList("b", { entries: [{ cidr: "203.0.113.7", hostSelector: { matchLabels: { role: "db" } } }] }), "spec.entries[0]", "hostSelector: not supported"],
   ["an unknown list type", banList("b", { type: "Block" }), "spec.type", "Unsupported value"],
   ["a ban list selecting a bad label key", banList("b", { hostSelector: { matchLabels: { "a b": "x" } } }), "spec.hostSelector.matchLabels", "invalid label key"],
+  // what an attacker review found the server let in (F5)
+  ...["forever", "-1h", "10", "1.5h", "0s"].map((d): [string, KubeObject, string, string] => [`a ban duration of ${JSON.stringify(d)}`, banList("b", { entries: [{ cidr: "203.0.113.7", duration: d }] }), "spec.entries[0].duration", "should match"]),
+  ["a jail findTime of forever", policy("p", { jails: [jail({ findTime: "forever" })] }), "spec.jails[0].findTime", "should match"],
+  ["a jail banTime of -1h", policy("p", { jails: [jail({ banTime: "-1h" })] }), "spec.jails[0].banTime", "should match"],
+  ["a jail's longest ban of 0s", policy("p", { jails: [jail({ banTimeIncrement: { factor: 2, max: "0s" } })] }), "spec.jails[0].banTimeIncrement.max", "should match"],
+  ["a log rate of 0/second", policy("p", { logDropped: { rate: "0/second" } }), "spec.logDropped.rate", "should match"],
+  ["an expiry in month 13", banList("b", { entries: [{ cidr: "203.0.113.7", expires: "2030-13-01T00:00:00Z" }] }), "spec.entries[0].expires", "date-time"],
+  ["a label key prefix with two dots", policy("p", { hostSelector: { matchLabels: { "a..b/x": "y" } } }), "spec.hostSelector.matchLabels", "invalid label key"],
+  ["a ban reason with a terminal escape", banList("b", { entries: [{ cidr: "203.0.113.7", reason: "\u001b[2J" }] }), "spec.entries[0].reason", "should match"],
 ];
 
 /** Edges of what is valid, beside the examples: each must pass the server as it passes zod. */
