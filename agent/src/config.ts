@@ -1,5 +1,5 @@
 import { HostId, hostIdFromNodeName, isCidr, parseCidr, parseLabelList } from "@fleetwall/api";
-import { FlagDuration, Listen, LogLevel, NatsFiles, NatsServers } from "@fleetwall/runtime/config";
+import { DURATION, Listen, LogLevel, NatsFiles, NatsServers, flagDuration } from "@fleetwall/runtime/config";
 import { z } from "zod";
 
 /**
@@ -12,6 +12,8 @@ function hostIdFromNode(input: unknown): unknown {
   if (rest.hostId !== undefined || typeof node !== "string") return rest;
   return { ...rest, hostId: hostIdFromNodeName(node) ?? node };
 }
+
+const { SECOND, MINUTE, HOUR } = DURATION;
 
 /** The agent's configuration: `fleetwall agent`'s flags, parsed once and frozen by the CLI. */
 export const AgentConfig = z.preprocess(hostIdFromNode, z.object({
@@ -31,9 +33,9 @@ export const AgentConfig = z.preprocess(hostIdFromNode, z.object({
   sshPort: z.array(z.coerce.number().int().min(1).max(65535)).default([22]),
   sshSource: z.array(z.string().refine(isCidr, "must be an address or CIDR")).default([]),
   dhcp: z.boolean().default(true),
-  heartbeat: FlagDuration.default(10_000),
-  driftInterval: FlagDuration.default(10_000),
-  confirmWindow: FlagDuration.default(20_000),
+  heartbeat: flagDuration("10s", 100, 10 * MINUTE),
+  driftInterval: flagDuration("10s", 100, HOUR),
+  confirmWindow: flagDuration("20s", SECOND, 10 * MINUTE),
   natsFailsafe: z.boolean().default(true),
   trustFirstKey: z.boolean().default(false),
   nft: z.string().default("nft"),

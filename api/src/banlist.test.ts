@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BanAddRequest } from "./messages.js";
+import { BanAddRequest } from "./ban-messages.js";
 import { FirewallPolicy, parseResource } from "./index.js";
 
 const banList = (type: string, entry: Record<string, unknown>) => ({ apiVersion: "fleetwall.io/v1alpha1", kind: "BanList", metadata: { name: "l" }, spec: { type, entries: [{ ...entry }] } });

@@ -43,3 +43,8 @@ export function hostIdFromNodeName(node: string): string | undefined {
   const id = node.toLowerCase().replace(/[._]/g, "-").slice(0, 63).replace(/^-+|-+$/g, "");
   return HOST_ID_PATTERN.test(id) ? id : undefined;
 }
+/**
+ * The last valid version of each policy and ban list (key `<Kind>.<name>`), written only by the
+ * controller and signed by it: an invalid edit keeps enforcement as it was across controller restarts.
+ */
+export const LAST_GOOD_BUCKET = "fleetwall-last-good";
