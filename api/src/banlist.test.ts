@@ -44,5 +44,6 @@ describe("policy addresses follow the same rules", () => {
 });
 
 describe("bans add", () => {
+  it("refuses a duration beyond 10 years (a date past any date once threw in the controller)", () => expect(BanAddRequest.safeParse({ cidr: "203.0.113.7", durationSeconds: 1e23, reason: "" }).error?.issues[0]?.path).toEqual(["durationSeconds"]));
   it("refuses a reason with control characters", () => expect(BanAddRequest.safeParse({ cidr: "203.0.113.7", durationSeconds: 60, reason: "a\u001b[31m" }).success).toBe(false));
 });
