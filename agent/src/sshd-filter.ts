@@ -193,23 +193,25 @@ export function splitSession(line: string): { session: string; content: string }
     m = BSD.exec(line);
   }
   if (!m?.groups) return undefined;
-  const before = line.slice(0, m.index).trimEnd();
-  // only sshd's own lines: what precedes the program tag is a time stamp and a host name, never
-  // another program's tag and message ("nginx[1]: … sshd[2]: Failed …" is not sshd's)
-  if (!syslogPrefix(before)) return undefined;
-  // the word before the daemon is the host name, unless it is a time ("16:47:48", an ISO stamp)
-  const word = before.slice(before.lastIndexOf(" ") + 1);
-  const hostname = word && !word.includes(":") ? word : "";
-  return { session: `${hostname} ${m.groups.pid ?? ""}`, content: line.slice(m.index + m[0].length) };
+  // only sshd's own lines: what precedes the program tag is syslog's header, a time stamp and a
+  // host name, never another program's tag or message ("h1 app sshd[2]: Failed …" is not sshd's)
+  const header = SYSLOG_HEADER.exec(line.slice(0, m.index));
+  if (!header) return undefined;
+  return { session: `${header.groups?.host ?? ""} ${m.groups.pid ?? ""}`, content: line.slice(m.index + m[0].length) };
 }
 
-/** A time stamp and a host name: a few words, none a program tag (`x[1]:`, `x:`) or a message. */
-function syslogPrefix(before: string): boolean {
-  if (before.includes(": ") || before.endsWith(":") || /\S\[\d+\]/.test(before)) return false;
-  let words = 0;
-  for (let i = before.indexOf(" "); i >= 0; i = before.indexOf(" ", i + 1)) if (before[i + 1] !== " ") words += 1;
-  return words < 7;
-}
+const MONTH = "(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)";
+const WEEKDAY = "(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) )?";
+/** `Dec  6 01:00:00`, `Dec 06 01:00:00.123456`, with a year or a zone name (journalctl's outputs). */
+const BSD_TIME = `${WEEKDAY}${MONTH} +\\d{1,2} (?:\\d{4} )?\\d\\d:\\d\\d:\\d\\d(?:\\.\\d+)?(?: \\d{4})?(?: [A-Z]{2,5})?`;
+/** `2026-12-06T01:00:00.123456+00:00`, `Sun 2026-12-06 01:00:00 UTC`. */
+const ISO_TIME = `${WEEKDAY}\\d{4}-\\d\\d-\\d\\d[T ]\\d\\d:\\d\\d:\\d\\d(?:[.,]\\d+)?(?:Z|[+-]\\d\\d:?\\d\\d| [A-Z]{2,5})?`;
+/**
+ * What syslog (RFC 3164, rsyslog's ISO stamps, journalctl's outputs, fleetwall's journal lines)
+ * writes before the program tag: a priority, a time stamp (maybe in brackets), a host name; each
+ * optional, nothing else.
+ */
+const SYSLOG_HEADER = new RegExp(`^(?:<\\d{1,3}>)?(?:(?:\\[(?:${BSD_TIME}|${ISO_TIME})\\]|${BSD_TIME}|${ISO_TIME}) +)?(?:(?<host>[\\w.:%-]+) +)?$`);
 
 interface Session {
   host: string | undefined;
