@@ -176,21 +176,25 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
     async journalWrite(host, identifier, lines, writer = {}) {
       // journald records the writer's kernel credentials (_COMM, _EXE, _UID), which no client sets,
       // and an sshd jail counts only entries sshd itself wrote by those (agent/src/journal-follower.ts,
-      // sshdEntry), never by the SYSLOG_IDENTIFIER anyone chooses. So the writer is a copy of
-      // systemd-cat named after the program (comm "sshd"), run as root like sshd's monitor; a test
-      // of forged entries names another program or a user.
+      // sshdEntry), never by the SYSLOG_IDENTIFIER anyone chooses. So systemd-cat (which connects
+      // its command's output to the journal) runs a copy of sh named after the program (comm
+      // "sshd"), as root like sshd's monitor; a test of forged entries names another program or a
+      // user. journald takes the credentials of the process that wrote each line (so the shell
+      // writes them with its builtins, not a cat it would start) and reads _COMM from /proc when it
+      // handles the line, so the writer outlives its lines a little (an exited writer's entries
+      // have no _COMM, and would not count).
       const program = writer.program ?? identifier;
       if (!/^[\w.-]+$/.test(program)) throw new Error(`journal writer program ${JSON.stringify(program)} is not a plain name`);
       const bin = join(dir, "journal-writers", program);
       if (!existsSync(bin)) {
         mkdirSync(join(dir, "journal-writers"), { recursive: true, mode: 0o755 });
-        copyFileSync("/usr/bin/systemd-cat", bin);
+        copyFileSync("/bin/sh", bin);
         chmodSync(bin, 0o755);
       }
       // another user runs the copy: the fleet's directory lets it through (not list it)
       if (writer.uid !== undefined) chmodSync(dir, 0o711);
-      const run = writer.uid === undefined ? [bin] : ["setpriv", `--reuid=${writer.uid}`, `--regid=${writer.uid}`, "--clear-groups", bin];
-      const [cmd, ...args] = withBinds(journalBinds(host), [...run, "-t", identifier]);
+      const user = writer.uid === undefined ? [] : ["setpriv", `--reuid=${writer.uid}`, `--regid=${writer.uid}`, "--clear-groups"];
+      const [cmd, ...args] = withBinds(journalBinds(host), [...user, "systemd-cat", "-t", identifier, bin, "-c", WRITE_LINES]);
       await sh(cmd as string, args, { input: lines });
     },
     nft: (host, args, input) => net.exec(host.ns, ["nft", ...args], input),
@@ -219,6 +223,9 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
 }
 
 /** argv that runs `argv` in a private mount namespace with these bind mounts (source, target). */
+/** A shell script copying its input with builtins only, then waiting a little (`journalWrite`). */
+const WRITE_LINES = `while IFS= read -r l; do printf '%s\\n' "$l"; done; sleep 2`;
+
 /** Who writes journal entries: its program name (the kernel's comm: the entries' `_COMM`) and uid. */
 export interface JournalWriter {
   program?: string;
