@@ -92,10 +92,17 @@ function durationFieldProblem(text: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The grammar above as one regex (each unit at most once, largest first), for the CRDs' `pattern`:
+ * the API server refuses `1 hour` or `30m1h` at `kubectl apply`; bounds stay the controller's.
+ */
+export const DURATION_PATTERN = /^([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$/;
+
 export const DurationString = z
   .string()
   .superRefine((t, ctx) => {
     const problem = durationFieldProblem(t);
     if (problem) ctx.addIssue({ code: "custom", message: problem });
   })
+  .meta({ pattern: DURATION_PATTERN.source, minLength: 2 })
   .describe("A duration: a number with s, m, h, d or w, parts may be combined (1h30m).");
