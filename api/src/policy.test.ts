@@ -33,7 +33,9 @@ describe("FirewallPolicy validation names the field", () => {
     [{ icmp: { preset: "Ping", rate: "0/second" } }, "spec.icmp"],
     [{ icmp: 5 }, "spec.icmp"],
     [{ icmp: ["Ping"] }, "spec.icmp"],
-    [{ logDropped: { prefix: "drop\u001b[31m " } }, "spec.logDropped.prefix: must not contain quotes, backslashes or control characters"],
+    [{ logDropped: { prefix: "drop\u001b[31m " } }, "spec.logDropped.prefix: must not contain quotes, backslashes, '$' or control characters"],
+    // nft expands $name inside a quoted log prefix: "a$" fails the host's whole ruleset
+    [{ logDropped: { prefix: "drop$ " } }, "spec.logDropped.prefix: must not contain quotes, backslashes, '$' or control characters"],
     [{ ingress: [{ name: "a", action: "Allow", comment: "tab\there" }] }, "spec.ingress[0].comment: must not contain"],
     [{ ingress: [{ name: "a", action: "Allow", comment: "cr\rhere" }] }, "spec.ingress[0].comment"],
   ])("%j → %s", (spec, expected) => {

@@ -68,9 +68,12 @@ const IcmpType = z
   .describe("An ICMP or ICMPv6 type: a number 0-255 or its nft name (echo-request).");
 
 const RuleName = z.string().min(1).max(48).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be lowercase letters, digits and '-'");
-/** Text that goes into nft between quotes: no quotes, backslashes or control characters (newlines, escapes). */
-const QUOTABLE = /^[^"\\\x00-\x1f\x7f]*$/;
-const QUOTABLE_MESSAGE = "must not contain quotes, backslashes or control characters (newlines, tabs, escapes)";
+/**
+ * Text that goes into nft between quotes: no quotes, backslashes, control characters (newlines,
+ * escapes), nor `$`, which nft expands as a variable inside a quoted log prefix.
+ */
+const QUOTABLE = /^[^"\\$\x00-\x1f\x7f]*$/;
+const QUOTABLE_MESSAGE = "must not contain quotes, backslashes, '$' or control characters (newlines, tabs, escapes)";
 const Comment = z.string().max(100).regex(QUOTABLE, QUOTABLE_MESSAGE);
 /** `N/unit`, N from 1 to 999999: nft refuses 0 (and with it every rule of the host), and numbers beyond 64 bits. */
 const rateText = (units: string) => new RegExp(`^[1-9][0-9]{0,5}/(${units})$`);
