@@ -46,7 +46,9 @@ const SUFF = "(?: (?:port \\d+|on \\S+|\\[preauth\\])){0,3}\\s*$";
 const ON_PORT = "(?: (?:port \\d+|on \\S+)){0,2}";
 const AUTHNG_USER = "(?: (?:invalid|authenticating) user (?<user>\\S+|.*?))?";
 const ALG = "(?:\\w+ ){0,2}\\w+";
-const CHANGE_TAIL = "<HOST>" + ON_PORT + ":\\s*Change of username or service not allowed:\\s*.*\\[preauth\\]\\s*$";
+/** After the address; the rest holds client-chosen names, and the rule's regex checks the line's end once. */
+const CHANGE_AT = "<HOST>" + ON_PORT + ":\\s*Change of username or service not allowed:";
+const CHANGE_TAIL = CHANGE_AT + "\\s*.*\\[preauth\\]\\s*$";
 const EXTRA_TAIL = "<HOST>" + ON_PORT + " \\[preauth\\]\\s*$";
 
 /** The test for the literal a rule's source starts with (`^Literal`, or `^[aA]literal`). */
@@ -81,7 +83,7 @@ const COMMON_TAIL: Rule[] = [
   rule("^pam_[a-z]+\\(sshd:auth\\):\\s+authentication failure;(?:\\s+(?:(?:logname|e?uid|tty)=\\S*)){0,4}\\s+ruser=(?<altuser>\\S*)\\s+rhost=<HOST>(?:\\s+user=(?<user>\\S*))?" + SUFF, { nofail: true }),
   rule("^maximum authentication attempts exceeded for (?<user>.*) from <HOST>" + ON_PORT + "(?: ssh\\d*)?" + SUFF),
   rule("^User (?<user>\\S+|.*?) not allowed because account is locked" + SUFF),
-  userRule("^Disconnecting(?: from)? (?:invalid|authenticating) user (?<user>\\S+) " + CHANGE_TAIL, CHANGE_TAIL, { forget: true }),
+  userRule("^Disconnecting(?: from)? (?:invalid|authenticating) user (?<user>\\S+) " + CHANGE_TAIL, CHANGE_AT, { forget: true }),
   rule("^Disconnecting: Too many authentication failures(?: for (?<user>\\S+|.*?))?" + SUFF),
   rule("^Received disconnect from <HOST>" + ON_PORT + ":\\s*11:", { nofail: true, forget: true }),
 ];
@@ -140,8 +142,9 @@ const ON_ADDRESS = new RegExp(` on (?:${IPV4}|${IPV6})(?: |$)`);
 /**
  * The addresses that can be sshd's own in `<name> <addr><tail>`, the name starting at `userAt`:
  * sshd writes the address after the user name and a space, then its fixed tail to the end of the
- * line, so every space from the end back to the name's start where `tail` matches to the end is a
- * candidate. The name may contain spaces, addresses and a copy of the tail.
+ * line, so every space from the end back to the name's start where `tail` matches (to the end, or,
+ * for a tail holding client-chosen names, to where they start) is a candidate. The name may contain
+ * spaces, addresses and a copy of the tail.
  */
 function fromEnd(content: string, userAt: number, tail: RegExp): Map<string, number> {
   const hosts = new Map<string, number>();
