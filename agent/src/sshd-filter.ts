@@ -17,6 +17,9 @@
  */
 
 import { parseFailedFor } from "./sshd-filter-failed.js";
+import { splitSession } from "./sshd-syslog.js";
+
+export { splitSession };
 
 export type SshdMode = "normal" | "ddos" | "extra" | "aggressive";
 
@@ -46,7 +49,9 @@ const SUFF = "(?: (?:port \\d+|on \\S+|\\[preauth\\])){0,3}\\s*$";
 const ON_PORT = "(?: (?:port \\d+|on \\S+)){0,2}";
 const AUTHNG_USER = "(?: (?:invalid|authenticating) user (?<user>\\S+|.*?))?";
 const ALG = "(?:\\w+ ){0,2}\\w+";
-const CHANGE_TAIL = "<HOST>" + ON_PORT + ":\\s*Change of username or service not allowed:\\s*.*\\[preauth\\]\\s*$";
+/** After the address; the rest holds client-chosen names, and the rule's regex checks the line's end once. */
+const CHANGE_AT = "<HOST>" + ON_PORT + ":\\s*Change of username or service not allowed:";
+const CHANGE_TAIL = CHANGE_AT + "\\s*.*\\[preauth\\]\\s*$";
 const EXTRA_TAIL = "<HOST>" + ON_PORT + " \\[preauth\\]\\s*$";
 
 /** The test for the literal a rule's source starts with (`^Literal`, or `^[aA]literal`). */
@@ -81,7 +86,7 @@ const COMMON_TAIL: Rule[] = [
   rule("^pam_[a-z]+\\(sshd:auth\\):\\s+authentication failure;(?:\\s+(?:(?:logname|e?uid|tty)=\\S*)){0,4}\\s+ruser=(?<altuser>\\S*)\\s+rhost=<HOST>(?:\\s+user=(?<user>\\S*))?" + SUFF, { nofail: true }),
   rule("^maximum authentication attempts exceeded for (?<user>.*) from <HOST>" + ON_PORT + "(?: ssh\\d*)?" + SUFF),
   rule("^User (?<user>\\S+|.*?) not allowed because account is locked" + SUFF),
-  userRule("^Disconnecting(?: from)? (?:invalid|authenticating) user (?<user>\\S+) " + CHANGE_TAIL, CHANGE_TAIL, { forget: true }),
+  userRule("^Disconnecting(?: from)? (?:invalid|authenticating) user (?<user>\\S+) " + CHANGE_TAIL, CHANGE_AT, { forget: true }),
   rule("^Disconnecting: Too many authentication failures(?: for (?<user>\\S+|.*?))?" + SUFF),
   rule("^Received disconnect from <HOST>" + ON_PORT + ":\\s*11:", { nofail: true, forget: true }),
 ];
@@ -140,8 +145,9 @@ const ON_ADDRESS = new RegExp(` on (?:${IPV4}|${IPV6})(?: |$)`);
 /**
  * The addresses that can be sshd's own in `<name> <addr><tail>`, the name starting at `userAt`:
  * sshd writes the address after the user name and a space, then its fixed tail to the end of the
- * line, so every space from the end back to the name's start where `tail` matches to the end is a
- * candidate. The name may contain spaces, addresses and a copy of the tail.
+ * line, so every space from the end back to the name's start where `tail` matches (to the end, or,
+ * for a tail holding client-chosen names, to where they start) is a candidate. The name may contain
+ * spaces, addresses and a copy of the tail.
  */
 function fromEnd(content: string, userAt: number, tail: RegExp): Map<string, number> {
   const hosts = new Map<string, number>();
@@ -177,41 +183,6 @@ function judged(r: Rule, m: RegExpExecArray, content: string): Found | "ambiguou
   if (one === undefined) return found;
   return { ...found, host: one[0], user: content.slice(userAt, one[1]) };
 }
-
-/** Splits a syslog line into the session it belongs to and its message. */
-const BSD = /(?<daemon>\[?sshd(?:-session)?(?:\[(?<pid>\d+)\])?\]?):?\s+(?:kernel:\s?\[ *\d+\.\d+\]:?\s+)?(?:\[ID \d+ \S+\]\s+)?(?:(?:error|fatal): (?:PAM: )?)?/y;
-const RFC5424 = /^<\d+>1 \S+ (?<hostname>\S+) sshd(?:-session)? (?<pid>\S+) \S+ (?:-|(?:\[(?:[^\]"]|"[^"]*")*\])+) (?:(?:error|fatal): (?:PAM: )?)?/;
-
-export function splitSession(line: string): { session: string; content: string } | undefined {
-  const r = line.startsWith("<") ? RFC5424.exec(line) : null;
-  if (r?.groups) return { session: `${r.groups.hostname} ${r.groups.pid}`, content: line.slice(r[0].length) };
-  let m: RegExpExecArray | null = null;
-  for (let i = line.indexOf("sshd"); i >= 0 && !m; i = line.indexOf("sshd", i + 4)) {
-    const at = line[i - 1] === "[" ? i - 1 : i;
-    if (at > 0 && line[at - 1] !== " " && line[at - 1] !== "\t") continue;
-    BSD.lastIndex = at;
-    m = BSD.exec(line);
-  }
-  if (!m?.groups) return undefined;
-  // only sshd's own lines: what precedes the program tag is syslog's header, a time stamp and a
-  // host name, never another program's tag or message ("h1 app sshd[2]: Failed …" is not sshd's)
-  const header = SYSLOG_HEADER.exec(line.slice(0, m.index));
-  if (!header) return undefined;
-  return { session: `${header.groups?.host ?? ""} ${m.groups.pid ?? ""}`, content: line.slice(m.index + m[0].length) };
-}
-
-const MONTH = "(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)";
-const WEEKDAY = "(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) )?";
-/** `Dec  6 01:00:00`, `Dec 06 01:00:00.123456`, with a year or a zone name (journalctl's outputs). */
-const BSD_TIME = `${WEEKDAY}${MONTH} +\\d{1,2} (?:\\d{4} )?\\d\\d:\\d\\d:\\d\\d(?:\\.\\d+)?(?: \\d{4})?(?: [A-Z]{2,5})?`;
-/** `2026-12-06T01:00:00.123456+00:00`, `Sun 2026-12-06 01:00:00 UTC`. */
-const ISO_TIME = `${WEEKDAY}\\d{4}-\\d\\d-\\d\\d[T ]\\d\\d:\\d\\d:\\d\\d(?:[.,]\\d+)?(?:Z|[+-]\\d\\d:?\\d\\d| [A-Z]{2,5})?`;
-/**
- * What syslog (RFC 3164, rsyslog's ISO stamps, journalctl's outputs, fleetwall's journal lines)
- * writes before the program tag: a priority, a time stamp (maybe in brackets), a host name; each
- * optional, nothing else.
- */
-const SYSLOG_HEADER = new RegExp(`^(?:<\\d{1,3}>)?(?:(?:\\[(?:${BSD_TIME}|${ISO_TIME})\\]|${BSD_TIME}|${ISO_TIME}) +)?(?:(?<host>[\\w.:%-]+) +)?$`);
 
 interface Session {
   host: string | undefined;

@@ -11,6 +11,8 @@ import { waitFor } from "../harness/sh.js";
 // the controller needs two reporters: before the fix, V was banned fleet-wide.
 const ATTACKER = attacker(1);
 const VICTIM = attacker(2);
+// a victim whose address is the start of the attacker's text (203.0.113.1 in 203.0.113.11)
+const PREFIX_VICTIM = ATTACKER.slice(0, -1);
 
 /** The lines sshd writes for a password attempt with a crafted user name, from the attacker's address. */
 const crafted = (host: string, pid: number, i: number) =>
@@ -19,6 +21,9 @@ const crafted = (host: string, pid: number, i: number) =>
     `Dec  6 01:00:0${i} ${host} sshd[${pid}]: Failed password for invalid user a from ${VICTIM} port 22 ssh2: b from ${ATTACKER} port ${40000 + i} ssh2`,
     `Dec  6 01:00:0${i} ${host} sshd[${pid}]: Failed keyboard-interactive/pam for invalid user a from ${VICTIM} port 22 ssh2: b from ${ATTACKER} port ${40000 + i} ssh2`,
     `Dec  6 01:00:0${i} ${host} sshd[${pid}]: Connection closed by invalid user a ${VICTIM} on ${ATTACKER} port ${40000 + i} [preauth]`,
+    // a failure without an address, then a closing line whose user name ends in `<victim> on`
+    `Dec  6 01:00:0${i} ${host} sshd[${pid + 5}]: Disconnecting: Too many authentication failures for a [preauth]`,
+    `Dec  6 01:00:0${i} ${host} sshd[${pid + 5}]: Connection closed by invalid user a ${PREFIX_VICTIM} on ${ATTACKER} port ${40000 + i} [preauth]`,
     // another program's line with an sshd-looking message in it
     `Dec  6 01:00:0${i} ${host} logger[${pid + 1}]: sshd[${pid}]: Failed password for root from ${VICTIM} port 22 ssh2`,
   ].join("\n") + "\n";
@@ -47,7 +52,9 @@ describe("log lines cannot choose the victim (#18.6), on the secured fleet", () 
     const list = JSON.parse(await s.fleet.cli(["bans", "list", ...s.operator, "--json"])) as { cidr: string }[];
     expect(list.map((d) => d.cidr)).toContain(ATTACKER);
     expect(list.map((d) => d.cidr)).not.toContain(VICTIM);
+    expect(list.map((d) => d.cidr)).not.toContain(PREFIX_VICTIM);
     for (const h of hosts) expect(await s.banned(h, VICTIM), h.id).toBe(false);
+    for (const h of hosts) expect(await s.banned(h, PREFIX_VICTIM), h.id).toBe(false);
     for (const h of hosts) expect(h.agent?.log(), h.id).not.toContain(`"address":"${VICTIM}"`);
   }, 60_000);
 });
