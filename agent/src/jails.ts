@@ -79,6 +79,7 @@ export class JailRunner {
         onLines,
         onPosition: (key, pos) => this.#savePosition(key, pos),
         onJournalError: (error) => this.log.error({ jail: jail.name, err: error }, "journalctl failed"),
+        onSourceError: (error) => this.log.error({ jail: jail.name, err: error }, "jail log source error"),
       });
       this.#running.set(jail.name, { key: canonicalJson(jail), stop, counter });
       this.log.info({ jail: jail.name, source: jail.source }, "jail started");
