@@ -1,7 +1,7 @@
 import { Config, type FileReader } from "./config.js";
 import { parseFilterSpec, readFilter } from "./filter-reader.js";
 import { dateTemplates } from "./date.js";
-import { translateRegex } from "./regex.js";
+import { translatableFilter } from "./translatable.js";
 import { timing, unreadSettings } from "./jail-settings.js";
 
 export { fail2banSeconds } from "./jail-settings.js";
@@ -42,8 +42,6 @@ export interface Fail2banImport {
 
 const SSHD_MODES: Readonly<Record<string, string>> = { normal: "sshd", ddos: "sshd-ddos", extra: "sshd-extra", aggressive: "sshd-aggressive" };
 const truthy = (v: string | undefined) => /^(true|yes|on|1)$/i.test((v ?? "").trim());
-/** A regex as a note shows it: whole, or its first 2000 characters and "…". */
-const shown = (re: string) => (re.length > 2000 ? `${re.slice(0, 2000)}…` : re);
 
 /** Reads jail.conf, jail.d/*.conf, jail.local, jail.d/*.local, in fail2ban's order. */
 export function readJailConfig(read: FileReader, list: DirLister, dir: string): Config {
@@ -126,22 +124,14 @@ function importJail(section: string, get: (o: string) => string | undefined, dir
     return undefined;
   }
   const f = readFilter(read, dir, filterName, { ...options, logtype: journal ? "journal" : (options.logtype ?? "file") });
-  const keep = (kind: string, list: string[]) =>
-    list.filter((re) => {
-      try {
-        translateRegex(re, { multiline: f.maxlines > 1 });
-        return true;
-      } catch (e) {
-        notes.push({ jail: section, what: `${kind} ${shown(re)}`, why: (e as Error).message });
-        return false;
-      }
-    });
-  const failRegex = keep("failregex", f.failregex);
-  const prefRegex = f.prefregex === undefined ? [] : keep("prefregex", [f.prefregex]);
-  if (!failRegex.length || (f.prefregex !== undefined && !prefRegex.length)) {
+  const t = translatableFilter(f);
+  for (const l of t.leftOut) notes.push({ jail: section, ...l });
+  if (!t.usable) {
     notes.push({ jail: section, what: "jail", why: `filter ${filterName}: no fail-regex could be translated; jail left out` });
     return undefined;
   }
+  const { failregex: failRegex, ignoreregex: ignoreRegex } = t.filter;
+  const prefRegex = t.filter.prefregex === undefined ? [] : [t.filter.prefregex];
   try {
     dateTemplates(f.datepattern);
   } catch (e) {
@@ -150,7 +140,6 @@ function importJail(section: string, get: (o: string) => string | undefined, dir
   }
   const source = sourceOf(section, get, journal, f.journalmatch, notes);
   if (!source) return undefined;
-  const ignoreRegex = keep("ignoreregex", f.ignoreregex);
   return {
     ...base,
     source,

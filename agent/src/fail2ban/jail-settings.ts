@@ -85,6 +85,7 @@ function increment(section: string, get: Get, banTime: number, notes: ImportNote
     const ours = fleetwallBanTimes(banTime, 2, max, 5);
     notes.push({ jail: section, what: `bantime.factor ${factor}`, why: `fleetwall's factor is the ratio of one ban to the previous: 2 used (fail2ban's doubling); fail2ban bans ${show(theirs)}, fleetwall ${show(ours)}: every repeat is ${factor}× shorter (raise banTime to ${duration(banTime * factor)} for longer repeats and a longer first ban)` });
   }
+  notes.push({ jail: section, what: "bantime.increment", why: "fail2ban also counts each failure of an address it banned before as 2^n/2+1 failures (n earlier bans), banning it again sooner; fleetwall counts every failure once" });
   return { factor: 2, max: duration(max) };
 }
 
