@@ -8,6 +8,8 @@ import { parseFilterSpec, readFilter } from "./filter-reader.js";
 import { fail2banSeconds, importFail2ban } from "./jail-reader.js";
 import { fail2banBanTimes, fleetwallBanTimes } from "./jail-settings.js";
 import { escalatedSeconds } from "@fleetwall/api";
+import { compile } from "@fleetwall/controller";
+import { render } from "../render.js";
 import { fail2banManifests } from "./manifests.js";
 import { requiredLiterals } from "./literals.js";
 import { rewriteNotStarting } from "./lookahead-rewrite.js";
@@ -193,6 +195,11 @@ describe("imported jails", () => {
     const [policy] = fail2banManifests(importFail2ban(read, list, "/e"), { name: "f2b", matchLabels: {} });
     const p = FirewallPolicy.parse(policy);
     expect(p.spec.defaultInput).toBe("Accept");
+    // it filters nothing: no baseline drop (invalid, new-not-SYN, XMAS/NULL, loopback spoofing), no reject
+    const host = compile([p], [{ id: "h", labels: {} }]).hosts.get("h");
+    const script = host ? render(host.ruleset, { sshPorts: [22], sshSources: { ip: [], ip6: [] }, nats: [], dhcp: false }).script : "";
+    expect(script).toMatch(/chain input \{[^}]*policy accept;/);
+    expect(script).not.toMatch(/\b(drop|reject)\b|baseline\/(loopback|invalid|tcp)/);
     const svc = p.spec.jails.find((j) => j.name === "svc");
     const match = compileFilter(svc);
     expect(match("Dec  6 01:00:00 svc: bad login from 203.0.113.9")).toBe("203.0.113.9");
