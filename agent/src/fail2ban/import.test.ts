@@ -233,6 +233,16 @@ describe("imported jails", () => {
     expect(why).toMatch(/^sshd, web: port: .*ports only/m);
   });
 
+  it("a [DEFAULT] setting every jail inherits is told once, naming the jails", () => {
+    const { why } = imported({ "/e/jail.d/d.local": "[DEFAULT]\nbantime.increment = true\nbantime.factor = 2\n" });
+    expect(why.match(/bantime\.increment: fail2ban also counts/g)).toHaveLength(1);
+    expect(why).toMatch(/^sshd, svc, web: bantime\.increment: /m);
+    // same numbers, one note; svc bans 28d (bantime -1), so its numbers differ
+    expect(why).toMatch(/^sshd, web: bantime\.factor 2: .*fail2ban bans 10m, 40m, 80m, 160m, 320m/m);
+    expect(why).toMatch(/^svc: bantime\.factor 2: /m);
+    expect(why).toMatch(/^svc, web: bantime\.maxtime \(unset\)/m);
+  });
+
   it("a regex that cannot be translated is shown whole in the report", () => {
     const long = `^svc: (?P<a>x)(?P=a)* ${"y".repeat(300)} <HOST>$`;
     const { why } = imported({ "/e/filter.d/svc.local": `[Definition]\nfailregex = ^svc: ok <HOST>$\n            ${long}\n` });

@@ -98,10 +98,23 @@ export function importFail2ban(read: FileReader, list: DirLister, dir: string): 
   }
   out.allow = ignores.length ? (ignores[0] as string[]).filter((a) => ignores.every((set) => set.includes(a))) : [];
   out.jails.forEach((j, i) => (j.ignore = (ignores[i] as string[]).filter((a) => !out.allow.includes(a))));
-  if (out.allow.length && out.jails.some((j) => j.ignore.length)) out.notes.push({ jail: "DEFAULT", what: "ignoreip", why: "addresses every imported jail ignores are a fleet-wide Allow BanList (never banned by any jail, imported or not); the others are on each jail's ignore" });
+  if (out.allow.length) out.notes.push({ jail: "DEFAULT", what: "ignoreip", why: `addresses every imported jail ignores are a fleet-wide Allow BanList (never banned by any jail, imported or not)${out.jails.some((j) => j.ignore.length) ? "; the others are on each jail's ignore" : ""}` });
   for (const n of names) out.notes.push({ jail: "DEFAULT", what: `ignoreip ${n}`, why: "a host name: fleetwall does not resolve names; add its addresses" });
   out.notes.push(...unreadSettings(imported));
+  out.notes = groupNotes(out.notes);
   return out;
+}
+
+/** The same note for several jails (a [DEFAULT] setting they inherit) as one note naming them all. */
+function groupNotes(notes: readonly ImportNote[]): ImportNote[] {
+  const byText = new Map<string, ImportNote>();
+  for (const n of notes) {
+    const k = `${n.what}\u0000${n.why}`;
+    const g = byText.get(k);
+    if (g) g.jail = `${g.jail}, ${n.jail}`;
+    else byText.set(k, { ...n });
+  }
+  return [...byText.values()];
 }
 
 function importJail(section: string, get: (o: string) => string | undefined, dir: string, read: FileReader, notes: ImportNote[]): Omit<ImportedJail, "ignore"> | undefined {
