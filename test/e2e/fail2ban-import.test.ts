@@ -110,7 +110,7 @@ describe("fleetwall import fail2ban: Debian's stock jails on a test fleet", () =
     expect(policy?.spec.jails?.find((j) => j.name === "sshd")?.filter).toBe("sshd");
     expect(policy?.spec.jails?.find((j) => j.name === "postfix")?.failRegex?.length).toBeGreaterThan(0);
     expect(policy?.spec.jails?.find((j) => j.name === "nginx-limit-req")?.source).toEqual({ file: `${JAIL_LOG_DIR}/nginx/*error.log` });
-    expect(docs.find((d) => d.kind === "BanList")?.spec.entries?.map((e) => e.cidr)).toEqual(["127.0.0.1/8", "::1", "198.51.100.0/24"]);
+    expect(docs.find((d) => d.kind === "BanList")?.spec.entries?.map((e) => e.cidr)).toEqual(["127.0.0.0/8", "::1", "198.51.100.0/24"]);
     // it filters nothing itself: no baseline drops, default Accept
     expect(policy?.spec).toMatchObject({ defaultInput: "Accept", defaultOutput: "Accept", baseline: { loopback: false, established: false, dropInvalid: false, badTcpFlags: false } });
     // Debian's usedns = warn is in [DEFAULT]: told once, for every jail that has it

@@ -178,13 +178,14 @@ describe("imported jails", () => {
   it("imports enabled jails in fail2ban's file order, with what it left out and why", () => {
     const { read, list } = files(base);
     const imp = importFail2ban(read, list, "/e");
-    expect(imp.allow).toEqual(["127.0.0.1/8", "::1"]);
+    expect(imp.allow).toEqual(["127.0.0.0/8", "::1"]);
     expect(imp.jails.map((j) => j.name)).toEqual(["sshd", "svc", "web"]);
     expect(imp.jails[2]).toMatchObject({ source: { file: "/var/log/nginx/*error.log" } });
     expect(imp.jails[0]).toMatchObject({ filter: "sshd-aggressive", source: { file: "/var/log/auth.log" }, maxRetry: 3, banTimeIncrement: { factor: 2, max: "7d" } });
     expect(imp.jails[1]).toMatchObject({ failRegex: ["^\\s*svc: bad login from <HOST>$"], datePattern: "{^LN-BEG}", banTime: "28d", source: { file: "/var/log/svc.log" } });
     const why = imp.notes.map((n) => `${n.jail}: ${n.what}: ${n.why}`).join("\n");
     expect(why).toMatch(/ignoreip monitor\.example: a host name/);
+    expect(why).toMatch(/ignoreip 127\.0\.0\.1\/8: written as 127\.0\.0\.0\/8/);
     expect(why).toMatch(/svc: failregex \^svc: \(\?P<a>x\).*repeated group/);
     expect(why).toMatch(/svc: bantime -1: a permanent ban/);
     expect(why).not.toMatch(/logpath/);
@@ -214,7 +215,7 @@ describe("imported jails", () => {
 
   it("a jail's ignoreip replaces [DEFAULT]'s: only what every jail ignores is fleet-wide", () => {
     const { imp, why } = imported({ "/e/jail.d/b.local": "[svc]\nignoreip = 127.0.0.1/8 198.18.0.9 other.example\n" });
-    expect(imp.allow).toEqual(["127.0.0.1/8"]);
+    expect(imp.allow).toEqual(["127.0.0.0/8"]);
     expect(imp.jails.map((j) => [j.name, j.ignore])).toEqual([["sshd", ["::1"]], ["svc", ["198.18.0.9"]], ["web", ["::1"]]]);
     expect(why).toMatch(/DEFAULT: ignoreip: addresses every imported jail ignores are a fleet-wide Allow BanList/);
     expect(why.match(/monitor\.example/g)).toHaveLength(1); // told once, not once per jail

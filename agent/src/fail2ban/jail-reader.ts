@@ -1,3 +1,4 @@
+import { cidrProblem, parseCidr } from "@fleetwall/api";
 import { Config, type FileReader } from "./config.js";
 import { parseFilterSpec, readFilter } from "./filter-reader.js";
 import { dateTemplates } from "./date.js";
@@ -72,7 +73,8 @@ export function importFail2ban(read: FileReader, list: DirLister, dir: string): 
         const ok = /^[0-9a-fA-F:.]+(\/\d+)?$/.test(a);
         if (!ok) names.add(a);
         return ok;
-      });
+      })
+      .flatMap((a) => canonicalIgnore(a, section, out.notes));
   const ignores: string[][] = [];
   const imported: { section: string; get: (o: string) => string | undefined }[] = [];
   for (const section of cfg.sectionNames()) {
@@ -182,4 +184,17 @@ function sourceOf(section: string, get: (o: string) => string | undefined, journ
   for (const p of paths) if (p !== file) notes.push({ jail: section, what: `logpath ${p}`, why: /[*?[]/.test(p) ? "a glob in a directory name: a jail follows files of one directory; name it in jail.local" : "a jail follows one path (a file, or a glob in the file name)" });
   if (!file) notes.push({ jail: section, what: "logpath", why: "no log file; jail left out" });
   return file ? { file } : undefined;
+}
+
+/** An ignoreip as fleetwall takes it: the network of `127.0.0.1/8` is written 127.0.0.0/8 (with a note); nonsense is dropped with one. */
+function canonicalIgnore(a: string, jail: string, notes: Fail2banImport["notes"]): string[] {
+  let text: string;
+  try {
+    text = parseCidr(a).text;
+  } catch {
+    notes.push({ jail, what: `ignoreip ${a}`, why: "not an address or CIDR" });
+    return [];
+  }
+  if (cidrProblem(a)) notes.push({ jail, what: `ignoreip ${a}`, why: `written as ${text}, the network fail2ban means` });
+  return [text];
 }
