@@ -1,5 +1,6 @@
 import type { JailIR } from "@fleetwall/api";
 import { FileFollower, type FollowPosition } from "./file-follower.js";
+import { GlobFollower, isGlob } from "./glob-follower.js";
 import { JournalFollower } from "./journal-follower.js";
 
 /** What following a jail's source needs: where it stopped before, and where its lines and positions go. */
@@ -10,6 +11,8 @@ export interface SourceHooks {
   /** Told each new position under the key `positions` has it. */
   onPosition: (key: string, pos: FollowPosition | string) => void;
   onJournalError: (error: unknown) => void;
+  /** A file source's trouble that stops no follower (a glob matching too many files). */
+  onSourceError?: (error: Error) => void;
   /** Journal entries count only when this accepts them (trusted fields: `sshdEntry`). */
   accept?: (entry: Record<string, unknown>) => boolean;
   /** Told each journal entry `accept` refused. */
@@ -27,6 +30,9 @@ export function readsSshd(jail: Pick<JailIR, "filter" | "source">): boolean {
   return /^sshd(?:-session|-auth)?$/.test(identifier ?? "") || /^sshd?(?:\.service)?$/.test(unit ?? "");
 }
 
+/** How often a glob source lists its directory again for new files. */
+const RESCAN_MS = 10_000;
+
 /** The key of a source's saved position. */
 export function sourceKey(source: JailIR["source"]): string {
   if ("file" in source) return source.file;
@@ -38,6 +44,23 @@ export function sourceKey(source: JailIR["source"]): string {
 export async function followSource(source: JailIR["source"], hooks: SourceHooks): Promise<() => Promise<void>> {
   const key = sourceKey(source);
   const saved = hooks.positions[key];
+  if ("file" in source && isGlob(source.file)) {
+    // each matching file has its own position, saved under its own path
+    const follower = new GlobFollower({
+      pattern: source.file,
+      saved: (path) => {
+        const pos = hooks.positions[path];
+        return typeof pos === "object" ? pos : undefined;
+      },
+      pollMs: 1000,
+      rescanMs: RESCAN_MS,
+      onLines: hooks.onLines,
+      onPosition: (path, pos) => hooks.onPosition(path, pos),
+      onError: (error) => hooks.onSourceError?.(error),
+    });
+    await follower.start();
+    return () => follower.stop();
+  }
   if ("file" in source) {
     const follower = new FileFollower({
       path: source.file,

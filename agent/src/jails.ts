@@ -82,6 +82,7 @@ export class JailRunner {
         onLines,
         onPosition: (key, pos) => this.#savePosition(key, pos),
         onJournalError: (error) => this.log.error({ jail: jail.name, err: error }, "journalctl failed"),
+        onSourceError: (error) => this.log.error({ jail: jail.name, err: error }, "jail log source error"),
         ...(readsSshd(jail) ? { accept: sshdEntry, onRejected: () => (this.linesUntrusted += 1) } : {}),
       });
       this.#running.set(jail.name, { key: canonicalJson(jail), stop, counter });

@@ -16,6 +16,7 @@
  * sources is ambiguous: no one's failure (docs/detection.md).
  */
 
+import { lineTimeMs } from "./sshd-line-time.js";
 import { parseFailedFor } from "./sshd-filter-failed.js";
 import { splitSession } from "./sshd-syslog.js";
 
@@ -202,7 +203,7 @@ export interface SshdFilterOptions {
   mode?: SshdMode;
   /** Called for a line with two candidate source addresses (a crafted user name): no one's failure. */
   onAmbiguous?: () => void;
-  /** The clock sessions expire by (milliseconds). */
+  /** The clock sessions expire by (milliseconds), for lines without a time stamp. */
   now?: () => number;
 }
 
@@ -223,7 +224,8 @@ function sessionStore(): (id: string, found: Found, t: number) => Session {
     const { rule: r, host, user } = found;
     const nofail = Boolean(r.nofail || r.gained);
     let s = sessions.get(id);
-    if (s && t - s.seen > SESSION_MS) s = undefined;
+    // log time can step back (a new year, lines out of order): a gap either way ends the session
+    if (s && Math.abs(t - s.seen) > SESSION_MS) s = undefined;
     if (s && host !== undefined && s.host !== host) {
       const adopts = s.host === undefined && !r.gained && (!nofail || r.forget === true);
       if (!adopts) s = undefined;
@@ -279,7 +281,8 @@ export function sshdFilter(options: SshdFilterOptions = {}): (line: string) => S
       options.onAmbiguous?.();
       return undefined;
     }
-    const s = session(split.session, found, now());
+    // sessions expire by the log's own time when the line has one, so an old log read at once expires too
+    const s = session(split.session, found, lineTimeMs(line) ?? now());
     // pending failures, or a second user name, make even a success or a nofail line a failure
     if (s.pending || s.users.size > 1) {
       s.nofail = false;

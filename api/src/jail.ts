@@ -14,7 +14,14 @@ export const BUILTIN_FILTERS = ["sshd", "sshd-ddos", "sshd-extra", "sshd-aggress
 
 export const JailSource = z
   .union([
-    strictObject({ file: z.string().min(1).regex(/^\//, "must be an absolute path").describe("Log file to follow (rotation and truncation are followed).") }),
+    strictObject({
+      file: z
+        .string()
+        .min(1)
+        .regex(/^\//, "must be an absolute path")
+        .refine((p) => !/[*?[]/.test(p.slice(0, p.lastIndexOf("/"))), { message: "a glob (*, ?, [) may only be in the file name, not in a directory" })
+        .describe("Log file to follow (rotation and truncation are followed). A glob in the file name (/var/log/nginx/*error.log) follows every matching file, new ones too, at most 64."),
+    }),
     strictObject({
       journal: strictObject({
           unit: z.string().min(1).optional().describe("systemd unit whose entries are read (journalctl -u)."),

@@ -32,4 +32,13 @@ describe("jail test --filter-file: a fail2ban filter as is, like fail2ban-regex 
     expect((await jailTest(log, filterFile(join(fd, "svc.conf"), {}), [])).matches).toEqual([{ line: 1, host: "203.0.113.1" }]);
     expect((await jailTest(log, filterFile(join(fd, "svc.conf"), { mode: "b" }), [])).matches).toEqual([{ line: 2, host: "203.0.113.2" }]);
   });
+
+  it("roundcube-auth: runs the regexes it can, as import does, and tells which it left out", async () => {
+    const left: string[] = [];
+    const spec = filterFile("/etc/fail2ban/filter.d/roundcube-auth.conf", {}, (l) => left.push(`${l.what}: ${l.why}`));
+    expect(left).toHaveLength(1);
+    expect(left[0]).toMatch(/^failregex \^\(\?:FAILED login\|Login failed\).*\(\?P=user\).*: .*backtracking/);
+    const r = await jailTest(`${LOGS}/roundcube-auth`, spec, []);
+    expect(r.matched).toBeGreaterThan(0);
+  });
 });

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { dirname, basename } from "node:path";
 import { canonicalizer, compileFinder, type JailFilter } from "@fleetwall/agent/filters";
-import { readFilter } from "@fleetwall/agent/fail2ban";
+import { readFilter, translatableFilter, type LeftOut } from "@fleetwall/agent/fail2ban";
 import { readText } from "./import-command.js";
 
 export interface JailTestResult {
@@ -31,13 +31,17 @@ export async function jailTest(file: string, filter: string | undefined | JailFi
 /**
  * A fail2ban filter file as `jail test` runs it, like `fail2ban-regex LOG FILTER`: read with its
  * includes (`filter.d/x.conf` and `x.local` beside it), `mode` and other [Init] options given.
+ * Regexes fleetwall cannot run are left out, as `import` leaves them out, and told to `leftOut`.
  */
-export function filterFile(path: string, options: Record<string, string>): JailFilter {
+export function filterFile(path: string, options: Record<string, string>, leftOut: (l: LeftOut) => void = () => undefined): JailFilter {
   const dir = dirname(dirname(path));
   const name = basename(path).replace(/\.(conf|local)$/, "");
   // sshd stays built in (sessions across lines, OpenSSH's formats), in the mode asked for
   if (name === "sshd") return { filter: ({ normal: "sshd", ddos: "sshd-ddos", extra: "sshd-extra", aggressive: "sshd-aggressive" } as Record<string, string>)[options.mode ?? "normal"] ?? "sshd" };
-  const f = readFilter((p) => readText(p === `${dir}/filter.d/${name}.conf` ? path : p), dir, name, options);
+  const t = translatableFilter(readFilter((p) => readText(p === `${dir}/filter.d/${name}.conf` ? path : p), dir, name, options));
+  t.leftOut.forEach(leftOut);
+  // with nothing usable left, the filter as written is compiled and its error names what is wrong
+  const f = t.usable ? t.filter : readFilter((p) => readText(p === `${dir}/filter.d/${name}.conf` ? path : p), dir, name, options);
   return {
     failRegex: f.failregex,
     ...(f.prefregex ? { prefRegex: f.prefregex } : {}),

@@ -31,21 +31,29 @@ logpath = ${JAIL_LOG_DIR}/mail.log
 
 [nginx-limit-req]
 enabled = true
-logpath = ${JAIL_LOG_DIR}/nginx-error.log
+`;
+
+// nginx-limit-req keeps Debian's logpath, the glob /var/log/nginx/*error.log (paths-common.conf). An
+// agent sees only JAIL_LOG_DIR of its host (the test must not write the machine's /var/log), so
+// paths-overrides.local, which paths-debian.conf reads for this, moves the directory and keeps the glob.
+const PATHS_OVERRIDES = `[DEFAULT]
+nginx_error_log = ${JAIL_LOG_DIR}/nginx/*error.log
 `;
 
 const SSH = attacker(1);
 const SMTP = attacker(2);
 const IMAP = attacker(3);
 const HTTP = attacker(4);
+const VHOST = attacker(5);
 /** Five lines per service, as each writes them (message texts from fail2ban's own test logs). */
+const limitReq = (i: number, addr: string) => `2026/12/06 01:00:0${i} [error] 256554#0: *9992${i} limiting requests, excess: 1.852 by zone "one", client: ${addr}, server: example.com, request: "POST /index.htm HTTP/1.0", host: "example.com"`;
 const five = (line: (i: number) => string) => Array.from({ length: 5 }, (_, i) => `${line(i)}\n`).join("");
 const LINES = {
   "auth.log": five((i) => `Dec  6 01:00:0${i} web sshd[${2000 + i}]: Failed password for invalid user admin from ${SSH} port ${40000 + i} ssh2`),
   "mail.log":
     five((i) => `Dec  6 01:00:0${i} web postfix/smtpd[8738]: NOQUEUE: reject: RCPT from spam.example[${SMTP}]: 554 5.7.1 <smtp@example.com>: Relay access denied; from=<john@example.com> to=<smtp@example.org> proto=SMTP helo=<spam.example>`) +
     five((i) => `Dec  6 01:00:1${i} web dovecot: auth-worker(31326): pam(username,${IMAP}): unknown user`),
-  "nginx-error.log": five((i) => `2026/12/06 01:00:0${i} [error] 256554#0: *9992${i} limiting requests, excess: 1.852 by zone "one", client: ${HTTP}, server: example.com, request: "POST /index.htm HTTP/1.0", host: "example.com"`),
+  "nginx/error.log": five((i) => limitReq(i, HTTP)),
 };
 
 describe("fleetwall import fail2ban: Debian's stock jails on a test fleet", () => {
@@ -64,6 +72,7 @@ describe("fleetwall import fail2ban: Debian's stock jails on a test fleet", () =
     dir = mkdtempSync(join(tmpdir(), "fleetwall-f2b-import-"));
     cpSync("/etc/fail2ban", join(dir, "fail2ban"), { recursive: true });
     writeFileSync(join(dir, "fail2ban", "jail.local"), JAIL_LOCAL);
+    writeFileSync(join(dir, "fail2ban", "paths-overrides.local"), PATHS_OVERRIDES);
     const out = join(dir, "policy.yaml");
     const run = spawnSync("node", [CLI, "import", "fail2ban", join(dir, "fail2ban"), "-o", out], { encoding: "utf8" });
     if (run.status !== 0) throw new Error(`import failed: ${run.stderr}`);
@@ -74,11 +83,11 @@ describe("fleetwall import fail2ban: Debian's stock jails on a test fleet", () =
         { id: "a", labels: "role=mail" },
         { id: "b", labels: "role=mail" },
       ],
-      { attackers: 4 },
+      { attackers: 5 },
     );
     hosts = fleet.hosts;
     for (const h of hosts) {
-      mkdirSync(fleet.hostLogDir(h), { recursive: true });
+      mkdirSync(join(fleet.hostLogDir(h), "nginx"), { recursive: true });
       for (const f of Object.keys(LINES)) appendFileSync(join(fleet.hostLogDir(h), f), "");
     }
     fleet.writePolicy("fail2ban.yaml", yaml);
@@ -95,12 +104,17 @@ describe("fleetwall import fail2ban: Debian's stock jails on a test fleet", () =
 
   it("writes a FirewallPolicy with the four jails and an Allow BanList for ignoreip", () => {
     expect(report).toMatch(/^imported jails: .*sshd/m);
-    const docs = parseAllDocuments(yaml).map((d) => d.toJS() as { kind: string; spec: { jails?: { name: string; filter?: string; failRegex?: string[] }[]; entries?: { cidr: string }[] } });
+    const docs = parseAllDocuments(yaml).map((d) => d.toJS() as { kind: string; spec: { jails?: { name: string; filter?: string; failRegex?: string[]; source?: unknown }[]; entries?: { cidr: string }[] } });
     const policy = docs.find((d) => d.kind === "FirewallPolicy");
     expect(policy?.spec.jails?.map((j) => j.name).sort()).toEqual(["dovecot", "nginx-limit-req", "postfix", "sshd"]);
     expect(policy?.spec.jails?.find((j) => j.name === "sshd")?.filter).toBe("sshd");
     expect(policy?.spec.jails?.find((j) => j.name === "postfix")?.failRegex?.length).toBeGreaterThan(0);
+    expect(policy?.spec.jails?.find((j) => j.name === "nginx-limit-req")?.source).toEqual({ file: `${JAIL_LOG_DIR}/nginx/*error.log` });
     expect(docs.find((d) => d.kind === "BanList")?.spec.entries?.map((e) => e.cidr)).toEqual(["127.0.0.0/8", "::1", "198.51.100.0/24"]);
+    // it filters nothing itself: no baseline drops, default Accept
+    expect(policy?.spec).toMatchObject({ defaultInput: "Accept", defaultOutput: "Accept", baseline: { loopback: false, established: false, dropInvalid: false, badTcpFlags: false } });
+    // Debian's usedns = warn is in [DEFAULT]: told once, for every jail that has it
+    expect(report.match(/usedns warn/g)).toHaveLength(1);
   });
 
   it("the controller accepts the policy: every host runs it", async () => {
@@ -119,4 +133,10 @@ describe("fleetwall import fail2ban: Debian's stock jails on a test fleet", () =
     expect(list.filter((d) => d.list === "fail2ban-ignoreip").map((d) => d.cidr).sort()).toEqual(["127.0.0.0/8", "198.51.100.0/24", "::1"]);
     expect(list.filter((d) => d.list.startsWith("jail-")).map((d) => `${d.list} ${d.cidr}`).sort()).toEqual([`jail-dovecot ${IMAP}`, `jail-nginx-limit-req ${HTTP}`, `jail-postfix ${SMTP}`, `jail-sshd ${SSH}`].sort());
   }, 120_000);
+
+  it("follows a file that matches nginx's glob once it appears", async () => {
+    const h = hosts[1] as FleetHost;
+    writeFileSync(join(fleet.hostLogDir(h), "nginx", "vhost-error.log"), five((i) => limitReq(i, VHOST)));
+    await waitFor(`${VHOST} banned on both hosts`, async () => (await Promise.all(hosts.map((x) => banned(x, VHOST)))).every(Boolean), 60_000, 200);
+  }, 90_000);
 });

@@ -19,6 +19,12 @@ export const DELIBERATE: readonly { line: string; finds: string; why: string }[]
   },
 ];
 
+/** Differences that hold for every log, not one line (docs/detection.md). */
+export const DELIBERATE_GENERAL: readonly string[] = [
+  "A host name where fail2ban expects an address (`<HOST>` matches names, `usedns`) is found and listed (`jail test` prints it as \"a host name: not banned\"), but never banned: fleetwall resolves no names in log lines, since whoever writes the line chooses the name and its DNS.",
+  "RFC 5424 lines (`<PRI>1 TIMESTAMP HOST sshd PROCID …`) match the built-in sshd filter in every mode and logtype, BSD syslog lines too, in one log: fail2ban's sshd.conf reads them only with `logtype = rfc5424` (imported filters keep fail2ban's logtype).",
+];
+
 /** sshd stays built in (sessions across lines): its logs are replayed through the built-in filter. */
 function builtinSshd(): FilterFactory {
   return (_filter, opts) => {
@@ -81,6 +87,6 @@ export function conformanceMarkdown(t: ConformanceTable): string {
   const why = t.rows
     .filter((r) => r.agreeing !== r.annotated)
     .map((r) => `- **${r.log}** (${r.agreeing} of ${r.annotated}): ${r.reasons.map(cell).join("; ")}`);
-  const deliberate = DELIBERATE.map((d) => `- \`${cell(d.line)}\`: fleetwall finds ${d.finds}; ${cell(d.why)}.`);
+  const deliberate = [...DELIBERATE_GENERAL.map((g) => `- ${g}`), ...DELIBERATE.map((d) => `- \`${cell(d.line)}\`: fleetwall finds ${d.finds}; ${cell(d.why)}.`)];
   return [...head, ...rows, "", "## Logs that do not agree, and why", "", ...why, "", "## Deliberate differences (counted as agreeing above)", "", ...deliberate, ""].join("\n");
 }

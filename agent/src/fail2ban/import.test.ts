@@ -6,6 +6,10 @@ import { Config, parseIni, substituteTags } from "./config.js";
 import { compileFail2ban } from "./engine.js";
 import { parseFilterSpec, readFilter } from "./filter-reader.js";
 import { fail2banSeconds, importFail2ban } from "./jail-reader.js";
+import { fail2banBanTimes, fleetwallBanTimes } from "./jail-settings.js";
+import { escalatedSeconds } from "@fleetwall/api";
+import { compile } from "@fleetwall/controller";
+import { render } from "../render.js";
 import { fail2banManifests } from "./manifests.js";
 import { requiredLiterals } from "./literals.js";
 import { rewriteNotStarting } from "./lookahead-rewrite.js";
@@ -175,7 +179,8 @@ describe("imported jails", () => {
     const { read, list } = files(base);
     const imp = importFail2ban(read, list, "/e");
     expect(imp.allow).toEqual(["127.0.0.0/8", "::1"]);
-    expect(imp.jails.map((j) => j.name)).toEqual(["sshd", "svc"]);
+    expect(imp.jails.map((j) => j.name)).toEqual(["sshd", "svc", "web"]);
+    expect(imp.jails[2]).toMatchObject({ source: { file: "/var/log/nginx/*error.log" } });
     expect(imp.jails[0]).toMatchObject({ filter: "sshd-aggressive", source: { file: "/var/log/auth.log" }, maxRetry: 3, banTimeIncrement: { factor: 2, max: "7d" } });
     expect(imp.jails[1]).toMatchObject({ failRegex: ["^\\s*svc: bad login from <HOST>$"], datePattern: "{^LN-BEG}", banTime: "28d", source: { file: "/var/log/svc.log" } });
     const why = imp.notes.map((n) => `${n.jail}: ${n.what}: ${n.why}`).join("\n");
@@ -183,7 +188,7 @@ describe("imported jails", () => {
     expect(why).toMatch(/ignoreip 127\.0\.0\.1\/8: written as 127\.0\.0\.0\/8/);
     expect(why).toMatch(/svc: failregex \^svc: \(\?P<a>x\).*repeated group/);
     expect(why).toMatch(/svc: bantime -1: a permanent ban/);
-    expect(why).toMatch(/web: logpath \/var\/log\/nginx\/\*error\.log: a glob/);
+    expect(why).not.toMatch(/logpath/);
   });
 
   it("writes manifests the API accepts, whose jails run on the agent", () => {
@@ -191,9 +196,80 @@ describe("imported jails", () => {
     const [policy] = fail2banManifests(importFail2ban(read, list, "/e"), { name: "f2b", matchLabels: {} });
     const p = FirewallPolicy.parse(policy);
     expect(p.spec.defaultInput).toBe("Accept");
+    // it filters nothing: no baseline drop (invalid, new-not-SYN, XMAS/NULL, loopback spoofing), no reject
+    const host = compile([p], [{ id: "h", labels: {} }]).hosts.get("h");
+    const script = host ? render(host.ruleset, { sshPorts: [22], sshSources: { ip: [], ip6: [] }, nats: [], dhcp: false }).script : "";
+    expect(script).toMatch(/chain input \{[^}]*policy accept;/);
+    expect(script).not.toMatch(/\b(drop|reject)\b|baseline\/(loopback|invalid|tcp)/);
     const svc = p.spec.jails.find((j) => j.name === "svc");
     const match = compileFilter(svc);
     expect(match("Dec  6 01:00:00 svc: bad login from 203.0.113.9")).toBe("203.0.113.9");
     expect(match("Dec  6 01:00:00 svc: good login from 203.0.113.9")).toBeUndefined();
+  });
+
+  const imported = (extra: Record<string, string>) => {
+    const { read, list } = files({ ...base, ...extra });
+    const imp = importFail2ban(read, list, "/e");
+    return { imp, why: imp.notes.map((n) => `${n.jail}: ${n.what}: ${n.why}`).join("\n") };
+  };
+
+  it("a jail's ignoreip replaces [DEFAULT]'s: only what every jail ignores is fleet-wide", () => {
+    const { imp, why } = imported({ "/e/jail.d/b.local": "[svc]\nignoreip = 127.0.0.1/8 198.18.0.9 other.example\n" });
+    expect(imp.allow).toEqual(["127.0.0.0/8"]);
+    expect(imp.jails.map((j) => [j.name, j.ignore])).toEqual([["sshd", ["::1"]], ["svc", ["198.18.0.9"]], ["web", ["::1"]]]);
+    expect(why).toMatch(/DEFAULT: ignoreip: addresses every imported jail ignores are a fleet-wide Allow BanList/);
+    expect(why.match(/monitor\.example/g)).toHaveLength(1); // told once, not once per jail
+    expect(why.match(/other\.example/g)).toHaveLength(1);
+  });
+
+  it("reports every setting that changes fail2ban's behaviour and is not taken over, once per value", () => {
+    const { why } = imported({
+      "/e/jail.d/c.local": "[DEFAULT]\nusedns = warn\nbantime.rndtime = 30\nbantime.overalljails = true\nignoreself = false\nignorecommand = /bin/check <ip>\nport = ssh\n[svc]\nport = 0:65535\nusedns = no\n",
+    });
+    expect(why).toMatch(/^sshd, web: usedns warn: fleetwall never resolves/m);
+    expect(why).toMatch(/^sshd, svc, web: bantime\.rndtime 30: .*random/m);
+    expect(why).toMatch(/^sshd, svc, web: bantime\.overalljails true: /m);
+    expect(why).toMatch(/^sshd, svc, web: ignoreself false: /m);
+    expect(why).toMatch(/^sshd, svc, web: ignorecommand \/bin\/check <ip>: /m);
+    expect(why).toMatch(/^sshd, web: port: .*ports only/m);
+  });
+
+  it("a [DEFAULT] setting every jail inherits is told once, naming the jails", () => {
+    const { why } = imported({ "/e/jail.d/d.local": "[DEFAULT]\nbantime.increment = true\nbantime.factor = 2\n" });
+    expect(why.match(/bantime\.increment: fail2ban also counts/g)).toHaveLength(1);
+    expect(why).toMatch(/^sshd, svc, web: bantime\.increment: /m);
+    // same numbers, one note; svc bans 28d (bantime -1), so its numbers differ
+    expect(why).toMatch(/^sshd, web: bantime\.factor 2: .*fail2ban bans 10m, 40m, 80m, 160m, 320m/m);
+    expect(why).toMatch(/^svc: bantime\.factor 2: /m);
+    expect(why).toMatch(/^svc, web: bantime\.maxtime \(unset\)/m);
+  });
+
+  it("a regex that cannot be translated is shown whole in the report", () => {
+    const long = `^svc: (?P<a>x)(?P=a)* ${"y".repeat(300)} <HOST>$`;
+    const { why } = imported({ "/e/filter.d/svc.local": `[Definition]\nfailregex = ^svc: ok <HOST>$\n            ${long}\n` });
+    expect(why).toContain(`failregex ${long}: `);
+  });
+
+  it("recidive is left out, with banTimeIncrement suggested", () => {
+    const { imp, why } = imported({ "/e/jail.d/r.local": "[recidive]\nenabled = true\nlogpath = /var/log/fail2ban.log\n", "/e/filter.d/recidive.conf": "[Definition]\nfailregex = ^Ban <HOST>$\n" });
+    expect(imp.jails.map((j) => j.name)).not.toContain("recidive");
+    expect(why).toMatch(/recidive: jail: recidive reads fail2ban's own log.*banTimeIncrement/);
+  });
+
+  // fail2ban: bantime, then bantime·factor·2^n for the n-th repeat (default formula); fleetwall: ×factor per repeat
+  it.each([
+    { f2bFactor: "1", f2b: [600, 1200, 2400, 4800, 9600], fw: [600, 1200, 2400, 4800, 9600], note: "" },
+    { f2bFactor: "2", f2b: [600, 2400, 4800, 9600, 19200], fw: [600, 1200, 2400, 4800, 9600], note: "fail2ban bans 10m, 40m, 80m, 160m, 320m, fleetwall 10m, 20m, 40m, 80m, 160m: every repeat is 2× shorter" },
+    { f2bFactor: "3", f2b: [600, 3600, 7200, 14400, 28800], fw: [600, 1200, 2400, 4800, 9600], note: "fail2ban bans 10m, 1h, 2h, 4h, 8h, fleetwall 10m, 20m, 40m, 80m, 160m: every repeat is 3× shorter" },
+  ])("bantime.factor $f2bFactor: the first 5 ban times of fail2ban and of the import", ({ f2bFactor, f2b, fw, note }) => {
+    const { imp, why } = imported({ "/e/jail.d/t.local": `[sshd]\nbantime = 10m\nbantime.factor = ${f2bFactor}\n` });
+    const inc = imp.jails[0]?.banTimeIncrement;
+    expect(inc).toEqual({ factor: 2, max: "7d" });
+    expect(fail2banBanTimes(600, Number(f2bFactor), 7 * 86400, 5)).toEqual(f2b);
+    // what the agent bans: api's one escalation formula with the imported factor
+    expect([1, 2, 3, 4, 5].map((n) => escalatedSeconds(600, inc, n, 7 * 86400))).toEqual(fw);
+    expect(fleetwallBanTimes(600, 2, 7 * 86400, 5)).toEqual(fw);
+    expect(/bantime\.factor/.test(why)).toBe(note !== "");
+    expect(why).toContain(note);
   });
 });

@@ -7,3 +7,4 @@ export { fail2banSeconds, importFail2ban, readJailConfig, type DirLister, type F
 export { fail2banManifests, manifestInputs, type ManifestOptions } from "./manifests.js";
 export { requiredLiterals } from "./literals.js";
 export { translateRegex, UntranslatableRegex, unrollCounted, expandTags } from "./regex.js";
+export { translatableFilter, shownRegex, type LeftOut } from "./translatable.js";

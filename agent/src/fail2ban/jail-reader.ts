@@ -2,7 +2,10 @@ import { cidrProblem, parseCidr } from "@fleetwall/api";
 import { Config, type FileReader } from "./config.js";
 import { parseFilterSpec, readFilter } from "./filter-reader.js";
 import { dateTemplates } from "./date.js";
-import { translateRegex } from "./regex.js";
+import { translatableFilter } from "./translatable.js";
+import { timing, unreadSettings } from "./jail-settings.js";
+
+export { fail2banSeconds } from "./jail-settings.js";
 
 /** Lists a directory's file names, or [] when there is none. */
 export type DirLister = (dir: string) => string[];
@@ -49,42 +52,31 @@ export function readJailConfig(read: FileReader, list: DirLister, dir: string): 
   return cfg;
 }
 
-/** fail2ban's time: seconds (`600`), or with units (`10m`, `1h`, `1d`, `1w`, `1mo`, `1y`, combined). */
-export function fail2banSeconds(text: string): number | undefined {
-  const t = text.trim().toLowerCase().replace(/\s+/g, "");
-  if (/^-?\d+(\.\d+)?$/.test(t)) return Number(t);
-  const units: Record<string, number> = { s: 1, sec: 1, m: 60, min: 60, h: 3600, hour: 3600, d: 86400, day: 86400, w: 604800, week: 604800, mo: 2592000, y: 31536000 };
-  let total = 0;
-  let rest = t;
-  for (let m = /^(\d+(?:\.\d+)?)([a-z]+)/.exec(rest); m; m = /^(\d+(?:\.\d+)?)([a-z]+)/.exec(rest)) {
-    const u = units[(m[2] as string).replace(/s$/, "")] ?? units[m[2] as string];
-    if (u === undefined) return undefined;
-    total += Number(m[1]) * u;
-    rest = rest.slice(m[0].length);
-  }
-  return rest === "" && total > 0 ? total : undefined;
-}
-
-const duration = (s: number) => (s % 86400 === 0 ? `${s / 86400}d` : s % 3600 === 0 ? `${s / 3600}h` : s % 60 === 0 ? `${s / 60}m` : `${Math.round(s)}s`);
-
 /** A jail name fleetwall accepts (lower case letters, digits, '-', at most 32). */
 const jailName = (n: string) => n.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 32);
 
-/** Imports every enabled jail; what cannot be taken over is in `notes`. Pure. */
+/**
+ * Imports every enabled jail; what cannot be taken over is in `notes`. Pure.
+ *
+ * A jail's ignoreip replaces [DEFAULT]'s in fail2ban. The addresses every imported jail ignores
+ * become `allow` (a fleet-wide Allow BanList); the rest of each jail's set goes on its `ignore`.
+ */
 export function importFail2ban(read: FileReader, list: DirLister, dir: string): Fail2banImport {
   const cfg = readJailConfig(read, list, dir);
   const out: Fail2banImport = { jails: [], allow: [], notes: [] };
-  const ignoreOf = (section: string, jail: string) =>
-    (cfg.get(section, "ignoreip", { __name__: jail }) ?? "")
+  const names = new Set<string>();
+  const ignoreOf = (section: string) =>
+    (cfg.get(section, "ignoreip", { __name__: section }) ?? "")
       .split(/[\s,]+/)
       .filter(Boolean)
       .filter((a) => {
         const ok = /^[0-9a-fA-F:.]+(\/\d+)?$/.test(a);
-        if (!ok) out.notes.push({ jail, what: `ignoreip ${a}`, why: "a host name: fleetwall does not resolve names; add its addresses" });
+        if (!ok) names.add(a);
         return ok;
       })
-      .flatMap((a) => canonicalIgnore(a, jail, out.notes));
-  out.allow = ignoreOf("DEFAULT", "DEFAULT");
+      .flatMap((a) => canonicalIgnore(a, section, out.notes));
+  const ignores: string[][] = [];
+  const imported: { section: string; get: (o: string) => string | undefined }[] = [];
   for (const section of cfg.sectionNames()) {
     const vars = { __name__: section };
     const get = (o: string) => {
@@ -99,13 +91,32 @@ export function importFail2ban(read: FileReader, list: DirLister, dir: string): 
     try {
       const jail = importJail(section, get, dir, read, out.notes);
       if (!jail) continue;
-      const own = ignoreOf(section, section).filter((a) => !out.allow.includes(a));
-      out.jails.push({ ...jail, ignore: own });
+      ignores.push(ignoreOf(section));
+      imported.push({ section, get });
+      out.jails.push({ ...jail, ignore: [] });
     } catch (e) {
       out.notes.push({ jail: section, what: "jail", why: (e as Error).message });
     }
   }
+  out.allow = ignores.length ? (ignores[0] as string[]).filter((a) => ignores.every((set) => set.includes(a))) : [];
+  out.jails.forEach((j, i) => (j.ignore = (ignores[i] as string[]).filter((a) => !out.allow.includes(a))));
+  if (out.allow.length) out.notes.push({ jail: "DEFAULT", what: "ignoreip", why: `addresses every imported jail ignores are a fleet-wide Allow BanList (never banned by any jail, imported or not)${out.jails.some((j) => j.ignore.length) ? "; the others are on each jail's ignore" : ""}` });
+  for (const n of names) out.notes.push({ jail: "DEFAULT", what: `ignoreip ${n}`, why: "a host name: fleetwall does not resolve names; add its addresses" });
+  out.notes.push(...unreadSettings(imported));
+  out.notes = groupNotes(out.notes);
   return out;
+}
+
+/** The same note for several jails (a [DEFAULT] setting they inherit) as one note naming them all. */
+function groupNotes(notes: readonly ImportNote[]): ImportNote[] {
+  const byText = new Map<string, ImportNote>();
+  for (const n of notes) {
+    const k = `${n.what}\u0000${n.why}`;
+    const g = byText.get(k);
+    if (g) g.jail = `${g.jail}, ${n.jail}`;
+    else byText.set(k, { ...n });
+  }
+  return [...byText.values()];
 }
 
 function importJail(section: string, get: (o: string) => string | undefined, dir: string, read: FileReader, notes: ImportNote[]): Omit<ImportedJail, "ignore"> | undefined {
@@ -123,23 +134,19 @@ function importJail(section: string, get: (o: string) => string | undefined, dir
     const source = sourceOf(section, get, journal, "_SYSTEMD_UNIT=sshd.service", notes);
     return source && { ...base, filter: builtin ?? "sshd", source };
   }
+  if (filterName === "recidive") {
+    notes.push({ jail: section, what: "jail", why: "recidive reads fail2ban's own log, which stops being written once fleetwall replaces fail2ban; left out: set banTimeIncrement on the jails (repeat offenders get longer bans)" });
+    return undefined;
+  }
   const f = readFilter(read, dir, filterName, { ...options, logtype: journal ? "journal" : (options.logtype ?? "file") });
-  const keep = (kind: string, list: string[]) =>
-    list.filter((re) => {
-      try {
-        translateRegex(re, { multiline: f.maxlines > 1 });
-        return true;
-      } catch (e) {
-        notes.push({ jail: section, what: `${kind} ${re.slice(0, 100)}`, why: (e as Error).message });
-        return false;
-      }
-    });
-  const failRegex = keep("failregex", f.failregex);
-  const prefRegex = f.prefregex === undefined ? [] : keep("prefregex", [f.prefregex]);
-  if (!failRegex.length || (f.prefregex !== undefined && !prefRegex.length)) {
+  const t = translatableFilter(f);
+  for (const l of t.leftOut) notes.push({ jail: section, ...l });
+  if (!t.usable) {
     notes.push({ jail: section, what: "jail", why: `filter ${filterName}: no fail-regex could be translated; jail left out` });
     return undefined;
   }
+  const { failregex: failRegex, ignoreregex: ignoreRegex } = t.filter;
+  const prefRegex = t.filter.prefregex === undefined ? [] : [t.filter.prefregex];
   try {
     dateTemplates(f.datepattern);
   } catch (e) {
@@ -148,7 +155,6 @@ function importJail(section: string, get: (o: string) => string | undefined, dir
   }
   const source = sourceOf(section, get, journal, f.journalmatch, notes);
   if (!source) return undefined;
-  const ignoreRegex = keep("ignoreregex", f.ignoreregex);
   return {
     ...base,
     source,
@@ -158,32 +164,6 @@ function importJail(section: string, get: (o: string) => string | undefined, dir
     datePattern: f.datepattern ?? "{DEFAULT}",
     ...(f.maxlines > 1 ? { maxLines: f.maxlines } : {}),
   };
-}
-
-function timing(section: string, get: (o: string) => string | undefined, notes: ImportNote[]) {
-  const secs = (o: string, fallback: number) => {
-    const v = get(o);
-    const s = v === undefined ? fallback : fail2banSeconds(v);
-    if (s === undefined || s <= 0) {
-      notes.push({ jail: section, what: `${o} ${v}`, why: s !== undefined && s < 0 ? "a permanent ban: fleetwall bans for at most its maximum; 4w used" : `not a time; ${duration(fallback)} used` });
-      return s !== undefined && s < 0 ? 28 * 86400 : fallback;
-    }
-    return s;
-  };
-  const maxRetry = Math.min(1000, Math.max(1, Number(get("maxretry") ?? "5") || 5));
-  const out: { maxRetry: number; findTime: string; banTime: string; banTimeIncrement?: { factor: number; max: string } } = {
-    maxRetry,
-    findTime: duration(secs("findtime", 600)),
-    banTime: duration(secs("bantime", 600)),
-  };
-  if (truthy(get("bantime.increment"))) {
-    // fail2ban's default formula doubles each time, times bantime.factor
-    const factor = Math.min(100, Math.max(1, 2 * (Number(get("bantime.factor") ?? "1") || 1)));
-    const max = get("bantime.maxtime");
-    out.banTimeIncrement = { factor, max: duration(max ? (fail2banSeconds(max) ?? 7 * 86400) : 7 * 86400) };
-    if (get("bantime.formula") || get("bantime.multipliers")) notes.push({ jail: section, what: "bantime.formula/multipliers", why: `fleetwall escalates by a factor (${factor}) up to a maximum` });
-  }
-  return out;
 }
 
 function sourceOf(section: string, get: (o: string) => string | undefined, journal: boolean, journalmatch: string | undefined, notes: ImportNote[]): ImportedJail["source"] | undefined {
@@ -199,9 +179,10 @@ function sourceOf(section: string, get: (o: string) => string | undefined, journ
     return { journal: { ...(unit ? { unit } : {}), ...(identifier ? { identifier } : {}) } };
   }
   const paths = (get("logpath") ?? "").split("\n").map((p) => p.trim().replace(/\s+(tail|head)$/, "")).filter(Boolean);
-  const file = paths.find((p) => p.startsWith("/") && !/[*?[]/.test(p));
-  for (const p of paths) if (p !== file) notes.push({ jail: section, what: `logpath ${p}`, why: /[*?[]/.test(p) ? "a glob: a jail follows one file; name it in jail.local" : "a jail follows one file" });
-  if (!file) notes.push({ jail: section, what: "logpath", why: "no single log file; jail left out" });
+  // a glob in the file name is followed (every matching file); one in a directory is not
+  const file = paths.find((p) => p.startsWith("/") && !/[*?[]/.test(p.slice(0, p.lastIndexOf("/"))));
+  for (const p of paths) if (p !== file) notes.push({ jail: section, what: `logpath ${p}`, why: /[*?[]/.test(p) ? "a glob in a directory name: a jail follows files of one directory; name it in jail.local" : "a jail follows one path (a file, or a glob in the file name)" });
+  if (!file) notes.push({ jail: section, what: "logpath", why: "no log file; jail left out" });
   return file ? { file } : undefined;
 }
 

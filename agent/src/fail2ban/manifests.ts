@@ -8,9 +8,12 @@ export interface ManifestOptions {
   matchLabels: Record<string, string>;
 }
 
+/** A policy that filters nothing: default Accept both ways, no rules, every baseline item off. */
+const NEUTRAL = { defaultInput: "Accept", defaultOutput: "Accept", baseline: { loopback: false, established: false, dropInvalid: false, badTcpFlags: false }, managementPorts: [] };
+
 /**
- * The imported jails as a FirewallPolicy that changes no filtering (default Accept, no rules: only
- * its jails), and [DEFAULT] ignoreip as a BanList of type Allow. Both are parsed with the API's own
+ * The imported jails as a FirewallPolicy that changes no filtering (NEUTRAL: only its jails, and
+ * the bans they make), and the ignoreip addresses every jail shares as a BanList of type Allow. Both are parsed with the API's own
  * schemas, so what is written is what the controller accepts.
  */
 export function fail2banManifests(imp: Fail2banImport, o: ManifestOptions): (FirewallPolicy | BanList)[] {
@@ -18,7 +21,7 @@ export function fail2banManifests(imp: Fail2banImport, o: ManifestOptions): (Fir
     apiVersion: API_VERSION,
     kind: "FirewallPolicy",
     metadata: { name: o.name },
-    spec: { hostSelector: { matchLabels: o.matchLabels }, defaultInput: "Accept", defaultOutput: "Accept", managementPorts: [], jails: imp.jails },
+    spec: { hostSelector: { matchLabels: o.matchLabels }, ...NEUTRAL, jails: imp.jails },
   });
   if (!imp.allow.length) return [policy];
   const allow = BanList.parse({
@@ -38,7 +41,7 @@ export function manifestInputs(imp: Fail2banImport, o: ManifestOptions): object[
       apiVersion: API_VERSION,
       kind: "FirewallPolicy",
       metadata: { name: o.name },
-      spec: { hostSelector: { matchLabels: o.matchLabels }, defaultInput: "Accept", defaultOutput: "Accept", managementPorts: [], jails: imp.jails.map((j) => ({ ...j, ...(j.ignore.length ? {} : { ignore: undefined }) })) },
+      spec: { hostSelector: { matchLabels: o.matchLabels }, ...NEUTRAL, jails: imp.jails.map((j) => ({ ...j, ...(j.ignore.length ? {} : { ignore: undefined }) })) },
     },
   ];
   if (imp.allow.length) docs.push({ apiVersion: API_VERSION, kind: "BanList", metadata: { name: `${o.name}-ignoreip` }, spec: { type: "Allow", entries: imp.allow.map((cidr) => ({ cidr, reason: "fail2ban ignoreip" })) } });
