@@ -5,3 +5,4 @@ export * from "./observe.js";
 export * from "./process-main.js";
 export * from "./retry.js";
 export * from "./supervisor.js";
+export * from "./control-plane.js";
