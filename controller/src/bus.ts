@@ -115,10 +115,24 @@ export class ControllerBus {
     await this.#puts.publish(kvSubject(DESIRED_BUCKET, hostId), enc.encode(text));
   }
 
+  /**
+   * Makes a bucket's watch, trying again with backoff while the server refuses it (the stream's
+   * consumer limit reached, by a flood the consumer guard is clearing): it says why, and never gives up.
+   */
+  #watchOf<T>(bucket: string, make: () => Promise<T>, signal: AbortSignal): Promise<T> {
+    return retry(make, {
+      signal,
+      initialMs: 250,
+      maxMs: 10_000,
+      jitter: 0.2,
+      onRetry: (err, retryInMs) => this.options.log.warn({ bucket, err, retryInMs }, "bucket watch refused by the server (consumer limit reached?); retrying"),
+    });
+  }
+
   /** Follows the hosts bucket (snapshot, then updates) until `signal` aborts; restarts a watch that ends. */
   async watchHosts(onHost: (id: string, reg: HostRegistration | null) => void, signal: AbortSignal, onSnapshot: () => void = () => undefined): Promise<void> {
     while (!signal.aborted) {
-      const watch = await this.hosts.watch();
+      const watch = await this.#watchOf("hosts", () => this.hosts.watch(), signal);
       const stop = () => watch.stop();
       signal.addEventListener("abort", stop, { once: true });
       let initial = (await this.hosts.status()).values > 0;
@@ -159,7 +173,7 @@ export class ControllerBus {
   /** Follows the bans bucket (the controller's own signed decisions) until aborted. */
   async watchBans(onEntry: (key: string, d: BanDecision | null, seal?: string, revision?: number, storedAtMs?: number) => void, onSeal: (id: string, present: boolean, revision?: number) => void, signal: AbortSignal, onSnapshot: () => void): Promise<void> {
     while (!signal.aborted) {
-      const watch = await this.bans.watch();
+      const watch = await this.#watchOf("bans", () => this.bans.watch(), signal);
       const stop = () => watch.stop();
       signal.addEventListener("abort", stop, { once: true });
       let initial = true;
