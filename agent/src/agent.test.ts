@@ -68,6 +68,25 @@ describe("Agent on the in-memory backend", () => {
     expect(bus.reports.at(-1)).toMatchObject({ state: "Applied", appliedRevision: 1 });
   });
 
+  it("one revision names one state: the applied revision with another hash is dropped, live or read back from the bucket; the same state again is accepted", async () => {
+    const { agent, backend, bus } = await makeAgent();
+    await agent.onDesired(bus, signed(state(3, ["web"])));
+    await agent.onDesired(bus, signed(state(3, ["api"])));
+    await agent.onDesired(bus, signed(state(3, ["api"])), true);
+    expect(backend.ruleset?.policies.map((p) => p.name)).toEqual(["web"]);
+    expect(agent.droppedMessages).toBe(2);
+    // the same state again (a restart reads it back) is no news and no drop
+    await agent.onDesired(bus, signed(state(3, ["web"])), true);
+    await agent.onDesired(bus, signed(state(3, ["web"])));
+    expect(agent.droppedMessages).toBe(2);
+    // an older stored one is overtaken, not counted; a newer one applies
+    await agent.onDesired(bus, signed(state(2, ["api"])), true);
+    expect(agent.droppedMessages).toBe(2);
+    await agent.onDesired(bus, signed(state(4, ["api"])));
+    expect(backend.ruleset?.policies.map((p) => p.name)).toEqual(["api"]);
+    expect(bus.reports.at(-1)).toMatchObject({ state: "Applied", appliedRevision: 4 });
+  });
+
   it("rolls back a ruleset after which the bus does not answer, and does not try it again while the bus answers without it", async () => {
     // the bus answers unless policy "cut" is in force
     const { agent, backend, bus } = await makeAgent((b) => !b.ruleset?.policies.some((p) => p.name === "cut"));

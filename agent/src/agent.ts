@@ -1,4 +1,4 @@
-import { FULL_BASELINE, SCHEMA_VERSION, type DesiredState, type JailIR, type HostReport, type RulesetIR } from "@fleetwall/api";
+import { SCHEMA_VERSION, type DesiredState, type JailIR, type HostReport, type RulesetIR } from "@fleetwall/api";
 import { untilAborted } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import type { FirewallBackend } from "./backend.js";
@@ -10,6 +10,8 @@ import { serialWriter } from "./bans-local.js";
 import { composeReport, describe } from "./agent-report.js";
 import type { JailRunner } from "./jails.js";
 import type { JailBan } from "./jail-counter.js";
+import { commitConfirm } from "./commit-confirm.js";
+import { SerialQueue } from "./serial-queue.js";
 
 export type { AgentBus, AgentOptions } from "./agent-bus.js";
 
@@ -36,7 +38,7 @@ export class Agent {
   onApplyMs: ((ms: number) => void) | undefined;
   rollbacks = 0;
   #dropped = 0;
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #ops = new SerialQueue((error) => this.log.error({ err: error }, "agent operation failed"));
   #trusted: Promise<void>;
   #onTrusted: () => void = () => undefined;
   #bus: AgentBus | undefined;
@@ -119,8 +121,8 @@ export class Agent {
 
   /** Runs until `signal` aborts: registers, follows desired state, heartbeats and repairs drift. */
   async run(bus: AgentBus, signal: AbortSignal): Promise<void> {
-    const heartbeat = setInterval(() => void this.#serialLogged(() => this.#report(bus)), this.options.heartbeatMs);
-    const drift = setInterval(() => void this.#serialLogged(() => this.checkDrift(bus)), this.options.driftIntervalMs);
+    const heartbeat = setInterval(() => void this.#ops.runLogged(() => this.#report(bus)), this.options.heartbeatMs);
+    const drift = setInterval(() => void this.#ops.runLogged(() => this.checkDrift(bus)), this.options.driftIntervalMs);
     signal.addEventListener("abort", () => {
       clearInterval(heartbeat);
       clearInterval(drift);
@@ -134,8 +136,8 @@ export class Agent {
       );
       this.log.info("registered");
       this.#bus = bus;
-      await this.#serial(() => this.#report(bus));
-      const desired = bus.watchDesired((data, stored) => this.#serialLogged(() => this.onDesired(bus, dec.decode(data), stored)), signal);
+      await this.#ops.run(() => this.#report(bus));
+      const desired = bus.watchDesired((data, stored) => this.#ops.runLogged(() => this.onDesired(bus, dec.decode(data), stored)), signal);
       const defender = this.defender;
       const bans = defender
         ? (async () => {
@@ -143,29 +145,14 @@ export class Agent {
             // pinned (or the agent stops)
             if (!(await untilAborted(this.#trusted, signal).then(() => true, () => false))) return;
             void defender.drain(bus);
-            await bus.watchBans((key, data, storedAtMs) => defender.onDecisionEntry(key, data, storedAtMs), signal, () => void this.#serialLogged(() => defender.bans.synced()));
+            await bus.watchBans((key, data, storedAtMs) => defender.onDecisionEntry(key, data, storedAtMs), signal, () => void this.#ops.runLogged(() => defender.bans.synced()));
           })()
         : Promise.resolve();
-      const lifts = defender && bus.watchLifts ? bus.watchLifts((data) => void this.#serialLogged(async () => (defender.onLift(dec.decode(data), this.#trustedKey) ? this.#report(bus) : undefined)), signal) : Promise.resolve();
+      const lifts = defender && bus.watchLifts ? bus.watchLifts((data) => void this.#ops.runLogged(async () => (defender.onLift(dec.decode(data), this.#trustedKey) ? this.#report(bus) : undefined)), signal) : Promise.resolve();
       await Promise.all([desired, bans, lifts]);
     } finally {
       clearInterval(heartbeat);
       clearInterval(drift);
-    }
-  }
-
-  #serial<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.#queue.then(fn);
-    this.#queue = next.catch(() => undefined);
-    return next;
-  }
-
-  /** Runs one operation after the others; a failure is logged and never stops the agent's loops. */
-  async #serialLogged(fn: () => Promise<unknown>): Promise<void> {
-    try {
-      await this.#serial(fn);
-    } catch (error) {
-      this.log.error({ err: error }, "agent operation failed");
     }
   }
 
@@ -175,9 +162,9 @@ export class Agent {
    * by a newer update, not replayed: it is ignored, not counted.
    */
   async onDesired(bus: AgentBus, data: string, stored = false): Promise<void> {
-    const v = verifyDesired(data, { hostId: this.options.hostId, trustedKey: this.#trustedKey, appliedRevision: stored ? 0 : this.appliedRevision });
-    if (v.ok && stored && v.state.revision < this.appliedRevision) {
-      this.log.debug({ revision: v.state.revision, applied: this.appliedRevision }, "stored desired state older than the one applied; ignored");
+    const v = verifyDesired(data, { hostId: this.options.hostId, trustedKey: this.#trustedKey, appliedRevision: this.appliedRevision, appliedHash: this.#applied?.state.hash });
+    if (!v.ok && v.older && stored) {
+      this.log.debug({ applied: this.appliedRevision }, "stored desired state older than the one applied; ignored");
       return;
     }
     const refusal = v.ok ? (!this.#trustedKey && !this.#mayPin ? "no controller key configured, and the bus is not authenticated: not pinning a key from it (--controller-key or --trust-first-key)" : undefined) : v.reason;
@@ -232,28 +219,13 @@ export class Agent {
     this.log.info({ revision: state.revision, ms: Math.round(performance.now() - started) }, "ruleset applied");
   }
 
-  /**
-   * Commit-confirm: after an apply the bus must still answer within the confirm window; if it does
-   * not, the previous ruleset is restored and this revision is not tried again. When the bus does not
-   * answer with the previous ruleset either, the new one was not the cause: it may be tried again.
-   */
+  /** Commit-confirm (commit-confirm.ts); a rollback restores the previous state and records why. */
   async #confirm(state: DesiredState, previous: Applied | undefined): Promise<boolean> {
-    const bus = this.#bus as AgentBus;
-    this.log.debug({ revision: state.revision, windowMs: this.options.confirmWindowMs }, "waiting for the bus to confirm the ruleset");
-    // an agent told to stop meanwhile gets no answer: it restores the last confirmed ruleset, the one
-    // it has saved, and stops
-    if (await bus.roundTrip(this.options.confirmWindowMs)) return true;
-    this.log.error({ revision: state.revision, windowMs: this.options.confirmWindowMs }, "bus unreachable after apply; rolling back");
-    const restore = previous?.state.ruleset ?? { baseline: { ...FULL_BASELINE }, policies: [], defaultInput: { verdict: "accept" as const }, defaultOutput: { verdict: "accept" as const } };
-    try {
-      const back = await this.backend.applyRuleset(restore);
-      if (previous) this.#applied = { ...previous, ...back };
-    } catch (error) {
-      this.log.error({ err: error }, "rollback failed");
-    }
-    const reachable = await bus.roundTrip(this.options.confirmWindowMs);
-    this.#error = `revision ${state.revision} rolled back: the bus did not answer within ${Math.round(this.options.confirmWindowMs / 1000)} s of applying it`;
-    this.#failedHash = reachable ? state.hash : undefined;
+    const outcome = await commitConfirm(this.#bus as AgentBus, this.backend, this.log, state, previous?.state.ruleset, this.options.confirmWindowMs);
+    if (outcome.confirmed) return true;
+    if (previous && outcome.restored) this.#applied = { ...previous, ...outcome.restored };
+    this.#error = outcome.error;
+    this.#failedHash = outcome.blamed ? state.hash : undefined;
     return false;
   }
 

@@ -1,13 +1,12 @@
-import { BAN_EPOCH_MS, REPORT_LOCAL_BANS_LIMIT, CidrSet, banEpoch, expirySeconds, heldAt, parseCidr, type Family } from "@fleetwall/api";
+import { BAN_EPOCH_MS, REPORT_LOCAL_BANS_LIMIT, CidrSet, banEpoch, expirySeconds, heldAt, parseCidr } from "@fleetwall/api";
 import type { Logger } from "pino";
 import type { FirewallBackend } from "./backend.js";
 import { BanBelief } from "./bans-belief.js";
+import { BanChanges } from "./bans-changes.js";
 import { BanKernel } from "./bans-kernel.js";
 import type { BanEntry } from "./bans-decision.js";
 import { LocalBans, type LocalBan } from "./bans-local.js";
-import { diffIntervals, planIntervals } from "./bans-plan.js";
-import { INTERVAL_SETS, familyOf, rebuildContent, spotPicks } from "./bans-rebuild.js";
-import type { BanOp } from "./bans-render.js";
+import { rebuildContent, spotPicks } from "./bans-rebuild.js";
 
 export * from "./bans-decision.js";
 export type { LocalBan } from "./bans-local.js";
@@ -32,7 +31,6 @@ export interface BanTruth {
   localTotal: number;
 }
 
-
 /**
  * Keeps the kernel's ban sets equal to the decisions this host holds (`BanBelief`) and its own local
  * bans. Changes mark elements; a flush turns them into one transaction at a time (a single ban goes
@@ -46,9 +44,7 @@ export class BanSync {
   readonly #belief: BanBelief;
   readonly #local = new LocalBans();
   #loading = true;
-  #dirtySingles = new Map<string, boolean>();
-  #dirtyLocal = new Set<string>();
-  #dirtyIntervals = new Set<string>();
+  readonly #changes = new BanChanges();
   readonly #kernel: BanKernel;
   #replanAt = new Map<string, number>();
   #replanTimer: NodeJS.Timeout | undefined;
@@ -81,7 +77,7 @@ export class BanSync {
   /** Restores the local bans saved in the state directory. */
   restoreLocal(json: string | undefined): number {
     const n = this.#local.restore(json, this.#now());
-    for (const b of this.#local.list()) this.#dirtyLocal.add(b.address);
+    for (const b of this.#local.list()) this.#changes.touchLocal(b.address);
     if (n > 0) void this.#schedule();
     return n;
   }
@@ -120,19 +116,9 @@ export class BanSync {
     this.#belief.set(key, live, before);
     if (before?.kind === "allow" || live?.kind === "allow") this.#allowSet = undefined;
     if (this.#loading) return Promise.resolve();
-    if (before) this.#touch(before, false);
-    if (live) this.#touch(live, !held);
+    if (before) this.#changes.touch(before, false);
+    if (live) this.#changes.touch(live, !held);
     return this.#schedule();
-  }
-
-  #touch(e: BanEntry, fresh: boolean): void {
-    if (e.kind !== "ban") {
-      this.#dirtyIntervals.add(`${e.kind} ${e.family}`);
-      return;
-    }
-    // by element alone: the family follows from it
-    const was = this.#dirtySingles.get(e.element);
-    this.#dirtySingles.set(e.element, was === undefined ? fresh : was && fresh);
   }
 
   /**
@@ -149,7 +135,7 @@ export class BanSync {
   /** A ban by this host's own jail, for `seconds`. */
   setLocal(jail: string, address: string, seconds: number): Promise<void> {
     this.#local.add(jail, address, this.#now() + seconds * 1000);
-    this.#dirtyLocal.add(address);
+    this.#changes.touchLocal(address);
     this.saveLocal?.(this.#local.toJSON());
     return this.#schedule();
   }
@@ -158,7 +144,7 @@ export class BanSync {
   liftLocal(address: string): LocalBan | undefined {
     const had = this.#local.lift(address);
     if (!had) return undefined;
-    this.#dirtyLocal.add(address);
+    this.#changes.touchLocal(address);
     this.saveLocal?.(this.#local.toJSON());
     void this.#schedule();
     return had;
@@ -195,18 +181,14 @@ export class BanSync {
   async #rebuildNow(why: string): Promise<void> {
     const { elements, plans, replanAt } = rebuildContent(this.#belief, this.#local.list(), this.#now());
     this.#replanAt = replanAt;
-    this.#dirtySingles.clear();
-    this.#dirtyLocal.clear();
-    this.#dirtyIntervals.clear();
+    this.#changes.clear();
     try {
       await this.#kernel.replace(elements, plans);
       this.log.info({ why, elements: elements.length }, "bans table rebuilt");
     } catch (error) {
       this.log.error({ why, err: error }, "bans table rebuild refused; filling it by batches");
       await this.#kernel.replace([], new Map());
-      this.#belief.forEachSingle((element) => this.#dirtySingles.set(element, true));
-      for (const b of this.#local.list()) this.#dirtyLocal.add(b.address);
-      for (const [kind, family] of INTERVAL_SETS) this.#dirtyIntervals.add(`${kind} ${family}`);
+      this.#changes.touchAll(this.#belief, this.#local);
     }
   }
 
@@ -252,8 +234,9 @@ export class BanSync {
     this.#flushing ??= (async () => {
       await Promise.resolve();
       await this.#rebuilding;
-      while (this.#dirtySingles.size > 0 || this.#dirtyLocal.size > 0 || this.#dirtyIntervals.size > 0) {
-        const { intervals, singles } = this.#collect();
+      while (this.#changes.pending) {
+        const { intervals, singles, replanAt } = this.#changes.take(this.#belief, this.#local, this.#kernel, this.#now());
+        for (const [id, at] of replanAt) this.#replanAt.set(id, at);
         // an interval set's changes stay in one batch: a network goes in once those it covers left
         const max = Math.max(1, (this.options.maxBatch ?? 50_000) - intervals.length);
         await this.#kernel.apply([...intervals, ...singles.slice(0, max)]);
@@ -263,28 +246,6 @@ export class BanSync {
       this.#armReplan();
     })();
     return this.#flushing;
-  }
-
-  #collect(): { intervals: BanOp[]; singles: BanOp[] } {
-    const now = this.#now();
-    const singles: BanOp[] = [];
-    const op = (kind: "ban" | "local", family: Family, element: string, at: number, fresh: boolean): BanOp =>
-      at > now ? { op: "upsert", kind, family, element, fresh, ...(at === Infinity ? {} : { timeoutSeconds: (at - now) / 1000 }) } : { op: "remove", kind, family, element };
-    for (const [element, fresh] of this.#dirtySingles) {
-      singles.push(op("ban", familyOf(element), element, this.#belief.singleExpiry(element), fresh));
-    }
-    for (const address of this.#dirtyLocal) singles.push(op("local", familyOf(address), address, this.#local.get(address)?.expiresAt ?? 0, false));
-    const intervals: BanOp[] = [];
-    for (const id of this.#dirtyIntervals) {
-      const [kind, family] = id.split(" ") as ["allow" | "net", Family];
-      const plan = planIntervals(this.#belief.intervals(kind, family), now);
-      this.#replanAt.set(id, plan.replanAt);
-      intervals.push(...diffIntervals(this.#kernel.intervals(id), plan.elements, kind, family, now));
-    }
-    this.#dirtySingles = new Map();
-    this.#dirtyLocal = new Set();
-    this.#dirtyIntervals = new Set();
-    return { intervals, singles };
   }
 
   /** Plans interval sets again when an element left out for lying inside another must now go in. */
@@ -299,8 +260,8 @@ export class BanSync {
   /** Marks for planning every interval set whose replan time has come (the timer calls it; tests too). */
   replanDue(): Promise<void> {
     const now = this.#now();
-    for (const [id, at] of this.#replanAt) if (at <= now) this.#dirtyIntervals.add(id);
-    return this.#dirtyIntervals.size > 0 ? this.#schedule() : Promise.resolve();
+    for (const [id, at] of this.#replanAt) if (at <= now) this.#changes.touchInterval(id);
+    return this.#changes.intervalsPending ? this.#schedule() : Promise.resolve();
   }
 
   /** Resolves when everything queued so far is in the kernel. */

@@ -1,8 +1,10 @@
 import { HostId, isCidr, parseCidr, parseLabelList } from "@fleetwall/api";
-import { FlagDuration, Listen, LogLevel, NatsFiles, NatsServers } from "@fleetwall/runtime/config";
+import { DURATION, Listen, LogLevel, NatsFiles, NatsServers, flagDuration } from "@fleetwall/runtime/config";
 import { z } from "zod";
 
 /** The agent's configuration: `fleetwall agent`'s flags, parsed once and frozen by the CLI. */
+const { SECOND, MINUTE, HOUR } = DURATION;
+
 export const AgentConfig = z.object({
   nats: NatsServers,
   ...NatsFiles,
@@ -20,9 +22,9 @@ export const AgentConfig = z.object({
   sshPort: z.array(z.coerce.number().int().min(1).max(65535)).default([22]),
   sshSource: z.array(z.string().refine(isCidr, "must be an address or CIDR")).default([]),
   dhcp: z.boolean().default(true),
-  heartbeat: FlagDuration.default(10_000),
-  driftInterval: FlagDuration.default(10_000),
-  confirmWindow: FlagDuration.default(20_000),
+  heartbeat: flagDuration("10s", 100, 10 * MINUTE),
+  driftInterval: flagDuration("10s", 100, HOUR),
+  confirmWindow: flagDuration("20s", SECOND, 10 * MINUTE),
   natsFailsafe: z.boolean().default(true),
   trustFirstKey: z.boolean().default(false),
   nft: z.string().default("nft"),

@@ -1,11 +1,10 @@
 import { canonicalJson, type JailIR } from "@fleetwall/api";
 import type { Logger } from "pino";
-import { FileFollower, type FollowPosition } from "./file-follower.js";
+import type { FollowPosition } from "./file-follower.js";
 import { compileFilter } from "./filters.js";
-import { JournalFollower } from "./journal-follower.js";
+import { followSource } from "./jail-source.js";
 import { JailCounter, type JailBan } from "./jail-counter.js";
 import { JAIL_POSITIONS as POSITIONS, type StateStore } from "./state-store.js";
-
 
 interface Running {
   key: string;
@@ -75,34 +74,12 @@ export class JailRunner {
           if (ban) this.onBan(ban, jail);
         }
       };
-      let stop: () => Promise<void>;
-      if ("file" in jail.source) {
-        const path = jail.source.file;
-        const saved = this.#positions[path];
-        const follower = new FileFollower({
-          path,
-          start: typeof saved === "object" ? saved : undefined,
-          pollMs: 1000,
-          onPosition: (pos) => this.#savePosition(path, pos),
-          onLines,
-        });
-        await follower.start();
-        stop = () => follower.stop();
-      } else {
-        const { unit, identifier } = jail.source.journal;
-        const key = `journal:${unit ?? ""}:${identifier ?? ""}`;
-        const saved = this.#positions[key];
-        const follower = new JournalFollower({
-          ...(unit ? { unit } : {}),
-          ...(identifier ? { identifier } : {}),
-          cursor: typeof saved === "string" ? saved : undefined,
-          onLines,
-          onCursor: (cursor) => this.#savePosition(key, cursor),
-          onError: (error) => this.log.error({ jail: jail.name, err: error }, "journalctl failed"),
-        });
-        follower.start();
-        stop = async () => follower.stop();
-      }
+      const stop = await followSource(jail.source, {
+        positions: this.#positions,
+        onLines,
+        onPosition: (key, pos) => this.#savePosition(key, pos),
+        onJournalError: (error) => this.log.error({ jail: jail.name, err: error }, "journalctl failed"),
+      });
       this.#running.set(jail.name, { key: canonicalJson(jail), stop, counter });
       this.log.info({ jail: jail.name, source: jail.source }, "jail started");
     }

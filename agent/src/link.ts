@@ -6,11 +6,9 @@ import { BANS_BUCKET, DESIRED_BUCKET, HOSTS_BUCKET, liftSubject, reportSubject, 
 import { closeNats, connectNats, delay, retry } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import { BansFollower, HELD_LIVE_LIMIT } from "./bans-follower.js";
+import { DesiredDelivery } from "./desired-delivery.js";
 
 const enc = new TextEncoder();
-
-/** How often an agent reads its stored desired state again besides after a reconnect (jittered ±25 %). */
-const DESIRED_CHECK_MS = 30_000;
 
 export interface LinkOptions {
   /** Servers, credentials and TLS; the link adds its own reconnect behaviour. */
@@ -79,35 +77,12 @@ export class AgentLink {
    */
   async watchDesired(onValue: (data: Uint8Array, stored: boolean) => Promise<void>, signal: AbortSignal): Promise<void> {
     const desired = await this.#bucket(DESIRED_BUCKET, signal);
-    const key = this.options.hostId;
-    const subject = `$KV.${DESIRED_BUCKET}.${key}`;
-    let last: Uint8Array | undefined;
-    let readRevision = 0;
-    const deliver = async (data: Uint8Array, stored: boolean) => {
-      if (last && Buffer.compare(last, data) === 0) return; // the same state again
-      last = data;
-      await onValue(data, stored);
-    };
-    const read = async () => {
-      try {
-        const e = await desired.get(key);
-        if (!e || e.operation !== "PUT" || e.revision === readRevision) return;
-        readRevision = e.revision;
-        await deliver(e.value, true);
-      } catch (error) {
-        this.options.log.warn({ bucket: DESIRED_BUCKET, key, err: error }, "stored desired state not read");
-      }
-    };
-    let timer: NodeJS.Timeout | undefined;
-    const check = () => {
-      if (signal.aborted) return;
-      timer = setTimeout(() => void read().finally(check), DESIRED_CHECK_MS * (0.75 + Math.random() / 2));
-      timer.unref();
-    };
+    const subject = `$KV.${DESIRED_BUCKET}.${this.options.hostId}`;
+    const delivery = new DesiredDelivery(desired, this.options.hostId, onValue, this.options.log.child({ bucket: DESIRED_BUCKET }));
     const reconnects = (async () => {
       for await (const s of this.nc.status()) {
         if (signal.aborted) break;
-        if (s.type === "reconnect") void read();
+        if (s.type === "reconnect") void delivery.read();
       }
     })().catch(() => undefined);
     let stop = () => {};
@@ -119,14 +94,14 @@ export class AgentLink {
         stop = () => updates.unsubscribe();
         // the server has the subscription before the stored value is read: no update falls in between
         await this.nc.flush();
-        await read();
-        if (!timer) check();
+        await delivery.read();
+        delivery.startChecks(signal);
         let ended: unknown;
         try {
           for await (const m of updates) {
             // a deletion or purge of the key carries no state
             if (m.headers?.get("KV-Operation")) continue;
-            await deliver(m.data, false);
+            await delivery.deliver(m.data, false);
           }
         } catch (error) {
           ended = error;
@@ -138,7 +113,7 @@ export class AgentLink {
         await sleep(5_000, undefined, { signal, ref: false }).catch(() => undefined);
       }
     } finally {
-      clearTimeout(timer);
+      delivery.stop();
       signal.removeEventListener("abort", abort);
       void reconnects;
     }

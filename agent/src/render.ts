@@ -154,7 +154,8 @@ function policyChain(policy: PolicyIR, hook: "input" | "output", ctx: RenderCont
   const lines: Line[] = [];
   rules.forEach((rule, index) => {
     const id = comment(`${policy.name}/${rule.name}${rule.comment ? `: ${rule.comment}` : ""}`);
-    for (const { family, text: match } of matchVariants(rule.match)) {
+    const named = (fam: Fam, key: "saddr" | "daddr", items: readonly string[]) => addressSet(ctx, `${hook === "input" ? "in" : "out"}_${policy.name}_${index}_${key[0]}${fam === "ip" ? 4 : 6}`, fam, items);
+    for (const { family, text: match } of matchVariants(rule.match, named)) {
       if (rule.rateLimit) lines.push(...rateLimitLines(policy, hook, index, rule, match, family, audit, ctx));
       const counter = rule.counter ? "counter " : "";
       const limit = rule.limit ? `limit rate ${rule.limit} ` : "";
@@ -228,15 +229,36 @@ export function rateExpression(count: number, perSeconds: number): string {
 /** One match text per address family the rule needs (one when it names no addresses). */
 type Fam = "ip" | "ip6";
 
-export function matchVariants(m: MatchIR): { family: Fam | undefined; text: string }[] {
+/**
+ * Address lists longer than this render as a named interval set in the policy table rather than an
+ * anonymous set inside the rule: the read-back and drift listing (`nft -t`) then leave the elements
+ * out, so a rule of 10,000 sources costs the agent's periodic check nothing.
+ */
+export const NAMED_SET_MIN = 64;
+
+/** Declares a named interval set of addresses (canonical, non-overlapping: compile made them so) and returns `@name`. */
+function addressSet(ctx: RenderContext, name: string, fam: Fam, items: readonly string[]): string {
+  const setName = `a_${name}`;
+  ctx.decls.push(`\tset ${setName} {\n\t\ttype ${fam === "ip" ? "ipv4_addr" : "ipv6_addr"}\n\t\tflags interval\n\t\telements = { ${items.join(", ")} }\n\t}`);
+  return `@${setName}`;
+}
+
+type NamedSet = (fam: Fam, key: "saddr" | "daddr", items: readonly string[]) => string;
+
+/** An address list as nft text: inline (one address or an anonymous set), or a named set when long. */
+function addresses(items: readonly string[], fam: Fam, key: "saddr" | "daddr", named: NamedSet | undefined): string {
+  return named && items.length > NAMED_SET_MIN ? named(fam, key, items) : set(items);
+}
+
+export function matchVariants(m: MatchIR, named?: NamedSet): { family: Fam | undefined; text: string }[] {
   const hasAddr = (m.saddr && (m.saddr.ip.length || m.saddr.ip6.length)) || (m.daddr && (m.daddr.ip.length || m.daddr.ip6.length));
   const families: (Fam | undefined)[] = hasAddr || m.families.length === 1 ? m.families : [undefined];
   return families.map((fam) => {
     const parts: string[] = [];
     if (m.iifname) parts.push(`iifname "${m.iifname}"`);
     if (m.oifname) parts.push(`oifname "${m.oifname}"`);
-    if (fam && m.saddr) parts.push(`${fam} saddr ${set(m.saddr[fam])}`);
-    if (fam && m.daddr) parts.push(`${fam} daddr ${set(m.daddr[fam])}`);
+    if (fam && m.saddr) parts.push(`${fam} saddr ${addresses(m.saddr[fam], fam, "saddr", named)}`);
+    if (fam && m.daddr) parts.push(`${fam} daddr ${addresses(m.daddr[fam], fam, "daddr", named)}`);
     if (fam && !m.saddr && !m.daddr && !onlyIcmp(m)) parts.push(`meta nfproto ${fam === "ip" ? "ipv4" : "ipv6"}`);
     parts.push(...l4(m));
     if (m.ctState) parts.push(`ct state ${set(m.ctState)}`);

@@ -38,6 +38,16 @@ describe("verifyDesired", () => {
     if (!r.ok) expect(r.reason).toContain(reason);
   });
 
+  it("one revision names one state: the applied revision is accepted again only with the applied hash", () => {
+    const at5 = { ...opts, appliedRevision: 5, appliedHash: "h" };
+    expect(verifyDesired(signed(state({ revision: 5 })), at5)).toMatchObject({ ok: true });
+    expect(verifyDesired(signed(state({ revision: 5, hash: "other" })), at5)).toMatchObject({ ok: false, reason: expect.stringContaining("two states under one revision") });
+    expect(verifyDesired(signed(state({ revision: 6, hash: "other" })), at5)).toMatchObject({ ok: true });
+    expect(verifyDesired(signed(state({ revision: 4 })), at5)).toMatchObject({ ok: false, older: true });
+    // nothing applied yet (a fresh host): any revision
+    expect(verifyDesired(signed(state({ revision: 1, hash: "x" })), { ...opts, appliedRevision: 0 })).toMatchObject({ ok: true });
+  });
+
   it("with no trusted key, accepts the offered key (to be pinned) — and after pinning refuses others", () => {
     const first = verifyDesired(signed(state()), { ...opts, trustedKey: undefined });
     expect(first).toMatchObject({ ok: true, publicKey: controller.publicKeyPem });

@@ -8,14 +8,18 @@ function parseEnvelope(data: string): { success: true; data: SignedEnvelope } | 
 
 export type Verified =
   | { ok: true; state: DesiredState; envelope: SignedEnvelope; publicKey: string }
-  | { ok: false; reason: string };
+  /** `older`: validly signed, but a revision below the applied one (overtaken, or replayed). */
+  | { ok: false; reason: string; older?: true };
 
 /**
  * Checks one desired-state message: well-formed, signed by the trusted key (or, with none yet,
- * by the key it carries, which the caller then pins), for this host, and not older than what is
- * applied. Pure; never throws.
+ * by the key it carries, which the caller then pins), for this host, and newer than what is
+ * applied: a revision above the applied one, or the applied revision with the applied hash (the same
+ * state again, as a restart reads it back). The applied revision with another hash is refused: one
+ * revision names one state, and two signed states under one number mean a second writer. Pure;
+ * never throws.
  */
-export function verifyDesired(data: string, opts: { hostId: string; trustedKey: string | undefined; appliedRevision: number }): Verified {
+export function verifyDesired(data: string, opts: { hostId: string; trustedKey: string | undefined; appliedRevision: number; appliedHash?: string | undefined }): Verified {
   const env = parseEnvelope(data);
   if (!env.success) return env;
   const key = opts.trustedKey ?? env.data.publicKey;
@@ -37,7 +41,10 @@ export function verifyDesired(data: string, opts: { hostId: string; trustedKey: 
   if (!state.success) return { ok: false, reason: "payload is not a desired state of a known schemaVersion" };
   if (state.data.hostId !== opts.hostId) return { ok: false, reason: `desired state is for host ${state.data.hostId}` };
   if (state.data.revision < opts.appliedRevision) {
-    return { ok: false, reason: `replayed revision ${state.data.revision} < applied ${opts.appliedRevision}` };
+    return { ok: false, reason: `replayed revision ${state.data.revision} < applied ${opts.appliedRevision}`, older: true };
+  }
+  if (state.data.revision === opts.appliedRevision && opts.appliedHash !== undefined && state.data.hash !== opts.appliedHash) {
+    return { ok: false, reason: `revision ${state.data.revision} is applied with another hash: two states under one revision (a second writer?)` };
   }
   return { ok: true, state: state.data, envelope: env.data, publicKey: key };
 }

@@ -1,4 +1,5 @@
-import { SCHEMA_VERSION, type BanDecision } from "./messages.js";
+import type { BanDecision } from "./ban-messages.js";
+import { SCHEMA_VERSION } from "./messages.js";
 
 /** What a new decision needs; times in ms (null expiry: never). The rest has defaults. */
 export interface NewDecision {

@@ -1,5 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import ipaddr from "ipaddr.js";
+import { uncoveredCidrs } from "./cidr-cover.js";
 import { CIDR_PATTERN, CidrSet, CidrString, cidrContains, isCidr, parseCidr, type Cidr } from "./net.js";
 
 describe("parseCidr", () => {
@@ -39,6 +41,33 @@ describe("CidrSet", () => {
   ])("%s: %s → %s", (_, text, expected) => {
     const set = new CidrSet(["198.18.0.7", "203.0.113.0/24", "2001:db8::1"].map(parseCidr));
     expect(set.overlaps(parseCidr(text))).toBe(expected);
+  });
+});
+
+describe("parseCidr's plain IPv4 path", () => {
+  // the reference: ipaddr.js alone, as parseCidr worked before it had a fast path
+  const reference = (text: string) => {
+    const [addr, prefix] = text.includes("/") ? ipaddr.IPv4.parseCIDR(text) : [ipaddr.IPv4.parse(text), 32];
+    return prefix === 32 ? addr.toString() : `${ipaddr.IPv4.networkAddressFromCIDR(`${addr.toString()}/${prefix}`).toString()}/${prefix}`;
+  };
+  it("gives ipaddr.js's canonical text for every address and prefix (property)", () => {
+    const v4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255), fc.option(fc.nat(32))).map(([a, b, c, d, p]) => `${a}.${b}.${c}.${d}${p === null ? "" : `/${p}`}`);
+    fc.assert(fc.property(v4, (text) => {
+      expect(parseCidr(text)).toEqual({ family: "ip", prefix: text.includes("/") ? Number(text.split("/")[1]) : 32, text: reference(text) });
+    }), { numRuns: 3000 });
+  });
+  it.each(["198.18.0.01", "198.18.0.0/033", "198.18.0.0/33", "256.0.0.0"])("still refuses %j", (text) => expect(() => parseCidr(text)).toThrow());
+});
+
+describe("uncoveredCidrs", () => {
+  const v4 = fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 255 }), fc.constantFrom(32, 31, 30, 25, 24, 23, 22)).map(([b, c, p]) => parseCidr(`198.18.${b}.${c}/${p}`));
+  const v6 = fc.tuple(fc.integer({ min: 0, max: 255 }), fc.constantFrom(128, 127, 124, 120, 116)).map(([n, p]) => parseCidr(`2001:db8::${n.toString(16)}/${p}`));
+  // the quadratic definition: keep a CIDR unless another (or an equal one earlier) covers it
+  const naive = (cs: Cidr[]) => cs.filter((c, i) => !cs.some((o, j) => j !== i && cidrContains(o, c) && (o.text !== c.text || j < i)));
+  it.each([["IPv4", v4], ["IPv6", v6]] as const)("keeps exactly the CIDRs no other covers, in input order (%s, property)", (_, gen) => {
+    fc.assert(fc.property(fc.array(gen, { maxLength: 40 }), (cs) => {
+      expect(uncoveredCidrs(cs).map((c) => c.text)).toEqual(naive(cs).map((c) => c.text));
+    }), { numRuns: 500 });
   });
 });
 

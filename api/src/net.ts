@@ -13,6 +13,8 @@ export interface Cidr {
 /** Parses an address or CIDR, masking host bits, as nftables would want it. Throws on bad input. */
 export function parseCidr(input: string): Cidr {
   const raw = input.trim();
+  const fast = parsePlainV4(raw);
+  if (fast) return fast;
   // 010.0.0.1 reads as octal to some parsers and decimal to others: refuse the ambiguity
   const head = raw.split("/")[0] as string;
   if (!head.includes(":") && head.split(".").some((octet) => /^0\d/.test(octet))) {
@@ -37,6 +39,35 @@ export function parseCidr(input: string): Cidr {
     ? ipaddr.IPv4.networkAddressFromCIDR(`${addr.toString()}/${prefix}`)
     : ipaddr.IPv6.networkAddressFromCIDR(`${addr.toString()}/${prefix}`);
   return { family, prefix, text: `${network.toString()}/${prefix}` };
+}
+
+const PLAIN_V4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/([1-9]?\d))?$/;
+
+/**
+ * The common case, `a.b.c.d` or `a.b.c.d/p` in plain decimal, without ipaddr.js (which parses the
+ * text twice and prints it twice): a policy of 200,000 sources parses in milliseconds, not seconds.
+ * Anything else, errors included, is left to the general path (undefined).
+ */
+function parsePlainV4(raw: string): Cidr | undefined {
+  const m = PLAIN_V4.exec(raw);
+  if (!m) return undefined;
+  let n = 0;
+  for (let i = 1; i <= 4; i += 1) {
+    const octet = m[i] as string;
+    const v = Number(octet);
+    if (v > 255 || (octet.length > 1 && octet[0] === "0")) return undefined;
+    n = n * 256 + v;
+  }
+  const prefix = m[5] === undefined ? 32 : Number(m[5]);
+  if (prefix > 32) return undefined;
+  if (prefix === 32) return { family: "ip", prefix, text: v4Text(n) };
+  const size = 2 ** (32 - prefix);
+  return { family: "ip", prefix, text: `${v4Text(n - (n % size))}/${prefix}` };
+}
+
+/** Dotted-quad text of a 32-bit address held as a number. */
+export function v4Text(n: number): string {
+  return `${Math.floor(n / 16777216)}.${Math.floor(n / 65536) % 256}.${Math.floor(n / 256) % 256}.${n % 256}`;
 }
 
 export function isCidr(input: string): boolean {

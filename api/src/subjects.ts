@@ -31,3 +31,8 @@ export const agentInboxPrefix = (hostId: string): string => `_INBOX_${hostId}`;
 
 /** Host ids are NATS subject tokens and KV keys: a restricted alphabet. */
 export const HOST_ID_PATTERN = /^[a-z0-9]([-a-z0-9_]{0,61}[a-z0-9])?$/;
+/**
+ * The last valid version of each policy and ban list (key `<Kind>.<name>`), written only by the
+ * controller and signed by it: an invalid edit keeps enforcement as it was across controller restarts.
+ */
+export const LAST_GOOD_BUCKET = "fleetwall-last-good";

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
+import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { setFlagsFromString } from "node:v8";
 import { Command, Option } from "commander";
-import { FLEETWALL_VERSION, REGEX_FLAGS, parseDuration } from "@fleetwall/api";
-import { AgentConfig, ConfigError, ControllerConfig, parseConfig, splitSources } from "./config.js";
+import { z } from "zod";
+import { FLEETWALL_VERSION, REGEX_FLAGS, boundedDurationMs, parseDurationMs } from "@fleetwall/api";
+import { AgentConfig, ConfigError, ControllerConfig, checkAgentConfig, checkControllerConfig, parseConfig, splitSources } from "./config.js";
 import { natsFailsafe } from "./nats-url.js";
 import { natsAccess, withNatsOptions } from "./nats-access.js";
 
@@ -29,11 +31,30 @@ function configFlags(cmd: Command): Command {
     .option("--print-config", "print the parsed configuration as JSON and exit");
 }
 
-/** Handles --check-config / --print-config; true when the command should stop here. */
-function configOnly(opts: { checkConfig?: boolean; printConfig?: boolean }, cfg: unknown): boolean {
+/**
+ * Handles --check-config / --print-config; true when the command should stop here. --check-config
+ * also runs `check` (files exist and parse), and fails with every problem it finds.
+ */
+async function configOnly<C>(opts: { checkConfig?: boolean; printConfig?: boolean }, cfg: C, check: (cfg: C) => Promise<string[]>): Promise<boolean> {
   if (opts.printConfig) process.stdout.write(`${JSON.stringify(cfg, null, 2)}\n`);
-  else if (opts.checkConfig) process.stdout.write("configuration OK\n");
+  else if (opts.checkConfig) {
+    const problems = await check(cfg);
+    if (problems.length > 0) throw new ConfigError(problems.join("\n"));
+    process.stdout.write("configuration OK\n");
+  }
   return !!(opts.printConfig || opts.checkConfig);
+}
+
+/** `--duration` of `bans add`/`import`: whole seconds, at least one (the controller bounds it by its --max-ban). */
+function banSeconds(text: string | undefined): number | null {
+  if (text === undefined) return null;
+  try {
+    const ms = parseDurationMs(text);
+    if (ms < 1000 || ms % 1000 !== 0) throw new ConfigError(`--duration: ${text} must be whole seconds, at least 1s`);
+    return ms / 1000;
+  } catch (error) {
+    throw error instanceof ConfigError ? error : new ConfigError(`--duration: ${(error as Error).message}`);
+  }
 }
 
 const program = new Command()
@@ -53,7 +74,7 @@ configFlags(
     .option("--lease-name <name>", "name of the leader-election Lease", "fleetwall-controller")
     .option("--lease-duration <duration>", "how long a leader's lease holds without renewal", "15s")
     .option("--lease-retry <duration>", "how often the leader renews and a standby retries", "2s")
-    .addOption(new Option("--identity <name>", "this replica's name in the Lease").env("POD_NAME").default(hostname()))
+    .addOption(new Option("--identity <name>", "this replica's name in the Lease: unique per process (two processes with one identity would both lead)").env("POD_NAME").default(processIdentity(), "HOSTNAME-PID-RANDOM"))
     .option("--relist <duration>", "informers list everything again this often (a safety net under the watch)", "5m")
     .option("--status-interval <duration>", "how often resource statuses are compared and written", "1s")
     .addOption(new Option("--signing-key <file>", "Ed25519 private key (PEM); created with <file>.pub when missing").env("FLEETWALL_SIGNING_KEY").default("/var/lib/fleetwall/signing-key.pem"))
@@ -71,7 +92,7 @@ configFlags(
     .addOption(new Option("--log-level <level>").env("FLEETWALL_LOG_LEVEL").default("info")),
 ).action(async (opts) => {
   const cfg = parseConfig(ControllerConfig, opts);
-  if (configOnly(opts, cfg)) return;
+  if (await configOnly(opts, cfg, checkControllerConfig)) return;
   const { controllerMain } = await import("@fleetwall/controller/main");
   await controllerMain(cfg);
 });
@@ -99,7 +120,7 @@ const agentCommand = configFlags(
     .addOption(new Option("--log-level <level>").env("FLEETWALL_LOG_LEVEL").default("info")),
 ).action(async (opts) => {
   const cfg = parseConfig(AgentConfig, opts);
-  if (configOnly(opts, cfg)) return;
+  if (await configOnly(opts, cfg, checkAgentConfig)) return;
   const { agentBootMain, agentMain: main } = await agentMain();
   await (opts.boot ? agentBootMain(cfg) : main(cfg));
 });
@@ -118,10 +139,11 @@ withNatsOptions(program
   .command("status")
   .description("print the hosts and policies of the fleet as the controller sees them"))
   .option("--json", "print JSON for scripts")
-  .option("--timeout <ms>", "how long to wait for the controller", "3000")
+  .option("--timeout <duration>", "how long to wait for the controller", "3s")
   .action(async (opts: { nats: string; json?: boolean; timeout: string }) => {
+    const timeout = parseConfig(z.object({ timeout: boundedDurationMs(100, 600_000) }), opts).timeout;
     const { fetchStatus, formatStatus } = await import("./status-command.js");
-    const status = await fetchStatus(natsAccess(opts), Number(opts.timeout));
+    const status = await fetchStatus(natsAccess(opts), timeout);
     process.stdout.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
   });
 
@@ -186,8 +208,7 @@ withNatsOptions(bans
   .option("--duration <duration>", "how long, e.g. 1h, 7d; without it the ban holds until deleted")
   .option("--reason <text>", "why", "")
   .action(async (cidr: string, opts: { nats: string; duration?: string; reason: string }) => {
-    const seconds = opts.duration === undefined ? null : parseDuration(opts.duration);
-    if (seconds === undefined) throw new ConfigError(`--duration: "${opts.duration}" is not a duration like 1h or 7d`);
+    const seconds = banSeconds(opts.duration);
     const reply = await (await bansCommands()).addBan(natsAccess(opts), cidr, seconds, opts.reason);
     process.stdout.write(`banned ${cidr} (${reply.keys.join(", ")})\n`);
   });
@@ -224,8 +245,7 @@ withNatsOptions(bans
   .option("--duration <duration>", "how long, e.g. 7d; without it the bans hold until deleted")
   .option("--reason <text>", "why", "")
   .action(async (file: string, opts: { nats: string; list: string; duration?: string; reason: string }) => {
-    const seconds = opts.duration === undefined ? null : parseDuration(opts.duration);
-    if (seconds === undefined) throw new ConfigError(`--duration: "${opts.duration}" is not a duration like 1h or 7d`);
+    const seconds = banSeconds(opts.duration);
     const r = await (await bansCommands()).importBans(natsAccess(opts), file, opts.list, seconds, opts.reason);
     for (const x of r.refused.slice(0, 20)) process.stderr.write(`refused ${x.cidr}: ${x.reason}\n`);
     process.stdout.write(`published ${r.published}, refused ${r.refused.length}\n`);
@@ -295,3 +315,8 @@ program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`fleetwall: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exitCode = 1;
 });
+
+/** A Lease identity no other process has: the host name alone was shared by two controllers run by hand on one machine. */
+function processIdentity(): string {
+  return `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
+}

@@ -125,6 +125,20 @@ describe("BanList reconciler", () => {
   });
 });
 
+describe("BanKeeper durations", () => {
+  it.each([
+    ["add", (k: BanKeeper, s: number | null) => k.add({ cidr: "203.0.113.9", durationSeconds: s, reason: "" })],
+    ["import", (k: BanKeeper, s: number | null) => k.import({ list: "l", durationSeconds: s, reason: "", entries: ["203.0.113.9"] })],
+  ])("%s refuses a ban longer than --max-ban, names both, and publishes nothing", async (_, call) => {
+    const { keeper, sink } = keeperWithBucket(false);
+    const reply = await call(keeper, 400 * 86_400);
+    expect(reply).toMatchObject({ ok: false, error: "a ban of 400d is longer than the controller allows (--max-ban 1d)" });
+    expect(sink.stored.size).toBe(0);
+    expect(await call(keeper, 86_400)).toMatchObject({ ok: true });
+    expect(await call(keeper, null)).toMatchObject({ ok: true });
+  });
+});
+
 describe("BanList reconciler failures", () => {
   const list = (name: string, entries: unknown[]) => BanList.parse({ apiVersion: "fleetwall.io/v1alpha1", kind: "BanList", metadata: { name }, spec: { entries } });
 

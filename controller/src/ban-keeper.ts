@@ -1,4 +1,4 @@
-import { banKey, parseCidr, type BanAddRequest, type BanImportRequest, type BanList, type BanReply, type BanSignal, type Cidr, type HostRegistration, type SigningKey, type BanDecision } from "@fleetwall/api";
+import { banKey, formatDuration, parseCidr, type BanAddRequest, type BanImportRequest, type BanList, type BanReply, type BanSignal, type Cidr, type HostRegistration, type SigningKey, type BanDecision } from "@fleetwall/api";
 import type { Logger } from "pino";
 import type { z } from "zod";
 import { arbitrate, type ArbiterConfig } from "./arbiter.js";
@@ -132,7 +132,15 @@ export class BanKeeper {
     return { ok: true, keys };
   }
 
+  /** Why a requested ban duration is refused: longer than `--max-ban`, the longest ban this controller grants. */
+  #durationProblem(seconds: number | null): string | undefined {
+    if (seconds === null || seconds <= this.config.maxBanSeconds) return undefined;
+    return `a ban of ${formatDuration(seconds * 1000)} is longer than the controller allows (--max-ban ${formatDuration(this.config.maxBanSeconds * 1000)})`;
+  }
+
   async add(req: z.infer<typeof BanAddRequest>): Promise<BanReply> {
+    const tooLong = this.#durationProblem(req.durationSeconds);
+    if (tooLong) return { ok: false, error: tooLong, keys: [] };
     const plan = planAdd(req, this.protection.check, this.now());
     const r = plan.refusals[0];
     if (r) return { ok: false, error: r.reason === "not an address or CIDR" ? `${r.cidr} is not an address or CIDR` : `${r.cidr} is not banned: ${r.reason}`, keys: [] };
@@ -141,6 +149,8 @@ export class BanKeeper {
 
   /** One chunk of an import: every entry checked like a manual ban, then published under seals. */
   async import(req: z.infer<typeof BanImportRequest>): Promise<BanReply> {
+    const tooLong = this.#durationProblem(req.durationSeconds);
+    if (tooLong) return { ok: false, error: tooLong, keys: [] };
     const plan = planImport(req, this.protection.check, this.now());
     await this.publisher.execute(plan);
     return { ok: true, keys: [], published: plan.puts.length, refused: plan.refusals.map(({ cidr, reason }) => ({ cidr, reason })) };

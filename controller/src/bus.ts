@@ -34,6 +34,7 @@ import {
 import type { Logger } from "pino";
 import { closeNats, connectNats, retry } from "@fleetwall/runtime";
 import type { Published } from "./publisher.js";
+import type { DesiredEntry } from "./desired-witness.js";
 import { AckedPublisher, PublishError } from "./acked-publisher.js";
 
 const enc = new TextEncoder();
@@ -111,8 +112,29 @@ export class ControllerBus {
     return out;
   }
 
-  async putDesired(hostId: string, text: string): Promise<void> {
-    await this.#puts.publish(kvSubject(DESIRED_BUCKET, hostId), enc.encode(text));
+  /** Resolves with the stream sequence of the write. */
+  putDesired(hostId: string, text: string): Promise<number> {
+    return this.#puts.publish(kvSubject(DESIRED_BUCKET, hostId), enc.encode(text));
+  }
+
+  /**
+   * Follows the desired bucket (each key's last value, then every put) until `signal` aborts, handing
+   * on each put's stream sequence and the revision and hash it holds, so the leader can tell another
+   * writer's puts from its own. Deletes are not handed on: the controller's own `hosts delete` makes them.
+   */
+  async watchDesired(onEntry: (hostId: string, entry: DesiredEntry) => void, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      const watch = await this.desired.watch({ ignoreDeletes: true });
+      const stop = () => watch.stop();
+      signal.addEventListener("abort", stop, { once: true });
+      let n = 0;
+      for await (const e of watch) {
+        if (e.operation === "PUT") onEntry(e.key, { seq: e.revision, state: publishedOf(e.value) });
+        if (++n % 256 === 0) await new Promise((r) => setImmediate(r));
+      }
+      signal.removeEventListener("abort", stop);
+      if (!signal.aborted) this.options.log.warn("desired watch ended; restarting");
+    }
   }
 
   /**
@@ -300,6 +322,18 @@ function decodeDesired(data: Uint8Array): DesiredState | undefined {
   try {
     const r = DesiredState.safeParse(JSON.parse(env.data.payload));
     return r.success ? r.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The revision and hash a desired-state value names (no schema check: only to compare with what was put). */
+function publishedOf(data: Uint8Array): Published | undefined {
+  const env = parseEnvelopeText(dec.decode(data));
+  if (!env.success) return undefined;
+  try {
+    const state = JSON.parse(env.data.payload) as { revision?: unknown; hash?: unknown };
+    return typeof state.revision === "number" && typeof state.hash === "string" ? { revision: state.revision, hash: state.hash } : undefined;
   } catch {
     return undefined;
   }

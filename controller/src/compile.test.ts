@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { FirewallPolicy, type FirewallPolicyInput } from "@fleetwall/api";
-import { compile, mergeRanges, splitCidrs, type HostInfo } from "./compile.js";
+import { compile, compilePolicy, mergeRanges, precompile, splitCidrs, type HostInfo } from "./compile.js";
 
 function policy(name: string, spec: Partial<FirewallPolicyInput["spec"]>): FirewallPolicy {
   return FirewallPolicy.parse({ apiVersion: "fleetwall.io/v1alpha1", kind: "FirewallPolicy", metadata: { name }, spec: { hostSelector: {}, ...spec } });
@@ -130,5 +130,36 @@ describe("splitCidrs", () => {
       ip: ["198.18.0.0/24", "198.18.1.0/24"],
       ip6: ["2001:db8::/64"],
     });
+  });
+});
+
+describe("precompile", () => {
+  // 6 rules of 4,000 sources: 24,000 addresses, more than two slices
+  const big = () =>
+    policy("big", {
+      ingress: Array.from({ length: 6 }, (_, r) => ({ name: `r${r}`, action: "Allow" as const, protocol: "tcp" as const, ports: [443], sources: Array.from({ length: 4000 }, (_, i) => `10.${r}.${i >> 8}.${i & 255}`) })),
+    });
+
+  it("hands the event loop back between slices and leaves the IR compile would make", async () => {
+    const p = big();
+    let pauses = 0;
+    await precompile([p], async () => void (pauses += 1));
+    expect(pauses).toBe(2);
+    // compile finds the IR precompile kept (the same object), equal to a fresh compile of an equal spec
+    const kept = compile([p], hosts).hosts.get("web-1")?.ruleset.policies[0];
+    expect(compile([p], hosts).hosts.get("web-1")?.ruleset.policies[0]).toBe(kept);
+    expect(kept).toEqual(compilePolicy(big()));
+  });
+
+  it("stops at the next slice when aborted, and compile still completes the policy", async () => {
+    const p = big();
+    const ac = new AbortController();
+    let pauses = 0;
+    await precompile([p, web], async () => {
+      pauses += 1;
+      ac.abort();
+    }, ac.signal);
+    expect(pauses).toBe(1);
+    expect(compile([p], hosts).hosts.get("web-1")?.ruleset.policies[0]).toEqual(compilePolicy(big()));
   });
 });

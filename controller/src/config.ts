@@ -1,12 +1,13 @@
-import { isCidr, parseDuration } from "@fleetwall/api";
-import { FlagDuration, Listen, LogLevel, NatsFiles, NatsServers } from "@fleetwall/runtime/config";
+import { isCidr } from "@fleetwall/api";
+import { DURATION, Listen, LogLevel, NatsFiles, NatsServers, flagDuration } from "@fleetwall/runtime/config";
 import { z } from "zod";
 
-/** A duration in seconds, in the grammar of policies (`90s`, `10m`, `30d`). */
-const Seconds = (fallback: string) =>
-  z.string().default(fallback).refine((d) => (parseDuration(d) ?? 0) > 0, "must be a duration like 90s, 1h, 30d").transform((d) => parseDuration(d) as number);
+/** A duration flag in whole seconds (the one grammar, with bounds). */
+const seconds = (fallback: string, minMs: number, maxMs: number) => flagDuration(fallback, minMs, maxMs).transform((ms) => Math.floor(ms / 1000));
 
 /** The controller's configuration: `fleetwall controller`'s flags, parsed once and frozen by the CLI. */
+const { SECOND, MINUTE, HOUR, DAY } = DURATION;
+
 export const ControllerConfig = z.object({
   nats: NatsServers,
   ...NatsFiles,
@@ -17,23 +18,24 @@ export const ControllerConfig = z.object({
   kubeconfig: z.string().min(1).optional(),
   leaseNamespace: z.string().min(1).default("fleetwall"),
   leaseName: z.string().min(1).default("fleetwall-controller"),
-  leaseDuration: FlagDuration.default(15_000),
-  leaseRetry: FlagDuration.default(2_000),
+  leaseDuration: flagDuration("15s", SECOND, 5 * MINUTE),
+  leaseRetry: flagDuration("2s", 100, MINUTE),
   identity: z.string().min(1),
-  relist: FlagDuration.default(300_000),
-  statusInterval: FlagDuration.default(1_000),
+  relist: flagDuration("5m", 10 * SECOND, 7 * DAY),
+  statusInterval: flagDuration("1s", 100, HOUR),
   signingKey: z.string().min(1).describe("PEM file of the Ed25519 signing key; created when missing"),
   replicas: z.coerce.number().int().min(1).max(5).default(1),
-  rescan: FlagDuration.default(5000),
+  rescan: flagDuration("5s", 100, DAY),
   minReporters: z.coerce.number().int().min(1).max(100).default(2),
-  maxBan: Seconds("30d"),
-  reporterMaxBan: Seconds("1h"),
+  /** Seconds: the longest ban the arbiter grants and `bans add`/`import` may ask for. */
+  maxBan: seconds("30d", MINUTE, 3650 * DAY),
+  reporterMaxBan: seconds("1h", MINUTE, 3650 * DAY),
   reporterBudget: z.coerce.number().int().min(0).max(10_000).default(10),
-  reportWindow: Seconds("10m"),
+  reportWindow: seconds("10m", 10 * SECOND, 7 * DAY),
   minPrefix4: z.coerce.number().int().min(1).max(32).default(16),
   minPrefix6: z.coerce.number().int().min(1).max(128).default(48),
   protect: z.array(z.string().refine(isCidr, "must be an address or CIDR")).default([]),
   listen: Listen.default("0.0.0.0:8080"),
   logLevel: LogLevel,
-});
+}).refine((c) => c.leaseRetry < c.leaseDuration, { path: ["leaseRetry"], message: "must be shorter than --lease-duration" });
 export type ControllerConfig = z.infer<typeof ControllerConfig>;

@@ -58,3 +58,18 @@ describe("Controller.run: the reconcile loop", () => {
     expect(puts).toEqual(["web-1"]);
   });
 });
+
+describe("Controller.setPolicies: what it logs", () => {
+  it("logs an invalid manifest once, not on every change to any resource, and with no empty field", () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: "warn" }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+    const c = new Controller({ putDesired: async () => undefined }, key, logger, new Map());
+    if (!policy.ok) throw new Error("test policy invalid");
+    const errors = [{ file: "", kind: "FirewallPolicy", name: "broken", errors: ["spec.ingress[0].ports[0]: must be 1-65535"] }];
+    for (let i = 0; i < 5; i++) c.setPolicies({ policies: [policy.resource as FirewallPolicy], banLists: [], errors });
+    const invalid = lines.filter((l) => l.msg === "invalid manifest");
+    expect(invalid).toHaveLength(1);
+    expect(invalid[0]).toMatchObject({ kind: "FirewallPolicy", name: "broken", errors: errors[0]?.errors });
+    expect(invalid[0]).not.toHaveProperty("file");
+  });
+});

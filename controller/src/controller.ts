@@ -1,19 +1,20 @@
 import { type BanList, type FirewallPolicy, type FleetStatus, type HostBansRow, type HostRegistration, type HostReport, type Labels, type SigningKey } from "@fleetwall/api";
 import { retry, untilAborted } from "@fleetwall/runtime";
 import type { Logger } from "pino";
-import { compile, type CompileResult } from "./compile.js";
+import { compile, precompile, type CompileResult } from "./compile.js";
 import { lintPolicy } from "./lint.js";
 import type { BanKeeper } from "./ban-keeper.js";
-import type { PolicySet } from "./manifests.js";
+import { manifestErrorFields, manifestErrorsToLog, type PolicySet } from "./manifests.js";
 import { planPublish, signedDesiredText, type Published } from "./publisher.js";
 import { fleetStatus, hostBans } from "./status.js";
+import { DesiredWitness, type DesiredEntry } from "./desired-witness.js";
 
 /** Desired states signed and sent per turn of the event loop. */
 const PUBLISH_CHUNK = 50;
 
-/** Where desired states go (the text of a signed envelope); the NATS bus in production. */
+/** Where desired states go (the text of a signed envelope); the NATS bus in production, which resolves with the write's stream sequence. */
 export interface DesiredSink {
-  putDesired(hostId: string, envelopeText: string): Promise<void>;
+  putDesired(hostId: string, envelopeText: string): Promise<number | void>;
 }
 
 /**
@@ -25,6 +26,9 @@ export class Controller {
   #invalid = new Map<string, string[]>();
   #invalidBanLists = new Map<string, string[]>();
   #warnings = new Map<string, string[]>();
+  /** The invalid manifests logged, by where they are: each is logged again only when its errors change. */
+  #loggedInvalid = new Map<string, string>();
+  #loggedWarnings = new Map<string, string>();
   #banLists: BanList[] = [];
   #hosts = new Map<string, HostRegistration>();
   /** Labels of FirewallHost objects, which take precedence over what agents propose (kube source). */
@@ -33,6 +37,11 @@ export class Controller {
   /** When each host's last report came (ms), to tell stale hosts. */
   #seen = new Map<string, number>();
   #published: Map<string, Published>;
+  /** Hosts to publish again whatever their hash, above this revision (their key was overwritten). */
+  #repairs = new Map<string, number>();
+  readonly #witness = new DesiredWitness();
+  /** Desired states found overwritten by another writer. */
+  overwritten = 0;
   #compiled: CompileResult = { hosts: new Map(), selection: new Map() };
   #dirty = true;
   #wake: (() => void) | undefined;
@@ -69,11 +78,21 @@ export class Controller {
     this.#sourceLoaded = true;
     this.#banLists = set.banLists;
     this.bans?.setBanLists(set.banLists);
-    this.#invalid = new Map(set.errors.filter((e) => e.kind !== "BanList").map((e) => [e.name || e.file, e.errors]));
-    this.#invalidBanLists = new Map(set.errors.filter((e) => e.kind === "BanList").map((e) => [e.name || e.file, e.errors]));
+    // one name may have several problems (an invalid edit and a duplicate in another file): keep them all
+    const byName = (errors: PolicySet["errors"]) => {
+      const out = new Map<string, string[]>();
+      for (const e of errors) out.set(e.name || e.file, [...(out.get(e.name || e.file) ?? []), ...e.errors]);
+      return out;
+    };
+    this.#invalid = byName(set.errors.filter((e) => e.kind !== "BanList"));
+    this.#invalidBanLists = byName(set.errors.filter((e) => e.kind === "BanList"));
     this.#warnings = new Map(set.policies.map((p) => [p.metadata.name, lintPolicy(p)] as const).filter(([, w]) => w.length > 0));
-    for (const [policy, warnings] of this.#warnings) this.log.warn({ policy, warnings }, "policy warning");
-    for (const e of set.errors) this.log.warn({ file: e.file, kind: e.kind, policy: e.name, errors: e.errors }, "invalid manifest");
+    const warned = new Map([...this.#warnings].map(([policy, w]) => [policy, JSON.stringify(w)]));
+    for (const [policy, warnings] of this.#warnings) if (this.#loggedWarnings.get(policy) !== warned.get(policy)) this.log.warn({ policy, warnings }, "policy warning");
+    this.#loggedWarnings = warned;
+    const invalid = manifestErrorsToLog(set.errors, this.#loggedInvalid);
+    this.#loggedInvalid = invalid.logged;
+    for (const e of invalid.log) this.log.warn(manifestErrorFields(e), "invalid manifest");
     this.#kick();
   }
 
@@ -106,9 +125,36 @@ export class Controller {
 
   /** A host's key may no longer hold what was published (a rogue consumer wrote into it): publish it again. */
   republish(hostId: string): void {
-    const p = this.#published.get(hostId);
-    if (p) this.#published.set(hostId, { ...p, hash: "" });
+    this.#repair(hostId, this.#published.get(hostId)?.revision ?? 0);
+  }
+
+  /**
+   * An entry of the desired bucket, as its watch delivers it. One that another writer put (a second
+   * controller leading with another lease, a put by hand) is said in one warning naming the host,
+   * and the host is published again above every revision seen for it (desired-witness.ts).
+   */
+  onDesiredEntry(hostId: string, entry: DesiredEntry): void {
+    const published = this.#published.get(hostId);
+    const foreign = this.#witness.foreign(hostId, entry, published);
+    if (!foreign) return;
+    this.overwritten += 1;
+    const inMs = this.#witness.pace(hostId, Date.now());
+    this.log.warn({ host: hostId, found: foreign.found ?? "not a desired state", published: published ?? null, republishAbove: foreign.floor, inMs }, "desired state overwritten by another writer (a second controller?); publishing it again");
+    if (inMs === 0) this.#repair(hostId, foreign.floor);
+    else setTimeout(() => this.#repair(hostId, foreign.floor), inMs).unref();
+  }
+
+  #repair(hostId: string, floor: number): void {
+    this.#repairs.set(hostId, Math.max(floor, this.#repairs.get(hostId) ?? 0));
     this.#kick();
+  }
+
+  /** What each key holds, as planPublish reads it: a host to repair holds nothing of ours, above its floor. */
+  #publishedView(): ReadonlyMap<string, Published> {
+    if (this.#repairs.size === 0) return this.#published;
+    const view = new Map(this.#published);
+    for (const [hostId, floor] of this.#repairs) view.set(hostId, { revision: Math.max(floor, this.#published.get(hostId)?.revision ?? 0), hash: "" });
+    return view;
   }
 
   recordReport(report: HostReport): void {
@@ -125,6 +171,8 @@ export class Controller {
     this.#reports.delete(id);
     this.#seen.delete(id);
     this.#published.delete(id);
+    this.#repairs.delete(id);
+    this.#witness.forget(id);
     this.setHost(id, null);
   }
 
@@ -155,7 +203,7 @@ export class Controller {
         this.#wake = undefined;
         continue;
       }
-      const passed = await retry(() => this.#pass(), {
+      const passed = await retry(() => this.#pass(signal), {
         signal,
         initialMs: 200,
         maxMs: 10_000,
@@ -166,10 +214,10 @@ export class Controller {
   }
 
   /** One pass, started afresh from the current facts each time it is tried. */
-  async #pass(): Promise<void> {
+  async #pass(signal: AbortSignal): Promise<void> {
     this.#dirty = false;
     const started = performance.now();
-    await this.reconcile();
+    await this.reconcile(signal);
     this.onReconcileMs?.(performance.now() - started);
   }
 
@@ -178,12 +226,16 @@ export class Controller {
    * before the source has delivered its first set: a source that cannot list (403, a missing CRD,
    * an API server down at takeover) must leave every host's rules as they are, never empty them.
    */
-  async reconcile(): Promise<number> {
+  async reconcile(signal?: AbortSignal): Promise<number> {
     if (!this.#sourceLoaded) return 0;
     const hosts = [...this.registrations.values()].map((h) => ({ id: h.hostId, labels: h.labels }));
-    this.#compiled = compile(this.#policies, hosts);
+    // new and changed policies compiled in slices, so status and ban requests are answered meanwhile
+    const policies = this.#policies;
+    await precompile(policies, undefined, signal);
+    if (signal?.aborted) return 0;
+    this.#compiled = compile(policies, hosts);
     this.reconciles += 1;
-    const plan = planPublish(this.#compiled.hosts, this.#published);
+    const plan = planPublish(this.#compiled.hosts, this.#publishedView());
     const puts: Promise<void>[] = [];
     // each put handled as it is made: one failing while later chunks are signed must not go unhandled
     let failure: unknown;
@@ -192,8 +244,12 @@ export class Controller {
       // still being signed (a change to 1,000 hosts is 1,000 signatures over ~25 KB)
       if (i > 0) await new Promise((r) => setImmediate(r));
       for (const state of plan.slice(i, i + PUBLISH_CHUNK)) {
+        const repair = this.#repairs.get(state.hostId);
+        this.#witness.sending(state.hostId, { revision: state.revision, hash: state.hash });
         puts.push(
-          this.sink.putDesired(state.hostId, signedDesiredText(this.key, state)).then(() => {
+          this.sink.putDesired(state.hostId, signedDesiredText(this.key, state)).then((seq) => {
+            this.#witness.acked(state.hostId, typeof seq === "number" ? seq : undefined);
+            if (repair !== undefined && this.#repairs.get(state.hostId) === repair) this.#repairs.delete(state.hostId);
             this.#published.set(state.hostId, { revision: state.revision, hash: state.hash });
             this.published += 1;
             this.log.info({ host: state.hostId, revision: state.revision, policies: state.policies.map((p) => p.name) }, "desired state published");

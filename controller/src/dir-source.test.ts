@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { DirSource } from "./dir-source.js";
+import type { Resource } from "@fleetwall/api";
 import type { PolicySet } from "./manifests.js";
 import { policyYaml } from "../../test/harness/policy-yaml.js";
 
@@ -13,11 +14,11 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function source(): { dir: string; src: DirSource; sets: PolicySet[] } {
-  const dir = mkdtempSync(join(tmpdir(), "fleetwall-dirsource-"));
-  dirs.push(dir);
+function source(initial: Resource[] = [], at?: string): { dir: string; src: DirSource; sets: PolicySet[] } {
+  const dir = at ?? mkdtempSync(join(tmpdir(), "fleetwall-dirsource-"));
+  if (!at) dirs.push(dir);
   const sets: PolicySet[] = [];
-  const src = new DirSource({ dir, rescanMs: 60_000, debounceMs: 10, onChange: (s) => sets.push(s), onError: () => undefined });
+  const src = new DirSource({ dir, rescanMs: 60_000, debounceMs: 10, initial, onChange: (s) => sets.push(s), onError: () => undefined });
   return { dir, src, sets };
 }
 const ports = (set: PolicySet | undefined) => Object.fromEntries((set?.policies ?? []).map((p) => [p.metadata.name, p.spec.ingress[0]?.ports]));
@@ -43,5 +44,23 @@ describe("DirSource", () => {
     await src.scan();
     await src.scan(true);
     expect(sets).toHaveLength(reported);
+  });
+
+  it("a new process given the versions in force (the last-good bucket) keeps them: invalid edits and duplicates change nothing", async () => {
+    const first = source();
+    writeFileSync(join(first.dir, "web.yaml"), doc("web", 22));
+    await first.src.scan();
+    const inForce = [...(first.sets.at(-1)?.policies ?? [])];
+    // while no controller runs: the file becomes invalid, and a newcomer that sorts first defines the name
+    writeFileSync(join(first.dir, "web.yaml"), doc("web", 70000));
+    writeFileSync(join(first.dir, "a-web.yaml"), doc("web", 80));
+    const restarted = source(inForce, first.dir);
+    await restarted.src.scan();
+    expect(ports(restarted.sets.at(-1))).toEqual({ web: [22] });
+    expect(restarted.sets.at(-1)?.errors.map((e) => e.file).sort()).toEqual(["a-web.yaml", "web.yaml"]);
+    // without them (the old behaviour) the newcomer took over
+    const forgetful = source([], first.dir);
+    await forgetful.src.scan();
+    expect(ports(forgetful.sets.at(-1))).toEqual({ web: [80] });
   });
 });

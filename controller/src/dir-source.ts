@@ -1,8 +1,9 @@
 import { watch, type FSWatcher } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join, relative } from "node:path";
-import type { Resource } from "@fleetwall/api";
-import { mergeResources, parseManifestText, type ParsedFile, type PolicySet } from "./manifests.js";
+import { sha256Hex, type Resource } from "@fleetwall/api";
+import { ManifestParser } from "./manifest-worker.js";
+import { mergeResources, type ParsedFile, type PolicySet } from "./manifests.js";
 
 export interface DirSourceOptions {
   dir: string;
@@ -12,6 +13,23 @@ export interface DirSourceOptions {
   debounceMs: number;
   onChange: (set: PolicySet) => void;
   onError: (error: unknown) => void;
+  /**
+   * The versions in force before this process started (the last-good bucket): a policy whose file is
+   * now invalid keeps it, and a name defined twice keeps its incumbent, across controller restarts.
+   */
+  initial?: readonly Resource[];
+}
+
+/** Reads every manifest below `dir` once and merges them (`--check-config`, offline commands). */
+export async function readManifestDir(dir: string): Promise<PolicySet> {
+  let result: PolicySet | undefined;
+  const source = new DirSource({ dir, rescanMs: 0, debounceMs: 0, onChange: (set) => (result = set), onError: () => undefined });
+  try {
+    await source.scan(true);
+  } finally {
+    source.stop();
+  }
+  return result ?? { policies: [], banLists: [], errors: [] };
 }
 
 /** Watches a directory of YAML manifests and reports the merged policy set whenever it changes. */
@@ -23,10 +41,14 @@ export class DirSource {
   #lastKey = "";
   #scanning: Promise<void> = Promise.resolve();
   /** What each file held when last read, by its stat stamp. */
-  #files = new Map<string, { stamp: string; parsed: ParsedFile }>();
+  #files = new Map<string, { stamp: string; digest: string; parsed: ParsedFile }>();
   #fullPending = false;
+  /** Large files are parsed in a worker thread, so a 5 MB policy does not stall the controller. */
+  readonly #parser = new ManifestParser();
 
-  constructor(private readonly options: DirSourceOptions) {}
+  constructor(private readonly options: DirSourceOptions) {
+    this.#last = [...(options.initial ?? [])];
+  }
 
   async start(): Promise<void> {
     await this.scan();
@@ -39,6 +61,7 @@ export class DirSource {
     this.#watcher?.close();
     clearTimeout(this.#timer);
     clearInterval(this.#interval);
+    this.#parser.stop();
   }
 
   #schedule(full = false): void {
@@ -58,7 +81,7 @@ export class DirSource {
    */
   async scan(full = false): Promise<void> {
     const files = new Map<string, ParsedFile>();
-    const seen = new Map<string, { stamp: string; parsed: ParsedFile }>();
+    const seen = new Map<string, { stamp: string; digest: string; parsed: ParsedFile }>();
     const entries = await readdir(this.options.dir, { recursive: true, withFileTypes: true });
     for (const entry of entries) {
       if (!entry.isFile() || !/\.(ya?ml|json)$/.test(entry.name) || entry.name.startsWith(".")) continue;
@@ -69,8 +92,16 @@ export class DirSource {
         const st = await stat(path);
         const stamp = `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
         const cached = this.#files.get(rel);
-        parsed = !full && cached?.stamp === stamp ? cached.parsed : parseManifestText(rel, await readFile(path, "utf8"));
-        seen.set(rel, { stamp, parsed });
+        let digest = cached?.digest ?? "";
+        if (!full && cached?.stamp === stamp) parsed = cached.parsed;
+        else {
+          // the periodic rescan reads every file again, but parses only text that changed: a 5 MB
+          // policy is hashed in milliseconds, parsed in a second, and recompiled if its spec objects change
+          const text = await readFile(path, "utf8");
+          digest = sha256Hex(text);
+          parsed = cached?.digest === digest ? cached.parsed : await this.#parser.parse(rel, text);
+        }
+        seen.set(rel, { stamp, digest, parsed });
       } catch {
         continue; // removed between readdir and read: the next scan sees it gone
       }
@@ -78,7 +109,9 @@ export class DirSource {
     }
     this.#files = seen;
     const set = mergeResources(files, this.#last);
-    const key = JSON.stringify(set);
+    // what tells one set from another without serialising every spec (5 MB for a big policy, on
+    // every rescan): a spec that changes changes its generation, which is in the metadata
+    const key = JSON.stringify({ resources: [...set.policies, ...set.banLists].map((r) => [r.kind, r.metadata]), errors: set.errors });
     if (key === this.#lastKey) return;
     this.#lastKey = key;
     this.#last = [...set.policies, ...set.banLists];

@@ -11,6 +11,7 @@ export * from "./ban-keeper.js";
 export * from "./kube-status.js";
 export * from "./work-queue.js";
 export * from "./kube-status-writer.js";
+export * from "./last-good.js";
 export * from "./ban-plan.js";
 export * from "./banlist-plan.js";
 export * from "./ban-mirror.js";

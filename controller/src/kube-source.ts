@@ -1,5 +1,6 @@
 import { CustomObjectsApi, KubeConfig, PatchStrategy, makeInformer, setHeaderOptions, type Informer, type KubernetesObject, type ObjectCache } from "@kubernetes/client-node";
 import { API_VERSION, canonicalJson, parseResource, type HostRegistration, type Labels, type Resource } from "@fleetwall/api";
+import { backoffMs } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import type { ManifestError, PolicySet } from "./manifests.js";
 import type { ObjectStatus } from "./kube-status.js";
@@ -20,6 +21,8 @@ export interface KubeSourceOptions {
   log: Logger;
   onPolicies: (set: PolicySet) => void;
   onHostLabels: (hostId: string, labels: Labels | null) => void;
+  /** The versions in force before this process started (the last-good bucket), for specs that are invalid now. */
+  initial?: readonly Resource[];
 }
 
 /** Loads a kubeconfig file, or the in-cluster service account, or the default kubeconfig. */
@@ -30,10 +33,14 @@ export function loadKubeConfig(file: string | undefined): KubeConfig {
   return kc;
 }
 
+/** Restarts of a failed informer wait 500 ms, then twice as long each time, up to 30 s. */
+const INFORMER_BACKOFF = { initialMs: 500, maxMs: 30_000 };
+
 interface Watched {
   plural: Plural;
   informer: Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
-  backoffMs: number;
+  /** Failures since it last listed: how long the next restart waits (the runtime's backoff). */
+  failures: number;
   restart?: NodeJS.Timeout;
   /** Listed at least once: its cache holds the kind. */
   listed: boolean;
@@ -62,7 +69,11 @@ export class KubeSource {
   informerRestarts = 0;
   relists = 0;
 
+  /** `<Kind>/<name>` → the version in force when this process started. */
+  readonly #initial: ReadonlyMap<string, Resource>;
+
   constructor(private readonly options: KubeSourceOptions) {
+    this.#initial = new Map((options.initial ?? []).map((r) => [`${r.kind}/${r.metadata.name}`, r]));
     this.api = options.kubeconfig.makeApiClient(CustomObjectsApi);
     this.queue = new WorkQueue(
       (key) => this.#reconcile(key),
@@ -106,13 +117,13 @@ export class KubeSource {
     const list = async () => {
       const listed = await this.api.listClusterCustomObject({ group: GROUP, version: VERSION, plural });
       watched.listed = true;
-      watched.backoffMs = 500;
+      watched.failures = 0;
       // the whole kind again once the cache holds the list (an empty list fires no event)
       setImmediate(() => this.queue.add(`${plural}/`));
       return listed;
     };
     const informer = makeInformer(this.options.kubeconfig, path, list);
-    const watched: Watched = { plural, informer, backoffMs: 500, listed: false, live };
+    const watched: Watched = { plural, informer, failures: 0, listed: false, live };
     const enqueue = (obj: KubernetesObject) => this.queue.add(`${plural}/${obj.metadata?.name ?? ""}`);
     informer.on("add", enqueue);
     informer.on("update", enqueue);
@@ -123,13 +134,14 @@ export class KubeSource {
     informer.on("error", (error: unknown) => {
       watched.error = error;
       if (this.#stopped || !watched.live) return;
-      this.options.log.warn({ plural, ...kubeFailure(error, { verb: watched.listed ? "watch" : "list", resource: plural }), retryInMs: watched.backoffMs }, "informer failed; restarting");
+      watched.failures += 1;
+      const retryInMs = backoffMs(watched.failures, INFORMER_BACKOFF);
+      this.options.log.warn({ plural, ...kubeFailure(error, { verb: watched.listed ? "watch" : "list", resource: plural }), retryInMs }, "informer failed; restarting");
       clearTimeout(watched.restart);
       watched.restart = setTimeout(() => {
         this.informerRestarts += 1;
         informer.start().catch(() => undefined);
-      }, watched.backoffMs);
-      watched.backoffMs = Math.min(watched.backoffMs * 2, 30_000);
+      }, retryInMs);
     });
     await informer.start();
     return watched;
@@ -204,7 +216,10 @@ export class KubeSource {
           continue;
         }
         errors.push({ file: "", kind: r.kind, name, errors: r.errors });
-        if (known && known.uid === uid) resources.push(known.resource);
+        // read valid in this process, else as the last controller had it in force (a restart between
+        // an invalid edit and its repair must not drop the policy)
+        const before = known && known.uid === uid ? known.resource : known ? undefined : this.#initial.get(`${plural === "firewallpolicies" ? "FirewallPolicy" : "BanList"}/${name}`);
+        if (before) resources.push(before);
       }
     }
     for (const key of [...this.#lastValid.keys()]) if (!seen.has(key)) this.#lastValid.delete(key);

@@ -13,19 +13,43 @@ export function microTime(ms: number): V1MicroTime {
 
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
+/** The term a process took the lease for: what it wrote when it took it (acquireTime, leaseTransitions). */
+export interface LeaseTerm {
+  acquireMs: number;
+  transitions: number;
+}
+
+/** The term a spec this process wrote when it took the lease starts. */
+export function termOf(spec: V1LeaseSpec): LeaseTerm {
+  return { acquireMs: spec.acquireTime ? new Date(spec.acquireTime).getTime() : 0, transitions: spec.leaseTransitions ?? 0 };
+}
+
+/**
+ * Whether the lease as read is this process's own: its identity AND the term it took it for. Two
+ * processes that share an identity (two hand-run controllers on one machine, a pod name reused)
+ * each hold only the term they wrote: neither renews nor releases the other's.
+ */
+export function isOwnLease(current: V1LeaseSpec | undefined, identity: string, mine: LeaseTerm | undefined): boolean {
+  if (!mine || current?.holderIdentity !== identity) return false;
+  const now = termOf(current);
+  return now.acquireMs === mine.acquireMs && now.transitions === mine.transitions;
+}
+
 /**
  * The next step of client-go's leader election for `identity`, from the Lease as read (undefined:
- * there is none). A candidate takes a lease that is free (no holder: released), its own, or expired
- * (renewTime + leaseDurationSeconds in the past); otherwise it waits. Pure: `now` is an argument.
+ * there is none). A candidate takes a lease that is free (no holder: released), its own (`mine`: the
+ * term it took; see isOwnLease), or expired (renewTime + leaseDurationSeconds in the past);
+ * otherwise it waits. Pure: `now` is an argument.
  */
-export function leaseStep(current: V1LeaseSpec | undefined, exists: boolean, identity: string, durationMs: number, now: number): LeaseStep {
+export function leaseStep(current: V1LeaseSpec | undefined, exists: boolean, identity: string, durationMs: number, now: number, mine?: LeaseTerm): LeaseStep {
   const renewal = { holderIdentity: identity, leaseDurationSeconds: seconds(durationMs), renewTime: microTime(now) };
   if (!exists) return { kind: "create", spec: { ...renewal, acquireTime: microTime(now), leaseTransitions: 0 } };
   const held = current?.holderIdentity ?? "";
   const renewed = current?.renewTime ? new Date(current.renewTime).getTime() : 0;
   const expired = renewed + (current?.leaseDurationSeconds ?? 0) * 1000 < now;
-  if (held && held !== identity && !expired) return { kind: "wait", holder: held };
-  const taking = held !== identity;
+  const ours = isOwnLease(current, identity, mine);
+  if (held && !ours && !expired) return { kind: "wait", holder: held === identity ? `${held} (another process with this identity)` : held };
+  const taking = !ours;
   const spec: V1LeaseSpec = { ...current, ...renewal };
   if (taking) Object.assign(spec, { acquireTime: microTime(now), leaseTransitions: (current?.leaseTransitions ?? 0) + 1 });
   return { kind: "update", spec, taking };

@@ -2,7 +2,7 @@ import { CoordinationV1Api, type KubeConfig, type V1Lease } from "@kubernetes/cl
 import { backoffMs, delay } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import { kubeFailure, type KubeCall } from "./kube-errors.js";
-import { leaseStep, releasedSpec } from "./lease-record.js";
+import { isOwnLease, leaseStep, releasedSpec, termOf, type LeaseTerm } from "./lease-record.js";
 
 export class LeadershipLostError extends Error {
   override name = "LeadershipLostError";
@@ -42,6 +42,8 @@ export class LeaderElector {
   readonly #api: CoordinationV1Api;
   isLeader = false;
   transitions = 0;
+  /** The term this process took the lease for (undefined: it holds none). */
+  #term: LeaseTerm | undefined;
 
   constructor(kc: KubeConfig, private readonly options: LeaseOptions) {
     this.#api = kc.makeApiClient(CoordinationV1Api);
@@ -137,7 +139,7 @@ export class LeaderElector {
     } catch (error) {
       if ((error as { code?: number }).code !== 404) throw new LeaseCallError({ verb: "get", resource: "leases", namespace, name }, error);
     }
-    const step = leaseStep(lease?.spec, lease !== undefined, identity, durationMs, Date.now());
+    const step = leaseStep(lease?.spec, lease !== undefined, identity, durationMs, Date.now(), this.#term);
     if (step.kind === "wait") return step.holder;
     try {
       if (step.kind === "create") {
@@ -151,6 +153,7 @@ export class LeaderElector {
       throw new LeaseCallError({ verb: step.kind, resource: "leases", namespace, name }, error);
     }
     if (step.kind === "create" || step.taking) this.transitions += 1;
+    this.#term = termOf(step.spec);
     return true;
   }
 
@@ -159,8 +162,10 @@ export class LeaderElector {
     const { namespace, name, identity, retryMs, log } = this.options;
     const attempt = async () => {
       const lease = await this.#api.readNamespacedLease({ name, namespace });
-      if (lease.spec?.holderIdentity !== identity) return;
+      // only the term this process took: another process with the same identity may hold it now
+      if (!isOwnLease(lease.spec, identity, this.#term)) return;
       await this.#api.replaceNamespacedLease({ name, namespace, body: { ...lease, spec: releasedSpec(lease.spec, Date.now()) } });
+      this.#term = undefined;
       log.info({ lease: `${namespace}/${name}`, identity }, "lease released");
     };
     let timer: NodeJS.Timeout | undefined;

@@ -6,7 +6,19 @@ import { portRange, ruleFamilies, type FirewallPolicy } from "@fleetwall/api";
  * to anyone, leaves the hosts reachable only through the agent's failsafe rules.
  */
 export function lintPolicy(policy: FirewallPolicy): string[] {
-  const spec = policy.spec;
+  // kept by spec object, as compile keeps IRs: any change to the directory lints every policy again,
+  // and a rule of 10,000 sources is 10,000 addresses to read for its families
+  let warnings = linted.get(policy.spec);
+  if (!warnings) {
+    warnings = lintSpec(policy.spec);
+    linted.set(policy.spec, warnings);
+  }
+  return [...warnings];
+}
+
+const linted = new WeakMap<object, readonly string[]>();
+
+function lintSpec(spec: FirewallPolicy["spec"]): string[] {
   if (spec.mode !== "Enforce" || spec.defaultInput === "Accept") return [];
   const mgmt = spec.managementPorts.map(portRange);
   const opens = spec.ingress.some((rule) => {

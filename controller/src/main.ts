@@ -1,6 +1,6 @@
 import { readdir } from "node:fs/promises";
-import type { HostRegistration } from "@fleetwall/api";
-import { connectNats, connectOptions, every, logNatsStatus, newRegistry, rootLogger, runProcess, serveObservability, untilAborted, type Supervisor } from "@fleetwall/runtime";
+import type { HostRegistration, Resource } from "@fleetwall/api";
+import { connectNats, connectOptions, counterOf, every, logNatsStatus, newRegistry, rootLogger, runProcess, serveObservability, untilAborted, type Supervisor } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { BanKeeper } from "./ban-keeper.js";
@@ -11,6 +11,8 @@ import { Controller } from "./controller.js";
 import { DirSource } from "./dir-source.js";
 import type { KubeConfig, KubeSource } from "./kube.js";
 import { KubeStatusWriter } from "./kube-status-writer.js";
+import { LastGoodStore } from "./last-good.js";
+import type { PolicySet } from "./manifests.js";
 import { controllerMetrics, kubeMetrics } from "./metrics.js";
 import { loadOrCreateKey } from "./signing-key.js";
 import { sendLift, serveHosts } from "./bus-hosts.js";
@@ -84,6 +86,14 @@ async function startLeader(cfg: Config, log: Logger, s: Supervisor, { registry, 
   s.run("nats status", (signal) => logNatsStatus(nc, log, signal));
   const bus = await s.resource("bus", (signal) => ControllerBus.open(nc, busOptions, signal), (b) => b.close());
   const published = await untilAborted(bus.loadPublished(), s.signal);
+  // the versions in force when the last controller stopped: invalid edits made since do not change enforcement
+  const lastGood = await untilAborted(LastGoodStore.open(nc, cfg.replicas, key, log), s.signal);
+  const initial = await untilAborted(lastGood.load(), s.signal);
+  const accept = (set: PolicySet) => {
+    log.info({ policies: set.policies.length, banLists: set.banLists.length, invalid: set.errors.length }, "resources loaded");
+    controller.setPolicies(set);
+    void lastGood.record([...set.policies, ...set.banLists]);
+  };
   const bans = new BanKeeper(bus, key, arbiterConfig(cfg), log);
   const controller = new Controller(bus, key, log, published, bans);
   const banSide = new BanSide(bus, bans, controller, cfg, log);
@@ -95,8 +105,9 @@ async function startLeader(cfg: Config, log: Logger, s: Supervisor, { registry, 
   serveHosts(bus.nc, { bans: () => ({ hosts: controller.hostBans() }), remove: (id, force) => forgetHost(id, force, bus, controller) });
   s.run("ban janitor", (signal) => every(30_000, signal, async () => void (await bans.forgetExpired()), (err) => log.warn({ err }, "expired bans not removed")));
   const registrations = new Map<string, HostRegistration>();
-  const source = kc ? await startKube(cfg, log, s, { registry, controller, registrations, kc }) : await startDir(cfg, log, s, controller);
+  const source = kc ? await startKube(cfg, log, s, { registry, controller, registrations, kc, initial, accept }) : await startDir(cfg, s, { initial, accept, log });
   controllerMetrics(registry, controller, bans, invalid);
+  counterOf(registry, "fleetwall_controller_last_good_failures_total", "Last good versions the bus did not store (or remove).", () => lastGood.failures);
   banSide.metrics(registry);
   probe.ready = () => controller.ready && source.ready() && !nc.isClosed();
   s.run("host registrations", (signal) =>
@@ -116,6 +127,8 @@ async function startLeader(cfg: Config, log: Logger, s: Supervisor, { registry, 
   // signals, BanList sync and the janitor, once registrations and protections are loaded
   s.run("ban side", (signal) => banSide.run(signal));
   s.run("reconciler", (signal) => controller.run(signal));
+  // another writer's puts to the desired bucket (a second controller) are undone, with a warning
+  s.run("desired watch", (signal) => bus.watchDesired((id, entry) => controller.onDesiredEntry(id, entry), signal));
   log.info({ keyId: key.keyId, source: cfg.source.kind === "dir" ? cfg.source.path : "kube" }, "controller started");
 }
 
@@ -124,38 +137,40 @@ interface Source {
   onRegistration: (hostId: string) => void;
 }
 
-async function startDir(cfg: Config, log: Logger, s: Supervisor, controller: Controller): Promise<Source> {
+/** Where a source's resources go: the versions in force before this process (last-good bucket), and the sink for new sets. */
+interface PolicyFlow {
+  initial: readonly Resource[];
+  accept: (set: PolicySet) => void;
+}
+
+async function startDir(cfg: Config, s: Supervisor, { initial, accept, log }: PolicyFlow & { log: Logger }): Promise<Source> {
   const source = new DirSource({
     dir: cfg.source.path,
     rescanMs: cfg.rescan,
     debounceMs: 50,
-    onChange: (set) => {
-      log.info({ policies: set.policies.length, banLists: set.banLists.length, invalid: set.errors.length }, "resources loaded");
-      controller.setPolicies(set);
-    },
+    initial,
+    onChange: accept,
     onError: (error) => log.error({ err: error }, "policy directory unreadable"),
   });
   await s.resource(`policy directory ${cfg.source.path}`, () => source.start(), () => source.stop());
   return { ready: () => true, onRegistration: () => undefined };
 }
 
-interface KubeParts {
+interface KubeParts extends PolicyFlow {
   registry: Registry;
   controller: Controller;
   registrations: Map<string, HostRegistration>;
   kc: KubeConfig;
 }
 
-async function startKube(cfg: Config, log: Logger, s: Supervisor, { registry, controller, registrations, kc }: KubeParts): Promise<Source> {
+async function startKube(cfg: Config, log: Logger, s: Supervisor, { registry, controller, registrations, kc, initial, accept }: KubeParts): Promise<Source> {
   const { KubeSource, kubeLogFields } = await import("./kube.js");
   const kube: KubeSource = new KubeSource({
     kubeconfig: kc,
     relistMs: cfg.relist,
     log,
-    onPolicies: (set) => {
-      log.info({ policies: set.policies.length, banLists: set.banLists.length, invalid: set.errors.length }, "resources loaded");
-      controller.setPolicies(set);
-    },
+    initial,
+    onPolicies: accept,
     onHostLabels: (id, labels) => controller.setHostLabels(id, labels),
   });
   await s.resource("kubernetes informers", () => kube.start(), () => kube.stop());

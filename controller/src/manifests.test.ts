@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { mergeResources, parseManifestText, policiesOf, type ParsedFile } from "./manifests.js";
+import { manifestErrorFields, manifestErrorsToLog, mergeResources, parseManifestText, policiesOf, type ManifestError, type ParsedFile } from "./manifests.js";
 import { planPublish } from "./publisher.js";
 import { compile } from "./compile.js";
 import { policyYaml } from "../../test/harness/policy-yaml.js";
@@ -47,7 +47,25 @@ describe("manifests", () => {
     expect(mergeResources(files({}), first.policies).policies).toEqual([]);
     const dup = mergeResources(files({ "a.yaml": doc("a", 22), "b.yaml": doc("a", 80) }), []);
     expect(dup.policies.map((p) => p.spec.ingress[0]?.ports)).toEqual([[22]]);
-    expect(dup.errors[0]?.errors[0]).toContain('"a" is already defined in a.yaml');
+    expect(dup.errors).toEqual([{ file: "b.yaml", kind: "FirewallPolicy", name: "a", errors: ['metadata.name: FirewallPolicy "a" in b.yaml is ignored: the name is already defined in a.yaml, which stays in force'] }]);
+  });
+
+  it("keeps the incumbent of a name in force when a newcomer that sorts first defines it too", () => {
+    const first = mergeResources(files({ "web.yaml": doc("web", 22) }), []);
+    const dup = mergeResources(files({ "a-web.yaml": doc("web", 80), "web.yaml": doc("web", 22) }), first.policies);
+    expect(dup.policies.map((p) => [p.spec.ingress[0]?.ports, p.metadata.annotations?.["fleetwall.io/source-file"]])).toEqual([[[22], "web.yaml"]]);
+    expect(dup.errors).toEqual([{ file: "a-web.yaml", kind: "FirewallPolicy", name: "web", errors: [expect.stringContaining("in a-web.yaml is ignored: the name is already defined in web.yaml")] }]);
+    // still so on the next pass (and after a restart, whose `previous` comes from the last-good bucket)
+    expect(mergeResources(files({ "a-web.yaml": doc("web", 80), "web.yaml": doc("web", 22) }), dup.policies).policies[0]?.spec.ingress[0]?.ports).toEqual([22]);
+    // the incumbent's file gone: the other definition takes over
+    expect(mergeResources(files({ "a-web.yaml": doc("web", 80) }), dup.policies).policies[0]?.spec.ingress[0]?.ports).toEqual([80]);
+  });
+
+  it("keeps the incumbent when its new text is invalid and a newcomer is valid", () => {
+    const first = mergeResources(files({ "web.yaml": doc("web", 22) }), []);
+    const next = mergeResources(files({ "a-web.yaml": doc("web", 80), "web.yaml": doc("web", 70000) }), first.policies);
+    expect(next.policies.map((p) => p.spec.ingress[0]?.ports)).toEqual([[22]]);
+    expect(next.errors.map((e) => e.file).sort()).toEqual(["a-web.yaml", "web.yaml"]);
   });
 
   it("counts generations by spec change", () => {
@@ -55,6 +73,30 @@ describe("manifests", () => {
     const same = mergeResources(files({ "a.yaml": doc("a", 22) }), g1.policies);
     const changed = mergeResources(files({ "a.yaml": doc("a", 23) }), same.policies);
     expect([g1, same, changed].map((s) => s.policies[0]?.metadata.generation)).toEqual([1, 1, 2]);
+  });
+});
+
+describe("invalid manifests logged once", () => {
+  const bad = (name: string, errors: string[], file = ""): ManifestError => ({ file, kind: "FirewallPolicy", name, errors });
+
+  it("logs each invalid manifest once, again only when its errors change, and forgets fixed ones", () => {
+    let logged = new Map<string, string>();
+    const turn = (errors: ManifestError[]) => {
+      const r = manifestErrorsToLog(errors, logged);
+      logged = r.logged;
+      return r.log.map((e) => e.name);
+    };
+    expect(turn([bad("a", ["spec.ports[0]: too big"]), bad("b", ["x"])])).toEqual(["a", "b"]);
+    expect(turn([bad("a", ["spec.ports[0]: too big"]), bad("b", ["x"])])).toEqual([]);
+    expect(turn([bad("a", ["spec.ports[0]: too big"]), bad("b", ["y"])])).toEqual(["b"]);
+    expect(turn([bad("b", ["y"])])).toEqual([]);
+    // fixed, then broken the same way again: news again
+    expect(turn([bad("a", ["spec.ports[0]: too big"]), bad("b", ["y"])])).toEqual(["a"]);
+  });
+
+  it("names the object (kube) or the file (dir), never with an empty field", () => {
+    expect(manifestErrorFields(bad("web", ["e"]))).toEqual({ kind: "FirewallPolicy", name: "web", errors: ["e"] });
+    expect(manifestErrorFields({ file: "p.yaml", kind: "", name: "", errors: ["YAML: bad"] })).toEqual({ file: "p.yaml", errors: ["YAML: bad"] });
   });
 });
 

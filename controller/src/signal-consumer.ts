@@ -2,6 +2,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import { BanSignal, SIGNALS_STREAM } from "@fleetwall/api";
 import type { Logger } from "pino";
+import { delay, untilAborted } from "@fleetwall/runtime";
 import { ARBITER_CONSUMER, MAX_DELIVER, ensureArbiterConsumer } from "./bus-limits.js";
 
 const dec = new TextDecoder();
@@ -39,14 +40,18 @@ export class SignalConsumer {
   async run(onSignal: (s: BanSignal) => Promise<void>, signal: AbortSignal): Promise<void> {
     const js = jetstream(this.nc);
     while (!signal.aborted) {
-      const consumer = await js.consumers.get(SIGNALS_STREAM, ARBITER_CONSUMER).catch(() => undefined);
+      // every wait races the abort signal: with NATS gone, a JetStream request waits for the bus
+      const consumer = await untilAborted(js.consumers.get(SIGNALS_STREAM, ARBITER_CONSUMER), signal).catch(() => undefined);
+      if (signal.aborted) return;
       if (!consumer) {
-        await this.#recreateArbiter("consumer missing");
+        await this.#recreateArbiter("consumer missing", signal);
         continue;
       }
       // short pulls: when the consumer's leader moves to another server (a cluster losing one), the
       // missing heartbeats are noticed within seconds, not the default half minute
-      const messages = await consumer.consume({ max_messages: 256, expires: 5_000, abort_on_missing_resource: true });
+      const messages = await untilAborted(consumer.consume({ max_messages: 256, expires: 5_000, abort_on_missing_resource: true }), signal, (late) => void late.close()).catch(() => undefined);
+      if (signal.aborted) return;
+      if (!messages) continue;
       const stop = () => void messages.close();
       signal.addEventListener("abort", stop, { once: true });
       let missing = "";
@@ -81,7 +86,7 @@ export class SignalConsumer {
         clearInterval(check);
       }
       signal.removeEventListener("abort", stop);
-      if (!signal.aborted) await this.#recreateArbiter(missing || "consumer ended");
+      if (!signal.aborted) await this.#recreateArbiter(missing || "consumer ended", signal);
     }
   }
 
@@ -104,18 +109,19 @@ export class SignalConsumer {
   }
 
   /** Makes the arbiter's consumer again (it was deleted, or its consume ended) and says so. */
-  async #recreateArbiter(why: string): Promise<void> {
+  async #recreateArbiter(why: string, signal: AbortSignal): Promise<void> {
     try {
-      const jsm = await jetstreamManager(this.nc);
-      const existed = await jsm.consumers.info(SIGNALS_STREAM, ARBITER_CONSUMER).then(() => true, () => false);
+      const jsm = await untilAborted(jetstreamManager(this.nc), signal);
+      const existed = await untilAborted(jsm.consumers.info(SIGNALS_STREAM, ARBITER_CONSUMER).then(() => true, () => false), signal);
       if (!existed) {
-        await ensureArbiterConsumer(jsm, this.#lastSeq);
+        await untilAborted(ensureArbiterConsumer(jsm, this.#lastSeq), signal);
         this.recreations += 1;
         this.log.warn({ consumer: ARBITER_CONSUMER, why, afterSequence: this.#lastSeq }, "arbiter consumer was missing; recreated");
       }
     } catch (error) {
+      if (signal.aborted) return;
       this.log.error({ consumer: ARBITER_CONSUMER, err: error }, "arbiter consumer not recreated; retrying");
-      await new Promise((r) => setTimeout(r, 1000));
+      await delay(1000, signal);
     }
   }
 }

@@ -1,3 +1,4 @@
+import { boundedDurationMs } from "@fleetwall/api";
 import { z } from "zod";
 
 /**
@@ -5,25 +6,49 @@ import { z } from "zod";
  * `agent/src/config.ts`). Flags arrive as strings; each field turns them into what the code uses.
  */
 
-/** Duration flags: `500ms`, `10s`, `5m`, `1h`, or plain milliseconds; parsed to milliseconds. */
-export const FlagDuration = z
-  .union([z.number(), z.string()])
-  .transform((v, ctx) => {
-    if (typeof v === "number") return v;
-    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
-    if (!m) {
-      ctx.addIssue({ code: "custom", message: `"${v}" is not a duration like 500ms, 10s, 5m, 1h` });
-      return z.NEVER;
-    }
-    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? "ms"] as number;
-    return Math.round(Number(m[1]) * unit);
-  });
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+/** Bounds of duration flags, in milliseconds. */
+export const DURATION = { SECOND, MINUTE, HOUR, DAY } as const;
 
-/** `--nats`: comma-separated server URLs. */
+/**
+ * A duration flag in the one grammar of every flag and field (api/src/duration.ts: `500ms`, `30s`,
+ * `1h30m`, `7d`; a unit is required), within bounds; parsed to milliseconds.
+ */
+export const flagDuration = (defaultText: string, minMs: number, maxMs: number) => boundedDurationMs(minMs, maxMs).prefault(defaultText);
+
+const SCHEMES = new Set(["nats:", "tls:", "ws:", "wss:"]);
+
+/** Why a NATS server address is not one, or undefined: `nats://HOST[:PORT]`, `tls://…`, or `HOST:PORT`. */
+export function natsUrlProblem(text: string): string | undefined {
+  const withScheme = text.includes("://");
+  if (!withScheme && !/^(\[[0-9a-fA-F:.]+\]|[^:/\s]+):\d{1,5}$/.test(text)) return `"${text}" is not a NATS URL: write nats://HOST:4222, tls://HOST:4222 or HOST:PORT`;
+  let url: URL;
+  try {
+    url = new URL(withScheme ? text : `nats://${text}`);
+  } catch {
+    return `"${text}" is not a URL`;
+  }
+  if (!SCHEMES.has(url.protocol)) return `"${text}": the scheme must be nats, tls, ws or wss`;
+  if (!url.hostname) return `"${text}" names no host`;
+  if ((url.pathname && url.pathname !== "/") || url.search || url.hash) return `"${text}": a NATS URL has no path or query`;
+  return undefined;
+}
+
+/** `--nats`: comma-separated server URLs, each checked. */
 export const NatsServers = z
   .string()
   .min(1, "at least one NATS URL is needed")
-  .transform((s) => s.split(",").map((u) => u.trim()).filter(Boolean));
+  .transform((s) => s.split(",").map((u) => u.trim()).filter(Boolean))
+  .superRefine((urls, ctx) => {
+    if (urls.length === 0) ctx.addIssue({ code: "custom", message: "at least one NATS URL is needed" });
+    for (const u of urls) {
+      const problem = natsUrlProblem(u);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    }
+  });
 
 /** Credentials and TLS files for NATS (see nats-connection.ts). */
 export const NatsFiles = {

@@ -1,6 +1,7 @@
 import { lookup } from "node:dns/promises";
 import { networkInterfaces } from "node:os";
 import { isCidr, parseCidr, type Cidr } from "@fleetwall/api";
+import { delay } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 
 /** How often names of the control plane are resolved again. */
@@ -37,6 +38,7 @@ export class ControlPlaneResolver {
     private readonly log: Logger,
     private readonly resolve: (name: string) => Promise<string[]> = async (name) => (await lookup(name, { all: true })).map((a) => a.address),
     private readonly own: () => Cidr[] = ownAddresses,
+    private readonly everyMs = RESOLVE_EVERY_MS,
   ) {}
 
   async addresses(): Promise<Cidr[]> {
@@ -63,10 +65,8 @@ export class ControlPlaneResolver {
     for (let n = 0; !signal.aborted; n += 1) {
       onAddresses(await this.addresses());
       if (n === 0) first?.();
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, RESOLVE_EVERY_MS);
-        signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
-      });
+      // the wait removes its abort listener when it ends (one left per round added up to Node's warning)
+      await delay(this.everyMs, signal);
     }
   }
 }

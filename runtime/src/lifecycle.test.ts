@@ -1,3 +1,4 @@
+import { getEventListeners } from "node:events";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { AbortedError, backoffMs, delay, retry, untilAborted } from "./retry.js";
@@ -84,6 +85,37 @@ describe("retry", () => {
     const p = untilAborted(never(), ac.signal);
     ac.abort();
     await expect(p).rejects.toBeInstanceOf(Error);
+  });
+});
+
+describe("abort listeners", () => {
+  it("a long retry loop does not accumulate listeners on its signal", async () => {
+    const ac = new AbortController();
+    const seen: number[] = [];
+    let calls = 0;
+    await retry(async () => {
+      seen.push(getEventListeners(ac.signal, "abort").length);
+      if (++calls < 200) throw new Error("not yet");
+    }, { signal: ac.signal, initialMs: 0, maxMs: 0 });
+    expect(calls).toBe(200);
+    expect(Math.max(...seen)).toBeLessThanOrEqual(1);
+    expect(getEventListeners(ac.signal, "abort")).toHaveLength(0);
+  });
+
+  it("many runnables add one listener to the process's signal, not one each (Node warns past ten)", async () => {
+    const parent = new AbortController();
+    const s = new Supervisor({ log, graceMs: 1000 });
+    let counted = -1;
+    const done = s.supervise(parent.signal, async (sup) => {
+      for (let i = 0; i < 30; i++) sup.run(`r${i}`, async (signal) => void (await delay(3_600_000, signal)));
+      await new Promise((r) => setImmediate(r));
+      counted = getEventListeners(sup.signal, "abort").length;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    parent.abort();
+    await done;
+    expect(counted).toBeGreaterThanOrEqual(1);
+    expect(counted).toBeLessThanOrEqual(2);
   });
 });
 

@@ -37,10 +37,20 @@ export class Supervisor {
   readonly #ac = new AbortController();
   readonly #running = new Map<string, Promise<void>>();
   readonly #cleanups: { name: string; fn: () => Promise<void> | void }[] = [];
+  /**
+   * Each runnable's own signal, aborted with the process's: one listener on the process's signal
+   * for all of them, where a listener per runnable (a watch, a timer, a wait) passed Node's limit
+   * of ten and printed MaxListenersExceededWarning on every start.
+   */
+  readonly #children = new Set<AbortController>();
   #failure: RunnableFailedError | undefined;
   #settled: () => void = () => undefined;
 
-  constructor(private readonly options: SupervisorOptions) {}
+  constructor(private readonly options: SupervisorOptions) {
+    this.#ac.signal.addEventListener("abort", () => {
+      for (const child of this.#children) child.abort(this.#ac.signal.reason);
+    }, { once: true });
+  }
 
   /** Aborts when the process stops: on the parent's signal or the first failure. */
   get signal(): AbortSignal {
@@ -68,13 +78,16 @@ export class Supervisor {
   run(name: string, runnable: Runnable): void {
     if (this.#running.has(name)) throw new Error(`runnable ${name} added twice`);
     if (this.signal.aborted) return; // stopping already: nothing new starts
+    const own = new AbortController();
+    this.#children.add(own);
     const done = Promise.resolve()
-      .then(() => runnable(this.signal))
+      .then(() => runnable(own.signal))
       .then(
         () => this.options.log.debug({ runnable: name }, "runnable finished"),
         (error: unknown) => this.fail(name, error),
       )
       .finally(() => {
+        this.#children.delete(own);
         this.#running.delete(name);
         if (this.#running.size === 0) this.#settled();
       });

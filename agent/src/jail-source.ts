@@ -1,0 +1,48 @@
+import type { JailIR } from "@fleetwall/api";
+import { FileFollower, type FollowPosition } from "./file-follower.js";
+import { JournalFollower } from "./journal-follower.js";
+
+/** What following a jail's source needs: where it stopped before, and where its lines and positions go. */
+export interface SourceHooks {
+  /** Saved positions, by file path or journal key (`journal:<unit>:<identifier>`). */
+  positions: Readonly<Record<string, FollowPosition | string>>;
+  onLines: (lines: string[]) => void;
+  /** Told each new position under the key `positions` has it. */
+  onPosition: (key: string, pos: FollowPosition | string) => void;
+  onJournalError: (error: unknown) => void;
+}
+
+/** The key of a source's saved position. */
+export function sourceKey(source: JailIR["source"]): string {
+  if ("file" in source) return source.file;
+  const { unit, identifier } = source.journal;
+  return `journal:${unit ?? ""}:${identifier ?? ""}`;
+}
+
+/** Starts following a jail's log (a file, or the journal) from its saved position; returns how to stop. */
+export async function followSource(source: JailIR["source"], hooks: SourceHooks): Promise<() => Promise<void>> {
+  const key = sourceKey(source);
+  const saved = hooks.positions[key];
+  if ("file" in source) {
+    const follower = new FileFollower({
+      path: source.file,
+      start: typeof saved === "object" ? saved : undefined,
+      pollMs: 1000,
+      onPosition: (pos) => hooks.onPosition(key, pos),
+      onLines: hooks.onLines,
+    });
+    await follower.start();
+    return () => follower.stop();
+  }
+  const { unit, identifier } = source.journal;
+  const follower = new JournalFollower({
+    ...(unit ? { unit } : {}),
+    ...(identifier ? { identifier } : {}),
+    cursor: typeof saved === "string" ? saved : undefined,
+    onLines: hooks.onLines,
+    onCursor: (cursor) => hooks.onPosition(key, cursor),
+    onError: hooks.onJournalError,
+  });
+  follower.start();
+  return async () => follower.stop();
+}
