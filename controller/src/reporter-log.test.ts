@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ReporterLog } from "./reporter-log.js";
 
-const limits = { windowMs: 60_000, maxAddresses: 3, maxPerAddress: 2, maxReporters: 2 };
+const limits = { windowMs: 60_000, maxAddresses: 3, maxPerAddress: 2, maxReporters: 2, maxPerReporter: 1000 };
 
 describe("ReporterLog", () => {
   it("remembers at most maxAddresses addresses, forgetting the least recently reported", () => {
@@ -24,7 +24,7 @@ describe("ReporterLog", () => {
   });
 
   it("grows by nothing past its cap under a flood of distinct addresses", () => {
-    const log = new ReporterLog({ ...limits, maxAddresses: 1000 });
+    const log = new ReporterLog({ ...limits, maxAddresses: 1000, maxPerReporter: 5000 });
     for (let i = 0; i < 50_000; i += 1) log.record(`203.0.${i >> 8}.${i & 255}`, "h", i, i);
     expect(log.size).toBe(1000);
   });
@@ -37,5 +37,28 @@ describe("ReporterLog", () => {
     expect(log.budgetLeft("h", 2, 59_000)).toBe(0);
     expect(log.budgetLeft("h", 2, 60_000)).toBe(2);
     expect(log.budgetLeft("other", 2, 0)).toBe(2);
+  });
+
+  it("one reporter's flood evicts only its own reports, never another host's", () => {
+    const log = new ReporterLog({ ...limits, maxAddresses: 1000, maxPerReporter: 100 });
+    log.record("198.51.100.1", "honest", 0, 0);
+    for (let i = 0; i < 50_000; i += 1) log.record(`203.0.${i >> 8}.${i & 255}`, "flooder", i, i);
+    expect(log.reportsOf("flooder")).toBe(100);
+    expect(log.size).toBe(101);
+    expect(log.evicted).toBe(0);
+    expect(log.evictedOwn).toBe(49_900);
+    // the honest host's report is still there: a second reporter makes a quorum of two
+    expect([...log.record("198.51.100.1", "second", 60_000, 60_000).keys()]).toEqual(["honest", "second"]);
+  });
+
+  it("keeps its indexes consistent through pruning and the per-address cap", () => {
+    const log = new ReporterLog({ ...limits, maxPerReporter: 2 });
+    log.record("a", "h1", 0, 0);
+    log.record("a", "h2", 0, 0);
+    log.record("a", "h3", 0, 0); // h1 leaves a (2 reporters at most)
+    expect(log.reportsOf("h1")).toBe(0);
+    log.prune(120_000);
+    expect(log.size).toBe(0);
+    expect(log.reportsOf("h2") + log.reportsOf("h3")).toBe(0);
   });
 });

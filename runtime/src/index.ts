@@ -6,3 +6,4 @@ export * from "./process-main.js";
 export * from "./retry.js";
 export * from "./supervisor.js";
 export * from "./control-plane.js";
+export * from "./log-throttle.js";
