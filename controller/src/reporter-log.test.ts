@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ReporterLog } from "./reporter-log.js";
+import { PER_UNIT_PER_MINUTE, ReporterLog, budgetUnit } from "./reporter-log.js";
 
 const limits = { windowMs: 60_000, maxAddresses: 3, maxPerAddress: 2, maxReporters: 2, maxPerReporter: 1000 };
 
@@ -60,5 +60,26 @@ describe("ReporterLog", () => {
     log.prune(120_000);
     expect(log.size).toBe(0);
     expect(log.reportsOf("h2") + log.reportsOf("h3")).toBe(0);
+  });
+
+  it("charges addresses of one /64 as one unit of a reporter's budget, up to PER_UNIT_PER_MINUTE of them", () => {
+    const log = new ReporterLog(limits);
+    const unit = budgetUnit("2001:db8:66:1::1");
+    expect(unit).toBe("2001:db8:66:1::/64");
+    expect(budgetUnit("203.0.113.5")).toBe("203.0.113.5");
+    // an attacker in one /64 trips the honest host's jail with many /128s: one unit of its budget of 2
+    for (let i = 1; i <= PER_UNIT_PER_MINUTE; i += 1) {
+      const a = `2001:db8:66:1::${i.toString(16)}`;
+      expect(log.budgetLeft("h", 2, 0, budgetUnit(a)), a).toBeGreaterThan(0);
+      log.charge("h", 0, budgetUnit(a));
+    }
+    // a real attacker elsewhere still gets a fleet ban from this host
+    expect(log.budgetLeft("h", 2, 0, budgetUnit("198.51.100.7"))).toBe(1);
+    // past PER_UNIT_PER_MINUTE, more of that /64 costs another unit
+    expect(log.budgetLeft("h", 2, 0, unit)).toBe(1);
+    log.charge("h", 0, unit);
+    expect(log.budgetLeft("h", 2, 0, unit)).toBe(1); // the new unit's part-used share
+    expect(log.budgetLeft("h", 2, 0, budgetUnit("198.51.100.7"))).toBe(0);
+    expect(log.budgetLeft("h", 2, 60_000, budgetUnit("198.51.100.7"))).toBe(2);
   });
 });

@@ -1,3 +1,5 @@
+import { parseCidr } from "@fleetwall/api";
+
 /** Bounds of what the arbiter remembers about who reported what. */
 export interface ReporterLogLimits {
   /** Reports older than this no longer count (ms). */
@@ -27,7 +29,7 @@ export class ReporterLog {
   readonly #byAddress = new Map<string, Map<string, number>>();
   /** Reporter → the addresses it is kept as a reporter of, least recent first. */
   readonly #byReporter = new Map<string, Set<string>>();
-  readonly #spent = new Map<string, { minute: number; used: number }>();
+  readonly #spent = new Map<string, { minute: number; units: Map<string, number> }>();
   evicted = 0;
   /** Reports forgotten because their reporter was over `maxPerReporter`. */
   evictedOwn = 0;
@@ -100,18 +102,39 @@ export class ReporterLog {
     for (const [host, s] of this.#spent) if (s.minute < minute) this.#spent.delete(host);
   }
 
-  /** Fleet bans `host` may still cause alone in the current minute. */
-  budgetLeft(host: string, perMinute: number, nowMs: number): number {
+  /**
+   * Fleet bans `host` may still cause alone in the current minute, for an address whose budget unit
+   * is `unit` (budgetUnit): each PER_UNIT_PER_MINUTE addresses of one unit cost one, so an attacker
+   * with one /64 uses one unit of an honest host's budget, not all of it.
+   */
+  budgetLeft(host: string, perMinute: number, nowMs: number, unit?: string): number {
     const s = this.#spent.get(host);
-    return s && s.minute === Math.floor(nowMs / 60_000) ? Math.max(0, perMinute - s.used) : perMinute;
+    if (!s || s.minute !== Math.floor(nowMs / 60_000)) return perMinute;
+    const used = unit === undefined ? 0 : (s.units.get(unit) ?? 0);
+    // a unit's part-used share: free
+    if (used % PER_UNIT_PER_MINUTE !== 0) return 1;
+    let spent = 0;
+    for (const n of s.units.values()) spent += Math.ceil(n / PER_UNIT_PER_MINUTE);
+    return Math.max(0, perMinute - spent);
   }
 
-  /** Spends one of `host`'s budget. */
-  charge(host: string, nowMs: number): void {
+  /** Spends one of `host`'s budget (or one more address of a unit already spent this minute). */
+  charge(host: string, nowMs: number, unit = `#${nowMs}-${Math.random()}`): void {
     const minute = Math.floor(nowMs / 60_000);
     const s = this.#spent.get(host);
     this.#spent.delete(host);
-    this.#spent.set(host, s && s.minute === minute ? { minute, used: s.used + 1 } : { minute, used: 1 });
+    const units = s && s.minute === minute ? s.units : new Map<string, number>();
+    units.set(unit, (units.get(unit) ?? 0) + 1);
+    this.#spent.set(host, { minute, units });
     if (this.#spent.size > this.limits.maxReporters) this.#spent.delete(this.#spent.keys().next().value as string);
   }
+}
+
+/** Addresses of one budget unit one reporter may have fleet-banned alone in a minute. */
+export const PER_UNIT_PER_MINUTE = 16;
+
+/** The budget unit of an address: its /64 for IPv6 (one subscriber's network), the address itself for IPv4. Pure. */
+export function budgetUnit(address: string): string {
+  const c = parseCidr(address);
+  return c.family === "ip6" && c.prefix > 64 ? parseCidr(`${c.text.split("/")[0]}/64`).text : c.text;
 }
