@@ -1,10 +1,11 @@
 import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { pino } from "pino";
-import { banKey, generateSigningKeyPem, loadSigningKey, sealKey, sealPayloads, signPayload, type BanSignal, type JailIR } from "@fleetwall/api";
+import { banKey, generateSigningKeyPem, parseCidr, loadSigningKey, sealKey, sealPayloads, signPayload, type BanSignal, type JailIR } from "@fleetwall/api";
 import { BanSync, elementOfKey } from "./bans.js";
 import { bansTableScript } from "./bans-render.js";
 import { Defender } from "./defender.js";
+import { SelfProtection } from "./self-protect.js";
 import { nftBinary } from "./nft.js";
 import { NftBackend } from "./enforcer.js";
 
@@ -166,5 +167,28 @@ describe("Defender: decisions from the bans bucket into the kernel", () => {
     seen.forEach((s, i) => expect(s.appliedBefore).toBeGreaterThanOrEqual(i + 1));
     expect(seen.every((s) => s.bannedHere)).toBe(true);
     expect(d.signalsSent).toBe(5);
+  });
+
+  it("never bans its NATS server, its own addresses or special addresses, locally or by a fleet decision", async () => {
+    const log = pino({ level: "silent" });
+    const bans = await synced(new BanSync(new NftBackend(nft, NO_FAILSAFE), log));
+    const self = new SelfProtection(bans, log);
+    // the NATS server and this host's own address, as main.ts hands them on
+    self.add([parseCidr("198.18.77.1"), parseCidr("2001:db8:77::2")]);
+    const d = new Defender(bans, "h", {}, () => key.publicKeyPem, log);
+    const sent: string[] = [];
+    const sink = { publishSignal: async (sig: BanSignal) => void sent.push(sig.address) };
+    const jail: JailIR = { name: "sshd", failRegex: [], source: { file: "/var/log/auth.log" }, maxRetry: 1, findTimeSeconds: 600, banTimeSeconds: 600, ignore: [], share: "Fleet" };
+    for (const address of ["198.18.77.1", "2001:db8:77::2", "fe80::1", "127.0.0.1", "0.0.0.0", "224.0.0.251", "203.0.113.90"]) d.onJailBan({ jail: "sshd", address, failures: 2, banSeconds: 600 }, jail, sink);
+    await vi.waitFor(() => expect(sent).toEqual(["203.0.113.90"]), { timeout: 5000 });
+    await bans.idle();
+    expect(await inKernel("local4", "198.18.77.1")).toBe(false);
+    expect(await inKernel("local6", "2001:db8:77::2")).toBe(false);
+    expect(await inKernel("local6", "fe80::1")).toBe(false);
+    expect(await inKernel("local4", "203.0.113.90")).toBe(true);
+    // a fleet decision naming them is held, but the allowlist, matched first, keeps them reachable
+    d.onDecisionEntry("l.nats", enc.encode(JSON.stringify(signPayload(key, decision("198.18.77.1")))));
+    await bans.idle();
+    for (const [set, el] of [["allow4", "198.18.77.1"], ["allow6", "2001:db8:77::2"], ["allow6", "fe80::1"], ["allow6", "ff02::1"], ["allow4", "127.0.0.1"], ["allow4", "169.254.1.1"]] as const) expect(await inKernel(set, el), `${set} ${el}`).toBe(true);
   });
 });

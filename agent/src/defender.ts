@@ -1,4 +1,4 @@
-import { SCHEMA_VERSION, SEAL_KEY_PREFIX, newDecision, type BanSignal, type JailIR, type Labels } from "@fleetwall/api";
+import { SCHEMA_VERSION, SEAL_KEY_PREFIX, newDecision, parseCidr, specialAddressReason, type BanSignal, type JailIR, type Labels } from "@fleetwall/api";
 import { retry } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import type { BanSync } from "./bans.js";
@@ -46,6 +46,11 @@ export class Defender {
 
   /** A jail crossed maxRetry: ban here now; share with the fleet when the jail says so. */
   onJailBan(ban: JailBan, jail: JailIR, sink: SignalSink | undefined): void {
+    const special = specialAddressReason(parseCidr(ban.address));
+    if (special) {
+      this.log.info({ jail: jail.name, address: ban.address, reason: special }, "special address not banned");
+      return;
+    }
     if (this.bans.allowed(ban.address)) {
       this.log.info({ jail: jail.name, address: ban.address }, "allowlisted address not banned");
       return;

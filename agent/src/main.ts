@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { FLEETWALL_VERSION, agentInboxPrefix } from "@fleetwall/api";
-import { connectOptions, logNatsStatus, natsEndpoints, newRegistry, rootLogger, runProcess, serveObservability, warnIfOpenBus, type Supervisor } from "@fleetwall/runtime";
+import { connectOptions, logNatsStatus, ownAddresses, natsEndpoints, newRegistry, rootLogger, runProcess, serveObservability, warnIfOpenBus, type Supervisor } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import { Agent, type AgentBus } from "./agent.js";
 import type { FirewallBackend } from "./backend.js";
@@ -19,6 +19,7 @@ import { agentMetrics } from "./metrics.js";
 import { listTable, nftBinary, nftVersion, type NftRunner } from "./nft.js";
 import { BANS_TABLE } from "./bans-render.js";
 import { FAMILY, TABLE } from "./render.js";
+import { SelfProtection } from "./self-protect.js";
 import { AGENT_STATE_FILES, StateStore } from "./state-store.js";
 
 /**
@@ -100,6 +101,10 @@ export async function startAgent(cfg: Readonly<AgentConfig>, log: Logger, s: Sup
   await agent.restore();
   protectManagement(defender, cfg.sshSource);
   let link: AgentLink | undefined;
+  // before the bus: a log line naming the NATS server must not ban it while the agent connects
+  const self = new SelfProtection(defender.bans, log);
+  self.add(ownAddresses());
+  s.run("self-protection", (signal) => self.run(() => [...cfg.nats, ...(link?.nc.getServers().map((x) => x.listen) ?? [])], signal));
   const registry = newRegistry();
   agentMetrics(registry, { agent, nft, defender, jails, link: () => link });
   await s.resource(`--listen ${cfg.listen}`, () => serveObservability(cfg.listen, registry, () => agent.appliedRevision > 0 && !!link && !link.nc.isClosed()), (server) => void server.close());

@@ -1,6 +1,7 @@
 export * from "./meta.js";
 export * from "./selector.js";
 export * from "./net.js";
+export * from "./special-address.js";
 export * from "./services.js";
 export * from "./icmp.js";
 export * from "./policy.js";

@@ -73,6 +73,12 @@ describe("arbitrate never bans what is protected", () => {
     ["a management network", { address: "198.51.100.9" }, {}, "a management network"],
     ["not an address", { address: "example.com" }, {}, "not an address"],
     ["/0", { address: "0.0.0.0/0" }, { reporters: two }, "prefix /0 is broader than the minimum /16"],
+    ["link-local v6, by a quorum", { address: "fe80::1" }, { reporters: two }, "link-local (fe80::/10) is never banned"],
+    ["link-local v4", { address: "169.254.169.254" }, {}, "link-local (169.254.0.0/16) is never banned"],
+    ["loopback", { address: "127.0.0.1" }, {}, "loopback (127.0.0.0/8) is never banned"],
+    ["multicast", { address: "ff02::1" }, {}, "multicast (ff00::/8) is never banned"],
+    ["broadcast", { address: "255.255.255.255" }, {}, "the broadcast address (255.255.255.255) is never banned"],
+    ["unspecified", { address: "::" }, {}, "the unspecified address (::) is never banned"],
   ])("%s", (_n, s, v, reason) => {
     const p = arbitrate(signal(s), view(v), config, now);
     expect(p.puts).toEqual([]);
@@ -87,6 +93,9 @@ describe("protectedReason", () => {
     ["203.0.0.0/15", "prefix /15 is broader than the minimum /16"],
     ["2001:db8::/32", "prefix /32 is broader than the minimum /48"],
     ["198.18.0.0/16", "a fleet host"],
+    // an operator may not ban them either
+    ["fe80::/64", "link-local (fe80::/10) is never banned"],
+    ["224.0.0.0/16", "multicast (224.0.0.0/4) is never banned"],
   ])("%s → %s", (cidr, reason) => expect(protectedReason(parseCidr(cidr), v, config)).toBe(reason));
   it("lets a /24 outside the fleet through", () => expect(protectedReason(parseCidr("203.0.113.0/24"), v, config)).toBeUndefined());
   it("lets an operator ban a management network, never a detection", () => {

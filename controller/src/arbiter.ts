@@ -1,4 +1,4 @@
-import { CidrSet, escalatedSeconds, newDecision, parseCidr, type BanSignal, type Cidr } from "@fleetwall/api";
+import { CidrSet, escalatedSeconds, newDecision, parseCidr, specialAddressReason, type BanSignal, type Cidr } from "@fleetwall/api";
 import type { BanPlan } from "./ban-plan.js";
 
 export interface ArbiterConfig {
@@ -63,6 +63,8 @@ function setOf(nets: readonly Cidr[]): CidrSet {
  */
 export function protectedReason(cidr: Cidr, view: Protected, config: Pick<ArbiterConfig, "minPrefix">, automatic = false): string | undefined {
   if (cidr.prefix < config.minPrefix[cidr.family]) return `prefix /${cidr.prefix} is broader than the minimum /${config.minPrefix[cidr.family]}`;
+  const special = specialAddressReason(cidr);
+  if (special) return special;
   const touches = (nets: readonly Cidr[]) => setOf(nets).overlaps(cidr);
   if (touches(view.allow)) return "allowlisted";
   if (touches(view.hosts)) return "a fleet host";

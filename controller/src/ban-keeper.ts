@@ -8,7 +8,16 @@ import { BanPublisher, type BanSink } from "./ban-publisher.js";
 import { BanListReconciler } from "./banlist-reconciler.js";
 import { Protection } from "./protection.js";
 import { ReplayGuard } from "./replay-guard.js";
-import { DEFAULT_REPORTER_LIMITS, ReporterLog } from "./reporter-log.js";
+import { DEFAULT_REPORTER_LIMITS, ReporterLog, budgetUnit } from "./reporter-log.js";
+
+/** The budget unit of a signal's address; none for one that does not parse (the arbiter refuses it). */
+function unitOf(address: string): string | undefined {
+  try {
+    return budgetUnit(address);
+  } catch {
+    return undefined;
+  }
+}
 
 function canonical(address: string): string {
   try {
@@ -108,7 +117,7 @@ export class BanKeeper {
     const previous = this.mirror.decisions.get(banKey(`jail-${signal.jail}`, canonical(signal.address)));
     const plan = arbitrate(
       signal,
-      { ...this.protection.view, previousOffences: previous?.offences ?? 0, reporters, soloBudgetLeft: this.reporters.budgetLeft(signal.hostId, this.config.soloBudgetPerMinute, nowMs) },
+      { ...this.protection.view, previousOffences: previous?.offences ?? 0, reporters, soloBudgetLeft: this.reporters.budgetLeft(signal.hostId, this.config.soloBudgetPerMinute, nowMs, unitOf(signal.address)) },
       this.config,
       nowMs,
     );
@@ -121,7 +130,7 @@ export class BanKeeper {
     }
     await this.publisher.execute(plan);
     // spent once published: a signal redelivered after a failed put is not charged twice
-    if (plan.solo) this.reporters.charge(signal.hostId, nowMs);
+    if (plan.solo) this.reporters.charge(signal.hostId, nowMs, unitOf(signal.address));
     this.reporters.forget(signal.address);
     const ban = plan.puts[0] as BanDecision;
     this.log.warn({ address: ban.cidr, jail: signal.jail, expiresAt: ban.expiresAt, offences: ban.offences, origins: ban.origins, solo: plan.solo }, "fleet ban");

@@ -7,7 +7,7 @@ import type { BanKeeper } from "./ban-keeper.js";
 import type { ControllerBus } from "./bus.js";
 import type { ControllerConfig } from "./config.js";
 import { ConsumerGuard } from "./consumer-guard.js";
-import { ControlPlaneResolver } from "./control-plane.js";
+import { ControlPlaneResolver } from "@fleetwall/runtime";
 import type { Controller } from "./controller.js";
 
 /** The arbiter's bounds from the controller's flags. */

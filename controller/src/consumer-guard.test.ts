@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { consumerVerdict, inboxOwner, overCap } from "./consumer-guard.js";
+import { MAX_CONSUMERS_SHARED_INBOX, consumerVerdict, inboxOwner, overCap } from "./consumer-guard.js";
 
 describe("consumerVerdict", () => {
   const bans = "KV_fleetwall-bans";
@@ -13,11 +13,29 @@ describe("consumerVerdict", () => {
     ["the arbiter's pull consumer on the signals stream", "fleetwall-signals", { durable_name: "fleetwall-arbiter" }, undefined],
   ])("%s", (_n, stream, config, verdict) => expect(consumerVerdict(stream, config)).toBe(verdict));
 
-  it("keeps an agent's newest four consumers, never caps the controller's or operators' inbox", () => {
-    const owners = new Map([["a", "_INBOX_t1"], ["x", "_INBOX"], ["b", "_INBOX_t1"], ["c", "_INBOX_t2"], ["d", "_INBOX_t1"], ["e", "_INBOX_t1"], ["f", "_INBOX_t1"], ["g", "_INBOX_t1"]]);
-    expect(overCap(owners, "_INBOX_t1")).toEqual(["a", "b"]);
+  const own = (list: [string, string, boolean?][]) => new Map(list.map(([n, owner, bound]) => [n, { owner, bound: bound ?? true }]));
+  it("keeps an agent's first four listened-to consumers: the newest over the cap go, unlistened ones first", () => {
+    const owners = own([["a", "_INBOX_t1"], ["x", "_INBOX"], ["b", "_INBOX_t1"], ["c", "_INBOX_t2"], ["d", "_INBOX_t1"], ["e", "_INBOX_t1"], ["f", "_INBOX_t1"], ["g", "_INBOX_t1"]]);
+    expect(overCap(owners, "_INBOX_t1").sort()).toEqual(["f", "g"]);
     expect(overCap(owners, "_INBOX_t2")).toEqual([]);
-    expect(overCap(new Map(Array.from({ length: 9 }, (_, i) => [`n${i}`, "_INBOX"])), "_INBOX")).toEqual([]);
+  });
+
+  it("an agent flooding another's inbox prefix cannot get that agent's consumer in use deleted", () => {
+    // h2's catch-up in use (bound, oldest), then t1's consumers delivering to _INBOX_h2.… nobody listens to
+    const owners = own([["real", "_INBOX_h2", true], ...Array.from({ length: 6 }, (_, i): [string, string, boolean] => [`atk${i}`, "_INBOX_h2", false])]);
+    const gone = overCap(owners, "_INBOX_h2");
+    expect(gone).toHaveLength(3);
+    expect(gone).not.toContain("real");
+    // an older unlistened one goes before a newer listened one
+    expect(overCap(own([["old", "_INBOX_h2", false], ["b", "_INBOX_h2"], ["c", "_INBOX_h2"], ["d", "_INBOX_h2"], ["e", "_INBOX_h2"]]), "_INBOX_h2")).toEqual(["old"]);
+  });
+
+  it("caps the shared _INBOX too, at a larger count, keeping the controller's listened-to consumer", () => {
+    const owners = own([["controller", "_INBOX", true], ...Array.from({ length: 70 }, (_, i): [string, string, boolean] => [`atk${i}`, "_INBOX", false])]);
+    const gone = overCap(owners, "_INBOX");
+    expect(gone).toHaveLength(71 - MAX_CONSUMERS_SHARED_INBOX);
+    expect(gone).not.toContain("controller");
+    expect(gone[0]).toBe("atk69");
   });
 
   it("reads the owner of an inbox subject", () => {

@@ -30,15 +30,32 @@ export function consumerVerdict(stream: string, config: Pick<ConsumerConfig, "de
   return undefined;
 }
 
+/** Consumers the controller's and operators' shared `_INBOX.` may have on the bans stream at once. */
+export const MAX_CONSUMERS_SHARED_INBOX = 64;
+/** How long a new push consumer on the bans stream may have nobody listening before it is deleted. */
+export const UNBOUND_GRACE_MS = 3_000;
+
+export const capOf = (owner: string): number => (owner === "_INBOX" ? MAX_CONSUMERS_SHARED_INBOX : MAX_CONSUMERS_PER_AGENT);
+
+/** What the guard knows of a consumer on the bans stream: whose inbox it delivers to, and whether anyone listened when it was made. */
+export interface Owned {
+  owner: string;
+  bound: boolean;
+}
+
 /**
- * The consumers of one agent's inbox to delete so that at most MAX_CONSUMERS_PER_AGENT remain, the
- * oldest first (an agent whose link flaps leaves catch-ups behind; its newest is the one in use).
- * `owners` is in the order the consumers were made. Pure.
+ * The consumers of one inbox to delete so that at most `capOf(owner)` remain. `owners` is in the
+ * order the consumers were made. Those nobody listened to go first, then the newest: a consumer
+ * that delivers to another agent's inbox (`_INBOX_h2.…`), made to get h2's consumers deleted, has no
+ * listener and is the newest, so h2's catch-up in use survives. Pure.
  */
-export function overCap(owners: ReadonlyMap<string, string>, owner: string): string[] {
-  if (owner === "_INBOX") return [];
-  const mine = [...owners].filter(([, o]) => o === owner).map(([name]) => name);
-  return mine.slice(0, Math.max(0, mine.length - MAX_CONSUMERS_PER_AGENT));
+export function overCap(owners: ReadonlyMap<string, Owned>, owner: string): string[] {
+  const mine = [...owners].filter(([, o]) => o.owner === owner);
+  const extra = mine.length - capOf(owner);
+  if (extra <= 0) return [];
+  const newestFirst = mine.reverse();
+  const order = [...newestFirst.filter(([, o]) => !o.bound), ...newestFirst.filter(([, o]) => o.bound)];
+  return order.slice(0, extra).map(([name]) => name);
 }
 
 /**
@@ -47,8 +64,9 @@ export function overCap(owners: ReadonlyMap<string, string>, owner: string): str
  * key (a desired state or registration the server may have overwritten before the deletion).
  */
 export class ConsumerGuard {
-  /** Consumer name → inbox owner, on the bans stream. */
-  readonly #owners = new Map<string, string>();
+  /** Consumer name → inbox owner, on the bans stream, in the order they were made. */
+  readonly #owners = new Map<string, Owned>();
+  readonly #unbound = new Map<string, NodeJS.Timeout>();
   #sub: Subscription | undefined;
   #queue: Promise<void> = Promise.resolve();
   deleted = 0;
@@ -63,14 +81,14 @@ export class ConsumerGuard {
     const jsm = await jetstreamManager(this.nc);
     for await (const c of jsm.consumers.list(BANS_STREAM)) {
       const owner = c.config.deliver_subject ? inboxOwner(c.config.deliver_subject) : undefined;
-      if (owner) this.#owners.set(c.name, owner);
+      if (owner) this.#owners.set(c.name, { owner, bound: !!c.push_bound });
     }
     this.#sub = this.nc.subscribe(`${ADVISORY}.>`, {
       callback: (err, msg) => {
         if (err) return;
         const [, , , , action, stream, name] = msg.subject.split(".");
         if (!stream || !name || !GUARDED.has(stream)) return;
-        if (action === "DELETED") this.#owners.delete(name);
+        if (action === "DELETED") this.#forget(name);
         // one at a time, in the order they were made: the oldest of an agent's go first
         if (action === "CREATED") this.#queue = this.#queue.then(() => this.#check(jsm, stream, name));
       },
@@ -83,7 +101,8 @@ export class ConsumerGuard {
 
   async #check(jsm: JetStreamManager, stream: string, name: string): Promise<void> {
     try {
-      const { config } = await jsm.consumers.info(stream, name);
+      const info = await jsm.consumers.info(stream, name);
+      const { config } = info;
       const why = consumerVerdict(stream, config);
       if (why) {
         await this.#delete(jsm, stream, name, config.deliver_subject, why);
@@ -92,15 +111,44 @@ export class ConsumerGuard {
       }
       const owner = config.deliver_subject ? inboxOwner(config.deliver_subject) : undefined;
       if (stream !== BANS_STREAM || !owner) return;
-      this.#owners.set(name, owner);
-      for (const old of overCap(this.#owners, owner)) await this.#delete(jsm, stream, old, undefined, `${owner} has more than ${MAX_CONSUMERS_PER_AGENT} consumers on the bans stream; its oldest go`);
+      const bound = !!info.push_bound;
+      this.#owners.set(name, { owner, bound });
+      // nobody listening: made by someone who cannot subscribe there (or a link that just dropped)
+      if (!bound) this.#recheck(jsm, stream, name);
+      for (const extra of overCap(this.#owners, owner)) await this.#delete(jsm, stream, extra, undefined, `${owner} has more than ${capOf(owner)} consumers on the bans stream; unlistened and newest go`);
     } catch (error) {
       this.log.debug({ stream, consumer: name, err: error }, "consumer check failed (already gone?)");
     }
   }
 
-  async #delete(jsm: JetStreamManager, stream: string, name: string, deliver: string | undefined, reason: string): Promise<void> {
+  /** Deletes `name` if still nobody listens on its deliver subject after UNBOUND_GRACE_MS. */
+  #recheck(jsm: JetStreamManager, stream: string, name: string): void {
+    if (this.#unbound.has(name)) return;
+    const timer = setTimeout(() => {
+      this.#unbound.delete(name);
+      this.#queue = this.#queue.then(async () => {
+        if (!this.#owners.has(name)) return;
+        try {
+          const info = await jsm.consumers.info(stream, name);
+          if (info.push_bound) (this.#owners.get(name) as Owned).bound = true;
+          else await this.#delete(jsm, stream, name, info.config.deliver_subject, `nobody listens on its deliver subject after ${UNBOUND_GRACE_MS} ms`);
+        } catch (error) {
+          this.log.debug({ stream, consumer: name, err: error }, "consumer check failed (already gone?)");
+        }
+      });
+    }, UNBOUND_GRACE_MS);
+    timer.unref();
+    this.#unbound.set(name, timer);
+  }
+
+  #forget(name: string): void {
     this.#owners.delete(name);
+    clearTimeout(this.#unbound.get(name));
+    this.#unbound.delete(name);
+  }
+
+  async #delete(jsm: JetStreamManager, stream: string, name: string, deliver: string | undefined, reason: string): Promise<void> {
+    this.#forget(name);
     await jsm.consumers.delete(stream, name).catch(() => undefined);
     this.deleted += 1;
     this.log.warn({ stream, consumer: name, deliver, reason }, "consumer refused and deleted");
@@ -108,5 +156,7 @@ export class ConsumerGuard {
 
   stop(): void {
     this.#sub?.unsubscribe();
+    for (const t of this.#unbound.values()) clearTimeout(t);
+    this.#unbound.clear();
   }
 }

@@ -19,6 +19,6 @@ export * from "./ban-publisher.js";
 export * from "./banlist-reconciler.js";
 export * from "./protection.js";
 export * from "./reporter-log.js";
-export * from "./control-plane.js";
+export { ControlPlaneResolver, RESOLVE_EVERY_MS, natsHosts, ownAddresses } from "@fleetwall/runtime";
 export * from "./consumer-guard.js";
 export * from "./bus-limits.js";

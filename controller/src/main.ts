@@ -1,6 +1,6 @@
 import { readdir } from "node:fs/promises";
 import type { HostRegistration, Resource } from "@fleetwall/api";
-import { connectNats, connectOptions, counterOf, every, logNatsStatus, newRegistry, rootLogger, runProcess, serveObservability, untilAborted, type Supervisor } from "@fleetwall/runtime";
+import { LogThrottle, connectNats, connectOptions, counterOf, every, logNatsStatus, newRegistry, rootLogger, runProcess, serveObservability, untilAborted, type Supervisor } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { BanKeeper } from "./ban-keeper.js";
@@ -69,18 +69,28 @@ interface Shared {
   kc: KubeConfig | undefined;
 }
 
+/** Each reason for dropping a message is logged at most once this often, with a count of the rest. */
+const INVALID_LOG_INTERVAL_MS = 10_000;
+
 async function startLeader(cfg: Config, log: Logger, s: Supervisor, { registry, probe, kc }: Shared): Promise<void> {
   // what the operator can get wrong is found before the wait for NATS, which may be long
   if (cfg.source.kind === "dir") await s.step(`policy directory ${cfg.source.path}`, () => readdir(cfg.source.path));
   const key = await s.step(`signing key ${cfg.signingKey}`, () => loadOrCreateKey(cfg.signingKey, log));
   const invalid: Record<string, number> = {};
+  // a flood of one bad message is one line per reason every 10 s, with a count
+  const throttle = new LogThrottle(INVALID_LOG_INTERVAL_MS);
+  const flushThrottle = setInterval(() => {
+    for (const { key, suppressed } of throttle.due(Date.now())) log.warn({ key, suppressed }, "invalid messages dropped, not logged one by one");
+  }, INVALID_LOG_INTERVAL_MS);
+  flushThrottle.unref();
+  s.defer("invalid-message log", () => clearInterval(flushThrottle));
   const busOptions = {
     connection: connectOptions(cfg, "fleetwall-controller"),
     replicas: cfg.replicas,
     log,
     onInvalid: (kind: string, reason: string) => {
       invalid[kind] = (invalid[kind] ?? 0) + 1;
-      log.warn({ kind, reason }, "invalid message dropped");
+      if (throttle.pass(`${kind}: ${reason}`, Date.now())) log.warn({ kind, reason }, "invalid message dropped");
     },
   };
   const nc = await s.resource("nats", (signal) => connectNats(busOptions.connection, signal, log), (c) => c.close());

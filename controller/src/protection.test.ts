@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseCidr } from "@fleetwall/api";
 import { BanMirror } from "./ban-mirror.js";
+import { protectedReason } from "./arbiter.js";
 import { MAX_HOST_ADDRESSES, MAX_MANAGEMENT_NETWORKS, Protection } from "./protection.js";
 
 const config = { minPrefix: { ip: 16, ip6: 48 }, protect: [parseCidr("198.18.0.1")] };
@@ -22,14 +23,19 @@ describe("Protection", () => {
     expect(p.check(parseCidr("198.18.1.70"))).toBeUndefined();
   });
 
-  it("takes management networks no broader than the minimum prefix, at most MAX_MANAGEMENT_NETWORKS", () => {
+  it("protects fleet-wide at most MAX_MANAGEMENT_NETWORKS management networks, none broader than a /24 or /56", () => {
     const p = protection();
     const nets = Array.from({ length: MAX_MANAGEMENT_NETWORKS + 1 }, (_, i) => `203.0.${i}.0/24`);
-    expect(p.setHost("h", { addresses: [], managementSources: ["10.0.0.0/8", ...nets] })).toEqual([
-      "management network 10.0.0.0/8: broader than /16",
-      `${MAX_MANAGEMENT_NETWORKS + 1} management networks: only the first ${MAX_MANAGEMENT_NETWORKS} count`,
+    expect(p.setHost("h", { addresses: [], managementSources: ["10.0.0.0/16", "2001:db8:1::/48", "2001:db8:2::/56", ...nets] })).toEqual([
+      "management network 10.0.0.0/16: broader than /24, protected only on h (an Allow BanList protects it fleet-wide)",
+      "management network 2001:db8:1::/48: broader than /56, protected only on h (an Allow BanList protects it fleet-wide)",
+      `${MAX_MANAGEMENT_NETWORKS + 2} management networks: only the first ${MAX_MANAGEMENT_NETWORKS} protect fleet-wide, the others only on h`,
     ]);
     expect(p.view.management).toHaveLength(MAX_MANAGEMENT_NETWORKS);
+    // a /16 claimed by one host does not shield its addresses from fleet bans
+    expect(protectedReason(parseCidr("10.0.200.7"), p.view, config, true)).toBeUndefined();
+    expect(protectedReason(parseCidr("2001:db8:2::9"), p.view, config, true)).toBe("a management network");
+    expect(protectedReason(parseCidr("203.0.0.9"), p.view, config, true)).toBe("a management network");
   });
 
   it("forgets a host that is gone, and keeps the control plane, static and resolved", () => {

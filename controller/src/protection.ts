@@ -4,8 +4,14 @@ import type { BanMirror } from "./ban-mirror.js";
 
 /** Addresses one host may register as its own. */
 export const MAX_HOST_ADDRESSES = 64;
-/** Management networks one host may name. */
-export const MAX_MANAGEMENT_NETWORKS = 16;
+/** Management networks of one host that protect fleet-wide (the host itself protects all it has). */
+export const MAX_MANAGEMENT_NETWORKS = 4;
+/**
+ * The broadest management network that protects fleet-wide: a /24 or a /56. A broader one (a /16
+ * shields 65,536 addresses) protects only on the host that names it, unless an operator lists it in
+ * an Allow BanList.
+ */
+export const MANAGEMENT_MIN_PREFIX = { ip: 24, ip6: 56 } as const;
 
 const isSingle = (c: Cidr) => c.prefix === (c.family === "ip" ? 32 : 128);
 
@@ -26,7 +32,8 @@ function parseAll(texts: readonly string[]): { ok: Cidr[]; bad: string[] } {
  * What is never banned, and why: registered hosts' own addresses, the control plane (static and
  * resolved from host names), the agents' management networks (for automatic bans) and the
  * allowlists (from the bucket's mirror). A registration may claim only single addresses (/32,
- * /128), at most MAX_HOST_ADDRESSES, and management networks no broader than the minimum prefix.
+ * /128), at most MAX_HOST_ADDRESSES; of its management networks, at most MAX_MANAGEMENT_NETWORKS
+ * no broader than MANAGEMENT_MIN_PREFIX protect fleet-wide.
  */
 export class Protection {
   readonly #hosts = new Map<string, Cidr[]>();
@@ -61,8 +68,8 @@ export class Protection {
     this.#hosts.set(hostId, singles.slice(0, MAX_HOST_ADDRESSES));
     const mgmt = parseAll(reg.managementSources ?? []);
     for (const b of mgmt.bad) problems.push(`management network ${b}: not an address or CIDR`);
-    const narrow = mgmt.ok.filter((c) => c.prefix >= this.config.minPrefix[c.family] || (problems.push(`management network ${c.text}: broader than /${this.config.minPrefix[c.family]}`), false));
-    if (narrow.length > MAX_MANAGEMENT_NETWORKS) problems.push(`${narrow.length} management networks: only the first ${MAX_MANAGEMENT_NETWORKS} count`);
+    const narrow = mgmt.ok.filter((c) => c.prefix >= MANAGEMENT_MIN_PREFIX[c.family] || (problems.push(`management network ${c.text}: broader than /${MANAGEMENT_MIN_PREFIX[c.family]}, protected only on ${hostId} (an Allow BanList protects it fleet-wide)`), false));
+    if (narrow.length > MAX_MANAGEMENT_NETWORKS) problems.push(`${narrow.length} management networks: only the first ${MAX_MANAGEMENT_NETWORKS} protect fleet-wide, the others only on ${hostId}`);
     this.#management.set(hostId, narrow.slice(0, MAX_MANAGEMENT_NETWORKS));
     this.refusedClaims += problems.length;
     return problems;

@@ -1,3 +1,5 @@
+import { parseCidr } from "@fleetwall/api";
+
 /** Bounds of what the arbiter remembers about who reported what. */
 export interface ReporterLogLimits {
   /** Reports older than this no longer count (ms). */
@@ -8,9 +10,14 @@ export interface ReporterLogLimits {
   maxPerAddress: number;
   /** Reporters whose per-minute budget is tracked at once. */
   maxReporters: number;
+  /**
+   * Addresses one reporter's reports are kept for at once; past it, its own least recent report is
+   * forgotten, so one host's flood cannot evict the others' reports from the `maxAddresses` bound.
+   */
+  maxPerReporter: number;
 }
 
-export const DEFAULT_REPORTER_LIMITS: ReporterLogLimits = { windowMs: 600_000, maxAddresses: 100_000, maxPerAddress: 32, maxReporters: 20_000 };
+export const DEFAULT_REPORTER_LIMITS: ReporterLogLimits = { windowMs: 600_000, maxAddresses: 100_000, maxPerAddress: 32, maxReporters: 20_000, maxPerReporter: 2_000 };
 
 /**
  * Who reported which address, within a window and a cap: an attack that reports a million
@@ -20,8 +27,12 @@ export const DEFAULT_REPORTER_LIMITS: ReporterLogLimits = { windowMs: 600_000, m
  */
 export class ReporterLog {
   readonly #byAddress = new Map<string, Map<string, number>>();
-  readonly #spent = new Map<string, { minute: number; used: number }>();
+  /** Reporter → the addresses it is kept as a reporter of, least recent first. */
+  readonly #byReporter = new Map<string, Set<string>>();
+  readonly #spent = new Map<string, { minute: number; units: Map<string, number> }>();
   evicted = 0;
+  /** Reports forgotten because their reporter was over `maxPerReporter`. */
+  evictedOwn = 0;
 
   constructor(private readonly limits: ReporterLogLimits = DEFAULT_REPORTER_LIMITS) {}
 
@@ -35,42 +46,95 @@ export class ReporterLog {
     this.#byAddress.delete(address);
     reporters.delete(host);
     reporters.set(host, Math.min(Number.isFinite(atMs) ? atMs : nowMs, nowMs));
-    if (reporters.size > this.limits.maxPerAddress) reporters.delete(reporters.keys().next().value as string);
     this.#byAddress.set(address, reporters);
+    this.#note(host, address);
+    if (reporters.size > this.limits.maxPerAddress) this.#drop(address, reporters.keys().next().value as string);
     while (this.#byAddress.size > this.limits.maxAddresses) {
-      this.#byAddress.delete(this.#byAddress.keys().next().value as string);
+      this.#forgetAddress(this.#byAddress.keys().next().value as string);
       this.evicted += 1;
     }
     return reporters;
   }
 
-  forget(address: string): void {
+  /** Notes `host` as a reporter of `address`, forgetting its own least recent report past `maxPerReporter`. */
+  #note(host: string, address: string): void {
+    let mine = this.#byReporter.get(host);
+    if (!mine) this.#byReporter.set(host, (mine = new Set()));
+    mine.delete(address);
+    mine.add(address);
+    if (mine.size > this.limits.maxPerReporter) {
+      this.#drop(mine.values().next().value as string, host);
+      this.evictedOwn += 1;
+    }
+  }
+
+  /** Forgets `host`'s report of `address` (and the address, when no report is left). */
+  #drop(address: string, host: string): void {
+    const reporters = this.#byAddress.get(address);
+    reporters?.delete(host);
+    if (reporters?.size === 0) this.#byAddress.delete(address);
+    const mine = this.#byReporter.get(host);
+    mine?.delete(address);
+    if (mine?.size === 0) this.#byReporter.delete(host);
+  }
+
+  #forgetAddress(address: string): void {
+    for (const host of [...(this.#byAddress.get(address)?.keys() ?? [])]) this.#drop(address, host);
     this.#byAddress.delete(address);
+  }
+
+  forget(address: string): void {
+    this.#forgetAddress(address);
+  }
+
+  /** Addresses `host` is kept as a reporter of. */
+  reportsOf(host: string): number {
+    return this.#byReporter.get(host)?.size ?? 0;
   }
 
   /** Forgets addresses with no report inside the window. */
   prune(nowMs: number): void {
     const since = nowMs - this.limits.windowMs;
     for (const [address, reporters] of this.#byAddress) {
-      for (const [host, at] of reporters) if (at < since) reporters.delete(host);
-      if (reporters.size === 0) this.#byAddress.delete(address);
+      for (const [host, at] of reporters) if (at < since) this.#drop(address, host);
     }
     const minute = Math.floor(nowMs / 60_000);
     for (const [host, s] of this.#spent) if (s.minute < minute) this.#spent.delete(host);
   }
 
-  /** Fleet bans `host` may still cause alone in the current minute. */
-  budgetLeft(host: string, perMinute: number, nowMs: number): number {
+  /**
+   * Fleet bans `host` may still cause alone in the current minute, for an address whose budget unit
+   * is `unit` (budgetUnit): each PER_UNIT_PER_MINUTE addresses of one unit cost one, so an attacker
+   * with one /64 uses one unit of an honest host's budget, not all of it.
+   */
+  budgetLeft(host: string, perMinute: number, nowMs: number, unit?: string): number {
     const s = this.#spent.get(host);
-    return s && s.minute === Math.floor(nowMs / 60_000) ? Math.max(0, perMinute - s.used) : perMinute;
+    if (!s || s.minute !== Math.floor(nowMs / 60_000)) return perMinute;
+    const used = unit === undefined ? 0 : (s.units.get(unit) ?? 0);
+    // a unit's part-used share: free
+    if (used % PER_UNIT_PER_MINUTE !== 0) return 1;
+    let spent = 0;
+    for (const n of s.units.values()) spent += Math.ceil(n / PER_UNIT_PER_MINUTE);
+    return Math.max(0, perMinute - spent);
   }
 
-  /** Spends one of `host`'s budget. */
-  charge(host: string, nowMs: number): void {
+  /** Spends one of `host`'s budget (or one more address of a unit already spent this minute). */
+  charge(host: string, nowMs: number, unit = `#${nowMs}-${Math.random()}`): void {
     const minute = Math.floor(nowMs / 60_000);
     const s = this.#spent.get(host);
     this.#spent.delete(host);
-    this.#spent.set(host, s && s.minute === minute ? { minute, used: s.used + 1 } : { minute, used: 1 });
+    const units = s && s.minute === minute ? s.units : new Map<string, number>();
+    units.set(unit, (units.get(unit) ?? 0) + 1);
+    this.#spent.set(host, { minute, units });
     if (this.#spent.size > this.limits.maxReporters) this.#spent.delete(this.#spent.keys().next().value as string);
   }
+}
+
+/** Addresses of one budget unit one reporter may have fleet-banned alone in a minute. */
+export const PER_UNIT_PER_MINUTE = 16;
+
+/** The budget unit of an address: its /64 for IPv6 (one subscriber's network), the address itself for IPv4. Pure. */
+export function budgetUnit(address: string): string {
+  const c = parseCidr(address);
+  return c.family === "ip6" && c.prefix > 64 ? parseCidr(`${c.text.split("/")[0]}/64`).text : c.text;
 }

@@ -5,3 +5,5 @@ export * from "./observe.js";
 export * from "./process-main.js";
 export * from "./retry.js";
 export * from "./supervisor.js";
+export * from "./control-plane.js";
+export * from "./log-throttle.js";

@@ -1,3 +1,5 @@
+import { appendFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
@@ -83,6 +85,20 @@ describe("one host's word is bounded (#18 rows 1, 2, 5, 7)", () => {
     expect(await judged(s.fleet.nats.host)).toContain('"reason":"the control plane"');
     for (const h of [t2, t3]) expect(await s.banned(h, s.fleet.nats.host)).toBe(false);
   });
+
+  it("row 5, on the host: log lines naming the NATS server, the host itself or fe80::1 ban nothing there; the agent stays on the bus", async () => {
+    const local = (h: FleetHost, addr: string) => s.fleet.nft(h, ["get", "element", "inet", "fleetwall_bans", addr.includes(":") ? "local6" : "local4", `{ ${addr} }`]).then(() => true, () => false);
+    const victims = [s.fleet.nats.host, t2.ip4, "fe80::1"];
+    const lines = victims.flatMap((v, i) => [0, 1].map((k) => `Nov 27 10:00:00 t2 sshd[${7000 + i * 2 + k}]: Failed password for root from ${v} port ${41000 + i * 2 + k} ssh2\n`)).join("");
+    appendFileSync(join(s.fleet.hostLogDir(t2), "auth.log"), lines);
+    await waitFor("the three refused on t2", () => victims.every((v) => t2.agent?.log().includes(`"address":"${v}"`)), 15_000);
+    expect(t2.agent?.log()).toContain("special address not banned");
+    expect(t2.agent?.log()).toContain("allowlisted address not banned");
+    for (const v of victims) expect(await local(t2, v), v).toBe(false);
+    // the NATS server and the host's own address are in its allowlist, matched before any ban
+    for (const v of [s.fleet.nats.host, t2.ip4]) expect(await s.fleet.nft(t2, ["get", "element", "inet", "fleetwall_bans", "allow4", `{ ${v} }`]).then(() => true, () => false), v).toBe(true);
+    expect(await s.detect(t2, t3, "203.0.113.77")).toBeLessThan(1000);
+  }, 60_000);
 
   it("row 7: a signal queued while the controller is down, naming another host, is judged after registrations load", async () => {
     await s.fleet.controller?.stop();

@@ -7,6 +7,9 @@ import type { Logger } from "pino";
 /** How often names of the control plane are resolved again. */
 export const RESOLVE_EVERY_MS = 60_000;
 
+/** Most addresses the control plane is taken to have (names can resolve to many). */
+export const MAX_CONTROL_PLANE_ADDRESSES = 256;
+
 /** The host part of each NATS URL (`nats://name:4222`, `tls://[::1]:4222`, `name:4222`). */
 export function natsHosts(servers: readonly string[]): string[] {
   return servers.map((s) => new URL(s.includes("://") ? s : `nats://${s}`).hostname.replace(/^\[|\]$/g, ""));
@@ -26,8 +29,12 @@ export function ownAddresses(): Cidr[] {
 export class ControlPlaneResolver {
   #last = new Map<string, Cidr[]>();
 
+  /**
+   * `servers`: the NATS URLs, or a function that gives them now (an agent adds the servers its
+   * connection knows of: the one it is connected to and those the cluster announced).
+   */
   constructor(
-    private readonly servers: readonly string[],
+    private readonly servers: readonly string[] | (() => readonly string[]),
     private readonly log: Logger,
     private readonly resolve: (name: string) => Promise<string[]> = async (name) => (await lookup(name, { all: true })).map((a) => a.address),
     private readonly own: () => Cidr[] = ownAddresses,
@@ -36,7 +43,8 @@ export class ControlPlaneResolver {
 
   async addresses(): Promise<Cidr[]> {
     const out: Cidr[] = [...this.own()];
-    for (const host of natsHosts(this.servers)) {
+    const servers = typeof this.servers === "function" ? this.servers() : this.servers;
+    for (const host of new Set(natsHosts(servers))) {
       if (isCidr(host)) {
         out.push(parseCidr(host));
         continue;
@@ -48,7 +56,8 @@ export class ControlPlaneResolver {
       }
       out.push(...(this.#last.get(host) ?? []));
     }
-    return [...new Map(out.map((c) => [c.text, c])).values()].sort((a, b) => (a.text < b.text ? -1 : 1));
+    const unique = [...new Map(out.map((c) => [c.text, c])).values()].sort((a, b) => (a.text < b.text ? -1 : 1));
+    return unique.slice(0, MAX_CONTROL_PLANE_ADDRESSES);
   }
 
   /** Resolves now and then every RESOLVE_EVERY_MS until aborted, handing each result on. */
