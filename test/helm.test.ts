@@ -99,12 +99,13 @@ describe("the Helm chart", () => {
     expect(c.image).toBe("ghcr.io/fleetwall/fleetwall:1.2.3");
     expect(c.securityContext).toEqual({ privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsUser: 0, capabilities: { drop: ["ALL"], add: ["NET_ADMIN", "NET_RAW"] } });
     const env = Object.fromEntries(c.env.map((e: { name: string; value?: string }) => [e.name, e.value]));
+    expect(env).not.toHaveProperty("FLEETWALL_HOST_ID"); // the agent derives it from the node name (dots are no host id)
     expect(env).toMatchObject({
       FLEETWALL_NATS: "tls://n1:4222,tls://n2:4222",
       FLEETWALL_NATS_NKEY: "/etc/fleetwall/nats/agent-$(NODE_NAME).nk",
       FLEETWALL_NATS_CA: "/etc/fleetwall/nats-tls/ca.pem",
       FLEETWALL_NATS_CERT: "/etc/fleetwall/nats-tls/tls.crt",
-      FLEETWALL_HOST_ID: "$(NODE_NAME)",
+      FLEETWALL_NODE_NAME: "$(NODE_NAME)",
       FLEETWALL_LABELS: "zone=b",
       FLEETWALL_CONTROLLER_KEY: "/etc/fleetwall/signing/signing-key.pem.pub",
     });

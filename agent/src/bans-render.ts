@@ -108,10 +108,34 @@ function setTarget(kind: BanSetKind, family: Family): string {
 
 function elementText(o: { element: string; timeoutSeconds?: number }): string {
   // in ms: an element expires when its decision does, not up to a second later
-  return o.timeoutSeconds === undefined ? o.element : `${o.element} timeout ${timeoutMs(o.timeoutSeconds)}ms`;
+  return o.timeoutSeconds === undefined ? o.element : `${o.element} timeout ${timeoutText(timeoutMs(o.timeoutSeconds))}`;
 }
 
-/** The timeout nft is given for `seconds`: whole ms, at least one. */
+/**
+ * The longest timeout an element is given: 49,000 days, below 2^32 seconds (about 49,710 days), the
+ * smallest limit a kernel puts on set timeouts. A longer decision (the API caps BanList lifetimes at
+ * 10 years, so only `expires` far ahead gets here) is re-added by the next reconcile long before.
+ */
+export const MAX_TIMEOUT_MS = 49_000 * 86_400_000;
+
+/** The timeout nft is given for `seconds`: whole ms, at least one, at most MAX_TIMEOUT_MS. */
 export function timeoutMs(seconds: number): number {
-  return Math.max(1, Math.ceil(seconds * 1000));
+  return Math.min(MAX_TIMEOUT_MS, Math.max(1, Math.ceil(seconds * 1000)));
+}
+
+const TIME_UNITS: readonly [string, number][] = [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1000], ["ms", 1]];
+
+/**
+ * A timeout as nft's time text in parts (`2d3h0m5s12ms` less the zero parts). nft 1.0 refuses a single
+ * number above 99,999,999 (`172800000ms`, two days, is "value too large"), so one unit is not enough.
+ */
+export function timeoutText(ms: number): string {
+  let rest = Math.max(1, Math.round(ms));
+  let text = "";
+  for (const [unit, size] of TIME_UNITS) {
+    const n = Math.floor(rest / size);
+    rest -= n * size;
+    if (n > 0) text += `${n}${unit}`;
+  }
+  return text;
 }

@@ -1,11 +1,22 @@
-import { HostId, isCidr, parseCidr, parseLabelList } from "@fleetwall/api";
+import { HostId, hostIdFromNodeName, isCidr, parseCidr, parseLabelList } from "@fleetwall/api";
 import { DURATION, Listen, LogLevel, NatsFiles, NatsServers, flagDuration } from "@fleetwall/runtime/config";
 import { z } from "zod";
 
-/** The agent's configuration: `fleetwall agent`'s flags, parsed once and frozen by the CLI. */
+/**
+ * `--host-id-from-node NAME` (the chart passes the Kubernetes node name) stands for `--host-id` when
+ * that is absent: `ip-10-0-0-1.ec2.internal` becomes `ip-10-0-0-1-ec2-internal`.
+ */
+function hostIdFromNode(input: unknown): unknown {
+  if (typeof input !== "object" || input === null) return input;
+  const { hostIdFromNode: node, ...rest } = input as Record<string, unknown>;
+  if (rest.hostId !== undefined || typeof node !== "string") return rest;
+  return { ...rest, hostId: hostIdFromNodeName(node) ?? node };
+}
+
 const { SECOND, MINUTE, HOUR } = DURATION;
 
-export const AgentConfig = z.object({
+/** The agent's configuration: `fleetwall agent`'s flags, parsed once and frozen by the CLI. */
+export const AgentConfig = z.preprocess(hostIdFromNode, z.object({
   nats: NatsServers,
   ...NatsFiles,
   hostId: HostId,
@@ -32,7 +43,7 @@ export const AgentConfig = z.object({
   /** Print what would be applied; enforce, register, report and signal nothing. */
   dryRun: z.boolean().default(false),
   logLevel: LogLevel,
-});
+}));
 export type AgentConfig = z.infer<typeof AgentConfig>;
 
 /** Failsafe SSH sources split by family, as the renderer takes them. */

@@ -10,6 +10,21 @@ export interface SourceHooks {
   /** Told each new position under the key `positions` has it. */
   onPosition: (key: string, pos: FollowPosition | string) => void;
   onJournalError: (error: unknown) => void;
+  /** Journal entries count only when this accepts them (trusted fields: `sshdEntry`). */
+  accept?: (entry: Record<string, unknown>) => boolean;
+  /** Told each journal entry `accept` refused. */
+  onRejected?: () => void;
+}
+
+/**
+ * Whether a jail reads sshd's log (an sshd filter, or a journal source naming sshd): its journal
+ * entries then count only when the journal's trusted fields say sshd wrote them (`sshdEntry`).
+ */
+export function readsSshd(jail: Pick<JailIR, "filter" | "source">): boolean {
+  if (/^sshd(?:-|$)/.test(jail.filter ?? "")) return true;
+  if (!("journal" in jail.source)) return false;
+  const { unit, identifier } = jail.source.journal;
+  return /^sshd(?:-session|-auth)?$/.test(identifier ?? "") || /^sshd?(?:\.service)?$/.test(unit ?? "");
 }
 
 /** The key of a source's saved position. */
@@ -42,6 +57,8 @@ export async function followSource(source: JailIR["source"], hooks: SourceHooks)
     onLines: hooks.onLines,
     onCursor: (cursor) => hooks.onPosition(key, cursor),
     onError: hooks.onJournalError,
+    ...(hooks.accept ? { accept: hooks.accept } : {}),
+    ...(hooks.onRejected ? { onRejected: hooks.onRejected } : {}),
   });
   follower.start();
   return async () => follower.stop();

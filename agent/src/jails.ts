@@ -2,7 +2,8 @@ import { canonicalJson, type JailIR } from "@fleetwall/api";
 import type { Logger } from "pino";
 import type { FollowPosition } from "./file-follower.js";
 import { compileFilter } from "./filters.js";
-import { followSource } from "./jail-source.js";
+import { followSource, readsSshd } from "./jail-source.js";
+import { sshdEntry } from "./journal-follower.js";
 import { JailCounter, type JailBan } from "./jail-counter.js";
 import { JAIL_POSITIONS as POSITIONS, type StateStore } from "./state-store.js";
 
@@ -26,6 +27,8 @@ export class JailRunner {
   linesMatched = 0;
   /** sshd lines naming two candidate sources (a crafted user name): counted, no one's failure. */
   linesAmbiguous = 0;
+  /** Journal entries claiming to be sshd's that the journal's trusted fields say are not: ignored. */
+  linesUntrusted = 0;
 
   constructor(
     private readonly store: StateStore,
@@ -79,6 +82,7 @@ export class JailRunner {
         onLines,
         onPosition: (key, pos) => this.#savePosition(key, pos),
         onJournalError: (error) => this.log.error({ jail: jail.name, err: error }, "journalctl failed"),
+        ...(readsSshd(jail) ? { accept: sshdEntry, onRejected: () => (this.linesUntrusted += 1) } : {}),
       });
       this.#running.set(jail.name, { key: canonicalJson(jail), stop, counter });
       this.log.info({ jail: jail.name, source: jail.source }, "jail started");

@@ -11,7 +11,34 @@ export interface JournalFollowerOptions {
   onLines: (lines: string[]) => void;
   onCursor: (cursor: string) => void;
   onError: (error: unknown) => void;
+  /**
+   * Which entries count, judged on the journal's trusted fields (`sshdEntry`); the others are
+   * told to `onRejected` and dropped. Without it every entry counts.
+   */
+  accept?: (entry: Record<string, unknown>) => boolean;
+  onRejected?: () => void;
   journalctl?: string;
+}
+
+const SSHD_PROGRAMS = new Set(["sshd", "sshd-session", "sshd-auth"]);
+/** Debian's ssh.service, other distributions' sshd.service, and socket-activated instances. */
+const SSHD_UNIT = /^(?:sshd?\.service|sshd?@[^/]*\.service)$/;
+
+/**
+ * Whether a journal entry is sshd's, by the fields journald sets itself from the sending process's
+ * kernel credentials (`_`-prefixed: no client can set them), not by SYSLOG_IDENTIFIER, which any
+ * local user chooses (`systemd-cat -t sshd`, `logger -t sshd`): the entry's process runs in sshd's
+ * unit, or it is a program named sshd (`_COMM`, or `_EXE` ending in /sshd) running as root, as
+ * sshd's monitor does (its preauth children log through it). A local user can name a program
+ * sshd, not run it as root or in ssh.service.
+ */
+export function sshdEntry(entry: Record<string, unknown>): boolean {
+  const unit = text(entry._SYSTEMD_UNIT);
+  if (unit !== undefined && SSHD_UNIT.test(unit)) return true;
+  if (text(entry._UID) !== "0") return false;
+  const comm = text(entry._COMM);
+  const exe = text(entry._EXE);
+  return (comm !== undefined && SSHD_PROGRAMS.has(comm)) || (exe !== undefined && SSHD_PROGRAMS.has(exe.slice(exe.lastIndexOf("/") + 1)));
 }
 
 /** A field's text: a string, or an array of bytes when it is not valid UTF-8. */
@@ -34,6 +61,8 @@ export function journalLine(entry: Record<string, unknown>): string | undefined 
   return `${host ? `${host} ` : ""}${ident}${pid ? `[${pid}]` : ""}: ${message}`;
 }
 
+const OUTPUT_FIELDS = "MESSAGE,__CURSOR,_HOSTNAME,SYSLOG_IDENTIFIER,_COMM,_EXE,_UID,_SYSTEMD_UNIT,SYSLOG_PID,_PID";
+
 /**
  * Follows the systemd journal through `journalctl -f -o json`, resuming after the saved cursor.
  * journalctl is restarted with the last cursor if it exits while the follower runs.
@@ -49,7 +78,7 @@ export class JournalFollower {
   }
 
   start(): void {
-    const args = ["-f", "-o", "json", "--no-pager", "--output-fields=MESSAGE,__CURSOR,_HOSTNAME,SYSLOG_IDENTIFIER,_COMM,SYSLOG_PID,_PID"];
+    const args = ["-f", "-o", "json", "--no-pager", `--output-fields=${OUTPUT_FIELDS}`];
     if (this.options.unit) args.push("-u", this.options.unit);
     if (this.options.identifier) args.push("-t", this.options.identifier);
     args.push(this.#cursor ? `--after-cursor=${this.#cursor}` : "--lines=0");
@@ -64,7 +93,8 @@ export class JournalFollower {
         return;
       }
       const message = journalLine(entry);
-      if (message !== undefined) this.options.onLines([message]);
+      if (message !== undefined && this.options.accept && !this.options.accept(entry)) this.options.onRejected?.();
+      else if (message !== undefined) this.options.onLines([message]);
       if (typeof entry.__CURSOR === "string") {
         this.#cursor = entry.__CURSOR;
         this.options.onCursor(entry.__CURSOR);

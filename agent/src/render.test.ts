@@ -19,8 +19,8 @@ afterAll(() => {
 
 const failsafe: Failsafe = { sshPorts: [22], sshSources: { ip: [], ip6: [] }, nats: [{ address: "198.18.0.1", family: "ip", port: 4222 }], dhcp: true };
 
-function scriptFor(specs: unknown[], labels: Record<string, string> = { role: "web" }): string {
-  const policies = specs.map((spec, i) => FirewallPolicy.parse({ apiVersion: "fleetwall.io/v1alpha1", kind: "FirewallPolicy", metadata: { name: `p${i}` }, spec }));
+function scriptFor(specs: unknown[], labels: Record<string, string> = { role: "web" }, names: string[] = []): string {
+  const policies = specs.map((spec, i) => FirewallPolicy.parse({ apiVersion: "fleetwall.io/v1alpha1", kind: "FirewallPolicy", metadata: { name: names[i] ?? `p${i}` }, spec }));
   const host = compile(policies, [{ id: "h", labels }]).hosts.get("h");
   if (!host) throw new Error("no host");
   return render(host.ruleset, failsafe).script;
@@ -120,6 +120,29 @@ describe("render", () => {
   });
 });
 
+describe("user text and numbers are bounded to what nft accepts", () => {
+  const long = `p${"a".repeat(251)}9`; // 253 characters, the longest name the API takes
+  it.each([
+    ["a comment of 100 non-ASCII characters", [{ hostSelector: {}, ingress: [{ name: "a", action: "Allow", comment: "é".repeat(100) }] }], ["p0"]],
+    ["a comment of 100 four-byte characters", [{ hostSelector: {}, ingress: [{ name: "a", action: "Allow", comment: "😀".repeat(100) }] }], ["p0"]],
+    ["a 122-character policy name", [{ hostSelector: {}, ingress: [{ name: "a", action: "Allow" }] }], [`p${"a".repeat(120)}9`]],
+    ["a 253-character policy name with a rate limit, audit and a default log", [{ hostSelector: {}, mode: "Audit", logDropped: { prefix: "😀".repeat(64) }, ingress: [{ name: "a", action: "Allow", protocol: "tcp", ports: [22], rateLimit: { newConnections: 100000, perSeconds: 86400 } }] }], [long]],
+    ["two 253-character names that differ at the end only", [{ hostSelector: {}, ingress: [{ name: "a", action: "Allow", rateLimit: { newConnections: 1, perSeconds: 1 } }] }, { hostSelector: {} }], [long, `${long.slice(0, -1)}8`]],
+    ["extreme rates", [{ hostSelector: {}, icmp: { preset: "Ping", rate: "999999/second" }, logDropped: { rate: "1/day" }, ingress: [{ name: "l", action: "Log" }] }], ["p0"]],
+  ])("%s", async (_what, specs, names) => {
+    const script = scriptFor(specs, undefined, names);
+    await expect(checkScript(nft, script)).resolves.toBeUndefined();
+    for (const m of script.matchAll(/comment "([^"]*)"/g)) expect(new TextEncoder().encode(m[1]).length).toBeLessThanOrEqual(128);
+    for (const m of script.matchAll(/log prefix "([^"]*)"/g)) expect(new TextEncoder().encode(m[1]).length).toBeLessThanOrEqual(127);
+  });
+
+  it("keeps names distinct when it shortens them", () => {
+    const script = scriptFor([{ hostSelector: {} }, { hostSelector: {} }], undefined, [long, `${long.slice(0, -1)}8`]);
+    const chains = [...script.matchAll(/chain (in_\S+) \{/g)].map((m) => m[1]);
+    expect(new Set(chains).size).toBe(2);
+  });
+});
+
 // Generators for policies: each accepted (valid) policy must render to a script nft accepts.
 const cidr = fc.oneof(
   fc.tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 8, max: 32 })).map(([a, b, p]) => `198.${18 + (a % 2)}.${b}.0/${p}`),
@@ -133,9 +156,12 @@ const narrowCidr = fc.oneof(
 );
 const longList = fc.array(narrowCidr, { minLength: 90, maxLength: 160 });
 const port = fc.oneof(fc.integer({ min: 1, max: 65535 }), fc.constantFrom("ssh", "https", "dns", "smtp", "imap"), fc.tuple(fc.integer({ min: 1, max: 60000 }), fc.integer({ min: 0, max: 5000 })).map(([a, l]) => `${a}-${a + l}`));
+// extremes the API accepts (and some it must refuse: those never reach nft)
+const RATES = fc.constantFrom("5/minute", "1/second", "1/day", "999999/second", "999999/day", "1/hour");
+const policyName = fc.oneof(fc.constantFrom("p", "web"), fc.integer({ min: 120, max: 253 }).map((n) => `p${"a".repeat(n - 2)}9`), fc.constant(`${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(61)}`));
 const rule = fc.record(
   {
-    name: fc.constantFrom("a", "b", "c", "d", "e"),
+    name: fc.oneof(fc.constantFrom("a", "b", "c", "d", "e"), fc.constant(`r${"x".repeat(46)}9`)),
     action: fc.constantFrom("Allow", "Deny", "Reject", "Log"),
     protocol: fc.constantFrom("tcp", "udp", "icmp", "icmpv6"),
     ports: fc.array(port, { minLength: 1, maxLength: 5 }),
@@ -144,8 +170,8 @@ const rule = fc.record(
     interface: fc.constantFrom("eth0", "ens3", "wg0"),
     icmpTypes: fc.array(fc.constantFrom("echo-request", "destination-unreachable", 3, 128), { minLength: 1, maxLength: 3 }),
     state: fc.uniqueArray(fc.constantFrom("new", "established", "related", "invalid"), { minLength: 1, maxLength: 3 }),
-    rateLimit: fc.record({ newConnections: fc.integer({ min: 1, max: 100 }), perSeconds: fc.integer({ min: 1, max: 3600 }) }),
-    comment: fc.constantFrom("x", "from the guide"),
+    rateLimit: fc.record({ newConnections: fc.oneof(fc.integer({ min: 1, max: 100 }), fc.constantFrom(1, 100000)), perSeconds: fc.oneof(fc.integer({ min: 1, max: 3600 }), fc.constantFrom(1, 7, 86400)) }),
+    comment: fc.oneof(fc.constantFrom("x", "from the guide", "é".repeat(100), "😀".repeat(100), "漢".repeat(100)), fc.string({ unit: "grapheme", maxLength: 100 })),
     counter: fc.boolean(),
   },
   { requiredKeys: ["name", "action"] },
@@ -158,8 +184,8 @@ const spec = fc.record(
     defaultInput: fc.constantFrom("Drop", "Reject", "Accept"),
     defaultOutput: fc.constantFrom("Drop", "Reject", "Accept"),
     baseline: fc.record({ loopback: fc.boolean(), established: fc.boolean(), dropInvalid: fc.boolean(), badTcpFlags: fc.boolean() }),
-    icmp: fc.constantFrom("Essential", "Ping", "All", "None"),
-    logDropped: fc.record({ prefix: fc.constantFrom("drop: ", "fw "), rate: fc.constantFrom("5/minute", "1/second") }),
+    icmp: fc.oneof(fc.constantFrom("Essential", "Ping", "All", "None"), fc.record({ preset: fc.constantFrom("Essential", "Ping", "All", "None"), rate: fc.oneof(RATES, fc.constantFrom("0/second", "99999999999999999999/second")) }, { requiredKeys: [] })),
+    logDropped: fc.record({ prefix: fc.oneof(fc.constantFrom("drop: ", "fw ", "é".repeat(64), "😀".repeat(64)), fc.string({ unit: "grapheme", maxLength: 64 })), rate: fc.oneof(RATES, fc.constantFrom("0/day", "1000000/second", "99999999999999999999/second")) }),
     ingress: fc.array(rule, { maxLength: 5 }),
     egress: fc.array(rule, { maxLength: 3 }),
   },
@@ -171,11 +197,11 @@ describe("every valid policy renders to a script nft accepts (property)", () => 
   it(`${runs} generated policy sets`, async () => {
     let accepted = 0;
     await fc.assert(
-      fc.asyncProperty(fc.array(spec, { minLength: 1, maxLength: 3 }), async (specs) => {
-        const valid = specs.every((s) => FirewallPolicy.safeParse({ apiVersion: "fleetwall.io/v1alpha1", kind: "FirewallPolicy", metadata: { name: "x" }, spec: s }).success);
+      fc.asyncProperty(fc.array(spec, { minLength: 1, maxLength: 3 }), fc.uniqueArray(policyName, { minLength: 3, maxLength: 3 }), async (specs, names) => {
+        const valid = specs.every((s, i) => FirewallPolicy.safeParse({ apiVersion: "fleetwall.io/v1alpha1", kind: "FirewallPolicy", metadata: { name: names[i] }, spec: s }).success);
         fc.pre(valid);
         accepted += 1;
-        await checkScript(nft, scriptFor(specs));
+        await checkScript(nft, scriptFor(specs, undefined, names));
       }),
       { numRuns: runs, maxSkipsPerRun: 100 },
     );

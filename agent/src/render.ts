@@ -1,4 +1,5 @@
 import type { LogIR, MatchIR, PolicyIR, RuleIR, RulesetIR, VerdictIR } from "@fleetwall/api";
+import { COMMENT_MAX_BYTES, LOG_PREFIX_MAX_BYTES, cutBytes, objectName } from "./nft-limits.js";
 import { failsafeIn, failsafeOut, failsafeSsh, type Failsafe, type Line } from "./failsafe-render.js";
 
 export { failsafeNotes, type Failsafe } from "./failsafe-render.js";
@@ -56,15 +57,15 @@ interface RenderContext {
 }
 
 export function chainName(direction: "in" | "out", policy: string): string {
-  return `${direction}_${policy}`;
+  return objectName(`${direction}_${policy}`);
 }
 
 export function auditCounterName(policy: string): string {
-  return `audit_${policy}`;
+  return objectName(`audit_${policy}`);
 }
 
-function comment(text: string): string {
-  return text.length > 120 ? text.slice(0, 120) : text;
+export function comment(text: string): string {
+  return cutBytes(text, COMMENT_MAX_BYTES);
 }
 
 function inputChain(r: RulesetIR, ctx: RenderContext): Line[] {
@@ -84,7 +85,7 @@ function inputChain(r: RulesetIR, ctx: RenderContext): Line[] {
   if (b.badTcpFlags) lines.push({ text: "tcp flags & (fin|syn|rst|ack) != syn ct state new counter drop", comment: "baseline/new-not-syn" });
   if (b.established) lines.push({ text: "ct state established,related accept", comment: "baseline/established" });
   lines.push({ text: "jump failsafe_in", comment: "failsafe" });
-  for (const p of r.policies) lines.push({ text: `jump ${chainName("in", p.name)}`, comment: `policy/${p.name}` });
+  for (const p of r.policies) lines.push({ text: `jump ${chainName("in", p.name)}`, comment: comment(`policy/${p.name}`) });
   lines.push({ text: "jump failsafe_ssh", comment: "failsafe/ssh" });
   lines.push(...defaultLines(r.defaultInput.verdict, r.defaultInput.log, "default/input", ctx));
   return lines;
@@ -102,7 +103,7 @@ function outputChain(r: RulesetIR, ctx: RenderContext): Line[] {
     comment: "baseline/icmpv6-out",
   });
   lines.push({ text: "jump failsafe_out", comment: "failsafe" });
-  for (const p of r.policies) lines.push({ text: `jump ${chainName("out", p.name)}`, comment: `policy/${p.name}` });
+  for (const p of r.policies) lines.push({ text: `jump ${chainName("out", p.name)}`, comment: comment(`policy/${p.name}`) });
   lines.push(...defaultLines(r.defaultOutput.verdict, r.defaultOutput.log, "default/output", ctx));
   return lines;
 }
@@ -138,7 +139,7 @@ function helperChain(v: "drop" | "reject", log: LogIR | undefined, ctx: RenderCo
 }
 
 function logLine(log: LogIR): Line {
-  return { text: `limit rate ${log.rate} log prefix "${log.prefix}" level info`, comment: "log" };
+  return { text: `limit rate ${log.rate} log prefix "${cutBytes(log.prefix, LOG_PREFIX_MAX_BYTES)}" level info`, comment: "log" };
 }
 
 /** A short stable id for a log setting, so equal settings share one helper chain. */
@@ -164,7 +165,7 @@ function policyChain(policy: PolicyIR, hook: "input" | "output", ctx: RenderCont
   });
   if (audit) {
     const def = hook === "input" ? policy.defaultInput : policy.defaultOutput;
-    if (def !== "accept") lines.push({ text: auditStatement(policy, ctx), comment: `${policy.name}/default (audit)` });
+    if (def !== "accept") lines.push({ text: auditStatement(policy, ctx), comment: comment(`${policy.name}/default (audit)`) });
   }
   return lines;
 }
@@ -204,7 +205,7 @@ function rateLimitLines(policy: PolicyIR, hook: string, index: number, rule: Rul
   const fams = family ? [family] : rule.match.families;
   const lines: Line[] = [];
   for (const fam of fams) {
-    const setName = `rl${fam === "ip" ? 4 : 6}_${hook === "input" ? "in" : "out"}_${policy.name}_${index}`;
+    const setName = objectName(`rl${fam === "ip" ? 4 : 6}_${hook === "input" ? "in" : "out"}_${policy.name}_${index}`);
     const type = fam === "ip" ? "ipv4_addr" : "ipv6_addr";
     ctx.decls.push(`\tset ${setName} {\n\t\ttype ${type}\n\t\tsize 65535\n\t\tflags dynamic,timeout\n\t\ttimeout ${rl.perSeconds}s\n\t}`);
     const key = hook === "input" ? "saddr" : "daddr";

@@ -57,6 +57,13 @@ describe("only sshd's lines count", () => {
     `[Dec  6 01:00:00] h sshd[2]: Invalid user a from ${A} port 2`,
     `<38>Dec  6 01:00:00 h sshd[2]: Invalid user a from ${A} port 2`,
     `2026-12-06T01:00:00.123456+00:00 h sshd-session[2]: Invalid user a from ${A} port 2`,
+    `2026-12-06T01:00:00+0000 h sshd[2]: Invalid user a from ${A} port 2`,
+    `Sun 2026-12-06 01:00:00 UTC h sshd[2]: Invalid user a from ${A} port 2`,
+    `Dec 06 01:00:00.123456 h sshd[2]: Invalid user a from ${A} port 2`,
+    `<38>1 2026-12-06T01:00:00Z h sshd 2 - - Invalid user a from ${A} port 2`,
+    // the journal source's lines: host and tag, no time stamp
+    `h sshd[2]: Invalid user a from ${A} port 2`,
+    `sshd[2]: Invalid user a from ${A} port 2`,
   ])("a time stamp and host name before the tag: %s", (line) => {
     expect(compileFilter("sshd", [])(line)).toBe(A);
   });
@@ -67,6 +74,15 @@ describe("only sshd's lines count", () => {
     `Dec  6 01:00:00 h app[3]: note sshd[2]: Invalid user a from ${V} port 2`,
     `Dec  6 01:00:00 h a b c d e f sshd[2]: Invalid user a from ${V} port 2`,
     `Dec  6 01:00:00 h app[3] sshd[2]: Invalid user a from ${V} port 2`,
+    // another program's line whose message starts like sshd's, in every header syslog writes
+    `<13>1 2026-12-06T01:00:00Z h1 nginx 123 - - sshd[1]: Failed password for root from ${V} port 2 ssh2`,
+    `<13>1 2026-12-06T01:00:00Z h1 nginx - - - sshd[1]: Failed password for root from ${V} port 2 ssh2`,
+    `Dec  6 01:00:00 h1 app sshd[1]: Failed password for root from ${V} port 2 ssh2`,
+    `2026-12-06T01:00:00+00:00 h1 app sshd[1]: Failed password for root from ${V} port 2 ssh2`,
+    `h1 app sshd[1]: Failed password for root from ${V} port 2 ssh2`,
+    `<13>h1 app sshd[1]: Failed password for root from ${V} port 2 ssh2`,
+    `${A} - - [06/Dec/2026:01:00:00 +0000] "GET /x sshd[1]: Failed password for root from ${V} port 2 ssh2" 404 0`,
+    `"GET /x sshd[1]: Failed password for root from ${V} port 2 ssh2`,
   ])("%s", (line) => {
     expect(splitSession(line)).toBeUndefined();
     expect(compileFilter("sshd-aggressive", [])(line)).toBeUndefined();

@@ -31,6 +31,11 @@ interface Rule {
   forget?: true;
   /** A successful login. */
   gained?: true;
+  /**
+   * For a line whose user name directly precedes the address (`… user <name> <addr> port <n> …`):
+   * the address and the rest of the line by sshd's format, sticky, tried from the end (`fromEnd`).
+   */
+  tail?: RegExp;
 }
 
 const IPV4 = "[0-9]{1,3}(?:\\.[0-9]{1,3}){3}";
@@ -41,6 +46,8 @@ const SUFF = "(?: (?:port \\d+|on \\S+|\\[preauth\\])){0,3}\\s*$";
 const ON_PORT = "(?: (?:port \\d+|on \\S+)){0,2}";
 const AUTHNG_USER = "(?: (?:invalid|authenticating) user (?<user>\\S+|.*?))?";
 const ALG = "(?:\\w+ ){0,2}\\w+";
+const CHANGE_TAIL = "<HOST>" + ON_PORT + ":\\s*Change of username or service not allowed:\\s*.*\\[preauth\\]\\s*$";
+const EXTRA_TAIL = "<HOST>" + ON_PORT + " \\[preauth\\]\\s*$";
 
 /** The test for the literal a rule's source starts with (`^Literal`, or `^[aA]literal`). */
 function leadOf(source: string): (content: string) => boolean {
@@ -50,7 +57,14 @@ function leadOf(source: string): (content: string) => boolean {
   return (c) => (c[0] === cls[1] || c[0] === cls[2]) && c.startsWith(lit, 1);
 }
 
-const rule = (source: string, flags: Omit<Rule, "re" | "lead"> = {}): Rule => ({ re: new RegExp(source.replaceAll("<HOST>", HOST)), lead: leadOf(source), ...flags });
+/** Rules match with indices (`d`): where the user name and the address are decides (`judged`). */
+const rule = (source: string, flags: Omit<Rule, "re" | "lead"> = {}): Rule => ({ re: new RegExp(source.replaceAll("<HOST>", HOST), "d"), lead: leadOf(source), ...flags });
+
+/** A rule whose user name directly precedes the address; `tail` is the format from the address on. */
+const userRule = (source: string, tail: string, flags: Omit<Rule, "re" | "lead" | "tail"> = {}): Rule => ({
+  ...rule(source, flags),
+  tail: new RegExp(tail.replaceAll("<HOST>", HOST), "y"),
+});
 
 /** The lines every mode knows, in fail2ban's order; `Failed <method> for` lines are handled in code. */
 const COMMON_HEAD: Rule[] = [
@@ -67,18 +81,19 @@ const COMMON_TAIL: Rule[] = [
   rule("^pam_[a-z]+\\(sshd:auth\\):\\s+authentication failure;(?:\\s+(?:(?:logname|e?uid|tty)=\\S*)){0,4}\\s+ruser=(?<altuser>\\S*)\\s+rhost=<HOST>(?:\\s+user=(?<user>\\S*))?" + SUFF, { nofail: true }),
   rule("^maximum authentication attempts exceeded for (?<user>.*) from <HOST>" + ON_PORT + "(?: ssh\\d*)?" + SUFF),
   rule("^User (?<user>\\S+|.*?) not allowed because account is locked" + SUFF),
-  rule("^Disconnecting(?: from)? (?:invalid|authenticating) user (?<user>\\S+) <HOST>" + ON_PORT + ":\\s*Change of username or service not allowed:\\s*.*\\[preauth\\]\\s*$", { forget: true }),
+  userRule("^Disconnecting(?: from)? (?:invalid|authenticating) user (?<user>\\S+) " + CHANGE_TAIL, CHANGE_TAIL, { forget: true }),
   rule("^Disconnecting: Too many authentication failures(?: for (?<user>\\S+|.*?))?" + SUFF),
   rule("^Received disconnect from <HOST>" + ON_PORT + ":\\s*11:", { nofail: true, forget: true }),
 ];
-const CLOSED = "^(?:Connection (?:closed|reset)|Disconnected) (?:by|from)" + AUTHNG_USER + " <HOST>";
+const CLOSED = "^(?:Connection (?:closed|reset)|Disconnected) (?:by|from)" + AUTHNG_USER + " ";
+const closed = (tail: string, flags: Omit<Rule, "re" | "lead" | "tail">): Rule => userRule(CLOSED + tail, tail, flags);
 const OTHER: Record<SshdMode, Rule[]> = {
-  normal: [rule(CLOSED + "(?:" + SUFF + "|\\s*$)", { nofail: true, forget: true })],
+  normal: [closed("<HOST>(?:" + SUFF + "|\\s*$)", { nofail: true, forget: true })],
   ddos: [
-    rule(CLOSED + ON_PORT + "\\s+\\[preauth\\]\\s*$", { forget: true }),
-    rule(CLOSED + "(?:" + ON_PORT + "|\\s*)$", { nofail: true, forget: true }),
+    closed("<HOST>" + ON_PORT + "\\s+\\[preauth\\]\\s*$", { forget: true }),
+    closed("<HOST>(?:" + ON_PORT + "|\\s*)$", { nofail: true, forget: true }),
   ],
-  extra: [rule("^Disconnected(?: from)? (?:invalid|authenticating) user (?<user>\\S+|.*?) <HOST>" + ON_PORT + " \\[preauth\\]\\s*$", { forget: true })],
+  extra: [userRule("^Disconnected(?: from)? (?:invalid|authenticating) user (?<user>\\S+|.*?) " + EXTRA_TAIL, EXTRA_TAIL, { forget: true })],
   aggressive: [],
 };
 OTHER.aggressive = OTHER.ddos;
@@ -119,18 +134,48 @@ function failedFor(content: string): Found | "ambiguous" | undefined {
 const FAILED: Rule = { re: /^Failed /, lead: (c) => c.startsWith("Failed ") };
 const FAILED_PUBLICKEY: Rule = { ...FAILED, nofail: true };
 
+const ADDRESS = new RegExp(`^(?:${IPV4}|${IPV6})$`);
 const ON_ADDRESS = new RegExp(` on (?:${IPV4}|${IPV6})(?: |$)`);
 
 /**
- * A matched line with a user name (the client chooses it) and an address. fail2ban's optional tail
- * ` on \S+` after the address can swallow the real address when the user name ends with one
- * (`Connection closed by invalid user a 198.18.0.7 on 203.0.113.9 port 4 [preauth]`): sshd writes
- * no address after ` on ` there, so such a line names two candidates and is no one's failure.
+ * The addresses that can be sshd's own in `<name> <addr><tail>`, the name starting at `userAt`:
+ * sshd writes the address after the user name and a space, then its fixed tail to the end of the
+ * line, so every space from the end back to the name's start where `tail` matches to the end is a
+ * candidate. The name may contain spaces, addresses and a copy of the tail.
+ */
+function fromEnd(content: string, userAt: number, tail: RegExp): Map<string, number> {
+  const hosts = new Map<string, number>();
+  for (let i = content.lastIndexOf(" "); i >= userAt; i = i === 0 ? -1 : content.lastIndexOf(" ", i - 1)) {
+    tail.lastIndex = i + 1;
+    const host = tail.exec(content)?.groups?.host;
+    if (host !== undefined && ADDRESS.test(host) && !hosts.has(host)) hosts.set(host, i);
+  }
+  return hosts;
+}
+
+/**
+ * A matched line with a user name (the client chooses it). Where the name directly precedes the
+ * address (`Connection closed by invalid user <name> <addr> port <n> [preauth]`), the regex's split
+ * can be the name's: the address is found from the end of the line (`fromEnd`), and two candidates
+ * (`… user a 198.18.0.7 on 203.0.113.9 port 4 [preauth]`) make the line no one's failure. Where
+ * ` from ` precedes the address, the regex reaches the end of the line only through sshd's own
+ * ` from <addr>`, but fail2ban's optional ` on \S+` after it can swallow an address
+ * (`Invalid user a from 198.18.0.7 on 203.0.113.9 port 4`, a line sshd does not write): ambiguous.
  */
 function judged(r: Rule, m: RegExpExecArray, content: string): Found | "ambiguous" {
   const found = { rule: r, host: m.groups?.host, user: m.groups?.user ?? m.groups?.altuser };
-  if (found.user && found.host !== undefined && ON_ADDRESS.test(content.slice(content.lastIndexOf(found.host) + found.host.length))) return "ambiguous";
-  return found;
+  const userAt = m.indices?.groups?.user?.[0];
+  if (userAt === undefined) return found;
+  if (!r.tail) {
+    const hostEnd = m.indices?.groups?.host?.[1] ?? content.length;
+    return ON_ADDRESS.test(content.slice(hostEnd)) ? "ambiguous" : found;
+  }
+  const hosts = fromEnd(content, userAt, r.tail);
+  if (hosts.size > 1) return "ambiguous";
+  // none: the regex found a host name (never banned); one: sshd's own address
+  const [one] = hosts;
+  if (one === undefined) return found;
+  return { ...found, host: one[0], user: content.slice(userAt, one[1]) };
 }
 
 /** Splits a syslog line into the session it belongs to and its message. */
@@ -148,23 +193,25 @@ export function splitSession(line: string): { session: string; content: string }
     m = BSD.exec(line);
   }
   if (!m?.groups) return undefined;
-  const before = line.slice(0, m.index).trimEnd();
-  // only sshd's own lines: what precedes the program tag is a time stamp and a host name, never
-  // another program's tag and message ("nginx[1]: … sshd[2]: Failed …" is not sshd's)
-  if (!syslogPrefix(before)) return undefined;
-  // the word before the daemon is the host name, unless it is a time ("16:47:48", an ISO stamp)
-  const word = before.slice(before.lastIndexOf(" ") + 1);
-  const hostname = word && !word.includes(":") ? word : "";
-  return { session: `${hostname} ${m.groups.pid ?? ""}`, content: line.slice(m.index + m[0].length) };
+  // only sshd's own lines: what precedes the program tag is syslog's header, a time stamp and a
+  // host name, never another program's tag or message ("h1 app sshd[2]: Failed …" is not sshd's)
+  const header = SYSLOG_HEADER.exec(line.slice(0, m.index));
+  if (!header) return undefined;
+  return { session: `${header.groups?.host ?? ""} ${m.groups.pid ?? ""}`, content: line.slice(m.index + m[0].length) };
 }
 
-/** A time stamp and a host name: a few words, none a program tag (`x[1]:`, `x:`) or a message. */
-function syslogPrefix(before: string): boolean {
-  if (before.includes(": ") || before.endsWith(":") || /\S\[\d+\]/.test(before)) return false;
-  let words = 0;
-  for (let i = before.indexOf(" "); i >= 0; i = before.indexOf(" ", i + 1)) if (before[i + 1] !== " ") words += 1;
-  return words < 7;
-}
+const MONTH = "(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)";
+const WEEKDAY = "(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) )?";
+/** `Dec  6 01:00:00`, `Dec 06 01:00:00.123456`, with a year or a zone name (journalctl's outputs). */
+const BSD_TIME = `${WEEKDAY}${MONTH} +\\d{1,2} (?:\\d{4} )?\\d\\d:\\d\\d:\\d\\d(?:\\.\\d+)?(?: \\d{4})?(?: [A-Z]{2,5})?`;
+/** `2026-12-06T01:00:00.123456+00:00`, `Sun 2026-12-06 01:00:00 UTC`. */
+const ISO_TIME = `${WEEKDAY}\\d{4}-\\d\\d-\\d\\d[T ]\\d\\d:\\d\\d:\\d\\d(?:[.,]\\d+)?(?:Z|[+-]\\d\\d:?\\d\\d| [A-Z]{2,5})?`;
+/**
+ * What syslog (RFC 3164, rsyslog's ISO stamps, journalctl's outputs, fleetwall's journal lines)
+ * writes before the program tag: a priority, a time stamp (maybe in brackets), a host name; each
+ * optional, nothing else.
+ */
+const SYSLOG_HEADER = new RegExp(`^(?:<\\d{1,3}>)?(?:(?:\\[(?:${BSD_TIME}|${ISO_TIME})\\]|${BSD_TIME}|${ISO_TIME}) +)?(?:(?<host>[\\w.:%-]+) +)?$`);
 
 interface Session {
   host: string | undefined;

@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { ReasonText } from "./banlist.js";
+import { MAX_DURATION_SECONDS } from "./duration.js";
 import { HostId, SCHEMA_VERSION } from "./messages.js";
 import { isCidr } from "./net.js";
 
@@ -71,15 +73,15 @@ export function banKey(list: string, cidr: string): string {
 /** `fleetwall bans add`: a request to the controller, which applies the same protections as to jails. */
 export const BanAddRequest = z.object({
   cidr: z.string(),
-  durationSeconds: z.number().int().min(1).nullable(),
-  reason: z.string().max(200).default(""),
+  durationSeconds: z.number().int().min(1).max(MAX_DURATION_SECONDS).nullable(),
+  reason: ReasonText.default(""),
 });
 export const BanDeleteRequest = z.object({ cidr: z.string() });
 /** One chunk of `fleetwall bans import`: many entries of one list (a chunk stays far below NATS' payload limit). */
 export const BanImportRequest = z.object({
   list: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/),
-  durationSeconds: z.number().int().min(1).nullable(),
-  reason: z.string().max(200).default(""),
+  durationSeconds: z.number().int().min(1).max(MAX_DURATION_SECONDS).nullable(),
+  reason: ReasonText.default(""),
   entries: z.array(z.string()).max(10_000),
 });
 export const BanReply = z.object({

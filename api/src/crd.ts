@@ -49,7 +49,7 @@ export function structural(input: unknown): Node {
   delete node.$schema;
   if (node.minimum === -SAFE_INT) delete node.minimum;
   if (node.maximum === SAFE_INT) delete node.maximum;
-  if (node.format === "date-time") delete node.pattern;
+  // date-time: the server checks the format, and the pattern (zod's RFC 3339 regex, which RE2 reads alike) too
   if (node.additionalProperties === false) {
     delete node.additionalProperties;
     node["x-kubernetes-preserve-unknown-fields"] = true;
@@ -70,7 +70,9 @@ export function structural(input: unknown): Node {
       const bounds = Object.fromEntries(branches.flatMap((b) => SCALAR_CHECKS.filter((k) => b[k] !== undefined).map((k) => [k, b[k]])));
       return { ...node, ...bounds, "x-kubernetes-int-or-string": true };
     }
-    // a string or an object: kept as it is, the string checked by a pattern (which objects pass), the object by the controller
+    // a string or an object (icmp): kept as it is, the string checked by a pattern (which objects pass), the
+    // object by the controller. A 1.24 server checks neither properties nor CEL on such an untyped node
+    // (tried: `icmp: 5` and `{preset: Pong}` were stored), so the rest is the controller's.
     const text = branches.find((b) => b.type === "string");
     const pattern = text?.enum ? `^(${(text.enum as string[]).map(escapeRegex).join("|")})$` : text?.pattern;
     return { ...node, ...(pattern ? { pattern } : {}), "x-kubernetes-preserve-unknown-fields": true };

@@ -92,10 +92,25 @@ function durationFieldProblem(text: string): string | undefined {
   return undefined;
 }
 
+/** The longest duration a resource may give (BanList entries, jail times): 10 years. */
+export const MAX_DURATION_SECONDS = 3650 * 86400;
+export const MAX_DURATION_TEXT = "3650d (10 years)";
+
+/**
+ * The form of a resource's duration, which the API server checks too (`forever`, `-1h`, `10`, `1.5h`,
+ * `0s`, `01h` are refused there): parts of a whole number above 0 without a leading zero (at most 7
+ * digits) and a unit. The rest (units largest first, whole seconds, the 10-year bound) is zod's.
+ */
+export const DURATION_PATTERN = /^([1-9][0-9]{0,6}(ms|s|m|h|d|w))+$/;
+
 export const DurationString = z
   .string()
+  .max(64, `must be a duration like ${DURATION_EXAMPLES}`)
   .superRefine((t, ctx) => {
     const problem = durationFieldProblem(t);
     if (problem) ctx.addIssue({ code: "custom", message: problem });
+    else if (!DURATION_PATTERN.test(t)) ctx.addIssue({ code: "custom", message: `${t}: each part must be a whole number above 0 without a leading zero, like ${DURATION_EXAMPLES}` });
+    else if ((parseDuration(t) as number) > MAX_DURATION_SECONDS) ctx.addIssue({ code: "custom", message: `${t} is too long: at most ${MAX_DURATION_TEXT}` });
   })
-  .describe("A duration: a number with s, m, h, d or w, parts may be combined (1h30m).");
+  .meta({ pattern: DURATION_PATTERN.source })
+  .describe("A duration: a number with s, m, h, d or w, parts may be combined (1h30m); at most 3650d.");

@@ -1,12 +1,16 @@
 import { z } from "zod";
 import { LabelMap } from "./meta.js";
 import { RulesetIR } from "./ruleset.js";
-import { HOST_ID_PATTERN } from "./subjects.js";
+import { HOST_ID_PATTERN, HOST_ID_RULE, hostIdFromNodeName } from "./subjects.js";
 
 export const SCHEMA_VERSION = 1;
 const V1 = z.literal(SCHEMA_VERSION);
 
-export const HostId = z.string().regex(HOST_ID_PATTERN, "host id must be lowercase letters, digits, '-' or '_' (at most 63)");
+export const HostId = z.string().superRefine((id, ctx) => {
+  if (HOST_ID_PATTERN.test(id)) return;
+  const suggestion = hostIdFromNodeName(id);
+  ctx.addIssue({ code: "custom", message: `host id ${JSON.stringify(id)} must be ${HOST_ID_RULE}${suggestion ? `; did you mean ${suggestion}? (the agent's --host-id-from-node derives it from a node name)` : ""}` });
+});
 
 /** What an agent writes under its own key in the hosts bucket when it starts. */
 export const HostRegistration = z.object({

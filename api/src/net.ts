@@ -155,9 +155,33 @@ export const CIDR_PATTERN = new RegExp(`^(${IPV4}(/(3[0-2]|[12]?[0-9]))?|(${ipv6
 
 const CIDR_MESSAGE = "must be an IPv4 or IPv6 address or CIDR (e.g. 198.18.0.0/24, 2001:db8::/64)";
 
+/**
+ * Why a CIDR someone wrote is not what it seems, or undefined: host bits set (`203.0.113.7/24` would
+ * silently mean all of 203.0.113.0/24), or an IPv4-mapped IPv6 form (`::ffff:0.0.0.0/96` is 0.0.0.0/0).
+ * Call on text parseCidr accepts.
+ */
+export function cidrProblem(input: string): string | undefined {
+  const raw = input.trim();
+  const head = raw.split("/")[0] as string;
+  if (head.includes(":") && ipaddr.IPv6.isValid(head) && ipaddr.IPv6.parse(head).isIPv4MappedAddress()) {
+    return `${input} is an IPv4-mapped IPv6 address: write the IPv4 form (${parseCidr(raw).text})`;
+  }
+  if (!raw.includes("/")) return undefined;
+  const canonical = parseCidr(raw);
+  if (ipaddr.parse(head).toString() !== canonical.text.split("/")[0]) return `${input} has host bits set: did you mean ${canonical.text}?`;
+  return undefined;
+}
+
 export const CidrString = z
   .string()
   .max(64, CIDR_MESSAGE)
   .regex(CIDR_PATTERN, { message: CIDR_MESSAGE, abort: true })
-  .refine(isCidr, { message: CIDR_MESSAGE })
-  .describe("An IPv4 or IPv6 address or CIDR.");
+  .refine(isCidr, { message: CIDR_MESSAGE, abort: true })
+  .superRefine((text, ctx) => {
+    const problem = cidrProblem(text);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  })
+  .describe("An IPv4 or IPv6 address or CIDR, with no host bits set.");
+
+/** The broadest network an Allow BanList entry may name: wider would exempt (nearly) everyone from bans. */
+export const MIN_ALLOW_PREFIX: Readonly<Record<Family, number>> = { ip: 8, ip6: 32 };

@@ -25,6 +25,17 @@ describe("FirewallPolicy validation names the field", () => {
     [{ defaultInput: "drop" }, "spec.defaultInput"],
     [{ hostSelector: { matchExpressions: [{ key: "role", operator: "In" }] } }, "spec.hostSelector.matchExpressions[0].values: operator In needs at least one value"],
     [{ ingress: [{ name: "a", action: "Deny", rateLimit: { newConnections: 3, perSeconds: 60 } }] }, "spec.ingress[0].rateLimit"],
+    // values nft refuses, which once stopped enforcement on every selected host
+    [{ logDropped: { rate: "0/second" } }, "spec.logDropped.rate: must look like 5/minute"],
+    [{ logDropped: { rate: "0/day" } }, "spec.logDropped.rate"],
+    [{ logDropped: { rate: "99999999999999999999/second" } }, "spec.logDropped.rate"],
+    [{ logDropped: { rate: "1000000/second" } }, "spec.logDropped.rate"],
+    [{ icmp: { preset: "Ping", rate: "0/second" } }, "spec.icmp"],
+    [{ icmp: 5 }, "spec.icmp"],
+    [{ icmp: ["Ping"] }, "spec.icmp"],
+    [{ logDropped: { prefix: "drop\u001b[31m " } }, "spec.logDropped.prefix: must not contain quotes, backslashes or control characters"],
+    [{ ingress: [{ name: "a", action: "Allow", comment: "tab\there" }] }, "spec.ingress[0].comment: must not contain"],
+    [{ ingress: [{ name: "a", action: "Allow", comment: "cr\rhere" }] }, "spec.ingress[0].comment"],
   ])("%j → %s", (spec, expected) => {
     const r = parseResource(base(spec));
     expect(r.ok).toBe(false);

@@ -68,7 +68,12 @@ const IcmpType = z
   .describe("An ICMP or ICMPv6 type: a number 0-255 or its nft name (echo-request).");
 
 const RuleName = z.string().min(1).max(48).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be lowercase letters, digits and '-'");
-const Comment = z.string().max(100).regex(/^[^"\\\n]*$/, "must not contain quotes, backslashes or newlines");
+/** Text that goes into nft between quotes: no quotes, backslashes or control characters (newlines, escapes). */
+const QUOTABLE = /^[^"\\\x00-\x1f\x7f]*$/;
+const QUOTABLE_MESSAGE = "must not contain quotes, backslashes or control characters (newlines, tabs, escapes)";
+const Comment = z.string().max(100).regex(QUOTABLE, QUOTABLE_MESSAGE);
+/** `N/unit`, N from 1 to 999999: nft refuses 0 (and with it every rule of the host), and numbers beyond 64 bits. */
+const rateText = (units: string) => new RegExp(`^[1-9][0-9]{0,5}/(${units})$`);
 
 export const Rule = strictObject({
   name: RuleName.describe("Unique name of the rule within its policy; shown in nft listings and counters."),
@@ -178,15 +183,15 @@ export const IcmpSpec = z
         .array(z.string().refine((t) => icmpTypeNumber("ip", t) !== undefined || icmpTypeNumber("ip6", t) !== undefined, { message: "unknown ICMP/ICMPv6 type name" }))
         .optional()
         .describe("Extra ICMP/ICMPv6 type names (echo-request, ...), accepted in each family that has the name."),
-      rate: z.string().regex(/^\d+\/(second|minute|hour)$/, "must look like 10/second").optional().describe("Rate limit on accepted ICMP, e.g. 10/second."),
+      rate: z.string().regex(rateText("second|minute|hour"), "must look like 10/second: 1 to 999999 per second, minute or hour").optional().describe("Rate limit on accepted ICMP, e.g. 10/second."),
     }),
   ])
   .describe("Inbound ICMP to accept: Essential (errors, PMTU, IPv6 neighbour discovery), Ping (adds echo), All, None.");
 export type IcmpSpec = z.infer<typeof IcmpSpec>;
 
 export const LogDropped = strictObject({
-  prefix: z.string().max(64).regex(/^[^"\\\n]*$/, "must not contain quotes, backslashes or newlines").default("fleetwall drop: ").describe("Prefix of each kernel log line."),
-  rate: z.string().regex(/^\d+\/(second|minute|hour|day)$/, "must look like 5/minute").default("5/minute").describe("Most log lines per period."),
+  prefix: z.string().max(64).regex(QUOTABLE, QUOTABLE_MESSAGE).default("fleetwall drop: ").describe("Prefix of each kernel log line."),
+  rate: z.string().regex(rateText("second|minute|hour|day"), "must look like 5/minute: 1 to 999999 per second, minute, hour or day").default("5/minute").describe("Most log lines per period."),
 })
   .describe("Log dropped packets, rate-limited.");
 export type LogDropped = z.infer<typeof LogDropped>;

@@ -29,8 +29,20 @@ export const liftSubject = (hostId: string): string => `fleetwall.lift.${hostId}
 /** An agent's reply subjects start with this prefix, so the server can confine it to its own. */
 export const agentInboxPrefix = (hostId: string): string => `_INBOX_${hostId}`;
 
-/** Host ids are NATS subject tokens and KV keys: a restricted alphabet. */
-export const HOST_ID_PATTERN = /^[a-z0-9]([-a-z0-9_]{0,61}[a-z0-9])?$/;
+/**
+ * Host ids name FirewallHost objects and are NATS subject tokens and KV keys: a DNS label (RFC 1123),
+ * lowercase letters, digits and '-', at most 63. A dot would split a subject token and '_' is no
+ * Kubernetes name: both are refused. A Kubernetes node name with dots (`ip-10-0-0-1.ec2.internal`)
+ * becomes an id by `hostIdFromNodeName` (the chart's agents do this; docs/architecture.md).
+ */
+export const HOST_ID_PATTERN = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+export const HOST_ID_RULE = "lowercase letters, digits and '-', at most 63, a letter or digit at both ends (a DNS label: no dots, no '_')";
+
+/** The host id for a Kubernetes node name: lowercased, dots and '_' become '-', cut to 63. Undefined when no id is left. */
+export function hostIdFromNodeName(node: string): string | undefined {
+  const id = node.toLowerCase().replace(/[._]/g, "-").slice(0, 63).replace(/^-+|-+$/g, "");
+  return HOST_ID_PATTERN.test(id) ? id : undefined;
+}
 /**
  * The last valid version of each policy and ban list (key `<Kind>.<name>`), written only by the
  * controller and signed by it: an invalid edit keeps enforcement as it was across controller restarts.

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { nkeys } from "@nats-io/transport-node";
-import { HOST_ID_PATTERN, natsAuthorization, type NatsRole } from "@fleetwall/api";
+import { HOST_ID_PATTERN, HOST_ID_RULE, natsAuthorization, type NatsRole } from "@fleetwall/api";
 import { ConfigError } from "./config.js";
 
 /**
@@ -10,7 +10,7 @@ import { ConfigError } from "./config.js";
  * block to include in nats-server's configuration. Returns the files written.
  */
 export async function writeNatsAuth(dir: string, hostIds: readonly string[]): Promise<string[]> {
-  for (const id of hostIds) if (!HOST_ID_PATTERN.test(id)) throw new ConfigError(`--host: "${id}" is not a host id (lowercase letters, digits, - and _)`);
+  for (const id of hostIds) if (!HOST_ID_PATTERN.test(id)) throw new ConfigError(`--host: "${id}" is not a host id: ${HOST_ID_RULE}`);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const roles: { file: string; role: NatsRole }[] = [
     { file: "controller.nk", role: { kind: "controller" } },

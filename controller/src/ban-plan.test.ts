@@ -18,15 +18,17 @@ describe("planAdd", () => {
   it.each([
     ["nonsense", "not an address or CIDR"],
     ["198.18.0.11", "a fleet host"],
+    ["203.0.113.7/24", "203.0.113.7/24 has host bits set: did you mean 203.0.113.0/24?"],
+    ["::ffff:0.0.0.0/96", "::ffff:0.0.0.0/96 is an IPv4-mapped IPv6 address: write the IPv4 form (0.0.0.0/0)"],
   ])("refuses %s: %s", (cidr, reason) => expect(planAdd({ cidr, durationSeconds: null, reason: "" }, fleetHost, now)).toEqual({ puts: [], deletes: [], refusals: [{ cidr, reason }] }));
 });
 
 describe("planImport", () => {
   it("plans a bulk put of the acceptable entries and refuses the rest, each with why", () => {
-    const plan = planImport({ list: "feed", durationSeconds: null, reason: "feed", entries: ["203.0.113.1", "x", "198.18.0.11", "2001:db8::1"] }, fleetHost, now);
+    const plan = planImport({ list: "feed", durationSeconds: null, reason: "feed", entries: ["203.0.113.1", "x", "198.18.0.11", "2001:db8::1", "203.0.113.9/24"] }, fleetHost, now);
     expect(plan.bulk).toBe(true);
     expect(plan.puts.map((d) => [d.list, d.cidr, d.expiresAt, d.scenario])).toEqual([["feed", "203.0.113.1", null, "import"], ["feed", "2001:db8::1", null, "import"]]);
-    expect(plan.refusals).toEqual([{ cidr: "x", reason: "not an address or CIDR" }, { cidr: "198.18.0.11", reason: "a fleet host" }]);
+    expect(plan.refusals).toEqual([{ cidr: "x", reason: "not an address or CIDR" }, { cidr: "198.18.0.11", reason: "a fleet host" }, { cidr: "203.0.113.9/24", reason: "203.0.113.9/24 has host bits set: did you mean 203.0.113.0/24?" }]);
   });
 });
 
@@ -84,6 +86,19 @@ describe("planBanLists", () => {
     const later = planBanLists([list([{ cidr: "203.0.113.7", duration: "1h" }])], current, none, now + 600_000);
     expect(later).toEqual({ puts: [], deletes: [], refusals: [], bulk: false });
     expect(planBanLists([list([])], current, none, now).deletes).toEqual([banKey("manual", "203.0.113.7")]);
+  });
+
+  // a list the API refuses today may still reach the controller (written by an older version, or by
+  // an API server without the CRD's patterns): one bad entry is refused on its own list, never a throw
+  it.each([
+    ["a duration past any date", { duration: "99999999999999999999999d" }, "expires: not a representable time"],
+    ["an expiry centuries ahead", { expires: "2300-01-01T00:00:00Z" }, "expires: more than 3650d (10 years) ahead, the longest a BanList entry may hold"],
+    ["an expiry that is not a time", { expires: "not-a-time" }, "expires: not a representable time"],
+  ])("refuses %s on its list and publishes the other lists", (_what, extra, reason) => {
+    const bad = { apiVersion: "fleetwall.io/v1alpha1", kind: "BanList", metadata: { name: "bad" }, spec: { type: "Deny", entries: [{ cidr: "203.0.113.9", ...extra }] } } as unknown as BanList;
+    const plan = planBanLists([bad, list([{ cidr: "203.0.113.7", duration: "1h" }])], new Map(), none, now);
+    expect(plan.refusals).toEqual([{ list: "bad", cidr: "203.0.113.9", reason }]);
+    expect(plan.puts.map((d) => [d.list, d.cidr])).toEqual([["manual", "203.0.113.7"]]);
   });
 
   it("plans more than 16 puts as a bulk (sealed) publish", () => {

@@ -1,4 +1,4 @@
-import { banKey, newDecision, parseCidr, sealKey, type BanAddRequest, type BanDecision, type BanImportRequest, type Cidr } from "@fleetwall/api";
+import { banKey, cidrProblem, newDecision, parseCidr, sealKey, type BanAddRequest, type BanDecision, type BanImportRequest, type Cidr } from "@fleetwall/api";
 import type { z } from "zod";
 
 /** An entry that was not published, and why. */
@@ -36,12 +36,18 @@ function parsed(text: string): Cidr | undefined {
   }
 }
 
+/** Why an operator's CIDR is refused before any protection check: unparsable, host bits set, IPv4-mapped. */
+function textProblem(text: string, cidr: Cidr | undefined): string | undefined {
+  return cidr ? cidrProblem(text) : "not an address or CIDR";
+}
+
 const expiryOf = (nowMs: number, seconds: number | null) => (seconds ? nowMs + seconds * 1000 : null);
 
 /** `fleetwall bans add`: one operator decision, or a refusal. */
 export function planAdd(req: z.infer<typeof BanAddRequest>, isProtected: ProtectionCheck, nowMs: number): BanPlan {
   const cidr = parsed(req.cidr);
-  if (!cidr) return { puts: [], deletes: [], refusals: [{ cidr: req.cidr, reason: "not an address or CIDR" }] };
+  const bad = textProblem(req.cidr, cidr);
+  if (bad || !cidr) return { puts: [], deletes: [], refusals: [{ cidr: req.cidr, reason: bad ?? "not an address or CIDR" }] };
   const why = isProtected(cidr);
   if (why) return { puts: [], deletes: [], refusals: [{ cidr: cidr.text, reason: why }] };
   const d = newDecision({ list: "cli", cidr: cidr.text, reason: req.reason, scenario: "manual", createdAtMs: nowMs, expiresAtMs: expiryOf(nowMs, req.durationSeconds), source: "cli" });
@@ -54,9 +60,10 @@ export function planImport(req: z.infer<typeof BanImportRequest>, isProtected: P
   const expiresAtMs = expiryOf(nowMs, req.durationSeconds);
   for (const text of req.entries) {
     const cidr = parsed(text);
-    const why = cidr ? isProtected(cidr) : "not an address or CIDR";
+    const bad = textProblem(text, cidr);
+    const why = bad ?? (cidr ? isProtected(cidr) : undefined);
     if (why || !cidr) {
-      plan.refusals.push({ cidr: cidr?.text ?? text, reason: why ?? "not an address or CIDR" });
+      plan.refusals.push({ cidr: bad || !cidr ? text : cidr.text, reason: why ?? "not an address or CIDR" });
       continue;
     }
     plan.puts.push(newDecision({ list: req.list, cidr: cidr.text, reason: req.reason, scenario: "import", createdAtMs: nowMs, expiresAtMs, source: "cli" }));

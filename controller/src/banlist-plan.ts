@@ -1,4 +1,4 @@
-import { banKey, canonicalJson, newDecision, parseCidr, parseDuration, type BanDecision, type BanList } from "@fleetwall/api";
+import { banKey, canonicalJson, MAX_DURATION_SECONDS, MAX_DURATION_TEXT, newDecision, parseCidr, parseDuration, type BanDecision, type BanList } from "@fleetwall/api";
 import type { BanPlan, ProtectionCheck } from "./ban-plan.js";
 
 /** When an entry stops holding (ms; null: never); a `duration` counts from when the controller first published it. */
@@ -18,11 +18,23 @@ export function planBanLists(lists: readonly BanList[], current: ReadonlyMap<str
   for (const list of lists) {
     const name = list.metadata.name;
     for (const entry of list.spec.entries) {
-      const cidr = parseCidr(entry.cidr);
+      let cidr: ReturnType<typeof parseCidr>;
+      try {
+        cidr = parseCidr(entry.cidr);
+      } catch {
+        plan.refusals.push({ list: name, cidr: entry.cidr, reason: "not an address or CIDR" });
+        continue;
+      }
       const key = banKey(name, cidr.text);
       const existing = current.get(key);
       const createdAtMs = existing?.source === "BanList" ? Date.parse(existing.createdAt) : nowMs;
-      const expiresAtMs = expiryMs(entry, createdAtMs);
+      const expiresAtMs = expiryMs(entry, Number.isFinite(createdAtMs) ? createdAtMs : nowMs);
+      // one bad entry is refused on its own list; it never stops the other lists' publishing
+      const tooLong = lifetimeProblem(expiresAtMs, nowMs);
+      if (tooLong) {
+        plan.refusals.push({ list: name, cidr: cidr.text, reason: tooLong });
+        continue;
+      }
       if (expiresAtMs !== null && expiresAtMs <= nowMs) continue;
       const why = list.spec.type === "Deny" ? isProtected(cidr) : undefined;
       if (why) {
@@ -37,6 +49,14 @@ export function planBanLists(lists: readonly BanList[], current: ReadonlyMap<str
   for (const [key, d] of current) if (d.source === "BanList" && !wanted.has(key)) plan.deletes.push(key);
   plan.bulk = plan.puts.length > 16;
   return plan;
+}
+
+/** Why an entry's expiry cannot be published (not a time, or beyond the 10-year limit), or undefined. */
+function lifetimeProblem(expiresAtMs: number | null, nowMs: number): string | undefined {
+  if (expiresAtMs === null) return undefined;
+  if (!Number.isFinite(expiresAtMs) || Math.abs(expiresAtMs) > 8.64e15) return "expires: not a representable time";
+  if (expiresAtMs - nowMs > MAX_DURATION_SECONDS * 1000) return `expires: more than ${MAX_DURATION_TEXT} ahead, the longest a BanList entry may hold`;
+  return undefined;
 }
 
 /** Equal but for when each was signed. */

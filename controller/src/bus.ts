@@ -1,6 +1,7 @@
 import { headers, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import type { KV } from "@nats-io/kv";
 import { jetstream } from "@nats-io/jetstream";
+import { delay, untilAborted } from "@fleetwall/runtime";
 import { setUpStreams } from "./bus-limits.js";
 import { SignalConsumer } from "./signal-consumer.js";
 import {
@@ -118,13 +119,29 @@ export class ControllerBus {
   }
 
   /**
+   * A bucket watch, opened unless `signal` aborts first (with NATS gone, opening waits for the bus).
+   * A failure to open is logged and waited out for a second, so a bus outage never ends the process.
+   */
+  async #opened<W extends { stop(): void }>(name: string, open: () => Promise<W>, signal: AbortSignal): Promise<W | undefined> {
+    try {
+      return await untilAborted(open(), signal, (late) => late.stop());
+    } catch (error) {
+      if (signal.aborted) return undefined;
+      this.options.log.warn({ bucket: name, err: error }, "bucket watch not opened; retrying");
+      await delay(1000, signal);
+      return undefined;
+    }
+  }
+
+  /**
    * Follows the desired bucket (each key's last value, then every put) until `signal` aborts, handing
    * on each put's stream sequence and the revision and hash it holds, so the leader can tell another
    * writer's puts from its own. Deletes are not handed on: the controller's own `hosts delete` makes them.
    */
   async watchDesired(onEntry: (hostId: string, entry: DesiredEntry) => void, signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      const watch = await this.desired.watch({ ignoreDeletes: true });
+      const watch = await this.#opened("desired", () => this.desired.watch({ ignoreDeletes: true }), signal);
+      if (!watch) continue;
       const stop = () => watch.stop();
       signal.addEventListener("abort", stop, { once: true });
       let n = 0;
@@ -140,10 +157,17 @@ export class ControllerBus {
   /** Follows the hosts bucket (snapshot, then updates) until `signal` aborts; restarts a watch that ends. */
   async watchHosts(onHost: (id: string, reg: HostRegistration | null) => void, signal: AbortSignal, onSnapshot: () => void = () => undefined): Promise<void> {
     while (!signal.aborted) {
-      const watch = await this.hosts.watch();
+      const watch = await this.#opened("hosts", () => this.hosts.watch(), signal);
+      if (!watch) continue;
       const stop = () => watch.stop();
       signal.addEventListener("abort", stop, { once: true });
-      let initial = (await this.hosts.status()).values > 0;
+      const values = await untilAborted(this.hosts.status(), signal).then((st) => st.values, () => undefined);
+      if (values === undefined) {
+        signal.removeEventListener("abort", stop);
+        stop();
+        continue;
+      }
+      let initial = values > 0;
       if (!initial) onSnapshot();
       for await (const e of watch) {
         const parsed = e.operation === "PUT" ? safeJson(e.value, HostRegistration) : null;
@@ -181,11 +205,18 @@ export class ControllerBus {
   /** Follows the bans bucket (the controller's own signed decisions) until aborted. */
   async watchBans(onEntry: (key: string, d: BanDecision | null, seal?: string, revision?: number, storedAtMs?: number) => void, onSeal: (id: string, present: boolean, revision?: number) => void, signal: AbortSignal, onSnapshot: () => void): Promise<void> {
     while (!signal.aborted) {
-      const watch = await this.bans.watch();
+      const watch = await this.#opened("bans", () => this.bans.watch(), signal);
+      if (!watch) continue;
       const stop = () => watch.stop();
       signal.addEventListener("abort", stop, { once: true });
       let initial = true;
-      if ((await this.bans.status()).values === 0) {
+      const values = await untilAborted(this.bans.status(), signal).then((st) => st.values, () => undefined);
+      if (values === undefined) {
+        signal.removeEventListener("abort", stop);
+        stop();
+        continue;
+      }
+      if (values === 0) {
         initial = false;
         onSnapshot();
       }

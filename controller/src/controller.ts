@@ -136,7 +136,12 @@ export class Controller {
   onDesiredEntry(hostId: string, entry: DesiredEntry): void {
     const published = this.#published.get(hostId);
     const foreign = this.#witness.foreign(hostId, entry, published);
-    if (!foreign) return;
+    if (!foreign) {
+      // a put whose acknowledgement was lost, stored all the same: the key holds it
+      const stored = this.#witness.stored(hostId, entry);
+      if (stored) this.#published.set(hostId, stored);
+      return;
+    }
     this.overwritten += 1;
     const inMs = this.#witness.pace(hostId, Date.now());
     this.log.warn({ host: hostId, found: foreign.found ?? "not a desired state", published: published ?? null, republishAbove: foreign.floor, inMs }, "desired state overwritten by another writer (a second controller?); publishing it again");
@@ -149,11 +154,20 @@ export class Controller {
     this.#kick();
   }
 
-  /** What each key holds, as planPublish reads it: a host to repair holds nothing of ours, above its floor. */
+  /**
+   * What each key holds, as planPublish reads it: a host to repair holds nothing of ours, above its
+   * floor; a host whose last put was not acknowledged goes on above that put's revision (it may be
+   * stored and applied: its number is never used again for other content).
+   */
   #publishedView(): ReadonlyMap<string, Published> {
-    if (this.#repairs.size === 0) return this.#published;
+    const unacked = [...this.#witness.unacknowledged()];
+    if (this.#repairs.size === 0 && unacked.length === 0) return this.#published;
     const view = new Map(this.#published);
-    for (const [hostId, floor] of this.#repairs) view.set(hostId, { revision: Math.max(floor, this.#published.get(hostId)?.revision ?? 0), hash: "" });
+    for (const [hostId, sent] of unacked) {
+      const p = view.get(hostId);
+      if (!p || sent.revision > p.revision) view.set(hostId, { revision: sent.revision, hash: p?.hash ?? "" });
+    }
+    for (const [hostId, floor] of this.#repairs) view.set(hostId, { revision: Math.max(floor, view.get(hostId)?.revision ?? 0), hash: "" });
     return view;
   }
 

@@ -83,3 +83,51 @@ describe("Controller: a desired key another writer overwrote", () => {
     expect(new Set(puts.map((p) => `${p.revision}`)).size).toBe(puts.length);
   });
 });
+
+describe("Controller: a put whose acknowledgement was lost", () => {
+  const other = parseResource({ apiVersion: "fleetwall.io/v1alpha1", kind: "FirewallPolicy", metadata: { name: "web" }, spec: { hostSelector: {}, ingress: [{ name: "ssh", action: "Allow", protocol: "tcp", ports: [2222] }] } });
+
+  it("is never followed by other content under its revision (the server may have stored it, the agent applied it)", async () => {
+    const puts: { revision: number; hash: string }[] = [];
+    let fail = true;
+    const c = new Controller({
+      putDesired: async (_hostId, text) => {
+        const env = parseEnvelopeText(text);
+        if (env.success) puts.push(JSON.parse(env.data.payload) as { revision: number; hash: string });
+        if (fail) throw new Error("timeout");
+        return puts.length;
+      },
+    }, key, pino({ level: "silent" }), new Map());
+    if (!policy.ok || !other.ok) throw new Error("test policy invalid");
+    c.setPolicies({ policies: [policy.resource as FirewallPolicy], banLists: [], errors: [] });
+    c.setHost("web-1", registration);
+    await expect(c.reconcile()).rejects.toThrow("timeout");
+    fail = false;
+    c.setPolicies({ policies: [other.resource as FirewallPolicy], banLists: [], errors: [] });
+    await c.reconcile();
+    expect(puts.map((p) => p.revision)).toEqual([1, 2]);
+    expect(puts[0]?.hash).not.toBe(puts[1]?.hash);
+  });
+
+  it("seen stored by the watch, it counts as published: nothing is put again", async () => {
+    const puts: { revision: number; hash: string }[] = [];
+    let fail = true;
+    const c = new Controller({
+      putDesired: async (_hostId, text) => {
+        const env = parseEnvelopeText(text);
+        if (env.success) puts.push(JSON.parse(env.data.payload) as { revision: number; hash: string });
+        if (fail) throw new Error("timeout");
+        return puts.length;
+      },
+    }, key, pino({ level: "silent" }), new Map());
+    if (!policy.ok) throw new Error("test policy invalid");
+    c.setPolicies({ policies: [policy.resource as FirewallPolicy], banLists: [], errors: [] });
+    c.setHost("web-1", registration);
+    await expect(c.reconcile()).rejects.toThrow("timeout");
+    fail = false;
+    const sent = puts[0] as { revision: number; hash: string };
+    c.onDesiredEntry("web-1", { seq: 1, state: { revision: sent.revision, hash: sent.hash } });
+    expect(await c.reconcile()).toBe(0);
+    expect(c.overwritten).toBe(0);
+  });
+});

@@ -31,19 +31,42 @@ export class DesiredWitness {
   readonly #sent = new Map<string, Published>();
   /** The stream sequence of the last acknowledged put per host: what the watch delivers up to it is history. */
   readonly #acked = new Map<string, number>();
+  /** Hosts whose last put has no acknowledgement (yet, or ever: the server may have stored it all the same). */
+  readonly #unacked = new Set<string>();
   readonly #repairs = new Map<string, { count: number; lastMs: number }>();
 
   sending(hostId: string, state: Published): void {
     this.#sent.set(hostId, state);
+    this.#unacked.add(hostId);
   }
 
   acked(hostId: string, seq: number | undefined): void {
+    this.#unacked.delete(hostId);
     if (seq !== undefined) this.#acked.set(hostId, Math.max(seq, this.#acked.get(hostId) ?? 0));
+  }
+
+  /**
+   * The states put with no acknowledgement: a next revision for these hosts must be above them, for
+   * the server may have stored them (and their agents applied them) all the same.
+   */
+  *unacknowledged(): Iterable<[string, Published]> {
+    for (const hostId of this.#unacked) {
+      const sent = this.#sent.get(hostId);
+      if (sent) yield [hostId, sent];
+    }
+  }
+
+  /** The state a delivered entry shows stored, when it is the one put last and not acknowledged: the key holds it. */
+  stored(hostId: string, entry: DesiredEntry): Published | undefined {
+    const sent = this.#sent.get(hostId);
+    if (!this.#unacked.has(hostId) || !sent || !entry.state) return undefined;
+    return sent.revision === entry.state.revision && sent.hash === entry.state.hash ? sent : undefined;
   }
 
   forget(hostId: string): void {
     this.#sent.delete(hostId);
     this.#acked.delete(hostId);
+    this.#unacked.delete(hostId);
     this.#repairs.delete(hostId);
   }
 

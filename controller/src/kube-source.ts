@@ -1,18 +1,17 @@
 import { CustomObjectsApi, KubeConfig, PatchStrategy, makeInformer, setHeaderOptions, type Informer, type KubernetesObject, type ObjectCache } from "@kubernetes/client-node";
-import { API_VERSION, canonicalJson, parseResource, type HostRegistration, type Labels, type Resource } from "@fleetwall/api";
+import { API_VERSION, parseResource, type HostRegistration, type Labels, type Resource } from "@fleetwall/api";
 import { backoffMs } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import type { ManifestError, PolicySet } from "./manifests.js";
 import type { ObjectStatus } from "./kube-status.js";
 import { KubeApiError, kubeFailure } from "./kube-errors.js";
 import { WorkQueue } from "./work-queue.js";
+import { ensureFirewallHost } from "./kube-host-labels.js";
 
 const GROUP = "fleetwall.io";
 const VERSION = "v1alpha1";
 export const PLURALS = ["firewallpolicies", "banlists", "firewallhosts"] as const;
 export type Plural = (typeof PLURALS)[number];
-/** The labels an agent proposed, as last applied to its FirewallHost (operators' labels are kept). */
-const PROPOSED = "fleetwall.io/proposed-labels";
 
 export interface KubeSourceOptions {
   kubeconfig: KubeConfig;
@@ -21,6 +20,8 @@ export interface KubeSourceOptions {
   log: Logger;
   onPolicies: (set: PolicySet) => void;
   onHostLabels: (hostId: string, labels: Labels | null) => void;
+  /** A FirewallHost was deleted (kubectl delete fwh): the operator forgets that host. */
+  onHostDeleted?: (hostId: string) => void;
   /** The versions in force before this process started (the last-good bucket), for specs that are invalid now. */
   initial?: readonly Resource[];
 }
@@ -127,7 +128,11 @@ export class KubeSource {
     const enqueue = (obj: KubernetesObject) => this.queue.add(`${plural}/${obj.metadata?.name ?? ""}`);
     informer.on("add", enqueue);
     informer.on("update", enqueue);
-    informer.on("delete", enqueue);
+    informer.on("delete", (obj: KubernetesObject) => {
+      enqueue(obj);
+      // only the current informer's: a relist's fresh one, or a replaced one, reports no deletions of its own
+      if (plural === "firewallhosts" && watched.live && !this.#stopped) this.options.onHostDeleted?.(obj.metadata?.name ?? "");
+    });
     informer.on("connect", () => this.options.log.debug({ plural }, "watch connected"));
     // client-node's informer stops for good on any error but 410: start it again, with backoff
     // (reset by a successful list). The failure is one line: code, reason, object and the fix.
@@ -237,34 +242,12 @@ export class KubeSource {
    */
   async ensureHost(reg: HostRegistration): Promise<void> {
     try {
-      await this.#ensureHost(reg);
+      const existing = this.objects("firewallhosts").find((o) => o.metadata?.name === reg.hostId);
+      await ensureFirewallHost(this.api, existing, reg, this.options.log);
     } catch (error) {
       if (error instanceof KubeApiError) throw error;
       throw new KubeApiError(kubeFailure(error, { verb: "patch", resource: "firewallhosts", name: reg.hostId }), error);
     }
-  }
-
-  async #ensureHost(reg: HostRegistration): Promise<void> {
-    const proposed = canonicalJson(reg.labels);
-    const existing = this.objects("firewallhosts").find((o) => o.metadata?.name === reg.hostId);
-    if (!existing) {
-      const body = { apiVersion: API_VERSION, kind: "FirewallHost", metadata: { name: reg.hostId, labels: reg.labels, annotations: { [PROPOSED]: proposed } }, spec: {} };
-      try {
-        await this.api.createClusterCustomObject({ group: GROUP, version: VERSION, plural: "firewallhosts", body });
-        return;
-      } catch (error) {
-        // created meanwhile (by a previous leader, or not yet in our cache): fall through to patch
-        if ((error as { code?: number }).code !== 409) throw new KubeApiError(kubeFailure(error, { verb: "create", resource: "firewallhosts", name: reg.hostId }), error);
-      }
-    }
-    if (existing?.metadata?.annotations?.[PROPOSED] === proposed) return;
-    const before = existing?.metadata?.annotations?.[PROPOSED];
-    const dropped = before ? Object.keys(JSON.parse(before) as Labels).filter((k) => !(k in reg.labels)) : [];
-    const labels: Record<string, string | null> = { ...reg.labels, ...Object.fromEntries(dropped.map((k) => [k, null])) };
-    await this.api.patchClusterCustomObject(
-      { group: GROUP, version: VERSION, plural: "firewallhosts", name: reg.hostId, body: { metadata: { labels, annotations: { [PROPOSED]: proposed } } } },
-      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-    );
   }
 
   /** The names of every FirewallHost in the cache. */

@@ -70,6 +70,28 @@ describe("resource statuses", () => {
     if (error) expect(s?.conditions?.[0]?.message).toBe(error);
   });
 
+  it("a stale host's FirewallHost is neither Ready nor InSync, with reason Stale and when it was last seen", () => {
+    const stale = host("a", { stale: true, inSync: false });
+    const fleet: FleetStatus = { hosts: [stale, host("never", { stale: true, inSync: false, lastSeen: null })], policies: [], banLists: [] };
+    const out = statuses(fleet);
+    const conds = Object.fromEntries((out.get("firewallhosts/a")?.conditions ?? []).map((c) => [c.type, `${c.status}/${c.reason}/${c.message}`]));
+    expect(conds).toEqual({ Ready: "False/Stale/last seen at 2026-11-27T10:00:00.000Z", InSync: "False/Stale/last seen at 2026-11-27T10:00:00.000Z", Degraded: "False/AsExpected/" });
+    expect(out.get("firewallhosts/never")?.conditions?.[0]).toMatchObject({ status: "False", reason: "Stale", message: "not heard from since it registered" });
+    // the same host reporting again is Ready and InSync once more
+    const back = statuses({ ...fleet, hosts: [host("a")] }, out, T0 + 5000).get("firewallhosts/a")?.conditions;
+    expect(back?.slice(0, 2).map((c) => `${c.status}/${c.reason}`)).toEqual(["True/Reporting", "True/Applied"]);
+  });
+
+  it("a policy with a stale host is not Ready and is Degraded naming it; the host is not counted applied", () => {
+    const hosts = [host("a"), host("b", { stale: true, inSync: false })];
+    const fleet: FleetStatus = { hosts, policies: [{ name: "p", selectedHosts: 2, appliedHosts: 1, failedHosts: 0, error: null, warnings: [] }], banLists: [] };
+    const s = statuses(fleet).get("firewallpolicies/p");
+    expect(s?.appliedHosts).toBe(1);
+    expect(Object.fromEntries((s?.conditions ?? []).map((c) => [c.type, `${c.status}/${c.reason}`]))).toEqual({ Ready: "False/HostsStale", Reconciling: "False/Done", Degraded: "True/HostsStale" });
+    expect(s?.conditions?.find((c) => c.type === "Degraded")?.message).toBe("b: stale, last seen at 2026-11-27T10:00:00.000Z");
+    expect(s?.conditions?.find((c) => c.type === "Ready")?.message).toBe("applied on 1 of 2 selected hosts");
+  });
+
   it("keeps a condition's transition time while it holds, and moves it when it changes", () => {
     const fleet = (inSync: boolean): FleetStatus => ({ hosts: [host("a", { inSync })], policies: [{ name: "p", selectedHosts: 1, appliedHosts: inSync ? 1 : 0, failedHosts: 0, error: null, warnings: [] }], banLists: [] });
     const first = statuses(fleet(true));

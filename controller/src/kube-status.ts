@@ -24,53 +24,24 @@ export interface KubeStatusInput {
  */
 export const LAST_SEEN_REFRESH_MS = 5 * 60_000;
 
+type HostRow = FleetStatus["hosts"][number];
+/** A condition as computed, before its transition time and generation are stamped. */
+type Cond = Omit<Condition, "lastTransitionTime" | "observedGeneration">;
+/** Stamps computed conditions of one object: transition time kept while a condition holds. */
+type Stamp = (key: string, generation: number | undefined, next: Cond[]) => Condition[];
+
 /**
  * The status of every FirewallPolicy, BanList and FirewallHost, computed from the fleet status.
  * Pure: the same input gives the same output, so unchanged objects are never written.
  */
 export function kubeStatuses(input: KubeStatusInput): StatusMap {
   const out: StatusMap = new Map();
-  const iso = new Date(input.now).toISOString();
-  const conditions = (key: string, generation: number | undefined, next: Omit<Condition, "lastTransitionTime" | "observedGeneration">[]): Condition[] => {
-    const before = input.previous.get(key)?.conditions ?? [];
-    return next.map((c) => {
-      const old = before.find((b) => b.type === c.type);
-      const same = old && old.status === c.status && old.reason === c.reason;
-      return { ...c, lastTransitionTime: same ? old.lastTransitionTime : iso, ...(generation !== undefined ? { observedGeneration: generation } : {}) };
-    });
-  };
+  const stamp = stamper(input.previous, new Date(input.now).toISOString());
   const hostRows = new Map(input.fleet.hosts.map((h) => [h.id, h]));
-
   for (const p of input.fleet.policies) {
     const key = `firewallpolicies/${p.name}`;
-    const generation = input.generations.get(key);
-    const selected = input.selection.get(p.name) ?? [];
-    const failing = selected.filter((h) => hostRows.get(h)?.error);
-    const pending = selected.filter((h) => !hostRows.get(h)?.inSync);
-    let conds: Omit<Condition, "lastTransitionTime" | "observedGeneration">[];
-    if (p.error) {
-      conds = [
-        { type: "Ready", status: "False", reason: "Invalid", message: p.error },
-        { type: "Stalled", status: "True", reason: "Invalid", message: p.error },
-      ];
-    } else {
-      conds = [
-        pending.length === 0
-          ? { type: "Ready", status: "True", reason: "Applied", message: `applied on ${selected.length} of ${selected.length} selected hosts` }
-          : { type: "Ready", status: "False", reason: failing.length ? "Degraded" : "Reconciling", message: `applied on ${selected.length - pending.length} of ${selected.length} selected hosts` },
-        { type: "Reconciling", status: pending.length > failing.length ? "True" : "False", reason: pending.length > failing.length ? "Rollout" : "Done", message: pending.length > failing.length ? `waiting for ${pending.filter((h) => !failing.includes(h)).join(", ")}` : "" },
-        { type: "Degraded", status: failing.length ? "True" : "False", reason: failing.length ? "HostsFailing" : "AsExpected", message: failing.map((h) => `${h}: ${hostRows.get(h)?.error ?? ""}`).join("; ") },
-      ];
-    }
-    out.set(key, {
-      ...(generation !== undefined ? { observedGeneration: generation } : {}),
-      selectedHosts: p.selectedHosts,
-      appliedHosts: p.appliedHosts,
-      failedHosts: p.failedHosts,
-      conditions: conditions(key, generation, conds),
-    });
+    out.set(key, policyStatus(p, input.generations.get(key), input.selection.get(p.name) ?? [], hostRows, (g, c) => stamp(key, g, c)));
   }
-
   for (const l of input.fleet.banLists) {
     const key = `banlists/${l.name}`;
     const generation = input.generations.get(key);
@@ -79,39 +50,104 @@ export function kubeStatuses(input: KubeStatusInput): StatusMap {
       entries: l.entries,
       active: l.active,
       hostsEnforcing: l.hostsEnforcing,
-      conditions: conditions(key, generation, banListConditions(l)),
+      conditions: stamp(key, generation, banListConditions(l)),
     });
   }
-
   for (const h of input.fleet.hosts) {
     const key = `firewallhosts/${h.id}`;
-    const reg = input.registrations.get(h.id);
-    const before = input.previous.get(key);
-    const beforeSeen = typeof before?.lastSeen === "string" ? Date.parse(before.lastSeen) : 0;
-    const seen = h.lastSeen ? Date.parse(h.lastSeen) : 0;
-    const lastSeen = h.lastSeen && seen - beforeSeen < LAST_SEEN_REFRESH_MS ? (before?.lastSeen as string | undefined) : (h.lastSeen ?? undefined);
-    const conds: Omit<Condition, "lastTransitionTime" | "observedGeneration">[] = [
-      { type: "Ready", status: h.lastSeen && !h.error ? "True" : "False", reason: h.error ? "Failed" : h.lastSeen ? "Reporting" : "NeverSeen", message: h.error ?? "" },
-      { type: "InSync", status: h.inSync ? "True" : "False", reason: h.inSync ? "Applied" : "Pending", message: `desired revision ${h.desiredRevision}, applied ${h.appliedRevision}` },
-      { type: "Degraded", status: h.error ? "True" : "False", reason: h.error ? "ApplyFailed" : "AsExpected", message: h.error ?? "" },
-    ];
-    const status: ObjectStatus = {
-      ...(reg ? { addresses: reg.addresses, agentVersion: reg.agentVersion, nftVersion: reg.nftVersion } : {}),
-      ...(lastSeen ? { lastSeen } : {}),
-      desiredRevision: h.desiredRevision,
-      appliedRevision: h.appliedRevision,
-      ...(h.rulesetHash ? { rulesetHash: h.rulesetHash } : {}),
-      activeBans: h.activeBans,
-      driftRepairs: h.driftRepairs,
-      conditions: conditions(key, undefined, conds),
-    };
-    // a fresher lastSeen alone is not worth a write; with any other change it goes along
-    if (before && lastSeen !== h.lastSeen && h.lastSeen && canonicalJson({ ...status, lastSeen: undefined }) !== canonicalJson({ ...before, lastSeen: undefined })) {
-      status.lastSeen = h.lastSeen;
-    }
-    out.set(key, status);
+    out.set(key, hostStatus(h, input.registrations.get(h.id), input.previous.get(key), (c) => stamp(key, undefined, c)));
   }
   return out;
+}
+
+/** Stamps conditions with a transition time: the previous one while status and reason hold, `iso` when they change. */
+function stamper(previous: ReadonlyMap<string, ObjectStatus>, iso: string): Stamp {
+  return (key, generation, next) => {
+    const before = previous.get(key)?.conditions ?? [];
+    return next.map((c) => {
+      const old = before.find((b) => b.type === c.type);
+      const same = old && old.status === c.status && old.reason === c.reason;
+      return { ...c, lastTransitionTime: same ? old.lastTransitionTime : iso, ...(generation !== undefined ? { observedGeneration: generation } : {}) };
+    });
+  };
+}
+
+/** A policy's status: its counts (a stale host is not counted as applied) and Ready, Reconciling, Degraded. */
+function policyStatus(p: FleetStatus["policies"][number], generation: number | undefined, selected: readonly string[], hostRows: ReadonlyMap<string, HostRow>, stamp: (generation: number | undefined, next: Cond[]) => Condition[]): ObjectStatus {
+  return {
+    ...(generation !== undefined ? { observedGeneration: generation } : {}),
+    selectedHosts: p.selectedHosts,
+    appliedHosts: p.appliedHosts,
+    failedHosts: p.failedHosts,
+    conditions: stamp(generation, p.error ? invalidConditions(p.error) : policyConditions(selected, hostRows)),
+  };
+}
+
+function invalidConditions(error: string): Cond[] {
+  return [
+    { type: "Ready", status: "False", reason: "Invalid", message: error },
+    { type: "Stalled", status: "True", reason: "Invalid", message: error },
+  ];
+}
+
+/**
+ * A valid policy's conditions from its selected hosts: failing (an apply error) and stale (silent
+ * for several heartbeats) hosts degrade it; the others not in sync are still rolling out.
+ */
+function policyConditions(selected: readonly string[], hostRows: ReadonlyMap<string, HostRow>): Cond[] {
+  const failing = selected.filter((h) => hostRows.get(h)?.error);
+  const stale = selected.filter((h) => hostRows.get(h)?.stale && !failing.includes(h));
+  const pending = selected.filter((h) => !hostRows.get(h)?.inSync);
+  const rolling = pending.filter((h) => !failing.includes(h) && !stale.includes(h));
+  const applied = selected.length - pending.length;
+  const degraded = [...failing.map((h) => `${h}: ${hostRows.get(h)?.error ?? ""}`), ...stale.map((h) => `${h}: stale, ${lastSeenText(hostRows.get(h))}`)];
+  return [
+    pending.length === 0
+      ? { type: "Ready", status: "True", reason: "Applied", message: `applied on ${selected.length} of ${selected.length} selected hosts` }
+      : { type: "Ready", status: "False", reason: failing.length ? "Degraded" : stale.length ? "HostsStale" : "Reconciling", message: `applied on ${applied} of ${selected.length} selected hosts` },
+    { type: "Reconciling", status: rolling.length ? "True" : "False", reason: rolling.length ? "Rollout" : "Done", message: rolling.length ? `waiting for ${rolling.join(", ")}` : "" },
+    { type: "Degraded", status: degraded.length ? "True" : "False", reason: failing.length ? "HostsFailing" : stale.length ? "HostsStale" : "AsExpected", message: degraded.join("; ") },
+  ];
+}
+
+const lastSeenText = (h: HostRow | undefined) => (h?.lastSeen ? `last seen at ${h.lastSeen}` : "not heard from since it registered");
+
+/**
+ * A FirewallHost's status. A stale host (silent for several heartbeats) is neither Ready nor InSync,
+ * with reason Stale and when it was last seen: what it last reported is no longer known to hold.
+ */
+function hostStatus(h: HostRow, reg: HostRegistration | undefined, before: ObjectStatus | undefined, stamp: (next: Cond[]) => Condition[]): ObjectStatus {
+  const beforeSeen = typeof before?.lastSeen === "string" ? Date.parse(before.lastSeen) : 0;
+  const seen = h.lastSeen ? Date.parse(h.lastSeen) : 0;
+  const lastSeen = h.lastSeen && seen - beforeSeen < LAST_SEEN_REFRESH_MS ? (before?.lastSeen as string | undefined) : (h.lastSeen ?? undefined);
+  const status: ObjectStatus = {
+    ...(reg ? { addresses: reg.addresses, agentVersion: reg.agentVersion, nftVersion: reg.nftVersion } : {}),
+    ...(lastSeen ? { lastSeen } : {}),
+    desiredRevision: h.desiredRevision,
+    appliedRevision: h.appliedRevision,
+    ...(h.rulesetHash ? { rulesetHash: h.rulesetHash } : {}),
+    activeBans: h.activeBans,
+    driftRepairs: h.driftRepairs,
+    conditions: stamp(hostConditions(h)),
+  };
+  // a fresher lastSeen alone is not worth a write; with any other change it goes along
+  if (before && lastSeen !== h.lastSeen && h.lastSeen && canonicalJson({ ...status, lastSeen: undefined }) !== canonicalJson({ ...before, lastSeen: undefined })) {
+    status.lastSeen = h.lastSeen;
+  }
+  return status;
+}
+
+function hostConditions(h: HostRow): Cond[] {
+  const degraded: Cond = { type: "Degraded", status: h.error ? "True" : "False", reason: h.error ? "ApplyFailed" : "AsExpected", message: h.error ?? "" };
+  if (h.stale) {
+    const message = lastSeenText(h);
+    return [{ type: "Ready", status: "False", reason: "Stale", message }, { type: "InSync", status: "False", reason: "Stale", message }, degraded];
+  }
+  return [
+    { type: "Ready", status: h.lastSeen && !h.error ? "True" : "False", reason: h.error ? "Failed" : h.lastSeen ? "Reporting" : "NeverSeen", message: h.error ?? "" },
+    { type: "InSync", status: h.inSync ? "True" : "False", reason: h.inSync ? "Applied" : "Pending", message: `desired revision ${h.desiredRevision}, applied ${h.appliedRevision}` },
+    degraded,
+  ];
 }
 
 /**
@@ -129,9 +165,6 @@ export function planStatusWrites(desired: ReadonlyMap<string, ObjectStatus>, wri
   return due;
 }
 
-/** A BanList is Ready when every entry was published; otherwise the condition says which were refused and why. */
-type Cond = { type: string; status: "True" | "False"; reason: string; message: string };
-
 /** An invalid list stalls (its last valid version stays in force); otherwise Ready says how publishing went. */
 function banListConditions(l: FleetStatus["banLists"][number]): Cond[] {
   if (l.invalid) {
@@ -143,6 +176,7 @@ function banListConditions(l: FleetStatus["banLists"][number]): Cond[] {
   return [banListReady(l)];
 }
 
+/** A BanList is Ready when every entry was published; otherwise the condition says which were refused and why. */
 function banListReady(l: FleetStatus["banLists"][number]): Cond {
   if (l.error) return { type: "Ready", status: "False", reason: "PublishFailed", message: l.error };
   const refused = l.refused ?? [];

@@ -4,11 +4,33 @@ import { V1MicroTime, type V1LeaseSpec } from "@kubernetes/client-node";
 export type LeaseStep = { kind: "create"; spec: V1LeaseSpec } | { kind: "update"; spec: V1LeaseSpec; taking: boolean } | { kind: "wait"; holder: string };
 
 /**
+ * When this replica last saw the Lease record change (its holder, renewTime or resourceVersion), on
+ * ITS OWN clock. Expiry is judged from this, never from the renewTime another replica wrote with
+ * its clock: a replica whose clock runs ahead (or behind) then neither steals a healthy lease nor
+ * waits forever for a dead one. This is client-go's observedTime.
+ */
+export interface LeaseObservation {
+  record: string;
+  at: number;
+}
+
+/** The Lease as read: its spec and resourceVersion (undefined: there is none). */
+export interface LeaseRead {
+  spec?: V1LeaseSpec;
+  metadata?: { resourceVersion?: string };
+}
+
+/**
  * A Lease time as the API server accepts it: MicroTime, RFC 3339 with exactly six fractional digits
  * (`2026-12-05T23:23:47.387000Z`). A plain Date serialises with three and is refused with 400.
  */
 export function microTime(ms: number): V1MicroTime {
   return new V1MicroTime(ms);
+}
+
+/** A MicroTime as read (a Date, or its text), in ms; NaN when absent. */
+export function timeMs(t: Date | string | undefined): number {
+  return t === undefined ? Number.NaN : new Date(t).getTime();
 }
 
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
@@ -35,18 +57,27 @@ export function isOwnLease(current: V1LeaseSpec | undefined, identity: string, m
   return now.acquireMs === mine.acquireMs && now.transitions === mine.transitions;
 }
 
+/** The observation after reading `lease` at local time `now`: unchanged record, unchanged time. Pure. */
+export function observeLease(previous: LeaseObservation | undefined, lease: LeaseRead | undefined, now: number): LeaseObservation {
+  const spec = lease?.spec;
+  const record = JSON.stringify([spec?.holderIdentity ?? "", timeMs(spec?.renewTime) || 0, lease?.metadata?.resourceVersion ?? ""]);
+  return previous?.record === record ? previous : { record, at: now };
+}
+
 /**
  * The next step of client-go's leader election for `identity`, from the Lease as read (undefined:
- * there is none). A candidate takes a lease that is free (no holder: released), its own (`mine`: the
- * term it took; see isOwnLease), or expired (renewTime + leaseDurationSeconds in the past);
- * otherwise it waits. Pure: `now` is an argument.
+ * there is none) and when this replica last saw it change (`observedAt`, its own clock). A candidate
+ * takes a lease that is free (no holder: released), its own (`mine`: the term it took; see
+ * isOwnLease), or expired: unchanged for the leaseDurationSeconds the holder declared (this
+ * replica's `durationMs` if none), by the local clock; otherwise it waits. Pure: `now` and
+ * `observedAt` are arguments.
  */
-export function leaseStep(current: V1LeaseSpec | undefined, exists: boolean, identity: string, durationMs: number, now: number, mine?: LeaseTerm): LeaseStep {
+export function leaseStep(current: V1LeaseSpec | undefined, exists: boolean, identity: string, durationMs: number, now: number, observedAt: number, mine?: LeaseTerm): LeaseStep {
   const renewal = { holderIdentity: identity, leaseDurationSeconds: seconds(durationMs), renewTime: microTime(now) };
   if (!exists) return { kind: "create", spec: { ...renewal, acquireTime: microTime(now), leaseTransitions: 0 } };
   const held = current?.holderIdentity ?? "";
-  const renewed = current?.renewTime ? new Date(current.renewTime).getTime() : 0;
-  const expired = renewed + (current?.leaseDurationSeconds ?? 0) * 1000 < now;
+  const declaredMs = current?.leaseDurationSeconds ? current.leaseDurationSeconds * 1000 : durationMs;
+  const expired = now - observedAt > declaredMs;
   const ours = isOwnLease(current, identity, mine);
   if (held && !ours && !expired) return { kind: "wait", holder: held === identity ? `${held} (another process with this identity)` : held };
   const taking = !ours;

@@ -2,7 +2,7 @@ import { CoordinationV1Api, type KubeConfig, type V1Lease } from "@kubernetes/cl
 import { backoffMs, delay } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import { kubeFailure, type KubeCall } from "./kube-errors.js";
-import { isOwnLease, leaseStep, releasedSpec, termOf, type LeaseTerm } from "./lease-record.js";
+import { isOwnLease, leaseStep, observeLease, releasedSpec, termOf, type LeaseObservation, type LeaseTerm } from "./lease-record.js";
 
 export class LeadershipLostError extends Error {
   override name = "LeadershipLostError";
@@ -20,6 +20,8 @@ export interface LeaseOptions {
   /** The leader's work for `run`: runs while this replica holds the lease, until `signal` aborts. */
   lead?: (signal: AbortSignal) => Promise<void>;
   log: Logger;
+  /** The local clock (Date.now); tests skew it. */
+  now?: () => number;
 }
 
 /** Failed attempts back off up to this (a free lease is still retried every retryMs). */
@@ -40,13 +42,18 @@ const MAX_BACKOFF_MS = 30_000;
  */
 export class LeaderElector {
   readonly #api: CoordinationV1Api;
-  isLeader = false;
-  transitions = 0;
+  /** When this replica last saw the Lease record change, by its own clock (expiry is judged from it). */
+  #observed: LeaseObservation | undefined;
   /** The term this process took the lease for (undefined: it holds none). */
   #term: LeaseTerm | undefined;
+  /** The local clock; a test passes a skewed one. */
+  readonly #now: () => number;
+  isLeader = false;
+  transitions = 0;
 
   constructor(kc: KubeConfig, private readonly options: LeaseOptions) {
     this.#api = kc.makeApiClient(CoordinationV1Api);
+    this.#now = options.now ?? Date.now;
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -99,8 +106,9 @@ export class LeaderElector {
           log.info({ lease: `${namespace}/${name}`, identity }, "leader election won");
           return true;
         }
-        if (step !== waitingFor) log.info({ lease: `${namespace}/${name}`, holder: step }, "lease held by another replica");
-        waitingFor = step;
+        // a lost race (409) is another replica's write: its holder shows on the next read
+        if (step !== CONFLICT && step !== waitingFor) log.info({ lease: `${namespace}/${name}`, holder: step }, "lease held by another replica");
+        if (step !== CONFLICT) waitingFor = step;
         failures = 0;
       } catch (error) {
         failures += 1;
@@ -111,27 +119,37 @@ export class LeaderElector {
     return false;
   }
 
-  /** Renews until `signal` aborts; rejects with LeadershipLostError when the lease cannot be kept. */
+  /**
+   * Renews until `signal` aborts; rejects with LeadershipLostError when another identity holds the
+   * lease, or it could not be renewed for the lease duration. A write refused with 409 Conflict
+   * (someone wrote the record meanwhile) is not a loss: the lease is read again at once and renewed
+   * if this replica still holds it.
+   */
   async #renew(signal: AbortSignal): Promise<void> {
     const { durationMs, retryMs, name, log } = this.options;
-    let renewed = Date.now();
+    let renewed = this.#now();
     while (!signal.aborted) {
       await delay(retryMs, signal);
       if (signal.aborted) return;
       try {
-        const step = await this.#step();
-        if (step !== true) throw new LeadershipLostError(`lease ${name} is held by ${step}`);
-        renewed = Date.now();
+        let step = await this.#step();
+        if (step === CONFLICT) step = await this.#step();
+        if (step === CONFLICT) log.warn({ lease: `${this.options.namespace}/${name}` }, "lease renewal conflicted twice; retrying");
+        else if (step !== true) throw new LeadershipLostError(`lease ${name} is held by ${step}`);
+        else renewed = this.#now();
       } catch (error) {
         if (error instanceof LeadershipLostError) throw error;
         log.warn({ ...this.#failure(error) }, "lease not renewed; retrying");
       }
-      if (Date.now() - renewed > durationMs) throw new LeadershipLostError(`lease ${name} not renewed for ${durationMs} ms`);
+      if (this.#now() - renewed > durationMs) throw new LeadershipLostError(`lease ${name} not renewed for ${durationMs} ms`);
     }
   }
 
-  /** One read and, when the lease is ours to take or renew, one write: true if held now, else the holder. */
-  async #step(): Promise<true | string> {
+  /**
+   * One read and, when the lease is ours to take or renew, one write: true if held now, CONFLICT
+   * when the write lost a race (409: the record changed since the read), else the holder.
+   */
+  async #step(): Promise<true | string | typeof CONFLICT> {
     const { namespace, name, identity, durationMs } = this.options;
     let lease: V1Lease | undefined;
     try {
@@ -139,32 +157,35 @@ export class LeaderElector {
     } catch (error) {
       if ((error as { code?: number }).code !== 404) throw new LeaseCallError({ verb: "get", resource: "leases", namespace, name }, error);
     }
-    const step = leaseStep(lease?.spec, lease !== undefined, identity, durationMs, Date.now(), this.#term);
+    const now = this.#now();
+    this.#observed = observeLease(this.#observed, lease, now);
+    const step = leaseStep(lease?.spec, lease !== undefined, identity, durationMs, now, this.#observed.at, this.#term);
     if (step.kind === "wait") return step.holder;
+    let wrote: V1Lease;
     try {
-      if (step.kind === "create") {
-        await this.#api.createNamespacedLease({ namespace, body: { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name, namespace }, spec: step.spec } });
-      } else {
-        await this.#api.replaceNamespacedLease({ name, namespace, body: { ...(lease as V1Lease), spec: step.spec } });
-      }
+      wrote =
+        step.kind === "create"
+          ? await this.#api.createNamespacedLease({ namespace, body: { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name, namespace }, spec: step.spec } })
+          : await this.#api.replaceNamespacedLease({ name, namespace, body: { ...(lease as V1Lease), spec: step.spec } });
     } catch (error) {
-      // another replica created or wrote it meanwhile: it is theirs this round
-      if ((error as { code?: number }).code === 409) return "another replica";
+      // another replica (or anyone) created or wrote it since the read
+      if ((error as { code?: number }).code === 409) return CONFLICT;
       throw new LeaseCallError({ verb: step.kind, resource: "leases", namespace, name }, error);
     }
-    if (step.kind === "create" || step.taking) this.transitions += 1;
     this.#term = termOf(step.spec);
+    this.#observed = observeLease(this.#observed, wrote, now);
+    if (step.kind === "create" || step.taking) this.transitions += 1;
     return true;
   }
 
-  /** Gives the lease up if this replica still holds it; bounded, so shutdown never hangs on it. */
+  /** Gives the lease up if this process still holds its own term; bounded, so shutdown never hangs on it. */
   async #release(): Promise<void> {
     const { namespace, name, identity, retryMs, log } = this.options;
     const attempt = async () => {
       const lease = await this.#api.readNamespacedLease({ name, namespace });
       // only the term this process took: another process with the same identity may hold it now
       if (!isOwnLease(lease.spec, identity, this.#term)) return;
-      await this.#api.replaceNamespacedLease({ name, namespace, body: { ...lease, spec: releasedSpec(lease.spec, Date.now()) } });
+      await this.#api.replaceNamespacedLease({ name, namespace, body: { ...lease, spec: releasedSpec(lease.spec, this.#now()) } });
       this.#term = undefined;
       log.info({ lease: `${namespace}/${name}`, identity }, "lease released");
     };
@@ -183,6 +204,9 @@ export class LeaderElector {
     return error instanceof LeaseCallError ? kubeFailure(error.cause, error.call) : kubeFailure(error, { verb: "get", resource: "leases", namespace: this.options.namespace, name: this.options.name });
   }
 }
+
+/** A write that lost a race: the record changed between the read and the write (409 Conflict). */
+const CONFLICT = Symbol("conflict");
 
 /** A Lease call that failed, with what it was (for the log line). */
 class LeaseCallError extends Error {

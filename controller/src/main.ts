@@ -18,6 +18,7 @@ import { loadOrCreateKey } from "./signing-key.js";
 import { sendLift, serveHosts } from "./bus-hosts.js";
 import { deleteEverywhere, forgetHost } from "./host-admin.js";
 import { LocalBanLifter } from "./local-lift.js";
+import { firewallHostDeleted, refuseHostsDelete } from "./kube-hosts.js";
 import { WorkQueue } from "./work-queue.js";
 
 export { writeSigningKey } from "./signing-key.js";
@@ -102,10 +103,10 @@ async function startLeader(cfg: Config, log: Logger, s: Supervisor, { registry, 
   bus.serveStatus(() => controller.status());
   const lifter = new LocalBanLifter((host, text) => sendLift(bus.nc, host, text), key, () => controller.reports);
   bus.serveBans((r) => bans.add(r), (cidr) => deleteEverywhere(cidr, bans, lifter), (r) => bans.import(r));
-  serveHosts(bus.nc, { bans: () => ({ hosts: controller.hostBans() }), remove: (id, force) => forgetHost(id, force, bus, controller) });
+  serveHosts(bus.nc, { bans: () => ({ hosts: controller.hostBans() }), remove: (id, force) => (kc ? refuseHostsDelete(id) : forgetHost(id, force, bus, controller)) });
   s.run("ban janitor", (signal) => every(30_000, signal, async () => void (await bans.forgetExpired()), (err) => log.warn({ err }, "expired bans not removed")));
   const registrations = new Map<string, HostRegistration>();
-  const source = kc ? await startKube(cfg, log, s, { registry, controller, registrations, kc, initial, accept }) : await startDir(cfg, s, { initial, accept, log });
+  const source = kc ? await startKube(cfg, log, s, { registry, controller, registrations, kc, initial, accept, forget: (id) => forgetHost(id, true, bus, controller) }) : await startDir(cfg, s, { initial, accept, log });
   controllerMetrics(registry, controller, bans, invalid);
   counterOf(registry, "fleetwall_controller_last_good_failures_total", "Last good versions the bus did not store (or remove).", () => lastGood.failures);
   banSide.metrics(registry);
@@ -161,9 +162,11 @@ interface KubeParts extends PolicyFlow {
   controller: Controller;
   registrations: Map<string, HostRegistration>;
   kc: KubeConfig;
+  /** Forgets a host: its registration, desired state and status. */
+  forget: (hostId: string) => Promise<unknown>;
 }
 
-async function startKube(cfg: Config, log: Logger, s: Supervisor, { registry, controller, registrations, kc, initial, accept }: KubeParts): Promise<Source> {
+async function startKube(cfg: Config, log: Logger, s: Supervisor, { registry, controller, registrations, kc, initial, accept, forget }: KubeParts): Promise<Source> {
   const { KubeSource, kubeLogFields } = await import("./kube.js");
   const kube: KubeSource = new KubeSource({
     kubeconfig: kc,
@@ -172,6 +175,7 @@ async function startKube(cfg: Config, log: Logger, s: Supervisor, { registry, co
     initial,
     onPolicies: accept,
     onHostLabels: (id, labels) => controller.setHostLabels(id, labels),
+    onHostDeleted: (id) => onFirewallHostDeleted(id),
   });
   await s.resource("kubernetes informers", () => kube.start(), () => kube.stop());
   // FirewallHosts for registered agents, one host at a time, retried with backoff
@@ -183,6 +187,20 @@ async function startKube(cfg: Config, log: Logger, s: Supervisor, { registry, co
     (id, error, retryInMs) => log.warn({ host: id, ...kubeLogFields(error), retryInMs }, "FirewallHost not written; retrying"),
   );
   s.defer("FirewallHost queue", () => hosts.stop());
+  // kubectl delete fwh: a silent host is forgotten; one whose agent still reports gets its FirewallHost back
+  const onFirewallHostDeleted = (id: string) => {
+    const row = controller.status().hosts.find((h) => h.id === id);
+    const action = firewallHostDeleted(row);
+    if (action === "recreate") {
+      log.warn({ host: id, lastSeen: row?.lastSeen }, "FirewallHost deleted while its agent still reports; created again (stop the agent, then delete it)");
+      hosts.add(id);
+    } else if (action === "forget") {
+      forget(id).then(
+        () => log.info({ host: id }, "FirewallHost deleted; host forgotten"),
+        (err: unknown) => log.warn({ host: id, err }, "FirewallHost deleted; host not forgotten"),
+      );
+    }
+  };
   const writer = new KubeStatusWriter(kube, controller, { minIntervalMs: Math.max(2 * cfg.statusInterval, 1000), budget: 50, log });
   s.run("status writer", (signal) => every(cfg.statusInterval, signal, async () => void (controller.ready && (await writer.tick())), (err) => log.warn({ err }, "status not written")));
   kubeMetrics(registry, { reconciles: () => kube.queue.processed, informerRestarts: () => kube.informerRestarts, relists: () => kube.relists, statusWrites: () => writer.writes, statusWriteFailures: () => writer.failures });

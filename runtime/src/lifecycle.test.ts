@@ -106,12 +106,15 @@ describe("abort listeners", () => {
     const parent = new AbortController();
     const s = new Supervisor({ log, graceMs: 1000 });
     let counted = -1;
+    let started: () => void = () => undefined;
+    const running = new Promise<void>((resolve) => (started = resolve));
     const done = s.supervise(parent.signal, async (sup) => {
       for (let i = 0; i < 30; i++) sup.run(`r${i}`, async (signal) => void (await delay(3_600_000, signal)));
       await new Promise((r) => setImmediate(r));
       counted = getEventListeners(sup.signal, "abort").length;
+      started();
     });
-    await new Promise((r) => setTimeout(r, 20));
+    await running;
     parent.abort();
     await done;
     expect(counted).toBeGreaterThanOrEqual(1);

@@ -100,7 +100,7 @@ describe("fleetwall import fail2ban: Debian's stock jails on a test fleet", () =
     expect(policy?.spec.jails?.map((j) => j.name).sort()).toEqual(["dovecot", "nginx-limit-req", "postfix", "sshd"]);
     expect(policy?.spec.jails?.find((j) => j.name === "sshd")?.filter).toBe("sshd");
     expect(policy?.spec.jails?.find((j) => j.name === "postfix")?.failRegex?.length).toBeGreaterThan(0);
-    expect(docs.find((d) => d.kind === "BanList")?.spec.entries?.map((e) => e.cidr)).toEqual(["127.0.0.1/8", "::1", "198.51.100.0/24"]);
+    expect(docs.find((d) => d.kind === "BanList")?.spec.entries?.map((e) => e.cidr)).toEqual(["127.0.0.0/8", "::1", "198.51.100.0/24"]);
   });
 
   it("the controller accepts the policy: every host runs it", async () => {

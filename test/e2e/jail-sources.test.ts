@@ -41,10 +41,11 @@ describe("jail sources: files across rotation, truncation and restarts; the syst
   // before it are on the agent's own counters, so this deadline is not what the test relies on
   const waitBanned = (a: string) => waitFor(`${a} banned`, () => banned(a), 30_000, 100);
   /** Log lines the agent's jails have read, from its own /metrics. */
-  const linesRead = async () => {
+  const metric = async (name: string) => {
     const { body } = await fleet.httpGet("http://127.0.0.1:9475/metrics", host);
-    return Number(/^fleetwall_agent_log_lines_total (\d+)/m.exec(body)?.[1] ?? NaN);
+    return Number(new RegExp(`^${name} (\\d+)`, "m").exec(body)?.[1] ?? NaN);
   };
+  const linesRead = () => metric("fleetwall_agent_log_lines_total");
   /** Waits until the agent has read lines beyond `before`: what was written is behind its position. */
   const waitRead = (before: number, what: string) => waitFor(what, async () => (await linesRead()) > before, 30_000, 100);
   /**
@@ -121,5 +122,17 @@ describe("jail sources: files across rotation, truncation and restarts; the syst
     await fleet.journalWrite(host, "sshd", journalFailures(addr(6), 1));
     await waitBanned(addr(6));
     expect(await banned(addr(7))).toBe(false);
+  });
+
+  it("counts only sshd's own journal entries: the identifier sshd from another program or another user is ignored, and counted", async () => {
+    const before = await metric("fleetwall_agent_log_untrusted_total");
+    // root, but not sshd (systemd-cat -t sshd); a program named sshd, but run by nobody
+    await fleet.journalWrite(host, "sshd", journalFailures(addr(8), 3), { program: "systemd-cat" });
+    await fleet.journalWrite(host, "sshd", journalFailures(addr(8), 3), { program: "sshd", uid: 65534 });
+    await waitFor("the forged entries counted", async () => (await metric("fleetwall_agent_log_untrusted_total")) >= before + 6, 30_000, 100);
+    // sshd's own entries after them still count: the forged ones were read and ignored
+    await fleet.journalWrite(host, "sshd", journalFailures(addr(9), 3));
+    await waitBanned(addr(9));
+    expect(await banned(addr(8))).toBe(false);
   });
 });

@@ -71,12 +71,21 @@ const REFUSED: [string, KubeObject, string, string][] = [
   ["a selector on one ban entry (once silently ignored)", banList("b", { entries: [{ cidr: "203.0.113.7", hostSelector: { matchLabels: { role: "db" } } }] }), "spec.entries[0]", "hostSelector: not supported"],
   ["an unknown list type", banList("b", { type: "Block" }), "spec.type", "Unsupported value"],
   ["a ban list selecting a bad label key", banList("b", { hostSelector: { matchLabels: { "a b": "x" } } }), "spec.hostSelector.matchLabels", "invalid label key"],
+  // what an attacker review found the server let in (F5)
+  ...["forever", "-1h", "10", "1.5h", "0s"].map((d): [string, KubeObject, string, string] => [`a ban duration of ${JSON.stringify(d)}`, banList("b", { entries: [{ cidr: "203.0.113.7", duration: d }] }), "spec.entries[0].duration", "should match"]),
+  ["a jail findTime of forever", policy("p", { jails: [jail({ findTime: "forever" })] }), "spec.jails[0].findTime", "should match"],
+  ["a jail banTime of -1h", policy("p", { jails: [jail({ banTime: "-1h" })] }), "spec.jails[0].banTime", "should match"],
+  ["a jail's longest ban of 0s", policy("p", { jails: [jail({ banTimeIncrement: { factor: 2, max: "0s" } })] }), "spec.jails[0].banTimeIncrement.max", "should match"],
+  ["a log rate of 0/second", policy("p", { logDropped: { rate: "0/second" } }), "spec.logDropped.rate", "should match"],
+  ["an expiry in month 13", banList("b", { entries: [{ cidr: "203.0.113.7", expires: "2030-13-01T00:00:00Z" }] }), "spec.entries[0].expires", "date-time"],
+  ["a label key prefix with two dots", policy("p", { hostSelector: { matchLabels: { "a..b/x": "y" } } }), "spec.hostSelector.matchLabels", "invalid label key"],
+  ["a ban reason with a terminal escape", banList("b", { entries: [{ cidr: "203.0.113.7", reason: "\u001b[2J" }] }), "spec.entries[0].reason", "should match"],
 ];
 
 /** Edges of what is valid, beside the examples: each must pass the server as it passes zod. */
 const ACCEPTED: [string, KubeObject][] = [
   ["ports at both bounds, ranges and service names", policy("ok-ports", rule({ protocol: "tcp", ports: [1, 65535, "1", "65535", "1-65535", "9100-9100", "ssh", "node-exporter", "kube-apiserver"] }))],
-  ["every address form", policy("ok-addresses", rule({ sources: ["0.0.0.0/0", "198.18.0.1", "198.18.0.7/24", "::/0", "::1", "2001:db8::/32", "2001:DB8:0:0:0:0:0:1/128", "::ffff:203.0.113.7", "64:ff9b::198.18.0.1/120", "1:2:3:4:5:6:7::"] }))],
+  ["every address form", policy("ok-addresses", rule({ sources: ["0.0.0.0/0", "198.18.0.1", "198.18.0.0/24", "::/0", "::1", "2001:db8::/32", "2001:DB8:0:0:0:0:0:1/128", "64:ff9b::198.18.0.0/120", "1:2:3:4:5:6:7::"] }))],
   ["prefixed label keys, empty values and every operator", policy("ok-selector", { hostSelector: { matchLabels: { "fleetwall.io/role": "web", "app.kubernetes.io/part-of": "", tier: "a_b.c-d" }, matchExpressions: [{ key: "example.com/zone", operator: "In", values: ["a", "b"] }, { key: "x", operator: "NotIn", values: ["c"] }, { key: "y", operator: "Exists" }, { key: "z", operator: "DoesNotExist" }] } })],
   ["ICMP by number and by name, and the object form of icmp", policy("ok-icmp", { icmp: { preset: "Ping", types: ["echo-request"], rate: "10/second" }, ingress: [{ name: "ping", action: "Allow", protocol: "icmp", icmpTypes: [8, "echo-request"] }, { name: "nd", action: "Allow", protocol: "icmpv6", icmpTypes: ["nd-neighbor-solicit", 135] }] })],
   ["a jail on a file and one on the journal", policy("ok-jails", { jails: [jail({ name: "a", source: { file: "/var/log/auth.log" } }), jail({ name: "b", source: { journal: { identifier: "sshd" } } })] })],

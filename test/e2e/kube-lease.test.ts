@@ -114,6 +114,51 @@ describe("leader election on a real API server", () => {
     bHolds.abort();
   });
 
+  it("two processes given one identity: the second does not lead under the first's term, and neither releases the other's lease", async () => {
+    const first = new AbortController();
+    let firstLeads = false;
+    const runFirst = elector("twins", "twin", async (signal) => {
+      firstLeads = true;
+      await untilAborted(signal);
+    }).run(first.signal);
+    await waitFor("the first twin leads", () => firstLeads, 10_000);
+    const held = (await api.get(LEASES, "twins"))?.spec as { acquireTime?: string; leaseTransitions?: number };
+    const second = new AbortController();
+    const seen = capture();
+    let secondLeads = false;
+    const runSecond = elector("twins", "twin", async (signal) => {
+      secondLeads = true;
+      await untilAborted(signal);
+    }, seen.log).run(second.signal);
+    await waitFor("the second twin waits", () => seen.lines.some((l) => l.msg === "lease held by another replica" && l.holder === "twin (another process with this identity)"), 10_000);
+    // the first keeps renewing its own term meanwhile
+    const renewed = (await spec("twins"))?.renewTime;
+    await waitFor("renewed by the first", async () => (await spec("twins"))?.renewTime !== renewed, 5000);
+    second.abort();
+    await runSecond;
+    expect(secondLeads).toBe(false);
+    // the second's exit did not release the first's lease
+    expect(await api.get(LEASES, "twins")).toMatchObject({ spec: { holderIdentity: "twin", leaseDurationSeconds: 4, acquireTime: held.acquireTime, leaseTransitions: held.leaseTransitions } });
+    first.abort();
+    await runFirst;
+    expect((await spec("twins"))?.holderIdentity).toBeUndefined();
+  });
+
+  it("two controller processes started by hand have different identities by default", async () => {
+    const logs = mkdtempSync(join(tmpdir(), "fleetwall-ids-"));
+    const identity = async (n: number) => {
+      const out = await new Promise<string>((resolve, reject) => {
+        const p = startProc(`print-config-${n}`, ["node", CLI, "controller", "--source", "kube", "--nats", "nats://127.0.0.1:4222", "--print-config"], logs);
+        void p.exited.then((code) => (code === 0 ? resolve(p.log()) : reject(new Error(p.log()))));
+      });
+      return (JSON.parse(out) as { identity: string }).identity;
+    };
+    const [a, b] = [await identity(1), await identity(2)];
+    rmSync(logs, { recursive: true, force: true });
+    expect(a).not.toBe(b);
+    expect(a.startsWith(`${(await import("node:os")).hostname()}-`)).toBe(true);
+  });
+
   it("a lease another replica took stops the work; run rejects with LeadershipLostError", async () => {
     let aborted = false;
     let leading = false;

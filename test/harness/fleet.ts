@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -45,8 +45,12 @@ export interface Fleet {
   /** Starts the listener script on these ports (tcp:22 udp:53) in every host namespace, or in the given ones. */
   /** Starts a private systemd-journald for this host; its agent (started after) reads that journal. */
   startJournal(host: FleetHost): Promise<void>;
-  /** Writes lines to the host's private journal with this SYSLOG_IDENTIFIER (systemd-cat). */
-  journalWrite(host: FleetHost, identifier: string, lines: string): Promise<void>;
+  /**
+   * Writes lines to the host's private journal with this SYSLOG_IDENTIFIER, as the program of that
+   * name running as root (by default) would (see `journalWrite` below); `writer` makes the entries
+   * another program's, or another user's.
+   */
+  journalWrite(host: FleetHost, identifier: string, lines: string, writer?: JournalWriter): Promise<void>;
   /** The directory an agent sees as JAIL_LOG_DIR (write its auth.log here). */
   hostLogDir(host: FleetHost): string;
   listen(specs: string[], where?: { ns: string }[]): Promise<void>;
@@ -169,8 +173,28 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
       procs.push(proc);
       await waitFor("journald socket", () => existsSync(join(root, "run", "journal", "stdout")), 10_000);
     },
-    async journalWrite(host, identifier, lines) {
-      const [cmd, ...args] = withBinds(journalBinds(host), ["systemd-cat", "-t", identifier]);
+    async journalWrite(host, identifier, lines, writer = {}) {
+      // journald records the writer's kernel credentials (_COMM, _EXE, _UID), which no client sets,
+      // and an sshd jail counts only entries sshd itself wrote by those (agent/src/journal-follower.ts,
+      // sshdEntry), never by the SYSLOG_IDENTIFIER anyone chooses. So systemd-cat (which connects
+      // its command's output to the journal) runs a copy of sh named after the program (comm
+      // "sshd"), as root like sshd's monitor; a test of forged entries names another program or a
+      // user. journald takes the credentials of the process that wrote each line (so the shell
+      // writes them with its builtins, not a cat it would start) and reads _COMM from /proc when it
+      // handles the line, so the writer outlives its lines a little (an exited writer's entries
+      // have no _COMM, and would not count).
+      const program = writer.program ?? identifier;
+      if (!/^[\w.-]+$/.test(program)) throw new Error(`journal writer program ${JSON.stringify(program)} is not a plain name`);
+      const bin = join(dir, "journal-writers", program);
+      if (!existsSync(bin)) {
+        mkdirSync(join(dir, "journal-writers"), { recursive: true, mode: 0o755 });
+        copyFileSync("/bin/sh", bin);
+        chmodSync(bin, 0o755);
+      }
+      // another user runs the copy: the fleet's directory lets it through (not list it)
+      if (writer.uid !== undefined) chmodSync(dir, 0o711);
+      const user = writer.uid === undefined ? [] : ["setpriv", `--reuid=${writer.uid}`, `--regid=${writer.uid}`, "--clear-groups"];
+      const [cmd, ...args] = withBinds(journalBinds(host), [...user, "systemd-cat", "-t", identifier, bin, "-c", WRITE_LINES]);
       await sh(cmd as string, args, { input: lines });
     },
     nft: (host, args, input) => net.exec(host.ns, ["nft", ...args], input),
@@ -199,6 +223,15 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
 }
 
 /** argv that runs `argv` in a private mount namespace with these bind mounts (source, target). */
+/** A shell script copying its input with builtins only, then waiting a little (`journalWrite`). */
+const WRITE_LINES = `while IFS= read -r l; do printf '%s\\n' "$l"; done; sleep 2`;
+
+/** Who writes journal entries: its program name (the kernel's comm: the entries' `_COMM`) and uid. */
+export interface JournalWriter {
+  program?: string;
+  uid?: number;
+}
+
 function withBinds(binds: [string, string][], argv: string[]): string[] {
   const script = `${binds.map((_, i) => `mount --bind "$${2 * i + 1}" "$${2 * i + 2}"`).join(" && ")} && shift ${2 * binds.length} && exec "$@"`;
   return ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", ...binds.flat(), ...argv];

@@ -174,12 +174,13 @@ describe("imported jails", () => {
   it("imports enabled jails in fail2ban's file order, with what it left out and why", () => {
     const { read, list } = files(base);
     const imp = importFail2ban(read, list, "/e");
-    expect(imp.allow).toEqual(["127.0.0.1/8", "::1"]);
+    expect(imp.allow).toEqual(["127.0.0.0/8", "::1"]);
     expect(imp.jails.map((j) => j.name)).toEqual(["sshd", "svc"]);
     expect(imp.jails[0]).toMatchObject({ filter: "sshd-aggressive", source: { file: "/var/log/auth.log" }, maxRetry: 3, banTimeIncrement: { factor: 2, max: "7d" } });
     expect(imp.jails[1]).toMatchObject({ failRegex: ["^\\s*svc: bad login from <HOST>$"], datePattern: "{^LN-BEG}", banTime: "28d", source: { file: "/var/log/svc.log" } });
     const why = imp.notes.map((n) => `${n.jail}: ${n.what}: ${n.why}`).join("\n");
     expect(why).toMatch(/ignoreip monitor\.example: a host name/);
+    expect(why).toMatch(/ignoreip 127\.0\.0\.1\/8: written as 127\.0\.0\.0\/8/);
     expect(why).toMatch(/svc: failregex \^svc: \(\?P<a>x\).*repeated group/);
     expect(why).toMatch(/svc: bantime -1: a permanent ban/);
     expect(why).toMatch(/web: logpath \/var\/log\/nginx\/\*error\.log: a glob/);

@@ -1,3 +1,4 @@
+import { cidrProblem, parseCidr } from "@fleetwall/api";
 import { Config, type FileReader } from "./config.js";
 import { parseFilterSpec, readFilter } from "./filter-reader.js";
 import { dateTemplates } from "./date.js";
@@ -81,7 +82,8 @@ export function importFail2ban(read: FileReader, list: DirLister, dir: string): 
         const ok = /^[0-9a-fA-F:.]+(\/\d+)?$/.test(a);
         if (!ok) out.notes.push({ jail, what: `ignoreip ${a}`, why: "a host name: fleetwall does not resolve names; add its addresses" });
         return ok;
-      });
+      })
+      .flatMap((a) => canonicalIgnore(a, jail, out.notes));
   out.allow = ignoreOf("DEFAULT", "DEFAULT");
   for (const section of cfg.sectionNames()) {
     const vars = { __name__: section };
@@ -201,4 +203,17 @@ function sourceOf(section: string, get: (o: string) => string | undefined, journ
   for (const p of paths) if (p !== file) notes.push({ jail: section, what: `logpath ${p}`, why: /[*?[]/.test(p) ? "a glob: a jail follows one file; name it in jail.local" : "a jail follows one file" });
   if (!file) notes.push({ jail: section, what: "logpath", why: "no single log file; jail left out" });
   return file ? { file } : undefined;
+}
+
+/** An ignoreip as fleetwall takes it: the network of `127.0.0.1/8` is written 127.0.0.0/8 (with a note); nonsense is dropped with one. */
+function canonicalIgnore(a: string, jail: string, notes: Fail2banImport["notes"]): string[] {
+  let text: string;
+  try {
+    text = parseCidr(a).text;
+  } catch {
+    notes.push({ jail, what: `ignoreip ${a}`, why: "not an address or CIDR" });
+    return [];
+  }
+  if (cidrProblem(a)) notes.push({ jail, what: `ignoreip ${a}`, why: `written as ${text}, the network fail2ban means` });
+  return [text];
 }
