@@ -98,10 +98,12 @@ export const MAX_DURATION_TEXT = "3650d (10 years)";
 
 /**
  * The form of a resource's duration, which the API server checks too (`forever`, `-1h`, `10`, `1.5h`,
- * `0s`, `01h` are refused there): parts of a whole number above 0 without a leading zero (at most 7
- * digits) and a unit. The rest (units largest first, whole seconds, the 10-year bound) is zod's.
+ * `0s`, `01h`, `1 hour`, `30m1h` are refused there): each unit at most once, largest first, each part a
+ * whole number above 0 without a leading zero (at most 7 digits). The rest (whole seconds, the 10-year
+ * bound) is zod's.
  */
-export const DURATION_PATTERN = /^([1-9][0-9]{0,6}(ms|s|m|h|d|w))+$/;
+const PATTERN_PART = "[1-9][0-9]{0,6}";
+export const DURATION_PATTERN = new RegExp(`^(${PATTERN_PART}w)?(${PATTERN_PART}d)?(${PATTERN_PART}h)?(${PATTERN_PART}m)?(${PATTERN_PART}s)?(${PATTERN_PART}ms)?$`);
 
 export const DurationString = z
   .string()
@@ -112,5 +114,5 @@ export const DurationString = z
     else if (!DURATION_PATTERN.test(t)) ctx.addIssue({ code: "custom", message: `${t}: each part must be a whole number above 0 without a leading zero, like ${DURATION_EXAMPLES}` });
     else if ((parseDuration(t) as number) > MAX_DURATION_SECONDS) ctx.addIssue({ code: "custom", message: `${t} is too long: at most ${MAX_DURATION_TEXT}` });
   })
-  .meta({ pattern: DURATION_PATTERN.source })
+  .meta({ pattern: DURATION_PATTERN.source, minLength: 2 })
   .describe("A duration: a number with s, m, h, d or w, parts may be combined (1h30m); at most 3650d.");

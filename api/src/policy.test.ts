@@ -2,7 +2,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import fc from "fast-check";
 import { parseAllDocuments } from "yaml";
 import { describe, expect, it } from "vitest";
-import { FirewallPolicy, PORT_PATTERN, PortSpec, SERVICES, parseCidr, parseResource } from "./index.js";
+import { DURATION_PATTERN, FirewallPolicy, PORT_PATTERN, PortSpec, SERVICES, parseCidr, parseDurationMs, parseResource } from "./index.js";
 
 const base = (spec: Record<string, unknown>) => ({
   apiVersion: "fleetwall.io/v1alpha1",
@@ -98,6 +98,25 @@ describe("PORT_PATTERN, the CRD's check of a text port", () => {
   it.each(["0", "65536", "022", "1-65536", "0-10", "-1", "ssh ", "SSH", "22/tcp"])("refuses %j", (s) => {
     expect(PORT_PATTERN.test(s)).toBe(false);
     expect(PortSpec.safeParse(s).success).toBe(false);
+  });
+});
+
+describe("DURATION_PATTERN, the CRD's check of a duration", () => {
+  // the grammar trims spaces around a duration; the CRD refuses them, which no one writes on purpose
+  it("accepts exactly the texts the duration grammar reads whose parts are plain numbers above 0 (property)", () => {
+    const text = fc.string({ unit: fc.constantFrom(..."0123456789wdhms.-"), maxLength: 10 });
+    fc.assert(fc.property(text, (t) => {
+      let grammar = true;
+      try {
+        parseDurationMs(t);
+      } catch {
+        grammar = false;
+      }
+      // the pattern also refuses what a resource may not write though the grammar reads it: a part of
+      // zero, a leading zero, more than 7 digits
+      const plainParts = [...t.matchAll(/(\d+)(ms|s|m|h|d|w)/g)].every((m) => /^[1-9][0-9]{0,6}$/.test(m[1] as string));
+      expect(t !== "" && DURATION_PATTERN.test(t), t).toBe(grammar && plainParts);
+    }), { numRuns: 5000 });
   });
 });
 

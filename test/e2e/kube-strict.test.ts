@@ -39,12 +39,12 @@ describe("a misspelt field on a real 1.24 API server, enforced by a fleet", () =
     await fleet.startController(["--source", "kube", "--kubeconfig", api.kubeconfig, "--lease-namespace", LEASE_NS, "--lease-duration", "6s", "--lease-retry", "500ms", "--status-interval", "200ms"]);
     fleet.startAgent(web);
     await api.apply(policy("base", { order: 100, defaultInput: "Drop", ingress: [{ name: "ssh", action: "Allow", protocol: "tcp", ports: ["ssh"] }, { name: "web", action: "Allow", protocol: "tcp", ports: [8081] }] }));
-    // Ready alone is also True for a policy that selects no host yet: wait for web-1 to have applied it
-    await waitFor("base applied on web-1", async () => {
-      const got = await api.get(FWP, "base");
-      const status = got?.status as { appliedHosts?: number; conditions?: Cond[] } | undefined;
-      return status?.appliedHosts === 1 && status.conditions?.find((c) => c.type === "Ready")?.status === "True";
+    // Ready alone is true for 0 of 0 selected hosts, before the agent has registered
+    await waitFor("base applied on the host", async () => {
+      const st = (await api.get(FWP, "base"))?.status as { appliedHosts?: number; conditions?: Cond[] } | undefined;
+      return st?.appliedHosts === 1 && st.conditions?.find((c) => c.type === "Ready")?.status === "True";
     }, 60_000, 200);
+    await fleet.waitInSync(30_000);
   }, 180_000);
 
   afterAll(async () => {
