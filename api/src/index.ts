@@ -1,3 +1,4 @@
+export * from "./version.js";
 export * from "./meta.js";
 export * from "./selector.js";
 export * from "./net.js";

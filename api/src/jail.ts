@@ -3,12 +3,6 @@ import { DurationString } from "./duration.js";
 import { CidrString } from "./net.js";
 import { strictObject } from "./strict.js";
 
-/**
- * The V8 flags jail filters rely on: `l` (linear-time) regexes are accepted, and a match that
- * backtracks too much moves to the linear engine. The `fleetwall` binary sets them at start-up.
- */
-export const REGEX_FLAGS = ["--enable-experimental-regexp-engine", "--enable-experimental-regexp-engine-on-excessive-backtracks", "--regexp-backtracks-before-fallback=5000"] as const;
-
 /** sshd's modes are fail2ban's: `sshd` (normal), plus scanners and broken handshakes (`-ddos`), key-exchange and method probes (`-extra`), or all (`-aggressive`). */
 export const BUILTIN_FILTERS = ["sshd", "sshd-ddos", "sshd-extra", "sshd-aggressive", "nginx-http-auth", "gotosocial-auth"] as const;
 

@@ -3,8 +3,6 @@ import { z } from "zod";
 export const GROUP = "fleetwall.io";
 export const VERSION = "v1alpha1";
 export const API_VERSION = `${GROUP}/${VERSION}`;
-/** The version of fleetwall itself, reported by agents and `fleetwall --version`. */
-export const FLEETWALL_VERSION = "0.1.0";
 
 /** Kubernetes names: DNS subdomain, the form `kubectl` accepts for cluster-scoped objects. */
 export const ResourceName = z

@@ -5,8 +5,11 @@ import {
   BAN_DELETE_REQUEST,
   BAN_IMPORT_REQUEST,
   BanReply,
+  parseDurationMs,
 } from "@fleetwall/api";
-import { connectOptions, type NatsAccess } from "./nats-access.js";
+import { connectOptions } from "@fleetwall/runtime";
+import type { NatsAccess } from "./nats-access.js";
+import { ConfigError } from "./config-error.js";
 
 export class BanRefusedError extends Error {
   override name = "BanRefusedError";
@@ -58,3 +61,15 @@ export const addBan = (access: NatsAccess, cidr: string, durationSeconds: number
 export const deleteBan = (access: NatsAccess, cidr: string) => withNats(access, (nc) => requestOn(nc, BAN_DELETE_REQUEST, { cidr }, 15_000));
 
 export { listBans, formatBans, formatHostTruth, type BanRow, type BanFilters, type BanListing } from "./bans-list.js";
+
+/** `--duration` of `bans add`/`import`: whole seconds, at least one (the controller bounds it by its --max-ban); null without one. */
+export function banSeconds(text: string | undefined): number | null {
+  if (text === undefined) return null;
+  try {
+    const ms = parseDurationMs(text);
+    if (ms < 1000 || ms % 1000 !== 0) throw new ConfigError(`--duration: ${text} must be whole seconds, at least 1s`);
+    return ms / 1000;
+  } catch (error) {
+    throw error instanceof ConfigError ? error : new ConfigError(`--duration: ${(error as Error).message}`);
+  }
+}

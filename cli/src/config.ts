@@ -3,6 +3,7 @@ import { access, readdir, readFile, stat } from "node:fs/promises";
 import { createPrivateKey, createPublicKey } from "node:crypto";
 import { delimiter, join } from "node:path";
 import { parse as parseYaml } from "yaml";
+import { ConfigError } from "./config-error.js";
 import type { z } from "zod";
 import type { AgentConfig } from "@fleetwall/agent/config";
 import type { ControllerConfig } from "@fleetwall/controller/config";
@@ -10,6 +11,7 @@ import type { ControllerConfig } from "@fleetwall/controller/config";
 // The schemas live with the process they configure; the CLI parses flags into them and hands the
 // frozen result to the process's entry point (controller/src/main.ts, agent/src/main.ts).
 export { ControllerConfig } from "@fleetwall/controller/config";
+export { ConfigError } from "./config-error.js";
 export { AgentConfig, splitSources } from "@fleetwall/agent/config";
 
 /** Parses raw options into one frozen config object, or throws a ConfigError naming each flag. */
@@ -19,10 +21,6 @@ export function parseConfig<S extends z.ZodType>(schema: S, raw: unknown): Reado
     throw new ConfigError(r.error.issues.map((i) => `--${i.path.map(String).map(kebab).join(".")}: ${i.message}`).join("\n"));
   }
   return Object.freeze(r.data);
-}
-
-export class ConfigError extends Error {
-  override name = "ConfigError";
 }
 
 function kebab(s: string): string {
@@ -120,4 +118,18 @@ async function findExecutable(name: string): Promise<boolean> {
     if (await access(path, constants.X_OK).then(() => true, () => false)) return true;
   }
   return false;
+}
+
+/**
+ * Handles --check-config / --print-config; true when the command should stop here. --check-config
+ * also runs `check` (files exist and parse), and fails with every problem it finds.
+ */
+export async function configOnly<C>(opts: { checkConfig?: boolean; printConfig?: boolean }, cfg: C, check: (cfg: C) => Promise<string[]>): Promise<boolean> {
+  if (opts.printConfig) process.stdout.write(`${JSON.stringify(cfg, null, 2)}\n`);
+  else if (opts.checkConfig) {
+    const problems = await check(cfg);
+    if (problems.length > 0) throw new ConfigError(problems.join("\n"));
+    process.stdout.write("configuration OK\n");
+  }
+  return !!(opts.printConfig || opts.checkConfig);
 }

@@ -1,6 +1,7 @@
 import { createTwoFilesPatch } from "diff";
 import { connect } from "@nats-io/transport-node";
-import { connectOptions, type NatsAccess } from "./nats-access.js";
+import { connectOptions } from "@fleetwall/runtime";
+import type { NatsAccess } from "./nats-access.js";
 import { Kvm } from "@nats-io/kv";
 import { DESIRED_BUCKET, DesiredState, HOSTS_BUCKET, HostRegistration, parseEnvelopeText, type RulesetIR } from "@fleetwall/api";
 import { render, type Failsafe } from "@fleetwall/agent";

@@ -1,23 +1,7 @@
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { importFail2ban, manifestInputs, type ImportNote } from "@fleetwall/agent/fail2ban";
 import { stringify } from "yaml";
-
-/** Reads a file as fail2ban's reader wants it: its text, or undefined when there is none. */
-export function readText(path: string): string | undefined {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return undefined;
-  }
-}
-
-export function listDir(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
-}
+import { listDir, readText } from "./fail2ban-files.js";
 
 export interface ImportResult {
   yaml: string;

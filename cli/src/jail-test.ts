@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, basename } from "node:path";
 import { canonicalizer, compileFinder, type JailFilter } from "@fleetwall/agent/filters";
 import { readFilter, translatableFilter, type LeftOut } from "@fleetwall/agent/fail2ban";
-import { readText } from "./import-command.js";
+import { readText } from "./fail2ban-files.js";
 
 export interface JailTestResult {
   lines: number;

@@ -1,7 +1,7 @@
 import { Option, type Command } from "commander";
 import type { NatsAccess } from "@fleetwall/runtime";
 
-export { connectOptions, type NatsAccess } from "@fleetwall/runtime";
+export type { NatsAccess } from "@fleetwall/runtime";
 
 /** Adds the NATS flags every command that talks to the bus shares. */
 export function withNatsOptions(cmd: Command, required = true): Command {

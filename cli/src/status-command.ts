@@ -1,6 +1,9 @@
 import { connect } from "@nats-io/transport-node";
-import { connectOptions, type NatsAccess } from "./nats-access.js";
-import { FleetStatus, STATUS_REQUEST } from "@fleetwall/api";
+import { connectOptions } from "@fleetwall/runtime";
+import type { NatsAccess } from "./nats-access.js";
+import { FleetStatus, STATUS_REQUEST, boundedDurationMs } from "@fleetwall/api";
+import { z } from "zod";
+import { parseConfig } from "./config.js";
 
 export class StatusUnavailableError extends Error {
   override name = "StatusUnavailableError";
@@ -49,4 +52,9 @@ export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] as number)).join("  ").trimEnd();
   return [line(header), ...rows.map(line)].join("\n");
+}
+
+/** `--timeout` of `status` in ms (100 ms to 10 minutes), or a ConfigError naming the flag. */
+export function statusTimeoutMs(text: string): number {
+  return parseConfig(z.object({ timeout: boundedDurationMs(100, 600_000) }), { timeout: text }).timeout;
 }
