@@ -1,4 +1,4 @@
-import { SCHEMA_VERSION, SEAL_KEY_PREFIX, newDecision, parseCidr, specialAddressReason, type BanSignal, type JailIR, type Labels } from "@fleetwall/api";
+import { SCHEMA_VERSION, SEAL_KEY_PREFIX, parseCidr, specialAddressReason, type BanSignal, type JailIR, type Labels } from "@fleetwall/api";
 import { retry } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import type { BanSync } from "./bans.js";

@@ -99,10 +99,6 @@ export class NftBackend implements FirewallBackend {
   }
 }
 
-/** The old name: the nft backend was the agent's enforcer. */
-export const Enforcer = NftBackend;
-export type Enforcer = NftBackend;
-
 /** True when a listing of the bans table (no elements) has the sets and drop rules the agent makes. */
 export function bansLayoutMatches(listed: readonly NftObject[]): boolean {
   const want = expectedBansLayout();

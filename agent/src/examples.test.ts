@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compile, parseManifestText, policiesOf } from "@fleetwall/controller";
-import { Enforcer } from "./enforcer.js";
+import { NftBackend } from "./enforcer.js";
 import { listTable, nftBinary } from "./nft.js";
 import { FAMILY, TABLE } from "./render.js";
 
@@ -32,7 +32,7 @@ describe("examples/", () => {
     const labels = policiesOf(parsed.resources)[0]?.spec.hostSelector.matchLabels ?? {};
     const host = compile(policiesOf(parsed.resources), [{ id: "h", labels }]).hosts.get("h");
     expect(host?.ruleset.policies.length).toBeGreaterThan(0);
-    const enforcer = new Enforcer(nft, { sshPorts: [22], sshSources: { ip: [], ip6: [] }, nats: [], dhcp: true });
+    const enforcer = new NftBackend(nft, { sshPorts: [22], sshSources: { ip: [], ip6: [] }, nats: [], dhcp: true });
     await enforcer.apply(host!.ruleset);
     const listed = await listTable(nft, FAMILY, TABLE);
     const chains = (listed ?? []).filter((o) => o.chain).map((o) => String(o.chain?.name));
