@@ -47,6 +47,8 @@ export class BanKeeper {
   readonly banLists: BanListReconciler;
   /** Signals not turned into a fleet ban, by the first word of the reason. */
   readonly skipped: Record<string, number> = {};
+  /** Told when what is protected changes (a registration, the control plane's addresses): the fleet's list is published again. */
+  onProtectionChange: () => void = () => undefined;
   /** Replayed decisions found in the bucket (and deleted). */
   replays = 0;
   readonly #replays = new ReplayGuard();
@@ -108,11 +110,13 @@ export class BanKeeper {
     const refused = this.protection.setHost(hostId, reg);
     if (refused.length) this.#claimsLog.write("warn", hostId, { host: hostId, refused }, "registration claims refused");
     this.banLists.kick();
+    this.onProtectionChange();
   }
 
   /** The control plane's addresses resolved from names (NATS servers, this controller). */
   setResolved(cidrs: readonly Cidr[]): void {
     this.protection.setResolved(cidrs);
+    this.onProtectionChange();
   }
 
   setBanLists(lists: readonly BanList[]): void {

@@ -3,6 +3,7 @@ import type { KV } from "@nats-io/kv";
 import { jetstream } from "@nats-io/jetstream";
 import { delay, untilAborted } from "@fleetwall/runtime";
 import { setUpStreams } from "./bus-limits.js";
+import type { StreamSettings } from "./stream-settings.js";
 import { SignalConsumer } from "./signal-consumer.js";
 import {
   BANS_BUCKET,
@@ -49,6 +50,8 @@ export interface BusOptions {
   log: Logger;
   /** Called for every message dropped as malformed, with a short reason. */
   onInvalid: (kind: string, reason: string) => void;
+  /** Remembers the stream settings the server would not change (stream-settings.ts). */
+  streamSettings?: StreamSettings;
 }
 
 /**
@@ -95,7 +98,7 @@ export class ControllerBus {
   }
 
   static async #setUp(nc: NatsConnection, options: BusOptions): Promise<ControllerBus> {
-    const { desired, hosts, bans } = await setUpStreams(nc, options.replicas, options.log);
+    const { desired, hosts, bans } = await setUpStreams(nc, options.replicas, options.log, options.streamSettings);
     return new ControllerBus(nc, desired, hosts, bans, options);
   }
 

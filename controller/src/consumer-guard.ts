@@ -1,4 +1,4 @@
-import { BANS_BUCKET, DESIRED_BUCKET, HOSTS_BUCKET, SIGNALS_STREAM } from "@fleetwall/api";
+import { BANS_BUCKET, DESIRED_BUCKET, HOSTS_BUCKET, PROTECTION_BUCKET, SIGNALS_STREAM } from "@fleetwall/api";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { jetstreamManager, type ConsumerConfig, type JetStreamManager } from "@nats-io/jetstream";
 import { ThrottledLines } from "@fleetwall/runtime";
@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 /** Catch-up consumers one agent may have on the bans stream at once. */
 export const MAX_CONSUMERS_PER_AGENT = 4;
 const BANS_STREAM = `KV_${BANS_BUCKET}`;
-const GUARDED = new Set([BANS_STREAM, `KV_${DESIRED_BUCKET}`, `KV_${HOSTS_BUCKET}`, SIGNALS_STREAM]);
+const GUARDED = new Set([BANS_STREAM, `KV_${DESIRED_BUCKET}`, `KV_${HOSTS_BUCKET}`, `KV_${PROTECTION_BUCKET}`, SIGNALS_STREAM]);
 const ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER";
 
 /** The inbox a deliver subject lies under: `_INBOX` (controller, operators), `_INBOX_<host>` (an agent), or undefined. */
