@@ -80,8 +80,9 @@ export async function setUpStreams(nc: NatsConnection, replicas: number, log: Lo
   // every stored decision is republished to a core subject agents subscribe to (link.ts watchBans)
   const bans = await ensureBucket(nc, BANS_BUCKET, LIMITS.bans, { ...opts, republish: BANS_REPUBLISH });
   const stream: Partial<StreamConfig> & { name: string } = { name: SIGNALS_STREAM, subjects: [SIGNAL_WILDCARD], num_replicas: replicas, ...LIMITS.signals };
-  const made = await jsm.streams.add(stream).then(() => true, () => false);
-  if (!made) await settings.reconcile(jsm, SIGNALS_STREAM, { ...LIMITS.signals }, log);
+  // made when missing; an existing one (refused with other settings) is brought to them
+  await jsm.streams.add(stream).catch(() => undefined);
+  await settings.reconcile(jsm, SIGNALS_STREAM, { ...LIMITS.signals }, log);
   await ensureArbiterConsumer(jsm);
   return { desired, hosts, bans };
 }

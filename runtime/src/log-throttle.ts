@@ -78,9 +78,9 @@ export class ThrottledLines {
     return false;
   }
 
-  /** Writes the summaries of the intervals that ended. */
-  flush(): void {
-    for (const { key, suppressed } of this.#throttle.due(this.now())) this.log.warn({ reason: key, suppressed, intervalMs: this.intervalMs }, this.summary);
+  /** Writes the summaries of the intervals that ended (`all`: of every interval, as at a stop). */
+  flush(all = false): void {
+    for (const { key, suppressed } of this.#throttle.due(all ? Infinity : this.now())) this.log.warn({ reason: key, suppressed, intervalMs: this.intervalMs }, this.summary);
   }
 
   #arm(): void {
@@ -96,6 +96,6 @@ export class ThrottledLines {
   close(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.flush();
+    this.flush(true);
   }
 }
