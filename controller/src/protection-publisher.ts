@@ -100,7 +100,7 @@ export class ProtectionPublisher {
       return envelopeText(signPayload(this.key, JSON.stringify(list)));
     };
     const { entries, leftOut } = fitEntries(prioritized, maxBytes, text);
-    if (leftOut > 0 && leftOut !== this.leftOut) this.opts.log.error({ entries: entries.length, leftOut, max: MAX_FLEET_PROTECTED, maxBytes }, "fleet protection list too long: the last entries (management networks first, then hosts) are protected only by the controller's refusal of fleet bans");
+    if (leftOut > 0 && leftOut !== this.leftOut) this.opts.log.error({ entries: entries.length, leftOut, max: MAX_FLEET_PROTECTED, maxBytes }, "fleet protection list too long: the last hosts' addresses are protected only by the controller's refusal of fleet bans");
     this.leftOut = leftOut;
     const joined = JSON.stringify(entries);
     if (joined === this.#last) return;

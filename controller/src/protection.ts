@@ -91,13 +91,13 @@ export class Protection {
 
   /**
    * What every agent must never ban (the fleet's protection list), most important first: the
-   * control plane, then each host's addresses, then the management networks that protect
-   * fleet-wide; each once. Allow BanLists are not in it: they reach agents as decisions.
+   * control plane, then each host's addresses; each once. Allow BanLists are not in it: they reach
+   * agents as decisions. Nor are management networks: an operator may ban those fleet-wide, and
+   * only the host that names them refuses (its own allowlist).
    */
   fleetEntries(): string[] {
     const hosts = [...this.#hosts.keys()].sort().flatMap((id) => this.#hosts.get(id) ?? []);
-    const management = [...this.#management.keys()].sort().flatMap((id) => this.#management.get(id) ?? []);
-    return [...new Set([...this.#controlPlane, ...hosts, ...management].map((c) => c.text))];
+    return [...new Set([...this.#controlPlane, ...hosts].map((c) => c.text))];
   }
 
   /** For operators' decisions: what an operator may not ban either (management networks they may). */
