@@ -1,4 +1,6 @@
-import { REGEX_FLAGS, isFail2banJail, parseCidr } from "@fleetwall/api";
+import { parseCidr } from "@fleetwall/api/cidr";
+import { isFail2banJail } from "@fleetwall/api/jail-kind";
+import { REGEX_FLAGS } from "@fleetwall/api/version";
 import { compileFail2ban, type FilterSpec } from "./fail2ban/engine.js";
 import { sshdFilter, type SshdMode } from "./sshd-filter.js";
 

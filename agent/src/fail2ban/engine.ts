@@ -1,5 +1,5 @@
 import { dateFinder, dateTemplates, type FoundDate } from "./date.js";
-import { HOST_TAG } from "@fleetwall/api";
+import { HOST_TAG } from "@fleetwall/api/jail-kind";
 import { passes } from "./checks.js";
 import { translateRegex, UntranslatableRegex, type Translated } from "./regex.js";
 
