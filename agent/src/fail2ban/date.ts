@@ -161,9 +161,20 @@ export function dateTemplates(datepattern: string | undefined): DateTemplate[] |
   return out;
 }
 
+/**
+ * A default template whose regex is built when first used: a log keeps its format, so most of
+ * the 30-odd are never tried (fail2ban's own, known to translate: building them cost start-up).
+ */
+function lazy(pattern: string): DateTemplate[] {
+  if (/^(\{\^LN-BEG\}|\^)?L?EPOCH$/i.test(pattern)) return epochTemplates(pattern);
+  let built: DateTemplate | undefined;
+  const make = () => (built ??= dateTemplate(pattern));
+  return [{ get re() { return make().re; }, get lineBegin() { return make().lineBegin; }, get wordBegin() { return make().wordBegin; }, get wordEnd() { return make().wordEnd; }, get epoch() { return make().epoch; } }];
+}
+
 function defaults(lineBeginOnly: boolean): DateTemplate[] {
-  const anchored = DEFAULTS.flatMap((d) => expand(d.startsWith("^") || d.startsWith("{") ? d : `{^LN-BEG}${d}`));
-  return lineBeginOnly ? anchored : [...anchored, ...DEFAULTS.filter((d) => !d.startsWith("^") && !d.startsWith("{")).flatMap(expand)];
+  const anchored = DEFAULTS.flatMap((d) => lazy(d.startsWith("^") || d.startsWith("{") ? d : `{^LN-BEG}${d}`));
+  return lineBeginOnly ? anchored : [...anchored, ...DEFAULTS.filter((d) => !d.startsWith("^") && !d.startsWith("{")).flatMap(lazy)];
 }
 
 function matchOne(t: DateTemplate, line: string): FoundDate | undefined {
