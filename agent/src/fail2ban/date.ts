@@ -84,7 +84,11 @@ export interface FoundDate {
   epoch?: "s" | "ms";
 }
 
-const isWord = (c: string | undefined) => c !== undefined && /\w/.test(c);
+/** A character of `\w` (ASCII letters, digits, `_`) at `i`; false outside the line. */
+function isWord(line: string, i: number): boolean {
+  const c = line.charCodeAt(i);
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+}
 
 /** One strptime-style pattern (Python regex syntax) → a template. */
 export function dateTemplate(pattern: string, anchored = false): DateTemplate {
@@ -187,8 +191,8 @@ function matchOne(t: DateTemplate, line: string): FoundDate | undefined {
     const date = m.groups?._date ?? m[0];
     const end = from + (span ? span[1] : m.index + m[0].length);
     const start = span ? from + span[0] : end - date.length;
-    const begins = !t.wordBegin || start === 0 || !isWord(line[start - 1]) || !isWord(line[start]);
-    const ends = !t.wordEnd || end === line.length || !isWord(line[end]) || !isWord(line[end - 1]);
+    const begins = !t.wordBegin || start === 0 || !isWord(line, start - 1) || !isWord(line, start);
+    const ends = !t.wordEnd || end === line.length || !isWord(line, end) || !isWord(line, end - 1);
     if (begins && ends && end > start) return { start, end, groups: m.groups ?? {}, ...(t.epoch ? { epoch: t.epoch } : {}) };
     if (t.lineBegin) return undefined;
     from = start + 1;

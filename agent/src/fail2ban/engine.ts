@@ -122,9 +122,10 @@ function mlfidSessions(): (g: Fields) => string | undefined {
 /**
  * Compiles an imported fail2ban filter into a stateful line matcher (multi-line buffers and
  * `<F-MLFID>` sessions span lines). A line costs a `String.includes` per literal unless it can
- * match; the time stamp is looked for only in lines that can. Throws UntranslatableRegex.
+ * match; the time stamp is looked for only in lines that can. `literals`: a line containing none of
+ * them is rejected unchanged (empty: no such set). Throws UntranslatableRegex.
  */
-export function compileFail2ban(spec: FilterSpec, options: { journal?: boolean } = {}): (line: string) => FilterMatch | undefined {
+export function compileFail2ban(spec: FilterSpec, options: { journal?: boolean } = {}): ((line: string) => FilterMatch | undefined) & { literals: readonly string[] } {
   const maxLines = Math.max(1, spec.maxLines ?? 1);
   const multi = maxLines > 1;
   if (!spec.failRegex.some((r) => HOST_TAG.test(r)) && !HOST_TAG.test(spec.prefRegex ?? "")) throw new UntranslatableRegex("no fail-regex names the offender (<HOST>, <ADDR>, <F-ID>, …)");
@@ -139,7 +140,7 @@ export function compileFail2ban(spec: FilterSpec, options: { journal?: boolean }
   const buffer: string[] = [];
   const sessionHost = mlfidSessions();
   let lastDate: FoundDate | undefined;
-  return (line) => {
+  const match = (line: string): FilterMatch | undefined => {
     if (!containsAny(line, prefLits) || !containsAny(line, failLits)) return undefined;
     const found = findDate?.(line);
     // a line without a time stamp has the last one's (fail2ban does the same)
@@ -168,4 +169,7 @@ export function compileFail2ban(spec: FilterSpec, options: { journal?: boolean }
     }
     return undefined;
   };
+  // the set a line is looked for first: the longer shortest literal is the rarer, as a rule
+  const shortest = (l: readonly string[]) => Math.min(...l.map((x) => x.length));
+  return Object.assign(match, { literals: !failLits.length || (prefLits.length && shortest(prefLits) >= shortest(failLits)) ? prefLits : failLits });
 }

@@ -1,0 +1,46 @@
+import { describe, expect, it } from "vitest";
+import { scanBytes, scanLines } from "./line-scan.js";
+
+/** What scanLines must give: every line with its number, as split("\n") gives them. */
+function bySplit(text: string, literals: string[]): { lines: number; seen: [string, number][] } {
+  const lines = text.split("\n");
+  if (lines[lines.length - 1] === "") lines.pop();
+  const seen = lines.map((l, i) => [l, i + 1] as [string, number]).filter(([l]) => !literals.length || literals.some((x) => l.includes(x)));
+  return { lines: lines.length, seen };
+}
+
+function scanned(scan: (visit: (l: string, n: number) => void) => number): { lines: number; seen: [string, number][] } {
+  const seen: [string, number][] = [];
+  const lines = scan((l, n) => seen.push([l, n]));
+  return { lines, seen };
+}
+
+const rng = (seed: number) => () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+
+describe("scanLines: only the lines holding a literal, with their numbers", () => {
+  it("agrees with splitting on random texts, literals and line ends", () => {
+    const r = rng(3);
+    const words = ["sshd", "cron", "reject:", "é", "", "a b", "sshd[1]"];
+    for (let k = 0; k < 500; k++) {
+      const n = Math.floor(r() * 12);
+      const body = Array.from({ length: n }, () => Array.from({ length: Math.floor(r() * 3) }, () => words[Math.floor(r() * words.length)]).join(" ")).join("\n");
+      const text = body + (r() < 0.5 ? "\n" : "");
+      const literals = r() < 0.3 ? [] : words.filter((w) => w && r() < 0.4);
+      const want = bySplit(text, literals);
+      expect(scanned((v) => scanLines(text, literals, v)), JSON.stringify({ text, literals })).toEqual(want);
+      expect(scanned((v) => scanBytes(Buffer.from(text), literals, v))).toEqual(want);
+    }
+  });
+
+  it("counts an empty text as no lines, and a last line without a newline as one", () => {
+    expect(scanLines("", ["x"], () => undefined)).toBe(0);
+    expect(scanned((v) => scanLines("a\nx", ["x"], v))).toEqual({ lines: 2, seen: [["x", 2]] });
+    expect(scanned((v) => scanLines("x\n\n", ["y"], v))).toEqual({ lines: 2, seen: [] });
+  });
+
+  it("decodes UTF-8 across blocks, whatever block a line falls in", () => {
+    const lines = Array.from({ length: 30_000 }, (_, i) => (i % 997 === 0 ? `ünïcode ${i} sshd` : `line ${i} of plain text${i % 3 ? " sshd" : ""}`));
+    const text = `${lines.join("\n")}\n`;
+    expect(scanned((v) => scanBytes(Buffer.from(text), ["sshd"], v))).toEqual(bySplit(text, ["sshd"]));
+  });
+});
