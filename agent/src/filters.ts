@@ -4,7 +4,7 @@ import { REGEX_FLAGS } from "@fleetwall/api/version";
 import { compileFail2ban, type FilterSpec } from "./fail2ban/engine.js";
 import { sshdFilter, type SshdMode } from "./sshd-filter.js";
 
-export { scanBytes, scanLines } from "./line-scan.js";
+export { scanBytes } from "./line-scan.js";
 
 /** A regex engine that is linear in the input (V8's experimental engine, enabled by the `fleetwall` binary). */
 export class LinearRegexError extends Error {
