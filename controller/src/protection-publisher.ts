@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { KV } from "@nats-io/kv";
-import { MAX_FLEET_PROTECTED, PROTECTION_BUCKET, PROTECTION_KEY, SCHEMA_VERSION, envelopeText, parseEnvelopeText, signPayload, type FleetProtection, type SigningKey } from "@fleetwall/api";
+import { MAX_FLEET_PROTECTED, PROTECTION_BUCKET, PROTECTION_KEY, SCHEMA_VERSION, busJsonOrUndefined, envelopeText, parseEnvelopeText, signPayload, type FleetProtection, type SigningKey } from "@fleetwall/api";
 import { delay, retry } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import { LIMITS, ensureBucket } from "./bus-limits.js";
@@ -82,14 +82,12 @@ export class ProtectionPublisher {
     if (!e || e.operation !== "PUT") return;
     const env = parseEnvelopeText(e.string());
     if (!env.success) return;
-    try {
-      const stored = JSON.parse(env.data.payload) as Partial<FleetProtection>;
-      this.#revision = typeof stored.revision === "number" ? stored.revision : 0;
-      this.#last = JSON.stringify(stored.entries ?? []);
-      this.entries = stored.entries?.length ?? 0;
-    } catch {
-      // not ours to read: the next list overwrites it
-    }
+    // not ours to read (not JSON, too large or deep): the next list overwrites it
+    const stored = busJsonOrUndefined(env.data.payload, "envelope") as Partial<FleetProtection> | undefined;
+    if (!stored || typeof stored !== "object") return;
+    this.#revision = typeof stored.revision === "number" ? stored.revision : 0;
+    this.#last = JSON.stringify(stored.entries ?? []);
+    this.entries = stored.entries?.length ?? 0;
   }
 
   async #publish(kv: KV): Promise<void> {
