@@ -7,7 +7,7 @@ import type { BanKeeper } from "./ban-keeper.js";
 import type { ControllerBus } from "./bus.js";
 import type { ControllerConfig } from "./config.js";
 import { ConsumerGuard } from "./consumer-guard.js";
-import { ControlPlaneResolver } from "@fleetwall/runtime";
+import { ControlPlaneResolver, knownServers } from "@fleetwall/runtime";
 import type { Controller } from "./controller.js";
 import type { ProtectionPublisher } from "./protection-publisher.js";
 
@@ -89,7 +89,7 @@ export class BanSide {
       last = texts;
       this.bans.setResolved(cidrs);
     };
-    const resolving = new ControlPlaneResolver(this.cfg.nats, this.log).run(onAddresses, signal, this.#controlPlane.open);
+    const resolving = new ControlPlaneResolver(() => knownServers(this.cfg.nats, this.bus.nc), this.log).run(onAddresses, signal, this.#controlPlane.open);
     await Promise.race([Promise.all([this.#hosts.done, this.#bans.done, this.#controlPlane.done]), aborted(signal)]);
     if (!signal.aborted) {
       this.log.info({ decisions: this.bans.decisionsByKey.size }, "registrations and protections loaded; judging signals");
