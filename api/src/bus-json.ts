@@ -24,7 +24,7 @@ export const BUS_MESSAGE_BYTES = {
 } as const;
 export type BusMessageKind = keyof typeof BUS_MESSAGE_BYTES;
 
-/** Deeper than any fleetwall message (a desired state, the deepest, is under 16). */
+/** Far deeper than any fleetwall message (a desired state, the deepest, nests rules in policies in a ruleset). */
 export const MAX_JSON_DEPTH = 64;
 
 export type BusJson = { ok: true; value: unknown } | { ok: false; reason: "too large" | "too deep" | "not JSON" };

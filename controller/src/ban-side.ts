@@ -71,6 +71,7 @@ export class BanSide {
   metrics(registry: Registry): void {
     gaugeOf(registry, "fleetwall_controller_signals_refused", "Jail signals not turned into a fleet ban, by reason (over: a reporter past its budget, kept local).", () => this.bans.skipped, "reason");
     counterOf(registry, "fleetwall_controller_registration_claims_refused_total", "Addresses and networks in registrations the controller did not accept.", () => this.bans.protection.refusedClaims);
+    counterOf(registry, "fleetwall_controller_foreign_messages_purged_total", "Messages of one fleetwall stream found stored in another (copied by a consumer) and purged.", () => this.guard.purged);
     counterOf(registry, "fleetwall_controller_consumers_deleted_total", "Consumers of fleetwall streams deleted as not allowed (foreign deliver subjects, too many).", () => this.guard.deleted);
     counterOf(registry, "fleetwall_controller_arbiter_consumer_recreations_total", "Times the arbiter's consumer was missing and made again.", () => this.bus.consumerRecreations);
     counterOf(registry, "fleetwall_controller_replayed_decisions_total", "Decisions found in the bans bucket long after they were signed (put back), deleted again.", () => this.bans.replays);
