@@ -75,6 +75,7 @@ export class ConsumerGuard {
   #auditTimer: NodeJS.Timeout | undefined;
   /** Messages of one stream found stored in another (copied by a consumer) and purged. */
   purged = 0;
+  #scrubQueued = false;
   #queue: Promise<void> = Promise.resolve();
   deleted = 0;
   /** A flood of consumers is one line per stream and reason every 10 s, then a count (`deleted` counts each). */
@@ -135,6 +136,15 @@ export class ConsumerGuard {
     return this.#queue;
   }
 
+  #scrubSoon(jsm: JetStreamManager): void {
+    if (this.#scrubQueued) return;
+    this.#scrubQueued = true;
+    this.#queue = this.#queue.then(async () => {
+      this.#scrubQueued = false;
+      this.purged += await scrubStreams(jsm, [...GUARDED], this.log).catch(() => 0);
+    });
+  }
+
   async #check(jsm: JetStreamManager, stream: string, name: string): Promise<void> {
     try {
       await this.#judge(jsm, stream, await jsm.consumers.info(stream, name));
@@ -149,8 +159,9 @@ export class ConsumerGuard {
     if (why) {
       await this.#delete(jsm, stream, name, config.deliver_subject, why);
       if (config.deliver_subject?.startsWith("$KV.")) this.onTampered(config.deliver_subject);
-      // what it delivered into a stream is stored there under the source's subjects: removed
-      this.purged += await scrubStreams(jsm, [...GUARDED], this.log);
+      // what it delivered into a stream is stored there under the source's subjects: removed once
+      // the consumers queued before are judged (a flood of them is one scrub, not one each)
+      this.#scrubSoon(jsm);
       return;
     }
     const owner = config.deliver_subject ? inboxOwner(config.deliver_subject) : undefined;
