@@ -52,8 +52,12 @@ export function addBansCommands(program: Command): void {
     .addOption(new Option("--origin <origin>", "only the fleet's decisions or the hosts' local bans").choices(["fleet", "local"]))
     .option("--list <name>", "only this list (local bans are in list 'local')")
     .option("--jail <name>", "only bans a jail made")
+    .option("--elements", "with --host: ask that host for the elements its kernel's ban sets hold now, each marked in force, MISSING, EXTRA or REFUSED against its decisions (exit 1 when any differs)")
+    .option("--limit <n>", "with --elements: most kernel elements listed, at most 5000; the rest are counted (default: 1000)")
+    .option("--timeout <duration>", "with --elements: how long to wait for the host's answer", "10s")
     .option("--json", "print JSON for scripts")
-    .action(async (opts: { nats: string; host?: string; origin?: "fleet" | "local"; list?: string; jail?: string; json?: boolean }) => {
+    .action(async (opts: { nats: string; host?: string; origin?: "fleet" | "local"; list?: string; jail?: string; json?: boolean; elements?: boolean; limit?: string; timeout: string }) => {
+      if (opts.elements) return listElements(opts);
       const { listBans, formatBans } = await bansCommands();
       const listing = await listBans(natsAccess(opts), { host: opts.host, origin: opts.origin, list: opts.list, jail: opts.jail });
       // --json: the rows; with --host, the host's report of its bans beside them
@@ -97,6 +101,19 @@ export function addBansCommands(program: Command): void {
       for (const x of r.refused.slice(0, 20)) process.stderr.write(`refused ${x.cidr}: ${x.reason}\n`);
       process.stdout.write(`published ${r.published}, refused ${r.refused.length}\n`);
     });
+}
+
+/** `fleetwall bans list --host H --elements`: the host's kernel, element by element, against its decisions. */
+async function listElements(opts: { nats: string; host?: string; json?: boolean; limit?: string; timeout: string }): Promise<void> {
+  const { elementsFlags, hostElements, formatElements, elementsDiffer } = await import("./bans-elements.js");
+  const flags = elementsFlags(opts);
+  const { listBans, formatHostTruth } = await bansCommands();
+  const access = natsAccess(opts);
+  const listing = await listBans(access, { host: flags.host });
+  const elements = await hostElements(access, flags.host, listing.rows, flags.limit, flags.timeoutMs);
+  const out = opts.json ? `${JSON.stringify({ host: listing.host, elements }, null, 2)}\n` : `${listing.host ? formatHostTruth(listing.host) : ""}${formatElements(elements)}`;
+  process.stdout.write(out);
+  if (elementsDiffer(elements)) process.exitCode = 1;
 }
 
 /** `fleetwall hosts delete`. */
