@@ -1,0 +1,73 @@
+import { describe, expect, it } from "vitest";
+import { BAN_SET_NAMES, compareKernel } from "@fleetwall/api";
+import { ElementsUnavailableError, elementsDiffer, elementsFlags, formatElements, parseElementsReply } from "./bans-elements.js";
+import { ConfigError } from "./config-error.js";
+
+const good = () => ({
+  schemaVersion: 1,
+  hostId: "web-2",
+  at: "2026-12-06T00:00:00.000Z",
+  loading: false,
+  sets: BAN_SET_NAMES.map((set) => ({ set, total: set === "ban4" ? 2 : 0, elements: set === "ban4" ? [{ element: "10.0.0.1" }, { element: "10.0.0.2", expiresInMs: 5000 }] : [] })),
+  refused: [],
+  refusedTotal: 0,
+  own: [],
+  ownTotal: 0,
+  local: [],
+  localTotal: 0,
+});
+
+describe("parseElementsReply: a host's answer is untrusted input", () => {
+  it("takes a well-formed answer for the host asked", () => {
+    expect(parseElementsReply("web-2", JSON.stringify(good())).sets).toHaveLength(8);
+  });
+
+  it.each<[string, (r: ReturnType<typeof good>) => unknown, RegExp]>([
+    ["an unknown field", (r) => ({ ...r, extra: true }), /invalid answer: \(answer\): Unrecognized key/],
+    ["another host's answer", (r) => ({ ...r, hostId: "web-3" }), /it is for host web-3/],
+    ["a set listed twice", (r) => ({ ...r, sets: [...r.sets.slice(1), r.sets[1]] }), /each of the 8 sets/],
+    ["elements out of order", (r) => ({ ...r, sets: r.sets.map((s) => ({ ...s, elements: [...s.elements].reverse() })) }), /ban4 is not in order/],
+    ["more elements than the total", (r) => ({ ...r, sets: r.sets.map((s) => ({ ...s, total: 0 })) }), /more elements than its total/],
+    ["a negative time left", (r) => ({ ...r, sets: r.sets.map((s) => ({ ...s, elements: s.elements.map((e) => ({ ...e, expiresInMs: -1 })) })) }), /sets\.4\.elements\.0\.expiresInMs/],
+    ["an unknown set", (r) => ({ ...r, sets: [{ set: "evil4", total: 0, elements: [] }] }), /sets\.0\.set/],
+    ["an agent's refusal", (r) => ({ ...r, sets: [], error: "busy listing for another request; ask again" }), /did not list its elements: busy/],
+  ])("refuses %s with one line naming the problem", (_what, change, message) => {
+    const run = () => parseElementsReply("web-2", JSON.stringify(change(good())));
+    expect(run).toThrow(ElementsUnavailableError);
+    expect(run).toThrow(message);
+  });
+
+  it("refuses text that is not JSON", () => {
+    expect(() => parseElementsReply("web-2", "<html>")).toThrow(/web-2: invalid answer: not JSON/);
+  });
+});
+
+describe("elementsFlags", () => {
+  it.each([
+    [{ limit: "10", timeout: "5s" }, /--elements: .*give --host/],
+    [{ host: "a", limit: "0", timeout: "5s" }, /--limit/],
+    [{ host: "a", limit: "5001", timeout: "5s" }, /--limit/],
+    [{ host: "a", limit: "ten", timeout: "5s" }, /--limit: a whole number/],
+    [{ host: "a", limit: "10", timeout: "10" }, /--timeout/],
+  ])("refuses %j", (flags, message) => {
+    expect(() => elementsFlags(flags)).toThrow(ConfigError);
+    expect(() => elementsFlags(flags)).toThrow(message);
+  });
+
+  it("defaults the limit to 1000", () => {
+    expect(elementsFlags({ host: "a", timeout: "2s" })).toEqual({ host: "a", limit: 1000, timeoutMs: 2000 });
+  });
+});
+
+describe("formatElements", () => {
+  it("summarises and lists each element with its state; differing kernels are flagged", () => {
+    const reply = parseElementsReply("web-2", JSON.stringify(good()));
+    const comparison = compareKernel(reply, [{ set: "ban4", element: "10.0.0.1", expiresAt: Infinity, from: "manual" }, { set: "ban4", element: "10.0.0.3", expiresAt: Infinity, from: "manual" }], Date.parse(reply.at));
+    const e = { host: "web-2", at: reply.at, loading: false, comparison, kernelTotal: 2, leftOut: 0 };
+    const text = formatElements(e);
+    expect(text).toMatch(/^host web-2 kernel at 2026-12-06T00:00:00.000Z: 2 element\(s\): 1 in force, 0 covered, 0 own, 1 MISSING, 1 EXTRA, 0 REFUSED\n/);
+    expect(text).toMatch(/ban4\s+10\.0\.0\.2\s+EXTRA\s+2026-12-06T00:00:05Z/);
+    expect(text).toMatch(/ban4\s+10\.0\.0\.3\s+MISSING\s+-\s+never\s+manual/);
+    expect(elementsDiffer(e)).toBe(true);
+  });
+});
