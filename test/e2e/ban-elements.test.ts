@@ -82,6 +82,31 @@ describe("bans list --host H --elements on a secured fleet", () => {
     expect((await elements("e1")).code).toBe(0);
   }, 60_000);
 
+  it("a network nft refuses (it overlaps one added by hand) is REFUSED with nft's reason, and the hand-made one EXTRA", async () => {
+    const HAND_NET = "203.0.113.128/26";
+    const BANNED = "203.0.113.128/27";
+    await s.fleet.nft(e1, ["add", "element", "inet", "fleetwall_bans", "net4", `{ ${HAND_NET} }`]);
+    try {
+      await s.fleet.cli(["bans", "add", BANNED, "--reason", "overlaps by hand on e1", ...s.operator]);
+      await waitFor(`${BANNED} in e2's kernel`, () => s.fleet.nft(e2, ["get", "element", "inet", "fleetwall_bans", "net4", `{ ${BANNED} }`]).then(() => true, () => false), 30_000, 100);
+      const r = await waitFor("e1 listing the refusal", async () => {
+        const x = await elements("e1", ["--json"]);
+        return row(rowsOf(x), BANNED)?.state === "REFUSED" ? x : undefined;
+      }, 30_000, 200);
+      expect(r.code).toBe(1);
+      expect(row(rowsOf(r), BANNED)).toMatchObject({ set: "net4", from: ["cli"], detail: expect.stringMatching(/interval overlaps|exists/i) });
+      expect(row(rowsOf(r), HAND_NET)).toMatchObject({ set: "net4", state: "EXTRA" });
+      const text = await elements("e1");
+      expect(text.stdout).toMatch(/^net4\s+203\.0\.113\.128\/27\s+REFUSED\s+-\s+never\s+cli\s+\S/m);
+      expect(text.stdout).toMatch(/^host e1: .*: nft REFUSED 1 element\(s\): 203\.0\.113\.128\/27/m);
+      // e2's kernel took it
+      expect(row(rowsOf(await elements("e2", ["--json"])), BANNED)).toMatchObject({ state: "in force" });
+    } finally {
+      await s.fleet.nft(e1, ["delete", "element", "inet", "fleetwall_bans", "net4", `{ ${HAND_NET} }`]).catch(() => undefined);
+      await s.fleet.cli(["bans", "delete", BANNED, ...s.operator]).catch(() => undefined);
+    }
+  }, 90_000);
+
   it("another agent's credentials can neither ask for a host's elements nor hear or answer its requests", async () => {
     const other = await s.as("agent-e2");
     const body = JSON.stringify({ schemaVersion: SCHEMA_VERSION, limit: 10 });
