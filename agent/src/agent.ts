@@ -85,6 +85,10 @@ export class Agent {
     return this.#driftRepairs;
   }
 
+  /** Operators' element listings answered, and refused (malformed, busy, nothing to list). */
+  get elementListings(): { answered: number; refused: number } {
+    return { answered: this.#elements?.answered ?? 0, refused: this.#elements?.refused ?? 0 };
+  }
   get appliedRevision(): number {
     return this.#applied?.state.revision ?? 0;
   }

@@ -48,7 +48,7 @@ describe("ElementsAnswerer: an operator's element listing, answered from the ker
     await bans.synced();
     const answerer = new ElementsAnswerer(backend, bans, "web-2", log, () => new Date(now));
     const ask = async (body: unknown, max = 1 << 20) => JSON.parse(dec.decode(await answerer.answer(enc.encode(JSON.stringify(body)), max))) as ElementsReply;
-    return { backend, bans, ask, advance: (ms: number) => (now += ms) };
+    return { backend, bans, ask, answerer, advance: (ms: number) => (now += ms) };
   };
 
   it("lists what the kernel holds, not what the agent believes, with its refusals, local bans and own entries", async () => {
@@ -83,7 +83,7 @@ describe("ElementsAnswerer: an operator's element listing, answered from the ker
   });
 
   it("refuses a malformed request and a second one while listing, with an answer that says so", async () => {
-    const { ask, backend } = await setup();
+    const { ask, backend, answerer } = await setup();
     expect((await ask({ schemaVersion: 1, limit: 0 })).error).toMatch(/malformed/);
     expect((await ask({ schemaVersion: 1, limit: 5, extra: 1 })).error).toMatch(/malformed/);
     let release = () => {};
@@ -96,5 +96,7 @@ describe("ElementsAnswerer: an operator's element listing, answered from the ker
     expect((await first).error).toBeUndefined();
     backend.loseTable("bans");
     expect((await ask({ schemaVersion: 1, limit: 5 })).error).toMatch(/no bans table/);
+    // counted for the agent's metrics (fleetwall_agent_element_requests_refused_total)
+    expect({ answered: answerer.answered, refused: answerer.refused }).toEqual({ answered: 1, refused: 4 });
   });
 });

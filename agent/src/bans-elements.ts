@@ -61,6 +61,8 @@ export function elementsReply(hostId: string, at: Date, listing: BansListing, he
 export class ElementsAnswerer {
   #busy = false;
   answered = 0;
+  /** Requests answered with a refusal: malformed, while busy, too many bans, no table, nft failed. */
+  refused = 0;
 
   constructor(
     private readonly backend: FirewallBackend,
@@ -103,6 +105,7 @@ export class ElementsAnswerer {
   }
 
   #refusal(error: string): Uint8Array {
+    this.refused += 1;
     const empty = elementsReply(this.hostId, this.now(), new Map(), { loading: this.bans.loading, refused: new Map(), local: [], own: [] }, 0);
     return enc.encode(JSON.stringify({ ...empty, sets: [], error }));
   }

@@ -29,6 +29,8 @@ export function agentMetrics(registry: Registry, { agent, nft, defender, jails, 
   counterOf(registry, "fleetwall_agent_log_matches_total", "Log lines a jail filter matched.", () => jails?.linesMatched ?? 0);
   counterOf(registry, "fleetwall_agent_log_ambiguous_total", "sshd lines naming two candidate sources (a crafted user name): no one's failure.", () => jails?.linesAmbiguous ?? 0);
   counterOf(registry, "fleetwall_agent_log_untrusted_total", "Journal entries tagged sshd that sshd did not write (by the journal's trusted fields): ignored.", () => jails?.linesUntrusted ?? 0);
+  counterOf(registry, "fleetwall_agent_element_listings_total", "Operators' requests for the kernel's ban elements answered with a listing.", () => agent.elementListings.answered);
+  counterOf(registry, "fleetwall_agent_element_requests_refused_total", "Operators' element requests refused: malformed, while another was listed, or nothing to list.", () => agent.elementListings.refused);
   gaugeOf(registry, "fleetwall_agent_applied_revision", "Desired-state revision in force.", () => agent.appliedRevision);
   gaugeOf(registry, "fleetwall_agent_bans_active", "Bans in the kernel's sets.", () => defender.bans.activeBans);
   gaugeOf(registry, "fleetwall_agent_signals_queued", "Detections waiting for the bus.", () => defender.queuedSignals);
