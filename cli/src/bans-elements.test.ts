@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { BAN_SET_NAMES, compareKernel } from "@fleetwall/api";
-import { ElementsUnavailableError, elementsDiffer, elementsFlags, formatElements, parseElementsReply } from "./bans-elements.js";
+import { NoRespondersError, PermissionViolationError, RequestError, TimeoutError } from "@nats-io/transport-node";
+import { ElementsUnavailableError, elementsDiffer, elementsFailure, elementsFlags, formatElements, parseElementsReply } from "./bans-elements.js";
 import { ConfigError } from "./config-error.js";
 
 const good = () => ({
@@ -42,6 +43,22 @@ describe("parseElementsReply: a host's answer is untrusted input", () => {
   });
 });
 
+describe("elementsFailure: why a host did not answer, in one line", () => {
+  const noResponders = new RequestError("no responders", { cause: new NoRespondersError("fleetwall.elements.web-2") });
+  it.each<[string, unknown, boolean, RegExp]>([
+    ["no agent listening", noResponders, false, /^host web-2: no agent listens for element requests \(not running/],
+    ["no answer in time", new TimeoutError(), false, /^host web-2: no answer within 2.5s \(is it STALE/],
+    ["a stale host", new TimeoutError(), true, /^host web-2: no answer; it is STALE/],
+    ["a stale host without a listener", noResponders, true, /^host web-2: no answer; it is STALE/],
+    ["the server's refusal", new RequestError("x", { cause: new PermissionViolationError("Permissions Violation for Publish to \"fleetwall.elements.web-2\"", "publish", "fleetwall.elements.web-2") }), false, /^host web-2: the server refused the request \(Permissions Violation.*use the operator's credentials$/],
+  ])("%s", (_what, error, stale, message) => {
+    const e = elementsFailure("web-2", 2500, error, stale);
+    expect(e).toBeInstanceOf(ElementsUnavailableError);
+    expect(e.message).toMatch(message);
+    expect(e.message).not.toContain("\n");
+  });
+});
+
 describe("elementsFlags", () => {
   it.each([
     [{ limit: "10", timeout: "5s" }, /--elements: .*give --host/],
@@ -49,6 +66,7 @@ describe("elementsFlags", () => {
     [{ host: "a", limit: "5001", timeout: "5s" }, /--limit/],
     [{ host: "a", limit: "ten", timeout: "5s" }, /--limit: a whole number/],
     [{ host: "a", limit: "10", timeout: "10" }, /--timeout/],
+    [{ host: "a", timeout: "5s", list: "cli", jail: "sshd" }, /--elements: lists every set .*--list, --jail do not apply/],
   ])("refuses %j", (flags, message) => {
     expect(() => elementsFlags(flags)).toThrow(ConfigError);
     expect(() => elementsFlags(flags)).toThrow(message);

@@ -9,8 +9,10 @@ import { parseConfig } from "./config.js";
 import { ConfigError } from "./config-error.js";
 
 /** `--elements` needs `--host`; `--limit` and `--timeout` bounded; a ConfigError naming the flag otherwise. */
-export function elementsFlags(raw: { host?: string; limit?: string; timeout: string }): { host: string; limit: number; timeoutMs: number } {
+export function elementsFlags(raw: { host?: string; limit?: string; timeout: string; origin?: string; list?: string; jail?: string }): { host: string; limit: number; timeoutMs: number } {
   if (!raw.host) throw new ConfigError("--elements: lists one host's kernel; give --host");
+  const filters = (["origin", "list", "jail"] as const).filter((f) => raw[f] !== undefined);
+  if (filters.length > 0) throw new ConfigError(`--elements: lists every set of the host's kernel; ${filters.map((f) => `--${f}`).join(", ")} do not apply`);
   const schema = z.object({ limit: z.string().regex(/^\d+$/, "a whole number").transform(Number).pipe(z.number().int().min(1).max(ELEMENTS_MAX_LIMIT)), timeout: boundedDurationMs(100, 600_000) });
   const flags = parseConfig(schema, { limit: raw.limit ?? String(ELEMENTS_DEFAULT_LIMIT), timeout: raw.timeout });
   return { host: raw.host, limit: flags.limit, timeoutMs: flags.timeout };
@@ -33,9 +35,10 @@ export interface HostElements {
 }
 
 /** Why a request failed, in words: no agent listening, none answering in time, or the server's refusal. */
-function failure(host: string, timeoutMs: number, error: unknown): ElementsUnavailableError {
+export function elementsFailure(host: string, timeoutMs: number, error: unknown, stale: boolean): ElementsUnavailableError {
   const cause = (error as { cause?: unknown })?.cause ?? error;
   const name = (cause as Error)?.name;
+  if (stale && (name === "NoResponders" || name === "TimeoutError")) return new ElementsUnavailableError(`host ${host}: no answer; it is STALE (it stopped reporting: \`fleetwall status\`)`, { cause: error });
   const text =
     name === "NoResponders" ? `host ${host}: no agent listens for element requests (not running, not connected, or an older agent; \`fleetwall status\` shows it)`
     : name === "TimeoutError" ? `host ${host}: no answer within ${timeoutMs / 1000}s (is it STALE in \`fleetwall status\`? a large set takes longer: --timeout)`
@@ -70,17 +73,17 @@ export function parseElementsReply(host: string, data: string): ElementsReply {
 }
 
 /** Asks one host for its kernel's elements; its answer, checked. */
-export async function requestElements(nc: NatsConnection, host: string, limit: number, timeoutMs: number): Promise<ElementsReply> {
+export async function requestElements(nc: NatsConnection, host: string, limit: number, timeoutMs: number, stale = false): Promise<ElementsReply> {
   const body = new TextEncoder().encode(JSON.stringify({ schemaVersion: SCHEMA_VERSION, limit }));
   const msg = await nc.request(elementsSubject(host), body, { timeout: timeoutMs }).catch((error: unknown) => {
-    throw failure(host, timeoutMs, error);
+    throw elementsFailure(host, timeoutMs, error, stale);
   });
   return parseElementsReply(host, msg.string());
 }
 
 /** The host's kernel against the fleet's decisions for it (`rows`, origin fleet) and what it holds of its own. */
-export async function hostElements(access: NatsAccess, host: string, rows: readonly BanRow[], limit: number, timeoutMs: number, now = Date.now()): Promise<HostElements> {
-  const reply = await withNats(access, (nc) => requestElements(nc, host, limit, timeoutMs));
+export async function hostElements(access: NatsAccess, host: string, rows: readonly BanRow[], limit: number, timeoutMs: number, stale = false, now = Date.now()): Promise<HostElements> {
+  const reply = await withNats(access, (nc) => requestElements(nc, host, limit, timeoutMs, stale));
   const expected = [...expectedFromDecisions(rows.filter((r) => r.origin === "fleet")), ...expectedOfReply(reply)];
   const kernelTotal = reply.sets.reduce((n, s) => n + s.total, 0);
   const listed = reply.sets.reduce((n, s) => n + s.elements.length, 0);

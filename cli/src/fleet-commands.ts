@@ -104,13 +104,13 @@ export function addBansCommands(program: Command): void {
 }
 
 /** `fleetwall bans list --host H --elements`: the host's kernel, element by element, against its decisions. */
-async function listElements(opts: { nats: string; host?: string; json?: boolean; limit?: string; timeout: string }): Promise<void> {
+async function listElements(opts: { nats: string; host?: string; json?: boolean; limit?: string; timeout: string; origin?: string; list?: string; jail?: string }): Promise<void> {
   const { elementsFlags, hostElements, formatElements, elementsDiffer } = await import("./bans-elements.js");
   const flags = elementsFlags(opts);
   const { listBans, formatHostTruth } = await bansCommands();
   const access = natsAccess(opts);
   const listing = await listBans(access, { host: flags.host });
-  const elements = await hostElements(access, flags.host, listing.rows, flags.limit, flags.timeoutMs);
+  const elements = await hostElements(access, flags.host, listing.rows, flags.limit, flags.timeoutMs, !!listing.host?.stale);
   const out = opts.json ? `${JSON.stringify({ host: listing.host, elements }, null, 2)}\n` : `${listing.host ? formatHostTruth(listing.host) : ""}${formatElements(elements)}`;
   process.stdout.write(out);
   if (elementsDiffer(elements)) process.exitCode = 1;
