@@ -72,8 +72,9 @@ describe("elementsFlags", () => {
     expect(() => elementsFlags(flags)).toThrow(message);
   });
 
-  it("defaults the limit to 1000", () => {
+  it("defaults the limit to 1000 and the timeout to 10s", () => {
     expect(elementsFlags({ host: "a", timeout: "2s" })).toEqual({ host: "a", limit: 1000, timeoutMs: 2000 });
+    expect(elementsFlags({ host: "a" })).toEqual({ host: "a", limit: 1000, timeoutMs: 10_000 });
   });
 });
 

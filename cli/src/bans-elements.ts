@@ -9,12 +9,12 @@ import { parseConfig } from "./config.js";
 import { ConfigError } from "./config-error.js";
 
 /** `--elements` needs `--host`; `--limit` and `--timeout` bounded; a ConfigError naming the flag otherwise. */
-export function elementsFlags(raw: { host?: string; limit?: string; timeout: string; origin?: string; list?: string; jail?: string }): { host: string; limit: number; timeoutMs: number } {
+export function elementsFlags(raw: { host?: string; limit?: string; timeout?: string; origin?: string; list?: string; jail?: string }): { host: string; limit: number; timeoutMs: number } {
   if (!raw.host) throw new ConfigError("--elements: lists one host's kernel; give --host");
   const filters = (["origin", "list", "jail"] as const).filter((f) => raw[f] !== undefined);
   if (filters.length > 0) throw new ConfigError(`--elements: lists every set of the host's kernel; ${filters.map((f) => `--${f}`).join(", ")} do not apply`);
   const schema = z.object({ limit: z.string().regex(/^\d+$/, "a whole number").transform(Number).pipe(z.number().int().min(1).max(ELEMENTS_MAX_LIMIT)), timeout: boundedDurationMs(100, 600_000) });
-  const flags = parseConfig(schema, { limit: raw.limit ?? String(ELEMENTS_DEFAULT_LIMIT), timeout: raw.timeout });
+  const flags = parseConfig(schema, { limit: raw.limit ?? String(ELEMENTS_DEFAULT_LIMIT), timeout: raw.timeout ?? "10s" });
   return { host: raw.host, limit: flags.limit, timeoutMs: flags.timeout };
 }
 

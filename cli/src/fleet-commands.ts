@@ -1,6 +1,7 @@
 import { Option, type Command } from "commander";
 import { natsAccess, withNatsOptions } from "./nats-access.js";
 import { collect } from "./repeatable-flag.js";
+import { ConfigError } from "./config-error.js";
 
 // The commands that ask the controller over NATS: this file only declares their flags; each loads
 // its module (and the NATS client) when it runs.
@@ -54,10 +55,11 @@ export function addBansCommands(program: Command): void {
     .option("--jail <name>", "only bans a jail made")
     .option("--elements", "with --host: ask that host for the elements its kernel's ban sets hold now, each marked in force, MISSING, EXTRA or REFUSED against its decisions (exit 1 when any differs)")
     .option("--limit <n>", "with --elements: most kernel elements listed, at most 5000; the rest are counted (default: 1000)")
-    .option("--timeout <duration>", "with --elements: how long to wait for the host's answer", "10s")
+    .option("--timeout <duration>", "with --elements: how long to wait for the host's answer (default: 10s)")
     .option("--json", "print JSON for scripts")
-    .action(async (opts: { nats: string; host?: string; origin?: "fleet" | "local"; list?: string; jail?: string; json?: boolean; elements?: boolean; limit?: string; timeout: string }) => {
+    .action(async (opts: { nats: string; host?: string; origin?: "fleet" | "local"; list?: string; jail?: string; json?: boolean; elements?: boolean; limit?: string; timeout?: string }) => {
       if (opts.elements) return listElements(opts);
+      if (opts.limit !== undefined || opts.timeout !== undefined) throw new ConfigError(`${opts.limit !== undefined ? "--limit" : "--timeout"}: applies to --elements only`);
       const { listBans, formatBans } = await bansCommands();
       const listing = await listBans(natsAccess(opts), { host: opts.host, origin: opts.origin, list: opts.list, jail: opts.jail });
       // --json: the rows; with --host, the host's report of its bans beside them
@@ -104,7 +106,7 @@ export function addBansCommands(program: Command): void {
 }
 
 /** `fleetwall bans list --host H --elements`: the host's kernel, element by element, against its decisions. */
-async function listElements(opts: { nats: string; host?: string; json?: boolean; limit?: string; timeout: string; origin?: string; list?: string; jail?: string }): Promise<void> {
+async function listElements(opts: { nats: string; host?: string; json?: boolean; limit?: string; timeout?: string; origin?: string; list?: string; jail?: string }): Promise<void> {
   const { elementsFlags, hostElements, formatElements, elementsDiffer } = await import("./bans-elements.js");
   const flags = elementsFlags(opts);
   const { listBans, formatHostTruth } = await bansCommands();
