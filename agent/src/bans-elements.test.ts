@@ -34,7 +34,7 @@ describe("parseBansListing: nft's JSON listing of the bans table", () => {
     expect([...l.keys()]).not.toContain("someone_elses");
   });
 
-  it.each([["not json", "{"], ["no array", "{}"], ["an element of unknown shape", JSON.stringify({ nftables: [{ set: { name: "ban4", elem: [{ concat: [1, 2] }] } }] })]])("refuses %s", (_what, text) => {
+  it.each([["not json", "{"], ["no array", "{}"], ["an element of unknown shape", JSON.stringify({ nftables: [{ set: { name: "ban4", elem: [{ concat: [1, 2] }] } }] })], ["an address that is none", JSON.stringify({ nftables: [{ set: { name: "ban4", elem: ["\u001b[2J"] } }] })]])("refuses %s", (_what, text) => {
     expect(() => parseBansListing(text)).toThrow(ListingUnreadable);
   });
 });

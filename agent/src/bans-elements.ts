@@ -1,4 +1,4 @@
-import { BAN_SET_NAMES, ELEMENTS_MAX_OWN, ELEMENTS_MAX_REFUSED, ElementsRequest, SCHEMA_VERSION, banSetName, compareElements, shareLimit, type BanSetName, type ElementsReply } from "@fleetwall/api";
+import { BAN_SET_NAMES, ELEMENTS_MAX_OWN, ELEMENTS_MAX_REFUSED, ElementsRequest, SCHEMA_VERSION, banSetName, compareElements, printable, shareLimit, type BanSetName, type ElementsReply } from "@fleetwall/api";
 import type { Logger } from "pino";
 import type { FirewallBackend } from "./backend.js";
 import type { BanEntry } from "./bans-decision.js";
@@ -34,7 +34,7 @@ export function elementsReply(hostId: string, at: Date, listing: BansListing, he
   const bySet = (a: { set: BanSetName; element: string }, b: { set: BanSetName; element: string }) => BAN_SET_NAMES.indexOf(a.set) - BAN_SET_NAMES.indexOf(b.set) || compareElements(a.element, b.element);
   const refused = [...held.refused].map(([id, error]) => {
     const [kind, element] = [id.slice(0, id.indexOf(" ")), id.slice(id.indexOf(" ") + 1)];
-    return { set: banSetName(kind as "ban", element), element, error: error.slice(0, 300) };
+    return { set: banSetName(kind as "ban", element), element, error: printable(error, 300) };
   });
   const own = held.own.map((e) => ({ set: banSetName("allow", e.element), element: e.element }));
   return {
@@ -47,7 +47,7 @@ export function elementsReply(hostId: string, at: Date, listing: BansListing, he
     refusedTotal: refused.length,
     own: own.sort(bySet).slice(0, ELEMENTS_MAX_OWN),
     ownTotal: own.length,
-    local: [...held.local].sort((a, b) => compareElements(a.address, b.address)).slice(0, limit).map((l) => ({ address: l.address, jail: l.jail, expiresAt: Math.round(l.expiresAt) })),
+    local: [...held.local].sort((a, b) => compareElements(a.address, b.address)).slice(0, limit).map((l) => ({ address: l.address, jail: printable(l.jail, 64), expiresAt: Math.round(l.expiresAt) })),
     localTotal: held.local.length,
   };
 }
@@ -107,6 +107,6 @@ export class ElementsAnswerer {
   #refusal(error: string): Uint8Array {
     this.refused += 1;
     const empty = elementsReply(this.hostId, this.now(), new Map(), { loading: this.bans.loading, refused: new Map(), local: [], own: [] }, 0);
-    return enc.encode(JSON.stringify({ ...empty, sets: [], error }));
+    return enc.encode(JSON.stringify({ ...empty, sets: [], error: printable(error, 500) }));
   }
 }

@@ -50,7 +50,7 @@ function valueText(v: unknown): string {
     const prefix = (v as { prefix?: { addr?: unknown; len?: unknown } }).prefix;
     if (prefix && typeof prefix.addr === "string" && typeof prefix.len === "number") return canonical(`${prefix.addr}/${prefix.len}`);
     const range = (v as { range?: unknown }).range;
-    if (Array.isArray(range) && range.length === 2) return `${String(range[0])}-${String(range[1])}`;
+    if (Array.isArray(range) && range.length === 2) return `${canonical(String(range[0]))}-${canonical(String(range[1]))}`;
   }
   throw new ListingUnreadable(`unexpected set element in nft's listing: ${JSON.stringify(v)?.slice(0, 100)}`);
 }
@@ -58,7 +58,7 @@ function valueText(v: unknown): string {
 function canonical(text: string): string {
   try {
     return parseCidr(text).text;
-  } catch {
-    return text.slice(0, 100);
+  } catch (error) {
+    throw new ListingUnreadable(`unexpected address in nft's listing: ${JSON.stringify(text.slice(0, 100))}`, { cause: error });
   }
 }

@@ -27,7 +27,12 @@ export const ElementsRequest = z.strictObject({
 });
 export type ElementsRequest = z.infer<typeof ElementsRequest>;
 
-const Element = z.string().min(1).max(100);
+// what a terminal prints as is: an answer comes from a host, and a host is not trusted with escape codes
+const Element = z.string().min(1).max(100).regex(/^[0-9a-fA-F.:/-]+$/, "an address, network or range");
+const Printable = (max: number) => z.string().max(max).regex(/^[\x20-\x7e]*$/, "printable ASCII");
+
+/** Text for an answer's free-text fields: printable ASCII only, one line, cut to `max`. */
+export const printable = (text: string, max: number): string => text.replace(/[^\x20-\x7e]/g, "?").slice(0, max);
 const Count = z.number().int().min(0).max(100_000_000);
 
 /** One element as the kernel holds it: canonical text (or `a-b` for a range nft holds), and its time left. */
@@ -50,15 +55,15 @@ export const ElementsReply = z.strictObject({
   /** The agent has not read the bans bucket to its end since it started: its kernel still holds what it had. */
   loading: z.boolean(),
   /** Why the agent did not list (busy with another listing, no bans table, too many elements). */
-  error: z.string().max(500).optional(),
+  error: Printable(500).optional(),
   sets: z.array(SetListing).max(BAN_SET_NAMES.length),
-  refused: z.array(z.strictObject({ set: BanSetName, element: Element, error: z.string().max(300) })).max(ELEMENTS_MAX_REFUSED),
+  refused: z.array(z.strictObject({ set: BanSetName, element: Element, error: Printable(300) })).max(ELEMENTS_MAX_REFUSED),
   refusedTotal: Count,
   /** The agent's own allow entries (management networks, its own and the bus's addresses): not decisions. */
   own: z.array(z.strictObject({ set: BanSetName, element: Element })).max(ELEMENTS_MAX_OWN),
   ownTotal: Count,
   /** The host's own jail bans (its decisions for the local sets), the first in address text order. */
-  local: z.array(z.strictObject({ address: Element, jail: z.string().max(64), expiresAt: z.number().int().min(0) })).max(ELEMENTS_MAX_LIMIT),
+  local: z.array(z.strictObject({ address: Element, jail: Printable(64), expiresAt: z.number().int().min(0) })).max(ELEMENTS_MAX_LIMIT),
   localTotal: Count,
 });
 export type ElementsReply = z.infer<typeof ElementsReply>;

@@ -30,6 +30,8 @@ describe("parseElementsReply: a host's answer is untrusted input", () => {
     ["elements out of order", (r) => ({ ...r, sets: r.sets.map((s) => ({ ...s, elements: [...s.elements].reverse() })) }), /ban4 is not in order/],
     ["more elements than the total", (r) => ({ ...r, sets: r.sets.map((s) => ({ ...s, total: 0 })) }), /more elements than its total/],
     ["a negative time left", (r) => ({ ...r, sets: r.sets.map((s) => ({ ...s, elements: s.elements.map((e) => ({ ...e, expiresInMs: -1 })) })) }), /sets\.4\.elements\.0\.expiresInMs/],
+    ["escape codes in an element", (r) => ({ ...r, sets: r.sets.map((s) => ({ ...s, elements: s.elements.map((e) => ({ ...e, element: "\u001b[2J10.0.0.1" })) })) }), /sets\.4\.elements\.0\.element: an address, network or range/],
+    ["escape codes in a reason", (r) => ({ ...r, refused: [{ set: "ban4", element: "10.0.0.9", error: "\u001b]0;owned\u0007" }], refusedTotal: 1 }), /refused\.0\.error: printable ASCII/],
     ["an unknown set", (r) => ({ ...r, sets: [{ set: "evil4", total: 0, elements: [] }] }), /sets\.0\.set/],
     ["an agent's refusal", (r) => ({ ...r, sets: [], error: "busy listing for another request; ask again" }), /did not list its elements: busy/],
   ])("refuses %s with one line naming the problem", (_what, change, message) => {
