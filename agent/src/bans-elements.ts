@@ -18,6 +18,8 @@ const dec = new TextDecoder();
 /** What the agent holds of its own, beside the kernel's listing (`BanSync.held`). */
 export interface Held {
   loading: boolean;
+  /** Bans and allow entries held (a listing is refused beyond LISTABLE_MAX). */
+  size: number;
   refused: ReadonlyMap<string, string>;
   local: readonly LocalBan[];
   own: readonly BanEntry[];
@@ -80,11 +82,13 @@ export class ElementsAnswerer {
       return this.#refusal("malformed request (expected {schemaVersion: 1, limit})");
     }
     if (this.#busy) return this.#refusal("busy listing for another request; ask again");
-    if (this.bans.activeBans > LISTABLE_MAX) return this.#refusal(`holds ${this.bans.activeBans} bans, more than the ${LISTABLE_MAX} it lists`);
+    const size = this.bans.held().size;
+    if (size > LISTABLE_MAX) return this.#refusal(`holds ${size} bans and allow entries, more than the ${LISTABLE_MAX} it lists`);
     this.#busy = true;
     try {
       const listing = await this.backend.listBans();
       if (!listing) return this.#refusal("no bans table in the kernel");
+      // what the agent holds of its own, as close to the listing as it can be had
       const held = this.bans.held();
       let limit = request.limit;
       for (;;) {
@@ -106,7 +110,7 @@ export class ElementsAnswerer {
 
   #refusal(error: string): Uint8Array {
     this.refused += 1;
-    const empty = elementsReply(this.hostId, this.now(), new Map(), { loading: this.bans.loading, refused: new Map(), local: [], own: [] }, 0);
+    const empty = elementsReply(this.hostId, this.now(), new Map(), { loading: this.bans.loading, size: 0, refused: new Map(), local: [], own: [] }, 0);
     return enc.encode(JSON.stringify({ ...empty, sets: [], error: printable(error, 500) }));
   }
 }

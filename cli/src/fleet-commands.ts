@@ -46,26 +46,7 @@ export function addDiffCommand(program: Command): void {
 export function addBansCommands(program: Command): void {
   const bans = program.command("bans").description("inspect, add and lift bans across the fleet");
 
-  withNatsOptions(bans
-    .command("list")
-    .description("the bans and allow entries in force: the fleet's decisions and the hosts' own local bans"))
-    .option("--host <id>", "only what applies to this host, with what it reports it enforces (count and digest against its decisions)")
-    .addOption(new Option("--origin <origin>", "only the fleet's decisions or the hosts' local bans").choices(["fleet", "local"]))
-    .option("--list <name>", "only this list (local bans are in list 'local')")
-    .option("--jail <name>", "only bans a jail made")
-    .option("--elements", "with --host: ask that host for the elements its kernel's ban sets hold now, each marked in force, MISSING, EXTRA or REFUSED against its decisions (exit 1 when any differs)")
-    .option("--limit <n>", "with --elements: most kernel elements listed, at most 5000; the rest are counted (default: 1000)")
-    .option("--timeout <duration>", "with --elements: how long to wait for the host's answer (default: 10s)")
-    .option("--json", "print JSON for scripts")
-    .action(async (opts: { nats: string; host?: string; origin?: "fleet" | "local"; list?: string; jail?: string; json?: boolean; elements?: boolean; limit?: string; timeout?: string }) => {
-      if (opts.elements) return listElements(opts);
-      if (opts.limit !== undefined || opts.timeout !== undefined) throw new ConfigError(`${opts.limit !== undefined ? "--limit" : "--timeout"}: applies to --elements only`);
-      const { listBans, formatBans } = await bansCommands();
-      const listing = await listBans(natsAccess(opts), { host: opts.host, origin: opts.origin, list: opts.list, jail: opts.jail });
-      // --json: the rows; with --host, the host's report of its bans beside them
-      const json = opts.host ? listing : listing.rows;
-      process.stdout.write(opts.json ? `${JSON.stringify(json, null, 2)}\n` : formatBans(listing));
-    });
+  addBansListCommand(bans);
 
   withNatsOptions(bans
     .command("add <cidr>")
@@ -102,6 +83,30 @@ export function addBansCommands(program: Command): void {
       const r = await importBans(natsAccess(opts), file, opts.list, banSeconds(opts.duration), opts.reason);
       for (const x of r.refused.slice(0, 20)) process.stderr.write(`refused ${x.cidr}: ${x.reason}\n`);
       process.stdout.write(`published ${r.published}, refused ${r.refused.length}\n`);
+    });
+}
+
+/** `fleetwall bans list`, and with `--elements` one host's kernel element by element. */
+function addBansListCommand(bans: Command): void {
+  withNatsOptions(bans
+    .command("list")
+    .description("the bans and allow entries in force: the fleet's decisions and the hosts' own local bans"))
+    .option("--host <id>", "only what applies to this host, with what it reports it enforces (count and digest against its decisions)")
+    .addOption(new Option("--origin <origin>", "only the fleet's decisions or the hosts' local bans").choices(["fleet", "local"]))
+    .option("--list <name>", "only this list (local bans are in list 'local')")
+    .option("--jail <name>", "only bans a jail made")
+    .option("--elements", "with --host: ask that host for the elements its kernel's ban sets hold now, each marked in force, MISSING, EXTRA or REFUSED against its decisions (exit 1 when any differs)")
+    .option("--limit <n>", "with --elements: most kernel elements listed, at most 5000; the rest are counted (default: 1000)")
+    .option("--timeout <duration>", "with --elements: how long to wait for the host's answer (default: 10s)")
+    .option("--json", "print JSON for scripts")
+    .action(async (opts: { nats: string; host?: string; origin?: "fleet" | "local"; list?: string; jail?: string; json?: boolean; elements?: boolean; limit?: string; timeout?: string }) => {
+      if (opts.elements) return listElements(opts);
+      if (opts.limit !== undefined || opts.timeout !== undefined) throw new ConfigError(`${opts.limit !== undefined ? "--limit" : "--timeout"}: applies to --elements only`);
+      const { listBans, formatBans } = await bansCommands();
+      const listing = await listBans(natsAccess(opts), { host: opts.host, origin: opts.origin, list: opts.list, jail: opts.jail });
+      // --json: the rows; with --host, the host's report of its bans beside them
+      const json = opts.host ? listing : listing.rows;
+      process.stdout.write(opts.json ? `${JSON.stringify(json, null, 2)}\n` : formatBans(listing));
     });
 }
 
