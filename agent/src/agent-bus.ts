@@ -17,6 +17,8 @@ export interface AgentBus extends SignalSink {
   /** Operators' requests for the kernel's ban elements, each answered with what `answer` makes (optional). */
   serveElements?(answer: (request: Uint8Array, maxBytes: number) => Promise<Uint8Array>, signal: AbortSignal): Promise<void>;
   roundTrip(timeoutMs: number): Promise<boolean>;
+  /** The fleet's protection list, as `watchDesired` delivers desired state (optional: a bus without it protects only what the host knows). */
+  watchProtection?(onValue: (data: Uint8Array, stored: boolean) => Promise<void>, signal: AbortSignal): Promise<void>;
 }
 
 export interface AgentOptions {

@@ -27,3 +27,4 @@ export * from "./ban-elements.js";
 export * from "./ban-elements-compare.js";
 export * from "./strict.js";
 export * from "./cel.js";
+export * from "./fleet-protection.js";
