@@ -1,7 +1,7 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { ElementsReply } from "@fleetwall/api";
-import { ElementsAnswerer } from "./bans-elements.js";
+import { ElementsReply, banKey, compareKernel, expectedFromDecisions, expectedOfReply, nextCursor, type ElementsCursor } from "@fleetwall/api";
+import { ElementsAnswerer, elementsReply } from "./bans-elements.js";
 import { ListingUnreadable, parseBansListing } from "./bans-listing.js";
 import { BanSync } from "./bans.js";
 import { MemoryBackend } from "./memory-backend.js";
@@ -98,5 +98,38 @@ describe("ElementsAnswerer: an operator's element listing, answered from the ker
     expect((await ask({ schemaVersion: 1, limit: 5 })).error).toMatch(/no bans table/);
     // counted for the agent's metrics (fleetwall_agent_element_requests_refused_total)
     expect({ answered: answerer.answered, refused: answerer.refused }).toEqual({ answered: 1, refused: 4 });
+  });
+
+  it("pages through every element: each page after the last one's cursor, none judged twice differently, none left out", async () => {
+    const { bans, backend } = await setup();
+    const decisions = [];
+    for (let i = 1; i <= 37; i += 1) decisions.push({ list: "m", type: "Deny", cidr: `10.0.${i % 3}.${i}`, expiresAt: null });
+    for (let i = 1; i <= 5; i += 1) decisions.push({ list: "m", type: "Deny", cidr: `10.${i}.0.0/16`, expiresAt: null }, { list: "m", type: "Deny", cidr: `2001:db8::${i}`, expiresAt: null });
+    for (const d of decisions) void bans.set(banKey("m", d.cidr), { kind: d.cidr.includes("/") ? "net" : "ban", family: d.cidr.includes(":") ? "ip6" : "ip", element: d.cidr, expiresAt: Infinity });
+    for (let i = 1; i <= 4; i += 1) await bans.setLocal("sshd", `203.0.113.${i}`, 600);
+    // own entries, one inside another: a page may start between them
+    const OWN = ["::1", "2001:db8:2::11", "fe80::/10", "fe80::8c19:1", "ff00::/8", "127.0.0.0/8", "198.18.2.11"];
+    for (const own of OWN) await bans.protect(own);
+    await bans.idle();
+    const listing = await backend.listBans();
+    // every page size, so pages start at every place, also between a network and an entry inside it
+    for (let limit = 1; limit <= 9; limit += 1) {
+      const seen = new Map<string, string>();
+      let after: ElementsCursor | undefined;
+      let pages = 0;
+      do {
+        const reply = ElementsReply.parse(elementsReply("web-2", new Date(), listing ?? new Map(), bans.held(), limit, after));
+        const c = compareKernel(reply, [...expectedFromDecisions(decisions), ...expectedOfReply(reply)], Date.now());
+        for (const r of c.rows) {
+          expect(seen.get(`${r.set} ${r.element}`) ?? r.state, `limit ${limit}`).toBe(r.state);
+          seen.set(`${r.set} ${r.element}`, r.state);
+        }
+        after = nextCursor(reply);
+        pages += 1;
+      } while (after && pages < 200);
+      expect(pages).toBeGreaterThan(5);
+      expect([...seen].filter(([, state]) => state !== "in force" && state !== "own"), `limit ${limit}`).toEqual([["allow6 fe80::8c19:1", "covered"]]);
+      expect(seen.size).toBe(37 + 10 + 4 + OWN.length);
+    }
   });
 });

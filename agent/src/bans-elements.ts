@@ -1,4 +1,4 @@
-import { BAN_SET_NAMES, ELEMENTS_MAX_OWN, ELEMENTS_MAX_REFUSED, ElementsRequest, SCHEMA_VERSION, banSetName, compareElements, printable, shareLimit, type BanSetName, type ElementsReply } from "@fleetwall/api";
+import { BAN_SET_NAMES, ELEMENTS_MAX_OWN, ELEMENTS_MAX_REFUSED, ElementsRequest, SCHEMA_VERSION, banSetName, compareElements, isPast, printable, shareLimit, type BanSetName, type ElementsCursor, type ElementsReply, type KernelElement } from "@fleetwall/api";
 import type { Logger } from "pino";
 import type { FirewallBackend } from "./backend.js";
 import type { BanEntry } from "./bans-decision.js";
@@ -27,30 +27,34 @@ export interface Held {
 
 /**
  * The answer to an element listing, at most `limit` kernel elements (shared among the sets by
- * `shareLimit`, each set's first in text order) and `limit` local bans. Pure.
+ * `shareLimit`, each set's first in text order) and `limit` local bans, all after the cursor `after`
+ * when there is one (a next page). Pure.
  */
-export function elementsReply(hostId: string, at: Date, listing: BansListing, held: Held, limit: number): ElementsReply {
-  const sizes = BAN_SET_NAMES.map((s) => listing.get(s)?.length ?? 0);
-  const shares = shareLimit(sizes, limit);
-  const sets = BAN_SET_NAMES.map((set, i) => ({ set, total: sizes[i] as number, elements: (listing.get(set) ?? []).slice(0, shares[i]) }));
+export function elementsReply(hostId: string, at: Date, listing: BansListing, held: Held, limit: number, after?: ElementsCursor): ElementsReply {
+  const past = BAN_SET_NAMES.map((set) => (listing.get(set) ?? []).filter((e) => isPast(after, set, e.element)));
+  const shares = shareLimit(past.map((els) => els.length), limit);
+  const sets = BAN_SET_NAMES.map((set, i) => ({ set, total: (past[i] as unknown[]).length, elements: (past[i] as KernelElement[]).slice(0, shares[i]) }));
   const bySet = (a: { set: BanSetName; element: string }, b: { set: BanSetName; element: string }) => BAN_SET_NAMES.indexOf(a.set) - BAN_SET_NAMES.indexOf(b.set) || compareElements(a.element, b.element);
   const refused = [...held.refused].map(([id, error]) => {
     const [kind, element] = [id.slice(0, id.indexOf(" ")), id.slice(id.indexOf(" ") + 1)];
     return { set: banSetName(kind as "ban", element), element, error: printable(error, 300) };
-  });
+  }).filter((r) => isPast(after, r.set, r.element));
+  // own entries whatever the cursor: few, and one before it may cover one after it
   const own = held.own.map((e) => ({ set: banSetName("allow", e.element), element: e.element }));
+  const local = held.local.filter((l) => isPast(after, banSetName("local", l.address), l.address));
   return {
     schemaVersion: SCHEMA_VERSION,
     hostId,
     at: at.toISOString(),
+    ...(after ? { after } : {}),
     loading: held.loading,
     sets,
     refused: refused.sort(bySet).slice(0, ELEMENTS_MAX_REFUSED),
     refusedTotal: refused.length,
     own: own.sort(bySet).slice(0, ELEMENTS_MAX_OWN),
     ownTotal: own.length,
-    local: [...held.local].sort((a, b) => compareElements(a.address, b.address)).slice(0, limit).map((l) => ({ address: l.address, jail: printable(l.jail, 64), expiresAt: Math.round(l.expiresAt) })),
-    localTotal: held.local.length,
+    local: local.sort((a, b) => compareElements(a.address, b.address)).slice(0, limit).map((l) => ({ address: l.address, jail: printable(l.jail, 64), expiresAt: Math.round(l.expiresAt) })),
+    localTotal: local.length,
   };
 }
 
@@ -92,7 +96,7 @@ export class ElementsAnswerer {
       const held = this.bans.held();
       let limit = request.limit;
       for (;;) {
-        const bytes = enc.encode(JSON.stringify(elementsReply(this.hostId, this.now(), listing, held, limit)));
+        const bytes = enc.encode(JSON.stringify(elementsReply(this.hostId, this.now(), listing, held, limit, request.after)));
         if (bytes.length <= maxBytes || limit <= 1) {
           this.answered += 1;
           this.log.info({ limit, bytes: bytes.length }, "ban elements listed for an operator");

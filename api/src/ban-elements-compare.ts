@@ -1,4 +1,4 @@
-import { BAN_SET_NAMES, banSetName, compareElements, type BanSetName, type ElementsReply } from "./ban-elements.js";
+import { BAN_SET_NAMES, banSetName, compareElements, isPast, type BanSetName, type ElementsReply } from "./ban-elements.js";
 import { cidrContains, parseCidr } from "./net.js";
 
 /** One element a host should hold: from a decision, its own jail, or its own allow entries. */
@@ -77,7 +77,8 @@ function bounds(reply: ElementsReply, set: BanSetName): string | undefined {
  * The kernel's elements (as the host's answer lists them) against what the host should hold:
  * each element in force, covered (a network inside another the set holds, as the agent plans
  * interval sets), MISSING from the kernel, REFUSED by nft (with its reason), or EXTRA in the kernel.
- * Beyond what the answer listed nothing is judged, only counted. Pure; `now` is the CLI's clock.
+ * Beyond what the answer listed nothing is judged, only counted, and up to its cursor (a page after
+ * the first) nothing is looked at. Pure; `now` is the CLI's clock.
  */
 export function compareKernel(reply: ElementsReply, expected: readonly ExpectedElement[], now: number): ElementComparison {
   const at = Date.parse(reply.at);
@@ -86,7 +87,8 @@ export function compareKernel(reply: ElementsReply, expected: readonly ExpectedE
   for (const set of BAN_SET_NAMES) {
     const bound = bounds(reply, set);
     const beyond = (e: string) => bound !== undefined && compareElements(e, bound) > 0;
-    const want = merged(expected.filter((e) => e.set === set));
+    const all = merged(expected.filter((e) => e.set === set));
+    const want = new Map([...all].filter(([element]) => isPast(reply.after, set, element)));
     const kernel = new Map((reply.sets.find((s) => s.set === set)?.elements ?? []).map((k) => [k.element, k.expiresInMs === undefined ? null : at + k.expiresInMs]));
     const refused = new Map(reply.refused.filter((r) => r.set === set).map((r) => [r.element, r.error]));
     for (const [element, w] of want) {
@@ -98,7 +100,7 @@ export function compareKernel(reply: ElementsReply, expected: readonly ExpectedE
       } else if (beyond(element) || w.expiresAt <= now + SOON_MS) notCompared += 1;
       else if (refused.has(element)) rows.push({ ...base, state: "REFUSED", detail: refused.get(element) as string });
       else {
-        const cover = coveredBy(element, set, want);
+        const cover = coveredBy(element, set, all);
         rows.push(cover ? { ...base, state: "covered", detail: `inside ${cover}` } : { ...base, state: "MISSING" });
       }
     }
@@ -143,4 +145,28 @@ function expiryDetail(expected: number | null, kernel: number | null): { detail?
   if (kernel === null) return { detail: "no timeout in the kernel" };
   if (expected === null) return { detail: "the kernel drops it, the decisions never end" };
   return Math.abs(kernel - expected) > EXPIRY_SLACK_MS ? { detail: `the kernel drops it at ${new Date(kernel).toISOString()}` } : {};
+}
+
+/**
+ * Where the next page starts when this answer was cut short: at the first set (in listing order) it
+ * did not list to the end, after its last element listed; undefined when it listed everything. (Own
+ * entries come whole with every page, up to their cap; past it they are not judged.)
+ * Later sets' first elements may be listed again on the next page (the limit is shared).
+ */
+export function nextCursor(reply: ElementsReply): { set: BanSetName; element: string } | undefined {
+  const cuts: { set: BanSetName; element: string }[] = [];
+  for (const s of reply.sets) {
+    if (s.elements.length < s.total) cuts.push(s.elements.length > 0 ? { set: s.set, element: (s.elements.at(-1) as { element: string }).element } : before(s.set));
+  }
+  const lastLocal = reply.local.at(-1);
+  if (reply.local.length < reply.localTotal) cuts.push(lastLocal ? { set: banSetName("local", lastLocal.address), element: lastLocal.address } : before("local4"));
+  cuts.sort((a, b) => BAN_SET_NAMES.indexOf(a.set) - BAN_SET_NAMES.indexOf(b.set) || compareElements(a.element, b.element));
+  return cuts[0];
+}
+
+/** A cursor before every element of `set`: the previous set's end, or the first set with the lowest text. */
+function before(set: BanSetName): { set: BanSetName; element: string } {
+  const i = BAN_SET_NAMES.indexOf(set);
+  // "0" sorts before every address and network ("0.0.0.0" and "::" come after it)
+  return i === 0 ? { set, element: "0" } : { set: BAN_SET_NAMES[i - 1] as BanSetName, element: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128" };
 }

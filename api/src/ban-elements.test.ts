@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BAN_SET_NAMES, ElementsReply, compareKernel, expectedFromDecisions, expectedOfReply, shareLimit, type BanSetName, type KernelElement } from "./index.js";
+import { BAN_SET_NAMES, ElementsReply, compareKernel, expectedFromDecisions, expectedOfReply, nextCursor, shareLimit, type BanSetName, type KernelElement } from "./index.js";
 
 const AT = Date.parse("2026-12-06T00:00:00Z");
 const H = 3_600_000;
@@ -30,7 +30,10 @@ describe("shareLimit", () => {
     [[0, 0, 10], 5, [0, 0, 5]],
     [[2, 100, 100], 10, [2, 4, 4]],
     [[3, 3, 3], 100, [3, 3, 3]],
-    [[100, 100, 100], 10, [3, 3, 4]],
+    [[100, 100, 100], 10, [4, 3, 3]],
+    [[100, 100, 100], 1, [1, 0, 0]],
+    [[0, 5, 100], 2, [0, 1, 1]],
+    [[7, 1, 100], 50, [7, 1, 42]],
   ])("sizes %j, limit %i → %j", (sizes, limit, want) => {
     expect(shareLimit(sizes, limit)).toEqual(want);
     expect(shareLimit(sizes, limit).reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(limit);
@@ -81,5 +84,18 @@ describe("compareKernel: the kernel's elements against the decisions", () => {
     expect(c.notCompared).toBe(3); // 10.0.0.3 and 10.0.0.9 lie beyond 10.0.0.2; 10.0.0.5 expires within 2 s
     const expiring = compareKernel(reply({ ban4: [{ element: "10.0.0.7", expiresInMs: 1000 }] }), [], AT);
     expect(expiring).toMatchObject({ rows: [], notCompared: 1 });
+  });
+
+  it("a next page starts at the first set listed short, and judges nothing up to its cursor", () => {
+    const cut = reply({ net4: [{ element: "10.1.0.0/16" }], ban4: [{ element: "10.0.0.1" }] }, {}, { net4: 2, ban4: 5 });
+    expect(nextCursor(cut)).toEqual({ set: "net4", element: "10.1.0.0/16" });
+    expect(nextCursor(reply({ ban4: [{ element: "10.0.0.1" }] }))).toBeUndefined();
+    // nothing of net4 listed although it holds some: the next page starts before net4
+    expect(nextCursor(reply({}, {}, { net4: 1 }))).toEqual({ set: "allow6", element: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128" });
+    const page = reply({ ban4: [{ element: "10.0.0.5" }] }, { after: { set: "ban4", element: "10.0.0.3" } });
+    const c = compareKernel(page, expectedFromDecisions([deny("10.0.0.1"), deny("10.0.0.5"), deny("10.0.0.0/8")]), AT);
+    // 10.0.0.1 and net4 lie before the cursor: not looked at; the /8 does not cover a ban4 element
+    expect(states(c)).toEqual(["ban4 10.0.0.5 in force"]);
+    expect(c.notCompared).toBe(0);
   });
 });

@@ -20,20 +20,34 @@ export const ELEMENTS_MAX_LIMIT = 5_000;
 export const ELEMENTS_MAX_REFUSED = 100;
 export const ELEMENTS_MAX_OWN = 2_048;
 
-export const ElementsRequest = z.strictObject({
-  schemaVersion: V1,
-  /** Most kernel elements (and most local bans) in the answer. */
-  limit: z.number().int().min(1).max(ELEMENTS_MAX_LIMIT),
-});
-export type ElementsRequest = z.infer<typeof ElementsRequest>;
-
 // what a terminal prints as is: an answer comes from a host, and a host is not trusted with escape codes
 const Element = z.string().min(1).max(100).regex(/^[0-9a-fA-F.:/-]+$/, "an address, network or range");
 const Printable = (max: number) => z.string().max(max).regex(/^[\x20-\x7e]*$/, "printable ASCII");
 
 /** Text for an answer's free-text fields: printable ASCII only, one line, cut to `max`. */
 export const printable = (text: string, max: number): string => text.replace(/[^\x20-\x7e]/g, "?").slice(0, max);
+
 const Count = z.number().int().min(0).max(100_000_000);
+
+/** A place in the listing order (set, then element text): a page lists what comes after it. */
+export const ElementsCursor = z.strictObject({ set: BanSetName, element: Element });
+export type ElementsCursor = z.infer<typeof ElementsCursor>;
+
+export const ElementsRequest = z.strictObject({
+  schemaVersion: V1,
+  /** Most kernel elements (and most local bans) in the answer. */
+  limit: z.number().int().min(1).max(ELEMENTS_MAX_LIMIT),
+  /** List only what comes after this (the next page); absent: from the start. */
+  after: ElementsCursor.optional(),
+});
+export type ElementsRequest = z.infer<typeof ElementsRequest>;
+
+/** True when (set, element) comes after `after` in the listing order (always, without a cursor). */
+export function isPast(after: ElementsCursor | undefined, set: BanSetName, element: string): boolean {
+  if (!after) return true;
+  const d = BAN_SET_NAMES.indexOf(set) - BAN_SET_NAMES.indexOf(after.set);
+  return d > 0 || (d === 0 && compareElements(element, after.element) > 0);
+}
 
 /** One element as the kernel holds it: canonical text (or `a-b` for a range nft holds), and its time left. */
 export const KernelElement = z.strictObject({
@@ -43,7 +57,7 @@ export const KernelElement = z.strictObject({
 });
 export type KernelElement = z.infer<typeof KernelElement>;
 
-/** One set: the first elements in text order (`compareElements`), and how many it holds in all. */
+/** One set: its first elements in text order (`compareElements`) after the cursor, and how many it holds after it in all. */
 export const SetListing = z.strictObject({ set: BanSetName, total: Count, elements: z.array(KernelElement).max(ELEMENTS_MAX_LIMIT) });
 export type SetListing = z.infer<typeof SetListing>;
 
@@ -52,6 +66,8 @@ export const ElementsReply = z.strictObject({
   hostId: HostId,
   /** When the agent listed its kernel (its clock). */
   at: z.iso.datetime({ offset: true }),
+  /** The cursor of the request: everything in the answer comes after it (totals too). */
+  after: ElementsCursor.optional(),
   /** The agent has not read the bans bucket to its end since it started: its kernel still holds what it had. */
   loading: z.boolean(),
   /** Why the agent did not list (busy with another listing, no bans table, too many elements). */
@@ -59,7 +75,7 @@ export const ElementsReply = z.strictObject({
   sets: z.array(SetListing).max(BAN_SET_NAMES.length),
   refused: z.array(z.strictObject({ set: BanSetName, element: Element, error: Printable(300) })).max(ELEMENTS_MAX_REFUSED),
   refusedTotal: Count,
-  /** The agent's own allow entries (management networks, its own and the bus's addresses): not decisions. */
+  /** The agent's own allow entries (management networks, its own and the bus's addresses): not decisions. Whole on every page. */
   own: z.array(z.strictObject({ set: BanSetName, element: Element })).max(ELEMENTS_MAX_OWN),
   ownTotal: Count,
   /** The host's own jail bans (its decisions for the local sets), the first in address text order. */
@@ -79,17 +95,23 @@ export function banSetName(kind: "allow" | "ban" | "net" | "local", element: str
 }
 
 /**
- * How many of each set's `sizes` elements go into an answer of `limit`: small sets whole, the rest
- * sharing what is left equally, so one large set does not hide the others. Pure.
+ * How many of each set's `sizes` elements go into an answer of `limit`: one to each set in turn, in
+ * order, until the limit or the sets run out, so one large set does not hide the others and the first
+ * set not listed to its end always gets one (a next page makes progress). Pure.
  */
 export function shareLimit(sizes: readonly number[], limit: number): number[] {
-  const order = sizes.map((n, i) => [n, i] as const).sort((a, b) => a[0] - b[0]);
   const out = sizes.map(() => 0);
-  let left = limit;
-  order.forEach(([n, i], k) => {
-    const take = Math.min(n, Math.floor(left / (order.length - k)));
-    out[i] = take;
-    left -= take;
-  });
-  return out;
+  let left = Math.max(0, limit);
+  // whole rounds at once while every set still wanting some can take one
+  for (;;) {
+    const wanting = out.filter((n, i) => n < (sizes[i] as number)).length;
+    if (wanting === 0 || left === 0) return out;
+    const smallest = Math.min(...out.map((n, i) => (n < (sizes[i] as number) ? (sizes[i] as number) - n : Infinity)));
+    const rounds = Math.max(1, Math.min(smallest, Math.floor(left / wanting)));
+    for (let i = 0; i < out.length && left > 0; i += 1) {
+      const take = Math.min(rounds, (sizes[i] as number) - (out[i] as number), left);
+      out[i] = (out[i] as number) + take;
+      left -= take;
+    }
+  }
 }

@@ -40,6 +40,14 @@ describe("parseElementsReply: a host's answer is untrusted input", () => {
     expect(run).toThrow(message);
   });
 
+  it("takes a next page only if it is that page: its cursor echoed, every element after it", () => {
+    const after = { set: "ban4" as const, element: "10.0.0.0" };
+    expect(parseElementsReply("web-2", JSON.stringify({ ...good(), after }), after).after).toEqual(after);
+    expect(() => parseElementsReply("web-2", JSON.stringify(good()), after)).toThrow(/it is for another page/);
+    const late = { set: "ban4" as const, element: "10.0.0.1" };
+    expect(() => parseElementsReply("web-2", JSON.stringify({ ...good(), after: late }), late)).toThrow(/ban4 10\.0\.0\.1 is not after the page's start/);
+  });
+
   it("refuses text that is not JSON", () => {
     expect(() => parseElementsReply("web-2", "<html>")).toThrow(/web-2: invalid answer: not JSON/);
   });
@@ -72,6 +80,12 @@ describe("elementsFlags", () => {
   ])("refuses %j", (flags, message) => {
     expect(() => elementsFlags(flags)).toThrow(ConfigError);
     expect(() => elementsFlags(flags)).toThrow(message);
+  });
+
+  it("reads --after as the previous page printed it", () => {
+    expect(elementsFlags({ host: "a", after: "ban6:2001:db8::7" }).after).toEqual({ set: "ban6", element: "2001:db8::7" });
+    expect(() => elementsFlags({ host: "a", after: "ban9:1.2.3.4" })).toThrow(/--after: "ban9:1.2.3.4" is not SET:ELEMENT/);
+    expect(() => elementsFlags({ host: "a", after: "10.0.0.1" })).toThrow(/--after/);
   });
 
   it("defaults the limit to 1000 and the timeout to 10s", () => {

@@ -97,11 +97,13 @@ function addBansListCommand(bans: Command): void {
     .option("--jail <name>", "only bans a jail made")
     .option("--elements", "with --host: ask that host for the elements its kernel's ban sets hold now, each marked in force, MISSING, EXTRA or REFUSED against its decisions (exit 1 when any differs)")
     .option("--limit <n>", "with --elements: most kernel elements listed, at most 5000; the rest are counted (default: 1000)")
+    .option("--after <set:element>", "with --elements: the next page, from where the previous one said (next page: --after …)")
     .option("--timeout <duration>", "with --elements: how long to wait for the host's answer (default: 10s)")
     .option("--json", "print JSON for scripts")
-    .action(async (opts: { nats: string; host?: string; origin?: "fleet" | "local"; list?: string; jail?: string; json?: boolean; elements?: boolean; limit?: string; timeout?: string }) => {
+    .action(async (opts: { nats: string; host?: string; origin?: "fleet" | "local"; list?: string; jail?: string; json?: boolean; elements?: boolean; limit?: string; timeout?: string; after?: string }) => {
       if (opts.elements) return listElements(opts);
-      if (opts.limit !== undefined || opts.timeout !== undefined) throw new ConfigError(`${opts.limit !== undefined ? "--limit" : "--timeout"}: applies to --elements only`);
+      const stray = (["limit", "timeout", "after"] as const).find((f) => opts[f] !== undefined);
+      if (stray) throw new ConfigError(`--${stray}: applies to --elements only`);
       const { listBans, formatBans } = await bansCommands();
       const listing = await listBans(natsAccess(opts), { host: opts.host, origin: opts.origin, list: opts.list, jail: opts.jail });
       // --json: the rows; with --host, the host's report of its bans beside them
@@ -111,13 +113,13 @@ function addBansListCommand(bans: Command): void {
 }
 
 /** `fleetwall bans list --host H --elements`: the host's kernel, element by element, against its decisions. */
-async function listElements(opts: { nats: string; host?: string; json?: boolean; limit?: string; timeout?: string; origin?: string; list?: string; jail?: string }): Promise<void> {
+async function listElements(opts: { nats: string; host?: string; json?: boolean; limit?: string; timeout?: string; after?: string; origin?: string; list?: string; jail?: string }): Promise<void> {
   const { elementsFlags, hostElements, formatElements, elementsDiffer } = await import("./bans-elements.js");
   const flags = elementsFlags(opts);
   const { listBans, formatHostTruth } = await bansCommands();
   const access = natsAccess(opts);
   const listing = await listBans(access, { host: flags.host });
-  const elements = await hostElements(access, flags.host, listing.rows, flags.limit, flags.timeoutMs, !!listing.host?.stale);
+  const elements = await hostElements(access, flags.host, listing.rows, flags, !!listing.host?.stale);
   const out = opts.json ? `${JSON.stringify({ host: listing.host, elements }, null, 2)}\n` : `${listing.host ? formatHostTruth(listing.host) : ""}${formatElements(elements)}`;
   process.stdout.write(out);
   if (elementsDiffer(elements)) process.exitCode = 1;

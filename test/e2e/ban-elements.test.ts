@@ -62,6 +62,25 @@ describe("bans list --host H --elements on a secured fleet", () => {
     expect(text.stdout).toMatch(new RegExp(`^ban4\\s+${X.replaceAll(".", "\\.")}\\s+in force\\s`, "m"));
   }, 60_000);
 
+  it("pages: --limit cuts the answer short and says where the next page starts; the pages hold what one listing does", async () => {
+    const full = rowsOf(await elements("e1", ["--json", "--limit", "5000"]));
+    const paged = new Map<string, string>();
+    let after: string | undefined;
+    let pages = 0;
+    do {
+      const r = await elements("e1", ["--json", "--limit", "4", ...(after ? ["--after", after] : [])]);
+      expect(r.code).toBe(0);
+      const e = (JSON.parse(r.stdout) as { elements: { next?: { set: string; element: string }; comparison: { rows: ElementRow[] } } }).elements;
+      for (const x of e.comparison.rows) paged.set(`${x.set} ${x.element}`, x.state);
+      after = e.next ? `${e.next.set}:${e.next.element}` : undefined;
+      pages += 1;
+    } while (after && pages < 30);
+    expect(pages).toBeGreaterThan(2);
+    expect(paged).toEqual(new Map(full.map((x) => [`${x.set} ${x.element}`, x.state])));
+    const text = await elements("e1", ["--limit", "2"]);
+    expect(text.stdout).toMatch(/^next page: --after allow4:\S+$/m);
+  }, 120_000);
+
   it("reports an element deleted by hand as MISSING and one added by hand as EXTRA, before any repair, and exits 1", async () => {
     await s.fleet.nft(e1, ["delete", "element", "inet", "fleetwall_bans", "ban4", `{ ${X} }`]);
     await s.fleet.nft(e1, ["add", "element", "inet", "fleetwall_bans", "net4", `{ ${HAND}/32 }`]);
