@@ -80,4 +80,14 @@ describe("another fleet host is never banned locally (#18 item 2)", () => {
     // the list held is still the controller's
     expect(await inSet(t1, "allow4", t2.ip4)).toBe(true);
   }, 60_000);
+
+  it("a host forgotten by the operator leaves every host's list: it is no longer protected there", async () => {
+    await t3.agent?.stop();
+    expect(await s.fleet.cli(["hosts", "delete", "t3", "--force", ...s.operator])).toContain("forgot host t3");
+    await waitFor("t3 left t1's allowlist", async () => !(await inSet(t1, "allow4", t3.ip4)), 15_000, 100);
+    expect(await inSet(t1, "allow4", t2.ip4)).toBe(true);
+    // the same crafted lines that were skipped for t2 now ban t3's address on t1, as any other
+    failures(t1, t3.ip4);
+    await waitFor("t3 banned locally on t1", () => inSet(t1, "local4", t3.ip4), 15_000, 100);
+  }, 60_000);
 });
