@@ -48,6 +48,9 @@ describe("another fleet host is never banned locally (#18 item 2)", () => {
       expect(await inSet(h, "allow4", s.fleet.nats.host), `the NATS server on ${h.id}`).toBe(true);
     }
     expect(s.fleet.controller?.log()).toContain("fleet protection list published");
+    // a fresh installation: every stream made with the settings wanted, nothing left to fix
+    expect(s.fleet.controller?.log()).not.toContain("stream setting not changed");
+    expect(s.fleet.controller?.log()).not.toContain("stream settings updated");
   }, 60_000);
 
   it("a crafted log line on t1 naming t2 bans nothing on t1: t2's packets still reach t1; the skip is counted", async () => {
