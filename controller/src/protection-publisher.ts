@@ -150,9 +150,10 @@ export class ProtectionPublisher {
     this.leftOut = leftOut;
     const joined = JSON.stringify(entries);
     if (joined === this.#last && !this.#force) return;
-    this.#force = false;
+    // known before the put: its echo on the key's subject is ours
     this.#sent = text(entries);
     await kv.put(PROTECTION_KEY, this.#sent);
+    this.#force = false;
     this.#revision += 1;
     this.#last = joined;
     this.entries = entries.length;
