@@ -46,6 +46,8 @@ describe("the controller on a real Kubernetes API server", () => {
   const status = async (path: string, name: string) => (await api.get(path, name))?.status as Status | undefined;
   const condition = async (path: string, name: string, type: string) => (await status(path, name))?.conditions?.find((c) => c.type === type);
   const holder = async () => ((await api.get(LEASES, "fleetwall-controller"))?.spec as { holderIdentity?: string } | undefined)?.holderIdentity;
+  /** A metric's value (unlabelled) as the controller listening on `http` exports it. */
+  const metric = async (http: string, name: string) => new RegExp(`^${name} (\\S+)$`, "m").exec((await fleet.httpGet(`http://${http}/metrics`)).body)?.[1];
   const statusPatches = async () => (await Promise.all(["firewallpolicies", "firewallhosts", "banlists"].map((r) => api.requestCount("PATCH", r, "status")))).reduce((a, b) => a + b, 0);
   /** Which of these host:port pairs refuse (the policy's Reject) rather than answer. */
   const rejected = async (pairs: [FleetHost, number][]) => {
@@ -169,9 +171,15 @@ describe("the controller on a real Kubernetes API server", () => {
 
   it("a clean stop (SIGTERM) releases the Lease: the standby leads within one retry period", async () => {
     const leader = fleet.controller;
-    const standby = await fleet.startController([...kubeArgs, "--identity", "ctl-b", "--listen", `127.0.0.1:${await freePort()}`]);
+    const standbyHttp = `127.0.0.1:${await freePort()}`;
+    const standby = await fleet.startController([...kubeArgs, "--identity", "ctl-b", "--listen", standbyHttp]);
     await waitFor("the standby waiting", () => standby.log().includes("lease held by another replica"), 20_000, 50);
     expect(standby.log()).not.toContain("leader election won");
+    // what the last changes (the deletion above) did to the statuses is written before the takeover:
+    // the hosts report the state they applied, then the leader has nothing left to write
+    await fleet.waitInSync(60_000);
+    let quiet = 0; // twice in a row, 500 ms apart: passes (every 200 ms) made after the hosts' last reports
+    await waitFor("ctl-a's statuses written", async () => (quiet = (await metric(fleet.controllerHttp, "fleetwall_controller_status_pending")) === "0" ? quiet + 1 : 0) >= 2, 30_000, 500);
     leader?.child.kill("SIGTERM");
     await waitFor("ctl-b leading", async () => (await holder()) === "ctl-b", 15_000, 50);
     // from the release (the old leader's log line) to the standby taking the lease (its acquireTime):
@@ -183,9 +191,13 @@ describe("the controller on a real Kubernetes API server", () => {
     expect(taken - released).toBeLessThan(LEASE_RETRY_MS + 1000);
     expect(taken).toBeGreaterThan(released - 500); // taken once released (the log line may come a little after the write)
     expect(await leader?.exited).toBe(0);
-    // the new leader finds every status as it would write it: it writes none (nothing changed)
+    // the new leader finds every status as it would write it: it writes none (nothing changed). Its
+    // status writer starts once it has heard from every host (its log says when); from then on, 25
+    // passes (200 ms apart) write nothing: neither its own count nor the API server's says otherwise
     const patchesBefore = await statusPatches();
+    await waitFor("ctl-b's status writer started", () => standby.log().includes("every host heard from since start"), 60_000, 100);
     await new Promise((r) => setTimeout(r, 5000));
+    expect(await metric(standbyHttp, "fleetwall_controller_status_writes_total")).toBe("0");
     expect(await statusPatches()).toBe(patchesBefore);
     await api.apply(policy("after", deny(8083)));
     await waitFor("the new leader applies changes", async () => JSON.stringify(await rejected([[k1, 8083]])) === "[true]", 30_000, 100);
