@@ -66,7 +66,7 @@ describe("per-host ban truth on a 3-host fleet", () => {
     await fleet.startController();
     for (const h of hosts) fleet.startAgent(h);
     await fleet.waitInSync(60_000);
-    await waitFor("jails started", () => hosts.every((h) => h.agent?.log().includes('"jail started"')), 20_000);
+    await waitFor("jails started", () => hosts.every((h) => h.agent?.log().includes('"jail started"')), 60_000);
   }, 120_000);
 
   afterAll(async () => {
@@ -158,7 +158,7 @@ describe("per-host ban truth on a 3-host fleet", () => {
       await dry.stop();
     }
     // the real agent a still reports as itself; the dry run did not register or report
-    await waitFor("a reporting", async () => (await fleet.status()).hosts.find((h) => h.id === "a")?.lastSeen !== reportsBefore, 10_000, 200);
+    await waitFor("a reporting", async () => (await fleet.status()).hosts.find((h) => h.id === "a")?.lastSeen !== reportsBefore, 30_000, 200);
     expect((await fleet.status()).hosts.map((h) => h.id)).toEqual(["a", "b", "c"]);
     await fleet.cli(["bans", "delete", attacker(4), ...nats()]);
   }, 120_000);
