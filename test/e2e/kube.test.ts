@@ -185,7 +185,7 @@ describe("the controller on a real Kubernetes API server", () => {
     let quiet = 0; // twice in a row, 500 ms apart: passes (every 200 ms) made after the hosts' last reports
     await waitFor("ctl-a's statuses written", async () => (quiet = (await metric(fleet.controllerHttp, "fleetwall_controller_status_pending")) === "0" ? quiet + 1 : 0) >= 2, 30_000, 500);
     leader?.child.kill("SIGTERM");
-    await waitFor("ctl-b leading", async () => (await holder()) === "ctl-b", 15_000, 50);
+    await waitFor("ctl-b leading", async () => (await holder()) === "ctl-b", 30_000, 50);
     // from the release (the old leader's log line) to the standby taking the lease (its acquireTime):
     // one retry period, and the time of a request on a loaded machine
     const line = leader?.log().split("\n").find((l) => l.includes('"lease released"'));
