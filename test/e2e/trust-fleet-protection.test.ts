@@ -48,7 +48,7 @@ describe("another fleet host is never banned locally (#18 item 2)", () => {
       expect(await inSet(h, "allow4", s.fleet.nats.host), `the NATS server on ${h.id}`).toBe(true);
     }
     expect(s.fleet.controller?.log()).toContain("fleet protection list published");
-  }, 60_000);
+  }, 180_000);
 
   it("a crafted log line on t1 naming t2 bans nothing on t1: t2's packets still reach t1; the skip is counted", async () => {
     expect(await fromTo(t2, t1)).toBe("open");
@@ -59,14 +59,14 @@ describe("another fleet host is never banned locally (#18 item 2)", () => {
     expect(await fromTo(t2, t1)).toBe("open");
     // and the controller was not asked: the jail skipped it before any signal
     expect(s.fleet.controller?.log()).not.toContain(`"address":"${t2.ip4}"`);
-  }, 60_000);
+  }, 180_000);
 
   it("a real attacker's brute force on t1 is still banned there and on the fleet within a second", async () => {
     const ms = await s.detect(t1, t3, attacker(1));
     expect(ms).toBeLessThan(1000);
     expect(await inSet(t1, "local4", attacker(1))).toBe(true);
     expect(await fromTo(t2, t1)).toBe("open");
-  }, 60_000);
+  }, 180_000);
 
   it("an agent's credentials read the list and nothing else of its bucket or of the hosts bucket, and write none of it", async () => {
     const nc = await s.as("agent-t1");
@@ -79,5 +79,5 @@ describe("another fleet host is never banned locally (#18 item 2)", () => {
     await expect(hosts.get("t2")).rejects.toThrow(/permission|timeout/i);
     // the list held is still the controller's
     expect(await inSet(t1, "allow4", t2.ip4)).toBe(true);
-  }, 60_000);
+  }, 180_000);
 });
