@@ -38,6 +38,8 @@ export class Agent {
   onApplyMs: ((ms: number) => void) | undefined;
   rollbacks = 0;
   #dropped = 0;
+  /** Desired states refused because their payload inflated past the bound (zip bombs; also in #dropped). */
+  inflateRefusals = 0;
   readonly #ops = new SerialQueue((error) => this.log.error({ err: error }, "agent operation failed"));
   #trusted: Promise<void>;
   #onTrusted: () => void = () => undefined;
@@ -137,7 +139,7 @@ export class Agent {
       this.log.info("registered");
       this.#bus = bus;
       await this.#ops.run(() => this.#report(bus));
-      const desired = bus.watchDesired((data, stored) => this.#ops.runLogged(() => this.onDesired(bus, dec.decode(data), stored)), signal);
+      const desired = bus.watchDesired((data, stored) => this.#ops.runLogged(() => this.onDesired(bus, data, stored)), signal);
       const defender = this.defender;
       const bans = defender
         ? (async () => {
@@ -161,8 +163,8 @@ export class Agent {
    * `stored` one (read from the bucket to catch up) that is older than what is applied was overtaken
    * by a newer update, not replayed: it is ignored, not counted.
    */
-  async onDesired(bus: AgentBus, data: string, stored = false): Promise<void> {
-    const v = verifyDesired(data, { hostId: this.options.hostId, trustedKey: this.#trustedKey, appliedRevision: this.appliedRevision, appliedHash: this.#applied?.state.hash });
+  async onDesired(bus: AgentBus, bytes: string | Uint8Array, stored = false): Promise<void> {
+    const v = verifyDesired(bytes, { hostId: this.options.hostId, trustedKey: this.#trustedKey, appliedRevision: this.appliedRevision, appliedHash: this.#applied?.state.hash });
     if (!v.ok && v.older && stored) {
       this.log.debug({ applied: this.appliedRevision }, "stored desired state older than the one applied; ignored");
       return;
@@ -170,10 +172,12 @@ export class Agent {
     const refusal = v.ok ? (!this.#trustedKey && !this.#mayPin ? "no controller key configured, and the bus is not authenticated: not pinning a key from it (--controller-key or --trust-first-key)" : undefined) : v.reason;
     if (!v.ok || refusal) {
       this.#dropped += 1;
-      this.log.warn({ reason: refusal }, "desired state dropped");
+      if (!v.ok && v.inflatesPast !== undefined) this.inflateRefusals += 1;
+      this.log.warn({ reason: refusal, bytes: bytes.length }, "desired state dropped");
       await this.#report(bus);
       return;
     }
+    const data = v.text;
     if (!this.#trustedKey) {
       this.#trustedKey = v.publicKey;
       this.#onTrusted();

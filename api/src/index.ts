@@ -25,3 +25,4 @@ export * from "./cidr-cover.js";
 export * from "./ban-digest.js";
 export * from "./strict.js";
 export * from "./cel.js";
+export * from "./desired-wire.js";

@@ -31,6 +31,14 @@ export const LIMITS: Record<"signals" | "desired" | "hosts" | "bans", StreamLimi
   bans: { max_bytes: 1024 * MiB, max_msg_size: MiB, max_msgs_per_subject: 1, max_age: 0, discard: DiscardPolicy.New, max_consumers: 10_000 },
 };
 
+/**
+ * The most one desired state may be on this bus: the server's `max_payload` (its INFO; nats-server's
+ * default is 1 MiB, configurable up to 64 MiB) and the bucket's value size, whichever is smaller.
+ */
+export function maxDesiredBytes(serverMaxPayload: number | undefined): number {
+  return Math.min(serverMaxPayload ?? MiB, LIMITS.desired.max_msg_size);
+}
+
 /** The signals consumer the arbiter reads; a signal is delivered at most MAX_DELIVER times. */
 export const ARBITER_CONSUMER = "fleetwall-arbiter";
 export const MAX_DELIVER = 5;

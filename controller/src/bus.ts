@@ -29,6 +29,7 @@ import {
   SignedEnvelope,
   envelopeText,
   parseBanDecision,
+  parseEnvelopeBytes,
   parseEnvelopeText,
   type FleetStatus,
 } from "@fleetwall/api";
@@ -37,6 +38,7 @@ import { closeNats, connectNats, retry } from "@fleetwall/runtime";
 import type { Published } from "./publisher.js";
 import type { DesiredEntry } from "./desired-witness.js";
 import { AckedPublisher, PublishError } from "./acked-publisher.js";
+import { maxDesiredBytes } from "./bus-limits.js";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -114,8 +116,13 @@ export class ControllerBus {
   }
 
   /** Resolves with the stream sequence of the write. */
-  putDesired(hostId: string, text: string): Promise<number> {
-    return this.#puts.publish(kvSubject(DESIRED_BUCKET, hostId), enc.encode(text));
+  putDesired(hostId: string, data: Uint8Array): Promise<number> {
+    return this.#puts.publish(kvSubject(DESIRED_BUCKET, hostId), data);
+  }
+
+  /** The most one desired state may be: the server's max_payload (from its INFO) and the bucket's value size. */
+  maxDesiredBytes(): number {
+    return maxDesiredBytes(this.nc.info?.max_payload);
   }
 
   /**
@@ -334,7 +341,7 @@ function safeJson<T>(data: Uint8Array, schema: { safeParse(v: unknown): { succes
 }
 
 function decodeDesired(data: Uint8Array): DesiredState | undefined {
-  const env = parseEnvelopeText(dec.decode(data));
+  const env = parseEnvelopeBytes(data);
   if (!env.success) return undefined;
   try {
     const r = DesiredState.safeParse(JSON.parse(env.data.payload));
@@ -346,7 +353,7 @@ function decodeDesired(data: Uint8Array): DesiredState | undefined {
 
 /** The revision and hash a desired-state value names (no schema check: only to compare with what was put). */
 function publishedOf(data: Uint8Array): Published | undefined {
-  const env = parseEnvelopeText(dec.decode(data));
+  const env = parseEnvelopeBytes(data);
   if (!env.success) return undefined;
   try {
     const state = JSON.parse(env.data.payload) as { revision?: unknown; hash?: unknown };

@@ -1,6 +1,6 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { generateSigningKeyPem, loadSigningKey, parseEnvelopeText, parseResource, type FirewallPolicy } from "@fleetwall/api";
+import { generateSigningKeyPem, loadSigningKey, parseEnvelopeBytes, parseResource, type FirewallPolicy } from "@fleetwall/api";
 import { Controller } from "./controller.js";
 import { DesiredWitness } from "./desired-witness.js";
 
@@ -42,8 +42,8 @@ describe("Controller: a desired key another writer overwrote", () => {
     const lines: Record<string, unknown>[] = [];
     let seq = 100;
     const c = new Controller({
-      putDesired: async (hostId, text) => {
-        const env = parseEnvelopeText(text);
+      putDesired: async (hostId, data) => {
+        const env = parseEnvelopeBytes(data);
         const state = env.success ? (JSON.parse(env.data.payload) as { revision: number; hash: string }) : { revision: -1, hash: "" };
         puts.push({ hostId, revision: state.revision, hash: state.hash });
         return ++seq;
@@ -91,8 +91,8 @@ describe("Controller: a put whose acknowledgement was lost", () => {
     const puts: { revision: number; hash: string }[] = [];
     let fail = true;
     const c = new Controller({
-      putDesired: async (_hostId, text) => {
-        const env = parseEnvelopeText(text);
+      putDesired: async (_hostId, data) => {
+        const env = parseEnvelopeBytes(data);
         if (env.success) puts.push(JSON.parse(env.data.payload) as { revision: number; hash: string });
         if (fail) throw new Error("timeout");
         return puts.length;
@@ -113,8 +113,8 @@ describe("Controller: a put whose acknowledgement was lost", () => {
     const puts: { revision: number; hash: string }[] = [];
     let fail = true;
     const c = new Controller({
-      putDesired: async (_hostId, text) => {
-        const env = parseEnvelopeText(text);
+      putDesired: async (_hostId, data) => {
+        const env = parseEnvelopeBytes(data);
         if (env.success) puts.push(JSON.parse(env.data.payload) as { revision: number; hash: string });
         if (fail) throw new Error("timeout");
         return puts.length;
