@@ -54,13 +54,14 @@ export function fleetStatus(input: StatusInput): FleetStatus {
   const policies = [...names].sort().map((name) => {
     const selected = input.compiled.selection.get(name) ?? [];
     const errors = input.invalid.get(name);
+    const unpublished = selected.filter((h) => input.unpublished?.has(h)).length;
     return {
       name,
       selectedHosts: selected.length,
       appliedHosts: selected.filter((h) => inSync.get(h)).length,
       // a host its newest state cannot reach has failed as surely as one that refused it
       failedHosts: selected.filter((h) => input.reports.get(h)?.state === "Failed" || input.unpublished?.has(h)).length,
-      unpublishedHosts: selected.filter((h) => input.unpublished?.has(h)).length,
+      ...(unpublished ? { unpublishedHosts: unpublished } : {}),
       error: errors ? errors.join("; ") : null,
       warnings: input.warnings.get(name) ?? [],
     };
