@@ -1,47 +1,31 @@
 import { headers, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
-import type { KV } from "@nats-io/kv";
+import type { KV, KvWatchEntry } from "@nats-io/kv";
 import { jetstream } from "@nats-io/jetstream";
-import { delay, untilAborted } from "@fleetwall/runtime";
-import { setUpStreams } from "./bus-limits.js";
-import { SignalConsumer } from "./signal-consumer.js";
 import {
   BANS_BUCKET,
-  BANS_REPUBLISH,
-  BAN_ADD_REQUEST,
-  BAN_DELETE_REQUEST,
-  BAN_IMPORT_REQUEST,
-  BanAddRequest,
-  BanImportRequest,
-  BanDecision,
-  BanDeleteRequest,
-  BanSignal,
-  SEAL_KEY_PREFIX,
-  SIGNALS_STREAM,
-  SIGNAL_WILDCARD,
-  type BanReply,
   DESIRED_BUCKET,
-  DesiredState,
-  HOSTS_BUCKET,
-  HostRegistration,
   HostReport,
   REPORT_WILDCARD,
   STATUS_REQUEST,
-  SignedEnvelope,
   envelopeText,
-  parseBanDecision,
-  parseEnvelopeBytes,
-  parseEnvelopeText,
+  type BanDecision,
+  type BanSignal,
   type FleetStatus,
+  type HostRegistration,
+  type SignedEnvelope,
 } from "@fleetwall/api";
-import type { Logger } from "pino";
 import { closeNats, connectNats, retry } from "@fleetwall/runtime";
-import type { Published } from "./publisher.js";
+import type { Logger } from "pino";
+import { AckedPublisher } from "./acked-publisher.js";
+import { serveBans, type BanHandlers } from "./ban-requests.js";
+import { followBucket } from "./bucket-watch.js";
+import { decodeBanEntry, decodeDesired, decodeHostEntry, kvSubject, publishedOf, safeJson } from "./bus-codec.js";
+import { maxDesiredBytes, setUpStreams } from "./bus-limits.js";
 import type { DesiredEntry } from "./desired-witness.js";
-import { AckedPublisher, PublishError } from "./acked-publisher.js";
-import { maxDesiredBytes } from "./bus-limits.js";
+import type { Published } from "./publisher.js";
+import { SignalConsumer } from "./signal-consumer.js";
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 export interface BusOptions {
   /** Servers, name, credentials and TLS; the bus adds its own reconnect behaviour. */
@@ -126,69 +110,22 @@ export class ControllerBus {
   }
 
   /**
-   * A bucket watch, opened unless `signal` aborts first (with NATS gone, opening waits for the bus).
-   * A failure to open is logged and waited out for a second, so a bus outage never ends the process.
-   */
-  async #opened<W extends { stop(): void }>(name: string, open: () => Promise<W>, signal: AbortSignal): Promise<W | undefined> {
-    try {
-      return await untilAborted(open(), signal, (late) => late.stop());
-    } catch (error) {
-      if (signal.aborted) return undefined;
-      this.options.log.warn({ bucket: name, err: error }, "bucket watch not opened; retrying");
-      await delay(1000, signal);
-      return undefined;
-    }
-  }
-
-  /**
    * Follows the desired bucket (each key's last value, then every put) until `signal` aborts, handing
    * on each put's stream sequence and the revision and hash it holds, so the leader can tell another
    * writer's puts from its own. Deletes are not handed on: the controller's own `hosts delete` makes them.
    */
-  async watchDesired(onEntry: (hostId: string, entry: DesiredEntry) => void, signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      const watch = await this.#opened("desired", () => this.desired.watch({ ignoreDeletes: true }), signal);
-      if (!watch) continue;
-      const stop = () => watch.stop();
-      signal.addEventListener("abort", stop, { once: true });
-      let n = 0;
-      for await (const e of watch) {
-        if (e.operation === "PUT") onEntry(e.key, { seq: e.revision, state: publishedOf(e.value) });
-        if (++n % 256 === 0) await new Promise((r) => setImmediate(r));
-      }
-      signal.removeEventListener("abort", stop);
-      if (!signal.aborted) this.options.log.warn("desired watch ended; restarting");
-    }
+  watchDesired(onEntry: (hostId: string, entry: DesiredEntry) => void, signal: AbortSignal): Promise<void> {
+    return followBucket(this.desired, { name: "desired", log: this.options.log, ignoreDeletes: true, onEntry: (e) => onEntry(e.key, { seq: e.revision, state: publishedOf(e.value) }) }, signal);
   }
 
   /** Follows the hosts bucket (snapshot, then updates) until `signal` aborts; restarts a watch that ends. */
-  async watchHosts(onHost: (id: string, reg: HostRegistration | null) => void, signal: AbortSignal, onSnapshot: () => void = () => undefined): Promise<void> {
-    while (!signal.aborted) {
-      const watch = await this.#opened("hosts", () => this.hosts.watch(), signal);
-      if (!watch) continue;
-      const stop = () => watch.stop();
-      signal.addEventListener("abort", stop, { once: true });
-      const values = await untilAborted(this.hosts.status(), signal).then((st) => st.values, () => undefined);
-      if (values === undefined) {
-        signal.removeEventListener("abort", stop);
-        stop();
-        continue;
-      }
-      let initial = values > 0;
-      if (!initial) onSnapshot();
-      for await (const e of watch) {
-        const parsed = e.operation === "PUT" ? safeJson(e.value, HostRegistration) : null;
-        if (e.operation !== "PUT") onHost(e.key, null);
-        else if (!parsed || parsed.hostId !== e.key) this.options.onInvalid("registration", "malformed host registration");
-        else onHost(e.key, parsed);
-        if (initial && e.delta === 0) {
-          initial = false;
-          onSnapshot();
-        }
-      }
-      signal.removeEventListener("abort", stop);
-      if (!signal.aborted) this.options.log.warn("hosts watch ended; restarting");
-    }
+  watchHosts(onHost: (id: string, reg: HostRegistration | null) => void, signal: AbortSignal, onSnapshot: () => void = () => undefined): Promise<void> {
+    const onEntry = (e: KvWatchEntry) => {
+      const h = decodeHostEntry(e.key, e.operation, e.value);
+      if (h.kind === "invalid") this.options.onInvalid("registration", "malformed host registration");
+      else onHost(e.key, h.kind === "registration" ? h.reg : null);
+    };
+    return followBucket(this.hosts, { name: "hosts", log: this.options.log, onEntry, onSnapshot }, signal);
   }
 
   /** Resolves with the bucket revision the put made. */
@@ -210,42 +147,15 @@ export class ControllerBus {
   }
 
   /** Follows the bans bucket (the controller's own signed decisions) until aborted. */
-  async watchBans(onEntry: (key: string, d: BanDecision | null, seal?: string, revision?: number, storedAtMs?: number) => void, onSeal: (id: string, present: boolean, revision?: number) => void, signal: AbortSignal, onSnapshot: () => void): Promise<void> {
-    while (!signal.aborted) {
-      const watch = await this.#opened("bans", () => this.bans.watch(), signal);
-      if (!watch) continue;
-      const stop = () => watch.stop();
-      signal.addEventListener("abort", stop, { once: true });
-      let initial = true;
-      const values = await untilAborted(this.bans.status(), signal).then((st) => st.values, () => undefined);
-      if (values === undefined) {
-        signal.removeEventListener("abort", stop);
-        stop();
-        continue;
-      }
-      if (values === 0) {
-        initial = false;
-        onSnapshot();
-      }
-      let n = 0;
-      for await (const e of watch) {
-        if (e.key.startsWith(SEAL_KEY_PREFIX)) onSeal(e.key.slice(SEAL_KEY_PREFIX.length), e.operation === "PUT", e.revision);
-        else if (e.operation !== "PUT") onEntry(e.key, null, undefined, e.revision);
-        else {
-          const env = parseEnvelopeText(dec.decode(e.value));
-          const d = env.success ? parseBanDecision(env.data.payload) : undefined;
-          if (d) onEntry(e.key, d, env.success ? env.data.seal : undefined, e.revision, e.created.getTime());
-          else this.options.onInvalid("decision", "stored ban decision does not parse");
-        }
-        if (initial && e.delta === 0) {
-          initial = false;
-          onSnapshot();
-        }
-        if (++n % 256 === 0) await new Promise((r) => setImmediate(r));
-      }
-      signal.removeEventListener("abort", stop);
-      if (!signal.aborted) this.options.log.warn("bans watch ended; restarting");
-    }
+  watchBans(onEntry: (key: string, d: BanDecision | null, seal?: string, revision?: number, storedAtMs?: number) => void, onSeal: (id: string, present: boolean, revision?: number) => void, signal: AbortSignal, onSnapshot: () => void): Promise<void> {
+    const hand = (e: KvWatchEntry) => {
+      const b = decodeBanEntry(e.key, e.operation, e.value);
+      if (b.kind === "seal") onSeal(b.id, b.present, e.revision);
+      else if (b.kind === "deleted") onEntry(e.key, null, undefined, e.revision);
+      else if (b.kind === "decision") onEntry(e.key, b.decision, b.seal, e.revision, e.created.getTime());
+      else this.options.onInvalid("decision", "stored ban decision does not parse");
+    };
+    return followBucket(this.bans, { name: "bans", log: this.options.log, onEntry: hand, onSnapshot }, signal);
   }
 
   /** Consumes the durable signals stream until aborted (signal-consumer.ts). */
@@ -258,39 +168,9 @@ export class ControllerBus {
     return this.#signals.recreations;
   }
 
-  serveBans(
-    add: (r: ReturnType<typeof BanAddRequest.parse>) => Promise<BanReply>,
-    del: (cidr: string) => Promise<BanReply>,
-    imp: (r: ReturnType<typeof BanImportRequest.parse>) => Promise<BanReply>,
-  ): void {
-    const serve = (subject: string, handle: (data: unknown) => Promise<BanReply>) =>
-      this.nc.subscribe(subject, {
-        queue: "fleetwall-controller",
-        callback: (err, msg) => {
-          if (err) return;
-          let data: unknown;
-          try {
-            data = JSON.parse(dec.decode(msg.data));
-          } catch {
-            data = undefined;
-          }
-          handle(data)
-            .catch((e: unknown) => ({ ok: false, error: String(e), keys: [] }))
-            .then((reply) => msg.respond(enc.encode(JSON.stringify(reply))));
-        },
-      });
-    serve(BAN_ADD_REQUEST, async (data) => {
-      const r = BanAddRequest.safeParse(data);
-      return r.success ? add(r.data) : { ok: false, error: "malformed ban request", keys: [] };
-    });
-    serve(BAN_IMPORT_REQUEST, async (data) => {
-      const r = BanImportRequest.safeParse(data);
-      return r.success ? imp(r.data) : { ok: false, error: "malformed import request", keys: [] };
-    });
-    serve(BAN_DELETE_REQUEST, async (data) => {
-      const r = BanDeleteRequest.safeParse(data);
-      return r.success ? del(r.data.cidr) : { ok: false, error: "malformed ban request", keys: [] };
-    });
+  /** The CLI's ban requests (ban-requests.ts). */
+  serveBans(handlers: BanHandlers): void {
+    serveBans(this.nc, handlers);
   }
 
   subscribeReports(onReport: (report: HostReport) => void): void {
@@ -320,45 +200,5 @@ export class ControllerBus {
   async close(): Promise<void> {
     await closeNats(this.nc);
     this.#puts.close();
-  }
-}
-
-const KV_KEY = /^[-/_=a-zA-Z0-9]+(?:\.[-/_=a-zA-Z0-9]+)*$/;
-
-/** The subject a KV put of `key` is published to; keys as the KV API accepts them (no wildcards, no empty tokens). */
-function kvSubject(bucket: string, key: string): string {
-  if (!KV_KEY.test(key)) throw new PublishError(`invalid key ${JSON.stringify(key)} for bucket ${bucket}`);
-  return `$KV.${bucket}.${key}`;
-}
-
-function safeJson<T>(data: Uint8Array, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }): T | undefined {
-  try {
-    const r = schema.safeParse(JSON.parse(dec.decode(data)));
-    return r.success ? r.data : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function decodeDesired(data: Uint8Array): DesiredState | undefined {
-  const env = parseEnvelopeBytes(data);
-  if (!env.success) return undefined;
-  try {
-    const r = DesiredState.safeParse(JSON.parse(env.data.payload));
-    return r.success ? r.data : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The revision and hash a desired-state value names (no schema check: only to compare with what was put). */
-function publishedOf(data: Uint8Array): Published | undefined {
-  const env = parseEnvelopeBytes(data);
-  if (!env.success) return undefined;
-  try {
-    const state = JSON.parse(env.data.payload) as { revision?: unknown; hash?: unknown };
-    return typeof state.revision === "number" && typeof state.hash === "string" ? { revision: state.revision, hash: state.hash } : undefined;
-  } catch {
-    return undefined;
   }
 }

@@ -1,6 +1,6 @@
 import { readdir } from "node:fs/promises";
-import type { HostRegistration, Resource } from "@fleetwall/api";
-import { LogThrottle, connectNats, connectOptions, counterOf, every, logNatsStatus, newRegistry, rootLogger, runProcess, serveObservability, untilAborted, type Supervisor } from "@fleetwall/runtime";
+import type { HostRegistration, Resource, SigningKey } from "@fleetwall/api";
+import { connectNats, connectOptions, counterOf, every, logNatsStatus, newRegistry, rootLogger, runProcess, serveObservability, untilAborted, type Supervisor } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { BanKeeper } from "./ban-keeper.js";
@@ -15,6 +15,7 @@ import { LastGoodStore } from "./last-good.js";
 import type { PolicySet } from "./manifests.js";
 import { controllerMetrics, kubeMetrics } from "./metrics.js";
 import { loadOrCreateKey } from "./signing-key.js";
+import { InvalidMessages } from "./invalid-messages.js";
 import { sendLift, serveHosts } from "./bus-hosts.js";
 import { deleteEverywhere, forgetHost } from "./host-admin.js";
 import { LocalBanLifter } from "./local-lift.js";
@@ -69,30 +70,17 @@ interface Shared {
   kc: KubeConfig | undefined;
 }
 
-/** Each reason for dropping a message is logged at most once this often, with a count of the rest. */
-const INVALID_LOG_INTERVAL_MS = 10_000;
-
+/**
+ * The leader's work: checks what the operator can get wrong, connects, loads what is in force, then
+ * serves requests, follows the buckets and runs the reconcilers until the process stops.
+ */
 async function startLeader(cfg: Config, log: Logger, s: Supervisor, { registry, probe, kc }: Shared): Promise<void> {
   // what the operator can get wrong is found before the wait for NATS, which may be long
   if (cfg.source.kind === "dir") await s.step(`policy directory ${cfg.source.path}`, () => readdir(cfg.source.path));
   const key = await s.step(`signing key ${cfg.signingKey}`, () => loadOrCreateKey(cfg.signingKey, log));
-  const invalid: Record<string, number> = {};
-  // a flood of one bad message is one line per reason every 10 s, with a count
-  const throttle = new LogThrottle(INVALID_LOG_INTERVAL_MS);
-  const flushThrottle = setInterval(() => {
-    for (const { key, suppressed } of throttle.due(Date.now())) log.warn({ key, suppressed }, "invalid messages dropped, not logged one by one");
-  }, INVALID_LOG_INTERVAL_MS);
-  flushThrottle.unref();
-  s.defer("invalid-message log", () => clearInterval(flushThrottle));
-  const busOptions = {
-    connection: connectOptions(cfg, "fleetwall-controller"),
-    replicas: cfg.replicas,
-    log,
-    onInvalid: (kind: string, reason: string) => {
-      invalid[kind] = (invalid[kind] ?? 0) + 1;
-      if (throttle.pass(`${kind}: ${reason}`, Date.now())) log.warn({ kind, reason }, "invalid message dropped");
-    },
-  };
+  const invalid = new InvalidMessages(log);
+  s.defer("invalid-message log", invalid.start());
+  const busOptions = { connection: connectOptions(cfg, "fleetwall-controller"), replicas: cfg.replicas, log, onInvalid: invalid.drop };
   const nc = await s.resource("nats", (signal) => connectNats(busOptions.connection, signal, log), (c) => c.close());
   s.run("nats status", (signal) => logNatsStatus(nc, log, signal));
   const bus = await s.resource("bus", (signal) => ControllerBus.open(nc, busOptions, signal), (b) => b.close());
@@ -109,18 +97,44 @@ async function startLeader(cfg: Config, log: Logger, s: Supervisor, { registry, 
   const controller = new Controller(bus, key, log, published, bans);
   const banSide = new BanSide(bus, bans, controller, cfg, log);
   await s.resource("consumer guard", () => banSide.start(), () => banSide.stop());
-  bus.subscribeReports((r) => controller.recordReport(r));
-  bus.serveStatus(() => controller.status());
-  const lifter = new LocalBanLifter((host, text) => sendLift(bus.nc, host, text), key, () => controller.reports);
-  bus.serveBans((r) => bans.add(r), (cidr) => deleteEverywhere(cidr, bans, lifter), (r) => bans.import(r));
-  serveHosts(bus.nc, { bans: () => ({ hosts: controller.hostBans() }), remove: (id, force) => (kc ? refuseHostsDelete(id) : forgetHost(id, force, bus, controller)) });
+  const parts: LeaderParts = { bus, bans, controller, banSide, registrations: new Map() };
+  serveRequests(parts, key, kc);
   s.run("ban janitor", (signal) => every(30_000, signal, async () => void (await bans.forgetExpired()), (err) => log.warn({ err }, "expired bans not removed")));
-  const registrations = new Map<string, HostRegistration>();
-  const source = kc ? await startKube(cfg, log, s, { registry, controller, registrations, kc, initial, accept, forget: (id) => forgetHost(id, true, bus, controller) }) : await startDir(cfg, s, { initial, accept, log });
-  controllerMetrics(registry, controller, bans, invalid);
+  const source = kc
+    ? await startKube(cfg, log, s, { registry, controller, registrations: parts.registrations, kc, initial, accept, forget: (id) => forgetHost(id, true, bus, controller) })
+    : await startDir(cfg, s, { initial, accept, log });
+  controllerMetrics(registry, controller, bans, invalid.counts);
   counterOf(registry, "fleetwall_controller_last_good_failures_total", "Last good versions the bus did not store (or remove).", () => lastGood.failures);
   banSide.metrics(registry);
   probe.ready = () => controller.ready && source.ready() && !nc.isClosed();
+  followBuckets(s, parts, source);
+  // signals, BanList sync and the janitor, once registrations and protections are loaded
+  s.run("ban side", (signal) => banSide.run(signal));
+  s.run("reconciler", (signal) => controller.run(signal));
+  log.info({ keyId: key.keyId, source: cfg.source.kind === "dir" ? cfg.source.path : "kube" }, "controller started");
+}
+
+/** What the leader is made of once connected. */
+interface LeaderParts {
+  bus: ControllerBus;
+  bans: BanKeeper;
+  controller: Controller;
+  banSide: BanSide;
+  /** The registrations of the hosts bucket, as the hosts watch follows it. */
+  registrations: Map<string, HostRegistration>;
+}
+
+/** What the leader answers on NATS: agents' reports, `status`, the ban and host commands. */
+function serveRequests({ bus, bans, controller }: LeaderParts, key: SigningKey, kc: KubeConfig | undefined): void {
+  bus.subscribeReports((r) => controller.recordReport(r));
+  bus.serveStatus(() => controller.status());
+  const lifter = new LocalBanLifter((host, text) => sendLift(bus.nc, host, text), key, () => controller.reports);
+  bus.serveBans({ add: (r) => bans.add(r), del: (cidr) => deleteEverywhere(cidr, bans, lifter), imp: (r) => bans.import(r) });
+  serveHosts(bus.nc, { bans: () => ({ hosts: controller.hostBans() }), remove: (id, force) => (kc ? refuseHostsDelete(id) : forgetHost(id, force, bus, controller)) });
+}
+
+/** The buckets the leader follows until the process stops: hosts, bans, and desired (for another writer's puts). */
+function followBuckets(s: Supervisor, { bus, bans, controller, banSide, registrations }: LeaderParts, source: Source): void {
   s.run("host registrations", (signal) =>
     bus.watchHosts((id, reg) => {
       if (reg) registrations.set(id, reg);
@@ -135,12 +149,8 @@ async function startLeader(cfg: Config, log: Logger, s: Supervisor, { registry, 
       banSide.bansLoaded();
     }),
   );
-  // signals, BanList sync and the janitor, once registrations and protections are loaded
-  s.run("ban side", (signal) => banSide.run(signal));
-  s.run("reconciler", (signal) => controller.run(signal));
   // another writer's puts to the desired bucket (a second controller) are undone, with a warning
   s.run("desired watch", (signal) => bus.watchDesired((id, entry) => controller.onDesiredEntry(id, entry), signal));
-  log.info({ keyId: key.keyId, source: cfg.source.kind === "dir" ? cfg.source.path : "kube" }, "controller started");
 }
 
 interface Source {
