@@ -58,7 +58,7 @@ try {
   fleet.startAgent(host);
   await fleet.waitInSync(120_000);
   let port = 8000;
-  for (const n of [1_000, 10_000, 200_000]) {
+  for (const n of (process.env.BIG_SIZES ?? "1000,10000,200000").split(",").map(Number)) {
     const total: number[] = [];
     const published: number[] = [];
     const applyMs: number[] = [];
@@ -84,6 +84,10 @@ try {
   fleet.writePolicy("big.yaml", yaml);
   const said = await waitFor("status saying why", async () => (await fleet.status()).hosts[0]?.unpublished, 300_000, 100);
   rows.push(["200,000 (scattered)", `${((said.textBytes ?? 0) / 1e6).toFixed(2)} MB`, `${((said.wireBytes ?? 0) / 1e6).toFixed(3)} MB (deflated): over the limit of ${said.limit} bytes`, "not published", "previous state kept", `status says why after ${Date.now() - started} ms (CLI polled every ~0.3 s)`]);
+} catch (error) {
+  const tail = (log: string) => log.split("\n").filter((l) => !l.includes('"level":20')).slice(-15).join("\n");
+  process.stderr.write(`controller:\n${tail(fleet.controller?.log() ?? "")}\nagent:\n${tail(fleet.hosts[0]?.agent?.log() ?? "")}\n`);
+  throw error;
 } finally {
   await fleet.destroy();
 }

@@ -123,8 +123,8 @@ export class Agent {
 
   /** Runs until `signal` aborts: registers, follows desired state, heartbeats and repairs drift. */
   async run(bus: AgentBus, signal: AbortSignal): Promise<void> {
-    const heartbeat = setInterval(() => void this.#ops.runLogged(() => this.#report(bus)), this.options.heartbeatMs);
-    const drift = setInterval(() => void this.#ops.runLogged(() => this.checkDrift(bus)), this.options.driftIntervalMs);
+    const heartbeat = setInterval(() => void this.#ops.runPeriodic("heartbeat", () => this.#report(bus)), this.options.heartbeatMs);
+    const drift = setInterval(() => void this.#ops.runPeriodic("drift", () => this.checkDrift(bus)), this.options.driftIntervalMs);
     signal.addEventListener("abort", () => {
       clearInterval(heartbeat);
       clearInterval(drift);

@@ -26,7 +26,8 @@ export interface StreamLimits {
 export const LIMITS: Record<"signals" | "desired" | "hosts" | "bans", StreamLimits> = {
   signals: { max_bytes: 128 * MiB, max_msg_size: 4096, max_msgs_per_subject: 10_000, max_age: nanos(86_400_000), discard: DiscardPolicy.Old, max_consumers: 8 },
   // agents may make no consumers on these (their permissions): no cap beyond the server's
-  desired: { max_bytes: 256 * MiB, max_msg_size: MiB, max_msgs_per_subject: 1, max_age: 0, discard: DiscardPolicy.New, max_consumers: -1 },
+  // only the controller writes desired states: a value is bounded by the server's max_payload (at most 64 MiB)
+  desired: { max_bytes: 256 * MiB, max_msg_size: 64 * MiB, max_msgs_per_subject: 1, max_age: 0, discard: DiscardPolicy.New, max_consumers: -1 },
   hosts: { max_bytes: 32 * MiB, max_msg_size: 16 * 1024, max_msgs_per_subject: 1, max_age: 0, discard: DiscardPolicy.New, max_consumers: -1 },
   bans: { max_bytes: 1024 * MiB, max_msg_size: MiB, max_msgs_per_subject: 1, max_age: 0, discard: DiscardPolicy.New, max_consumers: 10_000 },
 };
