@@ -46,6 +46,7 @@ describe("resource statuses", () => {
 
   it.each([
     ["all applied", [host("a"), host("b")], null, { Ready: "True/Applied", Reconciling: "False/Done", Degraded: "False/AsExpected" }],
+    ["no host selected", [], null, { Ready: "True/NoHostsSelected", Reconciling: "False/Done", Degraded: "False/AsExpected" }],
     ["one pending", [host("a"), host("b", { inSync: false, appliedRevision: 0 })], null, { Ready: "False/Reconciling", Reconciling: "True/Rollout", Degraded: "False/AsExpected" }],
     ["one failing", [host("a"), host("b", { inSync: false, error: "nft: syntax error" })], null, { Ready: "False/Degraded", Reconciling: "False/Done", Degraded: "True/HostsFailing" }],
     ["invalid", [host("a")], "spec.ingress[0].ports[0]: must be 1-65535", { Ready: "False/Invalid", Stalled: "True/Invalid" }],

@@ -104,7 +104,9 @@ function policyConditions(selected: readonly string[], hostRows: ReadonlyMap<str
   const applied = selected.length - pending.length;
   const degraded = [...failing.map((h) => `${h}: ${hostRows.get(h)?.unpublished?.message ?? hostRows.get(h)?.error ?? ""}`), ...stale.map((h) => `${h}: stale, ${lastSeenText(hostRows.get(h))}`)];
   return [
-    pending.length === 0
+    selected.length === 0
+      ? { type: "Ready", status: "True", reason: "NoHostsSelected", message: "its hostSelector matches no registered host" }
+      : pending.length === 0
       ? { type: "Ready", status: "True", reason: "Applied", message: `applied on ${selected.length} of ${selected.length} selected hosts` }
       : { type: "Ready", status: "False", reason: unpublished.length ? "NotPublished" : failing.length ? "Degraded" : stale.length ? "HostsStale" : "Reconciling", message: `applied on ${applied} of ${selected.length} selected hosts${unpublished.length ? `; not published to ${unpublished.length}: ${hostRows.get(unpublished[0] as string)?.unpublished?.message ?? ""}` : ""}` },
     { type: "Reconciling", status: rolling.length ? "True" : "False", reason: rolling.length ? "Rollout" : "Done", message: rolling.length ? `waiting for ${rolling.join(", ")}` : "" },
