@@ -181,6 +181,8 @@ export class Controller {
   recordReport(report: HostReport): void {
     this.#reports.set(report.hostId, report);
     this.#seen.set(report.hostId, Date.now());
+    const floor = this.#witness.reportedAbove(report, this.#published.get(report.hostId));
+    if (floor !== undefined && (this.#repairs.get(report.hostId) ?? 0) < floor) this.#repair(report.hostId, floor);
   }
 
   get reports(): ReadonlyMap<string, HostReport> {
