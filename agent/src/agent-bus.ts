@@ -15,6 +15,8 @@ export interface AgentBus extends SignalSink {
   /** The controller's signed orders to lift a local ban (optional: a bus without them lifts nothing). */
   watchLifts?(onLift: (data: Uint8Array) => void, signal: AbortSignal): Promise<void>;
   roundTrip(timeoutMs: number): Promise<boolean>;
+  /** The fleet's protection list, as `watchDesired` delivers desired state (optional: a bus without it protects only what the host knows). */
+  watchProtection?(onValue: (data: Uint8Array, stored: boolean) => Promise<void>, signal: AbortSignal): Promise<void>;
 }
 
 export interface AgentOptions {

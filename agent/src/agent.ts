@@ -67,6 +67,11 @@ export class Agent {
     this.#mayPin = true;
   }
 
+  /** Resolves once a controller key is trusted (configured, restored or pinned). */
+  whenTrusted(): Promise<void> {
+    return this.#trusted;
+  }
+
   /** The key desired states and ban decisions must be signed with (configured or pinned). */
   trustedKey(): string | undefined {
     return this.#trustedKey;

@@ -60,6 +60,11 @@ export class BanBelief {
     this.#own.add(key);
   }
 
+  /** Forgets that `key` was this host's own (it holds nothing any more). */
+  disown(key: string): void {
+    if (!this.get(key)) this.#own.delete(key);
+  }
+
   #keep(key: string, e: BanEntry): void {
     const expSec = expirySeconds(e.expiresAt);
     if (e.kind === "ban" && keyNamesElement(key, e.element)) {

@@ -11,6 +11,10 @@ import { rebuildContent, spotPicks } from "./bans-rebuild.js";
 export * from "./bans-decision.js";
 export type { LocalBan } from "./bans-local.js";
 
+/** Who asked for a protection: the host itself (management, own and NATS addresses) or the fleet's list. */
+export type ProtectScope = "own" | "fleet";
+const protectKey = (text: string, scope: ProtectScope) => `_${scope}.${text.replace(/[:/]/g, "_")}`;
+
 export interface BanSyncOptions {
   /** Most set changes in one transaction. */
   maxBatch?: number;
@@ -125,11 +129,18 @@ export class BanSync {
    * Allows `cidr` on this host whatever is banned (its management sources): an allow entry of its
    * own, kept through rebuilds, not a decision (so not in the digest the host reports).
    */
-  protect(cidr: string): Promise<void> {
+  protect(cidr: string, scope: ProtectScope = "own"): Promise<void> {
     const c = parseCidr(cidr);
-    const key = `_own.${c.text.replace(/[:/]/g, "_")}`;
+    const key = protectKey(c.text, scope);
     this.#belief.own(key);
     return this.set(key, { kind: "allow", family: c.family, element: c.text, expiresAt: Infinity });
+  }
+
+  /** Takes back a protection `protect` gave (the fleet's list no longer has it). */
+  async unprotect(cidr: string, scope: ProtectScope): Promise<void> {
+    const key = protectKey(parseCidr(cidr).text, scope);
+    await this.set(key, undefined);
+    this.#belief.disown(key);
   }
 
   /** A ban by this host's own jail, for `seconds`. */

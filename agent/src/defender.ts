@@ -1,5 +1,5 @@
 import { SCHEMA_VERSION, SEAL_KEY_PREFIX, parseCidr, specialAddressReason, type BanSignal, type JailIR, type Labels } from "@fleetwall/api";
-import { retry } from "@fleetwall/runtime";
+import { ThrottledLines, retry } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import type { BanSync } from "./bans.js";
 import { decisionEntry, rememberingParse } from "./bans-decision.js";
@@ -32,6 +32,10 @@ export class Defender {
   readonly #closed = new AbortController();
   droppedDecisions = 0;
   signalsSent = 0;
+  /** Jail bans not made, by why: a special address, or one this host protects (allowlisted). */
+  readonly skipped = { special: 0, protected: 0 };
+  /** A crafted log line per protected address is one line per reason every 10 s, then a count. */
+  readonly #skippedLog: ThrottledLines;
 
   constructor(
     readonly bans: BanSync,
@@ -42,17 +46,21 @@ export class Defender {
     private readonly now: () => number = Date.now,
   ) {
     this.#lifts = new LiftVerifier(hostId, now);
+    this.#skippedLog = new ThrottledLines(log, "jail bans of protected addresses skipped, not logged one by one", 10_000, now);
   }
 
   /** A jail crossed maxRetry: ban here now; share with the fleet when the jail says so. */
   onJailBan(ban: JailBan, jail: JailIR, sink: SignalSink | undefined): void {
     const special = specialAddressReason(parseCidr(ban.address));
     if (special) {
-      this.log.info({ jail: jail.name, address: ban.address, reason: special }, "special address not banned");
+      this.skipped.special += 1;
+      this.#skippedLog.write("info", "special", { jail: jail.name, address: ban.address, reason: special }, "special address not banned");
       return;
     }
+    // Allow lists, this host's own and NATS addresses, its management sources and the fleet's protection list
     if (this.bans.allowed(ban.address)) {
-      this.log.info({ jail: jail.name, address: ban.address }, "allowlisted address not banned");
+      this.skipped.protected += 1;
+      this.#skippedLog.write("info", "protected", { jail: jail.name, address: ban.address }, "allowlisted address not banned");
       return;
     }
     const local = this.bans.setLocal(jail.name, ban.address, ban.banSeconds);
@@ -109,6 +117,7 @@ export class Defender {
   /** Stops the retrying of signals (the agent is stopping). */
   close(): void {
     this.#closed.abort();
+    this.#skippedLog.close();
   }
 
   #onSeal(id: string, data: Uint8Array | null): void {

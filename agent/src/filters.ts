@@ -1,6 +1,10 @@
-import { REGEX_FLAGS, isFail2banJail, parseCidr } from "@fleetwall/api";
+import { parseCidr } from "@fleetwall/api/cidr";
+import { isFail2banJail } from "@fleetwall/api/jail-kind";
+import { REGEX_FLAGS } from "@fleetwall/api/version";
 import { compileFail2ban, type FilterSpec } from "./fail2ban/engine.js";
 import { sshdFilter, type SshdMode } from "./sshd-filter.js";
+
+export { scanBytes } from "./line-scan.js";
 
 /** A regex engine that is linear in the input (V8's experimental engine, enabled by the `fleetwall` binary). */
 export class LinearRegexError extends Error {
@@ -36,7 +40,11 @@ export const BUILTIN: Readonly<Record<string, { require?: string; failRegex: str
 /** Longest line a filter looks at; the rest of a longer line is ignored (fail2ban does the same). */
 export const MAX_LINE = 16 * 1024;
 
-export type Matcher = (line: string) => string | undefined;
+/**
+ * A line's offender, or undefined. `literals`, when given: a line that contains none of them is
+ * never a match and changes no state, so a reader of a whole log may skip it (./line-scan.ts).
+ */
+export type Matcher = ((line: string) => string | undefined) & { literals?: readonly string[] };
 
 const SSHD_MODES: Readonly<Record<string, SshdMode>> = { sshd: "normal", "sshd-ddos": "ddos", "sshd-extra": "extra", "sshd-aggressive": "aggressive" };
 
@@ -79,7 +87,7 @@ export function compileFinder(spec: string | undefined | JailFilter, regexes: re
   const jail: JailFilter = typeof spec === "object" ? spec : { filter: spec, failRegex: regexes };
   if (isFail2banJail(jail)) {
     const match = compileFail2ban({ ...jail, failRegex: jail.failRegex ?? [] }, { journal: options.journal ?? false });
-    return (input) => match(input.length > MAX_LINE ? input.slice(0, MAX_LINE) : input)?.host;
+    return Object.assign((input: string) => match(input.length > MAX_LINE ? input.slice(0, MAX_LINE) : input)?.host, { literals: match.literals });
   }
   const filter = jail.filter;
   const failRegex = jail.failRegex ?? [];
@@ -88,10 +96,12 @@ export function compileFinder(spec: string | undefined | JailFilter, regexes: re
   if (filter && !mode && !builtin) throw new Error(`unknown built-in filter ${filter}`);
   const sshd = mode ? sshdFilter({ mode, ...(options.onAmbiguous ? { onAmbiguous: options.onAmbiguous } : {}) }) : undefined;
   const others = builtin || failRegex.length ? compileRegexes(builtin, failRegex) : undefined;
-  return (input) => {
+  const matcher = (input: string) => {
     const line = input.length > MAX_LINE ? input.slice(0, MAX_LINE) : input;
     return sshd?.(line)?.host ?? others?.(line);
   };
+  // sshd's program tag: a line without it is not sshd's (./sshd-syslog.ts)
+  return sshd && !others ? Object.assign(matcher, { literals: ["sshd"] }) : matcher;
 }
 
 /**

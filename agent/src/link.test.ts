@@ -73,9 +73,9 @@ describe("AgentLink.watchDesired without permission to subscribe", () => {
       const link = await AgentLink.connect({ connection: { servers: nats.server.url, user: "agent", pass: "agent" }, hostId: "w1", log: logged });
       const got: string[] = [];
       const following = link.watchDesired(async (data) => void got.push(text(data)), ac.signal);
-      await waitFor("the refusal in the log", () => lines.some((l) => l.includes("desired-state subscription ended")), 10_000, 50);
+      await waitFor("the refusal in the log", () => lines.some((l) => l.includes("bucket key subscription ended")), 10_000, 50);
       expect(got).toEqual(["v1"]);
-      expect(lines.find((l) => l.includes("desired-state subscription ended"))).toMatch(/permission/i);
+      expect(lines.find((l) => l.includes("bucket key subscription ended"))).toMatch(/permission/i);
       ac.abort();
       await following;
       await link.close();

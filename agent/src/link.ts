@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { Kvm, type KV } from "@nats-io/kv";
 import { jetstream } from "@nats-io/jetstream";
-import { BANS_BUCKET, DESIRED_BUCKET, HOSTS_BUCKET, liftSubject, reportSubject, signalSubject, type BanSignal, type HostRegistration, type HostReport } from "@fleetwall/api";
+import { BANS_BUCKET, DESIRED_BUCKET, PROTECTION_BUCKET, PROTECTION_KEY, HOSTS_BUCKET, liftSubject, reportSubject, signalSubject, type BanSignal, type HostRegistration, type HostReport } from "@fleetwall/api";
 import { closeNats, connectNats, delay, retry } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import { BansFollower, HELD_LIVE_LIMIT } from "./bans-follower.js";
@@ -76,9 +76,23 @@ export class AgentLink {
    * from the bucket: it may be older than an update already delivered.
    */
   async watchDesired(onValue: (data: Uint8Array, stored: boolean) => Promise<void>, signal: AbortSignal): Promise<void> {
-    const desired = await this.#bucket(DESIRED_BUCKET, signal);
-    const subject = `$KV.${DESIRED_BUCKET}.${this.options.hostId}`;
-    const delivery = new DesiredDelivery(desired, this.options.hostId, onValue, this.options.log.child({ bucket: DESIRED_BUCKET }));
+    await this.#watchKey(DESIRED_BUCKET, this.options.hostId, onValue, signal);
+  }
+
+  /**
+   * Delivers the fleet's protection list until aborted, as `watchDesired` delivers desired state:
+   * the stored value, then each update by subscription to the key's subject (the only key of its
+   * bucket an agent may read).
+   */
+  async watchProtection(onValue: (data: Uint8Array, stored: boolean) => Promise<void>, signal: AbortSignal): Promise<void> {
+    await this.#watchKey(PROTECTION_BUCKET, PROTECTION_KEY, onValue, signal);
+  }
+
+  /** One key of a bucket: subscribe to its subject, read the stored value, then take updates; again after reconnects. */
+  async #watchKey(bucket: string, key: string, onValue: (data: Uint8Array, stored: boolean) => Promise<void>, signal: AbortSignal): Promise<void> {
+    const kv = await this.#bucket(bucket, signal);
+    const subject = `$KV.${bucket}.${key}`;
+    const delivery = new DesiredDelivery(kv, key, onValue, this.options.log.child({ bucket }));
     const reconnects = (async () => {
       for await (const s of this.nc.status()) {
         if (signal.aborted) break;
@@ -109,7 +123,7 @@ export class AgentLink {
         if (signal.aborted || this.nc.isClosed()) break;
         // refused (permissions that predate this subscription) or ended by the server: say so, and
         // subscribe again; the periodic read keeps the state current meanwhile, if it may
-        this.options.log.error({ subject, err: ended ?? (await updates.closed) }, "desired-state subscription ended; subscribing again");
+        this.options.log.error({ subject, err: ended ?? (await updates.closed) }, "bucket key subscription ended; subscribing again");
         await sleep(5_000, undefined, { signal, ref: false }).catch(() => undefined);
       }
     } finally {

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { FLEETWALL_VERSION, agentInboxPrefix } from "@fleetwall/api";
-import { connectOptions, logNatsStatus, ownAddresses, natsEndpoints, newRegistry, rootLogger, runProcess, serveObservability, warnIfOpenBus, type Supervisor } from "@fleetwall/runtime";
+import { connectOptions, logNatsStatus, ownAddresses, natsEndpoints, newRegistry, rootLogger, runProcess, serveObservability, untilAborted, warnIfOpenBus, type Supervisor } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import { Agent, type AgentBus } from "./agent.js";
 import type { FirewallBackend } from "./backend.js";
@@ -20,6 +20,7 @@ import { listTable, nftBinary, nftVersion, type NftRunner } from "./nft.js";
 import { BANS_TABLE } from "./bans-render.js";
 import { FAMILY, TABLE } from "./render.js";
 import { SelfProtection } from "./self-protect.js";
+import { FleetShield } from "./fleet-shield.js";
 import { AGENT_STATE_FILES, StateStore } from "./state-store.js";
 
 /**
@@ -100,13 +101,16 @@ export async function startAgent(cfg: Readonly<AgentConfig>, log: Logger, s: Sup
   // not abandoned on a stop: an nft transaction is atomic, and this one is short
   await agent.restore();
   protectManagement(defender, cfg.sshSource);
+  // the fleet's protection list as last taken, until the bus gives a newer one
+  const shield = new FleetShield(defender.bans, new StateStore(cfg.dryRun ? mkdtempSync(join(tmpdir(), "fleetwall-dry-run-")) : cfg.stateDir), () => agent.trustedKey(), log);
+  await shield.restore();
   let link: AgentLink | undefined;
   // before the bus: a log line naming the NATS server must not ban it while the agent connects
   const self = new SelfProtection(defender.bans, log);
   self.add(ownAddresses());
   s.run("self-protection", (signal) => self.run(() => [...cfg.nats, ...(link?.nc.getServers().map((x) => x.listen) ?? [])], signal));
   const registry = newRegistry();
-  agentMetrics(registry, { agent, nft, defender, jails, link: () => link });
+  agentMetrics(registry, { agent, nft, defender, jails, link: () => link, shield });
   await s.resource(`--listen ${cfg.listen}`, () => serveObservability(cfg.listen, registry, () => agent.appliedRevision > 0 && !!link && !link.nc.isClosed()), (server) => void server.close());
   const connection = connectOptions(cfg, `fleetwall-agent-${cfg.hostId}`, agentInboxPrefix(cfg.hostId));
   link = await s.resource("nats", (signal) => AgentLink.connect({ connection, hostId: cfg.hostId, log }, signal), (l) => l.close());
@@ -116,6 +120,7 @@ export async function startAgent(cfg: Readonly<AgentConfig>, log: Logger, s: Sup
   const connected = link;
   s.run("nats status", (signal) => logNatsStatus(connected.nc, log, signal));
   s.run("agent", (signal) => agent.run(cfg.dryRun ? dryRunBus(connected) : connected, signal));
+  s.run("fleet protection", (signal) => followProtection(agent, shield, connected, signal));
 }
 
 /** The bus as a dry run sees it: it follows desired state and bans, and registers, reports and signals nothing. */
@@ -128,6 +133,12 @@ function dryRunBus(link: AgentLink): AgentBus {
     publishSignal: async () => undefined,
     roundTrip: (ms) => link.roundTrip(ms),
   };
+}
+
+/** Takes the fleet's protection lists once a controller key is trusted (they are verified with it), until aborted. */
+async function followProtection(agent: Agent, shield: FleetShield, link: AgentLink, signal: AbortSignal): Promise<void> {
+  if (!(await untilAborted(agent.whenTrusted(), signal).then(() => true, () => false))) return;
+  await link.watchProtection((data, stored) => shield.onValue(data, stored), signal);
 }
 
 function localAddresses(): string[] {

@@ -5,6 +5,7 @@ import type { Defender } from "./defender.js";
 import type { JailRunner } from "./jails.js";
 import type { AgentLink } from "./link.js";
 import type { NftRunner } from "./nft.js";
+import type { FleetShield } from "./fleet-shield.js";
 
 export interface AgentParts {
   agent: Agent;
@@ -12,16 +13,17 @@ export interface AgentParts {
   defender: Defender;
   jails: JailRunner | undefined;
   link: () => AgentLink | undefined;
+  shield?: FleetShield;
 }
 
 /** The agent's metrics, read from the counters its components keep when Prometheus scrapes. */
-export function agentMetrics(registry: Registry, { agent, nft, defender, jails, link }: AgentParts): void {
+export function agentMetrics(registry: Registry, { agent, nft, defender, jails, link, shield }: AgentParts): void {
   counterOf(registry, "fleetwall_agent_applies_total", "Rulesets applied and confirmed.", () => agent.applies);
   agent.onApplyMs = latencyOf(registry, "fleetwall_agent_apply_seconds", "Time of one nft transaction replacing the policy table.", [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]);
   counterOf(registry, "fleetwall_agent_apply_failures_total", "Rulesets nft refused or read back wrong.", () => agent.applyFailures);
   counterOf(registry, "fleetwall_agent_rollbacks_total", "Rulesets rolled back by commit-confirm.", () => agent.rollbacks);
   counterOf(registry, "fleetwall_agent_drift_repairs_total", "Foreign changes to the table repaired.", () => agent.driftRepairs);
-  counterOf(registry, "fleetwall_agent_messages_dropped_total", "Desired states and decisions dropped as malformed, unsigned or forged.", () => agent.droppedMessages + defender.droppedDecisions + (link()?.bogusLive ?? 0));
+  counterOf(registry, "fleetwall_agent_messages_dropped_total", "Desired states and decisions dropped as malformed, unsigned or forged.", () => agent.droppedMessages + defender.droppedDecisions + (link()?.bogusLive ?? 0) + (shield?.dropped ?? 0));
   counterOf(registry, "fleetwall_agent_desired_inflate_refusals_total", "Desired states refused because their compressed payload inflates past the bound (64 MiB).", () => agent.inflateRefusals);
   counterOf(registry, "fleetwall_agent_signals_sent_total", "Jail detections delivered to the signals stream.", () => defender.signalsSent);
   counterOf(registry, "fleetwall_agent_ban_element_errors_total", "Ban set elements nft refused.", () => defender.bans.errors);
@@ -30,6 +32,9 @@ export function agentMetrics(registry: Registry, { agent, nft, defender, jails, 
   counterOf(registry, "fleetwall_agent_log_matches_total", "Log lines a jail filter matched.", () => jails?.linesMatched ?? 0);
   counterOf(registry, "fleetwall_agent_log_ambiguous_total", "sshd lines naming two candidate sources (a crafted user name): no one's failure.", () => jails?.linesAmbiguous ?? 0);
   counterOf(registry, "fleetwall_agent_log_untrusted_total", "Journal entries tagged sshd that sshd did not write (by the journal's trusted fields): ignored.", () => jails?.linesUntrusted ?? 0);
+  gaugeOf(registry, "fleetwall_agent_jail_bans_skipped", "Jail bans not made, by reason (special: loopback, multicast, link-local; protected: allowlisted, own, NATS, management or in the fleet's protection list).", () => defender.skipped, "reason");
+  gaugeOf(registry, "fleetwall_agent_fleet_protected", "Entries of the fleet's protection list in force here (never banned, locally or by a decision).", () => shield?.size ?? 0);
+  gaugeOf(registry, "fleetwall_agent_fleet_protection_revision", "Revision of the fleet's protection list in force.", () => shield?.revision ?? 0);
   gaugeOf(registry, "fleetwall_agent_applied_revision", "Desired-state revision in force.", () => agent.appliedRevision);
   gaugeOf(registry, "fleetwall_agent_bans_active", "Bans in the kernel's sets.", () => defender.bans.activeBans);
   gaugeOf(registry, "fleetwall_agent_signals_queued", "Detections waiting for the bus.", () => defender.queuedSignals);

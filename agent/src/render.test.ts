@@ -144,11 +144,15 @@ describe("user text and numbers are bounded to what nft accepts", () => {
 });
 
 // Generators for policies: each accepted (valid) policy must render to a script nft accepts.
-const cidr = fc.oneof(
+const cidr4 = fc.oneof(
   fc.tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 8, max: 32 })).map(([a, b, p]) => `198.${18 + (a % 2)}.${b}.0/${p}`),
-  fc.tuple(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 32, max: 128 })).map(([a, p]) => `2001:db8:${a.toString(16)}::/${p}`),
-  fc.constantFrom("203.0.113.7", "2001:db8::1"),
+  fc.constant("203.0.113.7"),
 ).map((c) => parseCidr(c).text);
+const cidr6 = fc.oneof(
+  fc.tuple(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 32, max: 128 })).map(([a, p]) => `2001:db8:${a.toString(16)}::/${p}`),
+  fc.constant("2001:db8::1"),
+).map((c) => parseCidr(c).text);
+const cidr = fc.oneof(cidr4, cidr6);
 // for lists long enough to become named sets: narrow networks and addresses, overlapping and adjacent
 // written as their networks (the API refuses host bits: 198.18.0.1/24 would mean 198.18.0.0/24)
 const narrowCidr = fc.oneof(
@@ -159,10 +163,16 @@ const longList = fc.array(narrowCidr, { minLength: 90, maxLength: 160 });
 const port = fc.oneof(fc.integer({ min: 1, max: 65535 }), fc.constantFrom("ssh", "https", "dns", "smtp", "imap"), fc.tuple(fc.integer({ min: 1, max: 60000 }), fc.integer({ min: 0, max: 5000 })).map(([a, l]) => `${a}-${a + l}`));
 // extremes the API accepts (and some it must refuse: those never reach nft)
 const RATES = fc.constantFrom("5/minute", "1/second", "1/day", "999999/second", "999999/day", "1/hour");
+/** Mostly `valid`, sometimes `invalid`: what the API refuses is still generated, without drowning the valid ones. */
+const mostly = <T, U>(valid: fc.Arbitrary<T>, invalid: fc.Arbitrary<U>) => fc.oneof({ weight: 9, arbitrary: valid }, { weight: 1, arbitrary: invalid });
 const policyName = fc.oneof(fc.constantFrom("p", "web"), fc.integer({ min: 120, max: 253 }).map((n) => `p${"a".repeat(n - 2)}9`), fc.constant(`${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(61)}`));
+const rateLimit = fc.record({ newConnections: fc.oneof(fc.integer({ min: 1, max: 100 }), fc.constantFrom(1, 100000)), perSeconds: fc.oneof(fc.integer({ min: 1, max: 3600 }), fc.constantFrom(1, 7, 86400)) });
+const comment = fc.oneof(fc.constantFrom("x", "from the guide", "é".repeat(100), "😀".repeat(100), "漢".repeat(100)), fc.string({ unit: "grapheme", maxLength: 100 }));
+const ruleName = fc.oneof(fc.constantFrom("a", "b", "c", "d", "e"), fc.constant(`r${"x".repeat(46)}9`));
+// any rule the schema has fields for, fitting together or not (the API refuses most)
 const rule = fc.record(
   {
-    name: fc.oneof(fc.constantFrom("a", "b", "c", "d", "e"), fc.constant(`r${"x".repeat(46)}9`)),
+    name: ruleName,
     action: fc.constantFrom("Allow", "Deny", "Reject", "Log"),
     protocol: fc.constantFrom("tcp", "udp", "icmp", "icmpv6"),
     ports: fc.array(port, { minLength: 1, maxLength: 5 }),
@@ -171,12 +181,45 @@ const rule = fc.record(
     interface: fc.constantFrom("eth0", "ens3", "wg0"),
     icmpTypes: fc.array(fc.constantFrom("echo-request", "destination-unreachable", 3, 128), { minLength: 1, maxLength: 3 }),
     state: fc.uniqueArray(fc.constantFrom("new", "established", "related", "invalid"), { minLength: 1, maxLength: 3 }),
-    rateLimit: fc.record({ newConnections: fc.oneof(fc.integer({ min: 1, max: 100 }), fc.constantFrom(1, 100000)), perSeconds: fc.oneof(fc.integer({ min: 1, max: 3600 }), fc.constantFrom(1, 7, 86400)) }),
-    comment: fc.oneof(fc.constantFrom("x", "from the guide", "é".repeat(100), "😀".repeat(100), "漢".repeat(100)), fc.string({ unit: "grapheme", maxLength: 100 })),
+    rateLimit,
+    comment,
     counter: fc.boolean(),
   },
   { requiredKeys: ["name", "action"] },
 );
+// A rule whose fields fit together (ports with tcp and udp, ICMP types with icmp and icmpv6, a rate
+// limit on Allow, addresses of a family the protocol has): nearly every one is valid, so policies
+// with many rules are checked, not only the few with one rule that happen to be valid.
+const addresses = (family: "ip" | "ip6" | "both", max: number) =>
+  family === "ip" ? fc.array(cidr4, { minLength: 1, maxLength: max })
+  : family === "ip6" ? fc.array(cidr6, { minLength: 1, maxLength: max })
+  // both families in each list, so that sources and destinations always share one
+  : fc.tuple(cidr4, fc.array(cidr, { maxLength: max - 2 }), cidr6).map(([a, rest, b]) => [a, ...rest, b]);
+const coherentRule = fc
+  .tuple(fc.constantFrom("tcp", "udp", "icmp", "icmpv6", "any"), fc.constantFrom("Allow", "Deny", "Reject", "Log"), fc.constantFrom("ip", "ip6", "both"))
+  .chain(([protocol, action, anyFamily]) => {
+    const family = protocol === "icmp" ? "ip" : protocol === "icmpv6" ? "ip6" : (anyFamily as "ip" | "ip6" | "both");
+    const icmpTypes = protocol === "icmp" ? ["echo-request", "destination-unreachable", 3, 0] : ["echo-request", "destination-unreachable", 128, 1];
+    return fc.record(
+      {
+        name: ruleName,
+        action: fc.constant(action),
+        // no protocol: every protocol (tcp and udp where it names ports)
+        ...(protocol === "any" ? {} : { protocol: fc.constant(protocol) }),
+        ...(protocol === "icmp" || protocol === "icmpv6" ? { icmpTypes: fc.array(fc.constantFrom(...icmpTypes), { minLength: 1, maxLength: 3 }) } : {}),
+        ...(protocol === "icmp" || protocol === "icmpv6" ? {} : { ports: fc.array(port, { minLength: 1, maxLength: 5 }) }),
+        sources: addresses(family, 4),
+        destinations: addresses(family, 3),
+        interface: fc.constantFrom("eth0", "ens3", "wg0"),
+        state: fc.uniqueArray(fc.constantFrom("new", "established", "related", "invalid"), { minLength: 1, maxLength: 3 }),
+        ...(action === "Allow" ? { rateLimit } : {}),
+        comment,
+        counter: fc.boolean(),
+      },
+      { requiredKeys: ["name", "action"] },
+    );
+  });
+const rules = (maxLength: number) => mostly(fc.uniqueArray(fc.oneof({ weight: 19, arbitrary: coherentRule }, { weight: 1, arbitrary: rule }), { maxLength, selector: (r) => r.name }), fc.array(rule, { maxLength }));
 const spec = fc.record(
   {
     hostSelector: fc.constant({}),
@@ -185,10 +228,10 @@ const spec = fc.record(
     defaultInput: fc.constantFrom("Drop", "Reject", "Accept"),
     defaultOutput: fc.constantFrom("Drop", "Reject", "Accept"),
     baseline: fc.record({ loopback: fc.boolean(), established: fc.boolean(), dropInvalid: fc.boolean(), badTcpFlags: fc.boolean() }),
-    icmp: fc.oneof(fc.constantFrom("Essential", "Ping", "All", "None"), fc.record({ preset: fc.constantFrom("Essential", "Ping", "All", "None"), rate: fc.oneof(RATES, fc.constantFrom("0/second", "99999999999999999999/second")) }, { requiredKeys: [] })),
-    logDropped: fc.record({ prefix: fc.oneof(fc.constantFrom("drop: ", "fw ", "é".repeat(64), "😀".repeat(64)), fc.string({ unit: "grapheme", maxLength: 64 })), rate: fc.oneof(RATES, fc.constantFrom("0/day", "1000000/second", "99999999999999999999/second")) }),
-    ingress: fc.array(rule, { maxLength: 5 }),
-    egress: fc.array(rule, { maxLength: 3 }),
+    icmp: fc.oneof(fc.constantFrom("Essential", "Ping", "All", "None"), fc.record({ preset: fc.constantFrom("Essential", "Ping", "All", "None"), rate: mostly(RATES, fc.constantFrom("0/second", "99999999999999999999/second")) }, { requiredKeys: [] })),
+    logDropped: fc.record({ prefix: fc.oneof(fc.constantFrom("drop: ", "fw ", "é".repeat(64), "😀".repeat(64)), fc.string({ unit: "grapheme", maxLength: 64 })), rate: mostly(RATES, fc.constantFrom("0/day", "1000000/second", "99999999999999999999/second")) }),
+    ingress: rules(5),
+    egress: rules(3),
   },
   { requiredKeys: ["hostSelector"] },
 );

@@ -11,7 +11,35 @@ describe("lineTimeMs", () => {
     ["<38>1 2019-07-08T17:40:17.95-04:00 h sshd 5 - - x", Date.UTC(2019, 6, 8, 21, 40, 17, 950)],
     ["h sshd[1]: no time", undefined],
     ["Foo  6 01:00:00 h", undefined],
+    ["Decx 6 01:00:00 h", undefined],
+    ["Dec  6 01:00:00.1 2 h", Date.UTC(2000, 11, 6, 1, 0, 0, 100)],
   ])("%s", (line, want) => expect(lineTimeMs(line)).toBe(want));
+});
+
+describe("lineTimeMs by character codes reads what the regexes read", () => {
+  const BSD = /^(?:<\d+>)?([A-Z][a-z]{2}) +(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?/;
+  const MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+  /** The regex alone, as lineTimeMs read BSD stamps before its fast path. */
+  const byRegex = (line: string) => {
+    const b = BSD.exec(line);
+    if (!b) return "not BSD";
+    const month = MONTHS.indexOf((b[1] as string).toLowerCase());
+    if (month < 0) return undefined;
+    return Date.UTC(2000, month, Number(b[2]), Number(b[3]), Number(b[4]), Number(b[5]), Number(((b[6] ?? "") + "000").slice(0, 3)));
+  };
+  it("on random stamps and near-stamps", () => {
+    let seed = 5;
+    const r = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const pick = (s: string) => s[Math.floor(r() * s.length)] as string;
+    const parts = ["Dec", "Jan", "Foo", "DEC", "dec", " ", "  ", "6", "16", "123", " ", "01", ":", "00", ":", "59", ".", "5", "1 2", "123456789", "a", "<38>", " h sshd[1]: x"];
+    for (let k = 0; k < 20_000; k++) {
+      const line = k % 2
+        ? `${pick("DJFx")}${pick("eaoX")}${pick("cnoX")}${" ".repeat(1 + Math.floor(r() * 2))}${Math.floor(r() * 40)} ${pick("0123")}${pick("0129:")}:${pick("05")}${pick("09")}:${pick("05")}${pick("09a")}${r() < 0.5 ? `.${String(Math.floor(r() * 1e6)).slice(0, 1 + Math.floor(r() * 7))}${pick(" x9")}` : ""} h`
+        : Array.from({ length: 1 + Math.floor(r() * 8) }, () => parts[Math.floor(r() * parts.length)]).join("");
+      const want = byRegex(line);
+      if (want !== "not BSD") expect(lineTimeMs(line), line).toBe(want);
+    }
+  });
 });
 
 describe("sshd sessions expire by log time", () => {

@@ -34,5 +34,7 @@ export const PINNED_KEY = "controller.pub";
 export const JAIL_POSITIONS = "jail-positions.json";
 /** This host's own jail bans, so a restarted agent still reports and can lift them. */
 export const LOCAL_BANS = "local-bans.json";
+/** The fleet's protection list last taken (fleet-shield.ts): protects before the bus is reached, and refuses older ones. */
+export const FLEET_PROTECTION = "fleet-protection.json";
 /** Every file the agent writes in its state directory (what `fleetwall agent uninstall` removes). */
-export const AGENT_STATE_FILES = [LAST_APPLIED, PINNED_KEY, JAIL_POSITIONS, LOCAL_BANS] as const;
+export const AGENT_STATE_FILES = [LAST_APPLIED, PINNED_KEY, JAIL_POSITIONS, LOCAL_BANS, FLEET_PROTECTION] as const;

@@ -26,3 +26,4 @@ export * from "./ban-digest.js";
 export * from "./strict.js";
 export * from "./cel.js";
 export * from "./desired-wire.js";
+export * from "./fleet-protection.js";

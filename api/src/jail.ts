@@ -1,7 +1,10 @@
 import { z } from "zod";
 import { DurationString } from "./duration.js";
 import { CidrString } from "./net.js";
+import { HOST_TAG, isFail2banJail } from "./jail-kind.js";
 import { strictObject } from "./strict.js";
+
+export { HOST_TAG, isFail2banJail };
 
 /** sshd's modes are fail2ban's: `sshd` (normal), plus scanners and broken handshakes (`-ddos`), key-exchange and method probes (`-extra`), or all (`-aggressive`). */
 export const BUILTIN_FILTERS = ["sshd", "sshd-ddos", "sshd-extra", "sshd-aggressive", "nginx-http-auth", "gotosocial-auth"] as const;
@@ -29,14 +32,6 @@ export const JailSource = z
   .describe("Where the jail reads log lines: {file: PATH} or {journal: {unit: NAME}}.")
   .meta({ "x-kubernetes-validations": [{ rule: "has(self.file) ? !has(self.journal) : has(self.journal)", message: "give file or journal, one of them" }] });
 export type JailSource = z.infer<typeof JailSource>;
-
-/** A tag naming the offender in a fail2ban regex. */
-export const HOST_TAG = /<(?:HOST|ADDR|IP4|IP6|SUBNET|DNS|F-ID|F-(?:IP4|IP6|ADDR|SUBNET|DNS|ID)\/)>/;
-
-/** Whether a jail is matched as fail2ban matches (any of its fail2ban-only fields is set). */
-export function isFail2banJail(j: { prefRegex?: string | undefined; ignoreRegex?: readonly string[] | undefined; datePattern?: string | undefined; maxLines?: number | undefined }): boolean {
-  return j.prefRegex !== undefined || j.ignoreRegex !== undefined || j.datePattern !== undefined || j.maxLines !== undefined;
-}
 
 export const Jail = strictObject({
     name: z.string().min(1).max(32).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be lowercase letters, digits and '-'").describe("Name of the jail; part of every ban's scenario."),

@@ -1,3 +1,4 @@
+import { PROTECTION_BUCKET, PROTECTION_SUBJECT } from "./fleet-protection.js";
 import { BANS_BUCKET, BANS_LIVE_PREFIX, DESIRED_BUCKET, HOSTS_BUCKET, SIGNALS_STREAM, agentInboxPrefix, liftSubject, reportSubject, signalSubject } from "./subjects.js";
 
 /** What a NATS user may publish and subscribe to. */
@@ -12,8 +13,9 @@ const kvStream = (bucket: string) => `KV_${bucket}`;
  * An agent's rights: its own report and signal subjects and registration key; its own desired-state
  * key, read directly and followed by subscription; the ban decisions, followed by subscription to
  * their republished subjects and read through a JetStream consumer when it catches up; replies only
- * under its own inbox prefix. It cannot publish another host's report, write
- * desired state or decisions, or read another host's desired state.
+ * under its own inbox prefix; the fleet's protection list (one key), read directly and followed by
+ * subscription, nothing else of its bucket. It cannot publish another host's report, write
+ * desired state, decisions or protections, or read another host's desired state or registration.
  */
 export function agentPermissions(hostId: string): NatsPermissions {
   const desired = kvStream(DESIRED_BUCKET);
@@ -30,12 +32,15 @@ export function agentPermissions(hostId: string): NatsPermissions {
       `$JS.API.STREAM.INFO.${SIGNALS_STREAM}`,
       // its own desired state, read directly (updates come by subscription, below)
       `$JS.API.DIRECT.GET.${desired}.$KV.${DESIRED_BUCKET}.${hostId}`,
+      // the fleet's protection list, read directly (updates come by subscription, below)
+      `$JS.API.STREAM.INFO.${kvStream(PROTECTION_BUCKET)}`,
+      `$JS.API.DIRECT.GET.${kvStream(PROTECTION_BUCKET)}.${PROTECTION_SUBJECT}`,
       // a consumer of all decisions to catch up with, and its flow-control answers
       `$JS.API.CONSUMER.CREATE.${bans}.*.$KV.${BANS_BUCKET}.>`,
       `$JS.API.CONSUMER.DELETE.${bans}.*`,
       `$JS.FC.${bans}.>`,
     ],
-    subscribe: [`${agentInboxPrefix(hostId)}.>`, `$KV.${DESIRED_BUCKET}.${hostId}`, `${BANS_LIVE_PREFIX}>`, liftSubject(hostId)],
+    subscribe: [`${agentInboxPrefix(hostId)}.>`, `$KV.${DESIRED_BUCKET}.${hostId}`, `${BANS_LIVE_PREFIX}>`, liftSubject(hostId), PROTECTION_SUBJECT],
   };
 }
 
@@ -58,6 +63,7 @@ export const OPERATOR_PERMISSIONS: NatsPermissions = {
     `$JS.API.DIRECT.GET.${kvStream(DESIRED_BUCKET)}.>`,
     `$JS.API.DIRECT.GET.${kvStream(HOSTS_BUCKET)}.>`,
     `$JS.API.DIRECT.GET.${kvStream(BANS_BUCKET)}.>`,
+    `$JS.API.DIRECT.GET.${kvStream(PROTECTION_BUCKET)}.>`,
     `$JS.API.STREAM.MSG.GET.*`,
     "$JS.API.CONSUMER.CREATE.*.*.>",
     "$JS.API.CONSUMER.CREATE.*",

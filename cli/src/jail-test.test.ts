@@ -1,7 +1,8 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { canonicalizer, compileFinder } from "@fleetwall/agent/filters";
 import { filterFile, jailTest } from "./jail-test.js";
 
 const LOGS = "/usr/lib/python3/dist-packages/fail2ban/tests/files/logs";
@@ -40,5 +41,25 @@ describe("jail test --filter-file: a fail2ban filter as is, like fail2ban-regex 
     expect(left[0]).toMatch(/^failregex \^\(\?:FAILED login\|Login failed\).*\(\?P=user\).*: .*backtracking/);
     const r = await jailTest(`${LOGS}/roundcube-auth`, spec, []);
     expect(r.matched).toBeGreaterThan(0);
+  });
+
+  it("skips only lines the filter would reject: the same matches as feeding it every line", async () => {
+    // fail2ban's test logs one after another: many programs, date formats and a few non-ASCII lines
+    const text = readdirSync(LOGS).filter((f) => statSync(join(LOGS, f)).isFile()).sort().map((f) => readFileSync(join(LOGS, f), "utf8")).join("\n");
+    const log = join(dir, "all.log");
+    writeFileSync(log, text);
+    for (const name of ["postfix", "dovecot", "nginx-limit-req", "sshd", "sendmail-reject", "apache-auth"]) {
+      const spec = filterFile(`/etc/fail2ban/filter.d/${name}.conf`, {});
+      const find = compileFinder(spec, []);
+      const canonical = canonicalizer();
+      const want = text.split("\n").flatMap((l, i) => {
+        const found = find(l);
+        if (found === undefined) return [];
+        const host = canonical(found);
+        return [host ? { line: i + 1, host } : { line: i + 1, host: found, address: false as const }];
+      });
+      expect(want.length, name).toBeGreaterThan(0);
+      expect((await jailTest(log, spec, [])).matches, name).toEqual(want);
+    }
   });
 });

@@ -1,7 +1,7 @@
-import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import { dirname, basename } from "node:path";
-import { canonicalizer, compileFinder, type JailFilter } from "@fleetwall/agent/filters";
-import { readFilter, translatableFilter, type LeftOut } from "@fleetwall/agent/fail2ban";
+import { canonicalizer, compileFinder, scanBytes, type JailFilter } from "@fleetwall/agent/filters";
+import { readFilter, translatableFilter, type LeftOut } from "@fleetwall/agent/fail2ban/filter-file";
 import { readText } from "./fail2ban-files.js";
 
 export interface JailTestResult {
@@ -15,17 +15,15 @@ export interface JailTestResult {
 export async function jailTest(file: string, filter: string | undefined | JailFilter, failRegex: string[]): Promise<JailTestResult> {
   const find = compileFinder(filter, failRegex);
   const canonical = canonicalizer();
-  const text = await readFile(file, "utf8");
-  const lines = text.split("\n");
-  if (lines[lines.length - 1] === "") lines.pop();
   const matches: JailTestResult["matches"] = [];
-  lines.forEach((l, i) => {
+  // only the lines with the filter's literals (sshd's program tag, a fail2ban filter's words) are cut out
+  const lines = scanBytes(readFileSync(file), find.literals ?? [], (l, n) => {
     const found = find(l);
     if (found === undefined) return;
     const host = canonical(found);
-    matches.push(host ? { line: i + 1, host } : { line: i + 1, host: found, address: false });
+    matches.push(host ? { line: n, host } : { line: n, host: found, address: false });
   });
-  return { lines: lines.length, matched: matches.length, matches };
+  return { lines, matched: matches.length, matches };
 }
 
 /**

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { setFlagsFromString } from "node:v8";
 import { Command } from "commander";
-import { FLEETWALL_VERSION, REGEX_FLAGS } from "@fleetwall/api";
+import { FLEETWALL_VERSION, REGEX_FLAGS } from "@fleetwall/api/version";
 import { ConfigError } from "./config-error.js";
 import { addBansCommands, addDiffCommand, addHostsCommands, addStatusCommand } from "./fleet-commands.js";
 import { addRenderCommand, addToolCommands } from "./offline-commands.js";

@@ -168,3 +168,25 @@ describe("BanList reconciler failures", () => {
     await run;
   });
 });
+
+describe("BanKeeper logging", () => {
+  it("logs a flood of refused signals once per reason per interval; the metric counts each", async () => {
+    const lines: { msg: string; reason?: string; suppressed?: number }[] = [];
+    const log = pino({ level: "info" }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+    let now = Date.parse("2026-11-27T12:00:00Z");
+    let keeper: BanKeeper | undefined;
+    keeper = new BanKeeper(bucket(() => keeper as BanKeeper, false), key, config, log, () => now);
+    keeper.setHost("h1", { addresses: ["198.18.0.11"] });
+    for (let i = 0; i < 500; i += 1) await keeper.onSignal(signal("h2", "198.18.0.11"));
+    for (let i = 0; i < 500; i += 1) await keeper.onSignal(signal("h2", `203.0.113.${i % 200}/16`));
+    expect(keeper.skippedSignals).toBe(1000);
+    const refused = lines.filter((l) => l.msg === "signal not turned into a fleet ban");
+    expect(refused.map((l) => l.reason)).toEqual(["a fleet host", expect.stringMatching(/broader than the minimum/)]);
+    now += 10_000;
+    const controller = new AbortController();
+    controller.abort();
+    await keeper.run(controller.signal);
+    const summaries = lines.filter((l) => l.msg.startsWith("signals not turned into a fleet ban"));
+    expect(summaries.map((l) => [l.reason, l.suppressed])).toEqual([["a fleet host", 499], [expect.stringMatching(/broader than the minimum/), 499]]);
+  });
+});

@@ -1,4 +1,5 @@
 import { banKey, formatDuration, parseCidr, type BanAddRequest, type BanImportRequest, type BanList, type BanReply, type BanSignal, type Cidr, type HostRegistration, type SigningKey, type BanDecision } from "@fleetwall/api";
+import { ThrottledLines } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import type { z } from "zod";
 import { arbitrate, type ArbiterConfig } from "./arbiter.js";
@@ -27,7 +28,8 @@ function canonical(address: string): string {
   }
 }
 
-
+/** Each reason of a per-signal log line is written at most once this often, then counted. */
+const LOG_INTERVAL_MS = 10_000;
 
 /** How often expired decisions and stale reports are forgotten. */
 const JANITOR_MS = 30_000;
@@ -45,9 +47,15 @@ export class BanKeeper {
   readonly banLists: BanListReconciler;
   /** Signals not turned into a fleet ban, by the first word of the reason. */
   readonly skipped: Record<string, number> = {};
+  /** Told when what is protected changes (a registration, the control plane's addresses): the fleet's list is published again. */
+  onProtectionChange: () => void = () => undefined;
   /** Replayed decisions found in the bucket (and deleted). */
   replays = 0;
   readonly #replays = new ReplayGuard();
+  /** A flood of well-formed signals is one line per reason per interval, then a count (the metric counts each). */
+  readonly #refusedLog: ThrottledLines;
+  /** A host re-registering in a loop is one line per host per interval. */
+  readonly #claimsLog: ThrottledLines;
 
   constructor(
     sink: BanSink,
@@ -62,6 +70,8 @@ export class BanKeeper {
     this.reporters = new ReporterLog({ ...DEFAULT_REPORTER_LIMITS, windowMs: config.reportWindowSeconds * 1000 });
     this.banLists = new BanListReconciler(this.mirror, this.protection.check, this.publisher, log, now);
     this.mirror.onAllowChange = () => this.banLists.kick();
+    this.#refusedLog = new ThrottledLines(log, "signals not turned into a fleet ban, not logged one by one", LOG_INTERVAL_MS, now);
+    this.#claimsLog = new ThrottledLines(log, "registration claims refused, not logged one by one", LOG_INTERVAL_MS, now);
   }
 
   get decisions(): number {
@@ -98,13 +108,15 @@ export class BanKeeper {
   /** A host's registration (null: gone): its addresses and management networks are protected, within bounds. */
   setHost(hostId: string, reg: Pick<HostRegistration, "addresses" | "managementSources"> | null): void {
     const refused = this.protection.setHost(hostId, reg);
-    if (refused.length) this.log.warn({ host: hostId, refused }, "registration claims refused");
+    if (refused.length) this.#claimsLog.write("warn", hostId, { host: hostId, refused }, "registration claims refused");
     this.banLists.kick();
+    this.onProtectionChange();
   }
 
   /** The control plane's addresses resolved from names (NATS servers, this controller). */
   setResolved(cidrs: readonly Cidr[]): void {
     this.protection.setResolved(cidrs);
+    this.onProtectionChange();
   }
 
   setBanLists(lists: readonly BanList[]): void {
@@ -125,7 +137,7 @@ export class BanKeeper {
     if (refusal) {
       const kind = refusal.reason.split(/[ :]/)[0] as string;
       this.skipped[kind] = (this.skipped[kind] ?? 0) + 1;
-      this.log.info({ address: signal.address, jail: signal.jail, host: signal.hostId, reason: refusal.reason }, "signal not turned into a fleet ban");
+      this.#refusedLog.write("info", refusal.reason, { address: signal.address, jail: signal.jail, host: signal.hostId, reason: refusal.reason }, "signal not turned into a fleet ban");
       return;
     }
     await this.publisher.execute(plan);
@@ -195,6 +207,8 @@ export class BanKeeper {
       await this.banLists.run(signal);
     } finally {
       clearInterval(janitor);
+      this.#refusedLog.close();
+      this.#claimsLog.close();
     }
   }
 }

@@ -9,6 +9,7 @@ import type { ControllerConfig } from "./config.js";
 import { ConsumerGuard } from "./consumer-guard.js";
 import { ControlPlaneResolver } from "@fleetwall/runtime";
 import type { Controller } from "./controller.js";
+import type { ProtectionPublisher } from "./protection-publisher.js";
 
 /** The arbiter's bounds from the controller's flags. */
 export function arbiterConfig(cfg: Readonly<ControllerConfig>): ArbiterConfig {
@@ -42,6 +43,8 @@ export class BanSide {
   readonly #bans = gate();
   readonly #controlPlane = gate();
   readonly guard: ConsumerGuard;
+  /** Publishes the fleet's protection list once registrations and the control plane are loaded (none: agents protect only what they know). */
+  protections: ProtectionPublisher | undefined;
 
   constructor(
     private readonly bus: ControllerBus,
@@ -71,6 +74,9 @@ export class BanSide {
     counterOf(registry, "fleetwall_controller_consumers_deleted_total", "Consumers of fleetwall streams deleted as not allowed (foreign deliver subjects, too many).", () => this.guard.deleted);
     counterOf(registry, "fleetwall_controller_arbiter_consumer_recreations_total", "Times the arbiter's consumer was missing and made again.", () => this.bus.consumerRecreations);
     counterOf(registry, "fleetwall_controller_replayed_decisions_total", "Decisions found in the bans bucket long after they were signed (put back), deleted again.", () => this.bans.replays);
+    gaugeOf(registry, "fleetwall_controller_fleet_protected", "Entries of the fleet's protection list last published (agents never ban them).", () => this.protections?.entries ?? 0);
+    gaugeOf(registry, "fleetwall_controller_fleet_protected_left_out", "Protected addresses left out of the fleet's list (too many); the controller still refuses to ban them fleet-wide.", () => this.protections?.leftOut ?? 0);
+    counterOf(registry, "fleetwall_controller_fleet_protection_publish_failures_total", "Fleet protection lists the bus did not store.", () => this.protections?.failures ?? 0);
     gaugeOf(registry, "fleetwall_controller_reporter_addresses", "Addresses the arbiter remembers reports of.", () => this.bans.reporters.size);
   }
 
@@ -87,7 +93,7 @@ export class BanSide {
     await Promise.race([Promise.all([this.#hosts.done, this.#bans.done, this.#controlPlane.done]), aborted(signal)]);
     if (!signal.aborted) {
       this.log.info({ decisions: this.bans.decisionsByKey.size }, "registrations and protections loaded; judging signals");
-      await Promise.all([this.bans.run(signal), this.bus.consumeSignals((s) => this.bans.onSignal(s), signal)]);
+      await Promise.all([this.bans.run(signal), this.bus.consumeSignals((s) => this.bans.onSignal(s), signal), this.protections?.run(signal)]);
     }
     await resolving;
   }

@@ -3,6 +3,7 @@ import { Kvm, type KV } from "@nats-io/kv";
 import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, jetstreamManager, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
 import { BANS_BUCKET, BANS_REPUBLISH, DESIRED_BUCKET, HOSTS_BUCKET, SIGNALS_STREAM, SIGNAL_WILDCARD } from "@fleetwall/api";
 import type { Logger } from "pino";
+import { StreamSettings } from "./stream-settings.js";
 
 const MiB = 1024 * 1024;
 
@@ -23,12 +24,14 @@ export interface StreamLimits {
  * discard old), none over 4 KiB. Buckets: one value per key, values bounded, discard new (a full
  * bucket refuses writes, it never drops a decision or a registration on its own).
  */
-export const LIMITS: Record<"signals" | "desired" | "hosts" | "bans", StreamLimits> = {
+export const LIMITS: Record<"signals" | "desired" | "hosts" | "bans" | "protection", StreamLimits> = {
   signals: { max_bytes: 128 * MiB, max_msg_size: 4096, max_msgs_per_subject: 10_000, max_age: nanos(86_400_000), discard: DiscardPolicy.Old, max_consumers: 8 },
   // agents may make no consumers on these (their permissions): no cap beyond the server's
   // only the controller writes desired states: a value is bounded by the server's max_payload (at most 64 MiB)
   desired: { max_bytes: 256 * MiB, max_msg_size: 64 * MiB, max_msgs_per_subject: 1, max_age: 0, discard: DiscardPolicy.New, max_consumers: -1 },
   hosts: { max_bytes: 32 * MiB, max_msg_size: 16 * 1024, max_msgs_per_subject: 1, max_age: 0, discard: DiscardPolicy.New, max_consumers: -1 },
+  // one key, the fleet's protection list (fleet-protection.ts in api), read by every agent
+  protection: { max_bytes: 8 * MiB, max_msg_size: MiB, max_msgs_per_subject: 1, max_age: 0, discard: DiscardPolicy.New, max_consumers: -1 },
   bans: { max_bytes: 1024 * MiB, max_msg_size: MiB, max_msgs_per_subject: 1, max_age: 0, discard: DiscardPolicy.New, max_consumers: 10_000 },
 };
 
@@ -52,55 +55,43 @@ export const arbiterConsumerConfig = {
   max_ack_pending: 1024,
 };
 
-const differs = (have: Partial<StreamConfig>, want: StreamLimits) => (Object.keys(want) as (keyof StreamLimits)[]).some((k) => (have[k] ?? 0) !== want[k]);
-
-/** Brings an existing stream's limits to `want`; what the server refuses to change is logged, not fatal. */
-async function ensureLimits(jsm: JetStreamManager, name: string, want: StreamLimits, log: Logger, extra: Partial<StreamConfig> = {}): Promise<void> {
-  const have = (await jsm.streams.info(name)).config;
-  if (!differs(have, want) && Object.keys(extra).length === 0) return;
-  try {
-    await jsm.streams.update(name, { ...have, ...want, ...extra });
-  } catch (error) {
-    // nats-server 2.9 refuses some changes (max_consumers) to a stream that exists: keep the rest
-    const { max_consumers: _, ...rest } = want;
-    await jsm.streams.update(name, { ...have, ...rest, ...extra }).then(
-      () => log.warn({ stream: name, err: error }, "stream limits applied but for its consumer cap (the server refuses to change it)"),
-      (again: unknown) => log.error({ stream: name, err: again }, "stream limits not applied"),
-    );
-  }
-}
-
 export interface Buckets {
   desired: KV;
   hosts: KV;
   bans: KV;
 }
 
-/** Creates (or brings to the current limits) the buckets, the signals stream and the arbiter's consumer. */
-export async function setUpStreams(nc: NatsConnection, replicas: number, log: Logger): Promise<Buckets> {
-  const kvm = new Kvm(nc);
+/**
+ * Opens bucket `name`, made when missing with `limits` (the KV API cannot set a consumer cap), and
+ * brings an existing one to them (`settings` remembers and reports what the server refuses).
+ */
+export async function ensureBucket(nc: NatsConnection, name: string, limits: StreamLimits, opts: { replicas: number; log: Logger; settings: StreamSettings; republish?: typeof BANS_REPUBLISH }): Promise<KV> {
   const jsm = await jetstreamManager(nc);
-  const bucket = async (name: string, limits: StreamLimits, extra: { republish?: typeof BANS_REPUBLISH } = {}) => {
-    const stream = `KV_${name}`;
-    // made here when missing, as the KV API makes it, with the limits it cannot set (a consumer cap)
-    if (!(await jsm.streams.info(stream).then(() => true, () => false))) {
-      await jsm.streams.add({ name: stream, subjects: [`$KV.${name}.>`], retention: RetentionPolicy.Limits, storage: StorageType.File, num_replicas: replicas, allow_rollup_hdrs: true, allow_direct: true, deny_delete: true, ...limits, ...extra });
-    }
-    const kv = await kvm.create(name, { history: 1, replicas, max_bytes: limits.max_bytes, maxValueSize: limits.max_msg_size, ...extra });
-    const have = (await jsm.streams.info(stream)).config;
-    const republish = extra.republish && (have.republish?.src !== extra.republish.src || have.republish?.dest !== extra.republish.dest) ? { republish: extra.republish } : {};
-    await ensureLimits(jsm, stream, limits, log, republish);
-    if (republish.republish && (await jsm.streams.info(stream)).config.republish?.dest !== extra.republish?.dest) {
-      log.error({ bucket: name }, "bans bucket does not republish its entries and the server refused to add it: agents see bans only by periodic catch-up (seconds, not milliseconds) until the bucket is made again");
-    }
-    return kv;
-  };
-  const desired = await bucket(DESIRED_BUCKET, LIMITS.desired);
-  const hosts = await bucket(HOSTS_BUCKET, LIMITS.hosts);
+  const stream = `KV_${name}`;
+  const extra = opts.republish ? { republish: opts.republish } : {};
+  if (!(await jsm.streams.info(stream).then(() => true, () => false))) {
+    await jsm.streams.add({ name: stream, subjects: [`$KV.${name}.>`], retention: RetentionPolicy.Limits, storage: StorageType.File, num_replicas: opts.replicas, allow_rollup_hdrs: true, allow_direct: true, deny_delete: true, ...limits, ...extra });
+  }
+  const kv = await new Kvm(nc).create(name, { history: 1, replicas: opts.replicas, max_bytes: limits.max_bytes, maxValueSize: limits.max_msg_size, ...extra });
+  await opts.settings.reconcile(jsm, stream, { ...limits, ...extra }, opts.log);
+  if (opts.republish && (await jsm.streams.info(stream)).config.republish?.dest !== opts.republish.dest) {
+    opts.log.error({ bucket: name }, "bans bucket does not republish its entries and the server refused to add it: agents see bans only by periodic catch-up (seconds, not milliseconds) until the bucket is made again");
+  }
+  return kv;
+}
+
+/** Creates (or brings to the current limits) the buckets, the signals stream and the arbiter's consumer. */
+export async function setUpStreams(nc: NatsConnection, replicas: number, log: Logger, settings = new StreamSettings()): Promise<Buckets> {
+  const jsm = await jetstreamManager(nc);
+  const opts = { replicas, log, settings };
+  const desired = await ensureBucket(nc, DESIRED_BUCKET, LIMITS.desired, opts);
+  const hosts = await ensureBucket(nc, HOSTS_BUCKET, LIMITS.hosts, opts);
   // every stored decision is republished to a core subject agents subscribe to (link.ts watchBans)
-  const bans = await bucket(BANS_BUCKET, LIMITS.bans, { republish: BANS_REPUBLISH });
+  const bans = await ensureBucket(nc, BANS_BUCKET, LIMITS.bans, { ...opts, republish: BANS_REPUBLISH });
   const stream: Partial<StreamConfig> & { name: string } = { name: SIGNALS_STREAM, subjects: [SIGNAL_WILDCARD], num_replicas: replicas, ...LIMITS.signals };
-  await jsm.streams.add(stream).catch(async () => ensureLimits(jsm, SIGNALS_STREAM, LIMITS.signals, log));
+  // made when missing; an existing one (refused with other settings) is brought to them
+  await jsm.streams.add(stream).catch(() => undefined);
+  await settings.reconcile(jsm, SIGNALS_STREAM, { ...LIMITS.signals }, log);
   await ensureArbiterConsumer(jsm);
   return { desired, hosts, bans };
 }

@@ -21,6 +21,7 @@ import { serveBans, type BanHandlers } from "./ban-requests.js";
 import { followBucket } from "./bucket-watch.js";
 import { decodeBanEntry, decodeDesired, decodeHostEntry, kvSubject, publishedOf, safeJson } from "./bus-codec.js";
 import { maxDesiredBytes, setUpStreams } from "./bus-limits.js";
+import type { StreamSettings } from "./stream-settings.js";
 import type { DesiredEntry } from "./desired-witness.js";
 import type { Published } from "./publisher.js";
 import { SignalConsumer } from "./signal-consumer.js";
@@ -35,6 +36,8 @@ export interface BusOptions {
   log: Logger;
   /** Called for every message dropped as malformed, with a short reason. */
   onInvalid: (kind: string, reason: string) => void;
+  /** Remembers the stream settings the server would not change (stream-settings.ts). */
+  streamSettings?: StreamSettings;
 }
 
 /**
@@ -81,7 +84,7 @@ export class ControllerBus {
   }
 
   static async #setUp(nc: NatsConnection, options: BusOptions): Promise<ControllerBus> {
-    const { desired, hosts, bans } = await setUpStreams(nc, options.replicas, options.log);
+    const { desired, hosts, bans } = await setUpStreams(nc, options.replicas, options.log, options.streamSettings);
     return new ControllerBus(nc, desired, hosts, bans, options);
   }
 

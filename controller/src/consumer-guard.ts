@@ -1,12 +1,13 @@
-import { BANS_BUCKET, DESIRED_BUCKET, HOSTS_BUCKET, SIGNALS_STREAM } from "@fleetwall/api";
+import { BANS_BUCKET, DESIRED_BUCKET, HOSTS_BUCKET, PROTECTION_BUCKET, SIGNALS_STREAM } from "@fleetwall/api";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { jetstreamManager, type ConsumerConfig, type JetStreamManager } from "@nats-io/jetstream";
+import { ThrottledLines } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 
 /** Catch-up consumers one agent may have on the bans stream at once. */
 export const MAX_CONSUMERS_PER_AGENT = 4;
 const BANS_STREAM = `KV_${BANS_BUCKET}`;
-const GUARDED = new Set([BANS_STREAM, `KV_${DESIRED_BUCKET}`, `KV_${HOSTS_BUCKET}`, SIGNALS_STREAM]);
+const GUARDED = new Set([BANS_STREAM, `KV_${DESIRED_BUCKET}`, `KV_${HOSTS_BUCKET}`, `KV_${PROTECTION_BUCKET}`, SIGNALS_STREAM]);
 const ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER";
 
 /** The inbox a deliver subject lies under: `_INBOX` (controller, operators), `_INBOX_<host>` (an agent), or undefined. */
@@ -70,12 +71,16 @@ export class ConsumerGuard {
   #sub: Subscription | undefined;
   #queue: Promise<void> = Promise.resolve();
   deleted = 0;
+  /** A flood of consumers is one line per stream and reason every 10 s, then a count (`deleted` counts each). */
+  readonly #deletedLog: ThrottledLines;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly log: Logger,
     private readonly onTampered: (subject: string) => void = () => undefined,
-  ) {}
+  ) {
+    this.#deletedLog = new ThrottledLines(log, "consumers refused and deleted, not logged one by one");
+  }
 
   async start(): Promise<void> {
     const jsm = await jetstreamManager(this.nc);
@@ -151,10 +156,11 @@ export class ConsumerGuard {
     this.#forget(name);
     await jsm.consumers.delete(stream, name).catch(() => undefined);
     this.deleted += 1;
-    this.log.warn({ stream, consumer: name, deliver, reason }, "consumer refused and deleted");
+    this.#deletedLog.write("warn", `${stream}: ${reason}`, { stream, consumer: name, deliver, reason }, "consumer refused and deleted");
   }
 
   stop(): void {
+    this.#deletedLog.close();
     this.#sub?.unsubscribe();
     for (const t of this.#unbound.values()) clearTimeout(t);
     this.#unbound.clear();

@@ -63,4 +63,15 @@ describe("DirSource", () => {
     await forgetful.src.scan();
     expect(ports(forgetful.sets.at(-1))).toEqual({ web: [80] });
   });
+
+  it("reports nothing once stopped, so a scan cut short does not look like files removed", async () => {
+    const { dir, src, sets } = source();
+    writeFileSync(join(dir, "a.yaml"), doc("a", 2201));
+    await src.scan();
+    expect(sets).toHaveLength(1);
+    writeFileSync(join(dir, "b.yaml"), doc("b", 8080));
+    src.stop();
+    await src.scan();
+    expect(sets).toHaveLength(1);
+  });
 });

@@ -43,6 +43,7 @@ export class DirSource {
   /** What each file held when last read, by its stat stamp. */
   #files = new Map<string, { stamp: string; digest: string; parsed: ParsedFile }>();
   #fullPending = false;
+  #stopped = false;
   /** Large files are parsed in a worker thread, so a 5 MB policy does not stall the controller. */
   readonly #parser = new ManifestParser();
 
@@ -61,7 +62,8 @@ export class DirSource {
     this.#watcher?.close();
     clearTimeout(this.#timer);
     clearInterval(this.#interval);
-    this.#parser.stop();
+    this.#stopped = true;
+    this.#parser.close();
   }
 
   #schedule(full = false): void {
@@ -107,6 +109,8 @@ export class DirSource {
       }
       files.set(rel, parsed);
     }
+    // stopped while reading: a file whose parse was refused is not gone, and nothing is reported any more
+    if (this.#stopped) return;
     this.#files = seen;
     const set = mergeResources(files, this.#last);
     // what tells one set from another without serialising every spec (5 MB for a big policy, on

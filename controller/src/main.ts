@@ -1,10 +1,12 @@
 import { readdir } from "node:fs/promises";
 import type { HostRegistration, Resource, SigningKey } from "@fleetwall/api";
-import { connectNats, connectOptions, counterOf, every, logNatsStatus, newRegistry, rootLogger, runProcess, serveObservability, untilAborted, type Supervisor } from "@fleetwall/runtime";
+import { connectNats, connectOptions, counterOf, every, gaugeOf, logNatsStatus, newRegistry, rootLogger, runProcess, serveObservability, untilAborted, type Supervisor } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { BanKeeper } from "./ban-keeper.js";
 import { BanSide, arbiterConfig } from "./ban-side.js";
+import { ProtectionPublisher } from "./protection-publisher.js";
+import { StreamSettings } from "./stream-settings.js";
 import { ControllerBus } from "./bus.js";
 import type { ControllerConfig } from "./config.js";
 import { Controller } from "./controller.js";
@@ -80,7 +82,9 @@ async function startLeader(cfg: Config, log: Logger, s: Supervisor, { registry, 
   const key = await s.step(`signing key ${cfg.signingKey}`, () => loadOrCreateKey(cfg.signingKey, log));
   const invalid = new InvalidMessages(log);
   s.defer("invalid-message log", invalid.start());
-  const busOptions = { connection: connectOptions(cfg, "fleetwall-controller"), replicas: cfg.replicas, log, onInvalid: invalid.drop };
+  const streamSettings = new StreamSettings();
+  gaugeOf(registry, "fleetwall_controller_stream_settings_not_applied", "Stream settings the NATS server would not change on an existing stream (`<stream> <setting>`; the log says how to fix each).", () => streamSettings.unapplied, "setting");
+  const busOptions = { connection: connectOptions(cfg, "fleetwall-controller"), replicas: cfg.replicas, streamSettings, log, onInvalid: invalid.drop };
   const nc = await s.resource("nats", (signal) => connectNats(busOptions.connection, signal, log), (c) => c.close());
   s.run("nats status", (signal) => logNatsStatus(nc, log, signal));
   const bus = await s.resource("bus", (signal) => ControllerBus.open(nc, busOptions, signal), (b) => b.close());
@@ -96,6 +100,9 @@ async function startLeader(cfg: Config, log: Logger, s: Supervisor, { registry, 
   const bans = new BanKeeper(bus, key, arbiterConfig(cfg), log);
   const controller = new Controller(bus, key, log, published, bans);
   const banSide = new BanSide(bus, bans, controller, cfg, log);
+  // every agent reads the fleet's protection list: other hosts' addresses are never banned there either
+  banSide.protections = new ProtectionPublisher(nc, key, () => bans.protection.fleetEntries(), { replicas: cfg.replicas, log, settings: streamSettings });
+  bans.onProtectionChange = () => banSide.protections?.kick();
   await s.resource("consumer guard", () => banSide.start(), () => banSide.stop());
   const parts: LeaderParts = { bus, bans, controller, banSide, registrations: new Map() };
   serveRequests(parts, key, kc);

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { ManifestParser } from "./manifest-worker.js";
+import { ManifestParser, ManifestParserClosed } from "./manifest-worker.js";
 import { parseManifestText } from "./manifests.js";
 
 // The worker runs built JavaScript (the bundle's chunk in production): here the tsc output of this
@@ -42,5 +42,14 @@ describe.skipIf(!existsSync(built))("ManifestParser", () => {
     const pending = parser.parse("big.yaml", text);
     parser.stop();
     expect(await pending).toEqual(parseManifestText("big.yaml", text));
+  });
+
+  it("when closed (the process stopping), refuses a parse still waiting rather than do it here, and any after", async () => {
+    const parser = new ManifestParser(built);
+    const pending = parser.parse("big.yaml", bigManifest(10_000));
+    parser.close();
+    // parsing 5 MB here held a stopping controller for 10 s on a loaded machine
+    await expect(pending).rejects.toBeInstanceOf(ManifestParserClosed);
+    await expect(parser.parse("small.yaml", bigManifest(10))).rejects.toBeInstanceOf(ManifestParserClosed);
   });
 });

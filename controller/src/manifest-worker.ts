@@ -29,6 +29,7 @@ export class ManifestParser {
   #idle: NodeJS.Timeout | undefined;
   #next = 0;
   readonly #pending = new Map<number, { resolve: (p: ParsedFile) => void; reject: (e: unknown) => void }>();
+  #closed = false;
   /** Files parsed by the worker thread (for tests and metrics). */
   offloaded = 0;
 
@@ -40,6 +41,7 @@ export class ManifestParser {
   }
 
   parse(file: string, text: string): Promise<ParsedFile> {
+    if (this.#closed) return Promise.reject(new ManifestParserClosed());
     if (text.length < SMALL_FILE_BYTES || !this.canOffload) return Promise.resolve(parseManifestText(file, text));
     const worker = this.#ensureWorker();
     const id = this.#next++;
@@ -48,8 +50,20 @@ export class ManifestParser {
       this.#pending.set(id, { resolve, reject });
       worker.postMessage({ id, file, text } satisfies Request);
     });
-    // a worker that died (out of memory, killed) must not make a file look empty: parse it here instead
-    return offloaded.catch(() => parseManifestText(file, text));
+    // a worker that died (out of memory, killed) must not make a file look empty: parse it here instead,
+    // unless the parser was closed: the process is stopping, and a 5 MB parse here would hold it up
+    return offloaded.catch((error: unknown) => {
+      if (this.#closed) throw error;
+      return parseManifestText(file, text);
+    });
+  }
+
+  /** Ends the parser for good (the process is stopping): a parse still waiting is refused, not done here. */
+  close(): void {
+    this.#closed = true;
+    for (const p of this.#pending.values()) p.reject(new ManifestParserClosed());
+    this.#pending.clear();
+    this.stop();
   }
 
   stop(): void {
@@ -87,4 +101,11 @@ export class ManifestParser {
 
 export class ManifestWorkerError extends Error {
   override name = "ManifestWorkerError";
+}
+
+export class ManifestParserClosed extends Error {
+  override name = "ManifestParserClosed";
+  constructor() {
+    super("manifest parser closed: the process is stopping");
+  }
 }

@@ -89,6 +89,17 @@ export class Protection {
     return { allow: this.mirror.allow(), hosts: this.#hostList, controlPlane: this.#controlPlane, management: this.#managementList };
   }
 
+  /**
+   * What every agent must never ban (the fleet's protection list), most important first: the
+   * control plane, then each host's addresses; each once. Allow BanLists are not in it: they reach
+   * agents as decisions. Nor are management networks: an operator may ban those fleet-wide, and
+   * only the host that names them refuses (its own allowlist).
+   */
+  fleetEntries(): string[] {
+    const hosts = [...this.#hosts.keys()].sort().flatMap((id) => this.#hosts.get(id) ?? []);
+    return [...new Set([...this.#controlPlane, ...hosts].map((c) => c.text))];
+  }
+
   /** For operators' decisions: what an operator may not ban either (management networks they may). */
   check = (cidr: Cidr): string | undefined => protectedReason(cidr, this.view, this.config);
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { LogThrottle, THROTTLE_MAX_KEYS } from "./log-throttle.js";
+import { LogThrottle, THROTTLE_MAX_KEYS, ThrottledLines } from "./log-throttle.js";
 
 describe("LogThrottle", () => {
   it("lets one line per key per interval through and counts the rest", () => {
@@ -19,5 +19,21 @@ describe("LogThrottle", () => {
     expect(t.pass("one more", 0)).toBe(false);
     expect(t.pass("and another", 0)).toBe(false);
     expect(t.due(1000).find((d) => d.key === "(other)")).toEqual({ key: "(other)", suppressed: 2 });
+  });
+});
+
+describe("ThrottledLines", () => {
+  it("writes the first line per reason, then one summary per reason with the count", () => {
+    let now = 0;
+    const lines: { level: string; fields: object; msg: string }[] = [];
+    const sink = { info: (fields: object, msg: string) => lines.push({ level: "info", fields, msg }), warn: (fields: object, msg: string) => lines.push({ level: "warn", fields, msg }) };
+    const t = new ThrottledLines(sink, "signals not judged (summary)", 10_000, () => now);
+    for (let i = 0; i < 1000; i += 1) t.write("info", "over budget", { address: `a${i}` }, "signal not judged");
+    expect(t.write("info", "a fleet host", { address: "b" }, "signal not judged")).toBe(true);
+    expect(lines.map((l) => l.fields)).toEqual([{ address: "a0" }, { address: "b" }]);
+    now = 10_000;
+    t.flush();
+    expect(lines.slice(2)).toEqual([{ level: "warn", fields: { reason: "over budget", suppressed: 999, intervalMs: 10_000 }, msg: "signals not judged (summary)" }]);
+    t.close();
   });
 });

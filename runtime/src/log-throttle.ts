@@ -25,6 +25,12 @@ export class LogThrottle {
     return k === key;
   }
 
+  /** True while some key has lines held back. */
+  get holding(): boolean {
+    for (const e of this.#keys.values()) if (e.suppressed > 0) return true;
+    return false;
+  }
+
   /** The keys whose interval ended with lines held back, and how many; each is forgotten. */
   due(nowMs: number): { key: string; suppressed: number }[] {
     const out: { key: string; suppressed: number }[] = [];
@@ -34,5 +40,62 @@ export class LogThrottle {
       this.#keys.delete(key);
     }
     return out;
+  }
+}
+
+/** The logger methods ThrottledLines writes with (a pino Logger has them). */
+interface LineSink {
+  info(fields: object, msg: string): void;
+  warn(fields: object, msg: string): void;
+}
+
+/**
+ * One kind of per-message log line, throttled: the first line of each key (a reason) in an interval
+ * is written as it comes; the rest are counted and, when the interval ends, written as one line
+ * `summary` with the key and the count (`{reason, suppressed}`). A timer, armed only while lines are
+ * held back and never keeping the process alive, writes the summaries; `close` clears it.
+ */
+export class ThrottledLines {
+  readonly #throttle: LogThrottle;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly log: LineSink,
+    private readonly summary: string,
+    private readonly intervalMs = 10_000,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.#throttle = new LogThrottle(intervalMs);
+  }
+
+  /** Writes `msg` with `fields` at `level` unless a line of `key` was written in this interval; true when written. */
+  write(level: "info" | "warn", key: string, fields: object, msg: string): boolean {
+    if (this.#throttle.pass(key, this.now())) {
+      this.log[level](fields, msg);
+      return true;
+    }
+    this.#arm();
+    return false;
+  }
+
+  /** Writes the summaries of the intervals that ended (`all`: of every interval, as at a stop). */
+  flush(all = false): void {
+    for (const { key, suppressed } of this.#throttle.due(all ? Infinity : this.now())) this.log.warn({ reason: key, suppressed, intervalMs: this.intervalMs }, this.summary);
+  }
+
+  #arm(): void {
+    if (this.#timer) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.flush();
+      if (this.#throttle.holding) this.#arm();
+    }, this.intervalMs + 10);
+    this.#timer.unref();
+  }
+
+  close(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.flush(true);
   }
 }

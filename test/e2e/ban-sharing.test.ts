@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { attacker } from "../harness/netns.js";
 import { JAIL_LOG_DIR, REPO, createFleet, type Fleet, type FleetHost } from "../harness/fleet.js";
-import { waitFor } from "../harness/sh.js";
+import { waitFor, waitForProgress } from "../harness/sh.js";
 
 const ATTACKER = attacker(1);
 const FRIEND = attacker(2); // allowlisted
@@ -78,7 +78,7 @@ describe("fleet ban sharing: a brute force on one host is banned on every host",
     await waitFor("the ban on every host", async () => {
       for (const h of hosts) if (!(h.id in at) && (await banned(h, ATTACKER))) at[h.id] = performance.now() - t0;
       return Object.keys(at).length === hosts.length;
-    }, 10_000, 2);
+    }, 60_000, 20);
     console.log(`attack line written → ban in nftables: ${hosts.map((h) => `${h.id} ${at[h.id]!.toFixed(0)} ms`).join(", ")}`);
     const after = await fleet.probe(hosts.flatMap((h) => [`tcp:${h.ip4}:80@${ATTACKER}`, `tcp:${h.ip4}:22@${ATTACKER}`]));
     expect(Object.values(after).every((ok) => !ok)).toBe(true);
@@ -112,38 +112,45 @@ describe("fleet ban sharing: a brute force on one host is banned on every host",
     await expect(fleet.cli(["bans", "add", "203.0.0.0/8", "--nats", fleet.nats.url])).rejects.toThrow(/broader than the minimum/);
   });
 
-  it("a 3 s ban is lifted by the kernel on every host even while the agents are stopped", async () => {
-    await fleet.cli(["bans", "add", SHORT, "--duration", "3s", "--reason", "test", "--nats", fleet.nats.url]);
-    await waitFor("the short ban everywhere", async () => (await Promise.all(hosts.map((h) => banned(h, SHORT)))).every(Boolean), 5_000, 10);
+  // The ban lasts long enough to reach every host and be probed on a loaded machine; what is proved is
+  // that the kernel lifts it at its expiry with no agent running.
+  it("a short ban is lifted by the kernel on every host even while the agents are stopped", async () => {
+    const seconds = 15;
+    await fleet.cli(["bans", "add", SHORT, "--duration", `${seconds}s`, "--reason", "test", "--nats", fleet.nats.url]);
+    await waitFor("the short ban everywhere", async () => (await Promise.all(hosts.map((h) => banned(h, SHORT)))).every(Boolean), seconds * 1000, 20);
     await Promise.all(hosts.map((h) => h.agent?.stop()));
     const blocked = await fleet.probe(hosts.map((h) => `tcp:${h.ip4}:80@${SHORT}`), 300);
     expect(Object.values(blocked)).toEqual([false, false, false]);
-    await waitFor("the kernel to expire it", async () => (await Promise.all(hosts.map((h) => banned(h, SHORT)))).every((b) => !b), 6_000, 100);
+    await waitFor("the kernel to expire it", async () => (await Promise.all(hosts.map((h) => banned(h, SHORT)))).every((b) => !b), seconds * 1000 + 10_000, 100);
     const r = await fleet.probe(hosts.map((h) => `tcp:${h.ip4}:80@${SHORT}`));
     expect(Object.values(r)).toEqual([true, true, true]);
     for (const h of hosts) fleet.startAgent(h);
-    await fleet.waitInSync();
+    await fleet.waitInSync(120_000);
   });
 
+  // A load whose length depends on the machine: every wait is bounded by progress, not by a guess of
+  // the time it takes (the CLI gives up when one chunk of 5,000 is not answered within 60 s; the
+  // agents must enforce more at least every 90 s). The times are logged; bench/ measures them.
   it("100,000 decisions reach all three agents and are enforced", async () => {
     const n = 100_000;
     const addr = (i: number) => `2001:db8:ffff::${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}`;
     const file = join(fleet.dir, "bulk.txt");
     writeFileSync(file, Array.from({ length: n }, (_, i) => addr(i)).join("\n"));
     const t0 = performance.now();
-    const out = await fleet.cli(["bans", "import", file, "--list", "bulk", "--duration", "1h", "--nats", fleet.nats.url], 180_000);
+    const out = await fleet.cli(["bans", "import", file, "--list", "bulk", "--duration", "1h", "--nats", fleet.nats.url], 15 * 60_000);
     const published = performance.now() - t0;
     expect(out).toContain(`published ${n}, refused 0`);
     const at: Record<string, number> = {};
-    await waitFor("every agent enforcing 100,000 bans", async () => {
+    await waitForProgress("every agent enforcing 100,000 bans", async () => {
       const s = await fleet.status();
       for (const h of s.hosts) if (!(h.id in at) && h.activeBans >= n) at[h.id] = performance.now() - t0;
-      return Object.keys(at).length === hosts.length;
-    }, 180_000, 250);
-    console.log(`100,000 decisions: published by the controller after ${published.toFixed(0)} ms; enforced on ${hosts.map((h) => `${h.id} after ${at[h.id]!.toFixed(0)} ms`).join(", ")}`);
+      return s.hosts.reduce((sum, h) => sum + Math.min(h.activeBans, n), 0);
+    }, hosts.length * n, { stallMs: 90_000, intervalMs: 2000 });
+    console.log(`100,000 decisions: published by the controller after ${published.toFixed(0)} ms; enforced on ${hosts.map((h) => `${h.id} after ${at[h.id]?.toFixed(0)} ms`).join(", ")}`);
+    expect(Object.keys(at).sort()).toEqual(hosts.map((h) => h.id).sort());
     for (const h of hosts) {
       for (const i of [0, 4242, n - 1]) await fleet.nft(h, ["get", "element", "inet", "fleetwall_bans", "ban6", `{ ${addr(i)} }`]);
     }
-  }, 240_000);
+  }, 20 * 60_000);
 
 });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFleet, type Fleet } from "../harness/fleet.js";
+import { loggedAt } from "../harness/log-times.js";
 import { waitFor } from "../harness/sh.js";
 
 // Issue 17, "one valid policy stops the control plane": a policy of 200,000 sources (20 rules of
@@ -57,7 +58,7 @@ describe("a policy of 200,000 sources does not stop the controller (issue 17)", 
     const log = fleet.controller?.log ?? (() => "");
     fleet.writePolicy("huge.yaml", text);
     const compiled = async () => (await fleet.status()).policies.some((p) => p.name === "huge");
-    const { maxGapMs, answers, totalMs } = await healthGaps(compiled, 120_000);
+    const { maxGapMs, answers, totalMs } = await healthGaps(compiled, 300_000);
     expect(log()).toContain('"policies":2');
     // Reading (about 1 s of YAML) and compiling (0.3 s) in one piece held the answers for nearly all of
     // the time it took; now the longest wait is a small part of it. Relative, because on a loaded
@@ -65,7 +66,7 @@ describe("a policy of 200,000 sources does not stop the controller (issue 17)", 
     const detail = `${answers} answers in ${totalMs.toFixed(0)} ms, longest gap ${maxGapMs.toFixed(0)} ms`;
     expect(answers, detail).toBeGreaterThanOrEqual(10);
     expect(maxGapMs, detail).toBeLessThan(totalMs / 3);
-  }, 180_000);
+  }, 360_000);
 
   it("stops promptly on SIGTERM while it reads and compiles the policy", async () => {
     const proc = fleet.controller;
@@ -73,11 +74,20 @@ describe("a policy of 200,000 sources does not stop the controller (issue 17)", 
     fleet.writePolicy("huge.yaml", text.replace("name: huge", "name: huge-2"));
     // the change is seen (50 ms debounce) and being read or compiled when the signal comes
     await new Promise((r) => setTimeout(r, 300));
-    const started = performance.now();
+    const killedAt = Date.now();
     proc.child.kill("SIGTERM");
     const code = await proc.exited;
-    // generous for a loaded machine; before, the process ignored SIGTERM for minutes
-    expect(performance.now() - started).toBeLessThan(10_000);
+    const exitedAt = Date.now();
+    // Told apart by the process's own clock (one machine, one clock): the signal is noticed at once, as
+    // the event loop is never held for long (before, it was held for minutes); the shutdown then ends
+    // within its grace period (3 s: past it the process exits 1, so exit code 0 says it did).
+    const stopping = loggedAt(proc.log(), (e) => e.msg === "stopping", killedAt);
+    expect(stopping, "the controller logged that it is stopping").toBeDefined();
+    expect((stopping as number) - killedAt, "SIGTERM noticed").toBeLessThan(5_000);
+    expect(loggedAt(proc.log(), (e) => e.msg === "stopped", killedAt), "the controller logged that it stopped").toBeDefined();
     expect(code).toBe(0);
+    // and the process is gone soon after: nothing holds it once stopped (a 5 MB parse done inline
+    // after the worker was ended held it 10 s; about 0.3 s now)
+    expect(exitedAt - killedAt).toBeLessThan(10_000);
   }, 60_000);
 });

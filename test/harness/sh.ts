@@ -43,3 +43,27 @@ export async function waitFor<T>(what: string, check: () => Promise<T> | T, time
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/**
+ * Polls `progress` until it reaches `target`, failing only when it has not grown for `stallMs` (or
+ * has kept throwing that long). For work whose length depends on the machine's load (a bulk load),
+ * the deadline follows the work's own progress, not a guess of the wall-clock time it takes.
+ */
+export async function waitForProgress(what: string, progress: () => Promise<number> | number, target: number, { stallMs = 60_000, intervalMs = 1000 } = {}): Promise<void> {
+  let best = -Infinity;
+  let since = Date.now();
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await progress();
+      if (v >= target) return;
+      if (v > best) [best, since] = [v, Date.now()];
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() - since > stallMs) {
+      throw new Error(`no progress for ${stallMs} ms waiting for ${what} (at ${best} of ${target})${last ? `: ${String(last)}` : ""}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}

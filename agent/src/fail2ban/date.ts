@@ -84,7 +84,11 @@ export interface FoundDate {
   epoch?: "s" | "ms";
 }
 
-const isWord = (c: string | undefined) => c !== undefined && /\w/.test(c);
+/** A character of `\w` (ASCII letters, digits, `_`) at `i`; false outside the line. */
+function isWord(line: string, i: number): boolean {
+  const c = line.charCodeAt(i);
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+}
 
 /** One strptime-style pattern (Python regex syntax) → a template. */
 export function dateTemplate(pattern: string, anchored = false): DateTemplate {
@@ -161,9 +165,20 @@ export function dateTemplates(datepattern: string | undefined): DateTemplate[] |
   return out;
 }
 
+/**
+ * A default template whose regex is built when first used: a log keeps its format, so most of
+ * the 30-odd are never tried (fail2ban's own, known to translate: building them cost start-up).
+ */
+function lazy(pattern: string): DateTemplate[] {
+  if (/^(\{\^LN-BEG\}|\^)?L?EPOCH$/i.test(pattern)) return epochTemplates(pattern);
+  let built: DateTemplate | undefined;
+  const make = () => (built ??= dateTemplate(pattern));
+  return [{ get re() { return make().re; }, get lineBegin() { return make().lineBegin; }, get wordBegin() { return make().wordBegin; }, get wordEnd() { return make().wordEnd; }, get epoch() { return make().epoch; } }];
+}
+
 function defaults(lineBeginOnly: boolean): DateTemplate[] {
-  const anchored = DEFAULTS.flatMap((d) => expand(d.startsWith("^") || d.startsWith("{") ? d : `{^LN-BEG}${d}`));
-  return lineBeginOnly ? anchored : [...anchored, ...DEFAULTS.filter((d) => !d.startsWith("^") && !d.startsWith("{")).flatMap(expand)];
+  const anchored = DEFAULTS.flatMap((d) => lazy(d.startsWith("^") || d.startsWith("{") ? d : `{^LN-BEG}${d}`));
+  return lineBeginOnly ? anchored : [...anchored, ...DEFAULTS.filter((d) => !d.startsWith("^") && !d.startsWith("{")).flatMap(lazy)];
 }
 
 function matchOne(t: DateTemplate, line: string): FoundDate | undefined {
@@ -176,8 +191,8 @@ function matchOne(t: DateTemplate, line: string): FoundDate | undefined {
     const date = m.groups?._date ?? m[0];
     const end = from + (span ? span[1] : m.index + m[0].length);
     const start = span ? from + span[0] : end - date.length;
-    const begins = !t.wordBegin || start === 0 || !isWord(line[start - 1]) || !isWord(line[start]);
-    const ends = !t.wordEnd || end === line.length || !isWord(line[end]) || !isWord(line[end - 1]);
+    const begins = !t.wordBegin || start === 0 || !isWord(line, start - 1) || !isWord(line, start);
+    const ends = !t.wordEnd || end === line.length || !isWord(line, end) || !isWord(line, end - 1);
     if (begins && ends && end > start) return { start, end, groups: m.groups ?? {}, ...(t.epoch ? { epoch: t.epoch } : {}) };
     if (t.lineBegin) return undefined;
     from = start + 1;

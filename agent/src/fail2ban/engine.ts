@@ -1,5 +1,5 @@
 import { dateFinder, dateTemplates, type FoundDate } from "./date.js";
-import { HOST_TAG } from "@fleetwall/api";
+import { HOST_TAG } from "@fleetwall/api/jail-kind";
 import { passes } from "./checks.js";
 import { translateRegex, UntranslatableRegex, type Translated } from "./regex.js";
 
@@ -24,6 +24,8 @@ interface Compiled {
   re: RegExp;
   checks: Translated["checks"];
   literals: string[];
+  /** Has groups named `name__N` (copies of `name`, from a backreference written out). */
+  copies: boolean;
 }
 
 function compile(source: string, multiline: boolean): Compiled {
@@ -35,7 +37,14 @@ function compile(source: string, multiline: boolean): Compiled {
     if (e instanceof UntranslatableRegex) throw new UntranslatableRegex(`regex ${JSON.stringify(source.length > 120 ? `${source.slice(0, 120)}…` : source)}: ${e.message}`, { cause: e });
     throw e;
   }
-  return { re: new RegExp(t.source, t.flags), checks: t.checks, literals: t.literals };
+  return { re: new RegExp(t.source, t.flags), checks: t.checks, literals: t.literals, copies: /\(\?<\w+__\d+>/.test(t.source) };
+}
+
+/** Whether the line contains one of the literals (true when there are none). */
+function containsAny(line: string, literals: readonly string[]): boolean {
+  if (!literals.length) return true;
+  for (const l of literals) if (line.includes(l)) return true;
+  return false;
 }
 
 function run(c: Compiled, text: string): RegExpExecArray | null {
@@ -43,18 +52,40 @@ function run(c: Compiled, text: string): RegExpExecArray | null {
   return m && (!c.checks.length || passes(c.checks, m, text)) ? m : null;
 }
 
-/** Groups of a copied alternative (`ip4__1`, from a backreference written out) under their names. */
-function merged(g: Record<string, string | undefined>): Record<string, string | undefined> {
-  for (const k of Object.keys(g)) {
-    const m = /^(.+)__\d+$/.exec(k);
-    if (m && g[k] !== undefined && g[m[1] as string] === undefined) g[m[1] as string] = g[k];
+type Groups = Record<string, string | undefined>;
+
+/**
+ * One field of a match: the fail-regex's group, else the prefix regex's, as if the two group objects
+ * were merged (`{...pref, ...fail}`); a group left unset takes its first set copy (`ip4__1`, from a
+ * backreference written out), in the merged object's key order. No object is built for it.
+ */
+function field(pref: Groups | undefined, fail: Groups, copies: boolean, name: string): string | undefined {
+  const v = name in fail ? fail[name] : pref?.[name];
+  if (v !== undefined || !copies) return v;
+  for (const g of [pref ?? {}, fail]) {
+    for (const k of Object.keys(g)) {
+      if (g === fail && pref && k in pref) continue;
+      const m = /^(.+)__\d+$/.exec(k);
+      const x = k in fail ? fail[k] : pref?.[k];
+      if (m && m[1] === name && x !== undefined) return x;
+    }
   }
-  return g;
+  return undefined;
 }
 
-function hostOf(g: Record<string, string | undefined>): string | undefined {
-  const h = g.fid ?? g.ip4 ?? g.ip6 ?? g.dns;
-  return h !== undefined && g.cidr !== undefined ? `${h}/${g.cidr}` : h;
+/** What a session needs of a match. */
+interface Fields {
+  host: string | undefined;
+  nofail: boolean;
+  mlfid: string | undefined;
+  mlfforget: boolean;
+}
+
+function fieldsOf(pref: Groups | undefined, fail: Groups, copies: boolean): Fields {
+  const get = (name: string) => field(pref, fail, copies, name);
+  const h = get("fid") ?? get("ip4") ?? get("ip6") ?? get("dns");
+  const cidr = get("cidr");
+  return { host: h !== undefined && cidr !== undefined ? `${h}/${cidr}` : h, nofail: get("nofail") !== undefined, mlfid: get("mlfid"), mlfforget: get("mlfforget") !== undefined };
 }
 
 /**
@@ -63,11 +94,11 @@ function hostOf(g: Record<string, string | undefined>): string | undefined {
  * ends the session. Unlike fail2ban, a line naming another address than the session's starts a new
  * session.
  */
-function mlfidSessions(): (g: Record<string, string | undefined>) => string | undefined {
+function mlfidSessions(): (g: Fields) => string | undefined {
   const sessions = new Map<string, { host?: string; pending: boolean }>();
-  return (g: Record<string, string | undefined>): string | undefined => {
-    let host = hostOf(g);
-    const nofail = g.nofail !== undefined;
+  return (g: Fields): string | undefined => {
+    let host = g.host;
+    const nofail = g.nofail;
     const id = g.mlfid;
     if (id === undefined) return nofail ? undefined : host;
     let s = sessions.get(id) ?? { pending: false };
@@ -77,7 +108,7 @@ function mlfidSessions(): (g: Record<string, string | undefined>) => string | un
     sessions.set(id, s);
     if (host !== undefined) s.host = host;
     host ??= s.host;
-    if (g.mlfforget !== undefined) sessions.delete(id);
+    if (g.mlfforget) sessions.delete(id);
     if (host === undefined) {
       if (!nofail) s.pending = true;
       return undefined;
@@ -91,9 +122,10 @@ function mlfidSessions(): (g: Record<string, string | undefined>) => string | un
 /**
  * Compiles an imported fail2ban filter into a stateful line matcher (multi-line buffers and
  * `<F-MLFID>` sessions span lines). A line costs a `String.includes` per literal unless it can
- * match; the time stamp is looked for only in lines that can. Throws UntranslatableRegex.
+ * match; the time stamp is looked for only in lines that can. `literals`: a line containing none of
+ * them is rejected unchanged (empty: no such set). Throws UntranslatableRegex.
  */
-export function compileFail2ban(spec: FilterSpec, options: { journal?: boolean } = {}): (line: string) => FilterMatch | undefined {
+export function compileFail2ban(spec: FilterSpec, options: { journal?: boolean } = {}): ((line: string) => FilterMatch | undefined) & { literals: readonly string[] } {
   const maxLines = Math.max(1, spec.maxLines ?? 1);
   const multi = maxLines > 1;
   if (!spec.failRegex.some((r) => HOST_TAG.test(r)) && !HOST_TAG.test(spec.prefRegex ?? "")) throw new UntranslatableRegex("no fail-regex names the offender (<HOST>, <ADDR>, <F-ID>, …)");
@@ -108,35 +140,36 @@ export function compileFail2ban(spec: FilterSpec, options: { journal?: boolean }
   const buffer: string[] = [];
   const sessionHost = mlfidSessions();
   let lastDate: FoundDate | undefined;
-  return (line) => {
-    if (prefLits.length && !prefLits.some((l) => line.includes(l))) return undefined;
-    if (failLits.length && !failLits.some((l) => line.includes(l))) return undefined;
+  const match = (line: string): FilterMatch | undefined => {
+    if (!containsAny(line, prefLits) || !containsAny(line, failLits)) return undefined;
     const found = findDate?.(line);
     // a line without a time stamp has the last one's (fail2ban does the same)
     const date = found ?? lastDate;
     lastDate = date;
-    let text = found ? line.slice(0, found.start) + line.slice(found.end) : line;
+    let text = !found ? line : found.start === 0 ? line.slice(found.end) : line.slice(0, found.start) + line.slice(found.end);
     if (multi) {
       buffer.push(text);
       if (buffer.length > maxLines) buffer.shift();
       text = buffer.join("\n");
     }
-    let groups: Record<string, string | undefined> = {};
+    let prefGroups: Groups | undefined;
     if (pref) {
       const p = run(pref, text);
       if (!p) return undefined;
-      groups = { ...p.groups };
-      text = groups.content ?? text;
+      prefGroups = p.groups ?? {};
+      text = prefGroups.content ?? text;
     }
     for (const f of fails) {
       const m = run(f, text);
       if (!m) continue;
-      if (ignores.some((i) => run(i, text))) return undefined;
-      const g = merged({ ...groups, ...m.groups });
+      for (const i of ignores) if (run(i, text)) return undefined;
       if (multi) buffer.length = 0;
-      const host = sessionHost(g);
+      const host = sessionHost(fieldsOf(prefGroups, m.groups ?? {}, f.copies || (pref?.copies ?? false)));
       return host === undefined ? undefined : { host, ...(date ? { date } : {}) };
     }
     return undefined;
   };
+  // the set a line is looked for first: the longer shortest literal is the rarer, as a rule
+  const shortest = (l: readonly string[]) => Math.min(...l.map((x) => x.length));
+  return Object.assign(match, { literals: !failLits.length || (prefLits.length && shortest(prefLits) >= shortest(failLits)) ? prefLits : failLits });
 }

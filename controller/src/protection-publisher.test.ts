@@ -1,0 +1,91 @@
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { Kvm } from "@nats-io/kv";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FleetProtection, MAX_FLEET_PROTECTED, PROTECTION_BUCKET, PROTECTION_KEY, generateSigningKeyPem, loadSigningKey, parseCidr, parseEnvelopeText, verifyEnvelope } from "@fleetwall/api";
+import { loopbackNats } from "../../test/harness/loopback-nats.js";
+import { waitFor } from "../../test/harness/sh.js";
+import { BanMirror } from "./ban-mirror.js";
+import { Protection } from "./protection.js";
+import { ProtectionPublisher, fitEntries } from "./protection-publisher.js";
+import { StreamSettings } from "./stream-settings.js";
+
+const pem = generateSigningKeyPem();
+const key = loadSigningKey(pem.privatePem);
+const silent = pino({ level: "silent" });
+
+describe("the fleet's protection entries", () => {
+  it("control plane first, then hosts' addresses, each once; no management networks (operators may ban those)", () => {
+    const p = new Protection({ minPrefix: { ip: 16, ip6: 48 }, protect: [parseCidr("198.18.0.1")] }, new BanMirror());
+    p.setHost("h2", { addresses: ["198.18.0.12", "0.0.0.0/0"], managementSources: ["203.0.113.0/28", "10.0.0.0/8"] });
+    p.setHost("h1", { addresses: ["198.18.0.11", "198.18.0.1"] });
+    p.setResolved([parseCidr("198.18.0.2")]);
+    expect(p.fleetEntries()).toEqual(["198.18.0.1", "198.18.0.2", "198.18.0.11", "198.18.0.12"]);
+    p.setHost("h1", null);
+    expect(p.fleetEntries()).not.toContain("198.18.0.11");
+  });
+
+  it("fits the count and the message size, leaving out the last ones", () => {
+    const many = Array.from({ length: MAX_FLEET_PROTECTED + 10 }, (_, i) => `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`);
+    expect(fitEntries(many, 10_000_000, (e) => e.join()).leftOut).toBe(10);
+    const fit = fitEntries(many, 1000, (e) => JSON.stringify(e));
+    expect(JSON.stringify(fit.entries).length).toBeLessThanOrEqual(1000);
+    expect(fit.entries.length + fit.leftOut).toBe(many.length);
+    expect(fit.entries).toContain("10.0.0.0");
+  });
+});
+
+describe("ProtectionPublisher on a real nats-server", () => {
+  const nats = loopbackNats("protection-publisher");
+  let nc: NatsConnection;
+  beforeAll(async () => {
+    nc = await connect({ servers: nats.server.url });
+  });
+  afterAll(async () => {
+    await nc?.close();
+  });
+
+  const stored = async () => {
+    const e = await (await new Kvm(nc).open(PROTECTION_BUCKET)).get(PROTECTION_KEY);
+    const env = parseEnvelopeText(e?.string() ?? "");
+    if (!env.success) throw new Error("no envelope");
+    expect(verifyEnvelope(env.data, pem.publicPem)).toBe(true);
+    return FleetProtection.parse(JSON.parse(env.data.payload));
+  };
+
+  it("publishes a signed list, again only on change and coalesced, with revisions that continue across restarts", async () => {
+    let entries = ["198.18.0.12", "198.18.0.11"];
+    const opts = { replicas: 1, log: silent, settings: new StreamSettings(), debounceMs: 20 };
+    const first = new ProtectionPublisher(nc, key, () => entries, opts);
+    const run = new AbortController();
+    const running = first.run(run.signal);
+    await waitFor("the first list", () => first.published === 1, 10_000, 20);
+    expect(await stored()).toMatchObject({ revision: 1, entries: ["198.18.0.11", "198.18.0.12"] });
+    // a burst of registrations is one list
+    for (let i = 13; i < 40; i += 1) {
+      entries = [...entries, `198.18.0.${i}`];
+      first.kick();
+    }
+    await waitFor("the burst published", async () => (await stored()).entries.length === 29, 10_000, 20);
+    expect(first.published).toBe(2);
+    // nothing changed: nothing published
+    first.kick();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(first.published).toBe(2);
+    run.abort();
+    await running;
+
+    // a new controller continues the revisions, and publishes nothing while the list is the same
+    const second = new ProtectionPublisher(nc, key, () => entries, opts);
+    const run2 = new AbortController();
+    const running2 = second.run(run2.signal);
+    await waitFor("the second publisher reads the stored list", () => second.entries === 29, 10_000, 20);
+    expect(second.published).toBe(0);
+    entries = entries.slice(1);
+    second.kick();
+    await waitFor("a host removed", async () => (await stored()).revision === 3, 10_000, 20);
+    expect((await stored()).entries).not.toContain("198.18.0.12");
+    run2.abort();
+    await running2;
+  });
+});

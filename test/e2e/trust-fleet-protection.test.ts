@@ -1,0 +1,83 @@
+import { appendFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Kvm } from "@nats-io/kv";
+import { HOSTS_BUCKET, PROTECTION_BUCKET, PROTECTION_KEY } from "@fleetwall/api";
+import { attacker } from "../harness/netns.js";
+import { securedFleet, type SecuredFleet } from "../harness/secured-fleet.js";
+import type { FleetHost } from "../harness/fleet.js";
+import { waitFor } from "../harness/sh.js";
+
+// #18 item 2 on the host: agents cannot read the hosts bucket, so the controller publishes the
+// fleet's protection list (every host's addresses, the control plane), which agents may only read.
+// A crafted log line on one host naming another fleet host bans nothing there, and real packets
+// from that host still pass; a real attacker is still banned, locally and fleet-wide.
+describe("another fleet host is never banned locally (#18 item 2)", () => {
+  let s: SecuredFleet;
+  let t1: FleetHost;
+  let t2: FleetHost;
+  let t3: FleetHost;
+  let line = 0;
+
+  const inSet = (h: FleetHost, set: string, addr: string) => s.fleet.nft(h, ["get", "element", "inet", "fleetwall_bans", set, `{ ${addr} }`]).then(() => true, () => false);
+  const agentMetric = async (h: FleetHost, name: string) => {
+    const { body } = await s.fleet.httpGet("http://127.0.0.1:9475/metrics", h);
+    return Number(body.split("\n").find((l) => l.startsWith(name))?.split(" ").pop() ?? 0);
+  };
+  /** Two sshd failures in `on`'s log naming `addr` as the source (maxRetry 2). */
+  const failures = (on: FleetHost, addr: string) => {
+    const lines = [0, 1].map(() => `Dec  6 04:00:00 ${on.id} sshd[${5000 + ++line}]: Failed password for root from ${addr} port ${42000 + line} ssh2\n`).join("");
+    appendFileSync(join(s.fleet.hostLogDir(on), "auth.log"), lines);
+  };
+  const fromTo = async (from: FleetHost, to: FleetHost) => (await s.fleet.probeDetail([`tcp:${to.ip4}:2222`], { from: from.ns, timeoutMs: 1500 }))[`tcp:${to.ip4}:2222`];
+
+  beforeAll(async () => {
+    s = await securedFleet(["t1", "t2", "t3"], { attackers: 2 });
+    [t1, t2, t3] = s.fleet.hosts as [FleetHost, FleetHost, FleetHost];
+    await s.fleet.listen(["tcp:2222"], [t1]);
+  }, 120_000);
+
+  afterAll(async () => {
+    await s?.destroy();
+  });
+
+  it("every agent holds the fleet's list in its bans table's allowlist: the other hosts and the NATS server", async () => {
+    for (const h of [t1, t2, t3]) {
+      await waitFor(`the fleet's list on ${h.id}`, async () => (await agentMetric(h, "fleetwall_agent_fleet_protection_revision")) > 0, 20_000, 100);
+      for (const other of [t1, t2, t3]) await waitFor(`${other.id} protected on ${h.id}`, () => inSet(h, "allow4", other.ip4), 10_000, 100);
+      expect(await inSet(h, "allow4", s.fleet.nats.host), `the NATS server on ${h.id}`).toBe(true);
+    }
+    expect(s.fleet.controller?.log()).toContain("fleet protection list published");
+  }, 60_000);
+
+  it("a crafted log line on t1 naming t2 bans nothing on t1: t2's packets still reach t1; the skip is counted", async () => {
+    expect(await fromTo(t2, t1)).toBe("open");
+    const before = Number(await agentMetric(t1, 'fleetwall_agent_jail_bans_skipped{reason="protected"}'));
+    failures(t1, t2.ip4);
+    await waitFor("t1's jail skipped t2", async () => (await agentMetric(t1, 'fleetwall_agent_jail_bans_skipped{reason="protected"}')) > before, 15_000, 100);
+    expect(await inSet(t1, "local4", t2.ip4)).toBe(false);
+    expect(await fromTo(t2, t1)).toBe("open");
+    // and the controller was not asked: the jail skipped it before any signal
+    expect(s.fleet.controller?.log()).not.toContain(`"address":"${t2.ip4}"`);
+  }, 60_000);
+
+  it("a real attacker's brute force on t1 is still banned there and on the fleet within a second", async () => {
+    const ms = await s.detect(t1, t3, attacker(1));
+    expect(ms).toBeLessThan(1000);
+    expect(await inSet(t1, "local4", attacker(1))).toBe(true);
+    expect(await fromTo(t2, t1)).toBe("open");
+  }, 60_000);
+
+  it("an agent's credentials read the list and nothing else of its bucket or of the hosts bucket, and write none of it", async () => {
+    const nc = await s.as("agent-t1");
+    const kvm = new Kvm(nc);
+    const protection = await kvm.open(PROTECTION_BUCKET, { bindOnly: true, allow_direct: true });
+    expect((await protection.get(PROTECTION_KEY))?.string()).toContain('"entries"');
+    await expect(protection.put(PROTECTION_KEY, "{}")).rejects.toThrow(/permission|timeout/i);
+    await expect(protection.get("other")).rejects.toThrow(/permission|timeout/i);
+    const hosts = await kvm.open(HOSTS_BUCKET, { bindOnly: true, allow_direct: true });
+    await expect(hosts.get("t2")).rejects.toThrow(/permission|timeout/i);
+    // the list held is still the controller's
+    expect(await inSet(t1, "allow4", t2.ip4)).toBe(true);
+  }, 60_000);
+});
