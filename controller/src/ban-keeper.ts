@@ -137,7 +137,7 @@ export class BanKeeper {
     if (refusal) {
       const kind = refusal.reason.split(/[ :]/)[0] as string;
       this.skipped[kind] = (this.skipped[kind] ?? 0) + 1;
-      this.#refusedLog.write("info", refusal.reason, { address: signal.address, jail: signal.jail, host: signal.hostId, reason: refusal.reason }, "signal not turned into a fleet ban");
+      this.#refusedLog.write("info", refusal.reason.replace(/\d+/g, "#"), { address: signal.address, jail: signal.jail, host: signal.hostId, reason: refusal.reason }, "signal not turned into a fleet ban");
       return;
     }
     await this.publisher.execute(plan);

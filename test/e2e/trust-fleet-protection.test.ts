@@ -48,6 +48,9 @@ describe("another fleet host is never banned locally (#18 item 2)", () => {
       expect(await inSet(h, "allow4", s.fleet.nats.host), `the NATS server on ${h.id}`).toBe(true);
     }
     expect(s.fleet.controller?.log()).toContain("fleet protection list published");
+    // a fresh installation: every stream made with the settings wanted, nothing left to fix
+    expect(s.fleet.controller?.log()).not.toContain("stream setting not changed");
+    expect(s.fleet.controller?.log()).not.toContain("stream settings updated");
   }, 60_000);
 
   it("a crafted log line on t1 naming t2 bans nothing on t1: t2's packets still reach t1; the skip is counted", async () => {
@@ -79,5 +82,15 @@ describe("another fleet host is never banned locally (#18 item 2)", () => {
     await expect(hosts.get("t2")).rejects.toThrow(/permission|timeout/i);
     // the list held is still the controller's
     expect(await inSet(t1, "allow4", t2.ip4)).toBe(true);
+  }, 60_000);
+
+  it("a host forgotten by the operator leaves every host's list: it is no longer protected there", async () => {
+    await t3.agent?.stop();
+    expect(await s.fleet.cli(["hosts", "delete", "t3", "--force", ...s.operator])).toContain("forgot host t3");
+    await waitFor("t3 left t1's allowlist", async () => !(await inSet(t1, "allow4", t3.ip4)), 15_000, 100);
+    expect(await inSet(t1, "allow4", t2.ip4)).toBe(true);
+    // the same crafted lines that were skipped for t2 now ban t3's address on t1, as any other
+    failures(t1, t3.ip4);
+    await waitFor("t3 banned locally on t1", () => inSet(t1, "local4", t3.ip4), 15_000, 100);
   }, 60_000);
 });
