@@ -39,8 +39,7 @@ export class Agent {
   onApplyMs: ((ms: number) => void) | undefined;
   rollbacks = 0;
   #dropped = 0;
-  /** Desired states refused because their payload inflated past the bound (zip bombs; also in #dropped). */
-  inflateRefusals = 0;
+  inflateRefusals = 0; // desired states whose payload inflated past the bound (zip bombs; also in #dropped)
   readonly #ops = new SerialQueue((error) => this.log.error({ err: error }, "agent operation failed"));
   #trusted: Promise<void>;
   #onTrusted: () => void = () => undefined;
@@ -189,7 +188,6 @@ export class Agent {
       await this.#report(bus);
       return;
     }
-    const data = v.text;
     if (!this.#trustedKey) {
       this.#trustedKey = v.publicKey;
       this.#onTrusted();
@@ -198,13 +196,13 @@ export class Agent {
     }
     this.#desiredRevision = Math.max(this.#desiredRevision, v.state.revision);
     if (this.#applied?.state.hash === v.state.hash) {
-      this.#applied = { ...this.#applied, state: v.state, envelope: data };
+      this.#applied = { ...this.#applied, state: v.state, envelope: v.text };
       await this.#persist();
       await this.#report(bus);
       return;
     }
     if (this.#failedHash === v.state.hash) return;
-    await this.#apply(v.state, data);
+    await this.#apply(v.state, v.text);
     await this.#report(bus);
   }
 
