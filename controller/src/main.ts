@@ -230,6 +230,6 @@ async function startKube(cfg: Config, log: Logger, s: Supervisor, { registry, co
   };
   const writer = new KubeStatusWriter(kube, controller, { minIntervalMs: Math.max(2 * cfg.statusInterval, 1000), budget: 50, log });
   s.run("status writer", (signal) => every(cfg.statusInterval, signal, async () => void (controller.ready && (await writer.tick())), (err) => log.warn({ err }, "status not written")));
-  kubeMetrics(registry, { reconciles: () => kube.queue.processed, informerRestarts: () => kube.informerRestarts, relists: () => kube.relists, statusWrites: () => writer.writes, statusWriteFailures: () => writer.failures });
+  kubeMetrics(registry, { reconciles: () => kube.queue.processed, informerRestarts: () => kube.informerRestarts, relists: () => kube.relists, statusWrites: () => writer.writes, statusWriteFailures: () => writer.failures, statusPending: () => writer.pending });
   return { ready: () => kube.synced, onRegistration: (id) => hosts.add(id) };
 }
