@@ -1,6 +1,6 @@
 import { BANS_BUCKET, DESIRED_BUCKET, HOSTS_BUCKET, PROTECTION_BUCKET, SIGNALS_STREAM } from "@fleetwall/api";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { jetstreamManager, type ConsumerConfig, type ConsumerInfo, type JetStreamManager } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type ConsumerConfig, type ConsumerInfo, type JetStreamManager } from "@nats-io/jetstream";
 import { scrubStreams } from "./stream-scrub.js";
 import { ThrottledLines } from "@fleetwall/runtime";
 import type { Logger } from "pino";
@@ -32,6 +32,18 @@ export function consumerVerdict(stream: string, config: Pick<ConsumerConfig, "de
   if (!deliver) return "a pull consumer on the bans stream (agents catch up with push consumers to their own inbox)";
   if (config.durable_name) return "a durable consumer on the bans stream";
   return undefined;
+}
+
+/** The consumers of `stream`; none while the stream is not made yet (a controller starting on an empty bus). */
+async function consumersOf(jsm: JetStreamManager, stream: string): Promise<ConsumerInfo[]> {
+  const all: ConsumerInfo[] = [];
+  try {
+    for await (const c of jsm.consumers.list(stream)) all.push(c);
+  } catch (error) {
+    if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound) return [];
+    throw error;
+  }
+  return all;
 }
 
 /** Consumers the controller's and operators' shared `_INBOX.` may have on the bans stream at once. */
@@ -123,8 +135,7 @@ export class ConsumerGuard {
       try {
         const jsm = await jetstreamManager(this.nc);
         for (const stream of GUARDED) {
-          const all: ConsumerInfo[] = [];
-          for await (const c of jsm.consumers.list(stream)) all.push(c);
+          const all = await consumersOf(jsm, stream);
           all.sort((a, b) => Date.parse(a.created) - Date.parse(b.created));
           for (const info of all) await this.#judge(jsm, stream, info);
         }

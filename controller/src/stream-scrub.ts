@@ -21,6 +21,17 @@ export function foreignFilters(subjectsByStream: ReadonlyMap<string, readonly st
   return out;
 }
 
+/**
+ * How many messages `stream` holds under `filter`; 0 when it cannot tell. nats-server 2.9 moves
+ * every consumer of a stream past its pending messages on a filtered purge, even one that removes
+ * nothing (the arbiter would lose the signals queued while no controller ran), so a stream is purged
+ * only by a filter that matches something there.
+ */
+async function heldUnder(jsm: JetStreamManager, stream: string, filter: string): Promise<number> {
+  const info = await jsm.streams.info(stream, { subjects_filter: filter }).catch(() => undefined);
+  return Object.values(info?.state.subjects ?? {}).reduce((a, b) => a + b, 0);
+}
+
 /** Purges from each of `streams` the messages stored under the others' subjects; how many went. Never rejects. */
 export async function scrubStreams(jsm: JetStreamManager, streams: readonly string[], log: Logger): Promise<number> {
   const subjects = new Map<string, string[]>();
@@ -31,6 +42,7 @@ export async function scrubStreams(jsm: JetStreamManager, streams: readonly stri
   let purged = 0;
   for (const [stream, filters] of foreignFilters(subjects)) {
     for (const filter of filters) {
+      if ((await heldUnder(jsm, stream, filter)) === 0) continue;
       const r = await jsm.streams.purge(stream, { filter }).catch((error: unknown) => {
         log.warn({ stream, filter, err: error }, "foreign messages in a stream not purged");
         return undefined;
