@@ -248,6 +248,7 @@ export class Controller {
     await precompile(policies, undefined, signal);
     if (signal?.aborted) return 0;
     this.#compiled = compile(policies, hosts);
+    this.bans?.setJails(new Map([...this.#compiled.hosts].map(([id, h]) => [id, h.jails.map((j) => j.name)])));
     this.reconciles += 1;
     const plan = planPublish(this.#compiled.hosts, this.#publishedView());
     const puts: Promise<void>[] = [];

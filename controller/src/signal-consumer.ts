@@ -2,12 +2,17 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import { BanSignal, SIGNALS_STREAM } from "@fleetwall/api";
 import type { Logger } from "pino";
-import { delay, untilAborted } from "@fleetwall/runtime";
+import { ThrottledLines, delay, untilAborted } from "@fleetwall/runtime";
 import { ARBITER_CONSUMER, MAX_DELIVER, ensureArbiterConsumer } from "./bus-limits.js";
 
 const dec = new TextDecoder();
 /** How often the arbiter's consumer is looked for while consuming. */
 const CHECK_MS = 5_000;
+
+/** A signal that can never be handled as it is (judging it again gives the same answer): terminated, not redelivered. */
+export class SignalRefusedError extends Error {
+  override name = "SignalRefusedError";
+}
 
 /** A signal from its bytes: validated at the edge, undefined when malformed. */
 export function parseSignal(data: Uint8Array): BanSignal | undefined {
@@ -25,12 +30,16 @@ export class SignalConsumer {
   recreations = 0;
   /** The stream sequence of the last signal handled: a consumer made again starts after it. */
   #lastSeq = 0;
+  /** Failing signals are one line per outcome per interval, then a count: a flood cannot grow the log by its size. */
+  readonly #failures: ThrottledLines;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly log: Logger,
     private readonly onInvalid: (reason: string) => void,
-  ) {}
+  ) {
+    this.#failures = new ThrottledLines(log, "signals not handled, not logged one by one", 10_000);
+  }
 
   /**
    * Consumes the durable signals stream: each signal is acknowledged only after `onSignal` handled
@@ -38,6 +47,14 @@ export class SignalConsumer {
    * MAX_DELIVER times. A consumer that was deleted is made again, and the log says so.
    */
   async run(onSignal: (s: BanSignal) => Promise<void>, signal: AbortSignal): Promise<void> {
+    try {
+      await this.#consume(onSignal, signal);
+    } finally {
+      this.#failures.close();
+    }
+  }
+
+  async #consume(onSignal: (s: BanSignal) => Promise<void>, signal: AbortSignal): Promise<void> {
     const js = jetstream(this.nc);
     while (!signal.aborted) {
       // every wait races the abort signal: with NATS gone, a JetStream request waits for the bus
@@ -101,8 +118,10 @@ export class SignalConsumer {
       await onSignal(parsed);
       m.ack();
     } catch (error) {
-      const last = m.info.deliveryCount >= MAX_DELIVER;
-      this.log.error({ err: error, delivery: m.info.deliveryCount, last }, last ? "signal not handled; giving it up" : "signal not handled; it will be redelivered");
+      // a refusal that will recur whenever it is judged (SignalRefusedError) is not redelivered
+      const last = error instanceof SignalRefusedError || m.info.deliveryCount >= MAX_DELIVER;
+      const fields = { err: error, delivery: m.info.deliveryCount, last, host: parsed.hostId, jail: parsed.jail };
+      this.#failures.write("warn", last ? "given up" : "redelivered", fields, last ? "signal not handled; giving it up" : "signal not handled; it will be redelivered");
       if (last) m.term();
       else m.nak(1000);
     }
