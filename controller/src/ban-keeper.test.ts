@@ -105,6 +105,9 @@ describe("BanKeeper arbitration", () => {
     for (const jail of jails) await keeper.onSignal({ ...signal("h1", "203.0.113.240"), jail });
     expect(sink.stored.size).toBe(0);
     expect(keeper.skipped).toEqual({ jail: 40 });
+    // a host registered since the last compile: its signal waits (is redelivered), it is not refused
+    keeper.setHost("h3", { addresses: ["198.18.0.13"] });
+    await expect(keeper.onSignal({ ...signal("h3", "203.0.113.240") })).rejects.toThrow(/not compiled yet/);
     keeper.setJails(new Map([["h1", jails]]));
     for (const jail of jails) await keeper.onSignal({ ...signal("h1", "203.0.113.240"), jail });
     expect(sink.stored.size).toBe(config.soloBudgetPerMinute);

@@ -20,6 +20,11 @@ function budgetUnitOf(signal: BanSignal): string | undefined {
   }
 }
 
+/** A signal from a host registered since the last compile: judged when it is redelivered. */
+export class JailsNotCompiledError extends Error {
+  override name = "JailsNotCompiledError";
+}
+
 /** A promise opened once, from outside. */
 function gate(): { done: Promise<void>; open: () => void } {
   let open: () => void = () => undefined;
@@ -150,6 +155,8 @@ export class BanKeeper {
   async onSignal(signal: BanSignal): Promise<void> {
     const nowMs = this.now();
     const key = banKey(`jail-${signal.jail}`, canonical(signal.address));
+    // registered since the last compile: its jails are known within a pass, so the signal is redelivered
+    if (!this.#jails.has(signal.hostId) && this.protection.registered(signal.hostId)) throw new JailsNotCompiledError(`jails of ${signal.hostId} not compiled yet`);
     const unfit = !this.#jails.get(signal.hostId)?.has(signal.jail) ? `jail ${signal.jail} is not run by ${signal.hostId}` : !isBanKey(key) ? `key ${key} cannot be stored` : undefined;
     if (unfit) return this.#refused(signal, unfit);
     // one budget unit per decision (list and address range): jail names do not multiply it

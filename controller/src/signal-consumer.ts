@@ -14,6 +14,14 @@ export class SignalRefusedError extends Error {
   override name = "SignalRefusedError";
 }
 
+/**
+ * What becomes of a signal whose handling failed: terminated when judging it again would fail again
+ * (SignalRefusedError) or after MAX_DELIVER deliveries, otherwise redelivered. Pure.
+ */
+export function afterFailure(error: unknown, deliveryCount: number): "term" | "nak" {
+  return error instanceof SignalRefusedError || deliveryCount >= MAX_DELIVER ? "term" : "nak";
+}
+
 /** A signal from its bytes: validated at the edge, undefined when malformed. */
 export function parseSignal(data: Uint8Array): BanSignal | undefined {
   try {
@@ -118,8 +126,7 @@ export class SignalConsumer {
       await onSignal(parsed);
       m.ack();
     } catch (error) {
-      // a refusal that will recur whenever it is judged (SignalRefusedError) is not redelivered
-      const last = error instanceof SignalRefusedError || m.info.deliveryCount >= MAX_DELIVER;
+      const last = afterFailure(error, m.info.deliveryCount) === "term";
       const fields = { err: error, delivery: m.info.deliveryCount, last, host: parsed.hostId, jail: parsed.jail };
       this.#failures.write("warn", last ? "given up" : "redelivered", fields, last ? "signal not handled; giving it up" : "signal not handled; it will be redelivered");
       if (last) m.term();
