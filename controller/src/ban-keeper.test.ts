@@ -99,6 +99,19 @@ describe("BanKeeper arbitration", () => {
     expect(parseBanDecision((sink.stored.get("jail-sshd.203.0.113.226") as SignedEnvelope).payload)).toMatchObject({ origins: ["h1", "h2"], expiresAt: "2026-11-28T12:00:00.000Z" });
   });
 
+  it("a solo report never shortens a ban in force", async () => {
+    let now = Date.parse("2026-11-27T12:00:00Z");
+    const { keeper, sink } = keeperWithBucket(false, () => now);
+    await keeper.onSignal(signal("h1", "203.0.113.227"));
+    await keeper.onSignal(signal("h2", "203.0.113.227"));
+    await new Promise((r) => setImmediate(r));
+    // past the report window, h1 alone reports again: the quorum's day holds, not an hour
+    now += 700_000;
+    await keeper.onSignal({ ...signal("h1", "203.0.113.227"), at: new Date(now).toISOString() });
+    expect(parseBanDecision((sink.stored.get("jail-sshd.203.0.113.227") as SignedEnvelope).payload)).toMatchObject({ origins: ["h1", "h2"], expiresAt: "2026-11-28T12:00:00.000Z" });
+    expect(keeper.skipped).toMatchObject({ banned: 1 });
+  });
+
   it("charges one budget unit per decision: one address under many jails costs one unit per jail; jails its host does not run are refused", async () => {
     const { keeper, sink } = keeperWithBucket(false);
     const jails = Array.from({ length: 40 }, (_, i) => `j${i}`);

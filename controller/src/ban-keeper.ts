@@ -25,6 +25,9 @@ export class JailsNotCompiledError extends Error {
   override name = "JailsNotCompiledError";
 }
 
+/** When a decision ends (ms; null: never), undefined for none. */
+const expiryOf = (d: BanDecision | undefined): number | null | undefined => (d ? (d.expiresAt === null ? null : Date.parse(d.expiresAt)) : undefined);
+
 /** A promise opened once, from outside. */
 function gate(): { done: Promise<void>; open: () => void } {
   let open: () => void = () => undefined;
@@ -165,7 +168,7 @@ export class BanKeeper {
     const previous = this.mirror.decisions.get(key);
     const plan = arbitrate(
       signal,
-      { ...this.protection.view, previousOffences: previous?.offences ?? 0, reporters, soloBudgetLeft: this.reporters.budgetLeft(signal.hostId, this.config.soloBudgetPerMinute, nowMs, unit) },
+      { ...this.protection.view, previousOffences: previous?.offences ?? 0, previousExpiresAtMs: expiryOf(previous), reporters, soloBudgetLeft: this.reporters.budgetLeft(signal.hostId, this.config.soloBudgetPerMinute, nowMs, unit) },
       this.config,
       nowMs,
     );
