@@ -10,7 +10,7 @@ export default defineConfig({
   test: {
     include: ["**/src/**/*.test.ts", "test/**/*.test.ts"],
     exclude: ["**/node_modules/**", "**/dist/**"],
-    testTimeout: 60_000,
+    testTimeout: 180_000,
     hookTimeout: 120_000,
     pool: "forks",
     // jails compile their regexes with V8's linear-time engine, as the fleetwall binary enables it

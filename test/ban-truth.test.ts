@@ -4,8 +4,8 @@
 import fc from "fast-check";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { banEpoch, banKey, cidrContains, parseCidr, type BanDecision, type Family } from "@fleetwall/api";
-import { BanSync, MemoryBackend, decisionEntry } from "../agent/src/index.js";
+import { ElementsReply, banEpoch, banKey, banSetName, cidrContains, compareKernel, expectedFromDecisions, parseCidr, type BanDecision, type Family } from "@fleetwall/api";
+import { BanSync, MemoryBackend, decisionEntry, elementsReply } from "../agent/src/index.js";
 import { expectedBans } from "../controller/src/ban-truth.js";
 
 const log = pino({ level: "silent" });
@@ -115,6 +115,21 @@ class Host {
     expect({ count: truth.count, digest: truth.digest }).toEqual(expectedBans(this.bucket, {}, truth.epoch));
     expect(truth.refusedTotal).toBe(0);
   }
+
+  /** `bans list --host --elements`: the kernel as the agent lists it, against the decisions live now and its local bans, differs nowhere. */
+  async checkElements(): Promise<void> {
+    const listing = await this.backend.listBans();
+    if (!listing) throw new Error("no bans table");
+    const reply = ElementsReply.parse(elementsReply("h", new Date(this.now), listing, this.bans.held(), 5_000));
+    const live = [...this.bucket.values()].filter((d) => !d.expiresAt || Date.parse(d.expiresAt) > this.now);
+    const locals = [...this.local].filter(([, at]) => at > this.now).map(([a, at]) => ({ set: banSetName("local", a), element: a, expiresAt: at, from: "local:sshd" }));
+    const expected = [...expectedFromDecisions(live), ...locals];
+    const c = compareKernel(reply, expected, this.now);
+    expect(c.rows.filter((r) => r.state === "MISSING" || r.state === "EXTRA" || r.state === "REFUSED")).toEqual([]);
+    // and every element not about to expire is judged enforced (a listing that judged nothing would pass the line above)
+    const enforced = new Set(c.rows.filter((r) => r.state === "in force" || r.state === "covered").map((r) => `${r.set} ${r.element}`));
+    for (const e of expected) if (e.expiresAt > this.now + 2_000) expect(enforced, `${e.set} ${e.element}`).toContain(`${e.set} ${e.element}`);
+  }
 }
 
 describe("per-host ban truth (in-memory backend)", () => {
@@ -177,7 +192,7 @@ describe("per-host ban truth (in-memory backend)", () => {
     h.check();
   });
 
-  it("for any sequence of adds, deletes, expiries, restarts, lost tables and emptied sets, the sets equal the decisions and the report agrees", async () => {
+  it("for any sequence of adds, deletes, expiries, restarts, lost tables and emptied sets, the sets equal the decisions, the report agrees and so does the element listing", async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 40 }), async (ops) => {
         const h = new Host();
@@ -185,6 +200,7 @@ describe("per-host ban truth (in-memory backend)", () => {
         for (const o of ops) {
           await h.run(o);
           h.check();
+          await h.checkElements();
         }
         h.bans.close();
       }),

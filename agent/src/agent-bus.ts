@@ -14,6 +14,8 @@ export interface AgentBus extends SignalSink {
   publishReport(report: HostReport): void;
   /** The controller's signed orders to lift a local ban (optional: a bus without them lifts nothing). */
   watchLifts?(onLift: (data: Uint8Array) => void, signal: AbortSignal): Promise<void>;
+  /** Operators' requests for the kernel's ban elements, each answered with what `answer` makes (optional). */
+  serveElements?(answer: (request: Uint8Array, maxBytes: number) => Promise<Uint8Array>, signal: AbortSignal): Promise<void>;
   roundTrip(timeoutMs: number): Promise<boolean>;
   /** The fleet's protection list, as `watchDesired` delivers desired state (optional: a bus without it protects only what the host knows). */
   watchProtection?(onValue: (data: Uint8Array, stored: boolean) => Promise<void>, signal: AbortSignal): Promise<void>;

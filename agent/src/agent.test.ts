@@ -152,7 +152,7 @@ describe("Agent on the in-memory backend", () => {
     await first.bans.setLocal("sshd", "203.0.113.10", 600);
     await first.bans.idle();
     // the save is written behind the ban
-    await vi.waitFor(() => expect(readFileSync(join(first.dir, LOCAL_BANS), "utf8")).toContain("203.0.113.10"));
+    await vi.waitFor(() => expect(readFileSync(join(first.dir, LOCAL_BANS), "utf8")).toContain("203.0.113.10"), { timeout: 10_000 });
     const backend = new MemoryBackend();
     const bans = new BanSync(backend, log);
     const agent = new Agent({ hostId: "h1", registration: { labels: {}, addresses: [], agentVersion: "t", nftVersion: "t" }, controllerKey: key.publicKeyPem, heartbeatMs: 1000, driftIntervalMs: 1000, confirmWindowMs: 10, now: () => new Date() }, backend, new StateStore(first.dir), log, new Defender(bans, "h1", {}, () => key.publicKeyPem, log));

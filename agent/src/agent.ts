@@ -12,6 +12,7 @@ import type { JailRunner } from "./jails.js";
 import type { JailBan } from "./jail-counter.js";
 import { commitConfirm } from "./commit-confirm.js";
 import { SerialQueue } from "./serial-queue.js";
+import { ElementsAnswerer } from "./bans-elements.js";
 
 export type { AgentBus, AgentOptions } from "./agent-bus.js";
 
@@ -43,6 +44,7 @@ export class Agent {
   #onTrusted: () => void = () => undefined;
   #bus: AgentBus | undefined;
   #mayPin: boolean;
+  #elements: ElementsAnswerer | undefined;
 
   constructor(
     private readonly options: AgentOptions,
@@ -88,6 +90,10 @@ export class Agent {
     return this.#driftRepairs;
   }
 
+  /** Operators' element listings answered, and refused (malformed, busy, nothing to list). */
+  get elementListings(): { answered: number; refused: number } {
+    return { answered: this.#elements?.answered ?? 0, refused: this.#elements?.refused ?? 0 };
+  }
   get appliedRevision(): number {
     return this.#applied?.state.revision ?? 0;
   }
@@ -154,7 +160,8 @@ export class Agent {
           })()
         : Promise.resolve();
       const lifts = defender && bus.watchLifts ? bus.watchLifts((data) => void this.#ops.runLogged(async () => (defender.onLift(dec.decode(data), this.#trustedKey) ? this.#report(bus) : undefined)), signal) : Promise.resolve();
-      await Promise.all([desired, bans, lifts]);
+      const elements = defender && bus.serveElements ? bus.serveElements((req, max) => (this.#elements ??= new ElementsAnswerer(this.backend, defender.bans, this.options.hostId, this.log)).answer(req, max), signal) : Promise.resolve();
+      await Promise.all([desired, bans, lifts, elements]);
     } finally {
       clearInterval(heartbeat);
       clearInterval(drift);

@@ -1,6 +1,7 @@
 import type { RulesetIR } from "@fleetwall/api";
 import type { BanOp, BanSetKind } from "./bans-render.js";
 import type { Family } from "@fleetwall/api";
+import type { BansListing } from "./bans-listing.js";
 
 export interface Enforced {
   /** sha256 of the script loaded, failsafe rules included. */
@@ -43,6 +44,12 @@ export interface FirewallBackend {
   replaceBans(elements: readonly BanElement[]): Promise<void>;
   /** Whether a set holds an element now (spot checks; never a listing of a set). */
   hasElement(kind: BanSetKind, family: Family, element: string): Promise<boolean>;
+  /**
+   * Every element of the bans table's sets as the kernel holds it now, with its time left; undefined
+   * when there is no bans table. A full listing: only for an operator's request (a million elements
+   * take half a minute), never for the agent's own checks.
+   */
+  listBans(): Promise<BansListing | undefined>;
   /** Packets counted by each audit policy's would-drop counter. */
   counters(ruleset: RulesetIR): Promise<Record<string, number>>;
   close(): void;

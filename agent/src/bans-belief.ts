@@ -55,6 +55,11 @@ export class BanBelief {
     return before;
   }
 
+  /** The entries this host holds for itself (`own`). */
+  ownEntries(): BanEntry[] {
+    return [...this.#own].map((k) => this.get(k)).filter((e): e is BanEntry => !!e);
+  }
+
   /** Marks `key` as this host's own, not a decision: kept and enforced, never in the digest or count. */
   own(key: string): void {
     this.#own.add(key);

@@ -230,6 +230,11 @@ export class BanSync {
     return undefined;
   }
 
+  /** What this host holds of its own and what nft refused ("kind element" → reason), for an operator's element listing. */
+  held(): { loading: boolean; size: number; refused: ReadonlyMap<string, string>; local: LocalBan[]; own: BanEntry[] } {
+    return { loading: this.#loading, size: this.activeBans + this.#belief.allows.size, refused: this.#kernel.refused, local: this.#local.list().filter((b) => b.expiresAt > this.#now()), own: this.#belief.ownEntries() };
+  }
+
   /** What this host holds, for its report; expired entries are forgotten first. */
   truth(): BanTruth {
     const now = this.#now();

@@ -163,7 +163,7 @@ describe("Defender: decisions from the bans bucket into the kernel", () => {
     };
     const jail: JailIR = { name: "sshd", failRegex: [], source: { file: "/var/log/auth.log" }, maxRetry: 1, findTimeSeconds: 600, banTimeSeconds: 600, ignore: [], share: "Fleet" };
     for (let i = 0; i < 5; i += 1) d.onJailBan({ jail: "sshd", address: `203.0.113.${60 + i}`, failures: 1, banSeconds: 600 }, jail, sink);
-    await vi.waitFor(() => expect(seen).toHaveLength(5), { timeout: 5000 });
+    await vi.waitFor(() => expect(seen).toHaveLength(5), { timeout: 30_000 });
     seen.forEach((s, i) => expect(s.appliedBefore).toBeGreaterThanOrEqual(i + 1));
     expect(seen.every((s) => s.bannedHere)).toBe(true);
     expect(d.signalsSent).toBe(5);
@@ -180,7 +180,7 @@ describe("Defender: decisions from the bans bucket into the kernel", () => {
     const sink = { publishSignal: async (sig: BanSignal) => void sent.push(sig.address) };
     const jail: JailIR = { name: "sshd", failRegex: [], source: { file: "/var/log/auth.log" }, maxRetry: 1, findTimeSeconds: 600, banTimeSeconds: 600, ignore: [], share: "Fleet" };
     for (const address of ["198.18.77.1", "2001:db8:77::2", "fe80::1", "127.0.0.1", "0.0.0.0", "224.0.0.251", "203.0.113.90"]) d.onJailBan({ jail: "sshd", address, failures: 2, banSeconds: 600 }, jail, sink);
-    await vi.waitFor(() => expect(sent).toEqual(["203.0.113.90"]), { timeout: 5000 });
+    await vi.waitFor(() => expect(sent).toEqual(["203.0.113.90"]), { timeout: 30_000 });
     await bans.idle();
     expect(await inKernel("local4", "198.18.77.1")).toBe(false);
     expect(await inKernel("local6", "2001:db8:77::2")).toBe(false);

@@ -36,6 +36,8 @@ export class Defender {
   readonly skipped = { special: 0, protected: 0 };
   /** A crafted log line per protected address is one line per reason every 10 s, then a count. */
   readonly #skippedLog: ThrottledLines;
+  /** Decisions dropped (forged, replayed): one line per reason every 10 s, then a count (`droppedDecisions` counts each). */
+  readonly #droppedLog: ThrottledLines;
 
   constructor(
     readonly bans: BanSync,
@@ -47,6 +49,7 @@ export class Defender {
   ) {
     this.#lifts = new LiftVerifier(hostId, now);
     this.#skippedLog = new ThrottledLines(log, "jail bans of protected addresses skipped, not logged one by one", 10_000, now);
+    this.#droppedLog = new ThrottledLines(log, "ban decisions dropped, not logged one by one", 10_000, now);
   }
 
   /** A jail crossed maxRetry: ban here now; share with the fleet when the jail says so. */
@@ -118,6 +121,7 @@ export class Defender {
   close(): void {
     this.#closed.abort();
     this.#skippedLog.close();
+    this.#droppedLog.close();
   }
 
   #onSeal(id: string, data: Uint8Array | null): void {
@@ -128,7 +132,8 @@ export class Defender {
     const v = verifySeal(dec.decode(data), this.trustedKey());
     if (!v.ok || v.seal.id !== id) {
       this.droppedDecisions += 1;
-      this.log.warn({ seal: id, reason: v.ok ? "id does not match key" : v.reason }, "seal dropped");
+      const reason = v.ok ? "id does not match key" : v.reason;
+      this.#droppedLog.write("warn", `seal: ${reason}`, { seal: id, reason }, "seal dropped");
       return;
     }
     this.#seals.set(id, new Set(v.seal.hashes));
@@ -164,7 +169,7 @@ export class Defender {
     const v = this.#reader.read(data, this.trustedKey(), this.#seals, storedAtMs);
     if (!v.ok) {
       this.droppedDecisions += 1;
-      this.log.warn({ key, reason: v.reason }, "ban decision dropped");
+      this.#droppedLog.write("warn", v.reason.replace(/\d[-\d:.TZ]*/g, "#"), { key, reason: v.reason }, "ban decision dropped");
       return;
     }
     // a seal's hashes are needed until each of its decisions has come; a new watch delivers the seal again

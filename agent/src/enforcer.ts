@@ -1,6 +1,7 @@
 import { sha256Hex, type Family, type RulesetIR } from "@fleetwall/api";
 import { BanOpsRefused, type BanElement, type Enforced, type FirewallBackend } from "./backend.js";
 import { BANS_TABLE, bansTableScript, expectedBansLayout, renderBanOps, replaceBansScript, setName, type BanOp, type BanSetKind } from "./bans-render.js";
+import { parseBansListing, type BansListing } from "./bans-listing.js";
 import { NftError, applyScript, listTable, type NftObject, type NftRunner } from "./nft.js";
 import { chainComments, compareReadback, fingerprint } from "./readback.js";
 import { FAMILY, TABLE, auditCounterName, render, type Failsafe } from "./render.js";
@@ -71,6 +72,15 @@ export class NftBackend implements FirewallBackend {
       return true;
     } catch (error) {
       if (error instanceof NftError) return false;
+      throw error;
+    }
+  }
+
+  async listBans(): Promise<BansListing | undefined> {
+    try {
+      return parseBansListing(await this.nft.run(["-j", "list", "table", FAMILY, BANS_TABLE]));
+    } catch (error) {
+      if (error instanceof NftError && /No such file or directory/.test(error.stderr)) return undefined;
       throw error;
     }
   }

@@ -39,6 +39,8 @@ describe("verifyProtection", () => {
     expect(v.ok && v.list.entries).toEqual(["198.18.0.12"]);
     const hash = v.ok ? v.hash : "";
     expect(verifyProtection(list(6, ["198.18.0.12"]), pem.publicPem, { revision: 6, hash }).ok).toBe(true);
+    // a second controller publishing the same entries under the same revision (another issuedAt) agrees
+    expect(verifyProtection(list(6, ["198.18.0.12"], key, { issuedAt: "2026-12-06T04:00:01.000Z" }), pem.publicPem, { revision: 6, hash }).ok).toBe(true);
     const twin = verifyProtection(list(6, ["203.0.113.9"]), pem.publicPem, { revision: 6, hash });
     expect(twin.ok ? "" : twin.reason).toMatch(/two lists under one revision/);
   });

@@ -29,7 +29,8 @@ export function verifyProtection(data: string, trustedKey: string | undefined, h
   if (!list.success) return { ok: false, reason: "payload is not a fleet protection list of a known schemaVersion" };
   const bad = list.data.entries.find((e) => !parses(e));
   if (bad !== undefined) return { ok: false, reason: `entry ${JSON.stringify(bad)} is not an address or CIDR` };
-  const hash = sha256Hex(env.data.payload);
+  // the entries, not the payload: two controllers publishing the same entries under one revision agree
+  const hash = sha256Hex(JSON.stringify(list.data.entries));
   if (list.data.revision < held.revision) return { ok: false, reason: `replayed revision ${list.data.revision} < held ${held.revision}`, older: true };
   if (list.data.revision === held.revision && held.hash !== undefined && hash !== held.hash) return { ok: false, reason: `revision ${held.revision} is held with other content: two lists under one revision` };
   return { ok: true, list: list.data, hash };

@@ -13,6 +13,8 @@ export * from "./commit-confirm.js";
 export * from "./serial-queue.js";
 export * from "./bans-render.js";
 export * from "./bans.js";
+export * from "./bans-listing.js";
+export * from "./bans-elements.js";
 export * from "./bans-changes.js";
 export * from "./defender.js";
 export * from "./filters.js";

@@ -34,14 +34,14 @@ describe("AgentLink.watchDesired", () => {
     const ac = new AbortController();
     const following = link.watchDesired(async (data, stored) => void got.push([text(data), stored]), ac.signal);
     try {
-      await waitFor("the stored state", () => got.length === 1, 10_000, 20);
+      await waitFor("the stored state", () => got.length === 1, 30_000, 20);
       expect(got).toEqual([["v1", true]]);
       // updates as they are put; the same state again and another host's are not handed on
       await kv.put("w1", "v2");
       await kv.put("w1", "v2");
       await kv.put("w2", "not mine");
       await kv.put("w1", "v3");
-      await waitFor("v3", () => got.some(([v]) => v === "v3"), 10_000, 20);
+      await waitFor("v3", () => got.some(([v]) => v === "v3"), 30_000, 20);
       expect(got).toEqual([["v1", true], ["v2", false], ["v3", false]]);
       // the server goes away and comes back; a state is put before the link has reconnected
       await nats.server.stop();
@@ -49,7 +49,7 @@ describe("AgentLink.watchDesired", () => {
       const other = await connect({ servers: nats.server.url });
       await new Kvm(other).open(DESIRED_BUCKET).then((b) => b.put("w1", "v4"));
       await other.close();
-      await waitFor("v4 after the restart", () => got.some(([v]) => v === "v4"), 20_000, 50);
+      await waitFor("v4 after the restart", () => got.some(([v]) => v === "v4"), 60_000, 50);
       expect(got.map(([v]) => v)).toEqual(["v1", "v2", "v3", "v4"]);
     } finally {
       ac.abort();
@@ -73,7 +73,7 @@ describe("AgentLink.watchDesired without permission to subscribe", () => {
       const link = await AgentLink.connect({ connection: { servers: nats.server.url, user: "agent", pass: "agent" }, hostId: "w1", log: logged });
       const got: string[] = [];
       const following = link.watchDesired(async (data) => void got.push(text(data)), ac.signal);
-      await waitFor("the refusal in the log", () => lines.some((l) => l.includes("bucket key subscription ended")), 10_000, 50);
+      await waitFor("the refusal in the log", () => lines.some((l) => l.includes("bucket key subscription ended")), 30_000, 50);
       expect(got).toEqual(["v1"]);
       expect(lines.find((l) => l.includes("bucket key subscription ended"))).toMatch(/permission/i);
       ac.abort();
@@ -102,7 +102,7 @@ describe("AgentLink.register while the server refuses the write", () => {
       const hosts = await new Kvm(ctl).create(HOSTS_BUCKET, { history: 1 });
       let done = false;
       const registering = link.register({ schemaVersion: 1, hostId: "r1", startedAt: new Date().toISOString(), addresses: [], labels: {}, agentVersion: "test", nftVersion: "test" } satisfies HostRegistration, ac.signal).then(() => void (done = true));
-      await waitFor("a refused registration in the log", () => lines.some((l) => l.includes("registration not stored; retrying")), 20_000, 50);
+      await waitFor("a refused registration in the log", () => lines.some((l) => l.includes("registration not stored; retrying")), 60_000, 50);
       expect(done).toBe(false);
       expect(await hosts.get("r1")).toBeNull();
       // lift the denial: nats-server reloads its configuration on SIGHUP (JetStream must be in the
@@ -166,19 +166,19 @@ describe("AgentLink.watchBans", () => {
     await kv.put("l.b", "2");
     const f = await followBans({ servers: nats.server.url });
     try {
-      await waitFor("the stored decisions", () => f.got.length === 2, 10_000, 20);
+      await waitFor("the stored decisions", () => f.got.length === 2, 30_000, 20);
       // live: no consumer delivers once the stored decisions are read (the server removes the idle one later)
       const delivering = async () => {
         const found: boolean[] = [];
         for await (const c of (await jetstreamManager(ctl)).consumers.list(`KV_${BANS_BUCKET}`)) found.push(c.push_bound === true);
         return found.filter(Boolean).length;
       };
-      await waitFor("the catch-up consumer stopped", async () => (await delivering()) === 0, 10_000, 50);
+      await waitFor("the catch-up consumer stopped", async () => (await delivering()) === 0, 30_000, 50);
       await kv.put("l.c", "3");
       await kv.delete("l.a");
       await kv.put("l.b", "4");
       await kv.purge("l.c");
-      await waitFor("four changes", () => f.got.length === 6, 10_000, 20);
+      await waitFor("four changes", () => f.got.length === 6, 30_000, 20);
       expect(await delivering()).toBe(0);
       // the server goes away and comes back; a decision is put before the link has reconnected
       await nats.server.stop();
@@ -186,7 +186,7 @@ describe("AgentLink.watchBans", () => {
       const other = await connect({ servers: nats.server.url });
       await new Kvm(other).open(BANS_BUCKET).then((b) => b.put("l.d", "5"));
       await other.close();
-      await waitFor("l.d after the restart", () => f.got.includes("l.d=5"), 20_000, 50);
+      await waitFor("l.d after the restart", () => f.got.includes("l.d=5"), 60_000, 50);
       expect(f.got).toEqual(["l.a=1", "l.b=2", "l.c=3", "l.a deleted", "l.b=4", "l.c deleted", "l.d=5"]);
     } finally {
       await f.stop();
@@ -209,7 +209,7 @@ describe("AgentLink.watchBans while the bucket changes under a catch-up", () => 
     const f = await followBans({ servers: nats.server.url }, 5);
     const seen = f.state;
     try {
-      await waitFor("the first stored decisions", () => seen.size > 0, 10_000, 1);
+      await waitFor("the first stored decisions", () => seen.size > 0, 30_000, 1);
       expect(seen.size).toBeLessThan(10_000);
       // updates, deletions and new keys while the follower is still reading the bucket
       const changes: Promise<unknown>[] = [];
@@ -225,14 +225,14 @@ describe("AgentLink.watchBans while the bucket changes under a catch-up", () => 
       }
       await Promise.all(changes);
       const same = () => seen.size === expected.size && [...expected].every(([k, v]) => seen.get(k) === v);
-      await waitFor("the follower's decisions equal to the bucket's", same, 20_000, 50);
+      await waitFor("the follower's decisions equal to the bucket's", same, 60_000, 50);
       expect(f.lines.some((l) => l.includes("reading the bucket again"))).toBe(true);
       // what did not fit was read again at once, not found missing later
       expect(f.lines.filter((l) => l.includes("not delivered"))).toEqual([]);
       // and it stays live: one more change arrives without another catch-up
       const rounds = f.lines.filter((l) => l.includes("catching up")).length;
       await kv.put("m.last", "v3");
-      await waitFor("m.last", () => seen.get("m.last") === "v3", 10_000, 20);
+      await waitFor("m.last", () => seen.get("m.last") === "v3", 30_000, 20);
       expect(f.lines.filter((l) => l.includes("catching up")).length).toBe(rounds);
     } finally {
       await f.stop();
@@ -252,20 +252,20 @@ describe("AgentLink.watchBans with entries it did not get live", () => {
     try {
       const kv = await new Kvm(ctl).create(BANS_BUCKET, { history: 1, republish: BANS_REPUBLISH });
       await kv.put("l.a", "1");
-      await waitFor("l.a", () => got.length === 1, 10_000, 20);
+      await waitFor("l.a", () => got.length === 1, 30_000, 20);
       // l.x is stored but not seen live; the next entry shows the hole at once
       await kv.put("l.x", "2");
       await kv.put("l.y", "3");
-      await waitFor("l.x and l.y", () => got.length === 3, 10_000, 20);
+      await waitFor("l.x and l.y", () => got.length === 3, 30_000, 20);
       expect(got).toEqual(["l.a=1", "l.x=2", "l.y=3"]);
       expect(lines.some((l) => l.includes("not delivered live"))).toBe(true);
       // an entry published on the live subjects with a revision the bucket never had is dropped
       ctl.publish(`${BANS_LIVE_PREFIX}l.z`, "forged", { headers: headersWith({ "Nats-Sequence": "999" }) });
       await kv.put("l.w", "4");
-      await waitFor("l.w", () => got.includes("l.w=4"), 10_000, 20);
-      await waitFor("the forged entry dropped", () => link.bogusLive === 1, 10_000, 20);
+      await waitFor("l.w", () => got.includes("l.w=4"), 30_000, 20);
+      await waitFor("the forged entry dropped", () => link.bogusLive === 1, 30_000, 20);
       await kv.put("l.v", "5");
-      await waitFor("l.v", () => got.includes("l.v=5"), 10_000, 20);
+      await waitFor("l.v", () => got.includes("l.v=5"), 30_000, 20);
       expect(got).toEqual(["l.a=1", "l.x=2", "l.y=3", "l.w=4", "l.v=5"]);
     } finally {
       await f.stop();

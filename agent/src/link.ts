@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { Kvm, type KV } from "@nats-io/kv";
 import { jetstream } from "@nats-io/jetstream";
-import { BANS_BUCKET, DESIRED_BUCKET, PROTECTION_BUCKET, PROTECTION_KEY, HOSTS_BUCKET, liftSubject, reportSubject, signalSubject, type BanSignal, type HostRegistration, type HostReport } from "@fleetwall/api";
+import { BANS_BUCKET, DESIRED_BUCKET, PROTECTION_BUCKET, PROTECTION_KEY, HOSTS_BUCKET, elementsSubject, liftSubject, reportSubject, signalSubject, type BanSignal, type HostRegistration, type HostReport } from "@fleetwall/api";
 import { closeNats, connectNats, delay, retry } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import { BansFollower, HELD_LIVE_LIMIT } from "./bans-follower.js";
@@ -168,6 +168,21 @@ export class AgentLink {
   async watchLifts(onLift: (data: Uint8Array) => void, signal: AbortSignal): Promise<void> {
     const sub = this.nc.subscribe(liftSubject(this.options.hostId), { callback: (err, m) => {
         if (!err) onLift(m.data);
+      } });
+    const stop = () => sub.unsubscribe();
+    signal.addEventListener("abort", stop, { once: true });
+    await sub.closed;
+    signal.removeEventListener("abort", stop);
+  }
+
+  /**
+   * Answers operators' element listings on this host's own subject until aborted; only through the
+   * request's reply subject (the server allows an agent one response per request, nothing else there).
+   */
+  async serveElements(answer: (request: Uint8Array, maxBytes: number) => Promise<Uint8Array>, signal: AbortSignal): Promise<void> {
+    const sub = this.nc.subscribe(elementsSubject(this.options.hostId), { callback: (err, m) => {
+        if (err || !m.reply) return;
+        void answer(m.data, this.nc.info?.max_payload ?? 1024 * 1024).then((bytes) => m.respond(bytes), (error: unknown) => this.options.log.warn({ err: error }, "ban elements not answered"));
       } });
     const stop = () => sub.unsubscribe();
     signal.addEventListener("abort", stop, { once: true });

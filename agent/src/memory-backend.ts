@@ -1,4 +1,5 @@
-import { sha256Hex, type Family, type RulesetIR } from "@fleetwall/api";
+import { compareElements, sha256Hex, type BanSetName, type Family, type RulesetIR } from "@fleetwall/api";
+import type { BansListing } from "./bans-listing.js";
 import { BanOpsRefused, type BanElement, type Enforced, type FirewallBackend } from "./backend.js";
 import { isIntervalSet, renderBanOps, replaceBansScript, setName, timeoutMs, type BanOp, type BanSetKind } from "./bans-render.js";
 import { cidrRange } from "./cidr-range.js";
@@ -123,6 +124,18 @@ export class MemoryBackend implements FirewallBackend {
 
   async hasElement(kind: BanSetKind, family: Family, element: string): Promise<boolean> {
     return (this.elements(kind, family).get(element) ?? 0) > this.#now();
+  }
+
+  async listBans(): Promise<BansListing | undefined> {
+    if (!this.#bans) return undefined;
+    const now = this.#now();
+    const out: BansListing = new Map();
+    for (const [name, els] of this.#bans) {
+      const live = [...els].filter(([, at]) => at > now).sort(([a], [b]) => compareElements(a, b));
+      // nft lists whole seconds left, rounded down
+      out.set(name as BanSetName, live.map(([element, at]) => (at === Infinity ? { element } : { element, expiresInMs: Math.floor((at - now) / 1000) * 1000 })));
+    }
+    return out;
   }
 
   async counters(): Promise<Record<string, number>> {

@@ -31,6 +31,8 @@ export function agentMetrics(registry: Registry, { agent, nft, defender, jails, 
   counterOf(registry, "fleetwall_agent_log_matches_total", "Log lines a jail filter matched.", () => jails?.linesMatched ?? 0);
   counterOf(registry, "fleetwall_agent_log_ambiguous_total", "Log lines naming two candidate sources (sshd, nginx, GoToSocial; a crafted user name): no one's failure.", () => jails?.linesAmbiguous ?? 0);
   counterOf(registry, "fleetwall_agent_log_untrusted_total", "Journal entries tagged sshd that sshd did not write (by the journal's trusted fields): ignored.", () => jails?.linesUntrusted ?? 0);
+  counterOf(registry, "fleetwall_agent_element_listings_total", "Operators' requests for the kernel's ban elements answered with a listing.", () => agent.elementListings.answered);
+  counterOf(registry, "fleetwall_agent_element_requests_refused_total", "Operators' element requests refused: malformed, while another was listed, or nothing to list.", () => agent.elementListings.refused);
   gaugeOf(registry, "fleetwall_agent_jail_bans_skipped", "Jail bans not made, by reason (special: loopback, multicast, link-local; protected: allowlisted, own, NATS, management or in the fleet's protection list).", () => defender.skipped, "reason");
   gaugeOf(registry, "fleetwall_agent_fleet_protected", "Entries of the fleet's protection list in force here (never banned, locally or by a decision).", () => shield?.size ?? 0);
   gaugeOf(registry, "fleetwall_agent_fleet_protection_revision", "Revision of the fleet's protection list in force.", () => shield?.revision ?? 0);

@@ -23,6 +23,8 @@ export * from "./banlist.js";
 export * from "./nats-permissions.js";
 export * from "./cidr-cover.js";
 export * from "./ban-digest.js";
+export * from "./ban-elements.js";
+export * from "./ban-elements-compare.js";
 export * from "./strict.js";
 export * from "./cel.js";
 export * from "./fleet-protection.js";

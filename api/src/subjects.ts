@@ -25,6 +25,9 @@ export const BANS_HOSTS_REQUEST = "fleetwall.ctl.bans.hosts";
 export const HOSTS_DELETE_REQUEST = "fleetwall.ctl.hosts.delete";
 /** Signed orders to an agent to lift one of its own local bans. */
 export const liftSubject = (hostId: string): string => `fleetwall.lift.${hostId}`;
+/** An operator's request to one agent for the elements its kernel's ban sets hold (`bans list --elements`). */
+export const elementsSubject = (hostId: string): string => `fleetwall.elements.${hostId}`;
+export const ELEMENTS_WILDCARD = "fleetwall.elements.*";
 
 /** An agent's reply subjects start with this prefix, so the server can confine it to its own. */
 export const agentInboxPrefix = (hostId: string): string => `_INBOX_${hostId}`;

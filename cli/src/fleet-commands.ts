@@ -1,6 +1,7 @@
 import { Option, type Command } from "commander";
 import { natsAccess, withNatsOptions } from "./nats-access.js";
 import { collect } from "./repeatable-flag.js";
+import { ConfigError } from "./config-error.js";
 
 // The commands that ask the controller over NATS: this file only declares their flags; each loads
 // its module (and the NATS client) when it runs.
@@ -45,21 +46,7 @@ export function addDiffCommand(program: Command): void {
 export function addBansCommands(program: Command): void {
   const bans = program.command("bans").description("inspect, add and lift bans across the fleet");
 
-  withNatsOptions(bans
-    .command("list")
-    .description("the bans and allow entries in force: the fleet's decisions and the hosts' own local bans"))
-    .option("--host <id>", "only what applies to this host, with what it reports it enforces (count and digest against its decisions)")
-    .addOption(new Option("--origin <origin>", "only the fleet's decisions or the hosts' local bans").choices(["fleet", "local"]))
-    .option("--list <name>", "only this list (local bans are in list 'local')")
-    .option("--jail <name>", "only bans a jail made")
-    .option("--json", "print JSON for scripts")
-    .action(async (opts: { nats: string; host?: string; origin?: "fleet" | "local"; list?: string; jail?: string; json?: boolean }) => {
-      const { listBans, formatBans } = await bansCommands();
-      const listing = await listBans(natsAccess(opts), { host: opts.host, origin: opts.origin, list: opts.list, jail: opts.jail });
-      // --json: the rows; with --host, the host's report of its bans beside them
-      const json = opts.host ? listing : listing.rows;
-      process.stdout.write(opts.json ? `${JSON.stringify(json, null, 2)}\n` : formatBans(listing));
-    });
+  addBansListCommand(bans);
 
   withNatsOptions(bans
     .command("add <cidr>")
@@ -97,6 +84,45 @@ export function addBansCommands(program: Command): void {
       for (const x of r.refused.slice(0, 20)) process.stderr.write(`refused ${x.cidr}: ${x.reason}\n`);
       process.stdout.write(`published ${r.published}, refused ${r.refused.length}\n`);
     });
+}
+
+/** `fleetwall bans list`, and with `--elements` one host's kernel element by element. */
+function addBansListCommand(bans: Command): void {
+  withNatsOptions(bans
+    .command("list")
+    .description("the bans and allow entries in force: the fleet's decisions and the hosts' own local bans"))
+    .option("--host <id>", "only what applies to this host, with what it reports it enforces (count and digest against its decisions)")
+    .addOption(new Option("--origin <origin>", "only the fleet's decisions or the hosts' local bans").choices(["fleet", "local"]))
+    .option("--list <name>", "only this list (local bans are in list 'local')")
+    .option("--jail <name>", "only bans a jail made")
+    .option("--elements", "with --host: ask that host for the elements its kernel's ban sets hold now, each marked in force, MISSING, EXTRA or REFUSED against its decisions (exit 1 when any differs)")
+    .option("--limit <n>", "with --elements: most kernel elements listed, at most 5000; the rest are counted (default: 1000)")
+    .option("--after <set:element>", "with --elements: the next page, from where the previous one said (next page: --after …)")
+    .option("--timeout <duration>", "with --elements: how long to wait for the host's answer (default: 10s)")
+    .option("--json", "print JSON for scripts")
+    .action(async (opts: { nats: string; host?: string; origin?: "fleet" | "local"; list?: string; jail?: string; json?: boolean; elements?: boolean; limit?: string; timeout?: string; after?: string }) => {
+      if (opts.elements) return listElements(opts);
+      const stray = (["limit", "timeout", "after"] as const).find((f) => opts[f] !== undefined);
+      if (stray) throw new ConfigError(`--${stray}: applies to --elements only`);
+      const { listBans, formatBans } = await bansCommands();
+      const listing = await listBans(natsAccess(opts), { host: opts.host, origin: opts.origin, list: opts.list, jail: opts.jail });
+      // --json: the rows; with --host, the host's report of its bans beside them
+      const json = opts.host ? listing : listing.rows;
+      process.stdout.write(opts.json ? `${JSON.stringify(json, null, 2)}\n` : formatBans(listing));
+    });
+}
+
+/** `fleetwall bans list --host H --elements`: the host's kernel, element by element, against its decisions. */
+async function listElements(opts: { nats: string; host?: string; json?: boolean; limit?: string; timeout?: string; after?: string; origin?: string; list?: string; jail?: string }): Promise<void> {
+  const { elementsFlags, hostElements, formatElements, elementsDiffer } = await import("./bans-elements.js");
+  const flags = elementsFlags(opts);
+  const { listBans, formatHostTruth } = await bansCommands();
+  const access = natsAccess(opts);
+  const listing = await listBans(access, { host: flags.host });
+  const elements = await hostElements(access, flags.host, listing.rows, flags, !!listing.host?.stale);
+  const out = opts.json ? `${JSON.stringify({ host: listing.host, elements }, null, 2)}\n` : `${listing.host ? formatHostTruth(listing.host) : ""}${formatElements(elements)}`;
+  process.stdout.write(out);
+  if (elementsDiffer(elements)) process.exitCode = 1;
 }
 
 /** `fleetwall hosts delete`. */

@@ -72,4 +72,28 @@ describe("AckedPublisher", () => {
       pub.close();
     }
   });
+
+  it("waits out a stream that is slow but still acknowledging, and not one that stopped", async () => {
+    // a stream working through a queue: one ack every 100 ms, in order
+    const queue: { respond(data: Uint8Array): boolean }[] = [];
+    const slow = nc.subscribe("slow.>", { callback: (_e, m) => void queue.push(m) });
+    let seq = 0;
+    const acker = setInterval(() => queue.shift()?.respond(new TextEncoder().encode(JSON.stringify({ stream: "slow", seq: ++seq }))), 100);
+    const pub = new AckedPublisher(nc, 300);
+    try {
+      // the last is acknowledged about a second after it was published, three times its timeout
+      const seqs = await Promise.all(Array.from({ length: 10 }, (_, i) => pub.publish(`slow.${i}`, new Uint8Array([i]))));
+      expect(seqs).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      // no ack comes any more: the next put is refused after its own timeout, not the longer wait
+      clearInterval(acker);
+      await new Promise((r) => setTimeout(r, 400));
+      const started = Date.now();
+      await expect(pub.publish("slow.x", new Uint8Array([1]))).rejects.toThrow(new PublishError("no ack within 300 ms"));
+      expect(Date.now() - started).toBeLessThan(300 * 10);
+    } finally {
+      clearInterval(acker);
+      slow.unsubscribe();
+      pub.close();
+    }
+  });
 });

@@ -14,6 +14,11 @@ interface Pending {
 
 const dec = new TextDecoder();
 const RETRY_MS = 250;
+/**
+ * While the stream keeps acknowledging, a put waits up to this many times its timeout: a server that
+ * is slow (thousands of puts queued on a loaded machine) is waited out; one that stopped answering is not.
+ */
+const PROGRESS_FACTOR = 10;
 
 /**
  * Publishes to JetStream subjects (a KV put is a publish to `$KV.<bucket>.<key>`) and matches the
@@ -29,6 +34,8 @@ export class AckedPublisher {
   readonly #sub: Subscription;
   readonly #sweeper: NodeJS.Timeout;
   #next = 0;
+  /** When the last ack came (0: none yet). */
+  #lastAckAt = 0;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -62,6 +69,7 @@ export class AckedPublisher {
     const id = msg.subject.slice(this.#prefix.length + 1);
     const p = this.#pending.get(id);
     if (!p) return; // acknowledged after its timeout
+    this.#lastAckAt = Date.now();
     if (msg.headers?.code === 503 && Date.now() + RETRY_MS < p.deadline) {
       // no stream answered: none stores the subject, or its leader is being elected; ask again until the deadline
       setTimeout(() => this.#pending.has(id) && this.nc.publish(p.subject, p.data, { reply: msg.subject }), RETRY_MS);
@@ -84,10 +92,15 @@ export class AckedPublisher {
     else p.resolve(ack.seq);
   }
 
+  /**
+   * Rejects the puts not acknowledged in time: `timeoutMs` after they were published, or, while acks
+   * still come (the stream is working through a queue), PROGRESS_FACTOR times that.
+   */
   #expire(): void {
     const now = Date.now();
+    const extra = now - this.#lastAckAt < this.timeoutMs ? (PROGRESS_FACTOR - 1) * this.timeoutMs : 0;
     for (const [id, p] of this.#pending) {
-      if (p.deadline > now) break; // in the order published, so in the order they expire
+      if (p.deadline + extra > now) break; // in the order published, so in the order they expire
       this.#pending.delete(id);
       p.reject(new PublishError(`no ack within ${this.timeoutMs} ms`));
     }

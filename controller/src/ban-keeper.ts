@@ -185,7 +185,7 @@ export class BanKeeper {
   #refused(signal: BanSignal, reason: string): void {
     const kind = reason.split(/[ :]/)[0] as string;
     this.skipped[kind] = (this.skipped[kind] ?? 0) + 1;
-    this.#refusedLog.write("info", kind === "jail" ? "jail not run by its host" : kind === "key" ? "key cannot be stored" : reason, { address: signal.address, jail: signal.jail, host: signal.hostId, reason }, "signal not turned into a fleet ban");
+    this.#refusedLog.write("info", kind === "jail" ? "jail not run by its host" : kind === "key" ? "key cannot be stored" : reason.replace(/\d+/g, "#"), { address: signal.address, jail: signal.jail, host: signal.hostId, reason }, "signal not turned into a fleet ban");
   }
 
   async #reply(plan: BanPlan): Promise<BanReply> {

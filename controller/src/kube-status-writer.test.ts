@@ -53,6 +53,19 @@ describe("the status writer", () => {
     expect(patches.map((p) => p.entries)).toEqual([3, 4, 4]);
   });
 
+  it("counts the objects still to be written after a pass: none once written, one while rate-limited", async () => {
+    const { target, patches } = server(null);
+    let entries = 3;
+    const writer = new KubeStatusWriter(target, controller(() => fleet(entries)), { ...options, minIntervalMs: 10_000 });
+    await writer.tick(1_000_000);
+    expect([patches.length, writer.pending]).toEqual([1, 0]);
+    entries = 4;
+    await writer.tick(1_001_000);
+    expect([patches.length, writer.pending]).toEqual([1, 1]);
+    await writer.tick(1_011_000);
+    expect([patches.length, writer.pending]).toEqual([2, 0]);
+  });
+
   it("removes fields it no longer writes (a merge patch keeps what it does not name)", async () => {
     const { target, patches, stored } = server({ entries: 1, stale: "x" });
     await new KubeStatusWriter(target, controller(() => fleet(1)), options).tick(1_000_000);

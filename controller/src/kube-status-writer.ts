@@ -49,6 +49,8 @@ export class KubeStatusWriter {
   #settled = false;
   writes = 0;
   failures = 0;
+  /** Objects whose status, after the last pass, still differs from what they say (rate-limited, over budget, refused). */
+  pending = 0;
 
   constructor(
     private readonly target: StatusTarget,
@@ -78,6 +80,7 @@ export class KubeStatusWriter {
     if (waiting.length > 0 && !graceOver) return false;
     this.#settled = true;
     if (waiting.length > 0) this.options.log.warn({ hosts: waiting }, "hosts not heard from since start; their status says so");
+    else this.options.log.info({ hosts: heard.length }, "every host heard from since start; statuses are written from now on");
     return true;
   }
 
@@ -118,6 +121,7 @@ export class KubeStatusWriter {
         this.options.log.warn({ key, ...kubeLogFields(error), retryInMs }, "status not written");
       }
     }
+    this.pending = [...existing].filter(([key, status]) => canonicalJson(this.#said(key) ?? {}) !== canonicalJson(status)).length;
     for (const key of [...this.#lastWrite.keys()]) if (!desired.has(key)) this.#lastWrite.delete(key);
     for (const key of [...this.#failing.keys()]) if (!desired.has(key)) this.#failing.delete(key);
     return due.length;

@@ -1,7 +1,9 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Kvm, type KV } from "@nats-io/kv";
 import { LAST_GOOD_BUCKET, envelopeText, parseEnvelopeText, parseResource, signPayload, verifyEnvelope, type Resource, type SigningKey } from "@fleetwall/api";
+import { jetstreamManager } from "@nats-io/jetstream";
 import type { Logger } from "pino";
+import type { StreamSettings } from "./stream-settings.js";
 
 /** Bounds of the bucket: one value per key, at most 8 MiB each, 256 MiB in all. */
 const MAX_VALUE_BYTES = 8 * 1024 * 1024;
@@ -56,8 +58,10 @@ export class LastGoodStore {
     private readonly log: Logger,
   ) {}
 
-  static async open(nc: NatsConnection, replicas: number, key: SigningKey, log: Logger): Promise<LastGoodStore> {
+  /** Opens the bucket, made when missing; an existing one is brought to its limits (`settings` reports what the server refuses). */
+  static async open(nc: NatsConnection, replicas: number, key: SigningKey, log: Logger, settings?: StreamSettings): Promise<LastGoodStore> {
     const kv = await new Kvm(nc).create(LAST_GOOD_BUCKET, { history: 1, replicas, max_bytes: MAX_BUCKET_BYTES, maxValueSize: MAX_VALUE_BYTES });
+    await settings?.reconcile(await jetstreamManager(nc), `KV_${LAST_GOOD_BUCKET}`, { max_bytes: MAX_BUCKET_BYTES, max_msg_size: MAX_VALUE_BYTES, max_msgs_per_subject: 1 }, log);
     return new LastGoodStore(kv, key, log);
   }
 

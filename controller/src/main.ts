@@ -90,7 +90,7 @@ async function startLeader(cfg: Config, log: Logger, s: Supervisor, { registry, 
   const bus = await s.resource("bus", (signal) => ControllerBus.open(nc, busOptions, signal), (b) => b.close());
   const published = await untilAborted(bus.loadPublished(), s.signal);
   // the versions in force when the last controller stopped: invalid edits made since do not change enforcement
-  const lastGood = await untilAborted(LastGoodStore.open(nc, cfg.replicas, key, log), s.signal);
+  const lastGood = await untilAborted(LastGoodStore.open(nc, cfg.replicas, key, log, streamSettings), s.signal);
   const initial = await untilAborted(lastGood.load(), s.signal);
   const accept = (set: PolicySet) => {
     log.info({ policies: set.policies.length, banLists: set.banLists.length, invalid: set.errors.length }, "resources loaded");
@@ -230,6 +230,6 @@ async function startKube(cfg: Config, log: Logger, s: Supervisor, { registry, co
   };
   const writer = new KubeStatusWriter(kube, controller, { minIntervalMs: Math.max(2 * cfg.statusInterval, 1000), budget: 50, log });
   s.run("status writer", (signal) => every(cfg.statusInterval, signal, async () => void (controller.ready && (await writer.tick())), (err) => log.warn({ err }, "status not written")));
-  kubeMetrics(registry, { reconciles: () => kube.queue.processed, informerRestarts: () => kube.informerRestarts, relists: () => kube.relists, statusWrites: () => writer.writes, statusWriteFailures: () => writer.failures });
+  kubeMetrics(registry, { reconciles: () => kube.queue.processed, informerRestarts: () => kube.informerRestarts, relists: () => kube.relists, statusWrites: () => writer.writes, statusWriteFailures: () => writer.failures, statusPending: () => writer.pending });
   return { ready: () => kube.synced, onRegistration: (id) => hosts.add(id) };
 }

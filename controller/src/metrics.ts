@@ -24,10 +24,11 @@ export function controllerMetrics(registry: Registry, controller: Controller, ba
 }
 
 /** Metrics of the Kubernetes source and status writer. */
-export function kubeMetrics(registry: Registry, read: { reconciles(): number; informerRestarts(): number; relists(): number; statusWrites(): number; statusWriteFailures(): number }): void {
+export function kubeMetrics(registry: Registry, read: { reconciles(): number; informerRestarts(): number; relists(): number; statusWrites(): number; statusWriteFailures(): number; statusPending(): number }): void {
   counterOf(registry, "fleetwall_controller_kube_reconciles_total", "Keys reconciled from the informer caches.", read.reconciles);
   counterOf(registry, "fleetwall_controller_kube_informer_restarts_total", "Informers restarted after an error.", read.informerRestarts);
   counterOf(registry, "fleetwall_controller_kube_relists_total", "Informers replaced by a fresh list.", read.relists);
   counterOf(registry, "fleetwall_controller_status_writes_total", "Status subresource writes.", read.statusWrites);
   counterOf(registry, "fleetwall_controller_status_write_failures_total", "Status writes the API server refused.", read.statusWriteFailures);
+  gaugeOf(registry, "fleetwall_controller_status_pending", "Objects whose status, after the last status pass, still differs from what the fleet says (rate-limited, over the budget, or refused).", read.statusPending);
 }

@@ -2,7 +2,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FleetProtection, MAX_FLEET_PROTECTED, PROTECTION_BUCKET, PROTECTION_KEY, generateSigningKeyPem, loadSigningKey, parseCidr, parseEnvelopeText, verifyEnvelope } from "@fleetwall/api";
+import { FleetProtection, MAX_FLEET_PROTECTED, envelopeText, signPayload, PROTECTION_BUCKET, PROTECTION_KEY, generateSigningKeyPem, loadSigningKey, parseCidr, parseEnvelopeText, verifyEnvelope } from "@fleetwall/api";
 import { loopbackNats } from "../../test/harness/loopback-nats.js";
 import { waitFor } from "../../test/harness/sh.js";
 import { BanMirror } from "./ban-mirror.js";
@@ -87,5 +87,31 @@ describe("ProtectionPublisher on a real nats-server", () => {
     expect((await stored()).entries).not.toContain("198.18.0.12");
     run2.abort();
     await running2;
+  });
+
+  it("another writer's put (an older list put back, a second controller's) is published over with a revision above both", async () => {
+    const entries = ["198.18.0.21"];
+    const publisher = new ProtectionPublisher(nc, key, () => entries, { replicas: 1, log: silent, settings: new StreamSettings(), debounceMs: 20 });
+    const run = new AbortController();
+    const running = publisher.run(run.signal);
+    try {
+      await waitFor("published", async () => (await stored()).entries.join() === "198.18.0.21", 10_000, 20);
+      const kv = await new Kvm(nc).open(PROTECTION_BUCKET);
+      const mine = (await kv.get(PROTECTION_KEY))?.string() as string;
+      const revision = (await stored()).revision;
+      // a second controller with the same key published a later revision with other entries
+      const theirs = envelopeText(signPayload(key, JSON.stringify({ schemaVersion: 1, revision: revision + 5, issuedAt: new Date().toISOString(), entries: ["203.0.113.1"] })));
+      await kv.put(PROTECTION_KEY, theirs);
+      await waitFor("published over", async () => (await stored()).entries.join() === "198.18.0.21", 10_000, 20);
+      expect((await stored()).revision).toBe(revision + 6);
+      expect(publisher.overwritten).toBe(1);
+      // the old list put back is published over too
+      await kv.put(PROTECTION_KEY, mine);
+      await waitFor("published over again", async () => (await stored()).revision === revision + 7, 10_000, 20);
+      expect(publisher.overwritten).toBe(2);
+    } finally {
+      run.abort();
+      await running;
+    }
   });
 });

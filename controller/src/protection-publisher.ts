@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { KV } from "@nats-io/kv";
-import { MAX_FLEET_PROTECTED, PROTECTION_BUCKET, PROTECTION_KEY, SCHEMA_VERSION, envelopeText, parseEnvelopeText, signPayload, type FleetProtection, type SigningKey } from "@fleetwall/api";
+import { MAX_FLEET_PROTECTED, PROTECTION_BUCKET, PROTECTION_KEY, PROTECTION_SUBJECT, SCHEMA_VERSION, envelopeText, parseEnvelopeText, signPayload, verifyEnvelope, type FleetProtection, type SigningKey } from "@fleetwall/api";
 import { delay, retry } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import { LIMITS, ensureBucket } from "./bus-limits.js";
@@ -25,6 +25,26 @@ export function fitEntries(prioritized: readonly string[], maxBytes: number, tex
   }
 }
 
+/** The list in a stored text, unverified (only its revision and entries are read); undefined when it is none. */
+function listOf(text: string): Partial<FleetProtection> | undefined {
+  const env = parseEnvelopeText(text);
+  if (!env.success) return undefined;
+  try {
+    const list = JSON.parse(env.data.payload) as unknown;
+    return list && typeof list === "object" ? (list as Partial<FleetProtection>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The revision of a list signed by `publicKeyPem` (agents take no other), else 0. */
+function revisionOf(text: string, publicKeyPem: string): number {
+  const env = parseEnvelopeText(text);
+  if (!env.success || !verifyEnvelope(env.data, publicKeyPem)) return 0;
+  const r = listOf(text)?.revision;
+  return typeof r === "number" && Number.isSafeInteger(r) ? r : 0;
+}
+
 /**
  * Publishes the fleet's protection list (api/fleet-protection.ts): one key in a bucket of its own,
  * signed, with a revision that continues from the stored one, published again only when its entries
@@ -36,6 +56,13 @@ export class ProtectionPublisher {
   #last: string | undefined;
   #dirty = true;
   #wake: () => void = () => undefined;
+  /** The text last put: anything else on the key's subject is another writer's. */
+  #sent: string | undefined;
+  #force = false;
+  /** Pause before the next repair of another writer's put: 1 s, doubling to a minute while it keeps at it. */
+  #repairGapMs = 1_000;
+  /** Puts (or deletions) of the key by another writer, each undone. */
+  overwritten = 0;
   published = 0;
   failures = 0;
   entries = 0;
@@ -59,9 +86,34 @@ export class ProtectionPublisher {
     const { log } = this.opts;
     const kv = await retry(() => ensureBucket(this.nc, PROTECTION_BUCKET, LIMITS.protection, this.opts), { signal, initialMs: 500, maxMs: 10_000, onRetry: (err) => log.warn({ err, bucket: PROTECTION_BUCKET }, "protection bucket not ready; retrying") });
     await this.#readStored(kv);
+    const sub = this.nc.subscribe(PROTECTION_SUBJECT, { callback: (err, m) => void (err || this.#onStored(m.headers?.get("KV-Operation") ? "" : m.string())) });
+    try {
+      await this.#loop(kv, signal);
+    } finally {
+      sub.unsubscribe();
+    }
+  }
+
+  /** A put seen on the key's subject: another writer's (a second controller, a put by hand) is overwritten by a new revision. */
+  #onStored(text: string): void {
+    if (text === this.#sent) return;
+    this.overwritten += 1;
+    // the next revision goes above the other writer's, or agents that took its list would refuse ours
+    this.#revision = Math.max(this.#revision, revisionOf(text, this.key.publicKeyPem));
+    if (!this.#force) this.opts.log.warn({ repairInMs: this.#repairGapMs }, "fleet protection list overwritten by another writer (a second controller?); publishing it again");
+    this.#force = true;
+    this.kick();
+  }
+
+  async #loop(kv: KV, signal: AbortSignal): Promise<void> {
+    const { log } = this.opts;
     const rest = (ms: number) => delay(ms, signal).catch(() => undefined);
     while (!signal.aborted) {
       if (this.#dirty) {
+        if (this.#force) {
+          await rest(this.#repairGapMs);
+          this.#repairGapMs = Math.min(60_000, this.#repairGapMs * 2);
+        } else this.#repairGapMs = 1_000;
         this.#dirty = false;
         const ok = await this.#publish(kv).then(() => true, (error: unknown) => {
           this.failures += 1;
@@ -79,17 +131,11 @@ export class ProtectionPublisher {
   /** The stored list's revision and entries, so revisions only grow and a restart publishes nothing new. */
   async #readStored(kv: KV): Promise<void> {
     const e = await kv.get(PROTECTION_KEY).catch(() => null);
-    if (!e || e.operation !== "PUT") return;
-    const env = parseEnvelopeText(e.string());
-    if (!env.success) return;
-    try {
-      const stored = JSON.parse(env.data.payload) as Partial<FleetProtection>;
-      this.#revision = typeof stored.revision === "number" ? stored.revision : 0;
-      this.#last = JSON.stringify(stored.entries ?? []);
-      this.entries = stored.entries?.length ?? 0;
-    } catch {
-      // not ours to read: the next list overwrites it
-    }
+    const stored = e?.operation === "PUT" ? listOf(e.string()) : undefined;
+    if (!stored) return;
+    this.#revision = typeof stored.revision === "number" ? stored.revision : 0;
+    this.#last = JSON.stringify(stored.entries ?? []);
+    this.entries = stored.entries?.length ?? 0;
   }
 
   async #publish(kv: KV): Promise<void> {
@@ -103,8 +149,11 @@ export class ProtectionPublisher {
     if (leftOut > 0 && leftOut !== this.leftOut) this.opts.log.error({ entries: entries.length, leftOut, max: MAX_FLEET_PROTECTED, maxBytes }, "fleet protection list too long: the last hosts' addresses are protected only by the controller's refusal of fleet bans");
     this.leftOut = leftOut;
     const joined = JSON.stringify(entries);
-    if (joined === this.#last) return;
-    await kv.put(PROTECTION_KEY, text(entries));
+    if (joined === this.#last && !this.#force) return;
+    // known before the put: its echo on the key's subject is ours
+    this.#sent = text(entries);
+    await kv.put(PROTECTION_KEY, this.#sent);
+    this.#force = false;
     this.#revision += 1;
     this.#last = joined;
     this.entries = entries.length;

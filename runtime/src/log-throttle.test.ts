@@ -36,4 +36,16 @@ describe("ThrottledLines", () => {
     expect(lines.slice(2)).toEqual([{ level: "warn", fields: { reason: "over budget", suppressed: 999, intervalMs: 10_000 }, msg: "signals not judged (summary)" }]);
     t.close();
   });
+
+  it("writes the summary on its own once the interval ends, and keeps no timer when nothing is held", async () => {
+    const lines: { fields: object; msg: string }[] = [];
+    const sink = { info: (fields: object, msg: string) => lines.push({ fields, msg }), warn: (fields: object, msg: string) => lines.push({ fields, msg }) };
+    const t = new ThrottledLines(sink, "held back", 50);
+    for (let i = 0; i < 3; i += 1) t.write("warn", "k", { i }, "line");
+    const deadline = Date.now() + 5_000;
+    while (lines.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(lines).toEqual([{ fields: { i: 0 }, msg: "line" }, { fields: { reason: "k", suppressed: 2, intervalMs: 50 }, msg: "held back" }]);
+    t.close();
+    expect(lines).toHaveLength(2);
+  });
 });

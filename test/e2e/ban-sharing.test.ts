@@ -62,7 +62,7 @@ describe("fleet ban sharing: a brute force on one host is banned on every host",
     for (const h of hosts) fleet.startAgent(h);
     await fleet.waitInSync();
     // jails start with the applied state; wait until each agent follows its log
-    await waitFor("jails started", () => hosts.every((h) => h.agent?.log().includes('"jail started"')), 10_000);
+    await waitFor("jails started", () => hosts.every((h) => h.agent?.log().includes('"jail started"')), 30_000);
   });
 
   afterAll(async () => {
@@ -90,14 +90,14 @@ describe("fleet ban sharing: a brute force on one host is banned on every host",
   });
 
   it("reports each BanList with its entries, active entries and enforcing hosts", async () => {
-    await waitFor("the BanList in the status", async () => (await fleet.status()).banLists.some((l) => l.active === 1), 10_000, 100);
+    await waitFor("the BanList in the status", async () => (await fleet.status()).banLists.some((l) => l.active === 1), 30_000, 100);
     expect((await fleet.status()).banLists).toEqual([{ name: "admins", type: "Allow", entries: 1, active: 1, hostsEnforcing: 3 }]);
     expect(await fleet.cli(["status", "--nats", fleet.nats.url])).toMatch(/^admins\s+Allow\s+1\s+1\s+3$/m);
   });
 
   it("never bans an allowlisted address, though it fails just the same", async () => {
     appendFileSync(join(fleet.hostLogDir(hosts[1]!), "auth.log"), failures(FRIEND, 5));
-    await waitFor("the agent to have judged the failures", () => hosts[1]!.agent?.log().includes(`"address":"${FRIEND}"`), 10_000);
+    await waitFor("the agent to have judged the failures", () => hosts[1]!.agent?.log().includes(`"address":"${FRIEND}"`), 30_000);
     expect(hosts[1]!.agent?.log()).toContain("allowlisted address not banned");
     for (const h of hosts) expect(await banned(h, FRIEND), h.id).toBe(false);
     const r = await fleet.probe(hosts.map((h) => `tcp:${h.ip4}:80@${FRIEND}`));
@@ -106,7 +106,7 @@ describe("fleet ban sharing: a brute force on one host is banned on every host",
 
   it("lifts a ban with the CLI, and refuses to ban a fleet host or an allowlisted address", async () => {
     await fleet.cli(["bans", "delete", ATTACKER, "--nats", fleet.nats.url]);
-    await waitFor("the ban lifted everywhere", async () => (await Promise.all(hosts.map((h) => banned(h, ATTACKER)))).every((b) => !b), 10_000, 20);
+    await waitFor("the ban lifted everywhere", async () => (await Promise.all(hosts.map((h) => banned(h, ATTACKER)))).every((b) => !b), 30_000, 20);
     await expect(fleet.cli(["bans", "add", hosts[1]!.ip4, "--nats", fleet.nats.url])).rejects.toThrow(/a fleet host/);
     await expect(fleet.cli(["bans", "add", FRIEND, "--nats", fleet.nats.url])).rejects.toThrow(/allowlisted/);
     await expect(fleet.cli(["bans", "add", "203.0.0.0/8", "--nats", fleet.nats.url])).rejects.toThrow(/broader than the minimum/);

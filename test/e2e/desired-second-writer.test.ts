@@ -75,7 +75,7 @@ describe("another writer of a host's desired state", () => {
         history.push({ revision: s.revision, hash: s.hash });
       }
     })();
-    await waitFor("the test's watch has the key", () => history.length > 0, 10_000, 50);
+    await waitFor("the test's watch has the key", () => history.length > 0, 30_000, 50);
   }, 180_000);
 
   afterAll(async () => {
@@ -86,7 +86,7 @@ describe("another writer of a host's desired state", () => {
   it("a signed state put by hand under the applied revision with other content: the agent drops it, the leader republishes above it", async () => {
     const before = await current();
     await desired.put(web.id, await forge(before.revision));
-    await waitFor("the agent drops it", () => (web.agent?.log() ?? "").includes("two states under one revision"), 20_000, 100);
+    await waitFor("the agent drops it", () => (web.agent?.log() ?? "").includes("two states under one revision"), 60_000, 100);
     await waitFor("the leader republishes its state above the forged revision", async () => {
       const now = await current();
       return now.revision > before.revision && now.hash === before.hash;
@@ -94,7 +94,7 @@ describe("another writer of a host's desired state", () => {
     expect(await outcome()).toBe("refused"); // never opened: the forged state was not applied
     expect(overwrittenWarnings()).toHaveLength(1);
     expect(JSON.parse(overwrittenWarnings()[0] as string)).toMatchObject({ host: web.id, republishAbove: before.revision });
-  }, 60_000);
+  }, 180_000);
 
   it("a signed state put by hand with a higher revision: applied (8081 opens), then the leader restores the host within seconds", async () => {
     const before = await current();
@@ -106,7 +106,7 @@ describe("another writer of a host's desired state", () => {
     await waitFor("8081 rejected again", async () => (await outcome()) === "refused", 30_000, 200);
     await fleet.waitInSync(30_000);
     expect(overwrittenWarnings()).toHaveLength(2);
-  }, 90_000);
+  }, 180_000);
 
   it("a second controller with the same key and other policies overwrites the host; stopped, the leader restores it", async () => {
     const before = await current();

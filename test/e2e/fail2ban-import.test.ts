@@ -138,5 +138,5 @@ describe("fleetwall import fail2ban: Debian's stock jails on a test fleet", () =
     const h = hosts[1] as FleetHost;
     writeFileSync(join(fleet.hostLogDir(h), "nginx", "vhost-error.log"), five((i) => limitReq(i, VHOST)));
     await waitFor(`${VHOST} banned on both hosts`, async () => (await Promise.all(hosts.map((x) => banned(x, VHOST)))).every(Boolean), 60_000, 200);
-  }, 90_000);
+  }, 180_000);
 });

@@ -53,7 +53,7 @@ describe("the Kubernetes source when the API server fails (fake server: faults o
     api.failWatches(500);
     api.dropWatches();
     api.apply("firewallpolicies", policy("edge", deny(8083)));
-    await waitFor("the failure logged as one line with its code", () => /"code":500.*"informer failed; restarting"/.test(fleet.controller?.log() ?? ""), 20_000, 100);
+    await waitFor("the failure logged as one line with its code", () => /"code":500.*"informer failed; restarting"/.test(fleet.controller?.log() ?? ""), 60_000, 100);
     api.failWatches(undefined);
     await waitFor("8083 rejected", async () => JSON.stringify(await rejected([8082, 8083])) === "[false,true]", 60_000, 100);
     const metrics = await fleet.httpGet(`http://${fleet.controllerHttp}/metrics`);

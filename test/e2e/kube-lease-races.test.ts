@@ -88,7 +88,7 @@ describe("leader election: clocks and races, on a real API server", () => {
       candidateStop.abort();
       await candidate;
     }
-  }, 90_000);
+  }, 180_000);
 
   it("a leader whose renewals conflict (409) with other writers keeps leading (another identity taking it: kube-lease.test.ts)", async () => {
     const stop = new AbortController();
@@ -114,7 +114,7 @@ describe("leader election: clocks and races, on a real API server", () => {
     stop.abort();
     await run;
     expect(lost).toBeUndefined();
-  }, 60_000);
+  }, 180_000);
 
   it("a release on shutdown leaves a record someone else wrote since under the same identity", async () => {
     const stop = new AbortController();
@@ -138,6 +138,6 @@ describe("leader election: clocks and races, on a real API server", () => {
     stop2.abort();
     await run2;
     expect((await spec("own"))?.holderIdentity).toBeUndefined();
-  }, 60_000);
+  }, 180_000);
 });
 

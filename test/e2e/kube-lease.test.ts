@@ -60,10 +60,10 @@ describe("leader election on a real API server", () => {
       leading = true;
       await untilAborted(signal);
     }).run(ac.signal);
-    await waitFor("leading", () => leading, 10_000);
+    await waitFor("leading", () => leading, 30_000);
     const first = (await spec("clean"))?.renewTime;
     expect(first).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
-    await waitFor("renewed", async () => (await spec("clean"))?.renewTime !== first, 5000);
+    await waitFor("renewed", async () => (await spec("clean"))?.renewTime !== first, 30_000);
     ac.abort();
     await run;
     expect(await spec("clean")).toMatchObject({ leaseDurationSeconds: 1 });
@@ -75,7 +75,7 @@ describe("leader election on a real API server", () => {
       bLeads = true;
       await untilAborted(signal);
     }).run(ac2.signal);
-    await waitFor("b leading", () => bLeads, 2000);
+    await waitFor("b leading", () => bLeads, 30_000);
     ac2.abort();
     await runB;
   });
@@ -99,7 +99,7 @@ describe("leader election on a real API server", () => {
     expect(await e.acquire(ac.signal)).toBe(true);
     const held = e.hold(ac.signal);
     const first = (await spec("parts"))?.renewTime;
-    await waitFor("renewed", async () => (await spec("parts"))?.renewTime !== first, 5000);
+    await waitFor("renewed", async () => (await spec("parts"))?.renewTime !== first, 30_000);
     ac.abort();
     await held;
     expect((await spec("parts"))?.holderIdentity).toBeUndefined();
@@ -121,7 +121,7 @@ describe("leader election on a real API server", () => {
       firstLeads = true;
       await untilAborted(signal);
     }).run(first.signal);
-    await waitFor("the first twin leads", () => firstLeads, 10_000);
+    await waitFor("the first twin leads", () => firstLeads, 30_000);
     const held = (await api.get(LEASES, "twins"))?.spec as { acquireTime?: string; leaseTransitions?: number };
     const second = new AbortController();
     const seen = capture();
@@ -130,10 +130,10 @@ describe("leader election on a real API server", () => {
       secondLeads = true;
       await untilAborted(signal);
     }, seen.log).run(second.signal);
-    await waitFor("the second twin waits", () => seen.lines.some((l) => l.msg === "lease held by another replica" && l.holder === "twin (another process with this identity)"), 10_000);
+    await waitFor("the second twin waits", () => seen.lines.some((l) => l.msg === "lease held by another replica" && l.holder === "twin (another process with this identity)"), 30_000);
     // the first keeps renewing its own term meanwhile
     const renewed = (await spec("twins"))?.renewTime;
-    await waitFor("renewed by the first", async () => (await spec("twins"))?.renewTime !== renewed, 5000);
+    await waitFor("renewed by the first", async () => (await spec("twins"))?.renewTime !== renewed, 30_000);
     second.abort();
     await runSecond;
     expect(secondLeads).toBe(false);
@@ -167,7 +167,7 @@ describe("leader election on a real API server", () => {
       await untilAborted(signal);
       aborted = true;
     }).run(new AbortController().signal);
-    await waitFor("leading", () => leading, 10_000);
+    await waitFor("leading", () => leading, 30_000);
     const lease = await api.get(LEASES, "taken");
     await api.apply({ ...(lease as NonNullable<typeof lease>), spec: { ...(lease?.spec as object), holderIdentity: "intruder", renewTime: new Date(Date.now() + 60_000).toISOString().replace("Z", "000Z") } });
     await expect(run).rejects.toBeInstanceOf(LeadershipLostError);
@@ -179,7 +179,7 @@ describe("leader election on a real API server", () => {
     const { log, lines } = capture();
     const ac = new AbortController();
     const run = elector("x", "a", async () => undefined, log, "no-such-namespace").run(ac.signal);
-    await waitFor("three attempts", () => lines.filter((l) => l.msg === "lease not acquired; retrying").length >= 3, 15_000);
+    await waitFor("three attempts", () => lines.filter((l) => l.msg === "lease not acquired; retrying").length >= 3, 30_000);
     ac.abort();
     await run;
     const failures = lines.filter((l) => l.msg === "lease not acquired; retrying");
@@ -204,14 +204,14 @@ describe("the Kubernetes source's errors on a real API server", () => {
     await s.start();
     try {
       const failed = () => lines.filter((l) => l.msg === "informer failed; restarting" && l.plural === "firewallpolicies");
-      await waitFor("three attempts", () => failed().length >= 3, 15_000);
+      await waitFor("three attempts", () => failed().length >= 3, 30_000);
       expect(failed()[0]).toMatchObject({ code: 404, object: "list firewallpolicies", fix: expect.stringContaining("kubectl apply -f crds/") });
       expect(failed().slice(0, 3).map((l) => l.retryInMs)).toEqual([500, 1000, 2000]);
       expect(JSON.stringify(lines)).not.toContain("stack");
       expect(s.synced).toBe(false);
       expect(sets).toEqual([]); // an unserved kind is not "no policies" (that would empty every host)
       for (const f of readdirSync(join(REPO, "crds"))) await api.applyYaml(readFileSync(join(REPO, "crds", f), "utf8"));
-      await waitFor("listed once the CRDs are there", () => s.synced && sets.length > 0, 20_000);
+      await waitFor("listed once the CRDs are there", () => s.synced && sets.length > 0, 60_000);
       expect(sets.at(-1)).toMatchObject({ policies: [], banLists: [], errors: [] });
     } finally {
       await s.stop();
@@ -223,7 +223,7 @@ describe("the Kubernetes source's errors on a real API server", () => {
     const { s } = source(api.kubeconfigFor(NOBODY), log);
     await s.start();
     try {
-      await waitFor("refused", () => lines.find((l) => l.msg === "informer failed; restarting" && l.plural === "banlists"), 15_000);
+      await waitFor("refused", () => lines.find((l) => l.msg === "informer failed; restarting" && l.plural === "banlists"), 30_000);
       const line = lines.find((l) => l.msg === "informer failed; restarting" && l.plural === "banlists");
       expect(line).toMatchObject({ code: 403, reason: "Forbidden", object: "list banlists", error: expect.stringContaining(NOBODY) });
       expect(line?.fix).toMatch(/^RBAC does not allow verb list on banlists/);

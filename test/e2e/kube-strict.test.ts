@@ -59,7 +59,7 @@ describe("a misspelt field on a real 1.24 API server, enforced by a fleet", () =
   it("keeps the misspelt fields, stalls the policy naming them, and leaves 9100 closed", async () => {
     const stored = await api.apply(metrics("sorces", true));
     expect(stored.spec).toMatchObject({ defaultinput: "Accept", ingress: [{ sorces: ["203.0.113.0/24"] }] });
-    await waitFor("metrics Invalid", async () => (await condition(FWP, "metrics", "Ready"))?.reason === "Invalid", 20_000, 100);
+    await waitFor("metrics Invalid", async () => (await condition(FWP, "metrics", "Ready"))?.reason === "Invalid", 60_000, 100);
     const ready = await condition(FWP, "metrics", "Ready");
     expect(ready?.message).toContain("spec.ingress[0].sorces: unknown field (did you mean sources?)");
     expect(ready?.message).toContain("spec.defaultinput: unknown field (did you mean defaultInput?)");
@@ -70,14 +70,14 @@ describe("a misspelt field on a real 1.24 API server, enforced by a fleet", () =
 
   it("spelt right, the rule opens 9100 to 203.0.113.0/24 only (so the check above could have seen it open)", async () => {
     await api.apply(metrics("sources", false));
-    await waitFor("metrics Ready", async () => (await condition(FWP, "metrics", "Ready"))?.status === "True", 20_000, 100);
+    await waitFor("metrics Ready", async () => (await condition(FWP, "metrics", "Ready"))?.status === "True", 60_000, 100);
     await waitFor("9100 open to the attacker range", async () => (await open([`tcp:${web.ip4}:9100@${ATTACKER}`]))[0] === true, 30_000, 200);
     expect(await open([`tcp:${web.ip4}:9100`])).toEqual([false]);
   });
 
   it("a BanList entry's hostSelector, which this server cannot refuse without CEL, stalls the list and bans no one", async () => {
     await api.apply({ apiVersion: "fleetwall.io/v1alpha1", kind: "BanList", metadata: { name: "db-only" }, spec: { entries: [{ cidr: ATTACKER, hostSelector: { matchLabels: { role: "db" } } }] } });
-    await waitFor("db-only Invalid", async () => (await condition(BL, "db-only", "Ready"))?.reason === "Invalid", 20_000, 100);
+    await waitFor("db-only Invalid", async () => (await condition(BL, "db-only", "Ready"))?.reason === "Invalid", 60_000, 100);
     expect((await condition(BL, "db-only", "Ready"))?.message).toMatch(/spec\.entries\[0\]\.hostSelector: not supported: /);
     expect((await condition(BL, "db-only", "Stalled"))?.status).toBe("True");
     // a list the controller takes is banned within a second or two; this one, never

@@ -65,7 +65,7 @@ describe("NATS authorization: each process gets its own credentials and only its
     await fleet.startController(["--nats-nkey", seed("controller")]);
     for (const h of fleet.hosts) fleet.startAgent(h, ["--nats-nkey", seed(`agent-${h.id}`)]);
     await fleet.waitInSync();
-    await waitFor("jails started", () => fleet.hosts.every((h) => h.agent?.log().includes('"jail started"')), 10_000);
+    await waitFor("jails started", () => fleet.hosts.every((h) => h.agent?.log().includes('"jail started"')), 30_000);
   });
 
   afterAll(async () => {
@@ -86,7 +86,7 @@ describe("NATS authorization: each process gets its own credentials and only its
     ]);
     appendFileSync(join(fleet.hostLogDir(t1), "auth.log"), [0, 1].map((i) => `Nov 27 10:00:0${i} t1 sshd[${300 + i}]: Failed password for invalid user x from ${ATTACKER} port ${40000 + i} ssh2\n`).join(""));
     for (const h of [t1, t2]) {
-      await waitFor(`${ATTACKER} banned on ${h.id}`, () => fleet.nft(h, ["get", "element", "inet", "fleetwall_bans", "ban4", `{ ${ATTACKER} }`]).then(() => true, () => false), 10_000, 50);
+      await waitFor(`${ATTACKER} banned on ${h.id}`, () => fleet.nft(h, ["get", "element", "inet", "fleetwall_bans", "ban4", `{ ${ATTACKER} }`]).then(() => true, () => false), 30_000, 50);
     }
     // the operator's credentials list bans through the CLI
     const list = JSON.parse(await fleet.cli(["bans", "list", "--nats", fleet.nats.url, "--nats-nkey", seed("operator"), "--json"])) as { cidr: string }[];
@@ -108,10 +108,10 @@ describe("NATS authorization: each process gets its own credentials and only its
     agent.publish(reportSubject("t2"), "forged-by-t1");
     agent.publish(reportSubject("t1"), "own-subject");
     await agent.flush();
-    await waitFor("the server's refusal", () => errors.some((e) => e.includes(reportSubject("t2"))), 5000, 20);
+    await waitFor("the server's refusal", () => errors.some((e) => e.includes(reportSubject("t2"))), 30_000, 20);
     // t2's real heartbeats still arrive (every second): wait for two, then check none was forged
     const heartbeats = seen.length;
-    await waitFor("t2's own heartbeats", () => seen.length >= heartbeats + 2, 5000, 50);
+    await waitFor("t2's own heartbeats", () => seen.length >= heartbeats + 2, 30_000, 50);
     expect(seen).not.toContain("forged-by-t1");
     expect(errors.some((e) => e.includes(reportSubject("t1")))).toBe(false);
     sub.unsubscribe();
@@ -143,7 +143,7 @@ describe("NATS authorization: each process gets its own credentials and only its
     agent.subscribe(`${agentInboxPrefix("t2")}.>`);
     agent.publish("fleetwall.ctl.bans.add", JSON.stringify({ cidr: "203.0.113.99", durationSeconds: 60, reason: "forged" }));
     await agent.flush();
-    await waitFor("the server logs refusals", () => /Violation/.test(fleet.nats.proc.log()), 5000, 20);
-    await waitFor("both refusals", () => errors.some((e) => e.includes(agentInboxPrefix("t2"))) && errors.some((e) => e.includes("fleetwall.ctl.bans.add")), 5000, 20);
+    await waitFor("the server logs refusals", () => /Violation/.test(fleet.nats.proc.log()), 30_000, 20);
+    await waitFor("both refusals", () => errors.some((e) => e.includes(agentInboxPrefix("t2"))) && errors.some((e) => e.includes("fleetwall.ctl.bans.add")), 30_000, 20);
   });
 });

@@ -250,7 +250,7 @@ spec:
     expect(answered).toBeGreaterThanOrEqual(1);
     expect(answered).toBeLessThan(12);
     // the policy answers ping at all: one ping after the bucket refills
-    await waitFor("a ping answered", () => fleet.net.exec(fleet.net.client.ns, ["ping", "-c", "1", "-W", "1", "-q", edge.ip4]).then(() => true), 15_000, 300);
+    await waitFor("a ping answered", () => fleet.net.exec(fleet.net.client.ns, ["ping", "-c", "1", "-W", "1", "-q", edge.ip4]).then(() => true), 30_000, 300);
   });
 
   it("evaluates several policies by order (not name), first match wins, then the strictest default", async () => {

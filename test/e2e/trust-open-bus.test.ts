@@ -47,7 +47,7 @@ describe("an open bus is loud and safe; SSH rate limits apply, management SSH is
     const state = { schemaVersion: SCHEMA_VERSION, hostId: "unpinned", revision: 99, hash: "evil", policies: [], ruleset: { baseline: { loopback: true, established: true, dropInvalid: true, badTcpFlags: true }, policies: [{ name: "open", mode: "enforce", defaultInput: "accept", defaultOutput: "accept", input: [], output: [] }], defaultInput: { verdict: "accept" }, defaultOutput: { verdict: "accept" } }, jails: [] };
     const desired = await new Kvm(nc).open(DESIRED_BUCKET, { bindOnly: true });
     // the controller makes the bucket as it starts: put once it stores
-    await waitFor("the attacker's put stored", () => desired.put("unpinned", envelopeText(signPayload(evil, JSON.stringify(state)))).catch(() => undefined), 15_000, 100);
+    await waitFor("the attacker's put stored", () => desired.put("unpinned", envelopeText(signPayload(evil, JSON.stringify(state)))).catch(() => undefined), 30_000, 100);
     await nc.close();
     fleet.startAgent(plain);
     fleet.startAgent(managed, ["--ssh-source", `${fleet.net.client2}/32`]);
@@ -67,11 +67,11 @@ describe("an open bus is loud and safe; SSH rate limits apply, management SSH is
     expect(firstBlock.indexOf("fleetwall nats-auth")).toBeLessThan(firstBlock.indexOf("fleetwall controller"));
     expect(firstBlock).toMatch(/fleetwall agent[^\n]*\\?\n?[^\n]*--nats-nkey/);
     // each says so once connected (the agent without a key may still be starting)
-    for (const p of [fleet.controller, plain.agent, unpinned.agent]) await waitFor("the open-bus warning", () => p?.log().includes("NATS asks for no authentication"), 15_000);
+    for (const p of [fleet.controller, plain.agent, unpinned.agent]) await waitFor("the open-bus warning", () => p?.log().includes("NATS asks for no authentication"), 30_000);
   });
 
   it("row 12: an agent without --controller-key pins no key from an unauthenticated bus, the attacker's first", async () => {
-    await waitFor("the attacker's state refused", () => unpinned.agent?.log().includes("not pinning a key from it"), 15_000);
+    await waitFor("the attacker's state refused", () => unpinned.agent?.log().includes("not pinning a key from it"), 30_000);
     expect(existsSync(join(unpinned.stateDir, "controller.pub"))).toBe(false);
     await expect(fleet.nft(unpinned, ["list", "table", "inet", "fleetwall"])).rejects.toThrow();
     const status = await fleet.status();
@@ -96,7 +96,7 @@ describe("an open bus is loud and safe; SSH rate limits apply, management SSH is
     const tries = await Promise.all(Array.from({ length: 6 }, () => fleet.probeDetail([`tcp:${managed.ip4}:22@${mgmt}`], { timeoutMs: 1000 })));
     expect(tries.map((r) => Object.values(r)[0])).toEqual(Array(6).fill("open"));
     await fleet.cli(["bans", "add", mgmt, "--nats", fleet.nats.url, "--reason", "an operator's mistake"]);
-    await waitFor("the ban on the plain host", () => fleet.nft(plain, ["get", "element", "inet", "fleetwall_bans", "ban4", `{ ${mgmt} }`]).then(() => true, () => false), 10_000);
+    await waitFor("the ban on the plain host", () => fleet.nft(plain, ["get", "element", "inet", "fleetwall_bans", "ban4", `{ ${mgmt} }`]).then(() => true, () => false), 30_000);
     expect(Object.values(await fleet.probeDetail([`tcp:${plain.ip4}:22@${mgmt}`], { timeoutMs: 1000 }))).toEqual(["timeout"]);
     expect(Object.values(await fleet.probeDetail([`tcp:${managed.ip4}:22@${mgmt}`], { timeoutMs: 1000 }))).toEqual(["open"]);
   });

@@ -126,7 +126,7 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
       const proc = startProc(name, wrap(["node", CLI, "controller", "--nats", nats, "--source", `dir:${policyDir}`, "--signing-key", fleet.signingKey, "--listen", fleet.controllerHttp, "--log-level", "debug", ...extra]), join(dir, "logs"));
       procs.push(proc);
       fleet.controller = proc;
-      await waitFor("the controller's signing key", () => existsSync(`${fleet.signingKey}.pub`), 10_000);
+      await waitFor("the controller's signing key", () => existsSync(`${fleet.signingKey}.pub`), 30_000);
       return proc;
     },
     startAgent(host, extra = [], options = {}) {
@@ -146,7 +146,7 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
       for (const { ns } of where) {
         const proc = startProc(`listen-${ns}-${specs.join("_").replace(/:/g, "")}`, ["ip", "netns", "exec", ns, "node", join(here, "listen.mjs"), ...specs], join(dir, "logs"));
         procs.push(proc);
-        await waitFor(`listeners in ${ns}`, () => proc.log().includes("ready"), 10_000);
+        await waitFor(`listeners in ${ns}`, () => proc.log().includes("ready"), 30_000);
       }
     },
     async probe(targets, timeoutMs = 700) {
@@ -171,7 +171,7 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
       journals.add(host.id);
       const proc = startProc(`journald-${host.id}`, withBinds(journalBinds(host), ["/lib/systemd/systemd-journald"]), join(dir, "logs"));
       procs.push(proc);
-      await waitFor("journald socket", () => existsSync(join(root, "run", "journal", "stdout")), 10_000);
+      await waitFor("journald socket", () => existsSync(join(root, "run", "journal", "stdout")), 30_000);
     },
     async journalWrite(host, identifier, lines, writer = {}) {
       // journald records the writer's kernel credentials (_COMM, _EXE, _UID), which no client sets,

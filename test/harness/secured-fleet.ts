@@ -57,7 +57,7 @@ export async function securedFleet(ids: string[], options: { attackers?: number;
   await fleet.startController(["--nats-nkey", seed("controller"), ...(options.controller ?? [])], options.natsName ? { natsName: options.natsName } : {});
   for (const h of fleet.hosts) fleet.startAgent(h, ["--nats-nkey", seed(`agent-${h.id}`), ...(options.agent?.(h) ?? [])]);
   await fleet.waitInSync();
-  await waitFor("jails started", () => fleet.hosts.every((h) => h.agent?.log().includes('"jail started"')), 15_000);
+  await waitFor("jails started", () => fleet.hosts.every((h) => h.agent?.log().includes('"jail started"')), 30_000);
   let line = 0;
   const s: SecuredFleet = {
     fleet,
@@ -76,8 +76,8 @@ export async function securedFleet(ids: string[], options: { attackers?: number;
       appendFileSync(join(fleet.hostLogDir(from), "auth.log"), lines);
       // that it happens at all is waited for generously; how fast is measured by the agents' own clocks
       await waitFor(`${addr} banned on ${to.id}`, () => s.banned(to, addr), 60_000, 50);
-      const detected = await waitFor(`${from.id}'s log of detecting ${addr}`, () => loggedAt(from.agent?.log() ?? "", detectedBy(addr), written), 10_000);
-      const enforced = await waitFor(`${to.id}'s log of enforcing ${addr}`, () => loggedAt(to.agent?.log() ?? "", enforcedOn(addr), detected), 10_000);
+      const detected = await waitFor(`${from.id}'s log of detecting ${addr}`, () => loggedAt(from.agent?.log() ?? "", detectedBy(addr), written), 30_000);
+      const enforced = await waitFor(`${to.id}'s log of enforcing ${addr}`, () => loggedAt(to.agent?.log() ?? "", enforcedOn(addr), detected), 30_000);
       return enforced - detected;
     },
     async destroy() {

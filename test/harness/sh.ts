@@ -27,7 +27,7 @@ export async function shQuiet(cmd: string, args: string[]): Promise<void> {
 }
 
 /** Polls `check` until it returns a truthy value or the deadline passes; returns the value. */
-export async function waitFor<T>(what: string, check: () => Promise<T> | T, timeoutMs = 10_000, intervalMs = 50): Promise<NonNullable<T>> {
+export async function waitFor<T>(what: string, check: () => Promise<T> | T, timeoutMs = 30_000, intervalMs = 50): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
