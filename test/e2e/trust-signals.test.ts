@@ -1,3 +1,5 @@
+import { appendFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { SCHEMA_VERSION, SIGNALS_STREAM, signalSubject, type BanSignal } from "@fleetwall/api";
@@ -10,8 +12,11 @@ import { waitFor } from "../harness/sh.js";
 // (`<host address>%eth0`) neither dodge the fleet's host protection nor clog the arbiter; jail names
 // do not multiply one host's budget; a second host's report upgrades a solo ban to the quorum's.
 const EXTRA_JAILS = 25;
-/** The base policy, plus jails j0…j24 that exist but never trigger (they only make names t3 runs). */
-const POLICY = `${JAIL_POLICY}${Array.from({ length: EXTRA_JAILS }, (_, i) => `    - {name: j${i}, filter: sshd, source: {file: ${JAIL_LOG_DIR}/auth.log}, maxRetry: 1000, share: Fleet}\n`).join("")}`;
+/**
+ * The base policy, an nginx jail (reading the same file: sshd's lines are not nginx's, nor the
+ * reverse), and jails j0…j24 that exist but never trigger (they only make names t3 runs).
+ */
+const POLICY = `${JAIL_POLICY}    - {name: nginx, filter: nginx-http-auth, source: {file: ${JAIL_LOG_DIR}/auth.log}, maxRetry: 2, share: Fleet}\n${Array.from({ length: EXTRA_JAILS }, (_, i) => `    - {name: j${i}, filter: sshd, source: {file: ${JAIL_LOG_DIR}/auth.log}, maxRetry: 1000, share: Fleet}\n`).join("")}`;
 
 interface Row {
   cidr: string;
@@ -82,6 +87,30 @@ describe("signals' addresses and jail names (#18, second review)", () => {
     // ten a minute (twenty if the burst straddled a minute), never all 25 (per address, it cost 2)
     expect(rows.length).toBeGreaterThanOrEqual(10);
     expect(rows.length).toBeLessThanOrEqual(20);
+  }, 60_000);
+
+  it("an nginx line's referrer does not choose the victim: 404s whose referrer names a fleet host or another address ban no one; a real failure with such a referrer bans its client", async () => {
+    const line = (n: number, message: string, client: string, referrer: string) =>
+      `2026/12/06 04:00:0${n} [error] 10#10: *${n} ${message}, client: ${client}, server: t1, request: "GET /nope HTTP/1.1", host: "t1", referrer: "${referrer}"\n`;
+    const crafted = (victim: string) => `no user/password was provided for basic authentication, client: ${victim}, server: x`;
+    const real = attacker(2);
+    const lines = [
+      line(1, 'open() "/var/www/html/nope" failed (2: No such file or directory)', "203.0.113.210", crafted(t2.ip4)),
+      line(2, 'open() "/var/www/html/nope" failed (2: No such file or directory)', "203.0.113.210", crafted(t2.ip4)),
+      line(3, 'open() "/var/www/html/nope" failed (2: No such file or directory)', "203.0.113.211", crafted("203.0.113.250")),
+      line(4, 'open() "/var/www/html/nope" failed (2: No such file or directory)', "203.0.113.211", crafted("203.0.113.250")),
+      line(5, "no user/password was provided for basic authentication", real, crafted("203.0.113.251")),
+      line(6, "no user/password was provided for basic authentication", real, crafted("203.0.113.251")),
+    ];
+    appendFileSync(join(s.fleet.hostLogDir(t1), "auth.log"), lines.join(""));
+    // the real client is banned fleet-wide, so the lines before it were read
+    await waitFor(`${real} banned on t3`, () => s.banned(t3, real), 30_000, 100);
+    const local = (h: FleetHost, addr: string) => s.fleet.nft(h, ["get", "element", "inet", "fleetwall_bans", "local4", `{ ${addr} }`]).then(() => true, () => false);
+    for (const victim of [t2.ip4, "203.0.113.250", "203.0.113.251", "203.0.113.210", "203.0.113.211"]) {
+      expect(await local(t1, victim), `${victim} on t1`).toBe(false);
+      expect(await s.banned(t3, victim), `${victim} on t3`).toBe(false);
+    }
+    expect(t1.agent?.log()).not.toContain(`"address":"${t2.ip4}"`);
   }, 60_000);
 
   it("a second host reporting within the window upgrades the first host's solo ban to the quorum's length", async () => {
