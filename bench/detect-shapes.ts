@@ -31,22 +31,33 @@ function write(name: string, text: string): string {
   return p;
 }
 
+interface Runs {
+  cpu: number[];
+  wall: number[];
+  result: number;
+}
+
+/** One run of a command: CPU time (user + system, from /usr/bin/time), wall time, its parsed result. */
+function once(into: Runs, cmd: string, args: string[], parse: (out: string) => number): void {
+  const r = spawnSync("/usr/bin/time", ["-f", "%e %U %S", cmd, ...args], { maxBuffer: 1 << 28, encoding: "utf8" });
+  const [e, u, sy] = (r.stderr.trim().split("\n").pop() ?? "").split(" ").map(Number);
+  into.wall.push((e as number) * 1000);
+  into.cpu.push(((u as number) + (sy as number)) * 1000);
+  into.result = parse(r.stdout);
+}
+
 /**
- * Runs a command RUNS times; CPU time (user + system, from /usr/bin/time) is what the comparison
- * uses: on a shared, loaded machine wall time mostly measures the other processes.
+ * Runs both tools RUNS times, taking turns, so that both meet the same load; CPU time is what the
+ * comparison uses: on a shared, loaded machine wall time mostly measures the other processes.
  */
-function measured(runs: number, cmd: string, args: string[], parse: (out: string) => number): { cpu: number[]; wall: number[]; result: number } {
-  const cpu: number[] = [];
-  const wall: number[] = [];
-  let result = NaN;
-  for (let i = 0; i < runs; i++) {
-    const r = spawnSync("/usr/bin/time", ["-f", "%e %U %S", cmd, ...args], { maxBuffer: 1 << 28, encoding: "utf8" });
-    const [e, u, sy] = (r.stderr.trim().split("\n").pop() ?? "").split(" ").map(Number);
-    wall.push((e as number) * 1000);
-    cpu.push(((u as number) + (sy as number)) * 1000);
-    result = parse(r.stdout);
+function measured(c: Case): { fw: Runs; f2b: Runs } {
+  const fw: Runs = { cpu: [], wall: [], result: NaN };
+  const f2b: Runs = { cpu: [], wall: [], result: NaN };
+  for (let i = 0; i < RUNS; i++) {
+    once(fw, "node", [cli, "jail", "test", c.log, ...c.fw, "--json"], (out) => JSON.parse(out).matched as number);
+    once(f2b, "fail2ban-regex", [c.log, c.f2b], (out) => Number(/Lines: \d+ lines, \d+ ignored, (\d+) matched/.exec(out)?.[1]));
   }
-  return { cpu, wall, result };
+  return { fw, f2b };
 }
 
 const lineCount = (p: string) => readFileSync(p, "utf8").split("\n").filter(Boolean).length;
@@ -85,8 +96,7 @@ try {
   let identical = true;
   for (const c of cases) {
     const n = lineCount(c.log);
-    const fw = measured(RUNS, "node", [cli, "jail", "test", c.log, ...c.fw, "--json"], (out) => JSON.parse(out).matched as number);
-    const f2b = measured(RUNS, "fail2ban-regex", [c.log, c.f2b], (out) => Number(/Lines: \d+ lines, \d+ ignored, (\d+) matched/.exec(out)?.[1]));
+    const { fw, f2b } = measured(c);
     const ratio = median(f2b.cpu) / median(fw.cpu);
     worst = Math.min(worst, ratio);
     identical &&= fw.result === f2b.result;
@@ -95,7 +105,7 @@ try {
   }
   record("detect-shapes", {
     title: "Detection throughput on logs nobody tuned for (fleetwall jail test vs fail2ban-regex)",
-    command: `npx tsx bench/detect-shapes.ts   (LINES=${LINES}, RUNS=${RUNS}; load average at start ${load})`,
+    command: `npx tsx bench/detect-shapes.ts   (LINES=${LINES}, RUNS=${RUNS}, the two tools taking turns; load average at start ${load}, at the end ${loadavg()[0]?.toFixed(2)})`,
     header: ["log, filter", "lines", "fleetwall CPU time (median)", "fail2ban-regex CPU time (median)", "speed-up, CPU (wall)", "matched lines"],
     rows,
     verdict:

@@ -1,4 +1,4 @@
-import { SCHEMA_VERSION, type HostReport } from "@fleetwall/api";
+import { BUS_MESSAGE_BYTES, SCHEMA_VERSION, type HostReport } from "@fleetwall/api";
 import type { Defender } from "./defender.js";
 
 export interface ReportInput {
@@ -42,4 +42,30 @@ export function describe(error: unknown): string {
     return stderr ? `${error.message}: ${stderr.split("\n").slice(0, 3).join(" ")}` : error.message;
   }
   return String(error);
+}
+
+/** Longest error text a report carries (nft's stderr can be long). */
+const MAX_ERROR_CHARS = 2_000;
+
+/**
+ * A report as the JSON the agent publishes, within BUS_MESSAGE_BYTES.report (the controller drops
+ * larger ones unread): the error and nft's refusals are shortened, then the list of local bans is
+ * halved until it fits (`localTotal` still counts them all). Pure.
+ */
+export function reportText(report: HostReport, maxBytes: number = BUS_MESSAGE_BYTES.report): string {
+  let text = JSON.stringify(report);
+  if (Buffer.byteLength(text) <= maxBytes) return text;
+  const bans = report.bans;
+  const short = (s: string, n: number) => (s.length > n ? `${s.slice(0, n)}…` : s);
+  let fitted: HostReport = {
+    ...report,
+    ...(report.error !== undefined ? { error: short(report.error, MAX_ERROR_CHARS) } : {}),
+    ...(bans ? { bans: { ...bans, refused: bans.refused.map((r) => ({ element: short(r.element, 200), error: short(r.error, 200) })) } } : {}),
+  };
+  text = JSON.stringify(fitted);
+  while (Buffer.byteLength(text) > maxBytes && fitted.bans && fitted.bans.local.length > 0) {
+    fitted = { ...fitted, bans: { ...fitted.bans, local: fitted.bans.local.slice(0, Math.floor(fitted.bans.local.length / 2)) } };
+    text = JSON.stringify(fitted);
+  }
+  return text;
 }

@@ -1,4 +1,4 @@
-import { BAN_SET_NAMES, ELEMENTS_MAX_OWN, ELEMENTS_MAX_REFUSED, ElementsRequest, SCHEMA_VERSION, banSetName, compareElements, isPast, printable, shareLimit, type BanSetName, type ElementsCursor, type ElementsReply, type KernelElement } from "@fleetwall/api";
+import { BAN_SET_NAMES, ELEMENTS_MAX_OWN, busJsonOrUndefined, ELEMENTS_MAX_REFUSED, ElementsRequest, SCHEMA_VERSION, banSetName, compareElements, isPast, printable, shareLimit, type BanSetName, type ElementsCursor, type ElementsReply, type KernelElement } from "@fleetwall/api";
 import type { Logger } from "pino";
 import type { FirewallBackend } from "./backend.js";
 import type { BanEntry } from "./bans-decision.js";
@@ -13,7 +13,6 @@ import type { BanSync } from "./bans.js";
 export const LISTABLE_MAX = 200_000;
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 /** What the agent holds of its own, beside the kernel's listing (`BanSync.held`). */
 export interface Held {
@@ -81,7 +80,8 @@ export class ElementsAnswerer {
   async answer(data: Uint8Array, maxBytes: number): Promise<Uint8Array> {
     let request: ElementsRequest;
     try {
-      request = ElementsRequest.parse(JSON.parse(dec.decode(data)));
+      // from the bus: bounded in size and depth before it is parsed (a refusal throws into the catch)
+      request = ElementsRequest.parse(busJsonOrUndefined(data, "request"));
     } catch {
       return this.#refusal("malformed request (expected {schemaVersion: 1, limit})");
     }

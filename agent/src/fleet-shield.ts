@@ -1,4 +1,4 @@
-import { FleetProtection, keyIdOfPem, parseCidr, parseEnvelopeText, sha256Hex, verifyEnvelope } from "@fleetwall/api";
+import { FleetProtection, parseBusJson, keyIdOfPem, parseCidr, parseEnvelopeText, sha256Hex, verifyEnvelope } from "@fleetwall/api";
 import type { Logger } from "pino";
 import type { BanSync } from "./bans.js";
 import { FLEET_PROTECTION, type StateStore } from "./state-store.js";
@@ -19,12 +19,9 @@ export function verifyProtection(data: string, trustedKey: string | undefined, h
   } catch {
     return { ok: false, reason: "bad signature" };
   }
-  let payload: unknown;
-  try {
-    payload = JSON.parse(env.data.payload);
-  } catch {
-    return { ok: false, reason: "payload is not JSON" };
-  }
+  const json = parseBusJson(env.data.payload, "envelope");
+  if (!json.ok) return { ok: false, reason: `payload ${json.reason === "not JSON" ? "is not JSON" : `is ${json.reason}`}` };
+  const payload = json.value;
   const list = FleetProtection.safeParse(payload);
   if (!list.success) return { ok: false, reason: "payload is not a fleet protection list of a known schemaVersion" };
   const bad = list.data.entries.find((e) => !parses(e));

@@ -82,7 +82,8 @@ export class GlobFollower {
   async start(): Promise<void> {
     await this.#scan(true);
     this.#timer = setInterval(() => {
-      this.#scanning = this.#scanning.then(() => this.#scan(false));
+      // a scan that throws (out of file descriptors) is reported, and the next one still comes
+      this.#scanning = this.#scanning.then(() => this.#scan(false)).catch((e: unknown) => this.options.onError(e instanceof Error ? e : new Error(String(e))));
     }, this.options.rescanMs);
   }
 

@@ -1,4 +1,4 @@
-import { LiftLocalBan, SignedEnvelope, verifyEnvelope } from "@fleetwall/api";
+import { LiftLocalBan, parseBusJson, SignedEnvelope, verifyEnvelope } from "@fleetwall/api";
 
 /** How far an order's time may be from the agent's clock. */
 const MAX_SKEW_MS = 60_000;
@@ -24,8 +24,11 @@ export class LiftVerifier {
     if (!trustedKey) return { ok: false, reason: "no trusted controller key yet" };
     let envelope: SignedEnvelope;
     let lift: LiftLocalBan;
+    // from the bus, unverified: bounded in size and depth before it is parsed
+    const json = parseBusJson(data, "request");
+    if (!json.ok) return { ok: false, reason: `malformed lift order (${json.reason})` };
     try {
-      envelope = SignedEnvelope.parse(JSON.parse(data));
+      envelope = SignedEnvelope.parse(json.value);
       if (!verifyEnvelope(envelope, trustedKey)) return { ok: false, reason: "bad signature" };
       lift = LiftLocalBan.parse(JSON.parse(envelope.payload));
     } catch {

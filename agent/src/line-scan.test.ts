@@ -17,7 +17,7 @@ function scanned(scan: (visit: (l: string, n: number) => void) => number): { lin
 
 const rng = (seed: number) => () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
 
-describe("scanBytes: only the lines holding a literal, with their numbers", () => {
+describe("scanBytes: the lines holding a literal, with their numbers", () => {
   it("agrees with splitting on random texts, literals and line ends", () => {
     const r = rng(3);
     const words = ["sshd", "cron", "reject:", "é", "", "a b", "sshd[1]"];
@@ -45,5 +45,19 @@ describe("scanBytes: only the lines holding a literal, with their numbers", () =
     // few lines hold these: each is decoded alone
     expect(scanned((v) => scanBytes(Buffer.from(text), ["ünï", "line 2999"], v))).toEqual(bySplit(text, ["ünï", "line 2999"]));
     expect(scanned((v) => scanBytes(Buffer.from(text), ["rreject"], v)).lines).toBe(30_000);
+  });
+
+  it("where nearly every line holds a literal, hands over every line for a while, then searches again", () => {
+    const lines = Array.from({ length: 60_000 }, (_, i) => (i < 30_000 ? (i % 50 ? `Dec  6 h sshd[${i}]: line ${i}` : `Dec  6 h cron[${i}]: x`) : i % 1000 ? `Dec  6 h cron[${i}]: line ${i}` : `Dec  6 h sshd[${i}]: y`));
+    const text = `${lines.join("\n")}\n`;
+    const want = bySplit(text, ["sshd"]);
+    const got = scanned((v) => scanBytes(Buffer.from(text), ["sshd"], v));
+    expect(got.lines).toBe(60_000);
+    // every line handed over is the line of its number, and every line with the literal is handed over
+    for (const [l, n] of got.seen) expect(l).toBe(lines[n - 1]);
+    expect(got.seen.filter(([l]) => l.includes("sshd"))).toEqual(want.seen);
+    // the dense half is handed over whole, the rest (a literal every 1,000 lines) only where it is
+    expect(got.seen.some(([l]) => l.includes("cron[5000]:"))).toBe(true);
+    expect(got.seen.filter(([, n]) => n > 40_000).length).toBe(20);
   });
 });

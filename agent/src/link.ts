@@ -7,6 +7,7 @@ import { closeNats, connectNats, delay, retry } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import { BansFollower, HELD_LIVE_LIMIT } from "./bans-follower.js";
 import { DesiredDelivery } from "./desired-delivery.js";
+import { reportText } from "./agent-report.js";
 
 const enc = new TextEncoder();
 
@@ -191,7 +192,7 @@ export class AgentLink {
   }
 
   publishReport(report: HostReport): void {
-    this.nc.publish(reportSubject(this.options.hostId), enc.encode(JSON.stringify(report)));
+    this.nc.publish(reportSubject(this.options.hostId), enc.encode(reportText(report)));
   }
 
   /** Whether the server answers within `timeoutMs`; false at once when the agent stops meanwhile. */

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { FLEETWALL_VERSION, agentInboxPrefix } from "@fleetwall/api";
-import { connectOptions, logNatsStatus, ownAddresses, natsEndpoints, newRegistry, rootLogger, runProcess, serveObservability, untilAborted, warnIfOpenBus, type Supervisor } from "@fleetwall/runtime";
+import { connectOptions, knownServers, logNatsStatus, ownAddresses, natsEndpoints, newRegistry, rootLogger, runProcess, serveObservability, untilAborted, warnIfOpenBus, type Supervisor } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import { Agent, type AgentBus } from "./agent.js";
 import type { FirewallBackend } from "./backend.js";
@@ -108,7 +108,7 @@ export async function startAgent(cfg: Readonly<AgentConfig>, log: Logger, s: Sup
   // before the bus: a log line naming the NATS server must not ban it while the agent connects
   const self = new SelfProtection(defender.bans, log);
   self.add(ownAddresses());
-  s.run("self-protection", (signal) => self.run(() => [...cfg.nats, ...(link?.nc.getServers().map((x) => x.listen) ?? [])], signal));
+  s.run("self-protection", (signal) => self.run(() => knownServers(cfg.nats, link?.nc), signal));
   const registry = newRegistry();
   agentMetrics(registry, { agent, nft, defender, jails, link: () => link, shield });
   await s.resource(`--listen ${cfg.listen}`, () => serveObservability(cfg.listen, registry, () => agent.appliedRevision > 0 && !!link && !link.nc.isClosed()), (server) => void server.close());

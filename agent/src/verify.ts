@@ -1,4 +1,4 @@
-import { BanDecision, BanSeal, replayedDecision, DesiredState, keyIdOfPem, parseEnvelopeHead, parseEnvelopeText, sha256Hex, verifyEnvelope, type EnvelopeHead, type SignedEnvelope } from "@fleetwall/api";
+import { BanDecision, BanSeal, parseBusJson, replayedDecision, DesiredState, keyIdOfPem, parseEnvelopeHead, parseEnvelopeText, sha256Hex, verifyEnvelope, type EnvelopeHead, type SignedEnvelope } from "@fleetwall/api";
 
 /** Parses the envelope of any signed message, framed or one JSON object; the reason says what is wrong with it. */
 function parseEnvelope(data: string): { success: true; data: SignedEnvelope } | { success: false; ok: false; reason: string } {
@@ -31,12 +31,9 @@ export function verifyDesired(data: string, opts: { hostId: string; trustedKey: 
     return { ok: false, reason: "offered public key does not parse" };
   }
   if (env.data.keyId !== keyId || !verifyEnvelope(env.data, key)) return { ok: false, reason: "bad signature" };
-  let payload: unknown;
-  try {
-    payload = JSON.parse(env.data.payload);
-  } catch {
-    return { ok: false, reason: "payload is not JSON" };
-  }
+  const json = parseBusJson(env.data.payload, "envelope");
+  if (!json.ok) return { ok: false, reason: `payload ${json.reason === "not JSON" ? "is not JSON" : `is ${json.reason}`}` };
+  const payload = json.value;
   const state = DesiredState.safeParse(payload);
   if (!state.success) return { ok: false, reason: "payload is not a desired state of a known schemaVersion" };
   if (state.data.hostId !== opts.hostId) return { ok: false, reason: `desired state is for host ${state.data.hostId}` };
@@ -131,12 +128,10 @@ function sealed(covered: ReturnType<typeof sealCovers>, payload: string): Verifi
 }
 
 function decisionOf(payload: string): VerifiedDecision {
-  try {
-    const d = BanDecision.safeParse(JSON.parse(payload));
-    return d.success ? { ok: true, decision: d.data } : { ok: false, reason: "payload is not a ban decision of a known schemaVersion" };
-  } catch {
-    return { ok: false, reason: "payload is not JSON" };
-  }
+  const json = parseBusJson(payload, "envelope");
+  if (!json.ok) return { ok: false, reason: `payload ${json.reason === "not JSON" ? "is not JSON" : `is ${json.reason}`}` };
+  const d = BanDecision.safeParse(json.value);
+  return d.success ? { ok: true, decision: d.data } : { ok: false, reason: "payload is not a ban decision of a known schemaVersion" };
 }
 
 export type VerifiedSeal = { ok: true; seal: BanSeal } | { ok: false; reason: string };
@@ -147,10 +142,8 @@ export function verifySeal(data: string, trustedKey: string | undefined): Verifi
   const env = parseEnvelope(data);
   if (!env.success) return env;
   if (!verifyEnvelope(env.data, trustedKey)) return { ok: false, reason: "bad signature" };
-  try {
-    const seal = BanSeal.safeParse(JSON.parse(env.data.payload));
-    return seal.success ? { ok: true, seal: seal.data } : { ok: false, reason: "payload is not a seal" };
-  } catch {
-    return { ok: false, reason: "not JSON" };
-  }
+  const json = parseBusJson(env.data.payload, "envelope");
+  if (!json.ok) return { ok: false, reason: json.reason };
+  const seal = BanSeal.safeParse(json.value);
+  return seal.success ? { ok: true, seal: seal.data } : { ok: false, reason: "payload is not a seal" };
 }

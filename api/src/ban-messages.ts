@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { ReasonText } from "./banlist.js";
+import { busJsonOrUndefined } from "./bus-json.js";
 import { MAX_DURATION_SECONDS } from "./duration.js";
 import { HostId, SCHEMA_VERSION } from "./messages.js";
 import { isCidr } from "./net.js";
@@ -57,12 +58,8 @@ export type BanDecision = z.infer<typeof BanDecision>;
 
 /** A decision from its payload text; undefined when that is not JSON or not a decision of a known schemaVersion. */
 export function parseBanDecision(payload: string): BanDecision | undefined {
-  try {
-    const d = BanDecision.safeParse(JSON.parse(payload));
-    return d.success ? d.data : undefined;
-  } catch {
-    return undefined;
-  }
+  const d = BanDecision.safeParse(busJsonOrUndefined(payload, "envelope"));
+  return d.success ? d.data : undefined;
 }
 
 /** The bans-bucket key of a decision: list, then the address with ':' and '/' made key-safe. */

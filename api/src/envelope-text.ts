@@ -1,3 +1,4 @@
+import { busJsonOrUndefined } from "./bus-json.js";
 import { SignedEnvelope } from "./messages.js";
 
 /**
@@ -51,10 +52,7 @@ export function parseEnvelopeText(text: string): ParsedEnvelope {
   return env.success ? { success: true, data: env.data } : { success: false, error: "not a signed envelope of a known schemaVersion" };
 }
 
+/** Envelopes come from the bus: bounded in size and depth before they are parsed (bus-json.ts). */
 function jsonOrUndefined(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
+  return busJsonOrUndefined(text, "envelope");
 }

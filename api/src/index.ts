@@ -16,6 +16,7 @@ export * from "./validate.js";
 export * from "./canonical.js";
 export * from "./signing.js";
 export * from "./envelope-text.js";
+export * from "./bus-json.js";
 export * from "./crd.js";
 export * from "./duration.js";
 export * from "./jail.js";

@@ -39,7 +39,7 @@ export function addControllerCommand(program: Command): void {
       .option("--report-window <duration>", "how long a host's report of an address counts towards a quorum", "10m")
       .option("--min-prefix4 <bits>", "broadest IPv4 prefix a ban may cover", "16")
       .option("--min-prefix6 <bits>", "broadest IPv6 prefix a ban may cover", "48")
-      .option("--protect <cidr>", "never ban this address or network (repeatable; NATS servers always are)", collect)
+      .option("--protect <cidr>", "never ban this address or network (repeatable; NATS servers always are, by the addresses their names resolve to and they announce: add the others, e.g. an IPv6 address a name does not resolve to)", collect)
       .option("--listen <host:port>", "/metrics, /healthz and /readyz", "0.0.0.0:8080")
       .addOption(new Option("--log-level <level>").env("FLEETWALL_LOG_LEVEL").default("info")),
   ).action(async (opts) => {

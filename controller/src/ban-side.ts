@@ -7,7 +7,7 @@ import type { BanKeeper } from "./ban-keeper.js";
 import type { ControllerBus } from "./bus.js";
 import type { ControllerConfig } from "./config.js";
 import { ConsumerGuard } from "./consumer-guard.js";
-import { ControlPlaneResolver } from "@fleetwall/runtime";
+import { ControlPlaneResolver, knownServers } from "@fleetwall/runtime";
 import type { Controller } from "./controller.js";
 import type { ProtectionPublisher } from "./protection-publisher.js";
 
@@ -71,6 +71,7 @@ export class BanSide {
   metrics(registry: Registry): void {
     gaugeOf(registry, "fleetwall_controller_signals_refused", "Jail signals not turned into a fleet ban, by reason (over: a reporter past its budget, kept local).", () => this.bans.skipped, "reason");
     counterOf(registry, "fleetwall_controller_registration_claims_refused_total", "Addresses and networks in registrations the controller did not accept.", () => this.bans.protection.refusedClaims);
+    counterOf(registry, "fleetwall_controller_foreign_messages_purged_total", "Messages of one fleetwall stream found stored in another (copied by a consumer) and purged.", () => this.guard.purged);
     counterOf(registry, "fleetwall_controller_consumers_deleted_total", "Consumers of fleetwall streams deleted as not allowed (foreign deliver subjects, too many).", () => this.guard.deleted);
     counterOf(registry, "fleetwall_controller_arbiter_consumer_recreations_total", "Times the arbiter's consumer was missing and made again.", () => this.bus.consumerRecreations);
     counterOf(registry, "fleetwall_controller_replayed_decisions_total", "Decisions found in the bans bucket long after they were signed (put back), deleted again.", () => this.bans.replays);
@@ -90,7 +91,7 @@ export class BanSide {
       last = texts;
       this.bans.setResolved(cidrs);
     };
-    const resolving = new ControlPlaneResolver(this.cfg.nats, this.log).run(onAddresses, signal, this.#controlPlane.open);
+    const resolving = new ControlPlaneResolver(() => knownServers(this.cfg.nats, this.bus.nc), this.log).run(onAddresses, signal, this.#controlPlane.open);
     await Promise.race([Promise.all([this.#hosts.done, this.#bans.done, this.#controlPlane.done, this.bans.jailsKnown]), aborted(signal)]);
     if (!signal.aborted) {
       this.log.info({ decisions: this.bans.decisionsByKey.size }, "registrations and protections loaded; judging signals");

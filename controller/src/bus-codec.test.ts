@@ -19,9 +19,11 @@ describe("bus codec", () => {
   });
 
   it("reads JSON against a schema and refuses what is not JSON or does not match", () => {
-    expect(safeJson(bytes(registration), HostRegistration)).toEqual(registration);
-    expect(safeJson(bytes("{not json"), HostRegistration)).toBeUndefined();
-    expect(safeJson(bytes({ ...registration, hostId: 7 }), HostRegistration)).toBeUndefined();
+    expect(safeJson(bytes(registration), HostRegistration, "registration")).toEqual(registration);
+    expect(safeJson(bytes("{not json"), HostRegistration, "registration")).toBeUndefined();
+    expect(safeJson(bytes({ ...registration, hostId: 7 }), HostRegistration, "registration")).toBeUndefined();
+    expect(safeJson(bytes(`{"hostId":"h1","x":${"[".repeat(100)}${"]".repeat(100)}}`), HostRegistration, "registration")).toBeUndefined();
+    expect(safeJson(bytes({ ...registration, labels: { x: "a".repeat(17_000) } }), HostRegistration, "registration")).toBeUndefined();
   });
 
   it("decodes a signed desired state, its revision and hash, and refuses what is not one", () => {

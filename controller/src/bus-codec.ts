@@ -2,9 +2,12 @@ import {
   DesiredState,
   HostRegistration,
   SEAL_KEY_PREFIX,
+  busJsonOrUndefined,
+  parseBusJson,
   parseBanDecision,
   parseEnvelopeText,
   type BanDecision,
+  type BusMessageKind,
 } from "@fleetwall/api";
 import type { Published } from "./publisher.js";
 import { PublishError } from "./acked-publisher.js";
@@ -29,25 +32,21 @@ export function kvSubject(bucket: string, key: string): string {
   return `$KV.${bucket}.${key}`;
 }
 
-/** JSON bytes checked against `schema`; undefined for bytes that are not JSON or do not match. */
-export function safeJson<T>(data: Uint8Array, schema: SafeParser<T>): T | undefined {
-  try {
-    const r = schema.safeParse(JSON.parse(dec.decode(data)));
-    return r.success ? r.data : undefined;
-  } catch {
-    return undefined;
-  }
+/**
+ * JSON bytes checked against `schema`; undefined for bytes that are not JSON, do not match, or are
+ * larger or deeper than a message of `kind` may be (refused before parsing, api/bus-json.ts).
+ */
+export function safeJson<T>(data: Uint8Array, schema: SafeParser<T>, kind: BusMessageKind): T | undefined {
+  const json = parseBusJson(data, kind);
+  if (!json.ok) return undefined;
+  const r = schema.safeParse(json.value);
+  return r.success ? r.data : undefined;
 }
 
 /** The payload of a signed envelope, as JSON; undefined when either does not parse. */
 function envelopePayload(data: Uint8Array): unknown {
   const env = parseEnvelopeText(dec.decode(data));
-  if (!env.success) return undefined;
-  try {
-    return JSON.parse(env.data.payload) as unknown;
-  } catch {
-    return undefined;
-  }
+  return env.success ? busJsonOrUndefined(env.data.payload, "envelope") : undefined;
 }
 
 /** A stored desired state, schema-checked. */
@@ -68,7 +67,7 @@ export type HostEntry = { kind: "registration"; reg: HostRegistration } | { kind
 /** A registration counts only under its own host's key. */
 export function decodeHostEntry(key: string, operation: string, value: Uint8Array): HostEntry {
   if (operation !== "PUT") return { kind: "deleted" };
-  const reg = safeJson(value, HostRegistration);
+  const reg = safeJson(value, HostRegistration, "registration");
   return reg && reg.hostId === key ? { kind: "registration", reg } : { kind: "invalid" };
 }
 

@@ -1,8 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { BANS_HOSTS_REQUEST, HOSTS_DELETE_REQUEST, HostDeleteRequest, liftSubject, type HostBansReply } from "@fleetwall/api";
+import { BANS_HOSTS_REQUEST, HOSTS_DELETE_REQUEST, HostDeleteRequest, busJsonOrUndefined, liftSubject, type HostBansReply } from "@fleetwall/api";
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 export interface HostDeleteReply {
   ok: boolean;
@@ -25,12 +24,7 @@ export function serveHosts(nc: NatsConnection, handlers: { bans: () => HostBansR
     queue: "fleetwall-controller",
     callback: (err, msg) => {
       if (err) return;
-      let parsed: ReturnType<typeof HostDeleteRequest.safeParse>;
-      try {
-        parsed = HostDeleteRequest.safeParse(JSON.parse(dec.decode(msg.data)));
-      } catch {
-        parsed = HostDeleteRequest.safeParse(undefined);
-      }
+      const parsed = HostDeleteRequest.safeParse(busJsonOrUndefined(msg.data, "request"));
       const reply: Promise<HostDeleteReply> = parsed.success
         ? handlers.remove(parsed.data.hostId, parsed.data.force).catch((e: unknown) => ({ ok: false, error: String(e), removed: [] }))
         : Promise.resolve({ ok: false, error: `malformed request: ${parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ")}`, removed: [] });

@@ -19,6 +19,7 @@ import type { Logger } from "pino";
 import { AckedPublisher } from "./acked-publisher.js";
 import { serveBans, type BanHandlers } from "./ban-requests.js";
 import { followBucket } from "./bucket-watch.js";
+import { ReportGate } from "./report-gate.js";
 import { decodeBanEntry, decodeDesired, decodeHostEntry, kvSubject, publishedOf, safeJson } from "./bus-codec.js";
 import { setUpStreams } from "./bus-limits.js";
 import type { StreamSettings } from "./stream-settings.js";
@@ -48,6 +49,7 @@ export class ControllerBus {
   readonly #signals: SignalConsumer;
   /** Puts to the desired and bans buckets: thousands a second on a fleet-wide change or an import. */
   readonly #puts: AckedPublisher;
+  readonly #reportGate = new ReportGate();
 
   private constructor(
     readonly nc: NatsConnection,
@@ -175,12 +177,18 @@ export class ControllerBus {
     this.nc.subscribe(REPORT_WILDCARD, {
       callback: (err, msg) => {
         if (err) return;
-        const report = safeJson(msg.data, HostReport);
-        const subjectHost = msg.subject.split(".")[2];
-        if (!report || report.hostId !== subjectHost) {
-          this.options.onInvalid("report", "malformed report or host id does not match subject");
+        const subjectHost = msg.subject.split(".")[2] ?? "";
+        // counted before parsing: a host past its rate costs a map lookup, not a parse (report-gate.ts)
+        if (!this.#reportGate.take(subjectHost, Date.now())) {
+          this.options.onInvalid("report-rate", "reports faster than the host's heartbeat allows");
           return;
         }
+        const report = safeJson(msg.data, HostReport, "report");
+        if (!report || report.hostId !== subjectHost) {
+          this.options.onInvalid("report", "malformed, too large or too deep report, or host id does not match subject");
+          return;
+        }
+        this.#reportGate.heartbeat(subjectHost, report.heartbeatMs);
         onReport(report);
       },
     });

@@ -1,6 +1,7 @@
 import { BANS_BUCKET, DESIRED_BUCKET, HOSTS_BUCKET, PROTECTION_BUCKET, SIGNALS_STREAM } from "@fleetwall/api";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { jetstreamManager, type ConsumerConfig, type JetStreamManager } from "@nats-io/jetstream";
+import { jetstreamManager, type ConsumerConfig, type ConsumerInfo, type JetStreamManager } from "@nats-io/jetstream";
+import { scrubStreams } from "./stream-scrub.js";
 import { ThrottledLines } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 
@@ -9,6 +10,8 @@ export const MAX_CONSUMERS_PER_AGENT = 4;
 const BANS_STREAM = `KV_${BANS_BUCKET}`;
 const GUARDED = new Set([BANS_STREAM, `KV_${DESIRED_BUCKET}`, `KV_${HOSTS_BUCKET}`, `KV_${PROTECTION_BUCKET}`, SIGNALS_STREAM]);
 const ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER";
+/** How often every consumer of the guarded streams is judged again (advisories can be missed). */
+export const AUDIT_EVERY_MS = 30_000;
 
 /** The inbox a deliver subject lies under: `_INBOX` (controller, operators), `_INBOX_<host>` (an agent), or undefined. */
 export function inboxOwner(deliver: string): string | undefined {
@@ -69,6 +72,10 @@ export class ConsumerGuard {
   readonly #owners = new Map<string, Owned>();
   readonly #unbound = new Map<string, NodeJS.Timeout>();
   #sub: Subscription | undefined;
+  #auditTimer: NodeJS.Timeout | undefined;
+  /** Messages of one stream found stored in another (copied by a consumer) and purged. */
+  purged = 0;
+  #scrubQueued = false;
   #queue: Promise<void> = Promise.resolve();
   deleted = 0;
   /** A flood of consumers is one line per stream and reason every 10 s, then a count (`deleted` counts each). */
@@ -82,12 +89,15 @@ export class ConsumerGuard {
     this.#deletedLog = new ThrottledLines(log, "consumers refused and deleted, not logged one by one");
   }
 
-  async start(): Promise<void> {
+  /**
+   * Judges every consumer that exists now (made while no controller ran, or while advisories were
+   * missed), then follows advisories, and judges them all again every `auditEveryMs`.
+   */
+  async start(auditEveryMs = AUDIT_EVERY_MS): Promise<void> {
     const jsm = await jetstreamManager(this.nc);
-    for await (const c of jsm.consumers.list(BANS_STREAM)) {
-      const owner = c.config.deliver_subject ? inboxOwner(c.config.deliver_subject) : undefined;
-      if (owner) this.#owners.set(c.name, { owner, bound: !!c.push_bound });
-    }
+    await this.audit();
+    this.#auditTimer = setInterval(() => void this.audit(), auditEveryMs);
+    this.#auditTimer.unref();
     this.#sub = this.nc.subscribe(`${ADVISORY}.>`, {
       callback: (err, msg) => {
         if (err) return;
@@ -104,26 +114,63 @@ export class ConsumerGuard {
     });
   }
 
+  /**
+   * Every consumer of the guarded streams judged as if just made (the oldest first), then what a
+   * consumer delivering into another stream copied there purged (stream-scrub.ts). Never rejects.
+   */
+  audit(): Promise<void> {
+    this.#queue = this.#queue.then(async () => {
+      try {
+        const jsm = await jetstreamManager(this.nc);
+        for (const stream of GUARDED) {
+          const all: ConsumerInfo[] = [];
+          for await (const c of jsm.consumers.list(stream)) all.push(c);
+          all.sort((a, b) => Date.parse(a.created) - Date.parse(b.created));
+          for (const info of all) await this.#judge(jsm, stream, info);
+        }
+        this.purged += await scrubStreams(jsm, [...GUARDED], this.log);
+      } catch (error) {
+        this.log.warn({ err: error }, "consumer audit failed; trying again at the next");
+      }
+    });
+    return this.#queue;
+  }
+
+  #scrubSoon(jsm: JetStreamManager): void {
+    if (this.#scrubQueued) return;
+    this.#scrubQueued = true;
+    this.#queue = this.#queue.then(async () => {
+      this.#scrubQueued = false;
+      this.purged += await scrubStreams(jsm, [...GUARDED], this.log).catch(() => 0);
+    });
+  }
+
   async #check(jsm: JetStreamManager, stream: string, name: string): Promise<void> {
     try {
-      const info = await jsm.consumers.info(stream, name);
-      const { config } = info;
-      const why = consumerVerdict(stream, config);
-      if (why) {
-        await this.#delete(jsm, stream, name, config.deliver_subject, why);
-        if (config.deliver_subject?.startsWith("$KV.")) this.onTampered(config.deliver_subject);
-        return;
-      }
-      const owner = config.deliver_subject ? inboxOwner(config.deliver_subject) : undefined;
-      if (stream !== BANS_STREAM || !owner) return;
-      const bound = !!info.push_bound;
-      this.#owners.set(name, { owner, bound });
-      // nobody listening: made by someone who cannot subscribe there (or a link that just dropped)
-      if (!bound) this.#recheck(jsm, stream, name);
-      for (const extra of overCap(this.#owners, owner)) await this.#delete(jsm, stream, extra, undefined, `${owner} has more than ${capOf(owner)} consumers on the bans stream; unlistened and newest go`);
+      await this.#judge(jsm, stream, await jsm.consumers.info(stream, name));
     } catch (error) {
       this.log.debug({ stream, consumer: name, err: error }, "consumer check failed (already gone?)");
     }
+  }
+
+  async #judge(jsm: JetStreamManager, stream: string, info: ConsumerInfo): Promise<void> {
+    const { name, config } = info;
+    const why = consumerVerdict(stream, config);
+    if (why) {
+      await this.#delete(jsm, stream, name, config.deliver_subject, why);
+      if (config.deliver_subject?.startsWith("$KV.")) this.onTampered(config.deliver_subject);
+      // what it delivered into a stream is stored there under the source's subjects: removed once
+      // the consumers queued before are judged (a flood of them is one scrub, not one each)
+      this.#scrubSoon(jsm);
+      return;
+    }
+    const owner = config.deliver_subject ? inboxOwner(config.deliver_subject) : undefined;
+    if (stream !== BANS_STREAM || !owner) return;
+    const bound = !!info.push_bound;
+    this.#owners.set(name, { owner, bound });
+    // nobody listening: made by someone who cannot subscribe there (or a link that just dropped)
+    if (!bound) this.#recheck(jsm, stream, name);
+    for (const extra of overCap(this.#owners, owner)) await this.#delete(jsm, stream, extra, undefined, `${owner} has more than ${capOf(owner)} consumers on the bans stream; unlistened and newest go`);
   }
 
   /** Deletes `name` if still nobody listens on its deliver subject after UNBOUND_GRACE_MS. */
@@ -160,6 +207,7 @@ export class ConsumerGuard {
   }
 
   stop(): void {
+    clearInterval(this.#auditTimer);
     this.#deletedLog.close();
     this.#sub?.unsubscribe();
     for (const t of this.#unbound.values()) clearTimeout(t);

@@ -86,7 +86,8 @@ export class KubeSource {
   async start(): Promise<void> {
     await Promise.all(PLURALS.map(async (plural) => this.#watched.set(plural, await this.#informer(plural, true))));
     for (const plural of PLURALS) this.queue.add(`${plural}/`);
-    this.#relist = setInterval(() => void this.#relistAll(), this.options.relistMs);
+    // a round that throws is logged: a rejection left unhandled would end the process
+    this.#relist = setInterval(() => void this.#relistAll().catch((e: unknown) => this.options.log.warn({ err: e }, "relist failed; the current informers stay")), this.options.relistMs);
     this.#relist.unref();
   }
 

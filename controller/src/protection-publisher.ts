@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { KV } from "@nats-io/kv";
-import { MAX_FLEET_PROTECTED, PROTECTION_BUCKET, PROTECTION_KEY, PROTECTION_SUBJECT, SCHEMA_VERSION, envelopeText, parseEnvelopeText, signPayload, verifyEnvelope, type FleetProtection, type SigningKey } from "@fleetwall/api";
+import { MAX_FLEET_PROTECTED, PROTECTION_BUCKET, PROTECTION_KEY, PROTECTION_SUBJECT, SCHEMA_VERSION, busJsonOrUndefined, envelopeText, parseEnvelopeText, signPayload, verifyEnvelope, type FleetProtection, type SigningKey } from "@fleetwall/api";
 import { delay, retry } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import { LIMITS, ensureBucket } from "./bus-limits.js";
@@ -29,12 +29,9 @@ export function fitEntries(prioritized: readonly string[], maxBytes: number, tex
 function listOf(text: string): Partial<FleetProtection> | undefined {
   const env = parseEnvelopeText(text);
   if (!env.success) return undefined;
-  try {
-    const list = JSON.parse(env.data.payload) as unknown;
-    return list && typeof list === "object" ? (list as Partial<FleetProtection>) : undefined;
-  } catch {
-    return undefined;
-  }
+  // not ours to read (not JSON, too large or deep): the next list overwrites it
+  const list = busJsonOrUndefined(env.data.payload, "envelope");
+  return list && typeof list === "object" ? (list as Partial<FleetProtection>) : undefined;
 }
 
 /** The revision of a list signed by `publicKeyPem` (agents take no other), else 0. */

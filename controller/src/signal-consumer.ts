@@ -1,11 +1,10 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
-import { BanSignal, SIGNALS_STREAM } from "@fleetwall/api";
+import { BanSignal, SIGNALS_STREAM, busJsonOrUndefined } from "@fleetwall/api";
 import type { Logger } from "pino";
 import { ThrottledLines, delay, untilAborted } from "@fleetwall/runtime";
 import { ARBITER_CONSUMER, MAX_DELIVER, ensureArbiterConsumer } from "./bus-limits.js";
 
-const dec = new TextDecoder();
 /** How often the arbiter's consumer is looked for while consuming. */
 const CHECK_MS = 5_000;
 
@@ -24,12 +23,8 @@ export function afterFailure(error: unknown, deliveryCount: number): "term" | "n
 
 /** A signal from its bytes: validated at the edge, undefined when malformed. */
 export function parseSignal(data: Uint8Array): BanSignal | undefined {
-  try {
-    const r = BanSignal.safeParse(JSON.parse(dec.decode(data)));
-    return r.success ? r.data : undefined;
-  } catch {
-    return undefined;
-  }
+  const r = BanSignal.safeParse(busJsonOrUndefined(data, "signal"));
+  return r.success ? r.data : undefined;
 }
 
 /** The arbiter's side of the signals stream. */

@@ -15,6 +15,23 @@ export function natsHosts(servers: readonly string[]): string[] {
   return servers.map((s) => new URL(s.includes("://") ? s : `nats://${s}`).hostname.replace(/^\[|\]$/g, ""));
 }
 
+/** What a NATS connection knows of its servers: as nats.js holds them, and as the server announces them. */
+export interface KnownServers {
+  info?: { connect_urls?: string[] | undefined } | undefined;
+  getServers(): readonly { listen: string }[];
+}
+
+/**
+ * The NATS servers to protect: those given (`--nats`), those the connection's pool holds, and the
+ * `connect_urls` the server announces (its other addresses, as it listens on them: a name that
+ * resolves to one family only leaves the other out otherwise). Addresses a server neither is named
+ * by nor announces are for `--protect`.
+ */
+export function knownServers(given: readonly string[], nc: KnownServers | undefined): string[] {
+  if (!nc) return [...given];
+  return [...given, ...nc.getServers().map((s) => s.listen), ...(nc.info?.connect_urls ?? [])];
+}
+
 /** This machine's own addresses, loopback left out. */
 export function ownAddresses(): Cidr[] {
   return Object.values(networkInterfaces())
@@ -41,8 +58,20 @@ export class ControlPlaneResolver {
     private readonly everyMs = RESOLVE_EVERY_MS,
   ) {}
 
+  #lastOwn: Cidr[] = [];
+
+  /** This machine's addresses; those found last when they cannot be read now (out of file descriptors: EMFILE). */
+  #ownNow(): Cidr[] {
+    try {
+      this.#lastOwn = this.own();
+    } catch (error) {
+      this.log.warn({ err: error }, "own addresses not readable; keeping the last ones protected");
+    }
+    return this.#lastOwn;
+  }
+
   async addresses(): Promise<Cidr[]> {
-    const out: Cidr[] = [...this.own()];
+    const out: Cidr[] = [...this.#ownNow()];
     const servers = typeof this.servers === "function" ? this.servers() : this.servers;
     for (const host of new Set(natsHosts(servers))) {
       if (isCidr(host)) {
@@ -63,7 +92,12 @@ export class ControlPlaneResolver {
   /** Resolves now and then every RESOLVE_EVERY_MS until aborted, handing each result on. */
   async run(onAddresses: (cidrs: Cidr[]) => void, signal: AbortSignal, first?: () => void): Promise<void> {
     for (let n = 0; !signal.aborted; n += 1) {
-      onAddresses(await this.addresses());
+      // never thrown out of the loop: the process would exit, and the last addresses stay protected
+      try {
+        onAddresses(await this.addresses());
+      } catch (error) {
+        this.log.error({ err: error }, "control plane addresses not resolved this round");
+      }
       if (n === 0) first?.();
       // the wait removes its abort listener when it ends (one left per round added up to Node's warning)
       await delay(this.everyMs, signal);

@@ -4,13 +4,30 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 export type Probe = () => boolean;
 
 /**
+ * Bounds of the HTTP side, which anyone who reaches --listen may connect to: at most this many
+ * connections at once (more are closed as they come), and none kept longer than it takes to send a
+ * request. Without them a flood of idle connections held every file descriptor until the process
+ * died of EMFILE.
+ */
+export const HTTP_LIMITS = {
+  maxConnections: 256,
+  /** A request's headers, and the whole request, must arrive within this. */
+  requestTimeoutMs: 10_000,
+  /** A connection with nothing to send is closed after this. */
+  idleTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  /** How often connections are checked against the timeouts (Node's default is 30 s). */
+  checkEveryMs: 1_000,
+} as const;
+
+/**
  * The HTTP side of a fleetwall process: /metrics (Prometheus), /healthz (the event loop answers) and
  * /readyz (the process does its job: for the controller, NATS connected and sources loaded; for the
  * agent, NATS connected and a ruleset in force).
  */
 export function serveObservability(listen: string, registry: Registry, ready: Probe): Promise<Server> {
   const { host, port } = parseListen(listen);
-  const server = createServer((req, res) => {
+  const server = createServer({ headersTimeout: HTTP_LIMITS.requestTimeoutMs, requestTimeout: HTTP_LIMITS.requestTimeoutMs, keepAliveTimeout: HTTP_LIMITS.keepAliveTimeoutMs, connectionsCheckingInterval: HTTP_LIMITS.checkEveryMs }, (req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     if (path === "/healthz") {
       res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
@@ -26,6 +43,9 @@ export function serveObservability(listen: string, registry: Registry, ready: Pr
       res.writeHead(404).end();
     }
   });
+  server.maxConnections = HTTP_LIMITS.maxConnections;
+  // an idle socket (nothing sent, or a kept-alive one) is destroyed after this (no 'timeout' listener)
+  server.timeout = HTTP_LIMITS.idleTimeoutMs;
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => resolve(server));

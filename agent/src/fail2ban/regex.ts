@@ -218,8 +218,28 @@ export function unrollCounted(source: string): string {
   return s;
 }
 
+/** Translations by options and regex: `jail test` and `import` check a filter's regexes, then compile them. */
+const translations = new Map<string, Translated | UntranslatableRegex>();
+
 /** Translates one fail2ban regex, tags included. Throws UntranslatableRegex with the reason. */
 export function translateRegex(regex: string, options: { multiline?: boolean; useDns?: boolean } = {}): Translated {
+  const key = `${options.multiline ? "m" : "-"}${options.useDns === false ? "-" : "d"}${regex}`;
+  let t = translations.get(key);
+  if (t === undefined) {
+    try {
+      t = translate(regex, options);
+    } catch (e) {
+      if (!(e instanceof UntranslatableRegex)) throw e;
+      t = e;
+    }
+    if (translations.size >= 512) translations.clear();
+    translations.set(key, t);
+  }
+  if (t instanceof UntranslatableRegex) throw t;
+  return t;
+}
+
+function translate(regex: string, options: { multiline?: boolean; useDns?: boolean }): Translated {
   const flags = new Set<string>(options.multiline ? ["m"] : []);
   const py = pySyntax(expandTags(regex, options.useDns ?? true), flags);
   const f = [...flags].sort().join("");
