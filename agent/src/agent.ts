@@ -39,6 +39,7 @@ export class Agent {
   onApplyMs: ((ms: number) => void) | undefined;
   rollbacks = 0;
   #dropped = 0;
+  inflateRefusals = 0; // desired states whose payload inflated past the bound (zip bombs; also in #dropped)
   readonly #ops = new SerialQueue((error) => this.log.error({ err: error }, "agent operation failed"));
   #trusted: Promise<void>;
   #onTrusted: () => void = () => undefined;
@@ -132,8 +133,8 @@ export class Agent {
 
   /** Runs until `signal` aborts: registers, follows desired state, heartbeats and repairs drift. */
   async run(bus: AgentBus, signal: AbortSignal): Promise<void> {
-    const heartbeat = setInterval(() => void this.#ops.runLogged(() => this.#report(bus)), this.options.heartbeatMs);
-    const drift = setInterval(() => void this.#ops.runLogged(() => this.checkDrift(bus)), this.options.driftIntervalMs);
+    const heartbeat = setInterval(() => void this.#ops.runPeriodic("heartbeat", () => this.#report(bus)), this.options.heartbeatMs);
+    const drift = setInterval(() => void this.#ops.runPeriodic("drift", () => this.checkDrift(bus)), this.options.driftIntervalMs);
     signal.addEventListener("abort", () => {
       clearInterval(heartbeat);
       clearInterval(drift);
@@ -148,7 +149,7 @@ export class Agent {
       this.log.info("registered");
       this.#bus = bus;
       await this.#ops.run(() => this.#report(bus));
-      const desired = bus.watchDesired((data, stored) => this.#ops.runLogged(() => this.onDesired(bus, dec.decode(data), stored)), signal);
+      const desired = bus.watchDesired((data, stored) => this.#ops.runLogged(() => this.onDesired(bus, data, stored)), signal);
       const defender = this.defender;
       const bans = defender
         ? (async () => {
@@ -173,8 +174,8 @@ export class Agent {
    * `stored` one (read from the bucket to catch up) that is older than what is applied was overtaken
    * by a newer update, not replayed: it is ignored, not counted.
    */
-  async onDesired(bus: AgentBus, data: string, stored = false): Promise<void> {
-    const v = verifyDesired(data, { hostId: this.options.hostId, trustedKey: this.#trustedKey, appliedRevision: this.appliedRevision, appliedHash: this.#applied?.state.hash });
+  async onDesired(bus: AgentBus, bytes: string | Uint8Array, stored = false): Promise<void> {
+    const v = verifyDesired(bytes, { hostId: this.options.hostId, trustedKey: this.#trustedKey, appliedRevision: this.appliedRevision, appliedHash: this.#applied?.state.hash });
     if (!v.ok && v.older && stored) {
       this.log.debug({ applied: this.appliedRevision }, "stored desired state older than the one applied; ignored");
       return;
@@ -182,7 +183,8 @@ export class Agent {
     const refusal = v.ok ? (!this.#trustedKey && !this.#mayPin ? "no controller key configured, and the bus is not authenticated: not pinning a key from it (--controller-key or --trust-first-key)" : undefined) : v.reason;
     if (!v.ok || refusal) {
       this.#dropped += 1;
-      this.log.warn({ reason: refusal }, "desired state dropped");
+      if (!v.ok && v.inflatesPast !== undefined) this.inflateRefusals += 1;
+      this.log.warn({ reason: refusal, bytes: bytes.length }, "desired state dropped");
       await this.#report(bus);
       return;
     }
@@ -194,13 +196,13 @@ export class Agent {
     }
     this.#desiredRevision = Math.max(this.#desiredRevision, v.state.revision);
     if (this.#applied?.state.hash === v.state.hash) {
-      this.#applied = { ...this.#applied, state: v.state, envelope: data };
+      this.#applied = { ...this.#applied, state: v.state, envelope: v.text };
       await this.#persist();
       await this.#report(bus);
       return;
     }
     if (this.#failedHash === v.state.hash) return;
-    await this.#apply(v.state, data);
+    await this.#apply(v.state, v.text);
     await this.#report(bus);
   }
 

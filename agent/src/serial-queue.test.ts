@@ -27,4 +27,20 @@ describe("SerialQueue", () => {
     expect(order).toEqual(["a", "b", "c", "d"]);
     expect(errors.map((e) => (e as Error).message)).toEqual(["b"]);
   });
+
+  it("queues a periodic operation only when none of its kind is queued or running: slow checks do not pile up", async () => {
+    const q = new SerialQueue(() => undefined);
+    let release: () => void = () => undefined;
+    const slow = new Promise<void>((r) => (release = r));
+    const runs: string[] = [];
+    const first = q.runPeriodic("drift", async () => (runs.push("drift"), slow));
+    for (let i = 0; i < 10; i += 1) void q.runPeriodic("drift", async () => void runs.push("drift"));
+    const heartbeat = q.runPeriodic("heartbeat", async () => void runs.push("heartbeat"));
+    const update = q.run(async () => void runs.push("update"));
+    release();
+    await Promise.all([first, heartbeat, update]);
+    expect(runs).toEqual(["drift", "heartbeat", "update"]);
+    await q.runPeriodic("drift", async () => void runs.push("drift"));
+    expect(runs).toEqual(["drift", "heartbeat", "update", "drift"]);
+  });
 });

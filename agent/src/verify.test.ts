@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { SCHEMA_VERSION, envelopeText, framedEnvelopeText, generateSigningKeyPem, loadSigningKey, newDecision, sealPayloads, signPayload, type DesiredState } from "@fleetwall/api";
+import { deflateRawSync } from "node:zlib";
+import { SCHEMA_VERSION, envelopeText, framedEnvelopeBytes, framedEnvelopeText, generateSigningKeyPem, type EnvelopeHead, loadSigningKey, newDecision, sealPayloads, signPayload, type DesiredState } from "@fleetwall/api";
 import { DecisionReader, verifyDecision, verifyDesired, verifySeal } from "./verify.js";
 
 const controller = loadSigningKey(generateSigningKeyPem().privatePem);
@@ -53,6 +54,27 @@ describe("verifyDesired", () => {
     expect(first).toMatchObject({ ok: true, publicKey: controller.publicKeyPem });
     const pinned = first.ok ? first.publicKey : "";
     expect(verifyDesired(signed(state(), intruder), { ...opts, trustedKey: pinned }).ok).toBe(false);
+  });
+});
+
+describe("verifyDesired on a deflated state (as big states travel)", () => {
+  const deflatedOf = (text: string, payload = text.slice(text.indexOf("\n") + 1)) => framedEnvelopeBytes(JSON.parse(text.slice(0, text.indexOf("\n"))) as Omit<EnvelopeHead, "encoding">, { deflated: deflateRawSync(payload) });
+
+  it("inflates, verifies, and hands back the text as signed (what the agent saves)", () => {
+    const text = envelopeText(signPayload(controller, JSON.stringify(state())));
+    expect(verifyDesired(deflatedOf(text), opts)).toMatchObject({ ok: true, state: { revision: 5 }, text });
+  });
+
+  it("refuses a payload that inflates past the bound without reading it, and says it was a bomb", () => {
+    const text = envelopeText(signPayload(controller, JSON.stringify(state({ hash: "x".repeat(300_000) }))));
+    expect(verifyDesired(deflatedOf(text), { ...opts, maxBytes: 100_000 })).toEqual({ ok: false, reason: "compressed payload inflates past 100000 bytes: refused", inflatesPast: 100_000 });
+    expect(verifyDesired(deflatedOf(text), opts).ok).toBe(true);
+  });
+
+  it("refuses a deflated payload changed in transit", () => {
+    const text = envelopeText(signPayload(controller, JSON.stringify(state())));
+    const forged = deflatedOf(text, JSON.stringify(state({ revision: 6 })));
+    expect(verifyDesired(forged, opts)).toEqual({ ok: false, reason: "bad signature" });
   });
 });
 

@@ -1,4 +1,4 @@
-import { BanDecision, BanSeal, parseBusJson, replayedDecision, DesiredState, keyIdOfPem, parseEnvelopeHead, parseEnvelopeText, sha256Hex, verifyEnvelope, type EnvelopeHead, type SignedEnvelope } from "@fleetwall/api";
+import { BanDecision, BanSeal, MAX_INFLATED_BYTES, parseBusJson, replayedDecision, DesiredState, keyIdOfPem, openEnvelopeBytes, parseEnvelopeHead, parseEnvelopeText, sha256Hex, verifyEnvelope, type EnvelopeHead, type SignedEnvelope } from "@fleetwall/api";
 
 /** Parses the envelope of any signed message, framed or one JSON object; the reason says what is wrong with it. */
 function parseEnvelope(data: string): { success: true; data: SignedEnvelope } | { success: false; ok: false; reason: string } {
@@ -7,9 +7,10 @@ function parseEnvelope(data: string): { success: true; data: SignedEnvelope } | 
 }
 
 export type Verified =
-  | { ok: true; state: DesiredState; envelope: SignedEnvelope; publicKey: string }
-  /** `older`: validly signed, but a revision below the applied one (overtaken, or replayed). */
-  | { ok: false; reason: string; older?: true };
+  /** `text`: the envelope as text, its payload inflated if it came deflated (what the agent saves). */
+  | { ok: true; state: DesiredState; envelope: SignedEnvelope; publicKey: string; text: string }
+  /** `older`: validly signed, but a revision below the applied one (overtaken, or replayed). `inflatesPast`: a zip bomb. */
+  | { ok: false; reason: string; older?: true; inflatesPast?: number };
 
 /**
  * Checks one desired-state message: well-formed, signed by the trusted key (or, with none yet,
@@ -19,7 +20,11 @@ export type Verified =
  * revision names one state, and two signed states under one number mean a second writer. Pure;
  * never throws.
  */
-export function verifyDesired(data: string, opts: { hostId: string; trustedKey: string | undefined; appliedRevision: number; appliedHash?: string | undefined }): Verified {
+export function verifyDesired(bytes: string | Uint8Array, opts: { hostId: string; trustedKey: string | undefined; appliedRevision: number; appliedHash?: string | undefined; maxBytes?: number }): Verified {
+  // a deflated payload is inflated first, bounded: a value that inflates past the bound is refused unread
+  const opened = typeof bytes === "string" ? { ok: true as const, text: bytes } : openEnvelopeBytes(bytes, opts.maxBytes);
+  if (!opened.ok) return opened;
+  const data = opened.text;
   const env = parseEnvelope(data);
   if (!env.success) return env;
   const key = opts.trustedKey ?? env.data.publicKey;
@@ -31,7 +36,8 @@ export function verifyDesired(data: string, opts: { hostId: string; trustedKey: 
     return { ok: false, reason: "offered public key does not parse" };
   }
   if (env.data.keyId !== keyId || !verifyEnvelope(env.data, key)) return { ok: false, reason: "bad signature" };
-  const json = parseBusJson(env.data.payload, "envelope");
+  // a desired state may be as large as what inflation allows (big policies), not one bus message
+  const json = parseBusJson(env.data.payload, opts.maxBytes ?? MAX_INFLATED_BYTES);
   if (!json.ok) return { ok: false, reason: `payload ${json.reason === "not JSON" ? "is not JSON" : `is ${json.reason}`}` };
   const payload = json.value;
   const state = DesiredState.safeParse(payload);
@@ -43,7 +49,7 @@ export function verifyDesired(data: string, opts: { hostId: string; trustedKey: 
   if (state.data.revision === opts.appliedRevision && opts.appliedHash !== undefined && state.data.hash !== opts.appliedHash) {
     return { ok: false, reason: `revision ${state.data.revision} is applied with another hash: two states under one revision (a second writer?)` };
   }
-  return { ok: true, state: state.data, envelope: env.data, publicKey: key };
+  return { ok: true, state: state.data, envelope: env.data, publicKey: key, text: data };
 }
 
 export type VerifiedDecision = { ok: true; decision: BanDecision; sealed?: { seal: string; hash: string } } | { ok: false; reason: string };

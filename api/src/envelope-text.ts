@@ -43,13 +43,15 @@ export function parseEnvelopeText(text: string): ParsedEnvelope {
   const newline = text.indexOf("\n");
   if (newline > 0) {
     const head = parseEnvelopeHead(text.slice(0, newline));
+    // a compressed payload read as text is no payload: openEnvelopeBytes (desired-wire.ts) reads it
+    if (head.success && head.data.encoding !== undefined) return { success: false, error: "not a signed envelope of a known schemaVersion" };
     if (head.success) return { success: true, data: { ...head.data, payload: text.slice(newline + 1) } };
     if (head.error !== "not a head") return { success: false, error: head.error };
   }
   const raw = jsonOrUndefined(text);
   if (raw === undefined) return { success: false, error: "not JSON" };
   const env = SignedEnvelope.safeParse(raw);
-  return env.success ? { success: true, data: env.data } : { success: false, error: "not a signed envelope of a known schemaVersion" };
+  return env.success && env.data.encoding === undefined ? { success: true, data: env.data } : { success: false, error: "not a signed envelope of a known schemaVersion" };
 }
 
 /** Envelopes come from the bus: bounded in size and depth before they are parsed (bus-json.ts). */

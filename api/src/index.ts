@@ -28,4 +28,5 @@ export * from "./ban-elements.js";
 export * from "./ban-elements-compare.js";
 export * from "./strict.js";
 export * from "./cel.js";
+export * from "./desired-wire.js";
 export * from "./fleet-protection.js";

@@ -59,6 +59,11 @@ export const SignedEnvelope = z.object({
    * two passes over the text, and hosts that share most of a state share most of the hashing.
    */
   digest: z.literal("sha256").optional(),
+  /**
+   * "deflate-raw": in the bucket, the payload after the head line is its raw deflate (RFC 1951), not
+   * its text (desired-wire.ts); the signature still covers the text. Readers inflate it, bounded.
+   */
+  encoding: z.literal("deflate-raw").optional(),
 });
 export type SignedEnvelope = z.infer<typeof SignedEnvelope>;
 
@@ -140,6 +145,20 @@ export const HostStatusRow = z.object({
   stale: z.boolean().default(false),
   /** Whether the bans it reports match the decisions it should hold. */
   bans: BansState.default("Unknown"),
+  /**
+   * The host's newest desired state is not in its key (it keeps the one there): too large for the
+   * bus (`TooLarge`, with the sizes and the limit in bytes) or a put that failed (`PublishFailed`).
+   */
+  unpublished: z
+    .object({
+      reason: z.enum(["TooLarge", "PublishFailed"]),
+      message: z.string(),
+      revision: z.number().int(),
+      textBytes: z.number().int().optional(),
+      wireBytes: z.number().int().optional(),
+      limit: z.number().int().optional(),
+    })
+    .optional(),
 });
 /** One host's bans: what it reports it holds against what it should, and its own local bans. */
 export const HostBansRow = z.object({
@@ -176,6 +195,8 @@ export const PolicyStatusRow = z.object({
   selectedHosts: z.number().int(),
   appliedHosts: z.number().int(),
   failedHosts: z.number().int(),
+  /** Selected hosts whose newest desired state could not be published (HostStatusRow.unpublished says why). */
+  unpublishedHosts: z.number().int().optional(),
   error: z.string().nullable().optional(),
   warnings: z.array(z.string()).default([]),
 });

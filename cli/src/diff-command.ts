@@ -3,7 +3,7 @@ import { connect } from "@nats-io/transport-node";
 import { connectOptions } from "@fleetwall/runtime";
 import type { NatsAccess } from "./nats-access.js";
 import { Kvm } from "@nats-io/kv";
-import { DESIRED_BUCKET, DesiredState, HOSTS_BUCKET, HostRegistration, parseEnvelopeText, type RulesetIR } from "@fleetwall/api";
+import { DESIRED_BUCKET, DesiredState, HOSTS_BUCKET, HostRegistration, parseEnvelopeBytes, type RulesetIR } from "@fleetwall/api";
 import { render, type Failsafe } from "@fleetwall/agent";
 import { compile } from "@fleetwall/controller";
 import { loadManifestFiles } from "./render-command.js";
@@ -32,7 +32,7 @@ export async function diffForHost(opts: { access: NatsAccess; hostId: string; fi
     labels = HostRegistration.parse(hostEntry.json()).labels;
     const desiredEntry = await (await kvm.open(DESIRED_BUCKET, { bindOnly: true })).get(opts.hostId);
     if (desiredEntry && desiredEntry.operation === "PUT") {
-      const env = parseEnvelopeText(desiredEntry.string());
+      const env = parseEnvelopeBytes(desiredEntry.value);
       if (!env.success) throw new DesiredStateUnreadableError(`the desired state of ${opts.hostId} in the bucket is ${env.error}`);
       const state = DesiredState.parse(JSON.parse(env.data.payload));
       current = state.ruleset;

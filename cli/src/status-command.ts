@@ -32,15 +32,15 @@ export function formatStatus(status: FleetStatus): string {
       Object.entries(h.labels).map(([k, v]) => `${k}=${v}`).join(",") || "-",
       String(h.desiredRevision),
       String(h.appliedRevision),
-      h.stale ? "STALE" : h.inSync ? "yes" : "no",
+      h.stale ? "STALE" : h.inSync ? "yes" : h.unpublished ? "NOT PUBLISHED" : "no",
       h.lastSeen ?? "never",
       BANS_COLUMN[h.bans],
-      h.error ?? "",
+      [h.unpublished?.message, h.error].filter(Boolean).join("; "),
     ]),
   );
   const policies = table(
     ["POLICY", "SELECTED", "APPLIED", "FAILED", "ERROR / WARNING"],
-    status.policies.map((p) => [p.name, String(p.selectedHosts), String(p.appliedHosts), String(p.failedHosts), p.error ?? p.warnings.join("; ")]),
+    status.policies.map((p) => [p.name, String(p.selectedHosts), String(p.appliedHosts), String(p.failedHosts), p.error ?? [p.unpublishedHosts ? `not published to ${p.unpublishedHosts} host(s): see HOST ERROR` : "", ...p.warnings].filter(Boolean).join("; ")]),
   );
   const lists = status.banLists.length
     ? `\n\n${table(["BANLIST", "TYPE", "ENTRIES", "ACTIVE", "HOSTS", "ERROR"], status.banLists.map((l) => [l.name, l.type, String(l.entries), String(l.active), String(l.hostsEnforcing), l.invalid ?? l.error ?? ""]))}`

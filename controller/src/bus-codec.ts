@@ -1,10 +1,12 @@
 import {
   DesiredState,
+  MAX_INFLATED_BYTES,
   HostRegistration,
   SEAL_KEY_PREFIX,
   busJsonOrUndefined,
   parseBusJson,
   parseBanDecision,
+  parseEnvelopeBytes,
   parseEnvelopeText,
   type BanDecision,
   type BusMessageKind,
@@ -43,10 +45,11 @@ export function safeJson<T>(data: Uint8Array, schema: SafeParser<T>, kind: BusMe
   return r.success ? r.data : undefined;
 }
 
-/** The payload of a signed envelope, as JSON; undefined when either does not parse. */
+/** The payload of a signed envelope (deflated or not), as JSON; undefined when either does not parse. */
 function envelopePayload(data: Uint8Array): unknown {
-  const env = parseEnvelopeText(dec.decode(data));
-  return env.success ? busJsonOrUndefined(env.data.payload, "envelope") : undefined;
+  const env = parseEnvelopeBytes(data);
+  // a desired state may be as large as inflation allows (big policies), not one bus message
+  return env.success ? busJsonOrUndefined(env.data.payload, MAX_INFLATED_BYTES) : undefined;
 }
 
 /** A stored desired state, schema-checked. */

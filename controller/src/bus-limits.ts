@@ -27,12 +27,21 @@ export interface StreamLimits {
 export const LIMITS: Record<"signals" | "desired" | "hosts" | "bans" | "protection", StreamLimits> = {
   signals: { max_bytes: 128 * MiB, max_msg_size: 4096, max_msgs_per_subject: 10_000, max_age: nanos(86_400_000), discard: DiscardPolicy.Old, max_consumers: 8 },
   // agents may make no consumers on these (their permissions): no cap beyond the server's
-  desired: { max_bytes: 256 * MiB, max_msg_size: MiB, max_msgs_per_subject: 1, max_age: 0, discard: DiscardPolicy.New, max_consumers: -1 },
+  // only the controller writes desired states: a value is bounded by the server's max_payload (at most 64 MiB)
+  desired: { max_bytes: 256 * MiB, max_msg_size: 64 * MiB, max_msgs_per_subject: 1, max_age: 0, discard: DiscardPolicy.New, max_consumers: -1 },
   hosts: { max_bytes: 32 * MiB, max_msg_size: 16 * 1024, max_msgs_per_subject: 1, max_age: 0, discard: DiscardPolicy.New, max_consumers: -1 },
   // one key, the fleet's protection list (fleet-protection.ts in api), read by every agent
   protection: { max_bytes: 8 * MiB, max_msg_size: MiB, max_msgs_per_subject: 1, max_age: 0, discard: DiscardPolicy.New, max_consumers: -1 },
   bans: { max_bytes: 1024 * MiB, max_msg_size: MiB, max_msgs_per_subject: 1, max_age: 0, discard: DiscardPolicy.New, max_consumers: 10_000 },
 };
+
+/**
+ * The most one desired state may be on this bus: the server's `max_payload` (its INFO; nats-server's
+ * default is 1 MiB, configurable up to 64 MiB) and the bucket's value size, whichever is smaller.
+ */
+export function maxDesiredBytes(serverMaxPayload: number | undefined): number {
+  return Math.min(serverMaxPayload ?? MiB, LIMITS.desired.max_msg_size);
+}
 
 /** The signals consumer the arbiter reads; a signal is delivered at most MAX_DELIVER times. */
 export const ARBITER_CONSUMER = "fleetwall-arbiter";

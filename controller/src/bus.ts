@@ -21,7 +21,7 @@ import { serveBans, type BanHandlers } from "./ban-requests.js";
 import { followBucket } from "./bucket-watch.js";
 import { ReportGate } from "./report-gate.js";
 import { decodeBanEntry, decodeDesired, decodeHostEntry, kvSubject, publishedOf, safeJson } from "./bus-codec.js";
-import { setUpStreams } from "./bus-limits.js";
+import { maxDesiredBytes, setUpStreams } from "./bus-limits.js";
 import type { StreamSettings } from "./stream-settings.js";
 import type { DesiredEntry } from "./desired-witness.js";
 import type { Published } from "./publisher.js";
@@ -105,8 +105,13 @@ export class ControllerBus {
   }
 
   /** Resolves with the stream sequence of the write. */
-  putDesired(hostId: string, text: string): Promise<number> {
-    return this.#puts.publish(kvSubject(DESIRED_BUCKET, hostId), enc.encode(text));
+  putDesired(hostId: string, data: Uint8Array): Promise<number> {
+    return this.#puts.publish(kvSubject(DESIRED_BUCKET, hostId), data);
+  }
+
+  /** The most one desired state may be: the server's max_payload (from its INFO) and the bucket's value size. */
+  maxDesiredBytes(): number {
+    return maxDesiredBytes(this.nc.info?.max_payload);
   }
 
   /**

@@ -1,20 +1,24 @@
-import { type BanList, type FirewallPolicy, type FleetStatus, type HostBansRow, type HostRegistration, type HostReport, type Labels, type SigningKey } from "@fleetwall/api";
+import { type BanList, type DesiredState, type FirewallPolicy, type FleetStatus, type HostBansRow, type HostRegistration, type HostReport, type Labels, type SigningKey } from "@fleetwall/api";
 import { retry, untilAborted } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import { compile, precompile, type CompileResult } from "./compile.js";
 import { lintPolicy } from "./lint.js";
 import type { BanKeeper } from "./ban-keeper.js";
 import { manifestErrorFields, manifestErrorsToLog, type PolicySet } from "./manifests.js";
-import { planPublish, signedDesiredText, type Published } from "./publisher.js";
+import { planPublish, type Published } from "./publisher.js";
 import { fleetStatus, hostBans } from "./status.js";
 import { DesiredWitness, type DesiredEntry } from "./desired-witness.js";
+import { desiredBytes, DesiredTooLargeError } from "./desired-wire.js";
+import { DesiredNotPublishedError, PublishFailures } from "./publish-failures.js";
 
 /** Desired states signed and sent per turn of the event loop. */
 const PUBLISH_CHUNK = 50;
 
-/** Where desired states go (the text of a signed envelope); the NATS bus in production, which resolves with the write's stream sequence. */
+/** Where desired states go (a signed envelope's bytes); the NATS bus in production, which resolves with the write's stream sequence. */
 export interface DesiredSink {
-  putDesired(hostId: string, envelopeText: string): Promise<number | void>;
+  putDesired(hostId: string, data: Uint8Array): Promise<number | void>;
+  /** The most one put may carry (bytes), as the bus says now; unbounded when absent. */
+  maxDesiredBytes?(): number;
 }
 
 /**
@@ -40,6 +44,8 @@ export class Controller {
   /** Hosts to publish again whatever their hash, above this revision (their key was overwritten). */
   #repairs = new Map<string, number>();
   readonly #witness = new DesiredWitness();
+  /** Hosts whose newest state is not in their key, and why (in status; counted). */
+  readonly failures = new PublishFailures();
   /** Desired states found overwritten by another writer. */
   overwritten = 0;
   #compiled: CompileResult = { hosts: new Map(), selection: new Map() };
@@ -140,6 +146,7 @@ export class Controller {
       // a put whose acknowledgement was lost, stored all the same: the key holds it
       const stored = this.#witness.stored(hostId, entry);
       if (stored) this.#published.set(hostId, stored);
+      if (stored) this.failures.published(hostId);
       return;
     }
     this.overwritten += 1;
@@ -174,6 +181,8 @@ export class Controller {
   recordReport(report: HostReport): void {
     this.#reports.set(report.hostId, report);
     this.#seen.set(report.hostId, Date.now());
+    const floor = this.#witness.reportedAbove(report, this.#published.get(report.hostId));
+    if (floor !== undefined && (this.#repairs.get(report.hostId) ?? 0) < floor) this.#repair(report.hostId, floor);
   }
 
   get reports(): ReadonlyMap<string, HostReport> {
@@ -191,7 +200,7 @@ export class Controller {
   }
 
   #statusInput() {
-    return { hosts: this.registrations, compiled: this.#compiled, published: this.#published, reports: this.#reports, seen: this.#seen, invalid: this.#invalid, invalidBanLists: this.#invalidBanLists, warnings: this.#warnings, banLists: this.#banLists, banListOutcomes: this.bans?.banLists.outcomes ?? new Map(), decisions: this.bans?.decisionsByKey ?? new Map() };
+    return { hosts: this.registrations, compiled: this.#compiled, published: this.#published, reports: this.#reports, seen: this.#seen, invalid: this.#invalid, invalidBanLists: this.#invalidBanLists, warnings: this.#warnings, unpublished: this.failures.byHost, banLists: this.#banLists, banListOutcomes: this.bans?.banLists.outcomes ?? new Map(), decisions: this.bans?.decisionsByKey ?? new Map() };
   }
 
   status(): FleetStatus {
@@ -221,7 +230,8 @@ export class Controller {
         signal,
         initialMs: 200,
         maxMs: 10_000,
-        onRetry: (err, retryInMs) => this.log.error({ err, retryInMs }, "reconcile failed; retrying"),
+        // a put that failed was logged once, with its host (PublishFailures.note), not once per retry
+        onRetry: (err, retryInMs) => (err instanceof DesiredNotPublishedError ? this.log.debug({ err, retryInMs }, "reconcile failed; retrying") : this.log.error({ err, retryInMs }, "reconcile failed; retrying")),
       }).then(() => true, () => false);
       if (!passed) return; // aborted while waiting to retry
     }
@@ -250,7 +260,8 @@ export class Controller {
     this.#compiled = compile(policies, hosts);
     this.bans?.setJails(new Map([...this.#compiled.hosts].map(([id, h]) => [id, h.jails.map((j) => j.name)])));
     this.reconciles += 1;
-    const plan = planPublish(this.#compiled.hosts, this.#publishedView());
+    this.failures.retain((h) => this.#compiled.hosts.get(h)?.hash);
+    const plan = planPublish(this.#compiled.hosts, this.#publishedView()).filter((s) => !this.failures.futile(s.hostId, s.hash));
     const puts: Promise<void>[] = [];
     // each put handled as it is made: one failing while later chunks are signed must not go unhandled
     let failure: unknown;
@@ -258,22 +269,31 @@ export class Controller {
       // signed and sent a chunk at a time, so the first hosts verify their state while the rest is
       // still being signed (a change to 1,000 hosts is 1,000 signatures over ~25 KB)
       if (i > 0) await new Promise((r) => setImmediate(r));
-      for (const state of plan.slice(i, i + PUBLISH_CHUNK)) {
-        const repair = this.#repairs.get(state.hostId);
-        this.#witness.sending(state.hostId, { revision: state.revision, hash: state.hash });
-        puts.push(
-          this.sink.putDesired(state.hostId, signedDesiredText(this.key, state)).then((seq) => {
-            this.#witness.acked(state.hostId, typeof seq === "number" ? seq : undefined);
-            if (repair !== undefined && this.#repairs.get(state.hostId) === repair) this.#repairs.delete(state.hostId);
-            this.#published.set(state.hostId, { revision: state.revision, hash: state.hash });
-            this.published += 1;
-            this.log.info({ host: state.hostId, revision: state.revision, policies: state.policies.map((p) => p.name) }, "desired state published");
-          }, (error: unknown) => void (failure ??= error)),
-        );
-      }
+      for (const state of plan.slice(i, i + PUBLISH_CHUNK)) puts.push(this.#publish(state).catch((error: unknown) => void (failure ??= error)));
     }
     await Promise.all(puts);
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) throw new DesiredNotPublishedError(`desired state not published: ${failure instanceof Error ? failure.message : String(failure)}`, { cause: failure });
     return plan.length;
+  }
+
+  /** Signs, encodes and puts one host's state; one too large for the bus is recorded, not thrown (retrying will not help). */
+  async #publish(state: DesiredState): Promise<void> {
+    const repair = this.#repairs.get(state.hostId);
+    let data: Uint8Array;
+    try {
+      data = await desiredBytes(this.key, state, this.sink.maxDesiredBytes?.() ?? Number.POSITIVE_INFINITY);
+    } catch (error) {
+      this.failures.note(state, error, this.log);
+      if (error instanceof DesiredTooLargeError) return;
+      throw error;
+    }
+    this.#witness.sending(state.hostId, { revision: state.revision, hash: state.hash });
+    const seq = await this.sink.putDesired(state.hostId, data).catch((error: unknown) => Promise.reject(this.failures.note(state, error, this.log)));
+    this.#witness.acked(state.hostId, typeof seq === "number" ? seq : undefined);
+    if (repair !== undefined && this.#repairs.get(state.hostId) === repair) this.#repairs.delete(state.hostId);
+    this.#published.set(state.hostId, { revision: state.revision, hash: state.hash });
+    this.failures.published(state.hostId);
+    this.published += 1;
+    this.log.info({ host: state.hostId, revision: state.revision, policies: state.policies.map((p) => p.name), bytes: data.length }, "desired state published");
   }
 }

@@ -1,6 +1,6 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { generateSigningKeyPem, loadSigningKey, parseEnvelopeText, parseResource, type FirewallPolicy } from "@fleetwall/api";
+import { generateSigningKeyPem, loadSigningKey, parseEnvelopeBytes, parseResource, type FirewallPolicy } from "@fleetwall/api";
 import { Controller } from "./controller.js";
 import { DesiredWitness } from "./desired-witness.js";
 
@@ -42,8 +42,8 @@ describe("Controller: a desired key another writer overwrote", () => {
     const lines: Record<string, unknown>[] = [];
     let seq = 100;
     const c = new Controller({
-      putDesired: async (hostId, text) => {
-        const env = parseEnvelopeText(text);
+      putDesired: async (hostId, data) => {
+        const env = parseEnvelopeBytes(data);
         const state = env.success ? (JSON.parse(env.data.payload) as { revision: number; hash: string }) : { revision: -1, hash: "" };
         puts.push({ hostId, revision: state.revision, hash: state.hash });
         return ++seq;
@@ -91,8 +91,8 @@ describe("Controller: a put whose acknowledgement was lost", () => {
     const puts: { revision: number; hash: string }[] = [];
     let fail = true;
     const c = new Controller({
-      putDesired: async (_hostId, text) => {
-        const env = parseEnvelopeText(text);
+      putDesired: async (_hostId, data) => {
+        const env = parseEnvelopeBytes(data);
         if (env.success) puts.push(JSON.parse(env.data.payload) as { revision: number; hash: string });
         if (fail) throw new Error("timeout");
         return puts.length;
@@ -113,8 +113,8 @@ describe("Controller: a put whose acknowledgement was lost", () => {
     const puts: { revision: number; hash: string }[] = [];
     let fail = true;
     const c = new Controller({
-      putDesired: async (_hostId, text) => {
-        const env = parseEnvelopeText(text);
+      putDesired: async (_hostId, data) => {
+        const env = parseEnvelopeBytes(data);
         if (env.success) puts.push(JSON.parse(env.data.payload) as { revision: number; hash: string });
         if (fail) throw new Error("timeout");
         return puts.length;
@@ -129,5 +129,31 @@ describe("Controller: a put whose acknowledgement was lost", () => {
     c.onDesiredEntry("web-1", { seq: 1, state: { revision: sent.revision, hash: sent.hash } });
     expect(await c.reconcile()).toBe(0);
     expect(c.overwritten).toBe(0);
+  });
+});
+
+describe("Controller: an agent that holds a higher revision than this controller put", () => {
+  it("is published above it (after `hosts delete`, an agent with saved state would refuse revision 1 as a replay)", async () => {
+    const puts: number[] = [];
+    const c = new Controller({
+      putDesired: async (_hostId, data) => {
+        const env = parseEnvelopeBytes(data);
+        if (env.success) puts.push((JSON.parse(env.data.payload) as { revision: number }).revision);
+        return puts.length;
+      },
+    }, key, pino({ level: "silent" }), new Map());
+    if (!policy.ok) throw new Error("test policy invalid");
+    c.setPolicies({ policies: [policy.resource as FirewallPolicy], banLists: [], errors: [] });
+    c.setHost("web-1", registration);
+    await c.reconcile();
+    expect(puts).toEqual([1]);
+    const report = { schemaVersion: 1 as const, hostId: "web-1", at: new Date().toISOString(), state: "Applied" as const, desiredRevision: 7, appliedRevision: 7, appliedHash: "other", driftRepairs: 0, droppedMessages: 1, auditDrops: {}, activeBans: 0 };
+    c.recordReport(report);
+    await c.reconcile();
+    expect(puts).toEqual([1, 8]);
+    // once above, reports of what it holds change nothing
+    c.recordReport({ ...report, desiredRevision: 8, appliedRevision: 8 });
+    expect(await c.reconcile()).toBe(0);
+    expect(puts).toEqual([1, 8]);
   });
 });

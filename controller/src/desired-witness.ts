@@ -63,6 +63,17 @@ export class DesiredWitness {
     return sent.revision === entry.state.revision && sent.hash === entry.state.hash ? sent : undefined;
   }
 
+  /**
+   * The revision to publish a host above when its agent holds a higher one than this controller put
+   * (it kept its saved state across a `hosts delete`, or the bucket was lost): otherwise the agent
+   * would refuse every revision up to its own as a replay. Undefined when nothing is to be done.
+   */
+  reportedAbove(report: { hostId: string; appliedRevision: number; desiredRevision: number }, published: Published | undefined): number | undefined {
+    const held = Math.max(report.appliedRevision, report.desiredRevision);
+    const known = Math.max(published?.revision ?? 0, this.#sent.get(report.hostId)?.revision ?? 0);
+    return held > known ? held : undefined;
+  }
+
   forget(hostId: string): void {
     this.#sent.delete(hostId);
     this.#acked.delete(hostId);

@@ -46,9 +46,11 @@ describe("resource statuses", () => {
 
   it.each([
     ["all applied", [host("a"), host("b")], null, { Ready: "True/Applied", Reconciling: "False/Done", Degraded: "False/AsExpected" }],
+    ["no host selected", [], null, { Ready: "True/NoHostsSelected", Reconciling: "False/Done", Degraded: "False/AsExpected" }],
     ["one pending", [host("a"), host("b", { inSync: false, appliedRevision: 0 })], null, { Ready: "False/Reconciling", Reconciling: "True/Rollout", Degraded: "False/AsExpected" }],
     ["one failing", [host("a"), host("b", { inSync: false, error: "nft: syntax error" })], null, { Ready: "False/Degraded", Reconciling: "False/Done", Degraded: "True/HostsFailing" }],
     ["invalid", [host("a")], "spec.ingress[0].ports[0]: must be 1-65535", { Ready: "False/Invalid", Stalled: "True/Invalid" }],
+    ["one's state too large to publish", [host("a"), host("b", { inSync: false, unpublished: { reason: "TooLarge", revision: 2, message: "revision 2 not published: desired state of 3500000 bytes (1100000 as sent, deflated) exceeds the bus's limit of 1048576 bytes per message" } })], null, { Ready: "False/NotPublished", Reconciling: "False/Done", Degraded: "True/HostsNotPublished" }],
   ] as const)("policy conditions when %s", (_, hosts, error, want) => {
     const fleet: FleetStatus = { hosts: [...hosts], policies: [{ name: "p", selectedHosts: hosts.length, appliedHosts: hosts.filter((h) => h.inSync).length, failedHosts: hosts.filter((h) => h.error).length, error, warnings: [] }], banLists: [] };
     const s = statuses(fleet, new Map(), T0, new Map([["firewallpolicies/p", 3]])).get("firewallpolicies/p");
@@ -57,6 +59,20 @@ describe("resource statuses", () => {
     expect(s?.conditions?.every((c) => c.observedGeneration === 3)).toBe(true);
     if (error) expect(s?.conditions?.[0]?.message).toContain("spec.ingress[0].ports[0]");
     if (hosts.some((h) => h.error)) expect(s?.conditions?.find((c) => c.type === "Degraded")?.message).toContain("b: nft: syntax error");
+    if (hosts.some((h) => "unpublished" in h)) {
+      expect(s?.conditions?.find((c) => c.type === "Ready")?.message).toBe("applied on 1 of 2 selected hosts; not published to 1: revision 2 not published: desired state of 3500000 bytes (1100000 as sent, deflated) exceeds the bus's limit of 1048576 bytes per message");
+      expect(s?.conditions?.find((c) => c.type === "Degraded")?.message).toContain("b: revision 2 not published: desired state of 3500000 bytes");
+    }
+  });
+
+  it("a host whose newest state is too large for the bus: InSync and Degraded say so, with the sizes and the limit", () => {
+    const unpublished = { reason: "TooLarge" as const, revision: 3, textBytes: 3_500_000, wireBytes: 1_100_000, limit: 1_048_576, message: "revision 3 not published: desired state of 3500000 bytes (1100000 as sent, deflated) exceeds the bus's limit of 1048576 bytes per message" };
+    const fleet: FleetStatus = { hosts: [host("a", { desiredRevision: 2, appliedRevision: 2, inSync: false, unpublished })], policies: [], banLists: [] };
+    const conditions = statuses(fleet).get("firewallhosts/a")?.conditions ?? [];
+    const byType = Object.fromEntries(conditions.map((c) => [c.type, c]));
+    expect(byType.InSync).toMatchObject({ status: "False", reason: "DesiredTooLarge", message: `${unpublished.message}; the host keeps desired revision 2, applied 2` });
+    expect(byType.Degraded).toMatchObject({ status: "True", reason: "DesiredTooLarge", message: unpublished.message });
+    expect(byType.Ready).toMatchObject({ status: "True", reason: "Reporting" });
   });
 
   it.each([

@@ -91,22 +91,26 @@ function invalidConditions(error: string): Cond[] {
 }
 
 /**
- * A valid policy's conditions from its selected hosts: failing (an apply error) and stale (silent
- * for several heartbeats) hosts degrade it; the others not in sync are still rolling out.
+ * A valid policy's conditions from its selected hosts: failing (an apply error, or a desired state
+ * that could not be published to them) and stale (silent for several heartbeats) hosts degrade it;
+ * the others not in sync are still rolling out.
  */
 function policyConditions(selected: readonly string[], hostRows: ReadonlyMap<string, HostRow>): Cond[] {
-  const failing = selected.filter((h) => hostRows.get(h)?.error);
+  const unpublished = selected.filter((h) => hostRows.get(h)?.unpublished);
+  const failing = selected.filter((h) => hostRows.get(h)?.error || hostRows.get(h)?.unpublished);
   const stale = selected.filter((h) => hostRows.get(h)?.stale && !failing.includes(h));
   const pending = selected.filter((h) => !hostRows.get(h)?.inSync);
   const rolling = pending.filter((h) => !failing.includes(h) && !stale.includes(h));
   const applied = selected.length - pending.length;
-  const degraded = [...failing.map((h) => `${h}: ${hostRows.get(h)?.error ?? ""}`), ...stale.map((h) => `${h}: stale, ${lastSeenText(hostRows.get(h))}`)];
+  const degraded = [...failing.map((h) => `${h}: ${hostRows.get(h)?.unpublished?.message ?? hostRows.get(h)?.error ?? ""}`), ...stale.map((h) => `${h}: stale, ${lastSeenText(hostRows.get(h))}`)];
   return [
-    pending.length === 0
+    selected.length === 0
+      ? { type: "Ready", status: "True", reason: "NoHostsSelected", message: "its hostSelector matches no registered host" }
+      : pending.length === 0
       ? { type: "Ready", status: "True", reason: "Applied", message: `applied on ${selected.length} of ${selected.length} selected hosts` }
-      : { type: "Ready", status: "False", reason: failing.length ? "Degraded" : stale.length ? "HostsStale" : "Reconciling", message: `applied on ${applied} of ${selected.length} selected hosts` },
+      : { type: "Ready", status: "False", reason: unpublished.length ? "NotPublished" : failing.length ? "Degraded" : stale.length ? "HostsStale" : "Reconciling", message: `applied on ${applied} of ${selected.length} selected hosts${unpublished.length ? `; not published to ${unpublished.length}: ${hostRows.get(unpublished[0] as string)?.unpublished?.message ?? ""}` : ""}` },
     { type: "Reconciling", status: rolling.length ? "True" : "False", reason: rolling.length ? "Rollout" : "Done", message: rolling.length ? `waiting for ${rolling.join(", ")}` : "" },
-    { type: "Degraded", status: degraded.length ? "True" : "False", reason: failing.length ? "HostsFailing" : stale.length ? "HostsStale" : "AsExpected", message: degraded.join("; ") },
+    { type: "Degraded", status: degraded.length ? "True" : "False", reason: unpublished.length ? "HostsNotPublished" : failing.length ? "HostsFailing" : stale.length ? "HostsStale" : "AsExpected", message: degraded.join("; ") },
   ];
 }
 
@@ -138,14 +142,18 @@ function hostStatus(h: HostRow, reg: HostRegistration | undefined, before: Objec
 }
 
 function hostConditions(h: HostRow): Cond[] {
-  const degraded: Cond = { type: "Degraded", status: h.error ? "True" : "False", reason: h.error ? "ApplyFailed" : "AsExpected", message: h.error ?? "" };
+  const degraded: Cond = h.unpublished
+    ? { type: "Degraded", status: "True", reason: h.unpublished.reason === "TooLarge" ? "DesiredTooLarge" : "PublishFailed", message: h.unpublished.message }
+    : { type: "Degraded", status: h.error ? "True" : "False", reason: h.error ? "ApplyFailed" : "AsExpected", message: h.error ?? "" };
   if (h.stale) {
     const message = lastSeenText(h);
     return [{ type: "Ready", status: "False", reason: "Stale", message }, { type: "InSync", status: "False", reason: "Stale", message }, degraded];
   }
   return [
     { type: "Ready", status: h.lastSeen && !h.error ? "True" : "False", reason: h.error ? "Failed" : h.lastSeen ? "Reporting" : "NeverSeen", message: h.error ?? "" },
-    { type: "InSync", status: h.inSync ? "True" : "False", reason: h.inSync ? "Applied" : "Pending", message: `desired revision ${h.desiredRevision}, applied ${h.appliedRevision}` },
+    h.unpublished
+      ? { type: "InSync", status: "False", reason: degraded.reason, message: `${h.unpublished.message}; the host keeps desired revision ${h.desiredRevision}, applied ${h.appliedRevision}` }
+      : { type: "InSync", status: h.inSync ? "True" : "False", reason: h.inSync ? "Applied" : "Pending", message: `desired revision ${h.desiredRevision}, applied ${h.appliedRevision}` },
     degraded,
   ];
 }

@@ -12,6 +12,12 @@ export function controllerMetrics(registry: Registry, controller: Controller, ba
     return { hosts: hosts.length, revisions: hosts.reduce((n, h) => n + h.desiredRevision - h.appliedRevision, 0) };
   }, "measure");
   counterOf(registry, "fleetwall_controller_desired_published_total", "Desired states published (one per host and revision).", () => controller.published);
+  counterOf(registry, "fleetwall_controller_desired_publish_failures_total", "Desired states not published: too large for the bus, or a put that failed (every attempt).", () => controller.failures.total);
+  gaugeOf(registry, "fleetwall_controller_hosts_unpublished", "Hosts whose newest desired state is not published, by reason (they keep their previous one).", () => {
+    const out = { TooLarge: 0, PublishFailed: 0 };
+    for (const f of controller.failures.byHost.values()) out[f.reason] += 1;
+    return out;
+  }, "reason");
   counterOf(registry, "fleetwall_controller_desired_overwritten_total", "Desired states found overwritten by another writer (a second controller?) and published again.", () => controller.overwritten);
   counterOf(registry, "fleetwall_controller_ban_decisions_total", "Ban decisions written to the bans bucket.", () => bans.decisions);
   counterOf(registry, "fleetwall_controller_signals_skipped_total", "Jail signals the arbiter did not turn into a ban.", () => bans.skippedSignals);

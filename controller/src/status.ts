@@ -2,6 +2,7 @@ import { matchesSelector, type BanDecision, type BanList, type FleetStatus, type
 import { bansState, expectedByHost, type ExpectedBans } from "./ban-truth.js";
 import type { CompileResult } from "./compile.js";
 import type { Published } from "./publisher.js";
+import type { PublishFailure } from "./publish-failures.js";
 
 /** A host is stale once it has been silent for this many of its heartbeats. */
 export const STALE_AFTER_HEARTBEATS = 3;
@@ -19,6 +20,8 @@ export interface StatusInput {
   invalid: ReadonlyMap<string, string[]>;
   /** BanLists that failed validation, by name, with their errors. */
   invalidBanLists?: ReadonlyMap<string, string[]>;
+  /** Hosts whose newest desired state is not published, and why. */
+  unpublished?: ReadonlyMap<string, PublishFailure>;
   /** Lint warnings of valid policies, by name. */
   warnings: ReadonlyMap<string, string[]>;
   banLists?: readonly BanList[];
@@ -51,11 +54,14 @@ export function fleetStatus(input: StatusInput): FleetStatus {
   const policies = [...names].sort().map((name) => {
     const selected = input.compiled.selection.get(name) ?? [];
     const errors = input.invalid.get(name);
+    const unpublished = selected.filter((h) => input.unpublished?.has(h)).length;
     return {
       name,
       selectedHosts: selected.length,
       appliedHosts: selected.filter((h) => inSync.get(h)).length,
-      failedHosts: selected.filter((h) => input.reports.get(h)?.state === "Failed").length,
+      // a host its newest state cannot reach has failed as surely as one that refused it
+      failedHosts: selected.filter((h) => input.reports.get(h)?.state === "Failed" || input.unpublished?.has(h)).length,
+      ...(unpublished ? { unpublishedHosts: unpublished } : {}),
       error: errors ? errors.join("; ") : null,
       warnings: input.warnings.get(name) ?? [],
     };
@@ -90,7 +96,8 @@ function hostRow(input: StatusInput, reg: HostRegistration, now: number, expecte
   const report = input.reports.get(reg.hostId);
   const want = input.compiled.hosts.get(reg.hostId)?.hash;
   const stale = isStale(report, input.seen?.get(reg.hostId), now, input.staleAfterHeartbeats);
-  const synced = !stale && !!report && report.state === "Applied" && !!want && report.appliedHash === want;
+  const unpublished = input.unpublished?.get(reg.hostId);
+  const synced = !stale && !unpublished && !!report && report.state === "Applied" && !!want && report.appliedHash === want;
   return {
     id: reg.hostId,
     labels: reg.labels,
@@ -105,7 +112,13 @@ function hostRow(input: StatusInput, reg: HostRegistration, now: number, expecte
     ...(report?.rulesetHash ? { rulesetHash: report.rulesetHash } : {}),
     stale,
     bans: stale ? "Unknown" : bansState(report, expected.get(reg.hostId)),
+    ...(unpublished ? { unpublished: unpublishedRow(unpublished) } : {}),
   };
+}
+
+/** Why a host's newest state is not published, as status shows it. */
+function unpublishedRow({ hash: _, ...row }: PublishFailure): NonNullable<FleetStatus["hosts"][number]["unpublished"]> {
+  return row;
 }
 
 /** Each host's bans as it reports them, against what it should hold at the same epoch. Pure. */

@@ -7,6 +7,7 @@ import { attacker } from "../harness/netns.js";
 import { JAIL_LOG_DIR, REPO, createFleet, type Fleet, type FleetHost } from "../harness/fleet.js";
 import { startProc } from "../harness/procs.js";
 import { CLI } from "../harness/fleet.js";
+import { policyYaml } from "../harness/policy-yaml.js";
 import { waitFor } from "../harness/sh.js";
 
 const POLICY = `${readFileSync(join(REPO, "examples/web-server.yaml"), "utf8")}
@@ -166,6 +167,11 @@ describe("per-host ban truth on a 3-host fleet", () => {
   it("an agent dead for a few heartbeats is Stale and not counted as applied; hosts delete forgets it", async () => {
     const c = hosts[2] as FleetHost;
     await expect(fleet.cli(["hosts", "delete", "c", ...nats()])).rejects.toThrow(/still reports/);
+    // a second revision on every host, so c's saved state is above revision 1
+    fleet.writePolicy("extra.yaml", policyYaml("extra", 9999));
+    await fleet.waitInSync(60_000);
+    const held = (await fleet.status()).hosts.find((h) => h.id === "c")?.appliedRevision ?? 0;
+    expect(held).toBeGreaterThan(1);
     await killAgent(c);
     await waitFor("c stale", async () => (await fleet.status()).hosts.find((h) => h.id === "c")?.stale, 30_000, 200);
     const s = await fleet.status();
@@ -175,5 +181,10 @@ describe("per-host ban truth on a 3-host fleet", () => {
     expect(await fleet.cli(["hosts", "delete", "c", ...nats()])).toContain("forgot host c");
     await waitFor("c forgotten", async () => !(await fleet.status()).hosts.some((h) => h.id === "c"), 30_000, 200);
     expect((await fleet.status()).policies.find((p) => p.name === "web-servers")).toMatchObject({ selectedHosts: 2, appliedHosts: 2 });
+    // c comes back with its saved state: the controller, told its revision, publishes above it (revision
+    // 1 again would be refused as a replay, and c would never be in sync)
+    fleet.startAgent(c);
+    await waitFor("c back in sync", async () => (await fleet.status()).hosts.find((h) => h.id === "c")?.inSync, 60_000, 200);
+    expect((await fleet.status()).hosts.find((h) => h.id === "c")?.appliedRevision).toBeGreaterThan(held);
   }, 180_000);
 });

@@ -1,0 +1,19 @@
+import { describe, expect, it } from "vitest";
+import type { FleetStatus } from "@fleetwall/api";
+import { formatStatus } from "./status-command.js";
+
+const host: FleetStatus["hosts"][number] = { id: "web-1", labels: { role: "web" }, desiredRevision: 4, appliedRevision: 4, inSync: false, lastSeen: "2026-12-06T04:00:00.000Z", error: null, activeBans: 0, driftRepairs: 0, auditDrops: {}, stale: false, bans: "InSync" };
+
+describe("fleetwall status, as text", () => {
+  it("says a host's newest state was not published, and why; and which policies it holds back", () => {
+    const message = "revision 5 not published: desired state of 3146532 bytes (1006811 as sent, deflated) exceeds the bus's limit of 1048576 bytes per message";
+    const text = formatStatus({
+      hosts: [{ ...host, unpublished: { reason: "TooLarge", revision: 5, message, textBytes: 3146532, wireBytes: 1006811, limit: 1048576 } }, { ...host, id: "web-2", inSync: true }],
+      policies: [{ name: "big", selectedHosts: 2, appliedHosts: 1, failedHosts: 1, unpublishedHosts: 1, error: null, warnings: ["a warning"] }],
+      banLists: [],
+    });
+    expect(text).toMatch(new RegExp(`^web-1\\s+role=web\\s+4\\s+4\\s+NOT PUBLISHED\\s+\\S+\\s+in sync\\s+${message.replace(/[()]/g, "\\$&")}$`, "m"));
+    expect(text).toMatch(/^web-2\s+role=web\s+4\s+4\s+yes\s+/m);
+    expect(text).toMatch(/^big\s+2\s+1\s+1\s+not published to 1 host\(s\): see HOST ERROR; a warning$/m);
+  });
+});
