@@ -2,6 +2,7 @@ import { parseCidr } from "@fleetwall/api/cidr";
 import { isFail2banJail } from "@fleetwall/api/jail-kind";
 import { REGEX_FLAGS } from "@fleetwall/api/version";
 import { compileFail2ban, type FilterSpec } from "./fail2ban/engine.js";
+import { gotosocialAuthFilter, nginxAuthFilter, type HttpFinding } from "./http-filters.js";
 import { sshdFilter, type SshdMode } from "./sshd-filter.js";
 
 export { scanBytes } from "./line-scan.js";
@@ -15,26 +16,13 @@ export class LinearRegexError extends Error {
 const HOST = "(?<host>[0-9]{1,3}(?:\\.[0-9]{1,3}){3}|[0-9A-Fa-f]*:[0-9A-Fa-f:.]*[0-9A-Fa-f])";
 
 /**
- * Built-in single-line filters, fail2ban style: each line must contain `require` and match one
- * regex, `<HOST>` standing for the offender. Written for fleetwall against the message texts of
- * nginx and GoToSocial. sshd's filter follows sessions across lines (./sshd-filter.ts).
+ * Built-in single-line filters, each parsing its server's line format (./http-filters.ts): the
+ * literal every failure line contains, and a maker of the parser. sshd's filter follows sessions
+ * across lines (./sshd-filter.ts).
  */
-export const BUILTIN: Readonly<Record<string, { require?: string; failRegex: string[] }>> = Object.freeze({
-  "nginx-http-auth": {
-    require: "client:",
-    failRegex: [
-      "user \".*\":? (?:password mismatch|was not found in \".*\"), client: <HOST>, server:",
-      "no user/password was provided for basic authentication, client: <HOST>, server:",
-    ],
-  },
-  "gotosocial-auth": {
-    require: "401",
-    failRegex: [
-      "\\bstatusCode=401\\b.*\\bpath=\"?/auth/sign_in\\b.*\\bclientIP=\"?<HOST>",
-      "\"statusCode\":\\s*401\\b.*\"path\":\\s*\"/auth/sign_in\".*\"clientIP\":\\s*\"<HOST>\"",
-      "\"clientIP\":\\s*\"<HOST>\".*\"statusCode\":\\s*401\\b.*\"path\":\\s*\"/auth/sign_in\"",
-    ],
-  },
+export const BUILTIN: Readonly<Record<string, { require: string; make: () => (line: string) => HttpFinding }>> = Object.freeze({
+  "nginx-http-auth": { require: "client:", make: nginxAuthFilter },
+  "gotosocial-auth": { require: "401", make: gotosocialAuthFilter },
 });
 
 /** Longest line a filter looks at; the rest of a longer line is ignored (fail2ban does the same). */
@@ -60,7 +48,7 @@ export interface JailFilter extends Partial<FilterSpec> {
 export interface FilterOptions {
   /** Lines come from the journal (no time stamp in them). */
   journal?: boolean;
-  /** Called for an sshd line naming two candidate sources (no one's failure). */
+  /** Called for a line naming two candidate sources (sshd, nginx, GoToSocial): no one's failure. */
   onAmbiguous?: () => void;
 }
 
@@ -95,13 +83,17 @@ export function compileFinder(spec: string | undefined | JailFilter, regexes: re
   const builtin = filter && !mode ? BUILTIN[filter] : undefined;
   if (filter && !mode && !builtin) throw new Error(`unknown built-in filter ${filter}`);
   const sshd = mode ? sshdFilter({ mode, ...(options.onAmbiguous ? { onAmbiguous: options.onAmbiguous } : {}) }) : undefined;
-  const others = builtin || failRegex.length ? compileRegexes(builtin, failRegex) : undefined;
+  const parse = builtin?.make();
+  const others = failRegex.length ? compileRegexes(failRegex) : undefined;
   const matcher = (input: string) => {
     const line = input.length > MAX_LINE ? input.slice(0, MAX_LINE) : input;
-    return sshd?.(line)?.host ?? others?.(line);
+    const found = parse?.(line);
+    if (found?.kind === "ambiguous") options.onAmbiguous?.();
+    return sshd?.(line)?.host ?? (found?.kind === "failure" ? found.host : undefined) ?? others?.(line);
   };
-  // sshd's program tag: a line without it is not sshd's (./sshd-syslog.ts)
-  return sshd && !others ? Object.assign(matcher, { literals: ["sshd"] }) : matcher;
+  // sshd's program tag, a built-in's literal: a line without it is not a failure (./sshd-syslog.ts)
+  if (others) return matcher;
+  return sshd ? Object.assign(matcher, { literals: ["sshd"] }) : builtin ? Object.assign(matcher, { literals: [builtin.require] }) : matcher;
 }
 
 /**
@@ -127,12 +119,10 @@ export function canonicalizer(): (host: string) => string | undefined {
   };
 }
 
-function compileRegexes(builtin: { require?: string; failRegex: string[] } | undefined, failRegex: readonly string[]): Matcher {
-  const regexes = [...(builtin?.failRegex ?? []), ...failRegex].map(linear);
-  const require = builtin?.require;
+function compileRegexes(failRegex: readonly string[]): Matcher {
+  const regexes = failRegex.map(linear);
   const canonical = canonicalizer();
   return (line) => {
-    if (require && !line.includes(require)) return undefined;
     for (const re of regexes) {
       const host = re.exec(line)?.groups?.host;
       // a user regex may match a non-address where the line has one further on: try the next regex

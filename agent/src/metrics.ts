@@ -30,7 +30,7 @@ export function agentMetrics(registry: Registry, { agent, nft, defender, jails, 
   counterOf(registry, "fleetwall_agent_nft_session_fallbacks_total", "Ban batches run through nft -f because the long-lived nft could not take them.", () => nft.fallbacks ?? 0);
   counterOf(registry, "fleetwall_agent_log_lines_total", "Log lines read by jails.", () => jails?.linesRead ?? 0);
   counterOf(registry, "fleetwall_agent_log_matches_total", "Log lines a jail filter matched.", () => jails?.linesMatched ?? 0);
-  counterOf(registry, "fleetwall_agent_log_ambiguous_total", "sshd lines naming two candidate sources (a crafted user name): no one's failure.", () => jails?.linesAmbiguous ?? 0);
+  counterOf(registry, "fleetwall_agent_log_ambiguous_total", "Log lines naming two candidate sources (sshd, nginx, GoToSocial; a crafted user name): no one's failure.", () => jails?.linesAmbiguous ?? 0);
   counterOf(registry, "fleetwall_agent_log_untrusted_total", "Journal entries tagged sshd that sshd did not write (by the journal's trusted fields): ignored.", () => jails?.linesUntrusted ?? 0);
   counterOf(registry, "fleetwall_agent_element_listings_total", "Operators' requests for the kernel's ban elements answered with a listing.", () => agent.elementListings.answered);
   counterOf(registry, "fleetwall_agent_element_requests_refused_total", "Operators' element requests refused: malformed, while another was listed, or nothing to list.", () => agent.elementListings.refused);

@@ -67,6 +67,11 @@ export function banKey(list: string, cidr: string): string {
   return `${list}.${cidr.replace(/[:/]/g, "_")}`;
 }
 
+/** A key the bans bucket can store (nats.js's rule for KV keys): one that is not can never be put, however often it is tried. */
+export function isBanKey(key: string): boolean {
+  return /^[-/=.\w]+$/.test(key) && !key.startsWith(".") && !key.endsWith(".") && key.length <= 256;
+}
+
 /** `fleetwall bans add`: a request to the controller, which applies the same protections as to jails. */
 export const BanAddRequest = z.object({
   cidr: z.string(),

@@ -16,6 +16,9 @@ export interface Cidr {
 /** Parses an address or CIDR, masking host bits, as nftables would want it. Throws on bad input. */
 export function parseCidr(input: string): Cidr {
   const raw = input.trim();
+  // a zone id (`fe80::1%eth0`) names an interface of one host: it is not an address to ban or to
+  // protect, and text that keeps it would never equal the address it names
+  if (raw.includes("%")) throw new Error(`${input}: zone ids (%…) are not allowed in addresses`);
   const fast = parsePlainV4(raw);
   if (fast) return fast;
   // 010.0.0.1 reads as octal to some parsers and decimal to others: refuse the ambiguity

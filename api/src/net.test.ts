@@ -1,7 +1,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import ipaddr from "ipaddr.js";
+import { BanSignal } from "./ban-messages.js";
 import { uncoveredCidrs } from "./cidr-cover.js";
+import { SCHEMA_VERSION } from "./messages.js";
 import { CIDR_PATTERN, CidrSet, CidrString, cidrContains, cidrProblem, isCidr, parseCidr, type Cidr } from "./net.js";
 
 describe("parseCidr", () => {
@@ -15,6 +17,14 @@ describe("parseCidr", () => {
   ])("%s → %s", (input, text, prefix) => expect(parseCidr(input)).toMatchObject({ text, prefix }));
 
   it.each(["198.18.0.256", "010.0.0.1", "2001:db8::g", "198.18.0.0/33", ""])("refuses %j", (input) => expect(() => parseCidr(input)).toThrow());
+  // a zone id kept in the text made `2001:db8:f0::12%eth0` a different address from the fleet host
+  // 2001:db8:f0::12, and a bucket key that can never be stored
+  it.each(["2001:db8:f0::12%eth0", "fe80::1%1", "2001:db8::1%eth0/64", "::ffff:198.18.0.1%x"])("refuses the zone id in %j", (input) => {
+    expect(() => parseCidr(input)).toThrow(/zone ids/);
+    expect(isCidr(input)).toBe(false);
+    expect(BanSignal.safeParse({ schemaVersion: SCHEMA_VERSION, hostId: "h1", jail: "sshd", address: input, failures: 5, at: "2026-11-27T12:00:00Z", banSeconds: 60 }).success).toBe(false);
+    expect(CidrString.safeParse(input).success).toBe(false);
+  });
 });
 
 describe("CidrSet", () => {

@@ -36,6 +36,8 @@ export interface Protected {
 export interface ArbiterView extends Protected {
   /** Offences of the current decision of the same list and address (escalation), 0 when none. */
   previousOffences: number;
+  /** When the current decision of the same list and address ends (ms; null: never); undefined when there is none. */
+  previousExpiresAtMs?: number | null | undefined;
   /** Hosts that reported this address, with when (ms). */
   reporters: ReadonlyMap<string, number>;
   /** Fleet bans the signal's reporter may still cause alone this minute. */
@@ -102,6 +104,9 @@ export function arbitrate(signal: BanSignal, view: ArbiterView, config: ArbiterC
     if (view.soloBudgetLeft <= 0) return refuse(addr.text, `over budget: ${signal.hostId} alone may cause ${config.soloBudgetPerMinute} fleet bans a minute (${short}); kept local`);
     seconds = Math.min(seconds, config.soloMaxBanSeconds);
   }
+  // a report never shortens a ban in force (one host re-reporting after the window cannot cut a quorum's 30 days to an hour)
+  const held = view.previousExpiresAtMs;
+  if (held === null || (held !== undefined && held >= nowMs + seconds * 1000)) return refuse(addr.text, "banned already, for longer");
   const decision = newDecision({
     list: `jail-${signal.jail}`,
     cidr: addr.text,

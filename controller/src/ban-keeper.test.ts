@@ -49,6 +49,7 @@ function keeperWithBucket(delay = true, now = () => Date.parse("2026-11-27T12:00
   let keeper: BanKeeper | undefined;
   const sink = bucket(() => keeper as BanKeeper, delay);
   keeper = new BanKeeper(sink, key, config, silent, now);
+  keeper.setJails(new Map([["h1", ["sshd"]], ["h2", ["sshd"]]]));
   return { keeper, sink };
 }
 
@@ -88,6 +89,46 @@ describe("BanKeeper arbitration", () => {
     // a second host confirms one of them: a quorum, for the jail's full (capped) time
     await keeper.onSignal(signal("h2", "203.0.113.5"));
     expect(parseBanDecision((sink.stored.get("jail-sshd.203.0.113.5") as SignedEnvelope).payload)).toMatchObject({ origins: ["h1", "h2"], expiresAt: "2026-11-28T12:00:00.000Z" });
+  });
+
+  it("a second host's report within the window upgrades a solo ban to the quorum's (reports are kept after a ban)", async () => {
+    const { keeper, sink } = keeperWithBucket(false);
+    await keeper.onSignal(signal("h1", "203.0.113.226"));
+    expect(parseBanDecision((sink.stored.get("jail-sshd.203.0.113.226") as SignedEnvelope).payload)).toMatchObject({ origins: ["h1"], expiresAt: "2026-11-27T13:00:00.000Z" });
+    await keeper.onSignal(signal("h2", "203.0.113.226"));
+    expect(parseBanDecision((sink.stored.get("jail-sshd.203.0.113.226") as SignedEnvelope).payload)).toMatchObject({ origins: ["h1", "h2"], expiresAt: "2026-11-28T12:00:00.000Z" });
+  });
+
+  it("a solo report never shortens a ban in force", async () => {
+    let now = Date.parse("2026-11-27T12:00:00Z");
+    const { keeper, sink } = keeperWithBucket(false, () => now);
+    await keeper.onSignal(signal("h1", "203.0.113.227"));
+    await keeper.onSignal(signal("h2", "203.0.113.227"));
+    await new Promise((r) => setImmediate(r));
+    // past the report window, h1 alone reports again: the quorum's day holds, not an hour
+    now += 700_000;
+    await keeper.onSignal({ ...signal("h1", "203.0.113.227"), at: new Date(now).toISOString() });
+    expect(parseBanDecision((sink.stored.get("jail-sshd.203.0.113.227") as SignedEnvelope).payload)).toMatchObject({ origins: ["h1", "h2"], expiresAt: "2026-11-28T12:00:00.000Z" });
+    expect(keeper.skipped).toMatchObject({ banned: 1 });
+  });
+
+  it("charges one budget unit per decision: one address under many jails costs one unit per jail; jails its host does not run are refused", async () => {
+    const { keeper, sink } = keeperWithBucket(false);
+    const jails = Array.from({ length: 40 }, (_, i) => `j${i}`);
+    for (const jail of jails) await keeper.onSignal({ ...signal("h1", "203.0.113.240"), jail });
+    expect(sink.stored.size).toBe(0);
+    expect(keeper.skipped).toEqual({ jail: 40 });
+    // a host registered since the last compile: its signal waits (is redelivered), it is not refused
+    keeper.setHost("h3", { addresses: ["198.18.0.13"] });
+    await expect(keeper.onSignal({ ...signal("h3", "203.0.113.240") })).rejects.toThrow(/not compiled yet/);
+    keeper.setJails(new Map([["h1", jails]]));
+    for (const jail of jails) await keeper.onSignal({ ...signal("h1", "203.0.113.240"), jail });
+    expect(sink.stored.size).toBe(config.soloBudgetPerMinute);
+    expect(keeper.skipped).toEqual({ jail: 40, over: 40 - config.soloBudgetPerMinute });
+    // IPv6: addresses of one /64 in one jail still share a unit (16 of them)
+    keeper.setJails(new Map([["h2", ["sshd"]]]));
+    for (let i = 1; i <= 20; i += 1) await keeper.onSignal(signal("h2", `2001:db8:7::${i.toString(16)}`));
+    expect([...sink.stored.keys()].filter((k) => k.startsWith("jail-sshd.2001"))).toHaveLength(20);
   });
 
   it("never bans a registered host's address, and takes no network as a host's own", async () => {
@@ -177,6 +218,7 @@ describe("BanKeeper logging", () => {
     let keeper: BanKeeper | undefined;
     keeper = new BanKeeper(bucket(() => keeper as BanKeeper, false), key, config, log, () => now);
     keeper.setHost("h1", { addresses: ["198.18.0.11"] });
+    keeper.setJails(new Map([["h2", ["sshd"]]]));
     for (let i = 0; i < 500; i += 1) await keeper.onSignal(signal("h2", "198.18.0.11"));
     for (let i = 0; i < 500; i += 1) await keeper.onSignal(signal("h2", `203.0.113.${i % 200}/16`));
     expect(keeper.skippedSignals).toBe(1000);

@@ -1,4 +1,4 @@
-import { banKey, formatDuration, parseCidr, type BanAddRequest, type BanImportRequest, type BanList, type BanReply, type BanSignal, type Cidr, type HostRegistration, type SigningKey, type BanDecision } from "@fleetwall/api";
+import { banKey, formatDuration, isBanKey, parseCidr, type BanAddRequest, type BanImportRequest, type BanList, type BanReply, type BanSignal, type Cidr, type HostRegistration, type SigningKey, type BanDecision } from "@fleetwall/api";
 import { ThrottledLines } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import type { z } from "zod";
@@ -11,13 +11,28 @@ import { Protection } from "./protection.js";
 import { ReplayGuard } from "./replay-guard.js";
 import { DEFAULT_REPORTER_LIMITS, ReporterLog, budgetUnit } from "./reporter-log.js";
 
-/** The budget unit of a signal's address; none for one that does not parse (the arbiter refuses it). */
-function unitOf(address: string): string | undefined {
+/** The budget unit of a signal: its list and its address's unit; none for an address that does not parse (the arbiter refuses it). */
+function budgetUnitOf(signal: BanSignal): string | undefined {
   try {
-    return budgetUnit(address);
+    return `jail-${signal.jail} ${budgetUnit(signal.address)}`;
   } catch {
     return undefined;
   }
+}
+
+/** A signal from a host registered since the last compile: judged when it is redelivered. */
+export class JailsNotCompiledError extends Error {
+  override name = "JailsNotCompiledError";
+}
+
+/** When a decision ends (ms; null: never), undefined for none. */
+const expiryOf = (d: BanDecision | undefined): number | null | undefined => (d ? (d.expiresAt === null ? null : Date.parse(d.expiresAt)) : undefined);
+
+/** A promise opened once, from outside. */
+function gate(): { done: Promise<void>; open: () => void } {
+  let open: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => (open = resolve));
+  return { done, open };
 }
 
 function canonical(address: string): string {
@@ -52,6 +67,8 @@ export class BanKeeper {
   /** Replayed decisions found in the bucket (and deleted). */
   replays = 0;
   readonly #replays = new ReplayGuard();
+  #jails = new Map<string, Set<string>>();
+  readonly #jailsKnown = gate();
   /** A flood of well-formed signals is one line per reason per interval, then a count (the metric counts each). */
   readonly #refusedLog: ThrottledLines;
   /** A host re-registering in a loop is one line per host per interval. */
@@ -123,29 +140,52 @@ export class BanKeeper {
     this.banLists.setLists(lists);
   }
 
+  /**
+   * The jails each host runs, from the controller's last compile (a map of host → jail names). A
+   * signal naming a jail its host does not run is refused: jail names cannot multiply what one
+   * host's report is worth.
+   */
+  setJails(jails: ReadonlyMap<string, readonly string[]>): void {
+    this.#jails = new Map([...jails].map(([host, names]) => [host, new Set(names)]));
+    this.#jailsKnown.open();
+  }
+
+  /** Resolves once the hosts' jails are known (the first compile): no signal is judged before. */
+  get jailsKnown(): Promise<void> {
+    return this.#jailsKnown.done;
+  }
+
   async onSignal(signal: BanSignal): Promise<void> {
     const nowMs = this.now();
+    const key = banKey(`jail-${signal.jail}`, canonical(signal.address));
+    // registered since the last compile: its jails are known within a pass, so the signal is redelivered
+    if (!this.#jails.has(signal.hostId) && this.protection.registered(signal.hostId)) throw new JailsNotCompiledError(`jails of ${signal.hostId} not compiled yet`);
+    const unfit = !this.#jails.get(signal.hostId)?.has(signal.jail) ? `jail ${signal.jail} is not run by ${signal.hostId}` : !isBanKey(key) ? `key ${key} cannot be stored` : undefined;
+    if (unfit) return this.#refused(signal, unfit);
+    // one budget unit per decision (list and address range): jail names do not multiply it
+    const unit = budgetUnitOf(signal);
     const reporters = this.reporters.record(signal.address, signal.hostId, Date.parse(signal.at), nowMs);
-    const previous = this.mirror.decisions.get(banKey(`jail-${signal.jail}`, canonical(signal.address)));
+    const previous = this.mirror.decisions.get(key);
     const plan = arbitrate(
       signal,
-      { ...this.protection.view, previousOffences: previous?.offences ?? 0, reporters, soloBudgetLeft: this.reporters.budgetLeft(signal.hostId, this.config.soloBudgetPerMinute, nowMs, unitOf(signal.address)) },
+      { ...this.protection.view, previousOffences: previous?.offences ?? 0, previousExpiresAtMs: expiryOf(previous), reporters, soloBudgetLeft: this.reporters.budgetLeft(signal.hostId, this.config.soloBudgetPerMinute, nowMs, unit) },
       this.config,
       nowMs,
     );
     const refusal = plan.refusals[0];
-    if (refusal) {
-      const kind = refusal.reason.split(/[ :]/)[0] as string;
-      this.skipped[kind] = (this.skipped[kind] ?? 0) + 1;
-      this.#refusedLog.write("info", refusal.reason.replace(/\d+/g, "#"), { address: signal.address, jail: signal.jail, host: signal.hostId, reason: refusal.reason }, "signal not turned into a fleet ban");
-      return;
-    }
+    if (refusal) return this.#refused(signal, refusal.reason);
     await this.publisher.execute(plan);
-    // spent once published: a signal redelivered after a failed put is not charged twice
-    if (plan.solo) this.reporters.charge(signal.hostId, nowMs, unitOf(signal.address));
-    this.reporters.forget(signal.address);
+    // spent once published: a signal redelivered after a failed put is not charged twice. Reports
+    // are kept (windowed, capped): a second host's report within the window upgrades a solo ban
+    if (plan.solo) this.reporters.charge(signal.hostId, nowMs, unit);
     const ban = plan.puts[0] as BanDecision;
     this.log.warn({ address: ban.cidr, jail: signal.jail, expiresAt: ban.expiresAt, offences: ban.offences, origins: ban.origins, solo: plan.solo }, "fleet ban");
+  }
+
+  #refused(signal: BanSignal, reason: string): void {
+    const kind = reason.split(/[ :]/)[0] as string;
+    this.skipped[kind] = (this.skipped[kind] ?? 0) + 1;
+    this.#refusedLog.write("info", kind === "jail" ? "jail not run by its host" : kind === "key" ? "key cannot be stored" : reason.replace(/\d+/g, "#"), { address: signal.address, jail: signal.jail, host: signal.hostId, reason }, "signal not turned into a fleet ban");
   }
 
   async #reply(plan: BanPlan): Promise<BanReply> {

@@ -92,7 +92,7 @@ export class BanSide {
       this.bans.setResolved(cidrs);
     };
     const resolving = new ControlPlaneResolver(() => knownServers(this.cfg.nats, this.bus.nc), this.log).run(onAddresses, signal, this.#controlPlane.open);
-    await Promise.race([Promise.all([this.#hosts.done, this.#bans.done, this.#controlPlane.done]), aborted(signal)]);
+    await Promise.race([Promise.all([this.#hosts.done, this.#bans.done, this.#controlPlane.done, this.bans.jailsKnown]), aborted(signal)]);
     if (!signal.aborted) {
       this.log.info({ decisions: this.bans.decisionsByKey.size }, "registrations and protections loaded; judging signals");
       await Promise.all([this.bans.run(signal), this.bus.consumeSignals((s) => this.bans.onSignal(s), signal), this.protections?.run(signal)]);

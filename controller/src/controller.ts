@@ -258,6 +258,7 @@ export class Controller {
     await precompile(policies, undefined, signal);
     if (signal?.aborted) return 0;
     this.#compiled = compile(policies, hosts);
+    this.bans?.setJails(new Map([...this.#compiled.hosts].map(([id, h]) => [id, h.jails.map((j) => j.name)])));
     this.reconciles += 1;
     this.failures.retain((h) => this.#compiled.hosts.get(h)?.hash);
     const plan = planPublish(this.#compiled.hosts, this.#publishedView()).filter((s) => !this.failures.futile(s.hostId, s.hash));

@@ -75,6 +75,11 @@ export class Protection {
     return problems;
   }
 
+  /** True when `hostId` has registered (and not gone). */
+  registered(hostId: string): boolean {
+    return this.#hosts.has(hostId);
+  }
+
   /** The control plane's addresses resolved from host names (NATS servers, the controller itself). */
   setResolved(cidrs: readonly Cidr[]): void {
     const same = cidrs.length === this.#resolved.length && cidrs.every((c, i) => c.text === this.#resolved[i]?.text);

@@ -2,11 +2,24 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import { BanSignal, SIGNALS_STREAM, busJsonOrUndefined } from "@fleetwall/api";
 import type { Logger } from "pino";
-import { delay, untilAborted } from "@fleetwall/runtime";
+import { ThrottledLines, delay, untilAborted } from "@fleetwall/runtime";
 import { ARBITER_CONSUMER, MAX_DELIVER, ensureArbiterConsumer } from "./bus-limits.js";
 
 /** How often the arbiter's consumer is looked for while consuming. */
 const CHECK_MS = 5_000;
+
+/** A signal that can never be handled as it is (judging it again gives the same answer): terminated, not redelivered. */
+export class SignalRefusedError extends Error {
+  override name = "SignalRefusedError";
+}
+
+/**
+ * What becomes of a signal whose handling failed: terminated when judging it again would fail again
+ * (SignalRefusedError) or after MAX_DELIVER deliveries, otherwise redelivered. Pure.
+ */
+export function afterFailure(error: unknown, deliveryCount: number): "term" | "nak" {
+  return error instanceof SignalRefusedError || deliveryCount >= MAX_DELIVER ? "term" : "nak";
+}
 
 /** A signal from its bytes: validated at the edge, undefined when malformed. */
 export function parseSignal(data: Uint8Array): BanSignal | undefined {
@@ -20,12 +33,16 @@ export class SignalConsumer {
   recreations = 0;
   /** The stream sequence of the last signal handled: a consumer made again starts after it. */
   #lastSeq = 0;
+  /** Failing signals are one line per outcome per interval, then a count: a flood cannot grow the log by its size. */
+  readonly #failures: ThrottledLines;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly log: Logger,
     private readonly onInvalid: (reason: string) => void,
-  ) {}
+  ) {
+    this.#failures = new ThrottledLines(log, "signals not handled, not logged one by one", 10_000);
+  }
 
   /**
    * Consumes the durable signals stream: each signal is acknowledged only after `onSignal` handled
@@ -33,6 +50,14 @@ export class SignalConsumer {
    * MAX_DELIVER times. A consumer that was deleted is made again, and the log says so.
    */
   async run(onSignal: (s: BanSignal) => Promise<void>, signal: AbortSignal): Promise<void> {
+    try {
+      await this.#consume(onSignal, signal);
+    } finally {
+      this.#failures.close();
+    }
+  }
+
+  async #consume(onSignal: (s: BanSignal) => Promise<void>, signal: AbortSignal): Promise<void> {
     const js = jetstream(this.nc);
     while (!signal.aborted) {
       // every wait races the abort signal: with NATS gone, a JetStream request waits for the bus
@@ -96,8 +121,9 @@ export class SignalConsumer {
       await onSignal(parsed);
       m.ack();
     } catch (error) {
-      const last = m.info.deliveryCount >= MAX_DELIVER;
-      this.log.error({ err: error, delivery: m.info.deliveryCount, last }, last ? "signal not handled; giving it up" : "signal not handled; it will be redelivered");
+      const last = afterFailure(error, m.info.deliveryCount) === "term";
+      const fields = { err: error, delivery: m.info.deliveryCount, last, host: parsed.hostId, jail: parsed.jail };
+      this.#failures.write("warn", last ? "given up" : "redelivered", fields, last ? "signal not handled; giving it up" : "signal not handled; it will be redelivered");
       if (last) m.term();
       else m.nak(1000);
     }
