@@ -66,7 +66,7 @@ interface Section {
 /** Writes one benchmark's section into bench/RESULTS.md, replacing its previous one. */
 export function record(id: string, section: Section): void {
   const file = new URL("./RESULTS.md", import.meta.url);
-  const head = "# fleetwall benchmark results\n\nEach section is rewritten by its benchmark; the numbers are from the machine it names.\n";
+  const head = "# fleetwall benchmark results\n\nEach section is rewritten by its benchmark when it runs (scripts and their knobs: bench/README.md); the numbers are from the machine it names.\n";
   const text = existsSync(file) ? readFileSync(file, "utf8") : head;
   const body = [
     `<!-- ${id} -->`,
