@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { BAN_SET_NAMES, compareKernel } from "@fleetwall/api";
 import { NoRespondersError, PermissionViolationError, RequestError, TimeoutError } from "@nats-io/transport-node";
-import { ElementsUnavailableError, elementsDiffer, elementsFailure, elementsFlags, formatElements, parseElementsReply } from "./bans-elements.js";
+import { ElementsUnavailableError, elementsDiffer, elementsFailure, elementsFlags, elementsSummary, formatElements, parseElementsReply } from "./bans-elements.js";
 import { ConfigError } from "./config-error.js";
 
 const good = () => ({
@@ -100,9 +100,18 @@ describe("formatElements", () => {
     const comparison = compareKernel(reply, [{ set: "ban4", element: "10.0.0.1", expiresAt: Infinity, from: "manual" }, { set: "ban4", element: "10.0.0.3", expiresAt: Infinity, from: "manual" }], Date.parse(reply.at));
     const e = { host: "web-2", at: reply.at, loading: false, comparison, kernelTotal: 2, leftOut: 0 };
     const text = formatElements(e);
-    expect(text).toMatch(/^host web-2 kernel at 2026-12-06T00:00:00.000Z: 2 element\(s\): 1 in force, 0 covered, 0 own, 1 MISSING, 1 EXTRA, 0 REFUSED\n/);
+    expect(text).toMatch(/^host web-2 kernel at 2026-12-06T00:00:00.000Z: 2 element\(s\) in its sets = 1 in force \+ 0 own \(its allow entries\) \+ 1 EXTRA; not in its sets: 0 covered \(inside a network it holds\), 1 MISSING, 0 REFUSED\n/);
     expect(text).toMatch(/ban4\s+10\.0\.0\.2\s+EXTRA\s+2026-12-06T00:00:05Z/);
     expect(text).toMatch(/ban4\s+10\.0\.0\.3\s+MISSING\s+-\s+never\s+manual/);
     expect(elementsDiffer(e)).toBe(true);
+  });
+
+  it("adds up: the kernel's elements are those in force, own, EXTRA, expiring and not listed; covered ones are not among them", () => {
+    // the review's case: 14 in the kernel, 1 ban in force, 13 allow entries, 4 bans inside a network it holds
+    const counts = { "in force": 1, own: 13, covered: 4, MISSING: 0, REFUSED: 0, EXTRA: 0 };
+    expect(elementsSummary({ comparison: { rows: [], counts, notCompared: 0 }, kernelTotal: 14, leftOut: 0 })).toBe("14 element(s) in its sets = 1 in force + 13 own (its allow entries) + 0 EXTRA; not in its sets: 4 covered (inside a network it holds), 0 MISSING, 0 REFUSED");
+    // 20 in the kernel, 5 listed: 1 judged, 4 expiring; and 2 wanted ones expiring
+    const some = { "in force": 1, own: 0, covered: 0, MISSING: 0, REFUSED: 0, EXTRA: 0 };
+    expect(elementsSummary({ comparison: { rows: [], counts: some, notCompared: 6 }, kernelTotal: 20, leftOut: 15 })).toBe("20 element(s) in its sets = 1 in force + 0 own (its allow entries) + 0 EXTRA + 4 expiring (not judged) + 15 not listed (--limit); not in its sets: 0 covered (inside a network it holds), 0 MISSING, 0 REFUSED, 2 expiring (not judged)");
   });
 });

@@ -108,14 +108,29 @@ export async function hostElements(access: NatsAccess, host: string, rows: reado
 
 const time = (ms: number | null | undefined) => (ms === undefined ? "-" : ms === null ? "never" : new Date(ms).toISOString().replace(/\.\d+Z$/, "Z"));
 
+/**
+ * The summary in two sums that add up: the kernel's elements (in force, own, EXTRA, expiring soon
+ * and so not judged, beyond --limit), then what the host should hold that is not in its kernel
+ * (covered by a network it holds, MISSING, REFUSED, expiring soon).
+ */
+export function elementsSummary(e: Pick<HostElements, "comparison" | "kernelTotal" | "leftOut">): string {
+  const c = e.comparison.counts;
+  const judgedInKernel = c["in force"] + c.own + c.EXTRA;
+  const expiringInKernel = Math.max(0, Math.min(e.comparison.notCompared, e.kernelTotal - e.leftOut - judgedInKernel));
+  const expiringWanted = e.comparison.notCompared - expiringInKernel;
+  const kernel = [`${c["in force"]} in force`, `${c.own} own (its allow entries)`, `${c.EXTRA} EXTRA`];
+  if (expiringInKernel > 0) kernel.push(`${expiringInKernel} expiring (not judged)`);
+  if (e.leftOut > 0) kernel.push(`${e.leftOut} not listed (--limit)`);
+  const wanted = [`${c.covered} covered (inside a network it holds)`, `${c.MISSING} MISSING`, `${c.REFUSED} REFUSED`];
+  if (expiringWanted > 0) wanted.push(`${expiringWanted} expiring (not judged)`);
+  return `${e.kernelTotal} element(s) in its sets = ${kernel.join(" + ")}; not in its sets: ${wanted.join(", ")}`;
+}
+
 /** The element listing for people: a summary line, then one row per element. */
 export function formatElements(e: HostElements): string {
-  const c = e.comparison.counts;
-  const judged = `${c["in force"]} in force, ${c.covered} covered, ${c.own} own, ${c.MISSING} MISSING, ${c.EXTRA} EXTRA, ${c.REFUSED} REFUSED`;
-  const left = e.leftOut > 0 || e.comparison.notCompared > 0 ? `; ${e.leftOut} kernel element(s) not listed (--limit), ${e.comparison.notCompared} not compared` : "";
   const loading = e.loading ? " (still reading the bans bucket since it started: its kernel holds what it had)" : "";
   const from = e.after ? ` after ${e.after.set}:${e.after.element}` : "";
-  const head = `host ${e.host} kernel at ${e.at}: ${e.kernelTotal} element(s)${from}${loading}: ${judged}${left}\n`;
+  const head = `host ${e.host} kernel at ${e.at}${from}${loading}: ${elementsSummary(e)}\n`;
   const rows = e.comparison.rows.map((r) => [r.set, r.element, r.state, time(r.kernelExpiresAt), time(r.expectedExpiresAt), r.from.join(",") || "-", r.detail ?? ""]);
   const next = e.next ? `next page: --after ${e.next.set}:${e.next.element}\n` : "";
   return `${head}${table(["SET", "ELEMENT", "STATE", "KERNEL EXPIRES", "DECISION EXPIRES", "FROM", "DETAIL"], rows)}\n${next}`;
