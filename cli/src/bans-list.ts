@@ -35,6 +35,15 @@ export interface BanListing {
   host?: HostBansRow;
 }
 
+/**
+ * One host's own jail ban as a row. Its report names the jail, not the failures that set it off, so
+ * the reason says what is known: the jail and the host, and that the ban stays on that host.
+ */
+export function localBanRow(hostId: string, ban: { jail: string; address: string; expiresAt: number }, refusedOn: string[]): BanRow {
+  const reason = `banned by jail ${ban.jail} on ${hostId} (this host only; its report gives no failure count)`;
+  return { origin: "local", list: "local", type: "Deny", cidr: ban.address, reason, source: "jail", origins: [hostId], expiresAt: new Date(ban.expiresAt).toISOString(), host: hostId, jail: ban.jail, refusedOn };
+}
+
 /** The bans in force: the fleet's decisions (from the bucket) and the hosts' local bans (from their reports), filtered. */
 export async function listBans(access: NatsAccess, filters: BanFilters, now = Date.now()): Promise<BanListing> {
   return withNats(access, async (nc) => {
@@ -60,7 +69,7 @@ export async function listBans(access: NatsAccess, filters: BanFilters, now = Da
     if (filters.origin !== "fleet") {
       for (const h of hosts) {
         if (filters.host && h.id !== filters.host) continue;
-        for (const b of h.local) rows.push({ origin: "local", list: "local", type: "Deny", cidr: b.address, reason: "", source: "jail", origins: [h.id], expiresAt: new Date(b.expiresAt).toISOString(), host: h.id, jail: b.jail, refusedOn: refused.get(b.address)?.filter((x) => x === h.id) ?? [] });
+        for (const b of h.local) rows.push(localBanRow(h.id, b, refused.get(b.address)?.filter((x) => x === h.id) ?? []));
       }
     }
     const kept = rows.filter((r) => (!filters.list || r.list === filters.list) && (!filters.jail || r.jail === filters.jail));
