@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MAX_CONSUMERS_SHARED_INBOX, consumerVerdict, inboxOwner, overCap } from "./consumer-guard.js";
+import { MAX_CONSUMERS_SHARED_INBOX, consumerVerdict, inboxOwner, overCap, unlistenedLevel } from "./consumer-guard.js";
 
 describe("consumerVerdict", () => {
   const bans = "KV_fleetwall-bans";
@@ -42,5 +42,14 @@ describe("consumerVerdict", () => {
     expect(inboxOwner("_INBOX_t1.x")).toBe("_INBOX_t1");
     expect(inboxOwner("_INBOX_.x")).toBeUndefined();
     expect(inboxOwner("_INBOX_t1")).toBeUndefined();
+  });
+});
+
+describe("unlistenedLevel", () => {
+  it("logs an unlistened consumer on the shared _INBOX (a CLI that left) at info, on an agent's inbox or elsewhere at warn", () => {
+    expect(unlistenedLevel("_INBOX.abc.def")).toBe("info");
+    expect(unlistenedLevel("_INBOX_web-1.abc")).toBe("warn");
+    expect(unlistenedLevel("fleetwall.report.web-1")).toBe("warn");
+    expect(unlistenedLevel(undefined)).toBe("warn");
   });
 });

@@ -46,6 +46,13 @@ async function consumersOf(jsm: JetStreamManager, stream: string): Promise<Consu
   return all;
 }
 
+/**
+ * How loud the deletion of an unlistened consumer is. On the shared `_INBOX.` (the controller's and
+ * the operators') it is most often a CLI's KV watch left behind when the CLI exited, housekeeping:
+ * info. On an agent's inbox nobody but that agent can listen, so it was made by someone else: warn.
+ */
+export const unlistenedLevel = (deliver: string | undefined): "info" | "warn" => (deliver && inboxOwner(deliver) === "_INBOX" ? "info" : "warn");
+
 /** Consumers the controller's and operators' shared `_INBOX.` may have on the bans stream at once. */
 export const MAX_CONSUMERS_SHARED_INBOX = 64;
 /** How long a new push consumer on the bans stream may have nobody listening before it is deleted. */
@@ -194,7 +201,7 @@ export class ConsumerGuard {
         try {
           const info = await jsm.consumers.info(stream, name);
           if (info.push_bound) (this.#owners.get(name) as Owned).bound = true;
-          else await this.#delete(jsm, stream, name, info.config.deliver_subject, `nobody listens on its deliver subject after ${UNBOUND_GRACE_MS} ms`);
+          else await this.#delete(jsm, stream, name, info.config.deliver_subject, `nobody listens on its deliver subject after ${UNBOUND_GRACE_MS} ms`, unlistenedLevel(info.config.deliver_subject));
         } catch (error) {
           this.log.debug({ stream, consumer: name, err: error }, "consumer check failed (already gone?)");
         }
@@ -210,11 +217,11 @@ export class ConsumerGuard {
     this.#unbound.delete(name);
   }
 
-  async #delete(jsm: JetStreamManager, stream: string, name: string, deliver: string | undefined, reason: string): Promise<void> {
+  async #delete(jsm: JetStreamManager, stream: string, name: string, deliver: string | undefined, reason: string, level: "info" | "warn" = "warn"): Promise<void> {
     this.#forget(name);
     await jsm.consumers.delete(stream, name).catch(() => undefined);
     this.deleted += 1;
-    this.#deletedLog.write("warn", `${stream}: ${reason}`, { stream, consumer: name, deliver, reason }, "consumer refused and deleted");
+    this.#deletedLog.write(level, `${stream}: ${reason}${level === "info" ? " (shared inbox)" : ""}`, { stream, consumer: name, deliver, reason }, "consumer refused and deleted");
   }
 
   stop(): void {

@@ -128,4 +128,16 @@ describe("the bus cannot be clogged, filled or turned (#18 rows 3, 4, 8, 9, 10)"
     expect(await s.detect(t2, t1, attacker(2))).toBeLessThan(1000);
     expect(await metric("fleetwall_controller_arbiter_consumer_recreations_total")).toMatch(/ [1-9]\d*$/);
   }, 180_000);
+
+  it("an operator's bans list deletes its own watch consumer as it leaves: nothing is left for the guard to delete", async () => {
+    const admin = await jetstreamManager(await s.as("controller"));
+    const names = async () => {
+      const left: string[] = [];
+      for await (const c of admin.consumers.list(BANS_STREAM)) left.push(c.name);
+      return left;
+    };
+    const before = await names();
+    for (let i = 0; i < 3; i += 1) expect(await s.fleet.cli(["bans", "list", ...s.operator])).toContain("203.0.113.61");
+    expect((await names()).filter((n) => !before.includes(n))).toEqual([]);
+  }, 60_000);
 });
