@@ -146,6 +146,11 @@ export const HostStatusRow = z.object({
   /** Whether the bans it reports match the decisions it should hold. */
   bans: BansState.default("Unknown"),
   /**
+   * Why `bans` is Unknown: the host is stale, it has not reported its bans yet (just started), or it
+   * is still reading the bans bucket since it started (its kernel holds what it had).
+   */
+  bansUnknown: z.enum(["Stale", "NotReported", "Loading"]).optional(),
+  /**
    * The host's newest desired state is not in its key (it keeps the one there): too large for the
    * bus (`TooLarge`, with the sizes and the limit in bytes) or a put that failed (`PublishFailed`).
    */

@@ -16,4 +16,18 @@ describe("fleetwall status, as text", () => {
     expect(text).toMatch(/^web-2\s+role=web\s+4\s+4\s+yes\s+/m);
     expect(text).toMatch(/^big\s+2\s+1\s+1\s+not published to 1 host\(s\): see HOST ERROR; a warning$/m);
   });
+
+  it("says why a host's BANS are not known rather than a bare dash", () => {
+    const hosts = [
+      { ...host, id: "web-1", inSync: true, bans: "Unknown" as const, bansUnknown: "Loading" as const },
+      { ...host, id: "web-2", inSync: true, bans: "Unknown" as const, bansUnknown: "NotReported" as const },
+      { ...host, id: "web-3", stale: true, bans: "Unknown" as const, bansUnknown: "Stale" as const },
+      { ...host, id: "web-4", inSync: true, bans: "Unknown" as const },
+    ];
+    const text = formatStatus({ hosts, policies: [], banLists: [] });
+    expect(text).toMatch(/^web-1\s.*\syes\s+\S+\s+- \(loading\)\s*$/m);
+    expect(text).toMatch(/^web-2\s.*\syes\s+\S+\s+- \(not reported yet\)\s*$/m);
+    expect(text).toMatch(/^web-3\s.*\sSTALE\s+\S+\s+- \(stale\)\s*$/m);
+    expect(text).toMatch(/^web-4\s.*\syes\s+\S+\s+-\s*$/m);
+  });
 });

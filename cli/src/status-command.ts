@@ -22,6 +22,10 @@ export async function fetchStatus(access: NatsAccess, timeoutMs: number): Promis
 }
 
 const BANS_COLUMN = { InSync: "in sync", Differ: "DIFFER", Refused: "REFUSED", Unknown: "-" } as const;
+const BANS_UNKNOWN = { Stale: "- (stale)", NotReported: "- (not reported yet)", Loading: "- (loading)" } as const;
+
+/** The BANS column: the state, and when it is not known, why (a host just started reads the bans bucket first). */
+export const bansColumn = (h: Pick<FleetStatus["hosts"][number], "bans" | "bansUnknown">): string => (h.bans === "Unknown" && h.bansUnknown ? BANS_UNKNOWN[h.bansUnknown] : BANS_COLUMN[h.bans]);
 
 /** Plain-text tables for people. */
 export function formatStatus(status: FleetStatus): string {
@@ -34,7 +38,7 @@ export function formatStatus(status: FleetStatus): string {
       String(h.appliedRevision),
       h.stale ? "STALE" : h.inSync ? "yes" : h.unpublished ? "NOT PUBLISHED" : "no",
       h.lastSeen ?? "never",
-      BANS_COLUMN[h.bans],
+      bansColumn(h),
       [h.unpublished?.message, h.error].filter(Boolean).join("; "),
     ]),
   );

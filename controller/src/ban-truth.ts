@@ -36,6 +36,13 @@ export function bansState(report: HostReport | undefined, expected: ExpectedBans
   return bans.digest === expected.digest && bans.count === expected.count ? "InSync" : "Differ";
 }
 
+/** Why a host's bans are Unknown (undefined when they are known). Pure. */
+export function bansUnknownWhy(stale: boolean, report: HostReport | undefined, expected: ExpectedBans | undefined): "Stale" | "NotReported" | "Loading" | undefined {
+  if (stale) return "Stale";
+  if (!report?.bans || !expected) return "NotReported";
+  return report.bans.loading ? "Loading" : undefined;
+}
+
 /** Expected bans per host, computed once per distinct labels and epoch (hosts alike share one pass over the decisions). */
 export function expectedByHost(hosts: Iterable<{ id: string; labels: Labels; epoch: number | undefined }>, decisions: ReadonlyMap<string, BanDecision>): Map<string, ExpectedBans> {
   const memo = new Map<string, ExpectedBans>();

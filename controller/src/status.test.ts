@@ -54,6 +54,11 @@ describe("fleetStatus", () => {
     expect(s.hosts.map((h) => [h.id, h.bans])).toEqual([["a", "InSync"], ["b", "Differ"]]);
     const loading = fleetStatus(base(new Map([["a", report("a", { bans: { ...web, loading: true } })]]), new Map([["a", T0]])) as never);
     expect(loading.hosts[0]?.bans).toBe("Unknown");
+    // and why: still reading the bans bucket, no bans in its report yet, or stale; nothing when known
+    expect(loading.hosts[0]?.bansUnknown).toBe("Loading");
+    expect(s.hosts.map((h) => h.bansUnknown)).toEqual([undefined, undefined]);
+    const early = fleetStatus(base(new Map([["a", report("a")], ["b", report("b", { bans: web })]]), new Map([["a", T0], ["b", T0 - 60_000]])) as never);
+    expect(early.hosts.map((h) => [h.id, h.bans, h.bansUnknown])).toEqual([["a", "Unknown", "NotReported"], ["b", "Unknown", "Stale"]]);
     const refused = { ...web, refused: [{ element: "10.0.0.1", error: "x" }], refusedTotal: 1 };
     const rows = hostBans(base(new Map([["a", report("a", { bans: refused })]]), new Map([["a", T0]])) as never);
     expect(rows[0]).toMatchObject({ id: "a", state: "Refused", count: 1, expectedCount: 1 });

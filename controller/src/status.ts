@@ -1,5 +1,5 @@
 import { matchesSelector, type BanDecision, type BanList, type FleetStatus, type HostBansRow, type HostRegistration, type HostReport } from "@fleetwall/api";
-import { bansState, expectedByHost, type ExpectedBans } from "./ban-truth.js";
+import { bansState, bansUnknownWhy, expectedByHost, type ExpectedBans } from "./ban-truth.js";
 import type { CompileResult } from "./compile.js";
 import type { Published } from "./publisher.js";
 import type { PublishFailure } from "./publish-failures.js";
@@ -112,9 +112,12 @@ function hostRow(input: StatusInput, reg: HostRegistration, now: number, expecte
     ...(report?.rulesetHash ? { rulesetHash: report.rulesetHash } : {}),
     stale,
     bans: stale ? "Unknown" : bansState(report, expected.get(reg.hostId)),
+    ...unknownWhy(bansUnknownWhy(stale, report, expected.get(reg.hostId))),
     ...(unpublished ? { unpublished: unpublishedRow(unpublished) } : {}),
   };
 }
+
+const unknownWhy = (why: ReturnType<typeof bansUnknownWhy>) => (why ? { bansUnknown: why } : {});
 
 /** Why a host's newest state is not published, as status shows it. */
 function unpublishedRow({ hash: _, ...row }: PublishFailure): NonNullable<FleetStatus["hosts"][number]["unpublished"]> {
