@@ -2,7 +2,7 @@ import { type BanList, type DesiredState, type FirewallPolicy, type FleetStatus,
 import { retry, untilAborted } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import { compile, precompile, type CompileResult } from "./compile.js";
-import { lintPolicy } from "./lint.js";
+import { lintPolicies } from "./lint.js";
 import type { BanKeeper } from "./ban-keeper.js";
 import { manifestErrorFields, manifestErrorsToLog, type PolicySet } from "./manifests.js";
 import { planPublish, type Published } from "./publisher.js";
@@ -92,7 +92,7 @@ export class Controller {
     };
     this.#invalid = byName(set.errors.filter((e) => e.kind !== "BanList"));
     this.#invalidBanLists = byName(set.errors.filter((e) => e.kind === "BanList"));
-    this.#warnings = new Map(set.policies.map((p) => [p.metadata.name, lintPolicy(p)] as const).filter(([, w]) => w.length > 0));
+    this.#warnings = lintPolicies(set.policies);
     const warned = new Map([...this.#warnings].map(([policy, w]) => [policy, JSON.stringify(w)]));
     for (const [policy, warnings] of this.#warnings) if (this.#loggedWarnings.get(policy) !== warned.get(policy)) this.log.warn({ policy, warnings }, "policy warning");
     this.#loggedWarnings = warned;
