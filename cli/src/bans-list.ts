@@ -40,7 +40,7 @@ export interface BanListing {
  * the reason says what is known: the jail and the host, and that the ban stays on that host.
  */
 export function localBanRow(hostId: string, ban: { jail: string; address: string; expiresAt: number }, refusedOn: string[]): BanRow {
-  const reason = `banned by jail ${ban.jail} on ${hostId} (this host only; its report gives no failure count)`;
+  const reason = `banned by jail ${ban.jail} on ${hostId} (its own ban; its report gives no failure count)`;
   return { origin: "local", list: "local", type: "Deny", cidr: ban.address, reason, source: "jail", origins: [hostId], expiresAt: new Date(ban.expiresAt).toISOString(), host: hostId, jail: ban.jail, refusedOn };
 }
 

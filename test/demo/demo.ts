@@ -46,6 +46,9 @@ async function main(): Promise<void> {
     const started = Date.now();
     await f.waitInSync();
     process.stdout.write(`   all hosts in sync ${Date.now() - started} ms after the agents started\n`);
+    // an agent reports its bans once it has read the bans bucket after starting; until then status says "- (loading)"
+    await waitFor("every host's bans known", async () => (await f.status()).hosts.every((h) => h.bans !== "Unknown"), 30_000, 100);
+    process.stdout.write(`   and their bans known (read from the bans bucket) ${Date.now() - started} ms after\n`);
 
     say("fleetwall status");
     process.stdout.write(await f.cli(["status", "--nats", f.nats.url]));
