@@ -64,9 +64,8 @@ describe("one host's word is bounded (#18 rows 1, 2, 5, 7)", () => {
       return (await refused()) + rows.filter((r) => r.origins.join() === "t1").length >= 42;
     }, 15_000, 100);
     const byT1 = rows.filter((r) => r.origins.join() === "t1");
-    // ten a minute (twenty if the flood straddled a minute), never forty
-    expect(byT1.length).toBeGreaterThanOrEqual(10);
-    expect(byT1.length).toBeLessThanOrEqual(20);
+    // ten in any 60 s (a sliding window: a flood across a minute's end gets ten, not twenty), never forty
+    expect(byT1).toHaveLength(10);
     for (const r of byT1) expect(Date.parse(r.expiresAt as string) - Date.now()).toBeLessThanOrEqual(3600_000);
     expect(rows.map((r) => r.cidr)).not.toContain(ADMIN);
     expect(rows.map((r) => r.cidr)).not.toContain("198.19.0.0/16");
