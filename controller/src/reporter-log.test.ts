@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { PER_UNIT_PER_MINUTE, ReporterLog, budgetUnit } from "./reporter-log.js";
 
@@ -146,5 +147,28 @@ describe("ReporterLog", () => {
     log.charge("h", 2, 119_500, unit);
     expect(log.budgetLeft("h", 2, 119_500, unit)).toBe(1); // a fresh share of the /64
     expect(log.budgetLeft("h", 2, 119_500, budgetUnit("198.51.100.7"))).toBe(1);
+  });
+
+  it("allows a spend exactly when fewer than the budget were allowed in the last 60 s (addresses of separate units, any timing)", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 6 }), fc.array(fc.integer({ min: 0, max: 30_000 }), { maxLength: 80 }), (budget, gaps) => {
+        const log = new ReporterLog(limits);
+        const allowed: number[] = [];
+        let now = 0;
+        for (const [i, gap] of gaps.entries()) {
+          now += gap;
+          const recent = allowed.filter((t) => now - t < 60_000).length;
+          const left = log.budgetLeft("h", budget, now, `198.51.100.${i}`);
+          expect(left).toBe(budget - recent);
+          if (left > 0) {
+            log.charge("h", budget, now, `198.51.100.${i}`);
+            allowed.push(now);
+          }
+          if (i % 7 === 0) log.prune(now);
+        }
+        // no 60 s span holds more than the budget
+        for (const t of allowed) expect(allowed.filter((u) => u >= t && u - t < 60_000).length).toBeLessThanOrEqual(budget);
+      }),
+    );
   });
 });
