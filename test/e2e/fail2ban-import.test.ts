@@ -50,7 +50,7 @@ const VHOST = attacker(5);
 const limitReq = (i: number, addr: string) => `${nginxStamp()} [error] 256554#0: *9992${i} limiting requests, excess: 1.852 by zone "one", client: ${addr}, server: example.com, request: "POST /index.htm HTTP/1.0", host: "example.com"`;
 const five = (line: (i: number) => string) => Array.from({ length: 5 }, (_, i) => `${line(i)}\n`).join("");
 /** Made when appended: a jail does not count failures logged more than findTime ago. */
-const lines = () => ({
+const serviceLines = () => ({
   "auth.log": five((i) => `${syslogStamp()} web sshd[${2000 + i}]: Failed password for invalid user admin from ${SSH} port ${40000 + i} ssh2`),
   "mail.log":
     five((i) => `${syslogStamp()} web postfix/smtpd[8738]: NOQUEUE: reject: RCPT from spam.example[${SMTP}]: 554 5.7.1 <smtp@example.com>: Relay access denied; from=<john@example.com> to=<smtp@example.org> proto=SMTP helo=<spam.example>`) +
@@ -90,7 +90,7 @@ describe("fleetwall import fail2ban: Debian's stock jails on a test fleet", () =
     hosts = fleet.hosts;
     for (const h of hosts) {
       mkdirSync(join(fleet.hostLogDir(h), "nginx"), { recursive: true });
-      for (const f of Object.keys(lines())) appendFileSync(join(fleet.hostLogDir(h), f), "");
+      for (const f of Object.keys(serviceLines())) appendFileSync(join(fleet.hostLogDir(h), f), "");
     }
     fleet.writePolicy("fail2ban.yaml", yaml);
     await fleet.startController();
@@ -126,7 +126,7 @@ describe("fleetwall import fail2ban: Debian's stock jails on a test fleet", () =
   });
 
   it("bans the attackers of sshd, postfix, dovecot and nginx on every host", async () => {
-    for (const [file, lines] of Object.entries(lines())) appendFileSync(join(fleet.hostLogDir(hosts[0] as FleetHost), file), lines);
+    for (const [file, lines] of Object.entries(serviceLines())) appendFileSync(join(fleet.hostLogDir(hosts[0] as FleetHost), file), lines);
     for (const addr of [SSH, SMTP, IMAP, HTTP]) {
       await waitFor(`${addr} banned on both hosts`, async () => (await Promise.all(hosts.map((h) => banned(h, addr)))).every(Boolean), 30_000, 100);
     }
