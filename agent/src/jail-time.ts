@@ -22,7 +22,8 @@ export interface TimedMatch {
 /**
  * A jail's filter as compileFilter makes it, also returning the matched line's time stamp: an
  * imported filter's own (its datepattern, or fail2ban's default templates), a built-in's found by
- * fail2ban's default templates in the matched line only. Journal lines carry no stamp.
+ * fail2ban's default templates at the start of the matched line only (gotosocial's `timestamp=`
+ * field is not: its failures count at arrival). Journal lines carry no stamp.
  */
 export function timedMatcher(jail: JailFilter, options: FilterOptions = {}): (line: string) => TimedMatch | undefined {
   if (isFail2banJail(jail)) {
@@ -35,7 +36,8 @@ export function timedMatcher(jail: JailFilter, options: FilterOptions = {}): (li
     };
   }
   const match = compileFilter(jail, [], options);
-  const templates = options.journal ? "none" : dateTemplates(undefined);
+  // only a stamp the line starts with: one further on may be the client's text (a user name)
+  const templates = options.journal ? "none" : dateTemplates("{^LN-BEG}");
   const find = templates === "none" ? undefined : dateFinder(templates);
   return (line) => {
     const host = match(line);
