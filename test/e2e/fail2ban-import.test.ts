@@ -46,6 +46,7 @@ const SMTP = attacker(2);
 const IMAP = attacker(3);
 const HTTP = attacker(4);
 const VHOST = attacker(5);
+const OLD = attacker(6);
 /** Five lines per service, as each writes them (message texts from fail2ban's own test logs). */
 const limitReq = (i: number, addr: string) => `${nginxStamp()} [error] 256554#0: *9992${i} limiting requests, excess: 1.852 by zone "one", client: ${addr}, server: example.com, request: "POST /index.htm HTTP/1.0", host: "example.com"`;
 const five = (line: (i: number) => string) => Array.from({ length: 5 }, (_, i) => `${line(i)}\n`).join("");
@@ -135,6 +136,19 @@ describe("fleetwall import fail2ban: Debian's stock jails on a test fleet", () =
     expect(list.filter((d) => d.list === "fail2ban-ignoreip").map((d) => d.cidr).sort()).toEqual(["127.0.0.0/8", "198.51.100.0/24", "::1"]);
     expect(list.filter((d) => d.list.startsWith("jail-")).map((d) => `${d.list} ${d.cidr}`).sort()).toEqual([`jail-dovecot ${IMAP}`, `jail-nginx-limit-req ${HTTP}`, `jail-postfix ${SMTP}`, `jail-sshd ${SSH}`].sort());
   }, 120_000);
+
+  it("does not ban for limit-req lines logged in 2015, appended now (the review's case)", async () => {
+    const h = hosts[0] as FleetHost;
+    const tooOld = async () => {
+      const { body } = await fleet.httpGet("http://127.0.0.1:9475/metrics", h);
+      return Number(/^fleetwall_agent_jail_lines_too_old_total\{jail="nginx-limit-req"\} (\d+)/m.exec(body)?.[1] ?? 0);
+    };
+    const before = await tooOld();
+    const old = five((i) => limitReq(i, OLD).replace(/^\S+ \S+/, `2015/01/20 00:00:0${i}`));
+    appendFileSync(join(fleet.hostLogDir(h), "nginx", "error.log"), old);
+    await waitFor("the 2015 lines read and skipped", async () => (await tooOld()) >= before + 5, 30_000, 100);
+    for (const x of hosts) expect(await banned(x, OLD), x.id).toBe(false);
+  }, 60_000);
 
   it("follows a file that matches nginx's glob once it appears", async () => {
     const h = hosts[1] as FleetHost;
