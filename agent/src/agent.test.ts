@@ -147,6 +147,22 @@ describe("Agent on the in-memory backend", () => {
     expect(bus.reports.at(-1)).toMatchObject({ driftRepairs: 3 });
   });
 
+  it("a small bans table is compared whole: an element deleted or added behind its back is repaired at the next check", async () => {
+    const { agent, backend, bus, bans } = await makeAgent();
+    await agent.onDesired(bus, signed(state(1, ["web"])));
+    await bans.synced();
+    await bans.setLocal("sshd", "203.0.113.9", 600);
+    expect(await bans.checkDrift()).toBe(false);
+    backend.handEdit("local", "ip", "203.0.113.9");
+    expect(await bans.checkDrift()).toBe(true);
+    expect(backend.elements("local", "ip").has("203.0.113.9")).toBe(true);
+    // an element nothing asked for (a hand-made ban) is taken out too
+    backend.handEdit("ban", "ip", "203.0.113.66", Date.now() + 600_000);
+    expect(await bans.checkDrift()).toBe(true);
+    expect(backend.elements("ban", "ip").has("203.0.113.66")).toBe(false);
+    expect(await bans.checkDrift()).toBe(false);
+  });
+
   it("keeps local bans across a restart, and reports them", async () => {
     const first = await makeAgent();
     await first.bans.setLocal("sshd", "203.0.113.10", 600);

@@ -6,7 +6,7 @@ import { BanChanges } from "./bans-changes.js";
 import { BanKernel } from "./bans-kernel.js";
 import type { BanEntry } from "./bans-decision.js";
 import { LocalBans, type LocalBan } from "./bans-local.js";
-import { rebuildContent, spotPicks } from "./bans-rebuild.js";
+import { FULL_CHECK_MAX, listingDiffers, rebuildContent, spotPicks } from "./bans-rebuild.js";
 
 export * from "./bans-decision.js";
 export type { LocalBan } from "./bans-local.js";
@@ -218,10 +218,14 @@ export class BanSync {
     return true;
   }
 
-  /** The first of a few held elements (singles, networks, local bans) the kernel does not have, if any. */
+  /** What the kernel lacks or holds unasked: all compared when small, else the first of a few held elements missing. */
   async #spotCheck(samples: number): Promise<string | undefined> {
     // an element about to expire may be gone by the time it is asked for
     const soon = this.#now() + 2_000;
+    if (this.activeBans + this.#belief.allows.size + this.#local.size <= FULL_CHECK_MAX) {
+      const listing = await this.backend.listBans();
+      return listing && listingDiffers(rebuildContent(this.#belief, this.#local.list(), this.#now()).elements, listing, this.#kernel.refused, 2_000);
+    }
     const picks = spotPicks(this.#belief, this.#kernel, this.#local.list(), samples);
     for (const p of picks) {
       if (p.expiresAt <= soon || this.#kernel.refused.has(`${p.kind} ${p.element}`)) continue;

@@ -61,6 +61,12 @@ export class MemoryBackend implements FirewallBackend {
   flushSet(kind: BanSetKind, family: Family): void {
     this.#bans?.get(setName(kind, family))?.clear();
   }
+  /** Someone deleted (`nft delete element`) or added (`nft add element`, with its expiry) one element behind the agent's back. */
+  handEdit(kind: BanSetKind, family: Family, element: string, expiresAt?: number): void {
+    const set = this.#bans?.get(setName(kind, family));
+    if (expiresAt === undefined) set?.delete(element);
+    else set?.set(element, expiresAt);
+  }
   /** Whether a ruleset is in force (tests of commit-confirm use it with a bus that answers only then). */
   get ruleset(): RulesetIR | undefined {
     return this.#policy?.ruleset;

@@ -35,7 +35,7 @@ export function addControllerCommand(program: Command): void {
       .option("--min-reporters <n>", "distinct reporting hosts for a quorum: needed for prefixes, bans longer than --reporter-max-ban, and past a reporter's budget", "2")
       .option("--max-ban <duration>", "longest ban the arbiter grants (with a quorum)", "30d")
       .option("--reporter-max-ban <duration>", "longest fleet ban one reporting host can cause alone", "1h")
-      .option("--reporter-budget <n>", "fleet bans one reporting host can cause alone per minute (0: none); past it, its detections stay local", "10")
+      .option("--reporter-budget <n>", "fleet bans one reporting host can cause alone in any 60 s (a sliding window; 0: none); past it, its detections stay local", "10")
       .option("--report-window <duration>", "how long a host's report of an address counts towards a quorum", "10m")
       .option("--min-prefix4 <bits>", "broadest IPv4 prefix a ban may cover", "16")
       .option("--min-prefix6 <bits>", "broadest IPv6 prefix a ban may cover", "48")

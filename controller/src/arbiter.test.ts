@@ -44,7 +44,7 @@ describe("arbitrate: one reporter alone", () => {
   it("past its budget the detection stays local", () => {
     const p = arbitrate(signal(), view({ soloBudgetLeft: 0 }), config, now);
     expect(p.puts).toEqual([]);
-    expect(p.refusals[0]?.reason).toMatch(/^over budget: a alone may cause 10 fleet bans a minute/);
+    expect(p.refusals[0]?.reason).toMatch(/^over budget: a alone may cause 10 fleet bans in any 60 s/);
   });
 });
 

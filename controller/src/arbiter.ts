@@ -13,7 +13,7 @@ export interface ArbiterConfig {
   maxBanSeconds: number;
   /** Longest fleet ban one reporting host can cause alone. */
   soloMaxBanSeconds: number;
-  /** Fleet bans one reporting host can cause alone per minute; past it, its detections stay local. */
+  /** Fleet bans one reporting host can cause alone in any 60 s (a sliding window); past it, its detections stay local. */
   soloBudgetPerMinute: number;
   /** Broadest prefixes any decision may have, an operator's too (no /0): IPv4 and IPv6. */
   minPrefix: { ip: number; ip6: number };
@@ -101,7 +101,7 @@ export function arbitrate(signal: BanSignal, view: ArbiterView, config: ArbiterC
   if (!quorum) {
     const short = `${reporters.length} of ${config.minReporters} reporting hosts`;
     if (!isSingle(addr)) return refuse(addr.text, `a /${addr.prefix} needs a quorum: ${short}`);
-    if (view.soloBudgetLeft <= 0) return refuse(addr.text, `over budget: ${signal.hostId} alone may cause ${config.soloBudgetPerMinute} fleet bans a minute (${short}); kept local`);
+    if (view.soloBudgetLeft <= 0) return refuse(addr.text, `over budget: ${signal.hostId} alone may cause ${config.soloBudgetPerMinute} fleet bans in any 60 s (${short}); kept local`);
     seconds = Math.min(seconds, config.soloMaxBanSeconds);
   }
   // a report never shortens a ban in force (one host re-reporting after the window cannot cut a quorum's 30 days to an hour)

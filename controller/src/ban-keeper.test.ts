@@ -91,6 +91,20 @@ describe("BanKeeper arbitration", () => {
     expect(parseBanDecision((sink.stored.get("jail-sshd.203.0.113.5") as SignedEnvelope).payload)).toMatchObject({ origins: ["h1", "h2"], expiresAt: "2026-11-28T12:00:00.000Z" });
   });
 
+  it("counts the budget over the last 60 s, not per clock minute: a burst across a minute's end gets it once", async () => {
+    let now = Date.parse("2026-11-27T12:00:59.500Z");
+    const { keeper, sink } = keeperWithBucket(false, () => now);
+    const at = (address: string) => ({ ...signal("h1", address), at: new Date(now).toISOString() });
+    for (let i = 1; i <= 3; i += 1) await keeper.onSignal(at(`203.0.113.${i}`));
+    now += 1000; // 12:01:00.5, a new clock minute
+    for (let i = 4; i <= 6; i += 1) await keeper.onSignal(at(`203.0.113.${i}`));
+    expect(sink.stored.size).toBe(config.soloBudgetPerMinute);
+    expect(keeper.skipped).toEqual({ over: 3 });
+    now = Date.parse("2026-11-27T12:01:59.500Z"); // the first three are 60 s old
+    await keeper.onSignal(at("203.0.113.7"));
+    expect(sink.stored.has("jail-sshd.203.0.113.7")).toBe(true);
+  });
+
   it("a second host's report within the window upgrades a solo ban to the quorum's (reports are kept after a ban)", async () => {
     const { keeper, sink } = keeperWithBucket(false);
     await keeper.onSignal(signal("h1", "203.0.113.226"));

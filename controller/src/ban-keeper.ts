@@ -177,7 +177,7 @@ export class BanKeeper {
     await this.publisher.execute(plan);
     // spent once published: a signal redelivered after a failed put is not charged twice. Reports
     // are kept (windowed, capped): a second host's report within the window upgrades a solo ban
-    if (plan.solo) this.reporters.charge(signal.hostId, nowMs, unit);
+    if (plan.solo) this.reporters.charge(signal.hostId, this.config.soloBudgetPerMinute, nowMs, unit);
     const ban = plan.puts[0] as BanDecision;
     this.log.warn({ address: ban.cidr, jail: signal.jail, expiresAt: ban.expiresAt, offences: ban.offences, origins: ban.origins, solo: plan.solo }, "fleet ban");
   }

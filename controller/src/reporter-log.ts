@@ -8,7 +8,7 @@ export interface ReporterLogLimits {
   maxAddresses: number;
   /** Reporters remembered per address (a quorum needs only a few). */
   maxPerAddress: number;
-  /** Reporters whose per-minute budget is tracked at once. */
+  /** Reporters whose budget (their spends of the last 60 s) is tracked at once. */
   maxReporters: number;
   /**
    * Addresses one reporter's reports are kept for at once; past it, its own least recent report is
@@ -22,14 +22,16 @@ export const DEFAULT_REPORTER_LIMITS: ReporterLogLimits = { windowMs: 600_000, m
 /**
  * Who reported which address, within a window and a cap: an attack that reports a million
  * addresses costs at most `maxAddresses` entries, and each entry at most `maxPerAddress` hosts.
- * Also each reporter's budget of fleet bans it may cause alone, per minute. Maps keep insertion
+ * Also each reporter's budget of fleet bans it may cause alone in any 60 s (a sliding window, not
+ * clock minutes: a burst across a minute's end gets the budget once, not twice). Maps keep insertion
  * order, so re-inserting on every report keeps the least recent first, for eviction.
  */
 export class ReporterLog {
   readonly #byAddress = new Map<string, Map<string, number>>();
   /** Reporter → the addresses it is kept as a reporter of, least recent first. */
   readonly #byReporter = new Map<string, Set<string>>();
-  readonly #spent = new Map<string, { minute: number; units: Map<string, number> }>();
+  /** Reporter → its spends still in the budget window, oldest first, at most its budget of them. */
+  readonly #spent = new Map<string, Spend[]>();
   evicted = 0;
   /** Reports forgotten because their reporter was over `maxPerReporter`. */
   evictedOwn = 0;
@@ -98,39 +100,63 @@ export class ReporterLog {
     for (const [address, reporters] of this.#byAddress) {
       for (const [host, at] of reporters) if (at < since) this.#drop(address, host);
     }
-    const minute = Math.floor(nowMs / 60_000);
-    for (const [host, s] of this.#spent) if (s.minute < minute) this.#spent.delete(host);
+    for (const [host, spends] of this.#spent) {
+      const live = inWindow(spends, nowMs);
+      if (live.length === 0) this.#spent.delete(host);
+      else if (live.length < spends.length) this.#spent.set(host, live);
+    }
   }
 
   /**
-   * Fleet bans `host` may still cause alone in the current minute, for an address whose budget unit
-   * is `unit` (budgetUnit): each PER_UNIT_PER_MINUTE addresses of one unit cost one, so an attacker
-   * with one /64 uses one unit of an honest host's budget, not all of it.
+   * Fleet bans `host` may still cause alone now, its spends of the last BUDGET_WINDOW_MS counted, for
+   * an address whose budget unit is `unit` (budgetUnit): each PER_UNIT_PER_MINUTE addresses of one
+   * unit cost one, so an attacker with one /64 uses one unit of an honest host's budget, not all of it.
    */
   budgetLeft(host: string, perMinute: number, nowMs: number, unit?: string): number {
-    const s = this.#spent.get(host);
-    if (!s || s.minute !== Math.floor(nowMs / 60_000)) return perMinute;
-    const used = unit === undefined ? 0 : (s.units.get(unit) ?? 0);
+    const live = inWindow(this.#spent.get(host) ?? [], nowMs);
     // a unit's part-used share: free
-    if (used % PER_UNIT_PER_MINUTE !== 0) return 1;
-    let spent = 0;
-    for (const n of s.units.values()) spent += Math.ceil(n / PER_UNIT_PER_MINUTE);
-    return Math.max(0, perMinute - spent);
+    if (unit !== undefined && openShare(live, unit)) return 1;
+    return Math.max(0, perMinute - live.length);
   }
 
-  /** Spends one of `host`'s budget (or one more address of a unit already spent this minute). */
-  charge(host: string, nowMs: number, unit = `#${nowMs}-${Math.random()}`): void {
-    const minute = Math.floor(nowMs / 60_000);
-    const s = this.#spent.get(host);
+  /**
+   * Spends one of `host`'s budget of `perMinute` (or one more address of a unit spent within the
+   * window, while its share lasts). At most `perMinute` spends are kept per reporter: past it, the
+   * oldest is forgotten (the caller checks budgetLeft first, so that happens only when it did not).
+   */
+  charge(host: string, perMinute: number, nowMs: number, unit = `#${nowMs}-${Math.random()}`): void {
+    const live = inWindow(this.#spent.get(host) ?? [], nowMs);
     this.#spent.delete(host);
-    const units = s && s.minute === minute ? s.units : new Map<string, number>();
-    units.set(unit, (units.get(unit) ?? 0) + 1);
-    this.#spent.set(host, { minute, units });
+    const share = openShare(live, unit);
+    if (share) share.addresses += 1;
+    else live.push({ atMs: nowMs, unit, addresses: 1 });
+    while (live.length > Math.max(1, perMinute)) live.shift();
+    this.#spent.set(host, live);
     if (this.#spent.size > this.limits.maxReporters) this.#spent.delete(this.#spent.keys().next().value as string);
   }
 }
 
-/** Addresses of one budget unit one reporter may have fleet-banned alone in a minute. */
+/** How long a spend counts against its reporter's budget (ms): a sliding minute. */
+export const BUDGET_WINDOW_MS = 60_000;
+
+/** One unit of a reporter's budget spent: when, on which unit, and how many of its addresses so far. */
+interface Spend {
+  atMs: number;
+  unit: string;
+  addresses: number;
+}
+
+/** The spends that still count at `nowMs` (made less than BUDGET_WINDOW_MS ago). Pure. */
+function inWindow(spends: Spend[], nowMs: number): Spend[] {
+  return spends.filter((s) => nowMs - s.atMs < BUDGET_WINDOW_MS);
+}
+
+/** The spend of `unit` that has room for another address, if any. Pure. */
+function openShare(live: Spend[], unit: string): Spend | undefined {
+  return live.find((s) => s.unit === unit && s.addresses < PER_UNIT_PER_MINUTE);
+}
+
+/** Addresses of one budget unit that one spend covers: one reporter's fleet bans alone in a unit, per unit of its budget. */
 export const PER_UNIT_PER_MINUTE = 16;
 
 /** The budget unit of an address: its /64 for IPv6 (one subscriber's network), the address itself for IPv4. Pure. */

@@ -65,15 +65,14 @@ describe("one host's word is bounded (#18 rows 1, 2, 5, 7)", () => {
       return (await refused()) + rows.filter((r) => r.origins.join() === "t1").length >= 42;
     }, 15_000, 100);
     const byT1 = rows.filter((r) => r.origins.join() === "t1");
-    // ten a minute (twenty if the flood straddled a minute), never forty
-    expect(byT1.length).toBeGreaterThanOrEqual(10);
-    expect(byT1.length).toBeLessThanOrEqual(20);
+    // ten in any 60 s (a sliding window: a flood across a minute's end gets ten, not twenty), never forty
+    expect(byT1).toHaveLength(10);
     for (const r of byT1) expect(Date.parse(r.expiresAt as string) - Date.now()).toBeLessThanOrEqual(3600_000);
     expect(rows.map((r) => r.cidr)).not.toContain(ADMIN);
     expect(rows.map((r) => r.cidr)).not.toContain("198.19.0.0/16");
     expect(s.fleet.controller?.log()).toContain("a management network");
     expect(s.fleet.controller?.log()).toContain("a /16 needs a quorum: 1 of 2 reporting hosts");
-    expect(s.fleet.controller?.log()).toMatch(/over budget: t1 alone may cause 10 fleet bans a minute/);
+    expect(s.fleet.controller?.log()).toMatch(/over budget: t1 alone may cause 10 fleet bans in any 60 s/);
     // the flood's refusals were not logged one by one
     const overLines = (s.fleet.controller?.log() ?? "").split("\n").filter((l) => l.includes("not turned into a fleet ban") && l.includes("over budget"));
     expect(overLines.length).toBeLessThanOrEqual(3);
