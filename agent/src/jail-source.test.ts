@@ -30,7 +30,8 @@ describe("followSource", () => {
     try {
       appendFileSync(path, "new line\n");
       const deadline = Date.now() + 20_000;
-      while (lines.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      // the position is handed on after the lines: wait for both
+      while ((lines.length === 0 || keys.size === 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       expect(lines).toEqual(["new line"]);
       expect([...keys]).toEqual([path]);
     } finally {
