@@ -1,11 +1,14 @@
 import { canonicalJson, type JailIR } from "@fleetwall/api";
 import type { Logger } from "pino";
 import type { FollowPosition } from "./file-follower.js";
-import { compileFilter } from "./filters.js";
 import { followSource, readsSshd } from "./jail-source.js";
 import { sshdEntry } from "./journal-follower.js";
 import { JailCounter, type JailBan } from "./jail-counter.js";
+import { failureTime, lineTimeMs, timedMatcher, type TimedMatch } from "./jail-time.js";
 import { JAIL_POSITIONS as POSITIONS, type StateStore } from "./state-store.js";
+
+/** How often a jail says that it skipped failures logged too long ago. */
+const TOO_OLD_LOG_MS = 10 * 60_000;
 
 interface Running {
   key: string;
@@ -29,6 +32,9 @@ export class JailRunner {
   linesAmbiguous = 0;
   /** Journal entries claiming to be sshd's that the journal's trusted fields say are not: ignored. */
   linesUntrusted = 0;
+  /** Matched lines logged more than findTime before they were read, by jail: not counted (./jail-time.ts). */
+  readonly linesTooOld: Record<string, number> = {};
+  #tooOldLogged = new Map<string, number>();
 
   constructor(
     private readonly store: StateStore,
@@ -58,9 +64,9 @@ export class JailRunner {
     }
     for (const jail of jails) {
       if (this.#running.has(jail.name)) continue;
-      let match: ReturnType<typeof compileFilter>;
+      let match: (line: string) => TimedMatch | undefined;
       try {
-        match = compileFilter(jail, [], { journal: "journal" in jail.source, onAmbiguous: () => (this.linesAmbiguous += 1) });
+        match = timedMatcher(jail, { journal: "journal" in jail.source, onAmbiguous: () => (this.linesAmbiguous += 1) });
       } catch (error) {
         this.log.error({ jail: jail.name, err: error }, "jail filter refused; jail not started");
         continue;
@@ -70,10 +76,15 @@ export class JailRunner {
         const now = this.now();
         for (const line of lines) {
           this.linesRead += 1;
-          const host = match(line);
-          if (!host) continue;
+          const m = match(line);
+          if (!m) continue;
           this.linesMatched += 1;
-          const ban = counter.fail(host, now);
+          const at = failureTime(m.date && lineTimeMs(m.date, now), now, jail.findTimeSeconds);
+          if (at.tooOld) {
+            this.#tooOld(jail, at.lineMs, now);
+            continue;
+          }
+          const ban = counter.fail(m.host, at.atMs);
           if (ban) this.onBan(ban, jail);
         }
       };
@@ -88,6 +99,16 @@ export class JailRunner {
       this.#running.set(jail.name, { key: canonicalJson(jail), stop, counter });
       this.log.info({ jail: jail.name, source: jail.source }, "jail started");
     }
+  }
+
+  /** Counts a failure logged too long ago; says so at most once per jail every TOO_OLD_LOG_MS. */
+  #tooOld(jail: JailIR, lineMs: number, now: number): void {
+    this.linesTooOld[jail.name] = (this.linesTooOld[jail.name] ?? 0) + 1;
+    const last = this.#tooOldLogged.get(jail.name);
+    if (last !== undefined && now - last < TOO_OLD_LOG_MS) return;
+    this.#tooOldLogged.set(jail.name, now);
+    const lineTime = new Date(lineMs).toISOString();
+    this.log.warn({ jail: jail.name, lineTime, findTimeSeconds: jail.findTimeSeconds, skipped: this.linesTooOld[jail.name] }, "jail failure logged before findTime ago; not counted");
   }
 
   #savePosition(path: string, pos: FollowPosition | string): void {

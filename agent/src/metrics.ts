@@ -1,5 +1,5 @@
 import { counterOf, gaugeOf, latencyOf } from "@fleetwall/runtime";
-import type { Registry } from "prom-client";
+import { Counter, type Registry } from "prom-client";
 import type { Agent } from "./agent.js";
 import type { Defender } from "./defender.js";
 import type { JailRunner } from "./jails.js";
@@ -31,6 +31,7 @@ export function agentMetrics(registry: Registry, { agent, nft, defender, jails, 
   counterOf(registry, "fleetwall_agent_log_lines_total", "Log lines read by jails.", () => jails?.linesRead ?? 0);
   counterOf(registry, "fleetwall_agent_log_matches_total", "Log lines a jail filter matched.", () => jails?.linesMatched ?? 0);
   counterOf(registry, "fleetwall_agent_log_ambiguous_total", "Log lines naming two candidate sources (sshd, nginx, GoToSocial; a crafted user name): no one's failure.", () => jails?.linesAmbiguous ?? 0);
+  labelledCounterOf(registry, "fleetwall_agent_jail_lines_too_old_total", "Failures logged more than the jail's findTime before they were read (an old log appended, a clock gone wrong): not counted.", () => jails?.linesTooOld ?? {}, "jail");
   counterOf(registry, "fleetwall_agent_log_untrusted_total", "Journal entries tagged sshd that sshd did not write (by the journal's trusted fields): ignored.", () => jails?.linesUntrusted ?? 0);
   counterOf(registry, "fleetwall_agent_element_listings_total", "Operators' requests for the kernel's ban elements answered with a listing.", () => agent.elementListings.answered);
   counterOf(registry, "fleetwall_agent_element_requests_refused_total", "Operators' element requests refused: malformed, while another was listed, or nothing to list.", () => agent.elementListings.refused);
@@ -40,4 +41,22 @@ export function agentMetrics(registry: Registry, { agent, nft, defender, jails, 
   gaugeOf(registry, "fleetwall_agent_applied_revision", "Desired-state revision in force.", () => agent.appliedRevision);
   gaugeOf(registry, "fleetwall_agent_bans_active", "Bans in the kernel's sets.", () => defender.bans.activeBans);
   gaugeOf(registry, "fleetwall_agent_signals_queued", "Detections waiting for the bus.", () => defender.queuedSignals);
+}
+
+/** A counter per label value, mirroring monotonically growing numbers kept elsewhere. */
+function labelledCounterOf(registry: Registry, name: string, help: string, read: () => Readonly<Record<string, number>>, labelName: string): Counter {
+  const last = new Map<string, number>();
+  return new Counter({
+    name,
+    help,
+    labelNames: [labelName],
+    registers: [registry],
+    collect() {
+      for (const [k, n] of Object.entries(read())) {
+        const before = last.get(k) ?? 0;
+        if (n > before) this.inc({ [labelName]: k }, n - before);
+        last.set(k, Math.max(before, n));
+      }
+    },
+  });
 }

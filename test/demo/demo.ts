@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { JAIL_LOG_DIR, REPO, createFleet, type Fleet } from "../harness/fleet.js";
 import { attacker } from "../harness/netns.js";
 import { waitFor } from "../harness/sh.js";
+import { syslogStamp } from "../harness/log-stamp.js";
 
 const PORTS = [22, 80, 443, 3306, 9100];
 
@@ -65,7 +66,7 @@ async function main(): Promise<void> {
     const bad = attacker(1);
     say(`a brute force: ${bad} fails 5 SSH logins on web-1 (lines appended to web-1's auth.log)`);
     await waitFor("jails running", () => f.hosts.every((h) => h.agent?.log().includes('"jail started"')), 10_000);
-    const lines = Array.from({ length: 5 }, (_, i) => `Nov 27 10:00:0${i} web-1 sshd[${900 + i}]: Failed password for invalid user admin from ${bad} port ${50000 + i} ssh2\n`).join("");
+    const lines = Array.from({ length: 5 }, (_, i) => `${syslogStamp()} web-1 sshd[${900 + i}]: Failed password for invalid user admin from ${bad} port ${50000 + i} ssh2\n`).join("");
     const t0 = Date.now();
     appendFileSync(join(f.hostLogDir(f.hosts[0]!), "auth.log"), lines);
     // when each agent's nft accepted the element, from its own log (same clock): polling nft from

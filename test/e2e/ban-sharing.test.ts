@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { attacker } from "../harness/netns.js";
 import { JAIL_LOG_DIR, REPO, createFleet, type Fleet, type FleetHost } from "../harness/fleet.js";
 import { waitFor, waitForProgress } from "../harness/sh.js";
+import { syslogStamp } from "../harness/log-stamp.js";
 
 const ATTACKER = attacker(1);
 const FRIEND = attacker(2); // allowlisted
@@ -30,7 +31,7 @@ spec:
 `;
 
 const failures = (addr: string, n: number) =>
-  Array.from({ length: n }, (_, i) => `Nov 27 10:00:0${i} web sshd[${1000 + i}]: Failed password for invalid user admin from ${addr} port ${40000 + i} ssh2\n`).join("");
+  Array.from({ length: n }, (_, i) => `${syslogStamp()} web sshd[${1000 + i}]: Failed password for invalid user admin from ${addr} port ${40000 + i} ssh2\n`).join("");
 
 describe("fleet ban sharing: a brute force on one host is banned on every host", () => {
   let fleet: Fleet;

@@ -9,6 +9,7 @@ import { startProc } from "../harness/procs.js";
 import { CLI } from "../harness/fleet.js";
 import { policyYaml } from "../harness/policy-yaml.js";
 import { waitFor } from "../harness/sh.js";
+import { syslogStamp } from "../harness/log-stamp.js";
 
 const POLICY = `${readFileSync(join(REPO, "examples/web-server.yaml"), "utf8")}
   jails:
@@ -26,7 +27,7 @@ const NARROW = "203.0.113.24/29";
 const INSIDE_WIDE = attacker(10);
 
 const failures = (addr: string, n: number) =>
-  Array.from({ length: n }, (_, i) => `Nov 27 10:00:0${i} web sshd[${2000 + i}]: Failed password for invalid user admin from ${addr} port ${41000 + i} ssh2\n`).join("");
+  Array.from({ length: n }, (_, i) => `${syslogStamp()} web sshd[${2000 + i}]: Failed password for invalid user admin from ${addr} port ${41000 + i} ssh2\n`).join("");
 
 describe("per-host ban truth on a 3-host fleet", () => {
   let fleet: Fleet;

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { attacker } from "../harness/netns.js";
 import { CLI, JAIL_LOG_DIR, createFleet, type Fleet, type FleetHost } from "../harness/fleet.js";
 import { waitFor } from "../harness/sh.js";
+import { syslogStamp, nginxStamp } from "../harness/log-stamp.js";
 
 // issue #20, done when: `fleetwall import fail2ban` on Debian's stock configuration, with a
 // jail.local enabling sshd, postfix, dovecot and nginx-limit-req (written into a copy of
@@ -45,16 +46,18 @@ const SMTP = attacker(2);
 const IMAP = attacker(3);
 const HTTP = attacker(4);
 const VHOST = attacker(5);
+const OLD = attacker(6);
 /** Five lines per service, as each writes them (message texts from fail2ban's own test logs). */
-const limitReq = (i: number, addr: string) => `2026/12/06 01:00:0${i} [error] 256554#0: *9992${i} limiting requests, excess: 1.852 by zone "one", client: ${addr}, server: example.com, request: "POST /index.htm HTTP/1.0", host: "example.com"`;
+const limitReq = (i: number, addr: string) => `${nginxStamp()} [error] 256554#0: *9992${i} limiting requests, excess: 1.852 by zone "one", client: ${addr}, server: example.com, request: "POST /index.htm HTTP/1.0", host: "example.com"`;
 const five = (line: (i: number) => string) => Array.from({ length: 5 }, (_, i) => `${line(i)}\n`).join("");
-const LINES = {
-  "auth.log": five((i) => `Dec  6 01:00:0${i} web sshd[${2000 + i}]: Failed password for invalid user admin from ${SSH} port ${40000 + i} ssh2`),
+/** Made when appended: a jail does not count failures logged more than findTime ago. */
+const serviceLines = () => ({
+  "auth.log": five((i) => `${syslogStamp()} web sshd[${2000 + i}]: Failed password for invalid user admin from ${SSH} port ${40000 + i} ssh2`),
   "mail.log":
-    five((i) => `Dec  6 01:00:0${i} web postfix/smtpd[8738]: NOQUEUE: reject: RCPT from spam.example[${SMTP}]: 554 5.7.1 <smtp@example.com>: Relay access denied; from=<john@example.com> to=<smtp@example.org> proto=SMTP helo=<spam.example>`) +
-    five((i) => `Dec  6 01:00:1${i} web dovecot: auth-worker(31326): pam(username,${IMAP}): unknown user`),
+    five((i) => `${syslogStamp()} web postfix/smtpd[8738]: NOQUEUE: reject: RCPT from spam.example[${SMTP}]: 554 5.7.1 <smtp@example.com>: Relay access denied; from=<john@example.com> to=<smtp@example.org> proto=SMTP helo=<spam.example>`) +
+    five((i) => `${syslogStamp()} web dovecot: auth-worker(31326): pam(username,${IMAP}): unknown user`),
   "nginx/error.log": five((i) => limitReq(i, HTTP)),
-};
+});
 
 describe("fleetwall import fail2ban: Debian's stock jails on a test fleet", () => {
   let fleet: Fleet;
@@ -88,7 +91,7 @@ describe("fleetwall import fail2ban: Debian's stock jails on a test fleet", () =
     hosts = fleet.hosts;
     for (const h of hosts) {
       mkdirSync(join(fleet.hostLogDir(h), "nginx"), { recursive: true });
-      for (const f of Object.keys(LINES)) appendFileSync(join(fleet.hostLogDir(h), f), "");
+      for (const f of Object.keys(serviceLines())) appendFileSync(join(fleet.hostLogDir(h), f), "");
     }
     fleet.writePolicy("fail2ban.yaml", yaml);
     await fleet.startController();
@@ -124,7 +127,7 @@ describe("fleetwall import fail2ban: Debian's stock jails on a test fleet", () =
   });
 
   it("bans the attackers of sshd, postfix, dovecot and nginx on every host", async () => {
-    for (const [file, lines] of Object.entries(LINES)) appendFileSync(join(fleet.hostLogDir(hosts[0] as FleetHost), file), lines);
+    for (const [file, lines] of Object.entries(serviceLines())) appendFileSync(join(fleet.hostLogDir(hosts[0] as FleetHost), file), lines);
     for (const addr of [SSH, SMTP, IMAP, HTTP]) {
       await waitFor(`${addr} banned on both hosts`, async () => (await Promise.all(hosts.map((h) => banned(h, addr)))).every(Boolean), 30_000, 100);
     }
@@ -133,6 +136,19 @@ describe("fleetwall import fail2ban: Debian's stock jails on a test fleet", () =
     expect(list.filter((d) => d.list === "fail2ban-ignoreip").map((d) => d.cidr).sort()).toEqual(["127.0.0.0/8", "198.51.100.0/24", "::1"]);
     expect(list.filter((d) => d.list.startsWith("jail-")).map((d) => `${d.list} ${d.cidr}`).sort()).toEqual([`jail-dovecot ${IMAP}`, `jail-nginx-limit-req ${HTTP}`, `jail-postfix ${SMTP}`, `jail-sshd ${SSH}`].sort());
   }, 120_000);
+
+  it("does not ban for limit-req lines logged in 2015, appended now (the review's case)", async () => {
+    const h = hosts[0] as FleetHost;
+    const tooOld = async () => {
+      const { body } = await fleet.httpGet("http://127.0.0.1:9475/metrics", h);
+      return Number(/^fleetwall_agent_jail_lines_too_old_total\{jail="nginx-limit-req"\} (\d+)/m.exec(body)?.[1] ?? 0);
+    };
+    const before = await tooOld();
+    const old = five((i) => limitReq(i, OLD).replace(/^\S+ \S+/, `2015/01/20 00:00:0${i}`));
+    appendFileSync(join(fleet.hostLogDir(h), "nginx", "error.log"), old);
+    await waitFor("the 2015 lines read and skipped", async () => (await tooOld()) >= before + 5, 30_000, 100);
+    for (const x of hosts) expect(await banned(x, OLD), x.id).toBe(false);
+  }, 60_000);
 
   it("follows a file that matches nginx's glob once it appears", async () => {
     const h = hosts[1] as FleetHost;

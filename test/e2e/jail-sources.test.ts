@@ -3,11 +3,12 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { JAIL_LOG_DIR, createFleet, type Fleet, type FleetHost } from "../harness/fleet.js";
 import { waitFor } from "../harness/sh.js";
+import { syslogStamp } from "../harness/log-stamp.js";
 
 // Each scenario bans its own address; they are never contacted, only looked up in the ban set.
 const addr = (n: number) => `203.0.113.${100 + n}`;
 const message = (a: string, i: number) => `Failed password for invalid user admin from ${a} port ${41000 + i} ssh2`;
-const failures = (a: string, n: number) => Array.from({ length: n }, (_, i) => `Nov 27 10:00:0${i} h sshd[${2000 + i}]: ${message(a, i)}\n`).join("");
+const failures = (a: string, n: number) => Array.from({ length: n }, (_, i) => `${syslogStamp()} h sshd[${2000 + i}]: ${message(a, i)}\n`).join("");
 // the journal holds only the message; the agent adds host, identifier and pid
 const journalFailures = (a: string, n: number) => Array.from({ length: n }, (_, i) => `${message(a, i)}\n`).join("");
 
@@ -110,6 +111,29 @@ describe("jail sources: files across rotation, truncation and restarts; the syst
     await waitFor("jails restarted", () => (host.agent?.log().match(/"jail started"/g) ?? []).length >= 4, 30_000);
     appendFileSync(log, failures(addr(4), 1));
     await waitBanned(addr(4));
+  });
+
+  it("does not count failures logged before findTime ago (an old log appended), and counts them, and says so, by jail", async () => {
+    const tooOld = async () => {
+      const { body } = await fleet.httpGet("http://127.0.0.1:9475/metrics", host);
+      return Number(/^fleetwall_agent_jail_lines_too_old_total\{jail="file"\} (\d+)/m.exec(body)?.[1] ?? 0);
+    };
+    const before = await tooOld();
+    const twoHoursAgo = syslogStamp(new Date(Date.now() - 2 * 3600_000));
+    const old = [0, 1, 2].map((i) => `${twoHoursAgo} h sshd[${2100 + i}]: ${message(addr(10), i)}\n`);
+    // rsyslog's high-precision stamp carries its year and zone: a 2015 line
+    const older = [0, 1, 2].map((i) => `2015-01-20T10:00:0${i}.000000+00:00 h sshd[${2200 + i}]: ${message(addr(10), i)}\n`);
+    appendFileSync(log, [...old, ...older].join(""));
+    await waitFor("the old failures read and skipped", async () => (await tooOld()) >= before + 6, 30_000, 100);
+    expect(await banned(addr(10))).toBe(false);
+    expect(host.agent?.log()).toContain("jail failure logged before findTime ago; not counted");
+    // the same address failing now is banned: three fresh failures, not three on top of six old ones
+    const read = await linesRead();
+    appendFileSync(log, failures(addr(10), 2));
+    await waitFor("two fresh failures read", async () => (await linesRead()) >= read + 2, 30_000, 100);
+    expect(await banned(addr(10))).toBe(false);
+    appendFileSync(log, `${syslogStamp()} h sshd[2302]: ${message(addr(10), 2)}\n`);
+    await waitBanned(addr(10));
   });
 
   it("reads the systemd journal by identifier, resuming after its saved cursor", async () => {

@@ -5,6 +5,7 @@ import { attacker } from "../harness/netns.js";
 import type { FleetHost } from "../harness/fleet.js";
 import { securedFleet, type SecuredFleet } from "../harness/secured-fleet.js";
 import { waitFor } from "../harness/sh.js";
+import { syslogStamp } from "../harness/log-stamp.js";
 
 // issue #18, row 6: an SSH login attempt with the user name `a from V port 22 ssh2: b` must not
 // make V a failure (fail2ban's filter takes the first address of that line). Two hosts see it, and
@@ -17,15 +18,15 @@ const PREFIX_VICTIM = ATTACKER.slice(0, -1);
 /** The lines sshd writes for a password attempt with a crafted user name, from the attacker's address. */
 const crafted = (host: string, pid: number, i: number) =>
   [
-    `Dec  6 01:00:0${i} ${host} sshd[${pid}]: Invalid user a from ${VICTIM} port 22 ssh2: b from ${ATTACKER} port ${40000 + i}`,
-    `Dec  6 01:00:0${i} ${host} sshd[${pid}]: Failed password for invalid user a from ${VICTIM} port 22 ssh2: b from ${ATTACKER} port ${40000 + i} ssh2`,
-    `Dec  6 01:00:0${i} ${host} sshd[${pid}]: Failed keyboard-interactive/pam for invalid user a from ${VICTIM} port 22 ssh2: b from ${ATTACKER} port ${40000 + i} ssh2`,
-    `Dec  6 01:00:0${i} ${host} sshd[${pid}]: Connection closed by invalid user a ${VICTIM} on ${ATTACKER} port ${40000 + i} [preauth]`,
+    `${syslogStamp()} ${host} sshd[${pid}]: Invalid user a from ${VICTIM} port 22 ssh2: b from ${ATTACKER} port ${40000 + i}`,
+    `${syslogStamp()} ${host} sshd[${pid}]: Failed password for invalid user a from ${VICTIM} port 22 ssh2: b from ${ATTACKER} port ${40000 + i} ssh2`,
+    `${syslogStamp()} ${host} sshd[${pid}]: Failed keyboard-interactive/pam for invalid user a from ${VICTIM} port 22 ssh2: b from ${ATTACKER} port ${40000 + i} ssh2`,
+    `${syslogStamp()} ${host} sshd[${pid}]: Connection closed by invalid user a ${VICTIM} on ${ATTACKER} port ${40000 + i} [preauth]`,
     // a failure without an address, then a closing line whose user name ends in `<victim> on`
-    `Dec  6 01:00:0${i} ${host} sshd[${pid + 5}]: Disconnecting: Too many authentication failures for a [preauth]`,
-    `Dec  6 01:00:0${i} ${host} sshd[${pid + 5}]: Connection closed by invalid user a ${PREFIX_VICTIM} on ${ATTACKER} port ${40000 + i} [preauth]`,
+    `${syslogStamp()} ${host} sshd[${pid + 5}]: Disconnecting: Too many authentication failures for a [preauth]`,
+    `${syslogStamp()} ${host} sshd[${pid + 5}]: Connection closed by invalid user a ${PREFIX_VICTIM} on ${ATTACKER} port ${40000 + i} [preauth]`,
     // another program's line with an sshd-looking message in it
-    `Dec  6 01:00:0${i} ${host} logger[${pid + 1}]: sshd[${pid}]: Failed password for root from ${VICTIM} port 22 ssh2`,
+    `${syslogStamp()} ${host} logger[${pid + 1}]: sshd[${pid}]: Failed password for root from ${VICTIM} port 22 ssh2`,
   ].join("\n") + "\n";
 
 describe("log lines cannot choose the victim (#18.6), on the secured fleet", () => {

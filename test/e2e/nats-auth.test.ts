@@ -8,6 +8,7 @@ import { DESIRED_BUCKET, agentInboxPrefix, reportSubject } from "@fleetwall/api"
 import { attacker } from "../harness/netns.js";
 import { CLI, JAIL_LOG_DIR, createFleet, type Fleet, type FleetHost } from "../harness/fleet.js";
 import { sh, waitFor } from "../harness/sh.js";
+import { syslogStamp } from "../harness/log-stamp.js";
 
 // Every process has its own nkey, and nats-server confines each to what `fleetwall nats-auth`
 // generated: the fleet still works end to end, and an agent's credentials cannot act for another
@@ -84,7 +85,7 @@ describe("NATS authorization: each process gets its own credentials and only its
       ["t1", true],
       ["t2", true],
     ]);
-    appendFileSync(join(fleet.hostLogDir(t1), "auth.log"), [0, 1].map((i) => `Nov 27 10:00:0${i} t1 sshd[${300 + i}]: Failed password for invalid user x from ${ATTACKER} port ${40000 + i} ssh2\n`).join(""));
+    appendFileSync(join(fleet.hostLogDir(t1), "auth.log"), [0, 1].map((i) => `${syslogStamp()} t1 sshd[${300 + i}]: Failed password for invalid user x from ${ATTACKER} port ${40000 + i} ssh2\n`).join(""));
     for (const h of [t1, t2]) {
       await waitFor(`${ATTACKER} banned on ${h.id}`, () => fleet.nft(h, ["get", "element", "inet", "fleetwall_bans", "ban4", `{ ${ATTACKER} }`]).then(() => true, () => false), 30_000, 50);
     }

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { attacker } from "../harness/netns.js";
 import { JAIL_LOG_DIR, createFleet, type Fleet, type FleetHost } from "../harness/fleet.js";
 import { waitFor } from "../harness/sh.js";
+import { syslogStamp } from "../harness/log-stamp.js";
 
 // Fail static: while NATS is away, rules stay, jails keep banning locally and signals queue; when it
 // is back, nothing is lost and the fleet converges. And on a three-server cluster, losing one
@@ -28,7 +29,7 @@ let pid = 500;
 const attack = (fleet: Fleet, host: FleetHost, addr: string) =>
   appendFileSync(
     join(fleet.hostLogDir(host), "auth.log"),
-    [0, 1].map((i) => `Nov 27 10:00:0${i} ${host.id} sshd[${pid++}]: Failed password for invalid user x from ${addr} port ${40000 + i} ssh2\n`).join(""),
+    [0, 1].map((i) => `${syslogStamp()} ${host.id} sshd[${pid++}]: Failed password for invalid user x from ${addr} port ${40000 + i} ssh2\n`).join(""),
   );
 /** Dropped on the host: by a fleet decision (ban4) or by the host's own jail (local4). */
 const banned = async (fleet: Fleet, h: FleetHost, addr: string) => {

@@ -7,6 +7,7 @@ import { attacker } from "../harness/netns.js";
 import { securedFleet, type SecuredFleet } from "../harness/secured-fleet.js";
 import type { FleetHost } from "../harness/fleet.js";
 import { waitFor } from "../harness/sh.js";
+import { syslogStamp } from "../harness/log-stamp.js";
 
 // #18 item 2 on the host: agents cannot read the hosts bucket, so the controller publishes the
 // fleet's protection list (every host's addresses, the control plane), which agents may only read.
@@ -26,7 +27,7 @@ describe("another fleet host is never banned locally (#18 item 2)", () => {
   };
   /** Two sshd failures in `on`'s log naming `addr` as the source (maxRetry 2). */
   const failures = (on: FleetHost, addr: string) => {
-    const lines = [0, 1].map(() => `Dec  6 04:00:00 ${on.id} sshd[${5000 + ++line}]: Failed password for root from ${addr} port ${42000 + line} ssh2\n`).join("");
+    const lines = [0, 1].map(() => `${syslogStamp()} ${on.id} sshd[${5000 + ++line}]: Failed password for root from ${addr} port ${42000 + line} ssh2\n`).join("");
     appendFileSync(join(s.fleet.hostLogDir(on), "auth.log"), lines);
   };
   const fromTo = async (from: FleetHost, to: FleetHost) => (await s.fleet.probeDetail([`tcp:${to.ip4}:2222`], { from: from.ns, timeoutMs: 1500 }))[`tcp:${to.ip4}:2222`];

@@ -8,6 +8,7 @@ import { attacker } from "../harness/netns.js";
 import { securedFleet, type SecuredFleet } from "../harness/secured-fleet.js";
 import type { FleetHost } from "../harness/fleet.js";
 import { waitFor } from "../harness/sh.js";
+import { syslogStamp } from "../harness/log-stamp.js";
 
 // #18 rows 1, 2, 5 and 7, on the documented secured fleet with default controller flags: what one
 // host's credentials can make the fleet do is bounded, and what must never be banned is loaded
@@ -100,7 +101,7 @@ describe("one host's word is bounded (#18 rows 1, 2, 5, 7)", () => {
   it("row 5, on the host: log lines naming the NATS server, the host itself or fe80::1 ban nothing there; the agent stays on the bus", async () => {
     const local = (h: FleetHost, addr: string) => s.fleet.nft(h, ["get", "element", "inet", "fleetwall_bans", addr.includes(":") ? "local6" : "local4", `{ ${addr} }`]).then(() => true, () => false);
     const victims = [s.fleet.nats.host, t2.ip4, "fe80::1"];
-    const lines = victims.flatMap((v, i) => [0, 1].map((k) => `Nov 27 10:00:00 t2 sshd[${7000 + i * 2 + k}]: Failed password for root from ${v} port ${41000 + i * 2 + k} ssh2\n`)).join("");
+    const lines = victims.flatMap((v, i) => [0, 1].map((k) => `${syslogStamp()} t2 sshd[${7000 + i * 2 + k}]: Failed password for root from ${v} port ${41000 + i * 2 + k} ssh2\n`)).join("");
     appendFileSync(join(s.fleet.hostLogDir(t2), "auth.log"), lines);
     // one line per reason every 10 s (then a count): the agent's metric counts each skip
     const skipped = async (reason: string) => {

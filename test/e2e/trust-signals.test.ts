@@ -7,6 +7,7 @@ import { JAIL_LOG_DIR, type FleetHost } from "../harness/fleet.js";
 import { attacker } from "../harness/netns.js";
 import { JAIL_POLICY, securedFleet, type SecuredFleet } from "../harness/secured-fleet.js";
 import { waitFor } from "../harness/sh.js";
+import { nginxStamp } from "../harness/log-stamp.js";
 
 // #18, second review: what a signal's address and jail name can make the controller do. Zone ids
 // (`<host address>%eth0`) neither dodge the fleet's host protection nor clog the arbiter; jail names
@@ -90,7 +91,7 @@ describe("signals' addresses and jail names (#18, second review)", () => {
 
   it("an nginx line's referrer does not choose the victim: 404s whose referrer names a fleet host or another address ban no one; a real failure with such a referrer bans its client", async () => {
     const line = (n: number, message: string, client: string, referrer: string) =>
-      `2026/12/06 04:00:0${n} [error] 10#10: *${n} ${message}, client: ${client}, server: t1, request: "GET /nope HTTP/1.1", host: "t1", referrer: "${referrer}"\n`;
+      `${nginxStamp()} [error] 10#10: *${n} ${message}, client: ${client}, server: t1, request: "GET /nope HTTP/1.1", host: "t1", referrer: "${referrer}"\n`;
     const crafted = (victim: string) => `no user/password was provided for basic authentication, client: ${victim}, server: x`;
     const real = attacker(2);
     const lines = [

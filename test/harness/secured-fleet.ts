@@ -6,6 +6,7 @@ import { agentInboxPrefix } from "@fleetwall/api";
 import { CLI, JAIL_LOG_DIR, createFleet, type Fleet, type FleetHost } from "./fleet.js";
 import { sh, waitFor } from "./sh.js";
 import { detectedBy, enforcedOn, loggedAt } from "./log-times.js";
+import { syslogStamp } from "./log-stamp.js";
 
 /** A policy with an sshd jail that shares its bans (maxRetry 2), on every host. */
 export const JAIL_POLICY = `apiVersion: fleetwall.io/v1alpha1
@@ -72,7 +73,7 @@ export async function securedFleet(ids: string[], options: { attackers?: number;
     banned: (h, addr) => fleet.nft(h, ["get", "element", "inet", "fleetwall_bans", addr.includes(":") ? "ban6" : "ban4", `{ ${addr} }`]).then(() => true, () => false),
     async detect(from, to, addr) {
       const written = Date.now();
-      const lines = [0, 1].map(() => `Nov 27 10:00:00 ${from.id} sshd[${4000 + ++line}]: Failed password for invalid user x from ${addr} port ${40000 + line} ssh2\n`).join("");
+      const lines = [0, 1].map(() => `${syslogStamp()} ${from.id} sshd[${4000 + ++line}]: Failed password for invalid user x from ${addr} port ${40000 + line} ssh2\n`).join("");
       appendFileSync(join(fleet.hostLogDir(from), "auth.log"), lines);
       // that it happens at all is waited for generously; how fast is measured by the agents' own clocks
       await waitFor(`${addr} banned on ${to.id}`, () => s.banned(to, addr), 60_000, 50);
