@@ -7,12 +7,13 @@
 import { appendFileSync, closeSync, mkdirSync, openSync, readSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { JAIL_LOG_DIR, createFleet, type Fleet } from "../test/harness/fleet.js";
+import { syslogStamp } from "../test/harness/log-stamp.js";
 import { waitFor } from "../test/harness/sh.js";
 import { startFail2ban } from "./fail2ban.js";
 import { median, percentile, record } from "./lib.js";
 
 const ATTACKS = 100;
-const line = (addr: string) => `Nov 27 10:00:00 h sshd[4242]: Failed password for invalid user admin from ${addr} port 40000 ssh2\n`;
+const line = (addr: string) => `${syslogStamp()} h sshd[4242]: Failed password for invalid user admin from ${addr} port 40000 ssh2\n`;
 const POLICY = `apiVersion: fleetwall.io/v1alpha1
 kind: FirewallPolicy
 metadata: {name: jail}
