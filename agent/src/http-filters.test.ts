@@ -30,6 +30,9 @@ describe("nginx-http-auth: nginx's error line by its grammar", () => {
     `${HEAD}user "bob": password matched, client: 203.0.113.7${TAIL}`,
     `${HEAD}user "bob": password mismatch, client: 203.0.113.7, server: h3 and more`,
     'some app: user "bob": password mismatch, client: 203.0.113.7, server: h3',
+    // a user name holding a newline: nginx writes it raw, so a physical line starts with the client's
+    // text, and a referrer carrying a whole nginx message must not be read as nginx's (second review)
+    `y:pw" was not found in "/etc/nginx/.htpasswd", client: 203.0.113.100, server: h, request: "GET / HTTP/1.1", host: "h", referrer: "[error] 1#1: *1 no user/password was provided for basic authentication, client: 203.0.113.120, server: x"`,
   ])("no one's failure: %s", (line) => expect(nginxAuthFilter()(line)).toBeUndefined());
 
   it.each([

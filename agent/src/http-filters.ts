@@ -7,8 +7,14 @@ import { canonicalizer } from "./filters.js";
 /** What a filter finds on one line: a failure of an address, a line naming two candidates (no one's failure), or nothing. */
 export type HttpFinding = { kind: "failure"; host: string } | { kind: "ambiguous" } | undefined;
 
-/** nginx's error-log head: `[level] pid#tid: ` then, for a connection's lines, `*N `; what precedes it (a time stamp, syslog's header) is not nginx's message. */
-const NGINX_HEAD = /\[[a-z]+\] [0-9]+#[0-9]+: (?:\*[0-9]+ )?/;
+/**
+ * nginx's error-log head at the START of the line: optionally syslog's header (`<pri>`, `Mmm dd
+ * hh:mm:ss host nginx[pid]: `), optionally nginx's time stamp, then `[level] pid#tid: ` and, for a
+ * connection's lines, `*N `. Anchored: nginx writes a user name raw, so a name holding a newline
+ * starts a physical line with the client's text, and a head found later in it (in a referrer) is not
+ * nginx's.
+ */
+const NGINX_HEAD = /^(?:<[0-9]+>)?(?:[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} \S+ nginx(?:\[[0-9]+\])?: )?(?:[0-9]{4}\/[0-9]{2}\/[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} )?\[[a-z]+\] [0-9]+#[0-9]+: (?:\*[0-9]+ )?/;
 /** Where nginx appends the connection's context to a message (ngx_http_log_error): `, client: <addr>, server: <name>`. */
 const CLIENT = /, client: ([^,\s]*)/g;
 /**
