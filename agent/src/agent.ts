@@ -1,5 +1,5 @@
 import { SCHEMA_VERSION, type DesiredState, type JailIR, type HostReport, type RulesetIR } from "@fleetwall/api";
-import { untilAborted } from "@fleetwall/runtime";
+import { logDropped, untilAborted } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import type { FirewallBackend } from "./backend.js";
 import { LAST_APPLIED, LOCAL_BANS, PINNED_KEY, type StateStore } from "./state-store.js";
@@ -184,7 +184,7 @@ export class Agent {
     if (!v.ok || refusal) {
       this.#dropped += 1;
       if (!v.ok && v.inflatesPast !== undefined) this.inflateRefusals += 1;
-      this.log.warn({ reason: refusal, bytes: bytes.length }, "desired state dropped");
+      logDropped(this.log, { reason: refusal, bytes: bytes.length }, "desired state dropped");
       await this.#report(bus);
       return;
     }

@@ -1,5 +1,5 @@
 import { SCHEMA_VERSION, SEAL_KEY_PREFIX, parseCidr, specialAddressReason, type BanSignal, type JailIR, type Labels } from "@fleetwall/api";
-import { ThrottledLines, retry } from "@fleetwall/runtime";
+import { ThrottledLines, logDropped, retry } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import type { BanSync } from "./bans.js";
 import { decisionEntry, rememberingParse } from "./bans-decision.js";
@@ -144,7 +144,7 @@ export class Defender {
     const v = this.#lifts.verify(data, trustedKey);
     if (!v.ok) {
       this.droppedDecisions += 1;
-      this.log.warn({ reason: v.reason }, "lift order dropped");
+      logDropped(this.log, { reason: v.reason }, "lift order dropped");
       return false;
     }
     const lifted = this.bans.liftLocal(v.lift.address);

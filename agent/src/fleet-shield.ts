@@ -1,3 +1,4 @@
+import { logDropped } from "@fleetwall/runtime";
 import { FleetProtection, parseBusJson, keyIdOfPem, parseCidr, parseEnvelopeText, sha256Hex, verifyEnvelope } from "@fleetwall/api";
 import type { Logger } from "pino";
 import type { BanSync } from "./bans.js";
@@ -91,7 +92,7 @@ export class FleetShield {
     if (!v.ok) {
       if (v.older && stored) return;
       this.dropped += 1;
-      this.log.warn({ reason: v.reason }, "fleet protection list dropped");
+      logDropped(this.log, { reason: v.reason }, "fleet protection list dropped");
       return;
     }
     if (v.hash === this.#hash) return;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { LogThrottle, THROTTLE_MAX_KEYS, ThrottledLines } from "./log-throttle.js";
+import { LogThrottle, THROTTLE_MAX_KEYS, ThrottledLines, logDropped } from "./log-throttle.js";
 
 describe("LogThrottle", () => {
   it("lets one line per key per interval through and counts the rest", () => {
@@ -47,5 +47,15 @@ describe("ThrottledLines", () => {
     expect(lines).toEqual([{ fields: { i: 0 }, msg: "line" }, { fields: { reason: "k", suppressed: 2, intervalMs: 50 }, msg: "held back" }]);
     t.close();
     expect(lines).toHaveLength(2);
+  });
+});
+
+describe("logDropped", () => {
+  it("writes one line per message kind and reason (numbers ignored) however many messages a flood drops", () => {
+    const lines: { fields: object; msg: string }[] = [];
+    const sink = { info: (fields: object, msg: string) => lines.push({ fields, msg }), warn: (fields: object, msg: string) => lines.push({ fields, msg }) };
+    for (let i = 0; i < 1_000; i += 1) logDropped(sink, { reason: `replayed revision ${i} < applied 5000` }, "desired state dropped");
+    for (let i = 0; i < 1_000; i += 1) logDropped(sink, { reason: "bad signature" }, "fleet protection list dropped");
+    expect(lines.map((l) => l.msg)).toEqual(["desired state dropped", "fleet protection list dropped"]);
   });
 });

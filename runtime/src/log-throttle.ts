@@ -99,3 +99,16 @@ export class ThrottledLines {
     this.flush(true);
   }
 }
+
+const dropped = new WeakMap<LineSink, ThrottledLines>();
+
+/**
+ * Writes a line about a message from the bus that was dropped (refused, malformed, replayed): the
+ * first per reason (numbers ignored) every 10 s, then a count. A flood of bad messages is the
+ * attacker's to choose; the log's growth is not.
+ */
+export function logDropped(log: LineSink, fields: { reason?: string | undefined; [field: string]: unknown }, msg: string): void {
+  let lines = dropped.get(log);
+  if (!lines) dropped.set(log, (lines = new ThrottledLines(log, "messages dropped, not logged one by one")));
+  lines.write("warn", `${msg}: ${(fields.reason ?? "").replace(/\d[-\d:.TZ]*/g, "#")}`, fields, msg);
+}
