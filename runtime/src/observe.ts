@@ -11,6 +11,8 @@ export type Probe = () => boolean;
  */
 export const HTTP_LIMITS = {
   maxConnections: 256,
+  /** Connections one source address may hold at once: one client alone cannot take the probes' place. */
+  perSource: 16,
   /** A request's headers, and the whole request, must arrive within this. */
   requestTimeoutMs: 10_000,
   /** A connection with nothing to send is closed after this. */
@@ -44,11 +46,31 @@ export function serveObservability(listen: string, registry: Registry, ready: Pr
     }
   });
   server.maxConnections = HTTP_LIMITS.maxConnections;
+  capPerSource(server, HTTP_LIMITS.perSource);
   // an idle socket (nothing sent, or a kept-alive one) is destroyed after this (no 'timeout' listener)
   server.timeout = HTTP_LIMITS.idleTimeoutMs;
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => resolve(server));
+  });
+}
+
+/** Closes a new connection from an address that already holds `max` (the rest of the cap stays for others). */
+function capPerSource(server: Server, max: number): void {
+  const held = new Map<string, number>();
+  server.on("connection", (socket) => {
+    const from = socket.remoteAddress ?? "";
+    const n = (held.get(from) ?? 0) + 1;
+    if (n > max) {
+      socket.destroy();
+      return;
+    }
+    held.set(from, n);
+    socket.once("close", () => {
+      const left = (held.get(from) ?? 1) - 1;
+      if (left > 0) held.set(from, left);
+      else held.delete(from);
+    });
   });
 }
 
