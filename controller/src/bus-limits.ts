@@ -43,9 +43,17 @@ export function maxDesiredBytes(serverMaxPayload: number | undefined): number {
   return Math.min(serverMaxPayload ?? MiB, LIMITS.desired.max_msg_size);
 }
 
-/** The signals consumer the arbiter reads; a signal is delivered at most MAX_DELIVER times. */
+/**
+ * The signals consumer the arbiter reads; a signal is delivered at most MAX_DELIVER times, the
+ * redeliveries spaced by redeliverDelayMs: about 8 minutes in all, so a signal outlives an outage of
+ * the controller's own puts (a stream the server is busy copying) instead of being given up.
+ */
 export const ARBITER_CONSUMER = "fleetwall-arbiter";
-export const MAX_DELIVER = 5;
+export const MAX_DELIVER = 20;
+/** How long the arbiter waits before delivery `delivery` + 1 of a signal it failed to handle: 1 s, doubling, at most 30 s. */
+export function redeliverDelayMs(delivery: number): number {
+  return Math.min(30_000, 1_000 * 2 ** Math.max(0, delivery - 1));
+}
 export const arbiterConsumerConfig = {
   durable_name: ARBITER_CONSUMER,
   ack_policy: AckPolicy.Explicit,

@@ -3,7 +3,7 @@ import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, type
 import { BanSignal, SIGNALS_STREAM, busJsonOrUndefined } from "@fleetwall/api";
 import type { Logger } from "pino";
 import { ThrottledLines, delay, untilAborted } from "@fleetwall/runtime";
-import { ARBITER_CONSUMER, MAX_DELIVER, ensureArbiterConsumer } from "./bus-limits.js";
+import { ARBITER_CONSUMER, MAX_DELIVER, ensureArbiterConsumer, redeliverDelayMs } from "./bus-limits.js";
 
 /** How often the arbiter's consumer is looked for while consuming. */
 const CHECK_MS = 5_000;
@@ -125,7 +125,7 @@ export class SignalConsumer {
       const fields = { err: error, delivery: m.info.deliveryCount, last, host: parsed.hostId, jail: parsed.jail };
       this.#failures.write("warn", last ? "given up" : "redelivered", fields, last ? "signal not handled; giving it up" : "signal not handled; it will be redelivered");
       if (last) m.term();
-      else m.nak(1000);
+      else m.nak(redeliverDelayMs(m.info.deliveryCount));
     }
   }
 
