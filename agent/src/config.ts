@@ -1,5 +1,5 @@
 import { HostId, hostIdFromNodeName, isCidr, parseCidr, parseLabelList } from "@fleetwall/api";
-import { DURATION, Listen, LogLevel, NatsFiles, NatsServers, flagDuration } from "@fleetwall/runtime/config";
+import { DURATION, Listen, LogLevel, NatsFiles, NatsServers, ProbeListen, flagDuration, probeListenApart, PROBE_LISTEN_CLASH } from "@fleetwall/runtime/config";
 import { z } from "zod";
 
 /**
@@ -40,10 +40,11 @@ export const AgentConfig = z.preprocess(hostIdFromNode, z.object({
   trustFirstKey: z.boolean().default(false),
   nft: z.string().default("nft"),
   listen: Listen.default("127.0.0.1:9475"),
+  probeListen: ProbeListen,
   /** Print what would be applied; enforce, register, report and signal nothing. */
   dryRun: z.boolean().default(false),
   logLevel: LogLevel,
-}));
+}).refine(probeListenApart, PROBE_LISTEN_CLASH));
 export type AgentConfig = z.infer<typeof AgentConfig>;
 
 /** Failsafe SSH sources split by family, as the renderer takes them. */

@@ -65,6 +65,31 @@ describe("flags", () => {
   });
 });
 
+describe("--probe-listen", () => {
+  it.each([
+    ["agent", { listen: "127.0.0.1:9475", probeListen: "10.0.0.4:9476" }],
+    ["agent", { listen: "10.0.0.4:9475", probeListen: "127.0.0.1:9475" }],
+    ["controller", { listen: "0.0.0.0:8080", probeListen: "0.0.0.0:8081" }],
+    ["controller", { listen: "127.0.0.1:0", probeListen: "127.0.0.1:0" }],
+  ])("the %s takes %j", (kind, flags) => expect((kind === "agent" ? agent : controller)(flags)).toMatchObject(flags));
+
+  it("is off unless given", () => {
+    expect(agent({}).probeListen).toBeUndefined();
+    expect(controller({}).probeListen).toBeUndefined();
+  });
+
+  it.each([
+    ["agent", { probeListen: "9476" }, "--probe-listen: must be HOST:PORT"],
+    ["agent", { listen: "127.0.0.1:9475", probeListen: "127.0.0.1:9475" }, "--probe-listen: must not take --listen's port"],
+    ["controller", { listen: "0.0.0.0:8080", probeListen: "10.0.0.4:8080" }, "--probe-listen: must not take --listen's port"],
+    ["controller", { listen: "10.0.0.4:8081", probeListen: ":8081" }, "--probe-listen: must not take --listen's port"],
+  ])("the %s refuses %j", (kind, flags, message) => {
+    const parse = () => (kind === "agent" ? agent : controller)(flags);
+    expect(parse).toThrow(ConfigError);
+    expect(parse).toThrow(message);
+  });
+});
+
 describe("--check-config", () => {
   it("passes a configuration whose files exist and parse", async () => {
     expect(await checkAgentConfig(agent({ controllerKey: keys.public }))).toEqual([]);

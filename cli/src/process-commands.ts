@@ -41,6 +41,7 @@ export function addControllerCommand(program: Command): void {
       .option("--min-prefix6 <bits>", "broadest IPv6 prefix a ban may cover", "48")
       .option("--protect <cidr>", "never ban this address or network (repeatable; NATS servers always are, by the addresses their names resolve to and they announce: add the others, e.g. an IPv6 address a name does not resolve to)", collect)
       .option("--listen <host:port>", "/metrics, /healthz and /readyz", "0.0.0.0:8080")
+      .option("--probe-listen <host:port>", "a listener of its own for /healthz and /readyz only, which a flood of --listen cannot starve (point liveness probes at it; Kubernetes: the pod's address)")
       .addOption(new Option("--log-level <level>").env("FLEETWALL_LOG_LEVEL").default("info")),
   ).action(async (opts) => {
     const { parseConfig, configOnly, ControllerConfig, checkControllerConfig } = await import("./config.js");
@@ -72,6 +73,7 @@ export function addAgentCommands(program: Command): void {
       .option("--no-nats-failsafe", "do not render the failsafe rules for the agent's own NATS connection (commit-confirm still guards it)")
       .option("--nft <path>", "nft binary", "nft")
       .option("--listen <host:port>", "/metrics, /healthz and /readyz", "127.0.0.1:9475")
+      .option("--probe-listen <host:port>", "a listener of its own for /healthz and /readyz only, which a flood of --listen cannot starve (point liveness probes at it; Kubernetes: the node's address)")
       .option("--boot", "restore the last applied ruleset from the state directory and exit (for early boot)")
       .option("--dry-run", "print the nft scripts the agent would apply; enforce, register, report and signal nothing")
       .addOption(new Option("--log-level <level>").env("FLEETWALL_LOG_LEVEL").default("info")),
