@@ -44,9 +44,9 @@ describe("the Helm chart", () => {
     const c = pod.containers[0];
     expect(c.image).toBe("ghcr.io/fleetwall/fleetwall:0.1.0");
     expect(c.args).toEqual(expect.arrayContaining(["controller", "--source=kube", "--lease-name=fw-fleetwall-controller"]));
-    expect(c.livenessProbe.httpGet).toEqual({ path: "/healthz", port: "http" });
-    expect(c.readinessProbe.httpGet).toEqual({ path: "/readyz", port: "http" });
-    expect(c.ports).toEqual([{ name: "http", containerPort: 8080 }]);
+    expect(c.livenessProbe.httpGet).toEqual({ path: "/healthz", port: "probe" });
+    expect(c.readinessProbe.httpGet).toEqual({ path: "/readyz", port: "probe" });
+    expect(c.ports).toEqual([{ name: "http", containerPort: 8080 }, { name: "probe", containerPort: 8081 }]);
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532 });
     expect(c.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
     expect(c.env.find((e: { name: string }) => e.name === "POD_NAME").valueFrom.fieldRef.fieldPath).toBe("metadata.name");
@@ -118,8 +118,48 @@ describe("the Helm chart", () => {
     expect(deploy?.spec.template.spec.containers[0].env.find((e: { name: string }) => e.name === "FLEETWALL_NATS_NKEY").value).toBe("/etc/fleetwall/nats/controller.nk");
   });
 
+  /** The port a container's probe reaches, the listener its flag opens there, and --listen's. */
+  function probeTarget(c: { args: string[]; ports: { name: string; containerPort: number }[] }, probe: { httpGet: { port: string } }) {
+    const port = c.ports.find((p) => p.name === probe.httpGet.port)?.containerPort;
+    const flag = (name: string) => c.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+    return { port, probeListen: flag("probe-listen"), listen: flag("listen") };
+  }
+
+  it.each([
+    ["defaults", [], "0.0.0.0:8081", "$(NODE_IP):9476"],
+    ["other ports", ["controller.port=9000", "controller.probePort=9001", "agent.port=7000", "agent.probePort=7001"], "0.0.0.0:9001", "$(NODE_IP):7001"],
+  ])("%s: liveness and readiness probes go to --probe-listen's port, not --listen's, and the agent's on the node's address", (_name, sets, controllerProbes, agentProbes) => {
+    const objs = render(["agent.enabled=true", ...sets]);
+    const controller = find(objs, "Deployment")[0]?.spec.template.spec.containers[0];
+    const agentPod = find(objs, "DaemonSet")[0]?.spec.template.spec;
+    const agent = agentPod.containers[0];
+    for (const [c, expected] of [[controller, controllerProbes], [agent, agentProbes]] as const) {
+      for (const probe of [c.livenessProbe, c.readinessProbe]) {
+        const t = probeTarget(c, probe);
+        expect(t.probeListen).toBe(expected);
+        expect(t.probeListen?.endsWith(`:${t.port}`)).toBe(true);
+        expect(t.listen?.endsWith(`:${t.port}`)).toBe(false);
+      }
+      expect(c.livenessProbe.httpGet.path).toBe("/healthz");
+      expect(c.readinessProbe.httpGet.path).toBe("/readyz");
+    }
+    // the kubelet probes the pod's address: on the host network, the node's (status.hostIP)
+    expect(agentPod.hostNetwork).toBe(true);
+    expect(agent.env.find((e: { name: string }) => e.name === "NODE_IP").valueFrom.fieldRef.fieldPath).toBe("status.hostIP");
+  });
+
+  it.each([
+    ["controller.probePort=8080", "controller.probePort must differ from controller.port (8080)"],
+    ["agent.probePort=9475", "agent.probePort must differ from agent.port (9475)"],
+  ])("refuses %s: the probes need a listener of their own", (set, message) => {
+    const r = helm(["template", "fw", CHART, "--set", "agent.enabled=true", "--set", set]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(message);
+  });
+
   it.each([
     ["nats.url=http://nats:4222", "/nats/url"],
+    ["agent.probePort=0", "/agent/probePort"],
     ["agent.sshPorts={70000}", "/agent/sshPorts/0"],
     ["controller.replicas=0", "/controller/replicas"],
     ["nats.replicas=2", "/nats/replicas"],
