@@ -1,9 +1,10 @@
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { describe, expect, it } from "vitest";
-import { REPO } from "./harness/fleet.js";
+import { CLI, REPO } from "./harness/fleet.js";
 
 // The chart, checked with the real helm binary (scripts/helm.sh fetches it from an npm package).
 const HELM = join(REPO, ".cache/helm/helm");
@@ -102,7 +103,7 @@ describe("the Helm chart", () => {
     expect(env).not.toHaveProperty("FLEETWALL_HOST_ID"); // the agent derives it from the node name (dots are no host id)
     expect(env).toMatchObject({
       FLEETWALL_NATS: "tls://n1:4222,tls://n2:4222",
-      FLEETWALL_NATS_NKEY: "/etc/fleetwall/nats/agent-$(NODE_NAME).nk",
+      FLEETWALL_NATS_NKEY: "/etc/fleetwall/nats/agent-{host}.nk",
       FLEETWALL_NATS_CA: "/etc/fleetwall/nats-tls/ca.pem",
       FLEETWALL_NATS_CERT: "/etc/fleetwall/nats-tls/tls.crt",
       FLEETWALL_NODE_NAME: "$(NODE_NAME)",
@@ -155,6 +156,36 @@ describe("the Helm chart", () => {
     const r = helm(["template", "fw", CHART, "--set", "agent.enabled=true", "--set", set]);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain(message);
+  });
+
+  it("on node a.b.c the agent, as the DaemonSet runs it, finds the seed `fleetwall nats-auth --host a-b-c` wrote", () => {
+    const c = find(render(["agent.enabled=true", "nats.credentialsSecret=fw-nkeys"]), "DaemonSet")[0]?.spec.template.spec.containers[0];
+    const work = mkdtempSync(join(tmpdir(), "fleetwall-helm-"));
+    try {
+      // what the pod mounts: the Secret made by nats-auth (node a.b.c is host a-b-c: nats-auth refuses dots), the signing key's .pub, the state
+      const cli = (args: string[], env: Record<string, string> = {}) => spawnSync("node", [CLI, ...args], { encoding: "utf8", env: { PATH: process.env.PATH ?? "", ...env } });
+      expect(cli(["nats-auth", "--host", "a.b.c", "--out", join(work, "refused")]).stderr).toContain("is not a host id");
+      expect(cli(["nats-auth", "--host", "a-b-c", "--out", join(work, "nats")]).status).toBe(0);
+      expect(cli(["keygen", "--out", join(work, "signing")]).status).toBe(0);
+      mkdirSync(join(work, "state"));
+      const mounts: [string, string][] = [["/etc/fleetwall/nats", join(work, "nats")], ["/etc/fleetwall/signing", join(work, "signing")], ["/var/lib/fleetwall", join(work, "state")]];
+      const fields: Record<string, string> = { "spec.nodeName": "a.b.c", "status.hostIP": "198.18.0.1" };
+      // the kubelet's expansion of $(VAR) from the variables defined before, then the mounts' paths
+      const env: Record<string, string> = {};
+      const expand = (v: string) => mounts.reduce((t, [at, dir]) => t.replaceAll(at, dir), v.replace(/\$\((\w+)\)/g, (m, name: string) => env[name] ?? m));
+      for (const e of c.env as { name: string; value?: string; valueFrom?: { fieldRef: { fieldPath: string } } }[]) env[e.name] = e.valueFrom ? (fields[e.valueFrom.fieldRef.fieldPath] as string) : expand(e.value ?? "");
+      const check = (over: Record<string, string> = {}) => cli([...(c.args as string[]).map(expand), "--check-config"], { ...env, ...over });
+      const ok = check();
+      expect(ok.stderr).toBe("");
+      expect(ok.stdout).toBe("configuration OK\n");
+      const printed = JSON.parse(cli([...(c.args as string[]).map(expand), "--print-config"], env).stdout) as { hostId: string; natsNkey: string };
+      expect(printed).toMatchObject({ hostId: "a-b-c", natsNkey: join(work, "nats", "agent-a-b-c.nk") });
+      // the node's name, as the chart named the file before, is no file nats-auth writes
+      const byNode = check({ FLEETWALL_NATS_NKEY: join(work, "nats", "agent-a.b.c.nk") });
+      expect(byNode.stderr).toContain("agent-a.b.c.nk: no such file");
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 
   it.each([

@@ -65,6 +65,18 @@ describe("flags", () => {
   });
 });
 
+describe("{host} in the agent's seed files", () => {
+  it.each([
+    [{ hostId: undefined, hostIdFromNode: "a.b.c", natsNkey: "/s/agent-{host}.nk" }, { hostId: "a-b-c", natsNkey: "/s/agent-a-b-c.nk" }],
+    [{ hostId: "web-1", natsCreds: "/s/{host}/{host}.creds" }, { hostId: "web-1", natsCreds: "/s/web-1/web-1.creds" }],
+    [{ hostId: "web-1", natsNkey: "/s/agent.nk" }, { hostId: "web-1", natsNkey: "/s/agent.nk" }],
+  ])("%j → %j", (flags, expected) => expect(agent(flags)).toMatchObject(expected));
+
+  it("is left alone elsewhere: the controller's --nats-nkey is a path as given", () => {
+    expect(controller({ natsNkey: "/s/{host}.nk" }).natsNkey).toBe("/s/{host}.nk");
+  });
+});
+
 describe("--probe-listen", () => {
   it.each([
     ["agent", { listen: "127.0.0.1:9475", probeListen: "10.0.0.4:9476" }],

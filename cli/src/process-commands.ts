@@ -59,7 +59,7 @@ export function addAgentCommands(program: Command): void {
       .command("agent")
       .description("enforce this host's desired state with nftables and report back"), false)
       .addOption(new Option("--host-id <id>", "this host's id: a DNS label, lowercase letters, digits and - (required, or --host-id-from-node)").env("FLEETWALL_HOST_ID"))
-      .addOption(new Option("--host-id-from-node <name>", "without --host-id: the id from a Kubernetes node name, dots become - (the chart passes spec.nodeName)").env("FLEETWALL_NODE_NAME"))
+      .addOption(new Option("--host-id-from-node <name>", "without --host-id: the id from a Kubernetes node name, dots become - (the chart passes spec.nodeName); {host} in --nats-nkey and --nats-creds stands for the id").env("FLEETWALL_NODE_NAME"))
       .addOption(new Option("--labels <k=v,...>", "labels the host proposes for hostSelector").env("FLEETWALL_LABELS").default(""))
       .addOption(new Option("--state-dir <dir>", "where the last applied state and pinned key are kept").env("FLEETWALL_STATE_DIR").default("/var/lib/fleetwall"))
       .addOption(new Option("--controller-key <file>", "the controller's public key (PEM); without it the first key seen is pinned").env("FLEETWALL_CONTROLLER_KEY"))
