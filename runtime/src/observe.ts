@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { connectionSource } from "./connection-source.js";
 import { parseListen } from "./listen-address.js";
 import { answerProbe, type Probe } from "./probe-listener.js";
 
@@ -11,7 +12,7 @@ import { answerProbe, type Probe } from "./probe-listener.js";
  */
 export const HTTP_LIMITS = {
   maxConnections: 256,
-  /** Connections one source address may hold at once: one client alone cannot take the probes' place. */
+  /** Connections one source (an address; for IPv6 its /64) may hold at once: one client alone cannot take the probes' place. */
   perSource: 16,
   /** A request's headers, and the whole request, must arrive within this. */
   requestTimeoutMs: 10_000,
@@ -56,7 +57,7 @@ export function serveObservability(listen: string, registry: Registry, ready: Pr
 function capPerSource(server: Server, max: number): void {
   const held = new Map<string, number>();
   server.on("connection", (socket) => {
-    const from = socket.remoteAddress ?? "";
+    const from = connectionSource(socket.remoteAddress);
     const n = (held.get(from) ?? 0) + 1;
     if (n > max) {
       socket.destroy();

@@ -1,5 +1,6 @@
 import { createServer, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import { connectionSource } from "./connection-source.js";
 import { parseListen } from "./listen-address.js";
 
 export type Probe = () => boolean;
@@ -21,7 +22,7 @@ export const PROBE_LIMITS = {
 
 /**
  * Which held connection (by index, oldest first) a new one replaces when the probe listener is
- * full: the oldest of the source that holds the most. Pure. A new connection is always taken, so
+ * full: the oldest of the source (`connectionSource`: an IPv6 /64 is one) that holds the most. Pure. A new connection is always taken, so
  * one that is alone from its source (the kubelet's) is closed only when every held connection is
  * alone from its source and it is the oldest: a flood must open more than the cap in the time a
  * probe takes (milliseconds), rather than hold the cap until the timeouts, as refusing new ones
@@ -61,7 +62,7 @@ export function answerProbe(path: string, ready: Probe, res: ServerResponse, clo
 function evictPastCap(server: Server, max: number): void {
   const held: { source: string; socket: Socket }[] = [];
   server.on("connection", (socket: Socket) => {
-    const entry = { source: socket.remoteAddress ?? "", socket };
+    const entry = { source: connectionSource(socket.remoteAddress), socket };
     held.push(entry);
     socket.once("close", () => {
       const i = held.indexOf(entry);
