@@ -1,5 +1,6 @@
 import { CidrSet, escalatedSeconds, newDecision, parseCidr, specialAddressReason, type BanSignal, type Cidr } from "@fleetwall/api";
 import type { BanPlan, Refusal } from "./ban-plan.js";
+import type { HostAddressRule } from "./host-networks.js";
 import type { ProtectedCode, SignalRefusalCode } from "./signal-refusals.js";
 
 export interface ArbiterConfig {
@@ -20,6 +21,8 @@ export interface ArbiterConfig {
   minPrefix: { ip: number; ip6: number };
   /** Addresses never banned: NATS servers, controllers, operators' --protect. */
   protect: Cidr[];
+  /** Where a registered address must be to be protected as its host's own (none: the default networks). */
+  hostAddresses?: HostAddressRule;
 }
 
 /** What must never be banned, as lists of networks (each list kept by its owner until it changes). */

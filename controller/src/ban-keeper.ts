@@ -74,6 +74,8 @@ export class BanKeeper {
   readonly #refusedLog: ThrottledLines;
   /** A host re-registering in a loop is one line per host per interval. */
   readonly #claimsLog: ThrottledLines;
+  /** The refused claims last logged, per host (one entry per registered host at most). */
+  readonly #claimsSaid = new Map<string, string>();
 
   constructor(
     sink: BanSink,
@@ -126,7 +128,11 @@ export class BanKeeper {
   /** A host's registration (null: gone): its addresses and management networks are protected, within bounds. */
   setHost(hostId: string, reg: Pick<HostRegistration, "addresses" | "managementSources"> | null): void {
     const refused = this.protection.setHost(hostId, reg);
-    if (refused.length) this.#claimsLog.write("warn", hostId, { host: hostId, refused }, "registration claims refused");
+    // said once per host and list of refusals (an agent re-registers at each start), and again when they change
+    const said = refused.join("\n");
+    if (refused.length && this.#claimsSaid.get(hostId) !== said) this.#claimsLog.write("warn", hostId, { host: hostId, refused }, "registration claims refused");
+    if (refused.length && reg) this.#claimsSaid.set(hostId, said);
+    else this.#claimsSaid.delete(hostId);
     this.banLists.kick();
     this.onProtectionChange();
   }

@@ -11,6 +11,7 @@ import { ControlPlaneResolver, knownServers } from "@fleetwall/runtime";
 import type { Controller } from "./controller.js";
 import type { ProtectionPublisher } from "./protection-publisher.js";
 import { signalsRefusedMetric } from "./signal-refusals.js";
+import { hostAddressRule } from "./host-networks.js";
 
 /** The arbiter's bounds from the controller's flags. */
 export function arbiterConfig(cfg: Readonly<ControllerConfig>): ArbiterConfig {
@@ -22,6 +23,7 @@ export function arbiterConfig(cfg: Readonly<ControllerConfig>): ArbiterConfig {
     soloBudgetPerMinute: cfg.reporterBudget,
     minPrefix: { ip: cfg.minPrefix4, ip6: cfg.minPrefix6 },
     protect: cfg.protect.map(parseCidr),
+    hostAddresses: hostAddressRule(cfg.hostNetworks),
   };
 }
 
@@ -66,12 +68,15 @@ export class BanSide {
 
   async start(): Promise<void> {
     warnIfOpenBus(this.bus.nc, this.cfg, this.log);
+    const rule = hostAddressRule(this.cfg.hostNetworks);
+    this.log.info({ hostNetworks: rule.networks.map((n) => n.text), default: !rule.explicit }, "registered host addresses are protected only inside the host networks");
     await this.guard.start();
   }
 
   metrics(registry: Registry): void {
     signalsRefusedMetric(registry, () => this.bans.skipped);
     counterOf(registry, "fleetwall_controller_registration_claims_refused_total", "Addresses and networks in registrations the controller did not accept.", () => this.bans.protection.refusedClaims);
+    gaugeOf(registry, "fleetwall_controller_host_addresses_refused", "Registered host addresses not taken as their host's own (outside --host-networks, networks, past the cap): not protected; `fleetwall hosts list` names them.", () => [...this.bans.protection.refusedAddresses.values()].reduce((n, r) => n + r.length, 0));
     counterOf(registry, "fleetwall_controller_foreign_messages_purged_total", "Messages of one fleetwall stream found stored in another (copied by a consumer) and purged.", () => this.guard.purged);
     counterOf(registry, "fleetwall_controller_consumers_deleted_total", "Consumers of fleetwall streams deleted as not allowed (foreign deliver subjects, too many).", () => this.guard.deleted);
     counterOf(registry, "fleetwall_controller_arbiter_consumer_recreations_total", "Times the arbiter's consumer was missing and made again.", () => this.bus.consumerRecreations);

@@ -3,6 +3,7 @@ import { parseCidr } from "@fleetwall/api";
 import { BanMirror } from "./ban-mirror.js";
 import { protectedReason } from "./arbiter.js";
 import { MAX_HOST_ADDRESSES, MAX_MANAGEMENT_NETWORKS, Protection } from "./protection.js";
+import { hostAddressRule } from "./host-networks.js";
 
 const config = { minPrefix: { ip: 16, ip6: 48 }, protect: [parseCidr("198.18.0.1")] };
 const protection = () => new Protection(config, new BanMirror());
@@ -36,6 +37,39 @@ describe("Protection", () => {
     expect(protectedReason(parseCidr("10.0.200.7"), p.view, config, true)).toBeUndefined();
     expect(protectedReason(parseCidr("2001:db8:2::9"), p.view, config, true)).toBe("a management network");
     expect(protectedReason(parseCidr("203.0.0.9"), p.view, config, true)).toBe("a management network");
+  });
+
+  it("protects only addresses inside the host networks and keeps the others as the host's refused addresses", () => {
+    const p = new Protection({ ...config, hostAddresses: hostAddressRule(["198.18.1.0/24", "2001:db8:1::/64"]) }, new BanMirror());
+    const refused = p.setHost("h", { addresses: ["198.18.1.5", "203.0.113.7", "2001:db8:1::5", "2001:db8:9::5", "203.0.113.0/24"] });
+    expect(refused).toEqual([
+      "address 203.0.113.0/24: a host registers single addresses, not networks",
+      "address 203.0.113.7: outside the host networks (--host-networks): not protected",
+      "address 2001:db8:9::5: outside the host networks (--host-networks): not protected",
+    ]);
+    expect(p.check(parseCidr("198.18.1.5"))).toBe("a fleet host");
+    expect(p.check(parseCidr("2001:db8:1::5"))).toBe("a fleet host");
+    expect(p.check(parseCidr("203.0.113.7"))).toBeUndefined();
+    expect(p.check(parseCidr("2001:db8:9::5"))).toBeUndefined();
+    expect(p.fleetEntries()).toEqual(["198.18.0.1", "198.18.1.5", "2001:db8:1::5"]);
+    expect(p.refusedAddresses.get("h")?.map((r) => r.address)).toEqual(["203.0.113.0/24", "203.0.113.7", "2001:db8:9::5"]);
+    expect(p.refusedClaims).toBe(3);
+    // an honest registration later clears them; a host that goes takes them along
+    p.setHost("h", { addresses: ["198.18.1.5"] });
+    expect(p.refusedAddresses.has("h")).toBe(false);
+    p.setHost("h", { addresses: ["8.8.8.8"] });
+    p.setHost("h", null);
+    expect(p.refusedAddresses.size).toBe(0);
+  });
+
+  it("refuses public addresses without --host-networks, and counts the cap after the networks", () => {
+    const p = protection();
+    const many = Array.from({ length: MAX_HOST_ADDRESSES + 2 }, (_, i) => `10.0.0.${i + 1}`);
+    p.setHost("h", { addresses: ["8.8.8.8", ...many] });
+    expect(p.check(parseCidr("8.8.8.8"))).toBeUndefined();
+    expect(p.view.hosts).toHaveLength(MAX_HOST_ADDRESSES);
+    expect(p.refusedAddresses.get("h")?.map((r) => r.address)).toEqual(["8.8.8.8", "10.0.0.65", "10.0.0.66"]);
+    expect(p.refusedAddresses.get("h")?.[2]?.reason).toBe(`more than ${MAX_HOST_ADDRESSES} addresses: not protected`);
   });
 
   it("forgets a host that is gone, and keeps the control plane, static and resolved", () => {

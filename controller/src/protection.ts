@@ -1,6 +1,7 @@
 import { parseCidr, type Cidr, type HostRegistration } from "@fleetwall/api";
 import { protectedReason, type ArbiterConfig, type Protected } from "./arbiter.js";
 import type { BanMirror } from "./ban-mirror.js";
+import { hostAddressRule, judgeHostAddresses, type HostAddressRule, type RefusedAddress } from "./host-networks.js";
 
 /** Addresses one host may register as its own. */
 export const MAX_HOST_ADDRESSES = 64;
@@ -42,14 +43,22 @@ export class Protection {
   #managementList: Cidr[] | undefined;
   #resolved: Cidr[] = [];
   #controlPlane: Cidr[];
+  readonly #refusedAddresses = new Map<string, RefusedAddress[]>();
+  readonly #rule: HostAddressRule;
   /** Registration entries refused, in all. */
   refusedClaims = 0;
 
   constructor(
-    private readonly config: Pick<ArbiterConfig, "minPrefix" | "protect">,
+    private readonly config: Pick<ArbiterConfig, "minPrefix" | "protect" | "hostAddresses">,
     private readonly mirror: BanMirror,
   ) {
     this.#controlPlane = [...config.protect];
+    this.#rule = config.hostAddresses ?? hostAddressRule(undefined);
+  }
+
+  /** Each host's registered addresses not taken as its own (not protected), with why; hosts with none are absent. */
+  get refusedAddresses(): ReadonlyMap<string, readonly RefusedAddress[]> {
+    return this.#refusedAddresses;
   }
 
   /** A host's registration (null: gone). Returns the claims refused, with why. */
@@ -58,14 +67,12 @@ export class Protection {
     if (!reg) {
       this.#hosts.delete(hostId);
       this.#management.delete(hostId);
+      this.#refusedAddresses.delete(hostId);
       return [];
     }
     const problems: string[] = [];
-    const addrs = parseAll(reg.addresses);
-    for (const b of addrs.bad) problems.push(`address ${b}: not an address`);
-    const singles = addrs.ok.filter((c) => isSingle(c) || (problems.push(`address ${c.text}: a host registers single addresses, not networks`), false));
-    if (singles.length > MAX_HOST_ADDRESSES) problems.push(`${singles.length} addresses: only the first ${MAX_HOST_ADDRESSES} count`);
-    this.#hosts.set(hostId, singles.slice(0, MAX_HOST_ADDRESSES));
+    const own = this.#ownAddresses(hostId, reg.addresses, problems);
+    this.#hosts.set(hostId, own);
     const mgmt = parseAll(reg.managementSources ?? []);
     for (const b of mgmt.bad) problems.push(`management network ${b}: not an address or CIDR`);
     const narrow = mgmt.ok.filter((c) => c.prefix >= MANAGEMENT_MIN_PREFIX[c.family] || (problems.push(`management network ${c.text}: broader than /${MANAGEMENT_MIN_PREFIX[c.family]}, protected only on ${hostId} (an Allow BanList protects it fleet-wide)`), false));
@@ -73,6 +80,28 @@ export class Protection {
     this.#management.set(hostId, narrow.slice(0, MAX_MANAGEMENT_NETWORKS));
     this.refusedClaims += problems.length;
     return problems;
+  }
+
+  /**
+   * The addresses of a registration taken as the host's own: single addresses, inside the host
+   * networks, at most MAX_HOST_ADDRESSES. The others are refused: added to `problems` and kept as
+   * the host's refused addresses (status shows them).
+   */
+  #ownAddresses(hostId: string, addresses: readonly string[], problems: string[]): Cidr[] {
+    const refused: RefusedAddress[] = [];
+    const refuse = (address: string, reason: string) => (refused.push({ address, reason }), problems.push(`address ${address}: ${reason}`));
+    const addrs = parseAll(addresses);
+    for (const b of addrs.bad) refuse(b, "not an address");
+    const singles = addrs.ok.filter((c) => isSingle(c) || (refuse(c.text, "a host registers single addresses, not networks"), false));
+    const judged = judgeHostAddresses(singles, this.#rule);
+    for (const r of judged.refused) refuse(r.address, `${r.reason}: not protected`);
+    if (judged.own.length > MAX_HOST_ADDRESSES) {
+      problems.push(`${judged.own.length} addresses: only the first ${MAX_HOST_ADDRESSES} count`);
+      for (const c of judged.own.slice(MAX_HOST_ADDRESSES)) refused.push({ address: c.text, reason: `more than ${MAX_HOST_ADDRESSES} addresses: not protected` });
+    }
+    if (refused.length) this.#refusedAddresses.set(hostId, refused);
+    else this.#refusedAddresses.delete(hostId);
+    return judged.own.slice(0, MAX_HOST_ADDRESSES);
   }
 
   /** True when `hostId` has registered (and not gone). */
