@@ -86,6 +86,15 @@ describe("the Helm chart", () => {
     }
   });
 
+  it("passes controller.hostNetworks as --host-networks, one flag per network (none by default: the controller's default networks)", () => {
+    const args = (objs: Obj[]) => find(objs, "Deployment")[0]?.spec.template.spec.containers[0].args as string[];
+    expect(args(render()).filter((a) => a.startsWith("--host-networks"))).toEqual([]);
+    expect(args(render(["controller.hostNetworks={198.51.100.0/24,2001:db8:5::/64}"])).filter((a) => a.startsWith("--host-networks"))).toEqual(["--host-networks=198.51.100.0/24", "--host-networks=2001:db8:5::/64"]);
+    const wrong = helm(["template", "fw", CHART, "--set", "controller.hostNetworks=10.0.0.0/8"]);
+    expect(wrong.status).not.toBe(0);
+    expect(wrong.stderr).toContain("hostNetworks");
+  });
+
   it("installs the generated CRDs from crds/", () => {
     const crds = find(render([], ["--include-crds"]), "CustomResourceDefinition").map((o) => o.metadata.name).sort();
     expect(crds).toEqual(["banlists.fleetwall.io", "firewallhosts.fleetwall.io", "firewallpolicies.fleetwall.io"]);
