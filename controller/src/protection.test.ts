@@ -41,7 +41,7 @@ describe("Protection", () => {
 
   it("protects only addresses inside the host networks and keeps the others as the host's refused addresses", () => {
     const p = new Protection({ ...config, hostAddresses: hostAddressRule(["198.18.1.0/24", "2001:db8:1::/64"]) }, new BanMirror());
-    const refused = p.setHost("h", { addresses: ["198.18.1.5", "203.0.113.7", "2001:db8:1::5", "2001:db8:9::5", "203.0.113.0/24"] });
+    const refused = p.setHost("h", { addresses: ["198.18.1.5", "203.0.113.7", "fe80::1c2b:3aff:fe4d:5e6f", "2001:db8:1::5", "2001:db8:9::5", "203.0.113.0/24"] });
     expect(refused).toEqual([
       "address 203.0.113.0/24: a host registers single addresses, not networks",
       "address 203.0.113.7: outside the host networks (--host-networks): not protected",
@@ -51,6 +51,8 @@ describe("Protection", () => {
     expect(p.check(parseCidr("2001:db8:1::5"))).toBe("a fleet host");
     expect(p.check(parseCidr("203.0.113.7"))).toBeUndefined();
     expect(p.check(parseCidr("2001:db8:9::5"))).toBeUndefined();
+    // a link-local address is neither a refusal nor a host address: no one ever bans it
+    expect(p.check(parseCidr("fe80::1c2b:3aff:fe4d:5e6f"))).toMatch(/link-local/);
     expect(p.fleetEntries()).toEqual(["198.18.0.1", "198.18.1.5", "2001:db8:1::5"]);
     expect(p.refusedAddresses.get("h")?.map((r) => r.address)).toEqual(["203.0.113.0/24", "203.0.113.7", "2001:db8:9::5"]);
     expect(p.refusedClaims).toBe(3);

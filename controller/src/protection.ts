@@ -1,4 +1,4 @@
-import { parseCidr, type Cidr, type HostRegistration } from "@fleetwall/api";
+import { parseCidr, specialAddressReason, type Cidr, type HostRegistration } from "@fleetwall/api";
 import { protectedReason, type ArbiterConfig, type Protected } from "./arbiter.js";
 import type { BanMirror } from "./ban-mirror.js";
 import { hostAddressRule, judgeHostAddresses, type HostAddressRule, type RefusedAddress } from "./host-networks.js";
@@ -93,7 +93,8 @@ export class Protection {
     const addrs = parseAll(addresses);
     for (const b of addrs.bad) refuse(b, "not an address");
     const singles = addrs.ok.filter((c) => isSingle(c) || (refuse(c.text, "a host registers single addresses, not networks"), false));
-    const judged = judgeHostAddresses(singles, this.#rule);
+    // link-local and the other special addresses (every host's fe80::…) are never banned by anyone: nothing to judge
+    const judged = judgeHostAddresses(singles.filter((c) => !specialAddressReason(c)), this.#rule);
     for (const r of judged.refused) refuse(r.address, `${r.reason}: not protected`);
     if (judged.own.length > MAX_HOST_ADDRESSES) {
       problems.push(`${judged.own.length} addresses: only the first ${MAX_HOST_ADDRESSES} count`);
