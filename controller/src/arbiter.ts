@@ -1,4 +1,4 @@
-import { CidrSet, escalatedSeconds, newDecision, parseCidr, specialAddressReason, type BanSignal, type Cidr } from "@fleetwall/api";
+import { CidrSet, embeddedIPv4, escalatedSeconds, newDecision, parseCidr, specialAddressReason, type BanSignal, type Cidr } from "@fleetwall/api";
 import type { BanPlan } from "./ban-plan.js";
 
 export interface ArbiterConfig {
@@ -67,6 +67,18 @@ export function protectedReason(cidr: Cidr, view: Protected, config: Pick<Arbite
   if (cidr.prefix < config.minPrefix[cidr.family]) return `prefix /${cidr.prefix} is broader than the minimum /${config.minPrefix[cidr.family]}`;
   const special = specialAddressReason(cidr);
   if (special) return special;
+  const own = protectedAs(cidr, view, automatic);
+  if (own) return own;
+  // the IPv6 forms of an IPv4 address (NAT64, 6to4, Teredo) are a ban of that address
+  for (const e of embeddedIPv4(cidr)) {
+    const why = protectedAs(e.v4, view, automatic);
+    if (why) return `${why}: ${e.v4.text} in its ${e.what} form`;
+  }
+  return undefined;
+}
+
+/** Which protected list `cidr` overlaps (is in, or covers a member of), if any. Pure. */
+function protectedAs(cidr: Cidr, view: Protected, automatic: boolean): string | undefined {
   const touches = (nets: readonly Cidr[]) => setOf(nets).overlaps(cidr);
   if (touches(view.allow)) return "allowlisted";
   if (touches(view.hosts)) return "a fleet host";
