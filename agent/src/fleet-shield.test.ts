@@ -94,6 +94,14 @@ describe("FleetShield", () => {
       // a stored list older than the one held was overtaken, not replayed: not counted
       await b.shield.onValue(enc.encode(list(4, [])), true);
       expect(b.shield.dropped).toBe(1);
+      // the same entries under a newer revision (published again after the bucket was lost) are held, and saved
+      await b.shield.onValue(enc.encode(list(9, ["198.18.0.12"])), false);
+      expect(b.shield.revision).toBe(9);
+      const c = await setup(dir);
+      await c.shield.restore();
+      expect(c.shield.revision).toBe(9);
+      await c.shield.onValue(enc.encode(list(8, ["198.18.0.12"])), false);
+      expect(c.shield.dropped).toBe(1);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -172,10 +172,11 @@ describe("ProtectionPublisher on a real nats-server", () => {
       await jsm.streams.delete(`KV_${PROTECTION_BUCKET}`);
       await waitFor("the list published again", async () => ((await stored().catch(() => undefined))?.revision ?? 0) > before, 10_000, 20);
       expect(second.lost).toBe(1);
-      // the same entries: accepted (not refused as a replay), nothing to change
+      // the same entries: accepted (not refused as a replay), the newer revision held
       const again = (await (await new Kvm(nc).open(PROTECTION_BUCKET)).get(PROTECTION_KEY))?.string() as string;
       expect(verifyProtection(again, pem.publicPem, { revision: before })).toMatchObject({ ok: true });
       await takeStored();
+      expect(shield.revision).toBeGreaterThan(before);
       expect(shield.dropped).toBe(0);
 
       // a genuinely old list put back is refused by the agent (and published over by the controller)
