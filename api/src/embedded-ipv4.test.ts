@@ -1,3 +1,5 @@
+import fc from "fast-check";
+import ipaddr from "ipaddr.js";
 import { describe, expect, it } from "vitest";
 import { embeddedIPv4 } from "./embedded-ipv4.js";
 import { parseCidr } from "./net.js";
@@ -28,8 +30,37 @@ describe("embeddedIPv4: the IPv4 address an IPv6 form stands for", () => {
 
   it.each(["198.18.0.11", "2001:db8::11", "2001:db8:12::/64", "fe80::1", "64:ff9a::c612:b"])("%s carries none", (text) => expect(of(text)).toEqual([]));
 
+  it.each([
+    ["0064:FF9B:0000::C612:000B", ["NAT64 198.18.0.11"]],
+    ["2001:0000:4136:e378:8000:63bf:39ed:fff4", ["Teredo 198.18.0.11"]],
+    ["2001:0:0:0:0:0:39ed:fff4", ["Teredo 198.18.0.11"]],
+    ["2002:0:0:0:0:0:0:1", ["6to4 0.0.0.0"]],
+    // broad networks that hold a range, whatever their text starts with
+    ["2000::/3", ["6to4 0.0.0.0/0", "Teredo 0.0.0.0/0"]],
+    ["::/0", ["NAT64 0.0.0.0/0", "local NAT64 /48 0.0.0.0/0", "local NAT64 /56 0.0.0.0/0", "local NAT64 /64 0.0.0.0/0", "local NAT64 /96 0.0.0.0/0", "6to4 0.0.0.0/0", "Teredo 0.0.0.0/0"]],
+    ["64:ff9b::/32", ["NAT64 0.0.0.0/0", "local NAT64 /48 0.0.0.0/0", "local NAT64 /56 0.0.0.0/0", "local NAT64 /64 0.0.0.0/0", "local NAT64 /96 0.0.0.0/0"]],
+  ])("%s, however written → %j", (text, want) => expect(of(text)).toEqual(want));
+
   it("IPv4-mapped addresses are read as IPv4 already", () => {
     expect(parseCidr("::ffff:198.18.0.11").text).toBe("198.18.0.11");
     expect(of("::ffff:198.18.0.11")).toEqual([]);
+  });
+});
+
+describe("embeddedIPv4, for any IPv4 address", () => {
+  const v6 = (bytes: number[]) => parseCidr(ipaddr.fromByteArray(bytes).toString());
+  it("finds it back in its NAT64, 6to4 and Teredo forms", () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 4, maxLength: 4 }), fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 10, maxLength: 10 }), (v4, noise) => {
+        const want = ipaddr.fromByteArray(v4).toString();
+        const nat64 = [0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, ...v4];
+        const sixToFour = [0x20, 0x02, ...v4, ...noise];
+        const teredo = [0x20, 0x01, 0, 0, ...noise.slice(0, 8), ...v4.map((b) => 255 - b)];
+        const local96 = [0, 0x64, 0xff, 0x9b, 0, 1, ...noise.slice(0, 6), ...v4];
+        for (const [bytes, what] of [[nat64, "NAT64"], [sixToFour, "6to4"], [teredo, "Teredo"], [local96, "local NAT64 /96"]] as const) {
+          expect(embeddedIPv4(v6(bytes)).find((e) => e.what === what)?.v4.text).toBe(want);
+        }
+      }),
+    );
   });
 });

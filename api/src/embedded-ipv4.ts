@@ -40,6 +40,9 @@ export interface EmbeddedIPv4 {
   what: string;
 }
 
+/** The canonical text of an address in one of the ranges (64:ff9b::/96 and 64:ff9b:1::/48, 2002::/16, 2001::/32) starts so. */
+const IN_RANGES = /^(?:64:ff9b:|2002:|2001:0:|2001::)/;
+
 const bit = (bytes: number[], i: number) => ((bytes[i >> 3] as number) >> (7 - (i & 7))) & 1;
 
 /**
@@ -50,6 +53,9 @@ const bit = (bytes: number[], i: number) => ((bytes[i >> 3] as number) >> (7 - (
  */
 export function embeddedIPv4(c: Cidr): EmbeddedIPv4[] {
   if (c.family !== "ip6") return [];
+  // most addresses are in none of the ranges: their canonical text (parseCidr's, lower case and
+  // compressed) says so without parsing; a network of /32 or broader may hold a range whatever it starts with
+  if (c.prefix > 32 && !IN_RANGES.test(c.text)) return [];
   const out: EmbeddedIPv4[] = [];
   let bytes: number[] | undefined;
   for (const e of IPV4_EMBEDDINGS) {
