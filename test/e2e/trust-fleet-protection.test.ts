@@ -2,8 +2,8 @@ import { appendFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Kvm } from "@nats-io/kv";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { HOSTS_BUCKET, PROTECTION_BUCKET, PROTECTION_KEY } from "@fleetwall/api";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { HOSTS_BUCKET, PROTECTION_BUCKET, PROTECTION_KEY, SCHEMA_VERSION, signalSubject, type BanSignal } from "@fleetwall/api";
 import { attacker } from "../harness/netns.js";
 import { securedFleet, type SecuredFleet } from "../harness/secured-fleet.js";
 import type { FleetHost } from "../harness/fleet.js";
@@ -76,6 +76,18 @@ describe("another fleet host is never banned locally (#18 item 2)", () => {
     await waitFor("t1's jail skipped each form", async () => (await agentMetric(t1, 'fleetwall_agent_jail_bans_skipped{reason="protected"}')) >= before + forms.length, 30_000, 100);
     for (const f of forms) expect(await inSet(t1, "local6", f), f).toBe(false);
     expect(s.fleet.controller?.log()).not.toContain("64:ff9b::");
+
+    // the same forms sent by t1's nkey as signals: the arbiter refuses each as t2's address
+    const js = jetstream(await s.as("agent-t1"));
+    const names = ["NAT64", "local NAT64 /96", "6to4", "Teredo"];
+    for (const address of forms) await js.publish(signalSubject("t1"), JSON.stringify({ schemaVersion: SCHEMA_VERSION, hostId: "t1", jail: "sshd", address, failures: 5, at: new Date().toISOString(), banSeconds: 3600 } satisfies BanSignal));
+    for (const [i, address] of forms.entries()) {
+      const line = await waitFor(`the controller judged ${address}`, () => s.fleet.controller?.log().split("\n").find((l) => l.includes(`"address":"${address}"`) && l.includes("not turned into a fleet ban")), 30_000, 50);
+      expect(line).toContain(`"reason":"a fleet host: ${t2.ip4} in its ${names[i]} form"`);
+    }
+    // and an operator is refused too, told which host registered it
+    await expect(s.fleet.cli(["bans", "add", `64:ff9b::${t2.ip4}`, ...s.operator])).rejects.toThrow(new RegExp(`a fleet host: ${t2.ip4.replace(/\./g, "\\.")} in its NAT64 form \\(registered by t2\\)`));
+    expect(s.fleet.controller?.log()).not.toMatch(/"msg":"fleet ban".*64:ff9b/);
   }, 180_000);
 
   it("a real attacker's brute force on t1 is still banned there and on the fleet within a second", async () => {
