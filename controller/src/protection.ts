@@ -1,5 +1,5 @@
 import { cidrContains, embeddedIPv4, parseCidr, type Cidr, type HostRegistration } from "@fleetwall/api";
-import { protectedReason, type ArbiterConfig, type Protected } from "./arbiter.js";
+import { protection, type ArbiterConfig, type Protected } from "./arbiter.js";
 import type { BanMirror } from "./ban-mirror.js";
 
 /** Addresses one host may register as its own. */
@@ -111,9 +111,9 @@ export class Protection {
    * found and forgotten (`fleetwall hosts delete`).
    */
   check = (cidr: Cidr): string | undefined => {
-    const why = protectedReason(cidr, this.view, this.config);
-    const owners = why === undefined ? [] : this.claimedBy(cidr);
-    return owners.length > 0 ? `${why} (registered by ${owners.slice(0, 3).join(", ")}${owners.length > 3 ? ` and ${owners.length - 3} more` : ""})` : why;
+    const why = protection(cidr, this.view, this.config);
+    const owners = why?.code === "fleet-host" ? this.claimedBy(cidr) : [];
+    return owners.length > 0 ? `${why?.reason} (registered by ${owners.slice(0, 3).join(", ")}${owners.length > 3 ? ` and ${owners.length - 3} more` : ""})` : why?.reason;
   };
 
   /** The hosts whose registered addresses `cidr` is or holds, in any of its forms (`embeddedIPv4`), sorted. */
