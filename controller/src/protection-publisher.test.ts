@@ -197,6 +197,52 @@ describe("ProtectionPublisher on a real nats-server", () => {
   });
 });
 
+describe("ProtectionPublisher after a failover on a real nats-server", () => {
+  const nats = loopbackNats("protection-failover");
+  let nc: NatsConnection;
+  beforeAll(async () => {
+    nc = await connect({ servers: nats.server.url });
+  });
+  afterAll(async () => {
+    await nc?.close();
+  });
+
+  it("a new leader whose clock is an hour behind continues above the stored revision: agents take its list", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "protection-failover-"));
+    const bans = new BanSync(new MemoryBackend(), silent);
+    await bans.ensureTable();
+    await bans.synced();
+    const shield = new FleetShield(bans, new StateStore(dir), () => pem.publicPem, silent);
+    /** The agent takes what the bucket holds, once there is something. */
+    const take = async (size: number) => {
+      const text = (await (await new Kvm(nc).open(PROTECTION_BUCKET)).get(PROTECTION_KEY).catch(() => null))?.string();
+      if (text) await shield.onValue(new TextEncoder().encode(text), false);
+      return shield.size === size;
+    };
+    const opts = { replicas: 1, log: silent, settings: new StreamSettings(), debounceMs: 20 };
+    const run = async (entries: string[], now: () => number, until: () => Promise<boolean>) => {
+      const p = new ProtectionPublisher(nc, key, () => entries, { ...opts, now });
+      const ac = new AbortController();
+      const running = p.run(ac.signal);
+      try {
+        await waitFor("published", until, 10_000, 20);
+      } finally {
+        ac.abort();
+        await running;
+      }
+    };
+    try {
+      await run(["198.18.0.41"], Date.now, () => take(1));
+      const held = shield.revision;
+      await run(["198.18.0.41", "198.18.0.42"], () => Date.now() - 3600_000, () => take(2));
+      expect(shield.revision).toBe(held + 1);
+      expect(shield.dropped).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("nextRevision", () => {
   it.each([
     [0, 1_000, 1_000],
