@@ -8,6 +8,7 @@ import { planAdd, planDelete, planExpiry, planImport, type BanPlan } from "./ban
 import { BanPublisher, type BanSink } from "./ban-publisher.js";
 import { BanListReconciler } from "./banlist-reconciler.js";
 import { Protection } from "./protection.js";
+import type { NodeAddresses } from "./host-networks.js";
 import { ReplayGuard } from "./replay-guard.js";
 import { DEFAULT_REPORTER_LIMITS, ReporterLog, budgetUnit } from "./reporter-log.js";
 import { refusalCounts, type SignalRefusalCode } from "./signal-refusals.js";
@@ -133,6 +134,16 @@ export class BanKeeper {
     if (refused.length && this.#claimsSaid.get(hostId) !== said) this.#claimsLog.write("warn", hostId, { host: hostId, refused }, "registration claims refused");
     if (refused.length && reg) this.#claimsSaid.set(hostId, said);
     else this.#claimsSaid.delete(hostId);
+    this.banLists.kick();
+    this.onProtectionChange();
+  }
+
+  /** The Kubernetes Node a host is (null: none): a registered host's addresses are judged against the Node's. */
+  setNode(hostId: string, node: NodeAddresses | null): void {
+    const refused = this.protection.setNode(hostId, node);
+    const said = refused.join("\n");
+    if (refused.length && this.#claimsSaid.get(hostId) !== said) this.#claimsLog.write("warn", hostId, { host: hostId, node: node?.node, refused }, "registration claims refused");
+    if (refused.length) this.#claimsSaid.set(hostId, said);
     this.banLists.kick();
     this.onProtectionChange();
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseCidr } from "@fleetwall/api";
-import { DEFAULT_HOST_NETWORKS, hostAddressRule, judgeHostAddresses } from "./host-networks.js";
+import { DEFAULT_HOST_NETWORKS, hostAddressRule, judgeHostAddresses, nodeAddresses } from "./host-networks.js";
 
 const judge = (flag: string[] | undefined, addresses: string[]) => {
   const r = judgeHostAddresses(addresses.map(parseCidr), hostAddressRule(flag));
@@ -55,5 +55,24 @@ describe("a host's own addresses", () => {
   it("has a default made only of ranges that are not routed on the internet", () => {
     expect(hostAddressRule(undefined)).toEqual({ networks: DEFAULT_HOST_NETWORKS.map(parseCidr), explicit: false });
     expect(hostAddressRule([]).explicit).toBe(false);
+  });
+
+  it("takes a Node's InternalIP and ExternalIP addresses, nothing else", () => {
+    const n = nodeAddresses("a.b", [
+      { type: "InternalIP", address: "10.0.0.5" },
+      { type: "InternalIP", address: "fd00::5" },
+      { type: "ExternalIP", address: "8.8.8.8" },
+      { type: "Hostname", address: "10.0.0.6" },
+      { type: "InternalDNS", address: "a.b.internal" },
+      { type: "InternalIP", address: "not-an-address" },
+      { type: "InternalIP", address: "10.0.0.0/24" },
+      { type: "InternalIP" },
+    ]);
+    expect(n.node).toBe("a.b");
+    expect(n.addresses.map((c) => c.text)).toEqual(["10.0.0.5", "fd00::5", "8.8.8.8"]);
+    expect(nodeAddresses("x", undefined).addresses).toEqual([]);
+    const judged = judgeHostAddresses(["10.0.0.5", "8.8.8.8", "10.0.0.7"].map(parseCidr), hostAddressRule(["10.0.0.0/8"]), n);
+    expect(judged.own.map((c) => c.text)).toEqual(["10.0.0.5", "8.8.8.8"]);
+    expect(judged.refused).toEqual([{ address: "10.0.0.7", reason: "not an address of Node a.b (its status.addresses)" }]);
   });
 });

@@ -34,6 +34,30 @@ export interface RefusedAddress {
   reason: string;
 }
 
+/** A Kubernetes Node's own addresses (its `status.addresses` of type InternalIP and ExternalIP), for the host it is. */
+export interface NodeAddresses {
+  node: string;
+  addresses: readonly Cidr[];
+}
+
+/** Node address types that are addresses of the node itself (Hostname and the DNS names are not addresses). */
+const NODE_ADDRESS_TYPES = new Set(["InternalIP", "ExternalIP"]);
+
+/** A Node's own addresses from its `status.addresses`; entries that are not addresses are left out. Pure. */
+export function nodeAddresses(node: string, status: readonly { type?: string; address?: string }[] | undefined): NodeAddresses {
+  const addresses: Cidr[] = [];
+  for (const a of status ?? []) {
+    if (!a.type || !NODE_ADDRESS_TYPES.has(a.type) || !a.address) continue;
+    try {
+      const c = parseCidr(a.address);
+      if (c.prefix === (c.family === "ip" ? 32 : 128)) addresses.push(c);
+    } catch {
+      // a name, or garbage: not an address of the node
+    }
+  }
+  return { node, addresses };
+}
+
 /** The rule from `--host-networks` (none given: the default networks). */
 export function hostAddressRule(flag: readonly string[] | undefined): HostAddressRule {
   const explicit = !!flag && flag.length > 0;
@@ -41,15 +65,22 @@ export function hostAddressRule(flag: readonly string[] | undefined): HostAddres
 }
 
 /**
- * Splits a host's single addresses into those taken as its own and those refused: an address is
- * the host's when it lies in one of the rule's networks. Pure; keeps the input's order.
+ * Splits a host's single addresses into those taken as its own and those refused. A host that is a
+ * Kubernetes Node (`node`) owns exactly the Node's addresses: its status is the truth, whatever the
+ * networks. Any other host owns the addresses that lie in one of the rule's networks. Pure; keeps
+ * the input's order.
  */
-export function judgeHostAddresses(addresses: readonly Cidr[], rule: HostAddressRule): { own: Cidr[]; refused: RefusedAddress[] } {
+export function judgeHostAddresses(addresses: readonly Cidr[], rule: HostAddressRule, node?: NodeAddresses): { own: Cidr[]; refused: RefusedAddress[] } {
   const own: Cidr[] = [];
   const refused: RefusedAddress[] = [];
-  const outside = rule.explicit ? "outside the host networks (--host-networks)" : "outside the default host networks (private, shared, benchmarking and documentation ranges; --host-networks names others)";
+  const nodes = node && new Set(node.addresses.map((a) => a.text));
+  const outside = node
+    ? `not an address of Node ${node.node} (its status.addresses)`
+    : rule.explicit
+      ? "outside the host networks (--host-networks)"
+      : "outside the default host networks (private, shared, benchmarking and documentation ranges; --host-networks names others)";
   for (const a of addresses) {
-    if (rule.networks.some((n) => cidrContains(n, a))) own.push(a);
+    if (nodes ? nodes.has(a.text) : rule.networks.some((n) => cidrContains(n, a))) own.push(a);
     else refused.push({ address: a.text, reason: outside });
   }
   return { own, refused };

@@ -3,7 +3,7 @@ import { parseCidr } from "@fleetwall/api";
 import { BanMirror } from "./ban-mirror.js";
 import { protectedReason } from "./arbiter.js";
 import { MAX_HOST_ADDRESSES, MAX_MANAGEMENT_NETWORKS, Protection } from "./protection.js";
-import { hostAddressRule } from "./host-networks.js";
+import { hostAddressRule, nodeAddresses } from "./host-networks.js";
 
 const config = { minPrefix: { ip: 16, ip6: 48 }, protect: [parseCidr("198.18.0.1")] };
 const protection = () => new Protection(config, new BanMirror());
@@ -86,6 +86,28 @@ describe("Protection", () => {
     expect(p.view.hosts).toHaveLength(MAX_HOST_ADDRESSES);
     expect(p.refusedAddresses.get("h")?.map((r) => r.address)).toEqual(["8.8.8.8", "10.0.0.65", "10.0.0.66"]);
     expect(p.refusedAddresses.get("h")?.[2]?.reason).toBe(`more than ${MAX_HOST_ADDRESSES} addresses: not protected`);
+  });
+
+  it("judges a host that is a Kubernetes Node by the Node's addresses, again when the Node changes, whatever the networks", () => {
+    const p = new Protection({ ...config, hostAddresses: hostAddressRule(["198.18.1.0/24"]) }, new BanMirror());
+    p.setHost("web-1", { addresses: ["198.18.1.5", "198.18.1.99", "203.0.113.7"] });
+    expect(p.refusedAddresses.get("web-1")?.map((r) => r.address)).toEqual(["203.0.113.7"]);
+    const node = nodeAddresses("web.1", [{ type: "InternalIP", address: "198.18.1.5" }, { type: "ExternalIP", address: "203.0.113.7" }, { type: "Hostname", address: "198.18.1.99" }]);
+    expect(p.setNode("web-1", node)).toEqual(["address 198.18.1.99: not an address of Node web.1 (its status.addresses): not protected"]);
+    expect(p.check(parseCidr("198.18.1.99"))).toBeUndefined();
+    // the Node's ExternalIP is the host's own, though outside --host-networks
+    expect(p.check(parseCidr("203.0.113.7"))).toMatch(/^a fleet host/);
+    expect(p.fleetEntries()).toEqual(["198.18.0.1", "198.18.1.5", "203.0.113.7"]);
+    // the same Node again changes nothing; the Node gone, the networks judge again
+    expect(p.setNode("web-1", nodeAddresses("web.1", [{ type: "InternalIP", address: "198.18.1.5" }, { type: "ExternalIP", address: "203.0.113.7" }]))).toEqual([]);
+    expect(p.refusedAddresses.get("web-1")?.map((r) => r.address)).toEqual(["198.18.1.99"]);
+    expect(p.setNode("web-1", null)).toEqual(["address 203.0.113.7: outside the host networks (--host-networks): not protected"]);
+    expect(p.check(parseCidr("198.18.1.99"))).toMatch(/^a fleet host/);
+    // a Node whose host has not registered protects nothing yet
+    expect(p.setNode("web-2", nodeAddresses("web-2", [{ type: "InternalIP", address: "198.18.1.6" }]))).toEqual([]);
+    expect(p.check(parseCidr("198.18.1.6"))).toBeUndefined();
+    p.setHost("web-2", { addresses: ["198.18.1.6", "198.18.1.7"] });
+    expect(p.refusedAddresses.get("web-2")?.map((r) => r.address)).toEqual(["198.18.1.7"]);
   });
 
   it("forgets a host that is gone, and keeps the control plane, static and resolved", () => {

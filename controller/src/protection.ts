@@ -1,7 +1,7 @@
 import { cidrContains, embeddedIPv4, parseCidr, specialAddressReason, type Cidr, type HostRegistration } from "@fleetwall/api";
 import { protection, type ArbiterConfig, type Protected } from "./arbiter.js";
 import type { BanMirror } from "./ban-mirror.js";
-import { hostAddressRule, judgeHostAddresses, type HostAddressRule, type RefusedAddress } from "./host-networks.js";
+import { hostAddressRule, judgeHostAddresses, type HostAddressRule, type NodeAddresses, type RefusedAddress } from "./host-networks.js";
 
 /** Addresses one host may register as its own. */
 export const MAX_HOST_ADDRESSES = 64;
@@ -45,6 +45,10 @@ export class Protection {
   #controlPlane: Cidr[];
   readonly #refusedAddresses = new Map<string, RefusedAddress[]>();
   readonly #rule: HostAddressRule;
+  /** Each host's registered addresses, to judge them again when its Node changes. */
+  readonly #registered = new Map<string, readonly string[]>();
+  /** The Kubernetes Nodes' own addresses, by the host id each Node is (kube source only). */
+  readonly #nodes = new Map<string, NodeAddresses>();
   /** Registration entries refused, in all. */
   refusedClaims = 0;
 
@@ -68,9 +72,11 @@ export class Protection {
       this.#hosts.delete(hostId);
       this.#management.delete(hostId);
       this.#refusedAddresses.delete(hostId);
+      this.#registered.delete(hostId);
       return [];
     }
     const problems: string[] = [];
+    this.#registered.set(hostId, reg.addresses);
     const own = this.#ownAddresses(hostId, reg.addresses, problems);
     this.#hosts.set(hostId, own);
     const mgmt = parseAll(reg.managementSources ?? []);
@@ -94,7 +100,7 @@ export class Protection {
     for (const b of addrs.bad) refuse(b, "not an address");
     const singles = addrs.ok.filter((c) => isSingle(c) || (refuse(c.text, "a host registers single addresses, not networks"), false));
     // link-local and the other special addresses (every host's fe80::…) are never banned by anyone: nothing to judge
-    const judged = judgeHostAddresses(singles.filter((c) => !specialAddressReason(c)), this.#rule);
+    const judged = judgeHostAddresses(singles.filter((c) => !specialAddressReason(c)), this.#rule, this.#nodes.get(hostId));
     for (const r of judged.refused) refuse(r.address, `${r.reason}: not protected`);
     if (judged.own.length > MAX_HOST_ADDRESSES) {
       problems.push(`${judged.own.length} addresses: only the first ${MAX_HOST_ADDRESSES} count`);
@@ -103,6 +109,25 @@ export class Protection {
     if (refused.length) this.#refusedAddresses.set(hostId, refused);
     else this.#refusedAddresses.delete(hostId);
     return judged.own.slice(0, MAX_HOST_ADDRESSES);
+  }
+
+  /**
+   * The Node a host is, with its own addresses (null: no such Node, or it is gone): a registered
+   * host's addresses are judged again. Returns the addresses refused now, with why (none when the
+   * host has not registered).
+   */
+  setNode(hostId: string, node: NodeAddresses | null): string[] {
+    const before = this.#nodes.get(hostId);
+    if (node) this.#nodes.set(hostId, node);
+    else this.#nodes.delete(hostId);
+    const registered = this.#registered.get(hostId);
+    const key = (n: NodeAddresses | null | undefined) => (n ? `${n.node} ${n.addresses.map((a) => a.text).join(",")}` : "");
+    const same = key(before) === key(node);
+    if (!registered || same) return [];
+    this.#hostList = undefined;
+    const problems: string[] = [];
+    this.#hosts.set(hostId, this.#ownAddresses(hostId, registered, problems));
+    return problems;
   }
 
   /** True when `hostId` has registered (and not gone). */
