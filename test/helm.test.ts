@@ -62,8 +62,10 @@ describe("the Helm chart", () => {
       "firewallpolicies,banlists: list,watch",
       "firewallhosts: list,watch,create,patch",
       "firewallpolicies/status,banlists/status,firewallhosts/status: patch",
+      "nodes: get,list,watch",
     ]);
-    expect(find(objs, "ClusterRole")[0]?.rules?.every((r) => r.apiGroups.join() === "fleetwall.io")).toBe(true);
+    // the fleetwall resources, and of the core group only the Nodes (read, for their addresses)
+    expect(find(objs, "ClusterRole")[0]?.rules?.map((r) => r.apiGroups.join())).toEqual(["fleetwall.io", "fleetwall.io", "fleetwall.io", ""]);
     const role = find(objs, "Role")[0];
     expect(role?.rules).toEqual([
       { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },

@@ -45,6 +45,7 @@ export class BanSide {
   readonly #hosts = gate();
   readonly #bans = gate();
   readonly #controlPlane = gate();
+  readonly #nodes = gate();
   readonly guard: ConsumerGuard;
   /** Publishes the fleet's protection list once registrations and the control plane are loaded (none: agents protect only what they know). */
   protections: ProtectionPublisher | undefined;
@@ -65,6 +66,8 @@ export class BanSide {
   hostsLoaded = (): void => this.#hosts.open();
   /** The bans bucket has been read once. */
   bansLoaded = (): void => this.#bans.open();
+  /** The Kubernetes Nodes have been listed once, or could not be (none: at once). */
+  nodesSettled = (): void => this.#nodes.open();
 
   async start(): Promise<void> {
     warnIfOpenBus(this.bus.nc, this.cfg, this.log);
@@ -99,7 +102,7 @@ export class BanSide {
       this.bans.setResolved(cidrs);
     };
     const resolving = new ControlPlaneResolver(() => knownServers(this.cfg.nats, this.bus.nc), this.log).run(onAddresses, signal, this.#controlPlane.open);
-    await Promise.race([Promise.all([this.#hosts.done, this.#bans.done, this.#controlPlane.done, this.bans.jailsKnown]), aborted(signal)]);
+    await Promise.race([Promise.all([this.#hosts.done, this.#bans.done, this.#controlPlane.done, this.#nodes.done, this.bans.jailsKnown]), aborted(signal)]);
     if (!signal.aborted) {
       this.log.info({ decisions: this.bans.decisionsByKey.size }, "registrations and protections loaded; judging signals");
       await Promise.all([this.bans.run(signal), this.bus.consumeSignals((s) => this.bans.onSignal(s), signal), this.protections?.run(signal)]);
