@@ -62,7 +62,7 @@ describe("the Helm chart", () => {
       "firewallpolicies,banlists: list,watch",
       "firewallhosts: list,watch,create,patch",
       "firewallpolicies/status,banlists/status,firewallhosts/status: patch",
-      "nodes: get,list,watch",
+      "nodes: list,watch",
     ]);
     // the fleetwall resources, and of the core group only the Nodes (read, for their addresses)
     expect(find(objs, "ClusterRole")[0]?.rules?.map((r) => r.apiGroups.join())).toEqual(["fleetwall.io", "fleetwall.io", "fleetwall.io", ""]);
