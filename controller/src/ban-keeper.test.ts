@@ -5,6 +5,7 @@ import { pino } from "pino";
 import { BanList, SCHEMA_VERSION, SEAL_KEY_PREFIX, generateSigningKeyPem, loadSigningKey, newDecision, parseBanDecision, parseCidr, type BanSignal, type SignedEnvelope } from "@fleetwall/api";
 import type { ArbiterConfig } from "./arbiter.js";
 import { BanKeeper } from "./ban-keeper.js";
+import { hostAddressRule } from "./host-networks.js";
 import type { BanSink } from "./ban-publisher.js";
 import { SIGNAL_REFUSAL_CODES, signalsRefusedMetric, type SignalRefusalCode } from "./signal-refusals.js";
 
@@ -250,6 +251,29 @@ describe("BanKeeper logging", () => {
     await keeper.run(controller.signal);
     const summaries = lines.filter((l) => l.msg.startsWith("signals not turned into a fleet ban"));
     expect(summaries.map((l) => [l.reason, l.suppressed])).toEqual([["fleet-host h2", 499], ["prefix-too-broad h2", 499]]);
+  });
+});
+
+describe("BanKeeper registrations", () => {
+  it("logs a host's refused addresses once, again when they change, not at every re-registration", () => {
+    const lines: { msg: string; host?: string; refused?: string[] }[] = [];
+    const log = pino({ level: "info" }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+    let now = Date.parse("2026-11-27T12:00:00Z");
+    const keeper = new BanKeeper(bucket(() => keeper, false), key, { ...config, hostAddresses: hostAddressRule(["198.18.0.0/24"]) }, log, () => now);
+    const said = () => lines.filter((l) => l.msg === "registration claims refused").map((l) => l.refused);
+    for (let i = 0; i < 5; i += 1) {
+      keeper.setHost("h1", { addresses: ["198.18.0.11", "203.0.113.7"] });
+      now += 60_000;
+    }
+    expect(said()).toEqual([["address 203.0.113.7: outside the host networks (--host-networks): not protected"]]);
+    keeper.setHost("h1", { addresses: ["198.18.0.11", "203.0.113.8"] });
+    expect(said()).toHaveLength(2);
+    // honest again, then the same claim as before: said again
+    keeper.setHost("h1", { addresses: ["198.18.0.11"] });
+    now += 60_000;
+    keeper.setHost("h1", { addresses: ["198.18.0.11", "203.0.113.8"] });
+    expect(said()).toHaveLength(3);
+    expect(keeper.protection.check(parseCidr("203.0.113.8"))).toBeUndefined();
   });
 });
 
