@@ -259,7 +259,7 @@ describe("BanKeeper registrations", () => {
     const lines: { msg: string; host?: string; refused?: string[] }[] = [];
     const log = pino({ level: "info" }, { write: (l: string) => void lines.push(JSON.parse(l)) });
     let now = Date.parse("2026-11-27T12:00:00Z");
-    const keeper = new BanKeeper(bucket(() => keeper, false), key, { ...config, hostAddresses: hostAddressRule(["198.18.0.0/24"]) }, log, () => now);
+    const keeper: BanKeeper = new BanKeeper(bucket((): BanKeeper => keeper, false), key, { ...config, hostAddresses: hostAddressRule(["198.18.0.0/24"]) }, log, () => now);
     const said = () => lines.filter((l) => l.msg === "registration claims refused").map((l) => l.refused);
     for (let i = 0; i < 5; i += 1) {
       keeper.setHost("h1", { addresses: ["198.18.0.11", "203.0.113.7"] });
