@@ -5,7 +5,7 @@ import { pino } from "pino";
 import { BanList, SCHEMA_VERSION, SEAL_KEY_PREFIX, generateSigningKeyPem, loadSigningKey, newDecision, parseBanDecision, parseCidr, type BanSignal, type SignedEnvelope } from "@fleetwall/api";
 import type { ArbiterConfig } from "./arbiter.js";
 import { BanKeeper } from "./ban-keeper.js";
-import { hostAddressRule } from "./host-networks.js";
+import { hostAddressRule, nodeAddresses } from "./host-networks.js";
 import type { BanSink } from "./ban-publisher.js";
 import { SIGNAL_REFUSAL_CODES, signalsRefusedMetric, type SignalRefusalCode } from "./signal-refusals.js";
 
@@ -274,6 +274,23 @@ describe("BanKeeper registrations", () => {
     keeper.setHost("h1", { addresses: ["198.18.0.11", "203.0.113.8"] });
     expect(said()).toHaveLength(3);
     expect(keeper.protection.check(parseCidr("203.0.113.8"))).toBeUndefined();
+  });
+});
+
+describe("BanKeeper and Nodes", () => {
+  it("publishes the protection list again when a Node changes what its host owns, not at each of its status updates", () => {
+    const { keeper } = keeperWithBucket(false);
+    let changes = 0;
+    keeper.onProtectionChange = () => void (changes += 1);
+    keeper.setHost("web-1", { addresses: ["198.18.0.11", "198.18.0.99"] });
+    expect(changes).toBe(1);
+    const node = () => nodeAddresses("web.1", [{ type: "InternalIP", address: "198.18.0.11" }]);
+    keeper.setNode("web-1", node());
+    expect(changes).toBe(2);
+    expect(keeper.protection.check(parseCidr("198.18.0.99"))).toBeUndefined();
+    for (let i = 0; i < 10; i += 1) keeper.setNode("web-1", node());
+    keeper.setNode("web-9", nodeAddresses("web-9", [{ type: "InternalIP", address: "198.18.0.19" }]));
+    expect(changes).toBe(2);
   });
 });
 

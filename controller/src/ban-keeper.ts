@@ -141,6 +141,8 @@ export class BanKeeper {
   /** The Kubernetes Node a host is (null: none): a registered host's addresses are judged against the Node's. */
   setNode(hostId: string, node: NodeAddresses | null): void {
     const refused = this.protection.setNode(hostId, node);
+    // a Node's every status update comes here: only a change of what is protected goes further
+    if (!refused) return;
     const said = refused.join("\n");
     if (refused.length && this.#claimsSaid.get(hostId) !== said) this.#claimsLog.write("warn", hostId, { host: hostId, node: node?.node, refused }, "registration claims refused");
     if (refused.length) this.#claimsSaid.set(hostId, said);

@@ -113,17 +113,18 @@ export class Protection {
 
   /**
    * The Node a host is, with its own addresses (null: no such Node, or it is gone): a registered
-   * host's addresses are judged again. Returns the addresses refused now, with why (none when the
-   * host has not registered).
+   * host's addresses are judged again. Returns the addresses refused now, with why; undefined when
+   * what is protected cannot have changed (the same Node again, as every status update of a Node
+   * delivers it, or a host that has not registered).
    */
-  setNode(hostId: string, node: NodeAddresses | null): string[] {
+  setNode(hostId: string, node: NodeAddresses | null): string[] | undefined {
     const before = this.#nodes.get(hostId);
     if (node) this.#nodes.set(hostId, node);
     else this.#nodes.delete(hostId);
     const registered = this.#registered.get(hostId);
     const key = (n: NodeAddresses | null | undefined) => (n ? `${n.node} ${n.addresses.map((a) => a.text).join(",")}` : "");
     const same = key(before) === key(node);
-    if (!registered || same) return [];
+    if (!registered || same) return undefined;
     this.#hostList = undefined;
     const problems: string[] = [];
     this.#hosts.set(hostId, this.#ownAddresses(hostId, registered, problems));
