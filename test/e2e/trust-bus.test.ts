@@ -131,7 +131,7 @@ describe("the bus cannot be clogged, filled or turned (#18 rows 3, 4, 8, 9, 10)"
 
   it("row 8: an agent restarted with 1,200 bans in the bucket catches up without a consumer: every ban in its set, nothing it asked refused", async () => {
     const admin = await jetstreamManager(await s.as("controller"));
-    const addr = (i: number) => `2001:db8:fffe::${i.toString(16)}`;
+    const addr = (i: number) => `2001:db8:fffe::${(i + 1).toString(16)}`;
     const n = 1200;
     await t1.agent?.stop();
     const file = join(s.creds, "bulk.txt");
@@ -147,7 +147,10 @@ describe("the bus cannot be clogged, filled or turned (#18 rows 3, 4, 8, 9, 10)"
       const out = await s.fleet.nft(t1, ["list", "set", "inet", "fleetwall_bans", "ban6"]).catch(() => "");
       return new Set(String(out).match(/2001:db8:fffe::[0-9a-f]+/g) ?? []).size;
     };
-    await waitFor("t1's set holds the 1,200 bans", async () => (await listed()) === n, 120_000, 500);
+    await waitFor("t1's set holds the 1,200 bans", async () => (await listed()) === n, 120_000, 500).catch(async (error: unknown) => {
+      const lines = (t1.agent?.log() ?? "").split("\n").filter((l) => /bans|catch/i.test(l)).slice(-20);
+      throw new Error(`${String(error)}; listed ${await listed()}; t1's log:\n${lines.join("\n")}`);
+    });
     expect(t1.agent?.log()).toContain("catching up with the bans bucket");
     // no consumer was made for it (the streams hold what they held), and the server refused it nothing
     expect(await consumerNames(admin)).toEqual(before);
