@@ -42,7 +42,7 @@ describe("the bus cannot be clogged, filled or turned (#18 rows 3, 4, 8, 9, 10)"
   };
 
   beforeAll(async () => {
-    s = await securedFleet(["t1", "t2"], { attackers: 3 });
+    s = await securedFleet(["t1", "t2"], { attackers: 4 });
     [t1, t2] = s.fleet.hosts as [FleetHost, FleetHost];
   }, 120_000);
 
@@ -157,6 +157,31 @@ describe("the bus cannot be clogged, filled or turned (#18 rows 3, 4, 8, 9, 10)"
     expect(violations()).toBe(refusedBefore);
     await s.fleet.waitInSync(60_000);
   }, 240_000);
+
+  it("row 8, reply subjects: a JetStream response an agent directs into another host's desired state or the protection list is stored by the server, and repaired by the controller; the hosts stay in sync", async () => {
+    const nc = await s.as("agent-t1");
+    const ctl = await s.as("controller");
+    const kvm = new Kvm(ctl);
+    const desired = await kvm.open(DESIRED_BUCKET, { bindOnly: true });
+    const protection = await kvm.open(PROTECTION_BUCKET, { bindOnly: true });
+    const stored: string[] = [];
+    const heard = ctl.subscribe(`$KV.>`, { callback: (_e, m) => void stored.push(`${m.subject} ${m.string().slice(0, 60)}`) });
+    await ctl.flush();
+    // nats-server checks a request's subject against the agent's rights, never its reply subject, and
+    // publishes its response there in the account: a stream whose subjects hold it stores it
+    nc.publish(`$JS.API.STREAM.INFO.${BANS_STREAM}`, "", { reply: `$KV.${DESIRED_BUCKET}.t2` });
+    nc.publish(`$JS.API.DIRECT.GET.${BANS_STREAM}`, JSON.stringify({ seq: 1, next_by_subj: `$KV.${BANS_BUCKET}.>` }), { reply: PROTECTION_SUBJECT });
+    await nc.flush();
+    await waitFor("both responses stored", () => stored.some((m) => m.startsWith(`$KV.${DESIRED_BUCKET}.t2 {"type":"io.nats.jetstream.api.v1.stream_info`)) && stored.some((m) => m.startsWith(PROTECTION_SUBJECT)), 30_000, 20);
+    heard.unsubscribe();
+    // the controller notices another writer and publishes both again; agents refused what they got
+    await waitFor("the controller's repairs", () => log().includes("desired state overwritten by another writer") && log().includes("fleet protection list overwritten by another writer"), 30_000);
+    await waitFor("t2's key holds a signed state again", async () => !new TextDecoder().decode((await desired.get("t2"))?.value).includes("stream_info_response"), 30_000, 100);
+    const copied = (await (await jetstreamManager(ctl)).direct.getMessage(BANS_STREAM, { seq: 1, next_by_subj: `$KV.${BANS_BUCKET}.>` }))?.string();
+    await waitFor("the protection list published again", async () => (await protection.get("fleet"))?.string() !== copied, 30_000, 100);
+    await s.fleet.waitInSync(30_000);
+    expect(await s.detect(t2, t1, attacker(3))).toBeLessThan(1000);
+  }, 180_000);
 
   it("row 8 (the guard, for operators' consumers): a consumer delivering into another host's desired state, a durable one, past four per inbox prefix, and into inboxes nobody listens on are deleted; the hosts stay in sync", async () => {
     // agents may not create consumers; an operator's CLI may, and the server does not check the deliver subject
