@@ -238,7 +238,7 @@ describe("AgentLink.watchBans while the bucket changes under a catch-up", () => 
 });
 
 describe("AgentLink.watchBans with entries it did not get live", () => {
-  // the server withholds one subject from the agent's live subscription (not from its catch-up consumer)
+  // the server withholds one subject from the agent's live subscription (not from its catch-up's direct gets)
   const nats = loopbackNats("link-bans-gap", `authorization { users = [ { user: "ctl", password: "ctl" }, { user: "agent", password: "agent", permissions: { subscribe: { deny: ["${BANS_LIVE_PREFIX}l.x"] } } } ] }\n`);
 
   it("catches up when a revision is skipped, and drops live entries the bucket never stored", async () => {
