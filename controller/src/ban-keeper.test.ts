@@ -161,7 +161,7 @@ describe("BanKeeper arbitration", () => {
     expect([...sink.stored.keys()]).toEqual(["jail-sshd.203.0.113.9"]);
     // an operator may still ban what is not a host: no registration made every address "a fleet host"
     expect(await keeper.add({ cidr: "203.0.113.0/24", durationSeconds: null, reason: "" })).toMatchObject({ ok: true });
-    expect(await keeper.add({ cidr: "198.18.0.11", durationSeconds: null, reason: "" })).toMatchObject({ ok: false, error: "198.18.0.11 is not banned: a fleet host" });
+    expect(await keeper.add({ cidr: "198.18.0.11", durationSeconds: null, reason: "" })).toMatchObject({ ok: false, error: "198.18.0.11 is not banned: a fleet host (registered by h1)" });
   });
 
   it("reads its own writes: a ban added can be deleted at once", async () => {
@@ -181,7 +181,7 @@ describe("BanList reconciler", () => {
     keeper.setBanLists([list("bad", [{ cidr: "198.18.0.11" }, { cidr: "203.0.113.1" }]), list("good", [{ cidr: "203.0.113.2" }])]);
     await keeper.syncBanLists();
     expect([...sink.stored.keys()].sort()).toEqual(["bad.203.0.113.1", "good.203.0.113.2"]);
-    expect(keeper.banLists.outcomes.get("bad")).toEqual({ refused: [{ list: "bad", cidr: "198.18.0.11", reason: "a fleet host" }] });
+    expect(keeper.banLists.outcomes.get("bad")).toEqual({ refused: [{ list: "bad", cidr: "198.18.0.11", reason: "a fleet host (registered by h1)" }] });
     expect(keeper.banLists.outcomes.get("good")).toEqual({ refused: [] });
   });
 });

@@ -79,6 +79,7 @@ export class BanSide {
     gaugeOf(registry, "fleetwall_controller_fleet_protected", "Entries of the fleet's protection list last published (agents never ban them).", () => this.protections?.entries ?? 0);
     gaugeOf(registry, "fleetwall_controller_fleet_protected_left_out", "Protected addresses left out of the fleet's list (too many); the controller still refuses to ban them fleet-wide.", () => this.protections?.leftOut ?? 0);
     counterOf(registry, "fleetwall_controller_fleet_protection_overwritten_total", "Puts of the fleet's protection list by another writer, each published over.", () => this.protections?.overwritten ?? 0);
+    counterOf(registry, "fleetwall_controller_fleet_protection_lost_total", "Times the fleet's protection list was found missing from its bucket (the bucket deleted), made again and published again.", () => this.protections?.lost ?? 0);
     counterOf(registry, "fleetwall_controller_fleet_protection_publish_failures_total", "Fleet protection lists the bus did not store.", () => this.protections?.failures ?? 0);
     gaugeOf(registry, "fleetwall_controller_reporter_addresses", "Addresses the arbiter remembers reports of.", () => this.bans.reporters.size);
   }

@@ -19,8 +19,22 @@ describe("Protection", () => {
     ]);
     expect(p.view.hosts).toHaveLength(MAX_HOST_ADDRESSES);
     expect(p.check(parseCidr("203.0.113.7"))).toBeUndefined();
-    expect(p.check(parseCidr("198.18.1.1"))).toBe("a fleet host");
+    expect(p.check(parseCidr("198.18.1.1"))).toBe("a fleet host (registered by h)");
     expect(p.check(parseCidr("198.18.1.70"))).toBeUndefined();
+  });
+
+  it("names the hosts that registered what an operator may not ban, in any form, so a bogus claim can be found and forgotten", () => {
+    const p = protection();
+    p.setHost("h2", { addresses: ["198.18.1.2", "2001:db8:12::2"] });
+    p.setHost("h1", { addresses: ["198.18.1.1"] });
+    p.setHost("h3", { addresses: ["198.18.1.3"] });
+    p.setHost("h4", { addresses: ["198.18.1.4"] });
+    expect(p.check(parseCidr("198.18.1.2"))).toBe("a fleet host (registered by h2)");
+    expect(p.check(parseCidr("64:ff9b::198.18.1.1"))).toBe("a fleet host: 198.18.1.1 in its NAT64 form (registered by h1)");
+    expect(p.check(parseCidr("2001:db8:12::/64"))).toBe("a fleet host (registered by h2)");
+    expect(p.check(parseCidr("198.18.1.0/24"))).toBe("a fleet host (registered by h1, h2, h3 and 1 more)");
+    p.setHost("h2", null);
+    expect(p.check(parseCidr("198.18.1.2"))).toBeUndefined();
   });
 
   it("protects fleet-wide at most MAX_MANAGEMENT_NETWORKS management networks, none broader than a /24 or /56", () => {

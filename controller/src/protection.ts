@@ -1,5 +1,5 @@
-import { parseCidr, type Cidr, type HostRegistration } from "@fleetwall/api";
-import { protectedReason, type ArbiterConfig, type Protected } from "./arbiter.js";
+import { cidrContains, embeddedIPv4, parseCidr, type Cidr, type HostRegistration } from "@fleetwall/api";
+import { protection, type ArbiterConfig, type Protected } from "./arbiter.js";
 import type { BanMirror } from "./ban-mirror.js";
 
 /** Addresses one host may register as its own. */
@@ -105,6 +105,20 @@ export class Protection {
     return [...new Set([...this.#controlPlane, ...hosts].map((c) => c.text))];
   }
 
-  /** For operators' decisions: what an operator may not ban either (management networks they may). */
-  check = (cidr: Cidr): string | undefined => protectedReason(cidr, this.view, this.config);
+  /**
+   * For operators' decisions: what an operator may not ban either (management networks they may). A
+   * refusal for a fleet host names the hosts that registered the address, so a bogus claim can be
+   * found and forgotten (`fleetwall hosts delete`).
+   */
+  check = (cidr: Cidr): string | undefined => {
+    const why = protection(cidr, this.view, this.config);
+    const owners = why?.code === "fleet-host" ? this.claimedBy(cidr) : [];
+    return owners.length > 0 ? `${why?.reason} (registered by ${owners.slice(0, 3).join(", ")}${owners.length > 3 ? ` and ${owners.length - 3} more` : ""})` : why?.reason;
+  };
+
+  /** The hosts whose registered addresses `cidr` is or holds, in any of its forms (`embeddedIPv4`), sorted. */
+  claimedBy(cidr: Cidr): string[] {
+    const forms = [cidr, ...embeddedIPv4(cidr).map((e) => e.v4)];
+    return [...this.#hosts].filter(([, addrs]) => addrs.some((a) => forms.some((f) => cidrContains(f, a)))).map(([id]) => id).sort();
+  }
 }
