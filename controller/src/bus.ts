@@ -152,13 +152,16 @@ export class ControllerBus {
   }
 
   /** Follows the bans bucket (the controller's own signed decisions) until aborted. */
-  watchBans(onEntry: (key: string, d: BanDecision | null, seal?: string, revision?: number, storedAtMs?: number) => void, onSeal: (id: string, present: boolean, revision?: number) => void, signal: AbortSignal, onSnapshot: () => void): Promise<void> {
+  watchBans(onEntry: (key: string, d: BanDecision | null, seal?: string, revision?: number, storedAtMs?: number) => void, onSeal: (id: string, present: boolean, revision?: number) => void, signal: AbortSignal, onSnapshot: () => void, onUnreadable: (key: string) => void = () => undefined): Promise<void> {
     const hand = (e: KvWatchEntry) => {
       const b = decodeBanEntry(e.key, e.operation, e.value);
       if (b.kind === "seal") onSeal(b.id, b.present, e.revision);
       else if (b.kind === "deleted") onEntry(e.key, null, undefined, e.revision);
       else if (b.kind === "decision") onEntry(e.key, b.decision, b.seal, e.revision, e.created.getTime());
-      else this.options.onInvalid("decision", "stored ban decision does not parse");
+      else {
+        this.options.onInvalid("decision", "stored ban decision does not parse");
+        onUnreadable(e.key);
+      }
     };
     return followBucket(this.bans, { name: "bans", log: this.options.log, onEntry: hand, onSnapshot }, signal);
   }

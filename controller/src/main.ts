@@ -156,7 +156,7 @@ function followBuckets(s: Supervisor, { bus, bans, controller, banSide, registra
     bus.watchBans((k, d, seal, rev, at) => bans.onEntry(k, d, seal, rev, at), (id, present, rev) => bans.onSeal(id, present, rev), signal, () => {
       controller.bansLoaded();
       banSide.bansLoaded();
-    }),
+    }, (k) => bans.onUnreadable(k)),
   );
   // another writer's puts to the desired bucket (a second controller) are undone, with a warning
   s.run("desired watch", (signal) => bus.watchDesired((id, entry) => controller.onDesiredEntry(id, entry), signal));

@@ -158,7 +158,7 @@ describe("the bus cannot be clogged, filled or turned (#18 rows 3, 4, 8, 9, 10)"
     await s.fleet.waitInSync(60_000);
   }, 240_000);
 
-  it("row 8, reply subjects: a JetStream response an agent directs into another host's desired state or the protection list is stored by the server, and repaired by the controller; the hosts stay in sync", async () => {
+  it("row 8, reply subjects: a JetStream response an agent directs into another host's desired state, the protection list or a ban's key is stored by the server, and repaired by the controller; the hosts stay in sync", async () => {
     const nc = await s.as("agent-t1");
     const ctl = await s.as("controller");
     const kvm = new Kvm(ctl);
@@ -179,6 +179,18 @@ describe("the bus cannot be clogged, filled or turned (#18 rows 3, 4, 8, 9, 10)"
     await waitFor("t2's key holds a signed state again", async () => !new TextDecoder().decode((await desired.get("t2"))?.value).includes("stream_info_response"), 30_000, 100);
     const copied = (await (await jetstreamManager(ctl)).direct.getMessage(BANS_STREAM, { seq: 1, next_by_subj: `$KV.${BANS_BUCKET}.>` }))?.string();
     await waitFor("the protection list published again", async () => (await protection.get("fleet"))?.string() !== copied, 30_000, 100);
+    // into a ban's key, and into a new key of the bans bucket: the controller puts the ban back and deletes the other
+    await s.fleet.cli(["bans", "add", "203.0.113.64", ...s.operator]);
+    await waitFor("the operator's ban on t2", () => s.banned(t2, "203.0.113.64"), 30_000);
+    const bans = await kvm.open(BANS_BUCKET, { bindOnly: true });
+    const key = banKey("cli", "203.0.113.64");
+    nc.publish("$JS.API.INFO", "", { reply: `$KV.${BANS_BUCKET}.${key}` });
+    nc.publish("$JS.API.INFO", "", { reply: `$KV.${BANS_BUCKET}.${banKey("cli", "203.0.113.65")}` });
+    await nc.flush();
+    await waitFor("both undone", () => (log().match(/unreadable value in the bans bucket; undoing it/g) ?? []).length >= 2 || log().includes("unreadable values in the bans bucket undone"), 30_000);
+    await waitFor("the ban's key holds its decision again", async () => (await bans.get(key))?.string().includes("203.0.113.64") === true, 30_000, 100);
+    await waitFor("the other key deleted", async () => (await bans.get(banKey("cli", "203.0.113.65")))?.operation === "DEL", 30_000, 100);
+    expect(await s.banned(t1, "203.0.113.64")).toBe(true);
     await s.fleet.waitInSync(30_000);
     expect(await s.detect(t2, t1, attacker(3))).toBeLessThan(1000);
   }, 180_000);
