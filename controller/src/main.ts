@@ -150,7 +150,7 @@ function followBuckets(s: Supervisor, { bus, bans, controller, banSide, registra
       else registrations.delete(id);
       controller.setHost(id, reg);
       if (reg) source.onRegistration(id);
-    }, signal, banSide.hostsLoaded),
+    }, signal, banSide.hostsLoaded, (id) => registrations.get(id)),
   );
   s.run("bans watch", (signal) =>
     bus.watchBans((k, d, seal, rev, at) => bans.onEntry(k, d, seal, rev, at), (id, present, rev) => bans.onSeal(id, present, rev), signal, () => {

@@ -158,7 +158,7 @@ describe("the bus cannot be clogged, filled or turned (#18 rows 3, 4, 8, 9, 10)"
     await s.fleet.waitInSync(60_000);
   }, 240_000);
 
-  it("row 8, reply subjects: a JetStream response an agent directs into another host's desired state, the protection list or a ban's key is stored by the server, and repaired by the controller; the hosts stay in sync", async () => {
+  it("row 8, reply subjects: a JetStream response an agent directs into another host's desired state, the protection list, a ban's key or its registration is stored by the server, and repaired by the controller; the hosts stay in sync", async () => {
     const nc = await s.as("agent-t1");
     const ctl = await s.as("controller");
     const kvm = new Kvm(ctl);
@@ -191,6 +191,12 @@ describe("the bus cannot be clogged, filled or turned (#18 rows 3, 4, 8, 9, 10)"
     await waitFor("the ban's key holds its decision again", async () => (await bans.get(key))?.string().includes("203.0.113.64") === true, 30_000, 100);
     await waitFor("the other key deleted", async () => (await bans.get(banKey("cli", "203.0.113.65")))?.operation === "DEL", 30_000, 100);
     expect(await s.banned(t1, "203.0.113.64")).toBe(true);
+    // into another host's registration: the controller puts t2's back (its addresses stay protected after a restart)
+    const hosts = await kvm.open(HOSTS_BUCKET, { bindOnly: true });
+    nc.publish(`$JS.API.STREAM.INFO.${BANS_STREAM}`, "", { reply: `$KV.${HOSTS_BUCKET}.t2` });
+    await nc.flush();
+    await waitFor("the registration put back", () => log().includes("unreadable value in the hosts bucket; putting the host's registration back"), 30_000);
+    await waitFor("t2's registration stored again", async () => (await hosts.get("t2"))?.json<{ hostId?: string }>().hostId === "t2", 30_000, 100);
     await s.fleet.waitInSync(30_000);
     expect(await s.detect(t2, t1, attacker(3))).toBeLessThan(1000);
   }, 180_000);
