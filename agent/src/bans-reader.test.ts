@@ -71,6 +71,23 @@ describe("readBans by direct get", () => {
     expect(got).toEqual([1, 2]);
   });
 
+  it("stops every other range at its next request once one fails", async () => {
+    let calls = 0;
+    const tick = () => new Promise((r) => setImmediate(r));
+    const failing: NextBan = async (from) => {
+      calls += 1;
+      await tick();
+      if (from === 1) throw new BansReadError("the server did not answer");
+      return { key: `k${from}`, data: null, revision: from, storedAtMs: 0 };
+    };
+    await expect(readBans(failing, 0, 100_000, () => undefined, new AbortController().signal, { chunk: 1000, window: 4 })).rejects.toBeInstanceOf(BansReadError);
+    const after = calls;
+    for (let i = 0; i < 20; i += 1) await tick();
+    // at most the requests already in flight when it failed
+    expect(calls - after).toBeLessThanOrEqual(4);
+    expect(calls).toBeLessThan(20);
+  });
+
   it("stops when aborted, with requests in flight", async () => {
     const stuck: NextBan = () => new Promise(() => undefined);
     const ac = new AbortController();

@@ -68,18 +68,23 @@ async function readRange(next: NextBan, start: number, end: number, aborted: Pro
  * Delivers, in revision order, every entry the bucket holds after revision `after` up to `until`
  * (not beyond). Up to `window` disjoint ranges of `chunk` revisions are read at once; each is
  * delivered when it and every range before it are. Rejects at the first failed request (what came
- * before it is delivered; the caller retries from there) and when `signal` aborts.
+ * before it is delivered; the caller retries from there; the other ranges stop) and when `signal`
+ * aborts.
  */
 export async function readBans(next: NextBan, after: number, until: number, deliver: DeliverBan, signal: AbortSignal, options: { chunk?: number; window?: number } = {}): Promise<void> {
   const chunk = options.chunk ?? CHUNK;
   const window = options.window ?? WINDOW;
   const inFlight: Promise<StoredBan[]>[] = [];
-  // one listener for every request in flight
-  let onAbort = () => {};
+  // one listener for every request in flight; ended when `signal` aborts and when this call ends
+  // (a failed range stops the others at their next request)
+  const done = new AbortController();
+  const onAbort = () => done.abort();
+  if (signal.aborted) done.abort();
+  else signal.addEventListener("abort", onAbort, { once: true });
   const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(abortError(signal));
-    if (signal.aborted) onAbort();
-    else signal.addEventListener("abort", onAbort, { once: true });
+    const stop = () => reject(abortError(signal.aborted ? signal : done.signal));
+    if (done.signal.aborted) stop();
+    else done.signal.addEventListener("abort", stop, { once: true });
   });
   aborted.catch(() => undefined);
   let start = after + 1;
@@ -100,5 +105,6 @@ export async function readBans(next: NextBan, after: number, until: number, deli
     }
   } finally {
     signal.removeEventListener("abort", onAbort);
+    done.abort();
   }
 }
