@@ -3,6 +3,7 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import type { KV } from "@nats-io/kv";
 import { BANS_BUCKET, BANS_LIVE_PREFIX, BANS_REPUBLISH } from "@fleetwall/api";
 import type { Logger } from "pino";
+import { readBans, type NextBan } from "./bans-reader.js";
 
 /**
  * A follower whose bucket holds a revision it has not delivered catches up. The check is one small
@@ -13,14 +14,14 @@ import type { Logger } from "pino";
 const WATCH_CHECK_MS = 2_000;
 const WATCH_CALM_CHECK_MS = 5_000;
 const WATCH_ALERT_MS = 60_000;
-/** A catch-up consumer that delivers nothing for this long is given up and made again. */
-const CATCH_UP_STALL_MS = 10_000;
 /** Live bans held while catching up; beyond this they are dropped and read by another round. */
 export const HELD_LIVE_LIMIT = 20_000;
 
 export interface FollowerOptions {
   nc: NatsConnection;
   kv: KV;
+  /** Reads the bucket's stored entries by direct get (bans-reader.ts): a catch-up makes no consumer. */
+  next: NextBan;
   log: Logger;
   signal: AbortSignal;
   heldLiveLimit: number;
@@ -36,7 +37,7 @@ const revisionOf = (m: Msg) => Number(m.headers?.get("Nats-Sequence") ?? 0);
 
 /**
  * Follows the bans bucket in its order (see `AgentLink.watchBans`): live entries by subscription,
- * a catch-up through a consumer at the start, after a reconnect and whenever a revision is missing,
+ * a catch-up by direct gets (no consumer) at the start, after a reconnect and whenever a revision is missing,
  * holding what arrives live meanwhile. The state the four actors share (subscription, catch-up,
  * status loop, watchdog) is this object's fields, each changed in one method.
  */
@@ -149,7 +150,9 @@ export class BansFollower {
       this.#warnedNoRepublish = true;
       this.o.log.warn({ bucket: BANS_BUCKET }, "the bans bucket does not republish its entries (a controller older than this agent): bans follow by periodic catch-up only");
     }
-    await readBans(this.o.kv, this.#last, until, (k, d, r, at) => this.#deliver(k, d, r, at), this.o.signal);
+    await readBans(this.o.next, this.#last, until, (k, d, r, at) => this.#deliver(k, d, r, at), this.o.signal);
+    // revisions up to `until` the stream no longer holds were superseded by ones delivered or to come
+    if (until > this.#last) this.#last = until;
     const queue: Msg[] = this.#held ?? [];
     if (this.#overflow) this.o.log.info({ bucket: BANS_BUCKET, after: this.#last, held: queue.length }, "more live bans came than can be held while catching up; reading the bucket again");
     // more came live than could be held: drop them all, the next round reads them from the bucket
@@ -208,41 +211,4 @@ export class BansFollower {
       (error: unknown) => this.o.log.debug({ bucket: BANS_BUCKET, err: error }, "bans check failed"),
     );
   }
-}
-
-/**
- * Delivers the bucket's entries after revision `after` through a consumer, until the entry at
- * `until` (or a later one) has come. A consumer that stops delivering is given up after
- * CATCH_UP_STALL_MS; the caller retries from the last revision delivered.
- */
-export async function readBans(kv: KV, after: number, until: number, deliver: (key: string, data: Uint8Array | null, revision: number, storedAtMs?: number) => void, signal: AbortSignal): Promise<void> {
-  if (until <= after) return;
-  const watch = await kv.watch(after ? { resumeFromRevision: after + 1 } : {});
-  let at = Date.now();
-  const stop = () => watch.stop();
-  signal.addEventListener("abort", stop, { once: true });
-  const stall = setInterval(() => {
-    if (Date.now() - at > CATCH_UP_STALL_MS) watch.stop();
-  }, 1_000);
-  stall.unref();
-  let reached = after;
-  try {
-    let n = 0;
-    for await (const e of watch) {
-      at = Date.now();
-      if (e.revision > reached) {
-        reached = e.revision;
-        deliver(e.key, e.operation === "PUT" ? e.value : null, e.revision);
-      }
-      if (reached >= until) break;
-      // a backlog is handed over in microtasks; let the socket be read now and then, or the
-      // server sees a slow consumer and cuts the connection
-      if (++n % 256 === 0) await new Promise((r) => setImmediate(r));
-    }
-  } finally {
-    clearInterval(stall);
-    signal.removeEventListener("abort", stop);
-    watch.stop();
-  }
-  if (reached < until && !signal.aborted) throw new Error(`the catch-up consumer ended at revision ${reached}, before ${until}`);
 }

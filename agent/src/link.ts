@@ -1,11 +1,12 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { Kvm, type KV } from "@nats-io/kv";
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { BANS_BUCKET, DESIRED_BUCKET, PROTECTION_BUCKET, PROTECTION_KEY, HOSTS_BUCKET, elementsSubject, liftSubject, reportSubject, signalSubject, type BanSignal, type HostRegistration, type HostReport } from "@fleetwall/api";
 import { closeNats, connectNats, delay, retry } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import { BansFollower, HELD_LIVE_LIMIT } from "./bans-follower.js";
+import { directBans } from "./bans-reader.js";
 import { DesiredDelivery } from "./desired-delivery.js";
 import { reportText } from "./agent-report.js";
 
@@ -141,15 +142,17 @@ export class AgentLink {
    * its revision: one JetStream consumer per agent cost the NATS server 0.21–0.29 ms of CPU per
    * decision and agent. Revisions of one stream follow each other without holes, so a revision that
    * skips one means entries were missed (a reconnect, a slow connection cut by the server): the
-   * follower then catches up through a consumer from the last revision it delivered, holding what
-   * arrives live meanwhile, and goes live again. The same catch-up reads the bucket at the start,
+   * follower then catches up by JetStream direct gets (no consumer: an agent may not create one)
+   * from the last revision it delivered, holding what arrives live meanwhile, and goes live again. The same catch-up reads the bucket at the start,
    * after every reconnect, and when a periodic check finds the bucket ahead with nothing delivered.
    */
   async watchBans(onEntry: (key: string, data: Uint8Array | null, storedAtMs?: number) => void, signal: AbortSignal, onSynced?: () => void): Promise<void> {
     const kv = await this.#bucket(BANS_BUCKET, signal);
+    const jsm = await jetstreamManager(this.nc, { checkAPI: false });
     const follower = new BansFollower({
       nc: this.nc,
       kv,
+      next: directBans(jsm.direct),
       log: this.options.log,
       signal,
       heldLiveLimit: this.options.heldLiveLimit ?? HELD_LIVE_LIMIT,

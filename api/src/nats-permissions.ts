@@ -23,7 +23,8 @@ const kvStream = (bucket: string) => `KV_${bucket}`;
 /**
  * An agent's rights: its own report and signal subjects and registration key; its own desired-state
  * key, read directly and followed by subscription; the ban decisions, followed by subscription to
- * their republished subjects and read through a JetStream consumer when it catches up; replies only
+ * their republished subjects and read by direct gets when it catches up (it creates no JetStream
+ * consumer); replies only
  * under its own inbox prefix; the fleet's protection list (one key), read directly and followed by
  * subscription, nothing else of its bucket. It hears operators' requests for its ban elements on its
  * own subject and answers each once through its reply subject. It cannot publish another host's
@@ -48,10 +49,10 @@ export function agentPermissions(hostId: string): NatsPermissions {
       // the fleet's protection list, read directly (updates come by subscription, below)
       `$JS.API.STREAM.INFO.${kvStream(PROTECTION_BUCKET)}`,
       `$JS.API.DIRECT.GET.${kvStream(PROTECTION_BUCKET)}.${PROTECTION_SUBJECT}`,
-      // a consumer of all decisions to catch up with, and its flow-control answers
-      `$JS.API.CONSUMER.CREATE.${bans}.*.$KV.${BANS_BUCKET}.>`,
-      `$JS.API.CONSUMER.DELETE.${bans}.*`,
-      `$JS.FC.${bans}.>`,
+      // the decisions, read one by one when it catches up (a JSON body names the revision); no
+      // consumer: nats-server checks only a create request's subject, never the deliver subject in
+      // its body, so an agent allowed to create one could have the server publish into any stream
+      `$JS.API.DIRECT.GET.${bans}`,
     ],
     subscribe: [`${agentInboxPrefix(hostId)}.>`, `$KV.${DESIRED_BUCKET}.${hostId}`, `${BANS_LIVE_PREFIX}>`, liftSubject(hostId), PROTECTION_SUBJECT, elementsSubject(hostId)],
     allowResponses: AGENT_RESPONSES,

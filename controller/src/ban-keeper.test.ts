@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { Registry } from "prom-client";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { pino } from "pino";
 import { BanList, SCHEMA_VERSION, SEAL_KEY_PREFIX, generateSigningKeyPem, loadSigningKey, newDecision, parseBanDecision, parseCidr, type BanSignal, type SignedEnvelope } from "@fleetwall/api";
 import type { ArbiterConfig } from "./arbiter.js";
@@ -361,5 +361,23 @@ describe("fleetwall_controller_signals_refused", () => {
     expect(keeper.skippedSignals).toBeGreaterThan(sent / 2);
     expect(Object.values(series).filter((n) => n > 0).length).toBeGreaterThanOrEqual(4);
     expect(Object.values(series).reduce((a, b) => a + b, 0)).toBe(keeper.skippedSignals);
+  });
+});
+
+describe("BanKeeper and values in the bans bucket that are no decision", () => {
+  it("publishes again what the key held, or deletes a key that held nothing (a JetStream response an agent had stored there)", async () => {
+    const { keeper, sink } = keeperWithBucket(false);
+    await keeper.onSignal(signal("h1", "203.0.113.1"));
+    const key = "jail-sshd.203.0.113.1";
+    const held = parseBanDecision((sink.stored.get(key) as SignedEnvelope).payload);
+    const deleted: string[] = [];
+    const deleteBan = sink.deleteBan.bind(sink);
+    sink.deleteBan = (k: string) => (deleted.push(k), deleteBan(k));
+    const puts = sink.order.length;
+    keeper.onUnreadable(key);
+    keeper.onUnreadable("jail-sshd.203.0.113.2");
+    await vi.waitFor(() => expect([sink.order.slice(puts), deleted]).toEqual([[key], ["jail-sshd.203.0.113.2"]]));
+    expect(keeper.unreadable).toBe(2);
+    expect(parseBanDecision((sink.stored.get(key) as SignedEnvelope).payload)).toMatchObject({ cidr: held?.cidr, expiresAt: held?.expiresAt });
   });
 });

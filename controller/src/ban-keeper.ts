@@ -77,6 +77,9 @@ export class BanKeeper {
   readonly #claimsLog: ThrottledLines;
   /** The refused claims last logged, per host (one entry per registered host at most). */
   readonly #claimsSaid = new Map<string, string>();
+  /** Unreadable values undone (onUnreadable). */
+  unreadable = 0;
+  readonly #unreadableLog: ThrottledLines;
 
   constructor(
     sink: BanSink,
@@ -93,6 +96,7 @@ export class BanKeeper {
     this.mirror.onAllowChange = () => this.banLists.kick();
     this.#refusedLog = new ThrottledLines(log, "signals not turned into a fleet ban, not logged one by one", LOG_INTERVAL_MS, now);
     this.#claimsLog = new ThrottledLines(log, "registration claims refused, not logged one by one", LOG_INTERVAL_MS, now);
+    this.#unreadableLog = new ThrottledLines(log, "unreadable values in the bans bucket undone, not logged one by one", LOG_INTERVAL_MS, now);
   }
 
   get decisions(): number {
@@ -120,6 +124,20 @@ export class BanKeeper {
     this.log.warn({ key, reason: replay, restored: !!previous }, "replayed decision in the bans bucket; undoing it");
     const plan = previous ? { puts: [previous], deletes: [], refusals: [] } : { puts: [], deletes: [key], refusals: [] };
     this.publisher.execute(plan).catch((e: unknown) => this.log.error({ key, err: e }, "replayed decision not undone"));
+  }
+
+  /**
+   * A value in the bans bucket that is no decision: nats-server stores a JetStream response an agent
+   * sent there by reply subject (docs/architecture.md, "Reply subjects"), or another writer put it.
+   * Undone like a replay: what the key held is published again, or the key deleted. Agents that run
+   * drop such a value and keep the ban; one that starts later would not have seen it.
+   */
+  onUnreadable(key: string): void {
+    const previous = this.mirror.decisions.get(key);
+    this.unreadable += 1;
+    this.#unreadableLog.write("warn", "unreadable", { key, restored: !!previous }, "unreadable value in the bans bucket; undoing it");
+    const plan = previous ? { puts: [previous], deletes: [], refusals: [] } : { puts: [], deletes: [key], refusals: [] };
+    this.publisher.execute(plan).catch((e: unknown) => this.log.error({ key, err: e }, "unreadable value in the bans bucket not undone"));
   }
 
   onSeal(id: string, present: boolean, revision?: number): void {

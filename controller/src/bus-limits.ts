@@ -81,7 +81,8 @@ export async function ensureBucket(nc: NatsConnection, name: string, limits: Str
     await jsm.streams.add({ name: stream, subjects: [`$KV.${name}.>`], retention: RetentionPolicy.Limits, storage: StorageType.File, num_replicas: opts.replicas, allow_rollup_hdrs: true, allow_direct: true, deny_delete: true, ...limits, ...extra });
   }
   const kv = await new Kvm(nc).create(name, { history: 1, replicas: opts.replicas, max_bytes: limits.max_bytes, maxValueSize: limits.max_msg_size, ...extra });
-  await opts.settings.reconcile(jsm, stream, { ...limits, ...extra }, opts.log);
+  // agents read the bans and their own keys by direct get: a bucket made without it gets it
+  await opts.settings.reconcile(jsm, stream, { ...limits, allow_direct: true, ...extra }, opts.log);
   if (opts.republish && (await jsm.streams.info(stream)).config.republish?.dest !== opts.republish.dest) {
     opts.log.error({ bucket: name }, "bans bucket does not republish its entries and the server refused to add it: agents see bans only by periodic catch-up (seconds, not milliseconds) until the bucket is made again");
   }

@@ -1,5 +1,6 @@
 import { connect } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { BANS_BUCKET, BANS_LIVE_PREFIX, BANS_REPUBLISH } from "@fleetwall/api";
@@ -55,6 +56,23 @@ describe("ControllerBus set-up", () => {
       const kv = await kvm.open(BANS_BUCKET);
       expect((await kv.status()).streamInfo.config.republish).toBeUndefined();
       expect((await kv.get("l.keep"))?.string()).toBe("1");
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it("gives a bans bucket made without direct gets allow_direct: agents catch up by direct get, with no consumer", async () => {
+    const nc = await connect({ servers: nats.server.url });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.delete(`KV_${BANS_BUCKET}`).catch(() => undefined);
+      await jsm.streams.add({ name: `KV_${BANS_BUCKET}`, subjects: [`$KV.${BANS_BUCKET}.>`], max_msgs_per_subject: 1, allow_rollup_hdrs: true, allow_direct: false });
+      await jetstream(nc).publish(`$KV.${BANS_BUCKET}.l.keep`, "1");
+      const { log } = logged();
+      const bus = await ControllerBus.connect({ connection: { servers: nats.server.url }, replicas: 1, log, onInvalid: () => undefined });
+      await bus.close();
+      expect((await jsm.streams.info(`KV_${BANS_BUCKET}`)).config.allow_direct).toBe(true);
+      expect((await jsm.direct.getMessage(`KV_${BANS_BUCKET}`, { seq: 1, next_by_subj: `$KV.${BANS_BUCKET}.>` }))?.string()).toBe("1");
     } finally {
       await nc.close();
     }

@@ -14,7 +14,7 @@ import {
   type HostRegistration,
   type SignedEnvelope,
 } from "@fleetwall/api";
-import { closeNats, connectNats, retry } from "@fleetwall/runtime";
+import { ThrottledLines, closeNats, connectNats, retry } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import { AckedPublisher } from "./acked-publisher.js";
 import { serveBans, type BanHandlers } from "./ban-requests.js";
@@ -50,6 +50,9 @@ export class ControllerBus {
   /** Puts to the desired and bans buckets: thousands a second on a fleet-wide change or an import. */
   readonly #puts: AckedPublisher;
   readonly #reportGate = new ReportGate();
+  /** Values in the hosts bucket that were no registration, put back or deleted (watchHosts). */
+  hostsRestored = 0;
+  #restoreLog: ThrottledLines | undefined;
 
   private constructor(
     readonly nc: NatsConnection,
@@ -124,13 +127,29 @@ export class ControllerBus {
   }
 
   /** Follows the hosts bucket (snapshot, then updates) until `signal` aborts; restarts a watch that ends. */
-  watchHosts(onHost: (id: string, reg: HostRegistration | null) => void, signal: AbortSignal, onSnapshot: () => void = () => undefined): Promise<void> {
+  watchHosts(onHost: (id: string, reg: HostRegistration | null) => void, signal: AbortSignal, onSnapshot: () => void = () => undefined, known?: (id: string) => HostRegistration | undefined): Promise<void> {
     const onEntry = (e: KvWatchEntry) => {
       const h = decodeHostEntry(e.key, e.operation, e.value);
-      if (h.kind === "invalid") this.options.onInvalid("registration", "malformed host registration");
-      else onHost(e.key, h.kind === "registration" ? h.reg : null);
+      if (h.kind !== "invalid") return onHost(e.key, h.kind === "registration" ? h.reg : null);
+      this.options.onInvalid("registration", "malformed host registration");
+      if (known) this.#restoreHost(e.key, known(e.key), e.revision);
     };
     return followBucket(this.hosts, { name: "hosts", log: this.options.log, onEntry, onSnapshot }, signal);
+  }
+
+  /**
+   * A value in the hosts bucket that is no registration (nats-server stores there a JetStream
+   * response an agent sent by reply subject: docs/architecture.md, "Reply subjects"): the host's
+   * last registration is put back, or the key deleted when none is known, only while the key still
+   * holds that value (a registration the agent put meanwhile is kept).
+   */
+  #restoreHost(hostId: string, reg: HostRegistration | undefined, revision: number): void {
+    this.hostsRestored += 1;
+    this.#restoreLog ??= new ThrottledLines(this.options.log, "unreadable values in the hosts bucket undone, not logged one by one", 10_000);
+    this.#restoreLog.write("warn", "unreadable", { host: hostId, restored: !!reg }, "unreadable value in the hosts bucket; putting the host's registration back");
+    const undo = reg ? this.hosts.update(hostId, enc.encode(JSON.stringify(reg)), revision) : this.hosts.delete(hostId, { previousSeq: revision });
+    // refused when the key changed meanwhile: what is there now is judged as it comes
+    undo.catch((error: unknown) => this.options.log.debug({ host: hostId, err: error }, "host registration not put back"));
   }
 
   /** Resolves with the bucket revision the put made. */
@@ -152,13 +171,16 @@ export class ControllerBus {
   }
 
   /** Follows the bans bucket (the controller's own signed decisions) until aborted. */
-  watchBans(onEntry: (key: string, d: BanDecision | null, seal?: string, revision?: number, storedAtMs?: number) => void, onSeal: (id: string, present: boolean, revision?: number) => void, signal: AbortSignal, onSnapshot: () => void): Promise<void> {
+  watchBans(onEntry: (key: string, d: BanDecision | null, seal?: string, revision?: number, storedAtMs?: number) => void, onSeal: (id: string, present: boolean, revision?: number) => void, signal: AbortSignal, onSnapshot: () => void, onUnreadable: (key: string) => void = () => undefined): Promise<void> {
     const hand = (e: KvWatchEntry) => {
       const b = decodeBanEntry(e.key, e.operation, e.value);
       if (b.kind === "seal") onSeal(b.id, b.present, e.revision);
       else if (b.kind === "deleted") onEntry(e.key, null, undefined, e.revision);
       else if (b.kind === "decision") onEntry(e.key, b.decision, b.seal, e.revision, e.created.getTime());
-      else this.options.onInvalid("decision", "stored ban decision does not parse");
+      else {
+        this.options.onInvalid("decision", "stored ban decision does not parse");
+        onUnreadable(e.key);
+      }
     };
     return followBucket(this.bans, { name: "bans", log: this.options.log, onEntry: hand, onSnapshot }, signal);
   }

@@ -9,7 +9,7 @@ describe("consumerVerdict", () => {
     ["delivery into another host's desired key", bans, { deliver_subject: "$KV.fleetwall-desired.h2" }, "delivers to $KV.fleetwall-desired.h2, outside any inbox"],
     ["delivery into the signals stream", "KV_fleetwall-hosts", { deliver_subject: "fleetwall.signal.h2" }, "delivers to fleetwall.signal.h2, outside any inbox"],
     ["a durable on the bans stream", bans, { deliver_subject: "_INBOX_t1.x", durable_name: "d" }, "a durable consumer on the bans stream"],
-    ["a pull consumer on the bans stream", bans, {}, "a pull consumer on the bans stream (agents catch up with push consumers to their own inbox)"],
+    ["a pull consumer on the bans stream", bans, {}, "a pull consumer on the bans stream (watches of the bucket are push consumers to an inbox)"],
     ["the arbiter's pull consumer on the signals stream", "fleetwall-signals", { durable_name: "fleetwall-arbiter" }, undefined],
   ])("%s", (_n, stream, config, verdict) => expect(consumerVerdict(stream, config)).toBe(verdict));
 

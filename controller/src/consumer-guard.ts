@@ -5,7 +5,11 @@ import { scrubStreams } from "./stream-scrub.js";
 import { ThrottledLines } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 
-/** Catch-up consumers one agent may have on the bans stream at once. */
+/**
+ * Consumers delivering under one agent's inbox prefix the bans stream may have at once. Agents
+ * themselves may create no consumer (they catch up by direct get); this bounds consumers made with
+ * an operator's credentials (which may create consumers anywhere) that point at an agent's inbox.
+ */
 export const MAX_CONSUMERS_PER_AGENT = 4;
 const BANS_STREAM = `KV_${BANS_BUCKET}`;
 const GUARDED = new Set([BANS_STREAM, `KV_${DESIRED_BUCKET}`, `KV_${HOSTS_BUCKET}`, `KV_${PROTECTION_BUCKET}`, SIGNALS_STREAM]);
@@ -24,12 +28,14 @@ export function inboxOwner(deliver: string): string | undefined {
  * Why a consumer of a fleetwall stream must go, or undefined when it may stay. Pure. nats-server
  * does not check a push consumer's deliver subject against its creator's rights, so a consumer
  * that delivers anywhere but an inbox could make the server publish a stream into any subject.
+ * Agents may create no consumer (nats-permissions.ts); the controller and the operators' CLI may,
+ * and so may anyone holding the operator's credentials: those are what the guard judges.
  */
 export function consumerVerdict(stream: string, config: Pick<ConsumerConfig, "deliver_subject" | "durable_name">): string | undefined {
   const deliver = config.deliver_subject;
   if (deliver && !inboxOwner(deliver)) return `delivers to ${deliver}, outside any inbox`;
   if (stream !== BANS_STREAM) return undefined;
-  if (!deliver) return "a pull consumer on the bans stream (agents catch up with push consumers to their own inbox)";
+  if (!deliver) return "a pull consumer on the bans stream (watches of the bucket are push consumers to an inbox)";
   if (config.durable_name) return "a durable consumer on the bans stream";
   return undefined;
 }
@@ -69,8 +75,8 @@ export interface Owned {
 /**
  * The consumers of one inbox to delete so that at most `capOf(owner)` remain. `owners` is in the
  * order the consumers were made. Those nobody listened to go first, then the newest: a consumer
- * that delivers to another agent's inbox (`_INBOX_h2.…`), made to get h2's consumers deleted, has no
- * listener and is the newest, so h2's catch-up in use survives. Pure.
+ * that delivers to another agent's inbox (`_INBOX_h2.…`) has no listener and is the newest. (Agents
+ * made catch-up consumers once; now none under an agent's prefix has a listener.) Pure.
  */
 export function overCap(owners: ReadonlyMap<string, Owned>, owner: string): string[] {
   const mine = [...owners].filter(([, o]) => o.owner === owner);

@@ -153,13 +153,13 @@ function followBuckets(s: Supervisor, { bus, bans, controller, banSide, registra
       else registrations.delete(id);
       controller.setHost(id, reg);
       if (reg) source.onRegistration(id);
-    }, signal, banSide.hostsLoaded),
+    }, signal, banSide.hostsLoaded, (id) => registrations.get(id)),
   );
   s.run("bans watch", (signal) =>
     bus.watchBans((k, d, seal, rev, at) => bans.onEntry(k, d, seal, rev, at), (id, present, rev) => bans.onSeal(id, present, rev), signal, () => {
       controller.bansLoaded();
       banSide.bansLoaded();
-    }),
+    }, (k) => bans.onUnreadable(k)),
   );
   // another writer's puts to the desired bucket (a second controller) are undone, with a warning
   s.run("desired watch", (signal) => bus.watchDesired((id, entry) => controller.onDesiredEntry(id, entry), signal));

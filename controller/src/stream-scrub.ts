@@ -7,7 +7,8 @@ import type { Logger } from "pino";
  * subject (the internal delivery keeps it): decisions (`$KV.fleetwall-bans.…`) found in the
  * desired bucket's stream, which its own subjects (`$KV.fleetwall-desired.>`) never match, so no
  * per-subject limit or key delete ever removes them. The consumer guard deletes such consumers; this
- * purges what they copied: from each stream, every message under another stream's subjects.
+ * purges what they copied: from each stream, every message under another stream's subjects. Agents
+ * may no longer create consumers; an operator's credentials still may, so both stay.
  */
 
 /** For each stream, the subjects of the others (the filters to purge it by). Pure. */

@@ -1,17 +1,34 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { BANS_BUCKET, SCHEMA_VERSION, SIGNALS_STREAM, banKey, envelopeText, loadSigningKey, newDecision, signPayload, signalSubject } from "@fleetwall/api";
+import { BANS_BUCKET, DESIRED_BUCKET, HOSTS_BUCKET, PROTECTION_BUCKET, PROTECTION_SUBJECT, SCHEMA_VERSION, SIGNAL_WILDCARD, SIGNALS_STREAM, banKey, envelopeText, loadSigningKey, newDecision, signPayload, signalSubject } from "@fleetwall/api";
 import { attacker } from "../harness/netns.js";
 import { securedFleet, type SecuredFleet } from "../harness/secured-fleet.js";
 import type { FleetHost } from "../harness/fleet.js";
 import { waitFor } from "../harness/sh.js";
 
 // #18 rows 3, 4, 8, 9 and 10 on the documented secured fleet: the bus cannot be clogged or filled,
-// consumers cannot be turned against other hosts, decisions cannot be replayed, and a deleted
+// agents cannot create consumers (they catch up by direct get), operators' consumers cannot be
+// turned against other hosts, decisions cannot be replayed, and a deleted
 // arbiter consumer is made again. A real detection is still shared within a second.
 const BANS_STREAM = `KV_${BANS_BUCKET}`;
+/** Every fleetwall stream and a filter of its subjects. */
+const STREAMS: [string, string][] = [
+  [BANS_STREAM, `$KV.${BANS_BUCKET}.>`],
+  [`KV_${DESIRED_BUCKET}`, `$KV.${DESIRED_BUCKET}.>`],
+  [`KV_${HOSTS_BUCKET}`, `$KV.${HOSTS_BUCKET}.>`],
+  [`KV_${PROTECTION_BUCKET}`, `$KV.${PROTECTION_BUCKET}.>`],
+  [SIGNALS_STREAM, SIGNAL_WILDCARD],
+];
+
+/** The consumers of every fleetwall stream, as `<stream> <consumer>`, sorted. */
+async function consumerNames(jsm: JetStreamManager): Promise<string[]> {
+  const out: string[] = [];
+  for (const [stream] of STREAMS) for await (const c of jsm.consumers.list(stream)) out.push(`${stream} ${c.name}`);
+  return out.sort();
+}
 
 describe("the bus cannot be clogged, filled or turned (#18 rows 3, 4, 8, 9, 10)", () => {
   let s: SecuredFleet;
@@ -25,7 +42,7 @@ describe("the bus cannot be clogged, filled or turned (#18 rows 3, 4, 8, 9, 10)"
   };
 
   beforeAll(async () => {
-    s = await securedFleet(["t1", "t2"], { attackers: 3 });
+    s = await securedFleet(["t1", "t2"], { attackers: 4 });
     [t1, t2] = s.fleet.hosts as [FleetHost, FleetHost];
   }, 120_000);
 
@@ -70,14 +87,129 @@ describe("the bus cannot be clogged, filled or turned (#18 rows 3, 4, 8, 9, 10)"
     await waitFor("the operator's ban on t2", () => s.banned(t2, "203.0.113.61"), 30_000);
   }, 180_000);
 
-  it("row 8: a consumer delivering into another host's desired state, a durable one, past four per agent, and into inboxes nobody listens on are deleted; the hosts stay in sync", async () => {
-    const jsm = await jetstreamManager(await s.as("agent-t1"));
+  it("row 8: an agent's nkey may create no consumer on any stream, nor delete one: every request is refused while a real detection is shared within a second and ban puts keep working", async () => {
+    const jsm = await jetstreamManager(await s.as("agent-t1"), { checkAPI: false });
+    const admin = await jetstreamManager(await s.as("controller"));
+    const before = await consumerNames(admin);
+    const attempts = (i: number) => [
+      ...STREAMS.flatMap(([stream, filter]) => [
+        // the filtered-create subject agents were allowed before, delivering into other streams' keys
+        jsm.consumers.add(stream, { name: `evil${i}`, deliver_subject: `$KV.${DESIRED_BUCKET}.t2`, filter_subject: filter, ack_policy: AckPolicy.None }),
+        jsm.consumers.add(stream, { name: `shield${i}`, deliver_subject: PROTECTION_SUBJECT, filter_subject: filter, ack_policy: AckPolicy.None }),
+        jsm.consumers.add(stream, { durable_name: `stay${i}`, ack_policy: AckPolicy.Explicit }),
+        jsm.consumers.add(stream, { deliver_subject: `_INBOX_t1.e${i}`, ack_policy: AckPolicy.None }),
+      ]),
+      jsm.consumers.delete(SIGNALS_STREAM, "fleetwall-arbiter"),
+    ];
+    let trying = true;
+    let refused = 0;
+    const wrong: string[] = [];
+    const attack = (async () => {
+      for (let i = 0; trying; i += 1) {
+        for (const r of await Promise.allSettled(attempts(i))) {
+          if (r.status === "rejected" && /Permissions Violation/.test(String(r.reason))) refused += 1;
+          else wrong.push(r.status === "fulfilled" ? `accepted: ${JSON.stringify(r.value).slice(0, 200)}` : String(r.reason));
+        }
+      }
+    })();
+    try {
+      await waitFor("refusals under way", () => refused >= 200, 30_000, 50);
+      expect(await s.detect(t2, t1, attacker(0))).toBeLessThan(1000);
+      await s.fleet.cli(["bans", "add", "203.0.113.63", ...s.operator]);
+      await waitFor("the operator's ban on both hosts", async () => (await s.banned(t1, "203.0.113.63")) && (await s.banned(t2, "203.0.113.63")), 30_000);
+    } finally {
+      trying = false;
+      await attack;
+    }
+    expect(wrong).toEqual([]);
+    expect(refused).toBeGreaterThanOrEqual(200);
+    // the server made none of them: the streams hold exactly the consumers they held before
+    expect(await consumerNames(admin)).toEqual(before);
+    expect(log()).not.toContain("consumer refused and deleted");
+    await s.fleet.waitInSync(30_000);
+  }, 180_000);
+
+  it("row 8: an agent restarted with 1,200 bans in the bucket catches up without a consumer: every ban in its set, nothing it asked refused", async () => {
+    const admin = await jetstreamManager(await s.as("controller"));
+    const addr = (i: number) => `2001:db8:fffe::${(i + 1).toString(16)}`;
+    const n = 1200;
+    await t1.agent?.stop();
+    const file = join(s.creds, "bulk.txt");
+    writeFileSync(file, Array.from({ length: n }, (_, i) => addr(i)).join("\n"));
+    expect(await s.fleet.cli(["bans", "import", file, "--list", "bulk", "--duration", "1h", ...s.operator], 120_000)).toContain(`published ${n}, refused 0`);
+    await waitFor("the bans on t2", () => s.banned(t2, addr(n - 1)), 60_000);
+    const before = await consumerNames(admin);
+    const violations = () => (s.fleet.nats.proc.log().match(/Permissions Violation/g) ?? []).length;
+    const refusedBefore = violations();
+    s.fleet.startAgent(t1, ["--nats-nkey", join(s.creds, "agent-t1.nk")]);
+    // the set, listed: every one of the 1,200 addresses is there
+    const listed = async () => {
+      const out = await s.fleet.nft(t1, ["list", "set", "inet", "fleetwall_bans", "ban6"]).catch(() => "");
+      return new Set(String(out).match(/2001:db8:fffe::[0-9a-f]+/g) ?? []).size;
+    };
+    await waitFor("t1's set holds the 1,200 bans", async () => (await listed()) === n, 120_000, 500).catch(async (error: unknown) => {
+      const lines = (t1.agent?.log() ?? "").split("\n").filter((l) => /bans|catch/i.test(l)).slice(-20);
+      throw new Error(`${String(error)}; listed ${await listed()}; t1's log:\n${lines.join("\n")}`);
+    });
+    expect(t1.agent?.log()).toContain("catching up with the bans bucket");
+    // no consumer was made for it (the streams hold what they held), and the server refused it nothing
+    expect(await consumerNames(admin)).toEqual(before);
+    expect(violations()).toBe(refusedBefore);
+    await s.fleet.waitInSync(60_000);
+  }, 240_000);
+
+  it("row 8, reply subjects: a JetStream response an agent directs into another host's desired state, the protection list, a ban's key or its registration is stored by the server, and repaired by the controller; the hosts stay in sync", async () => {
+    const nc = await s.as("agent-t1");
+    const ctl = await s.as("controller");
+    const kvm = new Kvm(ctl);
+    const desired = await kvm.open(DESIRED_BUCKET, { bindOnly: true });
+    const protection = await kvm.open(PROTECTION_BUCKET, { bindOnly: true });
+    const stored: string[] = [];
+    const heard = ctl.subscribe(`$KV.>`, { callback: (_e, m) => void stored.push(`${m.subject} ${m.string().slice(0, 60)}`) });
+    await ctl.flush();
+    // nats-server checks a request's subject against the agent's rights, never its reply subject, and
+    // publishes its response there in the account: a stream whose subjects hold it stores it
+    nc.publish(`$JS.API.STREAM.INFO.${BANS_STREAM}`, "", { reply: `$KV.${DESIRED_BUCKET}.t2` });
+    nc.publish(`$JS.API.DIRECT.GET.${BANS_STREAM}`, JSON.stringify({ seq: 1, next_by_subj: `$KV.${BANS_BUCKET}.>` }), { reply: PROTECTION_SUBJECT });
+    await nc.flush();
+    await waitFor("both responses stored", () => stored.some((m) => m.startsWith(`$KV.${DESIRED_BUCKET}.t2 {"type":"io.nats.jetstream.api.v1.stream_info`)) && stored.some((m) => m.startsWith(PROTECTION_SUBJECT)), 30_000, 20);
+    heard.unsubscribe();
+    // the controller notices another writer and publishes both again; agents refused what they got
+    await waitFor("the controller's repairs", () => log().includes("desired state overwritten by another writer") && log().includes("fleet protection list overwritten by another writer"), 30_000);
+    await waitFor("t2's key holds a signed state again", async () => !new TextDecoder().decode((await desired.get("t2"))?.value).includes("stream_info_response"), 30_000, 100);
+    const copied = (await (await jetstreamManager(ctl)).direct.getMessage(BANS_STREAM, { seq: 1, next_by_subj: `$KV.${BANS_BUCKET}.>` }))?.string();
+    await waitFor("the protection list published again", async () => (await protection.get("fleet"))?.string() !== copied, 30_000, 100);
+    // into a ban's key, and into a new key of the bans bucket: the controller puts the ban back and deletes the other
+    await s.fleet.cli(["bans", "add", "203.0.113.64", ...s.operator]);
+    await waitFor("the operator's ban on t2", () => s.banned(t2, "203.0.113.64"), 30_000);
+    const bans = await kvm.open(BANS_BUCKET, { bindOnly: true });
+    const key = banKey("cli", "203.0.113.64");
+    nc.publish("$JS.API.INFO", "", { reply: `$KV.${BANS_BUCKET}.${key}` });
+    nc.publish("$JS.API.INFO", "", { reply: `$KV.${BANS_BUCKET}.${banKey("cli", "203.0.113.65")}` });
+    await nc.flush();
+    await waitFor("both undone", () => (log().match(/unreadable value in the bans bucket; undoing it/g) ?? []).length >= 2 || log().includes("unreadable values in the bans bucket undone"), 30_000);
+    await waitFor("the ban's key holds its decision again", async () => (await bans.get(key))?.string().includes("203.0.113.64") === true, 30_000, 100);
+    await waitFor("the other key deleted", async () => (await bans.get(banKey("cli", "203.0.113.65")))?.operation === "DEL", 30_000, 100);
+    expect(await s.banned(t1, "203.0.113.64")).toBe(true);
+    // into another host's registration: the controller puts t2's back (its addresses stay protected after a restart)
+    const hosts = await kvm.open(HOSTS_BUCKET, { bindOnly: true });
+    nc.publish(`$JS.API.STREAM.INFO.${BANS_STREAM}`, "", { reply: `$KV.${HOSTS_BUCKET}.t2` });
+    await nc.flush();
+    await waitFor("the registration put back", () => log().includes("unreadable value in the hosts bucket; putting the host's registration back"), 30_000);
+    await waitFor("t2's registration stored again", async () => (await hosts.get("t2"))?.json<{ hostId?: string }>().hostId === "t2", 30_000, 100);
+    await s.fleet.waitInSync(30_000);
+    expect(await s.detect(t2, t1, attacker(3))).toBeLessThan(1000);
+  }, 180_000);
+
+  it("row 8 (the guard, for operators' consumers): a consumer delivering into another host's desired state, a durable one, past four per inbox prefix, and into inboxes nobody listens on are deleted; the hosts stay in sync", async () => {
+    // agents may not create consumers; an operator's CLI may, and the server does not check the deliver subject
+    const jsm = await jetstreamManager(await s.as("operator"));
     const filter = `$KV.${BANS_BUCKET}.>`;
     const push = (name: string, deliver: string) => jsm.consumers.add(BANS_STREAM, { name, deliver_subject: deliver, filter_subject: filter, ack_policy: AckPolicy.None, inactive_threshold: 300e9 });
     await jsm.consumers.add(BANS_STREAM, { name: "evil", deliver_subject: "$KV.fleetwall-desired.t2", filter_subject: filter, ack_policy: AckPolicy.None });
     await jsm.consumers.add(BANS_STREAM, { durable_name: "stay", deliver_subject: "_INBOX_t1.stay", filter_subject: filter, ack_policy: AckPolicy.None }).catch(() => undefined);
     for (let i = 0; i < 6; i += 1) await push(`many${i}`, `_INBOX_t1.many${i}`);
-    // t1 cannot listen under the shared _INBOX. nor under t2's prefix: such consumers only take room
+    // nobody listens under these: such consumers only take room
     for (let i = 0; i < 80; i += 1) await push(`shared${i}`, `_INBOX.atk.${i}`);
     for (let i = 0; i < 6; i += 1) await push(`other${i}`, `_INBOX_t2.atk${i}`);
     await waitFor("the guard's deletions", () => log().includes('"consumer":"evil"') && log().includes('"consumer":"stay"') && log().includes("_INBOX_t1 has more than 4 consumers on the bans stream"), 30_000);
