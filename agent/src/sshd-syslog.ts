@@ -138,8 +138,7 @@ function bsdHost(line: string, end: number): string | undefined {
   const day = i;
   while (isDigit(line.charCodeAt(i))) i++;
   if (i === day || i > day + 2 || line.charCodeAt(i) !== SPACE) return undefined;
-  const d = (k: number) => isDigit(line.charCodeAt(i + k));
-  if (!(d(1) && d(2) && d(4) && d(5) && d(7) && d(8)) || line.charCodeAt(i + 3) !== 58 || line.charCodeAt(i + 6) !== 58) return undefined;
+  if (!isClock(line, i + 1)) return undefined;
   i += 9;
   if (line.charCodeAt(i) === 46) {
     // `.123456`: one digit at least
@@ -149,14 +148,24 @@ function bsdHost(line: string, end: number): string | undefined {
   if (line.charCodeAt(i) !== SPACE) return undefined;
   while (line.charCodeAt(i) === SPACE) i++;
   const host = i;
-  while (i < end && isHostChar(line.charCodeAt(i))) i++;
-  if (i === host || line.charCodeAt(i) !== SPACE) return undefined;
+  let digits = 0;
+  let capitals = 0;
+  for (let c = line.charCodeAt(i); i < end && isHostChar(c); c = line.charCodeAt(++i)) {
+    if (isDigit(c)) digits++;
+    else if (c >= 65 && c <= 90) capitals++;
+  }
   const hostTo = i;
+  const length = hostTo - host;
+  if (length === 0 || line.charCodeAt(i) !== SPACE) return undefined;
   while (i < end && line.charCodeAt(i) === SPACE) i++;
-  if (i !== end) return undefined;
-  const name = line.slice(host, hostTo);
   // `Mar  3 06:00:00 2026 sshd`, `… UTC sshd`: the regex reads a year or a zone, not a host
-  return /^(?:\d{4}|[A-Z]{2,5})$/.test(name) ? undefined : name;
+  if (i !== end || (length === 4 && digits === 4) || (length >= 2 && length <= 5 && capitals === length)) return undefined;
+  return line.slice(host, hostTo);
+}
+
+/** `hh:mm:ss` at `i`. */
+function isClock(line: string, i: number): boolean {
+  return isDigit(line.charCodeAt(i)) && isDigit(line.charCodeAt(i + 1)) && line.charCodeAt(i + 2) === 58 && isDigit(line.charCodeAt(i + 3)) && isDigit(line.charCodeAt(i + 4)) && line.charCodeAt(i + 5) === 58 && isDigit(line.charCodeAt(i + 6)) && isDigit(line.charCodeAt(i + 7));
 }
 
 /** The session (`host pid`) of a line `locate` found, or undefined when it is not sshd's own line. */
