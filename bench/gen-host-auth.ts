@@ -116,9 +116,13 @@ function connection(r: Rng): string[] {
 
 /**
  * `lines` lines: ~70 % other programs; sshd connections up to 30 open at once, interleaved, with
- * pids from a range of 400 (reused while others are open, never by two open connections at once).
+ * pids from a range of 400 (reused while others are open, never by two open connections at once),
+ * or, `reusePids: false`, a new pid for every connection.
  */
-export function hostAuthLog(lines: number, seed = 20261206): string {
+export function hostAuthLog(lines: number, options: { reusePids?: boolean; seed?: number } = {}): string {
+  const reuse = options.reusePids ?? true;
+  const seed = options.seed ?? 20261206;
+  let nextPid = 41000;
   const r = random(seed);
   const now = stamps(r);
   const host = "bastion";
@@ -131,7 +135,7 @@ export function hostAuthLog(lines: number, seed = 20261206): string {
       continue;
     }
     while (open.length < 30 && (open.length === 0 || r() < 0.3)) {
-      let pid = int(r, 41000, 41399);
+      let pid = reuse ? int(r, 41000, 41399) : nextPid++;
       while (inUse.has(pid)) pid = pid === 41399 ? 41000 : pid + 1;
       inUse.add(pid);
       open.push({ pid, lines: connection(r) });
