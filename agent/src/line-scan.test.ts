@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { scanBytes } from "./line-scan.js";
+import { detachedCopy, scanBytes } from "./line-scan.js";
 
 /** What scanLines must give: every line with its number, as split("\n") gives them. */
 function bySplit(text: string, literals: string[]): { lines: number; seen: [string, number][] } {
@@ -59,5 +59,12 @@ describe("scanBytes: the lines holding a literal, with their numbers", () => {
     // the dense half is handed over whole, the rest (a literal every 1,000 lines) only where it is
     expect(got.seen.some(([l]) => l.includes("cron[5000]:"))).toBe(true);
     expect(got.seen.filter(([, n]) => n > 40_000).length).toBe(20);
+  });
+});
+
+describe("detachedCopy: a string cut from a block, copied", () => {
+  it.each(["", "a", "203.0.113.7", "2001:db8::1234", "x".repeat(100)])("is the same text: %s", (s) => {
+    const block = `prefix ${s} suffix`;
+    expect(detachedCopy(block.slice(7, 7 + s.length))).toBe(s);
   });
 });

@@ -17,6 +17,7 @@
  * is sshd's, right after syslog's header, count (./sshd-syslog.ts).
  */
 
+import { detachedCopy } from "./line-scan.js";
 import { lineTimeMs } from "./sshd-line-time.js";
 import { findFast, findReference, type Found, type Finding, type SshdMode } from "./sshd-rules.js";
 import { locate, sessionOf, splitSession, sshdCursor } from "./sshd-syslog.js";
@@ -49,6 +50,7 @@ export interface SshdFilterOptions {
 
 /** Sessions fail2ban remembers: 100, for 5 minutes; a busy server has more, so fleetwall keeps more. */
 const MAX_SESSIONS = 10_000;
+
 const SESSION_MS = 5 * 60_000;
 
 /**
@@ -73,17 +75,17 @@ function sessionStore(): (id: string, found: Found, t: number) => Session {
     if (s) {
       if (user !== undefined && user !== "") {
         if (s.user === undefined) {
-          s.user = user;
+          s.user = detachedCopy(user);
           s.users = 1;
         } else if (s.user !== user) s.users = 2;
       }
-      if (host !== undefined) s.host = host;
+      if (host !== undefined && s.host !== host) s.host = detachedCopy(host);
       s.nofail = nofail;
       s.gained = Boolean(r.gained);
       s.seen = t;
     } else {
       sessions.delete(id);
-      s = { host, user: user || undefined, users: user ? 1 : 0, nofail, gained: Boolean(r.gained), pending: false, seen: t };
+      s = { host: host === undefined ? undefined : detachedCopy(host), user: user ? detachedCopy(user) : undefined, users: user ? 1 : 0, nofail, gained: Boolean(r.gained), pending: false, seen: t };
       if (sessions.size >= MAX_SESSIONS) sessions.delete(sessions.keys().next().value as string);
       sessions.set(id, s);
     }
