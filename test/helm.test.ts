@@ -1,9 +1,10 @@
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { describe, expect, it } from "vitest";
-import { REPO } from "./harness/fleet.js";
+import { CLI, REPO } from "./harness/fleet.js";
 
 // The chart, checked with the real helm binary (scripts/helm.sh fetches it from an npm package).
 const HELM = join(REPO, ".cache/helm/helm");
@@ -44,9 +45,9 @@ describe("the Helm chart", () => {
     const c = pod.containers[0];
     expect(c.image).toBe("ghcr.io/fleetwall/fleetwall:0.1.0");
     expect(c.args).toEqual(expect.arrayContaining(["controller", "--source=kube", "--lease-name=fw-fleetwall-controller"]));
-    expect(c.livenessProbe.httpGet).toEqual({ path: "/healthz", port: "http" });
-    expect(c.readinessProbe.httpGet).toEqual({ path: "/readyz", port: "http" });
-    expect(c.ports).toEqual([{ name: "http", containerPort: 8080 }]);
+    expect(c.livenessProbe.httpGet).toEqual({ path: "/healthz", port: "probe" });
+    expect(c.readinessProbe.httpGet).toEqual({ path: "/readyz", port: "probe" });
+    expect(c.ports).toEqual([{ name: "http", containerPort: 8080 }, { name: "probe", containerPort: 8081 }]);
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532 });
     expect(c.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
     expect(c.env.find((e: { name: string }) => e.name === "POD_NAME").valueFrom.fieldRef.fieldPath).toBe("metadata.name");
@@ -102,7 +103,7 @@ describe("the Helm chart", () => {
     expect(env).not.toHaveProperty("FLEETWALL_HOST_ID"); // the agent derives it from the node name (dots are no host id)
     expect(env).toMatchObject({
       FLEETWALL_NATS: "tls://n1:4222,tls://n2:4222",
-      FLEETWALL_NATS_NKEY: "/etc/fleetwall/nats/agent-$(NODE_NAME).nk",
+      FLEETWALL_NATS_NKEY: "/etc/fleetwall/nats/agent-{host}.nk",
       FLEETWALL_NATS_CA: "/etc/fleetwall/nats-tls/ca.pem",
       FLEETWALL_NATS_CERT: "/etc/fleetwall/nats-tls/tls.crt",
       FLEETWALL_NODE_NAME: "$(NODE_NAME)",
@@ -118,8 +119,78 @@ describe("the Helm chart", () => {
     expect(deploy?.spec.template.spec.containers[0].env.find((e: { name: string }) => e.name === "FLEETWALL_NATS_NKEY").value).toBe("/etc/fleetwall/nats/controller.nk");
   });
 
+  /** The port a container's probe reaches, the listener its flag opens there, and --listen's. */
+  function probeTarget(c: { args: string[]; ports: { name: string; containerPort: number }[] }, probe: { httpGet: { port: string } }) {
+    const port = c.ports.find((p) => p.name === probe.httpGet.port)?.containerPort;
+    const flag = (name: string) => c.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+    return { port, probeListen: flag("probe-listen"), listen: flag("listen") };
+  }
+
+  it.each([
+    ["defaults", [], "0.0.0.0:8081", "$(NODE_IP):9476"],
+    ["other ports", ["controller.port=9000", "controller.probePort=9001", "agent.port=7000", "agent.probePort=7001"], "0.0.0.0:9001", "$(NODE_IP):7001"],
+  ])("%s: liveness and readiness probes go to --probe-listen's port, not --listen's, and the agent's on the node's address", (_name, sets, controllerProbes, agentProbes) => {
+    const objs = render(["agent.enabled=true", ...sets]);
+    const controller = find(objs, "Deployment")[0]?.spec.template.spec.containers[0];
+    const agentPod = find(objs, "DaemonSet")[0]?.spec.template.spec;
+    const agent = agentPod.containers[0];
+    for (const [c, expected] of [[controller, controllerProbes], [agent, agentProbes]] as const) {
+      for (const probe of [c.livenessProbe, c.readinessProbe]) {
+        const t = probeTarget(c, probe);
+        expect(t.probeListen).toBe(expected);
+        expect(t.probeListen?.endsWith(`:${t.port}`)).toBe(true);
+        expect(t.listen?.endsWith(`:${t.port}`)).toBe(false);
+      }
+      expect(c.livenessProbe.httpGet.path).toBe("/healthz");
+      expect(c.readinessProbe.httpGet.path).toBe("/readyz");
+    }
+    // the kubelet probes the pod's address: on the host network, the node's (status.hostIP)
+    expect(agentPod.hostNetwork).toBe(true);
+    expect(agent.env.find((e: { name: string }) => e.name === "NODE_IP").valueFrom.fieldRef.fieldPath).toBe("status.hostIP");
+  });
+
+  it.each([
+    ["controller.probePort=8080", "controller.probePort must differ from controller.port (8080)"],
+    ["agent.probePort=9475", "agent.probePort must differ from agent.port (9475)"],
+  ])("refuses %s: the probes need a listener of their own", (set, message) => {
+    const r = helm(["template", "fw", CHART, "--set", "agent.enabled=true", "--set", set]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(message);
+  });
+
+  it("on node a.b.c the agent, as the DaemonSet runs it, finds the seed `fleetwall nats-auth --host a-b-c` wrote", () => {
+    const c = find(render(["agent.enabled=true", "nats.credentialsSecret=fw-nkeys"]), "DaemonSet")[0]?.spec.template.spec.containers[0];
+    const work = mkdtempSync(join(tmpdir(), "fleetwall-helm-"));
+    try {
+      // what the pod mounts: the Secret made by nats-auth (node a.b.c is host a-b-c: nats-auth refuses dots), the signing key's .pub, the state
+      const cli = (args: string[], env: Record<string, string> = {}) => spawnSync("node", [CLI, ...args], { encoding: "utf8", env: { PATH: process.env.PATH ?? "", ...env } });
+      expect(cli(["nats-auth", "--host", "a.b.c", "--out", join(work, "refused")]).stderr).toContain("is not a host id");
+      expect(cli(["nats-auth", "--host", "a-b-c", "--out", join(work, "nats")]).status).toBe(0);
+      expect(cli(["keygen", "--out", join(work, "signing")]).status).toBe(0);
+      mkdirSync(join(work, "state"));
+      const mounts: [string, string][] = [["/etc/fleetwall/nats", join(work, "nats")], ["/etc/fleetwall/signing", join(work, "signing")], ["/var/lib/fleetwall", join(work, "state")]];
+      const fields: Record<string, string> = { "spec.nodeName": "a.b.c", "status.hostIP": "198.18.0.1" };
+      // the kubelet's expansion of $(VAR) from the variables defined before, then the mounts' paths
+      const env: Record<string, string> = {};
+      const expand = (v: string) => mounts.reduce((t, [at, dir]) => t.replaceAll(at, dir), v.replace(/\$\((\w+)\)/g, (m, name: string) => env[name] ?? m));
+      for (const e of c.env as { name: string; value?: string; valueFrom?: { fieldRef: { fieldPath: string } } }[]) env[e.name] = e.valueFrom ? (fields[e.valueFrom.fieldRef.fieldPath] as string) : expand(e.value ?? "");
+      const check = (over: Record<string, string> = {}) => cli([...(c.args as string[]).map(expand), "--check-config"], { ...env, ...over });
+      const ok = check();
+      expect(ok.stderr).toBe("");
+      expect(ok.stdout).toBe("configuration OK\n");
+      const printed = JSON.parse(cli([...(c.args as string[]).map(expand), "--print-config"], env).stdout) as { hostId: string; natsNkey: string };
+      expect(printed).toMatchObject({ hostId: "a-b-c", natsNkey: join(work, "nats", "agent-a-b-c.nk") });
+      // the node's name, as the chart named the file before, is no file nats-auth writes
+      const byNode = check({ FLEETWALL_NATS_NKEY: join(work, "nats", "agent-a.b.c.nk") });
+      expect(byNode.stderr).toContain("agent-a.b.c.nk: no such file");
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
+
   it.each([
     ["nats.url=http://nats:4222", "/nats/url"],
+    ["agent.probePort=0", "/agent/probePort"],
     ["agent.sshPorts={70000}", "/agent/sshPorts/0"],
     ["controller.replicas=0", "/controller/replicas"],
     ["nats.replicas=2", "/nats/replicas"],

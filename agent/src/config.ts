@@ -1,5 +1,5 @@
 import { HostId, hostIdFromNodeName, isCidr, parseCidr, parseLabelList } from "@fleetwall/api";
-import { DURATION, Listen, LogLevel, NatsFiles, NatsServers, flagDuration } from "@fleetwall/runtime/config";
+import { DURATION, Listen, LogLevel, NatsFiles, NatsServers, ProbeListen, flagDuration, probeListenApart, PROBE_LISTEN_CLASH } from "@fleetwall/runtime/config";
 import { z } from "zod";
 
 /**
@@ -14,6 +14,16 @@ function hostIdFromNode(input: unknown): unknown {
 }
 
 const { SECOND, MINUTE, HOUR } = DURATION;
+
+/**
+ * `{host}` in --nats-nkey and --nats-creds stands for the host id: the chart's agents find
+ * `agent-{host}.nk`, the file `fleetwall nats-auth --host ID` writes, where the node name
+ * (`a.b.c`, whose id is `a-b-c`) would name a file that is not there.
+ */
+function seedFilesOfHost<C extends { hostId: string; natsNkey?: string | undefined; natsCreds?: string | undefined }>(c: C): C {
+  const of = (path: string | undefined) => path?.replaceAll("{host}", c.hostId);
+  return { ...c, ...(c.natsNkey ? { natsNkey: of(c.natsNkey) } : {}), ...(c.natsCreds ? { natsCreds: of(c.natsCreds) } : {}) };
+}
 
 /** The agent's configuration: `fleetwall agent`'s flags, parsed once and frozen by the CLI. */
 export const AgentConfig = z.preprocess(hostIdFromNode, z.object({
@@ -40,10 +50,11 @@ export const AgentConfig = z.preprocess(hostIdFromNode, z.object({
   trustFirstKey: z.boolean().default(false),
   nft: z.string().default("nft"),
   listen: Listen.default("127.0.0.1:9475"),
+  probeListen: ProbeListen,
   /** Print what would be applied; enforce, register, report and signal nothing. */
   dryRun: z.boolean().default(false),
   logLevel: LogLevel,
-}));
+}).refine(probeListenApart, PROBE_LISTEN_CLASH).transform(seedFilesOfHost));
 export type AgentConfig = z.infer<typeof AgentConfig>;
 
 /** Failsafe SSH sources split by family, as the renderer takes them. */

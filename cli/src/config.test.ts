@@ -65,6 +65,43 @@ describe("flags", () => {
   });
 });
 
+describe("{host} in the agent's seed files", () => {
+  it.each([
+    [{ hostId: undefined, hostIdFromNode: "a.b.c", natsNkey: "/s/agent-{host}.nk" }, { hostId: "a-b-c", natsNkey: "/s/agent-a-b-c.nk" }],
+    [{ hostId: "web-1", natsCreds: "/s/{host}/{host}.creds" }, { hostId: "web-1", natsCreds: "/s/web-1/web-1.creds" }],
+    [{ hostId: "web-1", natsNkey: "/s/agent.nk" }, { hostId: "web-1", natsNkey: "/s/agent.nk" }],
+  ])("%j → %j", (flags, expected) => expect(agent(flags)).toMatchObject(expected));
+
+  it("is left alone elsewhere: the controller's --nats-nkey is a path as given", () => {
+    expect(controller({ natsNkey: "/s/{host}.nk" }).natsNkey).toBe("/s/{host}.nk");
+  });
+});
+
+describe("--probe-listen", () => {
+  it.each([
+    ["agent", { listen: "127.0.0.1:9475", probeListen: "10.0.0.4:9476" }],
+    ["agent", { listen: "10.0.0.4:9475", probeListen: "127.0.0.1:9475" }],
+    ["controller", { listen: "0.0.0.0:8080", probeListen: "0.0.0.0:8081" }],
+    ["controller", { listen: "127.0.0.1:0", probeListen: "127.0.0.1:0" }],
+  ])("the %s takes %j", (kind, flags) => expect((kind === "agent" ? agent : controller)(flags)).toMatchObject(flags));
+
+  it("is off unless given", () => {
+    expect(agent({}).probeListen).toBeUndefined();
+    expect(controller({}).probeListen).toBeUndefined();
+  });
+
+  it.each([
+    ["agent", { probeListen: "9476" }, "--probe-listen: must be HOST:PORT"],
+    ["agent", { listen: "127.0.0.1:9475", probeListen: "127.0.0.1:9475" }, "--probe-listen: must not take --listen's port"],
+    ["controller", { listen: "0.0.0.0:8080", probeListen: "10.0.0.4:8080" }, "--probe-listen: must not take --listen's port"],
+    ["controller", { listen: "10.0.0.4:8081", probeListen: ":8081" }, "--probe-listen: must not take --listen's port"],
+  ])("the %s refuses %j", (kind, flags, message) => {
+    const parse = () => (kind === "agent" ? agent : controller)(flags);
+    expect(parse).toThrow(ConfigError);
+    expect(parse).toThrow(message);
+  });
+});
+
 describe("--check-config", () => {
   it("passes a configuration whose files exist and parse", async () => {
     expect(await checkAgentConfig(agent({ controllerKey: keys.public }))).toEqual([]);

@@ -41,6 +41,7 @@ export function addControllerCommand(program: Command): void {
       .option("--min-prefix6 <bits>", "broadest IPv6 prefix a ban may cover", "48")
       .option("--protect <cidr>", "never ban this address or network (repeatable; NATS servers always are, by the addresses their names resolve to and they announce: add the others, e.g. an IPv6 address a name does not resolve to)", collect)
       .option("--listen <host:port>", "/metrics, /healthz and /readyz", "0.0.0.0:8080")
+      .option("--probe-listen <host:port>", "a listener of its own for /healthz and /readyz only, which a flood of --listen cannot starve (point liveness probes at it; Kubernetes: the pod's address)")
       .addOption(new Option("--log-level <level>").env("FLEETWALL_LOG_LEVEL").default("info")),
   ).action(async (opts) => {
     const { parseConfig, configOnly, ControllerConfig, checkControllerConfig } = await import("./config.js");
@@ -58,7 +59,7 @@ export function addAgentCommands(program: Command): void {
       .command("agent")
       .description("enforce this host's desired state with nftables and report back"), false)
       .addOption(new Option("--host-id <id>", "this host's id: a DNS label, lowercase letters, digits and - (required, or --host-id-from-node)").env("FLEETWALL_HOST_ID"))
-      .addOption(new Option("--host-id-from-node <name>", "without --host-id: the id from a Kubernetes node name, dots become - (the chart passes spec.nodeName)").env("FLEETWALL_NODE_NAME"))
+      .addOption(new Option("--host-id-from-node <name>", "without --host-id: the id from a Kubernetes node name, dots become - (the chart passes spec.nodeName); {host} in --nats-nkey and --nats-creds stands for the id").env("FLEETWALL_NODE_NAME"))
       .addOption(new Option("--labels <k=v,...>", "labels the host proposes for hostSelector").env("FLEETWALL_LABELS").default(""))
       .addOption(new Option("--state-dir <dir>", "where the last applied state and pinned key are kept").env("FLEETWALL_STATE_DIR").default("/var/lib/fleetwall"))
       .addOption(new Option("--controller-key <file>", "the controller's public key (PEM); without it the first key seen is pinned").env("FLEETWALL_CONTROLLER_KEY"))
@@ -72,6 +73,7 @@ export function addAgentCommands(program: Command): void {
       .option("--no-nats-failsafe", "do not render the failsafe rules for the agent's own NATS connection (commit-confirm still guards it)")
       .option("--nft <path>", "nft binary", "nft")
       .option("--listen <host:port>", "/metrics, /healthz and /readyz", "127.0.0.1:9475")
+      .option("--probe-listen <host:port>", "a listener of its own for /healthz and /readyz only, which a flood of --listen cannot starve (point liveness probes at it; Kubernetes: the node's address)")
       .option("--boot", "restore the last applied ruleset from the state directory and exit (for early boot)")
       .option("--dry-run", "print the nft scripts the agent would apply; enforce, register, report and signal nothing")
       .addOption(new Option("--log-level <level>").env("FLEETWALL_LOG_LEVEL").default("info")),

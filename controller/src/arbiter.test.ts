@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { SCHEMA_VERSION, parseCidr, type BanSignal } from "@fleetwall/api";
 import { arbitrate, protectedReason, type ArbiterConfig, type ArbiterView } from "./arbiter.js";
+import type { SignalRefusalCode } from "./signal-refusals.js";
 
 const config: ArbiterConfig = {
   minReporters: 2,
@@ -38,13 +39,14 @@ describe("arbitrate: one reporter alone", () => {
   });
 
   it("may not ban a network: that needs a quorum", () => {
-    expect(arbitrate(signal({ address: "203.0.113.0/24" }), view(), config, now).refusals).toEqual([{ cidr: "203.0.113.0/24", reason: "a /24 needs a quorum: 1 of 2 reporting hosts" }]);
+    expect(arbitrate(signal({ address: "203.0.113.0/24" }), view(), config, now).refusals).toEqual([{ cidr: "203.0.113.0/24", code: "needs-quorum", reason: "a /24 needs a quorum: 1 of 2 reporting hosts" }]);
   });
 
   it("past its budget the detection stays local", () => {
     const p = arbitrate(signal(), view({ soloBudgetLeft: 0 }), config, now);
     expect(p.puts).toEqual([]);
     expect(p.refusals[0]?.reason).toMatch(/^over budget: a alone may cause 10 fleet bans in any 60 s/);
+    expect(p.refusals[0]?.code).toBe("over-budget");
   });
 });
 
@@ -66,23 +68,24 @@ describe("arbitrate: a quorum", () => {
 });
 
 describe("arbitrate never bans what is protected", () => {
-  it.each<[string, Partial<BanSignal>, Partial<ArbiterView>, string]>([
-    ["allowlisted", {}, { allow: [parseCidr("203.0.113.0/24")] }, "allowlisted"],
-    ["a fleet host", { address: "198.18.0.11" }, {}, "a fleet host"],
-    ["the control plane", { address: "198.18.0.1" }, {}, "the control plane"],
-    ["a management network", { address: "198.51.100.9" }, {}, "a management network"],
-    ["not an address", { address: "example.com" }, {}, "not an address"],
-    ["/0", { address: "0.0.0.0/0" }, { reporters: two }, "prefix /0 is broader than the minimum /16"],
-    ["link-local v6, by a quorum", { address: "fe80::1" }, { reporters: two }, "link-local (fe80::/10) is never banned"],
-    ["link-local v4", { address: "169.254.169.254" }, {}, "link-local (169.254.0.0/16) is never banned"],
-    ["loopback", { address: "127.0.0.1" }, {}, "loopback (127.0.0.0/8) is never banned"],
-    ["multicast", { address: "ff02::1" }, {}, "multicast (ff00::/8) is never banned"],
-    ["broadcast", { address: "255.255.255.255" }, {}, "the broadcast address (255.255.255.255) is never banned"],
-    ["unspecified", { address: "::" }, {}, "the unspecified address (::) is never banned"],
-  ])("%s", (_n, s, v, reason) => {
+  it.each<[string, Partial<BanSignal>, Partial<ArbiterView>, string, SignalRefusalCode]>([
+    ["allowlisted", {}, { allow: [parseCidr("203.0.113.0/24")] }, "allowlisted", "allowlisted"],
+    ["a fleet host", { address: "198.18.0.11" }, {}, "a fleet host", "fleet-host"],
+    ["the control plane", { address: "198.18.0.1" }, {}, "the control plane", "control-plane"],
+    ["a management network", { address: "198.51.100.9" }, {}, "a management network", "management-network"],
+    ["not an address", { address: "example.com" }, {}, "not an address", "not-an-address"],
+    ["/0", { address: "0.0.0.0/0" }, { reporters: two }, "prefix /0 is broader than the minimum /16", "prefix-too-broad"],
+    ["link-local v6, by a quorum", { address: "fe80::1" }, { reporters: two }, "link-local (fe80::/10) is never banned", "special-address"],
+    ["link-local v4", { address: "169.254.169.254" }, {}, "link-local (169.254.0.0/16) is never banned", "special-address"],
+    ["loopback", { address: "127.0.0.1" }, {}, "loopback (127.0.0.0/8) is never banned", "special-address"],
+    ["multicast", { address: "ff02::1" }, {}, "multicast (ff00::/8) is never banned", "special-address"],
+    ["broadcast", { address: "255.255.255.255" }, {}, "the broadcast address (255.255.255.255) is never banned", "special-address"],
+    ["unspecified", { address: "::" }, {}, "the unspecified address (::) is never banned", "special-address"],
+  ])("%s", (_n, s, v, reason, code) => {
     const p = arbitrate(signal(s), view(v), config, now);
     expect(p.puts).toEqual([]);
     expect(p.refusals[0]?.reason).toBe(reason);
+    expect(p.refusals[0]?.code).toBe(code);
   });
 });
 

@@ -1,5 +1,6 @@
 import { CidrSet, escalatedSeconds, newDecision, parseCidr, specialAddressReason, type BanSignal, type Cidr } from "@fleetwall/api";
-import type { BanPlan } from "./ban-plan.js";
+import type { BanPlan, Refusal } from "./ban-plan.js";
+import type { ProtectedCode, SignalRefusalCode } from "./signal-refusals.js";
 
 export interface ArbiterConfig {
   /**
@@ -44,8 +45,11 @@ export interface ArbiterView extends Protected {
   soloBudgetLeft: number;
 }
 
+/** A signal's refusal: the words, and the code the metric counts it by. */
+export type SignalRefusal = Refusal & { code: SignalRefusalCode };
+
 /** A plan for one signal; `solo` when it spends its reporter's budget. */
-export type SignalPlan = BanPlan & { solo: boolean };
+export type SignalPlan = Omit<BanPlan, "refusals"> & { refusals: SignalRefusal[]; solo: boolean };
 
 /** The lookup set of a list of networks, made once per list (the callers keep their lists until they change). */
 const sets = new WeakMap<readonly Cidr[], CidrSet>();
@@ -60,23 +64,29 @@ function setOf(nets: readonly Cidr[]): CidrSet {
 }
 
 /**
- * Why an address or CIDR must never be banned, or undefined when it may be. Pure. `automatic` (a
- * jail's detection) also protects the agents' management networks; an operator may ban those.
+ * Why an address or CIDR must never be banned (a code and the words), or undefined when it may be.
+ * Pure. `automatic` (a jail's detection) also protects the agents' management networks; an operator
+ * may ban those.
  */
-export function protectedReason(cidr: Cidr, view: Protected, config: Pick<ArbiterConfig, "minPrefix">, automatic = false): string | undefined {
-  if (cidr.prefix < config.minPrefix[cidr.family]) return `prefix /${cidr.prefix} is broader than the minimum /${config.minPrefix[cidr.family]}`;
+export function protection(cidr: Cidr, view: Protected, config: Pick<ArbiterConfig, "minPrefix">, automatic = false): { code: ProtectedCode; reason: string } | undefined {
+  const min = config.minPrefix[cidr.family];
+  if (cidr.prefix < min) return { code: "prefix-too-broad", reason: `prefix /${cidr.prefix} is broader than the minimum /${min}` };
   const special = specialAddressReason(cidr);
-  if (special) return special;
+  if (special) return { code: "special-address", reason: special };
   const touches = (nets: readonly Cidr[]) => setOf(nets).overlaps(cidr);
-  if (touches(view.allow)) return "allowlisted";
-  if (touches(view.hosts)) return "a fleet host";
-  if (touches(view.controlPlane)) return "the control plane";
-  if (automatic && touches(view.management)) return "a management network";
+  if (touches(view.allow)) return { code: "allowlisted", reason: "allowlisted" };
+  if (touches(view.hosts)) return { code: "fleet-host", reason: "a fleet host" };
+  if (touches(view.controlPlane)) return { code: "control-plane", reason: "the control plane" };
+  if (automatic && touches(view.management)) return { code: "management-network", reason: "a management network" };
   return undefined;
 }
 
+/** The words of `protection`: why an address or CIDR must never be banned, or undefined. */
+export const protectedReason = (cidr: Cidr, view: Protected, config: Pick<ArbiterConfig, "minPrefix">, automatic = false): string | undefined =>
+  protection(cidr, view, config, automatic)?.reason;
+
 const isSingle = (c: Cidr) => c.prefix === (c.family === "ip" ? 32 : 128);
-const refuse = (cidr: string, reason: string): SignalPlan => ({ puts: [], deletes: [], refusals: [{ cidr, reason }], solo: false });
+const refuse = (cidr: string, code: SignalRefusalCode, reason: string): SignalPlan => ({ puts: [], deletes: [], refusals: [{ cidr, code, reason }], solo: false });
 
 /**
  * Turns one jail signal into a plan: a fleet decision, or a refusal that says why. Pure; time is
@@ -88,10 +98,10 @@ export function arbitrate(signal: BanSignal, view: ArbiterView, config: ArbiterC
   try {
     addr = parseCidr(signal.address);
   } catch {
-    return refuse(signal.address, "not an address");
+    return refuse(signal.address, "not-an-address", "not an address");
   }
-  const why = protectedReason(addr, view, config, true);
-  if (why) return refuse(addr.text, why);
+  const why = protection(addr, view, config, true);
+  if (why) return refuse(addr.text, why.code, why.reason);
   const since = nowMs - config.reportWindowSeconds * 1000;
   const reporters = [...view.reporters.entries()].filter(([, at]) => at >= since).map(([h]) => h).sort();
   const quorum = reporters.length >= config.minReporters;
@@ -100,13 +110,13 @@ export function arbitrate(signal: BanSignal, view: ArbiterView, config: ArbiterC
   let seconds = escalatedSeconds(signal.banSeconds, signal.increment, offences, cap);
   if (!quorum) {
     const short = `${reporters.length} of ${config.minReporters} reporting hosts`;
-    if (!isSingle(addr)) return refuse(addr.text, `a /${addr.prefix} needs a quorum: ${short}`);
-    if (view.soloBudgetLeft <= 0) return refuse(addr.text, `over budget: ${signal.hostId} alone may cause ${config.soloBudgetPerMinute} fleet bans in any 60 s (${short}); kept local`);
+    if (!isSingle(addr)) return refuse(addr.text, "needs-quorum", `a /${addr.prefix} needs a quorum: ${short}`);
+    if (view.soloBudgetLeft <= 0) return refuse(addr.text, "over-budget", `over budget: ${signal.hostId} alone may cause ${config.soloBudgetPerMinute} fleet bans in any 60 s (${short}); kept local`);
     seconds = Math.min(seconds, config.soloMaxBanSeconds);
   }
   // a report never shortens a ban in force (one host re-reporting after the window cannot cut a quorum's 30 days to an hour)
   const held = view.previousExpiresAtMs;
-  if (held === null || (held !== undefined && held >= nowMs + seconds * 1000)) return refuse(addr.text, "banned already, for longer");
+  if (held === null || (held !== undefined && held >= nowMs + seconds * 1000)) return refuse(addr.text, "banned-longer", "banned already, for longer");
   const decision = newDecision({
     list: `jail-${signal.jail}`,
     cidr: addr.text,

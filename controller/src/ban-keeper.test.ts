@@ -1,9 +1,12 @@
+import fc from "fast-check";
+import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import { pino } from "pino";
-import { BanList, SCHEMA_VERSION, SEAL_KEY_PREFIX, generateSigningKeyPem, loadSigningKey, parseBanDecision, type BanSignal, type SignedEnvelope } from "@fleetwall/api";
+import { BanList, SCHEMA_VERSION, SEAL_KEY_PREFIX, generateSigningKeyPem, loadSigningKey, newDecision, parseBanDecision, parseCidr, type BanSignal, type SignedEnvelope } from "@fleetwall/api";
 import type { ArbiterConfig } from "./arbiter.js";
 import { BanKeeper } from "./ban-keeper.js";
 import type { BanSink } from "./ban-publisher.js";
+import { SIGNAL_REFUSAL_CODES, signalsRefusedMetric, type SignalRefusalCode } from "./signal-refusals.js";
 
 const key = loadSigningKey(generateSigningKeyPem().privatePem);
 const config: ArbiterConfig = { minReporters: 2, reportWindowSeconds: 600, maxBanSeconds: 86_400, soloMaxBanSeconds: 3600, soloBudgetPerMinute: 3, minPrefix: { ip: 24, ip6: 64 }, protect: [] };
@@ -53,6 +56,9 @@ function keeperWithBucket(delay = true, now = () => Date.parse("2026-11-27T12:00
   return { keeper, sink };
 }
 
+/** The refusal counts that are not zero (every code is always present). */
+const counted = (keeper: BanKeeper) => Object.fromEntries(Object.entries(keeper.skipped).filter(([, n]) => n > 0));
+
 const signal = (hostId: string, address: string): BanSignal => ({ schemaVersion: SCHEMA_VERSION, hostId, jail: "sshd", address, failures: 5, at: "2026-11-27T12:00:00Z", banSeconds: 86_400 });
 
 describe("BanKeeper bulk imports", () => {
@@ -85,7 +91,7 @@ describe("BanKeeper arbitration", () => {
     const ban = parseBanDecision((sink.stored.get("jail-sshd.203.0.113.1") as SignedEnvelope).payload);
     expect(ban?.expiresAt).toBe("2026-11-27T13:00:00.000Z");
     expect(ban?.issuedAt).toBe("2026-11-27T12:00:00.000Z");
-    expect(keeper.skipped).toEqual({ over: 2 });
+    expect(counted(keeper)).toEqual({ "over-budget": 2 });
     // a second host confirms one of them: a quorum, for the jail's full (capped) time
     await keeper.onSignal(signal("h2", "203.0.113.5"));
     expect(parseBanDecision((sink.stored.get("jail-sshd.203.0.113.5") as SignedEnvelope).payload)).toMatchObject({ origins: ["h1", "h2"], expiresAt: "2026-11-28T12:00:00.000Z" });
@@ -99,7 +105,7 @@ describe("BanKeeper arbitration", () => {
     now += 1000; // 12:01:00.5, a new clock minute
     for (let i = 4; i <= 6; i += 1) await keeper.onSignal(at(`203.0.113.${i}`));
     expect(sink.stored.size).toBe(config.soloBudgetPerMinute);
-    expect(keeper.skipped).toEqual({ over: 3 });
+    expect(counted(keeper)).toEqual({ "over-budget": 3 });
     now = Date.parse("2026-11-27T12:01:59.500Z"); // the first three are 60 s old
     await keeper.onSignal(at("203.0.113.7"));
     expect(sink.stored.has("jail-sshd.203.0.113.7")).toBe(true);
@@ -123,7 +129,7 @@ describe("BanKeeper arbitration", () => {
     now += 700_000;
     await keeper.onSignal({ ...signal("h1", "203.0.113.227"), at: new Date(now).toISOString() });
     expect(parseBanDecision((sink.stored.get("jail-sshd.203.0.113.227") as SignedEnvelope).payload)).toMatchObject({ origins: ["h1", "h2"], expiresAt: "2026-11-28T12:00:00.000Z" });
-    expect(keeper.skipped).toMatchObject({ banned: 1 });
+    expect(counted(keeper)).toEqual({ "banned-longer": 1 });
   });
 
   it("charges one budget unit per decision: one address under many jails costs one unit per jail; jails its host does not run are refused", async () => {
@@ -131,14 +137,14 @@ describe("BanKeeper arbitration", () => {
     const jails = Array.from({ length: 40 }, (_, i) => `j${i}`);
     for (const jail of jails) await keeper.onSignal({ ...signal("h1", "203.0.113.240"), jail });
     expect(sink.stored.size).toBe(0);
-    expect(keeper.skipped).toEqual({ jail: 40 });
+    expect(counted(keeper)).toEqual({ "jail-not-run": 40 });
     // a host registered since the last compile: its signal waits (is redelivered), it is not refused
     keeper.setHost("h3", { addresses: ["198.18.0.13"] });
     await expect(keeper.onSignal({ ...signal("h3", "203.0.113.240") })).rejects.toThrow(/not compiled yet/);
     keeper.setJails(new Map([["h1", jails]]));
     for (const jail of jails) await keeper.onSignal({ ...signal("h1", "203.0.113.240"), jail });
     expect(sink.stored.size).toBe(config.soloBudgetPerMinute);
-    expect(keeper.skipped).toEqual({ jail: 40, over: 40 - config.soloBudgetPerMinute });
+    expect(counted(keeper)).toEqual({ "jail-not-run": 40, "over-budget": 40 - config.soloBudgetPerMinute });
     // IPv6: addresses of one /64 in one jail still share a unit (16 of them)
     keeper.setJails(new Map([["h2", ["sshd"]]]));
     for (let i = 1; i <= 20; i += 1) await keeper.onSignal(signal("h2", `2001:db8:7::${i.toString(16)}`));
@@ -243,6 +249,76 @@ describe("BanKeeper logging", () => {
     controller.abort();
     await keeper.run(controller.signal);
     const summaries = lines.filter((l) => l.msg.startsWith("signals not turned into a fleet ban"));
-    expect(summaries.map((l) => [l.reason, l.suppressed])).toEqual([["a fleet host", 499], [expect.stringMatching(/broader than the minimum/), 499]]);
+    expect(summaries.map((l) => [l.reason, l.suppressed])).toEqual([["fleet-host h2", 499], ["prefix-too-broad h2", 499]]);
+  });
+});
+
+describe("fleetwall_controller_signals_refused", () => {
+  /** A keeper whose hosts, allowlist and control plane make each refusal reachable. */
+  async function fleet() {
+    const { keeper, sink } = keeperWithBucket(false);
+    keeper.setJails(new Map([["h1", ["sshd", "x y"]], ["h2", ["sshd"]]]));
+    keeper.setHost("h1", { addresses: ["198.18.0.11"], managementSources: ["198.51.100.0/24"] });
+    keeper.setResolved([parseCidr("198.18.0.1")]);
+    keeper.onEntry("allow-office.203.0.113.128_25", newDecision({ list: "allow-office", type: "Allow", cidr: "203.0.113.128/25", createdAtMs: Date.parse("2026-11-27T12:00:00Z"), expiresAtMs: null, source: "BanList" }));
+    return { keeper, sink };
+  }
+
+  /** The metric's series as Prometheus scrapes them: reason label → value. */
+  async function scrape(keeper: BanKeeper): Promise<Record<string, number>> {
+    const registry = new Registry();
+    signalsRefusedMetric(registry, () => keeper.skipped);
+    const [metric] = await registry.getMetricsAsJSON();
+    return Object.fromEntries((metric?.values ?? []).map((v) => [String(v.labels.reason), v.value]));
+  }
+
+  it.each<[SignalRefusalCode, string, string, string]>([
+    ["jail-not-run", "h2", "nginx", "203.0.113.7"],
+    ["key-unstorable", "h1", "x y", "203.0.113.7"],
+    ["not-an-address", "h1", "sshd", "a from 203.0.113.9 port 22 ssh2: b"],
+    ["prefix-too-broad", "h1", "sshd", "203.0.0.0/8"],
+    ["special-address", "h1", "sshd", "127.0.0.1"],
+    ["allowlisted", "h1", "sshd", "203.0.113.200"],
+    ["fleet-host", "h2", "sshd", "198.18.0.11"],
+    ["control-plane", "h1", "sshd", "198.18.0.1"],
+    ["management-network", "h2", "sshd", "198.51.100.9"],
+    ["needs-quorum", "h1", "sshd", "203.0.113.0/26"],
+  ])("counts a signal refused as %s under that label alone", async (code, host, jail, address) => {
+    const { keeper, sink } = await fleet();
+    await keeper.onSignal({ ...signal(host, address), jail });
+    expect(sink.stored.size).toBe(0);
+    const series = await scrape(keeper);
+    expect(Object.keys(series).sort()).toEqual([...SIGNAL_REFUSAL_CODES].sort());
+    expect(Object.entries(series).filter(([, n]) => n > 0)).toEqual([[code, 1]]);
+  });
+
+  it("counts over-budget and banned-longer under their labels", async () => {
+    const { keeper } = await fleet();
+    for (let i = 1; i <= config.soloBudgetPerMinute + 2; i += 1) await keeper.onSignal(signal("h1", `203.0.113.${i}`));
+    await new Promise((r) => setImmediate(r));
+    await keeper.onSignal(signal("h2", "203.0.113.1"));
+    await new Promise((r) => setImmediate(r));
+    await keeper.onSignal(signal("h2", "203.0.113.1"));
+    expect(await scrape(keeper)).toMatchObject({ "over-budget": 2, "banned-longer": 1 });
+  });
+
+  it("has one series per code, whatever text the signals carry (the label is never from the wire)", async () => {
+    const { keeper } = await fleet();
+    const text = fc.string({ minLength: 1, maxLength: 40 });
+    const address = fc.oneof(text, fc.ipV4().map((a) => `${a}/${a.length % 33}`), fc.ipV4(), fc.ipV6(), fc.constantFrom("198.18.0.11", "127.0.0.1", "0.0.0.0/0", "fe80::1"));
+    let sent = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom("h1", "h2"), fc.oneof(text, fc.constantFrom("sshd", "x y")), address, async (host, jail, addr) => {
+        sent += 1;
+        await keeper.onSignal({ ...signal(host, addr), jail }).catch(() => undefined);
+      }),
+      { numRuns: 300 },
+    );
+    const series = await scrape(keeper);
+    expect(Object.keys(series).sort()).toEqual([...SIGNAL_REFUSAL_CODES].sort());
+    // most were refused, under several reasons
+    expect(keeper.skippedSignals).toBeGreaterThan(sent / 2);
+    expect(Object.values(series).filter((n) => n > 0).length).toBeGreaterThanOrEqual(4);
+    expect(Object.values(series).reduce((a, b) => a + b, 0)).toBe(keeper.skippedSignals);
   });
 });

@@ -1,4 +1,4 @@
-import { banKey, formatDuration, isBanKey, parseCidr, type BanAddRequest, type BanImportRequest, type BanList, type BanReply, type BanSignal, type Cidr, type HostRegistration, type SigningKey, type BanDecision } from "@fleetwall/api";
+import { banKey, formatDuration, isBanKey, isCidr, parseCidr, type BanAddRequest, type BanImportRequest, type BanList, type BanReply, type BanSignal, type Cidr, type HostRegistration, type SigningKey, type BanDecision } from "@fleetwall/api";
 import { ThrottledLines } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import type { z } from "zod";
@@ -10,6 +10,7 @@ import { BanListReconciler } from "./banlist-reconciler.js";
 import { Protection } from "./protection.js";
 import { ReplayGuard } from "./replay-guard.js";
 import { DEFAULT_REPORTER_LIMITS, ReporterLog, budgetUnit } from "./reporter-log.js";
+import { refusalCounts, type SignalRefusalCode } from "./signal-refusals.js";
 
 /** The budget unit of a signal: its list and its address's unit; none for an address that does not parse (the arbiter refuses it). */
 function budgetUnitOf(signal: BanSignal): string | undefined {
@@ -60,8 +61,8 @@ export class BanKeeper {
   readonly publisher: BanPublisher;
   readonly reporters: ReporterLog;
   readonly banLists: BanListReconciler;
-  /** Signals not turned into a fleet ban, by the first word of the reason. */
-  readonly skipped: Record<string, number> = {};
+  /** Signals not turned into a fleet ban, by reason code (a fixed set: signal-refusals.ts). */
+  readonly skipped: Record<SignalRefusalCode, number> = refusalCounts();
   /** Told when what is protected changes (a registration, the control plane's addresses): the fleet's list is published again. */
   onProtectionChange: () => void = () => undefined;
   /** Replayed decisions found in the bucket (and deleted). */
@@ -160,8 +161,9 @@ export class BanKeeper {
     const key = banKey(`jail-${signal.jail}`, canonical(signal.address));
     // registered since the last compile: its jails are known within a pass, so the signal is redelivered
     if (!this.#jails.has(signal.hostId) && this.protection.registered(signal.hostId)) throw new JailsNotCompiledError(`jails of ${signal.hostId} not compiled yet`);
-    const unfit = !this.#jails.get(signal.hostId)?.has(signal.jail) ? `jail ${signal.jail} is not run by ${signal.hostId}` : !isBanKey(key) ? `key ${key} cannot be stored` : undefined;
-    if (unfit) return this.#refused(signal, unfit);
+    if (!this.#jails.get(signal.hostId)?.has(signal.jail)) return this.#refused(signal, "jail-not-run", `jail ${signal.jail} is not run by ${signal.hostId}`);
+    if (!isCidr(signal.address)) return this.#refused(signal, "not-an-address", "not an address");
+    if (!isBanKey(key)) return this.#refused(signal, "key-unstorable", `key ${key} cannot be stored`);
     // one budget unit per decision (list and address range): jail names do not multiply it
     const unit = budgetUnitOf(signal);
     const reporters = this.reporters.record(signal.address, signal.hostId, Date.parse(signal.at), nowMs);
@@ -173,7 +175,7 @@ export class BanKeeper {
       nowMs,
     );
     const refusal = plan.refusals[0];
-    if (refusal) return this.#refused(signal, refusal.reason);
+    if (refusal) return this.#refused(signal, refusal.code, refusal.reason);
     await this.publisher.execute(plan);
     // spent once published: a signal redelivered after a failed put is not charged twice. Reports
     // are kept (windowed, capped): a second host's report within the window upgrades a solo ban
@@ -182,10 +184,13 @@ export class BanKeeper {
     this.log.warn({ address: ban.cidr, jail: signal.jail, expiresAt: ban.expiresAt, offences: ban.offences, origins: ban.origins, solo: plan.solo }, "fleet ban");
   }
 
-  #refused(signal: BanSignal, reason: string): void {
-    const kind = reason.split(/[ :]/)[0] as string;
-    this.skipped[kind] = (this.skipped[kind] ?? 0) + 1;
-    this.#refusedLog.write("info", kind === "jail" ? "jail not run by its host" : kind === "key" ? "key cannot be stored" : reason.replace(/\d+/g, "#"), { address: signal.address, jail: signal.jail, host: signal.hostId, reason }, "signal not turned into a fleet ban");
+  /**
+   * Counts a refusal by its code and logs it: one line per code and reporting host per interval (one
+   * host's flood does not hide another's refusals; the throttle bounds its keys), the words in the line.
+   */
+  #refused(signal: BanSignal, code: SignalRefusalCode, reason: string): void {
+    this.skipped[code] += 1;
+    this.#refusedLog.write("info", `${code} ${signal.hostId}`, { address: signal.address, jail: signal.jail, host: signal.hostId, code, reason }, "signal not turned into a fleet ban");
   }
 
   async #reply(plan: BanPlan): Promise<BanReply> {

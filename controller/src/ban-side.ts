@@ -10,6 +10,7 @@ import { ConsumerGuard } from "./consumer-guard.js";
 import { ControlPlaneResolver, knownServers } from "@fleetwall/runtime";
 import type { Controller } from "./controller.js";
 import type { ProtectionPublisher } from "./protection-publisher.js";
+import { signalsRefusedMetric } from "./signal-refusals.js";
 
 /** The arbiter's bounds from the controller's flags. */
 export function arbiterConfig(cfg: Readonly<ControllerConfig>): ArbiterConfig {
@@ -69,7 +70,7 @@ export class BanSide {
   }
 
   metrics(registry: Registry): void {
-    gaugeOf(registry, "fleetwall_controller_signals_refused", "Jail signals not turned into a fleet ban, by reason (over: a reporter past its budget, kept local).", () => this.bans.skipped, "reason");
+    signalsRefusedMetric(registry, () => this.bans.skipped);
     counterOf(registry, "fleetwall_controller_registration_claims_refused_total", "Addresses and networks in registrations the controller did not accept.", () => this.bans.protection.refusedClaims);
     counterOf(registry, "fleetwall_controller_foreign_messages_purged_total", "Messages of one fleetwall stream found stored in another (copied by a consumer) and purged.", () => this.guard.purged);
     counterOf(registry, "fleetwall_controller_consumers_deleted_total", "Consumers of fleetwall streams deleted as not allowed (foreign deliver subjects, too many).", () => this.guard.deleted);

@@ -1,5 +1,5 @@
 import { isCidr } from "@fleetwall/api";
-import { DURATION, Listen, LogLevel, NatsFiles, NatsServers, flagDuration } from "@fleetwall/runtime/config";
+import { DURATION, Listen, LogLevel, NatsFiles, NatsServers, ProbeListen, flagDuration, probeListenApart, PROBE_LISTEN_CLASH } from "@fleetwall/runtime/config";
 import { z } from "zod";
 
 /** A duration flag in whole seconds (the one grammar, with bounds). */
@@ -36,6 +36,7 @@ export const ControllerConfig = z.object({
   minPrefix6: z.coerce.number().int().min(1).max(128).default(48),
   protect: z.array(z.string().refine(isCidr, "must be an address or CIDR")).default([]),
   listen: Listen.default("0.0.0.0:8080"),
+  probeListen: ProbeListen,
   logLevel: LogLevel,
-}).refine((c) => c.leaseRetry < c.leaseDuration, { path: ["leaseRetry"], message: "must be shorter than --lease-duration" });
+}).refine(probeListenApart, PROBE_LISTEN_CLASH).refine((c) => c.leaseRetry < c.leaseDuration, { path: ["leaseRetry"], message: "must be shorter than --lease-duration" });
 export type ControllerConfig = z.infer<typeof ControllerConfig>;

@@ -87,7 +87,8 @@ describe("Controller: a desired key another writer overwrote", () => {
 describe("Controller: a put whose acknowledgement was lost", () => {
   const other = parseResource({ apiVersion: "fleetwall.io/v1alpha1", kind: "FirewallPolicy", metadata: { name: "web" }, spec: { hostSelector: {}, ingress: [{ name: "ssh", action: "Allow", protocol: "tcp", ports: [2222] }] } });
 
-  it("is never followed by other content under its revision (the server may have stored it, the agent applied it)", async () => {
+  /** A controller whose puts time out (recording what was sent) until `succeed()`. */
+  const lostAckController = () => {
     const puts: { revision: number; hash: string }[] = [];
     let fail = true;
     const c = new Controller({
@@ -98,11 +99,16 @@ describe("Controller: a put whose acknowledgement was lost", () => {
         return puts.length;
       },
     }, key, pino({ level: "silent" }), new Map());
+    return { c, puts, succeed: () => (fail = false) };
+  };
+
+  it("is never followed by other content under its revision (the server may have stored it, the agent applied it)", async () => {
+    const { c, puts, succeed } = lostAckController();
     if (!policy.ok || !other.ok) throw new Error("test policy invalid");
     c.setPolicies({ policies: [policy.resource as FirewallPolicy], banLists: [], errors: [] });
     c.setHost("web-1", registration);
     await expect(c.reconcile()).rejects.toThrow("timeout");
-    fail = false;
+    succeed();
     c.setPolicies({ policies: [other.resource as FirewallPolicy], banLists: [], errors: [] });
     await c.reconcile();
     expect(puts.map((p) => p.revision)).toEqual([1, 2]);
@@ -110,21 +116,12 @@ describe("Controller: a put whose acknowledgement was lost", () => {
   });
 
   it("seen stored by the watch, it counts as published: nothing is put again", async () => {
-    const puts: { revision: number; hash: string }[] = [];
-    let fail = true;
-    const c = new Controller({
-      putDesired: async (_hostId, data) => {
-        const env = parseEnvelopeBytes(data);
-        if (env.success) puts.push(JSON.parse(env.data.payload) as { revision: number; hash: string });
-        if (fail) throw new Error("timeout");
-        return puts.length;
-      },
-    }, key, pino({ level: "silent" }), new Map());
+    const { c, puts, succeed } = lostAckController();
     if (!policy.ok) throw new Error("test policy invalid");
     c.setPolicies({ policies: [policy.resource as FirewallPolicy], banLists: [], errors: [] });
     c.setHost("web-1", registration);
     await expect(c.reconcile()).rejects.toThrow("timeout");
-    fail = false;
+    succeed();
     const sent = puts[0] as { revision: number; hash: string };
     c.onDesiredEntry("web-1", { seq: 1, state: { revision: sent.revision, hash: sent.hash } });
     expect(await c.reconcile()).toBe(0);

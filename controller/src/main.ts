@@ -1,6 +1,6 @@
 import { readdir } from "node:fs/promises";
 import type { HostRegistration, Resource, SigningKey } from "@fleetwall/api";
-import { connectNats, connectOptions, counterOf, every, gaugeOf, logNatsStatus, newRegistry, rootLogger, runProcess, serveObservability, untilAborted, type Supervisor } from "@fleetwall/runtime";
+import { connectNats, connectOptions, counterOf, every, gaugeOf, logNatsStatus, newRegistry, rootLogger, runProcess, serveObservability, serveProbes, untilAborted, type Supervisor } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { BanKeeper } from "./ban-keeper.js";
@@ -53,6 +53,8 @@ export async function startController(cfg: Config, log: Logger, s: Supervisor): 
   // a standby is ready: it does its job, which is to wait
   const probe: Probe = { ready: () => cfg.source.kind === "kube" };
   await s.resource(`--listen ${cfg.listen}`, () => serveObservability(cfg.listen, registry, () => probe.ready()), (server) => void server.close());
+  const probes = cfg.probeListen;
+  if (probes) await s.resource(`--probe-listen ${probes}`, () => serveProbes(probes, () => probe.ready()), (server) => void server.close());
   let kc: KubeConfig | undefined;
   if (cfg.source.kind === "kube") {
     const { LeaderElector, loadKubeConfig } = await import("./kube.js");

@@ -63,4 +63,24 @@ export const NatsFiles = {
 /** `--listen`: where /metrics, /healthz and /readyz are served. */
 export const Listen = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:]*):\d{1,5}$/, "must be HOST:PORT, e.g. 127.0.0.1:9475 or :8080");
 
+/**
+ * `--probe-listen`: a listener of its own for /healthz and /readyz (runtime/src/probe-listener.ts),
+ * which a flood of --listen cannot starve. Off unless given.
+ */
+export const ProbeListen = Listen.optional();
+
+const WILDCARD = new Set(["", "0.0.0.0", "[::]"]);
+
+/** Whether two HOST:PORT listeners would take the same port (one host each, or a wildcard and any). */
+export function listenersClash(a: string, b: string): boolean {
+  const split = (l: string) => [l.slice(0, l.lastIndexOf(":")), Number(l.slice(l.lastIndexOf(":") + 1))] as const;
+  const [ha, pa] = split(a);
+  const [hb, pb] = split(b);
+  return pa === pb && pa !== 0 && (ha === hb || WILDCARD.has(ha) || WILDCARD.has(hb));
+}
+
+/** The refinement both processes' configurations make: --probe-listen is not --listen's port. */
+export const probeListenApart = (c: { listen: string; probeListen?: string | undefined }): boolean => !c.probeListen || !listenersClash(c.listen, c.probeListen);
+export const PROBE_LISTEN_CLASH = { path: ["probeListen"], message: "must not take --listen's port: the probes need a listener of their own" };
+
 export const LogLevel = z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info");

@@ -1,7 +1,8 @@
 import { createServer, type Server } from "node:http";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-
-export type Probe = () => boolean;
+import { connectionSource } from "./connection-source.js";
+import { parseListen } from "./listen-address.js";
+import { answerProbe, type Probe } from "./probe-listener.js";
 
 /**
  * Bounds of the HTTP side, which anyone who reaches --listen may connect to: at most this many
@@ -11,7 +12,7 @@ export type Probe = () => boolean;
  */
 export const HTTP_LIMITS = {
   maxConnections: 256,
-  /** Connections one source address may hold at once: one client alone cannot take the probes' place. */
+  /** Connections one source (an address; for IPv6 its /64) may hold at once: one client alone cannot take the probes' place. */
   perSource: 16,
   /** A request's headers, and the whole request, must arrive within this. */
   requestTimeoutMs: 10_000,
@@ -25,18 +26,15 @@ export const HTTP_LIMITS = {
 /**
  * The HTTP side of a fleetwall process: /metrics (Prometheus), /healthz (the event loop answers) and
  * /readyz (the process does its job: for the controller, NATS connected and sources loaded; for the
- * agent, NATS connected and a ruleset in force).
+ * agent, NATS connected and a ruleset in force). The probes are also on --probe-listen when given
+ * (probe-listener.ts), where a flood of this listener cannot starve them.
  */
 export function serveObservability(listen: string, registry: Registry, ready: Probe): Promise<Server> {
   const { host, port } = parseListen(listen);
   const server = createServer({ headersTimeout: HTTP_LIMITS.requestTimeoutMs, requestTimeout: HTTP_LIMITS.requestTimeoutMs, keepAliveTimeout: HTTP_LIMITS.keepAliveTimeoutMs, connectionsCheckingInterval: HTTP_LIMITS.checkEveryMs }, (req, res) => {
-    const path = (req.url ?? "/").split("?")[0];
-    if (path === "/healthz") {
-      res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
-    } else if (path === "/readyz") {
-      const ok = ready();
-      res.writeHead(ok ? 200 : 503, { "content-type": "text/plain" }).end(ok ? "ready\n" : "not ready\n");
-    } else if (path === "/metrics") {
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    if (answerProbe(path, ready, res)) return;
+    if (path === "/metrics") {
       registry.metrics().then(
         (text) => res.writeHead(200, { "content-type": registry.contentType }).end(text),
         () => res.writeHead(500).end(),
@@ -59,7 +57,7 @@ export function serveObservability(listen: string, registry: Registry, ready: Pr
 function capPerSource(server: Server, max: number): void {
   const held = new Map<string, number>();
   server.on("connection", (socket) => {
-    const from = socket.remoteAddress ?? "";
+    const from = connectionSource(socket.remoteAddress);
     const n = (held.get(from) ?? 0) + 1;
     if (n > max) {
       socket.destroy();
@@ -72,12 +70,6 @@ function capPerSource(server: Server, max: number): void {
       else held.delete(from);
     });
   });
-}
-
-export function parseListen(listen: string): { host: string; port: number } {
-  const i = listen.lastIndexOf(":");
-  const host = listen.slice(0, i).replace(/^\[|\]$/g, "") || "0.0.0.0";
-  return { host, port: Number(listen.slice(i + 1)) };
 }
 
 /**

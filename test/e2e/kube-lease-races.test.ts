@@ -1,9 +1,8 @@
-import { Writable } from "node:stream";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LeaderElector, loadKubeConfig, type KubeConfig } from "@fleetwall/controller/kube";
 import { startKubeApi, type KubeApi } from "../harness/kube.js";
 import { waitFor } from "../harness/sh.js";
+import { captureLog as capture } from "../harness/log-capture.js";
 
 // Leader election against a real kube-apiserver (test/harness/kube.ts) where clocks and races are
 // concerned: a candidate whose clock runs 30 s ahead does not take a healthy lease; a leader whose
@@ -11,17 +10,6 @@ import { waitFor } from "../harness/sh.js";
 // shutdown clears only the record this replica last wrote. The pure rules: lease-record.test.ts.
 const NS = "lease-races";
 const LEASES = `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases`;
-
-function capture() {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const l of chunk.toString("utf8").split("\n").filter(Boolean)) lines.push(JSON.parse(l) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { log: pino({ level: "debug" }, stream), lines };
-}
 
 let api: KubeApi;
 let kc: KubeConfig;

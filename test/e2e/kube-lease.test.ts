@@ -1,8 +1,6 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PolicySet } from "@fleetwall/controller";
 import { KubeSource, LeaderElector, LeadershipLostError, loadKubeConfig, type KubeConfig } from "@fleetwall/controller/kube";
@@ -11,6 +9,7 @@ import { freePort } from "../harness/nats.js";
 import { startKubeApi, type KubeApi } from "../harness/kube.js";
 import { startProc } from "../harness/procs.js";
 import { waitFor } from "../harness/sh.js";
+import { captureLog as capture } from "../harness/log-capture.js";
 
 // The leader elector and the Kubernetes source in this process against a real kube-apiserver
 // (test/harness/kube.ts). The elector writes what the server accepts (MicroTime), a clean stop and
@@ -21,17 +20,6 @@ import { waitFor } from "../harness/sh.js";
 const NOBODY = "system:serviceaccount:elsewhere:nobody";
 const NS = "lease-test";
 const LEASES = `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases`;
-
-function capture() {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const l of chunk.toString("utf8").split("\n").filter(Boolean)) lines.push(JSON.parse(l) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { log: pino({ level: "debug" }, stream), lines };
-}
 
 // one server for the file: the elector needs no CRDs, and the source's first test applies them
 let api: KubeApi;

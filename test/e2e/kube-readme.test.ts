@@ -117,7 +117,13 @@ describe("the README's Kubernetes section, on a real API server", () => {
     // what the pod has from Kubernetes: its name and namespace (env), its token (here: a kubeconfig for the same user)
     fleet.signingKey = join(work, "fleetwall-key", "signing-key.pem");
     fleet.controllerHttp = `127.0.0.1:${await freePort()}`;
-    await fleet.startController([...args.slice(1), "--kubeconfig", api.kubeconfigFor(SA), "--identity", "fleetwall-controller-7d9c-x1", "--lease-namespace", NS, "--listen", fleet.controllerHttp]);
+    // the chart's listeners take fixed ports on every address: here, free loopback ones
+    const probes = `127.0.0.1:${await freePort()}`;
+    expect(args).toContain("--probe-listen=0.0.0.0:8081");
+    await fleet.startController([...args.slice(1), "--kubeconfig", api.kubeconfigFor(SA), "--identity", "fleetwall-controller-7d9c-x1", "--lease-namespace", NS, "--listen", fleet.controllerHttp, "--probe-listen", probes]);
+    // where the chart's liveness probe goes: /healthz on the probe listener, and nothing else there
+    await waitFor("/healthz on the probe listener", async () => (await fetch(`http://${probes}/healthz`).catch(() => undefined))?.status === 200, 30_000, 200);
+    expect((await fetch(`http://${probes}/metrics`)).status).toBe(404);
     for (const h of fleet.hosts) fleet.startAgent(h);
     await waitFor("a FirewallHost per agent", async () => (await api.list(FWH)).length === 2, 60_000, 200);
     expect(((await api.get(`/apis/coordination.k8s.io/v1/namespaces/${NS}/leases`, "fleetwall-controller"))?.spec as { holderIdentity: string }).holderIdentity).toBe("fleetwall-controller-7d9c-x1");

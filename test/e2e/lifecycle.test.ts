@@ -212,6 +212,33 @@ describe("process lifecycle", () => {
       }
     });
 
+    it("answers /healthz on --probe-listen (and nothing else there), and exits 1 with one line when that port is taken", async () => {
+      const port = 9600 + fleet.net.slot;
+      const inNs = (code: string) =>
+        new Promise<string>((resolve) => {
+          const p = spawn("ip", ["netns", "exec", host.ns, "node", "-e", code], { stdio: ["ignore", "pipe", "ignore"] });
+          let out = "";
+          p.stdout.on("data", (d) => (out += String(d)));
+          p.once("close", () => resolve(out.trim()));
+        });
+      const get = (path: string) => inNs(`fetch("http://127.0.0.1:${port}${path}").then((r) => console.log(r.status), (e) => console.log(String(e)))`);
+      const r = agent(["--probe-listen", `127.0.0.1:${port}`]);
+      await untilLogged(r, "agent connected");
+      expect(await get("/healthz")).toBe("200");
+      expect(await get("/metrics")).toBe("404");
+      expectCleanStop(r, await r.sigterm());
+
+      const holder = spawn("ip", ["netns", "exec", host.ns, "node", "-e", `require("net").createServer().listen(${port}, "127.0.0.1", () => console.log("held"))`], { stdio: ["ignore", "pipe", "ignore"] });
+      try {
+        await new Promise((resolve) => holder.stdout.once("data", resolve));
+        const taken = agent(["--probe-listen", `127.0.0.1:${port}`]);
+        expectFailure(taken, await taken.exit(), "--probe-listen");
+        expect(taken.stderr()).toContain("EADDRINUSE");
+      } finally {
+        holder.kill("SIGKILL");
+      }
+    });
+
     it("stops on SIGTERM while NATS refuses connections, and while a connection attempt hangs", async () => {
       for (const nats of [refused, blackhole]) {
         const r = agent([], nats);

@@ -72,7 +72,7 @@ describe("signals' addresses and jail names (#18, second review)", () => {
 
   it("signals naming jails their host does not run are refused: 40 jail names for one address ban nothing", async () => {
     await publishAs("t1", Array.from({ length: 40 }, (_, i) => signal("t1", "203.0.113.240", { jail: `x${i}` })));
-    await waitFor("the 40 refused", async () => /fleetwall_controller_signals_refused\{reason="jail"\} 40\b/.test(await metric("fleetwall_controller_signals_refused")), 20_000, 200);
+    await waitFor("the 40 refused", async () => /fleetwall_controller_signals_refused\{reason="jail-not-run"\} 40\b/.test(await metric("fleetwall_controller_signals_refused")), 20_000, 200);
     expect(log()).toContain("jail x0 is not run by t1");
     expect((await bans()).filter((r) => r.cidr === "203.0.113.240")).toEqual([]);
   }, 60_000);
@@ -82,7 +82,7 @@ describe("signals' addresses and jail names (#18, second review)", () => {
     let rows: Row[] = [];
     await waitFor("all judged", async () => {
       rows = (await bans()).filter((r) => r.cidr === "203.0.113.241");
-      const over = /reason="over"\} (\d+)/.exec(await metric("fleetwall_controller_signals_refused"))?.[1];
+      const over = /reason="over-budget"\} (\d+)/.exec(await metric("fleetwall_controller_signals_refused"))?.[1];
       return rows.length + Number(over ?? 0) >= EXTRA_JAILS;
     }, 20_000, 200);
     // ten in any 60 s (the window slides: a burst across a minute's end gets ten too), never all 25 (per address, it cost 2)

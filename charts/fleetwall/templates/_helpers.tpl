@@ -85,3 +85,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
     secretName: {{ .Values.nats.tlsSecret }}
 {{- end }}
 {{- end -}}
+
+{{/* A component's probePort, refused when it is its port (the probes need a listener of their own). */}}
+{{- define "fleetwall.probePort" -}}
+{{- if eq (int .component.port) (int .component.probePort) -}}
+{{- fail (printf "%s.probePort must differ from %s.port (%v): the probes need a listener of their own" .name .name .component.port) -}}
+{{- end -}}
+{{- .component.probePort -}}
+{{- end -}}
