@@ -150,6 +150,9 @@ const FAILED_PUBLICKEY: Rule = { ...FAILED, nofail: true };
 const ADDRESS = new RegExp(`^(?:${IPV4}|${IPV6})$`);
 const ON_ADDRESS = new RegExp(` on (?:${IPV4}|${IPV6})(?: |$)`);
 
+/** Whether a character can start an address (IPv4: a digit; IPv6: a hex digit or a colon). */
+const mayStartAddress = (c: number) => (c >= 48 && c <= 58) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
+
 /**
  * The addresses that can be sshd's own in `<name> <addr><tail>`, the name starting at `userAt`:
  * sshd writes the address after the user name and a space, then its fixed tail to the end of the
@@ -160,6 +163,8 @@ const ON_ADDRESS = new RegExp(` on (?:${IPV4}|${IPV6})(?: |$)`);
 function fromEnd(content: string, userAt: number, tail: RegExp): Map<string, number> {
   const hosts = new Map<string, number>();
   for (let i = content.lastIndexOf(" "); i >= userAt; i = i === 0 ? -1 : content.lastIndexOf(" ", i - 1)) {
+    // an address starts with a digit, a hex letter or a colon: no other word can be one
+    if (!mayStartAddress(content.charCodeAt(i + 1))) continue;
     tail.lastIndex = i + 1;
     const host = tail.exec(content)?.groups?.host;
     if (host !== undefined && ADDRESS.test(host) && !hosts.has(host)) hosts.set(host, i);
