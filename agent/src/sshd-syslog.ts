@@ -4,6 +4,8 @@
  * message contains `sshd[N]: ` is never sshd's (docs/detection.md).
  */
 
+import { detachedCopy } from "./line-scan.js";
+
 /** Splits a syslog line into the session it belongs to and its message. */
 const BSD = /(?<daemon>\[?sshd(?:-session)?(?:\[(?<pid>\d+)\])?\]?):?\s+(?:kernel:\s?\[ *\d+\.\d+\]:?\s+)?(?:\[ID \d+ \S+\]\s+)?(?:(?:error|fatal): (?:PAM: )?)?/y;
 const RFC5424 = /^<\d+>1 \S+ (?<hostname>\S+) sshd(?:-session)? (?<pid>\S+) \S+ (?:-|(?:\[(?:[^\]"]|"[^"]*")*\])+) (?:(?:error|fatal): (?:PAM: )?)?/;
@@ -55,9 +57,21 @@ export interface SshdCursor {
   pid: string;
   /** Set when the whole line was split by `splitSession` (lines starting with `<`). */
   session: string | undefined;
+  /** Where `bsdHost` found the host: [hostFrom, hostTo). */
+  hostFrom: number;
+  hostTo: number;
+  /**
+   * The last host a line named, and its sessions' ids by pid: most logs are one host's, and the
+   * same session's lines then name it by the same string (no string made, its hash known).
+   */
+  lastHost: string | undefined;
+  ids: Map<number, string>;
 }
 
-export const sshdCursor = (): SshdCursor => ({ content: 0, tag: 0, pidFrom: -1, pidTo: -1, pid: "", session: undefined });
+export const sshdCursor = (): SshdCursor => ({ content: 0, tag: 0, pidFrom: -1, pidTo: -1, pid: "", session: undefined, hostFrom: 0, hostTo: 0, lastHost: undefined, ids: new Map() });
+
+/** Session ids remembered for the last host (a bound; forgetting one only costs making it again). */
+const MAX_IDS = 4096;
 
 const SPACE = 32;
 const isDigit = (c: number) => c >= 48 && c <= 57;
@@ -128,24 +142,25 @@ const MONTH_CODES = new Set(["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "A
 const isHostChar = (c: number) => (c >= 48 && c <= 58) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 46 || c === 37 || c === 45;
 
 /**
- * The host of `Mmm dd hh:mm:ss[.f] host ` (exactly up to `end`), by character codes; undefined where
- * the header is anything else, or where SYSLOG_HEADER could read the host as a year or a time zone.
+ * Whether the header is `Mmm dd hh:mm:ss[.f] host ` (exactly up to `end`), read by character codes,
+ * the host's place set in the cursor; false where the header is anything else, or where
+ * SYSLOG_HEADER could read the host as a year or a time zone.
  */
-function bsdHost(line: string, end: number): string | undefined {
-  if (line.length < 4 || !MONTH_CODES.has((line.charCodeAt(0) << 16) | (line.charCodeAt(1) << 8) | line.charCodeAt(2)) || line.charCodeAt(3) !== SPACE) return undefined;
+function bsdHost(line: string, end: number, cur: SshdCursor): boolean {
+  if (line.length < 4 || !MONTH_CODES.has((line.charCodeAt(0) << 16) | (line.charCodeAt(1) << 8) | line.charCodeAt(2)) || line.charCodeAt(3) !== SPACE) return false;
   let i = 4;
   while (line.charCodeAt(i) === SPACE) i++;
   const day = i;
   while (isDigit(line.charCodeAt(i))) i++;
-  if (i === day || i > day + 2 || line.charCodeAt(i) !== SPACE) return undefined;
-  if (!isClock(line, i + 1)) return undefined;
+  if (i === day || i > day + 2 || line.charCodeAt(i) !== SPACE) return false;
+  if (!isClock(line, i + 1)) return false;
   i += 9;
   if (line.charCodeAt(i) === 46) {
     // `.123456`: one digit at least
-    if (!isDigit(line.charCodeAt(++i))) return undefined;
+    if (!isDigit(line.charCodeAt(++i))) return false;
     while (isDigit(line.charCodeAt(i))) i++;
   }
-  if (line.charCodeAt(i) !== SPACE) return undefined;
+  if (line.charCodeAt(i) !== SPACE) return false;
   while (line.charCodeAt(i) === SPACE) i++;
   const host = i;
   let digits = 0;
@@ -156,11 +171,13 @@ function bsdHost(line: string, end: number): string | undefined {
   }
   const hostTo = i;
   const length = hostTo - host;
-  if (length === 0 || line.charCodeAt(i) !== SPACE) return undefined;
+  if (length === 0 || line.charCodeAt(i) !== SPACE) return false;
   while (i < end && line.charCodeAt(i) === SPACE) i++;
   // `Mar  3 06:00:00 2026 sshd`, `… UTC sshd`: the regex reads a year or a zone, not a host
-  if (i !== end || (length === 4 && digits === 4) || (length >= 2 && length <= 5 && capitals === length)) return undefined;
-  return line.slice(host, hostTo);
+  if (i !== end || (length === 4 && digits === 4) || (length >= 2 && length <= 5 && capitals === length)) return false;
+  cur.hostFrom = host;
+  cur.hostTo = hostTo;
+  return true;
 }
 
 /** `hh:mm:ss` at `i`. */
@@ -171,9 +188,31 @@ function isClock(line: string, i: number): boolean {
 /** The session (`host pid`) of a line `locate` found, or undefined when it is not sshd's own line. */
 export function sessionOf(line: string, cur: SshdCursor): string | undefined {
   if (cur.session !== undefined) return cur.session;
+  if (bsdHost(line, cur.tag, cur)) {
+    const length = cur.hostTo - cur.hostFrom;
+    if (cur.lastHost === undefined || cur.lastHost.length !== length || !line.startsWith(cur.lastHost, cur.hostFrom)) {
+      cur.lastHost = detachedCopy(line.slice(cur.hostFrom, cur.hostTo));
+      cur.ids.clear();
+    }
+    const n = cur.pidFrom >= 0 ? pidNumber(line, cur.pidFrom, cur.pidTo) : -1;
+    if (n < 0) return `${cur.lastHost} ${cur.pidFrom >= 0 ? line.slice(cur.pidFrom, cur.pidTo) : cur.pid}`;
+    let id = cur.ids.get(n);
+    if (id === undefined) {
+      if (cur.ids.size >= MAX_IDS) cur.ids.clear();
+      id = `${cur.lastHost} ${n}`;
+      cur.ids.set(n, id);
+    }
+    return id;
+  }
   const pid = cur.pidFrom >= 0 ? line.slice(cur.pidFrom, cur.pidTo) : cur.pid;
-  const fast = bsdHost(line, cur.tag);
-  if (fast !== undefined) return `${fast} ${pid}`;
   const header = SYSLOG_HEADER.exec(line.slice(0, cur.tag));
   return header ? `${header.groups?.host ?? ""} ${pid}` : undefined;
+}
+
+/** The pid's digits as a number, or -1 where its text is not the number's (a leading zero, too long). */
+function pidNumber(line: string, from: number, to: number): number {
+  if (to - from > 9 || (line.charCodeAt(from) === 48 && to - from > 1)) return -1;
+  let n = 0;
+  for (let i = from; i < to; i++) n = n * 10 + line.charCodeAt(i) - 48;
+  return n;
 }
