@@ -62,6 +62,19 @@ describe("scanBytes: the lines holding a literal, with their numbers", () => {
   });
 });
 
+describe("scanBytes on bytes that are not all ASCII, valid UTF-8 or not", () => {
+  it("hands over each line as UTF-8 decodes it, over many blocks", () => {
+    const r = rng(11);
+    const pieces = [Buffer.from("sshd[1]: Failed "), Buffer.from("cron "), Buffer.from("é"), Buffer.from([0xe2, 0x82]), Buffer.from([0xff]), Buffer.from([0xc3]), Buffer.from("x"), Buffer.from("€sshd")];
+    for (let k = 0; k < 20; k++) {
+      const lines = Array.from({ length: 2000 + Math.floor(r() * 8000) }, () => Buffer.concat(Array.from({ length: Math.floor(r() * 6) }, () => pieces[Math.floor(r() * pieces.length)] as Buffer)));
+      const bytes = Buffer.concat(lines.flatMap((l) => [l, Buffer.from("\n")]));
+      const literals = [["sshd"], ["cron", "x"], [], ["é"]][k % 4] as string[];
+      expect(scanned((v) => scanBytes(bytes, literals, v))).toEqual(bySplit(bytes.toString("utf8"), literals));
+    }
+  });
+});
+
 describe("detachedCopy: a string cut from a block, copied", () => {
   it.each(["", "a", "203.0.113.7", "2001:db8::1234", "x".repeat(100)])("is the same text: %s", (s) => {
     const block = `prefix ${s} suffix`;
