@@ -62,8 +62,10 @@ describe("the Helm chart", () => {
       "firewallpolicies,banlists: list,watch",
       "firewallhosts: list,watch,create,patch",
       "firewallpolicies/status,banlists/status,firewallhosts/status: patch",
+      "nodes: list,watch",
     ]);
-    expect(find(objs, "ClusterRole")[0]?.rules?.every((r) => r.apiGroups.join() === "fleetwall.io")).toBe(true);
+    // the fleetwall resources, and of the core group only the Nodes (read, for their addresses)
+    expect(find(objs, "ClusterRole")[0]?.rules?.map((r) => r.apiGroups.join())).toEqual(["fleetwall.io", "fleetwall.io", "fleetwall.io", ""]);
     const role = find(objs, "Role")[0];
     expect(role?.rules).toEqual([
       { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
@@ -84,6 +86,15 @@ describe("the Helm chart", () => {
     for (const binding of objs.filter((o) => o.kind === "RoleBinding" || o.kind === "ClusterRoleBinding")) {
       expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: pod.serviceAccountName, namespace: "fw-system" }]);
     }
+  });
+
+  it("passes controller.hostNetworks as --host-networks, one flag per network (none by default: the controller's default networks)", () => {
+    const args = (objs: Obj[]) => find(objs, "Deployment")[0]?.spec.template.spec.containers[0].args as string[];
+    expect(args(render()).filter((a) => a.startsWith("--host-networks"))).toEqual([]);
+    expect(args(render(["controller.hostNetworks={198.51.100.0/24,2001:db8:5::/64}"])).filter((a) => a.startsWith("--host-networks"))).toEqual(["--host-networks=198.51.100.0/24", "--host-networks=2001:db8:5::/64"]);
+    const wrong = helm(["template", "fw", CHART, "--set", "controller.hostNetworks=10.0.0.0/8"]);
+    expect(wrong.status).not.toBe(0);
+    expect(wrong.stderr).toContain("hostNetworks");
   });
 
   it("installs the generated CRDs from crds/", () => {

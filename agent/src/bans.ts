@@ -1,4 +1,4 @@
-import { BAN_EPOCH_MS, REPORT_LOCAL_BANS_LIMIT, CidrSet, banEpoch, expirySeconds, heldAt, parseCidr } from "@fleetwall/api";
+import { BAN_EPOCH_MS, REPORT_LOCAL_BANS_LIMIT, CidrSet, banEpoch, embeddedIPv4, expirySeconds, heldAt, parseCidr } from "@fleetwall/api";
 import type { Logger } from "pino";
 import type { FirewallBackend } from "./backend.js";
 import { BanBelief } from "./bans-belief.js";
@@ -99,11 +99,15 @@ export class BanSync {
     return this.#loading;
   }
 
-  /** True when an allow entry in force covers `address`, or lies inside it when it is a network. */
+  /**
+   * True when an allow entry in force covers `address`, or lies inside it when it is a network; an
+   * IPv6 form of an IPv4 address (NAT64, 6to4, Teredo: `embeddedIPv4`) counts as that address.
+   */
   allowed(address: string): boolean {
     if (this.#belief.allows.size === 0) return false;
     this.#allowSet ??= new CidrSet([...this.#belief.allows.values()].map((e) => parseCidr(e.element)));
-    return this.#allowSet.overlaps(parseCidr(address));
+    const c = parseCidr(address);
+    return this.#allowSet.overlaps(c) || embeddedIPv4(c).some((e) => (this.#allowSet as CidrSet).overlaps(e.v4));
   }
 
   /** Records what the decision under `key` asks of this host now (undefined: nothing) and schedules the kernel change. Takes ownership of `entry`. */

@@ -94,6 +94,14 @@ describe("FleetShield", () => {
       // a stored list older than the one held was overtaken, not replayed: not counted
       await b.shield.onValue(enc.encode(list(4, [])), true);
       expect(b.shield.dropped).toBe(1);
+      // the same entries under a newer revision (published again after the bucket was lost) are held, and saved
+      await b.shield.onValue(enc.encode(list(9, ["198.18.0.12"])), false);
+      expect(b.shield.revision).toBe(9);
+      const c = await setup(dir);
+      await c.shield.restore();
+      expect(c.shield.revision).toBe(9);
+      await c.shield.onValue(enc.encode(list(8, ["198.18.0.12"])), false);
+      expect(c.shield.dropped).toBe(1);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -126,6 +134,33 @@ describe("jails and the fleet's list", () => {
       defender.close();
       // the rest are one line with their count, written at the latest when the defender stops
     expect(lines.filter((l) => l.msg.startsWith("jail bans of protected addresses skipped"))).toEqual([expect.objectContaining({ reason: "protected", suppressed: 49 })]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("jails and the IPv6 forms of a protected IPv4 address", () => {
+  it("a crafted line naming a listed host in its NAT64, 6to4 or Teredo form bans nothing; other translated addresses are banned", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "fleet-shield-"));
+    try {
+      const backend = new MemoryBackend();
+      const bans = new BanSync(backend, silent);
+      await bans.ensureTable();
+      await bans.synced();
+      const defender = new Defender(bans, "h1", {}, () => pem.publicPem, silent);
+      await new FleetShield(bans, new StateStore(dir), () => pem.publicPem, silent).onValue(enc.encode(list(1, ["198.18.0.12"])), false);
+      await bans.protect("198.51.100.0/24");
+      const jail = { name: "sshd", share: "Local" } as unknown as JailIR;
+      // 198.18.0.12 is c612:000c; 198.51.100.9 (a management network) is c633:6409
+      const forms = ["64:ff9b::198.18.0.12", "64:ff9b:1:c612:0:c00::", "64:ff9b:1:aa:bb:cc:c612:c", "2002:c612:c::1", "2001:0:4136:e378:8000:63bf:39ed:fff3", "::ffff:198.18.0.12", "64:ff9b::c633:6409"];
+      for (const address of forms) defender.onJailBan({ jail: "sshd", address, failures: 2, banSeconds: 600 }, jail, undefined);
+      defender.onJailBan({ jail: "sshd", address: "64:ff9b::cb00:7107", failures: 2, banSeconds: 600 }, jail, undefined);
+      await bans.idle();
+      expect(defender.skipped.protected).toBe(forms.length);
+      expect([...backend.elements("local", "ip6").keys()]).toEqual(["64:ff9b::cb00:7107"]);
+      expect([...backend.elements("local", "ip").keys()]).toEqual([]);
+      defender.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

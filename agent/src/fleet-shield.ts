@@ -95,7 +95,13 @@ export class FleetShield {
       logDropped(this.log, { reason: v.reason }, "fleet protection list dropped");
       return;
     }
-    if (v.hash === this.#hash) return;
+    if (v.hash === this.#hash) {
+      // the same entries under a newer revision (a controller that lost the bucket publishes them again): held, nothing to change
+      if (v.list.revision === this.#revision) return;
+      this.#revision = v.list.revision;
+      if (save) await this.#save(text);
+      return;
+    }
     const { add, remove } = protectionChanges(this.#held, v.list.entries);
     for (const t of remove) this.#held.delete(t);
     for (const t of add) this.#held.add(t);
@@ -103,6 +109,10 @@ export class FleetShield {
     this.#hash = v.hash;
     await Promise.all([...remove.map((t) => this.bans.unprotect(t, "fleet")), ...add.map((t) => this.bans.protect(t, "fleet"))]);
     this.log.info({ revision: v.list.revision, entries: this.#held.size, added: add.length, removed: remove.length }, "fleet protection list in force");
-    if (save) await this.store.write(FLEET_PROTECTION, text).catch((error: unknown) => this.log.warn({ err: error }, "fleet protection list not saved"));
+    if (save) await this.#save(text);
+  }
+
+  #save(text: string): Promise<void> {
+    return this.store.write(FLEET_PROTECTION, text).catch((error: unknown) => this.log.warn({ err: error }, "fleet protection list not saved"));
   }
 }

@@ -3,6 +3,7 @@ export * from "./meta.js";
 export * from "./selector.js";
 export * from "./net.js";
 export * from "./special-address.js";
+export * from "./embedded-ipv4.js";
 export * from "./services.js";
 export * from "./icmp.js";
 export * from "./policy.js";

@@ -128,6 +128,13 @@ export type BansState = z.infer<typeof BansState>;
 export const HostStatusRow = z.object({
   id: z.string(),
   labels: LabelMap,
+  /** The addresses the host registered. */
+  addresses: z.array(z.string()).optional(),
+  /**
+   * Registered addresses the controller does not take as the host's own (outside the host
+   * networks, networks, past the cap), with why: they are not protected (absent when none).
+   */
+  refusedAddresses: z.array(z.object({ address: z.string(), reason: z.string() })).optional(),
   desiredRevision: z.number().int(),
   appliedRevision: z.number().int(),
   inSync: z.boolean(),

@@ -53,10 +53,13 @@ describe("flags", () => {
   it.each([
     [{ relist: "1d", maxBan: "30d" }, { relist: 86_400_000, maxBan: 2_592_000 }],
     [{ rescan: "1h30m", statusInterval: "250ms" }, { rescan: 5_400_000, statusInterval: 250 }],
+    [{}, { hostNetworks: [] }],
+    [{ hostNetworks: ["198.18.0.0/15, 2001:db8::/32", "10.1.0.0/16"] }, { hostNetworks: ["198.18.0.0/15", "2001:db8::/32", "10.1.0.0/16"] }],
   ])("the controller takes %j", (flags, expected) => expect(controller(flags)).toMatchObject(expected));
 
   it.each([
     [{ maxBan: "30" }, '--max-ban: "30" has no unit'],
+    [{ hostNetworks: ["198.18.0.0/15,10.0.0.0/33"] }, "--host-networks"],
     [{ leaseDuration: "2s", leaseRetry: "5s" }, "--lease-retry: must be shorter than --lease-duration"],
     [{ relist: "1s" }, "--relist: 1s is out of range: must be between 10s and 7d"],
   ])("the controller refuses %j", (flags, message) => {

@@ -130,6 +130,17 @@ export function addHostsCommands(program: Command): void {
   const hosts = program.command("hosts").description("the hosts the controller knows");
 
   withNatsOptions(hosts
+    .command("list")
+    .description("the registered hosts and their addresses: those protected fleet-wide and those refused (outside --host-networks, networks, past the cap), with why"))
+    .option("--json", "print JSON for scripts")
+    .option("--timeout <duration>", "how long to wait for the controller", "3s")
+    .action(async (opts: { nats: string; json?: boolean; timeout: string }) => {
+      const { fetchStatus, formatHosts, statusTimeoutMs } = await import("./status-command.js");
+      const status = await fetchStatus(natsAccess(opts), statusTimeoutMs(opts.timeout));
+      process.stdout.write(opts.json ? `${JSON.stringify(status.hosts, null, 2)}\n` : formatHosts(status));
+    });
+
+  withNatsOptions(hosts
     .command("delete <id>")
     .description("forget a decommissioned host: its registration, desired state and status (refused while its agent still reports, unless --force)"))
     .option("--force", "forget it even though its agent still reports")

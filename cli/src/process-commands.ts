@@ -40,6 +40,7 @@ export function addControllerCommand(program: Command): void {
       .option("--min-prefix4 <bits>", "broadest IPv4 prefix a ban may cover", "16")
       .option("--min-prefix6 <bits>", "broadest IPv6 prefix a ban may cover", "48")
       .option("--protect <cidr>", "never ban this address or network (repeatable; NATS servers always are, by the addresses their names resolve to and they announce: add the others, e.g. an IPv6 address a name does not resolve to)", collect)
+      .option("--host-networks <cidr,...>", "networks the fleet hosts' own addresses are in: a registered address outside them is not protected, and is reported (repeatable; default: the ranges not routed on the internet, 10/8, 172.16/12, 192.168/16, 100.64/10, 198.18/15, the documentation ranges, fc00::/7, 2001:db8::/32)", collect)
       .option("--listen <host:port>", "/metrics, /healthz and /readyz", "0.0.0.0:8080")
       .option("--probe-listen <host:port>", "a listener of its own for /healthz and /readyz only, which a flood of --listen cannot starve (point liveness probes at it; Kubernetes: the pod's address)")
       .addOption(new Option("--log-level <level>").env("FLEETWALL_LOG_LEVEL").default("info")),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { FleetStatus } from "@fleetwall/api";
-import { formatStatus } from "./status-command.js";
+import { formatHosts, formatStatus } from "./status-command.js";
 
 const host: FleetStatus["hosts"][number] = { id: "web-1", labels: { role: "web" }, desiredRevision: 4, appliedRevision: 4, inSync: false, lastSeen: "2026-12-06T04:00:00.000Z", error: null, activeBans: 0, driftRepairs: 0, auditDrops: {}, stale: false, bans: "InSync" };
 
@@ -29,5 +29,14 @@ describe("fleetwall status, as text", () => {
     expect(text).toMatch(/^web-2\s.*\syes\s+\S+\s+- \(not reported yet\)\s*$/m);
     expect(text).toMatch(/^web-3\s.*\sSTALE\s+\S+\s+- \(stale\)\s*$/m);
     expect(text).toMatch(/^web-4\s.*\syes\s+\S+\s+-\s*$/m);
+  });
+
+  it("names a host's refused addresses in status, and hosts list says which are protected and why the others are not", () => {
+    const h = { ...host, inSync: true, addresses: ["198.18.1.5", "203.0.113.7"], refusedAddresses: [{ address: "203.0.113.7", reason: "outside the host networks (--host-networks): not protected" }] };
+    const status = { hosts: [h, { ...host, id: "web-2", inSync: true, addresses: ["198.18.1.6"] }], policies: [], banLists: [] };
+    expect(formatStatus(status)).toMatch(/^web-1\s.*\syes\s+\S+\s+in sync\s+addresses not protected: 203\.0\.113\.7$/m);
+    const text = formatHosts(status);
+    expect(text).toMatch(/^web-1\s+reporting\s+198\.18\.1\.5\s+203\.0\.113\.7 \(outside the host networks \(--host-networks\): not protected\)$/m);
+    expect(text).toMatch(/^web-2\s+reporting\s+198\.18\.1\.6\s+-$/m);
   });
 });

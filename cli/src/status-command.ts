@@ -39,7 +39,7 @@ export function formatStatus(status: FleetStatus): string {
       h.stale ? "STALE" : h.inSync ? "yes" : h.unpublished ? "NOT PUBLISHED" : "no",
       h.lastSeen ?? "never",
       bansColumn(h),
-      [h.unpublished?.message, h.error].filter(Boolean).join("; "),
+      [h.unpublished?.message, h.error, refusedText(h)].filter(Boolean).join("; "),
     ]),
   );
   const policies = table(
@@ -50,6 +50,20 @@ export function formatStatus(status: FleetStatus): string {
     ? `\n\n${table(["BANLIST", "TYPE", "ENTRIES", "ACTIVE", "HOSTS", "ERROR"], status.banLists.map((l) => [l.name, l.type, String(l.entries), String(l.active), String(l.hostsEnforcing), l.invalid ?? l.error ?? ""]))}`
     : "";
   return `${hosts}\n\n${policies}${lists}\n`;
+}
+
+/** The words for a host's refused addresses (`fleetwall hosts list` says why for each), empty when none. */
+const refusedText = (h: FleetStatus["hosts"][number]): string =>
+  h.refusedAddresses?.length ? `addresses not protected: ${h.refusedAddresses.map((r) => r.address).join(", ")}` : "";
+
+/** `fleetwall hosts list`: each host's registered addresses, those protected and those refused with why. */
+export function formatHosts(status: FleetStatus): string {
+  const rows = status.hosts.map((h) => {
+    const refused = new Set(h.refusedAddresses?.map((r) => r.address));
+    const own = (h.addresses ?? []).filter((a) => !refused.has(a));
+    return [h.id, h.stale ? "STALE" : h.lastSeen ? "reporting" : "never seen", own.join(",") || "-", h.refusedAddresses?.map((r) => `${r.address} (${r.reason})`).join("; ") || "-"];
+  });
+  return `${table(["HOST", "STATE", "PROTECTED ADDRESSES", "REFUSED ADDRESSES (NOT PROTECTED)"], rows)}\n`;
 }
 
 export function table(header: string[], rows: string[][]): string {

@@ -89,13 +89,51 @@ describe("arbitrate never bans what is protected", () => {
   });
 });
 
+describe("arbitrate: another spelling of a protected IPv4 address is that address (NAT64, 6to4, Teredo)", () => {
+  // the fleet host 198.18.0.11 is c612:000b; the control plane 198.18.0.1 is c612:0001
+  it.each<[string, Partial<ArbiterView>, string]>([
+    ["64:ff9b::198.18.0.11", {}, "a fleet host: 198.18.0.11 in its NAT64 form"],
+    ["64:ff9b::c612:1", {}, "the control plane: 198.18.0.1 in its NAT64 form"],
+    ["64:ff9b:1:c612:0:b00::", {}, "a fleet host: 198.18.0.11 in its local NAT64 /48 form"],
+    ["64:ff9b:1:7:8:9:c612:b", {}, "a fleet host: 198.18.0.11 in its local NAT64 /96 form"],
+    ["2002:c612:b::1", {}, "a fleet host: 198.18.0.11 in its 6to4 form"],
+    ["2001:0:4136:e378:8000:63bf:39ed:fff4", {}, "a fleet host: 198.18.0.11 in its Teredo form"],
+    ["64:ff9b::c633:6409", {}, "a management network: 198.51.100.9 in its NAT64 form"],
+    ["2002:cb00:7107::1", { allow: [parseCidr("203.0.113.0/24")] }, "allowlisted: 203.0.113.7 in its 6to4 form"],
+    // IPv4-mapped is read as IPv4
+    ["::ffff:198.18.0.11", {}, "a fleet host"],
+  ])("%s is refused: %s", (address, v, reason) => {
+    const p = arbitrate(signal({ address }), view(v), config, now);
+    expect(p.puts).toEqual([]);
+    expect(p.refusals[0]?.reason).toBe(reason);
+    // counted under the code of the address it stands for
+    expect(p.refusals[0]?.code).toBe(reason.startsWith("a fleet host") ? "fleet-host" : reason.startsWith("the control plane") ? "control-plane" : reason.startsWith("allowlisted") ? "allowlisted" : "management-network");
+  });
+
+  it.each(["64:ff9b::cb00:7107", "2002:cb00:7107::1", "64:ff9b:1:cb00:0:7100::"])("%s (203.0.113.7, not protected) is banned", (address) => {
+    expect(arbitrate(signal({ address }), view(), config, now).puts).toHaveLength(1);
+  });
+
+  it("a network of a translated form is refused when it holds a protected address, by a quorum too", () => {
+    expect(arbitrate(signal({ address: "64:ff9b::c612:0/120" }), view({ reporters: two }), config, now).refusals[0]?.reason).toBe("a fleet host: 198.18.0.0/24 in its NAT64 form");
+    expect(arbitrate(signal({ address: "2002:c612:b::/48" }), view({ reporters: two }), config, now).refusals[0]?.reason).toBe("a fleet host: 198.18.0.11 in its 6to4 form");
+    expect(arbitrate(signal({ address: "2002:cb00:7100::/48" }), view({ reporters: two }), config, now).puts).toHaveLength(1);
+  });
+});
+
 describe("protectedReason", () => {
-  const v = view();
+  const v = view({ hosts: [parseCidr("198.18.0.11"), parseCidr("2001:db8:12::7")] });
   it.each([
     ["0.0.0.0/0", "prefix /0 is broader than the minimum /16"],
     ["203.0.0.0/15", "prefix /15 is broader than the minimum /16"],
     ["2001:db8::/32", "prefix /32 is broader than the minimum /48"],
     ["198.18.0.0/16", "a fleet host"],
+    // a network that holds a protected address is refused, as the address is: a /24, a /64 holding a host's /128
+    ["198.18.0.0/24", "a fleet host"],
+    ["2001:db8:12::/64", "a fleet host"],
+    ["2001:db8:12::/48", "a fleet host"],
+    ["64:ff9b::/96", "a fleet host: 0.0.0.0/0 in its NAT64 form"],
+    ["64:ff9b::c612:0/112", "a fleet host: 198.18.0.0/16 in its NAT64 form"],
     // an operator may not ban them either
     ["fe80::/64", "link-local (fe80::/10) is never banned"],
     ["224.0.0.0/16", "multicast (224.0.0.0/4) is never banned"],

@@ -1,5 +1,6 @@
-import { CidrSet, escalatedSeconds, newDecision, parseCidr, specialAddressReason, type BanSignal, type Cidr } from "@fleetwall/api";
+import { CidrSet, embeddedIPv4, escalatedSeconds, newDecision, parseCidr, specialAddressReason, type BanSignal, type Cidr } from "@fleetwall/api";
 import type { BanPlan, Refusal } from "./ban-plan.js";
+import type { HostAddressRule } from "./host-networks.js";
 import type { ProtectedCode, SignalRefusalCode } from "./signal-refusals.js";
 
 export interface ArbiterConfig {
@@ -20,6 +21,8 @@ export interface ArbiterConfig {
   minPrefix: { ip: number; ip6: number };
   /** Addresses never banned: NATS servers, controllers, operators' --protect. */
   protect: Cidr[];
+  /** Where a registered address must be to be protected as its host's own (none: the default networks). */
+  hostAddresses?: HostAddressRule;
 }
 
 /** What must never be banned, as lists of networks (each list kept by its owner until it changes). */
@@ -73,6 +76,18 @@ export function protection(cidr: Cidr, view: Protected, config: Pick<ArbiterConf
   if (cidr.prefix < min) return { code: "prefix-too-broad", reason: `prefix /${cidr.prefix} is broader than the minimum /${min}` };
   const special = specialAddressReason(cidr);
   if (special) return { code: "special-address", reason: special };
+  const own = protectedAs(cidr, view, automatic);
+  if (own) return own;
+  // the IPv6 forms of an IPv4 address (NAT64, 6to4, Teredo) are a ban of that address
+  for (const e of embeddedIPv4(cidr)) {
+    const why = protectedAs(e.v4, view, automatic);
+    if (why) return { code: why.code, reason: `${why.reason}: ${e.v4.text} in its ${e.what} form` };
+  }
+  return undefined;
+}
+
+/** Which protected list `cidr` overlaps (is in, or covers a member of), if any. Pure. */
+function protectedAs(cidr: Cidr, view: Protected, automatic: boolean): { code: ProtectedCode; reason: string } | undefined {
   const touches = (nets: readonly Cidr[]) => setOf(nets).overlaps(cidr);
   if (touches(view.allow)) return { code: "allowlisted", reason: "allowlisted" };
   if (touches(view.hosts)) return { code: "fleet-host", reason: "a fleet host" };

@@ -5,6 +5,7 @@ import { pino } from "pino";
 import { BanList, SCHEMA_VERSION, SEAL_KEY_PREFIX, generateSigningKeyPem, loadSigningKey, newDecision, parseBanDecision, parseCidr, type BanSignal, type SignedEnvelope } from "@fleetwall/api";
 import type { ArbiterConfig } from "./arbiter.js";
 import { BanKeeper } from "./ban-keeper.js";
+import { hostAddressRule, nodeAddresses } from "./host-networks.js";
 import type { BanSink } from "./ban-publisher.js";
 import { SIGNAL_REFUSAL_CODES, signalsRefusedMetric, type SignalRefusalCode } from "./signal-refusals.js";
 
@@ -161,7 +162,7 @@ describe("BanKeeper arbitration", () => {
     expect([...sink.stored.keys()]).toEqual(["jail-sshd.203.0.113.9"]);
     // an operator may still ban what is not a host: no registration made every address "a fleet host"
     expect(await keeper.add({ cidr: "203.0.113.0/24", durationSeconds: null, reason: "" })).toMatchObject({ ok: true });
-    expect(await keeper.add({ cidr: "198.18.0.11", durationSeconds: null, reason: "" })).toMatchObject({ ok: false, error: "198.18.0.11 is not banned: a fleet host" });
+    expect(await keeper.add({ cidr: "198.18.0.11", durationSeconds: null, reason: "" })).toMatchObject({ ok: false, error: "198.18.0.11 is not banned: a fleet host (registered by h1)" });
   });
 
   it("reads its own writes: a ban added can be deleted at once", async () => {
@@ -181,7 +182,7 @@ describe("BanList reconciler", () => {
     keeper.setBanLists([list("bad", [{ cidr: "198.18.0.11" }, { cidr: "203.0.113.1" }]), list("good", [{ cidr: "203.0.113.2" }])]);
     await keeper.syncBanLists();
     expect([...sink.stored.keys()].sort()).toEqual(["bad.203.0.113.1", "good.203.0.113.2"]);
-    expect(keeper.banLists.outcomes.get("bad")).toEqual({ refused: [{ list: "bad", cidr: "198.18.0.11", reason: "a fleet host" }] });
+    expect(keeper.banLists.outcomes.get("bad")).toEqual({ refused: [{ list: "bad", cidr: "198.18.0.11", reason: "a fleet host (registered by h1)" }] });
     expect(keeper.banLists.outcomes.get("good")).toEqual({ refused: [] });
   });
 });
@@ -250,6 +251,46 @@ describe("BanKeeper logging", () => {
     await keeper.run(controller.signal);
     const summaries = lines.filter((l) => l.msg.startsWith("signals not turned into a fleet ban"));
     expect(summaries.map((l) => [l.reason, l.suppressed])).toEqual([["fleet-host h2", 499], ["prefix-too-broad h2", 499]]);
+  });
+});
+
+describe("BanKeeper registrations", () => {
+  it("logs a host's refused addresses once, again when they change, not at every re-registration", () => {
+    const lines: { msg: string; host?: string; refused?: string[] }[] = [];
+    const log = pino({ level: "info" }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+    let now = Date.parse("2026-11-27T12:00:00Z");
+    const keeper: BanKeeper = new BanKeeper(bucket((): BanKeeper => keeper, false), key, { ...config, hostAddresses: hostAddressRule(["198.18.0.0/24"]) }, log, () => now);
+    const said = () => lines.filter((l) => l.msg === "registration claims refused").map((l) => l.refused);
+    for (let i = 0; i < 5; i += 1) {
+      keeper.setHost("h1", { addresses: ["198.18.0.11", "203.0.113.7"] });
+      now += 60_000;
+    }
+    expect(said()).toEqual([["address 203.0.113.7: outside the host networks (--host-networks): not protected"]]);
+    keeper.setHost("h1", { addresses: ["198.18.0.11", "203.0.113.8"] });
+    expect(said()).toHaveLength(2);
+    // honest again, then the same claim as before: said again
+    keeper.setHost("h1", { addresses: ["198.18.0.11"] });
+    now += 60_000;
+    keeper.setHost("h1", { addresses: ["198.18.0.11", "203.0.113.8"] });
+    expect(said()).toHaveLength(3);
+    expect(keeper.protection.check(parseCidr("203.0.113.8"))).toBeUndefined();
+  });
+});
+
+describe("BanKeeper and Nodes", () => {
+  it("publishes the protection list again when a Node changes what its host owns, not at each of its status updates", () => {
+    const { keeper } = keeperWithBucket(false);
+    let changes = 0;
+    keeper.onProtectionChange = () => void (changes += 1);
+    keeper.setHost("web-1", { addresses: ["198.18.0.11", "198.18.0.99"] });
+    expect(changes).toBe(1);
+    const node = () => nodeAddresses("web.1", [{ type: "InternalIP", address: "198.18.0.11" }]);
+    keeper.setNode("web-1", node());
+    expect(changes).toBe(2);
+    expect(keeper.protection.check(parseCidr("198.18.0.99"))).toBeUndefined();
+    for (let i = 0; i < 10; i += 1) keeper.setNode("web-1", node());
+    keeper.setNode("web-9", nodeAddresses("web-9", [{ type: "InternalIP", address: "198.18.0.19" }]));
+    expect(changes).toBe(2);
   });
 });
 

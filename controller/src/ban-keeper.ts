@@ -8,6 +8,7 @@ import { planAdd, planDelete, planExpiry, planImport, type BanPlan } from "./ban
 import { BanPublisher, type BanSink } from "./ban-publisher.js";
 import { BanListReconciler } from "./banlist-reconciler.js";
 import { Protection } from "./protection.js";
+import type { NodeAddresses } from "./host-networks.js";
 import { ReplayGuard } from "./replay-guard.js";
 import { DEFAULT_REPORTER_LIMITS, ReporterLog, budgetUnit } from "./reporter-log.js";
 import { refusalCounts, type SignalRefusalCode } from "./signal-refusals.js";
@@ -74,6 +75,8 @@ export class BanKeeper {
   readonly #refusedLog: ThrottledLines;
   /** A host re-registering in a loop is one line per host per interval. */
   readonly #claimsLog: ThrottledLines;
+  /** The refused claims last logged, per host (one entry per registered host at most). */
+  readonly #claimsSaid = new Map<string, string>();
 
   constructor(
     sink: BanSink,
@@ -126,7 +129,23 @@ export class BanKeeper {
   /** A host's registration (null: gone): its addresses and management networks are protected, within bounds. */
   setHost(hostId: string, reg: Pick<HostRegistration, "addresses" | "managementSources"> | null): void {
     const refused = this.protection.setHost(hostId, reg);
-    if (refused.length) this.#claimsLog.write("warn", hostId, { host: hostId, refused }, "registration claims refused");
+    // said once per host and list of refusals (an agent re-registers at each start), and again when they change
+    const said = refused.join("\n");
+    if (refused.length && this.#claimsSaid.get(hostId) !== said) this.#claimsLog.write("warn", hostId, { host: hostId, refused }, "registration claims refused");
+    if (refused.length && reg) this.#claimsSaid.set(hostId, said);
+    else this.#claimsSaid.delete(hostId);
+    this.banLists.kick();
+    this.onProtectionChange();
+  }
+
+  /** The Kubernetes Node a host is (null: none): a registered host's addresses are judged against the Node's. */
+  setNode(hostId: string, node: NodeAddresses | null): void {
+    const refused = this.protection.setNode(hostId, node);
+    // a Node's every status update comes here: only a change of what is protected goes further
+    if (!refused) return;
+    const said = refused.join("\n");
+    if (refused.length && this.#claimsSaid.get(hostId) !== said) this.#claimsLog.write("warn", hostId, { host: hostId, node: node?.node, refused }, "registration claims refused");
+    if (refused.length) this.#claimsSaid.set(hostId, said);
     this.banLists.kick();
     this.onProtectionChange();
   }

@@ -35,6 +35,12 @@ export const ControllerConfig = z.object({
   minPrefix4: z.coerce.number().int().min(1).max(32).default(16),
   minPrefix6: z.coerce.number().int().min(1).max(128).default(48),
   protect: z.array(z.string().refine(isCidr, "must be an address or CIDR")).default([]),
+  /** Networks fleet hosts' own addresses are in (comma-separated and repeatable); empty: the default networks (host-networks.ts). */
+  hostNetworks: z
+    .array(z.string())
+    .default([])
+    .transform((list) => list.flatMap((v) => v.split(",")).map((v) => v.trim()).filter(Boolean))
+    .pipe(z.array(z.string().refine(isCidr, "must be a network (CIDR) or address"))),
   listen: Listen.default("0.0.0.0:8080"),
   probeListen: ProbeListen,
   logLevel: LogLevel,

@@ -200,7 +200,7 @@ export class Controller {
   }
 
   #statusInput() {
-    return { hosts: this.registrations, compiled: this.#compiled, published: this.#published, reports: this.#reports, seen: this.#seen, invalid: this.#invalid, invalidBanLists: this.#invalidBanLists, warnings: this.#warnings, unpublished: this.failures.byHost, banLists: this.#banLists, banListOutcomes: this.bans?.banLists.outcomes ?? new Map(), decisions: this.bans?.decisionsByKey ?? new Map() };
+    return { hosts: this.registrations, compiled: this.#compiled, published: this.#published, reports: this.#reports, seen: this.#seen, invalid: this.#invalid, invalidBanLists: this.#invalidBanLists, warnings: this.#warnings, unpublished: this.failures.byHost, banLists: this.#banLists, banListOutcomes: this.bans?.banLists.outcomes ?? new Map(), decisions: this.bans?.decisionsByKey ?? new Map(), refusedAddresses: this.bans?.protection.refusedAddresses };
   }
 
   status(): FleetStatus {

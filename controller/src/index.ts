@@ -18,6 +18,7 @@ export * from "./ban-mirror.js";
 export * from "./ban-publisher.js";
 export * from "./banlist-reconciler.js";
 export * from "./protection.js";
+export * from "./host-networks.js";
 export * from "./reporter-log.js";
 export { ControlPlaneResolver, RESOLVE_EVERY_MS, natsHosts, ownAddresses } from "@fleetwall/runtime";
 export * from "./consumer-guard.js";

@@ -91,7 +91,7 @@ describe("resource statuses", () => {
     const fleet: FleetStatus = { hosts: [stale, host("never", { stale: true, inSync: false, lastSeen: null })], policies: [], banLists: [] };
     const out = statuses(fleet);
     const conds = Object.fromEntries((out.get("firewallhosts/a")?.conditions ?? []).map((c) => [c.type, `${c.status}/${c.reason}/${c.message}`]));
-    expect(conds).toEqual({ Ready: "False/Stale/last seen at 2026-11-27T10:00:00.000Z", InSync: "False/Stale/last seen at 2026-11-27T10:00:00.000Z", Degraded: "False/AsExpected/" });
+    expect(conds).toEqual({ Ready: "False/Stale/last seen at 2026-11-27T10:00:00.000Z", InSync: "False/Stale/last seen at 2026-11-27T10:00:00.000Z", Degraded: "False/AsExpected/", AddressesProtected: "True/AllOwn/" });
     expect(out.get("firewallhosts/never")?.conditions?.[0]).toMatchObject({ status: "False", reason: "Stale", message: "not heard from since it registered" });
     // the same host reporting again is Ready and InSync once more
     const back = statuses({ ...fleet, hosts: [host("a")] }, out, T0 + 5000).get("firewallhosts/a")?.conditions;
@@ -106,6 +106,16 @@ describe("resource statuses", () => {
     expect(Object.fromEntries((s?.conditions ?? []).map((c) => [c.type, `${c.status}/${c.reason}`]))).toEqual({ Ready: "False/HostsStale", Reconciling: "False/Done", Degraded: "True/HostsStale" });
     expect(s?.conditions?.find((c) => c.type === "Degraded")?.message).toBe("b: stale, last seen at 2026-11-27T10:00:00.000Z");
     expect(s?.conditions?.find((c) => c.type === "Ready")?.message).toBe("applied on 1 of 2 selected hosts");
+  });
+
+  it("a FirewallHost whose registration names addresses that are not its own says so in AddressesProtected", () => {
+    const refusedAddresses = [{ address: "203.0.113.7", reason: "outside the host networks (--host-networks): not protected" }];
+    const out = statuses({ hosts: [host("a", { refusedAddresses }), host("b")], policies: [], banLists: [] });
+    const cond = (key: string) => out.get(key)?.conditions?.find((c) => c.type === "AddressesProtected");
+    expect(cond("firewallhosts/a")).toMatchObject({ status: "False", reason: "AddressesRefused", message: "203.0.113.7 (outside the host networks (--host-networks): not protected)" });
+    expect(cond("firewallhosts/b")).toMatchObject({ status: "True", reason: "AllOwn" });
+    // refusing an address does not make the host less Ready: it still enforces its state
+    expect(out.get("firewallhosts/a")?.conditions?.find((c) => c.type === "Ready")?.status).toBe("True");
   });
 
   it("keeps a condition's transition time while it holds, and moves it when it changes", () => {

@@ -141,7 +141,18 @@ function hostStatus(h: HostRow, reg: HostRegistration | undefined, before: Objec
   return status;
 }
 
+/** Whether every address the host registered is taken as its own (and so protected fleet-wide). */
+function addressesCondition(h: HostRow): Cond {
+  const refused = h.refusedAddresses ?? [];
+  if (!refused.length) return { type: "AddressesProtected", status: "True", reason: "AllOwn", message: "" };
+  return { type: "AddressesProtected", status: "False", reason: "AddressesRefused", message: refused.map((r) => `${r.address} (${r.reason})`).join("; ") };
+}
+
 function hostConditions(h: HostRow): Cond[] {
+  return [...readyConditions(h), addressesCondition(h)];
+}
+
+function readyConditions(h: HostRow): Cond[] {
   const degraded: Cond = h.unpublished
     ? { type: "Degraded", status: "True", reason: h.unpublished.reason === "TooLarge" ? "DesiredTooLarge" : "PublishFailed", message: h.unpublished.message }
     : { type: "Degraded", status: h.error ? "True" : "False", reason: h.error ? "ApplyFailed" : "AsExpected", message: h.error ?? "" };

@@ -112,6 +112,9 @@ async function startLeader(cfg: Config, log: Logger, s: Supervisor, { registry, 
   const source = kc
     ? await startKube(cfg, log, s, { registry, controller, registrations: parts.registrations, kc, initial, accept, forget: (id) => forgetHost(id, true, bus, controller) })
     : await startDir(cfg, s, { initial, accept, log });
+  // on Kubernetes a host that is a Node owns exactly the Node's addresses; no signal is judged before the Nodes are listed (or could not be)
+  if (kc) await followNodes(s, kc, log, bans, banSide, registry);
+  else banSide.nodesSettled();
   controllerMetrics(registry, controller, bans, invalid.counts);
   counterOf(registry, "fleetwall_controller_last_good_failures_total", "Last good versions the bus did not store (or remove).", () => lastGood.failures);
   banSide.metrics(registry);
@@ -160,6 +163,14 @@ function followBuckets(s: Supervisor, { bus, bans, controller, banSide, registra
   );
   // another writer's puts to the desired bucket (a second controller) are undone, with a warning
   s.run("desired watch", (signal) => bus.watchDesired((id, entry) => controller.onDesiredEntry(id, entry), signal));
+}
+
+/** Follows the cluster's Nodes: their addresses are the truth for the hosts they are (kube-nodes.ts). */
+async function followNodes(s: Supervisor, kc: KubeConfig, log: Logger, bans: BanKeeper, banSide: BanSide, registry: Registry): Promise<void> {
+  const { NodeWatch } = await import("./kube.js");
+  const nodes = new NodeWatch({ kubeconfig: kc, log, onNode: (id, node) => bans.setNode(id, node), onSettled: banSide.nodesSettled });
+  await s.resource("node informer", () => nodes.start(), () => nodes.stop());
+  counterOf(registry, "fleetwall_controller_node_informer_restarts_total", "Times the Node informer was started again after an error.", () => nodes.restarts);
 }
 
 interface Source {

@@ -10,6 +10,18 @@ import type { StreamSettings } from "./stream-settings.js";
 export const PROTECTION_DEBOUNCE_MS = 500;
 /** Room left in a message for the envelope's head and the headers. */
 const HEAD_ROOM = 4096;
+/** How often the controller reads its key back, to notice a deleted bucket (its stream gone: no put or deletion is heard). */
+export const PROTECTION_CHECK_MS = 60_000;
+
+/**
+ * The revision of the next list: above the last one (ours, or another writer's we saw) and at least
+ * the clock in ms. Agents refuse a revision below the one they hold, so a revision that restarted at
+ * 1 (the bucket lost, a new controller) would be refused until it caught up; one from the clock is
+ * above every list published before it, by any replica whose clock was not ahead. Pure.
+ */
+export function nextRevision(last: number, nowMs: number): number {
+  return Math.max(last + 1, Math.floor(nowMs));
+}
 
 /**
  * The entries of the list to publish: the first ones of `prioritized` (most important first) that
@@ -44,8 +56,9 @@ function revisionOf(text: string, publicKeyPem: string): number {
 
 /**
  * Publishes the fleet's protection list (api/fleet-protection.ts): one key in a bucket of its own,
- * signed, with a revision that continues from the stored one, published again only when its entries
- * change, at most once per PROTECTION_DEBOUNCE_MS. A registration changes one list, not 3,000
+ * signed, with a revision above the stored one and at least the clock (`nextRevision`), published
+ * again only when its entries change, at most once per PROTECTION_DEBOUNCE_MS, or when the key or
+ * its bucket was lost (the bucket is made again). A registration changes one list, not 3,000
  * desired states.
  */
 export class ProtectionPublisher {
@@ -60,6 +73,8 @@ export class ProtectionPublisher {
   #repairGapMs = 1_000;
   /** Puts (or deletions) of the key by another writer, each undone. */
   overwritten = 0;
+  /** Times the key was found missing (its bucket deleted) and published again. */
+  lost = 0;
   published = 0;
   failures = 0;
   entries = 0;
@@ -69,7 +84,7 @@ export class ProtectionPublisher {
     private readonly nc: NatsConnection,
     private readonly key: SigningKey,
     private readonly prioritized: () => string[],
-    private readonly opts: { replicas: number; log: Logger; settings: StreamSettings; debounceMs?: number },
+    private readonly opts: { replicas: number; log: Logger; settings: StreamSettings; debounceMs?: number; checkMs?: number; now?: () => number },
   ) {}
 
   /** Something protected changed: publish again soon. */
@@ -81,7 +96,7 @@ export class ProtectionPublisher {
   /** Opens the bucket, then publishes now and after each change until `signal` aborts. Start once registrations are loaded. */
   async run(signal: AbortSignal): Promise<void> {
     const { log } = this.opts;
-    const kv = await retry(() => ensureBucket(this.nc, PROTECTION_BUCKET, LIMITS.protection, this.opts), { signal, initialMs: 500, maxMs: 10_000, onRetry: (err) => log.warn({ err, bucket: PROTECTION_BUCKET }, "protection bucket not ready; retrying") });
+    const kv = await retry(() => this.#open(), { signal, initialMs: 500, maxMs: 10_000, onRetry: (err) => log.warn({ err, bucket: PROTECTION_BUCKET }, "protection bucket not ready; retrying") });
     await this.#readStored(kv);
     const sub = this.nc.subscribe(PROTECTION_SUBJECT, { callback: (err, m) => void (err || this.#onStored(m.headers?.get("KV-Operation") ? "" : m.string())) });
     try {
@@ -102,10 +117,22 @@ export class ProtectionPublisher {
     this.kick();
   }
 
-  async #loop(kv: KV, signal: AbortSignal): Promise<void> {
+  /** The bucket, made (again) when missing. */
+  #open(): Promise<KV> {
+    return ensureBucket(this.nc, PROTECTION_BUCKET, LIMITS.protection, this.opts);
+  }
+
+  async #loop(bucket: KV, signal: AbortSignal): Promise<void> {
     const { log } = this.opts;
     const rest = (ms: number) => delay(ms, signal).catch(() => undefined);
+    const checkMs = this.opts.checkMs ?? PROTECTION_CHECK_MS;
+    let kv = bucket;
+    let checkAt = Date.now() + checkMs;
     while (!signal.aborted) {
+      if (!this.#dirty && Date.now() >= checkAt) {
+        kv = await this.#checkStored(kv);
+        checkAt = Date.now() + checkMs;
+      }
       if (this.#dirty) {
         if (this.#force) {
           await rest(this.#repairGapMs);
@@ -118,19 +145,45 @@ export class ProtectionPublisher {
           log.error({ err: error }, "fleet protection list not published; retrying");
           return false;
         });
-        if (!ok) await rest(5_000);
+        if (!ok) {
+          await rest(5_000);
+          // the bucket may be gone: made again, or the next try says why not
+          kv = await this.#open().catch(() => kv);
+        }
       }
-      if (!this.#dirty) await Promise.race([new Promise<void>((resolve) => (this.#wake = resolve)), rest(60_000)]);
+      if (!this.#dirty) await Promise.race([new Promise<void>((resolve) => (this.#wake = resolve)), rest(Math.max(0, checkAt - Date.now()))]);
       await rest(this.opts.debounceMs ?? PROTECTION_DEBOUNCE_MS);
     }
+  }
+
+  /**
+   * Reads the key back: when it no longer holds what was last put (its bucket was deleted, which no
+   * subscription hears), the bucket is made again and the list published again. Returns the bucket.
+   */
+  async #checkStored(kv: KV): Promise<KV> {
+    const holds = async (b: KV) => {
+      const e = await b.get(PROTECTION_KEY).catch(() => undefined);
+      return e?.operation === "PUT" && e.string() === this.#sent;
+    };
+    if (this.#sent === undefined || (await holds(kv))) return kv;
+    const again = await this.#open().catch(() => undefined);
+    // the bus is away: the next check tries again
+    if (!again || (await holds(again))) return again ?? kv;
+    this.lost += 1;
+    this.opts.log.warn({ bucket: PROTECTION_BUCKET, revision: this.#revision }, "fleet protection list missing from its bucket; publishing it again");
+    this.#force = true;
+    this.#dirty = true;
+    return again;
   }
 
   /** The stored list's revision and entries, so revisions only grow and a restart publishes nothing new. */
   async #readStored(kv: KV): Promise<void> {
     const e = await kv.get(PROTECTION_KEY).catch(() => null);
     const stored = e?.operation === "PUT" ? listOf(e.string()) : undefined;
-    if (!stored) return;
-    this.#revision = typeof stored.revision === "number" ? stored.revision : 0;
+    if (!stored || !e) return;
+    this.#sent = e.string();
+    // only a list signed by our key (agents take no other) sets where revisions continue
+    this.#revision = revisionOf(this.#sent, this.key.publicKeyPem);
     this.#last = JSON.stringify(stored.entries ?? []);
     this.entries = stored.entries?.length ?? 0;
   }
@@ -138,7 +191,8 @@ export class ProtectionPublisher {
   async #publish(kv: KV): Promise<void> {
     const maxBytes = Math.min(this.nc.info?.max_payload ?? LIMITS.protection.max_msg_size, LIMITS.protection.max_msg_size) - HEAD_ROOM;
     const prioritized = this.prioritized();
-    const text = (entries: string[], revision = this.#revision + 1) => {
+    const revision = nextRevision(this.#revision, (this.opts.now ?? Date.now)());
+    const text = (entries: string[]) => {
       const list: FleetProtection = { schemaVersion: SCHEMA_VERSION, revision, issuedAt: new Date().toISOString(), entries };
       return envelopeText(signPayload(this.key, JSON.stringify(list)));
     };
@@ -151,7 +205,7 @@ export class ProtectionPublisher {
     this.#sent = text(entries);
     await kv.put(PROTECTION_KEY, this.#sent);
     this.#force = false;
-    this.#revision += 1;
+    this.#revision = revision;
     this.#last = joined;
     this.entries = entries.length;
     this.published += 1;

@@ -1,6 +1,7 @@
-import { parseCidr, type Cidr, type HostRegistration } from "@fleetwall/api";
-import { protectedReason, type ArbiterConfig, type Protected } from "./arbiter.js";
+import { cidrContains, embeddedIPv4, parseCidr, specialAddressReason, type Cidr, type HostRegistration } from "@fleetwall/api";
+import { protection, type ArbiterConfig, type Protected } from "./arbiter.js";
 import type { BanMirror } from "./ban-mirror.js";
+import { hostAddressRule, judgeHostAddresses, type HostAddressRule, type NodeAddresses, type RefusedAddress } from "./host-networks.js";
 
 /** Addresses one host may register as its own. */
 export const MAX_HOST_ADDRESSES = 64;
@@ -42,14 +43,26 @@ export class Protection {
   #managementList: Cidr[] | undefined;
   #resolved: Cidr[] = [];
   #controlPlane: Cidr[];
+  readonly #refusedAddresses = new Map<string, RefusedAddress[]>();
+  readonly #rule: HostAddressRule;
+  /** Each host's registered addresses, to judge them again when its Node changes. */
+  readonly #registered = new Map<string, readonly string[]>();
+  /** The Kubernetes Nodes' own addresses, by the host id each Node is (kube source only). */
+  readonly #nodes = new Map<string, NodeAddresses>();
   /** Registration entries refused, in all. */
   refusedClaims = 0;
 
   constructor(
-    private readonly config: Pick<ArbiterConfig, "minPrefix" | "protect">,
+    private readonly config: Pick<ArbiterConfig, "minPrefix" | "protect" | "hostAddresses">,
     private readonly mirror: BanMirror,
   ) {
     this.#controlPlane = [...config.protect];
+    this.#rule = config.hostAddresses ?? hostAddressRule(undefined);
+  }
+
+  /** Each host's registered addresses not taken as its own (not protected), with why; hosts with none are absent. */
+  get refusedAddresses(): ReadonlyMap<string, readonly RefusedAddress[]> {
+    return this.#refusedAddresses;
   }
 
   /** A host's registration (null: gone). Returns the claims refused, with why. */
@@ -58,20 +71,63 @@ export class Protection {
     if (!reg) {
       this.#hosts.delete(hostId);
       this.#management.delete(hostId);
+      this.#refusedAddresses.delete(hostId);
+      this.#registered.delete(hostId);
       return [];
     }
     const problems: string[] = [];
-    const addrs = parseAll(reg.addresses);
-    for (const b of addrs.bad) problems.push(`address ${b}: not an address`);
-    const singles = addrs.ok.filter((c) => isSingle(c) || (problems.push(`address ${c.text}: a host registers single addresses, not networks`), false));
-    if (singles.length > MAX_HOST_ADDRESSES) problems.push(`${singles.length} addresses: only the first ${MAX_HOST_ADDRESSES} count`);
-    this.#hosts.set(hostId, singles.slice(0, MAX_HOST_ADDRESSES));
+    this.#registered.set(hostId, reg.addresses);
+    const own = this.#ownAddresses(hostId, reg.addresses, problems);
+    this.#hosts.set(hostId, own);
     const mgmt = parseAll(reg.managementSources ?? []);
     for (const b of mgmt.bad) problems.push(`management network ${b}: not an address or CIDR`);
     const narrow = mgmt.ok.filter((c) => c.prefix >= MANAGEMENT_MIN_PREFIX[c.family] || (problems.push(`management network ${c.text}: broader than /${MANAGEMENT_MIN_PREFIX[c.family]}, protected only on ${hostId} (an Allow BanList protects it fleet-wide)`), false));
     if (narrow.length > MAX_MANAGEMENT_NETWORKS) problems.push(`${narrow.length} management networks: only the first ${MAX_MANAGEMENT_NETWORKS} protect fleet-wide, the others only on ${hostId}`);
     this.#management.set(hostId, narrow.slice(0, MAX_MANAGEMENT_NETWORKS));
     this.refusedClaims += problems.length;
+    return problems;
+  }
+
+  /**
+   * The addresses of a registration taken as the host's own: single addresses, inside the host
+   * networks, at most MAX_HOST_ADDRESSES. The others are refused: added to `problems` and kept as
+   * the host's refused addresses (status shows them).
+   */
+  #ownAddresses(hostId: string, addresses: readonly string[], problems: string[]): Cidr[] {
+    const refused: RefusedAddress[] = [];
+    const refuse = (address: string, reason: string) => (refused.push({ address, reason }), problems.push(`address ${address}: ${reason}`));
+    const addrs = parseAll(addresses);
+    for (const b of addrs.bad) refuse(b, "not an address");
+    const singles = addrs.ok.filter((c) => isSingle(c) || (refuse(c.text, "a host registers single addresses, not networks"), false));
+    // link-local and the other special addresses (every host's fe80::…) are never banned by anyone: nothing to judge
+    const judged = judgeHostAddresses(singles.filter((c) => !specialAddressReason(c)), this.#rule, this.#nodes.get(hostId));
+    for (const r of judged.refused) refuse(r.address, `${r.reason}: not protected`);
+    if (judged.own.length > MAX_HOST_ADDRESSES) {
+      problems.push(`${judged.own.length} addresses: only the first ${MAX_HOST_ADDRESSES} count`);
+      for (const c of judged.own.slice(MAX_HOST_ADDRESSES)) refused.push({ address: c.text, reason: `more than ${MAX_HOST_ADDRESSES} addresses: not protected` });
+    }
+    if (refused.length) this.#refusedAddresses.set(hostId, refused);
+    else this.#refusedAddresses.delete(hostId);
+    return judged.own.slice(0, MAX_HOST_ADDRESSES);
+  }
+
+  /**
+   * The Node a host is, with its own addresses (null: no such Node, or it is gone): a registered
+   * host's addresses are judged again. Returns the addresses refused now, with why; undefined when
+   * what is protected cannot have changed (the same Node again, as every status update of a Node
+   * delivers it, or a host that has not registered).
+   */
+  setNode(hostId: string, node: NodeAddresses | null): string[] | undefined {
+    const before = this.#nodes.get(hostId);
+    if (node) this.#nodes.set(hostId, node);
+    else this.#nodes.delete(hostId);
+    const registered = this.#registered.get(hostId);
+    const key = (n: NodeAddresses | null | undefined) => (n ? `${n.node} ${n.addresses.map((a) => a.text).join(",")}` : "");
+    const same = key(before) === key(node);
+    if (!registered || same) return undefined;
+    this.#hostList = undefined;
+    const problems: string[] = [];
+    this.#hosts.set(hostId, this.#ownAddresses(hostId, registered, problems));
     return problems;
   }
 
@@ -105,6 +161,20 @@ export class Protection {
     return [...new Set([...this.#controlPlane, ...hosts].map((c) => c.text))];
   }
 
-  /** For operators' decisions: what an operator may not ban either (management networks they may). */
-  check = (cidr: Cidr): string | undefined => protectedReason(cidr, this.view, this.config);
+  /**
+   * For operators' decisions: what an operator may not ban either (management networks they may). A
+   * refusal for a fleet host names the hosts that registered the address, so a bogus claim can be
+   * found and forgotten (`fleetwall hosts delete`).
+   */
+  check = (cidr: Cidr): string | undefined => {
+    const why = protection(cidr, this.view, this.config);
+    const owners = why?.code === "fleet-host" ? this.claimedBy(cidr) : [];
+    return owners.length > 0 ? `${why?.reason} (registered by ${owners.slice(0, 3).join(", ")}${owners.length > 3 ? ` and ${owners.length - 3} more` : ""})` : why?.reason;
+  };
+
+  /** The hosts whose registered addresses `cidr` is or holds, in any of its forms (`embeddedIPv4`), sorted. */
+  claimedBy(cidr: Cidr): string[] {
+    const forms = [cidr, ...embeddedIPv4(cidr).map((e) => e.v4)];
+    return [...this.#hosts].filter(([, addrs]) => addrs.some((a) => forms.some((f) => cidrContains(f, a)))).map(([id]) => id).sort();
+  }
 }

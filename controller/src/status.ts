@@ -29,6 +29,8 @@ export interface StatusInput {
   banListOutcomes?: ReadonlyMap<string, { refused: readonly { cidr: string; reason: string }[]; error?: string }>;
   /** The decisions in the bans bucket, by key. */
   decisions?: ReadonlyMap<string, BanDecision>;
+  /** Registered addresses not taken as their host's own, with why, by host (Protection.refusedAddresses). */
+  refusedAddresses?: ReadonlyMap<string, readonly { address: string; reason: string }[]>;
   staleAfterHeartbeats?: number;
   now?: number;
 }
@@ -98,9 +100,12 @@ function hostRow(input: StatusInput, reg: HostRegistration, now: number, expecte
   const stale = isStale(report, input.seen?.get(reg.hostId), now, input.staleAfterHeartbeats);
   const unpublished = input.unpublished?.get(reg.hostId);
   const synced = !stale && !unpublished && !!report && report.state === "Applied" && !!want && report.appliedHash === want;
+  const refused = input.refusedAddresses?.get(reg.hostId);
   return {
     id: reg.hostId,
     labels: reg.labels,
+    addresses: reg.addresses,
+    ...(refused?.length ? { refusedAddresses: refused.map(({ address, reason }) => ({ address, reason })) } : {}),
     desiredRevision: input.published.get(reg.hostId)?.revision ?? 0,
     appliedRevision: report?.appliedRevision ?? 0,
     inSync: synced,

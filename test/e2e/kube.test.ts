@@ -89,7 +89,7 @@ describe("the controller on a real Kubernetes API server", () => {
     await waitFor("host statuses", async () => (await condition(FWH, "k1", "InSync"))?.status === "True" && (await condition(FWH, "k2", "Ready"))?.status === "True", 60_000, 100);
     const s = await status(FWH, "k1");
     expect(s).toMatchObject({ addresses: expect.arrayContaining([k1.ip4]), agentVersion: expect.any(String), nftVersion: expect.any(String), lastSeen: expect.any(String), desiredRevision: expect.any(Number), appliedRevision: expect.any(Number), rulesetHash: expect.stringMatching(/^[0-9a-f]{64}$/), activeBans: 0, driftRepairs: expect.any(Number) });
-    expect(s?.conditions?.map((c) => c.type).sort()).toEqual(["Degraded", "InSync", "Ready"]);
+    expect(s?.conditions?.map((c) => c.type).sort()).toEqual(["AddressesProtected", "Degraded", "InSync", "Ready"]);
   });
 
   it("applies a created policy to the hosts it selects; its status, read back, says so", async () => {

@@ -2,7 +2,8 @@ import { appendFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Kvm } from "@nats-io/kv";
-import { HOSTS_BUCKET, PROTECTION_BUCKET, PROTECTION_KEY } from "@fleetwall/api";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { HOSTS_BUCKET, PROTECTION_BUCKET, PROTECTION_KEY, SCHEMA_VERSION, signalSubject, type BanSignal } from "@fleetwall/api";
 import { attacker } from "../harness/netns.js";
 import { securedFleet, type SecuredFleet } from "../harness/secured-fleet.js";
 import type { FleetHost } from "../harness/fleet.js";
@@ -65,6 +66,35 @@ describe("another fleet host is never banned locally (#18 item 2)", () => {
     expect(s.fleet.controller?.log()).not.toContain(`"address":"${t2.ip4}"`);
   }, 180_000);
 
+  it("the same lines naming t2 in an IPv6 form of its address (NAT64, local NAT64, 6to4, Teredo) ban nothing on t1 either", async () => {
+    const before = Number(await agentMetric(t1, 'fleetwall_agent_jail_bans_skipped{reason="protected"}'));
+    const [a, b, c, d] = t2.ip4.split(".").map(Number) as [number, number, number, number];
+    const hex = (x: number, y: number) => ((x << 8) | y).toString(16);
+    const inverted = (x: number, y: number) => (0xffff ^ ((x << 8) | y)).toString(16);
+    const forms = [`64:ff9b::${t2.ip4}`, `64:ff9b:1:7:8:9:${hex(a, b)}:${hex(c, d)}`, `2002:${hex(a, b)}:${hex(c, d)}::1`, `2001:0:4136:e378:8000:63bf:${inverted(a, b)}:${inverted(c, d)}`];
+    for (const f of forms) failures(t1, f);
+    await waitFor("t1's jail skipped each form", async () => (await agentMetric(t1, 'fleetwall_agent_jail_bans_skipped{reason="protected"}')) >= before + forms.length, 30_000, 100);
+    for (const f of forms) expect(await inSet(t1, "local6", f), f).toBe(false);
+    expect(s.fleet.controller?.log()).not.toContain("64:ff9b::");
+
+    // the same forms sent by t1's nkey as signals: the arbiter refuses each as t2's address
+    const refusedAsHost = async () => {
+      const { body } = await s.fleet.httpGet(`http://${s.fleet.controllerHttp}/metrics`);
+      return Number(body.split("\n").find((l) => l.startsWith('fleetwall_controller_signals_refused{reason="fleet-host"}'))?.split(" ").pop() ?? 0);
+    };
+    const refusedBefore = await refusedAsHost();
+    const js = jetstream(await s.as("agent-t1"));
+    for (const address of forms) await js.publish(signalSubject("t1"), JSON.stringify({ schemaVersion: SCHEMA_VERSION, hostId: "t1", jail: "sshd", address, failures: 5, at: new Date().toISOString(), banSeconds: 3600 } satisfies BanSignal));
+    await waitFor("the four signals refused as a fleet host", async () => (await refusedAsHost()) >= refusedBefore + forms.length, 30_000, 100);
+    // the log has the first refusal of its code and host in words (the others are counted, then summarized)
+    const line = s.fleet.controller?.log().split("\n").find((l) => l.includes(`"address":"${forms[0]}"`) && l.includes("not turned into a fleet ban"));
+    expect(line).toContain(`"reason":"a fleet host: ${t2.ip4} in its NAT64 form"`);
+    const fleetBans = s.fleet.controller?.log().split("\n").filter((l) => l.includes('"msg":"fleet ban"')) ?? [];
+    expect(fleetBans.filter((l) => /"address":"(64:ff9b|2002:|2001:0:)/.test(l))).toEqual([]);
+    // and an operator is refused too, told which host registered it
+    await expect(s.fleet.cli(["bans", "add", `64:ff9b::${t2.ip4}`, ...s.operator])).rejects.toThrow(new RegExp(`a fleet host: ${t2.ip4.replace(/\./g, "\\.")} in its NAT64 form \\(registered by t2\\)`));
+  }, 180_000);
+
   it("a real attacker's brute force on t1 is still banned there and on the fleet within a second", async () => {
     const ms = await s.detect(t1, t3, attacker(1));
     expect(ms).toBeLessThan(1000);
@@ -85,6 +115,26 @@ describe("another fleet host is never banned locally (#18 item 2)", () => {
     expect(await inSet(t1, "allow4", t2.ip4)).toBe(true);
   }, 180_000);
 
+  let oldList = "";
+  it("the protection bucket lost and the controller restarted: the list is published again above the revision agents hold, none refused", async () => {
+    const nc = await s.as("controller");
+    oldList = (await (await new Kvm(nc).open(PROTECTION_BUCKET, { bindOnly: true })).get(PROTECTION_KEY))?.string() ?? "";
+    expect(oldList).toContain(t3.ip4);
+    const held = await agentMetric(t1, "fleetwall_agent_fleet_protection_revision");
+    const dropped = await agentMetric(t1, "fleetwall_agent_messages_dropped_total");
+    await s.fleet.controller?.stop();
+    await (await jetstreamManager(nc)).streams.delete(`KV_${PROTECTION_BUCKET}`);
+    const controller = await s.fleet.startController(["--nats-nkey", join(s.creds, "controller.nk")]);
+    await waitFor("the list published by the new controller", () => controller.log().includes("fleet protection list published"), 60_000, 100);
+    const stored = (await (await new Kvm(nc).open(PROTECTION_BUCKET, { bindOnly: true })).get(PROTECTION_KEY))?.string() ?? "";
+    const revision = Number(/"revision":(\d+)/.exec(stored)?.[1]);
+    expect(revision).toBeGreaterThan(held);
+    // the same entries under the new revision: held, not refused as a replay
+    for (const h of [t1, t2]) await waitFor(`${h.id} holds the new revision`, async () => (await agentMetric(h, "fleetwall_agent_fleet_protection_revision")) === revision, 30_000, 100);
+    expect(await agentMetric(t1, "fleetwall_agent_messages_dropped_total")).toBe(dropped);
+    expect(await inSet(t1, "allow4", t3.ip4)).toBe(true);
+  }, 180_000);
+
   it("a host forgotten by the operator leaves every host's list: it is no longer protected there", async () => {
     await t3.agent?.stop();
     expect(await s.fleet.cli(["hosts", "delete", "t3", "--force", ...s.operator])).toContain("forgot host t3");
@@ -93,5 +143,15 @@ describe("another fleet host is never banned locally (#18 item 2)", () => {
     // the same crafted lines that were skipped for t2 now ban t3's address on t1, as any other
     failures(t1, t3.ip4);
     await waitFor("t3 banned locally on t1", () => inSet(t1, "local4", t3.ip4), 30_000, 100);
+  }, 180_000);
+
+  it("the list from before the bucket was lost, put back, is refused: t3 stays unprotected", async () => {
+    const dropped = await agentMetric(t1, "fleetwall_agent_messages_dropped_total");
+    const nc = await s.as("controller");
+    await (await new Kvm(nc).open(PROTECTION_BUCKET, { bindOnly: true })).put(PROTECTION_KEY, oldList);
+    await waitFor("t1 refused the old list", async () => (await agentMetric(t1, "fleetwall_agent_messages_dropped_total")) > dropped, 30_000, 100);
+    expect(await inSet(t1, "allow4", t3.ip4)).toBe(false);
+    expect(await inSet(t1, "allow4", t2.ip4)).toBe(true);
+    await waitFor("the controller published over it", () => s.fleet.controller?.log().includes("fleet protection list overwritten by another writer") ?? false, 30_000, 100);
   }, 180_000);
 });

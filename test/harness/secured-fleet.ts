@@ -41,7 +41,7 @@ export interface SecuredFleet {
 }
 
 /** The documented secured deployment: `fleetwall nats-auth`, one nkey per process, the controller's key pinned on agents. */
-export async function securedFleet(ids: string[], options: { attackers?: number; policy?: string; controller?: string[]; natsName?: string; agent?: (h: FleetHost) => string[] } = {}): Promise<SecuredFleet> {
+export async function securedFleet(ids: string[], options: { attackers?: number; policy?: string; controller?: string[] | ((fleet: Fleet) => string[]); natsName?: string; agent?: (h: FleetHost) => string[] } = {}): Promise<SecuredFleet> {
   const creds = mkdtempSync(join(tmpdir(), "fleetwall-trust-"));
   const seed = (name: string) => join(creds, `${name}.nk`);
   await sh("node", [CLI, "nats-auth", ...ids.flatMap((id) => ["--host", id]), "--out", creds]);
@@ -55,7 +55,7 @@ export async function securedFleet(ids: string[], options: { attackers?: number;
     appendFileSync(join(fleet.hostLogDir(h), "auth.log"), "");
   }
   fleet.writePolicy("base.yaml", options.policy ?? JAIL_POLICY);
-  await fleet.startController(["--nats-nkey", seed("controller"), ...(options.controller ?? [])], options.natsName ? { natsName: options.natsName } : {});
+  await fleet.startController(["--nats-nkey", seed("controller"), ...(typeof options.controller === "function" ? options.controller(fleet) : (options.controller ?? []))], options.natsName ? { natsName: options.natsName } : {});
   for (const h of fleet.hosts) fleet.startAgent(h, ["--nats-nkey", seed(`agent-${h.id}`), ...(options.agent?.(h) ?? [])]);
   await fleet.waitInSync();
   await waitFor("jails started", () => fleet.hosts.every((h) => h.agent?.log().includes('"jail started"')), 30_000);
