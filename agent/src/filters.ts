@@ -7,7 +7,7 @@ import { sshdFilter, type SshdMode } from "./sshd-filter.js";
 
 import { detachedCopy } from "./line-scan.js";
 
-export { scanBytes } from "./line-scan.js";
+export { scanBytes, scanReader } from "./line-scan.js";
 
 /** A regex engine that is linear in the input (V8's experimental engine, enabled by the `fleetwall` binary). */
 export class LinearRegexError extends Error {

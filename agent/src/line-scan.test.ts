@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { detachedCopy, scanBytes } from "./line-scan.js";
+import { detachedCopy, scanBytes, scanReader } from "./line-scan.js";
 
 /** What scanLines must give: every line with its number, as split("\n") gives them. */
 function bySplit(text: string, literals: string[]): { lines: number; seen: [string, number][] } {
@@ -71,6 +71,54 @@ describe("scanBytes on bytes that are not all ASCII, valid UTF-8 or not", () => 
       const bytes = Buffer.concat(lines.flatMap((l) => [l, Buffer.from("\n")]));
       const literals = [["sshd"], ["cron", "x"], [], ["é"]][k % 4] as string[];
       expect(scanned((v) => scanBytes(bytes, literals, v))).toEqual(bySplit(bytes.toString("utf8"), literals));
+    }
+  });
+});
+
+/** A reader of `data` as scanReader wants it, giving at most `most()` bytes a call. */
+function reader(data: Buffer, most: () => number): (buf: Buffer, at: number) => number {
+  let pos = 0;
+  return (buf, at) => {
+    const k = Math.min(most(), buf.length - at, data.length - pos);
+    data.copy(buf, at, pos, pos + k);
+    pos += k;
+    return k;
+  };
+}
+
+describe("scanReader: scanBytes over a file read a piece at a time", () => {
+  it("agrees with splitting, whatever the pieces the reads return", () => {
+    const r = rng(5);
+    const words = ["sshd", "cron", "reject:", "é", "", "a b", "sshd[1]"];
+    for (let k = 0; k < 300; k++) {
+      const n = Math.floor(r() * 12);
+      const body = Array.from({ length: n }, () => Array.from({ length: Math.floor(r() * 3) }, () => words[Math.floor(r() * words.length)]).join(" ")).join("\n");
+      const text = body + (r() < 0.5 ? "\n" : "");
+      const literals = r() < 0.3 ? [] : words.filter((w) => w && r() < 0.4);
+      const most = 1 + Math.floor(r() * 8);
+      expect(scanned((v) => scanReader(reader(Buffer.from(text), () => 1 + Math.floor(r() * most)), literals, v)), JSON.stringify({ text, literals })).toEqual(bySplit(text, literals));
+    }
+  });
+
+  it("hands over lines longer than its buffer (1 MiB) whole, and the lines around them", () => {
+    const long = `x${"é sshd ".repeat(400_000)}`;
+    const lines = ["first sshd", long, "cron", `${long}y`, "last sshd"];
+    const text = lines.join("\n");
+    for (const most of [() => 1 << 20, () => 65_537]) {
+      const got = scanned((v) => scanReader(reader(Buffer.from(text), most), ["sshd"], v));
+      expect(got.lines).toBe(5);
+      // blocks of lines that nearly all hold the literal are handed over whole: "cron" may come too
+      for (const [l, n] of got.seen) expect(l === lines[n - 1]).toBe(true);
+      expect(got.seen.filter(([l]) => l.includes("sshd")).map(([, n]) => n)).toEqual([1, 2, 4, 5]);
+    }
+  });
+
+  it("gives what scanBytes gives on a log of many blocks", () => {
+    const lines = Array.from({ length: 100_000 }, (_, i) => (i % 7 ? `Dec  6 h cron[${i}]: line ${i} ${i % 101 ? "" : "ünï"}` : `Dec  6 h sshd[${i}]: Failed password for root from 203.0.113.${i % 250} port 22`));
+    const bytes = Buffer.from(`${lines.join("\n")}\n`);
+    const r = rng(9);
+    for (const literals of [["sshd"], ["ünï", "Failed"], []]) {
+      expect(scanned((v) => scanReader(reader(bytes, () => 1 + Math.floor(r() * 300_000)), literals, v))).toEqual(scanned((v) => scanBytes(bytes, literals, v)));
     }
   });
 });

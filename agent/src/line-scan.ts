@@ -91,26 +91,23 @@ export const detachedCopy = (s: string): string => (s.length < 12 ? s : ` ${s}`.
 /** Bytes decoded at a time: small strings are cheap to make and to collect. */
 const BLOCK = 64 * 1024;
 
-/**
- * Hands over the lines of a log (UTF-8 bytes) that contain one of `literals` (every line when there
- * are none; where nearly all lines hold one, all lines), decoded, with their 1-based numbers; returns the number of lines (a last line without
- * a newline counts, an empty log has none). For a filter whose matcher rejects, unchanged, every
- * line without its literals, the result is that of feeding it every line. A literal never holds a
- * newline (a filter of one line). The log is decoded a block of whole lines at a time (a block ends
- * after a newline, which no UTF-8 sequence holds); an ASCII block as latin1, a copy where UTF-8
- * would validate, and one non-ASCII character widens only its own block to two bytes a character.
- */
-export function scanBytes(bytes: Buffer, literals: readonly string[], visit: (line: string, n: number) => void): number {
-  const find = finderFor(bytes.subarray(0, 16384), literals);
+/** What scanBytes keeps from one block to the next; `block` takes whole lines. */
+interface LineScanner {
+  /** Scans bytes[start, end): whole lines (it ends after a newline, or the log ends there). */
+  block(bytes: Buffer, start: number, end: number): void;
+  /** The lines scanned so far. */
+  lines(): number;
+}
+
+function lineScanner(sample: Uint8Array, literals: readonly string[], visit: (line: string, n: number) => void): LineScanner {
+  const find = finderFor(sample, literals);
   // ASCII literals are found in a latin1 decoding of any block, at the same places as in UTF-8's
   const asciiLiterals = literals.every((l) => NON_ASCII.test(l) === false);
   let n = 0;
   // where nearly every line of a block held a literal (an sshd log for sshd), the next seven
   // blocks' lines are all handed over: the filter looks for its literal itself, a search first is waste
   let unsearched = 0;
-  for (let start = 0; start < bytes.length; ) {
-    const nl = bytes.indexOf(10, Math.min(start + BLOCK, bytes.length) - 1);
-    const end = nl === -1 ? bytes.length : nl + 1;
+  const block = (bytes: Buffer, start: number, end: number) => {
     const ascii = isAscii(bytes.subarray(start, end));
     // a block with non-ASCII text is read as latin1 too (UTF-8 decoding a whole block, invalid
     // sequences and all, cost more than the rest of the work), and only the lines handed over that
@@ -126,9 +123,64 @@ export function scanBytes(bytes: Buffer, literals: readonly string[], visit: (li
     });
     if (!searched) unsearched--;
     else if (find && visited * 10 >= (n - before) * 9) unsearched = 7;
+  };
+  return { block, lines: () => n };
+}
+
+/** Scans bytes[from, to) a block of whole lines at a time; the last block ends at `to`. */
+function blocks(scanner: LineScanner, bytes: Buffer, from: number, to: number): void {
+  for (let start = from; start < to; ) {
+    const nl = bytes.indexOf(10, Math.min(start + BLOCK, to) - 1);
+    const end = nl === -1 || nl >= to ? to : nl + 1;
+    scanner.block(bytes, start, end);
     start = end;
   }
-  return n;
 }
+
+/**
+ * Hands over the lines of a log (UTF-8 bytes) that contain one of `literals` (every line when there
+ * are none; where nearly all lines hold one, all lines), decoded, with their 1-based numbers; returns the number of lines (a last line without
+ * a newline counts, an empty log has none). For a filter whose matcher rejects, unchanged, every
+ * line without its literals, the result is that of feeding it every line. A literal never holds a
+ * newline (a filter of one line). The log is decoded a block of whole lines at a time (a block ends
+ * after a newline, which no UTF-8 sequence holds); an ASCII block as latin1, a copy where UTF-8
+ * would validate, and one non-ASCII character widens only its own block to two bytes a character.
+ */
+export function scanBytes(bytes: Buffer, literals: readonly string[], visit: (line: string, n: number) => void): number {
+  const scanner = lineScanner(bytes.subarray(0, SAMPLE), literals, visit);
+  blocks(scanner, bytes, 0, bytes.length);
+  return scanner.lines();
+}
+
+/** Bytes read from a file at a time, into one buffer: a whole log read at once cost its pages' faults. */
+const READ = 1024 * 1024;
+
+/**
+ * scanBytes over a file read a megabyte at a time into one buffer (a longer line grows it), with
+ * the same lines handed over and the same result. `read` fills `buf` from `at` (fs.readSync on an
+ * open file) and returns the number of bytes read, 0 at its end.
+ */
+export function scanReader(read: (buf: Buffer, at: number) => number, literals: readonly string[], visit: (line: string, n: number) => void): number {
+  let buf = Buffer.allocUnsafe(READ);
+  let have = 0;
+  let scanner: LineScanner | undefined;
+  for (;;) {
+    if (have === buf.length) buf = Buffer.concat([buf, Buffer.allocUnsafe(buf.length)]);
+    const got = read(buf, have);
+    have += got;
+    // the first read, or the first SAMPLE bytes of the log, choose how literals are looked for
+    if (!scanner && (got === 0 || have >= SAMPLE)) scanner = lineScanner(buf.subarray(0, Math.min(have, SAMPLE)), literals, visit);
+    if (!scanner) continue;
+    // whole lines now; at the end, what is left is the last line
+    const last = got === 0 ? have : buf.lastIndexOf(10, have - 1) + 1;
+    blocks(scanner, buf, 0, last);
+    buf.copy(buf, 0, last, have);
+    have -= last;
+    if (got === 0) return scanner.lines();
+  }
+}
+
+/** The bytes at the start of a log that choose how its literals are looked for. */
+const SAMPLE = 16384;
 
 const NON_ASCII = /[^\x00-\x7f]/;

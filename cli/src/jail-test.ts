@@ -1,6 +1,6 @@
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readSync } from "node:fs";
 import { dirname, basename } from "node:path";
-import { canonicalizer, compileFinder, scanBytes, type JailFilter } from "@fleetwall/agent/filters";
+import { canonicalizer, compileFinder, scanReader, type JailFilter } from "@fleetwall/agent/filters";
 import { readFilter, translatableFilter, type LeftOut } from "@fleetwall/agent/fail2ban/filter-file";
 import { readText } from "./fail2ban-files.js";
 
@@ -17,13 +17,19 @@ export async function jailTest(file: string, filter: string | undefined | JailFi
   const canonical = canonicalizer();
   const matches: JailTestResult["matches"] = [];
   // only the lines with the filter's literals (sshd's program tag, a fail2ban filter's words) are cut out
-  const lines = scanBytes(readFileSync(file), find.literals ?? [], (l, n) => {
-    const found = find(l);
-    if (found === undefined) return;
-    const host = canonical(found);
-    matches.push(host ? { line: n, host } : { line: n, host: found, address: false });
-  });
-  return { lines, matched: matches.length, matches };
+  const fd = openSync(file, "r");
+  try {
+    // read a megabyte at a time into one buffer: a whole log read at once cost its pages' faults
+    const lines = scanReader((buf, at) => readSync(fd, buf, at, buf.length - at, null), find.literals ?? [], (l, n) => {
+      const found = find(l);
+      if (found === undefined) return;
+      const host = canonical(found);
+      matches.push(host ? { line: n, host } : { line: n, host: found, address: false });
+    });
+    return { lines, matched: matches.length, matches };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
