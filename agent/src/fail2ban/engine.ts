@@ -26,6 +26,8 @@ interface Compiled {
   literals: string[];
   /** Has groups named `name__N` (copies of `name`, from a backreference written out). */
   copies: boolean;
+  /** The names of its groups, copies by the name they copy: a field no group names is not looked up. */
+  names: ReadonlySet<string>;
 }
 
 function compile(source: string, multiline: boolean): Compiled {
@@ -37,7 +39,8 @@ function compile(source: string, multiline: boolean): Compiled {
     if (e instanceof UntranslatableRegex) throw new UntranslatableRegex(`regex ${JSON.stringify(source.length > 120 ? `${source.slice(0, 120)}…` : source)}: ${e.message}`, { cause: e });
     throw e;
   }
-  return { re: new RegExp(t.source, t.flags), checks: t.checks, literals: t.literals, copies: /\(\?<\w+__\d+>/.test(t.source) };
+  const names = new Set([...t.source.matchAll(/\(\?<(\w+?)(?:__\d+)?>/g)].map((m) => m[1] as string));
+  return { re: new RegExp(t.source, t.flags), checks: t.checks, literals: t.literals, copies: /\(\?<\w+__\d+>/.test(t.source), names };
 }
 
 /** Whether the line contains one of the literals (true when there are none). */
@@ -81,8 +84,9 @@ interface Fields {
   mlfforget: boolean;
 }
 
-function fieldsOf(pref: Groups | undefined, fail: Groups, copies: boolean): Fields {
-  const get = (name: string) => field(pref, fail, copies, name);
+function fieldsOf(pref: Groups | undefined, fail: Groups, copies: boolean, named: (name: string) => boolean): Fields {
+  // a regex's groups object is a dictionary: only the names its regexes have are looked up
+  const get = (name: string) => (named(name) ? field(pref, fail, copies, name) : undefined);
   const h = get("fid") ?? get("ip4") ?? get("ip6") ?? get("dns");
   const cidr = get("cidr");
   return { host: h !== undefined && cidr !== undefined ? `${h}/${cidr}` : h, nofail: get("nofail") !== undefined, mlfid: get("mlfid"), mlfforget: get("mlfforget") !== undefined };
@@ -164,8 +168,9 @@ export function compileFail2ban(spec: FilterSpec, options: { journal?: boolean }
       if (!m) continue;
       for (const i of ignores) if (run(i, text)) return undefined;
       if (multi) buffer.length = 0;
-      const host = sessionHost(fieldsOf(prefGroups, m.groups ?? {}, f.copies || (pref?.copies ?? false)));
-      return host === undefined ? undefined : { host, ...(date ? { date } : {}) };
+      const named = (name: string) => f.names.has(name) || (pref?.names.has(name) ?? false);
+      const host = sessionHost(fieldsOf(prefGroups, m.groups ?? {}, f.copies || (pref?.copies ?? false), named));
+      return host === undefined ? undefined : date ? { host, date } : { host };
     }
     return undefined;
   };
