@@ -1,6 +1,7 @@
 // Benchmark: log detection throughput on logs nobody tuned for, against fail2ban-regex, same filter,
 // same log: three generated shapes (bench/gen-logs.ts), a host's auth log written apart from them
-// (bench/gen-host-auth.ts, with a new pid per connection and with pids reused) and the concatenation
+// (bench/gen-host-auth.ts, with a new pid per connection and with pids reused), a busy nginx error log
+// (bench/gen-nginx-error.ts) and the concatenation
 // of fail2ban's own test logs, with the built-in sshd filter and with filters imported from Debian's
 // /etc/fail2ban. Where the matched lines differ, the lines only one tool matched are listed by kind.
 // Whole processes each (start-up included), RUNS runs, median; matched line counts must be equal.
@@ -11,6 +12,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { servicesLog, shapedLog } from "./gen-logs.js";
 import { hostAuthLog } from "./gen-host-auth.js";
+import { nginxErrorLog } from "./gen-nginx-error.js";
 import { median, record } from "./lib.js";
 
 const LINES = Number(process.env.LINES ?? 200_000);
@@ -107,6 +109,7 @@ try {
     f2b: write("fail2ban-tests.log", `${concat}\n`.repeat(100)),
     mail: write("mail.log", services.mail),
     nginx: write("nginx-error.log", services.nginx),
+    nginxBusy: write("nginx-busy-error.log", nginxErrorLog(LINES)),
   };
   const sshd = (log: string): Case => ({ name: "", log, fw: ["--filter", "sshd"], f2b: "/etc/fail2ban/filter.d/sshd.conf" });
   const imported = (log: string, filter: string): Case => ({ name: "", log, fw: ["--filter-file", `/etc/fail2ban/filter.d/${filter}.conf`], f2b: `/etc/fail2ban/filter.d/${filter}.conf` });
@@ -120,6 +123,7 @@ try {
     { ...imported(logs.mail, "postfix"), name: "mail log, imported postfix" },
     { ...imported(logs.mail, "dovecot"), name: "mail log, imported dovecot" },
     { ...imported(logs.nginx, "nginx-limit-req"), name: "nginx error log, imported nginx-limit-req" },
+    { ...imported(logs.nginxBusy, "nginx-limit-req"), name: "busy nginx error log (a quarter limit_req; 404s, TLS, delaying and dry-run lines, URIs holding the words), imported nginx-limit-req" },
     { ...imported(logs.f2b, "postfix"), name: "fail2ban's test logs concatenated (×100), imported postfix" },
   ];
   const load = loadavg()[0]?.toFixed(2);

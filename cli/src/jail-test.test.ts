@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { canonicalizer, compileFinder } from "@fleetwall/agent/filters";
-import { filterFile, jailTest } from "./jail-test.js";
+import { filterFile, formatJailTest, jailTest, jailTestRun } from "./jail-test.js";
 
 const LOGS = "/usr/lib/python3/dist-packages/fail2ban/tests/files/logs";
 
@@ -32,6 +32,29 @@ describe("jail test --filter-file: a fail2ban filter as is, like fail2ban-regex 
     writeFileSync(log, "A from 203.0.113.1\nB from 203.0.113.2\nA from 203.0.113.9\n");
     expect((await jailTest(log, filterFile(join(fd, "svc.conf"), {}), [])).matches).toEqual([{ line: 1, host: "203.0.113.1" }]);
     expect((await jailTest(log, filterFile(join(fd, "svc.conf"), { mode: "b" }), [])).matches).toEqual([{ line: 2, host: "203.0.113.2" }]);
+  });
+
+  it("prints what jailTest finds: --json as JSON.stringify of it, the text a line per match and a summary", async () => {
+    const fd = join(dir, "filter.d");
+    rmSync(fd, { recursive: true, force: true });
+    mkdirSync(fd);
+    writeFileSync(join(fd, "svc.conf"), "[Definition]\nfailregex = ^bad from <HOST>$\ndatepattern = {NONE}\n");
+    const log = join(dir, "svc-many.log");
+    const hosts = ["203.0.113.1", "evil.example.org", "2001:db8::7", "203.0.113.01"];
+    writeFileSync(log, Array.from({ length: 30_000 }, (_, i) => (i % 3 ? `bad from ${hosts[i % 4]}` : "good")).join("\n"));
+    const spec = filterFile(join(fd, "svc.conf"), {});
+    const r = await jailTest(log, spec, []);
+    expect(r.matches.filter((m) => m.address === false)).toHaveLength(5_000);
+    for (const json of [true, false]) {
+      const pieces: string[] = [];
+      formatJailTest(jailTestRun(log, spec, []), json, (p) => pieces.push(p));
+      expect(pieces.length).toBeGreaterThan(1);
+      const text = `${r.matches.map((m) => `${m.line}: ${m.host}${m.address === false ? " (a host name: not banned)" : ""}`).join("\n")}\nlines: ${r.lines}, matched: ${r.matched}\n`;
+      expect(pieces.join("")).toBe(json ? `${JSON.stringify(r)}\n` : text);
+    }
+    const none: string[] = [];
+    formatJailTest({ lines: 3, lineNos: [], hosts: [], hostNames: new Set() }, false, (p) => none.push(p));
+    expect(none.join("")).toBe("lines: 3, matched: 0\n");
   });
 
   it("roundcube-auth: runs the regexes it can, as import does, and tells which it left out", async () => {

@@ -43,12 +43,10 @@ export function addToolCommands(program: Command): void {
     .option("--json", 'print {"lines","matched","matches":[{"line","host"}]}')
     .action(async (file: string, opts: { filter?: string; failRegex?: string[]; filterFile?: string; mode?: string; journal?: boolean; json?: boolean }) => {
       if (!opts.filter && !opts.failRegex?.length && !opts.filterFile) throw new ConfigError("--filter, --fail-regex or --filter-file is needed");
-      const { jailTest, filterFile } = await import("./jail-test.js");
+      const { jailTestRun, formatJailTest, filterFile } = await import("./jail-test.js");
       const leftOut = (l: { what: string; why: string }) => process.stderr.write(`left out: ${l.what}: ${l.why}\n`);
       const spec = opts.filterFile ? filterFile(opts.filterFile, { ...(opts.mode ? { mode: opts.mode } : {}), logtype: opts.journal ? "journal" : "file" }, leftOut) : opts.filter;
-      const r = await jailTest(file, spec, opts.failRegex ?? []);
-      if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
-      else process.stdout.write(`${r.matches.map((m) => `${m.line}: ${m.host}${m.address === false ? " (a host name: not banned)" : ""}`).join("\n")}${r.matches.length ? "\n" : ""}lines: ${r.lines}, matched: ${r.matched}\n`);
+      formatJailTest(jailTestRun(file, spec, opts.failRegex ?? []), opts.json === true, (s) => process.stdout.write(s));
     });
 
   program
