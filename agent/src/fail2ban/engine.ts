@@ -30,6 +30,11 @@ interface Compiled {
   names: ReadonlySet<string>;
 }
 
+/** A fail-regex with the prefix regex it runs after. */
+interface FailRegex extends Compiled {
+  matched: Matched;
+}
+
 function compile(source: string, multiline: boolean): Compiled {
   let t: Translated;
   try {
@@ -84,12 +89,27 @@ interface Fields {
   mlfforget: boolean;
 }
 
-function fieldsOf(pref: Groups | undefined, fail: Groups, copies: boolean, named: (name: string) => boolean): Fields {
-  // a regex's groups object is a dictionary: only the names its regexes have are looked up
-  const get = (name: string) => (named(name) ? field(pref, fail, copies, name) : undefined);
-  const h = get("fid") ?? get("ip4") ?? get("ip6") ?? get("dns");
-  const cidr = get("cidr");
-  return { host: h !== undefined && cidr !== undefined ? `${h}/${cidr}` : h, nofail: get("nofail") !== undefined, mlfid: get("mlfid"), mlfforget: get("mlfforget") !== undefined };
+/** The regexes a match went through: their groups' names, and whether they have copies. */
+interface Matched {
+  fail: Compiled;
+  pref: Compiled | undefined;
+}
+
+/** A field of a match; a name none of its regexes has is not looked up (a groups object is a dictionary). */
+function get(pref: Groups | undefined, fail: Groups, by: Matched, name: string): string | undefined {
+  if (!by.fail.names.has(name) && !by.pref?.names.has(name)) return undefined;
+  return field(pref, fail, by.fail.copies || (by.pref?.copies ?? false), name);
+}
+
+function fieldsOf(pref: Groups | undefined, fail: Groups, by: Matched): Fields {
+  const h = get(pref, fail, by, "fid") ?? get(pref, fail, by, "ip4") ?? get(pref, fail, by, "ip6") ?? get(pref, fail, by, "dns");
+  const cidr = get(pref, fail, by, "cidr");
+  return {
+    host: h !== undefined && cidr !== undefined ? `${h}/${cidr}` : h,
+    nofail: get(pref, fail, by, "nofail") !== undefined,
+    mlfid: get(pref, fail, by, "mlfid"),
+    mlfforget: get(pref, fail, by, "mlfforget") !== undefined,
+  };
 }
 
 /**
@@ -134,7 +154,10 @@ export function compileFail2ban(spec: FilterSpec, options: { journal?: boolean }
   const multi = maxLines > 1;
   if (!spec.failRegex.some((r) => HOST_TAG.test(r)) && !HOST_TAG.test(spec.prefRegex ?? "")) throw new UntranslatableRegex("no fail-regex names the offender (<HOST>, <ADDR>, <F-ID>, …)");
   const pref = spec.prefRegex ? compile(spec.prefRegex, multi) : undefined;
-  const fails = spec.failRegex.map((r) => compile(r, multi));
+  const fails: FailRegex[] = spec.failRegex.map((r) => {
+    const c = compile(r, multi);
+    return Object.assign(c, { matched: { fail: c, pref } });
+  });
   const ignores = (spec.ignoreRegex ?? []).map((r) => compile(r, multi));
   const templates = options.journal ? "none" : dateTemplates(spec.datePattern);
   const findDate = templates === "none" ? undefined : dateFinder(templates);
@@ -168,8 +191,7 @@ export function compileFail2ban(spec: FilterSpec, options: { journal?: boolean }
       if (!m) continue;
       for (const i of ignores) if (run(i, text)) return undefined;
       if (multi) buffer.length = 0;
-      const named = (name: string) => f.names.has(name) || (pref?.names.has(name) ?? false);
-      const host = sessionHost(fieldsOf(prefGroups, m.groups ?? {}, f.copies || (pref?.copies ?? false), named));
+      const host = sessionHost(fieldsOf(prefGroups, m.groups ?? {}, f.matched));
       return host === undefined ? undefined : date ? { host, date } : { host };
     }
     return undefined;
