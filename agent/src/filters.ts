@@ -5,6 +5,8 @@ import { compileFail2ban, type FilterSpec } from "./fail2ban/engine.js";
 import { gotosocialAuthFilter, nginxAuthFilter, type HttpFinding } from "./http-filters.js";
 import { sshdFilter, type SshdMode } from "./sshd-filter.js";
 
+import { detachedCopy } from "./line-scan.js";
+
 export { scanBytes } from "./line-scan.js";
 
 /** A regex engine that is linear in the input (V8's experimental engine, enabled by the `fleetwall` binary). */
@@ -113,7 +115,8 @@ export function canonicalizer(): (host: string) => string | undefined {
         c = null;
       }
       if (seen.size >= 10_000) seen.clear();
-      seen.set(host, c);
+      // a copy: the key would otherwise keep alive the block of the log it was cut from
+      seen.set(detachedCopy(host), c);
     }
     return c ?? undefined;
   };

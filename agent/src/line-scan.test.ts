@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { scanBytes } from "./line-scan.js";
+import { detachedCopy, scanBytes } from "./line-scan.js";
 
 /** What scanLines must give: every line with its number, as split("\n") gives them. */
 function bySplit(text: string, literals: string[]): { lines: number; seen: [string, number][] } {
@@ -59,5 +59,25 @@ describe("scanBytes: the lines holding a literal, with their numbers", () => {
     // the dense half is handed over whole, the rest (a literal every 1,000 lines) only where it is
     expect(got.seen.some(([l]) => l.includes("cron[5000]:"))).toBe(true);
     expect(got.seen.filter(([, n]) => n > 40_000).length).toBe(20);
+  });
+});
+
+describe("scanBytes on bytes that are not all ASCII, valid UTF-8 or not", () => {
+  it("hands over each line as UTF-8 decodes it, over many blocks", () => {
+    const r = rng(11);
+    const pieces = [Buffer.from("sshd[1]: Failed "), Buffer.from("cron "), Buffer.from("é"), Buffer.from([0xe2, 0x82]), Buffer.from([0xff]), Buffer.from([0xc3]), Buffer.from("x"), Buffer.from("€sshd")];
+    for (let k = 0; k < 20; k++) {
+      const lines = Array.from({ length: 2000 + Math.floor(r() * 8000) }, () => Buffer.concat(Array.from({ length: Math.floor(r() * 6) }, () => pieces[Math.floor(r() * pieces.length)] as Buffer)));
+      const bytes = Buffer.concat(lines.flatMap((l) => [l, Buffer.from("\n")]));
+      const literals = [["sshd"], ["cron", "x"], [], ["é"]][k % 4] as string[];
+      expect(scanned((v) => scanBytes(bytes, literals, v))).toEqual(bySplit(bytes.toString("utf8"), literals));
+    }
+  });
+});
+
+describe("detachedCopy: a string cut from a block, copied", () => {
+  it.each(["", "a", "203.0.113.7", "2001:db8::1234", "x".repeat(100)])("is the same text: %s", (s) => {
+    const block = `prefix ${s} suffix`;
+    expect(detachedCopy(block.slice(7, 7 + s.length))).toBe(s);
   });
 });

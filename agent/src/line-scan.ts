@@ -44,12 +44,16 @@ function finderFor(sample: Uint8Array, literals: readonly string[]): Finder | un
 }
 
 /** The lines of `text` holding a literal (every line without a finder); returns the number of lines. */
-function scan(text: string, find: Finder | undefined, visit: (line: string, n: number) => void): number {
+function scan(text: string, find: Finder | undefined, visit: (line: string, n: number, at: number) => void): number {
   if (!find) {
     // every line: split, a builtin, is the cheapest way to cut them all out
     const lines = text.split("\n");
     if (lines[lines.length - 1] === "") lines.pop();
-    for (let i = 0; i < lines.length; i++) visit(lines[i] as string, i + 1);
+    for (let i = 0, at = 0; i < lines.length; i++) {
+      const line = lines[i] as string;
+      visit(line, i + 1, at);
+      at += line.length + 1;
+    }
     return lines.length;
   }
   let pos = 0;
@@ -65,7 +69,7 @@ function scan(text: string, find: Finder | undefined, visit: (line: string, n: n
     }
     if (end === -1) end = text.length;
     n++;
-    visit(text.slice(pos, end), n);
+    visit(text.slice(pos, end), n, pos);
     pos = end + 1;
   }
   // the lines after the last literal
@@ -75,6 +79,14 @@ function scan(text: string, find: Finder | undefined, visit: (line: string, n: n
   }
   return pos < text.length ? n + 1 : n;
 }
+
+/**
+ * A copy of a string cut out of a log's text, for keeping beyond its line (a session's address, a
+ * cache key): V8 shares a slice's characters with the whole text it was cut from (a block of 64 KiB
+ * here, a read of the live follower), and one kept slice keeps the whole block alive. A string
+ * shorter than 13 characters is never such a slice.
+ */
+export const detachedCopy = (s: string): string => (s.length < 12 ? s : ` ${s}`.slice(1));
 
 /** Bytes decoded at a time: small strings are cheap to make and to collect. */
 const BLOCK = 64 * 1024;
@@ -90,6 +102,8 @@ const BLOCK = 64 * 1024;
  */
 export function scanBytes(bytes: Buffer, literals: readonly string[], visit: (line: string, n: number) => void): number {
   const find = finderFor(bytes.subarray(0, 16384), literals);
+  // ASCII literals are found in a latin1 decoding of any block, at the same places as in UTF-8's
+  const asciiLiterals = literals.every((l) => NON_ASCII.test(l) === false);
   let n = 0;
   // where nearly every line of a block held a literal (an sshd log for sshd), the next seven
   // blocks' lines are all handed over: the filter looks for its literal itself, a search first is waste
@@ -97,13 +111,18 @@ export function scanBytes(bytes: Buffer, literals: readonly string[], visit: (li
   for (let start = 0; start < bytes.length; ) {
     const nl = bytes.indexOf(10, Math.min(start + BLOCK, bytes.length) - 1);
     const end = nl === -1 ? bytes.length : nl + 1;
-    const text = bytes.toString(isAscii(bytes.subarray(start, end)) ? "latin1" : "utf8", start, end);
+    const ascii = isAscii(bytes.subarray(start, end));
+    // a block with non-ASCII text is read as latin1 too (UTF-8 decoding a whole block, invalid
+    // sequences and all, cost more than the rest of the work), and only the lines handed over that
+    // hold a non-ASCII byte are decoded as UTF-8: one byte a character, so a line's place is its bytes'
+    const latin1 = ascii || asciiLiterals;
+    const text = bytes.toString(latin1 ? "latin1" : "utf8", start, end);
     const before = n;
     let visited = 0;
     const searched = unsearched === 0;
-    n += scan(text, searched ? find : undefined, (line, i) => {
+    n += scan(text, searched ? find : undefined, (line, i, at) => {
       visited++;
-      visit(line, before + i);
+      visit(ascii || !latin1 || !NON_ASCII.test(line) ? line : bytes.toString("utf8", start + at, start + at + line.length), before + i);
     });
     if (!searched) unsearched--;
     else if (find && visited * 10 >= (n - before) * 9) unsearched = 7;
@@ -111,3 +130,5 @@ export function scanBytes(bytes: Buffer, literals: readonly string[], visit: (li
   }
   return n;
 }
+
+const NON_ASCII = /[^\x00-\x7f]/;

@@ -90,15 +90,17 @@ export function parseFailedFor(content: string): FailedFor {
   const method = content.slice(7, sp);
   let rest = content.slice(sp + 5);
   if (rest.startsWith("invalid user ")) rest = rest.slice(13);
-  const at = fromPositions(rest);
-  if (at.length === 0) return undefined;
+  const lastFrom = rest.lastIndexOf(" from ");
+  if (lastFrom < 0) return undefined;
   const info = withInfo(method);
   if (!info) {
     // no auth info: the last `from <addr> port <n>` that ends the line is sshd's own
-    TAIL_PLAIN.lastIndex = (at[0] as number) + 6;
+    TAIL_PLAIN.lastIndex = lastFrom + 6;
     const host = TAIL_PLAIN.exec(rest)?.groups?.host;
-    if (host !== undefined) return { kind: "found", host, user: rest.slice(0, at[0]), method };
-  } else {
+    if (host !== undefined) return { kind: "found", host, user: rest.slice(0, lastFrom), method };
+  }
+  const at = fromPositions(rest);
+  if (info) {
     const found = [...candidates(rest, at, TAIL_PLAIN), ...candidates(rest, at, info)];
     if (found.length) return verdict(rest, found.sort((a, b) => b.at - a.at), method);
   }
