@@ -22,9 +22,10 @@ describe("agentPermissions", () => {
     expect(p.publish.filter((s) => s.startsWith("$KV."))).toEqual(["$KV.fleetwall-hosts.h1"]);
   });
 
-  it("leaves consumers to the controller and operators (whose consumers the controller's guard judges)", () => {
+  it("leaves consumers to the controller: operators read by direct get and may create, delete or steer none", () => {
     expect(CONTROLLER_PERMISSIONS.publish).toContain("$JS.API.>");
-    expect(OPERATOR_PERMISSIONS.publish).toContain("$JS.API.CONSUMER.CREATE.*.*.>");
+    expect(OPERATOR_PERMISSIONS.publish.filter((s) => /^\$JS\.(API\.CONSUMER|FC|ACK)\b|^\$JS\.API\.>$|^>$/.test(s))).toEqual([]);
+    expect(OPERATOR_PERMISSIONS.publish).toContain("$JS.API.DIRECT.GET.KV_fleetwall-bans");
   });
 });
 

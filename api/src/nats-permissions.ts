@@ -68,7 +68,11 @@ export const CONTROLLER_PERMISSIONS: NatsPermissions = {
   subscribe: ["fleetwall.>", "$KV.>", "_INBOX.>", "$JS.EVENT.ADVISORY.CONSUMER.>"],
 };
 
-/** An operator's `fleetwall` CLI: asks the controller and the agents (their ban elements), reads the buckets, writes nothing directly. */
+/**
+ * An operator's `fleetwall` CLI: asks the controller and the agents (their ban elements), reads the
+ * buckets by direct get (`bans list` reads the decisions as agents catch up), writes nothing
+ * directly, and creates no JetStream consumer.
+ */
 export const OPERATOR_PERMISSIONS: NatsPermissions = {
   publish: [
     "fleetwall.ctl.>",
@@ -78,13 +82,10 @@ export const OPERATOR_PERMISSIONS: NatsPermissions = {
     "$JS.API.STREAM.NAMES",
     `$JS.API.DIRECT.GET.${kvStream(DESIRED_BUCKET)}.>`,
     `$JS.API.DIRECT.GET.${kvStream(HOSTS_BUCKET)}.>`,
+    `$JS.API.DIRECT.GET.${kvStream(BANS_BUCKET)}`,
     `$JS.API.DIRECT.GET.${kvStream(BANS_BUCKET)}.>`,
     `$JS.API.DIRECT.GET.${kvStream(PROTECTION_BUCKET)}.>`,
     `$JS.API.STREAM.MSG.GET.*`,
-    "$JS.API.CONSUMER.CREATE.*.*.>",
-    "$JS.API.CONSUMER.CREATE.*",
-    "$JS.API.CONSUMER.DELETE.*.*",
-    "$JS.FC.>",
   ],
   subscribe: ["_INBOX.>"],
 };
