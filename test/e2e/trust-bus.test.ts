@@ -205,7 +205,7 @@ describe("the bus cannot be clogged, filled or turned (#18 rows 3, 4, 8, 9, 10)"
     expect(log()).not.toMatch(/overwritten by another writer|unreadable value in the (bans|hosts) bucket/);
   }, 180_000);
 
-  it("row 8 (the guard, for operators' consumers): a consumer delivering into another host's desired state, a durable one, past four per inbox prefix, and into inboxes nobody listens on are deleted; the hosts stay in sync", async () => {
+  it("row 8 (the guard, for consumers made with FLEET keys): a consumer delivering into another host's desired state, a durable one, past four per inbox prefix, and into inboxes nobody listens on are deleted; the hosts stay in sync", async () => {
     // neither agents nor operators may create consumers (refused below); FLEET's controller key may,
     // and the server does not check the deliver subject: the guard judges what such a key makes
     await expect(jetstreamManager(await s.as("operator")).then((op) => op.consumers.add(BANS_STREAM, { name: "op", deliver_subject: "_INBOX.op", ack_policy: AckPolicy.None }))).rejects.toThrow(/Permissions Violation/);
