@@ -41,6 +41,8 @@ describe("bans list --host H --elements on a secured fleet", () => {
     [e1, e2] = s.fleet.hosts as [FleetHost, FleetHost];
     await s.fleet.cli(["bans", "add", X, "--reason", "elements test", ...s.operator]);
     await waitFor(`${X} banned on e1`, () => s.banned(e1, X), 30_000, 100);
+    // and reported: a listing's first line is e1's last report, a heartbeat behind its kernel
+    await waitFor("e1's report of the ban", async () => /^host e1: enforces 1 decisions/m.test((await elements("e1")).stdout), 30_000, 200);
   }, 180_000);
 
   afterAll(async () => {
