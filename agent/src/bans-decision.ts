@@ -1,4 +1,5 @@
 import { matchesSelector, parseCidr, type BanDecision, type Family, type Labels } from "@fleetwall/api";
+import type { LocalBan } from "./bans-local.js";
 
 /** What one decision asks of this host's sets: which set, which element, until when (ms; Infinity for never). */
 export interface BanEntry {
@@ -102,4 +103,16 @@ function signedCidr(text: string): { family: "ip" | "ip6"; prefix: number; text:
   } catch {
     return undefined;
   }
+}
+
+/** What a host reports of its bans: what it believes it enforces, as a digest, and what nft refused. */
+export interface BanTruth {
+  epoch: number;
+  loading: boolean;
+  count: number;
+  digest: string;
+  refused: { element: string; error: string }[];
+  refusedTotal: number;
+  local: LocalBan[];
+  localTotal: number;
 }

@@ -4,7 +4,7 @@ import type { FirewallBackend } from "./backend.js";
 import { BanBelief } from "./bans-belief.js";
 import { BanChanges } from "./bans-changes.js";
 import { BanKernel } from "./bans-kernel.js";
-import type { BanEntry } from "./bans-decision.js";
+import type { BanEntry, BanTruth } from "./bans-decision.js";
 import { LocalBans, type LocalBan } from "./bans-local.js";
 import { FULL_CHECK_MAX, listingDiffers, rebuildContent, spotPicks } from "./bans-rebuild.js";
 
@@ -21,18 +21,6 @@ export interface BanSyncOptions {
   now?: () => number;
   /** Length of the digest's epochs (api/ban-digest.ts); tests make it short. */
   epochMs?: number;
-}
-
-/** What a host reports of its bans: what it believes it enforces, as a digest, and what nft refused. */
-export interface BanTruth {
-  epoch: number;
-  loading: boolean;
-  count: number;
-  digest: string;
-  refused: { element: string; error: string }[];
-  refusedTotal: number;
-  local: LocalBan[];
-  localTotal: number;
 }
 
 /**
@@ -262,9 +250,10 @@ export class BanSync {
         const { intervals, singles, replanAt } = this.#changes.take(this.#belief, this.#local, this.#kernel, this.#now());
         for (const [id, at] of replanAt) this.#replanAt.set(id, at);
         // an interval set's changes stay in one batch: a network goes in once those it covers left
-        const max = Math.max(1, (this.options.maxBatch ?? 50_000) - intervals.length);
-        await this.#kernel.apply([...intervals, ...singles.slice(0, max)]);
-        for (let i = max; i < singles.length; i += this.options.maxBatch ?? 50_000) await this.#kernel.apply(singles.slice(i, i + (this.options.maxBatch ?? 50_000)));
+        const batch = this.options.maxBatch ?? 50_000;
+        const first = Math.max(1, batch - intervals.length);
+        await this.#kernel.apply([...intervals, ...singles.slice(0, first)]);
+        for (let i = first; i < singles.length; i += batch) await this.#kernel.apply(singles.slice(i, i + batch));
       }
       this.#flushing = undefined;
       this.#armReplan();

@@ -58,7 +58,7 @@ export async function createTestNet(hostCount: number, options: { attackers?: nu
     exec: (ns, argv, input) => sh("ip", ["netns", "exec", ns, ...argv], input === undefined ? {} : { input }),
     async destroy() {
       for (const ns of names) await killNamespace(ns);
-      await shQuiet("ip", ["link", "del", bridge]);
+      await removeRootLinks(prefix, bridge);
       release();
     },
   };
@@ -111,6 +111,22 @@ async function removeLeftovers(prefix: string, bridge: string): Promise<void> {
   for (const line of list.split("\n")) {
     const ns = line.split(" ")[0];
     if (ns && ns.startsWith(`${prefix}-`)) await killNamespace(ns);
+  }
+  await removeRootLinks(prefix, bridge);
+}
+
+/**
+ * Deletes the slot's bridge and the root ends of its veth pairs. A namespace is freed by the kernel
+ * only once nothing holds it, so a veth whose namespace a stuck process kept alive outlives
+ * `ip netns del` and would make every later `ip link add` of its name fail with "File exists";
+ * deleting the root end removes the pair at once.
+ */
+async function removeRootLinks(prefix: string, bridge: string): Promise<void> {
+  const links = await sh("ip", ["-o", "link", "show"]).catch(() => "");
+  const veth = new RegExp(`^\\d+: (${prefix}v\\d+)[@:]`);
+  for (const line of links.split("\n")) {
+    const name = veth.exec(line)?.[1];
+    if (name) await shQuiet("ip", ["link", "del", name]);
   }
   await shQuiet("ip", ["link", "del", bridge]);
 }
