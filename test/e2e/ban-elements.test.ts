@@ -59,7 +59,11 @@ describe("bans list --host H --elements on a secured fleet", () => {
     expect(row(rows, e1.ip4)).toMatchObject({ set: "allow4", state: "own" });
     expect(row(rows, "127.0.0.0/8")).toMatchObject({ set: "allow4", state: "own" });
     expect(rows.filter((x) => x.state !== "in force" && x.state !== "own" && x.state !== "covered")).toEqual([]);
-    const text = await elements("e1");
+    // the head line is the controller's view, from e1's reports (one a second here): it follows the kernel
+    const text = await waitFor("e1's report of its ban", async () => {
+      const x = await elements("e1");
+      return /^host e1: enforces 1 decisions/m.test(x.stdout) ? x : undefined;
+    }, 30_000, 500).catch(async () => elements("e1"));
     expect(text.stdout).toMatch(/^host e1: enforces 1 decisions/m);
     expect(text.stdout).toMatch(new RegExp(`^ban4\\s+${X.replaceAll(".", "\\.")}\\s+in force\\s`, "m"));
   }, 60_000);
@@ -117,11 +121,11 @@ describe("bans list --host H --elements on a secured fleet", () => {
       expect(r.code).toBe(1);
       expect(row(rowsOf(r), BANNED)).toMatchObject({ set: "net4", from: ["cli"], detail: expect.stringMatching(/interval overlaps|exists/i) });
       expect(row(rowsOf(r), HAND_NET)).toMatchObject({ set: "net4", state: "EXTRA" });
-      // the first line is what e1 reported to the controller, which can be a heartbeat behind its kernel
+      // the head line is the controller's view, from e1's reports: it follows within a report or two
       const text = await waitFor("e1's report of the refusal", async () => {
         const x = await elements("e1");
         return /^host e1: .*: nft REFUSED/m.test(x.stdout) ? x : undefined;
-      }, 30_000, 200);
+      }, 30_000, 500).catch(async () => elements("e1"));
       expect(text.stdout).toMatch(/^net4\s+203\.0\.113\.128\/27\s+REFUSED\s+-\s+never\s+cli\s+\S/m);
       expect(text.stdout).toMatch(/^host e1: .*: nft REFUSED 1 element\(s\): 203\.0\.113\.128\/27/m);
       // e2's kernel took it
