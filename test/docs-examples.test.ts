@@ -35,7 +35,7 @@ describe("documentation examples", () => {
 });
 
 describe("the README's NATS set-up", () => {
-  it("includes the authorization block by a path relative to the config, which nats-server -t accepts", () => {
+  it("includes the accounts block by a path relative to the config, which nats-server -t accepts", () => {
     const readme = readFileSync(join(REPO, "README.md"), "utf8");
     const line = /^printf '(include [^\\']+)\\n' > (\S+)$/m.exec(readme);
     expect(line?.[1]).toBe("include fleetwall-auth.conf");

@@ -16,6 +16,8 @@ export * from "./bans.js";
 export * from "./bans-listing.js";
 export * from "./bans-elements.js";
 export * from "./bans-changes.js";
+export * from "./bans-reader.js";
+export * from "./bans-snapshot.js";
 export * from "./defender.js";
 export * from "./filters.js";
 export * from "./jail-counter.js";

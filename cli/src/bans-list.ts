@@ -1,5 +1,6 @@
 import { Kvm } from "@nats-io/kv";
-import { BANS_BUCKET, BANS_HOSTS_REQUEST, HOSTS_BUCKET, HostBansReply, HostRegistration, SEAL_KEY_PREFIX, matchesSelector, parseBanDecision, parseEnvelopeText, type BanDecision, type HostBansRow, type Labels } from "@fleetwall/api";
+import { readBansSnapshot } from "@fleetwall/agent";
+import { BANS_HOSTS_REQUEST, HOSTS_BUCKET, HostBansReply, HostRegistration, SEAL_KEY_PREFIX, matchesSelector, parseBanDecision, parseEnvelopeText, type BanDecision, type HostBansRow, type Labels } from "@fleetwall/api";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { BanRefusedError, withNats } from "./bans-command.js";
 import type { NatsAccess } from "./nats-access.js";
@@ -90,37 +91,16 @@ async function hostBans(nc: NatsConnection): Promise<HostBansRow[]> {
   return HostBansReply.parse(msg.json()).hosts;
 }
 
-/**
- * nats.js stops a KV watch without deleting its ordered consumer, which the server keeps until it is
- * inactive; the controller's consumer guard would then find it unlistened and delete it. The CLI
- * deletes it itself as it leaves: unsubscribed first, so that the ordered consumer does not make a
- * new one when its old one goes.
- */
-async function deleteWatchConsumer(watch: { stop(): void }): Promise<void> {
-  watch.stop();
-  await new Promise((resolve) => setImmediate(resolve));
-  const oc = (watch as { _data?: { api?: { delete(stream: string, name: string): Promise<boolean> }; stream?: string; name?: string } })._data;
-  if (oc?.api && oc.stream && oc.name) await oc.api.delete(oc.stream, oc.name).catch(() => undefined);
-}
-
+/** The fleet's decisions in the bans bucket, read by direct get (no consumer: the operator may make none). */
 async function decisions(nc: NatsConnection): Promise<BanDecision[]> {
-  const bans = await new Kvm(nc).open(BANS_BUCKET, { bindOnly: true });
+  const dec = new TextDecoder();
   const out: BanDecision[] = [];
-  const watch = await bans.watch();
-  try {
-    if ((await bans.status()).values === 0) watch.stop();
-    for await (const e of watch) {
-      if (e.operation === "PUT" && !e.key.startsWith(SEAL_KEY_PREFIX)) {
-        const env = parseEnvelopeText(e.string());
-        const d = env.success ? parseBanDecision(env.data.payload) : undefined;
-        if (d) out.push(d);
-      }
-      if (e.delta === 0) break;
-    }
-  } finally {
-    await deleteWatchConsumer(watch);
+  for (const e of await readBansSnapshot(nc)) {
+    if (!e.data || e.key.startsWith(SEAL_KEY_PREFIX)) continue;
+    const env = parseEnvelopeText(dec.decode(e.data));
+    const d = env.success ? parseBanDecision(env.data.payload) : undefined;
+    if (d) out.push(d);
   }
-  watch.stop();
   return out;
 }
 

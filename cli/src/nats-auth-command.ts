@@ -6,8 +6,9 @@ import { ConfigError } from "./config.js";
 
 /**
  * Creates one nkey per fleetwall process (controller, operator CLI, each agent) in `dir`: the seed
- * files the processes authenticate with (--nats-nkey), and `fleetwall-auth.conf`, the authorization
- * block to include in nats-server's configuration. Returns the files written.
+ * files the processes authenticate with (--nats-nkey), and `fleetwall-auth.conf`, the `accounts`
+ * block to include in nats-server's configuration (FLEET with JetStream for the controller and
+ * operators, AGENTS for the agents). Returns the files written.
  */
 export async function writeNatsAuth(dir: string, hostIds: readonly string[]): Promise<string[]> {
   for (const id of hostIds) if (!HOST_ID_PATTERN.test(id)) throw new ConfigError(`--host: "${id}" is not a host id: ${HOST_ID_RULE}`);

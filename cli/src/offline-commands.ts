@@ -76,7 +76,7 @@ export function addToolCommands(program: Command): void {
 
   program
     .command("nats-auth")
-    .description("create an nkey per process (controller, operator, each agent) and the nats-server authorization block that confines each")
+    .description("create an nkey per process (controller, operator, each agent) and the nats-server accounts block (FLEET with JetStream, AGENTS) that confines each")
     .requiredOption("--host <id>", "an agent's host id (repeatable)", collect)
     .requiredOption("--out <dir>", "where to write the seed files and fleetwall-auth.conf")
     .action(async (opts: { host: string[]; out: string }) => {

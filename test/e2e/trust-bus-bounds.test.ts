@@ -82,12 +82,13 @@ describe("the controller reads the bus within bounds (#18, second review)", () =
     expect(exited).toBe("running");
   }, 120_000);
 
-  it("consumers an operator's nkey made while the controller was down are judged when it starts; what one copied into the desired stream is purged", async () => {
+  it("consumers a FLEET key made while the controller was down are judged when it starts; what one copied into the desired stream is purged", async () => {
     for (const a of [50, 51, 52]) await s.fleet.cli(["bans", "add", `203.0.113.${a}`, ...s.operator]);
     await waitFor("the bans on t2", () => s.banned(t2, "203.0.113.52"), 15_000);
     await s.fleet.controller?.stop();
     // the server checks a create request's subject, never the deliver subject in its body
-    const jsm = await jetstreamManager(await s.as("operator"));
+    // FLEET's controller key (operators may create no consumer)
+    const jsm = await jetstreamManager(await s.as("controller"));
     const filter = `$KV.${BANS_BUCKET}.>`;
     await jsm.consumers.add(BANS_STREAM, { durable_name: "copier", deliver_subject: `$KV.${DESIRED_BUCKET}.t2`, deliver_policy: DeliverPolicy.All, filter_subject: filter, ack_policy: AckPolicy.None });
     for (let i = 0; i < 6; i += 1) await jsm.consumers.add(BANS_STREAM, { durable_name: `held${i}`, deliver_subject: `_INBOX_t1.held${i}`, filter_subject: filter, ack_policy: AckPolicy.None });

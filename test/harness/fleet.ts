@@ -2,6 +2,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { ConnectionOptions } from "@nats-io/transport-node";
 import { FleetStatus } from "@fleetwall/api";
 import { createTestNet, type NetHost, type TestNet } from "./netns.js";
 import { freePort, startNats, startNatsCluster, type NatsServer } from "./nats.js";
@@ -76,7 +77,8 @@ export interface Fleet {
 export interface FleetOptions {
   attackers?: number;
   /** nats-server configuration added to the defaults (authorization, TLS), its URL scheme, and the flags the harness's own CLI calls (status) need. */
-  nats?: { config?: string | ((serverAddress: string) => string); scheme?: string; clientArgs?: string[]; cluster?: number };
+  /** `connect`: how the harness's own checks of a cluster connect (the credentials `config` asks for). */
+  nats?: { config?: string | ((serverAddress: string) => string); scheme?: string; clientArgs?: string[]; cluster?: number; connect?: Partial<ConnectionOptions> };
 }
 
 export async function createFleet(hosts: { id: string; labels: string }[], options: FleetOptions = {}): Promise<Fleet> {
@@ -87,7 +89,8 @@ export async function createFleet(hosts: { id: string; labels: string }[], optio
   let natsServers: NatsServer[];
   try {
     const config = options.nats?.config;
-    natsServers = options.nats?.cluster ? await startNatsCluster({ host: net.gw4, logDir: join(dir, "logs"), size: options.nats.cluster }) : [await startNats({ host: net.gw4, logDir: join(dir, "logs"), ...(config ? { config: typeof config === "string" ? config : config(net.gw4) } : {}), ...(options.nats?.scheme ? { scheme: options.nats.scheme } : {}) })];
+    const clusterConfig = typeof config === "function" ? config(net.gw4) : config;
+    natsServers = options.nats?.cluster ? await startNatsCluster({ host: net.gw4, logDir: join(dir, "logs"), size: options.nats.cluster, ...(clusterConfig ? { config: clusterConfig } : {}), ...(options.nats.connect ? { connect: options.nats.connect } : {}) }) : [await startNats({ host: net.gw4, logDir: join(dir, "logs"), ...(config ? { config: typeof config === "string" ? config : config(net.gw4) } : {}), ...(options.nats?.scheme ? { scheme: options.nats.scheme } : {}) })];
   } catch (e) {
     await net.destroy();
     rmSync(dir, { recursive: true, force: true });

@@ -2,7 +2,7 @@ import { createServer } from "node:net";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect } from "@nats-io/transport-node";
+import { connect, type ConnectionOptions } from "@nats-io/transport-node";
 import { startProc, type Proc } from "./procs.js";
 import { waitFor } from "./sh.js";
 
@@ -82,14 +82,16 @@ async function readyByConnect(url: string): Promise<void> {
  * Starts `size` nats-servers on `host` as one JetStream cluster (routes between all of them), and
  * waits until JetStream has a meta leader. Each server can be stopped and restarted on its own.
  */
-export async function startNatsCluster(options: { host: string; logDir: string; size: number }): Promise<NatsServer[]> {
+export async function startNatsCluster(options: { host: string; logDir: string; size: number; config?: string; connect?: Partial<ConnectionOptions> }): Promise<NatsServer[]> {
+  // the harness's own checks: with `config`'s authorization, as one of its users (`connect`)
+  const dial = (servers: string | string[]) => connect({ servers, reconnect: false, timeout: 1000, ...options.connect });
   const ports = [];
   for (let i = 0; i < options.size; i += 1) ports.push({ client: await freePort(options.host), route: await freePort(options.host) });
   const servers: NatsServer[] = [];
   try {
     for (const [i, p] of ports.entries()) {
       const routes = ports.filter((_, j) => j !== i).map((q) => `nats-route://${options.host}:${q.route}`);
-      const config = `server_name: n${i + 1}\ncluster {\n  name: fleetwall-test\n  listen: ${options.host}:${p.route}\n  routes: [${routes.join(", ")}]\n}\n`;
+      const config = `server_name: n${i + 1}\ncluster {\n  name: fleetwall-test\n  listen: ${options.host}:${p.route}\n  routes: [${routes.join(", ")}]\n}\n${options.config ?? ""}`;
       servers.push(await startNats({ host: options.host, logDir: options.logDir, name: `nats-${i + 1}`, config, port: p.client }));
     }
     // a full mesh: NATS does not forward between routes, so every pair must be connected
@@ -97,9 +99,9 @@ export async function startNatsCluster(options: { host: string; logDir: string; 
       for (const a of servers) {
         for (const b of servers) {
           if (a === b) continue;
-          const [na, nb] = [await connect({ servers: a.url, reconnect: false, timeout: 1000 }), await connect({ servers: b.url, reconnect: false, timeout: 1000 })];
+          const [na, nb] = [await dial(a.url), await dial(b.url)];
           try {
-            const subject = `mesh.${a.port}.${b.port}`;
+            const subject = `fleetwall.mesh.${a.port}.${b.port}`;
             let got = false;
             na.subscribe(subject, { callback: () => void (got = true) });
             await na.flush();
@@ -119,7 +121,7 @@ export async function startNatsCluster(options: { host: string; logDir: string; 
       return true;
     }, 30_000, 250);
     await waitFor("a JetStream meta leader", async () => {
-      const nc = await connect({ servers: servers.map((s) => s.url), reconnect: false, timeout: 1000 });
+      const nc = await dial(servers.map((s) => s.url));
       try {
         const r = await nc.request("$JS.API.INFO", "", { timeout: 1000 });
         return !(r.json<{ error?: unknown }>().error);

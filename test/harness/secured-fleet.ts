@@ -41,13 +41,18 @@ export interface SecuredFleet {
 }
 
 /** The documented secured deployment: `fleetwall nats-auth`, one nkey per process, the controller's key pinned on agents. */
-export async function securedFleet(ids: string[], options: { attackers?: number; policy?: string; controller?: string[] | ((fleet: Fleet) => string[]); natsName?: string; agent?: (h: FleetHost) => string[] } = {}): Promise<SecuredFleet> {
+/** `cluster`: that many NATS servers in one JetStream cluster (the controller then needs `--replicas`). */
+export async function securedFleet(ids: string[], options: { attackers?: number; policy?: string; controller?: string[] | ((fleet: Fleet) => string[]); natsName?: string; agent?: (h: FleetHost) => string[]; cluster?: number } = {}): Promise<SecuredFleet> {
   const creds = mkdtempSync(join(tmpdir(), "fleetwall-trust-"));
   const seed = (name: string) => join(creds, `${name}.nk`);
   await sh("node", [CLI, "nats-auth", ...ids.flatMap((id) => ["--host", id]), "--out", creds]);
   const fleet = await createFleet(ids.map((id) => ({ id, labels: "role=any" })), {
     attackers: options.attackers ?? 1,
-    nats: { config: readFileSync(join(creds, "fleetwall-auth.conf"), "utf8"), clientArgs: ["--nats-nkey", seed("operator")] },
+    nats: {
+      config: readFileSync(join(creds, "fleetwall-auth.conf"), "utf8"),
+      clientArgs: ["--nats-nkey", seed("operator")],
+      ...(options.cluster ? { cluster: options.cluster, connect: { authenticator: nkeyAuthenticator(new TextEncoder().encode(readFileSync(seed("controller"), "utf8").trim())) } } : {}),
+    },
   });
   const clients: NatsConnection[] = [];
   for (const h of fleet.hosts) {
