@@ -89,13 +89,25 @@ describe("only sshd's lines count", () => {
   });
 });
 
+/** Every method OpenSSH logs `Accepted` with (auth.c: `Accepted %s for %s%.100s from %.200s port %d ssh2%s%s`). */
+const ACCEPTED: ((addr: string) => string)[] = [
+  (a) => `Accepted publickey for deploy from ${a} port 5000 ssh2: ED25519 SHA256:def`,
+  (a) => `Accepted password for deploy from ${a} port 5000 ssh2`,
+  (a) => `Accepted keyboard-interactive/pam for deploy from ${a} port 5000 ssh2`,
+  (a) => `Accepted keyboard-interactive/bsdauth for deploy from ${a} port 5000 ssh2`,
+  (a) => `Accepted gssapi-with-mic for deploy from ${a} port 5000 ssh2`,
+  (a) => `Accepted hostbased for deploy from ${a} port 5000 ssh2: RSA SHA256:x, client user "deploy", client host "h"`,
+  (a) => `Accepted none for deploy from ${a} port 5000 ssh2`,
+];
+const accepted = (addr: string, i: number): string => (ACCEPTED[i % ACCEPTED.length] as (a: string) => string)(addr);
+
 /** One connection's lines: a legitimate login, or an attacker's failures. */
 const legit = (pid: number, addr: string, variant: number): string[] => {
   const p = `h sshd[${pid}]:`;
   const lines = [
     ...(variant & 1 ? [`${p} Connection from ${addr} port 5000 on 198.18.0.1 port 22 rdomain ""`] : []),
     ...(variant & 2 ? [`${p} Failed publickey for deploy from ${addr} port 5000 ssh2: RSA SHA256:abc`] : []),
-    `${p} Accepted publickey for deploy from ${addr} port 5000 ssh2: ED25519 SHA256:def`,
+    `${p} ${accepted(addr, variant >> 2)}`,
     `${p} pam_unix(sshd:session): session opened for user deploy(uid=1000) by (uid=0)`,
     `${p} Received disconnect from ${addr} port 5000:11: disconnected by user`,
     `${p} Disconnected from user deploy ${addr} port 5000`,
@@ -125,6 +137,32 @@ describe("sessions are a pid and an address", () => {
       for (const l of legit(42, "198.18.0.5", 0)) expect(f(l), `${mode}: ${l}`).toBeUndefined();
       for (const l of attack(43, A, 0)) f(l);
       for (const l of legit(43, "198.18.0.5", 3)) expect(f(l), `${mode}: ${l}`).toBeUndefined();
+    }
+  });
+
+  const MODES = ["sshd", "sshd-ddos", "sshd-extra", "sshd-aggressive"];
+  it.each(MODES.flatMap((mode) => ACCEPTED.map((_, i) => [mode, accepted("198.18.0.5", i)])))("%s: a pending failure of a previous connection does not make %s a failure", (mode, login) => {
+    const f = compileFilter(mode, []);
+    const p = "2026-12-06T07:32:01.000000+00:00 web-7 sshd[4003]:";
+    expect(f(`${p} Disconnecting: Too many authentication failures [preauth]`)).toBeUndefined();
+    expect(f(`${p} ${login}`)).toBeUndefined();
+    expect(f(`${p} Received disconnect from 198.18.0.5 port 43504:11: disconnected by user`)).toBeUndefined();
+    expect(f(`${p} Disconnected from user deploy 198.18.0.5 port 43504`)).toBeUndefined();
+  });
+
+  it.each(["sshd-ddos", "sshd-aggressive"])("%s: a line that ends a connection ends its session: the next connection on the pid is not charged to it", (mode) => {
+    const f = compileFilter(mode, []);
+    const p = "2026-12-06T07:35:01.000000+00:00 web-7 sshd[5005]:";
+    expect(f(`${p} error: kex_exchange_identification: client sent invalid protocol identifier "GET / HTTP/1.1"`)).toBeUndefined();
+    expect(f(`${p} banner exchange: Connection from 198.18.0.5 port 53694: invalid format`)).toBe("198.18.0.5");
+    // a new connection on the same pid: its address-less line waits for its own address
+    expect(f(`${p} error: kex_exchange_identification: Connection closed by remote host`)).toBeUndefined();
+    expect(f(`${p} Connection closed by 203.0.113.9 port 55559`)).toBe("203.0.113.9");
+    for (const end of ["Did not receive identification string from 198.18.0.6", "Bad protocol version identification 'x' from 198.18.0.6 port 4", "Unable to negotiate with 198.18.0.6 port 4: no matching key exchange method found."]) {
+      const g = compileFilter(mode, []);
+      g(`${p} ${end}`);
+      expect(g(`${p} error: kex_exchange_identification: Connection closed by remote host`), end).toBeUndefined();
+      expect(g(`${p} Connection closed by 203.0.113.9 port 55559`), end).toBe("203.0.113.9");
     }
   });
 
