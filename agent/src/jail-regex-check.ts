@@ -25,12 +25,26 @@ export interface RegexIssue {
   message: string;
 }
 
-function issue(path: (string | number)[], compile: () => unknown): RegexIssue[] {
+/** V8's message without the (expanded, often long) source it quotes: `Invalid regular expression: /…/l: Unterminated group` → `Unterminated group`. */
+const reason = (e: unknown): string => (e as Error).message.replace(/Invalid regular expression: \/[\s\S]*\/[a-z]*: /, "");
+
+/** A fail2ban regex with its tags and Python group syntax stubbed: what JavaScript's parser says of the rest. */
+function parseError(regex: string): unknown {
+  try {
+    new RegExp(regex.replace(/<\/?F-[\w-]+\/?>|<[A-Z][\w-]*>/g, "x").replace(/\(\?P</g, "(?<").replace(/\(\?P=(\w+)\)/g, "\\k<$1>").replace(/^\(\?[aiLmsux]+\)/, ""));
+    return undefined;
+  } catch (e) {
+    return e;
+  }
+}
+
+function issue(path: (string | number)[], compile: () => unknown, regex?: string): RegexIssue[] {
   try {
     compile();
     return [];
   } catch (e) {
-    return [{ path, message: `refused by the agent's regex engine: ${(e as Error).message}` }];
+    const unparsable = regex === undefined ? undefined : parseError(regex);
+    return [{ path, message: unparsable ? `does not parse: ${reason(unparsable)}` : `refused by the agent's regex engine: ${reason(e)}` }];
   }
 }
 
@@ -40,13 +54,14 @@ function issue(path: (string | number)[], compile: () => unknown): RegexIssue[] 
  * run on V8's linear-time engine (`linear`, ./filters.ts).
  */
 export function jailRegexIssues(jail: JailRegexes): RegexIssue[] {
-  if (!isFail2banJail(jail)) return (jail.failRegex ?? []).flatMap((re, i) => (re.includes("<HOST>") ? issue(["failRegex", i], () => linear(re)) : []));
+  if (!isFail2banJail(jail)) return (jail.failRegex ?? []).flatMap((re, i) => (re.includes("<HOST>") ? issue(["failRegex", i], () => linear(re), re) : []));
   const multiline = (jail.maxLines ?? 1) > 1;
   const translated = (re: string) => () => translateRegex(re, { multiline });
+  const check = (path: (string | number)[], re: string) => issue(path, translated(re), re);
   return [
-    ...(jail.prefRegex === undefined ? [] : issue(["prefRegex"], translated(jail.prefRegex))),
-    ...(jail.failRegex ?? []).flatMap((re, i) => issue(["failRegex", i], translated(re))),
-    ...(jail.ignoreRegex ?? []).flatMap((re, i) => issue(["ignoreRegex", i], translated(re))),
+    ...(jail.prefRegex === undefined ? [] : check(["prefRegex"], jail.prefRegex)),
+    ...(jail.failRegex ?? []).flatMap((re, i) => check(["failRegex", i], re)),
+    ...(jail.ignoreRegex ?? []).flatMap((re, i) => check(["ignoreRegex", i], re)),
     ...(jail.datePattern === undefined ? [] : issue(["datePattern"], () => dateTemplates(jail.datePattern))),
   ];
 }
