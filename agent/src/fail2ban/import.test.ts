@@ -222,6 +222,19 @@ describe("imported jails", () => {
     expect(why.match(/other\.example/g)).toHaveLength(1);
   });
 
+  it("says where a jail's own ignoreip drops [DEFAULT]'s addresses, and labels each note by kind", () => {
+    const { imp } = imported({ "/e/jail.d/b.local": "[svc]\nignoreip = 127.0.0.1/8 198.18.0.9\n" });
+    const line = (n: (typeof imp.notes)[number]) => `${n.kind ?? "not imported"}: ${n.jail}: ${n.what}: ${n.why}`;
+    const lines = imp.notes.map(line).join("\n");
+    expect(lines).toMatch(/^note: svc: ignoreip: the jail's own ignoreip replaces \[DEFAULT\]'s, as in fail2ban: this jail does not ignore ::1$/m);
+    expect(lines).toMatch(/^converted: DEFAULT: ignoreip: addresses every imported jail ignores are a fleet-wide Allow BanList/m);
+    expect(lines).toMatch(/^converted: [^:]*: ignoreip 127\.0\.0\.1\/8: written as 127\.0\.0\.0\/8/m);
+    expect(lines).toMatch(/^not imported: DEFAULT: ignoreip monitor\.example: a host name/m);
+    // a jail whose own ignoreip holds all of [DEFAULT]'s drops nothing: no note
+    const same = imported({ "/e/jail.d/b.local": "[svc]\nignoreip = 127.0.0.1/8 ::1 198.18.0.9\n" });
+    expect(same.imp.notes.map(line).join("\n")).not.toMatch(/replaces \[DEFAULT\]'s/);
+  });
+
   it("reports every setting that changes fail2ban's behaviour and is not taken over, once per value", () => {
     const { why } = imported({
       "/e/jail.d/c.local": "[DEFAULT]\nusedns = warn\nbantime.rndtime = 30\nbantime.overalljails = true\nignoreself = false\nignorecommand = /bin/check <ip>\nport = ssh\n[svc]\nport = 0:65535\nusedns = no\n",
