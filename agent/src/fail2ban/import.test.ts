@@ -201,6 +201,9 @@ describe("imported jails", () => {
     const script = host ? render(host.ruleset, { sshPorts: [22], sshSources: { ip: [], ip6: [] }, nats: [], dhcp: false }).script : "";
     expect(script).toMatch(/chain input \{[^}]*policy accept;/);
     expect(script).not.toMatch(/\b(drop|reject)\b|baseline\/(loopback|invalid|tcp)/);
+    // and accepts nothing of its own: its chains are empty (docs/detection.md says what render shows)
+    expect(script).toMatch(/chain in_f2b \{\s*\}/);
+    expect(script).not.toMatch(/f2b\/icmp/);
     const svc = p.spec.jails.find((j) => j.name === "svc");
     const match = compileFilter(svc);
     expect(match("Dec  6 01:00:00 svc: bad login from 203.0.113.9")).toBe("203.0.113.9");
