@@ -2,7 +2,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { compileFilter } from "./filters.js";
 import { parseFailedFor } from "./sshd-filter-failed.js";
-import { splitSession, sshdFilter } from "./sshd-filter.js";
+import { MAX_SESSIONS, sessionStore, splitSession, sshdFilter } from "./sshd-filter.js";
+import { findReference, type Found } from "./sshd-rules.js";
 
 const V = "198.18.77.7"; // the victim an attacker names
 const A = "203.0.113.9"; // the attacker's real address
@@ -202,3 +203,40 @@ describe("sessions are a pid and an address", () => {
     );
   });
 });
+
+describe("the session table", () => {
+  const find = findReference("aggressive");
+  const found = (content: string) => find(content) as Found;
+
+  it("holds at most MAX_SESSIONS sessions, the oldest going first", () => {
+    const store = sessionStore();
+    const pending = found("Disconnecting: Too many authentication failures [preauth]");
+    for (let pid = 0; pid < MAX_SESSIONS * 2; pid++) store(`h sshd ${pid}`, pending, 0);
+    expect(store.size).toBe(MAX_SESSIONS);
+  });
+
+  it.each([
+    "Connection closed by 203.0.113.9 port 4 [preauth]",
+    "Connection reset by 203.0.113.9 port 4",
+    "Disconnected from authenticating user root 203.0.113.9 port 4 [preauth]",
+    "Received disconnect from 203.0.113.9 port 4:11: disconnected by user",
+    "Received disconnect from 203.0.113.9 port 4:11: Bye Bye [preauth]",
+    "Accepted keyboard-interactive/pam for deploy from 203.0.113.9 port 4 ssh2",
+    "banner exchange: Connection from 203.0.113.9 port 4: invalid format",
+    "Did not receive identification string from 203.0.113.9",
+    "Bad protocol version identification 'x' from 203.0.113.9 port 4",
+    "Unable to negotiate with 203.0.113.9 port 4: no matching key exchange method found.",
+    "Read from socket failed: Connection reset by peer",
+  ])("a line that ends the connection frees its session: %s", (end) => {
+    const store = sessionStore();
+    const f = found(end);
+    expect(f, end).toBeDefined();
+    store("h sshd 1", found("Disconnecting: Too many authentication failures [preauth]"), 0);
+    store("h sshd 2", found("Invalid user a from 203.0.113.9 port 4"), 0);
+    expect(store.size).toBe(2);
+    store("h sshd 1", f, 0);
+    store("h sshd 2", f, 0);
+    expect(store.size).toBe(0);
+  });
+});
+
