@@ -144,14 +144,20 @@ function compileRegexes(failRegex: readonly string[]): Matcher {
 export function linear(source: string): RegExp {
   if (!source.includes("<HOST>")) throw new LinearRegexError(`regex ${JSON.stringify(source)} has no <HOST>`);
   const expanded = source.replace("<HOST>", HOST);
+  let re: RegExp;
+  try {
+    re = new RegExp(expanded);
+  } catch (e) {
+    throw new LinearRegexError(`regex ${JSON.stringify(source)} does not parse: ${(e as Error).message}`, { cause: e });
+  }
   try {
     new RegExp(expanded, "l");
-    return new RegExp(expanded);
   } catch (e) {
     const why = (e as Error).message;
     if (/Invalid (regular expression )?flags/.test(why)) {
       throw new LinearRegexError(`the linear-time regex engine is off: run node with ${REGEX_FLAGS.join(" ")}`, { cause: e });
     }
-    throw new LinearRegexError(`regex ${JSON.stringify(source)} cannot run in linear time or does not parse: ${why}`, { cause: e });
+    throw new LinearRegexError(`regex ${JSON.stringify(source)} cannot run in linear time (backreferences, lookaround): ${why}`, { cause: e });
   }
+  return re;
 }

@@ -2,7 +2,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { compileFilter } from "./filters.js";
 import { parseFailedFor } from "./sshd-filter-failed.js";
-import { splitSession, sshdFilter } from "./sshd-filter.js";
+import { MAX_SESSIONS, sessionStore, splitSession, sshdFilter } from "./sshd-filter.js";
+import { findReference, type Found } from "./sshd-rules.js";
 
 const V = "198.18.77.7"; // the victim an attacker names
 const A = "203.0.113.9"; // the attacker's real address
@@ -89,13 +90,25 @@ describe("only sshd's lines count", () => {
   });
 });
 
+/** Every method OpenSSH logs `Accepted` with (auth.c: `Accepted %s for %s%.100s from %.200s port %d ssh2%s%s`). */
+const ACCEPTED: ((addr: string) => string)[] = [
+  (a) => `Accepted publickey for deploy from ${a} port 5000 ssh2: ED25519 SHA256:def`,
+  (a) => `Accepted password for deploy from ${a} port 5000 ssh2`,
+  (a) => `Accepted keyboard-interactive/pam for deploy from ${a} port 5000 ssh2`,
+  (a) => `Accepted keyboard-interactive/bsdauth for deploy from ${a} port 5000 ssh2`,
+  (a) => `Accepted gssapi-with-mic for deploy from ${a} port 5000 ssh2`,
+  (a) => `Accepted hostbased for deploy from ${a} port 5000 ssh2: RSA SHA256:x, client user "deploy", client host "h"`,
+  (a) => `Accepted none for deploy from ${a} port 5000 ssh2`,
+];
+const accepted = (addr: string, i: number): string => (ACCEPTED[i % ACCEPTED.length] as (a: string) => string)(addr);
+
 /** One connection's lines: a legitimate login, or an attacker's failures. */
 const legit = (pid: number, addr: string, variant: number): string[] => {
   const p = `h sshd[${pid}]:`;
   const lines = [
     ...(variant & 1 ? [`${p} Connection from ${addr} port 5000 on 198.18.0.1 port 22 rdomain ""`] : []),
     ...(variant & 2 ? [`${p} Failed publickey for deploy from ${addr} port 5000 ssh2: RSA SHA256:abc`] : []),
-    `${p} Accepted publickey for deploy from ${addr} port 5000 ssh2: ED25519 SHA256:def`,
+    `${p} ${accepted(addr, variant >> 2)}`,
     `${p} pam_unix(sshd:session): session opened for user deploy(uid=1000) by (uid=0)`,
     `${p} Received disconnect from ${addr} port 5000:11: disconnected by user`,
     `${p} Disconnected from user deploy ${addr} port 5000`,
@@ -125,6 +138,32 @@ describe("sessions are a pid and an address", () => {
       for (const l of legit(42, "198.18.0.5", 0)) expect(f(l), `${mode}: ${l}`).toBeUndefined();
       for (const l of attack(43, A, 0)) f(l);
       for (const l of legit(43, "198.18.0.5", 3)) expect(f(l), `${mode}: ${l}`).toBeUndefined();
+    }
+  });
+
+  const MODES = ["sshd", "sshd-ddos", "sshd-extra", "sshd-aggressive"];
+  it.each(MODES.flatMap((mode) => ACCEPTED.map((_, i) => [mode, accepted("198.18.0.5", i)])))("%s: a pending failure of a previous connection does not make %s a failure", (mode, login) => {
+    const f = compileFilter(mode, []);
+    const p = "2026-12-06T07:32:01.000000+00:00 web-7 sshd[4003]:";
+    expect(f(`${p} Disconnecting: Too many authentication failures [preauth]`)).toBeUndefined();
+    expect(f(`${p} ${login}`)).toBeUndefined();
+    expect(f(`${p} Received disconnect from 198.18.0.5 port 43504:11: disconnected by user`)).toBeUndefined();
+    expect(f(`${p} Disconnected from user deploy 198.18.0.5 port 43504`)).toBeUndefined();
+  });
+
+  it.each(["sshd-ddos", "sshd-aggressive"])("%s: a line that ends a connection ends its session: the next connection on the pid is not charged to it", (mode) => {
+    const f = compileFilter(mode, []);
+    const p = "2026-12-06T07:35:01.000000+00:00 web-7 sshd[5005]:";
+    expect(f(`${p} error: kex_exchange_identification: client sent invalid protocol identifier "GET / HTTP/1.1"`)).toBeUndefined();
+    expect(f(`${p} banner exchange: Connection from 198.18.0.5 port 53694: invalid format`)).toBe("198.18.0.5");
+    // a new connection on the same pid: its address-less line waits for its own address
+    expect(f(`${p} error: kex_exchange_identification: Connection closed by remote host`)).toBeUndefined();
+    expect(f(`${p} Connection closed by 203.0.113.9 port 55559`)).toBe("203.0.113.9");
+    for (const end of ["Did not receive identification string from 198.18.0.6", "Bad protocol version identification 'x' from 198.18.0.6 port 4", "Unable to negotiate with 198.18.0.6 port 4: no matching key exchange method found."]) {
+      const g = compileFilter(mode, []);
+      g(`${p} ${end}`);
+      expect(g(`${p} error: kex_exchange_identification: Connection closed by remote host`), end).toBeUndefined();
+      expect(g(`${p} Connection closed by 203.0.113.9 port 55559`), end).toBe("203.0.113.9");
     }
   });
 
@@ -164,3 +203,40 @@ describe("sessions are a pid and an address", () => {
     );
   });
 });
+
+describe("the session table", () => {
+  const find = findReference("aggressive");
+  const found = (content: string) => find(content) as Found;
+
+  it("holds at most MAX_SESSIONS sessions, the oldest going first", () => {
+    const store = sessionStore();
+    const pending = found("Disconnecting: Too many authentication failures [preauth]");
+    for (let pid = 0; pid < MAX_SESSIONS * 2; pid++) store(`h sshd ${pid}`, pending, 0);
+    expect(store.size).toBe(MAX_SESSIONS);
+  });
+
+  it.each([
+    "Connection closed by 203.0.113.9 port 4 [preauth]",
+    "Connection reset by 203.0.113.9 port 4",
+    "Disconnected from authenticating user root 203.0.113.9 port 4 [preauth]",
+    "Received disconnect from 203.0.113.9 port 4:11: disconnected by user",
+    "Received disconnect from 203.0.113.9 port 4:11: Bye Bye [preauth]",
+    "Accepted keyboard-interactive/pam for deploy from 203.0.113.9 port 4 ssh2",
+    "banner exchange: Connection from 203.0.113.9 port 4: invalid format",
+    "Did not receive identification string from 203.0.113.9",
+    "Bad protocol version identification 'x' from 203.0.113.9 port 4",
+    "Unable to negotiate with 203.0.113.9 port 4: no matching key exchange method found.",
+    "Read from socket failed: Connection reset by peer",
+  ])("a line that ends the connection frees its session: %s", (end) => {
+    const store = sessionStore();
+    const f = found(end);
+    expect(f, end).toBeDefined();
+    store("h sshd 1", found("Disconnecting: Too many authentication failures [preauth]"), 0);
+    store("h sshd 2", found("Invalid user a from 203.0.113.9 port 4"), 0);
+    expect(store.size).toBe(2);
+    store("h sshd 1", f, 0);
+    store("h sshd 2", f, 0);
+    expect(store.size).toBe(0);
+  });
+});
+

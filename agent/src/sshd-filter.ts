@@ -49,7 +49,7 @@ export interface SshdFilterOptions {
 }
 
 /** Sessions fail2ban remembers: 100, for 5 minutes; a busy server has more, so fleetwall keeps more. */
-const MAX_SESSIONS = 10_000;
+export const MAX_SESSIONS = 10_000;
 
 const SESSION_MS = 5 * 60_000;
 
@@ -60,9 +60,9 @@ const SESSION_MS = 5 * 60_000;
  * an address (a login, a refused key of a valid user, a new connection) belongs to a new session:
  * a legitimate login on a reused pid never inherits another connection's failures.
  */
-function sessionStore(): (id: string, found: Found, t: number) => Session {
+export function sessionStore(): ((id: string, found: Found, t: number) => Session) & { readonly size: number } {
   const sessions = new Map<string, Session>();
-  return (id: string, found: Found, t: number): Session => {
+  const store = (id: string, found: Found, t: number): Session => {
     const { rule: r, host, user } = found;
     const nofail = Boolean(r.nofail || r.gained);
     let s = sessions.get(id);
@@ -92,7 +92,8 @@ function sessionStore(): (id: string, found: Found, t: number) => Session {
     if (r.forget) sessions.delete(id);
     return s;
   };
-
+  // how many sessions are held: bounded by MAX_SESSIONS, and ended sessions are not among them
+  return Object.defineProperty(store, "size", { get: () => sessions.size }) as typeof store & { readonly size: number };
 }
 
 /** A line's session and what it means, or undefined for a line that is not an sshd line any rule matches. */

@@ -110,18 +110,24 @@ const OTHER: Record<SshdMode, Rule[]> = {
   aggressive: [],
 };
 OTHER.aggressive = OTHER.ddos;
-const ACCEPTED = rule("^Accepted \\w+ for (?<user>\\S+) from <HOST>(?:\\s|$)", { forget: true, gained: true });
+/**
+ * Every method OpenSSH logs a login with (auth.c: `Accepted %s%s%s for %s%.100s from %.200s port %d
+ * ssh2%s%s`, the method and `/submethod`): password, publickey, keyboard-interactive/pam,
+ * keyboard-interactive/bsdauth, gssapi-with-mic, hostbased, none. fail2ban's `\w+` misses those with
+ * '-' or '/', which left a pending failure on the pid for the login's address (docs/detection.md).
+ */
+const ACCEPTED = rule("^Accepted [\\w-]+(?:/[\\w-]+)? for (?<user>\\S+) from <HOST>(?:\\s|$)", { forget: true, gained: true });
 const DDOS: Rule[] = [
-  rule("^Did not receive identification string from <HOST>"),
+  rule("^Did not receive identification string from <HOST>", { forget: true }),
   rule("^kex_exchange_identification: (?:read: )?(?:[Cc]lient sent invalid protocol identifier|[Cc]onnection (?:closed by remote host|reset by peer))"),
-  rule("^Bad protocol version identification '.*' from <HOST>"),
+  rule("^Bad protocol version identification '.*' from <HOST>", { forget: true }),
   rule("^SSH: Server;Ltype: (?:Authname|Version|Kex);Remote: <HOST>-\\d+;[A-Z]\\w+:", { nofail: true }),
   rule("^Read from socket failed: Connection reset by peer", { forget: true }),
-  rule("^banner exchange: Connection from <HOST>" + ON_PORT + ": invalid format"),
+  rule("^banner exchange: Connection from <HOST>" + ON_PORT + ": invalid format", { forget: true }),
 ];
 const EXTRA: Rule[] = [
   rule("^Received disconnect from <HOST>" + ON_PORT + ":\\s*14: No(?: supported)? authentication methods available", { forget: true }),
-  rule("^Unable to negotiate with <HOST>" + ON_PORT + ": no matching " + ALG + " found\\."),
+  rule("^Unable to negotiate with <HOST>" + ON_PORT + ": no matching " + ALG + " found\\.", { forget: true }),
   rule("^Unable to negotiate a \\w+"),
   rule("^no matching " + ALG + " found:"),
 ];

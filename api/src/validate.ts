@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import { BanList } from "./banlist.js";
+import type { Jail } from "./jail.js";
 import { FirewallPolicy } from "./policy.js";
 
 type Issue = z.core.$ZodIssue;
@@ -53,8 +54,24 @@ export type ResourceResult =
 
 const KINDS = { FirewallPolicy, BanList } as const;
 
+/**
+ * A check of one valid jail that the schema cannot make (its regexes compiled by the agent's
+ * engine): each issue's path is inside the jail (`["failRegex", 1]`).
+ */
+export type JailCheck = (jail: Jail) => readonly { path: readonly (string | number)[]; message: string }[];
+
+export interface ParseOptions {
+  /** Run on every jail of a FirewallPolicy that passed the schema; any issue makes it invalid. */
+  checkJail?: JailCheck;
+}
+
+/** The issues `check` finds in a policy's jails, as `spec.jails[0].failRegex[1]: message`. */
+function jailIssues(policy: FirewallPolicy, check: JailCheck): string[] {
+  return (policy.spec.jails ?? []).flatMap((jail, i) => check(jail).map((issue) => `${pathText(["spec", "jails", i, ...issue.path])}: ${issue.message}`));
+}
+
 /** Validates one manifest document. Unknown kinds are reported, never thrown. */
-export function parseResource(doc: unknown): ResourceResult {
+export function parseResource(doc: unknown, options: ParseOptions = {}): ResourceResult {
   const obj = (doc ?? {}) as { kind?: unknown; metadata?: { name?: unknown } };
   const kind = typeof obj.kind === "string" ? obj.kind : "";
   const name = typeof obj.metadata?.name === "string" ? obj.metadata.name : "";
@@ -64,5 +81,8 @@ export function parseResource(doc: unknown): ResourceResult {
   }
   const parsed = schema.safeParse(doc);
   if (!parsed.success) return { ok: false, kind, name, errors: formatIssues(parsed.error) };
-  return { ok: true, resource: parsed.data as Resource };
+  const resource = parsed.data as Resource;
+  const errors = resource.kind === "FirewallPolicy" && options.checkJail ? jailIssues(resource, options.checkJail) : [];
+  if (errors.length) return { ok: false, kind, name, errors };
+  return { ok: true, resource };
 }

@@ -18,6 +18,7 @@ export function importFail2banDir(dir: string, options: { name: string; matchLab
   return { yaml, jails: imp.jails.map((j) => j.name), notes: imp.notes };
 }
 
+/** One line per note, labelled by kind: `converted:`, `note:` or `not imported:`. */
 export function formatNotes(notes: readonly ImportNote[]): string {
-  return notes.map((n) => `not imported: [${n.jail}] ${n.what}: ${n.why}`).join("\n") + (notes.length ? "\n" : "");
+  return notes.map((n) => `${n.kind ?? "not imported"}: [${n.jail}] ${n.what}: ${n.why}`).join("\n") + (notes.length ? "\n" : "");
 }

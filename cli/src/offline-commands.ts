@@ -55,11 +55,11 @@ export function addToolCommands(program: Command): void {
     .command("fail2ban [dir]")
     .description("fail2ban's enabled jails (jail.conf, jail.local, jail.d/, filter.d/) as a FirewallPolicy and an Allow BanList, printed as YAML")
     .option("--name <name>", "name of the FirewallPolicy", "fail2ban")
-    .option("--selector <k=v,...>", "labels of the hosts the jails run on (default: every host)", "")
+    .option("--selector <k=v,...>", "labels of the hosts the jails run on (default: every host)")
     .option("-o, --out <file>", "write the YAML to a file instead of standard output")
-    .action(async (dir: string | undefined, opts: { name: string; selector: string; out?: string }) => {
+    .action(async (dir: string | undefined, opts: { name: string; selector?: string; out?: string }) => {
       const { importFail2banDir, formatNotes } = await import("./import-command.js");
-      const matchLabels = Object.fromEntries(opts.selector.split(",").filter(Boolean).map((kv) => kv.split("=", 2) as [string, string]));
+      const matchLabels = Object.fromEntries((opts.selector ?? "").split(",").filter(Boolean).map((kv) => kv.split("=", 2) as [string, string]));
       const r = importFail2banDir(dir ?? "/etc/fail2ban", { name: opts.name, matchLabels, ...(opts.out ? { out: opts.out } : {}) });
       if (!opts.out) process.stdout.write(r.yaml);
       process.stderr.write(`imported jails: ${r.jails.join(", ") || "none"}\n${formatNotes(r.notes)}`);

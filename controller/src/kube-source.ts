@@ -1,5 +1,6 @@
+import { validateResource } from "./resource-check.js";
 import { CustomObjectsApi, KubeConfig, PatchStrategy, makeInformer, setHeaderOptions, type Informer, type KubernetesObject, type ObjectCache } from "@kubernetes/client-node";
-import { API_VERSION, parseResource, type HostRegistration, type Labels, type Resource } from "@fleetwall/api";
+import { API_VERSION, type HostRegistration, type Labels, type Resource } from "@fleetwall/api";
 import { backoffMs } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import type { ManifestError, PolicySet } from "./manifests.js";
@@ -215,7 +216,7 @@ export class KubeSource {
           continue;
         }
         const doc = { apiVersion: API_VERSION, kind: o.kind, metadata: { name, labels: o.metadata?.labels, annotations: o.metadata?.annotations, generation: o.metadata?.generation ?? 1 }, spec: o.spec };
-        const r = parseResource(doc);
+        const r = validateResource(doc);
         if (r.ok) {
           resources.push(r.resource);
           this.#lastValid.set(key, { uid, resourceVersion: o.metadata?.resourceVersion, resource: r.resource });

@@ -1,6 +1,7 @@
+import { validateResource } from "./resource-check.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Kvm, type KV } from "@nats-io/kv";
-import { LAST_GOOD_BUCKET, envelopeText, parseEnvelopeText, parseResource, signPayload, verifyEnvelope, type Resource, type SigningKey } from "@fleetwall/api";
+import { LAST_GOOD_BUCKET, envelopeText, parseEnvelopeText, signPayload, verifyEnvelope, type Resource, type SigningKey } from "@fleetwall/api";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import type { StreamSettings } from "./stream-settings.js";
@@ -76,7 +77,7 @@ export class LastGoodStore {
         this.log.error({ key: k }, "last good version not signed by this controller's key; ignored");
         continue;
       }
-      const r = parseResource(JSON.parse(env.data.payload) as unknown);
+      const r = validateResource(JSON.parse(env.data.payload) as unknown);
       if (!r.ok) {
         this.log.warn({ key: k, errors: r.errors }, "last good version no longer valid; ignored");
         continue;

@@ -116,3 +116,30 @@ describe("planPublish", () => {
     expect(plan.map((s) => [s.hostId, s.revision])).toEqual([["h1", 42], ["h2", 1]]);
   });
 });
+
+describe("a jail regex the agent would refuse", () => {
+  it("makes the policy invalid with the field's path (the agent's engine, not only the schema)", () => {
+    const text = `apiVersion: fleetwall.io/v1alpha1
+kind: FirewallPolicy
+metadata: {name: hand}
+spec:
+  hostSelector: {}
+  defaultInput: Accept
+  jails:
+    - name: x
+      source: {file: /var/log/x.log}
+      datePattern: "{^LN-BEG}"
+      failRegex: ["limiting requests, client: <HOST>,", "limiting (requests client: <HOST>,"]
+    - name: y
+      source: {file: /var/log/y.log}
+      failRegex: ['(a)\\1 from <HOST>']
+`;
+    const parsed = parseManifestText("y.yaml", text);
+    expect(parsed.resources).toEqual([]);
+    const errors = parsed.errors.flatMap((e) => e.errors);
+    expect(errors, errors.join("\n")).toHaveLength(2);
+    expect(errors[0]).toMatch(/^spec\.jails\[0\]\.failRegex\[1\]: does not parse: Unterminated group$/);
+    expect(errors[1]).toMatch(/^spec\.jails\[1\]\.failRegex\[0\]: refused by the agent's regex engine: regex .* cannot run in linear time/);
+  });
+});
+

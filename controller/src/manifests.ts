@@ -1,5 +1,6 @@
+import { validateResource } from "./resource-check.js";
 import { parseAllDocuments } from "yaml";
-import { canonicalJson, parseResource, type BanList, type FirewallPolicy, type Resource } from "@fleetwall/api";
+import { canonicalJson, type BanList, type FirewallPolicy, type Resource } from "@fleetwall/api";
 
 export interface ManifestError {
   file: string;
@@ -40,7 +41,7 @@ export function parseManifestText(file: string, text: string): ParsedFile {
     if (value === null || value === undefined) continue;
     const items = isList(value) ? value.items : [value];
     for (const item of items) {
-      const result = parseResource(item);
+      const result = validateResource(item);
       if (result.ok) out.resources.push(result.resource);
       else out.errors.push({ file, kind: result.kind, name: result.name, errors: result.errors });
     }

@@ -15,6 +15,20 @@ spec:
     - {name: open, action: Allow, protocol: tcp, ports: [${ports.join(", ")}]}
 `;
 
+/** A jail whose second fail-regex has an unterminated group: the schema takes it, the agent's engine does not. */
+const BAD_REGEX = `apiVersion: fleetwall.io/v1alpha1
+kind: FirewallPolicy
+metadata: {name: bad-regex}
+spec:
+  hostSelector: {}
+  defaultInput: Accept
+  jails:
+    - name: x
+      source: {file: /var/log/x.log}
+      datePattern: "{^LN-BEG}"
+      failRegex: ["limiting requests, client: <HOST>,", "limiting (requests client: <HOST>,"]
+`;
+
 /** 20,000 sources in two rules of 10,000 (the most one rule takes): 9,999 /24s of 10.0.0.0/9 and one attacker address each. */
 function bigPolicy(allowed: string): string {
   const rule = (r: number) => {
@@ -138,6 +152,13 @@ describe("--check-config checks what it can (issue 17)", () => {
   it("the controller refuses an invalid manifest in its directory, naming the file", async () => {
     fleet.writePolicy("bad.yaml", policy("bad", [70000]));
     expect(await refusal([...controller, "--source", `dir:${fleet.policyDir}`])).toMatch(/--source: bad\.yaml: FirewallPolicy bad: spec\.ingress\[0\]\.ports\[0\]: .*65535/);
+  });
+
+  it("the controller refuses a jail regex the agents would refuse, naming the field (it said \"configuration OK\")", async () => {
+    fleet.writePolicy("bad.yaml", BAD_REGEX);
+    expect(await refusal([...controller, "--source", `dir:${fleet.policyDir}`])).toContain("--source: bad.yaml: FirewallPolicy bad-regex: spec.jails[0].failRegex[1]: does not parse: Unterminated group");
+    fleet.writePolicy("bad.yaml", BAD_REGEX.replace("limiting (requests", "limiting requests"));
+    expect(await fleet.cli([...controller, "--source", `dir:${fleet.policyDir}`])).toBe("configuration OK\n");
   });
 
   it.each([

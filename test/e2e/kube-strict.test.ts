@@ -85,4 +85,18 @@ describe("a misspelt field on a real 1.24 API server, enforced by a fleet", () =
     await waitFor("the marker ban in force", async () => (await condition(BL, "marker", "Ready"))?.status === "True" && (await fleet.status()).hosts[0]?.activeBans === 1, 30_000, 200);
     expect(await open([`tcp:${web.ip4}:8081@${ATTACKER}`])).toEqual([true]);
   });
+
+  it("a jail regex the agents would refuse, which no schema can see, makes the policy Invalid naming the field, and opens nothing", async () => {
+    const hand = (regex: string) => policy("hand", { order: 5, ingress: [{ name: "all-9100", action: "Allow", protocol: "tcp", ports: [9100] }], jails: [{ name: "x", source: { file: "/var/log/x.log" }, datePattern: "{^LN-BEG}", failRegex: [regex] }] });
+    await api.apply(hand("limiting (requests client: <HOST>,"));
+    await waitFor("hand Invalid", async () => (await condition(FWP, "hand", "Ready"))?.reason === "Invalid", 60_000, 100);
+    expect((await condition(FWP, "hand", "Ready"))?.message).toContain("spec.jails[0].failRegex[0]: does not parse: Unterminated group");
+    expect((await condition(FWP, "hand", "Stalled"))?.status).toBe("True");
+    await fleet.waitInSync(30_000);
+    expect(await open([`tcp:${web.ip4}:9100`])).toEqual([false]);
+    // fixed, the same policy is taken and opens 9100 to everyone (so the check above could have seen it open)
+    await api.apply(hand("limiting requests client: <HOST>,"));
+    await waitFor("hand Ready", async () => (await condition(FWP, "hand", "Ready"))?.status === "True", 60_000, 100);
+    await waitFor("9100 open", async () => (await open([`tcp:${web.ip4}:9100`]))[0] === true, 30_000, 200);
+  });
 });

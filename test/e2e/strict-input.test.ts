@@ -48,6 +48,22 @@ spec:
     - {cidr: ${ATTACKER}, reason: scanner}
 `;
 
+/** A jail whose fail-regex has an unterminated group (hand-written or imported): the schema takes it, the agent's engine does not. */
+const BAD_REGEX = `apiVersion: fleetwall.io/v1alpha1
+kind: FirewallPolicy
+metadata: {name: hand}
+spec:
+  hostSelector: {}
+  order: 5
+  ingress:
+    - {name: metrics, action: Allow, protocol: tcp, ports: [9100]}
+  jails:
+    - name: x
+      source: {file: /var/log/x.log}
+      datePattern: "{^LN-BEG}"
+      failRegex: ["limiting (requests client: <HOST>,"]
+`;
+
 describe("strict input on a fleet", () => {
   let fleet: Fleet;
   let web: FleetHost;
@@ -108,5 +124,19 @@ describe("strict input on a fleet", () => {
     await waitFor("the attacker banned on db-1", async () => (await fleet.probe([`tcp:${db.ip4}:8081@${ATTACKER}`]))[`tcp:${db.ip4}:8081@${ATTACKER}`] === false, 30_000, 200);
     const r = await fleet.probe([`tcp:${web.ip4}:8081@${ATTACKER}`, `tcp:${web.ip4}:8081`, `tcp:${db.ip4}:8081`]);
     expect(Object.values(r)).toEqual([true, true, true]);
+  });
+
+  it("a jail regex the agents would refuse makes the policy invalid, by field, and is never published (it would open 9100 to everyone)", async () => {
+    fleet.writePolicy("hand.yaml", BAD_REGEX);
+    await waitFor("hand refused", async () => (await policyError("hand")) !== null, 30_000, 200);
+    expect(await policyError("hand")).toContain("spec.jails[0].failRegex[0]: does not parse: Unterminated group");
+    await fleet.waitInSync(30_000);
+    const r = await fleet.probe([`tcp:${web.ip4}:9100`]);
+    expect(r[`tcp:${web.ip4}:9100`]).toBe(false);
+    // the same policy with the regex fixed is taken, and opens what it says
+    fleet.writePolicy("hand.yaml", BAD_REGEX.replace("limiting (requests", "limiting requests"));
+    await waitFor("hand valid", async () => (await policyError("hand")) === null, 30_000, 200);
+    await fleet.waitInSync(30_000);
+    await waitFor("9100 open", async () => (await fleet.probe([`tcp:${web.ip4}:9100`]))[`tcp:${web.ip4}:9100`] === true, 30_000, 200);
   });
 });

@@ -201,6 +201,9 @@ describe("imported jails", () => {
     const script = host ? render(host.ruleset, { sshPorts: [22], sshSources: { ip: [], ip6: [] }, nats: [], dhcp: false }).script : "";
     expect(script).toMatch(/chain input \{[^}]*policy accept;/);
     expect(script).not.toMatch(/\b(drop|reject)\b|baseline\/(loopback|invalid|tcp)/);
+    // and accepts nothing of its own: its chains are empty (docs/detection.md says what render shows)
+    expect(script).toMatch(/chain in_f2b \{\s*\}/);
+    expect(script).not.toMatch(/f2b\/icmp/);
     const svc = p.spec.jails.find((j) => j.name === "svc");
     const match = compileFilter(svc);
     expect(match("Dec  6 01:00:00 svc: bad login from 203.0.113.9")).toBe("203.0.113.9");
@@ -220,6 +223,19 @@ describe("imported jails", () => {
     expect(why).toMatch(/DEFAULT: ignoreip: addresses every imported jail ignores are a fleet-wide Allow BanList/);
     expect(why.match(/monitor\.example/g)).toHaveLength(1); // told once, not once per jail
     expect(why.match(/other\.example/g)).toHaveLength(1);
+  });
+
+  it("says where a jail's own ignoreip drops [DEFAULT]'s addresses, and labels each note by kind", () => {
+    const { imp } = imported({ "/e/jail.d/b.local": "[svc]\nignoreip = 127.0.0.1/8 198.18.0.9\n" });
+    const line = (n: (typeof imp.notes)[number]) => `${n.kind ?? "not imported"}: ${n.jail}: ${n.what}: ${n.why}`;
+    const lines = imp.notes.map(line).join("\n");
+    expect(lines).toMatch(/^note: svc: ignoreip: the jail's own ignoreip replaces \[DEFAULT\]'s, as in fail2ban: this jail does not ignore ::1$/m);
+    expect(lines).toMatch(/^converted: DEFAULT: ignoreip: addresses every imported jail ignores are a fleet-wide Allow BanList/m);
+    expect(lines).toMatch(/^converted: [^:]*: ignoreip 127\.0\.0\.1\/8: written as 127\.0\.0\.0\/8/m);
+    expect(lines).toMatch(/^not imported: DEFAULT: ignoreip monitor\.example: a host name/m);
+    // a jail whose own ignoreip holds all of [DEFAULT]'s drops nothing: no note
+    const same = imported({ "/e/jail.d/b.local": "[svc]\nignoreip = 127.0.0.1/8 ::1 198.18.0.9\n" });
+    expect(same.imp.notes.map(line).join("\n")).not.toMatch(/replaces \[DEFAULT\]'s/);
   });
 
   it("reports every setting that changes fail2ban's behaviour and is not taken over, once per value", () => {

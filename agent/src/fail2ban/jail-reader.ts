@@ -12,6 +12,8 @@ export type DirLister = (dir: string) => string[];
 
 /** Something of fail2ban's configuration that was not taken over, and why. */
 export interface ImportNote {
+  /** converted: taken, in another form; note: taken, but it behaves otherwise; not imported (the default): left out. */
+  kind?: "converted" | "note" | "not imported";
   jail: string;
   what: string;
   why: string;
@@ -100,18 +102,32 @@ export function importFail2ban(read: FileReader, list: DirLister, dir: string): 
   }
   out.allow = ignores.length ? (ignores[0] as string[]).filter((a) => ignores.every((set) => set.includes(a))) : [];
   out.jails.forEach((j, i) => (j.ignore = (ignores[i] as string[]).filter((a) => !out.allow.includes(a))));
-  if (out.allow.length) out.notes.push({ jail: "DEFAULT", what: "ignoreip", why: `addresses every imported jail ignores are a fleet-wide Allow BanList (never banned by any jail, imported or not)${out.jails.some((j) => j.ignore.length) ? "; the others are on each jail's ignore" : ""}` });
+  out.notes.push(...replacedIgnores(cfg, imported.map((i) => i.section), ignores));
+  if (out.allow.length) out.notes.push({ kind: "converted", jail: "DEFAULT", what: "ignoreip", why: `addresses every imported jail ignores are a fleet-wide Allow BanList (never banned by any jail, imported or not)${out.jails.some((j) => j.ignore.length) ? "; the others are on each jail's ignore" : ""}` });
   for (const n of names) out.notes.push({ jail: "DEFAULT", what: `ignoreip ${n}`, why: "a host name: fleetwall does not resolve names; add its addresses" });
   out.notes.push(...unreadSettings(imported));
   out.notes = groupNotes(out.notes);
   return out;
 }
 
+/** Jails whose own ignoreip replaces [DEFAULT]'s (fail2ban does not add the two): what of [DEFAULT]'s they do not ignore. */
+function replacedIgnores(cfg: Config, sections: readonly string[], ignores: readonly string[][]): ImportNote[] {
+  const scratch: ImportNote[] = [];
+  const defaults = (cfg.get("DEFAULT", "ignoreip", { __name__: "DEFAULT" }) ?? "").split(/[\s,]+/).filter((a) => /^[0-9a-fA-F:.]+(\/\d+)?$/.test(a)).flatMap((a) => canonicalIgnore(a, "DEFAULT", scratch));
+  return sections.flatMap((section, i) => {
+    if (!cfg.options(section).includes("ignoreip")) return [];
+    const own = ignores[i] ?? [];
+    const dropped = defaults.filter((a) => !own.includes(a));
+    if (!dropped.length) return [];
+    return [{ kind: "note" as const, jail: section, what: "ignoreip", why: `the jail's own ignoreip replaces [DEFAULT]'s, as in fail2ban: this jail does not ignore ${dropped.join(", ")}` }];
+  });
+}
+
 /** The same note for several jails (a [DEFAULT] setting they inherit) as one note naming them all. */
 function groupNotes(notes: readonly ImportNote[]): ImportNote[] {
   const byText = new Map<string, ImportNote>();
   for (const n of notes) {
-    const k = `${n.what}\u0000${n.why}`;
+    const k = `${n.kind ?? ""}\u0000${n.what}\u0000${n.why}`;
     const g = byText.get(k);
     if (g) g.jail = `${g.jail}, ${n.jail}`;
     else byText.set(k, { ...n });
@@ -121,7 +137,7 @@ function groupNotes(notes: readonly ImportNote[]): ImportNote[] {
 
 function importJail(section: string, get: (o: string) => string | undefined, dir: string, read: FileReader, notes: ImportNote[]): Omit<ImportedJail, "ignore"> | undefined {
   const name = jailName(section);
-  if (name !== section) notes.push({ jail: section, what: "name", why: `renamed ${name}: jail names are lower case letters, digits and '-'` });
+  if (name !== section) notes.push({ kind: "converted", jail: section, what: "name", why: `renamed ${name}: jail names are lower case letters, digits and '-'` });
   const { name: filterName, options } = parseFilterSpec(get("filter") ?? section);
   const backend = (get("backend") ?? "auto").trim();
   const journal = backend.startsWith("systemd");
@@ -130,7 +146,7 @@ function importJail(section: string, get: (o: string) => string | undefined, dir
   if (filterName === "sshd") {
     const mode = options.mode ?? "normal";
     const builtin = SSHD_MODES[mode];
-    if (!builtin) notes.push({ jail: section, what: `mode ${mode}`, why: "not one of sshd's modes; normal used" });
+    if (!builtin) notes.push({ kind: "converted", jail: section, what: `mode ${mode}`, why: "not one of sshd's modes; normal used" });
     const source = sourceOf(section, get, journal, "_SYSTEMD_UNIT=sshd.service", notes);
     return source && { ...base, filter: builtin ?? "sshd", source };
   }
@@ -195,6 +211,6 @@ function canonicalIgnore(a: string, jail: string, notes: Fail2banImport["notes"]
     notes.push({ jail, what: `ignoreip ${a}`, why: "not an address or CIDR" });
     return [];
   }
-  if (cidrProblem(a)) notes.push({ jail, what: `ignoreip ${a}`, why: `written as ${text}, the network fail2ban means` });
+  if (cidrProblem(a)) notes.push({ kind: "converted", jail, what: `ignoreip ${a}`, why: `written as ${text}, the network fail2ban means` });
   return [text];
 }

@@ -47,7 +47,7 @@ export function timing(section: string, get: Get, notes: ImportNote[]): Timing {
     const v = get(o);
     const s = v === undefined ? fallback : fail2banSeconds(v);
     if (s === undefined || s <= 0) {
-      notes.push({ jail: section, what: `${o} ${v}`, why: s !== undefined && s < 0 ? "a permanent ban: fleetwall bans for at most its maximum; 4w used" : `not a time; ${duration(fallback)} used` });
+      notes.push({ kind: "converted", jail: section, what: `${o} ${v}`, why: s !== undefined && s < 0 ? "a permanent ban: fleetwall bans for at most its maximum; 4w used" : `not a time; ${duration(fallback)} used` });
       return s !== undefined && s < 0 ? 28 * 86400 : fallback;
     }
     return s;
@@ -71,21 +71,21 @@ function increment(section: string, get: Get, banTime: number, notes: ImportNote
   const rawMax = get("bantime.maxtime");
   const maxTime = rawMax ? fail2banSeconds(rawMax) : undefined;
   const max = maxTime ?? DEFAULT_MAX;
-  if (!rawMax?.trim()) notes.push({ jail: section, what: "bantime.maxtime (unset)", why: `fail2ban's bans grow up to 2^20 × bantime; fleetwall needs a longest ban: ${duration(DEFAULT_MAX)} used` });
-  else if (maxTime === undefined) notes.push({ jail: section, what: `bantime.maxtime ${rawMax}`, why: `not a time; ${duration(DEFAULT_MAX)} used` });
+  if (!rawMax?.trim()) notes.push({ kind: "converted", jail: section, what: "bantime.maxtime (unset)", why: `fail2ban's bans grow up to 2^20 × bantime; fleetwall needs a longest ban: ${duration(DEFAULT_MAX)} used` });
+  else if (maxTime === undefined) notes.push({ kind: "converted", jail: section, what: `bantime.maxtime ${rawMax}`, why: `not a time; ${duration(DEFAULT_MAX)} used` });
   const f = Number(get("bantime.factor") ?? "1");
   const factor = Number.isFinite(f) && f > 0 ? f : 1;
   const formula = (get("bantime.formula") ?? "").trim();
   const multipliers = (get("bantime.multipliers") ?? "").trim();
-  if (multipliers) notes.push({ jail: section, what: `bantime.multipliers ${multipliers}`, why: "fleetwall escalates by a constant factor: 2 (fail2ban's default formula) used" });
-  else if (formula && formula.replace(/\s+/g, "") !== "ban.Time*(1<<(ban.Countifban.Count<20else20))*banFactor") notes.push({ jail: section, what: `bantime.formula ${formula}`, why: "fleetwall escalates by a constant factor: 2 (fail2ban's default formula) used" });
+  if (multipliers) notes.push({ kind: "converted", jail: section, what: `bantime.multipliers ${multipliers}`, why: "fleetwall escalates by a constant factor: 2 (fail2ban's default formula) used" });
+  else if (formula && formula.replace(/\s+/g, "") !== "ban.Time*(1<<(ban.Countifban.Count<20else20))*banFactor") notes.push({ kind: "converted", jail: section, what: `bantime.formula ${formula}`, why: "fleetwall escalates by a constant factor: 2 (fail2ban's default formula) used" });
   else if (factor !== 1) {
     const show = (ts: number[]) => ts.map(duration).join(", ");
     const theirs = fail2banBanTimes(banTime, factor, max, 5);
     const ours = fleetwallBanTimes(banTime, 2, max, 5);
-    notes.push({ jail: section, what: `bantime.factor ${factor}`, why: `fleetwall's factor is the ratio of one ban to the previous: 2 used (fail2ban's doubling); fail2ban bans ${show(theirs)}, fleetwall ${show(ours)}: every repeat is ${factor}× shorter (raise banTime to ${duration(banTime * factor)} for longer repeats and a longer first ban)` });
+    notes.push({ kind: "note", jail: section, what: `bantime.factor ${factor}`, why: `fleetwall's factor is the ratio of one ban to the previous: 2 used (fail2ban's doubling); fail2ban bans ${show(theirs)}, fleetwall ${show(ours)}: every repeat is ${factor}× shorter (raise banTime to ${duration(banTime * factor)} for longer repeats and a longer first ban)` });
   }
-  notes.push({ jail: section, what: "bantime.increment", why: "fail2ban also counts each failure of an address it banned before as 2^n/2+1 failures (n earlier bans), banning it again sooner; fleetwall counts every failure once" });
+  notes.push({ kind: "note", jail: section, what: "bantime.increment", why: "fail2ban also counts each failure of an address it banned before as 2^n/2+1 failures (n earlier bans), banning it again sooner; fleetwall counts every failure once" });
   return { factor: 2, max: duration(max) };
 }
 

@@ -8,8 +8,8 @@ export interface ManifestOptions {
   matchLabels: Record<string, string>;
 }
 
-/** A policy that filters nothing: default Accept both ways, no rules, every baseline item off. */
-const NEUTRAL = { defaultInput: "Accept", defaultOutput: "Accept", baseline: { loopback: false, established: false, dropInvalid: false, badTcpFlags: false }, managementPorts: [] };
+/** A policy that filters nothing: default Accept both ways, no rules, every baseline item off, no ICMP accept of its own. */
+const NEUTRAL = { defaultInput: "Accept", defaultOutput: "Accept", baseline: { loopback: false, established: false, dropInvalid: false, badTcpFlags: false }, icmp: "None", managementPorts: [] };
 
 /**
  * The imported jails as a FirewallPolicy that changes no filtering (NEUTRAL: only its jails, and
