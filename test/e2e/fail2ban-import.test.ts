@@ -156,3 +156,12 @@ describe("fleetwall import fail2ban: Debian's stock jails on a test fleet", () =
     await waitFor(`${VHOST} banned on both hosts`, async () => (await Promise.all(hosts.map((x) => banned(x, VHOST)))).every(Boolean), 60_000, 200);
   }, 180_000);
 });
+
+describe("import fail2ban: its flags", () => {
+  it("refuses a --selector that is not key=value, naming the flag, and writes nothing", () => {
+    const run = spawnSync("node", [CLI, "import", "fail2ban", "/nonexistent-fail2ban", "--selector", "foo"], { encoding: "utf8" });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('--selector: label "foo" is not of the form key=value');
+    expect(run.stdout).toBe("");
+  });
+});
