@@ -3,7 +3,9 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import type { KV } from "@nats-io/kv";
 import { BANS_BUCKET, BANS_LIVE_PREFIX, BANS_REPUBLISH } from "@fleetwall/api";
 import type { Logger } from "pino";
+import { logDropped } from "@fleetwall/runtime";
 import { readBans, type NextBan } from "./bans-reader.js";
+import { judgeLive } from "./bans-live.js";
 
 /**
  * A follower whose bucket holds a revision it has not delivered catches up. The check is one small
@@ -16,6 +18,8 @@ const WATCH_CALM_CHECK_MS = 5_000;
 const WATCH_ALERT_MS = 60_000;
 /** Live bans held while catching up; beyond this they are dropped and read by another round. */
 export const HELD_LIVE_LIMIT = 20_000;
+/** The bytes of live bans held while catching up; beyond this they are dropped as beyond HELD_LIVE_LIMIT. */
+export const HELD_LIVE_BYTES = 16 * 1024 * 1024;
 
 export interface FollowerOptions {
   nc: NatsConnection;
@@ -25,15 +29,23 @@ export interface FollowerOptions {
   log: Logger;
   signal: AbortSignal;
   heldLiveLimit: number;
+  /** HELD_LIVE_BYTES unless given. */
+  heldLiveBytes?: number;
   /** `storedAtMs`: when the bucket stored the entry, when known (replay protection). */
   onEntry: (key: string, data: Uint8Array | null, storedAtMs?: number) => void;
   /** Every entry the bucket held when a catch-up began has been delivered. */
   onSynced?: () => void;
-  /** A live entry beyond the bucket's last revision was dropped (not from the bucket's stream). */
+  /** A live entry was dropped: not republished by the bans bucket's stream, or beyond its last revision. */
   onBogus: () => void;
 }
 
-const revisionOf = (m: Msg) => Number(m.headers?.get("Nats-Sequence") ?? 0);
+/** A live entry the bans bucket's stream republished (bans-live.ts), held while catching up. */
+interface LiveEntry {
+  key: string;
+  revision: number;
+  /** null: a deletion or purge, which carries no decision. */
+  data: Uint8Array | null;
+}
 
 /**
  * Follows the bans bucket in its order (see `AgentLink.watchBans`): live entries by subscription,
@@ -46,7 +58,8 @@ export class BansFollower {
   #last = 0;
   #lastAt = Date.now();
   /** Live entries held during a catch-up (undefined: live), and whether some did not fit. */
-  #held: Msg[] | undefined = [];
+  #held: LiveEntry[] | undefined = [];
+  #heldBytes = 0;
   #overflow = false;
   #catching: Promise<void> | undefined;
   #warnedNoRepublish = false;
@@ -92,30 +105,52 @@ export class BansFollower {
   }
 
   /** A live entry not held was stored as it arrives (`storedAtMs`; republished entries carry no time on 2.9). */
-  #deliverLive(m: Msg, revision: number, storedAtMs?: number): void {
-    // a deletion or purge carries no decision
-    const op = m.headers?.get("KV-Operation");
-    this.#deliver(m.subject.slice(BANS_LIVE_PREFIX.length), op ? null : m.data, revision, storedAtMs);
+  #deliverLive(e: LiveEntry, storedAtMs?: number): void {
+    this.#deliver(e.key, e.data, e.revision, storedAtMs);
   }
 
+  #dropped(reason: string, subject: string, revision?: number, until?: number): void {
+    this.o.onBogus();
+    logDropped(this.o.log, { reason, subject, revision, bucketRevision: until }, "live ban entry dropped");
+  }
+
+  /**
+   * A live message: judged by its headers before it can touch a revision, the held queue or start a
+   * catch-up (anyone may have a direct get's answer sent here); one already delivered costs nothing.
+   */
   #onLive(error: Error | null, m: Msg): void {
     if (error) return;
-    const revision = revisionOf(m);
-    if (!(revision > 0)) return;
-    if (this.#held) {
-      if (this.#held.length < this.o.heldLiveLimit) this.#held.push(m);
-      else this.#overflow = true;
+    const v = judgeLive(m.subject, m.headers);
+    if (!v.ok) return this.#dropped(v.reason, m.subject);
+    if (v.revision <= this.#last) return;
+    const e: LiveEntry = { key: v.key, revision: v.revision, data: m.headers?.get("KV-Operation") ? null : m.data };
+    if (this.#held) return this.#hold(e);
+    if (e.revision === this.#last + 1) return this.#deliverLive(e, Date.now());
+    this.#hold(e);
+    void this.catchUp(`revisions ${this.#last + 1}–${e.revision - 1} not delivered live`);
+  }
+
+  /** Holds a live entry during a catch-up, within the held count and bytes; beyond them the round reads the bucket again. */
+  #hold(e: LiveEntry): void {
+    const held = (this.#held ??= []);
+    const bytes = e.data?.length ?? 0;
+    if (held.length >= this.o.heldLiveLimit || this.#heldBytes + bytes > (this.o.heldLiveBytes ?? HELD_LIVE_BYTES)) {
+      this.#overflow = true;
       return;
     }
-    if (revision <= this.#last) return;
-    if (revision === this.#last + 1) return this.#deliverLive(m, revision, Date.now());
-    this.#held = [m];
-    void this.catchUp(`revisions ${this.#last + 1}–${revision - 1} not delivered live`);
+    held.push(e);
+    this.#heldBytes += bytes;
+  }
+
+  #setHeld(held: LiveEntry[] | undefined): void {
+    this.#held = held;
+    this.#heldBytes = 0;
+    for (const e of held ?? []) this.#heldBytes += e.data?.length ?? 0;
   }
 
   /** Catches up (one at a time) until the bucket and what came live meanwhile are delivered without a hole. */
   catchUp(why: string): Promise<void> {
-    this.#held ??= [];
+    if (!this.#held) this.#setHeld([]);
     this.#catching ??= this.#catchUpLoop(why).finally(() => {
       this.#catching = undefined;
     });
@@ -153,33 +188,31 @@ export class BansFollower {
     await readBans(this.o.next, this.#last, until, (k, d, r, at) => this.#deliver(k, d, r, at), this.o.signal);
     // revisions up to `until` the stream no longer holds were superseded by ones delivered or to come
     if (until > this.#last) this.#last = until;
-    const queue: Msg[] = this.#held ?? [];
+    const queue: LiveEntry[] = this.#held ?? [];
     if (this.#overflow) this.o.log.info({ bucket: BANS_BUCKET, after: this.#last, held: queue.length }, "more live bans came than can be held while catching up; reading the bucket again");
     // more came live than could be held: drop them all, the next round reads them from the bucket
-    const gap = this.#overflow ? ((this.#held = []), true) : this.#replay(queue, heldBefore, until);
+    const gap = this.#overflow ? (this.#setHeld([]), true) : this.#replay(queue, heldBefore, until);
     this.#overflow = false;
-    if (!gap) this.#held = undefined;
+    if (!gap) this.#setHeld(undefined);
     return !gap;
   }
 
   /** Delivers held live entries in order; true (and the rest held again) at the first hole. */
-  #replay(queue: Msg[], heldBefore: number, until: number): boolean {
-    this.#held = [];
+  #replay(queue: LiveEntry[], heldBefore: number, until: number): boolean {
+    this.#setHeld([]);
     for (let i = 0; i < queue.length; i += 1) {
-      const m = queue[i] as Msg;
-      const revision = revisionOf(m);
-      if (revision <= this.#last) continue;
-      if (i < heldBefore && revision > until) {
-        // not from the bucket's stream (only a controller may publish there): never fillable
-        this.o.onBogus();
-        this.o.log.warn({ subject: m.subject, revision, bucketRevision: until }, "live ban entry beyond the bucket's last revision dropped");
+      const e = queue[i] as LiveEntry;
+      if (e.revision <= this.#last) continue;
+      if (i < heldBefore && e.revision > until) {
+        // held before the bucket was asked, yet beyond its last revision: never fillable
+        this.#dropped("beyond the bucket's last revision", `${BANS_LIVE_PREFIX}${e.key}`, e.revision, until);
         continue;
       }
-      if (revision !== this.#last + 1) {
-        this.#held = queue.slice(i);
+      if (e.revision !== this.#last + 1) {
+        this.#setHeld(queue.slice(i));
         return true;
       }
-      this.#deliverLive(m, revision);
+      this.#deliverLive(e);
     }
     return false;
   }

@@ -1,6 +1,7 @@
 import type { DirectStreamAPI } from "@nats-io/jetstream";
 import { BANS_BUCKET } from "@fleetwall/api";
 import { abortError } from "@fleetwall/runtime";
+import { fromBansStream } from "./bans-live.js";
 
 /** One stored entry of the bans bucket, as a direct get returns it. */
 export interface StoredBan {
@@ -41,7 +42,10 @@ export function directBans(direct: DirectStreamAPI): NextBan {
     const m = await direct.getMessage(`KV_${BANS_BUCKET}`, { seq: from, next_by_subj: `${SUBJECTS}>` });
     if (!m) return null;
     const subject = m.subject;
-    if (!subject.startsWith(SUBJECTS)) throw new BansReadError(`entry ${m.seq} of the bans bucket has the subject ${subject}`);
+    // the answer names its stream and stored subject: only an entry of the bans bucket's stream counts
+    if (!fromBansStream(m.header.get("Nats-Stream"))) throw new BansReadError(`an answer for revision ${from} of the bans bucket came from the stream ${m.header.get("Nats-Stream")}`);
+    if (!subject.startsWith(SUBJECTS) || subject.length === SUBJECTS.length) throw new BansReadError(`entry ${m.seq} of the bans bucket has the subject ${subject}`);
+    if (!(Number.isSafeInteger(m.seq) && m.seq >= from)) throw new BansReadError(`asked for revision ${from} or later, got ${m.seq}`);
     return { key: subject.slice(SUBJECTS.length), data: m.header.get("KV-Operation") ? null : m.data, revision: m.seq, storedAtMs: Date.parse(m.timestamp) };
   };
 }

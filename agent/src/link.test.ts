@@ -255,14 +255,28 @@ describe("AgentLink.watchBans with entries it did not get live", () => {
       await waitFor("l.x and l.y", () => got.length === 3, 30_000, 20);
       expect(got).toEqual(["l.a=1", "l.x=2", "l.y=3"]);
       expect(lines.some((l) => l.includes("not delivered live"))).toBe(true);
+      // what nats-server republishes: the stream, the stored subject and its sequence
+      const watch = ctl.subscribe(`${BANS_LIVE_PREFIX}l.w`, { max: 1 });
       // an entry published on the live subjects with a revision the bucket never had is dropped
       ctl.publish(`${BANS_LIVE_PREFIX}l.z`, "forged", { headers: headersWith({ "Nats-Sequence": "999" }) });
+      // the next revision, as a direct get's answer from another stream carries it (the hijack)
+      const next = String((await kv.status()).streamInfo.state.last_seq + 1);
+      ctl.publish(`${BANS_LIVE_PREFIX}l.z`, "hijack", { headers: headersWith({ "Nats-Stream": "KV_fleetwall-desired", "Nats-Subject": "$KV.fleetwall-desired.b1", "Nats-Sequence": next }) });
+      // the bans stream's name with another key's stored subject
+      ctl.publish(`${BANS_LIVE_PREFIX}l.z`, "other key", { headers: headersWith({ "Nats-Stream": `KV_${BANS_BUCKET}`, "Nats-Subject": `$KV.${BANS_BUCKET}.l.q`, "Nats-Sequence": next }) });
       await kv.put("l.w", "4");
       await waitFor("l.w", () => got.includes("l.w=4"), 30_000, 20);
-      await waitFor("the forged entry dropped", () => link.bogusLive === 1, 30_000, 20);
+      await waitFor("the forged entries dropped", () => link.bogusLive === 3, 30_000, 20);
+      for await (const m of watch) {
+        expect(m.headers?.get("Nats-Stream")).toBe(`KV_${BANS_BUCKET}`);
+        expect(m.headers?.get("Nats-Subject")).toBe(`$KV.${BANS_BUCKET}.l.w`);
+        expect(m.headers?.get("Nats-Sequence")).toBe(next);
+      }
       await kv.put("l.v", "5");
       await waitFor("l.v", () => got.includes("l.v=5"), 30_000, 20);
       expect(got).toEqual(["l.a=1", "l.x=2", "l.y=3", "l.w=4", "l.v=5"]);
+      // one line for the drops, not one each
+      expect(lines.filter((l) => l.includes("live ban entry dropped")).length).toBeLessThanOrEqual(3);
     } finally {
       await f.stop();
       await ctl.close();
