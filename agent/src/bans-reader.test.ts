@@ -96,3 +96,29 @@ describe("readBans by direct get", () => {
     await expect(reading).rejects.toThrow();
   });
 });
+
+describe("directBans", () => {
+  // the answers a direct get's reply could carry: only an entry of the bans bucket's stream counts
+  const answer = (h: Record<string, string>) => {
+    const header = { get: (n: string) => h[n] ?? "" };
+    return { header, subject: header.get("Nats-Subject"), seq: Number(header.get("Nats-Sequence")), data: new TextEncoder().encode("v"), timestamp: "2026-12-06T08:00:00Z" };
+  };
+  const nextOf = (h: Record<string, string>) => directBans({ getMessage: () => Promise.resolve(answer(h)) } as unknown as Parameters<typeof directBans>[0]);
+  const bans = `KV_${BANS_BUCKET}`;
+
+  it("takes an entry of the bans bucket's stream", async () => {
+    expect(await nextOf({ "Nats-Stream": bans, "Nats-Subject": `$KV.${BANS_BUCKET}.l.a`, "Nats-Sequence": "5" })(3)).toMatchObject({ key: "l.a", revision: 5 });
+  });
+
+  it.each([
+    ["another stream", { "Nats-Stream": "KV_fleetwall-desired", "Nats-Subject": `$KV.${BANS_BUCKET}.l.a`, "Nats-Sequence": "5" }, /came from the stream KV_fleetwall-desired/],
+    ["no stream", { "Nats-Subject": `$KV.${BANS_BUCKET}.l.a`, "Nats-Sequence": "5" }, /came from the stream/],
+    ["another bucket's subject", { "Nats-Stream": bans, "Nats-Subject": "$KV.fleetwall-desired.h1", "Nats-Sequence": "5" }, /has the subject/],
+    ["an empty key", { "Nats-Stream": bans, "Nats-Subject": `$KV.${BANS_BUCKET}.`, "Nats-Sequence": "5" }, /has the subject/],
+    ["a revision before the one asked for", { "Nats-Stream": bans, "Nats-Subject": `$KV.${BANS_BUCKET}.l.a`, "Nats-Sequence": "2" }, /asked for revision 3 or later, got 2/],
+    ["no revision", { "Nats-Stream": bans, "Nats-Subject": `$KV.${BANS_BUCKET}.l.a` }, /asked for revision 3 or later/],
+  ])("refuses an answer with %s", async (_what, h, message) => {
+    await expect(nextOf(h)(3)).rejects.toThrow(message);
+    await expect(nextOf(h)(3)).rejects.toBeInstanceOf(BansReadError);
+  });
+});
