@@ -123,10 +123,10 @@ describe("AgentLink.register while the server refuses the write", () => {
  * Follows the bans bucket with a new link. `got` collects "key=value" and "key deleted" in order,
  * `state` what the follower holds now, `lines` what it logged (at info).
  */
-async function followBans(connection: NodeConnectionOptions, heldLiveLimit?: number) {
+async function followBans(connection: NodeConnectionOptions, heldLiveLimit?: number, heldLiveBytes?: number) {
   const lines: string[] = [];
   const log = pino({ level: "info" }, { write: (line: string) => void lines.push(line) });
-  const link = await AgentLink.connect({ connection, hostId: "b1", log, ...(heldLiveLimit ? { heldLiveLimit } : {}) });
+  const link = await AgentLink.connect({ connection, hostId: "b1", log, ...(heldLiveLimit ? { heldLiveLimit } : {}), ...(heldLiveBytes ? { heldLiveBytes } : {}) });
   const got: string[] = [];
   const state = new Map<string, string>();
   const ac = new AbortController();
@@ -193,8 +193,13 @@ describe("AgentLink.watchBans", () => {
 describe("AgentLink.watchBans while the bucket changes under a catch-up", () => {
   const nats = loopbackNats("link-bans-busy");
 
-  it("ends with exactly the bucket's decisions when more changes come live than it can hold", async () => {
+  it.each([
+    { what: "more changes", limit: 5, bytes: undefined },
+    { what: "more bytes", limit: undefined, bytes: 40 },
+  ])("ends with exactly the bucket's decisions when $what come live than it can hold", async ({ limit, bytes }) => {
     const ctl = await connect({ servers: nats.server.url });
+    // each case starts from an empty bucket
+    await (await jetstreamManager(ctl)).streams.delete(`KV_${BANS_BUCKET}`).catch(() => undefined);
     const kv = await new Kvm(ctl).create(BANS_BUCKET, { history: 1, republish: BANS_REPUBLISH });
     const expected = new Map<string, string>();
     // a backlog long enough that the changes below come while it is read
@@ -202,7 +207,7 @@ describe("AgentLink.watchBans while the bucket changes under a catch-up", () => 
       await Promise.all(Array.from({ length: 1_000 }, (_, k) => kv.put(`m.${start + k}`, "v1")));
     }
     for (let i = 0; i < 20_000; i += 1) expected.set(`m.${i}`, "v1");
-    const f = await followBans({ servers: nats.server.url }, 5);
+    const f = await followBans({ servers: nats.server.url }, limit, bytes);
     const seen = f.state;
     try {
       await waitFor("the first stored decisions", () => seen.size > 0, 30_000, 1);

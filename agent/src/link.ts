@@ -19,11 +19,13 @@ export interface LinkOptions {
   log: Logger;
   /** Live ban entries held while catching up (HELD_LIVE_LIMIT in bans-follower.ts); tests make it small. */
   heldLiveLimit?: number;
+  /** Their bytes (HELD_LIVE_BYTES in bans-follower.ts); tests make it small. */
+  heldLiveBytes?: number;
 }
 
 /** The agent's NATS adapter: the only agent file that imports the NATS client. */
 export class AgentLink {
-  /** Live ban entries dropped because their revision was beyond the bucket's (not republished by it). */
+  /** Live ban entries dropped: not republished by the bans bucket's stream (bans-live.ts), or beyond its last revision. */
   bogusLive = 0;
 
   private constructor(
@@ -156,6 +158,7 @@ export class AgentLink {
       log: this.options.log,
       signal,
       heldLiveLimit: this.options.heldLiveLimit ?? HELD_LIVE_LIMIT,
+      ...(this.options.heldLiveBytes ? { heldLiveBytes: this.options.heldLiveBytes } : {}),
       onEntry,
       ...(onSynced ? { onSynced } : {}),
       onBogus: () => void (this.bogusLive += 1),
