@@ -40,9 +40,12 @@ describe("AgentLink.watchDesired", () => {
       await kv.put("w1", "v2");
       await kv.put("w1", "v2");
       await kv.put("w2", "not mine");
+      // a direct get's answer sent to the key's subject (it names its stream) is dropped unread
+      ctl.publish(`$KV.${DESIRED_BUCKET}.w1`, "answer", { headers: headersWith({ "Nats-Stream": `KV_${DESIRED_BUCKET}`, "Nats-Subject": `$KV.${DESIRED_BUCKET}.w1`, "Nats-Sequence": "99" }) });
       await kv.put("w1", "v3");
       await waitFor("v3", () => got.some(([v]) => v === "v3"), 30_000, 20);
       expect(got).toEqual([["v1", true], ["v2", false], ["v3", false]]);
+      expect(link.bogusLive).toBe(1);
       // the server goes away and comes back; a state is put before the link has reconnected
       await nats.server.stop();
       await nats.server.restart();

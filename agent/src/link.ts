@@ -3,7 +3,7 @@ import { type NatsConnection, type NodeConnectionOptions } from "@nats-io/transp
 import { Kvm, type KV } from "@nats-io/kv";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { BANS_BUCKET, DESIRED_BUCKET, PROTECTION_BUCKET, PROTECTION_KEY, HOSTS_BUCKET, elementsSubject, liftSubject, reportSubject, signalSubject, type BanSignal, type HostRegistration, type HostReport } from "@fleetwall/api";
-import { closeNats, connectNats, delay, retry } from "@fleetwall/runtime";
+import { closeNats, connectNats, delay, logDropped, retry } from "@fleetwall/runtime";
 import type { Logger } from "pino";
 import { BansFollower, HELD_LIVE_LIMIT } from "./bans-follower.js";
 import { directBans } from "./bans-reader.js";
@@ -25,7 +25,10 @@ export interface LinkOptions {
 
 /** The agent's NATS adapter: the only agent file that imports the NATS client. */
 export class AgentLink {
-  /** Live ban entries dropped: not republished by the bans bucket's stream (bans-live.ts), or beyond its last revision. */
+  /**
+   * Live messages dropped: ban entries not republished by the bans bucket's stream (bans-live.ts) or
+   * beyond its last revision, and JetStream answers sent to a followed key or lift subject.
+   */
   bogusLive = 0;
 
   private constructor(
@@ -117,6 +120,8 @@ export class AgentLink {
         let ended: unknown;
         try {
           for await (const m of updates) {
+            // a direct get's answer sent here by another agent (it names its stream): dropped at once, unverified
+            if (this.#answer(m.headers, subject)) continue;
             // a deletion or purge of the key carries no state
             if (m.headers?.get("KV-Operation")) continue;
             await delivery.deliver(m.data, false);
@@ -166,6 +171,18 @@ export class AgentLink {
     await follower.run();
   }
 
+  /**
+   * Whether a message on a followed key or lift subject is a JetStream answer (a direct get's carries
+   * `Nats-Stream`; the controller's own puts and lift orders never do), which any agent can have sent
+   * to these subjects as its reply subject: dropped and counted without parsing or verifying it.
+   */
+  #answer(headers: { get(name: string): string } | undefined, subject: string): boolean {
+    if (!headers?.get("Nats-Stream")) return false;
+    this.bogusLive += 1;
+    logDropped(this.options.log, { reason: "a JetStream answer, not a published value", subject }, "message on a followed subject dropped");
+    return true;
+  }
+
   /** Publishes a detection to the signals stream; resolves once JetStream has stored it. */
   async publishSignal(sig: BanSignal): Promise<void> {
     await jetstream(this.nc).publish(signalSubject(this.options.hostId), enc.encode(JSON.stringify(sig)), { timeout: 2000 });
@@ -174,7 +191,7 @@ export class AgentLink {
   /** Delivers the controller's orders to lift a local ban of this host until aborted (verified by the caller). */
   async watchLifts(onLift: (data: Uint8Array) => void, signal: AbortSignal): Promise<void> {
     const sub = this.nc.subscribe(liftSubject(this.options.hostId), { callback: (err, m) => {
-        if (!err) onLift(m.data);
+        if (!err && !this.#answer(m.headers, m.subject)) onLift(m.data);
       } });
     const stop = () => sub.unsubscribe();
     signal.addEventListener("abort", stop, { once: true });
