@@ -24,6 +24,7 @@ export function agentMetrics(registry: Registry, { agent, nft, defender, jails, 
   counterOf(registry, "fleetwall_agent_rollbacks_total", "Rulesets rolled back by commit-confirm.", () => agent.rollbacks);
   counterOf(registry, "fleetwall_agent_drift_repairs_total", "Foreign changes to the table repaired.", () => agent.driftRepairs);
   counterOf(registry, "fleetwall_agent_messages_dropped_total", "Desired states and decisions dropped as malformed, unsigned or forged.", () => agent.droppedMessages + defender.droppedDecisions + (link()?.bogusLive ?? 0) + (shield?.dropped ?? 0));
+  counterOf(registry, "fleetwall_agent_live_dropped_total", "Live messages dropped before use (also in messages_dropped): ban entries the bans stream did not republish or beyond its last revision, JetStream answers sent to a followed subject.", () => link()?.bogusLive ?? 0);
   counterOf(registry, "fleetwall_agent_desired_inflate_refusals_total", "Desired states refused because their compressed payload inflates past the bound (64 MiB).", () => agent.inflateRefusals);
   counterOf(registry, "fleetwall_agent_signals_sent_total", "Jail detections delivered to the signals stream.", () => defender.signalsSent);
   counterOf(registry, "fleetwall_agent_ban_element_errors_total", "Ban set elements nft refused.", () => defender.bans.errors);
