@@ -86,6 +86,7 @@ export class AgentLink {
   async #keepRegistered(hosts: KV, value: Uint8Array, signal: AbortSignal): Promise<void> {
     const every = this.options.reregisterMs ?? REREGISTER_MS;
     while (await delay(every * (0.5 + Math.random()), signal, { ref: false })) {
+      if (this.nc.isClosed()) return;
       try {
         await hosts.put(this.options.hostId, value, { previousSeq: 0 });
         this.options.log.warn("registration was gone from the hosts bucket: stored again");
