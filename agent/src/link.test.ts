@@ -122,6 +122,47 @@ describe("AgentLink.register while the server refuses the write", () => {
   });
 });
 
+describe("AgentLink.register when the registration is gone from the bucket", () => {
+  const nats = loopbackNats("link-reregister");
+
+  it("puts it again when its key holds nothing, never over a registration or an operator's delete", async () => {
+    const ctl = await connect({ servers: nats.server.url });
+    const lines: string[] = [];
+    const logged = pino({ level: "debug" }, { write: (line: string) => void lines.push(line) });
+    const ac = new AbortController();
+    const link = await AgentLink.connect({ connection: { servers: nats.server.url }, hostId: "g1", log: logged, reregisterMs: 50 });
+    try {
+      const hosts = await new Kvm(ctl).create(HOSTS_BUCKET, { history: 1 });
+      const reg = { schemaVersion: 1, hostId: "g1", startedAt: new Date().toISOString(), addresses: ["198.18.0.1"], labels: {}, agentVersion: "test", nftVersion: "test" } satisfies HostRegistration;
+      await link.register(reg, ac.signal);
+      const first = (await hosts.get("g1"))?.revision;
+      // each check the server refused (the key holds a message) is logged at debug
+      const refusals = () => lines.filter((l) => l.includes("registration not put again")).length;
+      const checks = async (n: number) => {
+        const from = refusals();
+        await waitFor(`${n} more checks`, () => refusals() >= from + n, 30_000, 20);
+      };
+      // present: after several checks, the key holds the same revision (no put over it)
+      await checks(3);
+      expect((await hosts.get("g1"))?.revision).toBe(first);
+      // removed without a delete marker (as a rollup did): stored again
+      await (await jetstreamManager(ctl)).streams.purge(`KV_${HOSTS_BUCKET}`, { filter: `$KV.${HOSTS_BUCKET}.g1` });
+      await waitFor("the registration stored again", async () => (await hosts.get("g1"))?.operation === "PUT", 30_000, 50);
+      expect(JSON.parse(text((await hosts.get("g1"))?.value ?? new Uint8Array()))).toEqual(reg);
+      expect(lines.some((l) => l.includes("registration was gone from the hosts bucket"))).toBe(true);
+      // an operator's `hosts delete` stays
+      await hosts.delete("g1");
+      const marker = (await hosts.get("g1"))?.revision;
+      await checks(3);
+      expect(await hosts.get("g1").then((e) => [e?.operation, e?.revision])).toEqual(["DEL", marker]);
+    } finally {
+      ac.abort();
+      await link.close();
+      await ctl.close();
+    }
+  });
+});
+
 /**
  * Follows the bans bucket with a new link. `got` collects "key=value" and "key deleted" in order,
  * `state` what the follower holds now, `lines` what it logged (at info).

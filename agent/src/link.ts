@@ -21,7 +21,16 @@ export interface LinkOptions {
   heldLiveLimit?: number;
   /** Their bytes (HELD_LIVE_BYTES in bans-follower.ts); tests make it small. */
   heldLiveBytes?: number;
+  /** How often the registration is put again when it is gone from the bucket (REREGISTER_MS); tests make it short. */
+  reregisterMs?: number;
 }
+
+/**
+ * About how often (±50 %, so a fleet does not come at once) an agent puts its registration again if
+ * the hosts bucket no longer holds any message for its key: lost some other way than an operator's
+ * `hosts delete`, whose delete marker is respected (docs/architecture.md, "Trust model").
+ */
+export const REREGISTER_MS = 5 * 60_000;
 
 /** The agent's NATS adapter: the only agent file that imports the NATS client. */
 export class AgentLink {
@@ -71,6 +80,26 @@ export class AgentLink {
     const hosts = await this.#bucket(HOSTS_BUCKET, signal);
     const value = enc.encode(JSON.stringify(reg));
     await this.#untilDone(() => hosts.put(this.options.hostId, value), signal, (err, retryInMs) => this.options.log.warn({ err, retryInMs }, "registration not stored; retrying"));
+    void this.#keepRegistered(hosts, value, signal);
+  }
+
+  /**
+   * Until `signal` aborts, puts the registration again whenever its key holds no message at all
+   * (Nats-Expected-Last-Subject-Sequence: 0: the server refuses the put while the key holds the
+   * registration, a newer one, or an operator's delete marker). The agent cannot read the bucket.
+   */
+  async #keepRegistered(hosts: KV, value: Uint8Array, signal: AbortSignal): Promise<void> {
+    const every = this.options.reregisterMs ?? REREGISTER_MS;
+    while (await delay(every * (0.5 + Math.random()), signal, { ref: false })) {
+      if (this.nc.isClosed()) return;
+      try {
+        await hosts.put(this.options.hostId, value, { previousSeq: 0 });
+        this.options.log.warn("registration was gone from the hosts bucket: stored again");
+      } catch (error) {
+        // there (wrong last sequence), or the bus is down: checked again next time
+        this.options.log.debug({ err: error }, "registration not put again");
+      }
+    }
   }
 
   /**

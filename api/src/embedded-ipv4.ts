@@ -3,7 +3,7 @@ import { cidrContains, parseCidr, type Cidr } from "./net.js";
 
 /**
  * IPv6 ranges whose addresses carry an IPv4 address, and where its 32 bits sit (RFC 6052 §2.2,
- * RFC 3056, RFC 4380). IPv4-mapped addresses (`::ffff:a.b.c.d`) need no entry: parseCidr already
+ * RFC 3056, RFC 4380, RFC 6145). IPv4-mapped addresses (`::ffff:a.b.c.d`) need no entry: parseCidr already
  * reads them as the IPv4 address. A network-specific NAT64 prefix an operator chose is not known
  * here, and deprecated IPv4-compatible addresses (`::a.b.c.d`) are not routed.
  */
@@ -32,6 +32,8 @@ export const IPV4_EMBEDDINGS: readonly Embedding[] = [
   ...([48, 56, 64, 96] as const).map((p): Embedding => ({ range: parseCidr("64:ff9b:1::/48"), what: `local NAT64 /${p}`, bits: RFC6052[p] })),
   { range: parseCidr("2002::/16"), what: "6to4", bits: span(16, 32) },
   { range: parseCidr("2001::/32"), what: "Teredo", bits: span(96, 32), inverted: true },
+  // RFC 6145/7915 SIIT's IPv4-translated addresses (`::ffff:0:a.b.c.d`), not the IPv4-mapped `::ffff:a.b.c.d`
+  { range: parseCidr("::ffff:0:0:0/96"), what: "SIIT", bits: span(96, 32) },
 ];
 
 /** One IPv4 network an IPv6 address or network stands for, and the form it is written in. */
@@ -40,14 +42,17 @@ export interface EmbeddedIPv4 {
   what: string;
 }
 
-/** The canonical text of an address in one of the ranges (64:ff9b::/96 and 64:ff9b:1::/48, 2002::/16, 2001::/32) starts so. */
-const IN_RANGES = /^(?:64:ff9b:|2002:|2001:0:|2001::)/;
+/**
+ * The canonical text of an address or network in or around one of the ranges (64:ff9b::/96 and
+ * 64:ff9b:1::/48, 2002::/16, 2001::/32; ::ffff:0:0:0/96 and networks holding it, `::/64`) starts so.
+ */
+const IN_RANGES = /^(?:64:ff9b:|2002:|2001:0:|2001::|::)/;
 
 const bit = (bytes: number[], i: number) => ((bytes[i >> 3] as number) >> (7 - (i & 7))) & 1;
 
 /**
  * The IPv4 networks an IPv6 address or network carries through NAT64 (64:ff9b::/96, 64:ff9b:1::/48),
- * 6to4 (2002::/16) or Teredo (2001::/32, the client): `64:ff9b::c612:101` is 198.18.1.1, and a network
+ * 6to4 (2002::/16), Teredo (2001::/32, the client) or SIIT (::ffff:0:0:0/96): `64:ff9b::c612:101` is 198.18.1.1, and a network
  * stands for every IPv4 address it can hold (`64:ff9b::c612:100/120` is 198.18.1.0/24, a network that
  * holds the whole translation range is 0.0.0.0/0). Empty for IPv4 and for other IPv6. Pure.
  */

@@ -39,4 +39,11 @@ describe("fleetwall status, as text", () => {
     expect(text).toMatch(/^web-1\s+reporting\s+198\.18\.1\.5\s+203\.0\.113\.7 \(outside the host networks \(--host-networks\): not protected\)$/m);
     expect(text).toMatch(/^web-2\s+reporting\s+198\.18\.1\.6\s+-$/m);
   });
+
+  it("an IPv4-mapped address the controller refused as the IPv4 address it is is not listed as protected", () => {
+    const h = { ...host, inSync: true, addresses: ["198.18.1.5", "::ffff:8.8.4.4", "::FFFF:198.18.1.9"], refusedAddresses: [{ address: "8.8.4.4", reason: "outside the default host networks: not protected" }] };
+    const text = formatHosts({ hosts: [h], policies: [], banLists: [] });
+    expect(text).toMatch(/^web-1\s+reporting\s+198\.18\.1\.5,::FFFF:198\.18\.1\.9\s+8\.8\.4\.4 \(outside/m);
+    expect(text).not.toMatch(/::ffff:8\.8\.4\.4/);
+  });
 });

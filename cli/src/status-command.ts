@@ -1,7 +1,7 @@
 import { connect } from "@nats-io/transport-node";
 import { connectOptions } from "@fleetwall/runtime";
 import type { NatsAccess } from "./nats-access.js";
-import { FleetStatus, STATUS_REQUEST, boundedDurationMs } from "@fleetwall/api";
+import { FleetStatus, STATUS_REQUEST, boundedDurationMs, parseCidr } from "@fleetwall/api";
 import { z } from "zod";
 import { parseConfig } from "./config.js";
 
@@ -56,11 +56,21 @@ export function formatStatus(status: FleetStatus): string {
 const refusedText = (h: FleetStatus["hosts"][number]): string =>
   h.refusedAddresses?.length ? `addresses not protected: ${h.refusedAddresses.map((r) => r.address).join(", ")}` : "";
 
+/** An address's canonical text (`::ffff:8.8.4.4` is 8.8.4.4, as the controller judges it); text that is no address stays as it is. */
+function canonical(address: string): string {
+  try {
+    return parseCidr(address).text;
+  } catch {
+    return address;
+  }
+}
+
 /** `fleetwall hosts list`: each host's registered addresses, those protected and those refused with why. */
 export function formatHosts(status: FleetStatus): string {
   const rows = status.hosts.map((h) => {
-    const refused = new Set(h.refusedAddresses?.map((r) => r.address));
-    const own = (h.addresses ?? []).filter((a) => !refused.has(a));
+    // the controller names a refused address canonically; the registration may write it otherwise
+    const refused = new Set(h.refusedAddresses?.map((r) => canonical(r.address)));
+    const own = (h.addresses ?? []).filter((a) => !refused.has(canonical(a)));
     return [h.id, h.stale ? "STALE" : h.lastSeen ? "reporting" : "never seen", own.join(",") || "-", h.refusedAddresses?.map((r) => `${r.address} (${r.reason})`).join("; ") || "-"];
   });
   return `${table(["HOST", "STATE", "PROTECTED ADDRESSES", "REFUSED ADDRESSES (NOT PROTECTED)"], rows)}\n`;

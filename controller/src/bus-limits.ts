@@ -73,14 +73,15 @@ export interface Buckets {
  * Opens bucket `name`, made when missing with `limits` (the KV API cannot set a consumer cap), and
  * brings an existing one to them (`settings` remembers and reports what the server refuses).
  */
-export async function ensureBucket(nc: NatsConnection, name: string, limits: StreamLimits, opts: { replicas: number; log: Logger; settings: StreamSettings; republish?: typeof BANS_REPUBLISH }): Promise<KV> {
+export async function ensureBucket(nc: NatsConnection, name: string, limits: StreamLimits, opts: { replicas: number; log: Logger; settings: StreamSettings; republish?: typeof BANS_REPUBLISH; rollup?: boolean }): Promise<KV> {
   const jsm = await jetstreamManager(nc);
   const stream = `KV_${name}`;
-  const extra = opts.republish ? { republish: opts.republish } : {};
+  // a bucket agents write into refuses Nats-Rollup: one agent's put would remove every other key
+  const extra = { ...(opts.republish ? { republish: opts.republish } : {}), allow_rollup_hdrs: opts.rollup ?? true };
   if (!(await jsm.streams.info(stream).then(() => true, () => false))) {
-    await jsm.streams.add({ name: stream, subjects: [`$KV.${name}.>`], retention: RetentionPolicy.Limits, storage: StorageType.File, num_replicas: opts.replicas, allow_rollup_hdrs: true, allow_direct: true, deny_delete: true, ...limits, ...extra });
+    await jsm.streams.add({ name: stream, subjects: [`$KV.${name}.>`], retention: RetentionPolicy.Limits, storage: StorageType.File, num_replicas: opts.replicas, allow_direct: true, deny_delete: true, ...limits, ...extra });
   }
-  const kv = await new Kvm(nc).create(name, { history: 1, replicas: opts.replicas, max_bytes: limits.max_bytes, maxValueSize: limits.max_msg_size, ...extra });
+  const kv = await new Kvm(nc).create(name, { history: 1, replicas: opts.replicas, max_bytes: limits.max_bytes, maxValueSize: limits.max_msg_size, ...(opts.republish ? { republish: opts.republish } : {}) });
   // agents read the bans and their own keys by direct get: a bucket made without it gets it
   await opts.settings.reconcile(jsm, stream, { ...limits, allow_direct: true, ...extra }, opts.log);
   if (opts.republish && (await jsm.streams.info(stream)).config.republish?.dest !== opts.republish.dest) {
@@ -94,13 +95,15 @@ export async function setUpStreams(nc: NatsConnection, replicas: number, log: Lo
   const jsm = await jetstreamManager(nc);
   const opts = { replicas, log, settings };
   const desired = await ensureBucket(nc, DESIRED_BUCKET, LIMITS.desired, opts);
-  const hosts = await ensureBucket(nc, HOSTS_BUCKET, LIMITS.hosts, opts);
+  // agents put their own registration here: no rollups (docs/architecture.md, "Trust model")
+  const hosts = await ensureBucket(nc, HOSTS_BUCKET, LIMITS.hosts, { ...opts, rollup: false });
   // every stored decision is republished to a core subject agents subscribe to (link.ts watchBans)
   const bans = await ensureBucket(nc, BANS_BUCKET, LIMITS.bans, { ...opts, republish: BANS_REPUBLISH });
-  const stream: Partial<StreamConfig> & { name: string } = { name: SIGNALS_STREAM, subjects: [SIGNAL_WILDCARD], num_replicas: replicas, ...LIMITS.signals };
+  // agents publish signals: no rollups there either
+  const stream: Partial<StreamConfig> & { name: string } = { name: SIGNALS_STREAM, subjects: [SIGNAL_WILDCARD], num_replicas: replicas, ...LIMITS.signals, allow_rollup_hdrs: false };
   // made when missing; an existing one (refused with other settings) is brought to them
   await jsm.streams.add(stream).catch(() => undefined);
-  await settings.reconcile(jsm, SIGNALS_STREAM, { ...LIMITS.signals }, log);
+  await settings.reconcile(jsm, SIGNALS_STREAM, { ...LIMITS.signals, allow_rollup_hdrs: false }, log);
   await ensureArbiterConsumer(jsm);
   return { desired, hosts, bans };
 }

@@ -20,6 +20,7 @@ import { AckedPublisher } from "./acked-publisher.js";
 import { serveBans, type BanHandlers } from "./ban-requests.js";
 import { followBucket } from "./bucket-watch.js";
 import { ReportGate } from "./report-gate.js";
+import { HostAudit } from "./host-audit.js";
 import { decodeBanEntry, decodeDesired, decodeHostEntry, kvSubject, publishedOf, safeJson } from "./bus-codec.js";
 import { maxDesiredBytes, setUpStreams } from "./bus-limits.js";
 import type { StreamSettings } from "./stream-settings.js";
@@ -53,6 +54,8 @@ export class ControllerBus {
   /** Values in the hosts bucket that were no registration, put back or deleted (watchHosts). */
   hostsRestored = 0;
   #restoreLog: ThrottledLines | undefined;
+  /** Puts back registrations gone from the hosts bucket without a delete (host-audit.ts). */
+  readonly hostAudit: HostAudit;
 
   private constructor(
     readonly nc: NatsConnection,
@@ -62,6 +65,7 @@ export class ControllerBus {
     private readonly options: BusOptions,
   ) {
     this.#puts = new AckedPublisher(nc);
+    this.hostAudit = new HostAudit(hosts, options.log);
     this.#signals = new SignalConsumer(nc, options.log, (reason) => options.onInvalid("signal", reason));
   }
 

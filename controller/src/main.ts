@@ -23,6 +23,7 @@ import { deleteEverywhere, forgetHost } from "./host-admin.js";
 import { LocalBanLifter } from "./local-lift.js";
 import { firewallHostDeleted, refuseHostsDelete } from "./kube-hosts.js";
 import { WorkQueue } from "./work-queue.js";
+import { HOST_AUDIT_MS } from "./host-audit.js";
 
 export { writeSigningKey } from "./signing-key.js";
 
@@ -117,9 +118,10 @@ async function startLeader(cfg: Config, log: Logger, s: Supervisor, { registry, 
   else banSide.nodesSettled();
   controllerMetrics(registry, controller, bans, invalid.counts);
   counterOf(registry, "fleetwall_controller_last_good_failures_total", "Last good versions the bus did not store (or remove).", () => lastGood.failures);
+  counterOf(registry, "fleetwall_controller_host_registrations_restored_total", "Host registrations put back into the hosts bucket: gone without an operator's delete, or overwritten by a value that is no registration.", () => bus.hostAudit.restored + bus.hostsRestored);
   banSide.metrics(registry);
   probe.ready = () => controller.ready && source.ready() && !nc.isClosed();
-  followBuckets(s, parts, source);
+  followBuckets(s, parts, source, log);
   // signals, BanList sync and the janitor, once registrations and protections are loaded
   s.run("ban side", (signal) => banSide.run(signal));
   s.run("reconciler", (signal) => controller.run(signal));
@@ -146,7 +148,7 @@ function serveRequests({ bus, bans, controller }: LeaderParts, key: SigningKey, 
 }
 
 /** The buckets the leader follows until the process stops: hosts, bans, and desired (for another writer's puts). */
-function followBuckets(s: Supervisor, { bus, bans, controller, banSide, registrations }: LeaderParts, source: Source): void {
+function followBuckets(s: Supervisor, { bus, bans, controller, banSide, registrations }: LeaderParts, source: Source, log: Logger): void {
   s.run("host registrations", (signal) =>
     bus.watchHosts((id, reg) => {
       if (reg) registrations.set(id, reg);
@@ -155,6 +157,8 @@ function followBuckets(s: Supervisor, { bus, bans, controller, banSide, registra
       if (reg) source.onRegistration(id);
     }, signal, banSide.hostsLoaded, (id) => registrations.get(id)),
   );
+  // a registration gone from the bucket without an operator's delete is put back (host-audit.ts)
+  s.run("host audit", (signal) => every(HOST_AUDIT_MS, signal, async () => void (await bus.hostAudit.pass(registrations)), (err) => log.warn({ err }, "hosts bucket not checked")));
   s.run("bans watch", (signal) =>
     bus.watchBans((k, d, seal, rev, at) => bans.onEntry(k, d, seal, rev, at), (id, present, rev) => bans.onSeal(id, present, rev), signal, () => {
       controller.bansLoaded();

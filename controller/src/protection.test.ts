@@ -78,6 +78,17 @@ describe("Protection", () => {
     expect(p.refusedAddresses.size).toBe(0);
   });
 
+  it("judges an IPv4-mapped address as the IPv4 address it is against the host networks", () => {
+    const p = protection();
+    p.setHost("h", { addresses: ["::ffff:8.8.4.4", "::ffff:198.18.1.9"] });
+    expect(p.check(parseCidr("8.8.4.4"))).toBeUndefined();
+    expect(p.check(parseCidr("198.18.1.9"))).toBe("a fleet host (registered by h)");
+    expect(p.refusedAddresses.get("h")?.map((r) => r.address)).toEqual(["8.8.4.4"]);
+    // its SIIT form (::ffff:0:a.b.c.d, RFC 6145) is the same host: a signal naming it is no fleet ban
+    expect(p.check(parseCidr("::ffff:0:c612:109"))).toMatch(/registered by h/);
+    expect(p.check(parseCidr("::ffff:0:808:404"))).toBeUndefined();
+  });
+
   it("refuses public addresses without --host-networks, and counts the cap after the networks", () => {
     const p = protection();
     const many = Array.from({ length: MAX_HOST_ADDRESSES + 2 }, (_, i) => `10.0.0.${i + 1}`);
