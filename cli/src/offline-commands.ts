@@ -58,15 +58,8 @@ export function addToolCommands(program: Command): void {
     .option("--selector <k=v,...>", "labels of the hosts the jails run on (default: every host)")
     .option("-o, --out <file>", "write the YAML to a file instead of standard output")
     .action(async (dir: string | undefined, opts: { name: string; selector?: string; out?: string }) => {
-      const { importFail2banDir, formatNotes } = await import("./import-command.js");
-      const { parseLabelList } = await import("@fleetwall/api");
-      let matchLabels: Record<string, string>;
-      try {
-        matchLabels = parseLabelList(opts.selector ?? "");
-      } catch (e) {
-        throw new ConfigError(`--selector: ${(e as Error).message}`);
-      }
-      const r = importFail2banDir(dir ?? "/etc/fail2ban", { name: opts.name, matchLabels, ...(opts.out ? { out: opts.out } : {}) });
+      const { importFail2banDir, formatNotes, selectorLabels } = await import("./import-command.js");
+      const r = importFail2banDir(dir ?? "/etc/fail2ban", { name: opts.name, matchLabels: selectorLabels(opts.selector), ...(opts.out ? { out: opts.out } : {}) });
       if (!opts.out) process.stdout.write(r.yaml);
       process.stderr.write(`imported jails: ${r.jails.join(", ") || "none"}\n${formatNotes(r.notes)}`);
     });
