@@ -24,6 +24,7 @@ import { LocalBanLifter } from "./local-lift.js";
 import { firewallHostDeleted, refuseHostsDelete } from "./kube-hosts.js";
 import { WorkQueue } from "./work-queue.js";
 import { HOST_AUDIT_MS } from "./host-audit.js";
+import { UnregisteredReports } from "./unregistered-reports.js";
 
 export { writeSigningKey } from "./signing-key.js";
 
@@ -107,8 +108,8 @@ async function startLeader(cfg: Config, log: Logger, s: Supervisor, { registry, 
   banSide.protections = new ProtectionPublisher(nc, key, () => bans.protection.fleetEntries(), { replicas: cfg.replicas, log, settings: streamSettings });
   bans.onProtectionChange = () => banSide.protections?.kick();
   await s.resource("consumer guard", () => banSide.start(), () => banSide.stop());
-  const parts: LeaderParts = { bus, bans, controller, banSide, registrations: new Map() };
-  serveRequests(parts, key, kc);
+  const parts: LeaderParts = { bus, bans, controller, banSide, registrations: new Map(), hostsLoaded: false };
+  serveRequests(parts, key, kc, log);
   s.run("ban janitor", (signal) => every(30_000, signal, async () => void (await bans.forgetExpired()), (err) => log.warn({ err }, "expired bans not removed")));
   const source = kc
     ? await startKube(cfg, log, s, { registry, controller, registrations: parts.registrations, kc, initial, accept, forget: (id) => forgetHost(id, true, bus, controller) })
@@ -136,11 +137,19 @@ interface LeaderParts {
   banSide: BanSide;
   /** The registrations of the hosts bucket, as the hosts watch follows it. */
   registrations: Map<string, HostRegistration>;
+  /** The hosts watch has read the whole bucket once. */
+  hostsLoaded: boolean;
 }
 
 /** What the leader answers on NATS: agents' reports, `status`, the ban and host commands. */
-function serveRequests({ bus, bans, controller }: LeaderParts, key: SigningKey, kc: KubeConfig | undefined): void {
-  bus.subscribeReports((r) => controller.recordReport(r));
+function serveRequests(parts: LeaderParts, key: SigningKey, kc: KubeConfig | undefined, log: Logger): void {
+  const { bus, bans, controller } = parts;
+  // before the hosts bucket is read, no host is known to be unregistered
+  const unregistered = new UnregisteredReports(log, (id) => !parts.hostsLoaded || parts.registrations.has(id));
+  bus.subscribeReports((r) => {
+    unregistered.check(r.hostId);
+    controller.recordReport(r);
+  });
   bus.serveStatus(() => controller.status());
   const lifter = new LocalBanLifter((host, text) => sendLift(bus.nc, host, text), key, () => controller.reports);
   bus.serveBans({ add: (r) => bans.add(r), del: (cidr) => deleteEverywhere(cidr, bans, lifter), imp: (r) => bans.import(r) });
@@ -148,14 +157,19 @@ function serveRequests({ bus, bans, controller }: LeaderParts, key: SigningKey, 
 }
 
 /** The buckets the leader follows until the process stops: hosts, bans, and desired (for another writer's puts). */
-function followBuckets(s: Supervisor, { bus, bans, controller, banSide, registrations }: LeaderParts, source: Source, log: Logger): void {
+function followBuckets(s: Supervisor, parts: LeaderParts, source: Source, log: Logger): void {
+  const { bus, bans, controller, banSide, registrations } = parts;
+  const loaded = () => {
+    parts.hostsLoaded = true;
+    banSide.hostsLoaded();
+  };
   s.run("host registrations", (signal) =>
     bus.watchHosts((id, reg) => {
       if (reg) registrations.set(id, reg);
       else registrations.delete(id);
       controller.setHost(id, reg);
       if (reg) source.onRegistration(id);
-    }, signal, banSide.hostsLoaded, (id) => registrations.get(id)),
+    }, signal, loaded, (id) => registrations.get(id)),
   );
   // a registration gone from the bucket without an operator's delete is put back (host-audit.ts)
   s.run("host audit", (signal) => every(HOST_AUDIT_MS, signal, async () => void (await bus.hostAudit.pass(registrations)), (err) => log.warn({ err }, "hosts bucket not checked")));

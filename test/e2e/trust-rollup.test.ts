@@ -63,4 +63,9 @@ describe("an agent's put with Nats-Rollup removes no other host's registration (
     expect(fleetBans.filter((l) => l.includes(t2.ip4) || l.includes(siit))).toEqual([]);
     expect(await s.banned(t1, t2.ip4)).toBe(false);
   }, 240_000);
+
+  it("a host forgotten with hosts delete --force while its agent runs is not silent: the controller says it reports unregistered", async () => {
+    expect(await s.fleet.cli(["hosts", "delete", "t3", "--force", ...s.operator])).toContain("forgot host t3");
+    await waitFor("the controller's line about t3", () => s.fleet.controller?.log().split("\n").find((l) => l.includes('"host":"t3"') && l.includes("a host that is not registered reports")), 30_000, 200);
+  }, 60_000);
 });
