@@ -59,6 +59,14 @@ describe("compareKernel: the kernel's elements against the decisions", () => {
     expect(states(c)).toEqual(["net4 10.77.0.224/27 in force", "net4 10.77.0.240/29 covered (inside 10.77.0.224/27)"]);
   });
 
+  it("a network inside one the kernel still holds for a decision that just ended is covered, not missing (the agent adds it when that one times out)", () => {
+    // the /27's decision ended at AT; the kernel drops its element at the next whole second
+    const c = compareKernel(reply({ net4: [{ element: "10.77.0.224/27", expiresInMs: 900 }] }), expectedFromDecisions([deny("10.77.0.240/29")]), AT);
+    expect(states(c)).toEqual(["net4 10.77.0.240/29 covered (inside 10.77.0.224/27)"]);
+    // nothing covers it: missing
+    expect(states(compareKernel(reply({ net4: [{ element: "10.77.1.0/27" }] }), expectedFromDecisions([deny("10.77.0.240/29")]), AT))).toContain("net4 10.77.0.240/29 MISSING");
+  });
+
   it("merges the decisions for one element (latest expiry, every list) and points out a kernel expiry that differs", () => {
     const expected = expectedFromDecisions([deny("10.1.1.1", AT + H, "a"), deny("10.1.1.1", AT + 2 * H, "b"), deny("10.1.1.2", AT + H), deny("10.1.1.3", null), deny("10.1.1.4", AT + H)]);
     const c = compareKernel(reply({ ban4: [{ element: "10.1.1.1", expiresInMs: 2 * H - 1000 }, { element: "10.1.1.2", expiresInMs: 60_000 }, { element: "10.1.1.3", expiresInMs: H }, { element: "10.1.1.4" }] }), expected, AT);
