@@ -85,6 +85,8 @@ describe("the bus cannot be clogged, filled or turned (#18 rows 3, 4, 8, 9, 10)"
     }
     await s.fleet.cli(["bans", "add", "203.0.113.61", ...s.operator]);
     await waitFor("the operator's ban on t2", () => s.banned(t2, "203.0.113.61"), 30_000);
+    // and a real detection is shared within a second
+    expect(await s.detect(t1, t2, "203.0.113.201")).toBeLessThan(1000);
   }, 180_000);
 
   it("row 8: an agent's nkey may create no consumer on any stream, nor delete one: every request is refused while a real detection is shared within a second and ban puts keep working", async () => {
@@ -256,7 +258,9 @@ describe("the bus cannot be clogged, filled or turned (#18 rows 3, 4, 8, 9, 10)"
     await waitFor("the put-back undone", () => log().includes("a decision lifted since"), 30_000);
     await waitFor("the key deleted again", async () => (await bans.get(banKey("cli", "203.0.113.71")))?.operation === "DEL", 30_000);
     await waitFor("not enforced on any host", async () => !(await s.banned(t1, "203.0.113.71")) && !(await s.banned(t2, "203.0.113.71")), 30_000);
-  });
+    // and a real detection is shared within a second
+    expect(await s.detect(t1, t2, "203.0.113.202")).toBeLessThan(1000);
+  }, 180_000);
 
   it("row 10: a deleted arbiter consumer is made again, and says so; detections are shared within a second after", async () => {
     // (operators may delete no consumer: FLEET's controller key stands for whoever could)

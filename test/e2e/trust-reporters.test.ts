@@ -96,7 +96,9 @@ describe("one host's word is bounded (#18 rows 1, 2, 5, 7)", () => {
     await publishAsT1([signal(s.fleet.nats.host, { banSeconds: 3600 })]);
     expect(await judged(s.fleet.nats.host)).toContain('"reason":"the control plane"');
     for (const h of [t2, t3]) expect(await s.banned(h, s.fleet.nats.host)).toBe(false);
-  });
+    // and a real detection is shared within a second
+    expect(await s.detect(t3, t2, "203.0.113.203")).toBeLessThan(1000);
+  }, 180_000);
 
   it("row 5, on the host: log lines naming the NATS server, the host itself or fe80::1 ban nothing there; the agent stays on the bus", async () => {
     const local = (h: FleetHost, addr: string) => s.fleet.nft(h, ["get", "element", "inet", "fleetwall_bans", addr.includes(":") ? "local6" : "local4", `{ ${addr} }`]).then(() => true, () => false);
