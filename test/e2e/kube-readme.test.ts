@@ -148,7 +148,8 @@ describe("the README's Kubernetes section, on a real API server", () => {
     }
     expect(hosts.map((h) => [h.NAME, h["IN SYNC"]])).toEqual([["web-1", "True"], ["web-2", "True"]]);
 
-    await waitFor("the ban lists' status", async () => (await api.table("/apis/fleetwall.io/v1alpha1/banlists")).every((r) => r.Hosts === 2), 30_000, 200);
+    // every entry active on both hosts: the status writer sets the counts as the hosts' reports come
+    await waitFor("the ban lists' status", async () => (await api.table("/apis/fleetwall.io/v1alpha1/banlists")).every((r) => r.Hosts === 2 && r.Active === r.Entries), 30_000, 200);
     const banLists = columns(await run(getBanLists as string));
     expect(banLists.map((r) => [r.NAME, r.TYPE, r.ENTRIES, r.ACTIVE, r.HOSTS])).toEqual([["admin-networks", "Allow", "1", "1", "2"], ["manual", "Deny", "2", "2", "2"]]);
     for (const column of promisedColumns(getBanLists as string)) expect(Object.keys(banLists[0] ?? {})).toContain(column);
