@@ -108,18 +108,24 @@ describe("FleetShield", () => {
   });
 });
 
+/** A synced bans table, a defender logging to `log`, and the fleet's list holding 198.18.0.12 (saved under `dir`). */
+async function shieldedDefender(dir: string, log: pino.Logger): Promise<{ backend: MemoryBackend; bans: BanSync; defender: Defender }> {
+  const backend = new MemoryBackend();
+  const bans = new BanSync(backend, silent);
+  await bans.ensureTable();
+  await bans.synced();
+  const defender = new Defender(bans, "h1", {}, () => pem.publicPem, log);
+  await new FleetShield(bans, new StateStore(dir), () => pem.publicPem, silent).onValue(enc.encode(list(1, ["198.18.0.12"])), false);
+  return { backend, bans, defender };
+}
+
 describe("jails and the fleet's list", () => {
   it("a jail does not ban an address of the list locally nor signal it; each skip is counted, the log line throttled; others are banned", async () => {
     const dir = mkdtempSync(join(tmpdir(), "fleet-shield-"));
     try {
-      const backend = new MemoryBackend();
-      const bans = new BanSync(backend, silent);
-      await bans.ensureTable();
-      await bans.synced();
       const lines: { msg: string }[] = [];
       const log = pino({ level: "info" }, { write: (l: string) => void lines.push(JSON.parse(l)) });
-      const defender = new Defender(bans, "h1", {}, () => pem.publicPem, log);
-      await new FleetShield(bans, new StateStore(dir), () => pem.publicPem, silent).onValue(enc.encode(list(1, ["198.18.0.12"])), false);
+      const { backend, bans, defender } = await shieldedDefender(dir, log);
       const jail = { name: "sshd", share: "Fleet" } as unknown as JailIR;
       const sent: string[] = [];
       const sink = { publishSignal: async (s: BanSignal) => void sent.push(s.address) };
@@ -133,7 +139,7 @@ describe("jails and the fleet's list", () => {
       expect(sent).toEqual(["203.0.113.7"]);
       defender.close();
       // the rest are one line with their count, written at the latest when the defender stops
-    expect(lines.filter((l) => l.msg.startsWith("jail bans of protected addresses skipped"))).toEqual([expect.objectContaining({ reason: "protected", suppressed: 49 })]);
+      expect(lines.filter((l) => l.msg.startsWith("jail bans of protected addresses skipped"))).toEqual([expect.objectContaining({ reason: "protected", suppressed: 49 })]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -144,12 +150,7 @@ describe("jails and the IPv6 forms of a protected IPv4 address", () => {
   it("a crafted line naming a listed host in its NAT64, 6to4 or Teredo form bans nothing; other translated addresses are banned", async () => {
     const dir = mkdtempSync(join(tmpdir(), "fleet-shield-"));
     try {
-      const backend = new MemoryBackend();
-      const bans = new BanSync(backend, silent);
-      await bans.ensureTable();
-      await bans.synced();
-      const defender = new Defender(bans, "h1", {}, () => pem.publicPem, silent);
-      await new FleetShield(bans, new StateStore(dir), () => pem.publicPem, silent).onValue(enc.encode(list(1, ["198.18.0.12"])), false);
+      const { backend, bans, defender } = await shieldedDefender(dir, silent);
       await bans.protect("198.51.100.0/24");
       const jail = { name: "sshd", share: "Local" } as unknown as JailIR;
       // 198.18.0.12 is c612:000c; 198.51.100.9 (a management network) is c633:6409
